@@ -1,0 +1,157 @@
+"""Top-level config schema. Defaults live only here; node kinds bring their own sections."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from hub.config.base import StrictModel
+from hub.topics import SEGMENT_RE, TopicLayout
+from nodes.kinds import NodeConfig
+
+
+def _segment(value: str) -> str:
+    if not SEGMENT_RE.match(value):
+        raise ValueError("use only letters, digits, '_' and '-'")
+    return value
+
+
+class TlsConfig(StrictModel):
+    enabled: bool = Field(False, description="Connect with TLS.")
+    ca_file: Path | None = Field(None, description="CA bundle that signed the broker cert.")
+    cert_file: Path | None = Field(None, description="Client certificate (mutual TLS).")
+    key_file: Path | None = Field(None, description="Client key (mutual TLS).")
+    insecure: bool = Field(False, description="Skip hostname check (testing only).")
+
+
+class MqttConfig(StrictModel):
+    host: str = Field("127.0.0.1", description="Broker address.")
+    port: int = Field(1883, ge=1, le=65535, description="Broker port.")
+    username: str | None = Field(None, description="Login; None for an anonymous broker.")
+    password: SecretStr | None = Field(None, description="Password; prefer password_file.")
+    password_file: Path | None = Field(None, description="File holding the password.")
+    protocol: Literal["3.1.1", "5"] = Field("3.1.1", description="MQTT protocol version.")
+    keepalive: int = Field(30, ge=5, le=3600, description="Keepalive seconds.")
+    tls: TlsConfig = TlsConfig()
+    base_topic: str = Field("spark", description="Root of Prime Spark's own topics.")
+    discovery_prefix: str = Field("homeassistant", description="HA discovery prefix.")
+    client_id_prefix: str = Field("spark", description="Client ids are <prefix>-<node>-<random>.")
+    offline_queue: int = Field(
+        100_000, ge=0, description="Messages kept while disconnected (oldest dropped past it)."
+    )
+    max_payload: int = Field(
+        256 * 1024, ge=1024, description="Incoming payloads larger than this are rejected."
+    )
+    reconnect_min: float = Field(0.5, gt=0, description="First reconnect delay, seconds.")
+    reconnect_max: float = Field(30.0, gt=0, description="Longest reconnect delay, seconds.")
+
+    @field_validator("client_id_prefix")
+    @classmethod
+    def _client_prefix(cls, v: str) -> str:
+        return _segment(v)
+
+    @model_validator(mode="after")
+    def _check(self) -> MqttConfig:
+        TopicLayout(self.base_topic, self.discovery_prefix)  # raises TopicError on bad values
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("set either password or password_file, not both")
+        return self
+
+    def layout(self) -> TopicLayout:
+        return TopicLayout(self.base_topic, self.discovery_prefix)
+
+    def secret(self) -> str | None:
+        if self.password is not None:
+            return self.password.get_secret_value()
+        if self.password_file is not None:
+            return self.password_file.read_text().strip()
+        return None
+
+
+class HubConfig(StrictModel):
+    id: str = Field("hub", description="The hub's node id in topics.")
+    name: str = Field("Prime Spark Hub", description="Device name shown in Home Assistant.")
+    discovery_mode: Literal["entity", "device"] = Field(
+        "entity",
+        description="Per-entity discovery topics (every HA version) or one device-based "
+        "config per node (HA >= 2024.11).",
+    )
+    request_timeout: float = Field(5.0, gt=0, description="Seconds to wait for a node's answer.")
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        return _segment(v)
+
+
+class BrokerUser(StrictModel):
+    username: str
+    password: SecretStr | None = None
+    password_file: Path | None = None
+
+
+class BridgeConfig(StrictModel):
+    """Optional bridge from the local Mosquitto to a cloud broker."""
+
+    enabled: bool = False
+    name: str = "cloud"
+    address: str = Field("cloud.example.net:8883", description="host:port of the cloud broker.")
+    remote_username: str | None = None
+    remote_password: SecretStr | None = None
+    remote_password_file: Path | None = None
+    ca_file: Path | None = None
+    topics_out: list[str] = Field(
+        default_factory=lambda: ["+/telemetry", "+/availability"],
+        description="Patterns under the base topic sent to the cloud.",
+    )
+    topics_in: list[str] = Field(
+        default_factory=lambda: ["+/+/set"], description="Patterns under the base topic accepted."
+    )
+
+
+class BrokerConfig(StrictModel):
+    mode: Literal["auto", "external", "mosquitto", "embedded"] = Field(
+        "auto",
+        description="auto: use a broker already answering at mqtt.host:port, else start "
+        "Mosquitto, else the embedded Python broker.",
+    )
+    data_dir: Path = Field(Path(".spark/broker"), description="Generated broker files.")
+    listen_host: str = Field("127.0.0.1", description="Address the started broker listens on.")
+    auth: bool = Field(True, description="Password auth + per-node ACLs on the started broker.")
+    homeassistant_user: str = Field("homeassistant", description="Read-mostly account for HA.")
+    max_queued_messages: int = Field(
+        1_000_000, ge=1000, description="Per-client queue; Mosquitto's 1000 drops bursts."
+    )
+    max_inflight_messages: int = Field(100, ge=1, description="QoS 1/2 in flight per client.")
+    tls_port: int | None = Field(None, description="Also listen with TLS on this port.")
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    tls_ca_file: Path | None = None
+    bridge: BridgeConfig = BridgeConfig()
+
+
+class SparkConfig(StrictModel):
+    """The whole home lab: broker link, hub, and the nodes this machine runs."""
+
+    mqtt: MqttConfig = MqttConfig()
+    hub: HubConfig = HubConfig()
+    broker: BrokerConfig = BrokerConfig()
+    nodes: list[NodeConfig] = Field(default_factory=list, description="Node agents to run.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _unique_nodes(self) -> SparkConfig:
+        seen: set[str] = {self.hub.id}
+        for node in self.nodes:
+            if node.id in seen:
+                raise ValueError(f"node id {node.id!r} is used twice (the hub is {self.hub.id!r})")
+            seen.add(node.id)
+        return self
+
+    def node(self, node_id: str) -> NodeConfig:
+        for node in self.nodes:
+            if node.id == node_id:
+                return node
+        raise KeyError(node_id)

@@ -1,0 +1,27 @@
+"""Exception hierarchy: one base for the project, translated at library boundaries."""
+
+from __future__ import annotations
+
+
+class SparkError(Exception):
+    """Base of every error Prime Spark raises on purpose."""
+
+
+class ConfigError(SparkError):
+    """A config file or override is invalid. The message names file, key and fix."""
+
+
+class TopicError(SparkError, ValueError):
+    """A topic or topic segment is not valid for the requested use."""
+
+
+class PayloadError(SparkError, ValueError):
+    """An incoming payload is malformed, too large, or does not fit the target."""
+
+
+class MqttError(SparkError):
+    """The MQTT link failed (connect refused, not authorised, lost)."""
+
+
+class BrokerError(SparkError):
+    """The broker could not be prepared or started."""

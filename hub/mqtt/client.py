@@ -1,0 +1,437 @@
+"""An asyncio MQTT client on paho-mqtt, with one supervised reconnect loop.
+
+Why not aiomqtt: it costs about 2x paho per received message (see shared PERF-NOTES) and the hub's
+registry is a hot path. This module runs paho's socket I/O directly on the asyncio loop
+(``add_reader``/``add_writer``), so handlers run in the loop thread with no queue hop.
+
+Behaviour:
+  * ``async with MqttClient(...)`` starts the supervisor task; it connects, re-subscribes, runs the
+    on-connect hooks (availability, discovery, state), then flushes what was queued while offline.
+  * ``publish`` never blocks and never drops silently: while disconnected messages wait in a
+    bounded queue (a newer retained message for the same topic supersedes a queued one).
+  * Reconnects back off exponentially with jitter; a refused login is logged with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import random
+import socket
+import ssl
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.reasoncodes import ReasonCode
+
+from hub.config.models import MqttConfig
+from hub.errors import MqttError
+from hub.topics import valid_publish_topic, valid_subscribe_filter
+
+log = logging.getLogger(__name__)
+
+Message = paho.MQTTMessage
+Handler = Callable[[Message], None]
+ConnectHook = Callable[[], Awaitable[None]]
+Payload = str | bytes | bytearray | int | float | None
+
+
+class LinkState(enum.Enum):
+    IDLE = "idle"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    BACKOFF = "backoff"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class Will:
+    topic: str
+    payload: str
+    qos: int = 1
+    retain: bool = True
+
+
+@dataclass(slots=True)
+class _Pending:
+    topic: str
+    payload: Payload
+    qos: int
+    retain: bool
+    future: asyncio.Future[None] | None = None
+    superseded: bool = False
+
+
+@dataclass(slots=True)
+class _Subscription:
+    topic_filter: str
+    qos: int
+    handlers: list[Handler] = field(default_factory=list)
+
+
+def make_client_id(prefix: str, name: str) -> str:
+    """Unique per process: duplicate client ids make clients kick each other off the broker."""
+    return f"{prefix}-{name}-{uuid.uuid4().hex[:8]}"
+
+
+class MqttClient:
+    def __init__(
+        self,
+        config: MqttConfig,
+        name: str,
+        *,
+        will: Will | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        client_id: str | None = None,
+    ) -> None:
+        self.config = config
+        self.name = name
+        self.client_id = client_id or make_client_id(config.client_id_prefix, name)
+        self._will = will
+        self._username = username if username is not None else config.username
+        self._password = password if password is not None else config.secret()
+        self._subs: dict[str, _Subscription] = {}
+        self._hooks: list[ConnectHook] = []
+        self._queue: deque[_Pending] = deque()
+        self._retained_queued: dict[str, _Pending] = {}
+        self._inflight: dict[int, asyncio.Future[None]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._paho: paho.Client | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._connected = asyncio.Event()
+        self._disconnected = asyncio.Event()
+        self._connect_result: asyncio.Future[ReasonCode] | None = None
+        self.state = LinkState.IDLE
+        self.dropped = 0
+        self.rejected_oversize = 0
+        self.connect_count = 0
+        self._misc_task: asyncio.Task[None] | None = None
+        # While on-connect hooks run (availability, discovery, state) their messages go out
+        # ahead of what was queued while offline: configs before states, as HA needs.
+        self._announcing = False
+
+    # ---- public API -------------------------------------------------------------------
+    async def __aenter__(self) -> MqttClient:
+        if self._supervisor is not None:
+            raise MqttError("MqttClient is not re-entrant")
+        self._loop = asyncio.get_running_loop()
+        self._supervisor = asyncio.create_task(self._supervise(), name=f"mqtt-{self.name}")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def connected(self) -> bool:
+        return self.state is LinkState.CONNECTED
+
+    async def wait_connected(self, timeout: float | None = None) -> None:
+        async with asyncio.timeout(timeout):
+            await self._connected.wait()
+
+    def on_connect(self, hook: ConnectHook) -> None:
+        """Run ``hook`` after every (re)connect, after re-subscribing, before the queue flush."""
+        self._hooks.append(hook)
+
+    def subscribe(self, topic_filter: str, handler: Handler, qos: int = 1) -> None:
+        valid_subscribe_filter(topic_filter)
+        sub = self._subs.get(topic_filter)
+        if sub is None:
+            sub = self._subs[topic_filter] = _Subscription(topic_filter, qos)
+            if self._paho is not None:
+                self._paho.message_callback_add(topic_filter, self._dispatcher(sub))
+            if self.connected and self._paho is not None:
+                self._paho.subscribe(topic_filter, qos)
+        sub.handlers.append(handler)
+
+    def unsubscribe(self, topic_filter: str) -> None:
+        if self._subs.pop(topic_filter, None) is not None and self._paho is not None:
+            self._paho.message_callback_remove(topic_filter)
+            if self.connected:
+                self._paho.unsubscribe(topic_filter)
+
+    def publish(self, topic: str, payload: Payload, qos: int = 0, retain: bool = False) -> None:
+        """Publish now, or queue while disconnected. Raises TopicError for wildcard topics."""
+        valid_publish_topic(topic)
+        if self.connected and self._paho is not None and (not self._queue or self._announcing):
+            self._paho.publish(topic, payload, qos, retain)
+            return
+        self._enqueue(_Pending(topic, payload, qos, retain))
+
+    async def publish_confirmed(
+        self, topic: str, payload: Payload, qos: int = 1, retain: bool = False
+    ) -> None:
+        """Publish and wait until the broker acknowledged it (QoS 1/2) or it was written (QoS 0)."""
+        valid_publish_topic(topic)
+        assert self._loop is not None, "use inside 'async with'"
+        fut: asyncio.Future[None] = self._loop.create_future()
+        if self.connected and self._paho is not None and (not self._queue or self._announcing):
+            self._send(_Pending(topic, payload, qos, retain, fut))
+        else:
+            self._enqueue(_Pending(topic, payload, qos, retain, fut))
+        await fut
+
+    async def close(self) -> None:
+        """Disconnect cleanly (the will is not sent) and stop the supervisor."""
+        if self.state is LinkState.CLOSED:
+            return
+        prev, self.state = self.state, LinkState.CLOSED
+        if self._paho is not None and prev is LinkState.CONNECTED:
+            with contextlib.suppress(Exception):
+                self._paho.disconnect()
+                await self._wait_socket_closed(1.0)
+        for task in (self._supervisor, self._misc_task):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        self._teardown_socket()
+        err = MqttError(f"{self.name}: client closed")
+        for fut in list(self._inflight.values()):
+            if not fut.done():
+                fut.set_exception(err)
+        for pending in self._queue:
+            if pending.future is not None and not pending.future.done():
+                pending.future.set_exception(err)
+        self._inflight.clear()
+
+    # ---- queue ------------------------------------------------------------------------
+    def _enqueue(self, pending: _Pending) -> None:
+        if pending.retain:
+            old = self._retained_queued.get(pending.topic)
+            if old is not None and old.future is None:
+                old.superseded = True
+            self._retained_queued[pending.topic] = pending
+        self._queue.append(pending)
+        limit = self.config.offline_queue
+        while len(self._queue) > limit:
+            victim = self._queue.popleft()
+            if not victim.superseded:
+                self.dropped += 1
+                if self.dropped == 1 or self.dropped % 1000 == 0:
+                    log.warning(
+                        "%s: offline queue full (%d); dropped %d oldest message(s) so far",
+                        self.name, limit, self.dropped,
+                    )
+            if victim.future is not None and not victim.future.done():
+                victim.future.set_exception(MqttError("dropped from full offline queue"))
+
+    def _flush_queue(self) -> None:
+        while self._queue and self.connected:
+            pending = self._queue.popleft()
+            if pending.retain and self._retained_queued.get(pending.topic) is pending:
+                del self._retained_queued[pending.topic]
+            if pending.superseded:
+                continue
+            self._send(pending)
+
+    def _send(self, pending: _Pending) -> None:
+        assert self._paho is not None
+        info = self._paho.publish(pending.topic, pending.payload, pending.qos, pending.retain)
+        if pending.future is None:
+            return
+        if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS and info.rc != MQTTErrorCode.MQTT_ERR_NO_CONN:
+            pending.future.set_exception(MqttError(f"publish failed: {paho.error_string(info.rc)}"))
+        elif info.is_published():
+            pending.future.set_result(None)
+        else:
+            self._inflight[info.mid] = pending.future
+
+    # ---- paho callbacks (all run in the loop thread, or are marshalled to it) ----------
+    def _dispatcher(self, sub: _Subscription) -> Callable[[paho.Client, Any, Message], None]:
+        max_payload = self.config.max_payload
+
+        def dispatch(_client: paho.Client, _userdata: Any, msg: Message) -> None:
+            if len(msg.payload) > max_payload:
+                self.rejected_oversize += 1
+                log.warning(
+                    "%s: dropped %d-byte payload on %s (limit mqtt.max_payload=%d)",
+                    self.name, len(msg.payload), msg.topic, max_payload,
+                )
+                return
+            for handler in sub.handlers:
+                try:
+                    handler(msg)
+                except Exception:
+                    log.exception("%s: handler for %s failed on %s", self.name,
+                                  sub.topic_filter, msg.topic)
+
+        return dispatch
+
+    def _on_connect(
+        self, _c: paho.Client, _u: Any, _flags: Any, rc: ReasonCode, _props: Any
+    ) -> None:
+        if self._connect_result is not None and not self._connect_result.done():
+            self._connect_result.set_result(rc)
+
+    def _on_disconnect(
+        self, _c: paho.Client, _u: Any, _flags: Any, rc: ReasonCode, _props: Any
+    ) -> None:
+        if self._connect_result is not None and not self._connect_result.done():
+            self._connect_result.set_result(rc)
+        self._disconnected.set()
+
+    def _on_publish(self, _c: paho.Client, _u: Any, mid: int, _rc: Any, _props: Any) -> None:
+        fut = self._inflight.pop(mid, None)
+        if fut is not None and not fut.done():
+            fut.set_result(None)
+
+    def _on_socket_open(self, _c: paho.Client, _u: Any, sock: Any) -> None:
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._loop.add_reader, sock, self._read)
+
+    def _on_socket_close(self, _c: paho.Client, _u: Any, sock: Any) -> None:
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._remove_fd, sock)
+
+    def _on_socket_register_write(self, _c: paho.Client, _u: Any, sock: Any) -> None:
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._loop.add_writer, sock, self._write)
+
+    def _on_socket_unregister_write(self, _c: paho.Client, _u: Any, sock: Any) -> None:
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._loop.remove_writer, sock)
+
+    def _remove_fd(self, sock: Any) -> None:
+        assert self._loop is not None
+        with contextlib.suppress(Exception):
+            self._loop.remove_reader(sock)
+            self._loop.remove_writer(sock)
+        self._disconnected.set()
+
+    def _read(self) -> None:
+        if self._paho is not None:
+            self._paho.loop_read(1000)
+
+    def _write(self) -> None:
+        if self._paho is not None:
+            self._paho.loop_write()
+
+    # ---- connection lifecycle ---------------------------------------------------------
+    def _make_client(self) -> paho.Client:
+        cfg = self.config
+        protocol = paho.MQTTv5 if cfg.protocol == "5" else paho.MQTTv311
+        client = paho.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=protocol,
+            clean_session=True if protocol == paho.MQTTv311 else None,
+            reconnect_on_failure=False,
+        )
+        client.max_inflight_messages_set(1000)
+        client.max_queued_messages_set(0)
+        if self._username:
+            client.username_pw_set(self._username, self._password)
+        if self._will is not None:
+            client.will_set(self._will.topic, self._will.payload, self._will.qos, self._will.retain)
+        if cfg.tls.enabled:
+            ctx = ssl.create_default_context(
+                cafile=str(cfg.tls.ca_file) if cfg.tls.ca_file else None
+            )
+            if cfg.tls.cert_file:
+                ctx.load_cert_chain(
+                    str(cfg.tls.cert_file), str(cfg.tls.key_file) if cfg.tls.key_file else None
+                )
+            if cfg.tls.insecure:
+                ctx.check_hostname = False
+            client.tls_set_context(ctx)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        client.on_socket_open = self._on_socket_open
+        client.on_socket_close = self._on_socket_close
+        client.on_socket_register_write = self._on_socket_register_write
+        client.on_socket_unregister_write = self._on_socket_unregister_write
+        for sub in self._subs.values():
+            client.message_callback_add(sub.topic_filter, self._dispatcher(sub))
+        return client
+
+    async def _connect_once(self) -> None:
+        assert self._loop is not None
+        self.state = LinkState.CONNECTING
+        self._teardown_socket()
+        self._paho = client = self._make_client()
+        self._disconnected.clear()
+        self._connect_result = self._loop.create_future()
+        try:
+            await self._loop.run_in_executor(
+                None, client.connect, self.config.host, self.config.port, self.config.keepalive
+            )
+        except (OSError, socket.gaierror, ssl.SSLError) as exc:
+            raise MqttError(f"cannot reach {self.config.host}:{self.config.port}: {exc}") from exc
+        async with asyncio.timeout(max(10.0, self.config.keepalive)):
+            rc = await self._connect_result
+        if rc.is_failure:
+            raise MqttError(f"broker refused {self.name} ({self._username or 'anonymous'}): {rc}")
+        self.connect_count += 1
+        if self._subs:
+            client.subscribe([(s.topic_filter, s.qos) for s in self._subs.values()])
+        self.state = LinkState.CONNECTED
+        self._connected.set()
+        log.info("%s: connected to %s:%d as %s", self.name, self.config.host, self.config.port,
+                 self.client_id)
+        self._announcing = True
+        try:
+            for hook in list(self._hooks):
+                try:
+                    await hook()
+                except Exception:
+                    log.exception("%s: on-connect hook failed", self.name)
+        finally:
+            self._announcing = False
+        self._flush_queue()
+
+    async def _misc_loop(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            if self._paho is not None:
+                self._paho.loop_misc()
+
+    async def _supervise(self) -> None:
+        self._misc_task = asyncio.create_task(self._misc_loop(), name=f"mqtt-misc-{self.name}")
+        delay = self.config.reconnect_min
+        while self.state is not LinkState.CLOSED:
+            try:
+                await self._connect_once()
+                delay = self.config.reconnect_min
+                await self._disconnected.wait()
+                if self.state is LinkState.CLOSED:
+                    return
+                log.warning("%s: connection to broker lost; reconnecting", self.name)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("%s: %s; retrying in %.1fs", self.name, exc, delay)
+            finally:
+                self._connected.clear()
+            if self.state is LinkState.CLOSED:
+                return
+            self.state = LinkState.BACKOFF
+            self._teardown_socket()
+            await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))
+            delay = min(delay * 2, self.config.reconnect_max)
+
+    async def _wait_socket_closed(self, timeout: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._disconnected.wait()
+
+    def _teardown_socket(self) -> None:
+        client = self._paho
+        if client is None:
+            return
+        sock = client.socket()
+        if sock is not None and self._loop is not None:
+            with contextlib.suppress(Exception):
+                self._loop.remove_reader(sock)
+                self._loop.remove_writer(sock)
+        with contextlib.suppress(Exception):
+            client._sock_close()

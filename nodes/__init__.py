@@ -1,0 +1,1 @@
+"""Node agents: one process per kind, each announcing itself via Home Assistant discovery."""

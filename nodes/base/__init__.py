@@ -1,0 +1,1 @@
+"""The node-agent framework: typed entities, discovery, commands, availability."""

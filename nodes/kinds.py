@@ -1,0 +1,45 @@
+"""Every node kind's config model, as one discriminated union keyed by ``kind``.
+
+Adding a kind: write ``nodes/<kind>/config.py`` with a model whose ``kind`` is a Literal, add it to
+``NodeConfig`` below and its agent class to :func:`agent_class`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Annotated
+
+from pydantic import BaseModel, Field
+
+from nodes.simulated.config import SimulatedNodeConfig
+
+if TYPE_CHECKING:
+    from nodes.base.agent import NodeAgent
+
+NodeConfig = Annotated[SimulatedNodeConfig, Field(discriminator="kind")]
+
+_AGENTS: dict[str, str] = {
+    "simulated": "nodes.simulated.agent:SimulatedNode",
+}
+_CONFIGS: dict[str, type[BaseModel]] = {
+    "simulated": SimulatedNodeConfig,
+}
+
+
+def kinds() -> list[str]:
+    return sorted(_AGENTS)
+
+
+def node_config_model(kind: str) -> type[BaseModel] | None:
+    return _CONFIGS.get(kind)
+
+
+def agent_class(kind: str) -> type[NodeAgent]:
+    """Import the agent for ``kind`` lazily (hardware libraries load only when used)."""
+    try:
+        target = _AGENTS[kind]
+    except KeyError:
+        raise KeyError(f"unknown node kind {kind!r}; known: {', '.join(kinds())}") from None
+    module, _, name = target.partition(":")
+    cls: type[NodeAgent] = getattr(importlib.import_module(module), name)
+    return cls

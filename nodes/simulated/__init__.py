@@ -1,0 +1,1 @@
+"""A simulated node exercising every entity platform (demo, tests, benchmarks)."""

@@ -1,0 +1,104 @@
+"""Simulated node: a lamp, a thermostat-like sensor and one entity of every platform.
+
+It is labelled as simulated in its device model, so nobody mistakes its readings for real ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import struct
+import zlib
+from typing import Any, ClassVar
+
+from nodes.base.agent import NodeAgent, NodeContext
+from nodes.base.entities import (
+    BinarySensor,
+    Button,
+    Entity,
+    Event,
+    Image,
+    Number,
+    Select,
+    Sensor,
+    Switch,
+)
+from nodes.simulated.config import SimulatedNodeConfig
+
+MODES = ["eco", "comfort", "away"]
+
+
+def tiny_png(rgb: tuple[int, int, int], size: int = 8) -> bytes:
+    """A solid-colour PNG built with zlib only (the snapshot entity's content)."""
+    raw = b"".join(b"\x00" + bytes(rgb) * size for _ in range(size))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw))
+            + chunk(b"IEND", b""))
+
+
+class SimulatedNode(NodeAgent):
+    kind: ClassVar[str] = "simulated"
+    model: ClassVar[str] = "Simulated node"
+
+    def __init__(self, ctx: NodeContext) -> None:
+        super().__init__(ctx)
+        assert isinstance(ctx.node, SimulatedNodeConfig)
+        self.cfg: SimulatedNodeConfig = ctx.node
+        self.rng = random.Random(self.cfg.seed)
+        self.temperature = 21.0
+
+    def declare_entities(self) -> list[Entity]:
+        entities: list[Entity] = [
+            Switch(key="lamp", name="Lamp", icon="mdi:lightbulb"),
+            Sensor(key="temperature", name="Temperature", device_class="temperature",
+                   unit="°C", state_class="measurement", suggested_display_precision=1),
+            BinarySensor(key="motion", name="Motion", device_class="motion"),
+            Select(key="mode", name="Mode", options=MODES, entity_category="config"),
+            Number(key="setpoint", name="Setpoint", min=5, max=30, step=0.5, unit="°C",
+                   device_class="temperature", mode="box"),
+            Button(key="identify", name="Identify", device_class="identify",
+                   entity_category="config"),
+            Event(key="doorbell", name="Doorbell", device_class="doorbell",
+                  event_types=["press", "double_press"]),
+            Image(key="snapshot", name="Snapshot", content_type="image/png"),
+        ]
+        entities += [
+            Sensor(key=f"load_{i}", name=f"Load {i}", unit="W", device_class="power",
+                   state_class="measurement")
+            for i in range(self.cfg.extra_sensors)
+        ]
+        return entities
+
+    async def setup(self) -> None:
+        self.on_command("lamp", self._set_lamp)
+        self.on_command("mode", lambda v: self.set_state("mode", v))
+        self.on_command("setpoint", lambda v: self.set_state("setpoint", v))
+        self.on_command("identify", self._identify)
+        self.set_state("lamp", False)
+        self.set_state("temperature", self.temperature)
+        self.set_state("motion", False)
+        self.set_state("mode", "comfort")
+        self.set_state("setpoint", 21.0)
+        self.set_state("snapshot", tiny_png((40, 40, 40)))
+        for i in range(self.cfg.extra_sensors):
+            self.set_state(f"load_{i}", 0.0)
+
+    def _set_lamp(self, on: bool) -> None:
+        self.set_state("lamp", on)
+        self.set_state("snapshot", tiny_png((250, 220, 120) if on else (40, 40, 40)))
+
+    def _identify(self, _value: Any) -> None:
+        self.fire_event("doorbell", "press", source="identify")
+
+    async def work(self) -> None:
+        while True:
+            await asyncio.sleep(self.cfg.state_interval)
+            setpoint = float(self.state("setpoint") or 21.0)
+            self.temperature += (setpoint - self.temperature) * 0.1 + self.rng.gauss(0, 0.05)
+            self.set_state("temperature", round(self.temperature, 2))
+            self.set_state("motion", self.rng.random() < 0.2)
