@@ -10,6 +10,7 @@ Layout (``<base>`` defaults to ``spark``, ``<prefix>`` to ``homeassistant``)::
     <base>/<node>/response/<method>        response {"id", "status": ok|error, "data"?, "error"?}
     <base>/<node>/response/command         outcome of a command sent to one of the node's entities
     <base>/<node>/telemetry                compact per-interval metrics for the cloud bridges
+    <base>/<node>/power                    retained power state (battery, source, mode, strategy)
     <prefix>/<component>/<node>/<object>/config   per-entity discovery (all HA versions)
     <prefix>/device/<node>/config                 device-based discovery (HA >= 2024.11)
     <prefix>/status                               Home Assistant birth / will
@@ -29,7 +30,7 @@ from hub.errors import TopicError
 SEGMENT_RE = re.compile(r"^[a-zA-Z0-9_-]+$")
 MAX_TOPIC_BYTES = 65535
 # Object ids that would collide with node-level topics of the same depth.
-RESERVED_OBJECT_IDS = frozenset({"availability", "request", "response", "telemetry"})
+RESERVED_OBJECT_IDS = frozenset({"availability", "request", "response", "telemetry", "power"})
 
 ONLINE = "online"
 OFFLINE = "offline"
@@ -131,6 +132,12 @@ class TopicLayout:
 
     def telemetry(self, node_id: str) -> str:
         return f"{self.base}/{valid_segment(node_id, 'node id')}/telemetry"
+
+    def power_state(self, node_id: str) -> str:
+        return f"{self.base}/{valid_segment(node_id, 'node id')}/power"
+
+    def all_power_states(self) -> str:
+        return f"{self.base}/+/power"
 
     def request(self, node_id: str, method: str) -> str:
         return f"{self.base}/{valid_segment(node_id, 'node id')}/request/{valid_segment(method)}"
