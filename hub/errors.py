@@ -25,3 +25,7 @@ class MqttError(SparkError):
 
 class BrokerError(SparkError):
     """The broker could not be prepared or started."""
+
+
+class TemplateError(SparkError):
+    """A template failed to compile or render (syntax, runtime error, sandbox or size limit)."""

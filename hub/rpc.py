@@ -2,7 +2,8 @@
 
 Request on ``<base>/<node>/request/<method>``: ``{"id": "...", "params": {...}}``.
 Response on ``<base>/<node>/response/<method>``:
-``{"id": "...", "status": "ok", "data": ...}`` or ``{"id": ..., "status": "error", "error": "..."}``.
+``{"id": "...", "status": "ok", "data": ...}``
+or ``{"id": "...", "status": "error", "error": "..."}``.
 """
 
 from __future__ import annotations

@@ -147,7 +147,8 @@ class TopicLayout:
 
     # ---- entity level -----------------------------------------------------------------
     def _entity(self, node_id: str, object_id: str, leaf: str) -> str:
-        return f"{self.base}/{valid_segment(node_id, 'node id')}/{valid_object_id(object_id)}/{leaf}"
+        node = valid_segment(node_id, "node id")
+        return f"{self.base}/{node}/{valid_object_id(object_id)}/{leaf}"
 
     def state(self, node_id: str, object_id: str) -> str:
         return self._entity(node_id, object_id, "state")

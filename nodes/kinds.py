@@ -11,18 +11,30 @@ from typing import TYPE_CHECKING, Annotated
 
 from pydantic import BaseModel, Field
 
+from nodes.nas.config import NasNodeConfig
+from nodes.power.config import PowerNodeConfig
 from nodes.simulated.config import SimulatedNodeConfig
+from nodes.system.config import SystemNodeConfig
 
 if TYPE_CHECKING:
     from nodes.base.agent import NodeAgent
 
-NodeConfig = Annotated[SimulatedNodeConfig, Field(discriminator="kind")]
+NodeConfig = Annotated[
+    SimulatedNodeConfig | PowerNodeConfig | SystemNodeConfig | NasNodeConfig,
+    Field(discriminator="kind"),
+]
 
 _AGENTS: dict[str, str] = {
     "simulated": "nodes.simulated.agent:SimulatedNode",
+    "power": "nodes.power.agent:PowerNode",
+    "system": "nodes.system.agent:SystemNode",
+    "nas": "nodes.nas.agent:NasNode",
 }
 _CONFIGS: dict[str, type[BaseModel]] = {
     "simulated": SimulatedNodeConfig,
+    "power": PowerNodeConfig,
+    "system": SystemNodeConfig,
+    "nas": NasNodeConfig,
 }
 
 

@@ -79,7 +79,10 @@ def apply_env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> dict[st
                 cursor[idx] = dict(cursor[idx])
                 cursor = cursor[idx]
                 continue
-            nxt = dict(nxt) if isinstance(nxt, dict) else (list(nxt) if isinstance(nxt, list) else {})
+            if isinstance(nxt, dict):
+                nxt = dict(nxt)
+            else:
+                nxt = list(nxt) if isinstance(nxt, list) else {}
             cursor[key] = nxt
             cursor = nxt
         if isinstance(cursor, dict):

@@ -90,6 +90,11 @@ class BrokerUser(StrictModel):
     username: str
     password: SecretStr | None = None
     password_file: Path | None = None
+    read: list[str] = Field(default_factory=list, description="Topic filters it may read.")
+    write: list[str] = Field(default_factory=list, description="Topic filters it may publish to.")
+    readwrite: list[str] = Field(
+        default_factory=list, description="Topic filters it may both read and publish to."
+    )
 
 
 class BridgeConfig(StrictModel):
@@ -109,6 +114,10 @@ class BridgeConfig(StrictModel):
     topics_in: list[str] = Field(
         default_factory=lambda: ["+/+/set"], description="Patterns under the base topic accepted."
     )
+    remote_prefix: str = Field(
+        "", description="Prefix added on the cloud side, e.g. 'site1/' (empty: same topics)."
+    )
+    qos: int = Field(1, ge=0, le=2, description="QoS of bridged subscriptions.")
 
 
 class BrokerConfig(StrictModel):
@@ -124,7 +133,27 @@ class BrokerConfig(StrictModel):
     max_queued_messages: int = Field(
         1_000_000, ge=1000, description="Per-client queue; Mosquitto's 1000 drops bursts."
     )
+    max_queued_bytes: int = Field(
+        256 * 1024 * 1024,
+        ge=0,
+        description="Per-client cap on queued payload bytes (0: no cap); bounds memory when "
+        "large payloads pile up for a slow client.",
+    )
     max_inflight_messages: int = Field(100, ge=1, description="QoS 1/2 in flight per client.")
+    autosave_interval: int = Field(
+        60, ge=0, description="Seconds between persistence saves (retained messages, sessions)."
+    )
+    sys_interval: int = Field(10, ge=0, description="Seconds between $SYS counter updates.")
+    log_stdout: bool = Field(False, description="Also log to stdout, besides the log file.")
+    node_accounts: list[str] = Field(
+        default_factory=list,
+        description="Ids of nodes running on other machines that need a broker account "
+        "(nodes listed under 'nodes:' get one automatically).",
+    )
+    users: list[BrokerUser] = Field(
+        default_factory=list,
+        description="Third-party accounts (zigbee2mqtt, tasmota...) with their exact topic lists.",
+    )
     tls_port: int | None = Field(None, description="Also listen with TLS on this port.")
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None

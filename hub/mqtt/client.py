@@ -21,6 +21,7 @@ import logging
 import random
 import socket
 import ssl
+import threading
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -104,6 +105,7 @@ class MqttClient:
         self._retained_queued: dict[str, _Pending] = {}
         self._inflight: dict[int, asyncio.Future[None]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
         self._paho: paho.Client | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
@@ -117,12 +119,14 @@ class MqttClient:
         # While on-connect hooks run (availability, discovery, state) their messages go out
         # ahead of what was queued while offline: configs before states, as HA needs.
         self._announcing = False
+        self._default_handler: Handler | None = None
 
     # ---- public API -------------------------------------------------------------------
     async def __aenter__(self) -> MqttClient:
         if self._supervisor is not None:
             raise MqttError("MqttClient is not re-entrant")
         self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         self._supervisor = asyncio.create_task(self._supervise(), name=f"mqtt-{self.name}")
         return self
 
@@ -144,13 +148,41 @@ class MqttClient:
     def subscribe(self, topic_filter: str, handler: Handler, qos: int = 1) -> None:
         valid_subscribe_filter(topic_filter)
         sub = self._subs.get(topic_filter)
+        is_new = sub is None
         if sub is None:
             sub = self._subs[topic_filter] = _Subscription(topic_filter, qos)
-            if self._paho is not None:
-                self._paho.message_callback_add(topic_filter, self._dispatcher(sub))
-            if self.connected and self._paho is not None:
-                self._paho.subscribe(topic_filter, qos)
+        if not sub.handlers and self._paho is not None:
+            self._paho.message_callback_add(topic_filter, self._dispatcher(sub))
         sub.handlers.append(handler)
+        if is_new and self.connected and self._paho is not None:
+            self._paho.subscribe(topic_filter, qos)
+
+    def set_default_handler(self, handler: Handler) -> None:
+        """Handle messages matched by no filter with handlers (see :meth:`subscribe_many`)."""
+        self._default_handler = handler
+        if self._paho is not None:
+            self._paho.on_message = self._default_dispatcher
+
+    def subscribe_many(self, topics: list[str], qos: int = 1) -> None:
+        """Subscribe to topics whose messages go to the default handler (one SUBSCRIBE packet).
+
+        The hub uses this for thousands of entity topics: one dict lookup per message instead
+        of a per-filter callback.
+        """
+        new = []
+        for topic in topics:
+            valid_subscribe_filter(topic)
+            if topic not in self._subs:
+                self._subs[topic] = _Subscription(topic, qos)
+                new.append((topic, qos))
+        if new and self.connected and self._paho is not None:
+            for i in range(0, len(new), 500):
+                self._paho.subscribe(new[i : i + 500])
+
+    def unsubscribe_many(self, topics: list[str]) -> None:
+        gone = [t for t in topics if self._subs.pop(t, None) is not None]
+        if gone and self.connected and self._paho is not None:
+            self._paho.unsubscribe(gone)
 
     def unsubscribe(self, topic_filter: str) -> None:
         if self._subs.pop(topic_filter, None) is not None and self._paho is not None:
@@ -266,6 +298,20 @@ class MqttClient:
 
         return dispatch
 
+    def _default_dispatcher(self, _client: paho.Client, _userdata: Any, msg: Message) -> None:
+        handler = self._default_handler
+        if handler is None:
+            return
+        if len(msg.payload) > self.config.max_payload:
+            self.rejected_oversize += 1
+            log.warning("%s: dropped %d-byte payload on %s (limit mqtt.max_payload=%d)",
+                        self.name, len(msg.payload), msg.topic, self.config.max_payload)
+            return
+        try:
+            handler(msg)
+        except Exception:
+            log.exception("%s: default handler failed on %s", self.name, msg.topic)
+
     def _on_connect(
         self, _c: paho.Client, _u: Any, _flags: Any, rc: ReasonCode, _props: Any
     ) -> None:
@@ -284,27 +330,47 @@ class MqttClient:
         if fut is not None and not fut.done():
             fut.set_result(None)
 
-    def _on_socket_open(self, _c: paho.Client, _u: Any, sock: Any) -> None:
+    def _in_loop(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn`` now when on the loop thread (paho called us from the loop), else hand it
+        over thread-safely (paho's connect runs in an executor thread)."""
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._loop.add_reader, sock, self._read)
+        if threading.get_ident() == self._loop_thread:
+            fn(*args)
+        else:
+            self._loop.call_soon_threadsafe(fn, *args)
+
+    def _on_socket_open(self, _c: paho.Client, _u: Any, sock: Any) -> None:
+        self._in_loop(self._watch, sock, True, False)
 
     def _on_socket_close(self, _c: paho.Client, _u: Any, sock: Any) -> None:
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._remove_fd, sock)
+        self._in_loop(self._remove_fd, sock)
 
     def _on_socket_register_write(self, _c: paho.Client, _u: Any, sock: Any) -> None:
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._loop.add_writer, sock, self._write)
+        self._in_loop(self._watch, sock, False, True)
 
     def _on_socket_unregister_write(self, _c: paho.Client, _u: Any, sock: Any) -> None:
+        self._in_loop(self._watch, sock, False, False)
+
+    def _watch(self, sock: Any, read: bool, write: bool) -> None:
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._loop.remove_writer, sock)
+        if sock.fileno() < 0:
+            return
+        try:
+            if read:
+                self._loop.add_reader(sock, self._read)
+            elif write:
+                self._loop.add_writer(sock, self._write)
+            else:
+                self._loop.remove_writer(sock)
+        except (OSError, ValueError):
+            pass
 
     def _remove_fd(self, sock: Any) -> None:
         assert self._loop is not None
-        with contextlib.suppress(Exception):
-            self._loop.remove_reader(sock)
-            self._loop.remove_writer(sock)
+        if sock.fileno() >= 0:
+            with contextlib.suppress(Exception):
+                self._loop.remove_reader(sock)
+                self._loop.remove_writer(sock)
         self._disconnected.set()
 
     def _read(self) -> None:
@@ -351,7 +417,10 @@ class MqttClient:
         client.on_socket_register_write = self._on_socket_register_write
         client.on_socket_unregister_write = self._on_socket_unregister_write
         for sub in self._subs.values():
-            client.message_callback_add(sub.topic_filter, self._dispatcher(sub))
+            if sub.handlers:
+                client.message_callback_add(sub.topic_filter, self._dispatcher(sub))
+        if self._default_handler is not None:
+            client.on_message = self._default_dispatcher
         return client
 
     async def _connect_once(self) -> None:
@@ -372,8 +441,9 @@ class MqttClient:
         if rc.is_failure:
             raise MqttError(f"broker refused {self.name} ({self._username or 'anonymous'}): {rc}")
         self.connect_count += 1
-        if self._subs:
-            client.subscribe([(s.topic_filter, s.qos) for s in self._subs.values()])
+        subs = [(s.topic_filter, s.qos) for s in self._subs.values()]
+        for i in range(0, len(subs), 500):
+            client.subscribe(subs[i : i + 500])
         self.state = LinkState.CONNECTED
         self._connected.set()
         log.info("%s: connected to %s:%d as %s", self.name, self.config.host, self.config.port,

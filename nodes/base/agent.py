@@ -106,6 +106,9 @@ class NodeAgent:
     async def teardown(self) -> None:
         """Close backends."""
 
+    async def attach(self, client: MqttClient) -> None:
+        """Called once the client exists, before it connects (extra subscriptions go here)."""
+
     def device_info(self) -> DeviceInfo:
         is_hub = self.node_id == self.hub_id
         return DeviceInfo(
@@ -384,6 +387,7 @@ class NodeAgent:
                 client.subscribe(self.layout.device_discovery(self.node_id),
                                  self._on_own_discovery, 1)
                 client.on_connect(self._on_connected)
+                await self.attach(client)
                 try:
                     async with asyncio.TaskGroup() as tg:
                         tg.create_task(self._work_guard(), name=f"{self.node_id}-work")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hub import __version__
-from hub.topics import ONLINE, OFFLINE, TopicLayout
+from hub.topics import OFFLINE, ONLINE, TopicLayout
 from nodes.base.entities import Entity
 
 ORIGIN = {

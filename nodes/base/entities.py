@@ -277,5 +277,6 @@ class Image(Entity):
 
 
 PLATFORMS: dict[str, type[Entity]] = {
-    cls.platform: cls for cls in (Sensor, BinarySensor, Switch, Select, Number, Button, Event, Image)
+    cls.platform: cls
+    for cls in (Sensor, BinarySensor, Switch, Select, Number, Button, Event, Image)
 }

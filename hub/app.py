@@ -1,0 +1,126 @@
+"""The hub process: registry + services + RPC on one MQTT connection, itself a device in HA.
+
+The hub is a node agent (its availability topic carries the will that every Prime Spark entity
+lists), plus the registry fed by the discovery prefix and by every entity topic it learned of.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, ClassVar
+
+from hub.config.models import SparkConfig
+from hub.events import EventBus, NodeAvailability
+from hub.mqtt import Message, MqttClient
+from hub.registry import Registry
+from hub.services import ServiceError, Services
+from hub.templates import TemplateEngine
+from hub.topics import ONLINE
+from nodes.base.agent import NodeAgent, NodeContext
+from nodes.base.config import NodeConfigBase
+from nodes.base.entities import Entity, Sensor
+
+log = logging.getLogger(__name__)
+
+
+def hub_node_config(config: SparkConfig) -> NodeConfigBase:
+    return NodeConfigBase(id=config.hub.id, name=config.hub.name, username=config.mqtt.username)
+
+
+class Hub(NodeAgent):
+    kind: ClassVar[str] = "hub"
+    model: ClassVar[str] = "Prime Spark hub"
+
+    def __init__(self, config: SparkConfig, password: str | None = None,
+                 announce_delay: tuple[float, float] = (1.0, 5.0)) -> None:
+        super().__init__(NodeContext(config, hub_node_config(config), password=password,
+                                     announce_delay=announce_delay))
+        self.config = config
+        self.bus = EventBus()
+        self.registry: Registry | None = None
+        self.services: Services | None = None
+        self.nodes_online: dict[str, bool] = {}
+
+    def declare_entities(self) -> list[Entity]:
+        return [
+            Sensor(key="devices", name="Devices", icon="mdi:devices", state_class="measurement",
+                   entity_category="diagnostic"),
+            Sensor(key="entities", name="Entities", icon="mdi:shape", state_class="measurement",
+                   entity_category="diagnostic"),
+            Sensor(key="unavailable", name="Unavailable entities", icon="mdi:alert-circle",
+                   state_class="measurement", entity_category="diagnostic"),
+            Sensor(key="messages", name="Messages processed", icon="mdi:message-processing",
+                   state_class="total_increasing", entity_category="diagnostic"),
+            Sensor(key="rejected", name="Payloads rejected", icon="mdi:message-alert",
+                   state_class="total_increasing", entity_category="diagnostic"),
+        ]
+
+    async def attach(self, client: MqttClient) -> None:
+        self.registry = Registry(
+            self.layout, self.bus,
+            subscribe=lambda topics: client.subscribe_many(topics, 1),
+            unsubscribe=client.unsubscribe_many,
+            templates=TemplateEngine(),
+        )
+        self.services = Services(self.registry, self.bus, client.publish, self.layout)
+        client.set_default_handler(self.registry.on_message)
+        client.subscribe(self.layout.all_discovery(), self.registry.on_discovery, 1)
+        client.subscribe(self.layout.all_availability(), self._on_node_availability, 1)
+        assert self.rpc is not None
+        self.rpc.register("call_service", self._rpc_call_service)
+        self.rpc.register("get_state", self._rpc_get_state)
+        self.rpc.register("list_entities", self._rpc_list_entities)
+
+    def _on_node_availability(self, msg: Message) -> None:
+        node = self.layout.parse_availability(msg.topic)
+        if node is None:
+            return
+        online = msg.payload == ONLINE.encode()
+        if self.nodes_online.get(node) != online:
+            self.nodes_online[node] = online
+            self.bus.emit(NodeAvailability(asyncio.get_running_loop().time(), node, online))
+        if self.registry is not None:
+            self.registry.on_message(msg)  # entities listing this topic in their availability
+
+    async def work(self) -> None:
+        while True:
+            self._publish_stats()
+            if self.registry is not None:
+                self.registry.expire()
+            await asyncio.sleep(10.0)
+
+    def _publish_stats(self) -> None:
+        reg = self.registry
+        if reg is None:
+            return
+        self.set_state("devices", len(reg.devices))
+        self.set_state("entities", len(reg.entities))
+        self.set_state("unavailable", sum(1 for e in reg.entities.values() if not e.available))
+        self.set_state("messages", reg.stats.messages)
+        self.set_state("rejected", reg.stats.rejected)
+
+    # ---- RPC --------------------------------------------------------------------------
+    async def _rpc_call_service(self, params: dict[str, Any]) -> dict[str, Any]:
+        assert self.services is not None
+        try:
+            return await self.services.call(
+                str(params.get("service", "")), str(params.get("entity_id", "")),
+                dict(params.get("data") or {}), wait=bool(params.get("wait", True)),
+                timeout=float(params.get("timeout", self.config.hub.request_timeout)),
+            )
+        except ServiceError:
+            raise
+        except (TypeError, ValueError) as exc:
+            raise ServiceError(f"bad call_service parameters: {exc}") from None
+
+    async def _rpc_get_state(self, params: dict[str, Any]) -> dict[str, Any]:
+        assert self.registry is not None
+        record = self.registry.get(str(params.get("entity_id", "")))
+        if record is None:
+            raise ServiceError(f"unknown entity {params.get('entity_id')!r}")
+        return record.as_dict()
+
+    async def _rpc_list_entities(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        assert self.registry is not None
+        return [e.as_dict() for e in self.registry.entities.values()]

@@ -1,0 +1,157 @@
+"""Pick the broker for ``spark up``: one already answering, else Mosquitto, else the embedded one.
+
+``broker.mode``:
+  * ``auto``: a broker answering MQTT at mqtt.host:mqtt.port is used as it is; otherwise, if that
+    address is this machine, start Mosquitto (when installed) or the embedded amqtt broker;
+  * ``external`` / ``mosquitto`` / ``embedded``: force one (``external`` fails when none answers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import SecretStr
+
+from hub.broker.accounts import resolve_passwords
+from hub.broker.mosquitto import mosquitto_process
+from hub.broker.probe import Answer, probe_mqtt
+from hub.broker.process import find_mosquitto
+from hub.config.models import MqttConfig, SparkConfig
+from hub.errors import BrokerError
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["external", "mosquitto", "embedded"]
+Stopper = Callable[[], Awaitable[object]]
+
+
+@dataclass(slots=True)
+class BrokerHandle:
+    """The chosen broker. ``passwords`` is set when we started it with auth (then every account's
+    login is known); for an external or anonymous broker the config's own logins apply."""
+
+    kind: Kind
+    reason: str
+    host: str
+    port: int
+    config: SparkConfig
+    passwords: dict[str, str] | None = None
+    _stop: Stopper | None = field(default=None, repr=False)
+
+    def __str__(self) -> str:
+        return f"broker: {self.kind} at {self.host}:{self.port} ({self.reason})"
+
+    @property
+    def started_here(self) -> bool:
+        return self.kind != "external"
+
+    def login(self, username: str) -> tuple[str, str] | None:
+        """(username, password) for an account of a broker we started; None otherwise."""
+        if self.passwords is None or username not in self.passwords:
+            return None
+        return username, self.passwords[username]
+
+    def hub_login(self) -> tuple[str, str] | None:
+        return self.login(self.config.hub.id)
+
+    def node_login(self, node_id: str) -> tuple[str, str] | None:
+        node = next((n for n in self.config.nodes if n.id == node_id), None)
+        return self.login(node.username or node.id if node is not None else node_id)
+
+    def mqtt_config(self, username: str | None = None) -> MqttConfig:
+        """``config.mqtt`` with the login of ``username`` (default: the hub) filled in, when
+        known; unchanged otherwise."""
+        creds = self.login(username or self.config.hub.id)
+        if creds is None:
+            return self.config.mqtt
+        return self.config.mqtt.model_copy(
+            update={"username": creds[0], "password": SecretStr(creds[1]), "password_file": None}
+        )
+
+    async def stop(self) -> None:
+        """Stop what we started (nothing for an external broker). Idempotent."""
+        stop, self._stop = self._stop, None
+        if stop is not None:
+            await stop()
+
+    async def __aenter__(self) -> BrokerHandle:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+def _is_local_address(host: str) -> bool:
+    """True when ``host`` names this machine (we can bind a socket to it)."""
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except OSError:
+        return False
+    for family, _type, _proto, _name, addr in infos:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((addr[0], 0))
+                return True
+            except OSError:
+                continue
+    return False
+
+
+async def _start_mosquitto(cfg: SparkConfig, why: str) -> BrokerHandle:
+    if find_mosquitto() is None:
+        raise BrokerError("broker.mode is 'mosquitto' but mosquitto is not installed "
+                          "(apt install mosquitto), or use broker.mode: embedded")
+    proc = mosquitto_process(cfg)
+    passwords = resolve_passwords(cfg) if cfg.broker.auth else None
+    await proc.start()
+    log.info("started mosquitto (pid %s) from %s", proc.pid, proc.conf)
+    return BrokerHandle("mosquitto", why, cfg.mqtt.host, cfg.mqtt.port, cfg, passwords, proc.stop)
+
+
+async def _start_embedded(cfg: SparkConfig, why: str) -> BrokerHandle:
+    try:
+        from hub.broker.embedded import EmbeddedBroker
+    except ImportError as exc:
+        raise BrokerError(
+            f"the embedded broker needs amqtt ({exc}): pip install 'prime-spark[embedded-broker]', "
+            "or install Mosquitto (apt install mosquitto)"
+        ) from exc
+    broker = EmbeddedBroker(cfg)
+    await broker.start()
+    passwords = resolve_passwords(cfg) if cfg.broker.auth else None
+    return BrokerHandle("embedded", why, cfg.mqtt.host, cfg.mqtt.port, cfg, passwords, broker.stop)
+
+
+async def choose_broker(cfg: SparkConfig) -> BrokerHandle:
+    """Find or start the broker per ``broker.mode``; the handle says which and why."""
+    mode = cfg.broker.mode
+    host, port = cfg.mqtt.host, cfg.mqtt.port
+    if mode == "mosquitto":
+        return await _start_mosquitto(cfg, "broker.mode is 'mosquitto'")
+    if mode == "embedded":
+        return await _start_embedded(cfg, "broker.mode is 'embedded'")
+
+    probe = await probe_mqtt(host, port, within=1.0, use_tls=cfg.mqtt.tls.enabled)
+    if probe.is_broker:
+        why = "a broker already answers there" if mode == "auto" else "broker.mode is 'external'"
+        return BrokerHandle("external", why, host, port, cfg)
+    if mode == "external":
+        raise BrokerError(f"broker.mode is 'external' but {probe.detail}; start that broker, "
+                          "fix mqtt.host/mqtt.port, or set broker.mode: auto")
+    if probe.answer is Answer.OTHER:
+        raise BrokerError(f"{probe.detail}: another program uses that port; "
+                          "stop it or choose another mqtt.port")
+    if not await asyncio.to_thread(_is_local_address, host):
+        raise BrokerError(f"{probe.detail}, and {host} is not this machine, so no broker can be "
+                          "started for it; start the broker there or point mqtt.host here")
+    if find_mosquitto() is not None:
+        return await _start_mosquitto(cfg, f"nothing answered at {host}:{port}; started Mosquitto")
+    return await _start_embedded(
+        cfg, f"nothing answered at {host}:{port} and Mosquitto is not installed; "
+        "started the embedded amqtt broker"
+    )

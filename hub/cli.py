@@ -1,0 +1,164 @@
+"""The ``spark`` command line: up, hub, node, broker, config check."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from hub import __version__
+from hub.config import SparkConfig, load_config
+from hub.errors import SparkError
+
+log = logging.getLogger("spark")
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level, logging.INFO),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+
+
+def _load(args: argparse.Namespace) -> SparkConfig:
+    path = args.config or os.environ.get("SPARK_CONFIG")
+    return load_config(Path(path) if path else None)
+
+
+def _run(main: Callable[[], Coroutine[Any, Any, int | None]]) -> int:
+    """Run ``main`` until it returns or SIGINT/SIGTERM cancels it; exit code 0 on signal."""
+
+    async def runner() -> int:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, task.cancel)
+        try:
+            return int(await main() or 0)
+        except asyncio.CancelledError:
+            return 0
+
+    return asyncio.run(runner())
+
+
+# ---- commands ---------------------------------------------------------------------------
+def cmd_config_check(args: argparse.Namespace) -> int:
+    try:
+        cfg = load_config(Path(args.file))
+    except SparkError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(f"{args.file}: OK")
+    print(f"  broker   {cfg.mqtt.host}:{cfg.mqtt.port} (mode {cfg.broker.mode}), "
+          f"base topic {cfg.mqtt.base_topic!r}, discovery prefix {cfg.mqtt.discovery_prefix!r}")
+    print(f"  hub      id {cfg.hub.id!r}, discovery mode {cfg.hub.discovery_mode}")
+    for node in cfg.nodes:
+        print(f"  node     {node.id!r} kind {node.kind}")
+    return 0
+
+
+def cmd_hub(args: argparse.Namespace) -> int:
+    from hub.runtime import run_hub
+
+    cfg = _load(args)
+    _setup_logging(cfg.log_level)
+    return _run(lambda: run_hub(cfg))
+
+
+def cmd_node(args: argparse.Namespace) -> int:
+    from hub.runtime import node_config_for, run_node
+
+    cfg = _load(args)
+    _setup_logging(cfg.log_level)
+    node_cfg = node_config_for(cfg, args.kind, args.id)
+    return _run(lambda: run_node(cfg, node_cfg))
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from hub.runtime import run_up
+
+    cfg = _load(args)
+    _setup_logging(cfg.log_level)
+    return _run(lambda: run_up(cfg, duration=args.duration))
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    from hub.broker import generate_files, run_mosquitto_foreground
+
+    cfg = _load(args)
+    _setup_logging(cfg.log_level)
+    paths = generate_files(cfg)
+    for name, path in paths.items():
+        print(f"wrote {name}: {path}")
+    if args.generate:
+        return 0
+    return run_mosquitto_foreground(cfg)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from nodes.kinds import kinds
+
+    parser = argparse.ArgumentParser(
+        prog="spark", description="Prime Spark: MQTT edge hub for a home lab.")
+    parser.add_argument("--version", action="version", version=f"prime-spark {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-c", "--config", help="YAML config file (default: $SPARK_CONFIG, "
+                        "else embedded defaults)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("up", parents=[common], help="broker + hub + nodes in one command",
+                       description="Run everything on this machine: choose or start a broker, "
+                       "then the hub and every node in the config (embedded defaults: a "
+                       "simulated lab).")
+    p.add_argument("--duration", type=float, default=None,
+                   help="stop after this many seconds (demos, smoke tests)")
+    p.set_defaults(func=cmd_up)
+
+    p = sub.add_parser("hub", parents=[common], help="run the hub only",
+                       description="Run the hub: registry, state, services, RPC.")
+    p.set_defaults(func=cmd_hub)
+
+    p = sub.add_parser("node", parents=[common], help="run one node agent",
+                       description="Run one node agent process.")
+    p.add_argument("kind", choices=kinds(), help="node kind")
+    p.add_argument("--id", help="node id (default: the config's node of this kind, else the kind)")
+    p.set_defaults(func=cmd_node)
+
+    p = sub.add_parser("broker", parents=[common], help="generate Mosquitto files and run it",
+                       description="Write mosquitto.conf, the password file and the ACL file "
+                       "from the config, then run Mosquitto in the foreground.")
+    p.add_argument("--generate", action="store_true", help="only write the files")
+    p.set_defaults(func=cmd_broker)
+
+    p = sub.add_parser("config", help="config tools", description="Config tools.")
+    csub = p.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    pc = csub.add_parser("check", help="validate a config file and explain errors",
+                         description="Validate FILE against the schema; errors name the key "
+                         "and the fix.")
+    pc.add_argument("file", help="YAML config file")
+    pc.set_defaults(func=cmd_config_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except SparkError as exc:
+        print(f"spark: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,340 @@
+"""The device and entity registry, built from Home Assistant discovery (ours and third-party).
+
+Feed it discovery messages (:meth:`Registry.on_discovery`) and every other message on the
+topics it asks for (:meth:`Registry.on_message`); it keeps devices, entities and live state, and
+emits typed events on the hub's :class:`~hub.events.EventBus`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hub.discovery import DiscoveredEntity, parse_discovery
+from hub.entity import Device, EntityRecord, slugify
+from hub.errors import PayloadError, SparkError
+from hub.events import (
+    AvailabilityChanged,
+    EntityAdded,
+    EntityFired,
+    EntityRemoved,
+    EntityUpdated,
+    EventBus,
+    StateChanged,
+)
+from hub.mqtt import Message
+from hub.state import (
+    IGNORE,
+    Fired,
+    combine_availability,
+    interpret_attributes,
+    interpret_availability,
+    interpret_state,
+)
+from hub.templates import TemplateEngine
+from hub.topics import TopicLayout
+
+log = logging.getLogger(__name__)
+
+# Route kinds for a subscribed topic.
+STATE, ATTRIBUTES, AVAILABILITY = 0, 1, 2
+
+SubscribeFn = Callable[[list[str]], None]
+
+
+@dataclass(slots=True)
+class RegistryStats:
+    messages: int = 0
+    state_changes: int = 0
+    rejected: int = 0
+    discovery_errors: int = 0
+    last_error: str | None = None
+    errors_by_entity: dict[str, str] = field(default_factory=dict)
+
+
+class Registry:
+    def __init__(
+        self,
+        layout: TopicLayout,
+        bus: EventBus,
+        subscribe: SubscribeFn,
+        unsubscribe: SubscribeFn,
+        templates: TemplateEngine | None = None,
+    ) -> None:
+        self.layout = layout
+        self.bus = bus
+        self._subscribe = subscribe
+        self._unsubscribe = unsubscribe
+        self.templates = templates or TemplateEngine()
+        self.devices: dict[str, Device] = {}
+        self.entities: dict[str, EntityRecord] = {}  # by entity_id
+        self._by_key: dict[str, EntityRecord] = {}  # by unique key
+        self._by_discovery: dict[str, set[str]] = {}  # discovery topic -> keys
+        self._routes: dict[str, list[tuple[EntityRecord, int, int]]] = {}
+        # Last payload per routed topic: an entity that joins a topic others already follow
+        # gets its current value at once (retained or not), as a fresh subscription would.
+        self._last: dict[str, bytes] = {}
+        self.stats = RegistryStats()
+
+    # ---- queries ----------------------------------------------------------------------
+    def get(self, entity_id: str) -> EntityRecord | None:
+        return self.entities.get(entity_id)
+
+    def by_unique_id(self, unique_id: str) -> EntityRecord | None:
+        return self._by_key.get(unique_id)
+
+    def entities_of(self, device_id: str) -> list[EntityRecord]:
+        device = self.devices.get(device_id)
+        if device is None:
+            return []
+        return [self.entities[e] for e in sorted(device.entities) if e in self.entities]
+
+    # ---- discovery --------------------------------------------------------------------
+    def on_discovery(self, msg: Message) -> None:
+        topic = self.layout.parse_discovery(msg.topic)
+        if topic is None or topic.component == "device_automation":
+            return
+        try:
+            errors: list[PayloadError] = []
+            parsed = parse_discovery(topic, msg.payload, raw_topic=msg.topic, errors=errors)
+        except PayloadError as exc:
+            self.stats.discovery_errors += 1
+            self.stats.last_error = str(exc)
+            log.warning("ignored discovery config on %s: %s", msg.topic, exc)
+            return
+        for exc in errors:
+            self.stats.discovery_errors += 1
+            log.warning("ignored component on %s: %s", msg.topic, exc)
+        keep: set[str] = set()
+        if isinstance(parsed, list):
+            for spec in parsed:
+                if not isinstance(spec, DiscoveredEntity):
+                    continue  # a component removal: it is simply not kept
+                try:
+                    keep.add(self._upsert(msg.topic, spec))
+                except SparkError as exc:
+                    self.stats.discovery_errors += 1
+                    log.warning("ignored entity from %s: %s", msg.topic, exc)
+        for key in self._by_discovery.get(msg.topic, set()) - keep:
+            self._remove(key)
+        if keep:
+            self._by_discovery[msg.topic] = keep
+        else:
+            self._by_discovery.pop(msg.topic, None)
+
+    def _entity_id(self, spec: DiscoveredEntity, device: Device | None) -> str:
+        platform = spec.component
+        wanted: str
+        if spec.default_entity_id and "." in spec.default_entity_id:
+            wanted = f"{platform}.{slugify(spec.default_entity_id.split('.', 1)[1])}"
+        else:
+            parts = [device.name if device and device.name else "", spec.name or ""]
+            base = "_".join(p for p in parts if p) or spec.unique_id or spec.object_id or "entity"
+            wanted = f"{platform}.{slugify(base)}"
+        candidate, n = wanted, 2
+        while candidate in self.entities:
+            candidate = f"{wanted}_{n}"
+            n += 1
+        return candidate
+
+    def _device(self, spec: DiscoveredEntity) -> Device | None:
+        desc = spec.device
+        if desc is None:
+            return None
+        ids = [str(i) for i in desc.identifiers] or [f"{a}:{b}" for a, b in desc.connections]
+        if not ids:
+            return None
+        device = None
+        for ident in ids:
+            device = self.devices.get(ident)
+            if device is not None:
+                break
+        if device is None:
+            device = Device(id=ids[0])
+            self.devices[device.id] = device
+        for attr in ("name", "manufacturer", "model", "sw_version", "hw_version",
+                     "serial_number", "suggested_area", "via_device"):
+            value = getattr(desc, attr, None)
+            if value is not None:
+                setattr(device, attr, value)
+        device.identifiers = sorted(set(device.identifiers) | set(ids))
+        return device
+
+    def _upsert(self, discovery_topic: str, spec: DiscoveredEntity) -> str:
+        key = spec.key
+        old = self._by_key.get(key)
+        if old is not None and old.spec.raw == spec.raw and old.spec.component == spec.component:
+            return key  # unchanged retained config (re-announce): nothing to do
+        device = self._device(spec)
+        value_tpl = self.templates.compile(spec.value_template) if spec.value_template else None
+        attr_tpl = (self.templates.compile(spec.json_attributes_template)
+                    if spec.json_attributes_template else None)
+        avail_tpls = [self.templates.compile(a.value_template) if a.value_template else None
+                      for a in spec.availability]
+        now = time.time()
+        if old is not None:
+            self._unroute(old)
+            record = old
+            record.spec = spec
+            if device is None and record.device_id in self.devices:
+                self.devices[record.device_id].entities.discard(record.entity_id)
+            record.device_id = device.id if device else None
+            record.value_tpl, record.attr_tpl, record.avail_tpls = value_tpl, attr_tpl, avail_tpls
+            record.avail_values = [None] * len(spec.availability)
+            record.available = combine_availability(record)
+            event: Any = EntityUpdated(now, record.entity_id)
+        else:
+            record = EntityRecord(
+                entity_id=self._entity_id(spec, device), key=key, spec=spec,
+                device_id=device.id if device else None, value_tpl=value_tpl,
+                attr_tpl=attr_tpl, avail_tpls=avail_tpls,
+                avail_values=[None] * len(spec.availability), last_changed=now,
+                last_updated=now,
+            )
+            record.available = combine_availability(record)
+            self.entities[record.entity_id] = record
+            self._by_key[key] = record
+            event = EntityAdded(now, record.entity_id, spec.component, record.device_id)
+        if device is not None:
+            device.entities.add(record.entity_id)
+        self._route(record)
+        self.bus.emit(event)
+        return key
+
+    def _route(self, record: EntityRecord) -> None:
+        spec = record.spec
+        new_topics: list[str] = []
+
+        replay: list[tuple[str, int, int]] = []
+
+        def add(topic: str | None, kind: int, index: int = 0) -> None:
+            if not topic:
+                return
+            routes = self._routes.get(topic)
+            if routes is None:
+                routes = self._routes[topic] = []
+                new_topics.append(topic)
+            elif topic in self._last:
+                replay.append((topic, kind, index))
+            routes.append((record, kind, index))
+
+        add(spec.state_topic or spec.image_topic, STATE)
+        add(spec.json_attributes_topic, ATTRIBUTES)
+        for i, avail in enumerate(spec.availability):
+            add(avail.topic, AVAILABILITY, i)
+        if new_topics:
+            self._subscribe(new_topics)
+        for topic, kind, index in replay:
+            self._apply(record, kind, index, topic, self._last[topic])
+
+    def _unroute(self, record: EntityRecord) -> None:
+        gone: list[str] = []
+        for topic, routes in list(self._routes.items()):
+            kept = [r for r in routes if r[0] is not record]
+            if len(kept) != len(routes):
+                if kept:
+                    self._routes[topic] = kept
+                else:
+                    del self._routes[topic]
+                    self._last.pop(topic, None)
+                    gone.append(topic)
+        if gone:
+            self._unsubscribe(gone)
+
+    def _remove(self, key: str) -> None:
+        record = self._by_key.pop(key, None)
+        if record is None:
+            return
+        self._unroute(record)
+        self.entities.pop(record.entity_id, None)
+        device = self.devices.get(record.device_id or "")
+        if device is not None:
+            device.entities.discard(record.entity_id)
+            if not device.entities:
+                del self.devices[device.id]
+        self.bus.emit(EntityRemoved(time.time(), record.entity_id))
+
+    # ---- state ------------------------------------------------------------------------
+    def on_message(self, msg: Message) -> None:
+        topic = msg.topic
+        routes = self._routes.get(topic)
+        if routes is None:
+            return
+        self.stats.messages += 1
+        payload = msg.payload
+        self._last[topic] = payload
+        for record, kind, index in routes:
+            self._apply(record, kind, index, topic, payload)
+
+    def _apply(self, record: EntityRecord, kind: int, index: int, topic: str,
+               payload: bytes) -> None:
+        try:
+            if kind == STATE:
+                self._apply_state(record, payload)
+            elif kind == ATTRIBUTES:
+                record.attributes.update(interpret_attributes(record, payload))
+                record.last_updated = time.time()
+            else:
+                self._apply_availability(record, index, payload)
+        except (PayloadError, SparkError, UnicodeDecodeError) as exc:
+            self.stats.rejected += 1
+            self.stats.last_error = str(exc)
+            if record.entity_id not in self.stats.errors_by_entity:
+                log.warning("rejected payload on %s: %s", topic, exc)
+            self.stats.errors_by_entity[record.entity_id] = str(exc)
+
+    def _apply_state(self, record: EntityRecord, payload: bytes) -> None:
+        new = interpret_state(record, payload)
+        now = time.time()
+        if new is IGNORE:
+            record.last_updated = now
+            return
+        if isinstance(new, Fired):
+            record.state = str(now)
+            record.attributes = {"event_type": new.event_type, **new.data}
+            record.last_changed = record.last_updated = now
+            self.bus.emit(EntityFired(now, record.entity_id, new.event_type, new.data))
+            return
+        record.last_updated = now
+        if record.spec.expire_after:
+            record.expires_at = now + record.spec.expire_after
+        old = record.state
+        if new == old:
+            return
+        record.state = new
+        record.last_changed = now
+        self.stats.state_changes += 1
+        if not self.bus.idle:
+            self.bus.emit(StateChanged(now, record.entity_id, old, new, record.attributes))
+
+    def _apply_availability(self, record: EntityRecord, index: int, payload: bytes) -> None:
+        value = interpret_availability(record, index, payload)
+        if value is None:
+            return
+        record.avail_values[index] = value
+        record.avail_latest = value
+        available = combine_availability(record)
+        if available != record.available:
+            record.available = available
+            self.bus.emit(AvailabilityChanged(time.time(), record.entity_id, available))
+
+    def expire(self, now: float | None = None) -> int:
+        """Mark entities whose ``expire_after`` passed as unavailable; returns how many."""
+        now = time.time() if now is None else now
+        count = 0
+        for record in self.entities.values():
+            if record.expires_at is not None and record.expires_at <= now and record.available:
+                record.expires_at = None
+                record.available = False
+                count += 1
+                self.bus.emit(AvailabilityChanged(now, record.entity_id, False))
+        return count
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "devices": [d.as_dict() for d in self.devices.values()],
+            "entities": [e.as_dict() for e in self.entities.values()],
+        }

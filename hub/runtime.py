@@ -1,0 +1,169 @@
+"""Process entry points behind the CLI: run the hub, one node, or the whole lab (``spark up``)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from hub.app import Hub
+from hub.config.models import SparkConfig
+from hub.errors import ConfigError
+from hub.events import EntityAdded, NodeAvailability
+from nodes.base.agent import NodeAgent, NodeContext
+from nodes.base.config import NodeConfigBase
+from nodes.kinds import agent_class, kinds
+
+log = logging.getLogger("spark")
+
+
+def stored_password(cfg: SparkConfig, username: str | None) -> str | None:
+    """A password generated earlier for ``username`` by ``spark broker``/``spark up``, if any."""
+    if not username:
+        return None
+    from hub.broker.secrets import password_path, secrets_dir
+
+    path = password_path(secrets_dir(cfg), username)
+    try:
+        return path.read_text().strip() or None
+    except OSError:
+        return None
+
+
+def hub_password(cfg: SparkConfig) -> str | None:
+    return cfg.mqtt.secret() or stored_password(cfg, cfg.mqtt.username or cfg.hub.id)
+
+
+def node_password(cfg: SparkConfig, node: NodeConfigBase) -> str | None:
+    if node.password is not None:
+        return node.password.get_secret_value()
+    if node.password_file is not None:
+        return node.password_file.read_text().strip()
+    return stored_password(cfg, node.username or node.id)
+
+
+def node_config_for(cfg: SparkConfig, kind: str, node_id: str | None) -> Any:
+    """The config of the node to run: by id, else the only node of ``kind``, else defaults."""
+    matches = [n for n in cfg.nodes if n.kind == kind and (node_id is None or n.id == node_id)]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise ConfigError(f"several {kind} nodes in the config ({', '.join(n.id for n in matches)})"
+                          "; pick one with --id")
+    data = {"id": node_id or kind, "kind": kind, **default_node_settings(kind)}
+    return SparkConfig.model_validate({"nodes": [data]}).nodes[0]
+
+
+def default_node_settings(kind: str) -> dict[str, Any]:
+    """Settings that make a kind runnable on a machine without its hardware."""
+    if kind in ("power", "nas"):
+        return {"backend": {"type": "simulated"}}
+    return {}
+
+
+def default_lab(cfg: SparkConfig) -> SparkConfig:
+    """Embedded defaults for ``spark up``: a simulated lab when the config names no nodes."""
+    if cfg.nodes:
+        return cfg
+    nodes = [{"id": kind if kind != "simulated" else "sim", "kind": kind,
+              **default_node_settings(kind)} for kind in kinds()]
+    data = cfg.model_dump(mode="python", exclude_unset=True)
+    data["nodes"] = nodes
+    return SparkConfig.model_validate(data)
+
+
+def make_agent(cfg: SparkConfig, node: NodeConfigBase, password: str | None) -> NodeAgent:
+    cls = agent_class(getattr(node, "kind", "simulated"))
+    return cls(NodeContext(cfg, node, password=password))
+
+
+async def run_hub(cfg: SparkConfig) -> int:
+    hub = Hub(cfg, password=hub_password(cfg))
+    await hub.run()
+    return 0
+
+
+async def run_node(cfg: SparkConfig, node: NodeConfigBase) -> int:
+    agent = make_agent(cfg, node, node_password(cfg, node))
+    await agent.run()
+    return 0
+
+
+async def run_up(cfg: SparkConfig, duration: float | None = None) -> int:
+    from hub.broker.select import choose_broker
+
+    cfg = default_lab(cfg)
+    async with choose_broker(cfg) as broker:
+        print(f"broker: {broker.describe()}", flush=True)
+        cfg = broker.config
+        hub = Hub(cfg, password=broker.password_for(cfg.hub.id))
+        agents = [make_agent(cfg, n, broker.password_for(n.username or n.id)) for n in cfg.nodes]
+        hub_ready = asyncio.Event()
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(hub.run(hub_ready), name="hub")
+            for agent in agents:
+                tg.create_task(agent.run(), name=f"node-{agent.node_id}")
+            tg.create_task(_report(hub, agents, broker), name="report")
+            if duration is not None:
+                await asyncio.sleep(duration)
+                for agent in [*agents, hub]:
+                    agent.stop()
+    return 0
+
+
+async def _report(hub: Hub, agents: list[NodeAgent], broker: Any) -> None:
+    """Tell the user what reached the registry and where to look next."""
+    added = hub.bus.subscribe((EntityAdded, NodeAvailability))
+    deadline = asyncio.get_running_loop().time() + 20.0
+    with added:
+        while asyncio.get_running_loop().time() < deadline:
+            reg = hub.registry
+            expected = {a.unique_prefix: len(a.entities) for a in agents}
+            if reg is not None and _all_registered(hub, expected):
+                break
+            try:
+                async with asyncio.timeout(max(0.0, deadline - asyncio.get_running_loop().time())):
+                    await added.get()
+            except TimeoutError:
+                break
+    reg = hub.registry
+    if reg is None:
+        return
+    cfg = hub.config
+    lines = [f"hub registry: {len(reg.devices)} devices, {len(reg.entities)} entities"]
+    for device in sorted(reg.devices.values(), key=lambda d: d.name or d.id):
+        lines.append(f"  {device.name or device.id} ({device.model or '?'})")
+        for record in reg.entities_of(device.id):
+            state = record.state if record.available else "unavailable"
+            unit = record.spec.unit_of_measurement or ""
+            lines.append(f"    {record.entity_id:<45} {str(state)[:30]} {unit}".rstrip())
+    layout = hub.layout
+    lines += [
+        "",
+        "where to look next:",
+        f"  MQTT broker      {cfg.mqtt.host}:{cfg.mqtt.port}",
+        f"  node states      {layout.base}/<node>/<entity>/state   (retained)",
+        f"  availability     {layout.all_availability()}",
+        f"  commands         {layout.base}/<node>/<entity>/set     e.g. "
+        f"{layout.command('sim', 'lamp')} ON",
+        f"  HA discovery     {layout.all_discovery()}",
+        f"  watch it         mosquitto_sub -h {cfg.mqtt.host} -p {cfg.mqtt.port} "
+        f"-t '{layout.base}/#' -v{broker.sub_auth_hint()}",
+        "  Home Assistant   add the MQTT integration with this broker; every entity above "
+        "appears with its device.",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def _all_registered(hub: Hub, expected: dict[str, int]) -> bool:
+    """Every local node's entities (by unique-id prefix) are in the hub registry."""
+    reg = hub.registry
+    if reg is None:
+        return False
+    have = dict.fromkeys(expected, 0)
+    for record in reg.entities.values():
+        uid = record.spec.unique_id or ""
+        for prefix in expected:
+            if uid.startswith(prefix + "_"):
+                have[prefix] += 1
+    return all(have[p] >= n for p, n in expected.items())

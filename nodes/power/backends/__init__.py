@@ -1,0 +1,57 @@
+"""Power backends: the registry keyed by each config's ``type`` literal.
+
+Adding a backend: write ``backends/<name>.py`` with a :class:`PowerBackend` subclass and its
+config model (``type: Literal["<name>"]``), then add both below. Hardware libraries (``smbus2``)
+are imported when a backend opens, never here, so every backend's config always validates.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from nodes.power.backends.base import Clock, GridControl, PowerBackend, PowerReading
+from nodes.power.backends.ina import Ina219BackendConfig, Ina226BackendConfig, InaBackend
+from nodes.power.backends.nut import NutBackend, NutBackendConfig
+from nodes.power.backends.simulated import SimulatedBackend, SimulatedBackendConfig
+from nodes.power.backends.sysfs import SysfsBackend, SysfsBackendConfig
+
+PowerBackendConfig = Annotated[
+    SysfsBackendConfig
+    | Ina219BackendConfig
+    | Ina226BackendConfig
+    | NutBackendConfig
+    | SimulatedBackendConfig,
+    Field(discriminator="type"),
+]
+
+BACKENDS: dict[str, type[PowerBackend]] = {
+    "sysfs": SysfsBackend,
+    "ina219": InaBackend,
+    "ina226": InaBackend,
+    "nut": NutBackend,
+    "simulated": SimulatedBackend,
+}
+
+
+def make_backend(config: PowerBackendConfig, *, clock: Clock | None = None) -> PowerBackend:
+    """The backend for ``config`` (its ``type`` picks the class)."""
+    try:
+        cls = BACKENDS[config.type]
+    except KeyError:
+        raise KeyError(
+            f"unknown power backend {config.type!r}; known: {', '.join(sorted(BACKENDS))}"
+        ) from None
+    return cls(config, clock=clock)
+
+
+__all__ = [
+    "BACKENDS",
+    "Clock",
+    "GridControl",
+    "PowerBackend",
+    "PowerBackendConfig",
+    "PowerReading",
+    "make_backend",
+]

@@ -1,0 +1,1 @@
+"""System telemetry node: CPU, load, memory, disks, temperatures, Pi throttling, Hailo, VPN."""

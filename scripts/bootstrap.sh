@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Install what Prime Spark needs on a fresh Debian / Raspberry Pi OS machine, idempotently:
+# system packages (Mosquitto, Python venv support), then a virtualenv in .venv with the project.
+# Usage: scripts/bootstrap.sh [pip extras, e.g. "test"]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="${1:-}"
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    echo "need root (or sudo) to run: $*" >&2; return 1; fi
+}
+
+need=()
+command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto mosquitto-clients)
+python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
+command -v python3 >/dev/null || need+=(python3)
+if [ "${#need[@]}" -gt 0 ]; then
+  echo "installing system packages: ${need[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+# Debian's mosquitto package starts a broker on 1883 via systemd; Prime Spark uses it if it
+# answers, else starts its own. Nothing to do here.
+
+PY=${PYTHON:-python3}
+"$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
+  echo "Python >= 3.11 is required (found $("$PY" --version 2>&1))" >&2; exit 1; }
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+spec="."
+[ -n "$extras" ] && spec=".[${extras}]"
+.venv/bin/python -m pip install -q -e "$spec"

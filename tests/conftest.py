@@ -1,0 +1,41 @@
+"""Shared fixtures. ``broker``: one real Mosquitto for the session, configured by our own generated
+passwd / ACL / mosquitto.conf; ``fresh_broker``: a private one for tests that stop or restart it.
+
+Accounts (passwords in ``broker.passwords``): ``hub``, ``homeassistant``, ``admin`` (readwrite
+``#``), nodes ``sim1 sim2 sim3 power system nas voice vision bench``, and ``zigbee2mqtt`` /
+``tasmota`` with their own topic lists (see tests/broker_fixture.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from broker_fixture import MISSING, RunningBroker, start_test_broker
+
+from hub.broker import find_mosquitto
+
+
+def _start(data_dir: Path) -> RunningBroker:
+    if find_mosquitto() is None:
+        pytest.fail(MISSING, pytrace=False)
+    return start_test_broker(data_dir)
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBroker]:
+    running = _start(tmp_path_factory.mktemp("mosquitto"))
+    try:
+        yield running
+    finally:
+        running.process.stop_blocking()
+
+
+@pytest.fixture
+def fresh_broker(tmp_path: Path) -> Iterator[RunningBroker]:
+    running = _start(tmp_path / "mosquitto")
+    try:
+        yield running
+    finally:
+        running.process.stop_blocking()

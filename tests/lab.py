@@ -1,0 +1,90 @@
+"""Helpers to run the hub and node agents in-process against the test broker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from hub.app import Hub
+from hub.config.models import SparkConfig
+from hub.mqtt import Message, MqttClient
+from nodes.base.agent import NodeAgent, NodeContext
+from nodes.kinds import agent_class
+
+FAST = (0.0, 0.05)  # HA re-announce delay in tests
+
+
+@contextlib.asynccontextmanager
+async def running_hub(cfg: SparkConfig, password: str | None) -> AsyncIterator[Hub]:
+    hub = Hub(cfg, password=password, announce_delay=FAST)
+    ready = asyncio.Event()
+    task = asyncio.create_task(hub.run(ready), name="test-hub")
+    try:
+        async with asyncio.timeout(10):
+            await ready.wait()
+        yield hub
+    finally:
+        hub.stop()
+        await task
+
+
+@contextlib.asynccontextmanager
+async def running_node(cfg: SparkConfig, node_id: str, password: str | None
+                       ) -> AsyncIterator[NodeAgent]:
+    node_cfg = cfg.node(node_id)
+    agent = agent_class(node_cfg.kind)(NodeContext(cfg, node_cfg, password=password,
+                                                   announce_delay=FAST))
+    ready = asyncio.Event()
+    task = asyncio.create_task(agent.run(ready), name=f"test-node-{node_id}")
+    try:
+        async with asyncio.timeout(10):
+            await ready.wait()
+        yield agent
+    finally:
+        agent.stop()
+        await task
+
+
+@dataclass
+class Recorder:
+    """Collects messages on some filters, as an observing client (the admin user)."""
+
+    client: MqttClient
+    messages: list[Message] = field(default_factory=list)
+
+    def watch(self, topic_filter: str) -> None:
+        self.client.subscribe(topic_filter, self.messages.append, 1)
+
+    def on(self, topic: str) -> list[Message]:
+        return [m for m in self.messages if m.topic == topic]
+
+    def payloads(self, topic: str) -> list[bytes]:
+        return [m.payload for m in self.on(topic)]
+
+    def last(self, topic: str) -> bytes | None:
+        got = self.on(topic)
+        return got[-1].payload if got else None
+
+
+@contextlib.asynccontextmanager
+async def recorder(cfg: SparkConfig, username: str, password: str, *filters: str
+                   ) -> AsyncIterator[Recorder]:
+    async with MqttClient(cfg.mqtt, f"rec-{username}", username=username,
+                          password=password) as client:
+        rec = Recorder(client)
+        for f in filters:
+            rec.watch(f)
+        await client.wait_connected(10)
+        yield rec
+
+
+async def publish_as(cfg: SparkConfig, username: str, password: str,
+                     messages: list[tuple[str, Any, bool]]) -> None:
+    """Publish (topic, payload, retain) messages as ``username`` and wait for the acks."""
+    async with MqttClient(cfg.mqtt, f"pub-{username}", username=username,
+                          password=password) as client:
+        for topic, payload, retain in messages:
+            await client.publish_confirmed(topic, payload, 1, retain)

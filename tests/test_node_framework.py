@@ -1,0 +1,196 @@
+"""The node-agent framework as Home Assistant sees it, against a real Mosquitto."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+import yaml
+from helpers import wait_for
+from lab import publish_as, recorder, running_hub, running_node
+
+PLATFORM_TOPICS = {
+    "sensor": {"state_topic"},
+    "binary_sensor": {"state_topic"},
+    "switch": {"state_topic", "command_topic"},
+    "select": {"state_topic", "command_topic"},
+    "number": {"state_topic", "command_topic"},
+    "button": {"command_topic"},
+    "event": {"state_topic"},
+    "image": {"image_topic"},
+}
+
+
+@pytest.fixture
+def cfg(broker):
+    return broker.spark_config(nodes=[{"id": "sim1", "kind": "simulated", "seed": 1,
+                                       "state_interval": 3600, "area": "Lab"}])
+
+
+def _configs(rec, node="sim1"):
+    out = {}
+    for msg in rec.messages:
+        parts = msg.topic.split("/")
+        if len(parts) == 5 and parts[0] == "homeassistant" and parts[2] == node and msg.payload:
+            out[(parts[1], parts[3])] = orjson.loads(msg.payload)
+    return out
+
+
+async def test_discovery_payloads_as_home_assistant_reads_them(broker, cfg):
+    pw = broker.passwords
+    async with recorder(cfg, "admin", pw["admin"], "homeassistant/+/sim1/+/config") as rec, \
+            running_node(cfg, "sim1", pw["sim1"]) as node:
+        await wait_for(lambda: len(_configs(rec)) == len(node.entities), 10)
+        configs = _configs(rec)
+    assert {c for c, _ in configs} == set(PLATFORM_TOPICS) | {"binary_sensor", "sensor"}
+    unique_ids = set()
+    for (platform, key), body in configs.items():
+        assert PLATFORM_TOPICS[platform] <= body.keys(), (platform, key)
+        if "command_topic" in body:
+            assert body["command_topic"] == f"spark/sim1/{key}/set"
+        assert body["availability_mode"] == "all"
+        assert [a["topic"] for a in body["availability"]] == [
+            "spark/sim1/availability", "spark/hub/availability"]
+        dev = body["device"]
+        assert dev["identifiers"] == [node.unique_prefix]
+        assert dev["manufacturer"] == "Prime Spark" and dev["model"] == "Simulated node"
+        assert dev["via_device"] == "spark_hub_hub" and dev["suggested_area"] == "Lab"
+        assert dev["sw_version"]
+        assert body["origin"]["name"] == "Prime Spark"
+        assert body["object_id"] == f"sim1_{key}"
+        assert body["default_entity_id"] == f"{platform}.sim1_{key}"
+        unique_ids.add(body["unique_id"])
+    assert len(unique_ids) == len(configs)
+    temp = configs[("sensor", "temperature")]
+    assert (temp["device_class"], temp["unit_of_measurement"], temp["state_class"]) == (
+        "temperature", "°C", "measurement")
+    assert configs[("select", "mode")]["options"] == ["eco", "comfort", "away"]
+    assert configs[("select", "mode")]["entity_category"] == "config"
+    num = configs[("number", "setpoint")]
+    assert (num["min"], num["max"], num["step"]) == (5, 30, 0.5)
+    assert configs[("event", "doorbell")]["event_types"] == ["press", "double_press"]
+    conn = configs[("binary_sensor", "connectivity")]
+    assert conn["device_class"] == "connectivity" and conn["entity_category"] == "diagnostic"
+    assert configs[("image", "snapshot")]["content_type"] == "image/png"
+
+
+async def test_device_based_discovery_option(broker):
+    cfg = broker.spark_config(nodes=[{"id": "sim2", "kind": "simulated"}],
+                              hub={"discovery_mode": "device"})
+    pw = broker.passwords
+    async with recorder(cfg, "admin", pw["admin"], "homeassistant/device/sim2/config") as rec, \
+            running_node(cfg, "sim2", pw["sim2"]) as node:
+        await wait_for(lambda: rec.last("homeassistant/device/sim2/config"), 10)
+        body = orjson.loads(rec.last("homeassistant/device/sim2/config"))
+        assert body["origin"]["name"] == "Prime Spark"
+        assert set(body["components"]) == set(node.entities)
+        assert body["components"]["lamp"]["platform"] == "switch"
+        node.remove_entity("motion")
+        await wait_for(lambda: orjson.loads(rec.last("homeassistant/device/sim2/config"))
+                       ["components"]["motion"] == {"platform": "binary_sensor"}, 5)
+    # leave no retained device config behind for other tests
+    await publish_as(cfg, "admin", pw["admin"], [("homeassistant/device/sim2/config", b"", True)])
+
+
+async def test_commands_validated_and_answered(broker, cfg):
+    pw = broker.passwords
+    async with recorder(cfg, "admin", pw["admin"], "spark/sim1/response/command") as rec, \
+            running_node(cfg, "sim1", pw["sim1"]) as node:
+        await publish_as(cfg, "hub", pw["hub"], [
+            ("spark/sim1/mode/set", b"party", False),
+            ("spark/sim1/setpoint/set", b"31", False),
+            ("spark/sim1/setpoint/set", b"nan", False),
+            ("spark/sim1/lamp/set", b"\xff\xfe", False),
+            ("spark/sim1/temperature/set", b"5", False),
+            ("spark/sim1/lamp/set", b'{"id": "c1", "value": "ON"}', False),
+        ])
+        await wait_for(lambda: len(rec.messages) == 6, 5)
+        bodies = [orjson.loads(m.payload) for m in rec.messages]
+        assert [b["status"] for b in bodies] == ["error"] * 5 + ["ok"]
+        assert "not one of" in bodies[0]["error"] and "outside" in bodies[1]["error"]
+        assert bodies[5]["id"] == "c1"
+        assert node.state("lamp") is True and node.commands_rejected == 5
+
+
+async def test_will_marks_node_unavailable_after_sigkill(broker, cfg, tmp_path: Path):
+    pw = broker.passwords
+    conf = tmp_path / "spark.yaml"
+    conf.write_text(yaml.safe_dump({
+        "mqtt": {"host": broker.host, "port": broker.port},
+        "nodes": [{"id": "sim3", "kind": "simulated", "password": pw["sim3"]}],
+    }))
+    async with running_hub(cfg, pw["hub"]) as hub:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "hub.cli", "node", "simulated", "--id", "sim3",
+            "--config", str(conf), env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        try:
+            reg = hub.registry
+            await wait_for(lambda: reg.get("switch.sim3_lamp") is not None
+                           and reg.get("switch.sim3_lamp").available, 20)
+            assert hub.nodes_online.get("sim3") is True
+            proc.send_signal(signal.SIGKILL)
+            await proc.wait()
+            await wait_for(lambda: not reg.get("switch.sim3_lamp").available, 10)
+            assert hub.nodes_online["sim3"] is False
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+
+
+async def test_clean_shutdown_publishes_offline_and_state_survives_hub_restart(broker, cfg):
+    pw = broker.passwords
+    async with running_node(cfg, "sim1", pw["sim1"]) as node:
+        node.set_state("setpoint", 17.5)
+        async with running_hub(cfg, pw["hub"]) as hub:
+            await wait_for(lambda: hub.registry.get("number.sim1_setpoint") is not None
+                           and hub.registry.get("number.sim1_setpoint").state == "17.5", 10)
+        # a brand-new hub rebuilds everything from retained discovery + state
+        async with running_hub(cfg, pw["hub"]) as hub2:
+            await wait_for(lambda: hub2.registry.get("number.sim1_setpoint") is not None
+                           and hub2.registry.get("number.sim1_setpoint").state == "17.5"
+                           and hub2.registry.get("number.sim1_setpoint").available, 10)
+    async with recorder(cfg, "admin", pw["admin"], "spark/sim1/availability") as rec:
+        await wait_for(lambda: rec.last("spark/sim1/availability") == b"offline", 5)
+
+
+async def test_reannounce_when_home_assistant_comes_online(broker, cfg):
+    pw = broker.passwords
+    async with running_node(cfg, "sim1", pw["sim1"]), recorder(
+        cfg, "admin", pw["admin"], "homeassistant/+/sim1/+/config", "spark/sim1/+/state"
+    ) as rec:
+        await wait_for(lambda: any(m.topic.endswith("lamp/config") for m in rec.messages), 5)
+        before = len(rec.messages)
+        await publish_as(cfg, "homeassistant", pw["homeassistant"],
+                         [("homeassistant/status", b"online", False)])
+        await wait_for(lambda: any(not m.retain and m.topic.endswith("lamp/state")
+                                   for m in rec.messages[before:]), 5)
+        fresh = [m for m in rec.messages[before:] if not m.retain]
+        kinds = ["config" if m.topic.endswith("/config") else "state" for m in fresh]
+        assert "config" in kinds and "state" in kinds
+        # discovery first, then state, as Home Assistant needs
+        assert max(i for i, k in enumerate(kinds) if k == "config") < \
+            min(i for i, k in enumerate(kinds) if k == "state")
+
+
+async def test_ghost_configs_are_removed(broker, cfg):
+    pw = broker.passwords
+    ghost = "homeassistant/sensor/sim1/old_sensor/config"
+    await publish_as(cfg, "admin", pw["admin"], [(ghost, b'{"state_topic": "x/y"}', True)])
+    async with recorder(cfg, "admin", pw["admin"], ghost) as rec, \
+            running_node(cfg, "sim1", pw["sim1"]):
+        await wait_for(lambda: rec.last(ghost) == b"", 5)
+    async with running_node(cfg, "sim1", pw["sim1"]) as node:
+        node.remove_entity("motion")
+    async with recorder(cfg, "admin", pw["admin"], "homeassistant/binary_sensor/sim1/+/config",
+                        ghost) as rec:
+        await wait_for(lambda: any(m.topic.endswith("connectivity/config")
+                                   for m in rec.messages), 5)
+        assert not rec.on("homeassistant/binary_sensor/sim1/motion/config")
+        assert not rec.on(ghost)
