@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -10,6 +11,7 @@ from hub.app import Hub
 from hub.config.models import SparkConfig
 from hub.errors import ConfigError
 from hub.events import EntityAdded, NodeAvailability
+from hub.rpc import RpcClient, RpcError
 from nodes.base.agent import NodeAgent, NodeContext
 from nodes.base.config import NodeConfigBase
 from nodes.kinds import agent_class, kinds
@@ -93,14 +95,15 @@ async def run_up(cfg: SparkConfig, duration: float | None = None) -> int:
     from hub.broker.select import choose_broker
 
     cfg = default_lab(cfg)
-    async with choose_broker(cfg) as broker:
-        print(f"broker: {broker.describe()}", flush=True)
+    async with await choose_broker(cfg) as broker:
+        print(str(broker), flush=True)
         cfg = broker.config
-        hub = Hub(cfg, password=broker.password_for(cfg.hub.id))
-        agents = [make_agent(cfg, n, broker.password_for(n.username or n.id)) for n in cfg.nodes]
-        hub_ready = asyncio.Event()
+
+        hub = Hub(cfg, password=_password(broker, cfg, cfg.mqtt.username or cfg.hub.id))
+        agents = [make_agent(cfg, n, _password(broker, cfg, n.username or n.id))
+                  for n in cfg.nodes]
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(hub.run(hub_ready), name="hub")
+            tg.create_task(hub.run(), name="hub")
             for agent in agents:
                 tg.create_task(agent.run(), name=f"node-{agent.node_id}")
             tg.create_task(_report(hub, agents, broker), name="report")
@@ -109,6 +112,27 @@ async def run_up(cfg: SparkConfig, duration: float | None = None) -> int:
                 for agent in [*agents, hub]:
                     agent.stop()
     return 0
+
+
+def _password(broker: Any, cfg: SparkConfig, username: str) -> str | None:
+    """The login for ``username``: the broker we started knows it; for an external broker the
+    config's secret or a password generated earlier by ``spark broker`` applies."""
+    login = broker.login(username)
+    if login is not None:
+        return str(login[1])
+    if username == (cfg.mqtt.username or cfg.hub.id):
+        return hub_password(cfg)
+    node = next((n for n in cfg.nodes if (n.username or n.id) == username), None)
+    return node_password(cfg, node) if node is not None else None
+
+
+def _auth_hint(broker: Any, cfg: SparkConfig) -> str:
+    user = cfg.broker.homeassistant_user
+    if broker.login(user) is None:
+        return ""
+    from hub.broker.secrets import password_path, secrets_dir
+
+    return f" -u {user} -P \"$(cat {password_path(secrets_dir(cfg), user)})\""
 
 
 async def _report(hub: Hub, agents: list[NodeAgent], broker: Any) -> None:
@@ -127,14 +151,20 @@ async def _report(hub: Hub, agents: list[NodeAgent], broker: Any) -> None:
             except TimeoutError:
                 break
     reg = hub.registry
-    if reg is None:
+    if reg is None or hub.client is None:
         return
+    # A node answers a ping after everything it published before it: its states are in.
+    rpc = RpcClient(hub.client, hub.layout)
+    for agent in agents:
+        with contextlib.suppress(RpcError):
+            await rpc.call(agent.node_id, "ping", timeout=5.0)
     cfg = hub.config
     lines = [f"hub registry: {len(reg.devices)} devices, {len(reg.entities)} entities"]
     for device in sorted(reg.devices.values(), key=lambda d: d.name or d.id):
         lines.append(f"  {device.name or device.id} ({device.model or '?'})")
         for record in reg.entities_of(device.id):
             state = record.state if record.available else "unavailable"
+            state = "unknown" if state is None else state
             unit = record.spec.unit_of_measurement or ""
             lines.append(f"    {record.entity_id:<45} {str(state)[:30]} {unit}".rstrip())
     layout = hub.layout
@@ -148,7 +178,7 @@ async def _report(hub: Hub, agents: list[NodeAgent], broker: Any) -> None:
         f"{layout.command('sim', 'lamp')} ON",
         f"  HA discovery     {layout.all_discovery()}",
         f"  watch it         mosquitto_sub -h {cfg.mqtt.host} -p {cfg.mqtt.port} "
-        f"-t '{layout.base}/#' -v{broker.sub_auth_hint()}",
+        f"-t '{layout.base}/#' -v{_auth_hint(broker, cfg)}",
         "  Home Assistant   add the MQTT integration with this broker; every entity above "
         "appears with its device.",
     ]

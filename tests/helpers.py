@@ -24,7 +24,7 @@ Predicate = Callable[[], bool | Awaitable[bool]]
 
 async def wait_for(
     predicate: Predicate,
-    timeout: float = 5.0,  # noqa: ASYNC109 - the deadline is the point of this helper
+    timeout: float = 5.0,
     interval: float = 0.01,
     what: str | None = None,
 ) -> None:

@@ -275,10 +275,11 @@ def test_burst_to_an_absent_subscriber_loses_nothing(broker: RunningBroker) -> N
 # ---- choosing the broker -------------------------------------------------------------------
 async def test_choose_external_when_a_broker_answers(broker: RunningBroker) -> None:
     cfg = broker.spark_config(broker={"mode": "auto"})
-    async with await choose_broker(cfg) as handle:
+    async with choose_broker(cfg) as handle:
         assert handle.kind == "external"
-        assert "already answers" in str(handle)
-        assert handle.hub_login() is None
+        assert "already answers" in handle.describe()
+        assert handle.hub_login() is None and handle.password_for("hub") is None
+        assert handle.config == cfg  # the config's own logins apply
     assert broker.process.running
 
 
@@ -293,10 +294,11 @@ async def test_choose_starts_mosquitto_when_nothing_answers(tmp_path: Path) -> N
         assert "nothing answered" in handle.reason
         login = handle.node_login("sim1")
         assert login is not None and login[0] == "sim1"
-        hub_cfg = handle.mqtt_config()
-        assert hub_cfg.username == "hub"
+        hub_cfg = handle.config.mqtt  # logs in as the hub
+        assert hub_cfg.username == "hub" and hub_cfg.secret() == handle.password_for("hub")
         rc = await asyncio.to_thread(connect_rc, HOST, port, hub_cfg.username, hub_cfg.secret())
         assert not rc.is_failure
+        assert "hub.password" in handle.sub_auth_hint()
     finally:
         await handle.stop()
     assert (await probe_mqtt(HOST, port)).answer is Answer.NOTHING
@@ -319,7 +321,7 @@ async def test_choose_refuses_a_port_used_by_something_else(tmp_path: Path) -> N
 async def test_embedded_broker_passes_messages_and_enforces_acls(tmp_path: Path) -> None:
     pytest.importorskip("amqtt")
     cfg = broker_config(tmp_path, free_port(), mode="embedded")
-    async with await choose_broker(cfg) as handle:
+    async with choose_broker(cfg) as handle:
         assert handle.kind == "embedded"
         pw = handle.passwords
         assert pw is not None

@@ -518,3 +518,20 @@ async def test_scheduled_backup_counts_from_last_snapshot(broker: Any, tmp_path:
                            what="next scheduled backup")
     names = [p.name for p in list_snapshots(tmp_path / "nas")]
     assert len(names) == 2 and old.name not in names  # keep=2 pruned the 2020 one
+
+
+async def test_backup_refuses_an_unmounted_volume(broker: Any, tmp_path: Path) -> None:
+    overrides = backup_overrides(tmp_path)
+    overrides["mounts"] = [str(tmp_path / "nas")]  # the backup target's volume
+    cfg = nas_config(broker, tmp_path, **overrides)
+    with observer(broker) as rec:
+        async with running(cfg, broker.passwords["nas"]) as agent:
+            assert isinstance(agent.backend, SimulatedNasBackend)
+            agent.backend.set_mounted(str(tmp_path / "nas"), False)
+            await announced(rec, "button", "backup")
+            rec.publish("spark/nas/backup/set", "PRESS")
+            await wait_for(lambda: rec.received("spark/nas/backup_result/state"), 15,
+                           what="backup result event")
+            body = orjson.loads(rec.received("spark/nas/backup_result/state")[-1].payload)
+            assert body["event_type"] == "failure" and "is not mounted" in body["error"]
+    assert not (tmp_path / "nas").exists()  # nothing written onto the disk underneath

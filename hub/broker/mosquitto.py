@@ -70,7 +70,7 @@ def render_bridge(cfg: SparkConfig) -> list[str]:
         "cleansession false",  # the cloud keeps our subscription and queues commands
         "try_private true",
         "restart_timeout 5 60",  # back off 5 s .. 60 s between reconnects
-        f"notification_topic {base}/bridge-{bridge.name}/availability",
+        # link state: 1/0 on $SYS/broker/connection/<client id>/state (the hub reads $SYS)
     ]
     if bridge.remote_username:
         lines.append(f"remote_username {bridge.remote_username}")

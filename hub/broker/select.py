@@ -4,6 +4,9 @@
   * ``auto``: a broker answering MQTT at mqtt.host:mqtt.port is used as it is; otherwise, if that
     address is this machine, start Mosquitto (when installed) or the embedded amqtt broker;
   * ``external`` / ``mosquitto`` / ``embedded``: force one (``external`` fails when none answers).
+
+``handle = await choose_broker(cfg)`` (then ``await handle.stop()``), or
+``async with choose_broker(cfg) as handle:`` which stops what it started on exit.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -21,6 +24,7 @@ from hub.broker.accounts import resolve_passwords
 from hub.broker.mosquitto import mosquitto_process
 from hub.broker.probe import Answer, probe_mqtt
 from hub.broker.process import find_mosquitto
+from hub.broker.secrets import password_path, secrets_dir
 from hub.config.models import MqttConfig, SparkConfig
 from hub.errors import BrokerError
 
@@ -33,7 +37,11 @@ Stopper = Callable[[], Awaitable[object]]
 @dataclass(slots=True)
 class BrokerHandle:
     """The chosen broker. ``passwords`` is set when we started it with auth (then every account's
-    login is known); for an external or anonymous broker the config's own logins apply."""
+    login is known); for an external or anonymous broker the config's own logins apply.
+
+    ``config`` is the config to run with: for a broker we started with auth, its ``mqtt`` section
+    logs in as the hub (``username`` = ``hub.id``); otherwise it is the config given.
+    """
 
     kind: Kind
     reason: str
@@ -43,8 +51,32 @@ class BrokerHandle:
     passwords: dict[str, str] | None = None
     _stop: Stopper | None = field(default=None, repr=False)
 
+    def __post_init__(self) -> None:
+        if self.passwords is not None:
+            self.config = self.config.model_copy(update={"mqtt": self.mqtt_config()})
+
     def __str__(self) -> str:
-        return f"broker: {self.kind} at {self.host}:{self.port} ({self.reason})"
+        return f"broker: {self.describe()}"
+
+    def describe(self) -> str:
+        """One line for the user: which broker, where, and why."""
+        return f"{self.kind} at {self.host}:{self.port} ({self.reason})"
+
+    def password_for(self, username: str) -> str | None:
+        """The password of ``username`` on a broker we started with auth; None otherwise (then
+        the caller uses the password the config names)."""
+        creds = self.login(username)
+        return creds[1] if creds is not None else None
+
+    def sub_auth_hint(self) -> str:
+        """Login arguments for ``mosquitto_sub`` as the hub (no password printed), or ''."""
+        user = self.config.mqtt.username
+        if not user:
+            return ""
+        path = password_path(secrets_dir(self.config), user)
+        if self.passwords is not None and path.exists():
+            return f' -u {user} -P "$(cat {path})"'
+        return f" -u {user} -P <password>"
 
     @property
     def started_here(self) -> bool:
@@ -127,8 +159,32 @@ async def _start_embedded(cfg: SparkConfig, why: str) -> BrokerHandle:
     return BrokerHandle("embedded", why, cfg.mqtt.host, cfg.mqtt.port, cfg, passwords, broker.stop)
 
 
-async def choose_broker(cfg: SparkConfig) -> BrokerHandle:
-    """Find or start the broker per ``broker.mode``; the handle says which and why."""
+class _Choice:
+    """What :func:`choose_broker` returns: await it for the handle, or ``async with`` it."""
+
+    def __init__(self, cfg: SparkConfig) -> None:
+        self._cfg = cfg
+        self._handle: BrokerHandle | None = None
+
+    def __await__(self) -> Generator[object, None, BrokerHandle]:
+        return _choose(self._cfg).__await__()
+
+    async def __aenter__(self) -> BrokerHandle:
+        self._handle = await _choose(self._cfg)
+        return self._handle
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._handle is not None:
+            await self._handle.stop()
+
+
+def choose_broker(cfg: SparkConfig) -> _Choice:
+    """Find or start the broker per ``broker.mode``; the handle says which and why.
+    ``await choose_broker(cfg)`` or ``async with choose_broker(cfg) as handle``."""
+    return _Choice(cfg)
+
+
+async def _choose(cfg: SparkConfig) -> BrokerHandle:
     mode = cfg.broker.mode
     host, port = cfg.mqtt.host, cfg.mqtt.port
     if mode == "mosquitto":

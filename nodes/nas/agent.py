@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from datetime import datetime
+from pathlib import Path
 from typing import Any, ClassVar
 
 from hub.errors import PayloadError
@@ -221,6 +222,7 @@ class NasNode(NodeAgent):
         async with self._backup_lock:
             self.set_state("backup_running", True)
             try:
+                await self._check_target_mounted(b.target)
                 result = await asyncio.to_thread(run_backup, b.sources, b.target, keep=b.keep,
                                                  method=b.method)
                 if b.verify:
@@ -249,6 +251,18 @@ class NasNode(NodeAgent):
                             method=result.method, verified=b.verify, pruned=result.pruned)
             return True
 
+    async def _check_target_mounted(self, target: Path) -> None:
+        """Refuse to write onto the disk underneath an unmounted NAS volume (the SD card)."""
+        under = [m for m in self.cfg.mounts if Path(m) == target or Path(m) in target.parents]
+        if under:
+            mount = max(under, key=len)
+            (status,) = await self.backend.mounts([mount])
+            if not status.mounted:
+                raise BackupError(f"{mount} is not mounted; not writing the backup to the disk "
+                                  "underneath it")
+            if status.read_only:
+                raise BackupError(f"{mount} is mounted read-only")
+
     async def _backup_schedule(self) -> None:
         assert self.cfg.backup.interval_hours is not None
         period = self.cfg.backup.interval_hours * 3600
@@ -259,6 +273,10 @@ class NasNode(NodeAgent):
             if await _wait(self._reschedule, due - time.time()):
                 if self.last_backup is not None:  # a button backup: count from it
                     due = self.last_backup.timestamp() + period
+                continue
+            if self._backup_lock.locked():  # a button backup is running: count from it
+                async with self._backup_lock:
+                    pass
                 continue
             ok = await self.backup("schedule")
             due = time.time() + (period if ok else min(period, RETRY_AFTER_FAILURE))

@@ -53,6 +53,8 @@ class LocalNasBackend(NasBackend):
     def __init__(self, config: LocalBackendConfig) -> None:
         super().__init__(config)
         self.runner = CommandRunner(config.command_timeout)
+        # statvfs on a dead NFS server blocks its thread: at most one pending per mount.
+        self._statvfs: dict[str, asyncio.Future[tuple[int, int, int]]] = {}
 
     @property
     def smart_available(self) -> bool:
@@ -84,16 +86,29 @@ class LocalNasBackend(NasBackend):
             if entry is None:
                 out.append(MountStatus(mountpoint, mounted=False))
                 continue
-            usage: tuple[int, int, int] | None = None
-            try:
-                async with asyncio.timeout(self.config.statvfs_timeout):
-                    usage = await asyncio.to_thread(_statvfs, entry.mountpoint)
-            except (OSError, TimeoutError) as exc:
-                log.warning("NAS: statvfs(%s) failed: %s", mountpoint, exc or "timed out")
+            usage = await self._usage(entry.mountpoint)
             total, used, free = usage if usage is not None else (None, None, None)
             out.append(MountStatus(mountpoint, True, entry.read_only, total, used, free,
                                    entry.device, entry.fstype))
         return out
+
+    async def _usage(self, mountpoint: str) -> tuple[int, int, int] | None:
+        job = self._statvfs.get(mountpoint)
+        if job is None or job.done():
+            job = self._statvfs[mountpoint] = asyncio.ensure_future(
+                asyncio.to_thread(_statvfs, mountpoint))
+        try:
+            async with asyncio.timeout(self.config.statvfs_timeout):
+                return await asyncio.shield(job)
+        except TimeoutError:
+            log.warning("NAS: statvfs(%s) hangs (dead network filesystem?)", mountpoint)
+        except OSError as exc:
+            log.warning("NAS: statvfs(%s) failed: %s", mountpoint, exc)
+        return None
+
+    async def close(self) -> None:
+        for job in self._statvfs.values():
+            job.cancel()
 
     async def smart(self, device: str) -> SmartReport:
         try:

@@ -83,10 +83,11 @@ class SystemNode(NodeAgent):
     def declare_entities(self) -> list[Entity]:
         return ent.static_entities()
 
-    def _warn_once(self, key: str, message: str, *args: Any) -> None:
+    def _warn_once(self, key: str, message: str, *args: Any, level: int = logging.INFO) -> None:
+        """Log a missing source once (INFO: expected off a Pi) or a failing one (WARNING)."""
         if key not in self._warned:
             self._warned.add(key)
-            log.info("%s: " + message, self.node_id, *args)
+            log.log(level, "%s: " + message, self.node_id, *args)
 
     # ---- setup: detect what this machine has ------------------------------------------------
     async def setup(self) -> None:
@@ -175,7 +176,8 @@ class SystemNode(NodeAgent):
             try:
                 sample.cpu_temperature = self.zone.read()
             except (OSError, ParseError) as exc:
-                self._warn_once("thermal_read", "cannot read %s: %s", self.zone.path, exc)
+                self._warn_once("thermal_read", "cannot read %s: %s", self.zone.path, exc,
+                                level=logging.WARNING)
         return sample
 
     def _apply_host(self, s: HostSample, readings: dict[str, Any]) -> None:
@@ -231,7 +233,8 @@ class SystemNode(NodeAgent):
         try:
             flags = parse_throttled((await self.runner.run(argv)).stdout)
         except (CommandError, ParseError) as exc:
-            self._warn_once("throttle_fail", "throttling flags unavailable: %s", exc)
+            self._warn_once("throttle_fail", "throttling flags unavailable: %s", exc,
+                            level=logging.WARNING)
             return
         if "throttle_occurred" not in self.entities:
             for entity in ent.throttle_entities():
@@ -252,7 +255,8 @@ class SystemNode(NodeAgent):
         try:
             peers = parse_wg_dump((await self.runner.run(argv)).stdout)
         except (CommandError, ParseError) as exc:
-            self._warn_once("wg_fail", "WireGuard peers unavailable: %s", exc)
+            self._warn_once("wg_fail", "WireGuard peers unavailable: %s", exc,
+                            level=logging.WARNING)
             return
         self._sync_peers(peers, time.time(), readings)
 
