@@ -4,6 +4,7 @@ and ACLs, the generated config, process control, and broker selection."""
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import subprocess
 import uuid
@@ -19,7 +20,9 @@ from hub.broker import (
     ensure_password,
     generate_files,
     hash_password,
+    mosquitto_process,
     render_conf,
+    resolve_passwords,
     verify_password,
 )
 from hub.broker.acl import build_acl, is_allowed, parse_acl, render_acl
@@ -341,3 +344,127 @@ async def test_embedded_broker_passes_messages_and_enforces_acls(tmp_path: Path)
         finally:
             admin.close()
             node.close()
+
+
+# ---- bridges and the checked-in production config ----------------------------------------
+REPO = Path(__file__).resolve().parent.parent
+STATIC = REPO / "mosquitto"
+
+
+async def _bridge_up(local: MosquittoProcess, passwords: dict[str, str]) -> None:
+    """Wait until the local broker reports its bridge connected ($SYS, read by the hub)."""
+    with Recorder(local.host, local.port, "hub", passwords["hub"]) as hub:
+        await asyncio.to_thread(hub.connect)
+        await asyncio.to_thread(hub.subscribe, "$SYS/broker/connection/+/state")
+        await asyncio.to_thread(
+            hub.wait, lambda: any(m.payload == b"1" for m in hub.messages), 10, "bridge up"
+        )
+
+
+async def test_generated_bridge_sends_telemetry_up_and_commands_down(
+    broker: RunningBroker, tmp_path: Path
+) -> None:
+    """A second Mosquitto bridged to the session broker (standing in for the cloud)."""
+    run = _marker()
+    cfg = broker_config(tmp_path, free_port(), bridge={
+        "enabled": True, "name": f"cloud{run}", "address": f"{HOST}:{broker.port}",
+        "remote_username": ADMIN, "remote_password": broker.passwords[ADMIN],
+        "remote_prefix": f"site{run}/",
+    })
+    local = mosquitto_process(cfg)
+    passwords = resolve_passwords(cfg)
+    async with local:
+        await _bridge_up(local, passwords)
+        cloud = Recorder(HOST, broker.port, **broker.login(ADMIN))
+        node = Recorder(HOST, local.port, "sim1", passwords["sim1"])
+        try:
+            await asyncio.to_thread(cloud.connect)
+            await asyncio.to_thread(cloud.subscribe, f"site{run}/#")
+            await asyncio.to_thread(node.connect)
+            await asyncio.to_thread(node.subscribe, "spark/sim1/+/set")
+            await asyncio.to_thread(node.publish, "spark/sim1/telemetry", "{}")
+            await asyncio.to_thread(cloud.wait_topic, f"site{run}/spark/sim1/telemetry")
+            await asyncio.to_thread(cloud.publish, f"site{run}/spark/sim1/lamp/set", "ON")
+            msg = await asyncio.to_thread(node.wait_topic, "spark/sim1/lamp/set")
+            assert msg.payload == b"ON"
+        finally:
+            cloud.close()
+            node.close()
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    cert, key = directory / "server.crt", directory / "server.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=localhost"],
+        check=True, capture_output=True,
+    )
+    return cert, key
+
+
+def test_checked_in_queue_limits_match_the_schema_defaults() -> None:
+    text = (STATIC / "mosquitto.conf").read_text()
+    defaults = SparkConfig().broker
+    for key in ("max_queued_messages", "max_queued_bytes", "max_inflight_messages",
+                "autosave_interval"):
+        assert f"\n{key} {getattr(defaults, key)}\n" in text, key
+
+
+def test_acl_example_matches_what_we_generate() -> None:
+    cfg = SparkConfig.model_validate({"broker": {"node_accounts": ["sim1", "power"], "users": [
+        {"username": "zigbee2mqtt", "write": ["zigbee2mqtt/#", "homeassistant/#"],
+         "read": ["zigbee2mqtt/#", "homeassistant/status"]}]}})
+    assert parse_acl((STATIC / "acl.example").read_text()) == build_acl(cfg)
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="no openssl for a test certificate")
+async def test_checked_in_config_runs_with_tls_and_bridge(
+    broker: RunningBroker, tmp_path: Path
+) -> None:
+    """mosquitto/mosquitto.conf and both conf.d examples, with paths, ports and the cloud
+    address pointed at tmp_path and the session broker, start on the real Mosquitto."""
+    run, port, tls_port = _marker(), free_port(), free_port()
+    cfg = broker_config(tmp_path / "gen", port)
+    files = generate_files(cfg)
+    cert, key = _self_signed(tmp_path)
+    conf_d = tmp_path / "conf.d"
+    conf_d.mkdir()
+    tls = (STATIC / "conf.d" / "tls.conf.example").read_text()
+    tls = tls.replace("listener 8883", f"listener {tls_port} {HOST}").replace(
+        "/etc/mosquitto/certs/server.crt", str(cert)).replace(
+        "/etc/mosquitto/certs/server.key", str(key)).replace(
+        "/etc/mosquitto/certs/ca.crt", str(cert))
+    (conf_d / "tls.conf").write_text(tls)
+    bridge = (STATIC / "conf.d" / "bridge.conf.example").read_text()
+    bridge = bridge.replace("cloud.example.net:8883", f"{HOST}:{broker.port}").replace(
+        "bridge_cafile /etc/ssl/certs/ca-certificates.crt\n", "").replace(
+        "remote_username spark-site1", f"remote_username {ADMIN}").replace(
+        "remote_password CHANGE-ME", f"remote_password {broker.passwords[ADMIN]}").replace(
+        "connection cloud", f"connection cloud{run}").replace("site1/", f"site{run}/")
+    (conf_d / "bridge.conf").write_text(bridge)
+    main = (STATIC / "mosquitto.conf").read_text()
+    for old, new in {
+        "/run/mosquitto/mosquitto.pid": str(tmp_path / "mosquitto.pid"),
+        "/var/lib/mosquitto/": f"{tmp_path}/",
+        "/var/log/mosquitto/mosquitto.log": str(tmp_path / "mosquitto.log"),
+        "/etc/mosquitto/passwd": str(files["passwd"]),
+        "/etc/mosquitto/acl": str(files["acl"]),
+        "\nlistener 1883\n": f"\nlistener {port} {HOST}\n",
+        "/etc/mosquitto/conf.d": str(conf_d),
+    }.items():
+        assert old in main, old
+        main = main.replace(old, new)
+    conf = tmp_path / "mosquitto.conf"
+    conf.write_text(("user root\n" if os.geteuid() == 0 else "") + main)
+    passwords = resolve_passwords(cfg)
+    async with MosquittoProcess(conf, HOST, port, log_file=tmp_path / "mosquitto.log") as local:
+        assert (await probe_mqtt(HOST, tls_port, use_tls=True)).is_broker
+        await _bridge_up(local, passwords)
+        with Recorder(HOST, broker.port, **broker.login(ADMIN)) as cloud, Recorder(
+            HOST, port, "sim1", passwords["sim1"]
+        ) as node:
+            await asyncio.to_thread(cloud.connect)
+            await asyncio.to_thread(cloud.subscribe, f"site{run}/#")
+            await asyncio.to_thread(node.connect)
+            await asyncio.to_thread(node.publish, "spark/sim1/availability", "online")
+            await asyncio.to_thread(cloud.wait_topic, f"site{run}/spark/sim1/availability")
