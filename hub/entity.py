@@ -60,6 +60,7 @@ class EntityRecord:
     avail_latest: bool | None = None
     image: bytes | None = None
     expires_at: float | None = None
+    expired: bool = False
 
     @property
     def platform(self) -> str:

@@ -301,6 +301,11 @@ class Registry:
         record.last_updated = now
         if record.spec.expire_after:
             record.expires_at = now + record.spec.expire_after
+            if record.expired:
+                record.expired = False
+                record.available = combine_availability(record)
+                if record.available:
+                    self.bus.emit(AvailabilityChanged(now, record.entity_id, True))
         old = record.state
         if new == old:
             return
@@ -316,7 +321,7 @@ class Registry:
             return
         record.avail_values[index] = value
         record.avail_latest = value
-        available = combine_availability(record)
+        available = combine_availability(record) and not record.expired
         if available != record.available:
             record.available = available
             self.bus.emit(AvailabilityChanged(time.time(), record.entity_id, available))
@@ -328,6 +333,7 @@ class Registry:
         for record in self.entities.values():
             if record.expires_at is not None and record.expires_at <= now and record.available:
                 record.expires_at = None
+                record.expired = True
                 record.available = False
                 count += 1
                 self.bus.emit(AvailabilityChanged(now, record.entity_id, False))
