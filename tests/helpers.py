@@ -111,6 +111,7 @@ class Recorder:
 
     def subscribe(self, *filters: str, qos: int = 1, timeout: float = 5.0) -> list[ReasonCode]:
         _rc, mid = self.client.subscribe([(f, qos) for f in filters])
+        assert mid is not None, f"subscribe {filters} failed: {_rc}"
         self.wait(lambda: mid in self.suback, timeout, f"SUBACK for {filters}")
         return self.suback[mid]
 
@@ -151,6 +152,9 @@ class Recorder:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+        # paho closes the wake-up socket pair loop_start() made only in Client.__del__, which a
+        # reference cycle can delay until a gc run (then: ResourceWarning, an error here).
+        self.client._reset_sockets()
 
     def __enter__(self) -> Recorder:
         return self

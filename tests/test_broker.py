@@ -321,6 +321,13 @@ async def test_choose_refuses_a_port_used_by_something_else(tmp_path: Path) -> N
             await choose_broker(broker_config(tmp_path, port, mode="external"))
 
 
+async def test_a_started_broker_must_serve_mqtt_host(tmp_path: Path) -> None:
+    cfg = SparkConfig.model_validate({"mqtt": {"host": "192.0.2.10", "port": free_port()},
+                                      "broker": {"mode": "mosquitto", "data_dir": str(tmp_path)}})
+    with pytest.raises(BrokerError, match="listen_host"):
+        await choose_broker(cfg)
+
+
 async def test_embedded_broker_passes_messages_and_enforces_acls(tmp_path: Path) -> None:
     pytest.importorskip("amqtt")
     cfg = broker_config(tmp_path, free_port(), mode="embedded")

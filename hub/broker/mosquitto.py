@@ -185,7 +185,9 @@ def mosquitto_process(cfg: SparkConfig, *, generate: bool = True) -> MosquittoPr
         generate_files(cfg)
     paths = broker_paths(cfg)
     host = cfg.broker.listen_host
-    probe_host = "127.0.0.1" if host in ("0.0.0.0", "", "*") else host
+    probe_host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "*": "127.0.0.1", "::": "::1"}.get(
+        host, host
+    )
     return MosquittoProcess(paths["conf"], probe_host, cfg.mqtt.port, log_file=paths["log"])
 
 

@@ -154,7 +154,8 @@ class MosquittoProcess:
             async with asyncio.timeout(self.start_timeout):
                 # A listening port has no event to await: poll it, bounded by the deadline.
                 while True:
-                    if self._exited(proc) is None and await port_open_async(self.host, self.port):
+                    self._exited(proc)
+                    if await port_open_async(self.host, self.port) and proc.poll() is None:
                         break
                     await asyncio.sleep(POLL)
         except TimeoutError:

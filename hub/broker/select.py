@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import socket
 from collections.abc import Awaitable, Callable, Generator
@@ -134,10 +135,36 @@ def _is_local_address(host: str) -> bool:
     return False
 
 
+ANY_ADDRESS = ("0.0.0.0", "::", "", "*")
+
+
+def _addresses(host: str) -> set[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    try:
+        return {ipaddress.ip_address(info[4][0].split("%")[0])
+                for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)}
+    except (OSError, ValueError):
+        return set()
+
+
+def _check_reachable(cfg: SparkConfig) -> None:
+    """A broker we start listens on broker.listen_host; our clients dial mqtt.host."""
+    listen, host = cfg.broker.listen_host, cfg.mqtt.host
+    if listen in ANY_ADDRESS or listen == host:
+        return
+    a, b = _addresses(listen), _addresses(host)
+    if a & b or (a and b and all(x.is_loopback for x in a | b)):
+        return
+    raise BrokerError(
+        f"a broker started here listens on broker.listen_host={listen!r}, but clients connect "
+        f"to mqtt.host={host!r}; set broker.listen_host to 0.0.0.0 (all interfaces) or {host!r}"
+    )
+
+
 async def _start_mosquitto(cfg: SparkConfig, why: str) -> BrokerHandle:
     if find_mosquitto() is None:
         raise BrokerError("broker.mode is 'mosquitto' but mosquitto is not installed "
                           "(apt install mosquitto), or use broker.mode: embedded")
+    await asyncio.to_thread(_check_reachable, cfg)
     proc = mosquitto_process(cfg)
     passwords = resolve_passwords(cfg) if cfg.broker.auth else None
     await proc.start()
@@ -153,6 +180,7 @@ async def _start_embedded(cfg: SparkConfig, why: str) -> BrokerHandle:
             f"the embedded broker needs amqtt ({exc}): pip install 'prime-spark[embedded-broker]', "
             "or install Mosquitto (apt install mosquitto)"
         ) from exc
+    await asyncio.to_thread(_check_reachable, cfg)
     broker = EmbeddedBroker(cfg)
     await broker.start()
     passwords = resolve_passwords(cfg) if cfg.broker.auth else None

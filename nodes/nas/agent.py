@@ -217,39 +217,49 @@ class NasNode(NodeAgent):
 
     async def backup(self, trigger: str) -> bool:
         """Run one backup (+ verification); fires ``backup_result``. True on success."""
-        b = self.cfg.backup
-        assert b.target is not None
         async with self._backup_lock:
             self.set_state("backup_running", True)
             try:
-                await self._check_target_mounted(b.target)
-                result = await asyncio.to_thread(run_backup, b.sources, b.target, keep=b.keep,
-                                                 method=b.method)
-                if b.verify:
-                    check = await asyncio.to_thread(verify_snapshot, result.snapshot)
-                    if not check.ok:
-                        raise BackupError(f"verification of {result.snapshot.name} failed: "
-                                          f"{check.summary()}")
+                result: BackupResult | None = await self._make_backup()
+                error = ""
+            except asyncio.CancelledError:
+                self.set_state("backup_running", False)
+                raise
             except Exception as exc:
+                result = None
                 error = str(exc) if isinstance(exc, BackupError) else f"internal error: {exc!r}"
+            self.set_state("backup_running", False)  # before the event: the result means done
+            if result is None:
                 log.error("%s: %s backup failed: %s", self.node_id, trigger, error)
                 self.fire_event("backup_result", "failure", trigger=trigger, error=error)
-                return False
-            finally:
-                self.set_state("backup_running", False)
-                self._reschedule.set()
-            self.last_result = result
-            self.last_backup = snapshot_time(result.snapshot)
-            self.set_state("last_backup", self.last_backup,
-                           {"snapshot": result.snapshot.name, "files": result.files,
-                            "bytes": result.bytes, "method": result.method})
-            log.info("%s: backup %s: %d files, %d bytes in %.1f s", self.node_id,
-                     result.snapshot.name, result.files, result.bytes, result.duration_s)
-            self.fire_event("backup_result", "success", trigger=trigger,
-                            snapshot=result.snapshot.name, files=result.files,
-                            bytes=result.bytes, duration_s=result.duration_s,
-                            method=result.method, verified=b.verify, pruned=result.pruned)
-            return True
+            else:
+                self.last_result = result
+                self.last_backup = snapshot_time(result.snapshot)
+                self.set_state("last_backup", self.last_backup,
+                               {"snapshot": result.snapshot.name, "files": result.files,
+                                "bytes": result.bytes, "method": result.method})
+                log.info("%s: backup %s: %d files, %d bytes in %.1f s", self.node_id,
+                         result.snapshot.name, result.files, result.bytes, result.duration_s)
+                self.fire_event("backup_result", "success", trigger=trigger,
+                                snapshot=result.snapshot.name, files=result.files,
+                                bytes=result.bytes, duration_s=result.duration_s,
+                                method=result.method, verified=self.cfg.backup.verify,
+                                pruned=result.pruned)
+            self._reschedule.set()
+            return result is not None
+
+    async def _make_backup(self) -> BackupResult:
+        b = self.cfg.backup
+        assert b.target is not None
+        await self._check_target_mounted(b.target)
+        result = await asyncio.to_thread(run_backup, b.sources, b.target, keep=b.keep,
+                                         method=b.method)
+        if b.verify:
+            check = await asyncio.to_thread(verify_snapshot, result.snapshot)
+            if not check.ok:
+                raise BackupError(f"verification of {result.snapshot.name} failed: "
+                                  f"{check.summary()}")
+        return result
 
     async def _check_target_mounted(self, target: Path) -> None:
         """Refuse to write onto the disk underneath an unmounted NAS volume (the SD card)."""

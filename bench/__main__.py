@@ -1,0 +1,53 @@
+"""``python -m bench [NAME ...] [-- bench options]``: run benches and print their figures.
+
+With no name every bench below runs; ``python -m bench hub --quick`` passes ``--quick`` on to
+the hub bench (``python -m bench hub --help`` lists its options). The node CPU scripts
+(``bench/node_cpu_*.py``) are run directly, see their docstrings.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from bench.common import BenchError
+
+
+def _hub(argv: list[str]) -> Any:
+    from bench import hub_ingest
+
+    return hub_ingest.main(argv)
+
+
+BENCHES: dict[str, tuple[Callable[[list[str]], Any], str]] = {
+    "hub": (_hub, "ingest msg/s vs bare paho, service-call round trip, idle RSS (issue 2)"),
+}
+
+
+def main(argv: list[str]) -> int:
+    names = [a for a in argv if a in BENCHES]
+    rest = [a for a in argv if a not in BENCHES]
+    if rest and rest[0] in ("-l", "--list"):
+        for name, (_fn, what) in BENCHES.items():
+            print(f"{name:<8} {what}")
+        return 0
+    if rest and rest[0] in ("-h", "--help") and not names:
+        print(__doc__)
+        for name, (_fn, what) in BENCHES.items():
+            print(f"  {name:<8} {what}")
+        return 0
+    if rest and not names and not rest[0].startswith("-"):
+        print(f"unknown bench {rest[0]!r}; known: {', '.join(BENCHES)}", file=sys.stderr)
+        return 2
+    for name in names or list(BENCHES):
+        try:
+            BENCHES[name][0](rest)
+        except BenchError as exc:
+            print(f"bench {name}: {exc}", file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

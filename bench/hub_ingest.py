@@ -1,0 +1,433 @@
+"""Hub bench (issue 2, point 10): ingest rate vs a bare paho subscriber, service-call round trip,
+idle RSS.
+
+One run, on a throwaway Mosquitto started from our generated config (auth, ACLs, queue limits):
+
+1. **Bare baseline.** A separate process with a bare paho-mqtt 2.x subscriber doing only
+   ``json.loads`` subscribes to ``spark/plain/+/state``, is paused (SIGSTOP) while N readings
+   (~120-byte JSON, over 1,000 state topics) are published and acknowledged, then resumed; it
+   times its 1st to N-th message. QoS 0 and 1.
+2. **Hub ingest.** The real :class:`hub.app.Hub` in its own process learns 1,000 power sensors
+   from retained discovery (published as the ``bench`` node would, Zigbee2MQTT style:
+   ``value_template: '{{ value_json.power }}'``, unit W), is paused while the same stream goes
+   to ``spark/bench/load_<i>/state``, resumed, and times the 1st to N-th message applied to its
+   registry; then it checks the count and every entity's final state against the last reading.
+3. **Service calls.** ``hub.services.call("toggle", "switch.sim_lamp", wait=True)`` against a
+   :class:`SimulatedNode` in another process (hub -> command -> node -> state echo -> hub).
+4. **Idle RSS** of the hub process holding the 1,000 entities plus the simulated node's.
+
+Throughput figures are medians of ``--reps`` runs (figures drift ~10%, compare within a run).
+The orchestrator (this process) publishes; consumers are paused meanwhile, so what is timed is
+only how fast each consumer drains what the broker holds for it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+import orjson
+import paho.mqtt
+import psutil
+
+from bench.common import (
+    RESULTS,
+    BenchError,
+    Broker,
+    RawPublisher,
+    encode,
+    median,
+    pause,
+    percentile,
+    publish,
+    read_sys_counter,
+    resume,
+    throwaway_broker,
+)
+from bench.workers import bare_consumer, hub_process, sim_node_process
+from hub.topics import ONLINE, TopicLayout
+from nodes.base.discovery import DeviceInfo, DiscoveryContext, entity_config, hub_identifier
+from nodes.base.entities import Sensor
+
+HUB_NODE = "bench"  # publishes the entities the hub learns
+BARE_NODE = "plain"  # same topic lengths, topics the hub does not follow
+SIM_NODE = "sim"
+LAMP = f"switch.{SIM_NODE}_lamp"
+ACCEPT_RATIO = 0.5
+ACCEPT_P99_MS = 10.0
+ACCEPT_RSS_MB = 100.0
+DROPPED = "$SYS/broker/publish/messages/dropped"
+
+
+# ---- the message stream -------------------------------------------------------------------------
+def reading(i: int, seq: int) -> bytes:
+    """A ~120-byte JSON power reading (values change with every message)."""
+    power = ((seq * 7919 + i * 104729) % 400000) / 100
+    return orjson.dumps({
+        "power": power, "voltage": round(228 + (seq % 40) / 10, 1),
+        "current": round(power / 230, 3), "energy_kwh": round(seq * 0.0125 + i, 3),
+        "linkquality": 60 + seq % 195, "seq": seq, "ts": 1764160000 + seq * 0.005,
+    })
+
+
+def key(i: int) -> str:
+    return f"load_{i}"
+
+
+def stream(layout: TopicLayout, node: str, n: int, entities: int
+           ) -> list[tuple[str, bytes, bool]]:
+    topics = [layout.state(node, key(i)) for i in range(entities)]
+    return [(topics[s % entities], reading(s % entities, s), False) for s in range(n)]
+
+
+def discovery(layout: TopicLayout, entities: int) -> list[tuple[str, bytes, bool]]:
+    """Retained discovery configs as a node publishes them, plus ``value_template`` (the
+    readings are JSON, as from a Zigbee2MQTT power plug), availability online and a first
+    retained state per entity."""
+    device = DeviceInfo(identifier=f"spark_{HUB_NODE}", name="Bench load", model="Bench feeder",
+                        via_device=hub_identifier("hub"))
+    ctx = DiscoveryContext(layout, HUB_NODE, "hub", f"spark_{HUB_NODE}", device)
+    out = [(layout.availability(HUB_NODE), ONLINE.encode(), True)]
+    for i in range(entities):
+        sensor = Sensor(key=key(i), name=f"Load {i}", unit="W", device_class="power",
+                        state_class="measurement")
+        config = entity_config(sensor, ctx) | {"value_template": "{{ value_json.power }}"}
+        out.append((layout.discovery("sensor", HUB_NODE, key(i)), orjson.dumps(config), True))
+    out += initial_states(layout, HUB_NODE, entities)
+    return out
+
+
+def initial_states(layout: TopicLayout, node: str, entities: int
+                   ) -> list[tuple[str, bytes, bool]]:
+    return [(layout.state(node, key(i)), reading(i, -1 - i), True) for i in range(entities)]
+
+
+def entity_id(i: int) -> str:
+    return f"sensor.{HUB_NODE}_{key(i)}"
+
+
+def last_states(messages: list[tuple[str, bytes, bool]], entities: int) -> dict[str, str]:
+    """What the hub must show after the stream: ``str()`` of each topic's last ``power``."""
+    last: dict[str, bytes] = {}
+    for topic, payload, _retain in messages:
+        last[topic] = payload
+    topic_to_id = {topic: entity_id(i) for i, topic in
+                   enumerate(t for t, _p, _r in messages[:entities])}
+    return {topic_to_id[t]: str(orjson.loads(p)["power"]) for t, p in last.items()}
+
+
+# ---- processes ---------------------------------------------------------------------------------
+def expect(conn: Connection, kind: str, timeout: float, what: str) -> tuple[Any, ...]:
+    if not conn.poll(timeout):
+        raise BenchError(f"{what}: no {kind!r} within {timeout:.0f}s")
+    msg = conn.recv()
+    if msg[0] == "error":
+        raise BenchError(f"{what}: {msg[1]}")
+    if msg[0] != kind:
+        raise BenchError(f"{what}: expected {kind!r}, got {msg[0]!r}")
+    return tuple(msg)
+
+
+def spawn(ctx: Any, target: Callable[..., None], *args: Any) -> tuple[BaseProcess, Connection]:
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=target, args=(child, *args), daemon=True)
+    proc.start()
+    child.close()
+    return proc, parent
+
+
+def end(proc: BaseProcess | None, grace: float = 5.0) -> None:
+    if proc is None or not proc.is_alive():
+        return
+    assert proc.pid is not None
+    resume(proc.pid)  # a paused process would not act on SIGTERM
+    proc.terminate()
+    proc.join(grace)
+    if proc.is_alive():
+        proc.kill()
+        proc.join()
+
+
+def rate(n: int, res: dict[str, Any]) -> dict[str, Any]:
+    if res.get("t_first") is None or res.get("t_last") is None:
+        return {"msg_s": 0.0, "count": res.get("count", 0), "lost": n - res.get("count", 0)}
+    secs = res["t_last"] - res["t_first"]
+    cpu = res["cpu_last"] - res["cpu_first"]
+    return {"msg_s": (n - 1) / secs, "seconds": secs, "count": res["count"],
+            "lost": n - res["count"], "cpu_us_per_msg": cpu / (n - 1) * 1e6}
+
+
+# ---- the runs ----------------------------------------------------------------------------------
+class HubBench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.n: int = args.messages
+        self.entities: int = args.entities
+        self.ctx = mp.get_context("spawn")
+        self.hub: BaseProcess | None = None
+        self.hub_conn: Connection | None = None
+        self.sim: BaseProcess | None = None
+        self.broker: Broker | None = None
+
+    def log(self, text: str) -> None:
+        print(f"[bench hub] {text}", file=sys.stderr, flush=True)
+
+    def run(self) -> dict[str, Any]:
+        nodes = [{"kind": "simulated", "id": SIM_NODE, "state_interval": 3600}]
+        with throwaway_broker([HUB_NODE, BARE_NODE], nodes) as broker:
+            self.broker = broker
+            try:
+                return self._run(broker)
+            finally:
+                end(self.hub)
+                end(self.sim)
+
+    def _child_args(self, broker: Broker) -> tuple[Any, ...]:
+        nodes = [n.model_dump(mode="json") for n in broker.config.nodes]
+        return (broker.port, str(broker.data_dir), [HUB_NODE, BARE_NODE], nodes)
+
+    def _run(self, broker: Broker) -> dict[str, Any]:
+        args, layout = self.args, broker.config.mqtt.layout()
+        self.log(f"mosquitto on 127.0.0.1:{broker.port}; preparing {self.n:,} readings "
+                 f"over {self.entities:,} topics")
+        hub_msgs = stream(layout, HUB_NODE, self.n, self.entities)
+        bare_msgs = stream(layout, BARE_NODE, self.n, self.entities)
+        expected = last_states(hub_msgs, self.entities)
+        bursts = {(node, qos): b"".join(encode(msgs, qos))
+                  for node, msgs in ((HUB_NODE, hub_msgs), (BARE_NODE, bare_msgs))
+                  for qos in (0, 1)}
+        payload_bytes = sum(len(p) for _t, p, _r in hub_msgs) / self.n
+        del hub_msgs, bare_msgs
+
+        publish(broker.port, broker.login(HUB_NODE), discovery(layout, self.entities))
+        publish(broker.port, broker.login(BARE_NODE),
+                initial_states(layout, BARE_NODE, self.entities))
+        dropped0 = read_sys_counter(broker.port, broker.login("observer"), DROPPED)
+
+        t0 = time.monotonic()
+        self.sim, sim_conn = spawn(self.ctx, sim_node_process, *self._child_args(broker),
+                                   SIM_NODE, broker.passwords[SIM_NODE])
+        expect(sim_conn, "ready", 30, "simulated node")
+        wanted = [entity_id(i) for i in range(self.entities)] + [LAMP]
+        self.hub, self.hub_conn = spawn(self.ctx, hub_process, *self._child_args(broker),
+                                        broker.passwords["hub"], wanted)
+        ready = expect(self.hub_conn, "ready", 60, "hub")[1]
+        self.log(f"hub registry has {ready['entities']} entities with states "
+                 f"({time.monotonic() - t0:.1f}s)")
+        assert self.hub.pid is not None
+        hub_ps = psutil.Process(self.hub.pid)
+        rss_loaded = hub_ps.memory_info().rss
+
+        bare: dict[int, list[dict[str, Any]]] = {0: [], 1: []}
+        hub: dict[int, list[dict[str, Any]]] = {0: [], 1: []}
+        for rep in range(args.reps):
+            for qos in (0, 1):
+                bare[qos].append(self.bare_burst(bursts[BARE_NODE, qos], qos))
+                self.log(f"run {rep + 1}/{args.reps} bare  QoS {qos}: "
+                         f"{bare[qos][-1]['msg_s']:>9,.0f} msg/s (lost {bare[qos][-1]['lost']})")
+            for qos in (0, 1):
+                hub[qos].append(self.hub_burst(bursts[HUB_NODE, qos], qos, expected))
+                self.log(f"run {rep + 1}/{args.reps} hub   QoS {qos}: "
+                         f"{hub[qos][-1]['msg_s']:>9,.0f} msg/s (lost {hub[qos][-1]['lost']}, "
+                         f"wrong states {hub[qos][-1]['n_wrong']})")
+        profile = None
+        if args.profile:
+            prof_run = self.hub_burst(bursts[HUB_NODE, 1], 1, expected, profile=True)
+            profile = prof_run.pop("profile", None)
+            self.log(f"profiled hub QoS 1 run: {prof_run['msg_s']:,.0f} msg/s (not in medians)")
+
+        self.log(f"service calls: {args.calls} x toggle {LAMP} (wait=True)")
+        assert self.hub_conn is not None
+        self.hub_conn.send(("calls", "toggle", LAMP, args.calls, args.warmup_calls))
+        calls = expect(self.hub_conn, "calls", 120, "service calls")[1]["latencies_ms"]
+        rss_after = hub_ps.memory_info().rss
+        dropped = read_sys_counter(broker.port, broker.login("observer"), DROPPED) - dropped0
+        return self.summary(bare, hub, calls, rss_loaded, rss_after, dropped, payload_bytes,
+                            profile)
+
+    def bare_burst(self, data: bytes, qos: int) -> dict[str, Any]:
+        assert self.broker is not None
+        broker = self.broker
+        layout = broker.config.mqtt.layout()
+        topics = [layout.state(BARE_NODE, key(i)) for i in range(self.entities)]
+        proc, conn = spawn(self.ctx, bare_consumer, broker.port, broker.login("homeassistant"),
+                           topics, qos, self.entities, self.n, self.args.stall)
+        try:
+            expect(conn, "ready", 30, "bare consumer")
+            assert proc.pid is not None
+            res = self._paused_publish(proc.pid, data, qos, BARE_NODE,
+                                       lambda: expect(conn, "done", self._timeout(),
+                                                      "bare consumer")[1])
+            return rate(self.n, res) | {"publish_s": res["publish_s"]}
+        finally:
+            end(proc)
+
+    def hub_burst(self, data: bytes, qos: int, expected: dict[str, str],
+                  profile: bool = False) -> dict[str, Any]:
+        assert self.hub is not None and self.hub.pid is not None and self.hub_conn is not None
+        conn = self.hub_conn
+        conn.send(("ingest", self.n, expected, self.args.stall, profile))
+        expect(conn, "armed", 10, "hub")
+        res = self._paused_publish(self.hub.pid, data, qos, HUB_NODE,
+                                   lambda: expect(conn, "ingest", self._timeout(), "hub")[1])
+        out = rate(self.n, res) | {"publish_s": res["publish_s"], "n_wrong": res["n_wrong"],
+                                   "rejected": res["rejected"], "wrong": res["wrong"]}
+        if "profile" in res:
+            out["profile"] = res["profile"]
+        return out
+
+    def _paused_publish(self, pid: int, data: bytes, qos: int, node: str,
+                        result: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        assert self.broker is not None
+        pub = RawPublisher(self.broker.port, *self.broker.login(node))
+        pause(pid)
+        try:
+            publish_s = pub.send(data, self.n, qos)
+        finally:
+            resume(pid)
+            pub.close()
+        return dict(result()) | {"publish_s": publish_s}
+
+    def _timeout(self) -> float:
+        return 60.0 + self.n / 2000  # generous: a 200k burst at 5k msg/s would still finish
+
+    def summary(self, bare: dict[int, list[dict[str, Any]]], hub: dict[int, list[dict[str, Any]]],
+                calls: list[float], rss_loaded: int, rss_after: int, dropped: int,
+                payload_bytes: float, profile: str | None) -> dict[str, Any]:
+        lat = sorted(calls)
+        figures: dict[str, Any] = {}
+        for qos in (0, 1):
+            b = median([r["msg_s"] for r in bare[qos]])
+            h = median([r["msg_s"] for r in hub[qos]])
+            figures[f"qos{qos}"] = {
+                "bare_msg_s": b, "hub_msg_s": h, "ratio": h / b if b else 0.0,
+                "bare_runs": [round(r["msg_s"]) for r in bare[qos]],
+                "hub_runs": [round(r["msg_s"]) for r in hub[qos]],
+                "bare_lost": sum(r["lost"] for r in bare[qos]),
+                "hub_lost": sum(r["lost"] for r in hub[qos]),
+                "hub_wrong_states": sum(r["n_wrong"] for r in hub[qos]),
+                "hub_rejected": sum(r["rejected"] for r in hub[qos]),
+                "bare_cpu_us_per_msg": median([r.get("cpu_us_per_msg", 0.0) for r in bare[qos]]),
+                "hub_cpu_us_per_msg": median([r.get("cpu_us_per_msg", 0.0) for r in hub[qos]]),
+                "publish_s": median([r["publish_s"] for r in bare[qos] + hub[qos]]),
+            }
+        q1 = figures["qos1"]
+        rtt = {"n": len(lat), "p50_ms": percentile(lat, 50), "p90_ms": percentile(lat, 90),
+               "p99_ms": percentile(lat, 99), "max_ms": lat[-1] if lat else float("nan"),
+               "mean_ms": sum(lat) / len(lat) if lat else float("nan")}
+        mb = 1024 * 1024
+        checks = {
+            "ingest_ratio_qos1": q1["ratio"] >= ACCEPT_RATIO,
+            "no_loss_qos1": q1["hub_lost"] == 0 and q1["hub_wrong_states"] == 0 and dropped == 0,
+            "rtt_p99": rtt["p99_ms"] < ACCEPT_P99_MS,
+            "idle_rss": max(rss_loaded, rss_after) / mb < ACCEPT_RSS_MB,
+        }
+        return {
+            "bench": "hub",
+            "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                        "paho_mqtt": paho.mqtt.__version__, "platform": platform.platform()},
+            "setup": {"messages": self.n, "entities": self.entities, "reps": self.args.reps,
+                      "payload_bytes_mean": round(payload_bytes, 1),
+                      "value_template": "{{ value_json.power }}",
+                      "broker": "mosquitto, generated config (auth, ACLs, queue limits)"},
+            "ingest": figures,
+            "broker_dropped": dropped,
+            "service_call_rtt": rtt | {"service": "toggle", "entity_id": LAMP},
+            "hub_rss_mb": {"loaded_idle": rss_loaded / mb, "after_benches_idle": rss_after / mb},
+            "acceptance": {"thresholds": {"ratio_qos1_min": ACCEPT_RATIO,
+                                          "rtt_p99_ms_max": ACCEPT_P99_MS,
+                                          "idle_rss_mb_max": ACCEPT_RSS_MB},
+                           "checks": checks, "pass": all(checks.values())},
+            "profile_top": profile,
+        }
+
+
+# ---- report ------------------------------------------------------------------------------------
+def table(res: dict[str, Any]) -> str:
+    ok = {True: "PASS", False: "FAIL"}
+    checks = res["acceptance"]["checks"]
+    s = res["setup"]
+    lines = [
+        f"Hub bench: {s['messages']:,} readings (~{s['payload_bytes_mean']:.0f} B JSON) over "
+        f"{s['entities']:,} entities, median of {s['reps']} runs, {res['machine']['cpus']} CPUs",
+        "",
+        f"{'ingest':<34}{'QoS 0':>14}{'QoS 1':>14}",
+    ]
+    q0, q1 = res["ingest"]["qos0"], res["ingest"]["qos1"]
+
+    def row(label: str, a: str, b: str) -> None:
+        lines.append(f"{label:<34}{a:>14}{b:>14}")
+
+    row("bare paho + json.loads (msg/s)", f"{q0['bare_msg_s']:,.0f}", f"{q1['bare_msg_s']:,.0f}")
+    row("hub registry (msg/s)", f"{q0['hub_msg_s']:,.0f}", f"{q1['hub_msg_s']:,.0f}")
+    row("ratio hub / bare", f"{q0['ratio']:.2f}", f"{q1['ratio']:.2f}")
+    row("  runs bare", "/".join(f"{v / 1000:.1f}k" for v in q0["bare_runs"]),
+        "/".join(f"{v / 1000:.1f}k" for v in q1["bare_runs"]))
+    row("  runs hub", "/".join(f"{v / 1000:.1f}k" for v in q0["hub_runs"]),
+        "/".join(f"{v / 1000:.1f}k" for v in q1["hub_runs"]))
+    row("CPU us/msg bare / hub", f"{q0['bare_cpu_us_per_msg']:.1f}/{q0['hub_cpu_us_per_msg']:.1f}",
+        f"{q1['bare_cpu_us_per_msg']:.1f}/{q1['hub_cpu_us_per_msg']:.1f}")
+    row("lost bare / hub (all runs)", f"{q0['bare_lost']}/{q0['hub_lost']}",
+        f"{q1['bare_lost']}/{q1['hub_lost']}")
+    row("hub wrong final states", str(q0["hub_wrong_states"]), str(q1["hub_wrong_states"]))
+    rtt = res["service_call_rtt"]
+    rss = res["hub_rss_mb"]
+    lines += [
+        f"broker dropped ($SYS, whole run): {res['broker_dropped']}",
+        "",
+        f"service call round trip ({rtt['n']} x toggle {rtt['entity_id']}, wait=True):",
+        f"  p50 {rtt['p50_ms']:.2f} ms   p90 {rtt['p90_ms']:.2f} ms   p99 {rtt['p99_ms']:.2f} ms"
+        f"   max {rtt['max_ms']:.2f} ms",
+        f"hub RSS idle: {rss['loaded_idle']:.1f} MB after loading, "
+        f"{rss['after_benches_idle']:.1f} MB after the benches",
+        "",
+        "acceptance:",
+        f"  hub/bare ratio at QoS 1 >= {ACCEPT_RATIO}: {q1['ratio']:.2f}"
+        f"  {ok[checks['ingest_ratio_qos1']]}",
+        f"  no loss at QoS 1 (count, final states, $SYS dropped): "
+        f"{ok[checks['no_loss_qos1']]}",
+        f"  service call p99 < {ACCEPT_P99_MS:g} ms: {rtt['p99_ms']:.2f} ms  {ok[checks['rtt_p99']]}",
+        f"  idle hub RSS < {ACCEPT_RSS_MB:g} MB: "
+        f"{max(rss['loaded_idle'], rss['after_benches_idle']):.1f} MB  {ok[checks['idle_rss']]}",
+    ]
+    return "\n".join(lines)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench hub", description=__doc__.splitlines()[0])
+    p.add_argument("--messages", type=int, default=200_000, help="readings per run")
+    p.add_argument("--entities", type=int, default=1000, help="entities / state topics")
+    p.add_argument("--reps", type=int, default=3, help="runs per throughput figure (median)")
+    p.add_argument("--calls", type=int, default=1000, help="service calls timed")
+    p.add_argument("--warmup-calls", type=int, default=20, help="service calls not timed")
+    p.add_argument("--stall", type=float, default=3.0,
+                   help="seconds without a message after which a run counts as lossy")
+    p.add_argument("--profile", action="store_true",
+                   help="one extra QoS 1 hub run under cProfile; print its top functions")
+    p.add_argument("--quick", action="store_true", help="20k readings, 1 run, 200 calls")
+    return p
+
+
+def main(argv: list[str]) -> dict[str, Any]:
+    args = parser().parse_args(argv)
+    if args.quick:
+        args.messages, args.reps, args.calls = 20_000, 1, 200
+    res = HubBench(args).run()
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / "hub.json"
+    out.write_text(json.dumps(res, indent=2) + "\n")
+    if res.get("profile_top"):
+        print(res["profile_top"])
+    print(table(res))
+    print(f"\nwritten: {out.relative_to(RESULTS.parent.parent)}")
+    return res
