@@ -168,18 +168,13 @@ async def _report(hub: Hub, agents: list[NodeAgent], broker: Any) -> None:
             unit = record.spec.unit_of_measurement or ""
             lines.append(f"    {record.entity_id:<45} {str(state)[:30]} {unit}".rstrip())
     layout = hub.layout
+    lines += ["", "where to look next:", f"  {'MQTT broker':<16} {cfg.mqtt.host}:{cfg.mqtt.port}"]
+    lines += [f"  {what:<16} {where}" for what, where in layout.describe()]
     lines += [
-        "",
-        "where to look next:",
-        f"  MQTT broker      {cfg.mqtt.host}:{cfg.mqtt.port}",
-        f"  node states      {layout.base}/<node>/<entity>/state   (retained)",
-        f"  availability     {layout.all_availability()}",
-        f"  commands         {layout.base}/<node>/<entity>/set     e.g. "
-        f"{layout.command('sim', 'lamp')} ON",
-        f"  HA discovery     {layout.all_discovery()}",
-        f"  watch it         mosquitto_sub -h {cfg.mqtt.host} -p {cfg.mqtt.port} "
-        f"-t '{layout.base}/#' -v{_auth_hint(broker, cfg)}",
-        "  Home Assistant   add the MQTT integration with this broker; every entity above "
+        f"  {'watch it':<16} mosquitto_sub -h {cfg.mqtt.host} -p {cfg.mqtt.port} "
+        f"-t '{layout.everything()}' -v{_auth_hint(broker, cfg)}",
+        f"  {'Home Assistant':<16} add the MQTT integration with this broker (user "
+        f"{cfg.broker.homeassistant_user!r} when Prime Spark started it); every entity above "
         "appears with its device.",
     ]
     print("\n".join(lines), flush=True)

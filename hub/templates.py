@@ -221,15 +221,17 @@ def as_timestamp(value: Any, default: Any = _NO_DEFAULT) -> Any:
         return _no_default("as_timestamp", value) if default is _NO_DEFAULT else default
 
 
-def _nested_quantifier(pattern: str) -> bool:
-    """True for a quantified group that itself repeats or alternates: ``(a+)+``, ``(a|aa)*``."""
-    stack, i = [False], 0
+def _quantifiers(pattern: str) -> int | None:
+    """Count quantifiers; None for a repeated group that itself repeats or alternates
+    (``(a+)+``, ``(a|aa)*``: exponential backtracking)."""
+    stack, count, i = [False], 0, 0
     while i < len(pattern):
         char = pattern[i]
         if char == "\\":
             i += 1
         elif char == "[":
-            i += 2 if pattern[i + 1 : i + 2] in ("]", "^") else 1
+            i += 2 if pattern[i + 1 : i + 2] == "^" else 1
+            i += 1 if pattern[i : i + 1] == "]" else 0
             while i < len(pattern) and pattern[i] != "]":
                 i += 2 if pattern[i] == "\\" else 1
         elif char == "(":
@@ -237,44 +239,60 @@ def _nested_quantifier(pattern: str) -> bool:
         elif char == ")" and len(stack) > 1:
             inner = stack.pop()
             if inner and pattern[i + 1 : i + 2] in ("*", "+", "{"):
-                return True
+                return None
             stack[-1] = stack[-1] or inner
-        elif char in "*+{|" or (char == "?" and pattern[i - 1 : i] != "("):
+        elif char == "|":
             stack[-1] = True
+        elif char in "*+{" or (char == "?" and pattern[i - 1 : i] not in ("(", "*", "+", "?", "}")):
+            stack[-1] = True
+            count += 1
         i += 1
-    return False
+    return count
+
+
+# Backtracking grows like len(input) ** (quantifiers + 1): the more quantifiers, the shorter the
+# input a pattern may scan (Python's re has no timeout). Patterns with more are refused.
+_REGEX_INPUT_LIMITS = (MAX_REGEX_INPUT, MAX_REGEX_INPUT, 1024, 256, 64, 32, 32)
 
 
 @lru_cache(maxsize=256)
-def _regex(pattern: str, ignorecase: bool) -> re.Pattern[str]:
-    if not isinstance(pattern, str) or len(pattern) > 256 or _nested_quantifier(pattern):
-        raise SecurityError("regular expression too long or with nested repetition")
-    return re.compile(pattern, re.IGNORECASE if ignorecase else 0)
+def _regex(pattern: str, ignorecase: bool) -> tuple[re.Pattern[str], int]:
+    count = _quantifiers(pattern) if isinstance(pattern, str) and len(pattern) <= 256 else None
+    if count is None or count >= len(_REGEX_INPUT_LIMITS):
+        raise SecurityError(
+            "regular expression refused: longer than 256 characters, nested repetition "
+            f"or more than {len(_REGEX_INPUT_LIMITS) - 1} quantifiers"
+        )
+    return re.compile(pattern, re.IGNORECASE if ignorecase else 0), _REGEX_INPUT_LIMITS[count]
 
 
-def _regex_input(value: Any) -> str:
+def _regex_input(value: Any, find: str, ignorecase: bool) -> tuple[re.Pattern[str], str]:
+    regex, limit = _regex(find, bool(ignorecase))
     text = value if isinstance(value, str) else str(value)
-    if len(text) > MAX_REGEX_INPUT:
-        raise SecurityError(f"regex input longer than {MAX_REGEX_INPUT} characters")
-    return text
+    if len(text) > limit:
+        raise SecurityError(f"input of {len(text)} characters too long for regex {find!r}")
+    return regex, text
 
 
 def regex_match(value: Any, find: str = "", ignorecase: bool = False) -> bool:
-    return bool(_regex(find, ignorecase).match(_regex_input(value)))
+    regex, text = _regex_input(value, find, ignorecase)
+    return bool(regex.match(text))
 
 
 def regex_search(value: Any, find: str = "", ignorecase: bool = False) -> bool:
-    return bool(_regex(find, ignorecase).search(_regex_input(value)))
+    regex, text = _regex_input(value, find, ignorecase)
+    return bool(regex.search(text))
 
 
 def regex_replace(value: Any = "", find: str = "", replace: str = "", ignorecase: bool = False):
-    text = _regex_input(value)
+    regex, text = _regex_input(value, find, ignorecase)
     _charge(len(text) + (len(text) + 1) * len(str(replace)))
-    return _regex(find, ignorecase).sub(str(replace), text)
+    return regex.sub(str(replace), text)
 
 
 def regex_findall(value: Any, find: str = "", ignorecase: bool = False) -> list[Any]:
-    return _regex(find, ignorecase).findall(_regex_input(value))
+    regex, text = _regex_input(value, find, ignorecase)
+    return regex.findall(text)
 
 
 def regex_findall_index(value: Any, find: str = "", index: int = 0, ignorecase=False) -> Any:

@@ -172,6 +172,31 @@ class TopicLayout:
     def all_responses(self, node_id: str) -> str:
         return f"{self.base}/{valid_segment(node_id, 'node id')}/response/+"
 
+    def node_namespace(self, node_id: str) -> str:
+        """Everything under one node (what its broker account may write)."""
+        return f"{self.base}/{valid_segment(node_id, 'node id')}/#"
+
+    def everything(self) -> str:
+        return f"{self.base}/#"
+
+    def all_requests(self) -> str:
+        return f"{self.base}/+/request/#"
+
+    def all_commands(self) -> str:
+        return f"{self.base}/+/+/set"
+
+    def describe(self) -> list[tuple[str, str]]:
+        """The layout with placeholders, for people (``spark up`` prints it)."""
+        b, p = self.base, self.prefix
+        return [
+            ("availability", f"{b}/<node>/availability   online/offline, retained"),
+            ("entity state", f"{b}/<node>/<entity>/state  retained"),
+            ("commands", f"{b}/<node>/<entity>/set    e.g. {b}/sim/lamp/set ON"),
+            ("command errors", f"{b}/<node>/response/command"),
+            ("requests", f"{b}/<node>/request/<method> -> {b}/<node>/response/<method>"),
+            ("HA discovery", f"{p}/<platform>/<node>/<entity>/config"),
+        ]
+
     def all_telemetry(self) -> str:
         return f"{self.base}/+/telemetry"
 

@@ -45,24 +45,25 @@ Acl = dict[str, list[Rule]]
 
 
 def rules_for(cfg: SparkConfig, account: Account) -> list[Rule]:
-    base, prefix = cfg.mqtt.base_topic, cfg.mqtt.discovery_prefix
+    layout = cfg.mqtt.layout()
     if account.role is Role.HUB:
         return [Rule("readwrite", "#"), Rule("read", "$SYS/#")]
     if account.role is Role.NODE:
         node = account.node_id
-        own_discovery = [f"{prefix}/+/{node}/+/config", f"{prefix}/device/{node}/config"]
+        assert node is not None
+        own_discovery = [layout.node_discovery(node), layout.device_discovery(node)]
         return [
-            Rule("write", f"{base}/{node}/#"),
+            Rule("write", layout.node_namespace(node)),
             *(Rule("readwrite", t) for t in own_discovery),
-            Rule("write", f"{base}/+/request/#"),
-            Rule("read", f"{base}/#"),
-            Rule("read", f"{prefix}/status"),
+            Rule("write", layout.all_requests()),
+            Rule("read", layout.everything()),
+            Rule("read", layout.ha_status()),
         ]
     if account.role is Role.HOMEASSISTANT:
         return [
             Rule("read", "#"),
-            Rule("write", f"{prefix}/status"),
-            Rule("write", f"{base}/+/+/set"),
+            Rule("write", layout.ha_status()),
+            Rule("write", layout.all_commands()),
         ]
     user = account.user
     assert user is not None
