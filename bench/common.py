@@ -234,22 +234,52 @@ def publish(port: int, login: tuple[str, str], messages: Iterable[tuple[str, byt
         pub.close()
 
 
-def read_sys_counter(port: int, login: tuple[str, str], topic: str, timeout: float = 5.0) -> int:
-    """The current (retained) value of a ``$SYS`` counter."""
-    pub = RawPublisher(port, *login)
-    try:
-        body = _str(topic) + b"\x00"
-        pub.sock.sendall(b"\x82" + _varint(2 + len(body)) + b"\x00\x01" + body)
-        pub.sock.settimeout(timeout)
-        while True:
-            kind, data = pub._packet()
-            if kind == 0x30:
-                tlen = struct.unpack("!H", data[:2])[0]
-                return int(data[2 + tlen:].decode().strip())
-    except TimeoutError:
-        raise BenchError(f"no value on {topic} within {timeout}s") from None
-    finally:
-        pub.close()
+class SysObserver:
+    """Follows ``$SYS/broker/publish/messages/dropped`` for the whole run. (Subscribe early and
+    stay: with our config, Mosquitto 2.0.11 stopped handing the retained ``$SYS`` values to new
+    subscribers about a minute after start, and it republishes a counter only when it changes.)"""
+
+    DROPPED = "$SYS/broker/publish/messages/dropped"
+    UPTIME = "$SYS/broker/uptime"
+
+    def __init__(self, port: int, login: tuple[str, str]) -> None:
+        import paho.mqtt.client as paho
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        self.dropped: int | None = None
+        self._ticks = 0
+        self._cond = threading.Condition()
+        self._client = client = paho.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=f"bench-sys-{uuid.uuid4().hex[:8]}", protocol=paho.MQTTv311)
+        client.username_pw_set(*login)
+        client.on_connect = lambda c, _u, _f, _rc, _p: c.subscribe(
+            [(self.DROPPED, 0), (self.UPTIME, 0)])
+        client.on_message = self._on_message
+        client.connect(HOST, port, 60)
+        client.loop_start()
+        self.wait_fresh(10.0, rounds=1)
+
+    def _on_message(self, _c: Any, _u: Any, msg: Any) -> None:
+        with self._cond:
+            if msg.topic == self.DROPPED:
+                self.dropped = int(msg.payload)
+            else:
+                self._ticks += 1
+            self._cond.notify_all()
+
+    def wait_fresh(self, timeout: float = 5.0, rounds: int = 2) -> int:
+        """Wait for ``rounds`` more ``$SYS`` rounds (two: every counter change so far has been
+        sent); return the dropped counter (0 if it never changed)."""
+        with self._cond:
+            goal = self._ticks + rounds
+            if not self._cond.wait_for(lambda: self._ticks >= goal, timeout):
+                raise BenchError(f"no $SYS update within {timeout:.0f}s")
+            return self.dropped or 0
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
 
 
 # ---- processes and figures ------------------------------------------------------------------

@@ -44,16 +44,16 @@ from bench.common import (
     BenchError,
     Broker,
     RawPublisher,
+    SysObserver,
     encode,
     median,
     pause,
     percentile,
     publish,
-    read_sys_counter,
     resume,
     throwaway_broker,
 )
-from bench.workers import bare_consumer, hub_process, sim_node_process
+from bench.workers import WHATIFS, bare_consumer, hub_process, sim_node_process
 from hub.topics import ONLINE, TopicLayout
 from nodes.base.discovery import DeviceInfo, DiscoveryContext, entity_config, hub_identifier
 from nodes.base.entities import Sensor
@@ -65,7 +65,6 @@ LAMP = f"switch.{SIM_NODE}_lamp"
 ACCEPT_RATIO = 0.5
 ACCEPT_P99_MS = 10.0
 ACCEPT_RSS_MB = 100.0
-DROPPED = "$SYS/broker/publish/messages/dropped"
 
 
 # ---- the message stream -------------------------------------------------------------------------
@@ -166,6 +165,25 @@ def rate(n: int, res: dict[str, Any]) -> dict[str, Any]:
             "lost": n - res["count"], "cpu_us_per_msg": cpu / (n - 1) * 1e6}
 
 
+def _brief(r: dict[str, Any]) -> str:
+    text = (f"{r['msg_s']:>8,.0f} msg/s in {r.get('seconds', 0):.1f}s, lost {r['lost']}, "
+            f"publish {r['publish_s']:.1f}s, other load {r['background_cores']:.2f} cores")
+    if "n_wrong" in r:
+        text += f", wrong states {r['n_wrong']}"
+    return text
+
+
+def _busy() -> float:
+    """CPU seconds the whole machine has been busy."""
+    t = psutil.cpu_times()
+    return t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0)
+
+
+def _cpu(proc: psutil.Process) -> float:
+    t = proc.cpu_times()
+    return t.user + t.system
+
+
 # ---- the runs ----------------------------------------------------------------------------------
 class HubBench:
     def __init__(self, args: argparse.Namespace) -> None:
@@ -193,10 +211,11 @@ class HubBench:
 
     def _child_args(self, broker: Broker) -> tuple[Any, ...]:
         nodes = [n.model_dump(mode="json") for n in broker.config.nodes]
-        return (broker.port, str(broker.data_dir), [HUB_NODE, BARE_NODE], nodes)
+        return (broker.port, str(broker.data_dir), [HUB_NODE, BARE_NODE], nodes,
+                list(self.args.whatif))
 
     def _run(self, broker: Broker) -> dict[str, Any]:
-        args, layout = self.args, broker.config.mqtt.layout()
+        layout = broker.config.mqtt.layout()
         self.log(f"mosquitto on 127.0.0.1:{broker.port}; preparing {self.n:,} readings "
                  f"over {self.entities:,} topics")
         hub_msgs = stream(layout, HUB_NODE, self.n, self.entities)
@@ -211,7 +230,17 @@ class HubBench:
         publish(broker.port, broker.login(HUB_NODE), discovery(layout, self.entities))
         publish(broker.port, broker.login(BARE_NODE),
                 initial_states(layout, BARE_NODE, self.entities))
-        dropped0 = read_sys_counter(broker.port, broker.login("observer"), DROPPED)
+        observer = SysObserver(broker.port, broker.login("observer"))
+        try:
+            return self._measure(broker, layout, bursts, expected, payload_bytes, observer)
+        finally:
+            observer.close()
+
+    def _measure(self, broker: Broker, layout: TopicLayout, bursts: dict[tuple[str, int], bytes],
+                 expected: dict[str, str], payload_bytes: float, observer: SysObserver
+                 ) -> dict[str, Any]:
+        args = self.args
+        dropped0 = observer.wait_fresh(rounds=1)
 
         t0 = time.monotonic()
         self.sim, sim_conn = spawn(self.ctx, sim_node_process, *self._child_args(broker),
@@ -232,13 +261,10 @@ class HubBench:
         for rep in range(args.reps):
             for qos in (0, 1):
                 bare[qos].append(self.bare_burst(bursts[BARE_NODE, qos], qos))
-                self.log(f"run {rep + 1}/{args.reps} bare  QoS {qos}: "
-                         f"{bare[qos][-1]['msg_s']:>9,.0f} msg/s (lost {bare[qos][-1]['lost']})")
+                self.log(f"run {rep + 1}/{args.reps} bare QoS {qos}: {_brief(bare[qos][-1])}")
             for qos in (0, 1):
                 hub[qos].append(self.hub_burst(bursts[HUB_NODE, qos], qos, expected))
-                self.log(f"run {rep + 1}/{args.reps} hub   QoS {qos}: "
-                         f"{hub[qos][-1]['msg_s']:>9,.0f} msg/s (lost {hub[qos][-1]['lost']}, "
-                         f"wrong states {hub[qos][-1]['n_wrong']})")
+                self.log(f"run {rep + 1}/{args.reps} hub  QoS {qos}: {_brief(hub[qos][-1])}")
         profile = None
         if args.profile:
             prof_run = self.hub_burst(bursts[HUB_NODE, 1], 1, expected, profile=True)
@@ -250,7 +276,7 @@ class HubBench:
         self.hub_conn.send(("calls", "toggle", LAMP, args.calls, args.warmup_calls))
         calls = expect(self.hub_conn, "calls", 120, "service calls")[1]["latencies_ms"]
         rss_after = hub_ps.memory_info().rss
-        dropped = read_sys_counter(broker.port, broker.login("observer"), DROPPED) - dropped0
+        dropped = observer.wait_fresh() - dropped0
         return self.summary(bare, hub, calls, rss_loaded, rss_after, dropped, payload_bytes,
                             profile)
 
@@ -267,7 +293,8 @@ class HubBench:
             res = self._paused_publish(proc.pid, data, qos, BARE_NODE,
                                        lambda: expect(conn, "done", self._timeout(),
                                                       "bare consumer")[1])
-            return rate(self.n, res) | {"publish_s": res["publish_s"]}
+            return rate(self.n, res) | {"publish_s": res["publish_s"],
+                                        "background_cores": res["background_cores"]}
         finally:
             end(proc)
 
@@ -275,27 +302,42 @@ class HubBench:
                   profile: bool = False) -> dict[str, Any]:
         assert self.hub is not None and self.hub.pid is not None and self.hub_conn is not None
         conn = self.hub_conn
-        conn.send(("ingest", self.n, expected, self.args.stall, profile))
+        prefix = self.broker_layout().state(HUB_NODE, "x").removesuffix("x/state")
+        conn.send(("ingest", self.n, prefix, expected, self.args.stall, profile))
         expect(conn, "armed", 10, "hub")
         res = self._paused_publish(self.hub.pid, data, qos, HUB_NODE,
                                    lambda: expect(conn, "ingest", self._timeout(), "hub")[1])
         out = rate(self.n, res) | {"publish_s": res["publish_s"], "n_wrong": res["n_wrong"],
-                                   "rejected": res["rejected"], "wrong": res["wrong"]}
+                                   "rejected": res["rejected"], "wrong": res["wrong"],
+                                   "background_cores": res["background_cores"]}
         if "profile" in res:
             out["profile"] = res["profile"]
         return out
 
     def _paused_publish(self, pid: int, data: bytes, qos: int, node: str,
                         result: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        assert self.broker is not None
+        """Pause the consumer, publish the burst (all acknowledged), resume it, wait for its
+        figures. Also notes how busy the rest of the machine was while it drained the burst."""
+        assert self.broker is not None and self.broker.process.pid is not None
         pub = RawPublisher(self.broker.port, *self.broker.login(node))
         pause(pid)
         try:
             publish_s = pub.send(data, self.n, qos)
         finally:
+            ours = [psutil.Process(p) for p in (pid, self.broker.process.pid, os.getpid())]
+            before = (_busy(), [_cpu(p) for p in ours], time.monotonic())
             resume(pid)
             pub.close()
-        return dict(result()) | {"publish_s": publish_s}
+        res = dict(result())
+        after = (_busy(), [_cpu(p) for p in ours], time.monotonic())
+        others = (after[0] - before[0]) - sum(a - b for a, b in zip(after[1], before[1],
+                                                                    strict=True))
+        return res | {"publish_s": publish_s,
+                      "background_cores": max(0.0, others) / (after[2] - before[2])}
+
+    def broker_layout(self) -> TopicLayout:
+        assert self.broker is not None
+        return self.broker.config.mqtt.layout()
 
     def _timeout(self) -> float:
         return 60.0 + self.n / 2000  # generous: a 200k burst at 5k msg/s would still finish
@@ -319,6 +361,7 @@ class HubBench:
                 "bare_cpu_us_per_msg": median([r.get("cpu_us_per_msg", 0.0) for r in bare[qos]]),
                 "hub_cpu_us_per_msg": median([r.get("cpu_us_per_msg", 0.0) for r in hub[qos]]),
                 "publish_s": median([r["publish_s"] for r in bare[qos] + hub[qos]]),
+                "background_cores_max": max(r["background_cores"] for r in bare[qos] + hub[qos]),
             }
         q1 = figures["qos1"]
         rtt = {"n": len(lat), "p50_ms": percentile(lat, 50), "p90_ms": percentile(lat, 90),
@@ -339,7 +382,9 @@ class HubBench:
             "setup": {"messages": self.n, "entities": self.entities, "reps": self.args.reps,
                       "payload_bytes_mean": round(payload_bytes, 1),
                       "value_template": "{{ value_json.power }}",
-                      "broker": "mosquitto, generated config (auth, ACLs, queue limits)"},
+                      "broker": "mosquitto, generated config (auth, ACLs, queue limits)",
+                      "whatif": {k: WHATIFS[k] for k in self.args.whatif},
+                      "load_average_at_end": os.getloadavg()},
             "ingest": figures,
             "broker_dropped": dropped,
             "service_call_rtt": rtt | {"service": "toggle", "entity_id": LAMP},
@@ -357,9 +402,12 @@ def table(res: dict[str, Any]) -> str:
     ok = {True: "PASS", False: "FAIL"}
     checks = res["acceptance"]["checks"]
     s = res["setup"]
+    whatif = "".join(f"\nWHAT-IF (hub code patched in the bench only): {k}: {v}"
+                     for k, v in s["whatif"].items())
     lines = [
         f"Hub bench: {s['messages']:,} readings (~{s['payload_bytes_mean']:.0f} B JSON) over "
-        f"{s['entities']:,} entities, median of {s['reps']} runs, {res['machine']['cpus']} CPUs",
+        f"{s['entities']:,} entities, median of {s['reps']} runs, {res['machine']['cpus']} CPUs"
+        + whatif,
         "",
         f"{'ingest':<34}{'QoS 0':>14}{'QoS 1':>14}",
     ]
@@ -380,6 +428,8 @@ def table(res: dict[str, Any]) -> str:
     row("lost bare / hub (all runs)", f"{q0['bare_lost']}/{q0['hub_lost']}",
         f"{q1['bare_lost']}/{q1['hub_lost']}")
     row("hub wrong final states", str(q0["hub_wrong_states"]), str(q1["hub_wrong_states"]))
+    row("other processes, max cores busy", f"{q0['background_cores_max']:.2f}",
+        f"{q1['background_cores_max']:.2f}")
     rtt = res["service_call_rtt"]
     rss = res["hub_rss_mb"]
     lines += [
@@ -396,7 +446,8 @@ def table(res: dict[str, Any]) -> str:
         f"  {ok[checks['ingest_ratio_qos1']]}",
         f"  no loss at QoS 1 (count, final states, $SYS dropped): "
         f"{ok[checks['no_loss_qos1']]}",
-        f"  service call p99 < {ACCEPT_P99_MS:g} ms: {rtt['p99_ms']:.2f} ms  {ok[checks['rtt_p99']]}",
+        f"  service call p99 < {ACCEPT_P99_MS:g} ms: {rtt['p99_ms']:.2f} ms"
+        f"  {ok[checks['rtt_p99']]}",
         f"  idle hub RSS < {ACCEPT_RSS_MB:g} MB: "
         f"{max(rss['loaded_idle'], rss['after_benches_idle']):.1f} MB  {ok[checks['idle_rss']]}",
     ]
@@ -415,6 +466,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", action="store_true",
                    help="one extra QoS 1 hub run under cProfile; print its top functions")
     p.add_argument("--quick", action="store_true", help="20k readings, 1 run, 200 calls")
+    p.add_argument("--whatif", action="append", default=[], choices=sorted(WHATIFS),
+                   help="measure a proposed hub change, patched into the bench's hub and node "
+                   "processes only: " + "; ".join(f"{k}: {v}" for k, v in WHATIFS.items()))
     return p
 
 
@@ -424,7 +478,8 @@ def main(argv: list[str]) -> dict[str, Any]:
         args.messages, args.reps, args.calls = 20_000, 1, 200
     res = HubBench(args).run()
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "hub.json"
+    name = "hub" + "".join(f"-whatif-{w}" for w in args.whatif)
+    out = RESULTS / f"{name}.json"
     out.write_text(json.dumps(res, indent=2) + "\n")
     if res.get("profile_top"):
         print(res["profile_top"])

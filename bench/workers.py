@@ -26,7 +26,29 @@ from typing import Any
 
 from bench.common import HOST, bench_config
 
+log = logging.getLogger("bench.hub")
 FAST_ANNOUNCE = (0.0, 0.05)
+WHATIFS = {
+    "nodelay": "TCP_NODELAY on MqttClient sockets (hub and node), patched in the bench processes",
+}
+
+
+def apply_whatif(names: list[str]) -> None:
+    """Patch hub code in this child process only, to measure a proposed change. Never on by
+    default: the bench measures the code as it is."""
+    if "nodelay" in names:
+        import socket
+
+        from hub.mqtt.client import MqttClient
+
+        original = MqttClient._on_socket_open
+
+        def on_socket_open(self: Any, client: Any, userdata: Any, sock: Any) -> None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            original(self, client, userdata, sock)
+
+        MqttClient._on_socket_open = on_socket_open  # type: ignore[method-assign]
 
 
 # ---- baseline -----------------------------------------------------------------------------------
@@ -96,8 +118,10 @@ def bare_consumer(conn: Connection, port: int, login: tuple[str, str], topics: l
 
 # ---- the hub ------------------------------------------------------------------------------------
 def hub_process(conn: Connection, port: int, data_dir: str, node_accounts: list[str],
-                nodes: list[dict[str, Any]], password: str, expect: list[str]) -> None:
+                nodes: list[dict[str, Any]], whatif: list[str], password: str,
+                expect: list[str]) -> None:
     """Run the real Hub; say ``ready`` once every entity id in ``expect`` has a state."""
+    apply_whatif(whatif)
     logging.basicConfig(level=logging.WARNING, format="hub: %(levelname)s %(name)s %(message)s")
     cfg = bench_config(Path(data_dir), port, node_accounts, nodes)
     asyncio.run(_HubWorker(conn, cfg, password).run(expect))
@@ -160,7 +184,14 @@ class _HubWorker:
             for entity_id in list(missing):
                 check(entity_id)
             if missing:
-                await done.wait()
+                try:
+                    await done.wait()
+                except asyncio.CancelledError:
+                    some = sorted(missing)[:3]
+                    detail = {e: (reg.get(e).state, reg.get(e).available) if reg.get(e) else None
+                              for e in some}
+                    log.error("still missing %d entities, e.g. %s", len(missing), detail)
+                    raise
         finally:
             unlisten()
 
@@ -174,28 +205,29 @@ class _HubWorker:
             elif cmd[0] == "stop":
                 return
 
-    async def _ingest(self, n: int, expected: dict[str, str], stall: float, profile: bool
-                      ) -> dict[str, Any]:
-        """Time messages ``1..n`` applied to the registry from now on, then check the states."""
+    async def _ingest(self, n: int, prefix: str, expected: dict[str, str], stall: float,
+                      profile: bool) -> dict[str, Any]:
+        """Time the 1st to ``n``-th message under ``prefix`` applied to the registry from now
+        on, then check the count and the final states. (Other messages -- the hub's own stats
+        every 10 s -- are applied too, just not counted.)"""
         reg, client = self._reg(), self.hub.client
         assert client is not None
         apply, stats = reg.on_message, reg.stats
-        base = stats.messages
-        first, target = base + 1, base + n
         perf, cpu = time.perf_counter, time.process_time
-        out: dict[str, Any] = {"t_first": None, "t_last": None, "cpu_first": None,
+        out: dict[str, Any] = {"count": 0, "t_first": None, "t_last": None, "cpu_first": None,
                                "cpu_last": None}
         finished = asyncio.Event()
         prof = cProfile.Profile() if profile else None
 
-        def measured(msg: Any) -> None:  # the registry's handler plus two int compares
+        def measured(msg: Any) -> None:  # the registry's handler + a prefix test and a count
             apply(msg)
-            count = stats.messages
-            if count == first:
-                out["t_first"], out["cpu_first"] = perf(), cpu()
-            elif count == target:
-                out["t_last"], out["cpu_last"] = perf(), cpu()
-                finished.set()
+            if msg.topic.startswith(prefix):
+                count = out["count"] = out["count"] + 1
+                if count == 1:
+                    out["t_first"], out["cpu_first"] = perf(), cpu()
+                elif count == n:
+                    out["t_last"], out["cpu_last"] = perf(), cpu()
+                    finished.set()
 
         rejected0 = stats.rejected
         client.set_default_handler(measured)
@@ -203,14 +235,14 @@ class _HubWorker:
         if prof is not None:
             prof.enable()
         try:
-            last, since = stats.messages, time.monotonic()
+            last, since = 0, time.monotonic()
             while not finished.is_set():
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(0.25):
                         await finished.wait()
-                if stats.messages != last:
-                    last, since = stats.messages, time.monotonic()
-                elif stats.messages > base and time.monotonic() - since > stall:
+                if out["count"] != last:
+                    last, since = out["count"], time.monotonic()
+                elif last and time.monotonic() - since > stall:
                     break  # messages stopped coming: some were lost
         finally:
             if prof is not None:
@@ -222,7 +254,7 @@ class _HubWorker:
             got = record.state if record is not None else None
             if got != want:
                 wrong[entity_id] = (got, want)
-        out |= {"count": stats.messages - base, "rejected": stats.rejected - rejected0,
+        out |= {"rejected": stats.rejected - rejected0,
                 "checked": len(expected), "wrong": dict(list(wrong.items())[:5]),
                 "n_wrong": len(wrong)}
         if prof is not None:
@@ -247,7 +279,9 @@ class _HubWorker:
 
 # ---- the node that answers service calls --------------------------------------------------------
 def sim_node_process(conn: Connection, port: int, data_dir: str, node_accounts: list[str],
-                     nodes: list[dict[str, Any]], node_id: str, password: str) -> None:
+                     nodes: list[dict[str, Any]], whatif: list[str], node_id: str,
+                     password: str) -> None:
+    apply_whatif(whatif)
     logging.basicConfig(level=logging.WARNING, format="node: %(levelname)s %(name)s %(message)s")
     cfg = bench_config(Path(data_dir), port, node_accounts, nodes)
     asyncio.run(_run_node(conn, cfg, node_id, password))

@@ -21,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from functools import lru_cache, update_wrapper
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import jinja2
 import orjson
@@ -385,17 +385,19 @@ class _Guard(NodeTransformer):
     def _call(helper: str, args: list[nodes.Expr], lineno: int) -> nodes.Call:
         return nodes.Call(nodes.EnvironmentAttribute(helper), args, [], None, None, lineno=lineno)
 
+    # generic_visit rewrites the children in place and returns the same node
+
     def visit_For(self, node: nodes.For) -> nodes.For:
-        node = self.generic_visit(node)
-        node.iter = self._call("spark_iter", [node.iter], node.lineno)
+        self.generic_visit(node)
+        node.iter = self._call("spark_iter", [cast(nodes.Expr, node.iter)], node.lineno)
         return node
 
     def visit_Concat(self, node: nodes.Concat) -> nodes.Call:
-        node = self.generic_visit(node)
+        self.generic_visit(node)
         return self._call("spark_concat", list(node.nodes), node.lineno)
 
     def visit_Output(self, node: nodes.Output) -> nodes.Output:
-        node = self.generic_visit(node)
+        self.generic_visit(node)
         node.nodes = [
             self._call(
                 "spark_text",
@@ -546,7 +548,7 @@ def _fast_plan(tree: nodes.Template, env: jinja2.Environment) -> _Plan | None:
             or not all(isinstance(arg, nodes.Const) for arg in expr.args)
         ):
             return None
-        chain.append((func, tuple(arg.value for arg in expr.args)))
+        chain.append((func, tuple(cast(nodes.Const, arg).value for arg in expr.args)))
         expr = expr.node
     steps: list[str | int] = []
     while isinstance(expr, nodes.Getattr | nodes.Getitem):
@@ -619,13 +621,15 @@ class CompiledTemplate:
             context["value_json"] = value_json
         return self._render(context)
 
-    def render_value(self, value: Any, **variables: Any) -> str:
+    def render_command(self, value: Any, **variables: Any) -> str:
         """Render a ``command_template``: ``value`` is passed as is (number, bool, str ...)."""
         if self._fast is not None and self._fast[0] == "value":
             text = self._run_fast(value, NOT_JSON)
             if text is not None:
                 return text
         return self._render(dict(variables, value=value))
+
+    render_value = render_command
 
     def _run_fast(self, value: Any, value_json: Any) -> str | None:
         root, steps, chain = self._fast  # type: ignore[misc]
@@ -727,4 +731,4 @@ class TemplateEngine:
     def render_command(self, template: str | CompiledTemplate, value: Any, **variables: Any) -> str:
         """Render a ``command_template`` with ``value`` (the command) as is."""
         compiled = template if isinstance(template, CompiledTemplate) else self.compile(template)
-        return compiled.render_value(value, **variables)
+        return compiled.render_command(value, **variables)

@@ -33,8 +33,11 @@ def cfg(broker):
 
 
 def _configs(rec, node="sim1"):
+    """Live (not retained) configs: retained ones may be left by earlier tests."""
     out = {}
     for msg in rec.messages:
+        if msg.retain:
+            continue
         parts = msg.topic.split("/")
         if len(parts) == 5 and parts[0] == "homeassistant" and parts[2] == node and msg.payload:
             out[(parts[1], parts[3])] = orjson.loads(msg.payload)

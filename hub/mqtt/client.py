@@ -104,6 +104,7 @@ class MqttClient:
         self._queue: deque[_Pending] = deque()
         self._retained_queued: dict[str, _Pending] = {}
         self._inflight: dict[int, asyncio.Future[None]] = {}
+        self._subacks: dict[int, asyncio.Future[None]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread = 0
         self._paho: paho.Client | None = None
@@ -325,6 +326,15 @@ class MqttClient:
             self._connect_result.set_result(rc)
         self._disconnected.set()
 
+    def _on_subscribe(self, _c: paho.Client, _u: Any, mid: int, rcs: Any, _p: Any) -> None:
+        fut = self._subacks.pop(mid, None)
+        if fut is not None and not fut.done():
+            fut.set_result(None)
+        refused = [rc for rc in rcs if getattr(rc, "is_failure", False)]
+        if refused:
+            log.warning("%s: broker refused %d subscription(s): %s", self.name, len(refused),
+                        refused[0])
+
     def _on_publish(self, _c: paho.Client, _u: Any, mid: int, _rc: Any, _props: Any) -> None:
         fut = self._inflight.pop(mid, None)
         if fut is not None and not fut.done():
@@ -412,6 +422,7 @@ class MqttClient:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        client.on_subscribe = self._on_subscribe
         client.on_socket_open = self._on_socket_open
         client.on_socket_close = self._on_socket_close
         client.on_socket_register_write = self._on_socket_register_write
@@ -441,9 +452,19 @@ class MqttClient:
         if rc.is_failure:
             raise MqttError(f"broker refused {self.name} ({self._username or 'anonymous'}): {rc}")
         self.connect_count += 1
+        # Subscriptions are acknowledged before the link counts as connected, so whoever waits
+        # for "connected" knows commands sent from then on reach us.
         subs = [(s.topic_filter, s.qos) for s in self._subs.values()]
+        acks: list[asyncio.Future[None]] = []
         for i in range(0, len(subs), 500):
-            client.subscribe(subs[i : i + 500])
+            rc, mid = client.subscribe(subs[i : i + 500])
+            if rc == MQTTErrorCode.MQTT_ERR_SUCCESS and mid is not None:
+                fut = self._loop.create_future()
+                self._subacks[mid] = fut
+                acks.append(fut)
+        if acks:
+            async with asyncio.timeout(max(10.0, self.config.keepalive)):
+                await asyncio.gather(*acks)
         self.state = LinkState.CONNECTED
         self._connected.set()
         log.info("%s: connected to %s:%d as %s", self.name, self.config.host, self.config.port,
