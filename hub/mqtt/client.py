@@ -23,17 +23,18 @@ import socket
 import ssl
 import threading
 import uuid
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
 from hub.config.models import MqttConfig
 from hub.errors import MqttError
+from hub.mqtt.factory import Will, build_paho
+from hub.mqtt.outbox import OfflineQueue, Payload, Pending
 from hub.topics import valid_publish_topic, valid_subscribe_filter
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,6 @@ log = logging.getLogger(__name__)
 Message = paho.MQTTMessage
 Handler = Callable[[Message], None]
 ConnectHook = Callable[[], Awaitable[None]]
-Payload = str | bytes | bytearray | int | float | None
 
 
 class LinkState(enum.Enum):
@@ -50,24 +50,6 @@ class LinkState(enum.Enum):
     CONNECTED = "connected"
     BACKOFF = "backoff"
     CLOSED = "closed"
-
-
-@dataclass(frozen=True, slots=True)
-class Will:
-    topic: str
-    payload: str
-    qos: int = 1
-    retain: bool = True
-
-
-@dataclass(slots=True)
-class _Pending:
-    topic: str
-    payload: Payload
-    qos: int
-    retain: bool
-    future: asyncio.Future[None] | None = None
-    superseded: bool = False
 
 
 @dataclass(slots=True)
@@ -101,8 +83,7 @@ class MqttClient:
         self._password = password if password is not None else config.secret()
         self._subs: dict[str, _Subscription] = {}
         self._hooks: list[ConnectHook] = []
-        self._queue: deque[_Pending] = deque()
-        self._retained_queued: dict[str, _Pending] = {}
+        self._queue = OfflineQueue(config.offline_queue)
         self._inflight: dict[int, asyncio.Future[None]] = {}
         self._subacks: dict[int, asyncio.Future[None]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -113,7 +94,6 @@ class MqttClient:
         self._disconnected = asyncio.Event()
         self._connect_result: asyncio.Future[ReasonCode] | None = None
         self.state = LinkState.IDLE
-        self.dropped = 0
         self.rejected_oversize = 0
         self.connect_count = 0
         self._misc_task: asyncio.Task[None] | None = None
@@ -197,7 +177,7 @@ class MqttClient:
         if self.connected and self._paho is not None and (not self._queue or self._announcing):
             self._paho.publish(topic, payload, qos, retain)
             return
-        self._enqueue(_Pending(topic, payload, qos, retain))
+        self._enqueue(Pending(topic, payload, qos, retain))
 
     async def publish_confirmed(
         self, topic: str, payload: Payload, qos: int = 1, retain: bool = False
@@ -207,9 +187,9 @@ class MqttClient:
         assert self._loop is not None, "use inside 'async with'"
         fut: asyncio.Future[None] = self._loop.create_future()
         if self.connected and self._paho is not None and (not self._queue or self._announcing):
-            self._send(_Pending(topic, payload, qos, retain, fut))
+            self._send(Pending(topic, payload, qos, retain, fut))
         else:
-            self._enqueue(_Pending(topic, payload, qos, retain, fut))
+            self._enqueue(Pending(topic, payload, qos, retain, fut))
         await fut
 
     async def close(self) -> None:
@@ -237,36 +217,27 @@ class MqttClient:
         self._inflight.clear()
 
     # ---- queue ------------------------------------------------------------------------
-    def _enqueue(self, pending: _Pending) -> None:
-        if pending.retain:
-            old = self._retained_queued.get(pending.topic)
-            if old is not None and old.future is None:
-                old.superseded = True
-            self._retained_queued[pending.topic] = pending
-        self._queue.append(pending)
-        limit = self.config.offline_queue
-        while len(self._queue) > limit:
-            victim = self._queue.popleft()
-            if not victim.superseded:
-                self.dropped += 1
-                if self.dropped == 1 or self.dropped % 1000 == 0:
-                    log.warning(
-                        "%s: offline queue full (%d); dropped %d oldest message(s) so far",
-                        self.name, limit, self.dropped,
-                    )
+    @property
+    def dropped(self) -> int:
+        """Messages dropped from the full offline queue since start."""
+        return self._queue.dropped
+
+    def _enqueue(self, pending: Pending) -> None:
+        for victim in self._queue.put(pending):
+            if self._queue.dropped == 1 or self._queue.dropped % 1000 == 0:
+                log.warning("%s: offline queue full (%d); dropped %d oldest message(s) so far",
+                            self.name, self._queue.limit, self._queue.dropped)
             if victim.future is not None and not victim.future.done():
                 victim.future.set_exception(MqttError("dropped from full offline queue"))
 
     def _flush_queue(self) -> None:
-        while self._queue and self.connected:
-            pending = self._queue.popleft()
-            if pending.retain and self._retained_queued.get(pending.topic) is pending:
-                del self._retained_queued[pending.topic]
-            if pending.superseded:
-                continue
+        while self.connected:
+            pending = self._queue.pop()
+            if pending is None:
+                return
             self._send(pending)
 
-    def _send(self, pending: _Pending) -> None:
+    def _send(self, pending: Pending) -> None:
         assert self._paho is not None
         info = self._paho.publish(pending.topic, pending.payload, pending.qos, pending.retain)
         if pending.future is None:
@@ -393,32 +364,8 @@ class MqttClient:
 
     # ---- connection lifecycle ---------------------------------------------------------
     def _make_client(self) -> paho.Client:
-        cfg = self.config
-        protocol = paho.MQTTv5 if cfg.protocol == "5" else paho.MQTTv311
-        client = paho.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=self.client_id,
-            protocol=protocol,
-            clean_session=True if protocol == paho.MQTTv311 else None,
-            reconnect_on_failure=False,
-        )
-        client.max_inflight_messages_set(1000)
-        client.max_queued_messages_set(0)
-        if self._username:
-            client.username_pw_set(self._username, self._password)
-        if self._will is not None:
-            client.will_set(self._will.topic, self._will.payload, self._will.qos, self._will.retain)
-        if cfg.tls.enabled:
-            ctx = ssl.create_default_context(
-                cafile=str(cfg.tls.ca_file) if cfg.tls.ca_file else None
-            )
-            if cfg.tls.cert_file:
-                ctx.load_cert_chain(
-                    str(cfg.tls.cert_file), str(cfg.tls.key_file) if cfg.tls.key_file else None
-                )
-            if cfg.tls.insecure:
-                ctx.check_hostname = False
-            client.tls_set_context(ctx)
+        client = build_paho(self.config, self.client_id, self._username, self._password,
+                            self._will)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
