@@ -1,0 +1,1 @@
+"""Cloud bridges: the durable outbox and the sinks (TimescaleDB, Kafka) that drain it."""

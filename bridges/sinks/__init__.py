@@ -1,0 +1,1 @@
+"""Cloud sinks: each drains outbox batches into one external system."""

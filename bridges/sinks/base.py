@@ -1,0 +1,56 @@
+"""The sink interface: small ABC + a registry keyed by the config's ``type`` literal."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from typing import ClassVar
+
+from bridges.records import Record
+from hub.errors import SparkError
+
+
+class SinkError(SparkError):
+    """The sink could not take the batch now (link down, server error); retry later."""
+
+
+class Sink(abc.ABC):
+    """Writes batches of records to one external system.
+
+    ``write`` must be idempotent per record ``key`` (a batch may be redelivered after a crash
+    or a timeout) and must only return once the batch is durable on the far side; any failure
+    raises :class:`SinkError` and the whole batch is retried.
+    """
+
+    type: ClassVar[str]
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect and create what is missing (tables, topics). Raise SinkError if down."""
+
+    @abc.abstractmethod
+    async def write(self, batch: Sequence[Record]) -> None:
+        """Deliver ``batch`` durably, dropping records whose key was already delivered."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release connections. Safe to call twice."""
+
+    async def counts_per_hour(self, since: float, until: float) -> dict[tuple[str, int], int]:
+        """``{(kind, hour_epoch): count}`` of delivered records, for reconciliation."""
+        raise NotImplementedError(f"{self.type} sink does not support reconciliation")
+
+
+_SINKS: dict[str, type[Sink]] = {}
+
+
+def register(cls: type[Sink]) -> type[Sink]:
+    _SINKS[cls.type] = cls
+    return cls
+
+
+def sink_class(kind: str) -> type[Sink]:
+    try:
+        return _SINKS[kind]
+    except KeyError:
+        raise KeyError(f"unknown sink type {kind!r}; known: {', '.join(sorted(_SINKS))}") from None
