@@ -190,7 +190,11 @@ class _HubWorker:
                     some = sorted(missing)[:3]
                     detail = {e: (reg.get(e).state, reg.get(e).available) if reg.get(e) else None
                               for e in some}
-                    log.error("still missing %d entities, e.g. %s", len(missing), detail)
+                    log.error("still missing %d entities, e.g. %s; routes %s; subs %s; "
+                              "connects %s", len(missing), detail,
+                              [t for t in reg._routes if "load_0/" in t],
+                              [t for t in self.hub.client._subs if "load_0/" in t],
+                              self.hub.client.connect_count)
                     raise
         finally:
             unlisten()

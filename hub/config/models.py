@@ -7,7 +7,9 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from bridges.config import BridgesConfig
 from hub.config.base import StrictModel
+from hub.recorder.config import RecorderConfig
 from hub.topics import SEGMENT_RE, TopicLayout
 from nodes.kinds import NodeConfig
 
@@ -168,6 +170,8 @@ class SparkConfig(StrictModel):
     hub: HubConfig = HubConfig()
     broker: BrokerConfig = BrokerConfig()
     nodes: list[NodeConfig] = Field(default_factory=list, description="Node agents to run.")
+    recorder: RecorderConfig = RecorderConfig()
+    bridges: BridgesConfig = BridgesConfig()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @model_validator(mode="after")

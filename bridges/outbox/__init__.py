@@ -1,0 +1,1 @@
+"""The durable, ordered outbox between the hub and each cloud sink."""

@@ -1,0 +1,1 @@
+"""Kafka sink (edge -> cloud) and source (cloud.commands, models.updates -> MQTT)."""

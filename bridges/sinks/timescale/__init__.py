@@ -1,0 +1,1 @@
+"""TimescaleDB / PostgreSQL sink."""

@@ -1,0 +1,1 @@
+"""Local history: every state change and event into SQLite (WAL) or PostgreSQL."""
