@@ -34,9 +34,7 @@ class Budget:
         self.chars = MAX_WORK
 
 
-BUDGET: contextvars.ContextVar[Budget | None] = contextvars.ContextVar(
-    "spark_budget", default=None
-)
+BUDGET: contextvars.ContextVar[Budget | None] = contextvars.ContextVar("spark_budget", default=None)
 
 
 def charge(chars: int = 0, ops: int = 0) -> None:

@@ -545,6 +545,13 @@ def scan_log(report: Report, path: Path, node_ids: list[str]) -> list[str]:
 
 # ---- the run --------------------------------------------------------------------------------
 async def run(args: argparse.Namespace) -> Report:
+    # HA runs in its own session (a Ctrl-C must not reach it before we stop it cleanly): make
+    # SIGTERM/SIGHUP unwind through the finally blocks below so HA and Mosquitto are stopped.
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(sig, main_task.cancel)
     report = Report(discovery_mode=args.discovery_mode)
     work = Path(args.workdir or tempfile.mkdtemp(prefix="ha_check_")).resolve()
     work.mkdir(parents=True, exist_ok=True)
