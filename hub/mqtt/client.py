@@ -285,17 +285,22 @@ class MqttClient:
             log.exception("%s: default handler failed on %s", self.name, msg.topic)
 
     def _on_connect(
-        self, _c: paho.Client, _u: Any, _flags: Any, rc: ReasonCode, _props: Any
+        self, c: paho.Client, _u: Any, _flags: Any, rc: ReasonCode, _props: Any
     ) -> None:
-        if self._connect_result is not None and not self._connect_result.done():
-            self._connect_result.set_result(rc)
+        self._in_loop(self._connect_outcome, c, rc, False)
 
     def _on_disconnect(
-        self, _c: paho.Client, _u: Any, _flags: Any, rc: ReasonCode, _props: Any
+        self, c: paho.Client, _u: Any, _flags: Any, rc: ReasonCode, _props: Any
     ) -> None:
+        self._in_loop(self._connect_outcome, c, rc, True)
+
+    def _connect_outcome(self, client: paho.Client, rc: ReasonCode, lost: bool) -> None:
+        if client is not self._paho:
+            return  # an earlier connection's late callback
         if self._connect_result is not None and not self._connect_result.done():
             self._connect_result.set_result(rc)
-        self._disconnected.set()
+        if lost:
+            self._disconnected.set()
 
     def _on_subscribe(self, _c: paho.Client, _u: Any, mid: int, rcs: Any, _p: Any) -> None:
         fut = self._subacks.pop(mid, None)
@@ -323,8 +328,8 @@ class MqttClient:
     def _on_socket_open(self, _c: paho.Client, _u: Any, sock: Any) -> None:
         self._in_loop(self._watch, sock, True, False)
 
-    def _on_socket_close(self, _c: paho.Client, _u: Any, sock: Any) -> None:
-        self._in_loop(self._remove_fd, sock)
+    def _on_socket_close(self, c: paho.Client, _u: Any, sock: Any) -> None:
+        self._in_loop(self._remove_fd, sock, c)
 
     def _on_socket_register_write(self, _c: paho.Client, _u: Any, sock: Any) -> None:
         self._in_loop(self._watch, sock, False, True)
@@ -346,13 +351,16 @@ class MqttClient:
         except (OSError, ValueError):
             pass
 
-    def _remove_fd(self, sock: Any) -> None:
+    def _remove_fd(self, sock: Any, client: paho.Client | None = None) -> None:
         assert self._loop is not None
         if sock.fileno() >= 0:
             with contextlib.suppress(Exception):
                 self._loop.remove_reader(sock)
                 self._loop.remove_writer(sock)
-        self._disconnected.set()
+        # Only the current connection's end counts: a late close of an earlier socket must not
+        # tear down the new link (the broker would then publish our will after our "online").
+        if client is None or client is self._paho:
+            self._disconnected.set()
 
     def _read(self) -> None:
         if self._paho is not None:

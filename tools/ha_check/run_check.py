@@ -404,8 +404,17 @@ def expected_attributes(p: Published, device_name: str) -> dict[str, Any]:
     return want
 
 
+def ha_version_tuple(version: str) -> tuple[int, int]:
+    m = re.match(r"(\d+)\.(\d+)", version)
+    return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+
+
 def compare_states(report: Report, published: list[Published],
                    states: dict[str, dict[str, Any]]) -> None:
+    # MQTT sensors read `options` (enum sensors) only from HA 2024.9 (core PR #123248); before
+    # that the key is dropped silently and the enum sensor has no options attribute.
+    sensor_options = ha_version_tuple(report.ha_version) >= (2024, 9)
+    skipped_options: list[str] = []
     for p in published:
         if not p.enabled:
             continue
@@ -418,12 +427,20 @@ def compare_states(report: Report, published: list[Published],
         attrs = st["attributes"]
         for key, want in expected_attributes(p, p.device.get("name", "")).items():
             got = attrs.get(key)
+            if p.platform == "sensor" and key == "options" and not sensor_options:
+                if got is None:
+                    skipped_options.append(p.entity_id)
+                    continue
             if isinstance(want, float | int) and isinstance(got, float | int):
                 same = float(want) == float(got)
             else:
                 same = got == want
             if not same:
                 report.mismatch(f"{p.entity_id}: attribute {key} is {got!r}, published {want!r}")
+    if skipped_options:
+        report.notes.append(
+            f"HA {report.ha_version} predates MQTT sensor `options` (2024.9): enum sensors "
+            f"{', '.join(skipped_options)} work but show no options attribute (HA version limit)")
 
 
 def compare_registries(report: Report, published: list[Published], ha: HomeAssistant,
@@ -577,10 +594,12 @@ async def run(args: argparse.Namespace) -> Report:
     nodes = {nid: Running(maker(nid), nid) for nid in node_ids}
     ha = HomeAssistant(Path(args.hass), work / "ha", broker.port, broker.passwords[HOMEASSISTANT])
     configs: dict[str, bytes] = {}
+    config_times: list[float] = []
     ha_events: list[tuple[float, bytes]] = []
 
     def on_config(msg: Message) -> None:
         configs[msg.topic] = msg.payload
+        config_times.append(time.monotonic())
 
     def on_ha_status(msg: Message) -> None:
         ha_events.append((time.monotonic(), msg.payload))
@@ -603,6 +622,8 @@ async def run(args: argparse.Namespace) -> Report:
                 return bool(configs) and before == configs
             await wait_for(settled, 60, step=0, what="discovery configs to settle")
             published = flatten(configs)
+            (work / "published-configs.json").write_text(json.dumps(
+                {t: json.loads(v) for t, v in sorted(configs.items()) if v}, indent=1))
             report.published = len(published)
             report.published_enabled = sum(p.enabled for p in published)
             per_node = {n: sum(p.node == n for p in published) for n in ["hub", *node_ids]}
@@ -637,7 +658,25 @@ async def run(args: argparse.Namespace) -> Report:
                          len(mqtt_states) == len(want),
                          f"{len(mqtt_states)}/{len(want)}")
             compare_states(report, published, states)
-            report.check("HA sent its birth message", any(p == b"online" for _, p in ha_events))
+            # HA >= 2024.x sends its birth once it has started, possibly after the API is up.
+            async def birth() -> float | None:
+                return next((t for t, p in ha_events if p == b"online"), None)
+            try:
+                born = await wait_for(birth, 60, what="HA's birth message")
+                report.check("HA sent its birth message (homeassistant/status online)", True)
+
+                async def reannounced() -> bool:
+                    return sum(t > born for t in config_times) >= len(configs)
+                try:
+                    await wait_for(reannounced, 15, what="discovery re-sent after HA's birth")
+                    report.check("nodes re-sent every discovery config after HA's birth", True,
+                                 f"{sum(t > born for t in config_times)} configs")
+                except TimeoutError as exc:
+                    report.check("nodes re-sent every discovery config after HA's birth", False,
+                                 f"{exc}: {sum(t > born for t in config_times)}/{len(configs)}")
+            except TimeoutError as exc:
+                report.check("HA sent its birth message (homeassistant/status online)", False,
+                             str(exc))
 
             await service_checks(report, ha, nodes["sim1"])
             await availability_checks(report, ha, published, nodes, hub_run)
@@ -760,10 +799,9 @@ async def availability_checks(report: Report, ha: HomeAssistant, published: list
     await nodes["sim1"].start()
     await check("sim1 restarted: its entities are available again", ids("sim1"), False)
 
-    node_ids = [n for n in nodes]
     await hub_run.stop()
-    await check("hub stopped: every node entity turns unavailable (availability_mode all)",
-                [e for n in node_ids for e in ids(n)], True)
+    await check("hub stopped: every entity, the hub's and each node's, turns unavailable "
+                "(node entities list the hub's availability, mode all)", ids(), True)
     await hub_run.start()
     await check("hub restarted: every entity is available again", ids(), False)
 
