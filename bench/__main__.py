@@ -7,6 +7,7 @@ the hub bench (``python -m bench hub --help`` lists its options). The node CPU s
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -25,7 +26,12 @@ BENCHES: dict[str, tuple[Callable[[list[str]], Any], str]] = {
 }
 
 
+def _terminate(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)  # run the finally blocks: stop Mosquitto and the children
+
+
 def main(argv: list[str]) -> int:
+    signal.signal(signal.SIGTERM, _terminate)
     names = [a for a in argv if a in BENCHES]
     rest = [a for a in argv if a not in BENCHES]
     if rest and rest[0] in ("-l", "--list"):

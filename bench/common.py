@@ -44,9 +44,11 @@ class BenchError(Exception):
 
 # ---- config and broker -------------------------------------------------------------------------
 def bench_config(data_dir: Path, port: int, node_accounts: Sequence[str] = (),
-                 nodes: Sequence[dict[str, Any]] = ()) -> SparkConfig:
-    """The lab the bench runs: hub ``hub``, the given node accounts and nodes, our broker."""
+                 nodes: Sequence[dict[str, Any]] = (), recorder: bool = True) -> SparkConfig:
+    """The lab the bench runs: hub ``hub``, the given node accounts and nodes, our broker; the
+    hub's recorder (on by default, as deployed) writes SQLite next to the broker's files."""
     return SparkConfig.model_validate({
+        "recorder": {"enabled": recorder, "url": f"sqlite:///{data_dir.parent / 'history.db'}"},
         "mqtt": {"host": HOST, "port": port},
         "hub": {"id": HUB_ID},
         "broker": {
@@ -86,7 +88,7 @@ class Broker:
 
 @contextlib.contextmanager
 def throwaway_broker(node_accounts: Sequence[str], nodes: Sequence[dict[str, Any]] = (),
-                     attempts: int = 3) -> Iterator[Broker]:
+                     recorder: bool = True, attempts: int = 3) -> Iterator[Broker]:
     """Mosquitto on our generated files in a temp dir and a free port; stopped at the end."""
     if find_mosquitto() is None:
         raise BenchError("mosquitto is not installed (apt install mosquitto)")
@@ -94,7 +96,7 @@ def throwaway_broker(node_accounts: Sequence[str], nodes: Sequence[dict[str, Any
         data_dir = Path(tmp) / "broker"
         last: BrokerError | None = None
         for _ in range(attempts):  # a free port can be taken between probe and bind
-            cfg = bench_config(data_dir, free_port(), node_accounts, nodes)
+            cfg = bench_config(data_dir, free_port(), node_accounts, nodes, recorder)
             process = mosquitto_process(cfg)  # generates conf, passwd, acl
             try:
                 process.start_blocking()  # polls the port with a deadline

@@ -29,7 +29,10 @@ from bench.common import HOST, bench_config
 log = logging.getLogger("bench.hub")
 FAST_ANNOUNCE = (0.0, 0.05)
 WHATIFS = {
-    "nodelay": "TCP_NODELAY on MqttClient sockets (hub and node), patched in the bench processes",
+    "nodelay": "TCP_NODELAY on MqttClient sockets (hub and node)",
+    "direct-write": "MqttClient writes queued packets (PUBACKs) at once on the loop thread, as "
+                    "paho does without an external loop, instead of add_writer/remove_writer "
+                    "per packet",
 }
 
 
@@ -49,6 +52,22 @@ def apply_whatif(names: list[str]) -> None:
             original(self, client, userdata, sock)
 
         MqttClient._on_socket_open = on_socket_open  # type: ignore[method-assign]
+    if "direct-write" in names:
+        from hub.mqtt.client import MqttClient
+
+        register = MqttClient._on_socket_register_write
+
+        def on_register_write(self: Any, client: Any, userdata: Any, sock: Any) -> None:
+            # paho's own rule (Client._packet_queue): write now unless inside a callback.
+            if (threading.get_ident() == self._loop_thread
+                    and client._in_callback_mutex.acquire(False)):
+                client._in_callback_mutex.release()
+                client.loop_write()
+                if not client.want_write():
+                    return
+            register(self, client, userdata, sock)
+
+        MqttClient._on_socket_register_write = on_register_write  # type: ignore[method-assign]
 
 
 # ---- baseline -----------------------------------------------------------------------------------
@@ -118,12 +137,12 @@ def bare_consumer(conn: Connection, port: int, login: tuple[str, str], topics: l
 
 # ---- the hub ------------------------------------------------------------------------------------
 def hub_process(conn: Connection, port: int, data_dir: str, node_accounts: list[str],
-                nodes: list[dict[str, Any]], whatif: list[str], password: str,
+                nodes: list[dict[str, Any]], recorder: bool, whatif: list[str], password: str,
                 expect: list[str]) -> None:
     """Run the real Hub; say ``ready`` once every entity id in ``expect`` has a state."""
     apply_whatif(whatif)
     logging.basicConfig(level=logging.WARNING, format="hub: %(levelname)s %(name)s %(message)s")
-    cfg = bench_config(Path(data_dir), port, node_accounts, nodes)
+    cfg = bench_config(Path(data_dir), port, node_accounts, nodes, recorder)
     asyncio.run(_HubWorker(conn, cfg, password).run(expect))
 
 
@@ -142,10 +161,10 @@ class _HubWorker:
         ready = asyncio.Event()
         task = asyncio.create_task(self.hub.run(ready), name="bench-hub")
         try:
-            async with asyncio.timeout(30):
+            async with asyncio.timeout(60):
                 await ready.wait()
-                await self._registry_has(expect)
-            self.conn.send(("ready", {"entities": len(self._reg().entities)}))
+                stuck = await self._registry_has(expect)
+            self.conn.send(("ready", {"entities": len(self._reg().entities), "stuck": stuck}))
             await self._serve(task)
         except Exception as exc:
             self.conn.send(("error", f"{type(exc).__name__}: {exc}"))
@@ -159,21 +178,21 @@ class _HubWorker:
         assert self.hub.registry is not None
         return self.hub.registry
 
-    async def _registry_has(self, entity_ids: list[str]) -> None:
+    async def _registry_has(self, entity_ids: list[str], quiet: float = 3.0) -> list[str]:
         """Wait (event-driven, on the hub's bus) until every entity exists, is available and has
-        a state: its retained state arrived, so the hub's subscription to it is live."""
+        a state: its retained state arrived, so the hub's subscription to it is live. Gives up
+        on the rest once nothing arrived for ``quiet`` seconds and returns what is missing."""
         from hub.events import AvailabilityChanged, EntityAdded, StateChanged
 
         reg = self._reg()
         missing = set(entity_ids)
-        done = asyncio.Event()
+        progress = asyncio.Event()
 
         def check(entity_id: str) -> None:
             record = reg.get(entity_id)
             if record is not None and record.state is not None and record.available:
                 missing.discard(entity_id)
-                if not missing:
-                    done.set()
+                progress.set()
 
         def on_event(event: Any) -> None:
             if event.entity_id in missing:
@@ -183,21 +202,16 @@ class _HubWorker:
         try:
             for entity_id in list(missing):
                 check(entity_id)
-            if missing:
+            while missing:
+                progress.clear()
                 try:
-                    await done.wait()
-                except asyncio.CancelledError:
-                    some = sorted(missing)[:3]
-                    detail = {e: (reg.get(e).state, reg.get(e).available) if reg.get(e) else None
-                              for e in some}
-                    log.error("still missing %d entities, e.g. %s; routes %s; subs %s; "
-                              "connects %s", len(missing), detail,
-                              [t for t in reg._routes if "load_0/" in t],
-                              [t for t in self.hub.client._subs if "load_0/" in t],
-                              self.hub.client.connect_count)
-                    raise
+                    async with asyncio.timeout(quiet):
+                        await progress.wait()
+                except TimeoutError:
+                    break
         finally:
             unlisten()
+        return sorted(missing)
 
     async def _serve(self, task: asyncio.Task[None]) -> None:
         while not task.done():
@@ -258,6 +272,7 @@ class _HubWorker:
             got = record.state if record is not None else None
             if got != want:
                 wrong[entity_id] = (got, want)
+        out["recorder"] = self._recorder_stats()
         out |= {"rejected": stats.rejected - rejected0,
                 "checked": len(expected), "wrong": dict(list(wrong.items())[:5]),
                 "n_wrong": len(wrong)}
@@ -265,6 +280,17 @@ class _HubWorker:
             text = io.StringIO()
             pstats.Stats(prof, stream=text).sort_stats("tottime").print_stats(25)
             out["profile"] = text.getvalue()
+        return out
+
+    def _recorder_stats(self) -> dict[str, Any] | None:
+        recorder = getattr(self.hub, "recorder", None)
+        if recorder is None:
+            return None
+        stats = getattr(recorder, "stats", None)
+        out = {k: getattr(stats, k, None) for k in ("received", "states_written", "dropped",
+                                                     "lost", "commits")}
+        out["bus_dropped"] = getattr(recorder, "bus_dropped", None)
+        out["backlog"] = getattr(recorder, "backlog", None)
         return out
 
     async def _calls(self, service: str, entity_id: str, n: int, warmup: int) -> dict[str, Any]:
@@ -283,11 +309,11 @@ class _HubWorker:
 
 # ---- the node that answers service calls --------------------------------------------------------
 def sim_node_process(conn: Connection, port: int, data_dir: str, node_accounts: list[str],
-                     nodes: list[dict[str, Any]], whatif: list[str], node_id: str,
-                     password: str) -> None:
+                     nodes: list[dict[str, Any]], recorder: bool, whatif: list[str],
+                     node_id: str, password: str) -> None:
     apply_whatif(whatif)
     logging.basicConfig(level=logging.WARNING, format="node: %(levelname)s %(name)s %(message)s")
-    cfg = bench_config(Path(data_dir), port, node_accounts, nodes)
+    cfg = bench_config(Path(data_dir), port, node_accounts, nodes, recorder)
     asyncio.run(_run_node(conn, cfg, node_id, password))
 
 

@@ -4,17 +4,40 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from bridges.ingest.config import IngestConfig
 from bridges.outbox.config import OutboxConfig
 from bridges.sinks.kafka.config import KafkaSinkConfig
 from bridges.sinks.timescale.config import TimescaleSinkConfig
 from hub.config.base import StrictModel
+from hub.topics import SEGMENT_RE
 
 SinkConfig = Annotated[TimescaleSinkConfig | KafkaSinkConfig, Field(discriminator="type")]
 
 
 class BridgesConfig(StrictModel):
     outbox: OutboxConfig = OutboxConfig()
+    ingest: IngestConfig = IngestConfig()
     sinks: list[SinkConfig] = Field(
         default_factory=list, description="Cloud sinks fed from the outbox (none: edge only).")
+    node_id: str = Field("bridge", description="Node id of the bridge's status entities.")
+    status_interval: float = Field(10.0, gt=0, description="Seconds between status updates.")
+    reconcile_minutes: float = Field(
+        15.0, gt=0, description="Minutes between reconciliations of each sink with the outbox.")
+    backoff_max: float = Field(30.0, gt=0, description="Longest retry delay of a sink, seconds.")
+
+    @field_validator("node_id")
+    @classmethod
+    def _node_id(cls, v: str) -> str:
+        if not SEGMENT_RE.match(v):
+            raise ValueError("use only letters, digits, '_' and '-'")
+        return v
+
+    def sink_names(self) -> list[str]:
+        """One outbox cursor per sink: its type, numbered when a type repeats."""
+        names: list[str] = []
+        for sink in self.sinks:
+            n = sum(1 for s in names if s == sink.type or s.startswith(sink.type + "-"))
+            names.append(sink.type if n == 0 else f"{sink.type}-{n + 1}")
+        return names

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any, ClassVar
 
 from hub.config.models import SparkConfig
 from hub.events import EventBus, NodeAvailability
 from hub.mqtt import Message, MqttClient
+from hub.recorder import Recorder
 from hub.registry import Registry
 from hub.services import ServiceError, Services
 from hub.templates import TemplateEngine
@@ -41,6 +43,10 @@ class Hub(NodeAgent):
         self.registry: Registry | None = None
         self.services: Services | None = None
         self.nodes_online: dict[str, bool] = {}
+        self.recorder: Recorder | None = (
+            Recorder(config.recorder, self.bus, registry=lambda: self.registry)
+            if config.recorder.enabled else None
+        )
 
     def declare_entities(self) -> list[Entity]:
         return [
@@ -79,9 +85,24 @@ class Hub(NodeAgent):
         online = msg.payload == ONLINE.encode()
         if self.nodes_online.get(node) != online:
             self.nodes_online[node] = online
-            self.bus.emit(NodeAvailability(asyncio.get_running_loop().time(), node, online))
+            self.bus.emit(NodeAvailability(time.time(), node, online))
         if self.registry is not None:
             self.registry.on_message(msg)  # entities listing this topic in their availability
+
+    async def run(self, ready: asyncio.Event | None = None) -> None:
+        """Run the hub; the recorder (when enabled) runs beside it as task ``hub-recorder``
+        and, once the hub has stopped, writes what is still pending before this returns."""
+        if self.recorder is None:
+            await super().run(ready)
+            return
+        task = asyncio.create_task(self.recorder.run(), name="hub-recorder")
+        try:
+            await super().run(ready)
+        finally:
+            self.recorder.stop()
+            await asyncio.wait([task])
+            if not task.cancelled() and task.exception() is not None:
+                log.error("recorder failed", exc_info=task.exception())
 
     async def work(self) -> None:
         while True:

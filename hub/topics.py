@@ -10,6 +10,7 @@ Layout (``<base>`` defaults to ``spark``, ``<prefix>`` to ``homeassistant``)::
     <base>/<node>/response/<method>        response {"id", "status": ok|error, "data"?, "error"?}
     <base>/<node>/response/command         outcome of a command sent to one of the node's entities
     <base>/<node>/telemetry                compact per-interval metrics for the cloud bridges
+    <base>/<node>/inference                inference results of a vision node (cloud bridges)
     <base>/<node>/power                    retained power state (battery, source, mode, strategy)
     <prefix>/<component>/<node>/<object>/config   per-entity discovery (all HA versions)
     <prefix>/device/<node>/config                 device-based discovery (HA >= 2024.11)
@@ -139,6 +140,10 @@ class TopicLayout:
     def all_power_states(self) -> str:
         return f"{self.base}/+/power"
 
+    def models_announcement(self) -> str:
+        """Retained: the latest model update from the cloud (Kafka ``models.updates``)."""
+        return f"{self.base}/cloud/models"
+
     def request(self, node_id: str, method: str) -> str:
         return f"{self.base}/{valid_segment(node_id, 'node id')}/request/{valid_segment(method)}"
 
@@ -199,6 +204,16 @@ class TopicLayout:
 
     def all_telemetry(self) -> str:
         return f"{self.base}/+/telemetry"
+
+    def inference(self, node_id: str) -> str:
+        """Inference results of a vision node (JSON, see bridges/ingest/mapper.py)."""
+        return f"{self.base}/{valid_segment(node_id, 'node id')}/inference"
+
+    def all_inference(self) -> str:
+        return f"{self.base}/+/inference"
+
+    def all_states(self) -> str:
+        return f"{self.base}/+/+/state"
 
     def all_discovery(self) -> str:
         return f"{self.prefix}/#"

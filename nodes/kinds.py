@@ -15,12 +15,13 @@ from nodes.nas.config import NasNodeConfig
 from nodes.power.config import PowerNodeConfig
 from nodes.simulated.config import SimulatedNodeConfig
 from nodes.system.config import SystemNodeConfig
+from nodes.vision.config import VisionNodeConfig
 
 if TYPE_CHECKING:
     from nodes.base.agent import NodeAgent
 
 NodeConfig = Annotated[
-    SimulatedNodeConfig | PowerNodeConfig | SystemNodeConfig | NasNodeConfig,
+    SimulatedNodeConfig | PowerNodeConfig | SystemNodeConfig | NasNodeConfig | VisionNodeConfig,
     Field(discriminator="kind"),
 ]
 
@@ -29,12 +30,14 @@ _AGENTS: dict[str, str] = {
     "power": "nodes.power.agent:PowerNode",
     "system": "nodes.system.agent:SystemNode",
     "nas": "nodes.nas.agent:NasNode",
+    "vision": "nodes.vision.agent:VisionNode",
 }
 _CONFIGS: dict[str, type[BaseModel]] = {
     "simulated": SimulatedNodeConfig,
     "power": PowerNodeConfig,
     "system": SystemNodeConfig,
     "nas": NasNodeConfig,
+    "vision": VisionNodeConfig,
 }
 
 

@@ -15,6 +15,10 @@ need=()
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto mosquitto-clients)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 command -v python3 >/dev/null || need+=(python3)
+# Voice node: espeak-ng speaks the replies (and the tests' speech); PyAudio builds against
+# PortAudio's headers.
+command -v espeak-ng >/dev/null || need+=(espeak-ng)
+[ -e /usr/include/portaudio.h ] || need+=(portaudio19-dev)
 if [ "${#need[@]}" -gt 0 ]; then
   echo "installing system packages: ${need[*]}"
   as_root apt-get update -qq

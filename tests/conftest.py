@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 from broker_fixture import MISSING, RunningBroker, start_test_broker
+from kafka_fixture import durable_kafka, kafka, s3_server  # noqa: F401  (fixtures)
+from pg_fixture import fresh_postgres, pg_url, postgres  # noqa: F401  (fixtures)
 
 from hub.broker import find_mosquitto
 

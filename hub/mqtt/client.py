@@ -22,6 +22,7 @@ import random
 import socket
 import ssl
 import threading
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -74,11 +75,19 @@ class MqttClient:
         username: str | None = None,
         password: str | None = None,
         client_id: str | None = None,
+        clean_session: bool = True,
+        manual_ack: bool = False,
     ) -> None:
+        """``clean_session=False`` with a stable ``client_id`` keeps subscriptions and
+        unacknowledged QoS 1 messages at the broker across reconnects (MQTT 3.1.1).
+        ``manual_ack=True``: QoS 1 messages are acknowledged only by :meth:`ack`, e.g. after
+        a durable commit."""
         self.config = config
         self.name = name
         self.client_id = client_id or make_client_id(config.client_id_prefix, name)
         self._will = will
+        self._clean_session = clean_session
+        self._manual_ack = manual_ack
         self._username = username if username is not None else config.username
         self._password = password if password is not None else config.secret()
         self._subs: dict[str, _Subscription] = {}
@@ -101,6 +110,7 @@ class MqttClient:
         # ahead of what was queued while offline: configs before states, as HA needs.
         self._announcing = False
         self._default_handler: Handler | None = None
+        self._conn_started = 0.0
 
     # ---- public API -------------------------------------------------------------------
     async def __aenter__(self) -> MqttClient:
@@ -170,6 +180,16 @@ class MqttClient:
             self._paho.message_callback_remove(topic_filter)
             if self.connected:
                 self._paho.unsubscribe(topic_filter)
+
+    def ack(self, msg: Message) -> bool:
+        """Acknowledge a QoS 1 message received with ``manual_ack=True``; False when the
+        connection it came on is gone (the broker redelivers it on reconnect)."""
+        if msg.qos == 0:
+            return True
+        client = self._paho
+        if client is None or not self.connected or msg.timestamp < self._conn_started:
+            return False
+        return client.ack(msg.mid, msg.qos) == MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def publish(self, topic: str, payload: Payload, qos: int = 0, retain: bool = False) -> None:
         """Publish now, or queue while disconnected. Raises TopicError for wildcard topics."""
@@ -373,7 +393,8 @@ class MqttClient:
     # ---- connection lifecycle ---------------------------------------------------------
     def _make_client(self) -> paho.Client:
         client = build_paho(self.config, self.client_id, self._username, self._password,
-                            self._will)
+                            self._will, clean_session=self._clean_session,
+                            manual_ack=self._manual_ack)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
@@ -394,6 +415,7 @@ class MqttClient:
         self.state = LinkState.CONNECTING
         self._teardown_socket()
         self._paho = client = self._make_client()
+        self._conn_started = time.monotonic()  # paho stamps messages with time.monotonic()
         self._disconnected.clear()
         self._connect_result = self._loop.create_future()
         try:

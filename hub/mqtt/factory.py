@@ -21,15 +21,16 @@ class Will:
 
 def build_paho(
     cfg: MqttConfig, client_id: str, username: str | None, password: str | None,
-    will: Will | None,
+    will: Will | None, *, clean_session: bool = True, manual_ack: bool = False,
 ) -> paho.Client:
     protocol = paho.MQTTv5 if cfg.protocol == "5" else paho.MQTTv311
     client = paho.Client(
         callback_api_version=CallbackAPIVersion.VERSION2,
         client_id=client_id,
         protocol=protocol,
-        clean_session=True if protocol == paho.MQTTv311 else None,
+        clean_session=clean_session if protocol == paho.MQTTv311 else None,
         reconnect_on_failure=False,
+        manual_ack=manual_ack,
     )
     client.max_inflight_messages_set(1000)
     client.max_queued_messages_set(0)

@@ -50,6 +50,7 @@ from hub.app import Hub  # noqa: E402
 from hub.config.models import SparkConfig  # noqa: E402
 from hub.mqtt import Message, MqttClient  # noqa: E402
 from nodes.base.agent import NodeAgent, NodeContext  # noqa: E402
+from nodes.base.discovery import hub_identifier  # noqa: E402
 from nodes.kinds import agent_class  # noqa: E402
 from tests.broker_fixture import ADMIN, HOMEASSISTANT, RunningBroker, start_test_broker  # noqa: E402
 
@@ -213,7 +214,7 @@ class HomeAssistant:
 
     def start(self) -> None:
         self.starts += 1
-        out = open(self.dir / f"hass-stdout-{self.starts}.txt", "wb")  # noqa: SIM115
+        out = open(self.dir / f"hass-stdout-{self.starts}.txt", "wb")
         env = dict(os.environ)
         env.pop("PYTHONPATH", None)
         env["PATH"] = f"{self.hass.parent}:{env.get('PATH', '')}"
@@ -279,8 +280,9 @@ class HomeAssistant:
         cfg = await self.api("GET", "/api/config")
         return str(cfg.get("version"))
 
-    def storage(self, key: str) -> dict[str, Any]:
-        return json.loads((self.dir / ".storage" / key).read_text())["data"]
+    def storage(self, key: str) -> dict[str, Any] | None:
+        path = self.dir / ".storage" / key
+        return json.loads(path.read_text())["data"] if path.exists() else None
 
 
 # ---- Prime Spark side -----------------------------------------------------------------------
@@ -445,8 +447,15 @@ def compare_states(report: Report, published: list[Published],
 
 def compare_registries(report: Report, published: list[Published], ha: HomeAssistant,
                        hub_identifier: str) -> None:
-    entities = ha.storage("core.entity_registry")["entities"]
-    devices = {d["id"]: d for d in ha.storage("core.device_registry")["devices"]}
+    ent_data, dev_data = ha.storage("core.entity_registry"), ha.storage("core.device_registry")
+    if not report.check("HA wrote its entity and device registries",
+                        ent_data is not None and dev_data is not None,
+                        "" if ent_data else "no .storage/core.entity_registry: no entity "
+                        "was registered"):
+        return
+    assert ent_data is not None and dev_data is not None
+    entities = ent_data["entities"]
+    devices = {d["id"]: d for d in dev_data["devices"]}
     by_uid = {(e["platform"], e["unique_id"]): e for e in entities}
     mqtt_entities = [e for e in entities if e["platform"] == "mqtt"]
     report.found_registry = len(mqtt_entities)
@@ -525,14 +534,18 @@ def compare_registries(report: Report, published: list[Published], ha: HomeAssis
             report.mismatch(f"{p.entity_id}: device has via_device_id but none published")
 
 
-LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? (\w+) \(([^)]*)\) \[([^\]]+)\] (.*)")
+LOG_LINE = re.compile(
+    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? (\w+) \(([^)]*)\) \[([^\]]+)\] (.*)")
 
 
 def scan_log(report: Report, path: Path, node_ids: list[str]) -> list[str]:
     """Sort every WARNING/ERROR/CRITICAL record into 'about us' (MQTT or our topics / ids) or
-    other; return the MQTT info lines too (discovery messages) for the record."""
+    other; return the MQTT info lines too (discovery messages) for the record. HA rotates its
+    log on each start (home-assistant.log.1 is the previous run), so every file is read."""
     info: list[str] = []
-    if not path.exists():
+    paths = sorted((p for p in path.parent.glob(path.name + "*") if p.suffix != ".fault"),
+                   key=lambda p: p.stat().st_mtime)
+    if not paths:
         report.notes.append(f"no HA log at {path}")
         return info
     ours = re.compile(r"spark|prime|homeassistant/|" + "|".join(map(re.escape, node_ids)),
@@ -552,15 +565,22 @@ def scan_log(report: Report, path: Path, node_ids: list[str]) -> list[str]:
                 info.append(record[0][:400])
         record.clear()
 
-    for line in path.read_text(errors="replace").splitlines():
-        if LOG_LINE.match(line):
-            flush()
-        record.append(line)
-    flush()
+    for one in paths:
+        for line in one.read_text(errors="replace").splitlines():
+            if LOG_LINE.match(line):
+                flush()
+            record.append(line)
+        flush()
     return info
 
 
 # ---- the run --------------------------------------------------------------------------------
+def make_workdir(given: str | None) -> Path:
+    work = Path(given or tempfile.mkdtemp(prefix="ha_check_")).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    return work
+
+
 async def run(args: argparse.Namespace) -> Report:
     # HA runs in its own session (a Ctrl-C must not reach it before we stop it cleanly): make
     # SIGTERM/SIGHUP unwind through the finally blocks below so HA and Mosquitto are stopped.
@@ -570,8 +590,7 @@ async def run(args: argparse.Namespace) -> Report:
     for sig in (signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, main_task.cancel)
     report = Report(discovery_mode=args.discovery_mode)
-    work = Path(args.workdir or tempfile.mkdtemp(prefix="ha_check_")).resolve()
-    work.mkdir(parents=True, exist_ok=True)
+    work = make_workdir(args.workdir)
     log.info("work dir %s", work)
     broker = start_test_broker(work / "broker")
     log.info("mosquitto on 127.0.0.1:%s (project config and ACLs)", broker.port)
@@ -598,6 +617,8 @@ async def run(args: argparse.Namespace) -> Report:
     ha_events: list[tuple[float, bytes]] = []
 
     def on_config(msg: Message) -> None:
+        if layout.parse_discovery(msg.topic) is None:
+            return  # homeassistant/status and anything else under the prefix
         configs[msg.topic] = msg.payload
         config_times.append(time.monotonic())
 
@@ -607,8 +628,7 @@ async def run(args: argparse.Namespace) -> Report:
     try:
         async with MqttClient(cfg.mqtt, "ha-check-observer", username=ADMIN,
                               password=broker.passwords[ADMIN]) as observer:
-            observer.subscribe(f"{layout.prefix}/+/+/+/config", on_config, 1)
-            observer.subscribe(f"{layout.prefix}/device/+/config", on_config, 1)
+            observer.subscribe(layout.all_discovery(), on_config, 1)
             observer.subscribe(layout.ha_status(), on_ha_status, 1)
             await observer.wait_connected(10)
             await hub_run.start()
@@ -658,6 +678,9 @@ async def run(args: argparse.Namespace) -> Report:
                          len(mqtt_states) == len(want),
                          f"{len(mqtt_states)}/{len(want)}")
             compare_states(report, published, states)
+            if not mqtt_states:
+                report.notes.append("HA created none of our entities: skipped the service and "
+                                    "availability checks (see the HA log lines above)")
             # HA >= 2024.x sends its birth once it has started, possibly after the API is up.
             async def birth() -> float | None:
                 return next((t for t, p in ha_events if p == b"online"), None)
@@ -678,13 +701,14 @@ async def run(args: argparse.Namespace) -> Report:
                 report.check("HA sent its birth message (homeassistant/status online)", False,
                              str(exc))
 
-            await service_checks(report, ha, nodes["sim1"])
-            await availability_checks(report, ha, published, nodes, hub_run)
+            if mqtt_states:
+                await service_checks(report, ha, nodes["sim1"])
+                await availability_checks(report, ha, published, nodes, hub_run)
 
             # Stop HA: flushes the entity/device registries to .storage.
             rc = ha.stop()
             log.info("Home Assistant stopped (exit %s)", rc)
-            compare_registries(report, published, ha, f"spark_hub_{cfg.hub.id}")
+            compare_registries(report, published, ha, hub_identifier(cfg.hub.id))
 
             if args.restart_check:
                 await restart_check(report, ha, published, args.ha_timeout)
@@ -781,15 +805,18 @@ async def availability_checks(report: Report, ha: HomeAssistant, published: list
         return {e: states.get(e, {}).get("state", "<missing>") for e in entity_ids}
 
     async def check(name: str, entity_ids: list[str], unavailable: bool) -> None:
+        def wrong(s: str) -> bool:  # a missing entity is wrong either way
+            return s == "<missing>" or (s == "unavailable") != unavailable
+
         async def done() -> bool:
             got = await states_of(entity_ids)
-            return all((s == "unavailable") == unavailable for s in got.values())
+            return not any(wrong(s) for s in got.values())
         try:
             await wait_for(done, 15, what=name)
             report.check(name, True, f"{len(entity_ids)} entities")
         except TimeoutError:
             got = await states_of(entity_ids)
-            bad = {e: s for e, s in got.items() if (s == "unavailable") != unavailable}
+            bad = {e: s for e, s in got.items() if wrong(s)}
             report.check(name, False, f"{len(bad)} wrong: {dict(list(bad.items())[:8])}")
 
     others = [e for e in ids() if e not in set(ids("sim1"))]

@@ -1,0 +1,1 @@
+"""MQTT -> outbox: the bridge's subscriber and the topic -> record mapping."""

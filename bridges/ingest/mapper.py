@@ -1,0 +1,183 @@
+"""MQTT messages -> cloud records, with their idempotency keys.
+
+  <base>/<node>/telemetry        -> MetricRecord per row; time from the message
+  <base>/<node>/<object>/state   -> SensorRecord (device_id = node, sensor_id = entity id,
+                                    numeric ``value`` when the payload parses as a finite
+                                    number, ``unit`` from discovery); EventRecord for ``event``
+                                    entities (payload ``{"event_type": ..., ...}``)
+  <base>/<node>/availability     -> HealthRecord (online / offline)
+  <base>/<node>/inference        -> InferenceRecord (nodes/vision/messages.py's wire form; key
+                                    ``inference:<node>:<id>``)
+
+The entity id, platform and unit come from a cache of the nodes' retained discovery configs
+(``<prefix>/<platform>/<node>/<object>/config`` and device-based configs), keyed by state topic;
+before its config is seen an entity is taken for a ``sensor``. Image and camera states (binary)
+are not records.
+
+Keys: telemetry keys derive from the content (device, metric, reading time), so a node's repeat
+of the same reading is recognised anywhere; states, availability and events carry no time, so
+they are stamped on arrival with a clock that never repeats a microsecond and keyed by topic +
+that time. A redelivery after a bridge crash is recognised earlier, from its packet id
+(bridges/ingest/subscriber.py), so such a record is never created twice.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from bridges.records import (
+    EventRecord,
+    HealthRecord,
+    MetricRecord,
+    Record,
+    SensorRecord,
+)
+from hub.discovery import DiscoveredEntity, parse_discovery
+from hub.errors import PayloadError
+from hub.topics import OFFLINE, ONLINE, TopicLayout
+from nodes.telemetry import TelemetryMessage
+from nodes.vision.messages import InferenceMessage
+
+SKIP_PLATFORMS = frozenset({"image", "camera"})
+
+
+class UniqueClock:
+    """Wall-clock microseconds that strictly increase within the process."""
+
+    def __init__(self) -> None:
+        self._last = 0
+
+    def now_us(self) -> int:
+        now = time.time_ns() // 1000
+        self._last = now if now > self._last else self._last + 1
+        return self._last
+
+
+def _dt(us: int) -> datetime:
+    return datetime.fromtimestamp(us / 1e6, UTC)
+
+
+class Mapper:
+    """Maps one message to records (raises PayloadError when malformed)."""
+
+    def __init__(self, layout: TopicLayout) -> None:
+        self.layout = layout
+        self.clock = UniqueClock()
+        self._base = layout.base + "/"
+        self._depth = len(layout.base.split("/"))
+        self._prefix = layout.prefix + "/"
+        # state topic -> (entity id, platform, unit)
+        self.entities: dict[str, tuple[str, str, str | None]] = {}
+        self._configs: dict[str, list[str]] = {}  # discovery topic -> state topics it described
+
+    # ---- discovery cache ----------------------------------------------------------------
+    def is_discovery(self, topic: str) -> bool:
+        return topic.startswith(self._prefix)
+
+    def discovery(self, topic: str, payload: bytes) -> None:
+        parsed = self.layout.parse_discovery(topic)
+        if parsed is None:
+            return
+        items = parse_discovery(parsed, payload, raw_topic=topic, errors=[])
+        for state_topic in self._configs.pop(topic, []):
+            self.entities.pop(state_topic, None)
+        if not isinstance(items, list):  # removal
+            return
+        described = self._configs[topic] = []
+        for item in items:
+            if isinstance(item, DiscoveredEntity) and item.state_topic:
+                self.entities[item.state_topic] = self._describe(item)
+                described.append(item.state_topic)
+
+    @staticmethod
+    def _describe(item: DiscoveredEntity) -> tuple[str, str, str | None]:
+        if item.default_entity_id and "." in item.default_entity_id:
+            entity_id = item.default_entity_id
+        else:
+            obj = str(item.raw.get("object_id") or item.object_id or "unknown")
+            entity_id = f"{item.component}.{obj}"
+        return entity_id, item.component, item.unit_of_measurement
+
+    # ---- records ------------------------------------------------------------------------
+    def records(self, topic: str, payload: bytes) -> list[Record]:
+        """Records for a message on the bridge's subscriptions ([] for ones it ignores)."""
+        if not topic.startswith(self._base):
+            return []
+        parts = topic.split("/")[self._depth:]
+        if len(parts) == 2:
+            node, leaf = parts
+            if leaf == "telemetry":
+                return self._telemetry(payload)
+            if leaf == "availability":
+                return [self._health(node, payload)]
+            if leaf == "inference":
+                return [self._inference(node, payload)]
+        elif len(parts) == 3 and parts[2] == "state":
+            return self._state(topic, parts[0], parts[1], payload)
+        return []
+
+    def _telemetry(self, payload: bytes) -> list[Record]:
+        msg = TelemetryMessage.from_payload(payload)
+        us = int(msg.time.timestamp() * 1e6)
+        return [
+            MetricRecord(key=f"metric:{row.device_id}:{row.metric_name}:{us}",
+                         device_id=row.device_id, time=row.time, metric_name=row.metric_name,
+                         value=row.value)
+            for row in msg.device_metrics
+        ]
+
+    def _state(self, topic: str, node: str, obj: str, payload: bytes) -> list[Record]:
+        entity_id, platform, unit = self.entities.get(topic) or (f"sensor.{node}_{obj}",
+                                                                   "sensor", None)
+        if platform in SKIP_PLATFORMS:
+            return []
+        try:
+            text = payload.decode()
+        except UnicodeDecodeError:
+            raise PayloadError(f"state on {topic} is not UTF-8 text") from None
+        us = self.clock.now_us()
+        when = _dt(us)
+        if platform == "event":
+            body = _json_object(payload, topic)
+            event_type = body.pop("event_type", None)
+            if not isinstance(event_type, str) or not event_type:
+                raise PayloadError(f"event on {topic} has no 'event_type'")
+            return [EventRecord(key=f"event:{node}/{obj}:{us}", device_id=node, time=when,
+                                event_type=event_type, source=entity_id, data=body)]
+        value = _number(text)
+        return [SensorRecord(key=f"sensor:{node}/{obj}:{us}", device_id=node, time=when,
+                             sensor_id=entity_id, value=value, state=text[:255], unit=unit)]
+
+    def _health(self, node: str, payload: bytes) -> Record:
+        status = payload.decode(errors="replace").strip()
+        if status not in (ONLINE, OFFLINE):
+            raise PayloadError(f"availability of {node} is {status[:40]!r}, not online/offline")
+        us = self.clock.now_us()
+        return HealthRecord(key=f"health:{node}:{us}", device_id=node, time=_dt(us),
+                            status=status)  # type: ignore[arg-type]
+
+    def _inference(self, node: str, payload: bytes) -> Record:
+        return InferenceMessage.from_payload(payload).to_record(node)
+
+
+def _json_object(payload: bytes, where: str) -> dict[str, Any]:
+    try:
+        body = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        raise PayloadError(f"{where}: payload is not JSON") from None
+    if not isinstance(body, dict):
+        raise PayloadError(f"{where}: payload must be a JSON object")
+    return body
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None

@@ -1,0 +1,187 @@
+"""The bridge's MQTT subscriber: messages -> records -> outbox commit -> QoS 1 acknowledgement.
+
+It runs on :class:`hub.mqtt.MqttClient` (paho on the asyncio loop, about twice aiomqtt's rate)
+with ``manual_ack=True``, a stable client id and ``clean_session=False``: the broker keeps
+every message the bridge has not acknowledged, across reconnects and bridge restarts, and an
+acknowledgement goes out only once the message's records are committed in the outbox.
+
+Batching: records and the messages they came from collect in memory and are committed in one
+transaction when ``commit_messages`` are pending, when the broker has nothing more to send (no
+message during a whole event-loop iteration) or after ``commit_ms``, whichever is first; then
+the batch's messages are acknowledged.
+
+Redelivery without duplicates: if the bridge dies between a commit and the acknowledgements,
+the broker resends those messages (DUP flag set, same packet id) on reconnect. Each commit
+stores the batch's ``(packet id, crc32(topic + payload))`` pairs beside the records, and the last
+32,768 committed pairs are remembered (reloaded at start). A DUP message whose pair is among
+them is acknowledged and dropped. Why that window is exact: the broker numbers a client's
+messages sequentially (mod 65,535), and what it can still redeliver is bounded by its
+``max_inflight_messages``; a packet id seen in the window cannot have been reused for another
+message until more than 32,768 newer ones were committed.
+
+Retained messages delivered because the bridge (re)subscribed are replays of current state, not
+changes: they feed the discovery cache but make no records (live changes arrive unretained).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+import zlib
+from typing import Any
+
+from bridges.ingest.config import IngestConfig
+from bridges.ingest.mapper import Mapper
+from bridges.outbox.store import MID_WINDOW, Outbox, OutboxError
+from bridges.records import Record
+from hub.config.models import SparkConfig
+from hub.errors import PayloadError
+from hub.mqtt import Message, MqttClient
+
+log = logging.getLogger(__name__)
+_PAIR = struct.Struct("<HI")
+
+
+def default_client_id(cfg: SparkConfig) -> str:
+    return cfg.bridges.ingest.client_id or f"{cfg.mqtt.client_id_prefix}-bridge-{cfg.hub.id}"
+
+
+class Ingest:
+    def __init__(self, cfg: SparkConfig, outbox: Outbox, *, password: str | None = None,
+                 username: str | None = None) -> None:
+        self.cfg: IngestConfig = cfg.bridges.ingest
+        self.outbox = outbox
+        layout = cfg.mqtt.layout()
+        self.mapper = Mapper(layout)
+        self.filters = [layout.all_telemetry(), layout.all_states(), layout.all_availability(),
+                        layout.all_inference(), layout.all_discovery()]
+        self.client = MqttClient(cfg.mqtt, "bridge", client_id=default_client_id(cfg),
+                                 clean_session=False, manual_ack=True, password=password,
+                                 username=username)
+        self.batch_max = 1 if outbox.cfg.fsync == "always" else self.cfg.commit_messages
+        self._records: list[Record] = []
+        self._msgs: list[Message] = []
+        self._pairs = bytearray()
+        self._pending: dict[int, int] = {}  # mid -> crc of uncommitted QoS 1 messages
+        self._recent: dict[int, tuple[int, int]] = {}  # mid -> (crc, commit index)
+        self._committed = 0
+        self._seen = -1
+        self._check: asyncio.Handle | None = None
+        self._deadline = 0.0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.received = self.records = self.malformed = self.duplicates = self.commits = 0
+        self._load_recent()
+
+    def _load_recent(self) -> None:
+        for blob in self.outbox.committed_mids():
+            for mid, crc in _PAIR.iter_unpack(blob):
+                self._committed += 1
+                self._recent[mid] = (crc, self._committed)
+
+    async def run(self, ready: asyncio.Event | None = None) -> None:
+        """Subscribe and ingest until cancelled; the pending batch is committed on the way out."""
+        self._loop = asyncio.get_running_loop()
+        self.client.set_default_handler(self._on_message)
+        self.client.subscribe_many(self.filters, qos=1)
+        try:
+            async with self.client:
+                await self.client.wait_connected()
+                if ready is not None:
+                    ready.set()
+                await asyncio.Future()  # until cancelled
+        finally:
+            self.flush()
+
+    # ---- per message (loop thread) ------------------------------------------------------
+    def _on_message(self, msg: Message) -> None:
+        self.received += 1
+        if msg.qos:
+            crc = zlib.crc32(msg.payload, zlib.crc32(msg._topic))
+            mid = msg.mid
+            if msg.dup and self._is_duplicate(mid, crc):
+                self.duplicates += 1
+                self._msgs.append(msg)  # acknowledged with the next commit, no records
+                self._schedule()
+                return
+            self._pending[mid] = crc
+            self._pairs += _PAIR.pack(mid, crc)
+            self._msgs.append(msg)
+        try:
+            topic = msg.topic
+            if self.mapper.is_discovery(topic):
+                self.mapper.discovery(topic, msg.payload)
+            elif not msg.retain:
+                self._records.extend(self.mapper.records(topic, msg.payload))
+        except (PayloadError, UnicodeDecodeError) as exc:
+            self._malformed(msg, exc)
+        except Exception as exc:  # a bad payload never kills the loop
+            log.exception("bridge: unexpected error mapping a message")
+            self._malformed(msg, exc)
+        if len(self._msgs) >= self.batch_max or len(self._records) >= 4 * self.batch_max:
+            self.flush()
+        else:
+            self._schedule()
+
+    def _is_duplicate(self, mid: int, crc: int) -> bool:
+        if self._pending.get(mid) == crc:
+            return True
+        seen = self._recent.get(mid)
+        return seen is not None and seen[0] == crc and seen[1] > self._committed - MID_WINDOW
+
+    def _malformed(self, msg: Message, exc: Exception) -> None:
+        self.malformed += 1
+        if self.malformed <= 20 or self.malformed % 1000 == 0:
+            log.warning("bridge: dropped a malformed message on %r (%d so far): %s",
+                        getattr(msg, "_topic", b"?").decode(errors="replace"), self.malformed, exc)
+
+    def _schedule(self) -> None:
+        if self._check is None and self._loop is not None:
+            self._seen = -1
+            self._deadline = self._loop.time() + self.cfg.commit_ms / 1000
+            self._check = self._loop.call_soon(self._idle_check)
+
+    def _idle_check(self) -> None:
+        """Commit once a whole loop iteration brought no message, or at the deadline."""
+        self._check = None
+        if not self._msgs and not self._records:
+            return
+        assert self._loop is not None
+        if self.received == self._seen or self._loop.time() >= self._deadline:
+            self.flush()
+            return
+        self._seen = self.received
+        self._check = self._loop.call_soon(self._idle_check)
+
+    def flush(self) -> None:
+        """Commit what is pending, then acknowledge its messages."""
+        if self._check is not None:
+            self._check.cancel()
+            self._check = None
+        if not self._msgs and not self._records:
+            return
+        records, msgs, pairs = self._records, self._msgs, bytes(self._pairs)
+        self._records, self._msgs, self._pairs = [], [], bytearray()
+        pending, self._pending = self._pending, {}
+        try:
+            self.outbox.append(records, pairs, len(pairs) // _PAIR.size)
+        except OutboxError as exc:  # disk full, locked: keep the batch, unacknowledged
+            log.error("bridge: outbox commit failed, retrying in 1 s: %s", exc)
+            self._records[:0], self._msgs[:0] = records, msgs
+            self._pairs[:0], self._pending = pairs, pending | self._pending
+            if self._loop is not None and self._check is None:
+                self._check = self._loop.call_later(1.0, self._idle_check)
+                self._deadline = 0.0
+            return
+        self.commits += 1
+        self.records += len(records)
+        for mid, crc in _PAIR.iter_unpack(pairs):
+            self._committed += 1
+            self._recent[mid] = (crc, self._committed)
+        ack = self.client.ack
+        for msg in msgs:
+            ack(msg)
+
+    def stats(self) -> dict[str, Any]:
+        return {"received": self.received, "records": self.records, "malformed": self.malformed,
+                "duplicates": self.duplicates, "commits": self.commits}

@@ -1,0 +1,121 @@
+"""One supervised loop per sink: outbox batch -> ``Sink.write`` -> ``Outbox.ack``.
+
+The loop opens its sink through a factory (retrying with exponential backoff and jitter while
+``open`` raises :class:`SinkError`), then reads a batch after the sink's cursor, writes it and
+acknowledges it. A failed write closes the sink, backs off and retries the same batch: the
+cursor moves only after ``write`` returned, so delivery is at-least-once and the sinks drop
+replays by record key. The link state is an explicit enum, exposed with counters by
+:meth:`Pump.metrics` (the bridge's status node publishes them as hub entities).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bridges.outbox.store import Outbox, OutboxError
+from bridges.sinks.base import Sink, SinkError
+
+log = logging.getLogger(__name__)
+
+SinkFactory = Callable[[], Sink]
+
+
+class LinkState(enum.Enum):
+    IDLE = "idle"
+    CONNECTING = "connecting"
+    UP = "up"
+    BACKOFF = "backoff"
+    CLOSED = "closed"
+
+
+class Pump:
+    def __init__(self, name: str, make_sink: SinkFactory, outbox: Outbox, *, batch: int = 5000,
+                 backoff_min: float = 0.5, backoff_max: float = 30.0, poll: float = 1.0) -> None:
+        self.name = name
+        self._make_sink = make_sink
+        self.outbox = outbox
+        self.batch = batch
+        self.backoff_min, self.backoff_max, self.poll = backoff_min, backoff_max, poll
+        self.state = LinkState.IDLE
+        self.wake = asyncio.Event()
+        outbox.on_append(self.wake.set)
+        self.delivered = self.batches = self.failures = 0
+        self.last_error: str | None = None
+        self.last_delivery = 0.0
+
+    async def run(self, until_idle: bool = False) -> None:
+        """Deliver until cancelled (or, with ``until_idle``, until the backlog is empty)."""
+        delay = self.backoff_min
+        try:
+            while True:
+                sink = self._make_sink()
+                try:
+                    self._set_state(LinkState.CONNECTING)
+                    await sink.open()
+                    self._set_state(LinkState.UP)
+                    log.info("bridge: %s sink up", self.name)
+                    delay = self.backoff_min
+                    if await self._drain(sink, until_idle):
+                        return
+                except SinkError as exc:
+                    self._failed(exc, delay)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # a sink bug: keep the outbox, retry later
+                    log.exception("bridge: %s sink failed unexpectedly", self.name)
+                    self._failed(exc, delay)
+                finally:
+                    with contextlib.suppress(Exception):
+                        await sink.close()
+                self._set_state(LinkState.BACKOFF)
+                await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))
+                delay = min(delay * 2, self.backoff_max)
+        finally:
+            self._set_state(LinkState.CLOSED)
+
+    def _set_state(self, state: LinkState) -> None:
+        if state is self.state:
+            return
+        self.state = state
+        try:
+            self.outbox.set_link(self.name, state.value, self.delivered)
+        except OutboxError as exc:
+            log.warning("bridge: cannot record the %s link state: %s", self.name, exc)
+
+    def _failed(self, exc: BaseException, delay: float) -> None:
+        self.failures += 1
+        self.last_error = str(exc) or type(exc).__name__
+        log.warning("bridge: %s sink down (%s); retrying in %.1fs", self.name, self.last_error,
+                    delay)
+
+    async def _drain(self, sink: Sink, until_idle: bool) -> bool:
+        """Deliver batches while the sink works; True when idle and ``until_idle``."""
+        while True:
+            self.wake.clear()
+            start = self.outbox.cursor(self.name)
+            batch = self.outbox.read(self.name, self.batch)
+            if batch.upto == start:
+                if until_idle:
+                    return True
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.poll):
+                        await self.wake.wait()
+                continue
+            if batch.records:
+                await sink.write(batch.records)
+            self.outbox.ack(batch)
+            self.delivered += len(batch.records)
+            self.batches += 1
+            self.last_delivery = time.time()
+            await asyncio.sleep(0)  # let the ingest run between batches
+
+    def metrics(self) -> dict[str, Any]:
+        return {"state": self.state.value, "delivered": self.delivered, "batches": self.batches,
+                "failures": self.failures, "last_error": self.last_error}

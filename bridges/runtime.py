@@ -1,0 +1,180 @@
+"""The bridge process: MQTT ingest -> outbox -> one pump per sink, plus upkeep and status.
+
+Roles (``spark bridge ...``): ``run`` does everything in one process; ``ingest`` only fills the
+outbox; ``timescale`` / ``kafka`` only drain it into that sink. The outbox file is shared safely
+between processes (SQLite WAL), so on a 2-core box ``spark bridge ingest`` beside one pump
+process per sink uses both cores. ``sync`` reconciles every sink once, delivers what it
+re-enqueued and exits.
+
+Tasks (one ``TaskGroup``, named): ``bridge-ingest``, ``bridge-pump-<sink>``, ``bridge-upkeep``
+(size / age bounds, the ``interval`` fsync), ``bridge-reconcile`` (every
+``bridges.reconcile_minutes``) and ``bridge-status`` (the bridge's hub entities).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import importlib
+import logging
+import time
+from typing import Any
+
+from bridges.ingest.subscriber import Ingest
+from bridges.outbox.bounds import enforce
+from bridges.outbox.store import Outbox
+from bridges.pump import Pump, SinkFactory
+from bridges.reconcile import Gap, reconcile
+from bridges.sinks.base import sink_class
+from bridges.status import BridgeNode, make_status_node
+from hub.config.models import SparkConfig
+from hub.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def sink_factories(cfg: SparkConfig) -> dict[str, SinkFactory]:
+    """A factory per configured sink, by outbox name (``timescale``, ``kafka``, ...)."""
+    out: dict[str, SinkFactory] = {}
+    for name, sink_cfg in zip(cfg.bridges.sink_names(), cfg.bridges.sinks, strict=True):
+        try:
+            importlib.import_module(f"bridges.sinks.{sink_cfg.type}.sink")
+        except ImportError as exc:
+            log.error("bridge: %s sink unavailable, its records wait in the outbox: %s",
+                      name, exc)
+            continue
+        out[name] = functools.partial(sink_class(sink_cfg.type), sink_cfg)  # type: ignore[arg-type]
+    return out
+
+
+def _batch_size(cfg: SparkConfig, name: str) -> int:
+    sink_cfg = dict(zip(cfg.bridges.sink_names(), cfg.bridges.sinks, strict=True)).get(name)
+    return int(getattr(sink_cfg, "batch_rows", 0) or 5000)
+
+
+class Bridge:
+    """One bridge process. ``sinks`` overrides the configured factories (tests inject theirs);
+    ``pumps`` picks which of them this process drains (default: all); ``ingest`` False runs
+    no MQTT subscriber."""
+
+    def __init__(self, cfg: SparkConfig, *, password: str | None = None,
+                 sinks: dict[str, SinkFactory] | None = None, pumps: list[str] | None = None,
+                 ingest: bool = True, status: bool = True) -> None:
+        self.cfg = cfg
+        self.password = password
+        self.factories = sink_factories(cfg) if sinks is None else dict(sinks)
+        names = list(dict.fromkeys([*cfg.bridges.sink_names(), *self.factories]))
+        unknown = [p for p in pumps or [] if p not in self.factories]
+        if unknown:
+            raise ConfigError(f"bridges.sinks has no usable sink {', '.join(unknown)}; "
+                              f"configured: {', '.join(names) or 'none'}")
+        self.outbox = Outbox(cfg.bridges.outbox, names)
+        self.pump_names = list(self.factories) if pumps is None else pumps
+        self.with_ingest = ingest
+        self.with_status = status
+        self.ingest: Ingest | None = None
+        self.pumps: dict[str, Pump] = {}
+        self.status: BridgeNode | None = None
+        self.gaps: list[Gap] = []
+
+    async def run(self, ready: asyncio.Event | None = None) -> None:
+        """Run until cancelled; ``ready`` is set once the subscriber is connected."""
+        self.outbox.open()
+        try:
+            self.pumps = {n: Pump(n, self.factories[n], self.outbox, batch=_batch_size(self.cfg, n),
+                                  backoff_max=self.cfg.bridges.backoff_max)
+                          for n in self.pump_names}
+            async with asyncio.TaskGroup() as tg:
+                started = asyncio.Event()
+                if self.with_ingest:
+                    self.ingest = Ingest(self.cfg, self.outbox, password=self.password)
+                    tg.create_task(self.ingest.run(started), name="bridge-ingest")
+                    tg.create_task(self._upkeep(), name="bridge-upkeep")
+                else:
+                    started.set()
+                for name, pump in self.pumps.items():
+                    tg.create_task(pump.run(), name=f"bridge-pump-{name}")
+                if self.pumps:
+                    tg.create_task(self._reconcile_loop(), name="bridge-reconcile")
+                if self.with_status:
+                    self.status = make_status_node(self.cfg, list(self.outbox.sinks),
+                                                   self.snapshot, self.password)
+                    tg.create_task(self.status.run(), name="bridge-status")
+                await started.wait()
+                log.info("bridge: running (ingest %s, sinks %s, outbox %s)",
+                         "on" if self.with_ingest else "off",
+                         ", ".join(self.pumps) or "none", self.outbox.path)
+                if ready is not None:
+                    ready.set()
+        finally:
+            self.outbox.close()
+
+    async def _upkeep(self) -> None:
+        cfg = self.cfg.bridges.outbox
+        last_check = 0.0
+        period = cfg.fsync_interval if cfg.fsync == "interval" else cfg.check_interval
+        while True:
+            await asyncio.sleep(min(period, cfg.check_interval))
+            if cfg.fsync == "interval":
+                await asyncio.to_thread(self.outbox.sync)
+            if time.monotonic() - last_check >= cfg.check_interval:
+                last_check = time.monotonic()
+                try:
+                    enforce(self.outbox)
+                except Exception:
+                    log.exception("bridge: outbox upkeep failed")
+
+    async def _reconcile_loop(self) -> None:
+        period = self.cfg.bridges.reconcile_minutes * 60
+        while True:
+            await asyncio.sleep(period)
+            try:
+                await self.sync_once()
+            except Exception:
+                log.exception("bridge: reconciliation failed")
+
+    async def sync_once(self) -> list[Gap]:
+        """Reconcile the sinks this process drains; re-sent records go out through the pumps."""
+        factories = {n: self.factories[n] for n in self.pump_names}
+        gaps = await reconcile(self.outbox, factories,
+                               self.cfg.bridges.outbox.keep_delivered_hours)
+        self.gaps.extend(gaps)
+        return gaps
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        """Figures for the status node and logs: the log, then one entry per sink."""
+        out: dict[str, dict[str, Any]] = {
+            "outbox": {"bytes": self.outbox.used_bytes(),
+                       "dropped": sum(self.outbox.dropped.values())}}
+        links = self.outbox.links()
+        for name in self.outbox.sinks:
+            backlog = self.outbox.backlog(name)
+            pump = self.pumps.get(name)
+            state, delivered = links.get(name, ("idle", 0))
+            out[name] = {"backlog": backlog.count, "backlog_bytes": backlog.bytes,
+                         "oldest_age": round(backlog.oldest_age_s, 1),
+                         "link": pump.state.value if pump else state,
+                         "delivered": pump.delivered if pump else delivered}
+        return out
+
+
+async def run_bridge(cfg: SparkConfig, password: str | None = None, *,
+                     pumps: list[str] | None = None, ingest: bool = True) -> int:
+    if not cfg.bridges.sinks:
+        raise ConfigError("bridges.sinks is empty: name a timescale or kafka sink to bridge to")
+    await Bridge(cfg, password=password, pumps=pumps, ingest=ingest).run()
+    return 0
+
+
+async def run_sync(cfg: SparkConfig, sinks: dict[str, SinkFactory] | None = None) -> list[Gap]:
+    """``spark bridge sync``: reconcile every sink now and deliver what was re-enqueued."""
+    bridge = Bridge(cfg, sinks=sinks, ingest=False, status=False)
+    with bridge.outbox:
+        gaps = await reconcile(bridge.outbox, bridge.factories,
+                               cfg.bridges.outbox.keep_delivered_hours)
+        async with asyncio.TaskGroup() as tg:
+            for name in {g.sink for g in gaps}:
+                pump = Pump(name, bridge.factories[name], bridge.outbox,
+                            batch=_batch_size(cfg, name), backoff_max=cfg.bridges.backoff_max)
+                tg.create_task(pump.run(until_idle=True), name=f"bridge-sync-{name}")
+    return gaps

@@ -1,0 +1,124 @@
+"""Schema migrations: an ordered list of steps, each recorded in ``schema_migrations``.
+
+A step applies to both flavours or to one (``plain`` / ``timescale``). The flavour of a
+database is chosen once, when its flavour step is applied, and read back from
+``schema_migrations`` after that: a database created on plain PostgreSQL stays plain even if
+the extension appears later (moving its rows into hypertables is a manual job). All pending
+steps run in one transaction, all under a session advisory lock, so two sinks starting
+together neither race nor leave a half-migrated schema.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import psycopg
+
+from bridges.sinks.base import SinkError
+from bridges.sinks.timescale import hypertables, schema
+from bridges.sinks.timescale.config import TimescaleSinkConfig
+
+log = logging.getLogger(__name__)
+
+Flavour = Literal["plain", "timescale"]
+LOCK_ID = 0x5350_4B54  # "SPKT": pg_advisory_lock key of the migrations
+
+CREATE_LEDGER = """CREATE TABLE IF NOT EXISTS schema_migrations (
+  version integer PRIMARY KEY,
+  name text NOT NULL,
+  applied_at timestamptz NOT NULL DEFAULT now()
+)"""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    flavour: Flavour | None  # None: both
+    statements: Callable[[TimescaleSinkConfig], list[str]]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "tables", None, lambda cfg: schema.tables_migration()),
+    Migration(2, "plain_rollup", "plain", lambda cfg: schema.plain_migration()),
+    Migration(3, "timescale", "timescale", hypertables.timescale_migration),
+)
+_FLAVOUR_STEP = {"plain": "plain_rollup", "timescale": "timescale"}
+
+
+async def _timescale_usable(conn: psycopg.AsyncConnection, mode: str) -> bool:
+    """Is the extension installed, or can it be created? (``mode`` off: never asked)."""
+    if mode == "off":
+        return False
+    row = await (await conn.execute(hypertables.AVAILABLE)).fetchone()
+    if row is not None and row[1] is not None:
+        return True
+    if row is None:
+        if mode == "require":
+            raise SinkError("timescaledb: the server has no timescaledb extension "
+                            "(install it or set timescaledb: auto / off)")
+        return False
+    try:
+        await conn.execute(hypertables.EXTENSION)  # autocommit: a failure leaves no tx behind
+    except psycopg.Error as exc:
+        if mode == "require":
+            raise SinkError(f"timescaledb: CREATE EXTENSION failed: {exc}") from exc
+        log.warning("timescaledb is available but CREATE EXTENSION failed (%s); using plain "
+                    "PostgreSQL tables (preload it and create the extension as a superuser)",
+                    str(exc).strip())
+        return False
+    return True
+
+
+async def _applied(conn: psycopg.AsyncConnection) -> dict[int, str]:
+    cur = await conn.execute("SELECT version, name FROM schema_migrations")
+    return {v: n for v, n in await cur.fetchall()}
+
+
+def _recorded_flavour(applied: dict[int, str]) -> Flavour | None:
+    names = set(applied.values())
+    if _FLAVOUR_STEP["timescale"] in names:
+        return "timescale"
+    if _FLAVOUR_STEP["plain"] in names:
+        return "plain"
+    return None
+
+
+async def migrate(conn: psycopg.AsyncConnection, cfg: TimescaleSinkConfig) -> Flavour:
+    """Apply pending steps; return the database's flavour. ``conn`` must be in autocommit."""
+    await conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_ID,))
+    try:
+        return await _migrate_locked(conn, cfg)
+    finally:
+        try:
+            await conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_ID,))
+        except psycopg.Error:
+            pass  # connection gone: the server dropped the lock with it
+
+
+async def _migrate_locked(conn: psycopg.AsyncConnection, cfg: TimescaleSinkConfig) -> Flavour:
+    await conn.execute(CREATE_LEDGER)
+    applied = await _applied(conn)
+    flavour = _recorded_flavour(applied)
+    if flavour is None:
+        usable = await _timescale_usable(conn, cfg.timescaledb)
+        flavour = "timescale" if usable else "plain"
+    if flavour == "plain" and cfg.timescaledb == "require":
+        raise SinkError("timescaledb: require, but this database was set up on plain "
+                        "PostgreSQL; move it by hand or use a new database")
+    pending = [m for m in MIGRATIONS
+               if m.version not in applied and m.flavour in (None, flavour)]
+    if not pending:
+        return flavour
+    async with conn.transaction():
+        for step in pending:
+            log.info("timescale sink: applying migration %d %s", step.version, step.name)
+            for stmt in step.statements(cfg):
+                await conn.execute(stmt)  # type: ignore[arg-type]  # built from constants
+            await conn.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                (step.version, step.name))
+    return flavour

@@ -1,0 +1,210 @@
+"""The history store: blocking SQLAlchemy Core calls, run by the recorder in worker threads.
+
+One :class:`HistoryStore` per recorder. Writes and purges run on the recorder's single writer
+thread (one transaction per batch, so writers never contend with each other); queries run on
+other threads with their own pooled connections (SQLite WAL readers do not block the writer).
+Library errors are translated to :class:`RecorderError` here.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Executable,
+    delete,
+    func,
+    select,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from hub.recorder import queries as q
+from hub.recorder.models import (
+    BucketPoint,
+    EntityMeta,
+    EventRecord,
+    PurgeResult,
+    RecorderError,
+    StatePoint,
+)
+from hub.recorder.schema import entities, events, make_engine, metadata, normalize_url, states
+
+PURGE_CHUNK = 20_000
+
+
+@dataclass(slots=True)
+class Batch:
+    """Rows for one transaction, in the order they were recorded."""
+
+    states: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    entities: list[dict[str, Any]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.states) + len(self.events) + len(self.entities)
+
+
+class HistoryStore:
+    def __init__(self, url: str, timeout: float = 5.0) -> None:
+        self.url = url
+        self.timeout = timeout
+        self.backend = normalize_url(url).get_backend_name()
+        self._engine: Engine | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"HistoryStore({normalize_url(self.url).render_as_string(hide_password=True)})"
+
+    @property
+    def is_open(self) -> bool:
+        return self._engine is not None
+
+    def open(self) -> None:
+        """Connect and create the schema when it is missing (idempotent)."""
+        with self._lock:
+            if self._engine is not None:
+                return
+            try:
+                engine = make_engine(self.url, self.timeout)
+            except OSError as exc:  # the SQLite file's folder cannot be created
+                raise RecorderError(f"{self!r}: cannot open: {exc}") from exc
+            try:
+                with engine.begin() as conn:
+                    metadata.create_all(conn)
+            except SQLAlchemyError as exc:
+                engine.dispose()
+                raise _error(self, exc, "cannot open: ") from exc
+            self._engine = engine
+
+    def close(self) -> None:
+        with self._lock:
+            engine, self._engine = self._engine, None
+        if engine is not None:
+            engine.dispose()
+
+    @contextmanager
+    def _connect(self, write: bool) -> Iterator[Connection]:
+        engine = self._engine
+        if engine is None:
+            raise RecorderError(f"{self!r} is not open")
+        try:
+            with engine.begin() if write else engine.connect() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise _error(self, exc) from exc
+
+    # ---- writes (writer thread) -------------------------------------------------------
+    def write(self, batch: Batch) -> None:
+        """Commit one batch in one transaction, or raise (nothing of it is then committed)."""
+        with self._connect(write=True) as conn:
+            if batch.entities:
+                conn.execute(self._upsert_entities(), batch.entities)
+            if batch.states:
+                conn.execute(states.insert(), batch.states)
+            if batch.events:
+                conn.execute(events.insert(), batch.events)
+
+    def _upsert_entities(self) -> Any:
+        insert = postgresql.insert if self.backend == "postgresql" else sqlite.insert
+        stmt = insert(entities)
+        keep = {"entity_id", "created"}
+        return stmt.on_conflict_do_update(
+            index_elements=[entities.c.entity_id],
+            set_={c.name: stmt.excluded[c.name] for c in entities.c if c.name not in keep},
+        )
+
+    def purge(self, before: float) -> PurgeResult:
+        """Delete states and events recorded before ``before``, in short transactions."""
+        counts = []
+        for table, column in ((states, states.c.last_updated), (events, events.c.time)):
+            total = 0
+            while True:
+                ids = select(table.c.id).where(column < before).limit(PURGE_CHUNK)
+                with self._connect(write=True) as conn:
+                    deleted = conn.execute(
+                        delete(table).where(table.c.id.in_(ids.scalar_subquery()))
+                    ).rowcount
+                total += deleted
+                if deleted < PURGE_CHUNK:
+                    break
+            counts.append(total)
+        return PurgeResult(before, counts[0], counts[1])
+
+    # ---- queries (any thread) ---------------------------------------------------------
+    def history(self, entity_id: str, start: float, end: float, *, initial: bool = False,
+                limit: int | None = None) -> list[StatePoint]:
+        """Raw states in ``[start, end)`` oldest first; with ``initial`` the state in force at
+        ``start`` (the last one before it) comes first, with its own time."""
+        with self._connect(write=False) as conn:
+            rows = list(conn.execute(q.raw_states(entity_id, start, end, limit)))
+            if initial:
+                rows = list(conn.execute(q.state_before(entity_id, start))) + rows
+        return [StatePoint(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+    def bucketed(self, entity_id: str, start: float, end: float, width: float
+                 ) -> list[BucketPoint]:
+        """Per bucket (aligned to multiples of ``width`` since the epoch, empty ones left
+        out): count, numeric avg/min/max, and the last state."""
+        with self._connect(write=False) as conn:
+            rows = list(conn.execute(q.buckets(self.backend, entity_id, start, end, width)))
+        points = []
+        for b, count, n_num, avg, low, high, state in rows:
+            lo = float(b) * width
+            points.append(BucketPoint(lo, lo + width, count, state,
+                                      None if avg is None else float(avg), low, high, n_num))
+        return points
+
+    def events(self, entity_id: str | None, start: float, end: float, limit: int,
+               event_type: str | None = None) -> list[EventRecord]:
+        """Events in ``[start, end)``, newest first, at most ``limit``."""
+        query = q.recorded_events(entity_id, start, end, limit, event_type)
+        with self._connect(write=False) as conn:
+            return [EventRecord(r[0], r[1], r[2], r[3] or {}) for r in conn.execute(query)]
+
+    def entity(self, entity_id: str) -> EntityMeta | None:
+        with self._connect(write=False) as conn:
+            row = conn.execute(q.entity_meta(entity_id)).first()
+        return None if row is None else EntityMeta(*row)
+
+    def counts(self) -> dict[str, int]:
+        """Row counts per table (diagnostics and tests)."""
+        with self._connect(write=False) as conn:
+            return {t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
+                    for t in (states, events, entities)}
+
+    def explain(self, query: Executable) -> str:
+        """The database's plan for ``query`` (EXPLAIN QUERY PLAN / EXPLAIN)."""
+        with self._connect(write=False) as conn:
+            sql = str(query.compile(conn, compile_kwargs={"literal_binds": True}))
+            prefix = "EXPLAIN QUERY PLAN " if self.backend == "sqlite" else "EXPLAIN "
+            rows = conn.exec_driver_sql(prefix + sql).all()
+        return "\n".join(" ".join(str(c) for c in row) for row in rows)
+
+
+_TRANSIENT = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout)
+
+
+def _error(store: HistoryStore, exc: SQLAlchemyError, what: str = "") -> RecorderError:
+    transient = isinstance(exc, _TRANSIENT) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated)
+    return RecorderError(f"{store!r}: {what}{_why(exc)}", transient)
+
+
+def _why(exc: SQLAlchemyError) -> str:
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip().splitlines()
+    return f"{type(orig or exc).__name__}: {text[0] if text else ''}"

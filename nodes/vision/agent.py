@@ -1,0 +1,327 @@
+"""The vision node: cameras -> detector -> counts, occupancy, events, snapshots, records.
+
+One capture task per camera reads its source at the camera's rate (in worker threads) into a
+latest-frame slot; one inference task takes the waiting frames in turn and runs the detector (one
+inference at a time). A frame replaced before the detector took it is dropped and counted, so a
+slow detector never builds a queue. After each inference the node publishes per-label counts and
+occupancy (whole frame and per zone), fires a detection event when a label's count rises (with a
+snapshot, at most every ``snapshot_interval``), and sends an inference message for the cloud
+bridge. Occupancy turns off ``off_delay`` seconds after the last sighting, also when frames stop.
+At start the configured detector is opened; when it is unusable the fallback runs and the
+``detector`` / ``detector_problem`` entities say why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import functools
+import logging
+import math
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
+
+from nodes.base.agent import NodeAgent, NodeContext
+from nodes.base.entities import Entity
+from nodes.vision.config import CameraConfig, VisionNodeConfig
+from nodes.vision.detectors import Detection, Selection, open_detector
+from nodes.vision.entities import (
+    camera_entities,
+    count_key,
+    event_key,
+    node_entities,
+    occupancy_key,
+    snapshot_button_key,
+    snapshot_key,
+    source_problem_key,
+)
+from nodes.vision.errors import DetectorError, SourceError
+from nodes.vision.messages import InferenceMessage
+from nodes.vision.pipeline import FrameSlots, OccupancyTracker, RateMeter, Zone, count_labels
+from nodes.vision.sources import FrameSource, make_source
+
+log = logging.getLogger(__name__)
+R = TypeVar("R")
+
+
+class VisionNode(NodeAgent):
+    kind: ClassVar[str] = "vision"
+    model: ClassVar[str] = "Prime Spark vision node"
+
+    def __init__(self, ctx: NodeContext) -> None:
+        super().__init__(ctx)
+        assert isinstance(ctx.node, VisionNodeConfig)
+        self.cfg: VisionNodeConfig = ctx.node
+        self.cameras = {cam.id: cam for cam in self.cfg.cameras}
+        self.zones = {cam.id: [Zone(z.id, tuple(z.polygon)) for z in cam.zones]
+                      for cam in self.cfg.cameras}
+        self.threshold = self.cfg.threshold
+        self.slots: FrameSlots[Any] = FrameSlots()
+        self.occupancy: OccupancyTracker[str] = OccupancyTracker(self.cfg.off_delay)
+        self.selection: Selection | None = None
+        self.inferences = 0
+        self.errors_in_row = 0
+        self.last: dict[str, tuple[Any, list[Detection]]] = {}  # camera -> frame, detections
+        self._counts: dict[str, dict[str, int]] = {}
+        self._record_counts: dict[str, dict[str, int]] = {}
+        self._snapshot_at: dict[str, float] = {}
+        self._latencies: list[float] = []
+        self._rate = RateMeter()
+        self._detect_on = asyncio.Event()
+        self._occ_wake = asyncio.Event()
+        self._sources: dict[str, FrameSource] = {}
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=len(self.cameras) + 2, thread_name_prefix=f"vision-{self.node_id}")
+        self._inflight: set[concurrent.futures.Future[Any]] = set()
+        self._run_id = f"{self.node_id}-{int(time.time())}"
+
+    def declare_entities(self) -> list[Entity]:
+        out = node_entities()
+        for cam in self.cfg.cameras:
+            out += camera_entities(cam, self.cfg)
+        return out
+
+    def _areas(self, cam_id: str) -> list[Zone | None]:
+        return [None, *self.zones[cam_id]]
+
+    # ---- lifecycle --------------------------------------------------------------------
+    async def setup(self) -> None:
+        self.on_command("confidence_threshold", self._set_threshold)
+        self.on_command("detect", self._set_detect)
+        for cam_id in self.cameras:
+            self.on_command(snapshot_button_key(cam_id),
+                            functools.partial(self._snapshot_request, cam_id))
+            for zone in self._areas(cam_id):
+                for label in self.cfg.labels:
+                    self.set_state(count_key(cam_id, label, zone and zone.id), 0)
+                    self.set_state(occupancy_key(cam_id, label, zone and zone.id), False)
+        self.set_state("confidence_threshold", self.threshold)
+        self.set_state("detect", self.cfg.detect)
+        self._publish_stats()
+        if self.cfg.detect:
+            self._detect_on.set()
+        await self._open_detector()
+
+    async def _open_detector(self) -> None:
+        if self.selection is not None and self.selection.detector is not None:
+            await self._blocking(self.selection.detector.close)
+        self.selection = await self._blocking(
+            open_detector, self.cfg.detector, self.cfg.fallback,
+            hailo_platform=self.ctx.extra.get("hailo_platform"))
+        self._detector_health(self.selection.reason)
+
+    def _detector_health(self, reason: str | None) -> None:
+        sel = self.selection
+        assert sel is not None
+        self.set_state("detector", sel.active, sel.attributes())
+        self.set_state("detector_problem", reason is not None,
+                       {"reason": reason, "requested": sel.requested, "active": sel.active})
+
+    async def teardown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._inflight:  # a read or an inference still running in a thread: let it end
+            await asyncio.to_thread(concurrent.futures.wait, list(self._inflight), 10.0)
+        for source in self._sources.values():
+            with contextlib.suppress(Exception):
+                source.close()
+        if self.selection is not None and self.selection.detector is not None:
+            with contextlib.suppress(Exception):
+                self.selection.detector.close()
+
+    async def _blocking(self, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+        """Run ``fn`` in the node's threads; teardown waits for what is still running."""
+        future = self._pool.submit(fn, *args, **kwargs)
+        self._inflight.add(future)
+        future.add_done_callback(self._inflight.discard)
+        return await asyncio.wrap_future(future)
+
+    async def work(self) -> None:
+        async with asyncio.TaskGroup() as tg:
+            for cam in self.cfg.cameras:
+                tg.create_task(self._capture(cam), name=f"{self.node_id}-capture-{cam.id}")
+            tg.create_task(self._infer_loop(), name=f"{self.node_id}-infer")
+            tg.create_task(self._occupancy_loop(), name=f"{self.node_id}-occupancy")
+            tg.create_task(self._stats_loop(), name=f"{self.node_id}-stats")
+
+    # ---- capture ------------------------------------------------------------------------
+    async def _capture(self, cam: CameraConfig) -> None:
+        """Supervisor of one camera: open, read at ``fps``, on error back off and reopen."""
+        interval, backoff = 1.0 / cam.fps, 1.0
+        while True:
+            await self._detect_on.wait()
+            source = self._sources[cam.id] = make_source(cam.source)
+            try:
+                await self._blocking(source.open)
+                self._source_health(cam.id, source, None)
+                backoff, next_at = 1.0, time.monotonic()
+                while True:
+                    await self._detect_on.wait()
+                    frame = await self._blocking(source.read)
+                    if frame is None:
+                        log.info("%s: camera %s: end of input", self.node_id, cam.id)
+                        return
+                    now = time.monotonic()
+                    self.slots.put(cam.id, frame, time.time())
+                    next_at = max(next_at + interval, now)  # late: no burst to catch up
+                    await asyncio.sleep(next_at - time.monotonic())
+            except SourceError as exc:
+                self._source_health(cam.id, source, str(exc))
+            except Exception as exc:
+                log.exception("%s: camera %s failed", self.node_id, cam.id)
+                self._source_health(cam.id, source, f"internal error: {exc!r}")
+            await self._blocking(source.close)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 30.0)
+
+    def _source_health(self, cam_id: str, source: FrameSource, error: str | None) -> None:
+        if error is not None:
+            log.warning("%s: camera %s (%s): %s", self.node_id, cam_id, source.name, error)
+        self.set_state(source_problem_key(cam_id), error is not None,
+                       {"error": error, "source": source.name})
+
+    # ---- inference ----------------------------------------------------------------------
+    async def _infer_loop(self) -> None:
+        while True:
+            cam_id, frame, captured = await self.slots.get()
+            sel = self.selection
+            if not self._detect_on.is_set() or sel is None or sel.detector is None:
+                continue
+            started = time.perf_counter()
+            try:
+                found = await self._blocking(sel.detector.detect, frame, self.threshold)
+            except Exception as exc:
+                if not isinstance(exc, DetectorError):
+                    log.exception("%s: detector %s failed", self.node_id, sel.active)
+                await self._detector_failed(f"{sel.active} inference failed: {exc}")
+                continue
+            latency_ms = (time.perf_counter() - started) * 1000.0
+            if self.errors_in_row:
+                self.errors_in_row = 0
+                self._detector_health(sel.reason)
+            try:
+                await self._handle(cam_id, frame, captured, found, latency_ms,
+                                   sel.detector.model_name)
+            except Exception:
+                log.exception("%s: publishing the results of camera %s failed", self.node_id,
+                              cam_id)
+
+    async def _detector_failed(self, reason: str) -> None:
+        self.errors_in_row += 1
+        log.warning("%s: %s", self.node_id, reason)
+        self._detector_health(reason)
+        if self.errors_in_row >= self.cfg.max_errors:
+            log.error("%s: %d failed inferences in a row: reopening the detector", self.node_id,
+                      self.errors_in_row)
+            self.errors_in_row = 0
+            await self._open_detector()
+
+    async def _handle(self, cam_id: str, frame: Any, captured: float, found: list[Detection],
+                      latency_ms: float, model_name: str) -> None:
+        now = time.monotonic()
+        self.inferences += 1
+        self._rate.tick(now)
+        self._latencies.append(latency_ms)
+        height, width = frame.shape[:2]
+        zones_of = [[z.id for z in self.zones[cam_id] if z.contains(*d.anchor, width, height)]
+                    for d in found]
+        for zone in self._areas(cam_id):
+            seen = found if zone is None else [d for d, zs in zip(found, zones_of, strict=True)
+                                               if zone.id in zs]
+            for label, count in count_labels(self.cfg.labels, seen).items():
+                self.set_state(count_key(cam_id, label, zone and zone.id), count)
+                key = occupancy_key(cam_id, label, zone and zone.id)
+                changed = self.occupancy.observe(key, count > 0, now)
+                if changed is not None:
+                    self.set_state(key, changed)
+        self._occ_wake.set()
+        counts = count_labels(self.cfg.labels, found)
+        previous = self._counts.get(cam_id, {})
+        risen = [label for label, n in counts.items() if n > previous.get(label, 0)]
+        self._counts[cam_id] = counts
+        self.last[cam_id] = (frame, found)
+        for label in risen:
+            i, best = max(((i, d) for i, d in enumerate(found) if d.label == label),
+                          key=lambda pair: pair[1].score)
+            self.fire_event(event_key(cam_id), label, camera=cam_id, score=round(best.score, 3),
+                            box=list(best.box), zones=zones_of[i], count=counts[label])
+        if risen and now - self._snapshot_at.get(cam_id, -math.inf) >= self.cfg.snapshot_interval:
+            await self._publish_snapshot(cam_id)
+        self._publish_record(cam_id, captured, found, zones_of, latency_ms, model_name)
+
+    def _publish_record(self, cam_id: str, captured: float, found: list[Detection],
+                        zones_of: list[list[str]], latency_ms: float, model_name: str) -> None:
+        all_counts = dict(Counter(d.label for d in found))
+        changed = all_counts != self._record_counts.get(cam_id)
+        self._record_counts[cam_id] = all_counts
+        wanted = self.cfg.records == "all" or (self.cfg.records == "detections"
+                                               and (bool(found) or changed))
+        if not wanted or self.client is None:
+            return
+        msg = InferenceMessage(
+            id=f"{self._run_id}-{self.inferences}", time=InferenceMessage.from_epoch(captured),
+            camera=cam_id, model_name=model_name, latency_ms=round(latency_ms, 3),
+            counts=all_counts,
+            detections=[{**d.as_dict(), "zones": z} for d, z in zip(found, zones_of, strict=True)])
+        self.client.publish(self.layout.inference(self.node_id), msg.to_payload(), 1, False)
+
+    async def _publish_snapshot(self, cam_id: str) -> None:
+        from nodes.vision.draw import snapshot
+
+        frame, found = self.last[cam_id]
+        self._snapshot_at[cam_id] = time.monotonic()
+        jpeg = await self._blocking(snapshot, frame, found, self.zones[cam_id],
+                                    self.cfg.jpeg_quality)
+        self.set_state(snapshot_key(cam_id), jpeg)
+
+    # ---- timers -------------------------------------------------------------------------
+    async def _occupancy_loop(self) -> None:
+        """Turn occupancy off when the off-delay runs out, also when no frame comes."""
+        while True:
+            self._occ_wake.clear()
+            deadline = self.occupancy.next_deadline()
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await self._occ_wake.wait()
+            for key in self.occupancy.expire(time.monotonic()):
+                self.set_state(key, False)
+
+    async def _stats_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.cfg.state_interval)
+            self._publish_stats()
+
+    def _publish_stats(self) -> None:
+        if self._latencies:
+            self.set_state("inference_latency", round(sum(self._latencies)
+                                                      / len(self._latencies), 2))
+            self._latencies.clear()
+        self.set_state("inference_fps", round(self._rate.rate(time.monotonic()), 2))
+        self.set_state("frames_dropped", self.slots.total_dropped,
+                       {cam: self.slots.dropped.get(cam, 0) for cam in self.cameras})
+
+    # ---- commands -----------------------------------------------------------------------
+    def _set_threshold(self, value: float) -> None:
+        self.threshold = value
+        self.set_state("confidence_threshold", value)
+
+    def _set_detect(self, on: bool) -> None:
+        self.set_state("detect", on)
+        if on:
+            self._detect_on.set()
+            return
+        self._detect_on.clear()
+        self.slots.clear()
+        self._counts.clear()
+        for cam_id in self.cameras:  # counts are unknown while not detecting; occupancy decays
+            for zone in self._areas(cam_id):
+                for label in self.cfg.labels:
+                    self.set_state(count_key(cam_id, label, zone and zone.id), None)
+
+    async def _snapshot_request(self, cam_id: str, _value: Any) -> None:
+        if cam_id not in self.last:
+            raise ValueError(f"camera {cam_id!r} has no analysed frame yet")
+        await self._publish_snapshot(cam_id)

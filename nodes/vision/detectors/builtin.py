@@ -1,0 +1,114 @@
+"""The built-in people detector: needs no download, only what ships inside OpenCV.
+
+* HOG + linear SVM pedestrian detector (``cv2.HOGDescriptor_getDefaultPeopleDetector``, Dalal &
+  Triggs): whole standing people, about 1/4 of the frame height or taller at the working width;
+* a Haar cascade from ``cv2.data.haarcascades`` (frontal face by default): people close to the
+  camera, whose body the frame cuts off. A face box is widened to an estimated person box.
+
+Frames are shrunk to ``width`` first (the speed knob: 320 px handles 640x480 at well over 10
+frames/s on one core). Scores are the classifiers' margins squashed to 0..1 with a logistic
+(``0.5`` at the classifier's own decision boundary), so the node's threshold applies to them like
+to a neural detector's confidences; they are not calibrated probabilities.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from nodes.vision.detectors.base import Detection, clip_box
+from nodes.vision.errors import DetectorUnavailable
+
+LABEL = "person"
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltinParams:
+    width: int = 320
+    hog: bool = True
+    hog_win_stride: int = 8
+    hog_scale: float = 1.1
+    cascade: str | None = "haarcascade_frontalface_default.xml"
+    cascade_scale: float = 1.2
+    cascade_min_neighbors: int = 4
+    cascade_min_size: int = 30
+    nms_iou: float = 0.3
+
+
+def _logistic(margin: float, centre: float, spread: float) -> float:
+    return 1.0 / (1.0 + math.exp(-(margin - centre) / spread))
+
+
+class PeopleDetector:
+    def __init__(self, params: BuiltinParams) -> None:
+        self.params = params
+        self._hog: cv2.HOGDescriptor | None = None
+        self._cascade: cv2.CascadeClassifier | None = None
+        if params.hog:
+            if not hasattr(cv2, "HOGDescriptor"):
+                raise DetectorUnavailable(f"OpenCV {cv2.__version__} has no HOG people detector "
+                                          "(OpenCV 5 moved it out): install opencv<5")
+            self._hog = cv2.HOGDescriptor()
+            self._hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+        if params.cascade:
+            path = Path(params.cascade)
+            data = getattr(cv2, "data", None)
+            if not path.is_absolute() and data is not None:
+                path = Path(data.haarcascades) / path
+            if not hasattr(cv2, "CascadeClassifier"):
+                raise DetectorUnavailable(f"OpenCV {cv2.__version__} has no Haar cascades "
+                                          "(OpenCV 5 moved them out): install opencv<5")
+            cascade = cv2.CascadeClassifier(str(path))
+            if cascade.empty():
+                raise DetectorUnavailable(f"cannot load the Haar cascade {path}")
+            self._cascade = cascade
+
+    @property
+    def model_name(self) -> str:
+        parts = ["hog"] if self._hog is not None else []
+        if self._cascade is not None and self.params.cascade:
+            parts.append(Path(self.params.cascade).stem.removeprefix("haarcascade_"))
+        return "opencv-" + "+".join(parts or ["none"])
+
+    def detect(self, frame: np.ndarray, threshold: float) -> list[Detection]:
+        h, w = frame.shape[:2]
+        f = min(1.0, self.params.width / w)
+        small = frame if f == 1.0 else cv2.resize(frame, (round(w * f), round(h * f)),
+                                                  interpolation=cv2.INTER_AREA)
+        found: list[tuple[tuple[float, float, float, float], float]] = []
+        if self._hog is not None:
+            stride = (self.params.hog_win_stride, self.params.hog_win_stride)
+            rects, weights = self._hog.detectMultiScale(small, winStride=stride, padding=(8, 8),
+                                                        scale=self.params.hog_scale)
+            for (x, y, rw, rh), wt in zip(rects, np.ravel(weights), strict=True):
+                found.append(((x, y, x + rw, y + rh), _logistic(float(wt), 0.0, 0.5)))
+        if self._cascade is not None:
+            gray = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY))
+            size = self.params.cascade_min_size
+            rects, _levels, weights = self._cascade.detectMultiScale3(
+                gray, scaleFactor=self.params.cascade_scale,
+                minNeighbors=self.params.cascade_min_neighbors, minSize=(size, size),
+                outputRejectLevels=True)
+            for (x, y, fw, fh), wt in zip(rects, np.ravel(weights), strict=True):
+                # head and shoulders down: about 3 faces wide, 7 faces tall from the forehead
+                box = (x - fw, y - 0.3 * fh, x + 2 * fw, y + 7 * fh)
+                found.append((box, _logistic(float(wt), 1.0, 1.5)))
+        return self._merge(found, f, w, h, threshold)
+
+    def _merge(self, found: list[tuple[tuple[float, float, float, float], float]], f: float,
+               w: int, h: int, threshold: float) -> list[Detection]:
+        found = [(b, s) for b, s in found if s >= threshold]
+        if not found:
+            return []
+        xywh = [[b[0], b[1], b[2] - b[0], b[3] - b[1]] for b, _ in found]
+        keep = cv2.dnn.NMSBoxes(xywh, [s for _, s in found], threshold, self.params.nms_iou)
+        out = []
+        for i in np.asarray(keep, dtype=int).ravel():
+            (x0, y0, x1, y1), score = found[i]
+            out.append(Detection(LABEL, score, clip_box(x0 / f, y0 / f, x1 / f, y1 / f, w, h)))
+        out.sort(key=lambda d: d.score, reverse=True)
+        return out

@@ -1,0 +1,40 @@
+"""Frame sources: the registry keyed by each config's ``type`` literal.
+
+Adding a source: write ``sources/<name>.py`` with a :class:`FrameSource` subclass and its config
+model (``type: Literal["<name>"]``), then add both below.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from nodes.vision.sources.base import FrameSource
+from nodes.vision.sources.files import SAMPLES, FilesSource, FilesSourceConfig
+from nodes.vision.sources.opencv import OpenCVSource, OpenCVSourceConfig
+from nodes.vision.sources.picamera2 import Picamera2Source, Picamera2SourceConfig
+
+SourceConfig = Annotated[
+    FilesSourceConfig | OpenCVSourceConfig | Picamera2SourceConfig, Field(discriminator="type")
+]
+
+SOURCES: dict[str, type[FrameSource]] = {
+    "files": FilesSource,
+    "opencv": OpenCVSource,
+    "picamera2": Picamera2Source,
+}
+
+
+def make_source(config: SourceConfig) -> FrameSource:
+    try:
+        cls = SOURCES[config.type]
+    except KeyError:
+        raise KeyError(
+            f"unknown frame source {config.type!r}; known: {', '.join(sorted(SOURCES))}"
+        ) from None
+    return cls(config)
+
+
+__all__ = ["SAMPLES", "SOURCES", "FilesSourceConfig", "FrameSource", "SourceConfig",
+           "make_source"]
