@@ -21,8 +21,22 @@ def _hub(argv: list[str]) -> Any:
     return hub_ingest.main(argv)
 
 
+def _bridge(argv: list[str]) -> Any:
+    from bench import bridge_pipeline
+
+    return bridge_pipeline.main(argv)
+
+
+def _outbox(argv: list[str]) -> Any:
+    from bench import bridge_outbox
+
+    return bridge_outbox.main(argv)
+
+
 BENCHES: dict[str, tuple[Callable[[list[str]], Any], str]] = {
     "hub": (_hub, "ingest msg/s vs bare paho, service-call round trip, idle RSS (issue 2)"),
+    "bridge": (_bridge, "MQTT -> outbox -> TimescaleDB / Kafka vs naive, outage drain (issue 4)"),
+    "outbox": (_outbox, "outbox store choice: SQLite WAL vs append-only file, appends/s (issue 4)"),
 }
 
 
@@ -46,13 +60,16 @@ def main(argv: list[str]) -> int:
     if rest and not names and not rest[0].startswith("-"):
         print(f"unknown bench {rest[0]!r}; known: {', '.join(BENCHES)}", file=sys.stderr)
         return 2
+    failed = []
     for name in names or list(BENCHES):
         try:
             BENCHES[name][0](rest)
-        except BenchError as exc:
+        except BenchError as exc:  # report it and go on with the other benches
             print(f"bench {name}: {exc}", file=sys.stderr)
-            return 1
-    return 0
+            failed.append(name)
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

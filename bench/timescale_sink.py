@@ -6,7 +6,9 @@ against a bare psycopg binary COPY, in the same run and on the same server.
 Without ``--url`` a throwaway cluster is started as the tests do (tests/pg_fixture.py: initdb,
 ``fsync=off``); with it, a scratch database is created on that server and dropped afterwards.
 Every figure is the median of ``--reps`` runs of ``--rows`` rows in ``--batch``-row batches,
-each run on freshly truncated tables with all their indexes:
+each run on freshly truncated tables with all their indexes, after an untimed run of the same;
+rows/s is wall clock, rows/cpu-s counts the CPU seconds of this process plus its server backend
+(steadier than wall time on a busy machine; local servers only):
 
 * ``copy`` rows: a bare binary COPY of prebuilt tuples, no dedupe: into an unindexed table
   (the PERF-NOTES ceiling), into ``device_metrics`` itself (same indexes as the sink), and the
@@ -21,11 +23,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -93,88 +97,136 @@ def server(url: str | None) -> Iterator[str]:
     name = f"spark_bench_{uuid.uuid4().hex[:8]}"
     try:
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {name}")  # type: ignore[arg-type]
+            conn.execute(f"CREATE DATABASE {name}")
     except psycopg.Error as exc:
         raise BenchError(f"cannot create a scratch database on {url}: {exc}") from exc
-    info = psycopg.conninfo.conninfo_to_dict(url)
     try:
-        yield psycopg.conninfo.make_conninfo(**{**info, "dbname": name})
+        yield psycopg.conninfo.make_conninfo(url, dbname=name)
     finally:
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE {name} WITH (FORCE)")  # type: ignore[arg-type]
+            conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
 def truncate(url: str, *tables: str) -> None:
+    """Empty ``tables`` and flush the server's dirty pages, so that writing them back does not
+    land in the next measurement."""
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"TRUNCATE {', '.join(tables)}")  # type: ignore[arg-type]
-        conn.execute("VACUUM ANALYZE")
+        conn.execute(f"TRUNCATE {', '.join(tables)}")
+        conn.execute(f"VACUUM ANALYZE {', '.join(tables)}")
+        conn.execute("CHECKPOINT")
+
+
+@dataclass
+class Measure:
+    wall: float  # seconds
+    cpu: float | None  # client + server backend CPU seconds (None: the server is not local)
+
+
+class Clock:
+    """Wall time, this process's CPU time and the server backend's (from /proc, when local)."""
+
+    def __init__(self, backend_pid: int | None, local: bool) -> None:
+        self.pid = backend_pid if local else None
+
+    def _backend(self) -> float | None:
+        if self.pid is None:
+            return None
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+    def __enter__(self) -> Clock:
+        self.t, self.c, self.b = time.perf_counter(), time.process_time(), self._backend()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        wall, client = time.perf_counter() - self.t, time.process_time() - self.c
+        b = self._backend()
+        self.measure = Measure(wall, None if b is None or self.b is None else client + b - self.b)
 
 
 def _copy_sql(table: str) -> str:
     return f"COPY {table} ({DEVICE_METRICS.column_list}) FROM STDIN (FORMAT BINARY)"
 
 
-def copy_sync(url: str, table: str, batches: list[list[tuple]]) -> float:
-    with psycopg.connect(url) as conn:
-        t = time.perf_counter()
+def copy_sync(url: str, local: bool, table: str, batches: list[list[tuple]]) -> Measure:
+    with psycopg.connect(url) as conn, Clock(conn.info.backend_pid, local) as clock:
         for rows in batches:
-            with conn.transaction(), conn.cursor() as cur, cur.copy(_copy_sql(table)) as cp:  # type: ignore[arg-type]
+            with conn.transaction(), conn.cursor() as cur, cur.copy(_copy_sql(table)) as cp:
                 cp.set_types(DEVICE_METRICS.copy_types)
                 for row in rows:
                     cp.write_row(row)
-        return time.perf_counter() - t
+    return clock.measure
 
 
-async def copy_async(url: str, table: str, batches: list[list[tuple]]) -> float:
+async def copy_async(url: str, local: bool, table: str, batches: list[list[tuple]]) -> Measure:
     async with await psycopg.AsyncConnection.connect(url) as conn:
-        t = time.perf_counter()
-        for rows in batches:
-            async with conn.transaction(), conn.cursor() as cur:
-                async with cur.copy(_copy_sql(table)) as cp:  # type: ignore[arg-type]
-                    cp.set_types(DEVICE_METRICS.copy_types)
-                    for row in rows:
-                        await cp.write_row(row)
-        return time.perf_counter() - t
+        with Clock(conn.info.backend_pid, local) as clock:
+            for rows in batches:
+                async with conn.transaction(), conn.cursor() as cur:
+                    async with cur.copy(_copy_sql(table)) as cp:
+                        cp.set_types(DEVICE_METRICS.copy_types)
+                        for row in rows:
+                            await cp.write_row(row)
+    return clock.measure
 
 
-async def copy_thread(url: str, table: str, batches: list[list[tuple]]) -> float:
-    return await asyncio.to_thread(copy_sync, url, table, batches)
+async def copy_thread(url: str, local: bool, table: str, batches: list[list[tuple]]) -> Measure:
+    return await asyncio.to_thread(copy_sync, url, local, table, batches)
 
 
-async def sink_run(url: str, batches: list[list[Record]], batch: int, staging: str,
-                   replay: bool) -> float:
-    sink = TimescaleSink(TimescaleSinkConfig(url=url, batch_rows=batch, staging=staging,
-                                             maintenance_seconds=0))
+def config(url: str, **kw: Any) -> TimescaleSinkConfig:
+    return TimescaleSinkConfig.model_validate({"url": url, "maintenance_seconds": 0, **kw})
+
+
+async def sink_run(url: str, local: bool, batches: list[list[Record]], batch: int,
+                   staging: str, replay: bool) -> Measure:
+    sink = TimescaleSink(config(url, batch_rows=batch, staging=staging))
     await sink.open()
     try:
         if replay:
             for b in batches:
                 await sink.write(b)
-        t = time.perf_counter()
-        for b in batches:
-            await sink.write(b)
-        elapsed = time.perf_counter() - t
+        with Clock(sink.backend_pid, local) as clock:
+            for b in batches:
+                await sink.write(b)
     finally:
         await sink.close()
-    return elapsed
+    return clock.measure
 
 
 async def migrate(url: str) -> None:
-    sink = TimescaleSink(TimescaleSinkConfig(url=url, maintenance_seconds=0))
+    sink = TimescaleSink(config(url))
     await sink.open()
     await sink.close()
+
+
+def is_local(url: str) -> bool:
+    host = psycopg.conninfo.conninfo_to_dict(url).get("host") or ""
+    return str(host) in ("", "127.0.0.1", "localhost", "::1") or str(host).startswith("/")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     res: dict[str, Any] = {"rows": args.rows, "batch": args.batch, "reps": args.reps,
                            "server": args.url or "throwaway cluster (fsync=off)"}
-    figures: dict[str, list[float]] = {}
+    walls: dict[str, list[float]] = {}
+    cpus: dict[str, list[float]] = {}
 
-    def rate(name: str, fn: Callable[[], float], *tables: str) -> None:
+    def rate(name: str, fn: Callable[[], Measure], *tables: str) -> None:
+        # A first, untimed run: the first big writer after another table's run also pays for
+        # evicting that run's pages from shared_buffers (up to 1.7x slower here).
         truncate(url, *tables)
-        figures.setdefault(name, []).append(args.rows / fn())
+        fn()
+        truncate(url, *tables)
+        m = fn()
+        walls.setdefault(name, []).append(args.rows / m.wall)
+        if m.cpu:
+            cpus.setdefault(name, []).append(args.rows / m.cpu)
 
     with server(args.url) as url:
+        local = is_local(url)
         asyncio.run(migrate(url))
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("CREATE TABLE bare_metrics (LIKE device_metrics)")
@@ -182,31 +234,42 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         by_kind = {k: chunks(records(k, args.rows), args.batch) for k in KINDS}
         tuples = [group_rows(b)[DEVICE_METRICS] for b in by_kind["metric"]]
         for _ in range(args.reps):
-            rate("copy_unindexed", lambda: copy_sync(url, "bare_metrics", tuples), "bare_metrics")
-            rate("copy_indexed_sync", lambda: copy_sync(url, "device_metrics", tuples),
+            rate("copy_unindexed", lambda: copy_sync(url, local, "bare_metrics", tuples),
+                 "bare_metrics")
+            rate("copy_indexed_sync", lambda: copy_sync(url, local, "device_metrics", tuples),
                  "device_metrics")
             rate("copy_indexed_async",
-                 lambda: asyncio.run(copy_async(url, "device_metrics", tuples)), "device_metrics")
+                 lambda: asyncio.run(copy_async(url, local, "device_metrics", tuples)),
+                 "device_metrics")
             rate("copy_indexed_thread",
-                 lambda: asyncio.run(copy_thread(url, "device_metrics", tuples)),
+                 lambda: asyncio.run(copy_thread(url, local, "device_metrics", tuples)),
                  "device_metrics")
             for kind, batches in by_kind.items():
                 for label, staging, replay in (("", "on-conflict", False),
                                                ("_replay", "on-conflict", True),
                                                ("_staged", "always", False)):
-                    rate(f"sink_{kind}{label}", lambda b=batches, s=staging, r=replay:
-                         asyncio.run(sink_run(url, b, args.batch, s, r)), *all_tables)
-    res["rows_per_s"] = {k: round(median(v)) for k, v in figures.items()}
+                    def once(b: list[list[Record]] = batches, s: str = staging,
+                             r: bool = replay) -> Measure:
+                        return asyncio.run(sink_run(url, local, b, args.batch, s, r))
+
+                    rate(f"sink_{kind}{label}", once, *all_tables)
+    res["rows_per_s"] = {k: round(median(v)) for k, v in walls.items()}
+    res["rows_per_cpu_s"] = {k: round(median(v)) for k, v in cpus.items()}
     return res
 
 
 def table(res: dict[str, Any]) -> str:
-    f = res["rows_per_s"]
-    ceiling = f["copy_indexed_sync"]
+    wall, cpu = res["rows_per_s"], res["rows_per_cpu_s"]
+    w0, c0 = wall["copy_indexed_sync"], cpu.get("copy_indexed_sync")
     lines = [f"server: {res['server']}; {res['rows']} rows in {res['batch']}-row batches, "
-             f"median of {res['reps']}", f"{'what':<28}{'rows/s':>10}{'vs indexed COPY':>18}"]
-    for name, v in f.items():
-        lines.append(f"{name:<28}{v:>10,}{v / ceiling:>17.2f}x")
+             f"median of {res['reps']}",
+             "rows/s: wall clock; rows/cpu-s: per CPU second of this process + its server "
+             "backend (steadier on a busy machine); x: vs the bare indexed COPY",
+             f"{'what':<24}{'rows/s':>10}{'x':>7}{'rows/cpu-s':>13}{'x':>7}"]
+    for name, v in wall.items():
+        c = cpu.get(name)
+        cx = f"{c:>13,}{c / c0:>7.2f}" if c and c0 else f"{'-':>13}{'-':>7}"
+        lines.append(f"{name:<24}{v:>10,}{v / w0:>7.2f}{cx}")
     return "\n".join(lines)
 
 

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bridges.outbox.store import Outbox, OutboxError
+from bridges.outbox.store import Batch, Outbox, OutboxError
 from bridges.sinks.base import Sink, SinkError
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,9 @@ class LinkState(enum.Enum):
 
 
 class Pump:
+    """Drains one sink. ``outbox`` is this pump's own connection (used from worker threads, one
+    call at a time, so the event loop never waits on SQLite)."""
+
     def __init__(self, name: str, make_sink: SinkFactory, outbox: Outbox, *, batch: int = 5000,
                  backoff_min: float = 0.5, backoff_max: float = 30.0, poll: float = 1.0) -> None:
         self.name = name
@@ -44,8 +47,7 @@ class Pump:
         self.batch = batch
         self.backoff_min, self.backoff_max, self.poll = backoff_min, backoff_max, poll
         self.state = LinkState.IDLE
-        self.wake = asyncio.Event()
-        outbox.on_append(self.wake.set)
+        self.wake = asyncio.Event()  # set when records were appended (see Bridge)
         self.delivered = self.batches = self.failures = 0
         self.last_error: str | None = None
         self.last_delivery = 0.0
@@ -99,8 +101,7 @@ class Pump:
         """Deliver batches while the sink works; True when idle and ``until_idle``."""
         while True:
             self.wake.clear()
-            start = self.outbox.cursor(self.name)
-            batch = self.outbox.read(self.name, self.batch)
+            start, batch = await asyncio.to_thread(self._read)
             if batch.upto == start:
                 if until_idle:
                     return True
@@ -110,11 +111,13 @@ class Pump:
                 continue
             if batch.records:
                 await sink.write(batch.records)
-            self.outbox.ack(batch)
+            await asyncio.to_thread(self.outbox.ack, batch)
             self.delivered += len(batch.records)
             self.batches += 1
             self.last_delivery = time.time()
-            await asyncio.sleep(0)  # let the ingest run between batches
+
+    def _read(self) -> tuple[int, Batch]:
+        return self.outbox.cursor(self.name), self.outbox.read(self.name, self.batch)
 
     def metrics(self) -> dict[str, Any]:
         return {"state": self.state.value, "delivered": self.delivered, "batches": self.batches,

@@ -18,6 +18,7 @@ import functools
 import importlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from bridges.ingest.subscriber import Ingest
@@ -76,20 +77,41 @@ class Bridge:
         self.pumps: dict[str, Pump] = {}
         self.status: BridgeNode | None = None
         self.gaps: list[Gap] = []
+        self.dropped = 0  # undelivered records dropped by the outbox bounds since start
+        self._listeners: list[Callable[[], None]] = []
+
+    def on_commit(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after each ingest commit, before its MQTT acknowledgements
+        (on the commit thread)."""
+        self._listeners.append(listener)
 
     async def run(self, ready: asyncio.Event | None = None) -> None:
         """Run until cancelled; ``ready`` is set once the subscriber is connected."""
+        loop = asyncio.get_running_loop()
         self.outbox.open()
+        boxes = [self.outbox]
         try:
-            self.pumps = {n: Pump(n, self.factories[n], self.outbox, batch=_batch_size(self.cfg, n),
-                                  backoff_max=self.cfg.bridges.backoff_max)
-                          for n in self.pump_names}
+            for name in self.pump_names:
+                boxes.append(box := self.outbox.another())
+                self.pumps[name] = Pump(name, self.factories[name], box,
+                                        batch=_batch_size(self.cfg, name),
+                                        backoff_max=self.cfg.bridges.backoff_max)
+
+            def wake() -> None:  # called in whichever thread committed
+                for pump in self.pumps.values():
+                    loop.call_soon_threadsafe(pump.wake.set)
+
+            self.outbox.on_append(wake)
             async with asyncio.TaskGroup() as tg:
                 started = asyncio.Event()
                 if self.with_ingest:
-                    self.ingest = Ingest(self.cfg, self.outbox, password=self.password)
+                    boxes.append(ingest_box := self.outbox.another())
+                    for listener in (wake, *self._listeners):
+                        ingest_box.on_append(listener)
+                    self.ingest = Ingest(self.cfg, ingest_box, password=self.password)
                     tg.create_task(self.ingest.run(started), name="bridge-ingest")
-                    tg.create_task(self._upkeep(), name="bridge-upkeep")
+                    boxes.append(upkeep_box := self.outbox.another())
+                    tg.create_task(self._upkeep(upkeep_box), name="bridge-upkeep")
                 else:
                     started.set()
                 for name, pump in self.pumps.items():
@@ -107,22 +129,25 @@ class Bridge:
                 if ready is not None:
                     ready.set()
         finally:
-            self.outbox.close()
+            for box in boxes:
+                box.close()
 
-    async def _upkeep(self) -> None:
+    async def _upkeep(self, box: Outbox) -> None:
         cfg = self.cfg.bridges.outbox
         last_check = 0.0
-        period = cfg.fsync_interval if cfg.fsync == "interval" else cfg.check_interval
+        period = min(cfg.fsync_interval, cfg.check_interval) if cfg.fsync == "interval" \
+            else cfg.check_interval
         while True:
-            await asyncio.sleep(min(period, cfg.check_interval))
+            await asyncio.sleep(period)
             if cfg.fsync == "interval":
-                await asyncio.to_thread(self.outbox.sync)
+                await asyncio.to_thread(box.sync)
             if time.monotonic() - last_check >= cfg.check_interval:
                 last_check = time.monotonic()
                 try:
-                    enforce(self.outbox)
+                    await asyncio.to_thread(enforce, box)
                 except Exception:
                     log.exception("bridge: outbox upkeep failed")
+                self.dropped = sum(v for k, v in box.dropped.items() if k != "delivered")
 
     async def _reconcile_loop(self) -> None:
         period = self.cfg.bridges.reconcile_minutes * 60
@@ -144,8 +169,7 @@ class Bridge:
     def snapshot(self) -> dict[str, dict[str, Any]]:
         """Figures for the status node and logs: the log, then one entry per sink."""
         out: dict[str, dict[str, Any]] = {
-            "outbox": {"bytes": self.outbox.used_bytes(),
-                       "dropped": sum(self.outbox.dropped.values())}}
+            "outbox": {"bytes": self.outbox.used_bytes(), "dropped": self.dropped}}
         links = self.outbox.links()
         for name in self.outbox.sinks:
             backlog = self.outbox.backlog(name)
@@ -162,12 +186,13 @@ async def run_bridge(cfg: SparkConfig, password: str | None = None, *,
                      pumps: list[str] | None = None, ingest: bool = True) -> int:
     if not cfg.bridges.sinks:
         raise ConfigError("bridges.sinks is empty: name a timescale or kafka sink to bridge to")
-    await Bridge(cfg, password=password, pumps=pumps, ingest=ingest).run()
+    await Bridge(cfg, password=password, pumps=pumps, ingest=ingest, status=ingest).run()
     return 0
 
 
 async def run_sync(cfg: SparkConfig, sinks: dict[str, SinkFactory] | None = None) -> list[Gap]:
-    """``spark bridge sync``: reconcile every sink now and deliver what was re-enqueued."""
+    """``spark bridge sync``: reconcile every sink now and deliver what was re-enqueued (a sink
+    that is down is retried with backoff: bound the wait with ``asyncio.timeout``)."""
     bridge = Bridge(cfg, sinks=sinks, ingest=False, status=False)
     with bridge.outbox:
         gaps = await reconcile(bridge.outbox, bridge.factories,

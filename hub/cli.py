@@ -92,6 +92,32 @@ def cmd_up(args: argparse.Namespace) -> int:
     return _run(lambda: run_up(cfg, duration=args.duration))
 
 
+def cmd_bridge(args: argparse.Namespace) -> int:
+    from hub.runtime import hub_password
+
+    cfg = _load(args)
+    _setup_logging(cfg.log_level)
+    if args.bridge_command == "sync":
+        from bridges.runtime import run_sync
+
+        async def sync() -> int:
+            async with asyncio.timeout(args.timeout):
+                gaps = await run_sync(cfg)
+            for gap in gaps:
+                print(f"{gap.sink}: {gap.kind} hour {gap.hour}: {gap.found} of {gap.delivered} "
+                      f"held, {gap.resent} re-sent")
+            print(f"{len(gaps)} gap(s) re-sent" if gaps else "no gaps")
+            return 0
+
+        return _run(sync)
+    from bridges.runtime import run_bridge
+
+    role = args.bridge_command
+    pumps = None if role == "run" else [] if role == "ingest" else [role]
+    return _run(lambda: run_bridge(cfg, hub_password(cfg), pumps=pumps,
+                                   ingest=role in ("run", "ingest")))
+
+
 def cmd_broker(args: argparse.Namespace) -> int:
     from hub.broker import generate_files, run_mosquitto_foreground
 
@@ -139,6 +165,23 @@ def build_parser() -> argparse.ArgumentParser:
                        "from the config, then run Mosquitto in the foreground.")
     p.add_argument("--generate", action="store_true", help="only write the files")
     p.set_defaults(func=cmd_broker)
+
+    p = sub.add_parser("bridge", help="cloud bridges: MQTT -> outbox -> TimescaleDB / Kafka",
+                       description="Run the cloud bridge (bridges.sinks in the config).")
+    bsub = p.add_subparsers(dest="bridge_command", metavar="ACTION", required=True)
+    for name, what in (
+        ("run", "ingest and every configured sink in one process"),
+        ("ingest", "only MQTT -> outbox (pair with one process per sink)"),
+        ("timescale", "only drain the outbox into the TimescaleDB sink"),
+        ("kafka", "only drain the outbox into the Kafka sink"),
+    ):
+        bsub.add_parser(name, parents=[common], help=what, description=what).set_defaults(
+            func=cmd_bridge)
+    ps = bsub.add_parser("sync", parents=[common], help="reconcile every sink now",
+                         description="Compare per-hour counts of every sink with the outbox, "
+                         "re-send the gaps and wait until they are delivered.")
+    ps.add_argument("--timeout", type=float, default=600.0, help="give up after this many s")
+    ps.set_defaults(func=cmd_bridge)
 
     p = sub.add_parser("config", help="config tools", description="Config tools.")
     csub = p.add_subparsers(dest="config_command", metavar="ACTION", required=True)

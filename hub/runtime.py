@@ -107,10 +107,18 @@ async def run_up(cfg: SparkConfig, duration: float | None = None) -> int:
             for agent in agents:
                 tg.create_task(agent.run(), name=f"node-{agent.node_id}")
             tg.create_task(_report(hub, agents, broker), name="report")
+            bridge = None
+            if cfg.bridges.sinks:  # cloud sinks configured: MQTT -> outbox -> sinks
+                from bridges.runtime import Bridge
+
+                login = _password(broker, cfg, cfg.mqtt.username or cfg.hub.id)
+                bridge = tg.create_task(Bridge(cfg, password=login).run(), name="bridge")
             if duration is not None:
                 await asyncio.sleep(duration)
                 for agent in [*agents, hub]:
                     agent.stop()
+                if bridge is not None:
+                    bridge.cancel()
     return 0
 
 

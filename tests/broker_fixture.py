@@ -102,6 +102,8 @@ class RunningBroker:
             "hub": {"id": HUB, **sections.pop("hub", {})},
             "broker": {"mode": "external", **sections.pop("broker", {})},
             "nodes": node_list,
+            # Hubs in tests record nothing unless a test asks (never into the repo's .spark/).
+            "recorder": sections.pop("recorder", {"enabled": False}),
             **sections,
         }
         return SparkConfig.model_validate(data)

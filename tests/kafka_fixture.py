@@ -164,8 +164,11 @@ def read_topic(bootstrap: str, topic: str, *, at_least: int = 0, timeout: float 
                                      f"positions {done}, high watermarks {high}")
             for msg in consumer.consume(1000, 0.2):
                 if msg.error() is None:
-                    got.append(Got(msg.topic(), msg.partition(), msg.offset(), msg.key(),
-                                   msg.value(), dict(msg.headers() or [])))
+                    raw = msg.headers() or []
+                    pairs = raw.items() if isinstance(raw, dict) else raw
+                    headers = {k: v for k, v in pairs if isinstance(v, bytes)}
+                    got.append(Got(msg.topic() or "", msg.partition() or 0, msg.offset() or 0,
+                                   msg.key(), msg.value(), headers))
     finally:
         consumer.close()
 

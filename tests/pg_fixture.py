@@ -8,7 +8,10 @@ not what these tests check; a clean stop / start keeps everything). As root (CI)
 runs as the ``postgres`` account (initdb refuses root), or ``nobody`` when there is none.
 
 Needs the PostgreSQL server binaries (Debian: ``apt install postgresql``), found in
-``$PG_BINDIR``, ``/usr/lib/postgresql/<newest>/bin``, or on PATH.
+``$PG_BINDIR``, ``/usr/lib/postgresql/<newest>/bin``, or on PATH. Without them, ``postgres`` and
+``pg_url`` fall back to the machine's server (``$SPARK_TEST_PG_URL``, default
+``postgresql://postgres@127.0.0.1:5432/postgres``; databases dropped after each test) and
+``fresh_postgres`` is skipped (it cannot stop someone else's server); with neither, they fail.
 """
 
 from __future__ import annotations
@@ -27,9 +30,11 @@ from pathlib import Path
 import pytest
 
 HOST = "127.0.0.1"
+MACHINE_PG = os.environ.get("SPARK_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 MISSING = (
-    "the PostgreSQL server binaries (initdb, pg_ctl) are not installed, and the TimescaleDB "
-    "sink tests need a real server: apt install postgresql (or set PG_BINDIR)"
+    "the PostgreSQL server binaries (initdb, pg_ctl) are not installed and no server answers at "
+    "$SPARK_TEST_PG_URL / 127.0.0.1:5432; the tests need a real one: apt install postgresql "
+    "(or set PG_BINDIR)"
 )
 
 
@@ -122,8 +127,35 @@ class PgCluster:
 
         name = name or f"t_{uuid.uuid4().hex[:12]}"
         with psycopg.connect(self.url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+            conn.execute(f'CREATE DATABASE "{name}"')
         return self.url_for(name)
+
+
+@dataclass
+class MachineServer:
+    """The machine's own server, when there are no binaries for a throwaway cluster."""
+
+    url: str = MACHINE_PG
+
+    def create_database(self, name: str | None = None) -> str:
+        import psycopg
+
+        name = name or f"t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.url, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return psycopg.conninfo.make_conninfo(self.url, dbname=name)
+
+    def drop_database(self, url: str) -> None:
+        import psycopg
+
+        name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+        with psycopg.connect(self.url, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _have_binaries() -> bool:
+    bindir = find_bindir()
+    return bindir is not None and (bindir / "pg_ctl").exists()
 
 
 def start_cluster() -> PgCluster:
@@ -153,7 +185,17 @@ def remove_cluster(cluster: PgCluster) -> None:
 
 
 @pytest.fixture(scope="session")
-def postgres() -> Iterator[PgCluster]:
+def postgres() -> Iterator[PgCluster | MachineServer]:
+    if not _have_binaries():
+        import psycopg
+
+        server = MachineServer()
+        try:
+            psycopg.connect(server.url, connect_timeout=3).close()
+        except psycopg.Error:
+            pytest.fail(MISSING, pytrace=False)
+        yield server
+        return
     cluster = start_cluster()
     try:
         yield cluster
@@ -163,6 +205,9 @@ def postgres() -> Iterator[PgCluster]:
 
 @pytest.fixture
 def fresh_postgres() -> Iterator[PgCluster]:
+    if not _have_binaries():
+        pytest.skip("needs the PostgreSQL server binaries to stop and start a private server "
+                    "(apt install postgresql)")
     cluster = start_cluster()
     try:
         yield cluster
@@ -171,6 +216,9 @@ def fresh_postgres() -> Iterator[PgCluster]:
 
 
 @pytest.fixture
-def pg_url(postgres: PgCluster) -> str:
-    """A new empty database on the shared cluster."""
-    return postgres.create_database()
+def pg_url(postgres: PgCluster | MachineServer) -> Iterator[str]:
+    """A new empty database on the shared cluster (or the machine's server)."""
+    url = postgres.create_database()
+    yield url
+    if isinstance(postgres, MachineServer):
+        postgres.drop_database(url)

@@ -24,9 +24,11 @@ from bridges.records import (
     record_from_payload,
 )
 from bridges.sinks.base import SinkError, sink_class
-from bridges.sinks.kafka.client import IDEMPOTENCY_HEADER, KIND_HEADER
+from bridges.sinks.kafka.client import IDEMPOTENCY_HEADER
 from bridges.sinks.kafka.config import PARTITIONS, KafkaSinkConfig, ServiceName
 from bridges.sinks.kafka.sink import KafkaSink, LinkState
+from bridges.sinks.kafka.source import cloud_sources
+from hub.config.models import SparkConfig
 from hub.services import SERVICES
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -112,7 +114,7 @@ async def test_sink_creates_topics_and_delivers_every_kind(kafka):
             assert g.topic == KAFKA_TOPICS[kind]
             record = record_from_payload(g.value or b"")
             assert record == by_key[record.key]  # the wire form round-trips
-            assert record.kind == kind and g.headers[KIND_HEADER] == kind.encode()
+            assert record.kind == kind and set(g.headers) == {IDEMPOTENCY_HEADER}
             assert g.key == record.device_id.encode()
             assert g.headers[IDEMPOTENCY_HEADER] == record.key.encode()
         check_order(messages)
@@ -129,6 +131,18 @@ async def test_partition_counts_are_configurable(kafka):
     assert len(meta.topics["edge.sensors"].partitions) == 6  # the other defaults hold
     got = await asyncio.to_thread(read_topic, kafka.bootstrap, "site1.health", at_least=1)
     assert [g.headers[IDEMPOTENCY_HEADER] for g in got] == [b"p:dev0:4"]
+
+
+async def test_a_record_too_large_for_the_broker_is_dropped_not_retried(kafka, caplog):
+    huge = SensorRecord(key="big:0", device_id="dev0", time=T0, sensor_id="sensor.dev0_blob",
+                        attributes={"blob": "x" * 1_100_000})
+    small = [make_record("s", "dev0", 1), make_record("s", "dev0", 6)]
+    async with KafkaSink(config(kafka.bootstrap)) as sink:
+        await sink.write([small[0], huge, small[1]])
+        assert sink.dropped == 1 and sink.delivered == 2
+    assert any("dropped sensor record big:0" in r.getMessage() for r in caplog.records)
+    got = await asyncio.to_thread(read_topic, kafka.bootstrap, "edge.sensors", at_least=2)
+    assert [g.headers[IDEMPOTENCY_HEADER] for g in got] == [b"s:dev0:1", b"s:dev0:6"]
 
 
 async def test_open_and_write_raise_sink_error_without_broker():
@@ -217,3 +231,7 @@ def test_config_rules():
     assert not src.allows("switch.sim1_lamp", "press")
     assert not src.allows("switch.sim2_lamp", "turn_on")
     assert not KafkaSinkConfig().source.allows("switch.sim1_lamp", "turn_on")  # default: none
+    spark = SparkConfig.model_validate({"bridges": {"sinks": [
+        {"type": "kafka"}, {"type": "kafka", "source": {"enabled": False}}]}})
+    [src_one] = cloud_sources(spark, None, None, spark.mqtt.layout(), "hub")  # type: ignore[arg-type]
+    assert src_one.config is spark.bridges.sinks[0]

@@ -1,18 +1,16 @@
 """The recorder (local history) on SQLite and PostgreSQL, with a real Mosquitto, hub and node.
 
-PostgreSQL: a throwaway cluster from ``pg_fixture`` (one database per test); without the server
-binaries, the machine's own server at 127.0.0.1:5432 (``SPARK_TEST_PG_URL``), else skipped.
+PostgreSQL: ``pg_url`` (a new database on the session's throwaway cluster, or on the machine's
+server without the binaries) and ``fresh_postgres`` (a private cluster the outage test stops and
+starts), from tests/pg_fixture.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-import os
 import sqlite3
 import time
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,8 +18,9 @@ import psycopg
 import pytest
 from helpers import wait_for
 from lab import running_hub, running_node
-from pg_fixture import PgCluster, find_bindir, fresh_postgres, pg_url, postgres  # noqa: F401
+from pg_fixture import PgCluster
 from pydantic import ValidationError
+from sqlalchemy.engine import URL
 
 from hub.events import EntityFired, EventBus, StateChanged
 from hub.recorder import (
@@ -33,37 +32,24 @@ from hub.recorder import (
     StatePoint,
 )
 from hub.recorder import queries as q
+from hub.registry import Registry
 
-MACHINE_PG = os.environ.get("SPARK_TEST_PG_URL", "postgresql://127.0.0.1:5432/test")
 FAST = {"commit_interval": 0.05, "retry_min": 0.05, "retry_max": 0.2}
 NODE = {"id": "sim1", "kind": "simulated", "seed": 1, "state_interval": 3600}
 
 
-# ---- stores ------------------------------------------------------------------------------------
-def _machine_pg_database() -> Iterator[str]:
-    try:
-        with psycopg.connect(MACHINE_PG, autocommit=True, connect_timeout=3) as conn:
-            name = f"spark_rec_{uuid.uuid4().hex[:10]}"
-            conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
-    except psycopg.Error as exc:
-        pytest.skip(f"no PostgreSQL server binaries for a throwaway cluster, and {MACHINE_PG} "
-                    f"is not reachable ({exc}); apt install postgresql")
-    base = MACHINE_PG.rsplit("/", 1)[0]
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(MACHINE_PG, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
-
-
+# ---- stores --------------------------------------------------------------------------------------
 @pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'history.db'}"
-    elif find_bindir() is not None:
-        yield request.getfixturevalue("pg_url")
-    else:
-        yield from _machine_pg_database()
+        return f"sqlite:///{tmp_path / 'history.db'}"
+    dsn = str(request.getfixturevalue("pg_url"))
+    if "://" in dsn:
+        return dsn
+    parts = {k: str(v) for k, v in psycopg.conninfo.conninfo_to_dict(dsn).items()}  # key=value
+    return URL.create("postgresql", username=parts.get("user"), password=parts.get("password"),
+                      host=parts.get("host"), port=int(parts.get("port") or 5432),
+                      database=parts.get("dbname")).render_as_string(hide_password=False)
 
 
 @pytest.fixture
@@ -71,11 +57,18 @@ def bus_recorder(store_url: str):
     """A recorder on its own bus (events emitted by the test), running for the test."""
     async def start(**config: object) -> tuple[EventBus, Recorder, asyncio.Task[None]]:
         bus = EventBus()
-        rec = Recorder(RecorderConfig(url=store_url, **(FAST | config)), bus)
+        rec = Recorder(RecorderConfig.model_validate({"url": store_url, **FAST, **config}), bus)
         task = asyncio.create_task(rec.run(), name="test-recorder")
         await wait_for(lambda: rec.state is RecorderState.CONNECTED, 10)
         return bus, rec, task
     return start
+
+
+def ready(reg: Registry, entity_id: str, state: str | None = None) -> bool:
+    """The node's entity is registered, available (after a previous test's node went offline)
+    and, when given, in ``state``."""
+    record = reg.get(entity_id)
+    return record is not None and record.available and (state is None or record.state == state)
 
 
 async def flushed(rec: Recorder, timeout: float = 10) -> None:
@@ -96,8 +89,7 @@ async def test_lamp_toggles_recorded_in_order(broker, store_url):
     async with running_hub(cfg, pw["hub"]) as hub, running_node(cfg, "sim1", pw["sim1"]):
         reg, rec = hub.registry, hub.recorder
         assert rec is not None
-        await wait_for(lambda: reg.get("switch.sim1_lamp") is not None
-                       and reg.get("switch.sim1_lamp").state == "off", 10)
+        await wait_for(lambda: ready(reg, "switch.sim1_lamp", "off"), 10)
         await flushed(rec)
         t1 = time.time()
         for _ in range(6):
@@ -127,8 +119,7 @@ async def test_numeric_sensor_history_bucketed(broker, store_url):
     async with running_hub(cfg, pw["hub"]) as hub, running_node(cfg, "sim1", pw["sim1"]) as node:
         reg, rec = hub.registry, hub.recorder
         assert rec is not None
-        await wait_for(lambda: reg.get("sensor.sim1_temperature") is not None
-                       and reg.get("sensor.sim1_temperature").state == "21.0", 10)
+        await wait_for(lambda: ready(reg, "sensor.sim1_temperature", "21.0"), 10)
         t1 = time.time()
         for value in values:
             node.set_state("temperature", value)
@@ -153,18 +144,17 @@ async def test_numeric_sensor_history_bucketed(broker, store_url):
             assert point.state == members[-1].state
 
 
-async def test_doorbell_and_node_events_recorded(broker, store_url):
+async def test_doorbell_node_events_and_availability_recorded(broker, store_url):
     cfg = broker.spark_config(nodes=[NODE], recorder={"url": store_url, **FAST})
     pw = broker.passwords
     async with running_hub(cfg, pw["hub"]) as hub:
-        rec = hub.recorder
+        rec, reg = hub.recorder, hub.registry
         assert rec is not None
         t1 = time.time()
         async with running_node(cfg, "sim1", pw["sim1"]):
-            reg = hub.registry
-            await wait_for(lambda: reg.get("button.sim1_identify") is not None
-                           and reg.get("button.sim1_identify").available
-                           and reg.get("event.sim1_doorbell") is not None, 10)
+            await wait_for(lambda: ready(reg, "button.sim1_identify")
+                           and ready(reg, "event.sim1_doorbell")
+                           and ready(reg, "switch.sim1_lamp", "off"), 10)
             with hub.bus.subscribe((EntityFired,)) as fired:
                 for _ in range(2):
                     await hub.services.call("press", "button.sim1_identify")
@@ -177,14 +167,25 @@ async def test_doorbell_and_node_events_recorded(broker, store_url):
             assert got[0].time >= got[1].time  # newest first
             added = await rec.events("event.sim1_doorbell", 0, event_type="entity_added")
             assert added and added[0].data["platform"] == "event"
-        # the node stopped: its offline availability is an event of the hub
 
+        # the node stopped: its offline availability is an event of the hub, and its entities
+        # are recorded unavailable
         async def node_offline() -> bool:
             await rec.flush()
             return any(e.data == {"node_id": "sim1"}
                        for e in await rec.events(None, t1, event_type="node_offline"))
 
         await wait_for(node_offline, 10)
+        await wait_for(lambda: not reg.get("switch.sim1_lamp").available, 10)
+        await flushed(rec)
+        lamp = await rec.history("switch.sim1_lamp", t1, initial=True)
+        assert lamp[-1].state == "unavailable"
+        # back online with an unchanged retained state: that state is recorded again
+        async with running_node(cfg, "sim1", pw["sim1"]):
+            await wait_for(lambda: ready(reg, "switch.sim1_lamp", "off"), 10)
+            await flushed(rec)
+            lamp = await rec.history("switch.sim1_lamp", t1, initial=True)
+            assert [p.state for p in lamp[-2:]] == ["unavailable", "off"]
         meta = await rec.entity("event.sim1_doorbell")
         assert meta is not None and meta.platform == "event" and meta.device_class == "doorbell"
 
@@ -195,7 +196,7 @@ async def test_bucketing_numeric_and_non_numeric(bus_recorder):
     hour = 3600.0
     base = math.floor(time.time() / hour) * hour - 2 * hour  # two whole hours ago
     for k in range(24):  # one value every 5 minutes over two hours
-        bus.emit(StateChanged(base + k * 300, "sensor.load", None, str(k)))
+        bus.emit(StateChanged(base + k * 300, "sensor.load", None, str(k), {"k": k}))
         bus.emit(StateChanged(base + k * 300, "select.mode", None, ["eco", "comfort"][k % 2]))
     bus.emit(StateChanged(base + hour + 150, "sensor.load", None, "unavailable"))
     await flushed(rec)
@@ -206,12 +207,54 @@ async def test_bucketing_numeric_and_non_numeric(bus_recorder):
         BucketPoint(base, base + hour, 12, "11", 5.5, 0.0, 11.0, 12),
         BucketPoint(base + hour, base + 2 * hour, 13, "23", 17.5, 12.0, 23.0, 12),
     ]
+    shifted = await rec.history("sensor.load", base, base + 2 * hour, bucket=timedelta(hours=1),
+                                origin=base + 1800)  # buckets on the half hour
+    assert [(p.start - base, p.count, p.numeric_count, p.avg) for p in shifted] == [
+        (-1800.0, 6, 6, 2.5), (1800.0, 13, 12, 11.5), (5400.0, 6, 6, 20.5)]
     mode = await rec.history("select.mode", base, base + 2 * hour, bucket=timedelta(minutes=30))
     assert [(p.start - base, p.count, p.state, p.avg) for p in mode] == [
         (i * 1800.0, 6, "comfort", None) for i in range(4)]
     raw = await rec.history("sensor.load", base + 600, base + 1200)
-    assert [(p.time - base, p.state) for p in raw] == [(600.0, "2"), (900.0, "3")]
+    assert [(p.time - base, p.state, p.attributes) for p in raw] == [
+        (600.0, "2", {"k": 2}), (900.0, "3", {"k": 3})]
     assert (await rec.entity("sensor.load")).platform == "sensor"
+    await stopped(rec, task)
+
+
+async def test_excluded_entities_are_not_recorded(bus_recorder):
+    bus, rec, task = await bus_recorder(exclude=["sensor.hub_*", "event.noisy"])
+    now = time.time()
+    bus.emit(StateChanged(now, "sensor.hub_messages", None, "1"))
+    bus.emit(StateChanged(now, "sensor.kept", None, "1"))
+    bus.emit(EntityFired(now, "event.noisy", "press", {}))
+    await flushed(rec)
+    assert rec.store.counts() == {"states": 1, "events": 0, "entities": 1}
+    assert await rec.entity("sensor.hub_messages") is None
+    await stopped(rec, task)
+
+
+async def test_a_refused_row_is_dropped_alone(bus_recorder):
+    """The store refuses one row (here a constraint the test adds): the batch is written row
+    by row, only that row is dropped (counted and logged), the others keep their order."""
+    bus, rec, task = await bus_recorder()
+    with rec.store._connect(write=True) as conn:
+        if rec.store.backend == "sqlite":
+            conn.exec_driver_sql("CREATE TRIGGER refuse BEFORE INSERT ON states WHEN "
+                                 "NEW.state = 'bad' BEGIN SELECT RAISE(ABORT, 'refused'); END")
+        else:
+            conn.exec_driver_sql("ALTER TABLE states ADD CONSTRAINT refuse CHECK "
+                                 "(state <> 'bad')")
+    now = time.time()
+    for i in range(10):
+        bus.emit(StateChanged(now + i, "sensor.t", None, "bad" if i == 4 else str(i)))
+    await flushed(rec)
+    assert [p.state for p in await rec.history("sensor.t", now, now + 20)] == [
+        "0", "1", "2", "3", "5", "6", "7", "8", "9"]
+    assert rec.stats.lost == 1 and rec.stats.states_written == 9
+    assert rec.state is RecorderState.CONNECTED
+    bus.emit(StateChanged(now + 10, "sensor.t", None, "10"))  # and it goes on as before
+    await flushed(rec)
+    assert len(await rec.history("sensor.t", now, now + 20)) == 10
     await stopped(rec, task)
 
 
@@ -258,7 +301,7 @@ async def test_purge_on_demand_and_periodic(bus_recorder):
     await stopped(rec, task)
 
 
-# ---- outages ---------------------------------------------------------------------------------------
+# ---- outages -------------------------------------------------------------------------------------
 async def test_sqlite_locked_store_outage_catches_up(broker, tmp_path):
     """Another process holds SQLite's write lock (as root, chmod cannot make the file
     unwritable): writes fail after the busy timeout, rows wait in memory, then catch up."""
@@ -269,8 +312,7 @@ async def test_sqlite_locked_store_outage_catches_up(broker, tmp_path):
     async with running_hub(cfg, pw["hub"]) as hub, running_node(cfg, "sim1", pw["sim1"]):
         reg, rec = hub.registry, hub.recorder
         assert rec is not None
-        await wait_for(lambda: reg.get("switch.sim1_lamp") is not None
-                       and reg.get("switch.sim1_lamp").state == "off", 10)
+        await wait_for(lambda: ready(reg, "switch.sim1_lamp", "off"), 10)
         await flushed(rec)
         t1 = time.time()
         await hub.services.call("toggle", "switch.sim1_lamp", wait=True)
@@ -322,8 +364,6 @@ async def test_sqlite_unreachable_at_start_keeps_newest_rows(tmp_path):
 async def test_postgres_down_at_start_and_mid_stream_catches_up(broker, fresh_postgres):
     """The URL points at a stopped server, which starts later; then it stops mid-stream and
     comes back. Every toggle ends up recorded once, in order."""
-    if find_bindir() is None:
-        pytest.skip("needs the PostgreSQL server binaries to stop and start a server")
     cluster: PgCluster = fresh_postgres
     url = cluster.create_database()
     cluster.stop()
@@ -332,8 +372,7 @@ async def test_postgres_down_at_start_and_mid_stream_catches_up(broker, fresh_po
     async with running_hub(cfg, pw["hub"]) as hub, running_node(cfg, "sim1", pw["sim1"]):
         reg, rec = hub.registry, hub.recorder
         assert rec is not None
-        await wait_for(lambda: reg.get("switch.sim1_lamp") is not None
-                       and reg.get("switch.sim1_lamp").state == "off", 10)
+        await wait_for(lambda: ready(reg, "switch.sim1_lamp", "off"), 10)
         t1 = time.time()
         for _ in range(3):
             await hub.services.call("toggle", "switch.sim1_lamp", wait=True)

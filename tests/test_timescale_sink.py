@@ -7,6 +7,7 @@ installable on this machine), so its statements are checked against the document
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from bridges.sinks.timescale.config import TimescaleSinkConfig
 from bridges.sinks.timescale.migrate import MIGRATIONS
 from bridges.sinks.timescale.sink import LinkState, TimescaleSink
 
-T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+T0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=6)
 
 
 def cfg(url: str, **kw: object) -> TimescaleSinkConfig:
@@ -58,9 +59,28 @@ def one_of_each(t: datetime = T0) -> list[Record]:
     ]
 
 
+MakeSink = Callable[..., Awaitable[TimescaleSink]]
+
+
+@pytest.fixture
+async def make_sink() -> AsyncIterator[MakeSink]:
+    """Opens sinks (``make_sink(url, **config)``) and closes them after the test, pass or fail."""
+    made: list[TimescaleSink] = []
+
+    async def make(url: str, **kw: object) -> TimescaleSink:
+        sink = TimescaleSink(cfg(url, **kw))
+        made.append(sink)
+        await sink.open()
+        return sink
+
+    yield make
+    for sink in made:
+        await sink.close()
+
+
 def rows(url: str, sql: str) -> list[tuple]:
     with psycopg.connect(url) as conn:
-        return conn.execute(sql).fetchall()  # type: ignore[arg-type]
+        return conn.execute(sql).fetchall()
 
 
 def count(url: str, table: str) -> int:
@@ -173,9 +193,9 @@ async def test_require_timescaledb_on_plain_postgres_fails(pg_url: str) -> None:
 
 # ---- writing ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("staging", ["on-conflict", "always"])
-async def test_every_kind_lands_in_its_table(pg_url: str, staging: str) -> None:
-    sink = TimescaleSink(cfg(pg_url, staging=staging))
-    await sink.open()
+async def test_every_kind_lands_in_its_table(
+        pg_url: str, staging: str, make_sink: MakeSink) -> None:
+    sink = await make_sink(pg_url, staging=staging)
     await sink.write(one_of_each())
     await sink.close()
     assert rows(pg_url, "SELECT time, device_id, metric_name, value, record_key "
@@ -196,9 +216,9 @@ async def test_every_kind_lands_in_its_table(pg_url: str, staging: str) -> None:
 
 
 @pytest.mark.parametrize("staging", ["on-conflict", "always"])
-async def test_replayed_batches_add_no_duplicates(pg_url: str, staging: str) -> None:
-    sink = TimescaleSink(cfg(pg_url, staging=staging))
-    await sink.open()
+async def test_replayed_batches_add_no_duplicates(
+        pg_url: str, staging: str, make_sink: MakeSink) -> None:
+    sink = await make_sink(pg_url, staging=staging)
     first = metrics(1000) + one_of_each()
     await sink.write(first)
     await sink.write(first)  # full replay
@@ -213,9 +233,9 @@ async def test_replayed_batches_add_no_duplicates(pg_url: str, staging: str) -> 
     assert sink.stats.duplicates == len(first) + 500 + 10
 
 
-async def test_large_batch_is_copied_in_bounded_transactions(pg_url: str) -> None:
-    sink = TimescaleSink(cfg(pg_url, batch_rows=10_000))
-    await sink.open()
+async def test_large_batch_is_copied_in_bounded_transactions(
+        pg_url: str, make_sink: MakeSink) -> None:
+    sink = await make_sink(pg_url, batch_rows=10_000)
     await sink.write(metrics(50_000))
     await sink.close()
     assert sink.stats.batches == 5
@@ -223,9 +243,9 @@ async def test_large_batch_is_copied_in_bounded_transactions(pg_url: str) -> Non
                         "FROM device_metrics") == [(50_000, 50_000, sum(range(50_000)))]
 
 
-async def test_odd_values_are_cleaned_and_refused_records_dropped_alone(pg_url: str) -> None:
-    sink = TimescaleSink(cfg(pg_url))
-    await sink.open()
+async def test_odd_values_are_cleaned_and_refused_records_dropped_alone(
+        pg_url: str, make_sink: MakeSink) -> None:
+    sink = await make_sink(pg_url)
     with psycopg.connect(pg_url, autocommit=True) as conn:  # the server refuses one record
         conn.execute("ALTER TABLE device_metrics ADD CONSTRAINT sane CHECK (value < 1e6)")
     naive = T0.replace(tzinfo=None)
@@ -245,9 +265,8 @@ async def test_odd_values_are_cleaned_and_refused_records_dropped_alone(pg_url: 
         (T0, "device", "ab", {"k": ["v"], "big": 2**70, "nan": None})]
 
 
-async def test_counts_per_hour(pg_url: str) -> None:
-    sink = TimescaleSink(cfg(pg_url))
-    await sink.open()
+async def test_counts_per_hour(pg_url: str, make_sink: MakeSink) -> None:
+    sink = await make_sink(pg_url)
     await sink.write(metrics(7, step=900) + one_of_each(T0 + timedelta(hours=1)))
     h0 = int(T0.timestamp())
     counts = await sink.counts_per_hour(h0, h0 + 7200)
@@ -258,9 +277,8 @@ async def test_counts_per_hour(pg_url: str) -> None:
     await sink.close()
 
 
-async def test_a_stuck_batch_times_out_then_goes_through(pg_url: str) -> None:
-    sink = TimescaleSink(cfg(pg_url, write_timeout=0.5))
-    await sink.open()
+async def test_a_stuck_batch_times_out_then_goes_through(pg_url: str, make_sink: MakeSink) -> None:
+    sink = await make_sink(pg_url, write_timeout=0.5)
     with psycopg.connect(pg_url) as blocker:
         blocker.execute("LOCK TABLE device_metrics IN ACCESS EXCLUSIVE MODE")
         with pytest.raises(SinkError, match="not written"):
@@ -272,10 +290,9 @@ async def test_a_stuck_batch_times_out_then_goes_through(pg_url: str) -> None:
 
 
 # ---- the server going away ----------------------------------------------------------------------
-async def test_postgres_down_then_back(fresh_postgres: PgCluster) -> None:
+async def test_postgres_down_then_back(fresh_postgres: PgCluster, make_sink: MakeSink) -> None:
     url = await asyncio.to_thread(fresh_postgres.create_database)
-    sink = TimescaleSink(cfg(url))
-    await sink.open()
+    sink = await make_sink(url)
     await sink.write(metrics(100))
     await asyncio.to_thread(fresh_postgres.stop)
     with pytest.raises(SinkError):
@@ -289,12 +306,12 @@ async def test_postgres_down_then_back(fresh_postgres: PgCluster) -> None:
     assert count(url, "device_metrics") == 200
 
 
-async def test_restart_mid_stream_loses_and_duplicates_nothing(fresh_postgres: PgCluster) -> None:
+async def test_restart_mid_stream_loses_and_duplicates_nothing(
+        fresh_postgres: PgCluster, make_sink: MakeSink) -> None:
     """A pump-like writer retries each batch until it is taken while PostgreSQL restarts; each
     write spans two transactions, so a retried batch is often half there already."""
     url = await asyncio.to_thread(fresh_postgres.create_database)
-    sink = TimescaleSink(cfg(url, batch_rows=500))
-    await sink.open()
+    sink = await make_sink(url, batch_rows=500)
     done: list[int] = []
     failures: list[SinkError] = []
     back, enough = asyncio.Event(), asyncio.Event()
@@ -315,7 +332,7 @@ async def test_restart_mid_stream_loses_and_duplicates_nothing(fresh_postgres: P
     task = asyncio.create_task(pump())
     await wait_for(lambda: len(done) >= 5, timeout=30, what="first batches written")
     await asyncio.to_thread(fresh_postgres.stop)
-    await wait_for(lambda: failures, timeout=30, what="a write failing while PG is down")
+    await wait_for(lambda: bool(failures), timeout=30, what="a write failing while PG is down")
     await asyncio.to_thread(fresh_postgres.start)
     back.set()
     resumed = len(done)
@@ -329,9 +346,9 @@ async def test_restart_mid_stream_loses_and_duplicates_nothing(fresh_postgres: P
 
 
 # ---- rollup and retention on plain PostgreSQL ------------------------------------------------
-async def test_rollup_matches_what_the_continuous_aggregate_would_hold(pg_url: str) -> None:
-    sink = TimescaleSink(cfg(pg_url))
-    await sink.open()
+async def test_rollup_matches_what_the_continuous_aggregate_would_hold(
+        pg_url: str, make_sink: MakeSink) -> None:
+    sink = await make_sink(pg_url)
     # 3 hours, 4 readings an hour per device
     await sink.write(metrics(36, step=900 / 3))
     assert await sink.refresh_rollup() > 0  # the hours written since the last run
@@ -353,9 +370,22 @@ async def test_rollup_matches_what_the_continuous_aggregate_would_hold(pg_url: s
     await sink.close()
 
 
-async def test_retention_purge(pg_url: str) -> None:
-    sink = TimescaleSink(cfg(pg_url, retention_days=20, rollup_lookback_hours=24))
-    await sink.open()
+async def test_maintenance_job_keeps_the_rollup_current(pg_url: str, make_sink: MakeSink) -> None:
+    sink = await make_sink(pg_url, maintenance_seconds=0.05)
+    await sink.write(metrics(30, step=60))
+
+    def rolled_up(n: int) -> bool:
+        return rows(pg_url, "SELECT sum(sample_count) FROM hourly_device_metrics") == [(n,)]
+
+    await wait_for(lambda: rolled_up(30), timeout=10, what="the job rolled the rows up")
+    await sink.write(metrics(5, start=30, step=60))
+    await wait_for(lambda: rolled_up(35), timeout=10, what="the job saw the new rows")
+    await sink.close()
+    assert count(pg_url, "spark_rollup_pending") == 0
+
+
+async def test_retention_purge(pg_url: str, make_sink: MakeSink) -> None:
+    sink = await make_sink(pg_url, retention_days=20, rollup_lookback_hours=24)
     now = datetime.now(UTC)
     await sink.write(metrics(5, t0=now - timedelta(days=21)) + one_of_each(now - timedelta(days=25))
                      + metrics(5, start=10, t0=now - timedelta(days=1)) + one_of_each(now))

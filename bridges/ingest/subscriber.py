@@ -5,10 +5,12 @@ with ``manual_ack=True``, a stable client id and ``clean_session=False``: the br
 every message the bridge has not acknowledged, across reconnects and bridge restarts, and an
 acknowledgement goes out only once the message's records are committed in the outbox.
 
-Batching: records and the messages they came from collect in memory and are committed in one
-transaction when ``commit_messages`` are pending, when the broker has nothing more to send (no
-message during a whole event-loop iteration) or after ``commit_ms``, whichever is first; then
-the batch's messages are acknowledged.
+Group commit: records and the messages they came from collect in memory; a commit (one
+transaction, on a worker thread so the loop keeps receiving during the fsync) starts when
+``commit_messages`` are pending, when the broker has nothing more to send (no message during a
+whole event-loop iteration) or after ``commit_ms``, whichever is first, and only one runs at a
+time: what arrives meanwhile forms the next batch, so batches grow with the disk's fsync
+latency. The batch's messages are acknowledged when its commit returns.
 
 Redelivery without duplicates: if the bridge dies between a commit and the acknowledgements,
 the broker resends those messages (DUP flag set, same packet id) on reconnect. Each commit
@@ -26,6 +28,7 @@ changes: they feed the discovery cache but make no records (live changes arrive 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import struct
 import zlib
@@ -33,7 +36,7 @@ from typing import Any
 
 from bridges.ingest.config import IngestConfig
 from bridges.ingest.mapper import Mapper
-from bridges.outbox.store import MID_WINDOW, Outbox, OutboxError
+from bridges.outbox.store import MID_WINDOW, Outbox
 from bridges.records import Record
 from hub.config.models import SparkConfig
 from hub.errors import PayloadError
@@ -48,6 +51,8 @@ def default_client_id(cfg: SparkConfig) -> str:
 
 
 class Ingest:
+    """Owns its outbox connection; commits run one at a time on a worker thread."""
+
     def __init__(self, cfg: SparkConfig, outbox: Outbox, *, password: str | None = None,
                  username: str | None = None) -> None:
         self.cfg: IngestConfig = cfg.bridges.ingest
@@ -60,16 +65,16 @@ class Ingest:
                                  clean_session=False, manual_ack=True, password=password,
                                  username=username)
         self.batch_max = 1 if outbox.cfg.fsync == "always" else self.cfg.commit_messages
-        self._records: list[Record] = []
-        self._msgs: list[Message] = []
-        self._pairs = bytearray()
-        self._pending: dict[int, int] = {}  # mid -> crc of uncommitted QoS 1 messages
+        self._batch = _Batch()
+        self._committing: _Batch | None = None
         self._recent: dict[int, tuple[int, int]] = {}  # mid -> (crc, commit index)
         self._committed = 0
         self._seen = -1
         self._check: asyncio.Handle | None = None
         self._deadline = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="bridge-commit")
+        self._idle = asyncio.Event()
         self.received = self.records = self.malformed = self.duplicates = self.commits = 0
         self._load_recent()
 
@@ -80,7 +85,8 @@ class Ingest:
                 self._recent[mid] = (crc, self._committed)
 
     async def run(self, ready: asyncio.Event | None = None) -> None:
-        """Subscribe and ingest until cancelled; the pending batch is committed on the way out."""
+        """Subscribe and ingest until cancelled; what is pending is committed on the way out
+        (unacknowledged: the broker redelivers it and the packet ids mark it as a duplicate)."""
         self._loop = asyncio.get_running_loop()
         self.client.set_default_handler(self._on_message)
         self.client.subscribe_many(self.filters, qos=1)
@@ -91,40 +97,51 @@ class Ingest:
                     ready.set()
                 await asyncio.Future()  # until cancelled
         finally:
-            self.flush()
+            await self.drain()
+            self._pool.shutdown()
+
+    async def drain(self) -> None:
+        """Wait until everything received so far is committed."""
+        while self._committing is not None or self._batch.msgs or self._batch.records:
+            self._idle.clear()
+            self._kick()
+            await self._idle.wait()
 
     # ---- per message (loop thread) ------------------------------------------------------
     def _on_message(self, msg: Message) -> None:
         self.received += 1
+        batch = self._batch
         if msg.qos:
             crc = zlib.crc32(msg.payload, zlib.crc32(msg._topic))
             mid = msg.mid
             if msg.dup and self._is_duplicate(mid, crc):
                 self.duplicates += 1
-                self._msgs.append(msg)  # acknowledged with the next commit, no records
+                batch.msgs.append(msg)  # acknowledged with the next commit, no records
                 self._schedule()
                 return
-            self._pending[mid] = crc
-            self._pairs += _PAIR.pack(mid, crc)
-            self._msgs.append(msg)
+            batch.pending[mid] = crc
+            batch.pairs += _PAIR.pack(mid, crc)
+            batch.msgs.append(msg)
         try:
             topic = msg.topic
             if self.mapper.is_discovery(topic):
                 self.mapper.discovery(topic, msg.payload)
             elif not msg.retain:
-                self._records.extend(self.mapper.records(topic, msg.payload))
+                batch.records.extend(self.mapper.records(topic, msg.payload))
         except (PayloadError, UnicodeDecodeError) as exc:
             self._malformed(msg, exc)
         except Exception as exc:  # a bad payload never kills the loop
             log.exception("bridge: unexpected error mapping a message")
             self._malformed(msg, exc)
-        if len(self._msgs) >= self.batch_max or len(self._records) >= 4 * self.batch_max:
-            self.flush()
+        if len(batch.msgs) >= self.batch_max or len(batch.records) >= 4 * self.batch_max:
+            self._kick()
         else:
             self._schedule()
 
     def _is_duplicate(self, mid: int, crc: int) -> bool:
-        if self._pending.get(mid) == crc:
+        if self._batch.pending.get(mid) == crc:
+            return True
+        if self._committing is not None and self._committing.pending.get(mid) == crc:
             return True
         seen = self._recent.get(mid)
         return seen is not None and seen[0] == crc and seen[1] > self._committed - MID_WINDOW
@@ -144,44 +161,76 @@ class Ingest:
     def _idle_check(self) -> None:
         """Commit once a whole loop iteration brought no message, or at the deadline."""
         self._check = None
-        if not self._msgs and not self._records:
+        if not self._batch.msgs and not self._batch.records:
             return
         assert self._loop is not None
         if self.received == self._seen or self._loop.time() >= self._deadline:
-            self.flush()
+            self._kick()
             return
         self._seen = self.received
         self._check = self._loop.call_soon(self._idle_check)
 
-    def flush(self) -> None:
-        """Commit what is pending, then acknowledge its messages."""
+    # ---- group commit -------------------------------------------------------------------
+    def _kick(self) -> None:
+        """Start committing the current batch unless a commit is running (then it follows)."""
         if self._check is not None:
             self._check.cancel()
             self._check = None
-        if not self._msgs and not self._records:
+        batch = self._batch
+        if self._committing is not None or (not batch.msgs and not batch.records):
+            if self._committing is None:
+                self._idle.set()
             return
-        records, msgs, pairs = self._records, self._msgs, bytes(self._pairs)
-        self._records, self._msgs, self._pairs = [], [], bytearray()
-        pending, self._pending = self._pending, {}
-        try:
-            self.outbox.append(records, pairs, len(pairs) // _PAIR.size)
-        except OutboxError as exc:  # disk full, locked: keep the batch, unacknowledged
+        assert self._loop is not None
+        self._committing, self._batch = batch, _Batch()
+        fut = self._loop.run_in_executor(self._pool, self._commit, batch)
+        fut.add_done_callback(self._committed_cb)
+
+    def _commit(self, batch: _Batch) -> None:  # worker thread
+        self.outbox.append(batch.records, bytes(batch.pairs), len(batch.pairs) // _PAIR.size)
+
+    def _committed_cb(self, fut: asyncio.Future[None]) -> None:
+        batch, self._committing = self._committing, None
+        assert batch is not None and self._loop is not None
+        exc = fut.exception() if not fut.cancelled() else None
+        if exc is not None or fut.cancelled():  # disk full, locked: keep it, unacknowledged
             log.error("bridge: outbox commit failed, retrying in 1 s: %s", exc)
-            self._records[:0], self._msgs[:0] = records, msgs
-            self._pairs[:0], self._pending = pairs, pending | self._pending
-            if self._loop is not None and self._check is None:
-                self._check = self._loop.call_later(1.0, self._idle_check)
-                self._deadline = 0.0
+            batch.merge(self._batch)
+            self._batch = batch
+            self._check = self._loop.call_later(1.0, self._idle_check)
+            self._deadline = 0.0
             return
         self.commits += 1
-        self.records += len(records)
-        for mid, crc in _PAIR.iter_unpack(pairs):
+        self.records += len(batch.records)
+        for mid, crc in _PAIR.iter_unpack(batch.pairs):
             self._committed += 1
             self._recent[mid] = (crc, self._committed)
         ack = self.client.ack
-        for msg in msgs:
+        for msg in batch.msgs:
             ack(msg)
+        if self._batch.msgs or self._batch.records:
+            self._kick() if len(self._batch.msgs) >= self.batch_max else self._schedule()
+        else:
+            self._idle.set()
 
     def stats(self) -> dict[str, Any]:
         return {"received": self.received, "records": self.records, "malformed": self.malformed,
                 "duplicates": self.duplicates, "commits": self.commits}
+
+
+class _Batch:
+    """What one commit carries: records, the QoS 1 messages to acknowledge, their pairs."""
+
+    __slots__ = ("msgs", "pairs", "pending", "records")
+
+    def __init__(self) -> None:
+        self.records: list[Record] = []
+        self.msgs: list[Message] = []
+        self.pairs = bytearray()
+        self.pending: dict[int, int] = {}  # mid -> crc
+
+    def merge(self, later: _Batch) -> None:
+        self.records += later.records
+        self.msgs += later.msgs
+        self.pairs += later.pairs
+        self.pending |= later.pending

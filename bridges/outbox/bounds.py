@@ -61,14 +61,13 @@ def enforce(outbox: Outbox, now: float | None = None) -> Counter[str]:
                              (cut,)).fetchone()
             edge = min(int(row[0]) if row else top, top)
             if cls == "delivered":
-                cur = db.execute("DELETE FROM records WHERE seq < ? AND seq <= ? AND enq < ?",
-                                 (edge, delivered, cut))
-                removed[cls] += cur.rowcount
+                removed[cls] += outbox.delete(db, "seq < ? AND seq <= ? AND enq < ?",
+                                              (edge, delivered, cut))
                 continue
             for prio in ((2,) if prio_sql == "prio = 2" else (1, 0)):
-                cur = db.execute("DELETE FROM records WHERE seq < ? AND seq > ? AND prio = ? "
-                                 "AND enq < ?", (edge, delivered, prio, cut))
-                removed[f"prio{prio}"] += cur.rowcount
+                removed[f"prio{prio}"] += outbox.delete(
+                    db, "seq < ? AND seq > ? AND prio = ? AND enq < ?",
+                    (edge, delivered, prio, cut))
         db.execute("DELETE FROM ledger WHERE hour < ?",
                    (int(now - cfg.keep_delivered_hours * 3600 - 2 * 3600),))
 
@@ -88,9 +87,8 @@ def _shrink(outbox: Outbox, removed: Counter[str], min_cursor: int) -> None:
     if used <= cfg.max_bytes:
         return
     goal = int(cfg.max_bytes * 0.95)
-    db = outbox.db
-    rows = int(db.execute("SELECT count(*) FROM records").fetchone()[0] or 1)
-    per_row = max(1, used // rows)
+    rows, _ = outbox.totals()
+    per_row = max(1, used // max(rows, 1))
     classes = [("delivered", "seq <= ?", min_cursor)] + [
         (f"prio{int(p)}", f"seq > ? AND prio = {int(p)}", min_cursor)
         for p in (Priority.BULK, Priority.NORMAL, Priority.CRITICAL)]
@@ -102,11 +100,9 @@ def _shrink(outbox: Outbox, removed: Counter[str], min_cursor: int) -> None:
             def tx(db: sqlite3.Connection, cond: str = cond, arg: int = arg,
                    chunk: int = chunk) -> None:
                 nonlocal count
-                cur = db.execute(
-                    f"DELETE FROM records WHERE seq IN (SELECT seq FROM records WHERE {cond} "
-                    "AND seq < (SELECT max(seq) FROM records) ORDER BY seq LIMIT ?)",
-                    (arg, chunk))
-                count = cur.rowcount
+                count = outbox.delete(
+                    db, f"seq IN (SELECT seq FROM records WHERE {cond} "
+                    "AND seq < (SELECT max(seq) FROM records) ORDER BY seq LIMIT ?)", (arg, chunk))
 
             outbox._write(tx)
             if count <= 0:

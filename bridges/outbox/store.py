@@ -41,8 +41,9 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,7 +68,11 @@ CREATE TABLE IF NOT EXISTS ingest_mids (batch INTEGER PRIMARY KEY, n INTEGER NOT
     mids BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS links (sink TEXT PRIMARY KEY, state TEXT NOT NULL,
     delivered INTEGER NOT NULL, since REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta VALUES ('rows', 0), ('bytes', 0);
 """
+ROW_OVERHEAD = 48  # bytes a row costs besides its key and body (seq, kind, times, b-tree cell)
+SIZE_SQL = f"length(body) + length(key) + {ROW_OVERHEAD}"
 
 
 class OutboxError(SparkError):
@@ -97,7 +102,8 @@ def hour_of(record: Record) -> int:
 
 
 class Outbox:
-    """The log. Not thread-safe: one instance per thread (processes share the file safely)."""
+    """One connection to the log. Use an instance from one thread at a time; components that
+    run concurrently (ingest, each pump, upkeep) open their own (so do other processes)."""
 
     def __init__(self, cfg: OutboxConfig, sinks: Iterable[str]) -> None:
         self.cfg = cfg
@@ -105,8 +111,10 @@ class Outbox:
         self.path = Path(cfg.path) / DB_NAME
         self.dropped: Counter[str] = Counter()  # "delivered", "prio0".."prio2"
         self._db: sqlite3.Connection | None = None
-        self._mid_batches: list[tuple[int, int]] = []  # (batch id, mids) oldest first
+        self._mid_batches: deque[tuple[int, int]] = deque()  # (batch id, mids) oldest first
+        self._mid_total = 0
         self._listeners: list[Callable[[], None]] = []
+        self._lock = threading.Lock()  # one transaction at a time on this connection
 
     # ---- lifecycle --------------------------------------------------------------------
     def open(self) -> Outbox:
@@ -124,12 +132,17 @@ class Outbox:
             db.executemany("INSERT OR IGNORE INTO cursors VALUES (?, 0)",
                            [(s,) for s in self.sinks])
             db.execute("COMMIT")
-            self._mid_batches = db.execute(
-                "SELECT batch, n FROM ingest_mids ORDER BY batch").fetchall()
+            self._mid_batches = deque(db.execute(
+                "SELECT batch, n FROM ingest_mids ORDER BY batch").fetchall())
+            self._mid_total = sum(n for _b, n in self._mid_batches)
         except sqlite3.Error as exc:
             raise OutboxError(f"cannot open the outbox {self.path}: {exc}") from exc
         self._db = db
         return self
+
+    def another(self) -> Outbox:
+        """A second, open connection to the same log (for a concurrent component)."""
+        return Outbox(self.cfg, self.sinks).open()
 
     def close(self) -> None:
         if self._db is not None:
@@ -149,31 +162,38 @@ class Outbox:
         return self._db
 
     def on_append(self, listener: Callable[[], None]) -> None:
-        """Call ``listener`` after every commit that added records (pumps wake on it)."""
+        """Call ``listener`` after every commit that added records, in the committing thread."""
         self._listeners.append(listener)
 
     def _write(self, fn: Callable[[sqlite3.Connection], None]) -> None:
         db = self.db
         try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                fn(db)
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+            with self._lock:
+                self._transaction(db, fn)
         except sqlite3.Error as exc:
             raise OutboxError(f"outbox write failed: {exc}") from exc
+
+    @staticmethod
+    def _transaction(db: sqlite3.Connection, fn: Callable[[sqlite3.Connection], None]) -> None:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            fn(db)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
 
     # ---- ingest side ------------------------------------------------------------------
     def append(self, records: Sequence[Record], mids: bytes = b"", n_mids: int = 0) -> None:
         """Commit ``records`` (and the MQTT packet ids they came with) in one transaction."""
         now = time.time()
         rows = [(r.key, r.kind, int(r.priority), hour_of(r), now, r.to_payload()) for r in records]
+        size = sum(len(row[0]) + len(row[5]) for row in rows) + ROW_OVERHEAD * len(rows)
 
         def tx(db: sqlite3.Connection) -> None:
             db.executemany(
                 "INSERT INTO records (key, kind, prio, hour, enq, body) VALUES (?,?,?,?,?,?)", rows)
+            self.count(db, len(rows), size)
             if n_mids:
                 cur = db.execute("INSERT INTO ingest_mids (n, mids) VALUES (?, ?)", (n_mids, mids))
                 self._mid_batches.append((int(cur.lastrowid or 0), n_mids))
@@ -185,12 +205,27 @@ class Outbox:
             for listener in self._listeners:
                 listener()
 
+    @staticmethod
+    def count(db: sqlite3.Connection, rows: int, size: int) -> None:
+        """Keep the running totals of rows and bytes (inside the caller's transaction)."""
+        db.execute("UPDATE meta SET value = value + (CASE key WHEN 'rows' THEN ? ELSE ? END)",
+                   (rows, size))
+
+    def delete(self, db: sqlite3.Connection, where: str, params: Sequence[object]) -> int:
+        """Delete rows (inside the caller's transaction) and count them out; returns how many."""
+        sizes = db.execute(f"DELETE FROM records WHERE {where} RETURNING {SIZE_SQL}",
+                           params).fetchall()
+        if sizes:
+            self.count(db, -len(sizes), -sum(s for (s,) in sizes))
+        return len(sizes)
+
     def _prune_mids(self, db: sqlite3.Connection) -> None:
-        total = sum(n for _b, n in self._mid_batches)
+        total = self._mid_total = self._mid_total + self._mid_batches[-1][1]
         cut = None
         while len(self._mid_batches) > 1 and total - self._mid_batches[0][1] >= MID_WINDOW:
-            cut, n = self._mid_batches.pop(0)
+            cut, n = self._mid_batches.popleft()
             total -= n
+        self._mid_total = total
         if cut is not None:
             db.execute("DELETE FROM ingest_mids WHERE batch <= ?", (cut,))
 
@@ -258,24 +293,27 @@ class Outbox:
                            (start, sink)).fetchone()[0]
         first = db.execute(f"SELECT enq FROM records WHERE {where} ORDER BY seq LIMIT 1",
                            (start, sink)).fetchone()
-        total = db.execute("SELECT count(*) FROM records").fetchone()[0] or 1
-        return Backlog(sink, int(count), int(self.used_bytes() * count / total),
+        rows, size = self.totals()
+        return Backlog(sink, int(count), int(size * count / max(rows, 1)),
                        max(0.0, time.time() - first[0]) if first else 0.0)
 
+    def totals(self) -> tuple[int, int]:
+        """(rows, bytes) in the log: bytes are keys + bodies + ``ROW_OVERHEAD`` per row (the
+        file itself can be larger: SQLite reuses freed pages but does not shrink the file)."""
+        got = dict(self.db.execute("SELECT key, value FROM meta WHERE key IN ('rows', 'bytes')"))
+        return int(got.get("rows", 0)), int(got.get("bytes", 0))
+
     def used_bytes(self) -> int:
-        db = self.db
-        pages = db.execute("PRAGMA page_count").fetchone()[0]
-        free = db.execute("PRAGMA freelist_count").fetchone()[0]
-        size = db.execute("PRAGMA page_size").fetchone()[0]
-        return int((pages - free) * size)
+        return self.totals()[1]
 
     def set_link(self, sink: str, state: str, delivered: int) -> None:
         """Record a pump's link state, so a status node in another process can show it."""
-        self._write(lambda db: db.execute(
-            "INSERT OR REPLACE INTO links VALUES (?, ?, ?, ?)", (sink, state, delivered, time.time())))
+        self._write(lambda db: db.execute("INSERT OR REPLACE INTO links VALUES (?, ?, ?, ?)",
+                                          (sink, state, delivered, time.time())))
 
     def links(self) -> dict[str, tuple[str, int]]:
-        return {s: (st, n) for s, st, n in self.db.execute("SELECT sink, state, delivered FROM links")}
+        rows = self.db.execute("SELECT sink, state, delivered FROM links")
+        return {sink: (state, n) for sink, state, n in rows}
 
     # ---- reconciliation ---------------------------------------------------------------
     def delivered_counts(self, sink: str, since: int, until: int) -> dict[tuple[str, int], int]:
@@ -290,12 +328,14 @@ class Outbox:
 
         def tx(db: sqlite3.Connection) -> None:
             nonlocal count
-            cur = db.execute(
+            sizes = db.execute(
                 "INSERT INTO records (key, kind, prio, hour, enq, target, body) "
                 "SELECT key, kind, prio, hour, ?, ?, body FROM records WHERE kind = ? AND hour = ? "
                 "AND target IS NULL AND seq <= (SELECT acked FROM cursors WHERE sink = ?) "
-                "ORDER BY seq", (time.time(), sink, kind, hour, sink))
-            count = cur.rowcount
+                f"ORDER BY seq RETURNING {SIZE_SQL}", (time.time(), sink, kind, hour, sink)
+            ).fetchall()
+            count = len(sizes)
+            self.count(db, count, sum(s for (s,) in sizes))
 
         self._write(tx)
         if count:

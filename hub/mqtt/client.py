@@ -187,7 +187,8 @@ class MqttClient:
         if msg.qos == 0:
             return True
         client = self._paho
-        if client is None or not self.connected or msg.timestamp < self._conn_started:
+        live = self.state in (LinkState.CONNECTING, LinkState.CONNECTED)  # redeliveries come
+        if client is None or not live or msg.timestamp < self._conn_started:  # before SUBACK
             return False
         return client.ack(msg.mid, msg.qos) == MQTTErrorCode.MQTT_ERR_SUCCESS
 

@@ -23,8 +23,8 @@ class Backlog:
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self.states: deque[dict[str, Any]] = deque()
-        self.events: deque[dict[str, Any]] = deque()
+        self.states: deque[tuple[Any, ...]] = deque()  # rows in STATE_COLUMNS order
+        self.events: deque[tuple[Any, ...]] = deque()  # rows in EVENT_COLUMNS order
         self.entities: dict[str, dict[str, Any]] = {}
         self.accepted = 0
         self.settled = 0
@@ -49,7 +49,7 @@ class Backlog:
             return 0
         for _ in range(overflow):
             s, e = self.states, self.events
-            if s and (not e or s[0]["last_updated"] <= e[0]["time"]):
+            if s and (not e or s[0][5] <= e[0][3]):  # last_updated / time
                 s.popleft()
             else:
                 e.popleft()

@@ -31,18 +31,21 @@ def state_before(entity_id: str, start: float) -> Select[Any]:
             .order_by(states.c.last_updated.desc(), states.c.id.desc()).limit(1))
 
 
-def bucket_index(backend: str, column: Any, width: float) -> ColumnElement[Any]:
-    """``floor(t / width)``: buckets aligned to multiples of ``width`` since the epoch."""
-    scaled = column / literal(width)
-    if backend == "sqlite":  # floor() is missing from some SQLite builds; times are positive
-        return cast(scaled, Integer)
+def bucket_index(backend: str, column: Any, width: float, origin: float = 0.0
+                 ) -> ColumnElement[Any]:
+    """``floor((t - origin) / width)``: buckets aligned to ``origin`` + multiples of
+    ``width``."""
+    scaled = (column - literal(origin)) / literal(width) if origin else column / literal(width)
+    if backend == "sqlite":  # no floor() in some SQLite builds: truncate, fix negatives
+        whole = cast(scaled, Integer)
+        return whole - case((scaled < whole, 1), else_=0)
     return func.floor(scaled)
 
 
-def buckets(backend: str, entity_id: str, start: float, end: float, width: float
-            ) -> Select[Any]:
+def buckets(backend: str, entity_id: str, start: float, end: float, width: float,
+            origin: float = 0.0) -> Select[Any]:
     """Per non-empty bucket: index, count, numeric count, avg, min, max, last state."""
-    index = bucket_index(backend, states.c.last_updated, width).label("b")
+    index = bucket_index(backend, states.c.last_updated, width, origin).label("b")
     ranked = (
         select(index, states.c.state, states.c.state_num,
                func.row_number().over(

@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from hub.events import (
     AvailabilityChanged,
     EntityAdded,
@@ -33,7 +35,9 @@ if TYPE_CHECKING:
     from hub.registry import Registry
 
 UNAVAILABLE = "unavailable"
-Row = tuple[str, dict[str, Any]]  # ("state" | "event", row)
+STATE_COLUMNS = ("entity_id", "state", "state_num", "attributes", "last_changed", "last_updated")
+EVENT_COLUMNS = ("entity_id", "event_type", "data", "time")
+Row = tuple[str, tuple[Any, ...]]  # ("state" | "event", values in the columns' order)
 
 
 class RowBuilder:
@@ -112,24 +116,39 @@ class RowBuilder:
         if meta is None:
             meta = EntityMeta(entity_id, entity_id.split(".", 1)[0])
         self._known.add(entity_id)
-        self.entities[entity_id] = {
-            "entity_id": meta.entity_id, "platform": meta.platform, "name": meta.name,
-            "device_id": meta.device_id, "unit": meta.unit, "device_class": meta.device_class,
-            "state_class": meta.state_class, "created": when, "updated": when,
+        self.entities[entity_id] = {  # third-party discovery: cut to the column sizes
+            "entity_id": meta.entity_id, "platform": _cut(meta.platform, 32),
+            "name": _cut(meta.name, 255), "device_id": _cut(meta.device_id, 255),
+            "unit": _cut(meta.unit, 32), "device_class": _cut(meta.device_class, 64),
+            "state_class": _cut(meta.state_class, 32), "created": when, "updated": when,
         }
+
+
+def _cut(value: str | None, size: int) -> str | None:
+    return value if value is None or len(value) <= size else value[:size]
+
+
+def _text(value: str | None) -> str | None:
+    # PostgreSQL text cannot hold NUL (SQLite could, but both stores get the same)
+    return value.replace("\x00", "\ufffd") if value and "\x00" in value else value
+
+
+def _json(value: dict[str, Any] | None) -> str | None:
+    # serialized now: the registry keeps mutating its record's dict
+    if not value:
+        return None
+    text = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    return text.replace("\\u0000", "\\ufffd") if "\\u0000" in text else text  # jsonb: no NUL
 
 
 def state_row(entity_id: str, state: str | None, attributes: dict[str, Any] | None,
               last_changed: float, last_updated: float) -> Row:
-    return "state", {
-        "entity_id": entity_id, "state": state, "state_num": as_number(state),
-        # a copy: the registry keeps mutating its record's dict
-        "attributes": dict(attributes) if attributes else None,
-        "last_changed": last_changed, "last_updated": last_updated,
-    }
+    """A ``states`` row in :data:`STATE_COLUMNS` order."""
+    return "state", (entity_id, _text(state), as_number(state), _json(attributes),
+                     last_changed, last_updated)
 
 
 def event_row(entity_id: str | None, event_type: str, data: dict[str, Any] | None,
               when: float) -> Row:
-    return "event", {"entity_id": entity_id, "event_type": event_type[:64],
-                     "data": dict(data) if data else None, "time": when}
+    """An ``events`` row in :data:`EVENT_COLUMNS` order."""
+    return "event", (entity_id, _text(event_type[:64]), _json(data), when)

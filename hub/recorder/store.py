@@ -14,10 +14,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 from sqlalchemy import (
+    ClauseElement,
     Connection,
     Engine,
-    Executable,
     delete,
     func,
     select,
@@ -41,6 +42,7 @@ from hub.recorder.models import (
     RecorderError,
     StatePoint,
 )
+from hub.recorder.rows import EVENT_COLUMNS, STATE_COLUMNS
 from hub.recorder.schema import entities, events, make_engine, metadata, normalize_url, states
 
 PURGE_CHUNK = 20_000
@@ -50,8 +52,8 @@ PURGE_CHUNK = 20_000
 class Batch:
     """Rows for one transaction, in the order they were recorded."""
 
-    states: list[dict[str, Any]] = field(default_factory=list)
-    events: list[dict[str, Any]] = field(default_factory=list)
+    states: list[tuple[Any, ...]] = field(default_factory=list)  # STATE_COLUMNS order
+    events: list[tuple[Any, ...]] = field(default_factory=list)  # EVENT_COLUMNS order
     entities: list[dict[str, Any]] = field(default_factory=list)
 
     def __len__(self) -> int:
@@ -85,9 +87,9 @@ class HistoryStore:
             try:
                 with engine.begin() as conn:
                     metadata.create_all(conn)
-            except SQLAlchemyError as exc:
+            except SQLAlchemyError as exc:  # retried, whatever it is: a fix may come
                 engine.dispose()
-                raise _error(self, exc, "cannot open: ") from exc
+                raise RecorderError(f"{self!r}: cannot open: {_why(exc)}") from exc
             self._engine = engine
 
     def close(self) -> None:
@@ -106,17 +108,37 @@ class HistoryStore:
                 yield conn
         except SQLAlchemyError as exc:
             raise _error(self, exc) from exc
+        except psycopg.Error as exc:  # raw driver calls (COPY)
+            transient = isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+            raise RecorderError(f"{self!r}: {type(exc).__name__}: {_first_line(exc)}",
+                                transient) from exc
 
     # ---- writes (writer thread) -------------------------------------------------------
     def write(self, batch: Batch) -> None:
-        """Commit one batch in one transaction, or raise (nothing of it is then committed)."""
+        """Commit one batch in one transaction, or raise (nothing of it is then committed).
+
+        Rows go to the driver as tuples (JSON already serialized): ``executemany`` on SQLite,
+        ``COPY ... FROM STDIN`` on PostgreSQL, in the transaction SQLAlchemy opened."""
         with self._connect(write=True) as conn:
             if batch.entities:
                 conn.execute(self._upsert_entities(), batch.entities)
             if batch.states:
-                conn.execute(states.insert(), batch.states)
+                self._insert(conn, "states", STATE_COLUMNS, batch.states)
             if batch.events:
-                conn.execute(events.insert(), batch.events)
+                self._insert(conn, "events", EVENT_COLUMNS, batch.events)
+
+    def _insert(self, conn: Connection, table: str, columns: tuple[str, ...],
+                rows: list[tuple[Any, ...]]) -> None:
+        names = ", ".join(columns)
+        if self.backend == "postgresql":
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            with raw.cursor() as cur, cur.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        marks = ", ".join("?" * len(columns))
+        conn.exec_driver_sql(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
 
     def _upsert_entities(self) -> Any:
         insert = postgresql.insert if self.backend == "postgresql" else sqlite.insert
@@ -155,15 +177,16 @@ class HistoryStore:
                 rows = list(conn.execute(q.state_before(entity_id, start))) + rows
         return [StatePoint(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
-    def bucketed(self, entity_id: str, start: float, end: float, width: float
-                 ) -> list[BucketPoint]:
-        """Per bucket (aligned to multiples of ``width`` since the epoch, empty ones left
-        out): count, numeric avg/min/max, and the last state."""
+    def bucketed(self, entity_id: str, start: float, end: float, width: float,
+                 origin: float = 0.0) -> list[BucketPoint]:
+        """Per bucket (aligned to ``origin`` + multiples of ``width``; empty ones left out):
+        count, numeric avg/min/max, and the last state."""
+        query = q.buckets(self.backend, entity_id, start, end, width, origin)
         with self._connect(write=False) as conn:
-            rows = list(conn.execute(q.buckets(self.backend, entity_id, start, end, width)))
+            rows = list(conn.execute(query))
         points = []
         for b, count, n_num, avg, low, high, state in rows:
-            lo = float(b) * width
+            lo = origin + float(b) * width
             points.append(BucketPoint(lo, lo + width, count, state,
                                       None if avg is None else float(avg), low, high, n_num))
         return points
@@ -186,7 +209,7 @@ class HistoryStore:
             return {t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
                     for t in (states, events, entities)}
 
-    def explain(self, query: Executable) -> str:
+    def explain(self, query: ClauseElement) -> str:
         """The database's plan for ``query`` (EXPLAIN QUERY PLAN / EXPLAIN)."""
         with self._connect(write=False) as conn:
             sql = str(query.compile(conn, compile_kwargs={"literal_binds": True}))
@@ -198,13 +221,17 @@ class HistoryStore:
 _TRANSIENT = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout)
 
 
-def _error(store: HistoryStore, exc: SQLAlchemyError, what: str = "") -> RecorderError:
+def _error(store: HistoryStore, exc: SQLAlchemyError) -> RecorderError:
     transient = isinstance(exc, _TRANSIENT) or (
         isinstance(exc, DBAPIError) and exc.connection_invalidated)
-    return RecorderError(f"{store!r}: {what}{_why(exc)}", transient)
+    return RecorderError(f"{store!r}: {_why(exc)}", transient)
 
 
 def _why(exc: SQLAlchemyError) -> str:
     orig = getattr(exc, "orig", None)
-    text = str(orig if orig is not None else exc).strip().splitlines()
-    return f"{type(orig or exc).__name__}: {text[0] if text else ''}"
+    return f"{type(orig or exc).__name__}: {_first_line(orig or exc)}"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else ""

@@ -20,13 +20,13 @@ import functools
 import logging
 import math
 import time
-from collections import Counter
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 from nodes.base.agent import NodeAgent, NodeContext
 from nodes.base.entities import Entity
-from nodes.vision.config import CameraConfig, VisionNodeConfig
+from nodes.vision.capture import CameraReader
+from nodes.vision.config import VisionNodeConfig
 from nodes.vision.detectors import Detection, Selection, open_detector
 from nodes.vision.entities import (
     camera_entities,
@@ -38,13 +38,25 @@ from nodes.vision.entities import (
     snapshot_key,
     source_problem_key,
 )
-from nodes.vision.errors import DetectorError, SourceError
+from nodes.vision.errors import DetectorError
 from nodes.vision.messages import InferenceMessage
-from nodes.vision.pipeline import FrameSlots, OccupancyTracker, RateMeter, Zone, count_labels
-from nodes.vision.sources import FrameSource, make_source
+from nodes.vision.pipeline import (
+    FrameSlots,
+    OccupancyTracker,
+    RateMeter,
+    Zone,
+    count_labels,
+    locate,
+    within,
+)
+from nodes.vision.sources import FrameSource
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
+
+
+def _zone_id(zone: Zone | None) -> str | None:
+    return None if zone is None else zone.id
 
 
 class VisionNode(NodeAgent):
@@ -66,17 +78,18 @@ class VisionNode(NodeAgent):
         self.errors_in_row = 0
         self.last: dict[str, tuple[Any, list[Detection]]] = {}  # camera -> frame, detections
         self._counts: dict[str, dict[str, int]] = {}
-        self._record_counts: dict[str, dict[str, int]] = {}
+        self._record_counts: dict[str, list[str]] = {}  # labels in the last record
         self._snapshot_at: dict[str, float] = {}
         self._latencies: list[float] = []
         self._rate = RateMeter()
         self._detect_on = asyncio.Event()
         self._occ_wake = asyncio.Event()
-        self._sources: dict[str, FrameSource] = {}
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=len(self.cameras) + 2, thread_name_prefix=f"vision-{self.node_id}")
         self._inflight: set[concurrent.futures.Future[Any]] = set()
         self._run_id = f"{self.node_id}-{int(time.time())}"
+        self.readers = {cam.id: CameraReader(cam, self.slots, self._detect_on, self._blocking,
+                                             self._source_health) for cam in self.cfg.cameras}
 
     def declare_entities(self) -> list[Entity]:
         out = node_entities()
@@ -96,8 +109,8 @@ class VisionNode(NodeAgent):
                             functools.partial(self._snapshot_request, cam_id))
             for zone in self._areas(cam_id):
                 for label in self.cfg.labels:
-                    self.set_state(count_key(cam_id, label, zone and zone.id), 0)
-                    self.set_state(occupancy_key(cam_id, label, zone and zone.id), False)
+                    self.set_state(count_key(cam_id, label, _zone_id(zone)), 0)
+                    self.set_state(occupancy_key(cam_id, label, _zone_id(zone)), False)
         self.set_state("confidence_threshold", self.threshold)
         self.set_state("detect", self.cfg.detect)
         self._publish_stats()
@@ -124,9 +137,10 @@ class VisionNode(NodeAgent):
         self._pool.shutdown(wait=False, cancel_futures=True)
         if self._inflight:  # a read or an inference still running in a thread: let it end
             await asyncio.to_thread(concurrent.futures.wait, list(self._inflight), 10.0)
-        for source in self._sources.values():
-            with contextlib.suppress(Exception):
-                source.close()
+        for reader in self.readers.values():
+            if reader.source is not None:
+                with contextlib.suppress(Exception):
+                    reader.source.close()
         if self.selection is not None and self.selection.detector is not None:
             with contextlib.suppress(Exception):
                 self.selection.detector.close()
@@ -140,42 +154,13 @@ class VisionNode(NodeAgent):
 
     async def work(self) -> None:
         async with asyncio.TaskGroup() as tg:
-            for cam in self.cfg.cameras:
-                tg.create_task(self._capture(cam), name=f"{self.node_id}-capture-{cam.id}")
+            for cam_id, reader in self.readers.items():
+                tg.create_task(reader.run(), name=f"{self.node_id}-capture-{cam_id}")
             tg.create_task(self._infer_loop(), name=f"{self.node_id}-infer")
             tg.create_task(self._occupancy_loop(), name=f"{self.node_id}-occupancy")
             tg.create_task(self._stats_loop(), name=f"{self.node_id}-stats")
 
-    # ---- capture ------------------------------------------------------------------------
-    async def _capture(self, cam: CameraConfig) -> None:
-        """Supervisor of one camera: open, read at ``fps``, on error back off and reopen."""
-        interval, backoff = 1.0 / cam.fps, 1.0
-        while True:
-            await self._detect_on.wait()
-            source = self._sources[cam.id] = make_source(cam.source)
-            try:
-                await self._blocking(source.open)
-                self._source_health(cam.id, source, None)
-                backoff, next_at = 1.0, time.monotonic()
-                while True:
-                    await self._detect_on.wait()
-                    frame = await self._blocking(source.read)
-                    if frame is None:
-                        log.info("%s: camera %s: end of input", self.node_id, cam.id)
-                        return
-                    now = time.monotonic()
-                    self.slots.put(cam.id, frame, time.time())
-                    next_at = max(next_at + interval, now)  # late: no burst to catch up
-                    await asyncio.sleep(next_at - time.monotonic())
-            except SourceError as exc:
-                self._source_health(cam.id, source, str(exc))
-            except Exception as exc:
-                log.exception("%s: camera %s failed", self.node_id, cam.id)
-                self._source_health(cam.id, source, f"internal error: {exc!r}")
-            await self._blocking(source.close)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 30.0)
-
+    # ---- cameras ----------------------------------------------------------------------
     def _source_health(self, cam_id: str, source: FrameSource, error: str | None) -> None:
         if error is not None:
             log.warning("%s: camera %s (%s): %s", self.node_id, cam_id, source.name, error)
@@ -198,6 +183,8 @@ class VisionNode(NodeAgent):
                 await self._detector_failed(f"{sel.active} inference failed: {exc}")
                 continue
             latency_ms = (time.perf_counter() - started) * 1000.0
+            if not self._detect_on.is_set():
+                continue  # switched off while this frame was in the detector
             if self.errors_in_row:
                 self.errors_in_row = 0
                 self._detector_health(sel.reason)
@@ -224,15 +211,15 @@ class VisionNode(NodeAgent):
         self.inferences += 1
         self._rate.tick(now)
         self._latencies.append(latency_ms)
+        if self.state("inference_latency") is None:
+            self._publish_stats()  # the first figures now, then every state_interval
         height, width = frame.shape[:2]
-        zones_of = [[z.id for z in self.zones[cam_id] if z.contains(*d.anchor, width, height)]
-                    for d in found]
+        zones_of = locate(found, self.zones[cam_id], width, height)
         for zone in self._areas(cam_id):
-            seen = found if zone is None else [d for d, zs in zip(found, zones_of, strict=True)
-                                               if zone.id in zs]
+            seen = found if zone is None else within(found, zones_of, zone.id)
             for label, count in count_labels(self.cfg.labels, seen).items():
-                self.set_state(count_key(cam_id, label, zone and zone.id), count)
-                key = occupancy_key(cam_id, label, zone and zone.id)
+                self.set_state(count_key(cam_id, label, _zone_id(zone)), count)
+                key = occupancy_key(cam_id, label, _zone_id(zone))
                 changed = self.occupancy.observe(key, count > 0, now)
                 if changed is not None:
                     self.set_state(key, changed)
@@ -253,18 +240,15 @@ class VisionNode(NodeAgent):
 
     def _publish_record(self, cam_id: str, captured: float, found: list[Detection],
                         zones_of: list[list[str]], latency_ms: float, model_name: str) -> None:
-        all_counts = dict(Counter(d.label for d in found))
-        changed = all_counts != self._record_counts.get(cam_id)
-        self._record_counts[cam_id] = all_counts
+        labels = sorted(d.label for d in found)
+        changed = labels != self._record_counts.get(cam_id)
+        self._record_counts[cam_id] = labels
         wanted = self.cfg.records == "all" or (self.cfg.records == "detections"
                                                and (bool(found) or changed))
         if not wanted or self.client is None:
             return
-        msg = InferenceMessage(
-            id=f"{self._run_id}-{self.inferences}", time=InferenceMessage.from_epoch(captured),
-            camera=cam_id, model_name=model_name, latency_ms=round(latency_ms, 3),
-            counts=all_counts,
-            detections=[{**d.as_dict(), "zones": z} for d, z in zip(found, zones_of, strict=True)])
+        msg = InferenceMessage.of(f"{self._run_id}-{self.inferences}", captured, cam_id,
+                                  model_name, latency_ms, found, zones_of)
         self.client.publish(self.layout.inference(self.node_id), msg.to_payload(), 1, False)
 
     async def _publish_snapshot(self, cam_id: str) -> None:
@@ -274,7 +258,7 @@ class VisionNode(NodeAgent):
         self._snapshot_at[cam_id] = time.monotonic()
         jpeg = await self._blocking(snapshot, frame, found, self.zones[cam_id],
                                     self.cfg.jpeg_quality)
-        self.set_state(snapshot_key(cam_id), jpeg)
+        self.set_state(snapshot_key(cam_id), jpeg, force=True)  # a new snapshot even if alike
 
     # ---- timers -------------------------------------------------------------------------
     async def _occupancy_loop(self) -> None:
@@ -319,7 +303,7 @@ class VisionNode(NodeAgent):
         for cam_id in self.cameras:  # counts are unknown while not detecting; occupancy decays
             for zone in self._areas(cam_id):
                 for label in self.cfg.labels:
-                    self.set_state(count_key(cam_id, label, zone and zone.id), None)
+                    self.set_state(count_key(cam_id, label, _zone_id(zone)), None)
 
     async def _snapshot_request(self, cam_id: str, _value: Any) -> None:
         if cam_id not in self.last:

@@ -63,7 +63,7 @@ class ZoneConfig(StrictModel):
 class CameraConfig(StrictModel):
     id: str = Field(description="Camera id used in entity keys (letters, digits, _ -).")
     name: str | None = Field(None, description="Shown in Home Assistant; default from the id.")
-    source: SourceConfig = Field(default_factory=FilesSourceConfig,
+    source: SourceConfig = Field(default_factory=lambda: FilesSourceConfig(),
                                  description="picamera2, opencv (USB index / RTSP URL) or files.")
     fps: float = Field(2.0, gt=0, le=120, description="Frames per second taken from the "
                        "source and offered to the detector (a slower detector drops frames).")
@@ -92,11 +92,11 @@ class VisionNodeConfig(NodeConfigBase):
     kind: Literal["vision"] = "vision"
     state_interval: float = Field(5.0, gt=0, description="Seconds between the diagnostic "
                                   "updates (latency, fps, dropped frames).")
-    detector: DetectorConfig = Field(default_factory=CpuDetectorConfig,
+    detector: DetectorConfig = Field(default_factory=lambda: CpuDetectorConfig(),
                                      description="hailo (Hailo-8 via HailoRT) or cpu.")
     fallback: DetectorConfig | None = Field(
-        default_factory=CpuDetectorConfig, description="Detector used when the configured one "
-        "is unusable (the health entity says why); None: no detection then.")
+        default_factory=lambda: CpuDetectorConfig(), description="Detector used when the "
+        "configured one is unusable (the health entity says why); None: no detection then.")
     cameras: list[CameraConfig] = Field(
         default_factory=lambda: [CameraConfig(id="demo", name="Demo", fps=1.0)],
         min_length=1, description="Default: the bundled sample scenes at 1 frame/s.")

@@ -19,6 +19,8 @@ source frame's pixels.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from bridges.records import InferenceRecord
 from hub.errors import PayloadError
+from nodes.vision.detectors.base import Detection
 
 
 class InferenceMessage(BaseModel):
@@ -65,6 +68,17 @@ class InferenceMessage(BaseModel):
                                time=self.time, model_name=self.model_name,
                                latency_ms=self.latency_ms, counts=self.counts,
                                detections=self.detections)
+
+    @classmethod
+    def of(cls, ident: str, captured: float, camera: str, model_name: str, latency_ms: float,
+           found: Sequence[Detection], zones_of: Sequence[list[str]]) -> InferenceMessage:
+        """The message for one inference: ``captured`` is the frame's epoch time, ``zones_of``
+        the zones each detection stands in."""
+        return cls(id=ident, time=cls.from_epoch(captured), camera=camera,
+                   model_name=model_name, latency_ms=round(latency_ms, 3),
+                   counts=dict(Counter(d.label for d in found)),
+                   detections=[{**d.as_dict(), "zones": list(z)}
+                               for d, z in zip(found, zones_of, strict=True)])
 
     @staticmethod
     def from_epoch(seconds: float) -> datetime:

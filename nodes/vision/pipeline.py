@@ -124,6 +124,16 @@ class Zone:
         return point_in_polygon(x / width, y / height, self.polygon)
 
 
+def locate(found: Sequence[Any], zones: Sequence[Zone], width: int, height: int
+           ) -> list[list[str]]:
+    """Per detection, the ids of the zones its anchor (bottom centre) stands in."""
+    return [[z.id for z in zones if z.contains(*d.anchor, width, height)] for d in found]
+
+
+def within(found: Sequence[T], zones_of: Sequence[list[str]], zone_id: str) -> list[T]:
+    return [d for d, zs in zip(found, zones_of, strict=True) if zone_id in zs]
+
+
 def count_labels(labels: Iterable[str], detections: Iterable[Any]) -> dict[str, int]:
     counts = dict.fromkeys(labels, 0)
     for det in detections:

@@ -26,6 +26,7 @@ from hub.config.base import StrictModel
 
 # hub.services.SERVICES (not imported: hub.config imports this module); a test keeps them equal.
 ServiceName = Literal["turn_on", "turn_off", "toggle", "select_option", "set_value", "press"]
+DEFAULT_SERVICES: tuple[ServiceName, ...] = ("turn_on", "turn_off", "toggle")
 
 # The seed's partition counts, plus the command results topic.
 PARTITIONS: dict[str, int] = {
@@ -54,7 +55,7 @@ class CloudSourceConfig(StrictModel):
         default_factory=list,
         description="Entity ids or globs ('switch.*') the cloud may command; empty: none.")
     allow_services: list[ServiceName] = Field(
-        default_factory=lambda: ["turn_on", "turn_off", "toggle"],
+        default_factory=lambda: list(DEFAULT_SERVICES),
         description="Services the cloud may call (turn_on, turn_off, toggle, select_option, "
         "set_value, press).")
     start_from: Literal["latest", "earliest"] = Field(
@@ -94,6 +95,8 @@ class KafkaSinkConfig(StrictModel):
                                    description="Seconds admin calls (topic checks) may take.")
     queue_max_messages: int = Field(200_000, ge=1000,
                                     description="queue.buffering.max.messages.")
+    batch_rows: int = Field(10_000, ge=1, le=100_000,
+                            description="Records per write (the outbox pump's batch size).")
     # ---- topics ------------------------------------------------------------------------
     topics: dict[str, str] = Field(
         default_factory=lambda: dict(KAFKA_TOPICS),

@@ -1,9 +1,9 @@
 """The Kafka sink: outbox batches -> the seed's topics, one message per record.
 
 * Producer: confluent-kafka (librdkafka; ~9x aiokafka here) with ``acks=all``, idempotence,
-  lz4 (configurable) and ``linger.ms`` 5. Message key = device id (order per device), headers
-  ``idempotency-key`` (the record key: consumers drop duplicates) and ``record-kind``, message
-  timestamp = the record's time.
+  lz4 (configurable) and ``linger.ms`` 5. Message key = device id (order per device), header
+  ``idempotency-key`` (the record key: consumers drop duplicates), message timestamp = the
+  record's time, value = ``Record.to_payload()``.
 * ``write`` returns once every message of the batch is acknowledged by the broker, else raises
   :class:`SinkError` (broker down: after ``delivery_timeout``). The blocking part (serialise,
   produce, flush) runs in a worker thread; the loop stays free.
@@ -26,7 +26,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
 
 from bridges.records import Record
 from bridges.sinks.base import Sink, SinkError, register
@@ -60,6 +60,7 @@ class KafkaSink(Sink):
         self.state = LinkState.IDLE
         self.delivered = 0  # messages acknowledged since start
         self.failures = 0  # writes that raised
+        self.dropped = 0  # records too large for the broker, logged and skipped
         self._producer: Producer | None = None
         self._topics_ok = False
         self._lock = asyncio.Lock()  # one write at a time: delivery bookkeeping is per batch
@@ -102,17 +103,18 @@ class KafkaSink(Sink):
         if not batch:
             return
         async with self._lock:
-            if not self._topics_ok or self._producer is None:
-                await self._prepare()
-            assert self._producer is not None
             try:
+                if not self._topics_ok or self._producer is None:
+                    await self._prepare()
+                assert self._producer is not None
                 delivered = await asyncio.to_thread(self._deliver, self._producer, batch)
             except SinkError:
                 self.failures += 1
                 self.state = LinkState.DOWN
                 self._topics_ok = False
                 producer, self._producer = self._producer, None
-                await asyncio.to_thread(self._discard, producer, 0.0)
+                if producer is not None:
+                    await asyncio.to_thread(self._discard, producer, 0.0)
                 raise
             self.delivered += delivered
             self.state = LinkState.UP
@@ -131,11 +133,15 @@ class KafkaSink(Sink):
         return Producer(producer_config(self.config))
 
     def _deliver(self, producer: Producer, batch: Sequence[Record]) -> int:
-        """Worker thread: produce the batch, wait until every message is acknowledged."""
+        """Worker thread: produce the batch, wait until every message is acknowledged.
+
+        Returns how many were delivered; a record larger than the broker takes is logged and
+        dropped (retrying it would block the outbox for ever)."""
         topics = self.config.topics
         done = DeliveryTally()
         on_delivery = done.on_delivery
         produce = producer.produce
+        dropped = 0
         with self._thread_lock:
             try:
                 for record in batch:
@@ -147,19 +153,26 @@ class KafkaSink(Sink):
                             break
                         except BufferError:  # local queue full: let deliveries drain it
                             producer.poll(0.05)
-                    if done.errors:
-                        break  # fatal or fenced: the rest would fail the same way
+                        except KafkaException as exc:
+                            if exc.args[0].code() != KafkaError.MSG_SIZE_TOO_LARGE:
+                                raise
+                            dropped += 1
+                            log.error("kafka: dropped %s record %s of %d bytes (too large for "
+                                      "%s)", record.kind, record.key, len(value),
+                                      topics[record.kind])
+                            break
                 left = producer.flush(self.config.delivery_timeout + 5.0)
             except KafkaException as exc:
                 raise translate(exc, "produce") from exc
+        self.dropped += dropped
         if done.errors:
             first = done.errors[0]
             raise SinkError(f"kafka: {len(done.errors)} of {len(batch)} message(s) not "
                             f"delivered: {first.name()}: {first.str()}")
-        if left or done.delivered != len(batch):
-            raise SinkError(f"kafka: {len(batch) - done.delivered} of {len(batch)} message(s) "
-                            "not acknowledged in time")
-        return done.delivered
+        if left:
+            raise SinkError(f"kafka: {left} of {len(batch)} message(s) not acknowledged within "
+                            f"{self.config.delivery_timeout + 5.0:g}s")
+        return len(batch) - dropped
 
     def _discard(self, producer: Producer, timeout: float) -> None:
         """Drop what a failed producer still holds, so nothing of it arrives after the retry."""
@@ -184,4 +197,4 @@ class KafkaSink(Sink):
 
     def stats(self) -> dict[str, Any]:
         return {"state": self.state.value, "delivered": self.delivered,
-                "failures": self.failures}
+                "failures": self.failures, "dropped": self.dropped}

@@ -1,14 +1,13 @@
 """Cloud -> edge: ``cloud.commands`` become MQTT commands, ``models.updates`` a retained
 announcement for the nodes.
 
-A command is parsed (:class:`CloudCommand`), checked (fresh, allowed by ``source.allow_*``,
-entity known to the hub registry and available), turned into the entity's command by
-``Services.build`` (the validation ``Services.call`` uses) and published with
-``publish_confirmed``. Its outcome goes to ``cloud.command.results``; rejections are also logged
-and reported as ``analytics.events`` records. The Kafka offset of a message is committed only
-after that: the MQTT publish was acknowledged by the broker and the result was delivered. A
-crash in between replays the message; within one process the command id is remembered so the
-replay is answered ("duplicate") without being executed twice.
+A command is checked and published by :class:`~bridges.sinks.kafka.commands.CommandExecutor`;
+its outcome goes to ``cloud.command.results`` (rejections also as ``analytics.events``
+records). The Kafka offset of a message is committed only after that: the MQTT publish was
+acknowledged by the broker and the result was delivered. A crash in between replays the
+message; within one process the command id is remembered, so the replay is answered
+("duplicate") without being executed twice. A model update is published retained on
+``<base>/cloud/models`` and committed once acknowledged; a malformed one is logged and skipped.
 
 Partitions are assigned by hand, starting from the group's committed offsets (or
 ``start_from`` when there are none): no group join, which takes ~23 s on Tansu.
@@ -22,11 +21,7 @@ import enum
 import logging
 import random
 import threading
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+import time
 
 from confluent_kafka import (
     TIMESTAMP_NOT_AVAILABLE,
@@ -42,23 +37,25 @@ from bridges.records import EventRecord
 from bridges.sinks.kafka.client import (
     IDEMPOTENCY_HEADER,
     DeliveryTally,
+    Headers,
     consumer_config,
     ensure_topics,
     producer_config,
     record_message,
     translate,
 )
+from bridges.sinks.kafka.commands import CommandExecutor, PublishConfirmed, SourceStats
 from bridges.sinks.kafka.config import KafkaSinkConfig
-from bridges.sinks.kafka.messages import CloudCommand, CommandResult, ModelUpdate, command_id_of
+from bridges.sinks.kafka.messages import ModelUpdate
+from hub.config.models import SparkConfig
 from hub.errors import PayloadError, SparkError
-from hub.services import ServiceError, Services
+from hub.services import Services
 from hub.topics import TopicLayout
 
 log = logging.getLogger(__name__)
 
-PublishConfirmed = Callable[[str, str | bytes, int, bool], Awaitable[None]]
-REMEMBERED = 10_000  # command ids kept to answer replays without re-executing
 BACKOFF = (0.5, 30.0)
+LOG_EVERY = 60.0  # s between log lines for the same link error
 
 
 class CloudSourceError(SparkError):
@@ -73,16 +70,6 @@ class SourceState(enum.Enum):
     CLOSED = "closed"
 
 
-@dataclass(slots=True)
-class SourceStats:
-    executed: int = 0
-    rejected: int = 0
-    duplicates: int = 0
-    models: int = 0
-    committed: int = 0
-    restarts: int = 0
-
-
 class CloudCommandSource:
     """``async with CloudCommandSource(cfg, hub.services, hub.client.publish_confirmed,
     layout):`` runs it in the background (or ``await source.run()`` in a TaskGroup)."""
@@ -90,7 +77,6 @@ class CloudCommandSource:
     def __init__(self, config: KafkaSinkConfig, services: Services, publish: PublishConfirmed,
                  layout: TopicLayout, *, device_id: str = "hub") -> None:
         self.config = config
-        self.services = services
         self.layout = layout
         self.device_id = device_id
         self._publish = publish
@@ -98,10 +84,11 @@ class CloudCommandSource:
         self.stats = SourceStats()
         self.ready = asyncio.Event()  # partitions assigned: what is produced from now is seen
         self.inflight: str | None = None  # "topic/partition@offset" being handled
-        self._done: OrderedDict[str, CommandResult] = OrderedDict()
+        self.commands = CommandExecutor(config.source, services, publish, self.stats)
         self._positions: dict[tuple[str, int], int] = {}  # next offset, survives rebuilds
         self._consumer_lock = threading.Lock()  # consume and close never overlap
         self._task: asyncio.Task[None] | None = None
+        self._logged: dict[str, float] = {}  # error name -> when last logged
 
     # ---- lifecycle ---------------------------------------------------------------------
     async def __aenter__(self) -> CloudCommandSource:
@@ -130,7 +117,11 @@ class CloudCommandSource:
                 raise
             except Exception as exc:
                 self.stats.restarts += 1
+                if self.state is SourceState.RUNNING:
+                    delay = BACKOFF[0]  # it had worked: start the back-off afresh
                 log.warning("kafka cloud source: %s; retrying in %.1fs", exc, delay)
+            finally:
+                self.inflight = None
             self.state = SourceState.BACKOFF
             await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))
             delay = min(delay * 2, BACKOFF[1])
@@ -158,7 +149,11 @@ class CloudCommandSource:
         return consumer, Producer(producer_config(self.config))
 
     def _on_link_error(self, err: KafkaError) -> None:
-        log.warning("kafka cloud source: %s: %s", err.name(), err.str())
+        """librdkafka reconnects by itself; say so once a minute per kind of error."""
+        now, name = time.monotonic(), err.name()
+        if now - self._logged.get(name, -LOG_EVERY) >= LOG_EVERY:
+            self._logged[name] = now
+            log.warning("kafka cloud source: %s: %s", name, err.str())
 
     def _close_clients(self, consumer: Consumer, producer: Producer) -> None:
         with self._consumer_lock, contextlib.suppress(Exception):
@@ -188,7 +183,8 @@ class CloudCommandSource:
         except KafkaException as exc:
             raise translate(exc, "assigning partitions") from exc
 
-    def _consume(self, consumer: Consumer) -> list[KafkaMessage]:
+    def _consume(self, consumer: Consumer, producer: Producer) -> list[KafkaMessage]:
+        producer.poll(0)  # serve the result producer's callbacks (errors, logs) while idle
         with self._consumer_lock:
             return consumer.consume(100, self.config.source.poll_timeout)
 
@@ -196,12 +192,12 @@ class CloudCommandSource:
     async def _serve(self, consumer: Consumer, producer: Producer) -> None:
         src = self.config.source
         while True:
-            for msg in await asyncio.to_thread(self._consume, consumer):
+            for msg in await asyncio.to_thread(self._consume, consumer, producer):
                 err = msg.error()
                 if err is not None:
                     if err.fatal():
                         raise CloudSourceError(f"consumer: {err.name()}: {err.str()}")
-                    log.warning("kafka cloud source: %s: %s", err.name(), err.str())
+                    self._on_link_error(err)
                     continue
                 self.inflight = where = f"{msg.topic()}/{msg.partition()}@{msg.offset()}"
                 if msg.topic() == src.commands_topic:
@@ -212,8 +208,10 @@ class CloudCommandSource:
                 self.inflight = None
 
     def _commit(self, consumer: Consumer, msg: KafkaMessage) -> None:
-        next_offset = msg.offset() + 1
-        tp = TopicPartition(msg.topic(), msg.partition(), next_offset)
+        topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+        assert topic is not None and partition is not None and offset is not None
+        next_offset = offset + 1
+        tp = TopicPartition(topic, partition, next_offset)
         try:
             consumer.commit(offsets=[tp], asynchronous=False)
         except KafkaException as exc:
@@ -222,9 +220,13 @@ class CloudCommandSource:
         self.stats.committed += 1
 
     async def _on_command(self, msg: KafkaMessage, where: str, producer: Producer) -> None:
-        result = await self._execute(msg, where)
-        out = [(self.config.source.results_topic, (result.id or where).encode(),
-                result.to_payload(), [(IDEMPOTENCY_HEADER, f"result:{where}".encode())])]
+        ts_type, ts_ms = msg.timestamp()
+        sent_at = ts_ms / 1000 if ts_type != TIMESTAMP_NOT_AVAILABLE else None
+        result = await self.commands.execute(msg.value(), sent_at, where)
+        out: list[tuple[str, bytes, bytes, Headers]] = [(
+            self.config.source.results_topic, (result.id or where).encode(), result.to_payload(),
+            [(IDEMPOTENCY_HEADER, f"result:{where}".encode())],
+        )]
         if result.status == "rejected" and self.config.source.report_events:
             event = EventRecord(
                 key=f"cloud-command:{where}", device_id=self.device_id, time=result.time,
@@ -234,70 +236,6 @@ class CloudCommandSource:
             key, value, headers, _ts = record_message(event)
             out.append((self.config.topics["event"], key, value, headers))
         await asyncio.to_thread(self._send, producer, out)
-
-    async def _execute(self, msg: KafkaMessage, where: str) -> CommandResult:
-        try:
-            cmd = CloudCommand.from_payload(msg.value())
-        except PayloadError as exc:
-            return self._reject(command_id_of(msg.value()), None, None, str(exc), where)
-        previous = self._done.get(cmd.id)
-        if previous is not None:
-            self.stats.duplicates += 1
-            log.info("cloud command %s from %s already handled (%s); not repeated", cmd.id,
-                     where, previous.status)
-            return previous.model_copy(update={"status": "duplicate", "source": where})
-        reason = self._refuse(cmd, msg)
-        if reason is None:
-            entity = self.services.registry.get(cmd.entity_id)
-            assert entity is not None
-            try:
-                command = self.services.build(cmd.service, entity, cmd.data)
-            except ServiceError as exc:
-                reason = str(exc)
-        if reason is not None:
-            result = self._reject(cmd.id, cmd.entity_id, cmd.service, reason, where)
-        else:
-            # The offset is committed only once this returns: the broker has the command.
-            await self._publish(command.topic, command.payload, max(1, command.qos),
-                                command.retain)
-            self.stats.executed += 1
-            log.info("cloud command %s: %s %s -> %s %r", cmd.id, cmd.service, cmd.entity_id,
-                     command.topic, command.payload)
-            result = CommandResult(id=cmd.id, status="ok", entity_id=cmd.entity_id,
-                                   service=cmd.service, topic=command.topic,
-                                   payload=command.payload, source=where)
-        self._done[cmd.id] = result
-        while len(self._done) > REMEMBERED:
-            self._done.popitem(last=False)
-        return result
-
-    def _refuse(self, cmd: CloudCommand, msg: KafkaMessage) -> str | None:
-        src, now = self.config.source, datetime.now(UTC)
-        if cmd.expires_at is not None and cmd.expires_at.astimezone(UTC) <= now:
-            return f"expired at {cmd.expires_at.isoformat()}"
-        if src.max_age is not None:
-            ts_type, ts_ms = msg.timestamp()
-            issued = cmd.issued_at.timestamp() if cmd.issued_at is not None else (
-                ts_ms / 1000 if ts_type != TIMESTAMP_NOT_AVAILABLE else None)
-            age = now.timestamp() - issued if issued is not None else 0.0
-            if age > src.max_age:
-                return f"stale: issued {age:.0f}s ago (max_age {src.max_age:g}s)"
-        if not src.allows(cmd.entity_id, cmd.service):
-            return (f"{cmd.service} on {cmd.entity_id} is not allowed from the cloud "
-                    "(bridges kafka source.allow_entities / allow_services)")
-        entity = self.services.registry.get(cmd.entity_id)
-        if entity is None:
-            return f"unknown entity {cmd.entity_id}"
-        if not entity.available:
-            return f"{cmd.entity_id} is unavailable"
-        return None
-
-    def _reject(self, cmd_id: str | None, entity_id: str | None, service: str | None,
-                reason: str, where: str) -> CommandResult:
-        self.stats.rejected += 1
-        log.warning("cloud command %s from %s rejected: %s", cmd_id or "(no id)", where, reason)
-        return CommandResult(id=cmd_id, status="rejected", entity_id=entity_id, service=service,
-                             reason=reason, source=where)
 
     async def _on_model_update(self, msg: KafkaMessage, where: str, producer: Producer) -> None:
         try:
@@ -310,7 +248,7 @@ class CloudCommandSource:
         log.info("model update %s %s announced on %s", update.model, update.version,
                  self.layout.models_announcement())
 
-    def _send(self, producer: Producer, out: list[tuple[str, bytes, bytes, Any]]) -> None:
+    def _send(self, producer: Producer, out: list[tuple[str, bytes, bytes, Headers]]) -> None:
         """Worker thread: deliver the result (and event) messages before the commit."""
         tally = DeliveryTally()
         try:
@@ -323,3 +261,13 @@ class CloudCommandSource:
         if tally.errors or left:
             first = tally.errors[0].str() if tally.errors else "timed out"
             raise CloudSourceError(f"command result not delivered: {first}")
+
+
+def cloud_sources(config: SparkConfig, services: Services, publish: PublishConfirmed,
+                  layout: TopicLayout, device_id: str) -> list[CloudCommandSource]:
+    """One source per ``kafka`` sink with ``source.enabled``, for the hub process to run
+    (it needs the hub's registry and MQTT client): ``cloud_sources(hub.config, hub.services,
+    hub.client.publish_confirmed, hub.layout, hub.node_id)``."""
+    return [CloudCommandSource(sink, services, publish, layout, device_id=device_id)
+            for sink in config.bridges.sinks
+            if isinstance(sink, KafkaSinkConfig) and sink.source.enabled]

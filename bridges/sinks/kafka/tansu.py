@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -147,16 +148,22 @@ class TansuProcess:
             proc.wait()
 
     def stop(self, grace: float = 5.0) -> None:
-        """SIGTERM, then SIGKILL after ``grace`` seconds. Safe to call twice."""
+        """SIGINT, then SIGKILL after ``grace`` seconds. Safe to call twice.
+
+        SIGINT stops Tansu at once; on SIGTERM it waits ~5 s for its clients to leave."""
         proc, self._proc = self._proc, None
         if proc is None or proc.poll() is not None:
             return
-        proc.terminate()
+        proc.send_signal(signal.SIGINT)
         try:
             proc.wait(grace)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+    def kill(self) -> None:
+        """SIGKILL, like a crash."""
+        self._reap()
 
     def __enter__(self) -> TansuProcess:
         self.start()

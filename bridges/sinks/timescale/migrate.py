@@ -117,7 +117,7 @@ async def _migrate_locked(conn: psycopg.AsyncConnection, cfg: TimescaleSinkConfi
         for step in pending:
             log.info("timescale sink: applying migration %d %s", step.version, step.name)
             for stmt in step.statements(cfg):
-                await conn.execute(stmt)  # type: ignore[arg-type]  # built from constants
+                await conn.execute(stmt)  # built from constants
             await conn.execute(
                 "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
                 (step.version, step.name))

@@ -38,7 +38,7 @@ DEVICE_METRICS = Table(
      ("metric_name", "text NOT NULL"), ("value", "float8 NOT NULL"),
      ("record_key", "text NOT NULL")),
     "1 day",
-    ("device_id, time DESC", "metric_name, time DESC"),
+    ("device_id, time DESC",),
 )
 SENSOR_DATA = Table(
     "sensor_data",

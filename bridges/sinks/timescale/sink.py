@@ -93,12 +93,16 @@ class TimescaleSink(Sink):
         try:
             self.flavour = await migrate(conn, self.config)
             for t in TABLES:
-                await conn.execute(  # type: ignore[arg-type]
+                await conn.execute(
                     f"CREATE TEMP TABLE IF NOT EXISTS {_stage(t)} (LIKE {t.name}) "
                     f"ON COMMIT DELETE ROWS")
         except BaseException:
             await conn.close()
             raise
+        if conn.info.encoding != "utf-8":
+            log.warning("timescale sink: the database encoding is %s, not UTF8: records with "
+                        "characters it cannot hold will be refused and dropped",
+                        conn.info.encoding)
         self._conn, self.state = conn, LinkState.CONNECTED
         return conn
 
@@ -110,6 +114,11 @@ class TimescaleSink(Sink):
             except (psycopg.Error, OSError, TimeoutError):
                 pass
         self.state = LinkState.DOWN
+
+    @property
+    def backend_pid(self) -> int | None:
+        """The server process of the write connection (diagnostics, benches)."""
+        return None if self._conn is None or self._conn.closed else self._conn.info.backend_pid
 
     async def open(self) -> None:
         async with self._lock:
@@ -183,7 +192,7 @@ class TimescaleSink(Sink):
                         pass
                 merged += 1
                 await _copy(conn, _stage(table), table, rows)
-                cur = await conn.execute(  # type: ignore[arg-type]
+                cur = await conn.execute(
                     f"INSERT INTO {table.name} ({table.column_list}) "
                     f"SELECT {table.column_list} FROM {_stage(table)} ON CONFLICT DO NOTHING")
                 new += max(cur.rowcount, 0)
@@ -269,7 +278,7 @@ class TimescaleSink(Sink):
 async def _copy(conn: psycopg.AsyncConnection, target: str, table: Table,
                 rows: list[Row]) -> None:
     async with conn.cursor() as cur:
-        async with cur.copy(  # type: ignore[arg-type]
+        async with cur.copy(
                 f"COPY {target} ({table.column_list}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(table.copy_types)
             for row in rows:

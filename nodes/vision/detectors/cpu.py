@@ -42,7 +42,7 @@ class CpuDetectorConfig(DetectorConfigBase):
     nms_iou: float = Field(0.45, gt=0, lt=1, description="Overlap above which boxes merge.")
     threads: int = Field(1, ge=0, description="OpenCV worker threads (0: OpenCV's default, "
                          "all cores).")
-    builtin: BuiltinDetectorConfig = Field(default_factory=BuiltinDetectorConfig)
+    builtin: BuiltinDetectorConfig = Field(default_factory=lambda: BuiltinDetectorConfig())
 
 
 class CpuDetector(Detector):

@@ -1,0 +1,273 @@
+"""Bridge bench (issue 4): MQTT -> outbox -> TimescaleDB / Kafka against the naive pipeline, and
+the drain of a 10-minute outage backlog. One command: ``python -m bench bridge``.
+
+In one run, on a throwaway Mosquitto from our generated config, PostgreSQL (a fresh database per
+phase on ``--pg``, default the machine's 127.0.0.1:5432) and an in-memory Tansu per Kafka phase:
+
+(a) **Naive** (``bench/bridge_workers.py``): paho subscriber (QoS 1, acknowledged on receipt, no
+    durability) -> ``json.loads`` -> list -> psycopg COPY every 5,000 rows; likewise into Kafka.
+(b) **Bridge**: the real ``Bridge`` process (ingest acknowledging after the fsynced outbox
+    commit, then the TimescaleDB or Kafka sink) at QoS 1.
+    Each consumer is connected with a persistent session before the orchestrator publishes N
+    telemetry readings (~110-byte JSON, one reading per message) at QoS 1; the rate is N over the
+    time from the first publish to the N-th row committed in PostgreSQL (``count(*)`` polled
+    every 20 ms) or the N-th message on Kafka (high watermarks). Zero loss: counts must be
+    exactly N (distinct idempotency keys in PostgreSQL).
+(c) **Outage drain**: 600,000 readings time-stamped 1 ms apart (10 minutes at 1,000/s) go
+    through the real ingest (faster than real time: as fast as it takes them) while no sink
+    runs; then one pump process per sink drains the outbox: records/s from its start to the
+    last row / message, and exact counts (no loss, no duplicates).
+
+Figures drift ~10% and more while other work runs on the 2 cores: compare within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import multiprocessing as mp
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psycopg
+
+from bench.bridge_workers import bridge, naive_kafka, naive_pg
+from bench.common import RESULTS, BenchError, Broker, publish, throwaway_broker
+from bridges.outbox import Outbox
+from bridges.sinks.kafka.tansu import TansuProcess
+from hub.config.models import SparkConfig
+
+NODE = "bench"
+MACHINE_PG = "postgresql://postgres@127.0.0.1:5432/test"
+ACCEPT_RATIO = 0.75
+ACCEPT_DRAIN = 20_000.0
+CTX = mp.get_context("spawn")
+
+
+def readings(n: int, day: int) -> list[tuple[str, bytes, bool]]:
+    """``n`` telemetry messages of one reading each, 1 ms apart from a per-phase day."""
+    base = datetime(2025, 1, 1, tzinfo=UTC) + timedelta(days=day)
+    return [(f"spark/{NODE}/telemetry", orjson.dumps({
+        "v": 1, "node": NODE, "time": (base + timedelta(milliseconds=i)).isoformat(),
+        "metrics": {f"{NODE}_{i % 100}": {"power": (i * 7919 % 400000) / 100}}}), False)
+        for i in range(n)]
+
+
+@contextlib.contextmanager
+def database(base_url: str) -> Iterator[str]:
+    name = f"bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(base_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield psycopg.conninfo.make_conninfo(base_url, dbname=name)
+    finally:
+        with psycopg.connect(base_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def tansu(tmp: Path) -> Iterator[TansuProcess]:
+    proc = TansuProcess(tmp / f"tansu-{uuid.uuid4().hex[:6]}.log")
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def pg_count(url: str, table: str, distinct: bool = False) -> int:
+    what = "count(DISTINCT record_key)" if distinct else "count(*)"
+    try:
+        with psycopg.connect(url, connect_timeout=2) as conn:
+            return int(conn.execute(f"SELECT {what} FROM {table}").fetchone()[0])  # type: ignore[index]
+    except psycopg.errors.UndefinedTable:
+        return 0
+
+
+def kafka_count(bootstrap: str, topic: str) -> int:
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-count"})
+    try:
+        meta = consumer.list_topics(topic, timeout=5).topics.get(topic)
+        if meta is None or meta.error is not None:
+            return 0
+        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=5,
+                                                  cached=False)[1] for p in meta.partitions)
+    finally:
+        consumer.close()
+
+
+def start(target: Callable[..., None], *args: Any) -> mp.process.BaseProcess:
+    parent, child = CTX.Pipe()
+    proc = CTX.Process(target=target, args=(*args, child), daemon=True)
+    proc.start()
+    if not parent.poll(60):
+        proc.terminate()
+        raise BenchError(f"{target.__name__} did not get ready")
+    parent.recv()
+    return proc
+
+
+def until(count: Callable[[], int], n: int, timeout: float, what: str) -> float:
+    """Poll ``count`` every 20 ms until it reaches ``n``; returns the perf_counter then."""
+    deadline = time.monotonic() + timeout
+    while (got := count()) < n:
+        if time.monotonic() > deadline:
+            raise BenchError(f"{what}: {got} of {n} after {timeout:.0f}s")
+        time.sleep(0.02)
+    if got != n:
+        raise BenchError(f"{what}: {got} rows for {n} readings (duplicates?)")
+    return time.perf_counter()
+
+
+def bridge_config(broker: Broker, tmp: Path, sinks: list[dict[str, Any]], fsync: str
+                  ) -> tuple[SparkConfig, str]:
+    """The bridge's config, and its JSON for the child (secrets in clear, unlike the model's
+    own dump)."""
+    data = {"mqtt": {"host": broker.config.mqtt.host, "port": broker.port, "username": "hub"},
+            "hub": {"id": "hub"}, "log_level": "WARNING",
+            "bridges": {"outbox": {"path": str(tmp / f"outbox-{uuid.uuid4().hex[:6]}"),
+                                   "fsync": fsync},
+                        "ingest": {"client_id": f"bench-bridge-{uuid.uuid4().hex[:6]}"},
+                        "sinks": sinks}}
+    return SparkConfig.model_validate(data), json.dumps(data)
+
+
+def timed(broker: Broker, proc: mp.process.BaseProcess, messages: list[Any],
+          count: Callable[[], int], what: str) -> float:
+    """Publish, wait for every reading to be committed at the far end; readings/s."""
+    try:
+        t0 = time.perf_counter()
+        publish(broker.port, broker.login(NODE), messages, qos=1)
+        t1 = until(count, len(messages), 600, what)
+        return len(messages) / (t1 - t0)
+    finally:
+        proc.terminate()
+        proc.join(10)
+
+
+def phase_pg(broker: Broker, tmp: Path, pg: str, n: int, day: int, naive: bool,
+             fsync: str) -> float:
+    msgs = readings(n, day)
+    with database(pg) as url:
+        if naive:
+            proc = start(naive_pg, broker.port, broker.login("hub"), url, "naive_metrics",
+                         f"bench-naive-{uuid.uuid4().hex[:6]}")
+            return timed(broker, proc, msgs, lambda: pg_count(url, "naive_metrics"), "naive PG")
+        _cfg, raw = bridge_config(broker, tmp, [{"type": "timescale", "url": url}], fsync)
+        proc = start(bridge, raw, broker.passwords["hub"], None, True)
+        rate = timed(broker, proc, msgs, lambda: pg_count(url, "device_metrics"), "bridge PG")
+        if pg_count(url, "device_metrics", distinct=True) != n:
+            raise BenchError("bridge PG: duplicate keys")
+        return rate
+
+
+def phase_kafka(broker: Broker, tmp: Path, n: int, day: int, naive: bool, fsync: str) -> float:
+    msgs = readings(n, day)
+    with tansu(tmp) as kafka:
+        if naive:
+            proc = start(naive_kafka, broker.port, broker.login("hub"), kafka.bootstrap,
+                         "naive.telemetry", f"bench-naive-{uuid.uuid4().hex[:6]}")
+            return timed(broker, proc, msgs, lambda: kafka_count(kafka.bootstrap,
+                                                                 "naive.telemetry"), "naive Kafka")
+        _cfg, raw = bridge_config(broker, tmp, [{"type": "kafka",
+                                                 "bootstrap_servers": kafka.bootstrap}], fsync)
+        proc = start(bridge, raw, broker.passwords["hub"], None, True)
+        return timed(broker, proc, msgs, lambda: kafka_count(kafka.bootstrap, "edge.telemetry"),
+                     "bridge Kafka")
+
+
+def phase_outage(broker: Broker, tmp: Path, pg: str, n: int, fsync: str) -> dict[str, float]:
+    msgs = readings(n, 300)
+    with database(pg) as url, tansu(tmp) as kafka:
+        cfg, raw = bridge_config(broker, tmp, [
+            {"type": "timescale", "url": url},
+            {"type": "kafka", "bootstrap_servers": kafka.bootstrap}], fsync)
+        outbox = Outbox(cfg.bridges.outbox, cfg.bridges.sink_names()).open()
+        try:
+            ingest = start(bridge, raw, broker.passwords["hub"], [], True)
+            t0 = time.perf_counter()
+            publish(broker.port, broker.login(NODE), msgs, qos=1)
+            t1 = until(lambda: outbox.backlog("kafka").count, n, 900, "outage ingest")
+            ingest.terminate()
+            ingest.join(10)
+            out = {"outage_ingest_per_s": n / (t1 - t0),
+                   "outbox_mb": outbox.used_bytes() / 1e6}
+            for sink, count in (("timescale", lambda: pg_count(url, "device_metrics")),
+                                ("kafka", lambda: kafka_count(kafka.bootstrap, "edge.telemetry"))):
+                t0 = time.perf_counter()
+                pump = start(bridge, raw, broker.passwords["hub"], [sink], False)
+                t1 = until(count, n, 900, f"drain {sink}")
+                pump.terminate()
+                pump.join(10)
+                out[f"drain_{sink}_per_s"] = n / (t1 - t0)
+            if pg_count(url, "device_metrics", distinct=True) != n:
+                raise BenchError("drain: duplicate keys in PostgreSQL")
+            return out
+        finally:
+            outbox.close()
+
+
+def main(argv: list[str]) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(prog="python -m bench bridge", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=100_000, help="readings per phase")
+    parser.add_argument("--outage", type=int, default=600_000, help="readings in the backlog")
+    parser.add_argument("--reps", type=int, default=1, help="repetitions of (a)/(b), median")
+    parser.add_argument("--pg", default=MACHINE_PG, help="PostgreSQL URL to create DBs from")
+    parser.add_argument("--fsync", default="batch", choices=["always", "batch", "interval",
+                                                              "never"])
+    parser.add_argument("--skip", nargs="*", default=[], choices=["pg", "kafka", "outage"])
+    args = parser.parse_args(argv)
+    res: dict[str, Any] = {"messages": args.messages, "outage": args.outage, "fsync": args.fsync}
+    with throwaway_broker(node_accounts=[NODE]) as broker, \
+            tempfile.TemporaryDirectory(prefix="spark-bridge-bench-") as tmpdir:
+        tmp = Path(tmpdir)
+        day = 0
+        for sink in ("pg", "kafka"):
+            if sink in args.skip:
+                continue
+            naive, ours = [], []
+            for _ in range(args.reps):
+                for is_naive, into in ((True, naive), (False, ours)):
+                    day += 1
+                    into.append(phase_pg(broker, tmp, args.pg, args.messages, day, is_naive,
+                                         args.fsync) if sink == "pg" else
+                                phase_kafka(broker, tmp, args.messages, day, is_naive, args.fsync))
+                    print(f"  {sink:<5} {'naive' if is_naive else 'bridge':<6} "
+                          f"{into[-1]:>10,.0f} readings/s", flush=True)
+            res[f"{sink}_naive_per_s"] = sorted(naive)[len(naive) // 2]
+            res[f"{sink}_bridge_per_s"] = sorted(ours)[len(ours) // 2]
+            res[f"{sink}_ratio"] = res[f"{sink}_bridge_per_s"] / res[f"{sink}_naive_per_s"]
+        if "outage" not in args.skip:
+            res |= phase_outage(broker, tmp, args.pg, args.outage, args.fsync)
+    report(res)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "bridge.json").write_text(json.dumps(res, indent=2) + "\n")
+    return res
+
+
+def report(res: dict[str, Any]) -> None:
+    print(f"\nbridge bench, {res['messages']:,} readings per phase, outbox fsync={res['fsync']}")
+    for sink in ("pg", "kafka"):
+        if f"{sink}_ratio" in res:
+            ok = "OK" if res[f"{sink}_ratio"] >= ACCEPT_RATIO else "BELOW"
+            print(f"  MQTT -> {sink:<5}: naive {res[f'{sink}_naive_per_s']:>9,.0f}/s, bridge "
+                  f"{res[f'{sink}_bridge_per_s']:>9,.0f}/s, ratio {res[f'{sink}_ratio']:.2f} "
+                  f"(>= {ACCEPT_RATIO}: {ok})")
+    if "drain_timescale_per_s" in res:
+        print(f"  outage: {res['outage']:,} readings ingested at {res['outage_ingest_per_s']:,.0f}"
+              f"/s ({res['outbox_mb']:.0f} MB of outbox)")
+        for sink in ("timescale", "kafka"):
+            rate = res[f"drain_{sink}_per_s"]
+            ok = "OK" if rate >= ACCEPT_DRAIN else "BELOW"
+            print(f"  drain -> {sink:<9}: {rate:>9,.0f} records/s (>= {ACCEPT_DRAIN:,.0f}: {ok}), "
+                  "exact count, no duplicate keys")

@@ -1,0 +1,111 @@
+"""The full path with the real sinks: Mosquitto -> bridge -> outbox -> PostgreSQL (throwaway
+cluster, tests/pg_fixture.py) and Kafka (Tansu on S3 storage, tests/kafka_fixture.py), with both
+stopped mid-stream for a while and restarted; exact counts afterwards.
+
+Kafka is at-least-once: a batch the pump retries after a timeout can land twice, and consumers
+drop such copies by the ``idempotency-key`` header, so Kafka is checked by distinct keys (the
+raw message count is printed). PostgreSQL drops replays itself: its counts are exact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+import orjson
+import psycopg
+from broker_fixture import HUB, RunningBroker
+from helpers import wait_for
+from kafka_fixture import read_topic
+from pg_fixture import PgCluster
+from test_bridge import END, publish_many, running, states
+
+from bridges.runtime import Bridge
+from bridges.sinks.kafka.client import IDEMPOTENCY_HEADER
+from bridges.sinks.kafka.tansu import TansuProcess
+
+TIME = "2025-06-01T12:00:00+00:00"
+
+
+def telemetry(n: int, start: int = 0) -> list[tuple[str, bytes, bool]]:
+    return [("spark/cloud/telemetry", orjson.dumps({
+        "v": 1, "node": "cloud", "time": f"2025-06-01T12:{i // 60 % 60:02d}:{i % 60:02d}+00:00",
+        "metrics": {f"cloud_{i % 7}": {"cpu": i, "temp": i / 10}}}), False)
+        for i in range(start, n)]
+
+
+def pg(url: str, sql: str) -> list[tuple]:
+    try:
+        with psycopg.connect(url, connect_timeout=2) as conn:
+            return conn.execute(sql).fetchall()
+    except psycopg.OperationalError:
+        return []
+
+
+def pg_count(url: str, table: str, where: str = "TRUE") -> int:
+    got = pg(url, f"SELECT count(*) FROM {table} WHERE {where}")
+    return int(got[0][0]) if got else -1
+
+
+async def pg_has(url: str, table: str, n: int, where: str = "TRUE") -> bool:
+    return await asyncio.to_thread(pg_count, url, table, where) == n
+
+
+def distinct_keys(bootstrap: str, topic: str, at_least: int) -> tuple[int, int]:
+    got = read_topic(bootstrap, topic, at_least=at_least, timeout=60)
+    return len({g.headers[IDEMPOTENCY_HEADER] for g in got}), len(got)
+
+
+async def test_postgres_and_kafka_down_mid_stream_exact_counts(
+        broker: RunningBroker, fresh_postgres: PgCluster, durable_kafka: TansuProcess,
+        tmp_path: Path) -> None:
+    url = await asyncio.to_thread(fresh_postgres.create_database)
+    cfg = broker.spark_config(bridges={
+        "outbox": {"path": str(tmp_path / "outbox")},
+        "ingest": {"client_id": f"test-bridge-{uuid.uuid4().hex[:8]}", "commit_ms": 5},
+        "backoff_max": 0.5,
+        "sinks": [
+            {"type": "timescale", "url": url, "maintenance_seconds": 0, "connect_timeout": 2},
+            {"type": "kafka", "bootstrap_servers": durable_kafka.bootstrap,
+             "delivery_timeout": 3, "connect_timeout": 3},
+        ],
+    })
+    bridge = Bridge(cfg, password=broker.passwords[HUB], status=False)
+    sensors = "device_id = 'cloud'"
+    async with running(bridge):
+        await asyncio.to_thread(publish_many, broker, [*states("cloud", 1500),
+                                                       *telemetry(100)])
+        await wait_for(lambda: pg_has(url, "device_metrics", 200), 30,
+                       what="first part in PostgreSQL")
+        await asyncio.to_thread(fresh_postgres.stop)
+        await asyncio.to_thread(durable_kafka.stop)
+        await asyncio.to_thread(publish_many, broker, [*states("cloud", 4000, 1500),
+                                                       *telemetry(300, 100)])
+        await wait_for(lambda: all(bridge.pumps[s].failures for s in ("timescale", "kafka")),
+                       30, what="both sinks failing")
+        await wait_for(lambda: bridge.outbox.backlog("timescale").count >= 2500 + 400, 30)
+        backlog = bridge.outbox.backlog("kafka")
+        assert backlog.count >= 2500 and backlog.oldest_age_s > 0
+        await asyncio.to_thread(fresh_postgres.start)
+        await asyncio.to_thread(durable_kafka.start)
+        await asyncio.to_thread(publish_many, broker, [*states("cloud", 5000, 4000),
+                                                       *telemetry(400, 300),
+                                                       (END, "online", False)])
+        await wait_for(lambda: pg_has(url, "analytics_events", 1,
+                                      "record_key LIKE 'health:end:%'"), 60,
+                       what="end marker in PostgreSQL")
+        await wait_for(lambda: all(bridge.outbox.backlog(s).count == 0
+                                   for s in ("timescale", "kafka")), 90, what="backlogs drained")
+    assert pg(url, f"SELECT count(*), count(DISTINCT record_key), count(DISTINCT state) "
+                   f"FROM sensor_data WHERE {sensors}") == [(5000, 5000, 5000)]
+    assert pg(url, "SELECT count(*), count(DISTINCT record_key) FROM device_metrics") == [
+        (800, 800)]
+    sensors_k, raw_s = await asyncio.to_thread(distinct_keys, durable_kafka.bootstrap,
+                                               "edge.sensors", 5000)
+    metrics_k, raw_m = await asyncio.to_thread(distinct_keys, durable_kafka.bootstrap,
+                                               "edge.telemetry", 800)
+    assert (sensors_k, metrics_k) == (5000, 800)
+    print(f"\nKafka: {raw_s} sensor and {raw_m} metric messages for 5000 + 800 records "
+          f"({raw_s + raw_m - 5800} re-sent copies dropped by key); pump failures "
+          f"timescale {bridge.pumps['timescale'].failures}, kafka {bridge.pumps['kafka'].failures}")
