@@ -41,6 +41,7 @@ import psycopg
 from bench.bridge_workers import bridge, naive_kafka, naive_pg
 from bench.common import RESULTS, BenchError, Broker, publish, throwaway_broker
 from bridges.outbox import Outbox
+from bridges.sinks.kafka.config import KafkaSinkConfig
 from bridges.sinks.kafka.tansu import TansuProcess
 from hub.config.models import SparkConfig
 
@@ -174,6 +175,12 @@ def phase_kafka(broker: Broker, tmp: Path, n: int, day: int, naive: bool, fsync:
     msgs = readings(n, day)
     with tansu(tmp) as kafka:
         if naive:
+            from confluent_kafka.admin import AdminClient, NewTopic
+
+            admin = AdminClient({"bootstrap.servers": kafka.bootstrap})
+            partitions = KafkaSinkConfig().partitions["edge.telemetry"]  # as the sink does
+            for fut in admin.create_topics([NewTopic("naive.telemetry", partitions, 1)]).values():
+                fut.result(10)
             proc = start(naive_kafka, broker.port, broker.login("hub"), kafka.bootstrap,
                          "naive.telemetry", f"bench-naive-{uuid.uuid4().hex[:6]}")
             return timed(broker, proc, msgs, lambda: kafka_count(kafka.bootstrap,

@@ -19,6 +19,10 @@ command -v python3 >/dev/null || need+=(python3)
 # PortAudio's headers.
 command -v espeak-ng >/dev/null || need+=(espeak-ng)
 [ -e /usr/include/portaudio.h ] || need+=(portaudio19-dev)
+# The tests start throwaway PostgreSQL clusters (initdb / pg_ctl from the server package).
+case "$extras" in
+  *test*) compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql) ;;
+esac
 if [ "${#need[@]}" -gt 0 ]; then
   echo "installing system packages: ${need[*]}"
   as_root apt-get update -qq

@@ -61,10 +61,10 @@ async def test_our_node_reaches_registry_with_states(broker, cfg):
     async with running_hub(cfg, pw["hub"]) as hub, running_node(cfg, "sim1", pw["sim1"]):
         reg = hub.registry
         await wait_for(lambda: reg.get("switch.sim1_lamp") is not None
-                       and reg.get("switch.sim1_lamp").state == "off", 10)
-        assert reg.get("sensor.sim1_temperature").state == "21.0"
-        assert reg.get("select.sim1_mode").state == "comfort"
-        assert reg.get("sensor.sim1_temperature").available
+                       and reg.get("switch.sim1_lamp").state == "off"
+                       and reg.get("sensor.sim1_temperature").state == "21.0"
+                       and reg.get("select.sim1_mode").state == "comfort"
+                       and reg.get("sensor.sim1_temperature").available, 10)
         lamp = reg.get("switch.sim1_lamp")
         device = reg.devices[lamp.device_id]
         assert device.manufacturer == "Prime Spark" and device.model == "Simulated node"
@@ -77,7 +77,9 @@ async def test_service_round_trip_and_validation(broker, cfg):
     async with running_hub(cfg, pw["hub"]) as hub, running_node(cfg, "sim1", pw["sim1"]) as node:
         reg, services = hub.registry, hub.services
         await wait_for(lambda: reg.get("number.sim1_setpoint") is not None
-                       and reg.get("switch.sim1_lamp").state == "off", 10)
+                       and reg.get("switch.sim1_lamp").state == "off"
+                       and reg.get("switch.sim1_lamp").available
+                       and reg.get("select.sim1_mode").available, 10)
         result = await services.call("turn_on", "switch.sim1_lamp", wait=True)
         assert result["state"] == "on" and node.state("lamp") is True
         await services.call("toggle", "switch.sim1_lamp", wait=True)

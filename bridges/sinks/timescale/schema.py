@@ -73,11 +73,11 @@ TABLE_OF_KIND: dict[str, Table] = {
     "event": ANALYTICS_EVENTS,
     "health": ANALYTICS_EVENTS,  # event_type 'health.<status>'
 }
+# Health records are analytics_events rows with event_type 'health.<status>' (source: the device);
+# reconciliation counts them apart by this prefix, so other events must not use it.
 HEALTH_EVENT_PREFIX = "health."
 ROLLUP = "hourly_device_metrics"
 PENDING = "spark_rollup_pending"  # plain PostgreSQL: time ranges written since the last rollup
-ROLLUP_COLUMNS = (
-    "bucket", "device_id", "metric_name", "avg_value", "min_value", "max_value", "sample_count")
 
 
 def _index_name(table: str, columns: str) -> str:

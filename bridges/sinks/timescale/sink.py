@@ -4,8 +4,12 @@ Each batch is split by table and, per table, COPYed (binary) straight into the t
 savepoint. A key that is already there (a replay after a crash or a lost commit ack) fails that
 COPY with a unique violation; the rows then go through the staging merge instead: COPY into a
 TEMP table, ``INSERT INTO target SELECT ... ON CONFLICT DO NOTHING``. On a fresh batch the direct
-COPY saves the merge (about 1.5x the rows/s here, see bench/timescale_sink.py); a replay costs
-one aborted COPY more. ``staging: always`` forces the merge for every batch.
+COPY saves the merge (1.3-1.5x the rows/s here, see bench/timescale_sink.py); a replay costs one
+aborted COPY more (it stops at the first known key). ``staging: always`` merges every batch.
+
+psycopg's AsyncConnection rather than a sync one in a worker thread: the bench measured the
+same rows/s for both (the server's index upkeep is the bottleneck, not the client), and the
+async one gives cancellation and the ``write_timeout`` deadline for free.
 
 A record PostgreSQL refuses (a data or constraint error, or one that cannot be encoded) is
 found by halving the batch, logged with its key and dropped; the rest is delivered. A lost link,
