@@ -11,12 +11,13 @@ phase on ``--pg``, default the machine's 127.0.0.1:5432) and an in-memory Tansu 
     Each consumer is connected with a persistent session before the orchestrator publishes N
     telemetry readings (~110-byte JSON, one reading per message) at QoS 1; the rate is N over the
     time from the first publish to the N-th row committed in PostgreSQL (``count(*)`` polled
-    every 20 ms) or the N-th message on Kafka (high watermarks). Zero loss: counts must be
+    every 50 ms) or the N-th message on Kafka (high watermarks). Zero loss: counts must be
     exactly N (distinct idempotency keys in PostgreSQL).
 (c) **Outage drain**: 600,000 readings time-stamped 1 ms apart (10 minutes at 1,000/s) go
     through the real ingest (faster than real time: as fast as it takes them) while no sink
-    runs; then one pump process per sink drains the outbox: records/s from its start to the
-    last row / message, and exact counts (no loss, no duplicates).
+    runs; then one pump process per sink (``spark bridge timescale`` / ``kafka``) drains the
+    outbox: records/s from the process being up (sink not yet opened) to the last row / message
+    (polled every 100 ms), and exact counts (no loss, no duplicate keys).
 
 Figures drift ~10% and more while other work runs on the 2 cores: compare within one run.
 """
@@ -28,6 +29,7 @@ import contextlib
 import json
 import multiprocessing as mp
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -92,18 +94,43 @@ def pg_count(url: str, table: str, distinct: bool = False) -> int:
         return 0
 
 
-def kafka_count(bootstrap: str, topic: str) -> int:
-    from confluent_kafka import Consumer, TopicPartition
+class KafkaCounter:
+    """Counts the messages of a topic by reading it (Tansu's offsets count record batches, not
+    records, so high watermarks cannot be summed), on a thread, from the beginning."""
 
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-count"})
-    try:
-        meta = consumer.list_topics(topic, timeout=5).topics.get(topic)
-        if meta is None or meta.error is not None:
-            return 0
-        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=5,
-                                                  cached=False)[1] for p in meta.partitions)
-    finally:
-        consumer.close()
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.bootstrap, self.topic = bootstrap, topic
+        self.count = 0
+        self.keys: set[bytes] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-kafka-count", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        from confluent_kafka import Consumer, TopicPartition
+
+        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "bench-count",
+                             "enable.auto.commit": False, "fetch.wait.max.ms": 20})
+        try:
+            while not self._stop.is_set():
+                meta = consumer.list_topics(self.topic, timeout=5).topics.get(self.topic)
+                if meta is not None and meta.error is None and meta.partitions:
+                    break
+                self._stop.wait(0.05)
+            consumer.assign([TopicPartition(self.topic, p, 0) for p in meta.partitions])
+            while not self._stop.is_set():
+                for msg in consumer.consume(5000, 0.05):
+                    if msg.error() is None:
+                        self.count += 1
+                        headers = dict(msg.headers() or [])
+                        if "idempotency-key" in headers:
+                            self.keys.add(headers["idempotency-key"])
+        finally:
+            consumer.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
 
 
 def start(target: Callable[..., None], *args: Any) -> mp.process.BaseProcess:
@@ -117,13 +144,14 @@ def start(target: Callable[..., None], *args: Any) -> mp.process.BaseProcess:
     return proc
 
 
-def until(count: Callable[[], int], n: int, timeout: float, what: str) -> float:
-    """Poll ``count`` every 20 ms until it reaches ``n``; returns the perf_counter then."""
+def until(count: Callable[[], int], n: int, timeout: float, what: str,
+          every: float = 0.05) -> float:
+    """Poll ``count`` every ``every`` s until it reaches ``n``; returns the perf_counter then."""
     deadline = time.monotonic() + timeout
     while (got := count()) < n:
         if time.monotonic() > deadline:
             raise BenchError(f"{what}: {got} of {n} after {timeout:.0f}s")
-        time.sleep(0.02)
+        time.sleep(every)
     if got != n:
         raise BenchError(f"{what}: {got} rows for {n} readings (duplicates?)")
     return time.perf_counter()
@@ -142,7 +170,7 @@ def bridge_config(broker: Broker, tmp: Path, sinks: list[dict[str, Any]], fsync:
     return SparkConfig.model_validate(data), json.dumps(data)
 
 
-def timed(broker: Broker, proc: mp.process.BaseProcess, messages: list[Any],
+def timed(broker: Broker, procs: list[mp.process.BaseProcess], messages: list[Any],
           count: Callable[[], int], what: str) -> float:
     """Publish, wait for every reading to be committed at the far end; readings/s."""
     try:
@@ -151,27 +179,37 @@ def timed(broker: Broker, proc: mp.process.BaseProcess, messages: list[Any],
         t1 = until(count, len(messages), 600, what)
         return len(messages) / (t1 - t0)
     finally:
-        proc.terminate()
-        proc.join(10)
+        for proc in procs:
+            proc.terminate()
+            proc.join(10)
+
+
+def start_bridge(raw: str, password: str, sink: str, split: bool) -> list[mp.process.BaseProcess]:
+    """``spark bridge run`` (one process), or ``spark bridge ingest`` + ``spark bridge <sink>``."""
+    if not split:
+        return [start(bridge, raw, password, None, True)]
+    return [start(bridge, raw, password, [], True), start(bridge, raw, password, [sink], False)]
 
 
 def phase_pg(broker: Broker, tmp: Path, pg: str, n: int, day: int, naive: bool,
-             fsync: str) -> float:
+             fsync: str, split: bool) -> float:
     msgs = readings(n, day)
     with database(pg) as url:
         if naive:
             proc = start(naive_pg, broker.port, broker.login("hub"), url, "naive_metrics",
                          f"bench-naive-{uuid.uuid4().hex[:6]}")
-            return timed(broker, proc, msgs, lambda: pg_count(url, "naive_metrics"), "naive PG")
+            return timed(broker, [proc], msgs, lambda: pg_count(url, "naive_metrics"),
+                         "naive PG")
         _cfg, raw = bridge_config(broker, tmp, [{"type": "timescale", "url": url}], fsync)
-        proc = start(bridge, raw, broker.passwords["hub"], None, True)
-        rate = timed(broker, proc, msgs, lambda: pg_count(url, "device_metrics"), "bridge PG")
+        procs = start_bridge(raw, broker.passwords["hub"], "timescale", split)
+        rate = timed(broker, procs, msgs, lambda: pg_count(url, "device_metrics"), "bridge PG")
         if pg_count(url, "device_metrics", distinct=True) != n:
             raise BenchError("bridge PG: duplicate keys")
         return rate
 
 
-def phase_kafka(broker: Broker, tmp: Path, n: int, day: int, naive: bool, fsync: str) -> float:
+def phase_kafka(broker: Broker, tmp: Path, n: int, day: int, naive: bool, fsync: str,
+                split: bool) -> float:
     msgs = readings(n, day)
     with tansu(tmp) as kafka:
         if naive:
@@ -183,13 +221,22 @@ def phase_kafka(broker: Broker, tmp: Path, n: int, day: int, naive: bool, fsync:
                 fut.result(10)
             proc = start(naive_kafka, broker.port, broker.login("hub"), kafka.bootstrap,
                          "naive.telemetry", f"bench-naive-{uuid.uuid4().hex[:6]}")
-            return timed(broker, proc, msgs, lambda: kafka_count(kafka.bootstrap,
-                                                                 "naive.telemetry"), "naive Kafka")
+            counter = KafkaCounter(kafka.bootstrap, "naive.telemetry")
+            try:
+                return timed(broker, [proc], msgs, lambda: counter.count, "naive Kafka")
+            finally:
+                counter.close()
         _cfg, raw = bridge_config(broker, tmp, [{"type": "kafka",
                                                  "bootstrap_servers": kafka.bootstrap}], fsync)
-        proc = start(bridge, raw, broker.passwords["hub"], None, True)
-        return timed(broker, proc, msgs, lambda: kafka_count(kafka.bootstrap, "edge.telemetry"),
-                     "bridge Kafka")
+        procs = start_bridge(raw, broker.passwords["hub"], "kafka", split)
+        counter = KafkaCounter(kafka.bootstrap, "edge.telemetry")
+        try:
+            rate = timed(broker, procs, msgs, lambda: counter.count, "bridge Kafka")
+        finally:
+            counter.close()
+        if len(counter.keys) != n:
+            raise BenchError(f"bridge Kafka: {len(counter.keys)} distinct keys for {n} readings")
+        return rate
 
 
 def phase_outage(broker: Broker, tmp: Path, pg: str, n: int, fsync: str) -> dict[str, float]:
@@ -208,16 +255,20 @@ def phase_outage(broker: Broker, tmp: Path, pg: str, n: int, fsync: str) -> dict
             ingest.join(10)
             out = {"outage_ingest_per_s": n / (t1 - t0),
                    "outbox_mb": outbox.used_bytes() / 1e6}
-            for sink, count in (("timescale", lambda: pg_count(url, "device_metrics")),
-                                ("kafka", lambda: kafka_count(kafka.bootstrap, "edge.telemetry"))):
-                t0 = time.perf_counter()
-                pump = start(bridge, raw, broker.passwords["hub"], [sink], False)
-                t1 = until(count, n, 900, f"drain {sink}")
-                pump.terminate()
-                pump.join(10)
-                out[f"drain_{sink}_per_s"] = n / (t1 - t0)
-            if pg_count(url, "device_metrics", distinct=True) != n:
-                raise BenchError("drain: duplicate keys in PostgreSQL")
+            counter = KafkaCounter(kafka.bootstrap, "edge.telemetry")
+            try:
+                for sink, count in (("timescale", lambda: pg_count(url, "device_metrics")),
+                                    ("kafka", lambda: counter.count)):
+                    pump = start(bridge, raw, broker.passwords["hub"], [sink], False)
+                    t0 = time.perf_counter()  # the process is up; its sink is not open yet
+                    t1 = until(count, n, 900, f"drain {sink}", every=0.1)
+                    pump.terminate()
+                    pump.join(10)
+                    out[f"drain_{sink}_per_s"] = n / (t1 - t0)
+            finally:
+                counter.close()
+            if pg_count(url, "device_metrics", distinct=True) != n or len(counter.keys) != n:
+                raise BenchError("drain: duplicate or missing keys")
             return out
         finally:
             outbox.close()
@@ -233,8 +284,11 @@ def main(argv: list[str]) -> dict[str, Any]:
     parser.add_argument("--fsync", default="batch", choices=["always", "batch", "interval",
                                                               "never"])
     parser.add_argument("--skip", nargs="*", default=[], choices=["pg", "kafka", "outage"])
+    parser.add_argument("--split", action="store_true",
+                        help="run the bridge as `spark bridge ingest` + one process per sink")
     args = parser.parse_args(argv)
-    res: dict[str, Any] = {"messages": args.messages, "outage": args.outage, "fsync": args.fsync}
+    res: dict[str, Any] = {"messages": args.messages, "outage": args.outage, "fsync": args.fsync,
+                           "layout": "ingest + pump processes" if args.split else "one process"}
     with throwaway_broker(node_accounts=[NODE]) as broker, \
             tempfile.TemporaryDirectory(prefix="spark-bridge-bench-") as tmpdir:
         tmp = Path(tmpdir)
@@ -247,8 +301,9 @@ def main(argv: list[str]) -> dict[str, Any]:
                 for is_naive, into in ((True, naive), (False, ours)):
                     day += 1
                     into.append(phase_pg(broker, tmp, args.pg, args.messages, day, is_naive,
-                                         args.fsync) if sink == "pg" else
-                                phase_kafka(broker, tmp, args.messages, day, is_naive, args.fsync))
+                                         args.fsync, args.split) if sink == "pg" else
+                                phase_kafka(broker, tmp, args.messages, day, is_naive, args.fsync,
+                                            args.split))
                     print(f"  {sink:<5} {'naive' if is_naive else 'bridge':<6} "
                           f"{into[-1]:>10,.0f} readings/s", flush=True)
             res[f"{sink}_naive_per_s"] = sorted(naive)[len(naive) // 2]

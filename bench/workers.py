@@ -51,7 +51,7 @@ def apply_whatif(names: list[str]) -> None:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             original(self, client, userdata, sock)
 
-        MqttClient._on_socket_open = on_socket_open  # type: ignore[method-assign]
+        MqttClient._on_socket_open = on_socket_open  # type: ignore[method-assign,assignment]
     if "direct-write" in names:
         from hub.mqtt.client import MqttClient
 
@@ -67,7 +67,7 @@ def apply_whatif(names: list[str]) -> None:
                     return
             register(self, client, userdata, sock)
 
-        MqttClient._on_socket_register_write = on_register_write  # type: ignore[method-assign]
+        MqttClient._on_socket_register_write = on_register_write  # type: ignore[method-assign,assignment]
 
 
 # ---- baseline -----------------------------------------------------------------------------------

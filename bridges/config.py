@@ -26,6 +26,9 @@ class BridgesConfig(StrictModel):
     reconcile_minutes: float = Field(
         15.0, gt=0, description="Minutes between reconciliations of each sink with the outbox.")
     backoff_max: float = Field(30.0, gt=0, description="Longest retry delay of a sink, seconds.")
+    linger_ms: float = Field(
+        50.0, ge=0, description="A pump waits this long for a partial batch to fill (at most "
+        "the sink's batch_seconds): fewer, larger writes.")
 
     @field_validator("node_id")
     @classmethod

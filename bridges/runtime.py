@@ -48,9 +48,12 @@ def sink_factories(cfg: SparkConfig) -> dict[str, SinkFactory]:
     return out
 
 
-def _batch_size(cfg: SparkConfig, name: str) -> int:
+def make_pump(cfg: SparkConfig, name: str, factory: SinkFactory, box: Outbox) -> Pump:
+    """A pump with the sink's batch bounds (``batch_rows``, ``batch_seconds`` when it has them)."""
     sink_cfg = dict(zip(cfg.bridges.sink_names(), cfg.bridges.sinks, strict=True)).get(name)
-    return int(getattr(sink_cfg, "batch_rows", 0) or 5000)
+    linger = min(cfg.bridges.linger_ms / 1000, float(getattr(sink_cfg, "batch_seconds", 1.0)))
+    return Pump(name, factory, box, batch=int(getattr(sink_cfg, "batch_rows", 0) or 5000),
+                backoff_max=cfg.bridges.backoff_max, linger=linger)
 
 
 class Bridge:
@@ -93,9 +96,7 @@ class Bridge:
         try:
             for name in self.pump_names:
                 boxes.append(box := self.outbox.another())
-                self.pumps[name] = Pump(name, self.factories[name], box,
-                                        batch=_batch_size(self.cfg, name),
-                                        backoff_max=self.cfg.bridges.backoff_max)
+                self.pumps[name] = make_pump(self.cfg, name, self.factories[name], box)
 
             def wake() -> None:  # called in whichever thread committed
                 for pump in self.pumps.values():
@@ -199,7 +200,6 @@ async def run_sync(cfg: SparkConfig, sinks: dict[str, SinkFactory] | None = None
                                cfg.bridges.outbox.keep_delivered_hours)
         async with asyncio.TaskGroup() as tg:
             for name in {g.sink for g in gaps}:
-                pump = Pump(name, bridge.factories[name], bridge.outbox,
-                            batch=_batch_size(cfg, name), backoff_max=cfg.bridges.backoff_max)
+                pump = make_pump(cfg, name, bridge.factories[name], bridge.outbox)
                 tg.create_task(pump.run(until_idle=True), name=f"bridge-sync-{name}")
     return gaps

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from hub.config.models import SparkConfig
 from hub.events import EventBus, NodeAvailability
@@ -23,6 +23,9 @@ from nodes.base.agent import NodeAgent, NodeContext
 from nodes.base.config import NodeConfigBase
 from nodes.base.entities import Entity, Sensor
 
+if TYPE_CHECKING:
+    from ui.server import WebServer
+
 log = logging.getLogger(__name__)
 
 
@@ -35,7 +38,7 @@ class Hub(NodeAgent):
     model: ClassVar[str] = "Prime Spark hub"
 
     def __init__(self, config: SparkConfig, password: str | None = None,
-                 announce_delay: tuple[float, float] = (1.0, 5.0)) -> None:
+                 announce_delay: tuple[float, float] = (1.0, 5.0), web: bool = False) -> None:
         super().__init__(NodeContext(config, hub_node_config(config), password=password,
                                      announce_delay=announce_delay))
         self.config = config
@@ -47,6 +50,12 @@ class Hub(NodeAgent):
             Recorder(config.recorder, self.bus, registry=lambda: self.registry)
             if config.recorder.enabled else None
         )
+        # The panel + REST API (ui.server.WebServer), when asked for (`spark hub`, `spark up`).
+        self.web: WebServer | None = None
+        if web and config.ui.enabled:
+            from ui.server import WebServer
+
+            self.web = WebServer(self, config.ui)
 
     def declare_entities(self) -> list[Entity]:
         return [
@@ -77,6 +86,8 @@ class Hub(NodeAgent):
         self.rpc.register("call_service", self._rpc_call_service)
         self.rpc.register("get_state", self._rpc_get_state)
         self.rpc.register("list_entities", self._rpc_list_entities)
+        if self.web is not None:
+            self.web.attach(client)
 
     def _on_node_availability(self, msg: Message) -> None:
         node = self.layout.parse_availability(msg.topic)
@@ -91,18 +102,25 @@ class Hub(NodeAgent):
 
     async def run(self, ready: asyncio.Event | None = None) -> None:
         """Run the hub; the recorder (when enabled) runs beside it as task ``hub-recorder``
-        and, once the hub has stopped, writes what is still pending before this returns."""
-        if self.recorder is None:
-            await super().run(ready)
-            return
-        task = asyncio.create_task(self.recorder.run(), name="hub-recorder")
+        and, once the hub has stopped, writes what is still pending before this returns; the
+        web server (when enabled) runs as task ``hub-web`` and stops with the hub."""
+        side = []
+        if self.recorder is not None:
+            side.append(asyncio.create_task(self.recorder.run(), name="hub-recorder"))
+        if self.web is not None:
+            side.append(asyncio.create_task(self.web.run(), name="hub-web"))
         try:
             await super().run(ready)
         finally:
-            self.recorder.stop()
-            await asyncio.wait([task])
-            if not task.cancelled() and task.exception() is not None:
-                log.error("recorder failed", exc_info=task.exception())
+            if self.web is not None:
+                self.web.stop()
+            if self.recorder is not None:
+                self.recorder.stop()
+            if side:
+                await asyncio.wait(side)
+            for task in side:
+                if not task.cancelled() and task.exception() is not None:
+                    log.error("%s failed", task.get_name(), exc_info=task.exception())
 
     async def work(self) -> None:
         while True:

@@ -80,7 +80,7 @@ def make_agent(cfg: SparkConfig, node: NodeConfigBase, password: str | None) -> 
 
 
 async def run_hub(cfg: SparkConfig) -> int:
-    hub = Hub(cfg, password=hub_password(cfg))
+    hub = Hub(cfg, password=hub_password(cfg), web=True)
     await hub.run()
     return 0
 
@@ -99,14 +99,15 @@ async def run_up(cfg: SparkConfig, duration: float | None = None) -> int:
         print(str(broker), flush=True)
         cfg = broker.config
 
-        hub = Hub(cfg, password=_password(broker, cfg, cfg.mqtt.username or cfg.hub.id))
+        hub = Hub(cfg, password=_password(broker, cfg, cfg.mqtt.username or cfg.hub.id),
+                  web=True)
         agents = [make_agent(cfg, n, _password(broker, cfg, n.username or n.id))
                   for n in cfg.nodes]
         async with asyncio.TaskGroup() as tg:
             tg.create_task(hub.run(), name="hub")
             for agent in agents:
                 tg.create_task(agent.run(), name=f"node-{agent.node_id}")
-            tg.create_task(_report(hub, agents, broker), name="report")
+            report = tg.create_task(_report(hub, agents, broker), name="report")
             bridge = None
             if cfg.bridges.sinks:  # cloud sinks configured: MQTT -> outbox -> sinks
                 from bridges.runtime import Bridge
@@ -115,6 +116,7 @@ async def run_up(cfg: SparkConfig, duration: float | None = None) -> int:
                 bridge = tg.create_task(Bridge(cfg, password=login).run(), name="bridge")
             if duration is not None:
                 await asyncio.sleep(duration)
+                report.cancel()
                 for agent in [*agents, hub]:
                     agent.stop()
                 if bridge is not None:
@@ -163,9 +165,11 @@ async def _report(hub: Hub, agents: list[NodeAgent], broker: Any) -> None:
         return
     # A node answers a ping after everything it published before it: its states are in.
     rpc = RpcClient(hub.client, hub.layout)
-    for agent in agents:
+    async def ping(node_id: str) -> None:
         with contextlib.suppress(RpcError):
-            await rpc.call(agent.node_id, "ping", timeout=5.0)
+            await rpc.call(node_id, "ping", timeout=5.0)
+
+    await asyncio.gather(*(ping(agent.node_id) for agent in agents))
     cfg = hub.config
     lines = [f"hub registry: {len(reg.devices)} devices, {len(reg.entities)} entities"]
     for device in sorted(reg.devices.values(), key=lambda d: d.name or d.id):
@@ -178,6 +182,8 @@ async def _report(hub: Hub, agents: list[NodeAgent], broker: Any) -> None:
     layout = hub.layout
     lines += ["", "where to look next:", f"  {'MQTT broker':<16} {cfg.mqtt.host}:{cfg.mqtt.port}"]
     lines += [f"  {what:<16} {where}" for what, where in layout.describe()]
+    if hub.web is not None:
+        lines += [f"  {'panel':<16} {hub.web.url} (REST API docs {hub.web.url}api/docs)"]
     lines += [
         f"  {'watch it':<16} mosquitto_sub -h {cfg.mqtt.host} -p {cfg.mqtt.port} "
         f"-t '{layout.everything()}' -v{_auth_hint(broker, cfg)}",

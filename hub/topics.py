@@ -137,6 +137,10 @@ class TopicLayout:
     def power_state(self, node_id: str) -> str:
         return f"{self.base}/{valid_segment(node_id, 'node id')}/power"
 
+    def pipeline(self, node_id: str) -> str:
+        """Voice pipeline events (JSON, not retained): wake, speech, transcript, intent..."""
+        return f"{self.base}/{valid_segment(node_id, 'node id')}/pipeline"
+
     def all_power_states(self) -> str:
         return f"{self.base}/+/power"
 

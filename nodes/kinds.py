@@ -16,12 +16,14 @@ from nodes.power.config import PowerNodeConfig
 from nodes.simulated.config import SimulatedNodeConfig
 from nodes.system.config import SystemNodeConfig
 from nodes.vision.config import VisionNodeConfig
+from nodes.voice.config import VoiceNodeConfig
 
 if TYPE_CHECKING:
     from nodes.base.agent import NodeAgent
 
 NodeConfig = Annotated[
-    SimulatedNodeConfig | PowerNodeConfig | SystemNodeConfig | NasNodeConfig | VisionNodeConfig,
+    SimulatedNodeConfig | PowerNodeConfig | SystemNodeConfig | NasNodeConfig | VisionNodeConfig
+    | VoiceNodeConfig,
     Field(discriminator="kind"),
 ]
 
@@ -31,6 +33,7 @@ _AGENTS: dict[str, str] = {
     "system": "nodes.system.agent:SystemNode",
     "nas": "nodes.nas.agent:NasNode",
     "vision": "nodes.vision.agent:VisionNode",
+    "voice": "nodes.voice.agent:VoiceNode",
 }
 _CONFIGS: dict[str, type[BaseModel]] = {
     "simulated": SimulatedNodeConfig,
@@ -38,6 +41,7 @@ _CONFIGS: dict[str, type[BaseModel]] = {
     "system": SystemNodeConfig,
     "nas": NasNodeConfig,
     "vision": VisionNodeConfig,
+    "voice": VoiceNodeConfig,
 }
 
 

@@ -21,7 +21,10 @@ command -v espeak-ng >/dev/null || need+=(espeak-ng)
 [ -e /usr/include/portaudio.h ] || need+=(portaudio19-dev)
 # The tests start throwaway PostgreSQL clusters (initdb / pg_ctl from the server package).
 case "$extras" in
-  *test*) compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql) ;;
+  *test*) compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
+          # The panel's end-to-end tests drive Debian's headless Chromium.
+          command -v chromium >/dev/null || need+=(chromium)
+          command -v chromedriver >/dev/null || need+=(chromium-driver) ;;
 esac
 if [ "${#need[@]}" -gt 0 ]; then
   echo "installing system packages: ${need[*]}"

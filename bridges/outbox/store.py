@@ -1,40 +1,5 @@
-"""The outbox: one durable, ordered log of records in SQLite (WAL), a cursor per sink.
-
-Why SQLite in WAL mode rather than a segmented append-only file: measured on this machine
-(2 cores, 200k ~200-byte records, ``python -m bench outbox`` repeats it):
-
-  ============================  =========  ==========  =========
-  appends/s, batch of           10         100         1,000
-  ============================  =========  ==========  =========
-  SQLite WAL, synchronous=FULL  ~48,000    ~200,000    ~318,000
-  SQLite WAL, synchronous=NORM  ~260,000   ~358,000    ~421,000
-  file log + fsync per batch    ~48,000    ~77,000     ~978,000
-  file log, no fsync            ~1.9 M     ~2.9 M      ~5.0 M
-  ============================  =========  ==========  =========
-
-Reading back in order runs at ~1.8-2.5 M records/s. The file log is faster only where neither
-matters (the ingest tops out near 30,000 msg/s, so the outbox costs 3-5 us of ~35 us per
-message with SQLite); at the batch sizes the ingest actually commits (100-1,000) both fsync
-about as often. What the file log would need and SQLite gives for free: dropping records out
-of the middle of the log by priority when full, per-sink cursors and a delivered-count ledger
-committed atomically with the data, re-enqueueing a gap for one sink, crash recovery with
-checksummed frames, and several processes (``spark bridge run`` and ``spark bridge sync``)
-sharing the log safely.
-
-Layout: ``records(seq, key, kind, prio, hour, enq, target, body)`` in append order; ``body`` is
-the record's own wire form. A sink reads rows with ``seq`` above its cursor (``target`` NULL
-= every sink, else re-sent for that sink only), writes them, then :meth:`Outbox.ack` moves its
-cursor and adds the batch to the per-hour ``ledger`` in one transaction. Rows every sink has
-passed stay ``keep_delivered_hours`` for reconciliation. The newest row is never deleted, so
-SQLite never hands out a ``seq`` again (a cursor would skip it).
-
-Fsync policies (``OutboxConfig.fsync``): ``always``/``batch`` run SQLite with
-``synchronous=FULL`` (the WAL is fsynced at every commit, and the ingest acknowledges MQTT
-messages only after it); ``interval`` uses ``synchronous=NORMAL`` and :meth:`Outbox.sync`
-fsyncs the WAL every ``fsync_interval`` s; ``never`` uses ``synchronous=OFF``. Every policy
-survives ``kill -9`` (committed pages are in the OS cache); only always/batch survive a power
-cut without losing acknowledged records, and ``never`` may corrupt the log on one.
-"""
+"""The outbox's SQLite log: one connection per :class:`Outbox` (design and figures: the package
+docstring, bridges/outbox/__init__.py)."""
 
 from __future__ import annotations
 
@@ -47,6 +12,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bridges.outbox.config import OutboxConfig
 from bridges.records import Record, record_from_payload
@@ -56,7 +22,7 @@ log = logging.getLogger(__name__)
 
 DB_NAME = "outbox.sqlite3"
 MID_WINDOW = 32768  # committed MQTT packet ids remembered (half the id space, see ingest)
-_SYNC = {"always": "FULL", "batch": "FULL", "interval": "NORMAL", "never": "OFF"}
+_SYNC = {"always": "NORMAL", "batch": "NORMAL", "interval": "NORMAL", "never": "OFF"}
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
     seq INTEGER PRIMARY KEY, key TEXT NOT NULL, kind TEXT NOT NULL, prio INTEGER NOT NULL,
@@ -95,6 +61,9 @@ class Backlog:
     count: int
     bytes: int
     oldest_age_s: float
+
+
+Row = tuple[str, str, int, int, float, bytes]  # key, kind, prio, hour, enq, body
 
 
 def hour_of(record: Record) -> int:
@@ -186,8 +155,16 @@ class Outbox:
     # ---- ingest side ------------------------------------------------------------------
     def append(self, records: Sequence[Record], mids: bytes = b"", n_mids: int = 0) -> None:
         """Commit ``records`` (and the MQTT packet ids they came with) in one transaction."""
+        self.append_rows(self.rows(records), mids, n_mids)
+
+    @staticmethod
+    def rows(records: Sequence[Record]) -> list[Row]:
+        """The rows :meth:`append_rows` stores (all the Python work of an append: callers that
+        commit on a worker thread build them first, on their own thread)."""
         now = time.time()
-        rows = [(r.key, r.kind, int(r.priority), hour_of(r), now, r.to_payload()) for r in records]
+        return [(r.key, r.kind, int(r.priority), hour_of(r), now, r.to_payload()) for r in records]
+
+    def append_rows(self, rows: list[Row], mids: bytes = b"", n_mids: int = 0) -> None:
         size = sum(len(row[0]) + len(row[5]) for row in rows) + ROW_OVERHEAD * len(rows)
 
         def tx(db: sqlite3.Connection) -> None:
@@ -254,11 +231,19 @@ class Outbox:
 
     def read(self, sink: str, limit: int) -> Batch:
         """The next ``limit`` records for ``sink`` after its cursor (empty when caught up)."""
+        return self.decode(sink, *self.fetch(sink, limit))
+
+    def fetch(self, sink: str, limit: int) -> tuple[int, list[tuple[Any, ...]]]:
+        """(cursor, rows after it): the SQLite half of :meth:`read`."""
         start = self.cursor(sink)
-        rows = self.db.execute(
+        return start, self.db.execute(
             "SELECT seq, kind, hour, target, body FROM records WHERE seq > ? "
             "AND (target IS NULL OR target = ?) ORDER BY seq LIMIT ?", (start, sink, limit),
         ).fetchall()
+
+    @staticmethod
+    def decode(sink: str, start: int, rows: list[tuple[Any, ...]]) -> Batch:
+        """The Python half of :meth:`read`: rows -> records and ledger counts."""
         records: list[Record] = []
         counts: Counter[tuple[str, int]] = Counter()
         for seq, kind, hour, target, body in rows:

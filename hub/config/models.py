@@ -12,6 +12,7 @@ from hub.config.base import StrictModel
 from hub.recorder.config import RecorderConfig
 from hub.topics import SEGMENT_RE, TopicLayout
 from nodes.kinds import NodeConfig
+from ui.config import UiConfig
 
 
 def _segment(value: str) -> str:
@@ -172,6 +173,7 @@ class SparkConfig(StrictModel):
     nodes: list[NodeConfig] = Field(default_factory=list, description="Node agents to run.")
     recorder: RecorderConfig = RecorderConfig()
     bridges: BridgesConfig = BridgesConfig()
+    ui: UiConfig = UiConfig()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @model_validator(mode="after")

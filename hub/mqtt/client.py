@@ -145,8 +145,14 @@ class MqttClient:
         if not sub.handlers and self._paho is not None:
             self._paho.message_callback_add(topic_filter, self._dispatcher(sub))
         sub.handlers.append(handler)
-        if is_new and self.connected and self._paho is not None:
+        if is_new and self._link_up():
             self._paho.subscribe(topic_filter, qos)
+
+    def _link_up(self) -> bool:
+        """The broker accepted us (CONNACK), even if the on-connect work is still running:
+        subscriptions made from then on must be sent now, not at the next reconnect."""
+        return self._paho is not None and self.state in (
+            LinkState.CONNECTING, LinkState.CONNECTED) and self._paho.is_connected()
 
     def set_default_handler(self, handler: Handler) -> None:
         """Handle messages matched by no filter with handlers (see :meth:`subscribe_many`)."""
@@ -166,13 +172,13 @@ class MqttClient:
             if topic not in self._subs:
                 self._subs[topic] = _Subscription(topic, qos)
                 new.append((topic, qos))
-        if new and self.connected and self._paho is not None:
+        if new and self._link_up():
             for i in range(0, len(new), 500):
                 self._paho.subscribe(new[i : i + 500])
 
     def unsubscribe_many(self, topics: list[str]) -> None:
         gone = [t for t in topics if self._subs.pop(t, None) is not None]
-        if gone and self.connected and self._paho is not None:
+        if gone and self._link_up():
             self._paho.unsubscribe(gone)
 
     def unsubscribe(self, topic_filter: str) -> None:
@@ -347,6 +353,9 @@ class MqttClient:
             self._loop.call_soon_threadsafe(fn, *args)
 
     def _on_socket_open(self, _c: paho.Client, _u: Any, sock: Any) -> None:
+        # Small packets (commands, acks) must not wait for Nagle + delayed ACK (~40 ms).
+        with contextlib.suppress(OSError, AttributeError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._in_loop(self._watch, sock, True, False)
 
     def _on_socket_close(self, c: paho.Client, _u: Any, sock: Any) -> None:

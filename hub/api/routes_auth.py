@@ -1,0 +1,79 @@
+"""``/api/auth/*``: login, refresh (rotating), logout, me, register (admin)."""
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response, status
+
+from hub.api.auth import AuthError, AuthService, Principal, TokenPair
+from hub.api.deps import client_ip, guards, http_error
+from hub.api.schemas import (
+    LoginRequest,
+    RefreshRequest,
+    RegisterRequest,
+    TokenResponse,
+    UserOut,
+)
+from hub.api.store import UserRow
+
+
+def token_response(pair: TokenPair) -> TokenResponse:
+    return TokenResponse(
+        access_token=pair.access_token, refresh_token=pair.refresh_token,
+        expires_in=max(0.0, pair.expires_at - time.time()), username=pair.principal.username,
+        role=pair.principal.role,  # type: ignore[arg-type]
+    )
+
+
+def user_out(user: UserRow) -> UserOut:
+    return UserOut(id=user.id, username=user.username, role=user.role,  # type: ignore[arg-type]
+                   active=user.active, created_at=user.created_at)
+
+
+def auth_router(auth: AuthService) -> APIRouter:
+    router = APIRouter(prefix="/api/auth", tags=["auth"])
+    require = guards(auth)
+    Viewer = Annotated[Principal, Depends(require("viewer"))]
+    Admin = Annotated[Principal, Depends(require("admin"))]
+
+    @router.post("/login", response_model=TokenResponse,
+                 responses={401: {"description": "Wrong username or password"},
+                            429: {"description": "Too many failed logins from this address"}})
+    async def login(body: LoginRequest, request: Request) -> TokenResponse:
+        try:
+            return token_response(await auth.login(body.username, body.password,
+                                                    client_ip(request)))
+        except AuthError as exc:
+            raise http_error(exc) from None
+
+    @router.post("/refresh", response_model=TokenResponse,
+                 responses={401: {"description": "Unknown, expired, used or revoked token"}})
+    async def refresh(body: RefreshRequest, request: Request) -> TokenResponse:
+        try:
+            return token_response(await auth.refresh(body.refresh_token, client_ip(request)))
+        except AuthError as exc:
+            raise http_error(exc) from None
+
+    @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+    async def logout(body: RefreshRequest) -> Response:
+        await auth.logout(body.refresh_token)
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+    @router.get("/me", response_model=UserOut)
+    async def me(principal: Viewer) -> UserOut:
+        return next(user_out(u) for u in auth.users() if u.id == principal.user_id)
+
+    @router.post("/register", response_model=UserOut, status_code=status.HTTP_201_CREATED,
+                 responses={403: {"description": "Not an admin"},
+                            409: {"description": "The user exists"}})
+    async def register(body: RegisterRequest, _admin: Admin) -> UserOut:
+        try:
+            return user_out(await auth.register(body.username, body.password, body.role))
+        except AuthError as exc:
+            raise http_error(exc) from None
+
+    @router.get("/users", response_model=list[UserOut])
+    async def users(_admin: Admin) -> list[UserOut]:
+        return [user_out(u) for u in auth.users()]
+
+    return router

@@ -1,0 +1,56 @@
+"""The voice node's config section (``nodes: [{kind: voice, ...}]``).
+
+Defaults make ``spark up`` runnable on a machine without audio hardware: typed text from a
+console source (``/tmp/spark-voice`` FIFO, or the terminal), replies written nowhere. A Pi with
+the ReSpeaker sets ``source: {type: pyaudio, device: ReSpeaker}`` and ``output: {type:
+pyaudio}``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from nodes.base.config import NodeConfigBase
+from nodes.voice.respeaker import ArrayConfig, ReSpeakerConfig
+from nodes.voice.sources import SourceConfig
+from nodes.voice.sources.console import ConsoleSourceConfig
+from nodes.voice.stt import SttConfig
+from nodes.voice.stt.sphinx import PocketsphinxSttConfig
+from nodes.voice.tts import EspeakTtsConfig, NoOutputConfig, OutputConfig, TtsConfig
+from nodes.voice.vad import VadConfig, WebRtcVadConfig
+from nodes.voice.wake import SphinxWakeConfig, WakeConfig
+
+
+class VoiceNodeConfig(NodeConfigBase):
+    kind: Literal["voice"] = "voice"
+    source: SourceConfig = Field(
+        default_factory=lambda: ConsoleSourceConfig(path=Path("/tmp/spark-voice")),
+        description="pyaudio (microphone), wav (file or folder) or console (typed text).")
+    wake: WakeConfig = Field(default_factory=SphinxWakeConfig,
+                             description="Wake word: pocketsphinx, pocketsphinx-kws, "
+                             "openwakeword.")
+    vad: VadConfig = Field(default_factory=WebRtcVadConfig,
+                           description="Speech detection: webrtc (energy when not installed).")
+    stt: SttConfig = Field(default_factory=PocketsphinxSttConfig,
+                           description="Speech-to-text: pocketsphinx, vosk, faster-whisper.")
+    tts: TtsConfig = Field(default_factory=EspeakTtsConfig, description="espeak-ng or piper.")
+    output: OutputConfig = Field(default_factory=NoOutputConfig,
+                                 description="Where replies are played: pyaudio, file, none.")
+    array: ArrayConfig = Field(default_factory=ReSpeakerConfig,
+                               description="ReSpeaker USB tuning / LED ring; none to skip.")
+    hub_id: str | None = Field(None, description="Hub to send intents to; default: hub.id.")
+    end_silence_s: float = Field(0.45, gt=0.05, le=3, description="Silence that ends a command.")
+    max_speech_s: float = Field(10.0, gt=1, le=60, description="Longest command.")
+    listen_timeout_s: float = Field(5.0, gt=0, le=60, description="After the wake word: how "
+                                    "long to wait for speech.")
+    follow_up_s: float = Field(4.0, ge=0, le=60, description="After a reply: listen this long "
+                               "without the wake word (0: off).")
+    refresh_s: float = Field(60.0, gt=0, description="Re-read the hub registry at least this "
+                             "often (also whenever the hub's entity count changes).")
+    rpc_timeout_s: float = Field(5.0, gt=0, description="Hub request timeout.")
+    volume: float = Field(80.0, ge=0, le=100, description="Reply volume at start, percent.")
+    speak_replies: bool = Field(True, description="Synthesise replies (the text is always "
+                                "published).")

@@ -1,0 +1,155 @@
+"""Text -> intent, in the spirit of Home Assistant's built-in intents.
+
+``HassTurnOn`` / ``HassTurnOff`` / ``HassToggle`` / ``HassGetState`` / ``HassSetValue`` /
+``HassSelectOption`` / ``HassPress`` / system status, plus ``ask`` for the free-form path
+("ask spark ..."). Works on any text (the grammar recogniser's output, Vosk / Whisper, typed
+lines): the phrase lists below are also what ``grammar.py`` turns into the JSGF grammar, so the
+recogniser can only produce sentences this module understands.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from nodes.voice.numbers import words_to_number
+from nodes.voice.vocab import SWITCHABLE, Target, Vocabulary, normalize
+
+ON_VERBS = ("turn on", "switch on", "enable", "activate", "start")
+OFF_VERBS = ("turn off", "switch off", "disable", "deactivate", "stop")
+QUERY_VERBS = ("what is", "what's", "how is", "tell me", "get")
+STATE_WORDS = ("state", "status", "value", "level", "reading")
+PRESS_VERBS = ("press", "push")
+STATUS_PHRASES = ("system status", "status report", "how is the system", "how is everything")
+ASK_PREFIX = "ask spark"
+POLITE = ("please", "spark", "hey spark", "okay spark", "could you", "can you")
+
+IntentName = Literal["turn_on", "turn_off", "toggle", "get_state", "set_value", "select_option",
+                     "press", "system_status", "ask", "unknown", "unknown_entity", "ambiguous",
+                     "unsupported"]
+
+
+@dataclass(slots=True)
+class Intent:
+    name: IntentName
+    text: str
+    target: Target | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    heard_name: str | None = None  # the name as said (unknown / ambiguous replies)
+    candidates: list[Target] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"intent": self.name, "text": self.text}
+        if self.target is not None:
+            out["entity_id"] = self.target.entity_id
+        if self.data:
+            out["data"] = dict(self.data)
+        if self.heard_name:
+            out["name"] = self.heard_name
+        if self.candidates:
+            out["candidates"] = [t.entity_id for t in self.candidates]
+        return out
+
+
+def _alt(phrases: tuple[str, ...]) -> str:
+    return "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True))
+
+
+_THE = r"(?:the |my )?"
+_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
+    ("turn_on", re.compile(rf"^(?:{_alt(ON_VERBS)}) {_THE}(?P<name>.+)$")),
+    ("turn_off", re.compile(rf"^(?:{_alt(OFF_VERBS)}) {_THE}(?P<name>.+)$")),
+    ("turn_on", re.compile(rf"^(?:turn|switch) {_THE}(?P<name>.+) on$")),
+    ("turn_off", re.compile(rf"^(?:turn|switch) {_THE}(?P<name>.+) off$")),
+    ("toggle", re.compile(rf"^toggle {_THE}(?P<name>.+)$")),
+    ("set", re.compile(rf"^(?:set|change|put) {_THE}(?P<name>.+?) (?:to|at) (?P<value>.+)$")),
+    ("select", re.compile(rf"^(?:select|choose|use) (?P<value>.+?) (?:for|on|as) {_THE}"
+                          r"(?P<name>.+)$")),
+    ("press", re.compile(rf"^(?:{_alt(PRESS_VERBS)}) {_THE}(?P<name>.+?)(?: button)?$")),
+    ("get_state", re.compile(rf"^(?:{_alt(QUERY_VERBS)}) {_THE}(?P<name>.+)$")),
+]
+_UNIT_RE = re.compile(r" (?:percent|degrees?(?: celsius)?|watts?|volts?|amps?|minutes?|"
+                      r"seconds?|hours?)$")
+
+
+def _strip_polite(text: str) -> str:
+    changed = True
+    while changed:
+        changed = False
+        for p in sorted(POLITE, key=len, reverse=True):
+            if text.startswith(p + " "):
+                text, changed = text[len(p) + 1:], True
+            if text.endswith(" " + p):
+                text, changed = text[: -len(p) - 1], True
+    return text
+
+
+def _find(vocab: Vocabulary, name: str) -> tuple[list[Target], str]:
+    found = vocab.lookup(name)
+    if not found:
+        words = name.split()
+        if len(words) > 1 and words[-1] in STATE_WORDS:
+            name = " ".join(words[:-1])
+            found = vocab.lookup(name)
+    return found, name
+
+
+def recognize(text: str, vocab: Vocabulary) -> Intent:
+    said = _strip_polite(normalize(text))
+    if not said:
+        return Intent("unknown", text)
+    if said in STATUS_PHRASES:
+        return Intent("system_status", text)
+    if said.startswith(ASK_PREFIX + " ") or said == ASK_PREFIX:
+        question = said[len(ASK_PREFIX):].strip()
+        return Intent("ask", text, data={"question": question})
+    for kind, pattern in _PATTERNS:
+        m = pattern.match(said)
+        if m is None:
+            continue
+        found, name = _find(vocab, m.group("name"))
+        if kind == "get_state" and not found and name.endswith(" state"):
+            found, name = _find(vocab, name)
+        if not found:
+            return Intent("unknown_entity", text, heard_name=name)
+        if len(found) > 1:
+            return Intent("ambiguous", text, heard_name=name, candidates=found)
+        return _resolve(kind, text, found[0], m.groupdict().get("value"))
+    return Intent("unknown", text)
+
+
+def _resolve(kind: str, text: str, target: Target, value: str | None) -> Intent:
+    platform = target.platform
+    if kind in ("turn_on", "turn_off", "toggle"):
+        if platform == "button" and kind == "turn_on":
+            return Intent("press", text, target)
+        if platform not in SWITCHABLE:
+            return Intent("unsupported", text, target, data={"wanted": kind})
+        return Intent(kind, text, target)  # type: ignore[arg-type]
+    if kind == "press":
+        if platform != "button":
+            return Intent("unsupported", text, target, data={"wanted": "press"})
+        return Intent("press", text, target)
+    if kind == "get_state":
+        return Intent("get_state", text, target)
+    assert value is not None
+    value = _UNIT_RE.sub("", value.strip())
+    if platform == "select":
+        option = target.option_for(value)
+        if option is None:
+            return Intent("unsupported", text, target, data={"wanted": "select_option",
+                                                              "option": value})
+        return Intent("select_option", text, target, data={"option": option})
+    if platform == "number" and kind == "set":
+        number = words_to_number(value)
+        if number is None:
+            return Intent("unsupported", text, target, data={"wanted": "set_value",
+                                                              "value": value})
+        if target.step:  # "twenty two point five eight" on a 0.5 step: 22.5
+            base = target.min or 0.0
+            number = round(base + round((number - base) / target.step) * target.step, 6)
+        return Intent("set_value", text, target, data={"value": number})
+    if platform in SWITCHABLE and kind == "set" and value in ("on", "off"):
+        return Intent("turn_on" if value == "on" else "turn_off", text, target)
+    return Intent("unsupported", text, target, data={"wanted": kind})

@@ -1,0 +1,32 @@
+"""Voice sources: the registry keyed by each config's ``type`` literal."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from nodes.voice.sources.base import AudioFrame, SourceItem, SourceMark, TypedText, VoiceSource
+from nodes.voice.sources.console import ConsoleSource, ConsoleSourceConfig
+from nodes.voice.sources.mic import PyAudioSource, PyAudioSourceConfig
+from nodes.voice.sources.wav import WavSource, WavSourceConfig
+
+SourceConfig = Annotated[
+    PyAudioSourceConfig | WavSourceConfig | ConsoleSourceConfig, Field(discriminator="type")
+]
+
+SOURCES: dict[str, type[VoiceSource]] = {
+    "pyaudio": PyAudioSource, "wav": WavSource, "console": ConsoleSource,
+}
+
+
+def make_source(config: Any) -> VoiceSource:
+    try:
+        return SOURCES[config.type](config)
+    except KeyError:
+        raise KeyError(f"unknown voice source {config.type!r}; known: "
+                       f"{', '.join(sorted(SOURCES))}") from None
+
+
+__all__ = ["SOURCES", "AudioFrame", "SourceConfig", "SourceItem", "SourceMark", "TypedText",
+           "VoiceSource", "make_source"]

@@ -1,0 +1,198 @@
+"""pocketsphinx speech-to-text against the registry's grammar, verified by a freer model.
+
+Two decoders hear every utterance as it streams in: the *grammar* decoder (JSGF from
+``grammar.py``) can only produce commands, so it is accurate but says *something* for any
+speech; the *verifier* (a bigram model of the same commands plus everyday words, ``lm.py``)
+may wander off into everyday words. The grammar's result is taken only when the two roughly
+agree (``min_agreement``, word-level similarity); otherwise the utterance is rejected ("didn't
+understand"). "ask spark ..." is re-decoded with pocketsphinx's general English model.
+The English acoustic model, dictionary and general model ship in the pocketsphinx wheel.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from nodes.voice.errors import BackendUnavailable
+from nodes.voice.grammar import jsgf, sentences
+from nodes.voice.intents import ASK_PREFIX
+from nodes.voice.lm import EVERYDAY, build_arpa
+from nodes.voice.stt.base import SpeechToText, StageConfig, Transcript, elapsed_ms
+from nodes.voice.vocab import FILLER, Vocabulary
+
+log = logging.getLogger(__name__)
+
+
+class PocketsphinxSttConfig(StageConfig):
+    type: Literal["pocketsphinx"] = "pocketsphinx"
+    verify: bool = Field(True, description="Reject grammar results the free model disagrees "
+                         "with (guards against non-commands forced into the grammar).")
+    min_agreement: float = Field(0.35, ge=0, le=1, description="Word similarity (0..1) the "
+                                 "grammar and free readings need for a command to count.")
+    free_form: bool = Field(True, description="Decode 'ask spark ...' with the general model.")
+    model_dir: Path | None = Field(None, description="Acoustic model directory; default: the "
+                                   "English model in the pocketsphinx wheel.")
+
+
+def new_decoder(**kwargs: Any) -> Any:
+    try:
+        import pocketsphinx
+    except ImportError as exc:
+        raise BackendUnavailable("pocketsphinx is not installed (pip install "
+                                 "prime-spark[voice])") from exc
+    try:
+        return pocketsphinx.Decoder(loglevel="FATAL", **kwargs)
+    except (RuntimeError, ValueError) as exc:
+        raise BackendUnavailable(f"pocketsphinx could not start: {exc}") from exc
+
+
+class SphinxLexicon:
+    """Spells words with the dictionary: known words, two known halves, or letter by letter."""
+
+    def __init__(self, decoder: Any) -> None:
+        self._decoder = decoder
+        self._known: dict[str, bool] = {}
+
+    def known(self, word: str) -> bool:
+        hit = self._known.get(word)
+        if hit is None:
+            hit = self._known[word] = self._decoder.lookup_word(word) is not None
+        return hit
+
+    def spell(self, word: str) -> list[str] | None:
+        if self.known(word):
+            return [word]
+        for i in range(2, len(word) - 1):
+            if self.known(word[:i]) and self.known(word[i:]):
+                return [word[:i], word[i:]]
+        if len(word) <= 5 and all(self.known(c) for c in word):
+            return list(word)
+        return None
+
+
+def agreement(a: str, b: str) -> float:
+    wa = [w for w in a.split() if w not in FILLER]
+    wb = [w for w in b.split() if w not in FILLER]
+    if not wa or not wb:
+        return 0.0
+    return difflib.SequenceMatcher(None, wa, wb, autojunk=False).ratio()
+
+
+class PocketsphinxStt(SpeechToText):
+    type = "pocketsphinx"
+
+    def __init__(self, config: PocketsphinxSttConfig, wake_phrases: Sequence[str] = ()) -> None:
+        super().__init__(config, wake_phrases)
+        self.cfg = config
+        self._grammar: Any = None
+        self._verifier: Any = None
+        self._general: Any = None
+        self._lexicon: SphinxLexicon | None = None
+        self._generation = 0
+        self._audio: list[bytes] = []
+        self._running = False
+
+    def _model_args(self) -> dict[str, Any]:
+        if self.cfg.model_dir is None:
+            return {}
+        return {"hmm": str(self.cfg.model_dir)}
+
+    def open(self) -> None:
+        if self._grammar is not None:
+            return
+        self._grammar = new_decoder(lm=None, **self._model_args())
+        self._lexicon = SphinxLexicon(self._grammar)
+        if self.cfg.verify:
+            self._verifier = new_decoder(lm=None, **self._model_args())
+
+    def close(self) -> None:
+        self._grammar = self._verifier = self._general = None
+
+    def lexicon(self) -> SphinxLexicon:
+        if self._lexicon is None:
+            self.open()
+        assert self._lexicon is not None
+        return self._lexicon
+
+    def set_vocabulary(self, vocab: Vocabulary) -> None:
+        self.open()
+        self._generation += 1
+        name = f"cmd{self._generation}"
+        self._grammar.add_jsgf_string(name, jsgf(vocab, self.wake_phrases))
+        self._grammar.activate_search(name)
+        if self._generation > 1:
+            self._grammar.remove_search(f"cmd{self._generation - 1}")
+        if self._verifier is not None:
+            assert self._lexicon is not None
+            text = sentences(vocab, self.wake_phrases)
+            known = {w for s in text for w in s.split()}
+            known |= {w for w in EVERYDAY if self._lexicon.known(w)}
+            with tempfile.TemporaryDirectory(prefix="spark-voice-") as tmp:
+                path = Path(tmp) / f"{name}.arpa"
+                path.write_text(build_arpa(text, known))
+                self._verifier.add_lm_file(name, str(path))
+            self._verifier.activate_search(name)
+            if self._generation > 1:
+                self._verifier.remove_search(f"cmd{self._generation - 1}")
+        super().set_vocabulary(vocab)
+
+    def start(self) -> None:
+        if self._generation == 0:
+            self.set_vocabulary(self.vocabulary)
+        self._audio = []
+        self._grammar.start_utt()
+        if self._verifier is not None:
+            self._verifier.start_utt()
+        self._running = True
+
+    def feed(self, pcm: bytes) -> None:
+        self._audio.append(pcm)
+        self._grammar.process_raw(pcm, False, False)
+        if self._verifier is not None:
+            self._verifier.process_raw(pcm, False, False)
+
+    def finish(self) -> Transcript:
+        t0 = time.perf_counter()
+        self._running = False
+        self._grammar.end_utt()
+        hyp = self._grammar.hyp()
+        text = hyp.hypstr.strip() if hyp is not None else ""
+        heard = ""
+        if self._verifier is not None:
+            self._verifier.end_utt()
+            vhyp = self._verifier.hyp()
+            heard = vhyp.hypstr.strip() if vhyp is not None else ""
+        for phrase in self.wake_phrases:  # the grammar allows a leading wake phrase
+            if text.startswith(phrase + " "):
+                text = text[len(phrase) + 1:]
+        if self.cfg.free_form and (text.startswith(ASK_PREFIX) or ASK_PREFIX in heard):
+            question = self._free_form(b"".join(self._audio))
+            return Transcript(f"{ASK_PREFIX} {question}".strip(), heard, False, True,
+                              elapsed_ms(t0))
+        rejected = bool(text) and self._verifier is not None and (
+            agreement(text, heard) < self.cfg.min_agreement)
+        if not text and heard:
+            rejected = True
+        return Transcript("" if rejected else text, heard, rejected, False, elapsed_ms(t0),
+                          candidate=text)
+
+    def _free_form(self, pcm: bytes) -> str:
+        if self._general is None:
+            self._general = new_decoder(**self._model_args())  # the wheel's general English LM
+        self._general.start_utt()
+        self._general.process_raw(pcm, False, True)
+        self._general.end_utt()
+        hyp = self._general.hyp()
+        text = hyp.hypstr if hyp is not None else ""
+        words = text.split()
+        if "spark" in words:  # drop everything up to "(ask) spark"
+            words = words[words.index("spark") + 1:]
+        return " ".join(words)

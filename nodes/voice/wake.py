@@ -1,0 +1,239 @@
+"""Wake word backends. ``pocketsphinx`` (the default) spots the phrase in each stretch of
+speech with a small language model of commands and everyday words (``lm.py``): a wake phrase
+counts only when that model prefers it to everyday words, which keeps false triggers rare and,
+unlike keyphrase spotting, also works for synthetic voices. ``pocketsphinx-kws`` is
+pocketsphinx's streaming keyphrase spotter (single uncommon words spot best, e.g. "bumblebee"
+at 1e-40); ``openwakeword`` runs an openWakeWord model when that package is installed.
+
+Streaming backends see every frame (:meth:`WakeWord.feed`); segment backends see the frames of
+each stretch of speech between :meth:`begin` and :meth:`end`. A :class:`WakeHit` carries the
+audio heard after the phrase, so "hey spark turn on the lamp" in one breath works.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import tempfile
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import Field
+
+from nodes.voice.errors import BackendUnavailable
+from nodes.voice.grammar import sentences
+from nodes.voice.lm import EVERYDAY, build_arpa
+from nodes.voice.stt.base import StageConfig
+from nodes.voice.stt.sphinx import SphinxLexicon, new_decoder
+from nodes.voice.vocab import Vocabulary
+
+log = logging.getLogger(__name__)
+SAMPLES_PER_SPHINX_FRAME = 160  # pocketsphinx: 100 frames per second
+
+
+class SphinxWakeConfig(StageConfig):
+    type: Literal["pocketsphinx"] = "pocketsphinx"
+    phrases: list[str] = Field(default_factory=lambda: ["hey spark"], min_length=1,
+                               description="Wake phrases (dictionary words).")
+
+
+class SphinxKwsWakeConfig(StageConfig):
+    type: Literal["pocketsphinx-kws"] = "pocketsphinx-kws"
+    phrase: str = Field("bumblebee", description="Keyphrase (dictionary words).")
+    threshold: float = Field(1e-40, gt=0, lt=1, description="Lower: more detections.")
+
+
+class OpenWakeWordConfig(StageConfig):
+    type: Literal["openwakeword"] = "openwakeword"
+    model: str = Field(description="openWakeWord model file (.onnx / .tflite).")
+    threshold: float = Field(0.5, gt=0, lt=1)
+
+
+WakeConfig = Annotated[SphinxWakeConfig | SphinxKwsWakeConfig | OpenWakeWordConfig,
+                       Field(discriminator="type")]
+
+
+@dataclass(frozen=True, slots=True)
+class WakeHit:
+    phrase: str
+    after: bytes = b""  # audio after the phrase that was already heard
+    complete: bool = False  # the stretch of speech ended: ``after`` is a whole utterance
+
+
+class WakeWord(ABC):
+    type: ClassVar[str]
+    streaming: ClassVar[bool] = True
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+
+    @property
+    def phrases(self) -> list[str]:
+        return []
+
+    def open(self) -> None:  # noqa: B027 - optional hook
+        pass
+
+    def set_vocabulary(self, vocab: Vocabulary) -> None:  # noqa: B027 - optional hook
+        pass
+
+    def begin(self) -> None:  # noqa: B027 - segment backends only
+        pass
+
+    @abstractmethod
+    def feed(self, frame: bytes) -> WakeHit | None: ...
+
+    def end(self) -> WakeHit | None:
+        return None
+
+
+class SphinxWake(WakeWord):
+    type = "pocketsphinx"
+    streaming = False
+
+    def __init__(self, config: SphinxWakeConfig) -> None:
+        super().__init__(config)
+        self._decoder: Any = None
+        self._audio: list[bytes] = []
+        self._generation = 0
+
+    @property
+    def phrases(self) -> list[str]:
+        return list(self.config.phrases)
+
+    def open(self) -> None:
+        if self._decoder is None:
+            self._decoder = new_decoder(lm=None)
+            self.set_vocabulary(Vocabulary())
+
+    def set_vocabulary(self, vocab: Vocabulary) -> None:
+        if self._decoder is None:
+            self._decoder = new_decoder(lm=None)
+        lexicon = SphinxLexicon(self._decoder)
+        for phrase in self.phrases:
+            missing = [w for w in phrase.split() if not lexicon.known(w)]
+            if missing:
+                raise BackendUnavailable(f"wake phrase {phrase!r}: unknown words {missing}")
+        text = sentences(vocab, self.phrases)
+        known = {w for s in text for w in s.split()} | {w for w in EVERYDAY if lexicon.known(w)}
+        self._generation += 1
+        name = f"wake{self._generation}"
+        with tempfile.TemporaryDirectory(prefix="spark-wake-") as tmp:
+            path = Path(tmp) / "wake.arpa"
+            path.write_text(build_arpa(text, known))
+            self._decoder.add_lm_file(name, str(path))
+        self._decoder.activate_search(name)
+        if self._generation > 1:
+            self._decoder.remove_search(f"wake{self._generation - 1}")
+
+    def begin(self) -> None:
+        self.open()
+        self._audio = []
+        self._decoder.start_utt()
+
+    def feed(self, frame: bytes) -> WakeHit | None:
+        self._audio.append(frame)
+        self._decoder.process_raw(frame, False, False)
+        return None
+
+    def end(self) -> WakeHit | None:
+        self._decoder.end_utt()
+        hyp = self._decoder.hyp()
+        words = [(s.word, s.end_frame) for s in self._decoder.seg()
+                 if not s.word.startswith(("<", "[")) and s.word != "<sil>"] if hyp else []
+        spoken = [w.split("(")[0] for w, _ in words]
+        for phrase in self.phrases:
+            n = len(phrase.split())
+            for i in range(len(spoken) - n + 1):
+                if spoken[i:i + n] == phrase.split():
+                    end = (words[i + n - 1][1] + 1) * SAMPLES_PER_SPHINX_FRAME * 2
+                    return WakeHit(phrase, b"".join(self._audio)[end:], complete=True)
+        return None
+
+
+class SphinxKwsWake(WakeWord):
+    type = "pocketsphinx-kws"
+
+    def __init__(self, config: SphinxKwsWakeConfig) -> None:
+        super().__init__(config)
+        self._decoder: Any = None
+        self._recent: collections.deque[bytes] = collections.deque(maxlen=100)  # 3 s
+        self._frames = 0  # pocketsphinx frames since the utterance started
+
+    @property
+    def phrases(self) -> list[str]:
+        return [self.config.phrase]
+
+    def open(self) -> None:
+        if self._decoder is None:
+            self._decoder = new_decoder(lm=None, keyphrase=self.config.phrase,
+                                        kws_threshold=self.config.threshold)
+            self._decoder.start_utt()
+
+    def feed(self, frame: bytes) -> WakeHit | None:
+        self.open()
+        self._recent.append(frame)
+        self._frames += len(frame) // 2 // SAMPLES_PER_SPHINX_FRAME
+        self._decoder.process_raw(frame, False, False)
+        if self._decoder.hyp() is None:
+            return None
+        seg = list(self._decoder.seg())
+        end_frame = seg[-1].end_frame + 1 if seg else self._frames
+        after_samples = max(0, (self._frames - end_frame) * SAMPLES_PER_SPHINX_FRAME)
+        audio = b"".join(self._recent)
+        after = audio[len(audio) - after_samples * 2:] if after_samples else b""
+        self._decoder.end_utt()
+        self._decoder.start_utt()
+        self._frames = 0
+        self._recent.clear()
+        return WakeHit(self.config.phrase, after)
+
+
+class OpenWakeWord(WakeWord):
+    type = "openwakeword"
+    CHUNK = 1280  # 80 ms
+
+    def __init__(self, config: OpenWakeWordConfig) -> None:
+        super().__init__(config)
+        self._model: Any = None
+        self._pending = b""
+
+    @property
+    def phrases(self) -> list[str]:
+        return [Path(self.config.model).stem.replace("_", " ")]
+
+    def open(self) -> None:
+        if self._model is not None:
+            return
+        try:
+            from openwakeword.model import Model
+        except ImportError as exc:
+            raise BackendUnavailable("openwakeword is not installed") from exc
+        if not Path(self.config.model).is_file():
+            raise BackendUnavailable(f"no openWakeWord model at {self.config.model}")
+        self._model = Model(wakeword_models=[self.config.model])
+
+    def feed(self, frame: bytes) -> WakeHit | None:
+        self.open()
+        import numpy as np
+
+        self._pending += frame
+        while len(self._pending) >= 2 * self.CHUNK:
+            chunk, self._pending = self._pending[: 2 * self.CHUNK], self._pending[2 * self.CHUNK:]
+            scores = self._model.predict(np.frombuffer(chunk, np.int16))
+            if max(scores.values(), default=0.0) >= self.config.threshold:
+                self._model.reset()
+                return WakeHit(self.phrases[0])
+        return None
+
+
+WAKE_BACKENDS: dict[str, type[WakeWord]] = {
+    "pocketsphinx": SphinxWake, "pocketsphinx-kws": SphinxKwsWake, "openwakeword": OpenWakeWord,
+}
+
+
+def make_wake(config: Any) -> WakeWord:
+    return WAKE_BACKENDS[config.type](config)
+

@@ -1,0 +1,71 @@
+"""Topic -> record mapping: the telemetry fast path agrees with ``TelemetryMessage`` on every
+payload it accepts, and odd payloads go to (and fail in) the message's own parser."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from bridges.ingest.mapper import Mapper, fast_telemetry
+from hub.errors import PayloadError
+from hub.topics import TopicLayout
+from nodes.telemetry import TelemetryMessage
+
+GOOD = {"v": 1, "node": "pi5", "time": "2025-06-01T12:00:00.123456+02:00",
+        "metrics": {"pi5": {"cpu": 3.5, "load": 1}, "pi5_sda": {"temp": 34.0}}}
+ODD: list[object] = [
+    {**GOOD, "v": 2}, {**GOOD, "time": "2025-06-01T12:00:00"}, {**GOOD, "time": 17},
+    {**GOOD, "node": "a/b"}, {**GOOD, "node": "x" * 129}, {**GOOD, "metrics": []},
+    {**GOOD, "metrics": {"pi5": {"cpu": True}}}, {**GOOD, "metrics": {"pi5": {"cpu": "1"}}},
+    {**GOOD, "metrics": {"p i": {"cpu": 1}}}, {**GOOD, "metrics": {"pi5": {"c+": 1}}},
+    {**GOOD, "metrics": {"pi5": 5}}, {**GOOD, "metrics": {"pi5": {"cpu": 1e999}}},
+    {**GOOD, "extra": "ignored"}, {**GOOD, "metrics": {}}, [GOOD], "nope",
+]
+
+
+def owner(payload: bytes) -> tuple[object, list[tuple[str, str, float]]] | None:
+    try:
+        msg = TelemetryMessage.from_payload(payload)
+    except PayloadError:
+        return None
+    return msg.time, [(r.device_id, r.metric_name, r.value) for r in msg.device_metrics]
+
+
+@pytest.mark.parametrize("body", [GOOD, *ODD])
+def test_fast_path_accepts_only_what_the_message_accepts(body: object) -> None:
+    payload = orjson.dumps(body)
+    fast = fast_telemetry(payload)
+    if fast is not None:
+        assert fast == owner(payload)
+
+
+def test_fast_path_takes_the_common_case() -> None:
+    assert fast_telemetry(orjson.dumps(GOOD)) == owner(orjson.dumps(GOOD))
+
+
+def test_records_and_keys() -> None:
+    mapper = Mapper(TopicLayout())
+    recs = mapper.records("spark/pi5/telemetry", orjson.dumps(GOOD))
+    assert [r.key for r in recs] == [f"metric:{d}:{m}:1748772000123456" for d, m in
+                                     (("pi5", "cpu"), ("pi5", "load"), ("pi5_sda", "temp"))]
+    with pytest.raises(PayloadError):
+        mapper.records("spark/pi5/telemetry", b'{"v": 1, "node": "pi5", "metrics": 3}')
+    a, b = (mapper.records("spark/pi5/temp/state", b"21.5")[0] for _ in range(2))
+    assert a.key != b.key and a.time < b.time  # arrival stamps never repeat
+    assert mapper.records("spark/pi5/request/ping", b"{}") == []
+    assert mapper.records("elsewhere/pi5/telemetry", b"{}") == []
+
+
+def test_discovery_gives_entity_unit_and_platform() -> None:
+    mapper = Mapper(TopicLayout())
+    config = {"name": "T", "state_topic": "spark/n/t/state", "unit_of_measurement": "W",
+              "unique_id": "n_t", "default_entity_id": "sensor.n_power"}
+    mapper.discovery("homeassistant/sensor/n/t/config", orjson.dumps(config))
+    rec = mapper.records("spark/n/t/state", b"12")[0]
+    assert (rec.sensor_id, rec.unit, rec.value) == ("sensor.n_power", "W", 12.0)  # type: ignore[union-attr]
+    mapper.discovery("homeassistant/image/n/cam/config", orjson.dumps(
+        {"image_topic": "spark/n/cam/state", "state_topic": "spark/n/cam/state",
+         "unique_id": "n_cam"}))
+    assert mapper.records("spark/n/cam/state", b"\x89PNG") == []
+    mapper.discovery("homeassistant/sensor/n/t/config", b"")  # removed
+    assert mapper.records("spark/n/t/state", b"12")[0].sensor_id == "sensor.n_t"  # type: ignore[union-attr]

@@ -1,0 +1,176 @@
+"""Panel page logic with NiceGUI's simulated user, against a real hub, node and Mosquitto:
+sign-in, role rules (a viewer sees no controls), controls calling services and waiting for
+the device, the dashboard following availability."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from helpers import wait_for
+from lab import publish_as, running_hub, running_node
+from nicegui import core, ui
+from nicegui.functions.download import download
+from nicegui.functions.navigate import Navigate
+from nicegui.functions.notify import notify
+from nicegui.storage import Storage
+from nicegui.testing.general import nicegui_reset_globals, prepare_simulation
+from nicegui.testing.user import User
+
+from hub.api.auth import AuthService
+from ui.pages import register
+from ui.panel import Panel
+
+ADMIN_PW = "admin password 1"
+LAMP = "switch.sim1_lamp"
+SLOW = 60  # should_see retries (0.1 s apart): a deadline of 6 s
+
+
+@contextlib.asynccontextmanager
+async def simulated_panel(hub: Any, tmp: Path) -> AsyncIterator[tuple[Panel, Callable[[], User]]]:
+    """The panel's pages on NiceGUI's in-process test app; yields a factory of users."""
+    with nicegui_reset_globals():
+        os.environ["NICEGUI_USER_SIMULATION"] = "true"
+        Storage.path = tmp / "sessions"
+        auth = AuthService(hub.config.ui.auth, f"sqlite:///{tmp / 'users.db'}", tmp / "ui")
+        await auth.start()
+        panel = Panel(hub, hub.config.ui, auth)
+        clients: list[httpx.AsyncClient] = []
+
+        def new_user() -> User:
+            client = httpx.AsyncClient(transport=httpx.ASGITransport(core.app),
+                                       base_url="http://test")
+            clients.append(client)
+            return User(client)
+
+        try:
+            prepare_simulation()
+            register(panel)
+            ui.run(storage_secret=panel.storage_secret)
+            async with core.app.router.lifespan_context(core.app):
+                yield panel, new_user
+        finally:
+            for client in clients:
+                await client.aclose()
+            panel.close()
+            auth.close()
+            os.environ.pop("NICEGUI_USER_SIMULATION", None)
+            ui.navigate, ui.notify, ui.download = Navigate(), notify, download
+
+
+@pytest.fixture
+async def lab(broker: Any, tmp_path: Path) -> AsyncIterator[tuple[Any, Any]]:
+    cfg = broker.spark_config(
+        nodes=[{"id": "sim1", "kind": "simulated", "state_interval": 3600, "area": "Lab"}],
+        ui={"control_timeout": 1.0, "auth": {"admin_password": ADMIN_PW,
+                                             "jwt_secret": "k" * 40}})
+    async with running_hub(cfg, broker.passwords["hub"]) as hub, \
+            running_node(cfg, "sim1", None) as node:
+        await wait_for(lambda: hub.registry is not None and hub.registry.get(LAMP) is not None
+                       and hub.registry.get(LAMP).state == "off", 10, what="sim1's lamp")
+        yield hub, node
+
+
+async def sign_in(user: User, name: str, password: str) -> None:
+    await user.open("/")
+    await user.should_see(marker="sign-in")
+    user.find(marker="username").type(name)
+    user.find(marker="password").type(password)
+    user.find(marker="sign-in").click()
+    await user.should_see(marker="whoami", retries=SLOW)
+
+
+async def test_sign_in_and_out(lab: tuple[Any, Any], tmp_path: Path) -> None:
+    hub, _node = lab
+    async with simulated_panel(hub, tmp_path) as (_panel, new_user):
+        user = new_user()
+        await user.open("/entities")
+        await user.should_see(marker="sign-in")  # not signed in: the login page
+        user.find(marker="username").type("admin")
+        user.find(marker="password").type("wrong password")
+        user.find(marker="sign-in").click()
+        await user.should_see("wrong username or password", retries=SLOW)
+        await sign_in(user, "admin", ADMIN_PW)
+        await user.should_see("admin · admin")
+        await user.should_see(marker="node:sim1")
+        await user.should_see("Users")  # admins manage users
+        user.find(marker="sign-out").click()
+        await user.should_see(marker="sign-in", retries=SLOW)
+        await user.open("/")
+        await user.should_see(marker="sign-in")  # the session is gone
+
+
+async def test_a_viewer_sees_states_but_no_controls(lab: tuple[Any, Any], tmp_path: Path
+                                                    ) -> None:
+    hub, _node = lab
+    async with simulated_panel(hub, tmp_path) as (panel, new_user):
+        await panel.auth.register("vera", "viewer password", "viewer")
+        user = new_user()
+        await sign_in(user, "vera", "viewer password")
+        await user.should_not_see("Users")
+        for path in ("/entities", f"/entity/{LAMP}", "/power"):
+            await user.open(path)
+            await user.should_not_see(marker=f"control:{LAMP}")
+        await user.open(f"/entity/{LAMP}")
+        await user.should_see(marker=f"state:{LAMP}")
+        await user.open("/entities")
+        await user.should_see(marker=f"state:{LAMP}")
+        await user.should_not_see(kind=ui.switch)
+        await user.should_not_see(kind=ui.select, marker="control:select.sim1_mode")
+        await user.open("/users")
+        await user.should_see("This page needs the admin role.")
+
+
+async def test_controls_wait_for_the_device(lab: tuple[Any, Any], tmp_path: Path,
+                                            broker: Any) -> None:
+    hub, node = lab
+    async with simulated_panel(hub, tmp_path) as (panel, new_user):
+        await panel.auth.register("otto", "operator password", "operator")
+        user = new_user()
+        await sign_in(user, "otto", "operator password")
+        await user.open(f"/entity/{LAMP}")
+        user.find(marker=f"control:{LAMP}").click()  # the switch
+        await wait_for(lambda: node.state("lamp") is True, 5, what="the node got turn_on")
+        await user.should_see(marker=f"state:{LAMP}", content="on", retries=SLOW)
+        assert hub.registry.get(LAMP).state == "on"
+        await user.should_not_see(marker=f"error:{LAMP}")
+
+        await user.open("/entities?q=sim1_mode")
+        with user:
+            select = next(iter(user.find(marker="control:select.sim1_mode").elements))
+            select.value = "away"
+        await user.should_see(marker="state:select.sim1_mode", content="away", retries=SLOW)
+        assert node.state("mode") == "away"
+
+        # a plug that never answers: pending, then an error when control_timeout passes
+        await publish_as(hub.config, "admin", broker.passwords["admin"], [(
+            "homeassistant/switch/mute_plug/config",
+            '{"name": "Mute plug", "unique_id": "mute_plug", "state_topic": "mute/state",'
+            ' "command_topic": "mute/set", "default_entity_id": "switch.mute_plug"}', True)])
+        await wait_for(lambda: hub.registry.get("switch.mute_plug") is not None, 5)
+        await user.open("/entity/switch.mute_plug")
+        user.find(marker="control:switch.mute_plug").click()
+        await user.should_see(marker="pending:switch.mute_plug")
+        await user.should_see(marker="error:switch.mute_plug", content="did not confirm",
+                              retries=SLOW)
+        await user.should_not_see(marker="pending:switch.mute_plug")
+        await publish_as(hub.config, "admin", broker.passwords["admin"],
+                         [("homeassistant/switch/mute_plug/config", "", True)])
+
+
+async def test_the_dashboard_follows_node_availability(broker: Any, tmp_path: Path) -> None:
+    cfg = broker.spark_config(nodes=[{"id": "sim2", "kind": "simulated", "state_interval": 3600}],
+                              ui={"auth": {"admin_password": ADMIN_PW}})
+    async with running_hub(cfg, broker.passwords["hub"]) as hub:
+        async with simulated_panel(hub, tmp_path) as (_panel, new_user):
+            user = new_user()
+            async with running_node(cfg, "sim2", None):
+                await sign_in(user, "admin", ADMIN_PW)
+                await user.should_see(marker="node:sim2", content="online", retries=SLOW)
+            await user.should_see(marker="node:sim2", content="offline", retries=SLOW)
+            await user.should_see("node sim2 is offline", retries=SLOW)

@@ -1,0 +1,123 @@
+"""What the panel keeps beside the hub: recent events for the dashboard and the voice
+pipeline log. Both are bounded rings fed by the hub's bus and MQTT link."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from hub.errors import PayloadError
+from hub.events import AvailabilityChanged, EntityFired, HubEvent, NodeAvailability
+from hub.mqtt import Message
+
+if TYPE_CHECKING:
+    from hub.api.view import HubView
+    from hub.mqtt import MqttClient
+
+log = logging.getLogger(__name__)
+FEED_TYPES = (EntityFired, AvailabilityChanged, NodeAvailability)
+
+
+@dataclass(frozen=True, slots=True)
+class EventLine:
+    time: float
+    icon: str
+    text: str
+    entity_id: str | None = None
+
+
+def event_line(view: HubView, event: HubEvent) -> EventLine | None:
+    """A dashboard line for an event worth telling (None: not worth it)."""
+    if isinstance(event, NodeAvailability):
+        return EventLine(event.time, "link" if event.online else "link_off",
+                         f"node {event.node_id} is {'online' if event.online else 'offline'}")
+    if isinstance(event, EntityFired):
+        extra = ", ".join(f"{k}={v}" for k, v in list(event.data.items())[:3])
+        text = f"{event.entity_id}: {event.event_type}" + (f" ({extra})" if extra else "")
+        return EventLine(event.time, "notifications", text, event.entity_id)
+    if isinstance(event, AvailabilityChanged):
+        record = view.get(event.entity_id)
+        if record is None or view.node_of(record) is not None:
+            return None  # a Spark node's entities follow the node: its line says it
+        state = "available" if event.available else "unavailable"
+        return EventLine(event.time, "sensors", f"{event.entity_id} is {state}", event.entity_id)
+    return None
+
+
+class RecentEvents:
+    def __init__(self, view: HubView, size: int) -> None:
+        self.view = view
+        self.lines: deque[EventLine] = deque(maxlen=size)
+
+    def take(self, event: HubEvent) -> EventLine | None:
+        line = event_line(self.view, event)
+        if line is not None:
+            self.lines.appendleft(line)
+        return line
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineLine:
+    time: float
+    node: str
+    run: str
+    type: str
+    data: dict[str, Any]
+    timings: dict[str, float]
+
+
+class VoiceLog:
+    """Voice pipeline events (``<base>/<node>/pipeline``) of every node seen, newest first."""
+
+    def __init__(self, view: HubView, size: int = 200) -> None:
+        self.view = view
+        self.lines: deque[PipelineLine] = deque(maxlen=size)
+        self.listeners: list[Callable[[PipelineLine], None]] = []
+        self._client: MqttClient | None = None
+        self._nodes: set[str] = set()
+        self._parse: Callable[[bytes], Any] | None = None
+        try:  # the voice node may not be installed on this hub
+            from nodes.voice.messages import PipelineEvent
+        except ImportError:
+            log.info("panel: no voice node package; the voice page stays hidden")
+        else:
+            if hasattr(view.layout, "pipeline"):
+                self._parse = PipelineEvent.from_payload
+
+    @property
+    def present(self) -> bool:
+        voice_nodes = any(getattr(n, "kind", "") == "voice"
+                          for n in self.view.hub.config.nodes)
+        return self._parse is not None and (bool(self.lines) or voice_nodes)
+
+    def attach(self, client: MqttClient) -> None:
+        self._client = client
+        for node in [*self.view.hub.nodes_online, *(n.id for n in self.view.hub.config.nodes)]:
+            self.follow(node)
+
+    def follow(self, node: str) -> None:
+        if self._parse is None or self._client is None or node in self._nodes:
+            return
+        self._nodes.add(node)
+        self._client.subscribe(self.view.layout.pipeline(node), self._on_message, 0)
+
+    def on_event(self, event: HubEvent) -> None:
+        if isinstance(event, NodeAvailability):
+            self.follow(event.node_id)
+
+    def _on_message(self, msg: Message) -> None:
+        assert self._parse is not None
+        try:
+            event = self._parse(msg.payload)
+        except PayloadError as exc:
+            log.warning("panel: dropped a pipeline event on %s: %s", msg.topic, exc)
+            return
+        line = PipelineLine(event.time.timestamp() if event.time else time.time(), event.node,
+                            event.run, event.type, dict(event.data), dict(event.timings))
+        self.lines.appendleft(line)
+        for listener in list(self.listeners):
+            listener(line)

@@ -1,0 +1,147 @@
+"""``/entity/<id>``: state, control, attributes and a history chart from the recorder."""
+
+from __future__ import annotations
+
+import base64
+import time
+
+from nicegui import ui
+from starlette.responses import Response
+
+from hub.entity import EntityRecord
+from hub.events import AvailabilityChanged, HubEvent, StateChanged
+from hub.recorder import RecorderError, StatePoint
+from hub.recorder.models import describe
+from ui.controls import Board, controllable
+from ui.live import Live
+from ui.pages.frame import CARD, clock, frame, to_login
+from ui.panel import Panel
+
+RANGES = {"1 h": 3600, "6 h": 6 * 3600, "24 h": 86_400, "7 d": 7 * 86_400}
+
+
+def image_source(record: EntityRecord) -> str:
+    kind = str(record.spec.raw.get("content_type") or "image/jpeg")
+    return f"data:{kind};base64,{base64.b64encode(record.image or b'').decode()}"
+
+
+def chart_options(numeric: bool, points: list[StatePoint], unit: str | None) -> dict:
+    if numeric:
+        data = [[p.time * 1000, p.value] for p in points if p.value is not None]
+        y: dict = {"type": "value", "scale": True, "name": unit or "",
+                   "splitLine": {"lineStyle": {"color": "#333"}}}
+    else:
+        data = [[p.time * 1000, p.state or "unknown"] for p in points]
+        y = {"type": "category"}
+    return {
+        "backgroundColor": "transparent", "animation": False,
+        "grid": {"left": 48, "right": 16, "top": 24, "bottom": 32},
+        "tooltip": {"trigger": "axis"},
+        "xAxis": {"type": "time"}, "yAxis": y,
+        "series": [{"type": "line", "step": False if numeric else "end", "showSymbol": False,
+                    "data": data}],
+    }
+
+
+def register(panel: Panel) -> None:
+    view = panel.view
+
+    @ui.page("/entity/{entity_id}")
+    async def entity(entity_id: str) -> Response | None:
+        session = panel.session()
+        principal = await session.principal()
+        if principal is None:
+            return to_login()
+        record = view.get(entity_id)
+        board = Board(session)
+        with frame(session, principal, record.name or entity_id if record else entity_id):
+            if record is None:
+                ui.label(f"No entity {entity_id!r}.").classes("text-warning")
+                return None
+            dev = view.device(record.device_id)
+            with ui.card().classes(CARD):
+                with ui.row().classes("items-center w-full no-wrap"):
+                    with ui.column().classes("gap-0 grow min-w-0"):
+                        ui.label(record.name or entity_id).classes("text-lg font-semibold")
+                        ui.label(entity_id).classes("text-xs opacity-60")
+                    board.label(record).classes("text-xl")
+                if principal.can("operator") and controllable(record):
+                    board.control(record)
+                facts = [("Device", dev.name if dev else "—"),
+                         ("Area", dev.suggested_area if dev and dev.suggested_area else "—"),
+                         ("Node", view.node_of(record) or "—"), ("Platform", record.platform)]
+                with ui.grid(columns=2).classes("gap-x-4 text-sm"):
+                    for title, text in facts:
+                        ui.label(title).classes("opacity-70")
+                        ui.label(text)
+                    ui.label("Last changed").classes("opacity-70")
+                    changed = ui.label(clock(record.last_changed) if record.last_changed
+                                       else "—")
+                if record.attributes:
+                    with ui.expansion("Attributes").classes("w-full text-sm"):
+                        for key, value in sorted(record.attributes.items()):
+                            ui.label(f"{key}: {value}").classes("font-mono text-xs")
+            image = None
+            if record.platform == "image":
+                image = ui.image(image_source(record)).classes("w-full max-w-xl rounded")
+            meta = describe(record, dev.name if dev else None)
+            numeric = bool(meta and meta.numeric)
+            with ui.card().classes(CARD):
+                with ui.row().classes("items-center w-full"):
+                    ui.label("History").classes("font-semibold grow")
+                    span = ui.toggle(list(RANGES), value="24 h").props("dense")
+                chart = ui.echart(chart_options(numeric, [], None)).classes("w-full h-64")
+                chart.mark("history")
+                note = ui.label("").classes("text-xs opacity-70")
+
+        async def load() -> None:
+            recorder = panel.hub.recorder
+            if recorder is None:
+                note.text = "History is off (recorder.enabled: false)."
+                return
+            start = time.time() - RANGES[str(span.value)]
+            try:
+                rows = await recorder.history(entity_id, start, initial=True, limit=5000)
+            except RecorderError as exc:
+                note.text = f"History unavailable: {exc}"
+                return
+            points = [p for p in rows if isinstance(p, StatePoint)]
+            chart.options.clear()
+            chart.options.update(chart_options(numeric, points, record.spec.unit_of_measurement))
+            chart.update()
+            note.text = f"{len(points)} recorded states"
+
+        span.on_value_change(load)
+        await load()
+
+        def on_events(batch: list[HubEvent]) -> None:
+            board.update(entity_id)
+            current = view.get(entity_id)
+            if current is None:
+                return
+            changed.text = clock(current.last_changed)
+            if image is not None:
+                image.set_source(image_source(current))
+            series = chart.options["series"][0]["data"]
+            for event in batch:
+                if isinstance(event, StateChanged) and event.new_state is not None:
+                    if not numeric:
+                        series.append([event.time * 1000, event.new_state])
+                    elif (value := _number(event.new_state)) is not None:
+                        series.append([event.time * 1000, value])
+            chart.update()
+
+        def mine(batch: list[HubEvent]) -> None:
+            events = [e for e in batch if getattr(e, "entity_id", None) == entity_id]
+            if events:
+                on_events(events)
+
+        Live(panel.hub.bus, (StateChanged, AvailabilityChanged), mine)
+        return None
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None

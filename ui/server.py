@@ -1,0 +1,144 @@
+"""The web server inside the hub process: REST API + NiceGUI panel on one uvicorn, on the hub's
+event loop (task ``hub-web``).
+
+:func:`start_panel` is the startup function: it opens the users database, builds the API,
+registers the pages with their :class:`~ui.panel.Panel` and mounts NiceGUI on the API app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+import uvicorn
+
+from hub.api.auth import AuthService, default_users_url
+from hub.errors import SparkError
+from ui.config import UiConfig
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from hub.app import Hub
+    from hub.mqtt import MqttClient
+    from ui.panel import Panel
+
+log = logging.getLogger(__name__)
+
+
+class WebError(SparkError):
+    """The panel's web server could not start (port taken, database unreachable...)."""
+
+
+def panel_url(config: UiConfig) -> str:
+    host = "127.0.0.1" if config.host in ("0.0.0.0", "::", "") else config.host
+    return f"http://{host}:{config.port}/"
+
+
+def make_auth(hub: Hub, config: UiConfig) -> AuthService:
+    url = config.auth.users_url or default_users_url(hub.config.recorder.url, config.data_dir)
+    return AuthService(config.auth, url, config.data_dir)
+
+
+async def start_panel(hub: Hub, config: UiConfig) -> tuple[Panel, FastAPI]:
+    """Auth, API and pages (NiceGUI's session files go under ``data_dir/sessions``)."""
+    from nicegui import ui
+    from nicegui.storage import Storage
+
+    from hub.api.app import build_api
+    from ui.pages import register
+    from ui.panel import Panel
+
+    config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    sessions = config.data_dir / "sessions"
+    sessions.mkdir(exist_ok=True, mode=0o700)
+    Storage.path = sessions.resolve()
+    auth = make_auth(hub, config)
+    await auth.start()
+    panel = Panel(hub, config, auth)
+    api = build_api(panel.view, auth)
+    register(panel)
+    ui.run_with(api, title="Prime Spark", dark=True, storage_secret=panel.storage_secret,
+                show_welcome_message=False, favicon="⚡", reconnect_timeout=10.0)
+    return panel, api
+
+
+class _Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, on_started: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_started = on_started
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            self._on_started()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield  # the hub's CLI owns SIGINT / SIGTERM
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise WebError(f"panel: cannot listen on {host}:{port} ({exc.strerror}); "
+                       "set ui.port (or ui.enabled: false)") from exc
+    sock.set_inheritable(True)
+    return sock
+
+
+class WebServer:
+    """Run with :meth:`run` until :meth:`stop`. ``panel`` is set once it is serving."""
+
+    def __init__(self, hub: Hub, config: UiConfig) -> None:
+        self.hub = hub
+        self.config = config
+        self.panel: Panel | None = None
+        self.started = asyncio.Event()
+        self._server: _Server | None = None
+        self._stopping = False
+
+    @property
+    def url(self) -> str:
+        return panel_url(self.config)
+
+    def attach(self, client: MqttClient) -> None:
+        if self.panel is not None:
+            self.panel.attach(client)
+
+    async def run(self) -> None:
+        try:
+            sock = bind(self.config.host, self.config.port)
+        except WebError as exc:
+            log.error("%s", exc)
+            return
+        try:
+            self.panel, api = await start_panel(self.hub, self.config)
+            self._server = _Server(uvicorn.Config(
+                api, log_level="warning", access_log=False, lifespan="on",
+                ws="websockets-sansio", timeout_graceful_shutdown=2), self._serving)
+            if not self._stopping:
+                await self._server.serve(sockets=[sock])
+        finally:
+            sock.close()
+            if self.panel is not None:
+                self.panel.close()
+                self.panel.auth.close()
+
+    def _serving(self) -> None:
+        log.info("panel: serving %s (API docs %sapi/docs)", self.url, self.url)
+        self.started.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        if self._server is not None:
+            self._server.should_exit = True
