@@ -122,9 +122,9 @@ class KafkaCounter:
                 for msg in consumer.consume(5000, 0.05):
                     if msg.error() is None:
                         self.count += 1
-                        headers = dict(msg.headers() or [])
-                        if "idempotency-key" in headers:
-                            self.keys.add(headers["idempotency-key"])
+                        key = dict(msg.headers() or []).get("idempotency-key")
+                        if isinstance(key, bytes):
+                            self.keys.add(key)
         finally:
             consumer.close()
 
@@ -296,7 +296,8 @@ def main(argv: list[str]) -> dict[str, Any]:
         for sink in ("pg", "kafka"):
             if sink in args.skip:
                 continue
-            naive, ours = [], []
+            naive: list[float] = []
+            ours: list[float] = []
             for _ in range(args.reps):
                 for is_naive, into in ((True, naive), (False, ours)):
                     day += 1

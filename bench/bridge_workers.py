@@ -40,7 +40,7 @@ def _subscriber(port: int, login: tuple[str, str], client_id: str) -> paho.Clien
     return client
 
 
-def _rows(payload: bytes) -> list[tuple[Any, ...]]:
+def _rows(payload: bytes | bytearray) -> list[tuple[Any, ...]]:
     body = json.loads(payload)
     when = datetime.fromisoformat(body["time"])
     return [(when, dev, name, float(value)) for dev, metrics in body["metrics"].items()

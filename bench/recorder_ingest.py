@@ -120,8 +120,7 @@ async def _connected(rec: Recorder, timeout: float = 30.0) -> None:
 
 async def live(url: str, rows: list[tuple[float, str, str]], batch: int) -> dict[str, float]:
     bus = EventBus()
-    cfg = RecorderConfig(url=url, max_batch=batch, max_backlog=len(rows) + batch,
-                         queue_size=CHUNK * 2)
+    cfg = RecorderConfig(url=url, max_batch=batch, max_backlog=len(rows) + batch)
     rec = Recorder(cfg, bus)
     task = asyncio.create_task(rec.run(), name="bench-recorder")
     await _connected(rec)
@@ -141,7 +140,7 @@ async def catch_up(url: str, rows: list[tuple[float, str, str]], batch: int
                    ) -> dict[str, float]:
     bus = EventBus()
     cfg = RecorderConfig(url=url, max_batch=batch, max_backlog=len(rows) + batch,
-                         queue_size=CHUNK * 2, connect_timeout=0.2, retry_min=0.05,
+                         connect_timeout=0.2, retry_min=0.05,
                          retry_max=0.2)
     rec = Recorder(cfg, bus)
     task = asyncio.create_task(rec.run(), name="bench-recorder")

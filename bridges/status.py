@@ -101,7 +101,8 @@ class BridgeNode(NodeAgent):
 def make_status_node(cfg: SparkConfig, sinks: list[str], snapshot: Snapshot,
                      password: str | None) -> BridgeNode:
     username = cfg.mqtt.username or cfg.hub.id
-    node = BridgeNodeConfig(id=cfg.bridges.node_id, name="Cloud bridge",
-                            username=username if password else None,
-                            state_interval=cfg.bridges.status_interval)
+    node = BridgeNodeConfig.model_validate({
+        "id": cfg.bridges.node_id, "name": "Cloud bridge",
+        "username": username if password else None,
+        "state_interval": cfg.bridges.status_interval})
     return BridgeNode(NodeContext(cfg, node, password=password), sinks, snapshot)

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from hub.config.models import SparkConfig
 from hub.events import EventBus, NodeAvailability
 from hub.mqtt import Message, MqttClient
-from hub.recorder import Recorder
 from hub.registry import Registry
 from hub.services import ServiceError, Services
 from hub.templates import TemplateEngine
@@ -24,6 +23,7 @@ from nodes.base.config import NodeConfigBase
 from nodes.base.entities import Entity, Sensor
 
 if TYPE_CHECKING:
+    from hub.recorder import Recorder
     from ui.server import WebServer
 
 log = logging.getLogger(__name__)
@@ -46,10 +46,11 @@ class Hub(NodeAgent):
         self.registry: Registry | None = None
         self.services: Services | None = None
         self.nodes_online: dict[str, bool] = {}
-        self.recorder: Recorder | None = (
-            Recorder(config.recorder, self.bus, registry=lambda: self.registry)
-            if config.recorder.enabled else None
-        )
+        self.recorder: Recorder | None = None
+        if config.recorder.enabled:  # SQLAlchemy loads only when history is kept
+            from hub.recorder import Recorder
+
+            self.recorder = Recorder(config.recorder, self.bus, registry=lambda: self.registry)
         # The panel + REST API (ui.server.WebServer), when asked for (`spark hub`, `spark up`).
         self.web: WebServer | None = None
         if web and config.ui.enabled:

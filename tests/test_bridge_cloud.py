@@ -39,8 +39,8 @@ def pg(url: str, sql: str) -> list[tuple]:
     try:
         with psycopg.connect(url, connect_timeout=2) as conn:
             return conn.execute(sql).fetchall()
-    except psycopg.OperationalError:
-        return []
+    except (psycopg.OperationalError, psycopg.errors.UndefinedTable):
+        return []  # down, or the sink has not created its tables yet
 
 
 def pg_count(url: str, table: str, where: str = "TRUE") -> int:

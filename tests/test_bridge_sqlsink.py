@@ -87,8 +87,9 @@ def sink_rows(path: Path, kind: str | None = None) -> list[str]:
 # ---- the sink's own contract ----------------------------------------------------------------
 def _records(n: int) -> list[Record]:
     now = datetime.now(UTC)
-    return [MetricRecord(key=f"m{i}", device_id="d", time=now, metric_name="x", value=i)
-            for i in range(n)] + [HealthRecord(key="h", device_id="d", time=now, status="online")]
+    out: list[Record] = [MetricRecord(key=f"m{i}", device_id="d", time=now, metric_name="x",
+                                      value=i) for i in range(n)]
+    return [*out, HealthRecord(key="h", device_id="d", time=now, status="online")]
 
 
 async def test_sqlite_sink_is_idempotent_and_counts(tmp_path: Path) -> None:

@@ -79,7 +79,7 @@ class Mapper:
     def is_discovery(self, topic: str) -> bool:
         return topic.startswith(self._prefix)
 
-    def discovery(self, topic: str, payload: bytes) -> None:
+    def discovery(self, topic: str, payload: bytes | bytearray) -> None:
         parsed = self.layout.parse_discovery(topic)
         if parsed is None:
             return
@@ -104,7 +104,7 @@ class Mapper:
         return entity_id, item.component, item.unit_of_measurement
 
     # ---- records ------------------------------------------------------------------------
-    def records(self, topic: str, payload: bytes) -> list[Record]:
+    def records(self, topic: str, payload: bytes | bytearray) -> list[Record]:
         """Records for a message on the bridge's subscriptions ([] for ones it ignores)."""
         if not topic.startswith(self._base):
             return []
@@ -121,17 +121,18 @@ class Mapper:
             return self._state(topic, parts[0], parts[1], payload)
         return []
 
-    def _telemetry(self, payload: bytes) -> list[Record]:
+    def _telemetry(self, payload: bytes | bytearray) -> list[Record]:
         fast = fast_telemetry(payload)
         if fast is None:  # anything unusual: the message's own parser decides (and explains)
-            msg = TelemetryMessage.from_payload(payload)
+            msg = TelemetryMessage.from_payload(bytes(payload))
             fast = msg.time, [(r.device_id, r.metric_name, r.value) for r in msg.device_metrics]
         when, rows = fast
         us = int(when.timestamp() * 1e6)
         return [MetricRecord(key=f"metric:{dev}:{name}:{us}", device_id=dev, time=when,
                              metric_name=name, value=value) for dev, name, value in rows]
 
-    def _state(self, topic: str, node: str, obj: str, payload: bytes) -> list[Record]:
+    def _state(self, topic: str, node: str, obj: str, payload: bytes | bytearray
+               ) -> list[Record]:
         entity_id, platform, unit = self.entities.get(topic) or (f"sensor.{node}_{obj}",
                                                                    "sensor", None)
         if platform in SKIP_PLATFORMS:
@@ -153,7 +154,7 @@ class Mapper:
         return [SensorRecord(key=f"sensor:{node}/{obj}:{us}", device_id=node, time=when,
                              sensor_id=entity_id, value=value, state=text[:255], unit=unit)]
 
-    def _health(self, node: str, payload: bytes) -> Record:
+    def _health(self, node: str, payload: bytes | bytearray) -> Record:
         status = payload.decode(errors="replace").strip()
         if status not in (ONLINE, OFFLINE):
             raise PayloadError(f"availability of {node} is {status[:40]!r}, not online/offline")
@@ -161,11 +162,14 @@ class Mapper:
         return HealthRecord(key=f"health:{node}:{us}", device_id=node, time=_dt(us),
                             status=status)  # type: ignore[arg-type]
 
-    def _inference(self, node: str, payload: bytes) -> Record:
-        return InferenceMessage.from_payload(payload).to_record(node)
+    def _inference(self, node: str, payload: bytes | bytearray) -> Record:
+        return InferenceMessage.from_payload(bytes(payload)).to_record(node)
 
 
-def fast_telemetry(payload: bytes) -> tuple[datetime, list[tuple[str, str, float]]] | None:
+Rows = list[tuple[str, str, float]]  # device, metric, value
+
+
+def fast_telemetry(payload: bytes | bytearray) -> tuple[datetime, Rows] | None:
     """The well-formed case of :class:`TelemetryMessage`'s wire form at a fifth of the cost
     (no models per row: the ingest's hottest path), or None for anything else, which then goes
     through ``TelemetryMessage.from_payload``. Accepts only what that accepts, with the same
@@ -202,7 +206,7 @@ def _name_ok(value: str) -> bool:
     return len(value) <= 128 and SEGMENT_RE.match(value) is not None
 
 
-def _json_object(payload: bytes, where: str) -> dict[str, Any]:
+def _json_object(payload: bytes | bytearray, where: str) -> dict[str, Any]:
     try:
         body = orjson.loads(payload)
     except orjson.JSONDecodeError:

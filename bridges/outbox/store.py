@@ -293,8 +293,11 @@ class Outbox:
 
     def set_link(self, sink: str, state: str, delivered: int) -> None:
         """Record a pump's link state, so a status node in another process can show it."""
-        self._write(lambda db: db.execute("INSERT OR REPLACE INTO links VALUES (?, ?, ?, ?)",
-                                          (sink, state, delivered, time.time())))
+        def tx(db: sqlite3.Connection) -> None:
+            db.execute("INSERT OR REPLACE INTO links VALUES (?, ?, ?, ?)",
+                       (sink, state, delivered, time.time()))
+
+        self._write(tx)
 
     def links(self) -> dict[str, tuple[str, int]]:
         rows = self.db.execute("SELECT sink, state, delivered FROM links")

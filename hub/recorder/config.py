@@ -31,9 +31,6 @@ class RecorderConfig(StrictModel):
         description="Rows kept in memory while the store is down or behind; past it the oldest "
         "are dropped (counted and logged).",
     )
-    queue_size: int = Field(
-        50_000, ge=100, description="Hub events waiting for the recorder before it drops any."
-    )
     retry_min: float = Field(0.5, gt=0, description="First retry delay after a store failure.")
     retry_max: float = Field(30.0, gt=0, description="Longest retry delay after store failures.")
     connect_timeout: float = Field(

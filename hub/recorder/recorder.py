@@ -29,7 +29,6 @@ from hub.events import (
     HubEvent,
     NodeAvailability,
     StateChanged,
-    Subscription,
 )
 from hub.recorder.backlog import Backlog
 from hub.recorder.config import RecorderConfig
@@ -75,9 +74,9 @@ class Recorder:
         self._backlog = Backlog(config.max_backlog)
         self._rows = RowBuilder(registry, self._excluded, self._backlog.entities)
         self._writer = BatchWriter(config, self.store, self._backlog, self.stats,
-                                   before_batch=self._drain_subscription)
+                                   before_batch=lambda: None)
         self._exclude_cache: dict[str, bool] = {}
-        self._sub: Subscription | None = None
+        self._running = False
 
     @property
     def state(self) -> RecorderState:
@@ -86,21 +85,21 @@ class Recorder:
     # ---- lifecycle --------------------------------------------------------------------
     async def run(self) -> None:
         """Record until :meth:`stop`; then write what is pending (the store permitting)."""
-        if self._sub is not None:
+        if self._running:
             raise RecorderError("a Recorder runs once")
-        self._sub = self.bus.subscribe(EVENT_TYPES, self.config.queue_size)
+        self._running = True
+        # A synchronous listener: one list append per event on the loop, no queue hop or task
+        # switch (the hub's ingest rate depends on it); the writer thread does the rest.
+        unlisten = self.bus.listen(self._take, EVENT_TYPES)
         self._writer.start()
         log.info("recorder: %r, keeping %g days", self.store, self.config.keep_days)
         try:
             async with asyncio.TaskGroup() as tg:
-                consume = tg.create_task(self._consume(), name="recorder-consume")
                 purge = tg.create_task(self._purge_loop(), name="recorder-purge")
                 await self._writer.run()
-                consume.cancel()
                 purge.cancel()
         finally:
-            self._sub.close()
-            self._drain_subscription()
+            unlisten()
             await self._writer.close()
 
     def stop(self) -> None:
@@ -115,7 +114,7 @@ class Recorder:
     @property
     def bus_dropped(self) -> int:
         """Hub events the recorder's subscription had to drop (it fell behind the bus)."""
-        return self._sub.dropped if self._sub is not None else 0
+        return 0  # a synchronous listener never drops; the backlog bound counts drops
 
     def health(self) -> str:
         """``healthy`` / ``degraded`` (store down, nothing lost yet) / ``unhealthy``."""
@@ -133,7 +132,6 @@ class Recorder:
 
     async def flush(self) -> None:
         """Return once every event emitted before the call is committed (or dropped)."""
-        self._drain_subscription()
         self._writer.hurry()
         await self._backlog.wait_settled()
 
@@ -195,16 +193,6 @@ class Recorder:
         return await asyncio.to_thread(read)
 
     # ---- hub events -> rows (event loop) ----------------------------------------------
-    async def _consume(self) -> None:
-        assert self._sub is not None
-        while True:
-            self._take(await self._sub.get())
-
-    def _drain_subscription(self) -> None:
-        queue = self._sub.queue if self._sub is not None else None
-        while queue is not None and not queue.empty():
-            self._take(queue.get_nowait())
-
     def _take(self, event: HubEvent) -> None:
         self.stats.received += 1
         try:
