@@ -60,6 +60,9 @@ class _Subscription:
     handlers: list[Handler] = field(default_factory=list)
 
 
+_READ_BURST = 500  # packets handled per readiness event before yielding to other tasks
+
+
 def make_client_id(prefix: str, name: str) -> str:
     """Unique per process: duplicate client ids make clients kick each other off the broker."""
     return f"{prefix}-{name}-{uuid.uuid4().hex[:8]}"
@@ -110,6 +113,7 @@ class MqttClient:
         # ahead of what was queued while offline: configs before states, as HA needs.
         self._announcing = False
         self._default_handler: Handler | None = None
+        self._write_pending = False
         self._conn_started = 0.0
 
     # ---- public API -------------------------------------------------------------------
@@ -362,7 +366,24 @@ class MqttClient:
         self._in_loop(self._remove_fd, sock, c)
 
     def _on_socket_register_write(self, _c: paho.Client, _u: Any, sock: Any) -> None:
-        self._in_loop(self._watch, sock, False, True)
+        self._in_loop(self._schedule_write, sock)
+
+    def _schedule_write(self, sock: Any) -> None:
+        """Coalesce writes: everything paho queued while handling a burst of incoming packets
+        (QoS 1 acks, replies) goes out in one ``send`` at the end of this loop pass, instead of
+        an ``add_writer``/``remove_writer`` pair and an extra loop pass per packet."""
+        if not self._write_pending and self._loop is not None:
+            self._write_pending = True
+            self._loop.call_soon(self._flush_write, sock)
+
+    def _flush_write(self, sock: Any) -> None:
+        self._write_pending = False
+        client = self._paho
+        if client is None or sock.fileno() < 0 or client.socket() is not sock:
+            return
+        client.loop_write()
+        if client.want_write():  # the socket buffer is full: wait until it drains
+            self._watch(sock, False, True)
 
     def _on_socket_unregister_write(self, _c: paho.Client, _u: Any, sock: Any) -> None:
         self._in_loop(self._watch, sock, False, False)
@@ -393,10 +414,27 @@ class MqttClient:
             self._disconnected.set()
 
     def _read(self) -> None:
-        if self._paho is not None:
-            self._paho.loop_read(1000)
+        """Read every packet already buffered, not one per loop pass (paho 2.x's ``loop_read``
+        reads a single packet whatever ``max_packets`` says)."""
+        client = self._paho
+        if client is None:
+            return
+        read_packet = getattr(client, "_packet_read", None)
+        if read_packet is None:  # another paho: one packet per readiness event
+            client.loop_read()
+            return
+        for _ in range(_READ_BURST):
+            if client.socket() is None:
+                return
+            rc = read_packet()
+            if rc == MQTTErrorCode.MQTT_ERR_AGAIN:
+                return
+            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                client._loop_rc_handle(rc)
+                return
 
     def _write(self) -> None:
+        """Writable again after a full socket buffer."""
         if self._paho is not None:
             self._paho.loop_write()
 
