@@ -33,10 +33,25 @@ def _outbox(argv: list[str]) -> Any:
     return bridge_outbox.main(argv)
 
 
+def _module(name: str) -> Callable[[list[str]], Any]:
+    def run(argv: list[str]) -> Any:
+        import importlib
+
+        return importlib.import_module(f"bench.{name}").main(argv)
+
+    return run
+
+
 BENCHES: dict[str, tuple[Callable[[list[str]], Any], str]] = {
     "hub": (_hub, "ingest msg/s vs bare paho, service-call round trip, idle RSS (issue 2)"),
     "bridge": (_bridge, "MQTT -> outbox -> TimescaleDB / Kafka vs naive, outage drain (issue 4)"),
     "outbox": (_outbox, "outbox store choice: SQLite WAL vs append-only file, appends/s (issue 4)"),
+    "recorder": (_module("recorder_ingest"), "history state changes/s, SQLite / PG (issue 4)"),
+    "timescale": (_module("timescale_sink"), "TimescaleDB sink rows/s vs bare COPY (issue 4)"),
+    "kafka": (_module("kafka_sink"), "Kafka sink records/s vs bare producer (issue 4)"),
+    "voice": (_module("voice_accuracy"), "voice command accuracy, latency, false wakes (issue 5)"),
+    "vision": (_module("vision_cpu"), "CPU detector frames/s at 640x480, RSS (issue 6)"),
+    "ui": (_module("ui_latency"), "panel: MQTT change -> browser latency, first load (issue 7)"),
 }
 
 
