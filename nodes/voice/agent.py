@@ -21,7 +21,7 @@ from nodes.base.entities import BinarySensor, Entity, Event, Number, Sensor, Swi
 from nodes.voice.actions import NOT_UNDERSTOOD, HubLink, Outcome, execute
 from nodes.voice.config import VoiceNodeConfig
 from nodes.voice.errors import VoiceError
-from nodes.voice.intents import recognize
+from nodes.voice.intents import COMPLETE, recognize
 from nodes.voice.messages import EventType, PipelineEvent, new_run_id
 from nodes.voice.pipeline import Pipeline, Signal, Timeouts
 from nodes.voice.respeaker import MicArray, NoArray, RingState, open_array
@@ -53,7 +53,8 @@ class VoiceNode(NodeAgent):
         endpointer = Endpointer(make_vad(self.cfg.vad), end_silence_s=self.cfg.end_silence_s,
                                 max_speech_s=self.cfg.max_speech_s)
         self.pipeline = Pipeline(self.wake, endpointer, self.stt, Timeouts(
-            listen_s=self.cfg.listen_timeout_s, follow_up_s=self.cfg.follow_up_s))
+            listen_s=self.cfg.listen_timeout_s, follow_up_s=self.cfg.follow_up_s,
+            early_end_s=self.cfg.early_end_s), is_complete=self._is_complete)
         self.tts = make_tts(self.cfg.tts)
         self.speaker: Speaker = NoSpeaker()
         self.array: MicArray = NoArray()
@@ -64,6 +65,10 @@ class VoiceNode(NodeAgent):
         self.marks: list[str] = []  # files a replay source finished (tests, benchmarks)
         self._speech_end: float | None = None
         self._changed = asyncio.Event()
+
+    def _is_complete(self, text: str) -> bool:
+        """Is ``text`` already a whole command (the pipeline may stop listening)?"""
+        return bool(text) and recognize(text, self.vocabulary).name in COMPLETE
 
     def declare_entities(self) -> list[Entity]:
         return [

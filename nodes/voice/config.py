@@ -43,6 +43,8 @@ class VoiceNodeConfig(NodeConfigBase):
                                description="ReSpeaker USB tuning / LED ring; none to skip.")
     hub_id: str | None = Field(None, description="Hub to send intents to; default: hub.id.")
     end_silence_s: float = Field(0.45, gt=0.05, le=3, description="Silence that ends a command.")
+    early_end_s: float = Field(0.2, ge=0, le=3, description="Silence after what already is "
+                               "a whole command that ends it (0: always wait end_silence_s).")
     max_speech_s: float = Field(10.0, gt=1, le=60, description="Longest command.")
     listen_timeout_s: float = Field(5.0, gt=0, le=60, description="After the wake word: how "
                                     "long to wait for speech.")

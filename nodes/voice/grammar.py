@@ -2,10 +2,14 @@
 decoder and example sentences for the verification / wake-word language model (``lm.py``).
 
 Both come from the phrase lists in ``intents.py``, so everything the grammar accepts parses.
+Values are tied to their entity: "set the setpoint to ..." only allows the setpoint's own range
+at its step (21.5 is "twenty one point five"), "set the power mode to ..." only its options.
+That constraint is most of the accuracy on numbers and options.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 from nodes.voice.intents import (
@@ -16,21 +20,43 @@ from nodes.voice.intents import (
     QUERY_VERBS,
     STATUS_PHRASES,
 )
-from nodes.voice.numbers import ONES, TENS
-from nodes.voice.vocab import SWITCHABLE, Vocabulary
+from nodes.voice.numbers import ONES, TENS, number_to_words
+from nodes.voice.vocab import SWITCHABLE, Target, Vocabulary, normalize
 
 UNITS = ("percent", "degrees", "watts", "volts", "minutes", "seconds")
+MAX_VALUES = 400  # a wider number range gets the generic number rule
 _NUMBER_RULES = f"""<digit> = {" | ".join(ONES[1:10])};
 <teen> = {" | ".join(ONES[10:20])};
 <tens> = {" | ".join(t for t in TENS if t)};
 <n99> = zero | <digit> | <teen> | <tens> [<digit>];
 <n999> = <n99> | <digit> hundred [[and] <n99>];
-<number> = [minus] <n999> [point <digit>] [<unit>];
-<unit> = {" | ".join(UNITS)};"""
+<number> = [minus] <n999> [point <digit>];"""
+
+
+def _alts(phrases: Iterable[str]) -> str:
+    return " | ".join(sorted({p for p in phrases if p}))
 
 
 def _rule(name: str, phrases: Iterable[str]) -> str:
-    return f"<{name}> = {' | '.join(sorted({p for p in phrases if p}))};"
+    return f"<{name}> = {_alts(phrases)};"
+
+
+def values(target: Target) -> list[str] | None:
+    """Every value of a number entity as words, or None when there are too many."""
+    low = 1.0 if target.min is None else float(target.min)
+    high = 100.0 if target.max is None else float(target.max)
+    step = float(target.step or 1.0)
+    if step <= 0 or high < low:
+        return None
+    count = math.floor((high - low) / step + 1e-9) + 1
+    if count > MAX_VALUES:
+        return None
+    decimals = 0 if step.is_integer() and low.is_integer() else 1
+    return [number_to_words(low + i * step, decimals) for i in range(count)]
+
+
+def options(vocab: Vocabulary, target: Target) -> list[str]:
+    return [vocab.spelled.get(normalize(o), normalize(o)) for o in target.options]
 
 
 def jsgf(vocab: Vocabulary, wake_phrases: Iterable[str] = ()) -> str:
@@ -40,22 +66,32 @@ def jsgf(vocab: Vocabulary, wake_phrases: Iterable[str] = ()) -> str:
     slots = {
         "switchable": vocab.aliases(SWITCHABLE),
         "anything": vocab.aliases(),
-        "numeric": vocab.aliases(["number"]),
-        "selectable": vocab.aliases(["select"]),
         "pressable": vocab.aliases(["button"]),
-        "option": vocab.options(),
     }
+    extra: list[str] = []
+    setters: list[str] = []
+    generic = False
+    for i, target in enumerate(vocab.targets):
+        names = _alts(target.aliases)
+        if target.platform == "number":
+            said = values(target)
+            if said is None:
+                generic = True
+                setters.append(f"set [the] ({names}) to <number> [<unit>]")
+            else:
+                extra.append(_rule(f"v{i}", said))
+                setters.append(f"set [the] ({names}) to <v{i}> [<unit>]")
+        elif target.platform == "select" and target.options:
+            extra.append(_rule(f"o{i}", options(vocab, target)))
+            setters += [f"set [the] ({names}) to <o{i}>",
+                        f"(select | choose) <o{i}> for [the] ({names})"]
     commands: dict[str, list[str]] = {
         "onoff": ["(<on> | <off>) [the] <switchable>",
                   "(turn | switch) [the] <switchable> (on | off)"] if slots["switchable"] else [],
         "toggle": ["toggle [the] <switchable>"] if slots["switchable"] else [],
         "query": ["(" + " | ".join(QUERY_VERBS) + ") [the] <anything> [<state>]"]
         if slots["anything"] else [],
-        "set": (["set [the] <numeric> to <number>"] if slots["numeric"] else [])
-        + (["set [the] <selectable> to <option>"] if slots["selectable"] and slots["option"]
-           else []),
-        "select": ["(select | choose) <option> for [the] <selectable>"]
-        if slots["selectable"] and slots["option"] else [],
+        "set": setters,
         "press": ["(" + " | ".join(PRESS_VERBS) + ") [the] <pressable> [button]"]
         if slots["pressable"] else [],
         "status": [" | ".join(STATUS_PHRASES)],
@@ -71,15 +107,17 @@ def jsgf(vocab: Vocabulary, wake_phrases: Iterable[str] = ()) -> str:
         _rule("on", ON_VERBS),
         _rule("off", OFF_VERBS),
         "<state> = state | status | value | level;",
+        _rule("unit", UNITS),
         *(f"<{name}> = {' | '.join(alts)};" for name, alts in commands.items() if alts),
         *(_rule(name, phrases) for name, phrases in slots.items() if phrases),
-        _NUMBER_RULES,
+        *extra,
+        _NUMBER_RULES if generic else "",
     ]
     return "\n".join(line for line in lines if line) + "\n"
 
 
 def sentences(vocab: Vocabulary, wake_phrases: Iterable[str] = ()) -> list[str]:
-    """Representative sentences (every alias with every verb, numbers, options) for the
+    """Representative sentences (every alias with every verb, values, options) for the
     n-gram model; ``wake_phrases`` also stand alone and before a few commands."""
     out: list[str] = []
     for alias in vocab.aliases(SWITCHABLE):
@@ -89,12 +127,15 @@ def sentences(vocab: Vocabulary, wake_phrases: Iterable[str] = ()) -> list[str]:
     for alias in vocab.aliases():
         out += [f"{verb} the {alias}" for verb in QUERY_VERBS]
         out.append(f"what is the {alias} level")
-    for alias in vocab.aliases(["number"]):
-        out += [f"set the {alias} to {ONES[n]}" for n in range(1, 20)]
-        out += [f"set the {alias} to {t} {ONES[n]}" for t in TENS if t for n in (0, 5)]
-        out.append(f"set the {alias} to twenty one point five degrees")
-    for alias in vocab.aliases(["select"]):
-        out += [f"set the {alias} to {option}" for option in vocab.options()]
+    for target in vocab.targets:
+        if target.platform == "number":
+            said = values(target) or [ONES[n] for n in range(1, 20)] + [
+                f"{t} {ONES[n]}" for t in TENS if t for n in (0, 5)]
+            out += [f"set the {a} to {v}" for a in target.aliases for v in said[:: max(
+                1, len(said) // 40)]]
+        elif target.platform == "select":
+            out += [f"set the {a} to {o}" for a in target.aliases
+                    for o in options(vocab, target)]
     for alias in vocab.aliases(["button"]):
         out += [f"{verb} the {alias}" for verb in PRESS_VERBS]
     out += list(STATUS_PHRASES)

@@ -25,6 +25,8 @@ STATUS_PHRASES = ("system status", "status report", "how is the system", "how is
 ASK_PREFIX = "ask spark"
 POLITE = ("please", "spark", "hey spark", "okay spark", "could you", "can you")
 
+COMPLETE = frozenset({"turn_on", "turn_off", "toggle", "get_state", "set_value",
+                      "select_option", "press", "system_status"})
 IntentName = Literal["turn_on", "turn_off", "toggle", "get_state", "set_value", "select_option",
                      "press", "system_status", "ask", "unknown", "unknown_entity", "ambiguous",
                      "unsupported"]

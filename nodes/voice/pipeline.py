@@ -14,6 +14,7 @@ import collections
 import enum
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -48,11 +49,13 @@ class Timeouts:
     follow_up_s: float = 4.0  # after a reply, listening without the wake word
     pre_roll_s: float = 0.3  # audio before speech start that is kept
     min_speech_s: float = 0.25  # shorter bursts are noise, not commands
+    early_end_s: float = 0.2  # silence after a complete command that ends it (0: off)
 
 
 class Pipeline:
     def __init__(self, wake: WakeWord, endpointer: Endpointer, stt: SpeechToText,
-                 timeouts: Timeouts = Timeouts()) -> None:
+                 timeouts: Timeouts = Timeouts(),
+                 is_complete: Callable[[str], bool] | None = None) -> None:
         self.wake = wake
         self.ep = endpointer
         self.stt = stt
@@ -67,6 +70,14 @@ class Pipeline:
         self.frames = 0
         self._rng: Any = None  # numpy's, for the room noise put before a command
         self._speech = 0  # frames of the current utterance
+        # Early end: a command the grammar already has whole ends after ``early_end_s`` of
+        # silence instead of the endpointer's longer wait (``is_complete`` judges the text).
+        self._is_complete = is_complete
+        self._early_frames = round(timeouts.early_end_s / FRAME_S)
+        # Segment wake words: once the phrase is settled mid-speech, the command streams into
+        # the recogniser from there (``_early``: the byte offset it started at).
+        self._early: int | None = None
+        self._seg_frames = 0
         self.vocabulary = Vocabulary()
 
     # ---- control (from the node) --------------------------------------------------------
@@ -130,6 +141,28 @@ class Pipeline:
         if self._segment:
             self._segment = False
             self.wake.end()
+            self._drop_early()
+
+    def _drop_early(self) -> None:
+        if self._early is not None:
+            self._early = None
+            self.stt.finish()
+
+    def _lead(self) -> bytes:
+        """A little room noise: recognisers start poorly in the middle of speech."""
+        import numpy as np
+
+        from nodes.voice.audio import dither, silence
+
+        self._rng = self._rng or np.random.default_rng(0)
+        return bytes(dither(silence(0.3), self._rng).tobytes())
+
+    def _can_end(self) -> bool:
+        """Enough silence after what already is a whole command?"""
+        run = self.ep.run
+        if self._is_complete is None or not self._early_frames or run < self._early_frames:
+            return False
+        return run % 2 == 0 and self._is_complete(self.stt.partial())
 
     def _idle(self, frame: bytes) -> list[Signal]:
         edge = self.ep.update(frame)
@@ -138,40 +171,57 @@ class Pipeline:
             hit = self.wake.feed(frame)
             return self._woke(hit, 0.0, time.time()) if hit is not None else []
         if edge == "start":
-            self._segment = True
+            self._segment, self._seg_frames = True, 0
             self.wake.begin()
             for f in self._pre:
                 self.wake.feed(f)
         elif self._segment:
             self.wake.feed(frame)
-            if edge == "end":
+            self._seg_frames += 1
+            if self._early is not None:
+                self.stt.feed(frame)
+            elif self._seg_frames % 5 == 0:
+                offset = self.wake.provisional()
+                if offset is not None:
+                    self._early = offset
+                    self.stt.start()
+                    self.stt.feed(self._lead() + self.wake.audio_from(offset))
+            early_end = edge is None and self._early is not None and self._can_end()
+            if edge == "end" or early_end:
+                waited = (self.ep.run if early_end else self.ep.end_frames) * FRAME_S
+                if early_end:
+                    self.ep.reset()
                 ended, t0 = time.time(), time.perf_counter()
                 self._segment = False
                 hit = self.wake.end()
                 if hit is not None:
-                    return self._woke(hit, elapsed_ms(t0), ended)
+                    return self._woke(hit, elapsed_ms(t0), ended, waited)
+                self._drop_early()
         return []
 
-    def _woke(self, hit: WakeHit, wake_ms: float, ended: float) -> list[Signal]:
+    def _woke(self, hit: WakeHit, wake_ms: float, ended: float, waited: float = 0.0
+              ) -> list[Signal]:
         signals = [Signal("wake", {"phrase": hit.phrase, "wake_ms": wake_ms})]
         self._pre.clear()
+        self._seg_frames = 0
         if hit.complete and self._has_speech(hit.after):
             # "hey spark turn on the lamp" in one breath: the rest is the command.
             # (Decoding the whole stretch alongside the wake word would save this second
             # pass, but measured less accurate: the grammar then also has to place the wake
             # phrase.) A little room noise first: recognisers start poorly mid-speech.
-            import numpy as np
-
-            from nodes.voice.audio import dither, silence
-
             t0 = time.perf_counter()
-            self._rng = self._rng or np.random.default_rng(0)
-            lead = dither(silence(0.3), self._rng).tobytes()
-            transcript = self.stt.decode(lead + hit.after)
+            if self._early is not None and abs(self._early - hit.offset) <= 3200:
+                self._early = None  # streamed since the phrase settled: just finish
+                transcript = self.stt.finish()
+            else:
+                self._drop_early()
+                transcript = self.stt.decode(self._lead() + hit.after)
             stt_ms = elapsed_ms(t0)
             self.state = State.BUSY
-            return [*signals, Signal("speech-start"), Signal("speech-end", {"ended": ended}),
+            end = Signal("speech-end", {"ended": ended, "silence_s": round(waited, 2)})
+            return [*signals, Signal("speech-start"), end,
                     Signal("utterance", {"stt_ms": stt_ms}, transcript)]
+        self._drop_early()
         self.state = State.LISTENING
         self._deadline = max(1, round(self.timeouts.listen_s / FRAME_S))
         self.ep.reset()
@@ -204,7 +254,11 @@ class Pipeline:
             return []
         self.stt.feed(frame)  # SPEECH
         self._speech += 1
-        if edge != "end":
+        waited = self.ep.end_frames * FRAME_S
+        if edge is None and self._can_end():
+            waited = self.ep.run * FRAME_S
+            self.ep.reset()
+        elif edge != "end":
             return []
         ended = time.time()
         t0 = time.perf_counter()
@@ -214,6 +268,6 @@ class Pipeline:
             self.state = State.LISTENING
             return []
         end = Signal("speech-end", {"speech_s": round(self._speech * FRAME_S, 2),
-                                    "ended": ended})
+                                    "ended": ended, "silence_s": round(waited, 2)})
         self.state = State.BUSY
         return [end, Signal("utterance", {"stt_ms": elapsed_ms(t0)}, transcript)]

@@ -59,6 +59,7 @@ WakeConfig = Annotated[SphinxWakeConfig | SphinxKwsWakeConfig | OpenWakeWordConf
 class WakeHit:
     phrase: str
     after: bytes = b""  # audio after the phrase that was already heard
+    offset: int = 0  # segment backends: bytes into the stretch of speech where the phrase ended
     complete: bool = False  # the stretch of speech ended: ``after`` is a whole utterance
 
 
@@ -87,6 +88,15 @@ class WakeWord(ABC):
 
     def end(self) -> WakeHit | None:
         return None
+
+    def provisional(self) -> int | None:
+        """Segment backends, mid-speech: where the wake phrase seems to end (byte offset),
+        so recognition of the command can start before the speech ends."""
+        return None
+
+    def audio_from(self, offset: int) -> bytes:
+        """Segment backends: the stretch's audio from ``offset`` on."""
+        return b""
 
 
 class SphinxWake(WakeWord):
@@ -138,19 +148,37 @@ class SphinxWake(WakeWord):
         self._decoder.process_raw(frame, False, False)
         return None
 
-    def end(self) -> WakeHit | None:
-        self._decoder.end_utt()
-        hyp = self._decoder.hyp()
-        words = [(s.word, s.end_frame) for s in self._decoder.seg()
-                 if not s.word.startswith(("<", "[")) and s.word != "<sil>"] if hyp else []
-        spoken = [w.split("(")[0] for w, _ in words]
+    def _find(self, follow_frames: int = 0) -> tuple[str, int] | None:
+        """The first wake phrase in the current hypothesis and its end (bytes), if at least
+        ``follow_frames`` frames were heard after it."""
+        if self._decoder.hyp() is None:
+            return None
+        words = [(s.word.split("(")[0], s.end_frame) for s in self._decoder.seg()
+                 if not s.word.startswith(("<", "["))]
+        spoken = [w for w, _ in words]
+        heard = sum(len(f) for f in self._audio) // 2 // SAMPLES_PER_SPHINX_FRAME
         for phrase in self.phrases:
             n = len(phrase.split())
             for i in range(len(spoken) - n + 1):
-                if spoken[i:i + n] == phrase.split():
-                    end = (words[i + n - 1][1] + 1) * SAMPLES_PER_SPHINX_FRAME * 2
-                    return WakeHit(phrase, b"".join(self._audio)[end:], complete=True)
+                last = words[i + n - 1][1]
+                if spoken[i:i + n] == phrase.split() and last + follow_frames <= heard:
+                    return phrase, (last + 1) * SAMPLES_PER_SPHINX_FRAME * 2
         return None
+
+    def provisional(self) -> int | None:
+        found = self._find(follow_frames=20)  # 0.2 s after it: the phrase is settled
+        return None if found is None else found[1]
+
+    def audio_from(self, offset: int) -> bytes:
+        return b"".join(self._audio)[offset:]
+
+    def end(self) -> WakeHit | None:
+        self._decoder.end_utt()
+        found = self._find()
+        if found is None:
+            return None
+        phrase, offset = found
+        return WakeHit(phrase, self.audio_from(offset), complete=True, offset=offset)
 
 
 class SphinxKwsWake(WakeWord):

@@ -75,6 +75,10 @@ class SpeechToText(ABC):
     def finish(self) -> Transcript:
         """End the utterance and return what was said."""
 
+    def partial(self) -> str:
+        """What the utterance looks like so far ("" when the backend cannot tell)."""
+        return ""
+
     def decode(self, pcm: bytes) -> Transcript:
         self.start()
         self.feed(pcm)

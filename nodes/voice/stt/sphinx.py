@@ -159,6 +159,14 @@ class PocketsphinxStt(SpeechToText):
         if self._verifier is not None:
             self._verifier.process_raw(pcm, False, False)
 
+    def partial(self) -> str:
+        hyp = self._grammar.hyp() if self._running else None
+        text = hyp.hypstr.strip() if hyp is not None else ""
+        for phrase in self.wake_phrases:
+            if text.startswith(phrase + " "):
+                text = text[len(phrase) + 1:]
+        return text
+
     def finish(self) -> Transcript:
         t0 = time.perf_counter()
         self._running = False
