@@ -174,6 +174,8 @@ class Lab:
 
 
 def score(cmd: Command, events: list[PipelineEvent]) -> tuple[bool, bool]:
+    """(woke, right). A command counts when its intent is right, also when the node was
+    still listening after an earlier wake (it then hears "hey spark, ..." as the command)."""
     woke = any(e.type == "wake" for e in events)
     intents = [e.data for e in events if e.type == "intent"]
     if not intents:

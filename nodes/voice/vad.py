@@ -17,7 +17,8 @@ log = logging.getLogger(__name__)
 
 class WebRtcVadConfig(StageConfig):
     type: Literal["webrtc"] = "webrtc"
-    aggressiveness: int = Field(2, ge=0, le=3, description="0 keeps most audio, 3 least.")
+    aggressiveness: int = Field(3, ge=0, le=3, description="0 keeps most audio, 3 least (3 "
+                                "measured best in noise, no worse in quiet).")
 
 
 class EnergyVadConfig(StageConfig):
