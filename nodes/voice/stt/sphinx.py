@@ -178,13 +178,20 @@ class PocketsphinxStt(SpeechToText):
             self._verifier.end_utt()
             vhyp = self._verifier.hyp()
             heard = vhyp.hypstr.strip() if vhyp is not None else ""
-        for phrase in self.wake_phrases:  # the grammar allows a leading wake phrase
+        for phrase in self.wake_phrases:  # both models allow a leading wake phrase
             if text.startswith(phrase + " "):
                 text = text[len(phrase) + 1:]
+            if heard.startswith(phrase + " "):
+                heard = heard[len(phrase) + 1:]
         if self.cfg.free_form and (text.startswith(ASK_PREFIX) or ASK_PREFIX in heard):
             question = self._free_form(b"".join(self._audio))
             return Transcript(f"{ASK_PREFIX} {question}".strip(), heard, False, True,
                               elapsed_ms(t0))
+        said, free = text.split(), heard.split()
+        if said and free[: len(said)] == said and len(free) > len(said):
+            # The grammar's best path stopped short of its end ("enable the sim one" for
+            # "... lamp"): the free reading carries on the same words, take it.
+            text = heard
         rejected = bool(text) and self._verifier is not None and (
             agreement(text, heard) < self.cfg.min_agreement)
         if not text and heard:
