@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from hub.app import Hub
 from hub.config.models import SparkConfig
@@ -14,21 +14,29 @@ from hub.mqtt import Message, MqttClient
 from nodes.base.agent import NodeAgent, NodeContext
 from nodes.kinds import agent_class
 
+A = TypeVar("A", bound=NodeAgent)
+
 FAST = (0.0, 0.05)  # HA re-announce delay in tests
 
 
 @contextlib.asynccontextmanager
-async def running_hub(cfg: SparkConfig, password: str | None) -> AsyncIterator[Hub]:
-    hub = Hub(cfg, password=password, announce_delay=FAST)
+async def running_agent(agent: A, ready_within: float = 10.0) -> AsyncIterator[A]:
+    """Run ``agent`` (a node or the hub) until the block ends; yields once it is connected."""
     ready = asyncio.Event()
-    task = asyncio.create_task(hub.run(ready), name="test-hub")
+    task = asyncio.create_task(agent.run(ready), name=f"test-{agent.node_id}")
     try:
-        async with asyncio.timeout(10):
+        async with asyncio.timeout(ready_within):
             await ready.wait()
-        yield hub
+        yield agent
     finally:
-        hub.stop()
+        agent.stop()
         await task
+
+
+@contextlib.asynccontextmanager
+async def running_hub(cfg: SparkConfig, password: str | None) -> AsyncIterator[Hub]:
+    async with running_agent(Hub(cfg, password=password, announce_delay=FAST)) as hub:
+        yield hub
 
 
 @contextlib.asynccontextmanager
@@ -37,15 +45,8 @@ async def running_node(cfg: SparkConfig, node_id: str, password: str | None
     node_cfg = cfg.node(node_id)
     agent = agent_class(node_cfg.kind)(NodeContext(cfg, node_cfg, password=password,
                                                    announce_delay=FAST))
-    ready = asyncio.Event()
-    task = asyncio.create_task(agent.run(ready), name=f"test-node-{node_id}")
-    try:
-        async with asyncio.timeout(10):
-            await ready.wait()
-        yield agent
-    finally:
-        agent.stop()
-        await task
+    async with running_agent(agent) as running:
+        yield running
 
 
 @dataclass

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 import pytest
 from helpers import Recorder, wait_for
+from lab import running_agent
 
 import hub.config.models  # noqa: F401 - first: the hub.config <-> nodes.kinds import cycle
 from hub.config.models import SparkConfig
@@ -306,15 +307,8 @@ def local_backend(tmp_path: Path) -> dict[str, Any]:
 async def running(cfg: SparkConfig, password: str) -> AsyncIterator[NasNode]:
     agent = NasNode(NodeContext(cfg, cfg.node("nas"), password=password,
                                 announce_delay=(0, 0.05)))
-    ready = asyncio.Event()
-    task = asyncio.create_task(agent.run(ready), name="test-nas-node")
-    try:
-        async with asyncio.timeout(10):
-            await ready.wait()
-        yield agent
-    finally:
-        agent.stop()
-        await task
+    async with running_agent(agent) as started:
+        yield started
 
 
 @contextlib.contextmanager

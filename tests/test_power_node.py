@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 import pytest
 from helpers import Recorder, wait_for
+from lab import running_agent
 from pydantic import ValidationError
 
 from hub.config.models import SparkConfig
@@ -110,15 +111,8 @@ async def running(cfg: SparkConfig, broker: Any, **extra: Any) -> AsyncIterator[
     node_cfg = cfg.node(NODE)
     agent = PowerNode(NodeContext(cfg, node_cfg, password=broker.passwords[NODE],
                                   announce_delay=(0, 0.05), extra=extra))
-    ready = asyncio.Event()
-    task = asyncio.create_task(agent.run(ready), name="test-power-node")
-    try:
-        async with asyncio.timeout(10):
-            await ready.wait()
-        yield agent
-    finally:
-        agent.stop()
-        await task
+    async with running_agent(agent) as started:
+        yield started
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ real parsers run; the host source is psutil, with a subclass choosing which moun
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sys
 import time
@@ -18,6 +17,7 @@ from typing import Any
 import orjson
 import pytest
 from helpers import Recorder, wait_for
+from lab import running_agent
 
 from hub.config.models import SparkConfig
 from hub.errors import PayloadError
@@ -127,15 +127,8 @@ def system_config(broker: Any, tmp_path: Path, **overrides: Any) -> SparkConfig:
 async def running(cfg: SparkConfig, password: str, **extra: Any) -> AsyncIterator[SystemNode]:
     agent = SystemNode(NodeContext(cfg, cfg.node("system"), password=password,
                                    announce_delay=(0, 0.05), extra=extra))
-    ready = asyncio.Event()
-    task = asyncio.create_task(agent.run(ready), name="test-system-node")
-    try:
-        async with asyncio.timeout(10):
-            await ready.wait()
-        yield agent
-    finally:
-        agent.stop()
-        await task
+    async with running_agent(agent) as started:
+        yield started
 
 
 @contextlib.contextmanager

@@ -5,7 +5,6 @@ selection (Hailo via the HailoRT stand-in, or CPU with the reason) as health ent
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import shutil
 from collections.abc import AsyncIterator, Iterator
@@ -16,7 +15,7 @@ import orjson
 import pytest
 from fixtures.vision.hailo_standin import Chip, standin
 from helpers import Recorder, wait_for
-from lab import publish_as, running_hub
+from lab import publish_as, running_agent, running_hub
 
 from hub.config.models import SparkConfig
 from nodes.base.agent import NodeContext
@@ -61,15 +60,8 @@ def scene(tmp_path: Path) -> Path:
 async def running(cfg: SparkConfig, broker: Any, **extra: Any) -> AsyncIterator[VisionNode]:
     agent = VisionNode(NodeContext(cfg, cfg.node(NODE), password=broker.passwords[NODE],
                                    announce_delay=(0, 0.05), extra=extra))
-    ready = asyncio.Event()
-    task = asyncio.create_task(agent.run(ready), name="test-vision-node")
-    try:
-        async with asyncio.timeout(15):
-            await ready.wait()
-        yield agent
-    finally:
-        agent.stop()
-        await task
+    async with running_agent(agent, ready_within=15) as started:
+        yield started
 
 
 @pytest.fixture
