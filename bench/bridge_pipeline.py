@@ -28,16 +28,19 @@ import argparse
 import contextlib
 import json
 import multiprocessing as mp
+import statistics
 import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
+import psutil
 import psycopg
 
 from bench.bridge_workers import bridge, naive_kafka, naive_pg
@@ -170,18 +173,36 @@ def bridge_config(broker: Broker, tmp: Path, sinks: list[dict[str, Any]], fsync:
     return SparkConfig.model_validate(data), json.dumps(data)
 
 
+def cpu_seconds(procs: list[mp.process.BaseProcess]) -> float:
+    total = 0.0
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            times = psutil.Process(proc.pid).cpu_times()
+            total += times.user + times.system
+    return total
+
+
 def timed(broker: Broker, procs: list[mp.process.BaseProcess], messages: list[Any],
-          count: Callable[[], int], what: str) -> float:
-    """Publish, wait for every reading to be committed at the far end; readings/s."""
+          count: Callable[[], int], what: str) -> Phase:
+    """Publish, wait for every reading to be committed at the far end: readings/s and the
+    consumer processes' CPU per reading over that time."""
     try:
+        cpu0 = cpu_seconds(procs)
         t0 = time.perf_counter()
         publish(broker.port, broker.login(NODE), messages, qos=1)
         t1 = until(count, len(messages), 600, what)
-        return len(messages) / (t1 - t0)
+        cpu = cpu_seconds(procs) - cpu0
+        return Phase(len(messages) / (t1 - t0), cpu / len(messages) * 1e6)
     finally:
         for proc in procs:
             proc.terminate()
             proc.join(10)
+
+
+@dataclass(frozen=True)
+class Phase:
+    per_s: float
+    cpu_us: float  # consumer CPU (user + system, all its processes) per reading
 
 
 def start_bridge(raw: str, password: str, sink: str, split: bool) -> list[mp.process.BaseProcess]:
@@ -192,7 +213,7 @@ def start_bridge(raw: str, password: str, sink: str, split: bool) -> list[mp.pro
 
 
 def phase_pg(broker: Broker, tmp: Path, pg: str, n: int, day: int, naive: bool,
-             fsync: str, split: bool) -> float:
+             fsync: str, split: bool) -> Phase:
     msgs = readings(n, day)
     with database(pg) as url:
         if naive:
@@ -209,7 +230,7 @@ def phase_pg(broker: Broker, tmp: Path, pg: str, n: int, day: int, naive: bool,
 
 
 def phase_kafka(broker: Broker, tmp: Path, n: int, day: int, naive: bool, fsync: str,
-                split: bool) -> float:
+                split: bool) -> Phase:
     msgs = readings(n, day)
     with tansu(tmp) as kafka:
         if naive:
@@ -296,8 +317,8 @@ def main(argv: list[str]) -> dict[str, Any]:
         for sink in ("pg", "kafka"):
             if sink in args.skip:
                 continue
-            naive: list[float] = []
-            ours: list[float] = []
+            naive: list[Phase] = []
+            ours: list[Phase] = []
             for _ in range(args.reps):
                 for is_naive, into in ((True, naive), (False, ours)):
                     day += 1
@@ -306,10 +327,14 @@ def main(argv: list[str]) -> dict[str, Any]:
                                 phase_kafka(broker, tmp, args.messages, day, is_naive, args.fsync,
                                             args.split))
                     print(f"  {sink:<5} {'naive' if is_naive else 'bridge':<6} "
-                          f"{into[-1]:>10,.0f} readings/s", flush=True)
-            res[f"{sink}_naive_per_s"] = sorted(naive)[len(naive) // 2]
-            res[f"{sink}_bridge_per_s"] = sorted(ours)[len(ours) // 2]
+                          f"{into[-1].per_s:>10,.0f} readings/s, "
+                          f"{into[-1].cpu_us:5.1f} us CPU per reading", flush=True)
+            for name, runs in (("naive", naive), ("bridge", ours)):
+                res[f"{sink}_{name}_per_s"] = statistics.median(r.per_s for r in runs)
+                res[f"{sink}_{name}_cpu_us"] = statistics.median(r.cpu_us for r in runs)
             res[f"{sink}_ratio"] = res[f"{sink}_bridge_per_s"] / res[f"{sink}_naive_per_s"]
+            pairs = zip(naive, ours, strict=True)
+            res[f"{sink}_pair_ratios"] = [round(b.per_s / a.per_s, 3) for a, b in pairs]
         if "outage" not in args.skip:
             res |= phase_outage(broker, tmp, args.pg, args.outage, args.fsync)
     report(res)

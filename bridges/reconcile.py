@@ -6,6 +6,13 @@ counts (:meth:`Sink.counts_per_hour`) over the window the outbox still keeps del
 for (``outbox.keep_delivered_hours``); wherever the sink has fewer, that hour's kept records are
 re-enqueued for that sink alone and the pump delivers them again (the sink drops the ones it
 has by key). Runs every ``bridges.reconcile_minutes`` and on demand (``spark bridge sync``).
+
+How each sink counts: TimescaleDB / PostgreSQL with a ``count(*)`` per table and hour (replays
+are dropped by its unique key, so rows are distinct records); Kafka by reading its topics back
+over its last ``reconcile_hours`` and counting distinct idempotency keys (re-sent copies count
+once), bounded by ``reconcile_max_messages`` and ``reconcile_timeout``
+(see ``bridges/sinks/kafka/counts.py``).
+On Kafka a re-sent hour lands again in full; consumers drop the copies by key.
 """
 
 from __future__ import annotations
@@ -40,13 +47,17 @@ async def reconcile(outbox: Outbox, sinks: dict[str, SinkFactory], window_hours:
     until = int(now) // 3600 * 3600 + 3600
     gaps: list[Gap] = []
     for name, make_sink in sinks.items():
-        ours = outbox.delivered_counts(name, since, until)
+        sink = make_sink()
+        # A sink that can only look back so far (Kafka: ``reconcile_hours``) is compared over
+        # those hours alone: older ones would look empty there and be re-sent at every run.
+        hours = getattr(sink, "reconcile_hours", None)
+        start = since if hours is None else max(since, until - int(hours) * 3600)
+        ours = outbox.delivered_counts(name, start, until)
         if not ours:
             continue
-        sink = make_sink()
         try:
             await sink.open()
-            theirs = await sink.counts_per_hour(float(since), float(until))
+            theirs = await sink.counts_per_hour(float(start), float(until))
         except NotImplementedError as exc:
             log.info("bridge: reconciliation skips %s: %s", name, exc)
             continue

@@ -2,6 +2,10 @@
 
 The hub is a node agent (its availability topic carries the will that every Prime Spark entity
 lists), plus the registry fed by the discovery prefix and by every entity topic it learned of.
+When ``bridges.sinks`` names a ``kafka`` sink with ``source.enabled``, the hub also runs its
+cloud source (``cloud.commands`` -> MQTT commands through the hub's services,
+``models.updates`` -> a retained announcement): it needs the registry and the hub's MQTT
+client, so it lives here rather than in the bridge process.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from bridges.sinks.kafka.config import KafkaSinkConfig
 from hub.config.models import SparkConfig
 from hub.events import EventBus, NodeAvailability
 from hub.mqtt import Message, MqttClient
@@ -23,6 +28,7 @@ from nodes.base.config import NodeConfigBase
 from nodes.base.entities import Entity, Sensor
 
 if TYPE_CHECKING:
+    from bridges.sinks.kafka.source import CloudCommandSource
     from hub.recorder import Recorder
     from ui.server import WebServer
 
@@ -46,6 +52,7 @@ class Hub(NodeAgent):
         self.registry: Registry | None = None
         self.services: Services | None = None
         self.nodes_online: dict[str, bool] = {}
+        self.cloud_sources: dict[str, CloudCommandSource] = {}  # by sink name, see attach
         self.recorder: Recorder | None = None
         if config.recorder.enabled:  # SQLAlchemy loads only when history is kept
             from hub.recorder import Recorder
@@ -89,6 +96,26 @@ class Hub(NodeAgent):
         self.rpc.register("list_entities", self._rpc_list_entities)
         if self.web is not None:
             self.web.attach(client)
+        self.cloud_sources = self._make_cloud_sources(client)
+
+    def _make_cloud_sources(self, client: MqttClient) -> dict[str, CloudCommandSource]:
+        """One Kafka cloud source per ``kafka`` sink with ``source.enabled``, by sink name."""
+        bridges = self.config.bridges
+        names = {id(sink): name for name, sink in zip(bridges.sink_names(), bridges.sinks,
+                                                       strict=True)}
+        if not any(isinstance(sink, KafkaSinkConfig) and sink.source.enabled
+                   for sink in bridges.sinks):
+            return {}
+        try:  # confluent-kafka loads only when a source runs
+            from bridges.sinks.kafka.source import cloud_sources
+        except ImportError as exc:
+            log.error("hub: Kafka cloud source unavailable, cloud commands are not read: %s",
+                      exc)
+            return {}
+        assert self.services is not None
+        sources = cloud_sources(self.config, self.services, client.publish_confirmed,
+                                self.layout, self.node_id)
+        return {names[id(src.config)]: src for src in sources}
 
     def _on_node_availability(self, msg: Message) -> None:
         node = self.layout.parse_availability(msg.topic)
@@ -124,6 +151,14 @@ class Hub(NodeAgent):
                     log.error("%s failed", task.get_name(), exc_info=task.exception())
 
     async def work(self) -> None:
+        """Housekeeping, and each Kafka cloud source as task ``hub-cloud-<sink>`` (each one
+        supervises its own link: a Kafka outage never stops the hub)."""
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._housekeeping(), name="hub-housekeeping")
+            for name, source in self.cloud_sources.items():
+                tg.create_task(source.run(), name=f"hub-cloud-{name}")
+
+    async def _housekeeping(self) -> None:
         while True:
             self._publish_stats()
             if self.registry is not None:

@@ -109,7 +109,9 @@ async def run_up(cfg: SparkConfig, duration: float | None = None) -> int:
                 tg.create_task(agent.run(), name=f"node-{agent.node_id}")
             report = tg.create_task(_report(hub, agents, broker), name="report")
             bridge = None
-            if cfg.bridges.sinks:  # cloud sinks configured: MQTT -> outbox -> sinks
+            # Cloud sinks configured: MQTT -> outbox -> sinks. (Kafka's cloud -> edge source
+            # runs inside the hub, task hub-cloud-<sink>: it needs the registry.)
+            if cfg.bridges.sinks:
                 from bridges.runtime import Bridge
 
                 login = _password(broker, cfg, cfg.mqtt.username or cfg.hub.id)

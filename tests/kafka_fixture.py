@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 from bridges.sinks.kafka.tansu import HOST, TansuError, TansuProcess, free_port
 
@@ -141,34 +141,38 @@ def produce(bootstrap: str, topic: str, messages: list[tuple[bytes | None, bytes
 
 def read_topic(bootstrap: str, topic: str, *, at_least: int = 0, timeout: float = 15.0
                ) -> list[Got]:
-    """Every message of ``topic``, once at least ``at_least`` are there and all partitions are
-    read up to their high watermark."""
+    """Every message of ``topic``, once at least ``at_least`` are there and every partition is
+    read to its end. The end is the one fetch responses report (partition EOF), not
+    ``get_watermark_offsets``: Tansu answers that with the last batch's base offset + 1."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"t-{uuid.uuid4().hex}",
-                         "enable.auto.commit": False, "fetch.wait.max.ms": 50})
+                         "enable.auto.commit": False, "fetch.wait.max.ms": 50,
+                         "enable.partition.eof": True})
     try:
         meta = consumer.list_topics(topic, timeout=timeout)
         parts = sorted(meta.topics[topic].partitions)
         consumer.assign([TopicPartition(topic, p, 0) for p in parts])
         got: list[Got] = []
+        done = {p: 0 for p in parts}  # next offset to read
+        end: dict[int, int] = {}  # where the last EOF of each partition was
         deadline = time.monotonic() + timeout
         while True:
-            high = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=5,
-                                                      cached=False)[1] for p in parts}
-            done = {p: 0 for p in parts}
-            for g in got:
-                done[g.partition] = max(done[g.partition], g.offset + 1)
-            if len(got) >= at_least and all(done[p] >= high[p] for p in parts):
+            if len(got) >= at_least and all(end.get(p) == done[p] for p in parts):
                 return got
             if time.monotonic() > deadline:
                 raise AssertionError(f"{topic}: read {len(got)} (wanted >= {at_least}), "
-                                     f"positions {done}, high watermarks {high}")
+                                     f"positions {done}, ends seen {end}")
             for msg in consumer.consume(1000, 0.2):
-                if msg.error() is None:
-                    raw = msg.headers() or []
-                    pairs = raw.items() if isinstance(raw, dict) else raw
-                    headers = {k: v for k, v in pairs if isinstance(v, bytes)}
-                    got.append(Got(msg.topic() or "", msg.partition() or 0, msg.offset() or 0,
-                                   msg.key(), msg.value(), headers))
+                part, offset = msg.partition() or 0, msg.offset() or 0
+                err = msg.error()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        end[part] = offset
+                    continue
+                raw = msg.headers() or []
+                pairs = raw.items() if isinstance(raw, dict) else raw
+                headers = {k: v for k, v in pairs if isinstance(v, bytes)}
+                got.append(Got(msg.topic() or "", part, offset, msg.key(), msg.value(), headers))
+                done[part] = max(done[part], offset + 1)
     finally:
         consumer.close()
 

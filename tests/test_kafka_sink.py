@@ -235,3 +235,44 @@ def test_config_rules():
         {"type": "kafka"}, {"type": "kafka", "source": {"enabled": False}}]}})
     [src_one] = cloud_sources(spark, None, None, spark.mqtt.layout(), "hub")  # type: ignore[arg-type]
     assert src_one.config is spark.bridges.sinks[0]
+
+
+# ---- reconciliation counts -----------------------------------------------------------------
+def hourly(run: str, hour: datetime, n: int) -> list[Record]:
+    """``n`` records of every kind spread over one hour (keys unique per run and hour)."""
+    tag = f"{run}{hour:%H}"
+    return [make_record(tag, f"dev{i % 3}", i).model_copy(
+        update={"time": hour + timedelta(seconds=i * 3599 / max(n * 5 - 1, 1))})
+        for i in range(n * 5)]
+
+
+def cells(records: list[Record]) -> dict[tuple[str, int], int]:
+    out: dict[tuple[str, int], int] = defaultdict(int)
+    for r in records:
+        out[(r.kind, int(r.time.timestamp()) // 3600 * 3600)] += 1
+    return dict(out)
+
+
+async def test_counts_per_hour_counts_distinct_keys_in_the_window(kafka):
+    """Per (kind, hour) of the record's time: re-sent copies count once, hours outside the
+    window and the cloud source's own events not at all."""
+    h0, h1, h2 = T0 - timedelta(hours=1), T0, T0 + timedelta(hours=1)
+    before, inside, last = hourly("c", h0, 4), hourly("c", h1, 6), hourly("c", h2, 3)
+    own = EventRecord(key="cloud-command:cloud.commands/0@7", device_id="hub", time=h1,
+                      event_type="cloud_command_rejected", source="kafka:cloud.commands")
+    async with KafkaSink(config(kafka.bootstrap)) as sink:
+        await sink.write([*before, *inside, *last, own])
+        await sink.write(inside[::2])  # an at-least-once replay
+        got = await sink.counts_per_hour(h1.timestamp(), (h2 + timedelta(hours=1)).timestamp())
+        assert got == cells([*inside, *last])
+        assert sum(got.values()) == 45 and all(n in (6, 3) for n in got.values())
+        assert await sink.counts_per_hour(h0.timestamp(), h1.timestamp()) == cells(before)
+        assert await sink.counts_per_hour(0, h0.timestamp()) == {}
+
+
+async def test_counts_per_hour_gives_up_beyond_the_message_bound(kafka, caplog):
+    async with KafkaSink(config(kafka.bootstrap, reconcile_max_messages=20)) as sink:
+        await sink.write(hourly("g", T0, 10))
+        with pytest.raises(SinkError, match="reconcile_max_messages"):
+            await sink.counts_per_hour(T0.timestamp(), T0.timestamp() + 3600)
+    assert any("reconciliation gave up after" in r.getMessage() for r in caplog.records)

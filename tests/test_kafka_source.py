@@ -228,3 +228,48 @@ async def test_source_rides_out_a_kafka_restart(broker, cfg, durable_kafka):
     offsets = await asyncio.to_thread(committed, bootstrap, GROUP, "cloud.commands", 3)
     assert max(offsets.values()) == 2
     assert [r.id for r in await results(bootstrap, 2)] == ["c-1", "c-2"]
+
+
+def cloud_tasks() -> set[str]:
+    return {t.get_name() for t in asyncio.all_tasks() if t.get_name().startswith("hub-cloud-")}
+
+
+async def test_the_hub_runs_the_cloud_source(broker, kafka, caplog):
+    """What `spark hub` and `spark up` run: with a kafka sink in bridges.sinks, the hub itself
+    consumes cloud.commands (no source started here), as task hub-cloud-<sink>, and stops it
+    with the hub. A command toggles the simulated lamp; a malformed one is rejected, reported
+    on cloud.command.results and analytics.events, and logged."""
+    sink = {"type": "kafka", **kafka_config(kafka.bootstrap).model_dump(
+        mode="json", exclude_defaults=True)}
+    cfg = broker.spark_config(nodes=[{"id": "sim1", "kind": "simulated", "seed": 1,
+                                      "state_interval": 3600}], bridges={"sinks": [sink]})
+    caplog.set_level(logging.WARNING, logger="bridges.sinks.kafka.source")
+    async with edge(broker, cfg) as (hub, node):
+        assert list(hub.cloud_sources) == ["kafka"] and cloud_tasks() == {"hub-cloud-kafka"}
+        src = hub.cloud_sources["kafka"]
+        async with asyncio.timeout(20):
+            await src.ready.wait()
+        malformed = orjson.dumps({"id": "c-2", "entity_id": LAMP})  # no service
+        await send(kafka.bootstrap, "cloud.commands", command("c-1", service="toggle"),
+                   malformed, key=LAMP.encode())
+        await wait_for(lambda: node.state("lamp") is True, 10, what="lamp toggled on")
+        ok, rejected = await results(kafka.bootstrap, 2)
+        await wait_for(lambda: src.stats.committed == 2, 10)
+    assert cloud_tasks() == set()  # stopped with the hub
+    assert (ok.id, ok.status, ok.payload) == ("c-1", "ok", "ON")
+    assert (rejected.id, rejected.status) == ("c-2", "rejected")
+    assert "service" in (rejected.reason or "")
+    [event] = await asyncio.to_thread(read_topic, kafka.bootstrap, "analytics.events",
+                                      at_least=1)
+    record = record_from_payload(event.value or b"")
+    assert isinstance(record, EventRecord) and record.data["id"] == "c-2"
+    assert any("rejected" in r.getMessage() and "c-2" in r.getMessage() for r in caplog.records)
+
+
+async def test_the_hub_runs_no_cloud_source_unless_configured(broker, kafka):
+    off = {"type": "kafka", **kafka_config(kafka.bootstrap, enabled=False).model_dump(
+        mode="json", exclude_defaults=True)}
+    for sinks in ([], [off]):
+        cfg = broker.spark_config(bridges={"sinks": sinks})
+        async with running_hub(cfg, broker.passwords["hub"]) as hub:
+            assert hub.cloud_sources == {} and cloud_tasks() == set()

@@ -25,9 +25,10 @@ from bridges.records import (
     SensorRecord,
 )
 from bridges.sinks.base import SinkError, sink_class
-from bridges.sinks.timescale import hypertables
+from bridges.sinks.timescale import hypertables, schema
 from bridges.sinks.timescale.config import TimescaleSinkConfig
 from bridges.sinks.timescale.migrate import MIGRATIONS
+from bridges.sinks.timescale.schema import TABLES
 from bridges.sinks.timescale.sink import LinkState, TimescaleSink
 
 T0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=6)
@@ -116,7 +117,8 @@ def test_timescale_statements_follow_the_2x_api() -> None:
     ]
     cagg = sql[4]
     assert cagg.startswith("CREATE MATERIALIZED VIEW IF NOT EXISTS hourly_device_metrics\n"
-                           "WITH (timescaledb.continuous) AS\n")
+                           "WITH (timescaledb.continuous, timescaledb.materialized_only = "
+                           "false) AS\n")
     assert "time_bucket(INTERVAL '1 hour', time) AS bucket" in cagg
     for agg in ("avg(value) AS avg_value", "min(value) AS min_value", "max(value) AS max_value",
                 "count(*) AS sample_count"):
@@ -143,6 +145,22 @@ def test_timescale_statements_follow_the_2x_api() -> None:
     ]
     assert hypertables.refresh_call() == (
         "CALL refresh_continuous_aggregate('hourly_device_metrics', %s, NULL)")
+
+
+def test_timescale_before_2_13_gets_the_old_create_hypertable() -> None:
+    assert [hypertables.parse_version(v) for v in ("2.23.1", "2.9.3-dev", "?")] == [
+        (2, 23), (2, 9), hypertables.OLDEST]
+    c = TimescaleSinkConfig(url="postgresql://x")
+    old, new = hypertables.timescale_migration(c, (2, 12)), hypertables.timescale_migration(c)
+    assert old[1] == ("SELECT create_hypertable('sensor_data', 'time', chunk_time_interval => "
+                      "INTERVAL '1 hour', if_not_exists => TRUE, migrate_data => TRUE)")
+    assert old[4:] == new[4:] and hypertables.timescale_migration(c, (2, 23)) == new
+
+
+def test_unique_indexes_contain_the_partitioning_column() -> None:
+    """TimescaleDB refuses a unique index without the time column on a hypertable."""
+    unique = [s for t in TABLES for s in schema.table_statements(t) if " UNIQUE " in s]
+    assert [s.rsplit("(", 1)[1] for s in unique] == ["record_key, time)"] * len(TABLES)
 
 
 def test_timescale_statements_take_the_config() -> None:

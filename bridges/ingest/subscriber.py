@@ -65,7 +65,7 @@ class Ingest:
                         layout.all_inference(), layout.all_discovery()]
         self.client = MqttClient(cfg.mqtt, "bridge", client_id=default_client_id(cfg),
                                  clean_session=False, manual_ack=True, password=password,
-                                 username=username)
+                                 username=username, receive_maximum=self.cfg.receive_maximum)
         self.batch_max = 1 if outbox.cfg.fsync == "always" else self.cfg.commit_messages
         self._batch = _Batch()
         self._durable = outbox.cfg.fsync in ("always", "batch")

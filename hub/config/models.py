@@ -37,6 +37,9 @@ class MqttConfig(StrictModel):
     password_file: Path | None = Field(None, description="File holding the password.")
     protocol: Literal["3.1.1", "5"] = Field("3.1.1", description="MQTT protocol version.")
     keepalive: int = Field(30, ge=5, le=3600, description="Keepalive seconds.")
+    connect_timeout: float = Field(
+        10.0, gt=0, le=300, description="Seconds from the TCP (and TLS) connection to the "
+        "broker's CONNACK before the attempt counts as failed.")
     tls: TlsConfig = TlsConfig()
     base_topic: str = Field("spark", description="Root of Prime Spark's own topics.")
     discovery_prefix: str = Field("homeassistant", description="HA discovery prefix.")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import functools
 import logging
 import random
 import socket
@@ -34,7 +35,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from hub.config.models import MqttConfig
 from hub.errors import MqttError
-from hub.mqtt.factory import Will, build_paho
+from hub.mqtt.factory import Protocol, Session, Will, build_paho
 from hub.mqtt.glue import SocketGlue
 from hub.mqtt.outbox import OfflineQueue, Payload, Pending
 from hub.topics import valid_publish_topic, valid_subscribe_filter
@@ -78,16 +79,21 @@ class MqttClient(SocketGlue):
         client_id: str | None = None,
         clean_session: bool = True,
         manual_ack: bool = False,
+        protocol: Protocol | None = None,
+        receive_maximum: int | None = None,
     ) -> None:
         """``clean_session=False`` with a stable ``client_id`` keeps subscriptions and
-        unacknowledged QoS 1 messages at the broker across reconnects (MQTT 3.1.1).
+        unacknowledged QoS 1 messages at the broker across reconnects (either protocol).
         ``manual_ack=True``: QoS 1 messages are acknowledged only by :meth:`ack`, e.g. after
-        a durable commit."""
+        a durable commit. ``protocol`` overrides ``config.protocol``; ``receive_maximum``
+        (MQTT 5) is the window of unacknowledged messages the broker may send. A client asked
+        for MQTT 5 that the broker turns away for its protocol (e.g. amqtt, 3.1.1 only) falls
+        back to 3.1.1 for the rest of its life, with a warning."""
         self.config = config
         self.name = name
         self.client_id = client_id or make_client_id(config.client_id_prefix, name)
         self._will = will
-        self._clean_session = clean_session
+        self._session = Session(protocol or config.protocol, clean_session, receive_maximum)
         self._manual_ack = manual_ack
         self._username = username if username is not None else config.username
         self._password = password if password is not None else config.secret()
@@ -102,7 +108,7 @@ class MqttClient(SocketGlue):
         self._supervisor: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
         self._disconnected = asyncio.Event()
-        self._connect_result: asyncio.Future[ReasonCode] | None = None
+        self._connect_result: asyncio.Future[tuple[ReasonCode, bool]] | None = None
         self.state = LinkState.IDLE
         self.rejected_oversize = 0
         self.connect_count = 0
@@ -327,7 +333,7 @@ class MqttClient(SocketGlue):
         if client is not self._paho:
             return  # an earlier connection's late callback
         if self._connect_result is not None and not self._connect_result.done():
-            self._connect_result.set_result(rc)
+            self._connect_result.set_result((rc, lost))
         if lost:
             self._disconnected.set()
 
@@ -347,8 +353,7 @@ class MqttClient(SocketGlue):
 
     def _make_client(self) -> paho.Client:
         client = build_paho(self.config, self.client_id, self._username, self._password,
-                            self._will, clean_session=self._clean_session,
-                            manual_ack=self._manual_ack)
+                            self._will, session=self._session, manual_ack=self._manual_ack)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
@@ -373,14 +378,20 @@ class MqttClient(SocketGlue):
         self._disconnected.clear()
         self._connect_result = self._loop.create_future()
         try:
-            await self._loop.run_in_executor(
-                None, client.connect, self.config.host, self.config.port, self.config.keepalive
-            )
+            await self._loop.run_in_executor(None, functools.partial(
+                client.connect, self.config.host, self.config.port, self.config.keepalive,
+                **self._session.connect_args()))
         except (OSError, socket.gaierror, ssl.SSLError) as exc:
             raise MqttError(f"cannot reach {self.config.host}:{self.config.port}: {exc}") from exc
-        async with asyncio.timeout(max(10.0, self.config.keepalive)):
-            rc = await self._connect_result
+        try:
+            async with asyncio.timeout(self.config.connect_timeout):
+                rc, lost = await self._connect_result
+        except TimeoutError:
+            self._maybe_fall_back(None, True)
+            raise MqttError(f"no CONNACK from {self.config.host}:{self.config.port} within "
+                            f"{self.config.connect_timeout:g}s") from None
         if rc.is_failure:
+            self._maybe_fall_back(rc, lost)
             raise MqttError(f"broker refused {self.name} ({self._username or 'anonymous'}): {rc}")
         self.connect_count += 1
         # Subscriptions are acknowledged before the link counts as connected, so whoever waits
@@ -410,6 +421,17 @@ class MqttClient(SocketGlue):
         finally:
             self._announcing = False
         self._flush_queue()
+
+    def _maybe_fall_back(self, rc: ReasonCode | None, lost: bool) -> None:
+        """MQTT 5 refused for its protocol version, or no CONNACK at all (3.1.1-only brokers
+        close the socket or stay silent on a v5 CONNECT): use 3.1.1 from now on."""
+        if self._session.protocol != "5" or not (lost or rc is None or rc.value in (1, 0x84)):
+            return
+        log.warning("%s: %s:%d does not take MQTT 5 (%s); using MQTT 3.1.1, whose receive "
+                    "window is the broker's max_inflight_messages", self.name, self.config.host,
+                    self.config.port, rc or "no CONNACK")
+        s = self._session
+        self._session = Session("3.1.1", s.clean_session, None)
 
     async def _misc_loop(self) -> None:
         while True:

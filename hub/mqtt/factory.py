@@ -1,14 +1,21 @@
-"""Build a configured paho-mqtt client (protocol, login, will, TLS) from our config."""
+"""Build a configured paho-mqtt client (protocol, login, will, TLS) from our config, and the
+arguments of its CONNECT (session and receive window)."""
 
 from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from hub.config.models import MqttConfig
+
+Protocol = Literal["3.1.1", "5"]
+NEVER_EXPIRES = 0xFFFFFFFF  # MQTT 5 Session Expiry Interval: "the session does not expire"
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,11 +26,42 @@ class Will:
     retain: bool = True
 
 
+@dataclass(frozen=True, slots=True)
+class Session:
+    """What a CONNECT asks for.
+
+    ``clean_session=False`` keeps the subscriptions and the unacknowledged QoS 1 messages at the
+    broker while the client is away: MQTT 3.1.1's clean-session flag, or with MQTT 5 a clean
+    start of False and a session that never expires (the 3.1.1 meaning; paho's own default for
+    MQTT 5 would start clean on the first connect and let the session expire at disconnect).
+    ``receive_maximum`` (MQTT 5 only): how many QoS 1/2 messages the broker may send before it
+    waits for acknowledgements. A client that acknowledges after a durable commit needs a
+    window much larger than Mosquitto's ``max_inflight_messages``, which is all an MQTT 3.1.1
+    client gets.
+    """
+
+    protocol: Protocol = "3.1.1"
+    clean_session: bool = True
+    receive_maximum: int | None = None
+
+    def connect_args(self) -> dict[str, Any]:
+        if self.protocol != "5":
+            return {}
+        props = Properties(PacketTypes.CONNECT)
+        if not self.clean_session:
+            props.SessionExpiryInterval = NEVER_EXPIRES
+        if self.receive_maximum:
+            props.ReceiveMaximum = self.receive_maximum
+        return {"clean_start": self.clean_session, "properties": props}
+
+
 def build_paho(
     cfg: MqttConfig, client_id: str, username: str | None, password: str | None,
-    will: Will | None, *, clean_session: bool = True, manual_ack: bool = False,
+    will: Will | None, *, session: Session | None = None, manual_ack: bool = False,
 ) -> paho.Client:
-    protocol = paho.MQTTv5 if cfg.protocol == "5" else paho.MQTTv311
+    session = session or Session(cfg.protocol)
+    protocol = paho.MQTTv5 if session.protocol == "5" else paho.MQTTv311
+    clean_session = session.clean_session
     client = paho.Client(
         callback_api_version=CallbackAPIVersion.VERSION2,
         client_id=client_id,

@@ -23,6 +23,9 @@ rdkafka_log = logging.getLogger("bridges.sinks.kafka.rdkafka")
 # The record's key: consumers drop duplicates by it. The only header: each one costs ~2 us per
 # message in produce(), and the kind is in the topic and the payload already.
 IDEMPOTENCY_HEADER = "idempotency-key"
+# Key prefix of the events the cloud source writes itself (rejected commands): they never pass
+# through the outbox, so reconciliation leaves them out of its counts.
+SOURCE_EVENT_PREFIX = "cloud-command:"
 
 Headers = list[tuple[str, str | bytes | None]]
 

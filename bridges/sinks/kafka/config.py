@@ -97,6 +97,18 @@ class KafkaSinkConfig(StrictModel):
                                     description="queue.buffering.max.messages.")
     batch_rows: int = Field(10_000, ge=1, le=100_000,
                             description="Records per write (the outbox pump's batch size).")
+    # ---- reconciliation (counts read back from the topics) --------------------------------
+    reconcile_hours: int = Field(
+        2, ge=1, le=168,
+        description="Hours reconciliation checks on Kafka: the current one and those before "
+        "it, at most outbox.keep_delivered_hours. Kafka has no query, so every message of the "
+        "window is read back; keep it short, and below the topics' retention.")
+    reconcile_max_messages: int = Field(
+        2_000_000, ge=1,
+        description="Most messages one reconciliation reads back from the topics; beyond that "
+        "it is postponed with a log line.")
+    reconcile_timeout: float = Field(
+        300.0, gt=0, description="Seconds one reconciliation may spend reading the topics.")
     # ---- topics ------------------------------------------------------------------------
     topics: dict[str, str] = Field(
         default_factory=lambda: dict(KAFKA_TOPICS),

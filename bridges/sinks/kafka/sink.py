@@ -14,6 +14,8 @@
   that is the at-least-once duplicate the idempotency header is for.
 * Topics are created when missing (``open`` and after any failure, since a broker can come
   back empty).
+* Reconciliation (:meth:`KafkaSink.counts_per_hour`) reads the topics back over the window and
+  counts distinct idempotency keys per kind and hour (:mod:`.counts`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from bridges.sinks.kafka.client import (
     translate,
 )
 from bridges.sinks.kafka.config import KafkaSinkConfig
+from bridges.sinks.kafka.counts import count_keys
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +197,20 @@ class KafkaSink(Sink):
                     producer.poll(0)
                 finally:
                     self._thread_lock.release()
+
+    # ---- reconciliation ----------------------------------------------------------------
+    @property
+    def reconcile_hours(self) -> int:
+        """Reconciliation checks only this many recent hours here (see bridges/reconcile.py):
+        reading the topics back costs one fetch per message."""
+        return self.config.reconcile_hours
+
+    async def counts_per_hour(self, since: float, until: float) -> dict[tuple[str, int], int]:
+        """``{(kind, hour start epoch seconds): distinct idempotency keys}`` of the records
+        with ``since <= time < until``, read back from the topics (see :mod:`.counts`)."""
+        if self.state is LinkState.CLOSED:
+            raise SinkError("kafka sink is closed")
+        return await asyncio.to_thread(count_keys, self.config, since, until)
 
     def stats(self) -> dict[str, Any]:
         return {"state": self.state.value, "delivered": self.delivered,

@@ -36,6 +36,7 @@ from confluent_kafka import Message as KafkaMessage
 from bridges.records import EventRecord
 from bridges.sinks.kafka.client import (
     IDEMPOTENCY_HEADER,
+    SOURCE_EVENT_PREFIX,
     DeliveryTally,
     Headers,
     consumer_config,
@@ -229,7 +230,7 @@ class CloudCommandSource:
         )]
         if result.status == "rejected" and self.config.source.report_events:
             event = EventRecord(
-                key=f"cloud-command:{where}", device_id=self.device_id, time=result.time,
+                key=f"{SOURCE_EVENT_PREFIX}{where}", device_id=self.device_id, time=result.time,
                 event_type="cloud_command_rejected", source=f"kafka:{msg.topic()}",
                 data=result.model_dump(mode="json", include={"id", "entity_id", "service",
                                                              "reason"}))

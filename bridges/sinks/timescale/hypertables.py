@@ -1,12 +1,24 @@
 """TimescaleDB 2.x statements: hypertables, the hourly continuous aggregate, retention and
 compression policies.
 
-Written against the documented 2.x API (the ``by_range`` form of ``create_hypertable`` is
-2.13+; ``add_compression_policy`` is kept as an alias of ``add_columnstore_policy`` since 2.18).
-Everything runs inside the migration transaction: the continuous aggregate is created
-``WITH NO DATA`` (``WITH DATA`` refuses to run in a transaction block) and its refresh policy
-fills it. Compression orders by ``time DESC, record_key`` so the dedupe index's columns are
-all segment-by or order-by columns (TimescaleDB warns otherwise and checks are slower).
+Written against the documented 2.x API, checked for 2.0 - 2.23:
+
+* ``create_hypertable(relation, by_range('time', <interval>), if_not_exists, migrate_data)``,
+  the generalised form of 2.13+; older servers get the pre-2.13 form
+  ``create_hypertable(relation, 'time', chunk_time_interval => ...)`` (deprecated since 2.13,
+  still accepted). Every unique index must contain the partitioning column: the dedupe key is
+  ``(record_key, time)`` (see :mod:`.schema`).
+* The continuous aggregate is created ``WITH NO DATA`` (``WITH DATA`` refuses to run in a
+  transaction block, and everything here runs inside the migration transaction) and its refresh
+  policy fills it. ``materialized_only = false`` (real-time aggregation; the default flipped to
+  materialized-only in 2.13) so the latest hour shows, as in the plain-PostgreSQL rollup table.
+* Compression uses the 2.x names (``timescaledb.compress``, ``compress_segmentby`` /
+  ``compress_orderby``, ``add_compression_policy``): deprecated in 2.18 in favour of the
+  columnstore names but supported until 3.0, and the only ones before 2.18. It orders by
+  ``time DESC, record_key`` so the dedupe index's columns are all segment-by or order-by
+  columns (TimescaleDB warns otherwise and its unique checks on compressed chunks are slower).
+* Every policy call passes ``if_not_exists => TRUE``; the step as a whole runs once (recorded in
+  ``schema_migrations``).
 """
 
 from __future__ import annotations
@@ -19,6 +31,7 @@ AVAILABLE = (
     "SELECT default_version, installed_version FROM pg_available_extensions "
     "WHERE name = 'timescaledb'"
 )
+INSTALLED = "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'"
 
 
 def interval(seconds: float) -> str:
@@ -30,10 +43,30 @@ def interval(seconds: float) -> str:
     return f"INTERVAL '{seconds:g} seconds'"
 
 
-def hypertable(table: Table) -> str:
+Version = tuple[int, int]
+BY_RANGE = (2, 13)  # create_hypertable(relation, by_range(...)) from this version on
+OLDEST = (2, 0)
+
+
+def parse_version(text: str) -> Version:
+    """``'2.23.1'`` -> ``(2, 23)``; anything unreadable counts as the oldest 2.x."""
+    parts = text.split(".")
+    try:
+        return int(parts[0]), int(parts[1]) if len(parts) > 1 else 0
+    except ValueError:
+        return OLDEST
+
+
+def hypertable(table: Table, version: Version = BY_RANGE) -> str:
+    if version >= BY_RANGE:
+        return (
+            f"SELECT create_hypertable('{table.name}', "
+            f"by_range('time', INTERVAL '{table.chunk_interval}'), "
+            f"if_not_exists => TRUE, migrate_data => TRUE)"
+        )
     return (
-        f"SELECT create_hypertable('{table.name}', "
-        f"by_range('time', INTERVAL '{table.chunk_interval}'), "
+        f"SELECT create_hypertable('{table.name}', 'time', "
+        f"chunk_time_interval => INTERVAL '{table.chunk_interval}', "
         f"if_not_exists => TRUE, migrate_data => TRUE)"
     )
 
@@ -41,7 +74,7 @@ def hypertable(table: Table) -> str:
 def continuous_aggregate() -> str:
     return (
         f"CREATE MATERIALIZED VIEW IF NOT EXISTS {ROLLUP}\n"
-        f"WITH (timescaledb.continuous) AS\n"
+        f"WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS\n"
         f"SELECT time_bucket(INTERVAL '1 hour', time) AS bucket, device_id, metric_name,\n"
         f"       avg(value) AS avg_value, min(value) AS min_value, max(value) AS max_value,\n"
         f"       count(*) AS sample_count\n"
@@ -83,9 +116,10 @@ def retention_policy(relation: str, days: float) -> str:
     )
 
 
-def timescale_migration(cfg: TimescaleSinkConfig) -> list[str]:
-    """Everything after the tables exist, in order; each statement is idempotent."""
-    out = [hypertable(t) for t in TABLES]
+def timescale_migration(cfg: TimescaleSinkConfig, version: Version = BY_RANGE) -> list[str]:
+    """Everything after the tables exist, in order, for the server's extension ``version``;
+    each statement is idempotent."""
+    out = [hypertable(t, version) for t in TABLES]
     out += [continuous_aggregate(), refresh_policy(cfg)]
     for t in TABLES:
         out += [compression(t), compression_policy(t, cfg)]

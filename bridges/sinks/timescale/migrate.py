@@ -38,13 +38,18 @@ class Migration:
     version: int
     name: str
     flavour: Flavour | None  # None: both
-    statements: Callable[[TimescaleSinkConfig], list[str]]
+    # (config, TimescaleDB version: None on plain PostgreSQL) -> statements
+    statements: Callable[[TimescaleSinkConfig, hypertables.Version | None], list[str]]
+
+
+def _timescale_step(cfg: TimescaleSinkConfig, version: hypertables.Version | None) -> list[str]:
+    return hypertables.timescale_migration(cfg, version or hypertables.BY_RANGE)
 
 
 MIGRATIONS: tuple[Migration, ...] = (
-    Migration(1, "tables", None, lambda cfg: schema.tables_migration()),
-    Migration(2, "plain_rollup", "plain", lambda cfg: schema.plain_migration()),
-    Migration(3, "timescale", "timescale", hypertables.timescale_migration),
+    Migration(1, "tables", None, lambda cfg, _v: schema.tables_migration()),
+    Migration(2, "plain_rollup", "plain", lambda cfg, _v: schema.plain_migration()),
+    Migration(3, "timescale", "timescale", _timescale_step),
 )
 _FLAVOUR_STEP = {"plain": "plain_rollup", "timescale": "timescale"}
 
@@ -71,6 +76,21 @@ async def _timescale_usable(conn: psycopg.AsyncConnection, mode: str) -> bool:
                     str(exc).strip())
         return False
     return True
+
+
+async def _timescale_version(conn: psycopg.AsyncConnection) -> hypertables.Version:
+    """The installed extension's (major, minor); 1.x is refused (its API differs)."""
+    row = await (await conn.execute(hypertables.INSTALLED)).fetchone()
+    if row is None:
+        raise SinkError("timescaledb: this database was set up with the extension, which is "
+                        "no longer installed (CREATE EXTENSION timescaledb, as a superuser)")
+    version = hypertables.parse_version(str(row[0]))
+    if version < hypertables.OLDEST:
+        raise SinkError(f"timescaledb {row[0]} is too old: 2.x is needed (ALTER EXTENSION "
+                        "timescaledb UPDATE), or set timescaledb: off")
+    if version < hypertables.BY_RANGE:
+        log.info("timescaledb %s: using the pre-2.13 create_hypertable signature", row[0])
+    return version
 
 
 async def _applied(conn: psycopg.AsyncConnection) -> dict[int, str]:
@@ -113,10 +133,11 @@ async def _migrate_locked(conn: psycopg.AsyncConnection, cfg: TimescaleSinkConfi
                if m.version not in applied and m.flavour in (None, flavour)]
     if not pending:
         return flavour
+    version = await _timescale_version(conn) if flavour == "timescale" else None
     async with conn.transaction():
         for step in pending:
             log.info("timescale sink: applying migration %d %s", step.version, step.name)
-            for stmt in step.statements(cfg):
+            for stmt in step.statements(cfg, version):
                 await conn.execute(stmt)  # built from constants
             await conn.execute(
                 "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
