@@ -138,7 +138,9 @@ class KafkaCounter:
 
 def start(target: Callable[..., None], *args: Any) -> mp.process.BaseProcess:
     parent, child = CTX.Pipe()
-    proc = CTX.Process(target=target, args=(*args, child), daemon=True)
+    # Not a daemon: the bridge starts its own pump process (daemons may not have children);
+    # every process is terminated at the end of its phase.
+    proc = CTX.Process(target=target, args=(*args, child), daemon=False)
     proc.start()
     if not parent.poll(60):
         proc.terminate()
@@ -174,11 +176,15 @@ def bridge_config(broker: Broker, tmp: Path, sinks: list[dict[str, Any]], fsync:
 
 
 def cpu_seconds(procs: list[mp.process.BaseProcess]) -> float:
+    """User + system CPU of ``procs`` and their children (the bridge's pump process)."""
     total = 0.0
     for proc in procs:
         with contextlib.suppress(psutil.Error):
-            times = psutil.Process(proc.pid).cpu_times()
-            total += times.user + times.system
+            top = psutil.Process(proc.pid)
+            for each in [top, *top.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    times = each.cpu_times()
+                    total += times.user + times.system
     return total
 
 

@@ -26,6 +26,10 @@ class BridgesConfig(StrictModel):
     reconcile_minutes: float = Field(
         15.0, gt=0, description="Minutes between reconciliations of each sink with the outbox.")
     backoff_max: float = Field(30.0, gt=0, description="Longest retry delay of a sink, seconds.")
+    pump_process: bool = Field(
+        True, description="`spark bridge run` (and `spark up`): drain the sinks in a "
+        "supervised child process, so ingest and delivery use two cores and a sink library "
+        "crash cannot stop the ingest. False: one process.")
     linger_ms: float = Field(
         50.0, ge=0, description="A pump waits this long for a partial batch to fill (at most "
         "the sink's batch_seconds): fewer, larger writes.")

@@ -1,10 +1,11 @@
 """The bridge process: MQTT ingest -> outbox -> one pump per sink, plus upkeep and status.
 
-Roles (``spark bridge ...``): ``run`` does everything in one process; ``ingest`` only fills the
-outbox; ``timescale`` / ``kafka`` only drain it into that sink. The outbox file is shared safely
-between processes (SQLite WAL), so on a 2-core box ``spark bridge ingest`` beside one pump
-process per sink uses both cores. ``sync`` reconciles every sink once, delivers what it
-re-enqueued and exits.
+Roles (``spark bridge ...``): ``run`` does everything: the ingest in this process and, with
+``bridges.pump_process`` (default), the sink pumps in one supervised child process
+(:mod:`bridges.pumpproc`: two cores instead of one GIL); ``ingest`` only fills the outbox;
+``timescale`` / ``kafka`` only drain it into that sink. The outbox file is shared safely between
+processes (SQLite WAL). ``sync`` reconciles every sink once, delivers what it re-enqueued and
+exits.
 
 Tasks (one ``TaskGroup``, named): ``bridge-ingest``, ``bridge-pump-<sink>``, ``bridge-upkeep``
 (size / age bounds, the ``interval`` fsync), ``bridge-reconcile`` (every
@@ -17,6 +18,7 @@ import asyncio
 import functools
 import importlib
 import logging
+import multiprocessing
 import time
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +27,7 @@ from bridges.ingest.subscriber import Ingest
 from bridges.outbox.bounds import enforce
 from bridges.outbox.store import Outbox
 from bridges.pump import Pump, SinkFactory
+from bridges.pumpproc import PumpProcess
 from bridges.reconcile import Gap, reconcile
 from bridges.sinks.base import sink_class
 from bridges.status import BridgeNode, make_status_node
@@ -76,6 +79,14 @@ class Bridge:
         self.outbox = Outbox(cfg.bridges.outbox, names)
         self.pump_names = list(self.factories) if pumps is None else pumps
         self.with_ingest = ingest
+        # The pumps go to a child process when this process also ingests and they come from
+        # the config (sinks injected by tests are objects of this process).
+        self.child: PumpProcess | None = None
+        if ingest and self.pump_names and sinks is None and cfg.bridges.pump_process:
+            if multiprocessing.current_process().daemon:  # may not have children
+                log.info("bridge: in a daemon process, the sink pumps run in this process")
+            else:
+                self.child = PumpProcess(cfg, self.pump_names, password)
         self.with_status = status
         self.ingest: Ingest | None = None
         self.pumps: dict[str, Pump] = {}
@@ -95,13 +106,15 @@ class Bridge:
         self.outbox.open()
         boxes = [self.outbox]
         try:
-            for name in self.pump_names:
+            for name in self.pump_names if self.child is None else []:
                 boxes.append(box := self.outbox.another())
                 self.pumps[name] = make_pump(self.cfg, name, self.factories[name], box)
 
             def wake() -> None:  # called in whichever thread committed
                 for pump in self.pumps.values():
                     loop.call_soon_threadsafe(pump.wake.set)
+                if self.child is not None:
+                    self.child.wake()
 
             self.outbox.on_append(wake)
             async with asyncio.TaskGroup() as tg:
@@ -118,6 +131,8 @@ class Bridge:
                     started.set()
                 for name, pump in self.pumps.items():
                     tg.create_task(pump.run(), name=f"bridge-pump-{name}")
+                if self.child is not None:
+                    tg.create_task(self.child.run(), name="bridge-pump-process")
                 if self.pumps:
                     tg.create_task(self._reconcile_loop(), name="bridge-reconcile")
                 if self.with_status:
@@ -125,9 +140,10 @@ class Bridge:
                                                    self.snapshot, self.password)
                     tg.create_task(self.status.run(), name="bridge-status")
                 await started.wait()
-                log.info("bridge: running (ingest %s, sinks %s, outbox %s)",
+                log.info("bridge: running (ingest %s, sinks %s%s, outbox %s)",
                          "on" if self.with_ingest else "off",
-                         ", ".join(self.pumps) or "none", self.outbox.path)
+                         ", ".join(self.pump_names) or "none",
+                         " in a child process" if self.child else "", self.outbox.path)
                 if ready is not None:
                     ready.set()
         finally:

@@ -7,6 +7,8 @@ import orjson
 import pytest
 
 from bridges.ingest.mapper import Mapper, fast_telemetry
+from bridges.outbox.store import Outbox
+from bridges.records import record_from_payload
 from hub.errors import PayloadError
 from hub.topics import TopicLayout
 from nodes.telemetry import TelemetryMessage
@@ -69,3 +71,24 @@ def test_discovery_gives_entity_unit_and_platform() -> None:
     assert mapper.records("spark/n/cam/state", b"\x89PNG") == []
     mapper.discovery("homeassistant/sensor/n/t/config", b"")  # removed
     assert mapper.records("spark/n/t/state", b"12")[0].sensor_id == "sensor.n_t"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("body", [
+    GOOD, {**GOOD, "time": "2025-06-01T12:00:00Z"},
+    {**GOOD, "metrics": {"pi5": {"tiny": 1e-7, "huge": 1.5e300, "neg": -0.0, "int": 7}}},
+    *ODD])
+def test_rows_are_the_records_serialised(body: object) -> None:
+    """The telemetry fast path writes outbox rows without models: they must decode to the very
+    records (and keys, kinds, priorities, hours) the model path stores."""
+    payload = orjson.dumps(body)
+    mapper = Mapper(TopicLayout())
+    try:
+        recs = mapper.records("spark/pi5/telemetry", payload)
+    except PayloadError:
+        with pytest.raises(PayloadError):
+            mapper.rows("spark/pi5/telemetry", payload, 1.0)
+        return
+    rows = mapper.rows("spark/pi5/telemetry", payload, 1.0)
+    model_rows = Outbox.rows(recs, 1.0)
+    assert [r[:5] for r in rows] == [r[:5] for r in model_rows]
+    assert [record_from_payload(r[5]) for r in rows] == recs

@@ -33,13 +33,13 @@ import asyncio
 import concurrent.futures
 import logging
 import struct
+import time
 import zlib
 from typing import Any
 
 from bridges.ingest.config import IngestConfig
 from bridges.ingest.mapper import Mapper
-from bridges.outbox.store import MID_WINDOW, Outbox, OutboxError
-from bridges.records import Record
+from bridges.outbox.store import MID_WINDOW, Outbox, OutboxError, Row
 from hub.config.models import SparkConfig
 from hub.errors import PayloadError
 from hub.mqtt import Message, MqttClient
@@ -106,7 +106,7 @@ class Ingest:
 
     async def drain(self) -> None:
         """Wait until everything received so far is committed."""
-        while self._batch.msgs or self._batch.records or self._unsynced or self._syncing:
+        while self._batch.msgs or self._batch.rows or self._unsynced or self._syncing:
             self._idle.clear()
             self._kick()
             await self._idle.wait()
@@ -131,13 +131,13 @@ class Ingest:
             if self.mapper.is_discovery(topic):
                 self.mapper.discovery(topic, msg.payload)
             elif not msg.retain:
-                batch.records.extend(self.mapper.records(topic, msg.payload))
+                batch.rows.extend(self.mapper.rows(topic, msg.payload, time.time()))
         except (PayloadError, UnicodeDecodeError) as exc:
             self._malformed(msg, exc)
         except Exception as exc:  # a bad payload never kills the loop
             log.exception("bridge: unexpected error mapping a message")
             self._malformed(msg, exc)
-        if len(batch.msgs) >= self.batch_max or len(batch.records) >= 4 * self.batch_max:
+        if len(batch.msgs) >= self.batch_max or len(batch.rows) >= 4 * self.batch_max:
             self._kick()
         else:
             self._schedule()
@@ -163,7 +163,7 @@ class Ingest:
     def _idle_check(self) -> None:
         """Commit once a whole loop iteration brought no message, or at the deadline."""
         self._check = None
-        if not self._batch.msgs and not self._batch.records:
+        if not self._batch.msgs and not self._batch.rows:
             return
         assert self._loop is not None
         if self.received == self._seen or self._loop.time() >= self._deadline:
@@ -179,13 +179,13 @@ class Ingest:
             self._check.cancel()
             self._check = None
         batch = self._batch
-        if not batch.msgs and not batch.records:
+        if not batch.msgs and not batch.rows:
             self._maybe_idle()
             return
         assert self._loop is not None
         self._batch = _Batch()
         try:
-            self.outbox.append(batch.records, bytes(batch.pairs), len(batch.pairs) // _PAIR.size)
+            self.outbox.append_rows(batch.rows, bytes(batch.pairs), len(batch.pairs) // _PAIR.size)
         except OutboxError as exc:  # disk full, locked: keep the batch, unacknowledged
             log.error("bridge: outbox commit failed, retrying in 1 s: %s", exc)
             batch.merge(self._batch)
@@ -194,7 +194,7 @@ class Ingest:
             self._deadline = 0.0
             return
         self.commits += 1
-        self.records += len(batch.records)
+        self.records += len(batch.rows)
         for mid, crc in _PAIR.iter_unpack(batch.pairs):
             self._committed += 1
             self._recent[mid] = (crc, self._committed)
@@ -235,7 +235,7 @@ class Ingest:
             ack(msg)
 
     def _maybe_idle(self) -> None:
-        if not (self._batch.msgs or self._batch.records or self._unsynced or self._syncing):
+        if not (self._batch.msgs or self._batch.rows or self._unsynced or self._syncing):
             self._idle.set()
 
     def stats(self) -> dict[str, Any]:
@@ -244,18 +244,18 @@ class Ingest:
 
 
 class _Batch:
-    """What one commit carries: records, the QoS 1 messages to acknowledge, their pairs."""
+    """What one commit carries: outbox rows, the QoS 1 messages to acknowledge, their pairs."""
 
-    __slots__ = ("msgs", "pairs", "pending", "records")
+    __slots__ = ("msgs", "pairs", "pending", "rows")
 
     def __init__(self) -> None:
-        self.records: list[Record] = []
+        self.rows: list[Row] = []
         self.msgs: list[Message] = []
         self.pairs = bytearray()
         self.pending: dict[int, int] = {}  # mid -> crc
 
     def merge(self, later: _Batch) -> None:
-        self.records += later.records
+        self.rows += later.rows
         self.msgs += later.msgs
         self.pairs += later.pairs
         self.pending |= later.pending

@@ -158,10 +158,11 @@ class Outbox:
         self.append_rows(self.rows(records), mids, n_mids)
 
     @staticmethod
-    def rows(records: Sequence[Record]) -> list[Row]:
+    def rows(records: Sequence[Record], now: float | None = None) -> list[Row]:
         """The rows :meth:`append_rows` stores (all the Python work of an append: callers that
-        commit on a worker thread build them first, on their own thread)."""
-        now = time.time()
+        commit on a worker thread build them first, on their own thread); ``now``: the
+        enqueue time (default: now)."""
+        now = time.time() if now is None else now
         return [(r.key, r.kind, int(r.priority), hour_of(r), now, r.to_payload()) for r in records]
 
     def append_rows(self, rows: list[Row], mids: bytes = b"", n_mids: int = 0) -> None:

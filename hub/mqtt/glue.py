@@ -17,6 +17,75 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import MQTTErrorCode
 
 _READ_BURST = 500  # packets handled per readiness event before yielding to other tasks
+_PUBLISH, _PUBACK, _DISCONNECT = 0x30, 0x40, 0xE0
+
+
+def coalesce(out: Any) -> None:
+    """Join runs of paho's queued packets into one buffer, so they leave in one ``send``.
+
+    paho writes each queued packet with its own ``send`` call: a burst of 1,000 QoS 1
+    acknowledgements costs 1,000 syscalls here and wakes the broker 1,000 times. Only packets
+    paho does nothing with once written are joined (acknowledgements, QoS 1/2 publishes, whose
+    completion is the broker's PUBACK, subscribes, pings); a QoS 0 publish (paho then marks it
+    published) or a DISCONNECT (paho then closes) stays a packet of its own, in order, and so
+    does a packet already partly written.
+    """
+    if len(out) < 2:
+        return
+    merged: list[Any] = []
+    run: list[Any] = []
+
+    def close_run() -> None:
+        if len(run) == 1:
+            merged.append(run[0])
+        elif run:
+            merged.append(_packet(b"".join(bytes(p["packet"]) for p in run)))
+        run.clear()
+
+    for pkt in out:
+        cmd = pkt["command"] & 0xF0
+        if pkt["pos"] or cmd == _DISCONNECT or (cmd == _PUBLISH and pkt["qos"] == 0):
+            close_run()
+            merged.append(pkt)
+        else:
+            run.append(pkt)
+    close_run()
+    if len(merged) < len(out):
+        out.clear()
+        out.extend(merged)
+
+
+class BufferedRecv:
+    """paho reads each packet with three or four ``recv`` calls (command byte, each length
+    byte, body); installed as the client's ``_sock_recv``, this serves them from one ``recv``
+    of up to 64 KiB. Data it holds is invisible to the loop's readiness events: the reader
+    checks :attr:`pending` before it yields."""
+
+    __slots__ = ("_buf", "_pos", "_recv")
+
+    def __init__(self, recv: Callable[[int], bytes]) -> None:
+        self._recv = recv
+        self._buf = b""
+        self._pos = 0
+
+    @property
+    def pending(self) -> bool:
+        return self._pos < len(self._buf)
+
+    def __call__(self, bufsize: int) -> bytes:
+        buf, pos = self._buf, self._pos
+        if pos >= len(buf):
+            buf = self._recv(max(bufsize, 65536))  # BlockingIOError when empty; b"" at EOF
+            if not buf:
+                return buf
+            self._buf, pos = buf, 0
+        self._pos = pos + bufsize
+        return buf[pos:pos + bufsize]
+
+
+def _packet(data: bytes) -> dict[str, Any]:
+    return {"command": _PUBACK, "mid": 0, "qos": 1, "pos": 0, "to_process": len(data),
+            "packet": data, "info": None}
 
 
 class SocketGlue:
@@ -41,6 +110,8 @@ class SocketGlue:
         # Small packets (commands, acks) must not wait for Nagle + delayed ACK (~40 ms).
         with contextlib.suppress(OSError, AttributeError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if callable(getattr(_c, "_sock_recv", None)):
+            _c._sock_recv = BufferedRecv(_c._sock_recv)  # type: ignore[method-assign]
         self._in_loop(self._watch, sock, True, False)
 
     def _on_socket_close(self, c: paho.Client, _u: Any, sock: Any) -> None:
@@ -62,6 +133,9 @@ class SocketGlue:
         client = self._paho
         if client is None or sock.fileno() < 0 or client.socket() is not sock:
             return
+        out = getattr(client, "_out_packet", None)
+        if out is not None:
+            coalesce(out)
         client.loop_write()
         if client.want_write():  # the socket buffer is full: wait until it drains
             self._watch(sock, False, True)
@@ -113,6 +187,9 @@ class SocketGlue:
             if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 client._loop_rc_handle(rc)
                 return
+        recv = getattr(client, "_sock_recv", None)
+        if isinstance(recv, BufferedRecv) and recv.pending and self._loop is not None:
+            self._loop.call_soon(self._read)  # the rest is in our buffer, not the socket's
 
     def _write(self) -> None:
         """Writable again after a full socket buffer."""
