@@ -6,8 +6,10 @@ phase on ``--pg``, default the machine's 127.0.0.1:5432) and an in-memory Tansu 
 
 (a) **Naive** (``bench/bridge_workers.py``): paho subscriber (QoS 1, acknowledged on receipt, no
     durability) -> ``json.loads`` -> list -> psycopg COPY every 5,000 rows; likewise into Kafka.
-(b) **Bridge**: the real ``Bridge`` process (ingest acknowledging after the fsynced outbox
-    commit, then the TimescaleDB or Kafka sink) at QoS 1.
+(b) **Bridge**: the real ``Bridge`` process as ``spark bridge run`` starts it (ingest
+    acknowledging after the fsynced outbox commit; the TimescaleDB or Kafka pump in its child
+    process) at QoS 1; ``--split`` runs ``spark bridge ingest`` + ``spark bridge <sink>``.
+    CPU per reading: user + system time of all the consumer's processes over the phase.
     Each consumer is connected with a persistent session before the orchestrator publishes N
     telemetry readings (~110-byte JSON, one reading per message) at QoS 1; the rate is N over the
     time from the first publish to the N-th row committed in PostgreSQL (``count(*)`` polled
