@@ -230,9 +230,7 @@ class Ingest:
         self._maybe_idle()
 
     def _acknowledge(self, batch: _Batch) -> None:
-        ack = self.client.ack
-        for msg in batch.msgs:
-            ack(msg)
+        self.client.ack_many(batch.msgs)
 
     def _maybe_idle(self) -> None:
         if not (self._batch.msgs or self._batch.rows or self._unsynced or self._syncing):
