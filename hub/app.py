@@ -94,6 +94,7 @@ class Hub(NodeAgent):
         self.rpc.register("call_service", self._rpc_call_service)
         self.rpc.register("get_state", self._rpc_get_state)
         self.rpc.register("list_entities", self._rpc_list_entities)
+        self.rpc.register("list_devices", self._rpc_list_devices)
         if self.web is not None:
             self.web.attach(client)
         self.cloud_sources = self._make_cloud_sources(client)
@@ -199,3 +200,9 @@ class Hub(NodeAgent):
     async def _rpc_list_entities(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         assert self.registry is not None
         return [e.as_dict() for e in self.registry.entities.values()]
+
+    async def _rpc_list_devices(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Devices with name, area, maker and their entity ids (the voice grammar's device and
+        area names come from here)."""
+        assert self.registry is not None
+        return [d.as_dict() for d in self.registry.devices.values()]

@@ -8,6 +8,7 @@ from helpers import wait_for
 from lab import publish_as, recorder, running_hub, running_node
 
 from hub.events import EntityFired
+from hub.rpc import RpcClient
 from hub.services import ServiceError
 
 Z2M_AVAIL = [
@@ -53,12 +54,13 @@ TASMOTA_ENERGY = {
 @pytest.fixture
 def cfg(broker):
     return broker.spark_config(nodes=[{"id": "sim1", "kind": "simulated", "seed": 1,
-                                       "state_interval": 3600}])
+                                       "state_interval": 3600, "area": "Office"}])
 
 
 async def test_our_node_reaches_registry_with_states(broker, cfg):
     pw = broker.passwords
-    async with running_hub(cfg, pw["hub"]) as hub, running_node(cfg, "sim1", pw["sim1"]):
+    async with running_hub(cfg, pw["hub"]) as hub, \
+            running_node(cfg, "sim1", pw["sim1"]) as node:
         reg = hub.registry
         await wait_for(lambda: reg.get("switch.sim1_lamp") is not None
                        and reg.get("switch.sim1_lamp").state == "off"
@@ -70,6 +72,14 @@ async def test_our_node_reaches_registry_with_states(broker, cfg):
         assert device.manufacturer == "Prime Spark" and device.model == "Simulated node"
         assert device.via_device == "spark_hub_hub"
         assert reg.get("sensor.hub_entities") is not None  # the hub is a device too
+        # Over MQTT request/response, as the voice node asks (device and area names).
+        rpc = RpcClient(node.client, node.layout)
+        devices = await rpc.call("hub", "list_devices", timeout=5)
+        sim = next(d for d in devices if d["id"] == lamp.device_id)
+        assert sim["area"] == "Office" and "switch.sim1_lamp" in sim["entities"]
+        entities = await rpc.call("hub", "list_entities", timeout=5)
+        assert any(e["entity_id"] == "switch.sim1_lamp" and e["device_id"] == lamp.device_id
+                   for e in entities)
 
 
 async def test_service_round_trip_and_validation(broker, cfg):
