@@ -317,7 +317,8 @@ def main(argv: list[str]) -> dict[str, Any]:
                         help="run the bridge as `spark bridge ingest` + one process per sink")
     args = parser.parse_args(argv)
     res: dict[str, Any] = {"messages": args.messages, "outage": args.outage, "fsync": args.fsync,
-                           "layout": "ingest + pump processes" if args.split else "one process"}
+                           "layout": "spark bridge ingest + spark bridge <sink>" if args.split
+                           else "spark bridge run (ingest; pumps in its child process)"}
     with throwaway_broker(node_accounts=[NODE]) as broker, \
             tempfile.TemporaryDirectory(prefix="spark-bridge-bench-") as tmpdir:
         tmp = Path(tmpdir)
