@@ -20,6 +20,7 @@ from nodes.base.agent import NodeAgent, NodeContext
 from nodes.base.entities import BinarySensor, Entity, Event, Number, Sensor, Switch
 from nodes.voice.actions import NOT_UNDERSTOOD, HubLink, Outcome, execute
 from nodes.voice.config import VoiceNodeConfig
+from nodes.voice.denoise import make_denoiser
 from nodes.voice.errors import VoiceError
 from nodes.voice.intents import COMPLETE, recognize
 from nodes.voice.messages import EventType, PipelineEvent, new_run_id
@@ -54,7 +55,8 @@ class VoiceNode(NodeAgent):
                                 max_speech_s=self.cfg.max_speech_s)
         self.pipeline = Pipeline(self.wake, endpointer, self.stt, Timeouts(
             listen_s=self.cfg.listen_timeout_s, follow_up_s=self.cfg.follow_up_s,
-            early_end_s=self.cfg.early_end_s), is_complete=self._is_complete)
+            early_end_s=self.cfg.early_end_s), is_complete=self._is_complete,
+            denoise=make_denoiser(self.cfg.denoise) if self.audio else None)
         self.tts = make_tts(self.cfg.tts)
         self.speaker: Speaker = NoSpeaker()
         self.array: MicArray = NoArray()

@@ -59,9 +59,11 @@ def options(vocab: Vocabulary, target: Target) -> list[str]:
     return [vocab.spelled.get(normalize(o), normalize(o)) for o in target.options]
 
 
-def jsgf(vocab: Vocabulary, wake_phrases: Iterable[str] = ()) -> str:
+def jsgf(vocab: Vocabulary, wake_phrases: Iterable[str] = (),
+         kinds: Iterable[str] | None = None) -> str:
     """A JSGF grammar for every command about ``vocab``'s targets (rules for empty categories
-    are left out: pocketsphinx's FSG cannot take ``<VOID>`` alternatives)."""
+    are left out: pocketsphinx's FSG cannot take ``<VOID>`` alternatives); ``kinds``: only
+    these kinds of command (``onoff``, ``toggle``, ``query``, ``set``, ...)."""
     wake = sorted(set(wake_phrases))
     slots = {
         "switchable": vocab.aliases(SWITCHABLE),
@@ -97,7 +99,8 @@ def jsgf(vocab: Vocabulary, wake_phrases: Iterable[str] = ()) -> str:
         "status": [" | ".join(STATUS_PHRASES)],
         "ask": [ASK_PREFIX],
     }
-    used = [name for name, alts in commands.items() if alts]
+    wanted = set(commands) if kinds is None else set(kinds)
+    used = [name for name, alts in commands.items() if alts and name in wanted]
     lines = [
         "#JSGF V1.0;",
         "grammar spark;",

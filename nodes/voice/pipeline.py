@@ -6,6 +6,11 @@ timeouts counted in audio time so a stuck stream can never keep it listening.
 (the node runs it in a worker thread); after an utterance the node handles it, then calls
 :meth:`Pipeline.listen` for the follow-up window or :meth:`Pipeline.idle`. Registry changes
 (:meth:`set_vocabulary`) apply between utterances.
+
+Every frame first goes through the noise suppressor (``denoise.py``). A segment wake word that
+is certain mid-speech (:meth:`WakeWord.settled`) hands the rest of the stretch to speech-to-text
+as it streams, so at the end of speech only the recogniser's last step is left; a command the
+grammar already has whole ends after ``early_end_s`` of silence instead of ``end_silence_s``.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from nodes.voice.denoise import Denoiser, NoDenoise, NoDenoiseConfig
 from nodes.voice.pcm import FRAME_BYTES, FRAME_S
 from nodes.voice.stt.base import SpeechToText, Transcript, elapsed_ms
 from nodes.voice.vad import Endpointer
@@ -49,14 +55,16 @@ class Timeouts:
     follow_up_s: float = 4.0  # after a reply, listening without the wake word
     pre_roll_s: float = 0.3  # audio before speech start that is kept
     min_speech_s: float = 0.25  # shorter bursts are noise, not commands
-    early_end_s: float = 0.2  # silence after a complete command that ends it (0: off)
+    early_end_s: float = 0.15  # silence after a complete command that ends it (0: off)
 
 
 class Pipeline:
     def __init__(self, wake: WakeWord, endpointer: Endpointer, stt: SpeechToText,
                  timeouts: Timeouts = Timeouts(),
-                 is_complete: Callable[[str], bool] | None = None) -> None:
+                 is_complete: Callable[[str], bool] | None = None,
+                 denoise: Denoiser | None = None) -> None:
         self.wake = wake
+        self.denoise = denoise or NoDenoise(NoDenoiseConfig())
         self.ep = endpointer
         self.stt = stt
         self.timeouts = timeouts
@@ -74,10 +82,7 @@ class Pipeline:
         # silence instead of the endpointer's longer wait (``is_complete`` judges the text).
         self._is_complete = is_complete
         self._early_frames = round(timeouts.early_end_s / FRAME_S)
-        # Segment wake words: once the phrase is settled mid-speech, the command streams into
-        # the recogniser from there (``_early``: the byte offset it started at).
-        self._early: int | None = None
-        self._seg_frames = 0
+        self._seg_frames = 0  # frames of the current wake segment
         self.vocabulary = Vocabulary()
 
     # ---- control (from the node) --------------------------------------------------------
@@ -88,9 +93,9 @@ class Pipeline:
             return build_vocabulary(entities, devices, self.stt.lexicon())
 
     def set_vocabulary(self, vocab: Vocabulary) -> None:
-        self._pending = vocab
-        if self.state in (State.IDLE, State.MUTED, State.BUSY) and not self._segment:
-            with self._lock:
+        with self._lock:  # never mid-utterance: a decoder cannot switch searches then
+            self._pending = vocab
+            if self.state in (State.IDLE, State.MUTED, State.BUSY) and not self._segment:
                 self._apply_vocabulary()
 
     def _apply_vocabulary(self) -> None:
@@ -130,6 +135,7 @@ class Pipeline:
         with self._lock:
             if len(frame) != FRAME_BYTES or self.state in (State.MUTED, State.BUSY):
                 return []
+            frame = self.denoise.process(frame)
             self.frames += 1
             if self._pending is not None and self.state is State.IDLE and not self._segment:
                 self._apply_vocabulary()
@@ -141,12 +147,6 @@ class Pipeline:
         if self._segment:
             self._segment = False
             self.wake.end()
-            self._drop_early()
-
-    def _drop_early(self) -> None:
-        if self._early is not None:
-            self._early = None
-            self.stt.finish()
 
     def _lead(self) -> bytes:
         """A little room noise: recognisers start poorly in the middle of speech."""
@@ -162,7 +162,7 @@ class Pipeline:
         run = self.ep.run
         if self._is_complete is None or not self._early_frames or run < self._early_frames:
             return False
-        return run % 2 == 0 and self._is_complete(self.stt.partial())
+        return self._is_complete(self.stt.partial())
 
     def _idle(self, frame: bytes) -> list[Signal]:
         edge = self.ep.update(frame)
@@ -171,57 +171,56 @@ class Pipeline:
             hit = self.wake.feed(frame)
             return self._woke(hit, 0.0, time.time()) if hit is not None else []
         if edge == "start":
-            self._segment, self._seg_frames = True, 0
+            self._segment = True
             self.wake.begin()
             for f in self._pre:
                 self.wake.feed(f)
+            self._seg_frames = len(self._pre)
         elif self._segment:
             self.wake.feed(frame)
             self._seg_frames += 1
-            if self._early is not None:
-                self.stt.feed(frame)
-            elif self._seg_frames % 5 == 0:
-                offset = self.wake.provisional()
-                if offset is not None:
-                    self._early = offset
-                    self.stt.start()
-                    self.stt.feed(self._lead() + self.wake.audio_from(offset))
-            early_end = edge is None and self._early is not None and self._can_end()
-            if edge == "end" or early_end:
-                waited = (self.ep.run if early_end else self.ep.end_frames) * FRAME_S
-                if early_end:
-                    self.ep.reset()
-                ended, t0 = time.time(), time.perf_counter()
-                self._segment = False
-                hit = self.wake.end()
-                if hit is not None:
-                    return self._woke(hit, elapsed_ms(t0), ended, waited)
-                self._drop_early()
+            if edge != "end":
+                if self._seg_frames % 5:
+                    return []
+                t0 = time.perf_counter()
+                hit = self.wake.settled()
+                return [] if hit is None else self._woke_early(hit, elapsed_ms(t0))
+            ended, t0 = time.time(), time.perf_counter()
+            self._segment = False
+            hit = self.wake.end()
+            if hit is not None:
+                return self._woke(hit, elapsed_ms(t0), ended, self.ep.end_frames * FRAME_S)
         return []
+
+    def _woke_early(self, hit: WakeHit, wake_ms: float) -> list[Signal]:
+        """The phrase is certain mid-speech: the rest of this stretch is the command, streamed
+        into the recogniser as it comes, so only its last step is left at the end."""
+        self._segment = False
+        self._pre.clear()
+        self.state = State.SPEECH
+        self._deadline = max(1, round(self.timeouts.listen_s / FRAME_S))
+        self.stt.start()
+        self.stt.feed(self._lead() + hit.after)
+        self._speech = len(hit.after) // FRAME_BYTES
+        return [Signal("wake", {"phrase": hit.phrase, "wake_ms": wake_ms}),
+                Signal("speech-start")]
 
     def _woke(self, hit: WakeHit, wake_ms: float, ended: float, waited: float = 0.0
               ) -> list[Signal]:
         signals = [Signal("wake", {"phrase": hit.phrase, "wake_ms": wake_ms})]
         self._pre.clear()
-        self._seg_frames = 0
         if hit.complete and self._has_speech(hit.after):
-            # "hey spark turn on the lamp" in one breath: the rest is the command.
-            # (Decoding the whole stretch alongside the wake word would save this second
-            # pass, but measured less accurate: the grammar then also has to place the wake
-            # phrase.) A little room noise first: recognisers start poorly mid-speech.
+            # "hey spark turn on the lamp" in one breath, decided only at its end: the rest
+            # is the command. (Decoding the whole stretch alongside the wake word would save
+            # this second pass, but measured less accurate: the grammar then also has to place
+            # the wake phrase.)
             t0 = time.perf_counter()
-            if self._early is not None and abs(self._early - hit.offset) <= 3200:
-                self._early = None  # streamed since the phrase settled: just finish
-                transcript = self.stt.finish()
-            else:
-                self._drop_early()
-                transcript = self.stt.decode(self._lead() + hit.after)
+            transcript = self.stt.decode(self._lead() + hit.after)
             stt_ms = elapsed_ms(t0)
             self.state = State.BUSY
             end = Signal("speech-end", {"ended": ended, "silence_s": round(waited, 2)})
             return [*signals, Signal("speech-start"), end,
                     Signal("utterance", {"stt_ms": stt_ms}, transcript)]
-        self._drop_early()
         self.state = State.LISTENING
         self._deadline = max(1, round(self.timeouts.listen_s / FRAME_S))
         self.ep.reset()

@@ -11,6 +11,7 @@ The English acoustic model, dictionary and general model ship in the pocketsphin
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import logging
 import tempfile
@@ -23,7 +24,7 @@ from pydantic import Field
 
 from nodes.voice.errors import BackendUnavailable
 from nodes.voice.grammar import jsgf, sentences
-from nodes.voice.intents import ASK_PREFIX
+from nodes.voice.intents import ASK_PREFIX, COMPLETE, recognize
 from nodes.voice.lm import EVERYDAY, build_arpa
 from nodes.voice.stt.base import SpeechToText, StageConfig, Transcript, elapsed_ms
 from nodes.voice.vocab import FILLER, Vocabulary
@@ -97,6 +98,8 @@ class PocketsphinxStt(SpeechToText):
         self._general: Any = None
         self._lexicon: SphinxLexicon | None = None
         self._generation = 0
+        self._setters = False  # the vocabulary has numbers or selects to set
+        self._primed = False  # an utterance was heard (the decoders' mean follows speech)
         self._audio: list[bytes] = []
         self._running = False
 
@@ -127,9 +130,15 @@ class PocketsphinxStt(SpeechToText):
         self._generation += 1
         name = f"cmd{self._generation}"
         self._grammar.add_jsgf_string(name, jsgf(vocab, self.wake_phrases))
+        self._setters = any(t.platform in ("number", "select") for t in vocab.targets)
+        if self._setters:
+            self._grammar.add_jsgf_string(f"set{self._generation}", jsgf(
+                vocab, self.wake_phrases, kinds=["set"]))
         self._grammar.activate_search(name)
         if self._generation > 1:
             self._grammar.remove_search(f"cmd{self._generation - 1}")
+            with contextlib.suppress(Exception):  # absent when it had nothing to set
+                self._grammar.remove_search(f"set{self._generation - 1}")
         if self._verifier is not None:
             assert self._lexicon is not None
             text = sentences(vocab, self.wake_phrases)
@@ -170,12 +179,22 @@ class PocketsphinxStt(SpeechToText):
     def finish(self) -> Transcript:
         t0 = time.perf_counter()
         self._running = False
-        self._grammar.end_utt()
+        decoders = [d for d in (self._grammar, self._verifier) if d is not None]
+        for decoder in decoders:
+            decoder.end_utt()
+        if not self._primed:
+            # The first utterance streamed against the default cepstral mean, which suits
+            # some voices and not others (a fresh node then missed "lamp" now and then):
+            # hear it once more in one piece, with its own mean; later ones carry the mean.
+            self._primed = True
+            for decoder in decoders:
+                decoder.start_utt()
+                decoder.process_raw(b"".join(self._audio), False, True)
+                decoder.end_utt()
         hyp = self._grammar.hyp()
         text = hyp.hypstr.strip() if hyp is not None else ""
         heard = ""
         if self._verifier is not None:
-            self._verifier.end_utt()
             vhyp = self._verifier.hyp()
             heard = vhyp.hypstr.strip() if vhyp is not None else ""
         for phrase in self.wake_phrases:  # both models allow a leading wake phrase
@@ -188,16 +207,45 @@ class PocketsphinxStt(SpeechToText):
             return Transcript(f"{ASK_PREFIX} {question}".strip(), heard, False, True,
                               elapsed_ms(t0))
         said, free = text.split(), heard.split()
-        if said and free[: len(said)] == said and len(free) > len(said):
+        if said and free[: len(said)] == said and len(free) > len(said) and (
+                recognize(heard, self.vocabulary).name in COMPLETE):
             # The grammar's best path stopped short of its end ("enable the sim one" for
-            # "... lamp"): the free reading carries on the same words, take it.
+            # "... lamp"): the free reading carries on the same words to a whole command,
+            # take it (not when the words after are other people talking: "... lamp five").
             text = heard
+        text = self._setting(text, heard)
         rejected = bool(text) and self._verifier is not None and (
             agreement(text, heard) < self.cfg.min_agreement)
         if not text and heard:
             rejected = True
         return Transcript("" if rejected else text, heard, rejected, False, elapsed_ms(t0),
                           candidate=text)
+
+    def _setting(self, text: str, heard: str) -> str:
+        """"set" and "get" differ by one sound, and a grammar path pruned early cannot come
+        back: when the free reading ends in "... to <value>" but the grammar's does not set
+        anything, decode once more with only the setting commands and keep whichever reading
+        agrees better with the free one (the value is most of the evidence)."""
+        words = heard.split()
+        if (not self._setters or "to" not in words[1:-1] or text.startswith(("set ", "select ",
+                                                                            "choose "))):
+            return text
+        current = self._grammar.current_search()
+        self._grammar.activate_search(f"set{self._generation}")
+        try:
+            self._grammar.start_utt()
+            self._grammar.process_raw(b"".join(self._audio), False, True)
+            self._grammar.end_utt()
+            hyp = self._grammar.hyp()
+        finally:
+            self._grammar.activate_search(current)
+        setting = hyp.hypstr.strip() if hyp is not None else ""
+        for phrase in self.wake_phrases:
+            if setting.startswith(phrase + " "):
+                setting = setting[len(phrase) + 1:]
+        if setting and agreement(setting, heard) > agreement(text, heard):
+            return setting
+        return text
 
     def _free_form(self, pcm: bytes) -> str:
         if self._general is None:
