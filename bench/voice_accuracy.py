@@ -187,7 +187,7 @@ def score(cmd: Command, events: list[PipelineEvent]) -> tuple[bool, bool]:
     return woke, same
 
 
-async def run(quick: bool) -> dict[str, Any]:
+async def run(quick: bool, voice_config: dict[str, Any] | None = None) -> dict[str, Any]:
     nodes = [{"id": "sim1", "kind": "simulated"}, {"id": "power", "kind": "power"}]
     with throwaway_broker(["sim1", "power", "voice"], recorder=False) as broker, \
             tempfile.TemporaryDirectory(prefix="spark-voice-bench-") as tmp:
@@ -196,7 +196,8 @@ async def run(quick: bool) -> dict[str, Any]:
         data = broker.config.model_dump(mode="python", exclude_unset=True)
         data["nodes"] = [*nodes, {"id": "voice", "kind": "voice", "array": {"type": "none"},
                                   "follow_up_s": 0, "speak_replies": False,
-                                  "source": {"type": "wav", "path": str(inbox), "gap_s": 0.8}}]
+                                  "source": {"type": "wav", "path": str(inbox), "gap_s": 0.8},
+                                  **(voice_config or {})}]
         for n in data["nodes"]:
             n["password"] = broker.passwords[n["id"]]
         cfg = SparkConfig.model_validate(data)
@@ -298,8 +299,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m bench.voice_accuracy",
                                      description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="one voice, clean and 10 dB")
+    parser.add_argument("--voice-config", type=json.loads, default=None, metavar="JSON",
+                        help='voice node settings to try, e.g. \'{"stt": {"type": '
+                        '"pocketsphinx", "rescore": false}}\'')
     args = parser.parse_args(argv)
-    report = asyncio.run(run(args.quick))
+    report = asyncio.run(run(args.quick, args.voice_config))
+    report["voice_config"] = args.voice_config or {}
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / ("voice-quick.json" if args.quick else "voice.json")
     out.write_text(json.dumps(report, indent=2) + "\n")

@@ -38,6 +38,11 @@ class PocketsphinxSttConfig(StageConfig):
                          "with (guards against non-commands forced into the grammar).")
     min_agreement: float = Field(0.35, ge=0, le=1, description="Word similarity (0..1) the "
                                  "grammar and free readings need for a command to count.")
+    fwdflat: bool = Field(False, description="The free model's flat-lexicon second pass at "
+                          "the end of an utterance. Measured (bench/results): off, clean 95.2% "
+                          "and end of speech -> command p50 277 ms; on, 96.2% and 331 ms.")
+    bestpath: bool = Field(True, description="The free model's lattice best-path search at the "
+                           "end of an utterance.")
     free_form: bool = Field(True, description="Decode 'ask spark ...' with the general model.")
     model_dir: Path | None = Field(None, description="Acoustic model directory; default: the "
                                    "English model in the pocketsphinx wheel.")
@@ -114,7 +119,8 @@ class PocketsphinxStt(SpeechToText):
         self._grammar = new_decoder(lm=None, **self._model_args())
         self._lexicon = SphinxLexicon(self._grammar)
         if self.cfg.verify:
-            self._verifier = new_decoder(lm=None, **self._model_args())
+            self._verifier = new_decoder(lm=None, fwdflat=self.cfg.fwdflat,
+                                         bestpath=self.cfg.bestpath, **self._model_args())
 
     def close(self) -> None:
         self._grammar = self._verifier = self._general = None
