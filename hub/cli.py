@@ -170,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run the cloud bridge (bridges.sinks in the config).")
     bsub = p.add_subparsers(dest="bridge_command", metavar="ACTION", required=True)
     for name, what in (
-        ("run", "ingest and every configured sink in one process"),
+        ("run", "ingest, and every configured sink in its child process"),
         ("ingest", "only MQTT -> outbox (pair with one process per sink)"),
         ("timescale", "only drain the outbox into the TimescaleDB sink"),
         ("kafka", "only drain the outbox into the Kafka sink"),
