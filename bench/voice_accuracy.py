@@ -187,7 +187,8 @@ def score(cmd: Command, events: list[PipelineEvent]) -> tuple[bool, bool]:
     return woke, same
 
 
-async def run(quick: bool, voice_config: dict[str, Any] | None = None) -> dict[str, Any]:
+async def run(quick: bool, voice_config: dict[str, Any] | None = None,
+              only: str | None = None) -> dict[str, Any]:
     nodes = [{"id": "sim1", "kind": "simulated"}, {"id": "power", "kind": "power"}]
     with throwaway_broker(["sim1", "power", "voice"], recorder=False) as broker, \
             tempfile.TemporaryDirectory(prefix="spark-voice-bench-") as tmp:
@@ -225,6 +226,8 @@ async def run(quick: bool, voice_config: dict[str, Any] | None = None) -> dict[s
                 ("10 dB babble", 10.0, "babble")]
             if quick:
                 conditions = [conditions[0], conditions[2]]
+            if only:
+                conditions = [c for c in conditions if c[0] == only]
             report: dict[str, Any] = {"names": len(vocab.names), "conditions": {}}
             latencies: list[float] = []
             waits: list[float] = []  # silence the end-of-speech detector waited
@@ -302,11 +305,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--voice-config", type=json.loads, default=None, metavar="JSON",
                         help='voice node settings to try, e.g. \'{"stt": {"type": '
                         '"pocketsphinx", "rescore": false}}\'')
+    parser.add_argument("--only", metavar="CONDITION", help='one condition, e.g. "10 dB babble" '
+                        "(exploring; its noise differs from the full run's)")
     args = parser.parse_args(argv)
-    report = asyncio.run(run(args.quick, args.voice_config))
+    report = asyncio.run(run(args.quick, args.voice_config, args.only))
     report["voice_config"] = args.voice_config or {}
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / ("voice-quick.json" if args.quick else "voice.json")
+    out = RESULTS / ("voice-quick.json" if args.quick else "voice-only.json" if args.only
+                     else "voice.json")
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {out}")
     return report
