@@ -22,7 +22,6 @@ import logging
 import random
 import socket
 import ssl
-import struct
 import threading
 import time
 import uuid
@@ -36,14 +35,12 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from hub.config.models import MqttConfig
 from hub.errors import MqttError
-from hub.mqtt.factory import Protocol, Session, Will, build_paho
-from hub.mqtt.glue import SocketGlue
+from hub.mqtt.factory import Session, Will, build_paho
+from hub.mqtt.glue import SocketGlue, queue_pubacks
 from hub.mqtt.outbox import OfflineQueue, Payload, Pending
 from hub.topics import valid_publish_topic, valid_subscribe_filter
 
 log = logging.getLogger(__name__)
-_PUBACK = 0x40  # PUBACK, remaining length 2, packet id: the same bytes paho sends (3.1.1 and 5)
-_PUBACK_PACK = functools.partial(struct.Struct("!BBH").pack, _PUBACK, 2)
 
 Message = paho.MQTTMessage
 Handler = Callable[[Message], None]
@@ -82,21 +79,20 @@ class MqttClient(SocketGlue):
         client_id: str | None = None,
         clean_session: bool = True,
         manual_ack: bool = False,
-        protocol: Protocol | None = None,
         receive_maximum: int | None = None,
     ) -> None:
         """``clean_session=False`` with a stable ``client_id`` keeps subscriptions and
         unacknowledged QoS 1 messages at the broker across reconnects (either protocol).
         ``manual_ack=True``: QoS 1 messages are acknowledged only by :meth:`ack`, e.g. after
-        a durable commit. ``protocol`` overrides ``config.protocol``; ``receive_maximum``
-        (MQTT 5) is the window of unacknowledged messages the broker may send. A client asked
-        for MQTT 5 that the broker turns away for its protocol (e.g. amqtt, 3.1.1 only) falls
-        back to 3.1.1 for the rest of its life, with a warning."""
+        a durable commit. ``receive_maximum`` (MQTT 5) is the window of unacknowledged
+        messages the broker may send. A client asked for MQTT 5 that the broker turns away for
+        its protocol (e.g. amqtt, 3.1.1 only) falls back to 3.1.1 for the rest of its life,
+        with a warning."""
         self.config = config
         self.name = name
         self.client_id = client_id or make_client_id(config.client_id_prefix, name)
         self._will = will
-        self._session = Session(protocol or config.protocol, clean_session, receive_maximum)
+        self._session = Session(config.protocol, clean_session, receive_maximum)
         self._manual_ack = manual_ack
         self._username = username if username is not None else config.username
         self._password = password if password is not None else config.secret()
@@ -213,22 +209,14 @@ class MqttClient(SocketGlue):
         """:meth:`ack` for many messages at once: their PUBACKs queued as one buffer (paho
         would build and queue a packet per message). Returns how many were acknowledged."""
         client = self._paho
-        live = self.state in (LinkState.CONNECTING, LinkState.CONNECTED)
-        queue = getattr(client, "_packet_queue", None)
-        if client is None or not live:
-            return 0
-        if queue is None:  # another paho: one at a time
+        if client is None or not hasattr(client, "_packet_queue"):  # another paho: one by one
             return sum(self.ack(m) for m in msgs)
-        started, mids, done = self._conn_started, [], 0
-        for m in msgs:
-            if m.qos == 1:
-                if m.timestamp >= started:  # (else it came on an earlier connection)
-                    mids.append(m.mid)
-            else:
-                done += self.ack(m)
-        if mids:
-            queue(_PUBACK, b"".join(map(_PUBACK_PACK, mids)), 0, 0)
-        return done + len(mids)
+        if self.state not in (LinkState.CONNECTING, LinkState.CONNECTED):
+            return 0
+        started = self._conn_started  # earlier connections' messages are redelivered anyway
+        mids = [m.mid for m in msgs if m.qos == 1 and m.timestamp >= started]
+        queue_pubacks(client, mids)
+        return len(mids) + sum(self.ack(m) for m in msgs if m.qos != 1)
 
     def publish(self, topic: str, payload: Payload, qos: int = 0, retain: bool = False) -> None:
         """Publish now, or queue while disconnected. Raises TopicError for wildcard topics."""
@@ -447,9 +435,8 @@ class MqttClient(SocketGlue):
         self._flush_queue()
 
     def _maybe_fall_back(self, rc: ReasonCode | None, lost: bool) -> None:
-        """MQTT 5 refused for its protocol version, or no CONNACK at all (3.1.1-only brokers
-        close the socket or stay silent on a v5 CONNECT): use 3.1.1 from now on."""
-        if self._session.protocol != "5" or not (lost or rc is None or rc.value in (1, 0x84)):
+        """A 3.1.1-only broker turned MQTT 5 away: use 3.1.1 from now on."""
+        if not self._session.refused_for_protocol(rc, lost):
             return
         log.warning("%s: %s:%d does not take MQTT 5 (%s); using MQTT 3.1.1, whose receive "
                     "window is the broker's max_inflight_messages", self.name, self.config.host,

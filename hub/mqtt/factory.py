@@ -44,6 +44,11 @@ class Session:
     clean_session: bool = True
     receive_maximum: int | None = None
 
+    def refused_for_protocol(self, rc: Any, lost: bool) -> bool:
+        """MQTT 5 refused for its protocol version (reason 0x84, or 1 from a 3.1.1 broker), or
+        no CONNACK at all (``rc`` None or the socket closed): how 3.1.1-only brokers answer."""
+        return self.protocol == "5" and (lost or rc is None or rc.value in (1, 0x84))
+
     def connect_args(self) -> dict[str, Any]:
         if self.protocol != "5":
             return {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import struct
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +19,15 @@ from paho.mqtt.enums import MQTTErrorCode
 
 _READ_BURST = 500  # packets handled per readiness event before yielding to other tasks
 _PUBLISH, _PUBACK, _DISCONNECT = 0x30, 0x40, 0xE0
+_PUBACK_PACK = struct.Struct("!BBH").pack
+
+
+def queue_pubacks(client: paho.Client, mids: list[int]) -> None:
+    """Queue the PUBACKs of ``mids`` as one buffer (paho would build and queue a packet per
+    message): type, remaining length 2, packet id, the bytes paho sends for 3.1.1 and 5."""
+    if mids:
+        data = b"".join([_PUBACK_PACK(_PUBACK, 2, mid) for mid in mids])
+        client._packet_queue(_PUBACK, data, 0, 0)
 
 
 def coalesce(out: Any) -> None:
