@@ -369,3 +369,35 @@ async def test_wake_decision_does_not_hang_on_what_came_before() -> None:
             hits.append(wake.settled())
         hits.append(wake.end())
         assert any(h is not None and h.phrase == "hey spark" for h in hits), len(before)
+
+
+async def test_keyphrase_spotter_finds_the_phrase_and_where_it_ends() -> None:
+    """The wake word's last look (pocketsphinx's keyphrase spotter over the stretch, for
+    noise that hides the phrase from the language models): the phrase and where it ended in
+    a noisy command, nothing in everyday speech."""
+    tts = EspeakTts(EspeakTtsConfig())
+    rng = np.random.default_rng(1)
+    phrase = await tts.synthesize("hey spark", voice="en-us", speed=160)
+    command = np.concatenate([silence(0.4), phrase, await tts.synthesize(
+        "turn on the lamp", voice="en-us", speed=160)])
+    command = mix_at_snr(command, rng.normal(0, 1000, len(command)), 10)
+    chatter = await tts.synthesize("the children played football in the garden until dark",
+                                   voice="en-gb+m3", speed=165)
+    loud = [i for i in range(0, len(phrase), 160) if dbfs(phrase[i:i + 160]) > -50]
+    said_s = 0.4 + (loud[-1] + 160) / RATE  # where "spark" ends
+    wake = SphinxWake(SphinxWakeConfig())
+    wake.open()
+    for pcm, expect in ((command, True), (chatter, False)):
+        wake.begin()
+        for f in frames(dither(pcm, rng)):
+            wake.feed(f)
+        wake.end()
+        found = wake.spot()
+        if not expect:
+            assert found is None
+            continue
+        assert found is not None and found[0] == "hey spark"
+        ends_s = found[1] / 2 / RATE
+        assert said_s - 0.35 < ends_s < said_s + 0.2, (ends_s, said_s)
+    with pytest.raises(ValidationError):
+        SphinxWakeConfig(spot_threshold=2.0)

@@ -1,7 +1,8 @@
 """Wake word backends. ``pocketsphinx`` (the default) spots the phrase in each stretch of
 speech with a small language model of commands and everyday words (``lm.py``): a wake phrase
 counts only when that model prefers it to everyday words, which keeps false triggers rare and,
-unlike keyphrase spotting, also works for synthetic voices. ``pocketsphinx-kws`` is
+unlike keyphrase spotting alone, also works for synthetic voices; the spotter, at a strict
+threshold, is its last look when noise hides the phrase from the models. ``pocketsphinx-kws`` is
 pocketsphinx's streaming keyphrase spotter (single uncommon words spot best, e.g. "bumblebee"
 at 1e-40); ``openwakeword`` runs an openWakeWord model when that package is installed.
 
@@ -40,6 +41,10 @@ class SphinxWakeConfig(StageConfig):
                                description="Wake phrases (dictionary words).")
     grammar_check: bool = Field(True, description="When the free model misses the phrase, "
                                 "look once more with the command grammar (noise).")
+    spot_threshold: float | None = Field(
+        1e-50, gt=0, lt=1, description="When every other look missed the phrase, a last one "
+        "with pocketsphinx's keyphrase spotter at this threshold (lower: more detections and "
+        "more false wakes; null: off). Measured on the benchmark: see bench/results/voice.json.")
 
 
 class SphinxKwsWakeConfig(StageConfig):
@@ -99,7 +104,7 @@ class WakeWord(ABC):
 
 
 class SphinxWake(WakeWord):
-    """Segment wake word in up to three looks, each only when the one before heard nothing:
+    """Segment wake word in up to four looks, each only when the one before heard nothing:
 
     1. streaming, with the language model: mid-speech, once the phrase is settled (0.2 s of
        speech after it) the part heard so far gets the final pass at once, so the wake is
@@ -109,7 +114,10 @@ class SphinxWake(WakeWord):
        what the decoder heard before (the first words after start, noise that just began);
     3. the command grammar with the phrase optional: noise turns "hey spark" into "thanks
        power" for the free model, but the grammar only says the phrase where it fits better
-       than leaving it out (none of the benchmark's everyday sentences).
+       than leaving it out (none of the benchmark's everyday sentences);
+    4. pocketsphinx's keyphrase spotter (``spot_threshold``): the phrase against any sequence
+       of sounds rather than against words, which is what still stands out when other people
+       talk over it (babble turns "hey spark" into "get the think five" for both models).
     """
 
     type = "pocketsphinx"
@@ -132,12 +140,22 @@ class SphinxWake(WakeWord):
 
     def open(self) -> None:
         if self._decoder is None:
-            self._decoder = new_decoder(lm=None)
+            self._decoder = self._new_decoder()
             self.set_vocabulary(Vocabulary())
+
+    def _new_decoder(self) -> Any:
+        decoder = new_decoder(lm=None)
+        if self.config.spot_threshold is not None:
+            with tempfile.TemporaryDirectory(prefix="spark-wake-") as tmp:
+                path = Path(tmp) / "phrases.kws"
+                path.write_text("".join(f"{p} /{self.config.spot_threshold:g}/\n"
+                                        for p in self.phrases))
+                decoder.add_kws("spot", str(path))
+        return decoder
 
     def set_vocabulary(self, vocab: Vocabulary) -> None:
         if self._decoder is None:
-            self._decoder = new_decoder(lm=None)
+            self._decoder = self._new_decoder()
         lexicon = SphinxLexicon(self._decoder)
         for phrase in self.phrases:
             missing = [w for w in phrase.split() if not lexicon.known(w)]
@@ -235,6 +253,25 @@ class SphinxWake(WakeWord):
             if search is not None:
                 self._decoder.activate_search(current)
 
+    def spot(self) -> tuple[str, int] | None:
+        """The keyphrase spotter over the whole stretch: the phrase scored against every other
+        sequence of sounds, not against words, so noise that turns it into other words for the
+        language models can still leave it standing out."""
+        current = self._decoder.current_search()
+        self._decoder.activate_search("spot")
+        try:
+            self._decoder.start_utt()
+            self._decoder.process_raw(b"".join(self._audio), False, True)
+            self._decoder.end_utt()
+            if self._decoder.hyp() is None:
+                return None
+            hits = [s for s in self._decoder.seg() if s.word.strip() in self.phrases]
+            if not hits:
+                return None
+            return hits[0].word.strip(), (hits[0].end_frame + 1) * SAMPLES_PER_SPHINX_FRAME * 2
+        finally:
+            self._decoder.activate_search(current)
+
     def end(self) -> WakeHit | None:
         if self._decided:
             return None
@@ -244,6 +281,8 @@ class SphinxWake(WakeWord):
             found = self._again(None)
             if found is None and self._grammar is not None:
                 found = self._again(self._grammar)
+            if found is None and self.config.spot_threshold is not None:
+                found = self.spot()
         if found is None:
             return None
         phrase, offset = found

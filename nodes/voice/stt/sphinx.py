@@ -194,20 +194,9 @@ class PocketsphinxStt(SpeechToText):
             # hear it once more in one piece, with its own mean; later ones carry the mean.
             self._primed = True
             for decoder in decoders:
-                decoder.start_utt()
-                decoder.process_raw(b"".join(self._audio), False, True)
-                decoder.end_utt()
-        hyp = self._grammar.hyp()
-        text = hyp.hypstr.strip() if hyp is not None else ""
-        heard = ""
-        if self._verifier is not None:
-            vhyp = self._verifier.hyp()
-            heard = vhyp.hypstr.strip() if vhyp is not None else ""
-        for phrase in self.wake_phrases:  # both models allow a leading wake phrase
-            if text.startswith(phrase + " "):
-                text = text[len(phrase) + 1:]
-            if heard.startswith(phrase + " "):
-                heard = heard[len(phrase) + 1:]
+                self._in_one_piece(decoder)
+        text = self._reading(self._grammar)
+        heard = self._reading(self._verifier) if self._verifier is not None else ""
         if self.cfg.free_form and (text.startswith(ASK_PREFIX) or ASK_PREFIX in heard):
             question = self._free_form(b"".join(self._audio))
             return Transcript(f"{ASK_PREFIX} {question}".strip(), heard, False, True,
@@ -219,13 +208,72 @@ class PocketsphinxStt(SpeechToText):
             # "... lamp"): the free reading carries on the same words to a whole command,
             # take it (not when the words after are other people talking: "... lamp five").
             text = heard
+        text = self._finished(text, heard)
         text = self._setting(text, heard)
+        if text and heard != text and self._sure(heard) and (
+                _meaning(heard, self.vocabulary) != _meaning(text, self.vocabulary)):
+            # The free reading is itself a whole, valid command that means something else:
+            # the grammar lost the right path (pruned early: "what is listening level" for
+            # "what is the sim one temperature"); the free model reached it word by word.
+            text = heard
         rejected = bool(text) and self._verifier is not None and (
             agreement(text, heard) < self.cfg.min_agreement)
         if not text and heard:
             rejected = True
         return Transcript("" if rejected else text, heard, rejected, False, elapsed_ms(t0),
                           candidate=text)
+
+    def _finished(self, text: str, heard: str) -> str:
+        """The grammar's reading is not a whole command ("turn off the sim one") and the free
+        reading goes on after its last words ("to off the sim one lamp"): finish the
+        grammar's words with the free reading's, the longest ending that makes a command."""
+        said, free = text.split(), heard.split()
+        if len(said) < 2 or recognize(text, self.vocabulary).name in COMPLETE:
+            return text
+        tail = said[-2:]
+        if not any(f" {' '.join(tail)} " in f" {name} " for name in self.vocabulary.names):
+            return text  # not part of a name: the grammar lost its way ("turn on the")
+        for j in range(len(free) - 2, -1, -1):
+            if free[j:j + 2] == tail:
+                rest = free[j + 2:]
+                for k in range(len(rest), 0, -1):
+                    longer = " ".join(said + rest[:k])
+                    if recognize(longer, self.vocabulary).name in COMPLETE:
+                        return longer
+                break
+        return text
+
+    def _in_one_piece(self, decoder: Any) -> None:
+        """Decode the utterance again in one piece, with its own cepstral mean."""
+        decoder.start_utt()
+        decoder.process_raw(b"".join(self._audio), False, True)
+        decoder.end_utt()
+
+    def _reading(self, decoder: Any) -> str:
+        """The decoder's words, without a leading wake phrase (both models allow one)."""
+        hyp = decoder.hyp()
+        text = hyp.hypstr.strip() if hyp is not None else ""
+        for phrase in self.wake_phrases:
+            if text.startswith(phrase + " "):
+                text = text[len(phrase) + 1:]
+        return text
+
+    def _sure(self, heard: str) -> bool:
+        """A whole command the grammar could say: a value in its entity's range, and not a
+        question about a button (a button has no state worth asking; that is "press" heard
+        as "get")."""
+        intent = recognize(heard, self.vocabulary)
+        if intent.name not in COMPLETE:
+            return False
+        target = intent.target
+        if target is not None and intent.name == "get_state" and target.platform == "button":
+            return False
+        value = intent.data.get("value")
+        if target is not None and isinstance(value, int | float):
+            low, high = target.min, target.max
+            if (low is not None and value < low) or (high is not None and value > high):
+                return False
+        return True
 
     def _setting(self, text: str, heard: str) -> str:
         """"set" and "get" differ by one sound, and a grammar path pruned early cannot come
@@ -265,3 +313,9 @@ class PocketsphinxStt(SpeechToText):
         if "spark" in words:  # drop everything up to "(ask) spark"
             words = words[words.index("spark") + 1:]
         return " ".join(words)
+
+
+def _meaning(text: str, vocab: Vocabulary) -> tuple[Any, ...]:
+    intent = recognize(text, vocab)
+    entity = intent.target.entity_id if intent.target is not None else None
+    return intent.name, entity, sorted(intent.data.items())
