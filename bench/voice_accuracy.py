@@ -234,6 +234,7 @@ async def run(quick: bool, voice_config: dict[str, Any] | None = None,
             stages: dict[str, list[float]] = {}
             for name, snr, kind in conditions:
                 hits = woke = total = 0
+                mine: list[float] = []  # this condition's end of speech -> command
                 misses: list[str] = []
                 for voice_name, speed in voices:
                     for cmd in commands:
@@ -258,12 +259,15 @@ async def run(quick: bool, voice_config: dict[str, Any] | None = None,
                         if ok and ends and len(lab.commands) > sent:
                             latencies.append(lab.commands[sent][0] - ends[0]["ended"])
                             waits.append(ends[0]["silence_s"])
+                            mine.append(latencies[-1] + waits[-1])
                             for e in events:
                                 for k, v in e.timings.items():
                                     stages.setdefault(k, []).append(v)
                 report["conditions"][name] = {
                     "commands": total, "accuracy": round(hits / total, 3),
-                    "wake_rate": round(woke / total, 3), "misses": misses}
+                    "wake_rate": round(woke / total, 3),
+                    "speech_end_to_command_p50_ms": round(1000 * statistics.median(mine), 1)
+                    if mine else None, "misses": misses}
                 print(f"{name:>12}: {hits}/{total} = {hits / total:.1%} commands right, "
                       f"wake heard {woke}/{total}", flush=True)
             # False wakes on everyday speech, no wake phrase in it.
