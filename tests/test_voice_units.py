@@ -401,3 +401,13 @@ async def test_keyphrase_spotter_finds_the_phrase_and_where_it_ends() -> None:
         assert said_s - 0.35 < ends_s < said_s + 0.2, (ends_s, said_s)
     with pytest.raises(ValidationError):
         SphinxWakeConfig(spot_threshold=2.0)
+
+
+def test_a_value_is_followed_only_by_its_own_unit() -> None:
+    lexicon = PocketsphinxStt(PocketsphinxSttConfig()).lexicon()
+    entities = [*ENTITIES, {"entity_id": "number.heater_target", "platform": "number",
+                            "name": "Heater target", "min": 10, "max": 25,
+                            "unit_of_measurement": "°C", "commandable": True}]
+    vocab = build_vocabulary(entities, DEVICES, lexicon)
+    grammar = jsgf(vocab, ["hey spark"])
+    assert "[degrees]" in grammar and "watts" not in grammar and "<unit>" not in grammar

@@ -55,6 +55,17 @@ def values(target: Target) -> list[str] | None:
     return [number_to_words(low + i * step, decimals) for i in range(count)]
 
 
+_UNIT_WORDS = {"%": "percent", "°c": "degrees", "°f": "degrees", "c": "degrees", "w": "watts",
+               "v": "volts", "min": "minutes", "s": "seconds"}
+
+
+def unit_word(target: Target) -> str | None:
+    """The spoken unit of a number entity ("degrees" for °C), None when it has none we say:
+    only its own unit may follow its value, so "twenty one" is not heard as "twenty watts"."""
+    word = _UNIT_WORDS.get((target.unit or "").strip().lower())
+    return word if word in UNITS else None
+
+
 def options(vocab: Vocabulary, target: Target) -> list[str]:
     return [vocab.spelled.get(normalize(o), normalize(o)) for o in target.options]
 
@@ -77,12 +88,14 @@ def jsgf(vocab: Vocabulary, wake_phrases: Iterable[str] = (),
         names = _alts(target.aliases)
         if target.platform == "number":
             said = values(target)
+            unit = unit_word(target)
+            after = f" [{unit}]" if unit else ""
             if said is None:
                 generic = True
-                setters.append(f"set [the] ({names}) to <number> [<unit>]")
+                setters.append(f"set [the] ({names}) to <number>{after}")
             else:
                 extra.append(_rule(f"v{i}", said))
-                setters.append(f"set [the] ({names}) to <v{i}> [<unit>]")
+                setters.append(f"set [the] ({names}) to <v{i}>{after}")
         elif target.platform == "select" and target.options:
             extra.append(_rule(f"o{i}", options(vocab, target)))
             setters += [f"set [the] ({names}) to <o{i}>",
@@ -110,7 +123,6 @@ def jsgf(vocab: Vocabulary, wake_phrases: Iterable[str] = (),
         _rule("on", ON_VERBS),
         _rule("off", OFF_VERBS),
         "<state> = state | status | value | level;",
-        _rule("unit", UNITS),
         *(f"<{name}> = {' | '.join(alts)};" for name, alts in commands.items() if alts),
         *(_rule(name, phrases) for name, phrases in slots.items() if phrases),
         *extra,
