@@ -335,7 +335,9 @@ async def announced(rec: Recorder, platform: str, key: str) -> None:
                    what=f"discovery of {platform} {key}")
 
 
-def discovery(rec: Recorder, platform: str, key: str) -> dict[str, Any]:
+async def discovery(rec: Recorder, platform: str, key: str) -> dict[str, Any]:
+    """A discovery config, once it arrived (the node announces its entities one by one)."""
+    await announced(rec, platform, key)
     payload = last(rec, f"homeassistant/{platform}/nas/{key}/config")
     assert payload, f"no discovery config for {platform} {key}"
     result: dict[str, Any] = orjson.loads(payload)
@@ -375,24 +377,24 @@ async def test_failing_disk_is_a_problem_on_the_broker(broker: Any, tmp_path: Pa
                 assert last(rec, state("disk_sda_temperature")) == b"34.0"
                 assert last(rec, state("disk_nvme0_power_on_hours")) == b"9184"
 
-                health = discovery(rec, "binary_sensor", "disk_sdb")
+                health = await discovery(rec, "binary_sensor", "disk_sdb")
                 assert health["device_class"] == "problem" and "entity_category" not in health
-                temp = discovery(rec, "sensor", "disk_sda_temperature")
+                temp = await discovery(rec, "sensor", "disk_sda_temperature")
                 assert (temp["device_class"], temp["unit_of_measurement"],
                         temp["state_class"]) == ("temperature", "°C", "measurement")
-                hours = discovery(rec, "sensor", "disk_sda_power_on_hours")
+                hours = await discovery(rec, "sensor", "disk_sda_power_on_hours")
                 assert (hours["device_class"], hours["unit_of_measurement"], hours["state_class"],
                         hours["entity_category"]) == ("duration", "h", "total_increasing",
                                                       "diagnostic")
-                assert discovery(rec, "sensor", "disk_sdb_reallocated")["entity_category"] == \
-                    "diagnostic"
+                reallocated = await discovery(rec, "sensor", "disk_sdb_reallocated")
+                assert reallocated["entity_category"] == "diagnostic"
 
-                used = discovery(rec, "sensor", f"{pool}_used")
+                used = await discovery(rec, "sensor", f"{pool}_used")
                 assert (used["unit_of_measurement"], used["state_class"]) == ("%", "measurement")
-                free = discovery(rec, "sensor", f"{pool}_free")
+                free = await discovery(rec, "sensor", f"{pool}_free")
                 assert (free["device_class"], free["unit_of_measurement"]) == ("data_size", "GB")
-                assert discovery(rec, "binary_sensor", f"{scratch}_read_only")[
-                    "entity_category"] == "diagnostic"
+                read_only = await discovery(rec, "binary_sensor", f"{scratch}_read_only")
+                assert read_only["entity_category"] == "diagnostic"
                 assert last(rec, state(f"{pool}_mounted")) == b"ON"
                 assert last(rec, state(f"{pool}_read_only")) == b"OFF"
                 assert last(rec, state(f"{scratch}_read_only")) == b"ON"
@@ -400,7 +402,7 @@ async def test_failing_disk_is_a_problem_on_the_broker(broker: Any, tmp_path: Pa
                 assert last(rec, state("mount_srv_absent_mounted")) == b"OFF"
                 assert last(rec, state("mount_srv_absent_used")) == b"None"
 
-                media = discovery(rec, "binary_sensor", "export_media")
+                media = await discovery(rec, "binary_sensor", "export_media")
                 assert media["device_class"] == "connectivity" and media["name"] == "NFS media"
                 assert last(rec, state("export_media")) == b"ON"
 
@@ -417,7 +419,7 @@ async def test_simulated_failure_switch(broker: Any, tmp_path: Path) -> None:
         async with running(cfg, broker.passwords["nas"]) as agent:
             await wait_for(lambda: last(rec, "spark/nas/disk_sdd/state") == b"OFF", 10,
                            what="sdd healthy")
-            switch = discovery(rec, "switch", "simulate_disk_failure")
+            switch = await discovery(rec, "switch", "simulate_disk_failure")
             assert switch["entity_category"] == "config"
             rec.publish("spark/nas/simulate_disk_failure/set", "ON")
             await wait_for(lambda: last(rec, "spark/nas/disk_sdd/state") == b"ON", 10,
@@ -441,12 +443,11 @@ async def test_backup_button_writes_a_verifiable_copy(broker: Any, tmp_path: Pat
     cfg = nas_config(broker, tmp_path, **backup_overrides(tmp_path))
     with observer(broker) as rec:
         async with running(cfg, broker.passwords["nas"]) as agent:
-            await announced(rec, "button", "backup")
-            button = discovery(rec, "button", "backup")
+            button = await discovery(rec, "button", "backup")
             assert button["command_topic"] == "spark/nas/backup/set"
-            event = discovery(rec, "event", "backup_result")
+            event = await discovery(rec, "event", "backup_result")
             assert event["event_types"] == ["success", "failure"]
-            stamp = discovery(rec, "sensor", "last_backup")
+            stamp = await discovery(rec, "sensor", "last_backup")
             assert stamp["device_class"] == "timestamp"
             assert last(rec, "spark/nas/last_backup/state") is None  # no snapshot yet
 
