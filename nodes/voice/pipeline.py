@@ -10,7 +10,10 @@ timeouts counted in audio time so a stuck stream can never keep it listening.
 Every frame first goes through the noise suppressor (``denoise.py``). A segment wake word that
 is certain mid-speech (:meth:`WakeWord.settled`) hands the rest of the stretch to speech-to-text
 as it streams, so at the end of speech only the recogniser's last step is left; a command the
-grammar already has whole ends after ``early_end_s`` of silence instead of ``end_silence_s``.
+grammar already has whole ends after ``early_end_s`` of silence instead of ``end_silence_s``;
+the first silent frame after speech lets the recogniser prepare its end (``stt.settle``) while
+that silence is still being waited for. A burst too short to be a command is dropped with
+``stt.cancel`` so it cannot colour how the next command is heard.
 """
 
 from __future__ import annotations
@@ -253,19 +256,22 @@ class Pipeline:
             return []
         self.stt.feed(frame)  # SPEECH
         self._speech += 1
+        if self.ep.run == 1:  # a pause: the recogniser may prepare for the end
+            self.stt.settle()
         waited = self.ep.end_frames * FRAME_S
         if edge is None and self._can_end():
             waited = self.ep.run * FRAME_S
             self.ep.reset()
         elif edge != "end":
             return []
+        voiced = self._speech - self.ep.end_frames
+        if voiced < self.timeouts.min_speech_s / FRAME_S:  # a click, not a command
+            self.stt.cancel()
+            self.state = State.LISTENING
+            return []
         ended = time.time()
         t0 = time.perf_counter()
         transcript = self.stt.finish()
-        voiced = self._speech - self.ep.end_frames
-        if voiced < self.timeouts.min_speech_s / FRAME_S:  # a click, not a command
-            self.state = State.LISTENING
-            return []
         end = Signal("speech-end", {"speech_s": round(self._speech * FRAME_S, 2),
                                     "ended": ended, "silence_s": round(waited, 2)})
         self.state = State.BUSY

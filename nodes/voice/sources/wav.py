@@ -4,11 +4,14 @@ files (tests and replays drop files in). Any rate / width / channel count is con
 Files play back-to-back as fast as the pipeline takes them (``realtime: false``) with
 ``gap_s`` of quiet between them; when nothing is left the source behaves like a quiet room:
 low-level noise at real-time pace, so end-of-speech and listening timeouts still run.
+A file's own room noise is seeded by its name: a replay sounds the same however long the
+source idled before it (benchmarks repeat on any machine).
 """
 
 from __future__ import annotations
 
 import asyncio
+import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -62,10 +65,13 @@ class WavSource(VoiceSource):
         files = sorted(p for p in path.glob("*.wav") if p.is_file())
         return [p for p in files if str(p) not in self.done]
 
-    async def _play(self, samples: np.ndarray) -> AsyncIterator[AudioFrame]:
+    async def _play(self, path: Path, samples: np.ndarray) -> AsyncIterator[AudioFrame]:
+        import numpy as np
+
         from nodes.voice.audio import dither, frames
 
-        samples = dither(samples, self._rng, self.cfg.noise_level)
+        rng = np.random.default_rng(zlib.crc32(path.name.encode()))
+        samples = dither(samples, rng, self.cfg.noise_level)
         for frame in frames(samples):
             yield AudioFrame(frame, live=self.cfg.realtime)
             await asyncio.sleep(FRAME_S if self.cfg.realtime else 0)
@@ -93,7 +99,7 @@ class WavSource(VoiceSource):
                     samples = silence(0)
                     yield SourceMark(f"{path} (unreadable: {exc})")
                 samples = np.concatenate([samples, silence(self.cfg.gap_s)])
-                async for frame in self._play(samples):
+                async for frame in self._play(path, samples):
                     yield frame
                 self.done.append(str(path))
                 yield SourceMark(str(path))

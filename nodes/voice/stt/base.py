@@ -75,6 +75,14 @@ class SpeechToText(ABC):
     def finish(self) -> Transcript:
         """End the utterance and return what was said."""
 
+    def settle(self) -> None:  # noqa: B027 - optional hook
+        """Speech paused: the utterance may end here. Work that the end would need can be
+        done now, while the end-of-speech detector waits for more silence."""
+
+    def cancel(self) -> None:
+        """Drop the utterance being heard (a click, not a command)."""
+        self.finish()
+
     def partial(self) -> str:
         """What the utterance looks like so far ("" when the backend cannot tell)."""
         return ""

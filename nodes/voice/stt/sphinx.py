@@ -5,7 +5,9 @@ Two decoders hear every utterance as it streams in: the *grammar* decoder (JSGF 
 speech; the *verifier* (a bigram model of the same commands plus everyday words, ``lm.py``)
 may wander off into everyday words. The grammar's result is taken only when the two roughly
 agree (``min_agreement``, word-level similarity); otherwise the utterance is rejected ("didn't
-understand"). "ask spark ..." is re-decoded with pocketsphinx's general English model.
+understand"). An on/off the transcript holds is checked by its sound (``onoff.py``), during
+the pause after the command when the pipeline says it paused (:meth:`settle`).
+"ask spark ..." is re-decoded with pocketsphinx's general English model.
 The English acoustic model, dictionary and general model ship in the pocketsphinx wheel.
 """
 
@@ -27,6 +29,7 @@ from nodes.voice.grammar import jsgf, sentences
 from nodes.voice.intents import ASK_PREFIX, COMPLETE, recognize
 from nodes.voice.lm import EVERYDAY, build_arpa
 from nodes.voice.stt.base import SpeechToText, StageConfig, Transcript, elapsed_ms
+from nodes.voice.stt.onoff import OnOffCheck, OnOffConfig, Verdict
 from nodes.voice.vocab import FILLER, Vocabulary
 
 log = logging.getLogger(__name__)
@@ -44,6 +47,8 @@ class PocketsphinxSttConfig(StageConfig):
     bestpath: bool = Field(True, description="The free model's lattice best-path search at the "
                            "end of an utterance.")
     free_form: bool = Field(True, description="Decode 'ask spark ...' with the general model.")
+    onoff: OnOffConfig = Field(default_factory=OnOffConfig, description="'on' or 'off' "
+                               "decided by the word's last sound (onoff.py).")
     model_dir: Path | None = Field(None, description="Acoustic model directory; default: the "
                                    "English model in the pocketsphinx wheel.")
 
@@ -101,11 +106,14 @@ class PocketsphinxStt(SpeechToText):
         self._grammar: Any = None
         self._verifier: Any = None
         self._general: Any = None
+        self._onoff: OnOffCheck | None = None
+        self._settled: Verdict | None = None  # on/off judged while the speech paused
         self._lexicon: SphinxLexicon | None = None
         self._generation = 0
         self._setters = False  # the vocabulary has numbers or selects to set
         self._primed = False  # an utterance was heard (the decoders' mean follows speech)
         self._audio: list[bytes] = []
+        self._means: list[str] = []  # the decoders' cepstral means before this utterance
         self._running = False
 
     def _model_args(self) -> dict[str, Any]:
@@ -121,9 +129,12 @@ class PocketsphinxStt(SpeechToText):
         if self.cfg.verify:
             self._verifier = new_decoder(lm=None, fwdflat=self.cfg.fwdflat,
                                          bestpath=self.cfg.bestpath, **self._model_args())
+        if self.cfg.onoff.enabled:
+            self._onoff = OnOffCheck(self.cfg.onoff, new_decoder(lm=None, **self._model_args()),
+                                     self.wake_phrases)
 
     def close(self) -> None:
-        self._grammar = self._verifier = self._general = None
+        self._grammar = self._verifier = self._general = self._onoff = None
 
     def lexicon(self) -> SphinxLexicon:
         if self._lexicon is None:
@@ -163,10 +174,22 @@ class PocketsphinxStt(SpeechToText):
         if self._generation == 0:
             self.set_vocabulary(self.vocabulary)
         self._audio = []
-        self._grammar.start_utt()
-        if self._verifier is not None:
-            self._verifier.start_utt()
+        self._settled = None
+        self._means = [d.get_cmn() for d in self._decoders()]
+        for decoder in self._decoders():
+            decoder.start_utt()
         self._running = True
+
+    def _decoders(self) -> list[Any]:
+        return [d for d in (self._grammar, self._verifier) if d is not None]
+
+    def cancel(self) -> None:
+        """A click: the decoders forget it (their cepstral mean would follow it, and a
+        mean pulled towards a click spoils the start of the next command)."""
+        self._running = False
+        for decoder, mean in zip(self._decoders(), self._means, strict=True):
+            decoder.end_utt()
+            decoder.set_cmn(mean)
 
     def feed(self, pcm: bytes) -> None:
         self._audio.append(pcm)
@@ -174,18 +197,23 @@ class PocketsphinxStt(SpeechToText):
         if self._verifier is not None:
             self._verifier.process_raw(pcm, False, False)
 
+    def settle(self) -> None:
+        """A pause after what reads as a whole on/off command: judge on/off now (the audio
+        after it is silence), so the end of speech does not wait for it."""
+        if self._onoff is None or not self._running:
+            return
+        text = self.partial()
+        if not text or (self._settled is not None and self._settled.answers(text)):
+            return
+        self._settled = self._onoff.check(text, b"".join(self._audio), self._sure)
+
     def partial(self) -> str:
-        hyp = self._grammar.hyp() if self._running else None
-        text = hyp.hypstr.strip() if hyp is not None else ""
-        for phrase in self.wake_phrases:
-            if text.startswith(phrase + " "):
-                text = text[len(phrase) + 1:]
-        return text
+        return self._reading(self._grammar) if self._running else ""
 
     def finish(self) -> Transcript:
         t0 = time.perf_counter()
         self._running = False
-        decoders = [d for d in (self._grammar, self._verifier) if d is not None]
+        decoders = self._decoders()
         for decoder in decoders:
             decoder.end_utt()
         if not self._primed:
@@ -216,6 +244,11 @@ class PocketsphinxStt(SpeechToText):
             # the grammar lost the right path (pruned early: "what is listening level" for
             # "what is the sim one temperature"); the free model reached it word by word.
             text = heard
+        if text and self._onoff is not None:
+            settled = self._settled
+            if settled is None or not settled.answers(text):
+                settled = self._onoff.check(text, b"".join(self._audio), self._sure)
+            text = settled.text
         rejected = bool(text) and self._verifier is not None and (
             agreement(text, heard) < self.cfg.min_agreement)
         if not text and heard:
@@ -284,22 +317,20 @@ class PocketsphinxStt(SpeechToText):
         if (not self._setters or "to" not in words[1:-1] or text.startswith(("set ", "select ",
                                                                             "choose "))):
             return text
-        current = self._grammar.current_search()
-        self._grammar.activate_search(f"set{self._generation}")
-        try:
-            self._grammar.start_utt()
-            self._grammar.process_raw(b"".join(self._audio), False, True)
-            self._grammar.end_utt()
-            hyp = self._grammar.hyp()
-        finally:
-            self._grammar.activate_search(current)
-        setting = hyp.hypstr.strip() if hyp is not None else ""
-        for phrase in self.wake_phrases:
-            if setting.startswith(phrase + " "):
-                setting = setting[len(phrase) + 1:]
+        setting = self._decode_with(f"set{self._generation}")
         if setting and agreement(setting, heard) > agreement(text, heard):
             return setting
         return text
+
+    def _decode_with(self, search: str) -> str:
+        """The utterance decoded in one piece by the grammar decoder with another search."""
+        current = self._grammar.current_search()
+        self._grammar.activate_search(search)
+        try:
+            self._in_one_piece(self._grammar)
+            return self._reading(self._grammar)
+        finally:
+            self._grammar.activate_search(current)
 
     def _free_form(self, pcm: bytes) -> str:
         if self._general is None:

@@ -1,0 +1,132 @@
+""""on" or "off"? The one word that matters most in a home, checked by its last sound.
+
+"on" and "off" share their vowel (many speakers say both with the same one) and differ only
+in the consonant after it: /n/ is voiced, its energy sits below 500 Hz; /f/ is voiceless
+friction spread above 2 kHz. A recogniser that weighs the whole sentence lets the vowel and
+the words around it decide, and in noise or fast speech "turn off the lamp" becomes "turn on
+the lamp". So when the transcript holds an on/off whose opposite is also a whole command, the
+utterance is aligned with both sentences (a one-sentence grammar each, with only the word
+itself required), and the ratio of low (80-500 Hz) to high (> 2 kHz) energy over the
+last 40% of the word, averaged over the two alignments, decides.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import Field
+
+from nodes.voice.stt.base import StageConfig
+
+log = logging.getLogger(__name__)
+
+SWAP = {"on": "off", "off": "on"}
+
+
+class OnOffConfig(StageConfig):
+    enabled: bool = Field(True, description="Check 'on' / 'off' by the word's last sound.")
+    voiced_db: float = Field(7.0, description="Low / high band energy over the word's end, "
+                             "dB: above is 'on' (voiced /n/), below 'off' (voiceless /f/).")
+
+
+def rivals(text: str, is_command: Callable[[str], bool]) -> list[tuple[int, str]]:
+    """(word index, sentence) for each on/off in ``text`` whose swap is also a command."""
+    words = text.split()
+    out = []
+    for i, word in enumerate(words):
+        if word in SWAP:
+            other = " ".join([*words[:i], SWAP[word], *words[i + 1:]])
+            if is_command(other):
+                out.append((i, other))
+    return out
+
+
+def tail_db(samples: Any, start_frame: int, end_frame: int, rate: int = 16000) -> float | None:
+    """Low (80-500 Hz) over high (> 2 kHz) band energy of the last 40% of a word, dB."""
+    import numpy as np
+
+    hop = rate // 100  # the recogniser's 10 ms frames
+    cut = start_frame + int((end_frame - start_frame) * 0.6)
+    seg = samples[cut * hop:end_frame * hop].astype(np.float64)
+    if len(seg) < hop:
+        return None
+    spectrum = np.abs(np.fft.rfft(seg * np.hanning(len(seg)))) ** 2
+    freqs = np.fft.rfftfreq(len(seg), 1 / rate)
+    low = spectrum[(freqs > 80) & (freqs < 500)].sum()
+    high = spectrum[freqs > 2000].sum()
+    return float(10 * np.log10((low + 1e-9) / (high + 1e-9)))
+
+
+@dataclass(slots=True)
+class Verdict:
+    text: str  # the sentence the sound says
+    rival: str | None = None  # the other sentence of the pair, when there was one
+    db: float | None = None  # the measured ratio, when measured
+
+    def answers(self, text: str) -> bool:
+        """Is this the verdict on ``text`` (either sentence of the pair)?"""
+        return text in (self.text, self.rival)
+
+
+class OnOffCheck:
+    """Picks "on" or "off" for a transcript by the sound; ``decoder`` is a pocketsphinx
+    decoder of its own (aligning switches its search)."""
+
+    def __init__(self, config: OnOffConfig, decoder: Any,
+                 wake_phrases: Sequence[str] = ()) -> None:
+        self.cfg = config
+        self._decoder = decoder
+        # The command's audio may start with the end of the wake phrase: its words are
+        # allowed (optional) before the sentence.
+        self._lead = list(dict.fromkeys(w for p in wake_phrases for w in p.split()))
+
+    def check(self, text: str, pcm: bytes, is_command: Callable[[str], bool]) -> Verdict:
+        found = rivals(text, is_command) if self.cfg.enabled else []
+        if len(found) != 1:
+            return Verdict(text)
+        import numpy as np
+
+        index, other = found[0]
+        words = text.split()
+        samples = np.frombuffer(pcm, dtype=np.int16)
+        ratios: list[float] = []
+        for sentence in (text, other):
+            ratio = self._ratio(sentence, index, samples, pcm)
+            if ratio is not None:
+                ratios.append(ratio)
+        if not ratios:
+            log.debug("on/off: no alignment for %r", text)
+            return Verdict(text)
+        db = sum(ratios) / len(ratios)
+        said = "on" if db >= self.cfg.voiced_db else "off"
+        log.debug("on/off: %r sounds %s (%.1f dB, alignments %s)", text, said, db, ratios)
+        if words[index] == said:
+            return Verdict(text, other, round(db, 1))
+        return Verdict(other, text, round(db, 1))
+
+    def _ratio(self, sentence: str, index: int, samples: Any, pcm: bytes) -> float | None:
+        decoder = self._decoder
+        said = sentence.split()
+        # Only the word itself is required: the audio may start inside the word before it
+        # (the wake word took its start), and the last word may run into the end of the audio.
+        before = "".join(f"[{w}] " for w in [*self._lead, *said[:index]])
+        after = "".join(f" [{w}]" for w in said[index + 1:])
+        try:
+            decoder.add_jsgf_string("align", "#JSGF V1.0;\ngrammar align;\n"
+                                    f"public <s> = {before}{said[index]}{after};\n")
+            decoder.activate_search("align")
+            decoder.start_utt()
+            decoder.process_raw(pcm, False, True)
+            decoder.end_utt()
+        except RuntimeError:  # no path through the audio
+            return None
+        word = said[index]
+        nth = said[:index].count(word)  # "on" may also be a word of a name before it
+        found = [s for s in decoder.seg() or [] if s.word.split("(")[0] == word]
+        if len(found) <= nth:
+            return None
+        seg = found[nth]
+        return tail_db(samples, seg.start_frame, seg.end_frame + 1)
