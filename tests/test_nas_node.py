@@ -1,10 +1,9 @@
-"""NAS node: SMART parsing over captured smartctl JSON, backups, backends, and the real broker."""
+"""The NAS node on the real broker: disks, mounts, exports and backups as entities."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -12,278 +11,24 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 from helpers import Recorder, wait_for
 from lab import running_agent
+from nas_samples import copy_smart_samples, make_sources
 
 import hub.config.models  # noqa: F401 - first: the hub.config <-> nodes.kinds import cycle
 from hub.config.models import SparkConfig
 from nodes.base.agent import NodeContext
 from nodes.nas import entities as ent
 from nodes.nas.agent import NasNode
-from nodes.nas.backend import NasBackendError, make_backend
 from nodes.nas.backup import (
-    BackupError,
     list_snapshots,
-    load_manifest,
     run_backup,
     verify_snapshot,
 )
-from nodes.nas.checks import tcp_reachable
-from nodes.nas.config import NasNodeConfig
-from nodes.nas.local import LocalBackendConfig, LocalNasBackend
-from nodes.nas.simulated import SimulatedBackendConfig, SimulatedNasBackend
-from nodes.nas.smart import SmartError, assess, parse_smartctl
+from nodes.nas.simulated import SimulatedNasBackend
 from nodes.telemetry import TelemetryMessage
 
-FIX = Path(__file__).parent / "fixtures" / "nas"
 
-
-def smart_fixture(name: str) -> bytes:
-    return (FIX / f"smartctl_{name}.json").read_bytes()
-
-
-# ---- SMART parsing -----------------------------------------------------------------------
-def test_smart_healthy_sata() -> None:
-    report = parse_smartctl(smart_fixture("sata_healthy"))
-    assert report.device == "/dev/sda" and report.protocol == "ATA"
-    assert report.model == "ST4000VN008-2DR166" and report.serial == "ZGY5K3ML"
-    assert report.passed is True and report.temperature == 34
-    assert report.power_on_hours == 25913
-    assert (report.reallocated, report.pending, report.offline_uncorrectable) == (0, 0, 0)
-    assert report.failing_attributes == ()
-    assert assess(report) == []
-
-
-def test_smart_failing_sata() -> None:
-    report = parse_smartctl(smart_fixture("sata_failing"), "/dev/sdb")
-    assert report.passed is False and report.exit_status == 216
-    assert report.reallocated == 1184 and report.pending == 56
-    assert report.offline_uncorrectable == 41
-    assert report.failing_attributes == ("Reallocated_Sector_Ct",)
-    reasons = assess(report)
-    assert "SMART overall-health self-assessment FAILED" in reasons
-    assert "1184 reallocated sectors" in reasons and "56 pending sectors" in reasons
-
-
-def test_smart_nvme() -> None:
-    report = parse_smartctl(smart_fixture("nvme"))
-    assert report.protocol == "NVMe" and report.passed is True
-    assert report.temperature == 41 and report.power_on_hours == 9184
-    assert report.reallocated is None and report.media_errors == 0
-    assert report.critical_warning == 0 and report.percentage_used == 3
-    assert assess(report) == []
-
-
-def test_smart_nvme_problems() -> None:
-    data = orjson.loads(smart_fixture("nvme"))
-    log = data["nvme_smart_health_information_log"]
-    log.update(critical_warning=4, media_errors=3, available_spare=5)
-    reasons = assess(parse_smartctl(data))
-    assert reasons == ["NVMe critical warning 0x04", "3 NVMe media errors",
-                       "NVMe spare 5% below threshold 10%"]
-
-
-def test_smart_standby_is_not_a_failure() -> None:
-    report = parse_smartctl(smart_fixture("sata_standby"))
-    assert report.standby and report.passed is None
-
-
-def test_smart_reallocated_growth_and_limit() -> None:
-    data = orjson.loads(smart_fixture("sata_healthy"))
-    table = data["ata_smart_attributes"]["table"]
-    realloc = next(a for a in table if a["id"] == 5)
-    realloc["raw"]["value"] = 8
-    before = parse_smartctl(data)
-    assert assess(before, reallocated_limit=10) == []
-    assert assess(before) == ["8 reallocated sectors"]
-    realloc["raw"]["value"] = 24
-    after = parse_smartctl(data)
-    assert assess(after, before, reallocated_limit=100) == ["reallocated sectors grew from 8 to 24"]
-
-
-@pytest.mark.parametrize("raw", [b"", b"not json", b"{}", b'{"smartctl": {"exit_status": 2, '
-                                 b'"messages": [{"string": "Smartctl open device: /dev/sdz '
-                                 b'failed: No such device"}]}}'])
-def test_smart_unusable_output(raw: bytes) -> None:
-    with pytest.raises(SmartError):
-        parse_smartctl(raw, "/dev/sdz")
-
-
-# ---- backends ----------------------------------------------------------------------------
-def test_backend_registry() -> None:
-    assert isinstance(make_backend(SimulatedBackendConfig()), SimulatedNasBackend)
-    assert isinstance(make_backend(LocalBackendConfig()), LocalNasBackend)
-    with pytest.raises(NasBackendError, match="unknown NAS backend type 'zfs'"):
-        make_backend(type("Cfg", (), {"type": "zfs"})())
-
-
-def test_config_rejects_unknown_backend_and_bad_backup(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"'local', 'simulated'|does not match"):
-        NasNodeConfig(id="nas", backend={"type": "zfs"})
-    with pytest.raises(ValueError, match="extra"):
-        NasNodeConfig(id="nas", backend={"type": "simulated", "colour": "red"})
-    with pytest.raises(ValueError, match="inside source"):
-        NasNodeConfig(id="nas", backup={"sources": [tmp_path], "target": tmp_path / "b"})
-    with pytest.raises(ValueError, match=r"needs backup\.target"):
-        NasNodeConfig(id="nas", backup={"sources": [tmp_path]})
-
-
-def copy_smart_samples(tmp_path: Path, mapping: dict[str, str]) -> list[str]:
-    """Lay captured samples out as <tmp>/smart/<disk>.json for a `cat`-based smartctl."""
-    folder = tmp_path / "smart"
-    folder.mkdir(exist_ok=True)
-    for disk, sample in mapping.items():
-        shutil.copy(FIX / f"smartctl_{sample}.json", folder / f"{disk}.json")
-    return ["cat", f"{folder}/{{name}}.json"]
-
-
-async def test_local_backend_over_captured_outputs(tmp_path: Path) -> None:
-    argv = copy_smart_samples(tmp_path, {"sda": "sata_healthy", "sdb": "sata_failing",
-                                         "nvme0": "nvme", "sdc": "sata_standby"})
-    backend = LocalNasBackend(LocalBackendConfig(smartctl=argv,
-                                                 proc_mounts=FIX / "proc_mounts.txt"))
-    assert backend.smart_available
-    assert (await backend.smart("/dev/sda")).passed is True
-    failing = await backend.smart("/dev/sdb")
-    assert failing.device == "/dev/sdb" and assess(failing)
-    assert (await backend.smart("/dev/nvme0")).protocol == "NVMe"
-    assert (await backend.smart("/dev/sdc")).standby
-    with pytest.raises(SmartError):
-        await backend.smart("/dev/sdx")  # cat fails: no such file, prints nothing
-    # Mount points from the captured table; statvfs runs on this machine's real paths.
-    nas, scratch, absent = await backend.mounts(["/srv/nas", "/srv/scratch", "/srv/none"])
-    assert nas.mounted and nas.device == "/dev/md0" and nas.read_only is False
-    assert scratch.mounted and scratch.read_only is True
-    assert not absent.mounted and absent.used_percent is None
-
-
-async def test_local_backend_without_smartctl() -> None:
-    backend = LocalNasBackend(LocalBackendConfig(smartctl=["no-such-smartctl-binary"]))
-    assert not backend.smart_available
-    with pytest.raises(SmartError, match="not installed"):
-        await backend.smart("/dev/sda")
-
-
-async def test_local_backend_real_statvfs(tmp_path: Path) -> None:
-    mounts = tmp_path / "mounts"
-    mounts.write_text(f"/dev/vdz {tmp_path} ext4 rw,relatime 0 0\n")
-    backend = LocalNasBackend(LocalBackendConfig(proc_mounts=mounts))
-    (status,) = await backend.mounts([str(tmp_path)])
-    st = os.statvfs(tmp_path)
-    assert status.total == st.f_blocks * st.f_frsize
-    assert status.used_percent is not None and 0 <= status.used_percent <= 100
-
-
-async def test_simulated_backend_failing_disk_grows() -> None:
-    sim = SimulatedNasBackend(SimulatedBackendConfig(seed=3))
-    healthy = await sim.smart("/dev/sda")
-    assert healthy.passed is True and assess(healthy) == []
-    assert 25 < (healthy.temperature or 0) < 45 and (healthy.power_on_hours or 0) > 1000
-    sim.set_failing("/dev/sdd", True)
-    first = await sim.smart("/dev/sdd")
-    second = await sim.smart("/dev/sdd")
-    assert first.passed is False and (second.reallocated or 0) > (first.reallocated or 0)
-    assert "reallocated sectors grew" in " ".join(assess(second, first))
-    sim.set_failing("/dev/sdd", False)
-    assert assess(await sim.smart("/dev/sdd")) == []
-    (mount,) = await sim.mounts(["/srv/nas"])
-    assert mount.mounted and 40 < (mount.used_percent or 0) < 50
-    sim.set_mounted("/srv/nas", False)
-    assert not (await sim.mounts(["/srv/nas"]))[0].mounted
-
-
-async def test_tcp_reachable() -> None:
-    server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    async with server:
-        assert await tcp_reachable("127.0.0.1", port, 2.0)
-    assert not await tcp_reachable("127.0.0.1", port, 2.0)  # closed now
-
-
-# ---- backups -----------------------------------------------------------------------------
-def make_sources(root: Path) -> list[Path]:
-    hub = root / "hub-data"
-    (hub / "db").mkdir(parents=True)
-    (hub / "db" / "registry.sqlite").write_bytes(os.urandom(300_000))
-    (hub / "config.yaml").write_text("hub:\n  id: hub\n")
-    (hub / "empty.log").write_bytes(b"")
-    (hub / "current").symlink_to("db/registry.sqlite")
-    single = root / "secrets.env"
-    single.write_text("TOKEN=abc\n")
-    return [hub, single]
-
-
-@pytest.mark.parametrize("method", ["python", "rsync"])
-def test_backup_makes_a_verifiable_copy(tmp_path: Path, method: str) -> None:
-    if method == "rsync" and shutil.which("rsync") is None:
-        pytest.skip("rsync not installed")
-    sources = make_sources(tmp_path / "src")
-    target = tmp_path / "nas" / "backups"
-    result = run_backup(sources, target, keep=3, method=method,
-                        now=datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC))
-    assert result.snapshot == target / "20250601T120000Z" and result.method == method
-    assert result.files == 5 and result.bytes == 300_000 + 15 + 10
-    snap = result.snapshot
-    assert (snap / "hub-data" / "db" / "registry.sqlite").read_bytes() == \
-        (sources[0] / "db" / "registry.sqlite").read_bytes()
-    assert (snap / "hub-data" / "current").is_symlink()
-    assert (snap / "secrets.env").read_text() == "TOKEN=abc\n"
-    manifest = load_manifest(snap)
-    assert [e.path for e in manifest.files] == [
-        "hub-data/config.yaml", "hub-data/current", "hub-data/db/registry.sqlite",
-        "hub-data/empty.log", "secrets.env"]
-    assert manifest.sources == {"hub-data": str(sources[0]), "secrets.env": str(sources[1])}
-    check = verify_snapshot(snap)
-    assert check.ok and check.checked == 5
-    assert not list(target.glob(".tmp-*"))
-
-
-def test_verify_detects_tampering(tmp_path: Path) -> None:
-    sources = make_sources(tmp_path / "src")
-    snap = run_backup(sources, tmp_path / "backups", keep=2).snapshot
-    db = snap / "hub-data" / "db" / "registry.sqlite"
-    data = bytearray(db.read_bytes())
-    data[1000] ^= 0xFF  # same size, one flipped byte
-    db.write_bytes(bytes(data))
-    (snap / "hub-data" / "config.yaml").unlink()
-    (snap / "hub-data" / "planted.sh").write_text("echo hi\n")
-    check = verify_snapshot(snap)
-    assert not check.ok
-    assert check.mismatched == ["hub-data/db/registry.sqlite"]
-    assert check.missing == ["hub-data/config.yaml"]
-    assert check.extra == ["hub-data/planted.sh"]
-    assert check.summary() == "1 missing, 1 changed, 1 unexpected of 5 files"
-
-
-def test_backup_retention_and_crash_leftovers(tmp_path: Path) -> None:
-    sources = make_sources(tmp_path / "src")
-    target = tmp_path / "backups"
-    target.mkdir()
-    (target / ".tmp-20250101T000000Z-99").mkdir()  # a crashed run
-    (target / "20240101T000000Z").mkdir()  # no manifest: not a snapshot, left alone
-    names = []
-    for day in range(1, 6):
-        result = run_backup(sources, target, keep=3,
-                            now=datetime(2025, 6, day, 3, 0, tzinfo=UTC))
-        names.append(result.snapshot.name)
-    assert [p.name for p in list_snapshots(target)] == names[-3:]
-    assert result.pruned == [names[1]]
-    assert not (target / ".tmp-20250101T000000Z-99").exists()
-    assert (target / "20240101T000000Z").exists()
-    same_second = run_backup(sources, target, keep=10,
-                             now=datetime(2025, 6, 5, 3, 0, tzinfo=UTC))
-    assert same_second.snapshot.name == "20250605T030000Z-2"
-
-
-def test_backup_missing_source_leaves_nothing(tmp_path: Path) -> None:
-    with pytest.raises(BackupError, match="does not exist"):
-        run_backup([tmp_path / "nope"], tmp_path / "backups", keep=1)
-    assert list_snapshots(tmp_path / "backups") == []
-
-
-
-# ---- the node on the real broker ---------------------------------------------------------
 def nas_config(broker: Any, tmp_path: Path, **overrides: Any) -> SparkConfig:
     node = {"id": "nas", "kind": "nas", "state_interval": 0.2, "smart_interval": 0.3,
             "disks": ["/dev/sda", "/dev/sdb", "/dev/nvme0", "/dev/sdc"],
