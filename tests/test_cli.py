@@ -46,6 +46,23 @@ def test_config_check_explains_errors(tmp_path: Path):
     assert out.returncode == 2 and "not valid YAML" in out.stderr
 
 
+def test_unknown_keys_inside_typed_backends_get_a_suggestion(tmp_path: Path):
+    """Keys under a backend chosen by ``type`` (a list of sinks, a node's stt) are checked
+    against that backend's own fields."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({
+        "nodes": [{"id": "voice", "kind": "voice",
+                   "stt": {"type": "pocketsphinx", "onof": {"enabled": True}},
+                   "source": {"type": "wav", "path": "/tmp", "zzz": 1}}],
+        "bridges": {"sinks": [{"type": "timescale", "retention_dayz": 3}]}}))
+    out = spark("config", "check", str(bad))
+    assert out.returncode == 2
+    assert "nodes[0].voice.stt.pocketsphinx.onof: unknown key; did you mean 'onoff'?" in out.stderr
+    assert "bridges.sinks[0].timescale.retention_dayz: unknown key; did you mean " \
+        "'retention_days'?" in out.stderr
+    assert "nodes[0].voice.source.wav.zzz: unknown key; valid keys: type, path," in out.stderr
+
+
 def test_the_shipped_example_config_is_valid():
     example = Path(__file__).parent.parent / "config" / "spark.example.yaml"
     out = spark("config", "check", str(example))

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import difflib
 import os
+import types
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -104,28 +105,62 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return "".join(parts) or "(top level)"
 
 
+def _models(ann: Any) -> list[type[BaseModel]]:
+    """The config models an annotation can hold (through Annotated, unions, Optional)."""
+    if get_origin(ann) is Annotated:
+        return _models(get_args(ann)[0])
+    if get_origin(ann) in (Union, types.UnionType):
+        return [m for arg in get_args(ann) for m in _models(arg)]
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return [ann]
+    return []
+
+
+def _tagged(models: list[type[BaseModel]], tag: Any) -> type[BaseModel] | None:
+    """The member of a discriminated union whose ``type`` (or ``kind``) is ``tag``."""
+    for model in models:
+        for name in ("type", "kind"):
+            field = model.model_fields.get(name)
+            if field is not None and field.default == tag:
+                return model
+    return None
+
+
 def _fields_at(model: type[BaseModel], loc: tuple[Any, ...], data: Any) -> list[str]:
-    """Best effort: the valid keys at the parent of ``loc`` (for 'did you mean')."""
+    """Best effort: the valid keys at the parent of ``loc`` (for 'did you mean'). ``loc`` may
+    hold list indexes and, for a union keyed by ``type`` / ``kind``, the member's tag."""
     from nodes.kinds import node_config_model
 
-    current: Any = model
+    current: Any = model  # an annotation
     node: Any = data
     for item in loc[:-1]:
         if isinstance(item, int):
             node = node[item] if isinstance(node, list) and item < len(node) else {}
             if isinstance(node, dict) and "kind" in node:
                 current = node_config_model(str(node.get("kind")))
+            else:
+                args = get_args(current.__args__[0] if get_origin(current) is Annotated
+                                else current)
+                current = args[0] if args else None
             continue
-        if isinstance(current, type) and issubclass(current, BaseModel):
-            field = current.model_fields.get(str(item))
-            node = node.get(item, {}) if isinstance(node, dict) else {}
-            if field is None:
-                continue
-            ann = field.annotation
-            current = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return list(current.model_fields)
-    return []
+        models = _models(current)
+        member = _tagged(models, item)
+        if member is not None and (len(models) > 1 or str(item) not in member.model_fields):
+            current = member  # the union's tag, not a key of the data
+            continue
+        if len(models) > 1 and isinstance(node, dict):
+            models = [m for m in [_tagged(models, node.get("type", node.get("kind")))] if m]
+        if not models:
+            return []
+        field = models[0].model_fields.get(str(item))
+        node = node.get(item, {}) if isinstance(node, dict) else {}
+        if field is None:
+            return []
+        current = field.annotation
+    models = _models(current)
+    if len(models) > 1 and isinstance(node, dict):
+        models = [m for m in [_tagged(models, node.get("type", node.get("kind")))] if m]
+    return list(models[0].model_fields) if len(models) == 1 else []
 
 
 def format_validation_error(exc: ValidationError, source: str, data: Any) -> str:
