@@ -269,6 +269,8 @@ async def test_failing_backend_keeps_the_node_up(broker: Any, admin: Recorder) -
                 backend={"type": "sysfs", "root": str(SYSFS / "laptop")})
     async with running(cfg, broker, power_backend=BrokenBackend(None)) as agent:
         await wait_for(lambda: state(admin, "backend_problem") == b"ON", 10)
+        # The attributes are a message of their own: they may arrive just after the state.
+        await wait_for(lambda: live(admin, f"spark/{NODE}/backend_problem/attributes"), 5)
         attrs = orjson.loads(live(admin, f"spark/{NODE}/backend_problem/attributes")[-1])
         assert "DRIVER-NOT-CONNECTED" in attrs["error"]
         await wait_for(lambda: bool(power_states(admin)), 5)

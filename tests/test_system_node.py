@@ -149,8 +149,11 @@ def last(rec: Recorder, topic: str) -> bytes | None:
     return got[-1].payload if got else None
 
 
-def config_of(rec: Recorder, platform: str, key: str) -> dict[str, Any]:
-    payload = last(rec, f"homeassistant/{platform}/system/{key}/config")
+async def config_of(rec: Recorder, platform: str, key: str) -> dict[str, Any]:
+    """A discovery config, once it arrived (the node announces its entities one by one)."""
+    topic = f"homeassistant/{platform}/system/{key}/config"
+    await wait_for(lambda: last(rec, topic), 5, what=f"discovery of {platform} {key}")
+    payload = last(rec, topic)
     assert payload, f"no discovery config for {platform} {key}"
     result: dict[str, Any] = orjson.loads(payload)
     return result
@@ -170,28 +173,28 @@ async def test_system_node_entities_states_and_telemetry(broker: Any, tmp_path: 
             disk_key = next(k for k in agent.entities if k.startswith("disk_"))
             await wait_for(lambda: last(rec, state(disk_key)) is not None, 5, what="disk state")
 
-            cpu = config_of(rec, "sensor", "cpu_percent")
+            cpu = await config_of(rec, "sensor", "cpu_percent")
             assert (cpu["unit_of_measurement"], cpu["state_class"], cpu["entity_category"]) == \
                 ("%", "measurement", "diagnostic")
-            temp = config_of(rec, "sensor", "cpu_temperature")
+            temp = await config_of(rec, "sensor", "cpu_temperature")
             assert (temp["device_class"], temp["unit_of_measurement"]) == ("temperature", "°C")
             assert last(rec, state("cpu_temperature")) == b"48.3"
             for key in ("net_rx", "net_tx"):
-                rate = config_of(rec, "sensor", key)
+                rate = await config_of(rec, "sensor", key)
                 assert (rate["device_class"], rate["unit_of_measurement"]) == \
                     ("data_rate", "kB/s")
-            assert config_of(rec, "sensor", "load_15")["state_class"] == "measurement"
-            assert config_of(rec, "sensor", "boot_time")["device_class"] == "timestamp"
+            assert (await config_of(rec, "sensor", "load_15"))["state_class"] == "measurement"
+            assert (await config_of(rec, "sensor", "boot_time"))["device_class"] == "timestamp"
             boot = datetime.fromisoformat(last(rec, state("boot_time")).decode())
             assert boot.tzinfo is not None and boot < datetime.now(UTC)
 
-            uv = config_of(rec, "binary_sensor", "throttle_under_voltage")
+            uv = await config_of(rec, "binary_sensor", "throttle_under_voltage")
             assert (uv["device_class"], uv["entity_category"]) == ("problem", "diagnostic")
             assert last(rec, state("throttle_under_voltage")) == b"ON"
             assert last(rec, state("throttle_freq_capped")) == b"OFF"
             assert last(rec, state("throttle_occurred")) == b"ON"
 
-            hailo = config_of(rec, "sensor", "hailo_temperature")
+            hailo = await config_of(rec, "sensor", "hailo_temperature")
             assert (hailo["device_class"], hailo["unit_of_measurement"]) == ("temperature", "°C")
             assert last(rec, state("hailo_temperature")) == b"51.25"
             assert last(rec, state("hailo")) == b"OFF"
@@ -200,16 +203,16 @@ async def test_system_node_entities_states_and_telemetry(broker: Any, tmp_path: 
             assert attrs["firmware_version"].startswith("4.20")
 
             cloud_key = "vpn_wg0_lmx0edcx"
-            vpn = config_of(rec, "binary_sensor", cloud_key)
+            vpn = await config_of(rec, "binary_sensor", cloud_key)
             assert vpn["device_class"] == "connectivity" and vpn["name"] == "VPN cloud"
             assert "entity_category" not in vpn  # the cloud link is a primary entity
             assert last(rec, state(cloud_key)) == b"ON"
             assert last(rec, state("vpn_wg0_k5wdfg83")) == b"OFF"
-            age = config_of(rec, "sensor", f"{cloud_key}_handshake_age")
+            age = await config_of(rec, "sensor", f"{cloud_key}_handshake_age")
             assert (age["device_class"], age["unit_of_measurement"]) == ("duration", "s")
             assert 25 <= float(last(rec, state(f"{cloud_key}_handshake_age")) or 0) < 60
 
-            used = config_of(rec, "sensor", disk_key)
+            used = await config_of(rec, "sensor", disk_key)
             assert (used["unit_of_measurement"], used["entity_category"]) == ("%", "diagnostic")
             await wait_for(lambda: last(rec, state("net_rx")) is not None, 5, what="net rate")
 
