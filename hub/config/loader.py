@@ -126,6 +126,17 @@ def _tagged(models: list[type[BaseModel]], tag: Any) -> type[BaseModel] | None:
     return None
 
 
+def _model_at(ann: Any, node: Any) -> type[BaseModel] | None:
+    """The config model for ``node`` under annotation ``ann``: its only model, or the union
+    member its ``type`` / ``kind`` names."""
+    models = _models(ann)
+    if len(models) == 1:
+        return models[0]
+    if isinstance(node, dict):
+        return _tagged(models, node.get("type", node.get("kind")))
+    return None
+
+
 def _fields_at(model: type[BaseModel], loc: tuple[Any, ...], data: Any) -> list[str]:
     """Best effort: the valid keys at the parent of ``loc`` (for 'did you mean'). ``loc`` may
     hold list indexes and, for a union keyed by ``type`` / ``kind``, the member's tag."""
@@ -138,9 +149,10 @@ def _fields_at(model: type[BaseModel], loc: tuple[Any, ...], data: Any) -> list[
             node = node[item] if isinstance(node, list) and item < len(node) else {}
             if isinstance(node, dict) and "kind" in node:
                 current = node_config_model(str(node.get("kind")))
-            else:
-                args = get_args(current.__args__[0] if get_origin(current) is Annotated
-                                else current)
+            else:  # a list's item
+                if get_origin(current) is Annotated:
+                    current = get_args(current)[0]
+                args = get_args(current)
                 current = args[0] if args else None
             continue
         models = _models(current)
@@ -148,19 +160,14 @@ def _fields_at(model: type[BaseModel], loc: tuple[Any, ...], data: Any) -> list[
         if member is not None and (len(models) > 1 or str(item) not in member.model_fields):
             current = member  # the union's tag, not a key of the data
             continue
-        if len(models) > 1 and isinstance(node, dict):
-            models = [m for m in [_tagged(models, node.get("type", node.get("kind")))] if m]
-        if not models:
-            return []
-        field = models[0].model_fields.get(str(item))
-        node = node.get(item, {}) if isinstance(node, dict) else {}
+        model = _model_at(current, node)
+        field = model.model_fields.get(str(item)) if model is not None else None
         if field is None:
             return []
+        node = node.get(item, {}) if isinstance(node, dict) else {}
         current = field.annotation
-    models = _models(current)
-    if len(models) > 1 and isinstance(node, dict):
-        models = [m for m in [_tagged(models, node.get("type", node.get("kind")))] if m]
-    return list(models[0].model_fields) if len(models) == 1 else []
+    model = _model_at(current, node)
+    return list(model.model_fields) if model is not None else []
 
 
 def format_validation_error(exc: ValidationError, source: str, data: Any) -> str:

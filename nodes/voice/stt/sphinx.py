@@ -203,9 +203,16 @@ class PocketsphinxStt(SpeechToText):
         if self._onoff is None or not self._running:
             return
         text = self.partial()
-        if not text or (self._settled is not None and self._settled.answers(text)):
-            return
-        self._settled = self._onoff.check(text, b"".join(self._audio), self._sure)
+        if text:
+            self._judge(text)
+
+    def _judge(self, text: str) -> Verdict:
+        """The on/off verdict on ``text``: the one made during the pause when it was about the
+        same pair of sentences, else a new one."""
+        assert self._onoff is not None
+        if self._settled is None or not self._settled.answers(text):
+            self._settled = self._onoff.check(text, b"".join(self._audio), self._sure)
+        return self._settled
 
     def partial(self) -> str:
         return self._reading(self._grammar) if self._running else ""
@@ -245,10 +252,7 @@ class PocketsphinxStt(SpeechToText):
             # "what is the sim one temperature"); the free model reached it word by word.
             text = heard
         if text and self._onoff is not None:
-            settled = self._settled
-            if settled is None or not settled.answers(text):
-                settled = self._onoff.check(text, b"".join(self._audio), self._sure)
-            text = settled.text
+            text = self._judge(text).text
         rejected = bool(text) and self._verifier is not None and (
             agreement(text, heard) < self.cfg.min_agreement)
         if not text and heard:
