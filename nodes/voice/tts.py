@@ -8,6 +8,7 @@ writing a WAV to stdout. piper runs the same way when its binary and a ``.onnx``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import shutil
@@ -55,9 +56,14 @@ async def _run(argv: list[str], text: str, timeout: float = 20.0) -> bytes:
         async with asyncio.timeout(timeout):
             out, err = await proc.communicate(text.encode())
     except TimeoutError:
-        proc.kill()
-        await proc.wait()
         raise SpeechError(f"{argv[0]} took longer than {timeout}s") from None
+    finally:
+        # Cancelled (the reply was interrupted) or timed out: the child must not outlive us,
+        # and its transport must be reaped, or asyncio warns "unclosed transport" later.
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await asyncio.shield(proc.wait())
     if proc.returncode != 0 or not out:
         raise SpeechError(f"{argv[0]} failed ({proc.returncode}): {err.decode()[-200:]}")
     return out
