@@ -1,5 +1,9 @@
 """Simulated NAS backend: four SATA disks and mounts whose usage grows, for demos and tests.
 
+The disks behave like hardware across restarts: each one's serial number and power-on hours
+follow from its device name and a fixed install date (``INSTALLED``), so a restarted node
+reports the same disks and a ``total_increasing`` counter that never goes back.
+
 It produces smartctl-shaped JSON and runs it through the same parser as the real backend, so
 the simulated node exercises the real assessment. One disk can be set failing (config or at
 run time): its SMART status fails and reallocated / pending sectors grow on every read.
@@ -7,8 +11,11 @@ run time): its SMART status fails and reallocated / pending sectors grow on ever
 
 from __future__ import annotations
 
+import hashlib
 import random
 import time
+from datetime import UTC, datetime
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import Field
@@ -20,6 +27,7 @@ from nodes.nas.smart import SmartError, SmartReport, parse_smartctl
 TB = 1_000_000_000_000
 _MODELS = [("ST4000VN008-2DR166", "ZGY5"), ("ST4000VN008-2DR166", "ZGY6"),
            ("WDC WD40EFRX-68N32N0", "WD-WCC7K"), ("WDC WD40EFRX-68N32N0", "WD-WCC7L")]
+INSTALLED = datetime(2024, 1, 1, tzinfo=UTC).timestamp()  # when the simulated array was built
 
 
 class SimulatedBackendConfig(StrictModel):
@@ -34,13 +42,20 @@ class SimulatedBackendConfig(StrictModel):
     growth_gb_per_hour: float = Field(0.5, ge=0, description="How fast the mounts fill up.")
 
 
+def _stable(device: str, salt: str, modulo: int) -> int:
+    """A number fixed by the device name (not by a seed or the process): same on every start."""
+    digest = hashlib.sha256(f"{salt}:{device}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % modulo
+
+
 class _Disk:
     def __init__(self, device: str, index: int, rng: random.Random) -> None:
         model, serial = _MODELS[index % len(_MODELS)]
         self.device = device
         self.model = model
-        self.serial = f"{serial}{rng.randrange(10**4, 10**5)}"
-        self.hours = rng.randrange(8_000, 30_000)
+        self.serial = f"{serial}{10**4 + _stable(device, 'serial', 9 * 10**4)}"
+        # Hours the disk had run before the array was built (a used disk: 0 to about 2 years).
+        self.hours_before = _stable(device, "hours", 17_000)
         self.temperature = rng.uniform(31.0, 36.0)
         self.reallocated = 0
         self.pending = 0
@@ -52,8 +67,10 @@ class SimulatedNasBackend(NasBackend):
     type = "simulated"
     config: SimulatedBackendConfig
 
-    def __init__(self, config: SimulatedBackendConfig) -> None:
+    def __init__(self, config: SimulatedBackendConfig,
+                 clock: Callable[[], float] = time.time) -> None:
         super().__init__(config)
+        self.clock = clock  # wall clock: power-on hours count from INSTALLED
         self.rng = random.Random(config.seed)
         self.disks: dict[str, _Disk] = {}
         self.unmounted: set[str] = set()
@@ -104,8 +121,13 @@ class SimulatedNasBackend(NasBackend):
             disk.pending += self.rng.randrange(0, 4)
         return parse_smartctl(self.smartctl_json(disk), device)
 
+    def power_on_hours(self, disk: _Disk) -> int:
+        """Hours since the array was built plus the disk's earlier hours: never runs back,
+        whatever the restarts (a clock set back before INSTALLED counts as INSTALLED)."""
+        return disk.hours_before + int(max(0.0, self.clock() - INSTALLED) // 3600)
+
     def smartctl_json(self, disk: _Disk) -> dict[str, Any]:
-        hours = disk.hours + int((time.monotonic() - self._t0) / 3600)
+        hours = self.power_on_hours(disk)
         temp = round(disk.temperature)
 
         def attr(id_: int, name: str, value: int, thresh: int, raw: int) -> dict[str, Any]:
