@@ -192,9 +192,11 @@ async def test_discovery_payloads(broker: Any, admin: Recorder, tmp_path: Path) 
     assert got[("sensor", "battery")]["device"]["model"] == "Prime Spark power node (simulated)"
 
 
-async def test_grid_cut_changes_source_charging_and_strategy(broker: Any, admin: Recorder, tmp_path: Path) -> None:
+async def test_grid_cut_changes_source_charging_and_strategy(broker: Any, admin: Recorder,
+                                                             tmp_path: Path) -> None:
     admin.subscribe(f"spark/{NODE}/#")
-    cfg = spark(broker, tmp_path, state_interval=30, backend={"type": "simulated", "initial_percent": 70})
+    cfg = spark(broker, tmp_path, state_interval=30,
+                backend={"type": "simulated", "initial_percent": 70})
     async with running(cfg, broker) as agent:
         await wait_for(lambda: any(s.source == "grid" for s in power_states(admin)), 10,
                        what="first power state")
@@ -235,10 +237,12 @@ async def test_grid_cut_changes_source_charging_and_strategy(broker: Any, admin:
         late.close()
 
 
-async def test_low_battery_event_fires_once_at_threshold(broker: Any, admin: Recorder, tmp_path: Path) -> None:
+async def test_low_battery_event_fires_once_at_threshold(broker: Any, admin: Recorder,
+                                                         tmp_path: Path) -> None:
     admin.subscribe(f"spark/{NODE}/#")
     # 0.005 Wh = 18 J: at 6 W the pack loses 1 % every 30 ms; at 1 W it gains 1 % in 180 ms
-    cfg = spark(broker, tmp_path, state_interval=0.05, low_battery_threshold=20, low_battery_hysteresis=5,
+    cfg = spark(broker, tmp_path, state_interval=0.05, low_battery_threshold=20,
+                low_battery_hysteresis=5,
                 backend={"type": "simulated", "capacity_wh": 0.005, "initial_percent": 30,
                          "load_w": 6, "load_noise_w": 0, "charge_w": 1})
     async with running(cfg, broker):
@@ -266,7 +270,8 @@ class BrokenBackend(PowerBackend):
         raise BackendReadError("upsd: ERR DRIVER-NOT-CONNECTED")
 
 
-async def test_failing_backend_keeps_the_node_up(broker: Any, admin: Recorder, tmp_path: Path) -> None:
+async def test_failing_backend_keeps_the_node_up(broker: Any, admin: Recorder,
+                                                 tmp_path: Path) -> None:
     admin.subscribe(f"spark/{NODE}/#", f"homeassistant/switch/{NODE}/grid/config")
     cfg = spark(broker, tmp_path, state_interval=0.05,
                 backend={"type": "sysfs", "root": str(SYSFS / "laptop")})
@@ -302,7 +307,8 @@ def watcher(broker: Any) -> Recorder:
     return rec
 
 
-async def test_power_mode_survives_a_restart(broker: Any, admin: Recorder, tmp_path: Path) -> None:
+async def test_power_mode_survives_a_restart(broker: Any, admin: Recorder,
+                                             tmp_path: Path) -> None:
     """The mode is a setting the node owns (a UPS keeps it in NVRAM): a restart comes back in
     the mode chosen at run time, unless the config's mode has been changed since."""
     admin.subscribe(f"spark/{NODE}/#")
@@ -325,9 +331,13 @@ async def test_power_mode_survives_a_restart(broker: Any, admin: Recorder, tmp_p
         async with running(edited, broker) as agent:
             await wait_for(lambda: bool(power_states(rec)), 10, what="state, edited config")
             assert agent.mode == "on-grid" and power_states(rec)[0].mode == "on-grid"
-    # an unreadable settings file is logged and ignored, never a crash
-    (tmp_path / f"{NODE}.json").write_text("{not json")
-    assert load_mode(tmp_path / f"{NODE}.json", "auto") == "auto"
-    save_mode(tmp_path / f"{NODE}.json", "on-grid", "auto")
-    assert load_mode(tmp_path / f"{NODE}.json", "auto") == "on-grid"
-    assert [p.name for p in tmp_path.iterdir()] == [f"{NODE}.json"]  # no temporary left
+
+
+def test_power_settings_file(tmp_path: Path) -> None:
+    path = tmp_path / "nodes" / f"{NODE}.json"
+    assert load_mode(path, "on-grid") == "on-grid"  # none yet: the config's mode
+    save_mode(path, "off-grid", "auto")
+    assert load_mode(path, "auto") == "off-grid" and load_mode(path, "on-grid") == "on-grid"
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary left
+    path.write_text("{not json")  # unreadable: logged, the config's mode, never a crash
+    assert load_mode(path, "auto") == "auto"

@@ -14,8 +14,8 @@ from __future__ import annotations
 import hashlib
 import random
 import time
-from datetime import UTC, datetime
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import Field
