@@ -265,6 +265,9 @@ async def test_simulated_disks_are_the_same_disks_after_a_restart() -> None:
             assert again.serial == report.serial and again.model == report.model
             assert again.power_on_hours == (report.power_on_hours or 0) + int((later - now) // 3600)
     assert first["/dev/sda"].serial != first["/dev/sdb"].serial
+    (used_before,) = await before.mounts(["/srv/nas"])
+    (used_after,) = await after.mounts(["/srv/nas"])  # three hours on: fuller, not reset
+    assert (used_after.used or 0) - (used_before.used or 0) > 3 * 0.5e9 - 50e6
     early = SimulatedNasBackend(SimulatedBackendConfig(), clock=lambda: INSTALLED - 86400)
     assert (await early.smart("/dev/sda")).power_on_hours == \
         (first["/dev/sda"].power_on_hours or 0) - 400  # a clock set back: never below install

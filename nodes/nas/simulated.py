@@ -28,6 +28,7 @@ TB = 1_000_000_000_000
 _MODELS = [("ST4000VN008-2DR166", "ZGY5"), ("ST4000VN008-2DR166", "ZGY6"),
            ("WDC WD40EFRX-68N32N0", "WD-WCC7K"), ("WDC WD40EFRX-68N32N0", "WD-WCC7L")]
 INSTALLED = datetime(2024, 1, 1, tzinfo=UTC).timestamp()  # when the simulated array was built
+PRUNE_HOURS = 30 * 24  # the simulated mounts are pruned back to start_used_percent monthly
 
 
 class SimulatedBackendConfig(StrictModel):
@@ -38,7 +39,8 @@ class SimulatedBackendConfig(StrictModel):
     failure_target: str = Field(
         "/dev/sdd", description="Disk the 'simulate disk failure' switch acts on.")
     mount_size_tb: float = Field(12.0, gt=0, description="Size of each simulated mount.")
-    start_used_percent: float = Field(41.0, ge=0, le=100, description="Initial usage.")
+    start_used_percent: float = Field(41.0, ge=0, le=100, description="Usage right after the "
+                                      "monthly prune (the mounts fill up from there).")
     growth_gb_per_hour: float = Field(0.5, ge=0, description="How fast the mounts fill up.")
 
 
@@ -75,7 +77,6 @@ class SimulatedNasBackend(NasBackend):
         self.disks: dict[str, _Disk] = {}
         self.unmounted: set[str] = set()
         self.read_only: set[str] = set()
-        self._t0 = time.monotonic()
 
     def _disk(self, device: str) -> _Disk:
         disk = self.disks.get(device)
@@ -97,7 +98,9 @@ class SimulatedNasBackend(NasBackend):
         (self.unmounted.discard if mounted else self.unmounted.add)(mountpoint)
 
     async def mounts(self, mountpoints: list[str]) -> list[MountStatus]:
-        hours = (time.monotonic() - self._t0) / 3600
+        # Fills up by growth_gb_per_hour and is pruned back every PRUNE_HOURS, on the wall
+        # clock: a restarted node carries on where it was instead of starting empty again.
+        hours = (max(0.0, self.clock() - INSTALLED) / 3600) % PRUNE_HOURS
         total = int(self.config.mount_size_tb * TB)
         out = []
         for i, mountpoint in enumerate(mountpoints):
