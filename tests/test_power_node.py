@@ -22,7 +22,7 @@ from nodes.kinds import agent_class, node_config_model
 from nodes.power.agent import PowerNode
 from nodes.power.backends import PowerBackend, PowerReading
 from nodes.power.config import PowerNodeConfig
-from nodes.power.errors import BackendReadError
+from nodes.power.errors import BackendReadError, PowerError
 from nodes.power.messages import PowerState
 from nodes.power.settings import load_mode, save_mode
 from nodes.power.strategy import LowBatteryLatch, Thresholds, derive_strategy, is_low
@@ -341,3 +341,14 @@ def test_power_settings_file(tmp_path: Path) -> None:
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary left
     path.write_text("{not json")  # unreadable: logged, the config's mode, never a crash
     assert load_mode(path, "auto") == "auto"
+
+
+async def test_a_mode_that_cannot_be_kept_is_refused(broker: Any, tmp_path: Path) -> None:
+    """Switching to a mode a restart would silently lose is an error the caller sees."""
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    cfg = spark(broker, blocker, backend={"type": "simulated"})
+    agent = PowerNode(NodeContext(cfg, cfg.node(NODE)))
+    with pytest.raises(PowerError, match="cannot keep the power mode in"):
+        await agent._set_mode("off-grid")
+    assert agent.mode == "auto"
