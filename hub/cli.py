@@ -64,6 +64,9 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     print(f"  hub      id {cfg.hub.id!r}, discovery mode {cfg.hub.discovery_mode}")
     for node in cfg.nodes:
         print(f"  node     {node.id!r} kind {node.kind}")
+    sinks = ", ".join(cfg.bridges.sink_names())
+    print(f"  bridges  bridges.sinks: {sinks}, outbox {cfg.bridges.outbox.path}" if sinks else
+          "  bridges  bridges.sinks is empty: no cloud bridge (edge only)")
     return 0
 
 
@@ -132,7 +135,7 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from nodes.kinds import kinds
+    from nodes.kinds import kind_about, kinds
 
     parser = argparse.ArgumentParser(
         prog="spark", description="Prime Spark: MQTT edge hub for a home lab.")
@@ -155,10 +158,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_hub)
 
     p = sub.add_parser("node", parents=[common], help="run one node agent",
-                       description="Run one node agent process.")
-    p.add_argument("kind", choices=kinds(), help="node kind")
-    p.add_argument("--id", help="node id (default: the config's node of this kind, else the kind)")
-    p.set_defaults(func=cmd_node)
+                       description="Run one node agent process. `spark node KIND --help` says "
+                       "what that kind does and how to configure it.")
+    nsub = p.add_subparsers(dest="kind", metavar="KIND", required=True)
+    for kind in kinds():
+        about = kind_about(kind)
+        pk = nsub.add_parser(kind, help=about.summary, description=about.description,
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
+        # -c before or after the kind; SUPPRESS: not given here keeps the one given before
+        pk.add_argument("-c", "--config", default=argparse.SUPPRESS,
+                        help="YAML config file (default: $SPARK_CONFIG, else embedded defaults)")
+        pk.add_argument("--id", help="node id (default: the config's node of this kind, else "
+                        "the kind)")
+        pk.set_defaults(func=cmd_node)
 
     p = sub.add_parser("broker", parents=[common], help="generate Mosquitto files and run it",
                        description="Write mosquitto.conf, the password file and the ACL file "

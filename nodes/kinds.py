@@ -1,12 +1,14 @@
 """Every node kind's config model, as one discriminated union keyed by ``kind``.
 
 Adding a kind: write ``nodes/<kind>/config.py`` with a model whose ``kind`` is a Literal, add it to
-``NodeConfig`` below and its agent class to :func:`agent_class`.
+``NodeConfig`` below and its agent class to :func:`agent_class`, and ``nodes/<kind>/about.py``
+(``SUMMARY``, one line, and ``DESCRIPTION``: what ``spark node <kind> --help`` says).
 """
 
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
 from pydantic import BaseModel, Field
@@ -62,3 +64,17 @@ def agent_class(kind: str) -> type[NodeAgent]:
     module, _, name = target.partition(":")
     cls: type[NodeAgent] = getattr(importlib.import_module(module), name)
     return cls
+
+
+@dataclass(frozen=True, slots=True)
+class KindAbout:
+    summary: str  # one line, for ``spark node --help``
+    description: str  # ``spark node <kind> --help``
+
+
+def kind_about(kind: str) -> KindAbout:
+    """What a kind says about itself (``nodes/<kind>/about.py``: plain text, imports nothing)."""
+    if kind not in _AGENTS:
+        raise KeyError(f"unknown node kind {kind!r}; known: {', '.join(kinds())}")
+    module = importlib.import_module(f"nodes.{kind}.about")
+    return KindAbout(module.SUMMARY, module.DESCRIPTION)

@@ -39,7 +39,7 @@ def test_config_check_explains_errors(tmp_path: Path):
     assert out.returncode == 2
     assert str(bad) in out.stderr
     assert "mqtt.hots: unknown key; did you mean 'host'?" in out.stderr
-    assert "mqtt.port" in out.stderr and "nodes[0]" in out.stderr
+    assert "mqtt.port" in out.stderr and "nodes['a b']" in out.stderr  # named by its id
     broken = tmp_path / "broken.yaml"
     broken.write_text("mqtt: [\n")
     out = spark("config", "check", str(broken))
@@ -57,10 +57,10 @@ def test_unknown_keys_inside_typed_backends_get_a_suggestion(tmp_path: Path):
         "bridges": {"sinks": [{"type": "timescale", "retention_dayz": 3}]}}))
     out = spark("config", "check", str(bad))
     assert out.returncode == 2
-    assert "nodes[0].voice.stt.pocketsphinx.onof: unknown key; did you mean 'onoff'?" in out.stderr
-    assert "bridges.sinks[0].timescale.retention_dayz: unknown key; did you mean " \
+    assert "nodes['voice'].stt.onof: unknown key; did you mean 'onoff'?" in out.stderr
+    assert "bridges.sinks[0].retention_dayz: unknown key; did you mean " \
         "'retention_days'?" in out.stderr
-    assert "nodes[0].voice.source.wav.zzz: unknown key; valid keys: type, path," in out.stderr
+    assert "nodes['voice'].source.zzz: unknown key; valid keys: type, path," in out.stderr
 
 
 def test_the_shipped_example_config_is_valid():

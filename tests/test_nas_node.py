@@ -275,3 +275,24 @@ async def test_backup_refuses_an_unmounted_volume(broker: Any, tmp_path: Path) -
             body = orjson.loads(rec.received("spark/nas/backup_result/state")[-1].payload)
             assert body["event_type"] == "failure" and "is not mounted" in body["error"]
     assert not (tmp_path / "nas").exists()  # nothing written onto the disk underneath
+
+
+async def test_simulated_disk_counters_never_go_back_across_a_restart(broker: Any,
+                                                                     tmp_path: Path) -> None:
+    """Restart the simulated NAS node: the same disk, a power-on-hours counter (a
+    ``total_increasing`` sensor) at least where it was."""
+    cfg = nas_config(broker, tmp_path, disks=["/dev/sda"], mounts=["/srv/nas"],
+                     backend={"type": "simulated"})
+    hours_topic = "spark/nas/disk_sda_power_on_hours/state"
+    attrs_topic = "spark/nas/disk_sda/attributes"
+    seen: list[tuple[int, str]] = []
+    for _run in range(2):
+        with observer(broker) as rec:  # last() skips what the broker kept from the first run
+            async with running(cfg, broker.passwords["nas"]):
+                await wait_for(lambda r=rec: last(r, hours_topic) and last(r, attrs_topic), 10,
+                               what="power-on hours and disk attributes")
+                hours = int(last(rec, hours_topic) or b"")
+                serial = orjson.loads(last(rec, attrs_topic) or b"{}")["serial"]
+                seen.append((hours, serial))
+    (hours1, serial1), (hours2, serial2) = seen
+    assert serial2 == serial1 and hours2 >= hours1 > 0

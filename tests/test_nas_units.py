@@ -248,3 +248,26 @@ def test_backup_missing_source_leaves_nothing(tmp_path: Path) -> None:
     with pytest.raises(BackupError, match="does not exist"):
         run_backup([tmp_path / "nope"], tmp_path / "backups", keep=1)
     assert list_snapshots(tmp_path / "backups") == []
+
+
+async def test_simulated_disks_are_the_same_disks_after_a_restart() -> None:
+    """A restarted simulated NAS reports the same serials and power-on hours that never go
+    back (``total_increasing``), whatever the seed; the hours follow the wall clock."""
+    from nodes.nas.simulated import INSTALLED
+
+    now = INSTALLED + 400 * 3600.0
+    before = SimulatedNasBackend(SimulatedBackendConfig(), clock=lambda: now)
+    first = {d: await before.smart(d) for d in ("/dev/sda", "/dev/sdb")}
+    for seed, later in ((None, now), (7, now + 1800), (None, now + 3 * 3600)):
+        after = SimulatedNasBackend(SimulatedBackendConfig(seed=seed), clock=lambda t=later: t)
+        for device, report in first.items():
+            again = await after.smart(device)
+            assert again.serial == report.serial and again.model == report.model
+            assert again.power_on_hours == (report.power_on_hours or 0) + int((later - now) // 3600)
+    assert first["/dev/sda"].serial != first["/dev/sdb"].serial
+    (used_before,) = await before.mounts(["/srv/nas"])
+    (used_after,) = await after.mounts(["/srv/nas"])  # three hours on: fuller, not reset
+    assert (used_after.used or 0) - (used_before.used or 0) > 3 * 0.5e9 - 50e6
+    early = SimulatedNasBackend(SimulatedBackendConfig(), clock=lambda: INSTALLED - 86400)
+    assert (await early.smart("/dev/sda")).power_on_hours == \
+        (first["/dev/sda"].power_on_hours or 0) - 400  # a clock set back: never below install

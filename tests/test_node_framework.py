@@ -197,3 +197,70 @@ async def test_ghost_configs_are_removed(broker, cfg):
                                    for m in rec.messages), 5)
         assert not rec.on("homeassistant/binary_sensor/sim1/motion/config")
         assert not rec.on(ghost)
+
+
+# ---- names as Home Assistant shows them ----------------------------------------------------
+# Every kind, as ``spark up`` runs it on a machine without its hardware, plus a configured device
+# name that collides with entity names ("Battery" for the power node: "Battery voltage").
+KIND_NODES = [("simulated", "sim1", None), ("power", "power", None), ("power", "power", "Battery"),
+              ("system", "system", None), ("nas", "nas", None), ("vision", "vision", None),
+              ("voice", "voice", None), ("nas", "nas", "Disk")]
+RUN_TIME_KEYS = {"nas": "disk_"}  # entities a kind adds after its first reading
+
+
+@pytest.mark.parametrize(("kind", "node_id", "name"), KIND_NODES,
+                         ids=[f"{k}-{n or 'default'}" for k, _, n in KIND_NODES])
+async def test_entity_names_never_repeat_the_device_name(broker, kind, node_id, name):
+    """HA's ``has_entity_name``: the friendly name is "<device> <entity>", so an entity name
+    that starts with (or equals) its device's name shows it twice ("Power Power mode")."""
+    from hub.runtime import default_node_settings
+    from nodes.base.discovery import entity_name
+
+    node = {"id": node_id, "kind": kind, **default_node_settings(kind)}
+    if name:
+        node["name"] = name
+    cfg = broker.spark_config(nodes=[node])
+    pw = broker.passwords
+    prefix = f"homeassistant/+/{node_id}/+/config"
+    async with recorder(cfg, "admin", pw["admin"], prefix) as rec, \
+            running_node(cfg, node_id, pw[node_id]) as agent:
+        def configs() -> dict[str, dict]:
+            out = {}
+            for m in rec.messages:
+                if m.payload and not m.retain:
+                    out[m.topic.split("/")[3]] = orjson.loads(m.payload)
+            return out
+
+        def complete() -> bool:
+            got = configs()
+            run_time = RUN_TIME_KEYS.get(kind)
+            return set(agent.entities) <= set(got) and (
+                run_time is None or any(k.startswith(run_time) for k in got))
+
+        await wait_for(complete, 20, what=f"{kind}: every entity's discovery config")
+    got = configs()
+    device = {c["device"]["name"] for c in got.values()}
+    assert device == {name or {"sim1": "Sim1", "nas": "NAS"}.get(node_id, node_id.title())}
+    device_name = device.pop()
+    for key, config in got.items():
+        own = config.get("name")
+        assert own is None or not own.casefold().startswith(device_name.casefold()), \
+            f"{kind}: {key} named {own!r} on device {device_name!r}"
+        # ids come from the node and key, never from a name
+        assert config["object_id"] == f"{node_id}_{key}"
+        assert config["unique_id"].endswith(f"_{node_id}_{key}")
+        assert own == entity_name(agent.entities[key].name, device_name)
+
+
+def test_default_device_names_keep_acronyms_and_names_lose_a_repeated_device_name():
+    from nodes.base.config import default_display_name
+    from nodes.base.discovery import entity_name
+
+    assert [default_display_name(i) for i in ("nas", "garage_ups", "pi-5", "sim1", "power")] \
+        == ["NAS", "Garage UPS", "Pi 5", "Sim1", "Power"]
+    assert entity_name("Battery voltage", "Battery") == "Voltage"
+    assert entity_name("battery", "Battery") is None
+    assert entity_name("Batteryless mode", "Battery") == "Batteryless mode"  # whole words only
+    assert entity_name("Disk sda power-on hours", "disk") == "Sda power-on hours"
+    assert entity_name("Mode", "Power") == "Mode"
+    assert entity_name(None, "Power") is None

@@ -22,8 +22,9 @@ from nodes.kinds import agent_class, node_config_model
 from nodes.power.agent import PowerNode
 from nodes.power.backends import PowerBackend, PowerReading
 from nodes.power.config import PowerNodeConfig
-from nodes.power.errors import BackendReadError
+from nodes.power.errors import BackendReadError, PowerError
 from nodes.power.messages import PowerState
+from nodes.power.settings import load_mode, save_mode
 from nodes.power.strategy import LowBatteryLatch, Thresholds, derive_strategy, is_low
 
 NODE = "power"
@@ -101,8 +102,10 @@ def test_config_and_kind_registration() -> None:
 
 
 # ---- the agent on the real broker ----------------------------------------------------------
-def spark(broker: Any, **node: Any) -> SparkConfig:
-    cfg: SparkConfig = broker.spark_config(nodes=[{"kind": "power", "id": NODE, **node}])
+def spark(broker: Any, data_dir: Path, **node: Any) -> SparkConfig:
+    """The node keeps its settings in ``data_dir``: one per test, never the repo's .spark/."""
+    cfg: SparkConfig = broker.spark_config(
+        nodes=[{"kind": "power", "id": NODE, "data_dir": str(data_dir), **node}])
     return cfg
 
 
@@ -168,9 +171,9 @@ EXPECTED_DISCOVERY: dict[tuple[str, str], dict[str, Any]] = {
 }
 
 
-async def test_discovery_payloads(broker: Any, admin: Recorder) -> None:
+async def test_discovery_payloads(broker: Any, admin: Recorder, tmp_path: Path) -> None:
     admin.subscribe(f"homeassistant/+/{NODE}/+/config")
-    async with running(spark(broker, backend={"type": "simulated"}), broker):
+    async with running(spark(broker, tmp_path, backend={"type": "simulated"}), broker):
         def configs() -> dict[tuple[str, str], dict[str, Any]]:
             out = {}
             for m in admin.received(f"homeassistant/+/{NODE}/+/config"):
@@ -189,9 +192,11 @@ async def test_discovery_payloads(broker: Any, admin: Recorder) -> None:
     assert got[("sensor", "battery")]["device"]["model"] == "Prime Spark power node (simulated)"
 
 
-async def test_grid_cut_changes_source_charging_and_strategy(broker: Any, admin: Recorder) -> None:
+async def test_grid_cut_changes_source_charging_and_strategy(broker: Any, admin: Recorder,
+                                                             tmp_path: Path) -> None:
     admin.subscribe(f"spark/{NODE}/#")
-    cfg = spark(broker, state_interval=30, backend={"type": "simulated", "initial_percent": 70})
+    cfg = spark(broker, tmp_path, state_interval=30,
+                backend={"type": "simulated", "initial_percent": 70})
     async with running(cfg, broker) as agent:
         await wait_for(lambda: any(s.source == "grid" for s in power_states(admin)), 10,
                        what="first power state")
@@ -232,10 +237,12 @@ async def test_grid_cut_changes_source_charging_and_strategy(broker: Any, admin:
         late.close()
 
 
-async def test_low_battery_event_fires_once_at_threshold(broker: Any, admin: Recorder) -> None:
+async def test_low_battery_event_fires_once_at_threshold(broker: Any, admin: Recorder,
+                                                         tmp_path: Path) -> None:
     admin.subscribe(f"spark/{NODE}/#")
     # 0.005 Wh = 18 J: at 6 W the pack loses 1 % every 30 ms; at 1 W it gains 1 % in 180 ms
-    cfg = spark(broker, state_interval=0.05, low_battery_threshold=20, low_battery_hysteresis=5,
+    cfg = spark(broker, tmp_path, state_interval=0.05, low_battery_threshold=20,
+                low_battery_hysteresis=5,
                 backend={"type": "simulated", "capacity_wh": 0.005, "initial_percent": 30,
                          "load_w": 6, "load_noise_w": 0, "charge_w": 1})
     async with running(cfg, broker):
@@ -263,9 +270,10 @@ class BrokenBackend(PowerBackend):
         raise BackendReadError("upsd: ERR DRIVER-NOT-CONNECTED")
 
 
-async def test_failing_backend_keeps_the_node_up(broker: Any, admin: Recorder) -> None:
+async def test_failing_backend_keeps_the_node_up(broker: Any, admin: Recorder,
+                                                 tmp_path: Path) -> None:
     admin.subscribe(f"spark/{NODE}/#", f"homeassistant/switch/{NODE}/grid/config")
-    cfg = spark(broker, state_interval=0.05,
+    cfg = spark(broker, tmp_path, state_interval=0.05,
                 backend={"type": "sysfs", "root": str(SYSFS / "laptop")})
     async with running(cfg, broker, power_backend=BrokenBackend(None)) as agent:
         await wait_for(lambda: state(admin, "backend_problem") == b"ON", 10)
@@ -280,9 +288,9 @@ async def test_failing_backend_keeps_the_node_up(broker: Any, admin: Recorder) -
         assert live(admin, f"spark/{NODE}/availability")[-1] == b"online"
 
 
-async def test_sysfs_backend_node(broker: Any, admin: Recorder) -> None:
+async def test_sysfs_backend_node(broker: Any, admin: Recorder, tmp_path: Path) -> None:
     admin.subscribe(f"spark/{NODE}/#")
-    cfg = spark(broker, backend={"type": "sysfs", "root": str(SYSFS / "laptop")})
+    cfg = spark(broker, tmp_path, backend={"type": "sysfs", "root": str(SYSFS / "laptop")})
     async with running(cfg, broker):
         await wait_for(lambda: bool(power_states(admin)), 10)
     s = power_states(admin)[-1]
@@ -290,3 +298,57 @@ async def test_sysfs_backend_node(broker: Any, admin: Recorder) -> None:
         (64, "battery", False, "cloud-first")
     assert state(admin, "battery") == b"64.0" and state(admin, "backend") == b"sysfs BAT0"
     assert float(state(admin, "time_to_empty") or 0) == pytest.approx(32.81 / 8.734 * 60, 1e-3)
+
+
+def watcher(broker: Any) -> Recorder:
+    rec = Recorder(broker.host, broker.port, "admin", broker.passwords["admin"])
+    rec.connect()
+    rec.subscribe(f"spark/{NODE}/#")
+    return rec
+
+
+async def test_power_mode_survives_a_restart(broker: Any, admin: Recorder,
+                                             tmp_path: Path) -> None:
+    """The mode is a setting the node owns (a UPS keeps it in NVRAM): a restart comes back in
+    the mode chosen at run time, unless the config's mode has been changed since."""
+    admin.subscribe(f"spark/{NODE}/#")
+    cfg = spark(broker, tmp_path, state_interval=30, backend={"type": "simulated"})
+    async with running(cfg, broker):
+        await wait_for(lambda: bool(power_states(admin)), 10, what="first power state")
+        admin.publish(f"spark/{NODE}/power_mode/set", "off-grid")
+        await wait_for(lambda: state(admin, "power_mode") == b"off-grid", 5, what="off-grid")
+    with watcher(broker) as rec:  # live() skips what the broker kept from the first run
+        async with running(cfg, broker) as agent:
+            await wait_for(lambda: bool(power_states(rec)), 10, what="state after restart")
+            assert agent.mode == "off-grid"
+            assert live(rec, f"spark/{NODE}/power_mode/state") == [b"off-grid"]
+            assert (power_states(rec)[0].mode, power_states(rec)[0].strategy) == \
+                ("off-grid", "cloud-first")
+    # an edited config is the newer decision
+    edited = spark(broker, tmp_path, state_interval=30, mode="on-grid",
+                   backend={"type": "simulated"})
+    with watcher(broker) as rec:
+        async with running(edited, broker) as agent:
+            await wait_for(lambda: bool(power_states(rec)), 10, what="state, edited config")
+            assert agent.mode == "on-grid" and power_states(rec)[0].mode == "on-grid"
+
+
+def test_power_settings_file(tmp_path: Path) -> None:
+    path = tmp_path / "nodes" / f"{NODE}.json"
+    assert load_mode(path, "on-grid") == "on-grid"  # none yet: the config's mode
+    save_mode(path, "off-grid", "auto")
+    assert load_mode(path, "auto") == "off-grid" and load_mode(path, "on-grid") == "on-grid"
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary left
+    path.write_text("{not json")  # unreadable: logged, the config's mode, never a crash
+    assert load_mode(path, "auto") == "auto"
+
+
+async def test_a_mode_that_cannot_be_kept_is_refused(broker: Any, tmp_path: Path) -> None:
+    """Switching to a mode a restart would silently lose is an error the caller sees."""
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    cfg = spark(broker, blocker, backend={"type": "simulated"})
+    agent = PowerNode(NodeContext(cfg, cfg.node(NODE)))
+    with pytest.raises(PowerError, match="cannot keep the power mode in"):
+        await agent._set_mode("off-grid")
+    assert agent.mode == "auto"

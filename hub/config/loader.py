@@ -51,14 +51,19 @@ def load_config_text(
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: top level must be a mapping of sections (mqtt:, hub:, ...)")
-    data = apply_env_overrides(data, os.environ if env is None else env)
+    origins: dict[tuple[str, ...], str] = {}
+    data = apply_env_overrides(data, os.environ if env is None else env, origins)
     try:
         return SparkConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, source, data)) from None
+        raise ConfigError(format_validation_error(exc, source, data, origins)) from None
 
 
-def apply_env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+def apply_env_overrides(data: dict[str, Any], env: Mapping[str, str],
+                        origins: dict[tuple[str, ...], str] | None = None) -> dict[str, Any]:
+    """``data`` with every ``SPARK__...`` variable applied; ``origins`` (when given) gets each
+    variable's key path (lower case, list indexes as digits) -> its name, so that an error
+    at that key names the variable instead of the file."""
     out = dict(data)
     for name, raw in env.items():
         if not name.upper().startswith(ENV_PREFIX):
@@ -88,21 +93,57 @@ def apply_env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> dict[st
             cursor = nxt
         if isinstance(cursor, dict):
             cursor[path[-1]] = value
+            if origins is not None:
+                origins[tuple(path)] = name
     return out
 
 
-def _loc(loc: tuple[Any, ...]) -> str:
-    parts: list[str] = []
+def _is_tag(item: Any, node: Any) -> bool:
+    """A union member's tag that pydantic puts in an error's location (not a key of the data)."""
+    return (isinstance(node, dict) and isinstance(item, str) and item not in node
+            and item in (node.get("type"), node.get("kind")))
+
+
+def _data_path(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
+    """``loc`` as a path in the data: union tags (``nodes.0.power.backend``) left out."""
+    out: list[Any] = []
+    node = data
     for item in loc:
-        if isinstance(item, int):
-            parts.append(f"[{item}]")
-        elif item in ("function-after", "function-before") or str(item).startswith(
-            ("function-", "tagged-union")
-        ):
+        if _is_tag(item, node):
             continue
+        out.append(item)
+        if isinstance(item, int):
+            node = node[item] if isinstance(node, list) and item < len(node) else None
         else:
+            node = node.get(item) if isinstance(node, dict) else None
+    return tuple(out)
+
+
+def _loc(path: tuple[Any, ...], data: Any = None) -> str:
+    """A data path as the user wrote it: ``nodes['garage'].backend.type`` (a list item with an
+    ``id`` is named by it, others by index: ``bridges.sinks[0]``)."""
+    parts: list[str] = []
+    node = data
+    for item in path:
+        if isinstance(item, int):
+            node = node[item] if isinstance(node, list) and item < len(node) else None
+            ident = node.get("id") if isinstance(node, dict) else None
+            parts.append(f"[{ident!r}]" if isinstance(ident, str) and ident else f"[{item}]")
+        else:
+            node = node.get(item) if isinstance(node, dict) else None
             parts.append(("." if parts else "") + str(item))
     return "".join(parts) or "(top level)"
+
+
+def _env_origin(path: tuple[Any, ...], origins: Mapping[tuple[str, ...], str],
+                tag_key: str | None) -> tuple[tuple[str, ...], str] | None:
+    """The environment variable that set the value at ``path`` (or a section around it);
+    for a union's missing or bad tag, the one that set its ``tag_key``."""
+    key = tuple(str(p).lower() for p in path)
+    for env_path, name in origins.items():
+        if key[: len(env_path)] == env_path or (tag_key and env_path == (*key, tag_key)):
+            return env_path, name
+    return None
 
 
 def _models(ann: Any) -> list[type[BaseModel]]:
@@ -170,25 +211,51 @@ def _fields_at(model: type[BaseModel], loc: tuple[Any, ...], data: Any) -> list[
     return list(model.model_fields) if model is not None else []
 
 
-def format_validation_error(exc: ValidationError, source: str, data: Any) -> str:
-    lines = [f"{source}: {exc.error_count()} problem(s) in the config:"]
+def format_validation_error(exc: ValidationError, source: str, data: Any,
+                            origins: Mapping[tuple[str, ...], str] | None = None) -> str:
+    """One line per problem: where (the file's key, or the environment variable that set it),
+    what is wrong and what to do."""
+    problems: list[tuple[bool, str]] = []  # (from the environment, line)
     for err in exc.errors():
         loc = tuple(x for x in err["loc"] if not str(x).startswith(("function-", "tagged-union")))
-        key = _loc(loc)
+        path = _data_path(loc, data)
+        key = _loc(path, data)
         kind = err["type"]
+        ctx = err.get("ctx") or {}
+        tag_key = str(ctx.get("discriminator", "")).strip("'\"") or None
+        origin = _env_origin(path, origins or {}, tag_key)
+        fix_env = ""
         if kind == "extra_forbidden":
             valid = _fields_at(SparkConfig, loc, data)
             guess = difflib.get_close_matches(str(loc[-1]), valid, n=1)
+            if origin is not None and guess and origin[0] == tuple(str(p).lower() for p in path):
+                fix_env = ENV_PREFIX + "__".join([*origin[0][:-1], guess[0]]).upper()
             fix = f"did you mean {guess[0]!r}?" if guess else f"valid keys: {', '.join(valid)}"
-            lines.append(f"  - {key}: unknown key; {fix} Remove or rename it.")
+            what = f"unknown key; {fix} " + (
+                f"Rename the variable to {fix_env} or unset it." if fix_env
+                else "Unset the variable." if origin else "Remove or rename it.")
         elif kind == "missing":
-            lines.append(f"  - {key}: required key is missing; add it.")
+            what = "required key is missing; add it."
         elif kind == "union_tag_invalid":
-            lines.append(f"  - {key}: {err['msg']}; set 'kind' to one of the listed values.")
+            what = f"{err['msg']}; set {tag_key!r} to one of the listed values."
         elif kind == "union_tag_not_found":
-            lines.append(f"  - {key}: no 'kind' given; add 'kind:' naming the node type.")
+            what = (f"no {tag_key!r} given; add '{tag_key}:' naming the "
+                    f"{'node kind' if tag_key == 'kind' else 'backend'}.")
         else:
             got = err.get("input")
             shown = repr(got) if not isinstance(got, dict | list) else type(got).__name__
-            lines.append(f"  - {key}: {err['msg']} (got {shown}); change the value.")
-    return "\n".join(lines)
+            what = f"{err['msg']} (got {shown}); " + (
+                "change the variable's value." if origin else "change the value.")
+        if origin is not None:
+            problems.append((True, f"  - environment variable {origin[1]} ({key}): {what}"))
+        else:
+            problems.append((False, f"  - {key}: {what}"))
+    from_env = sum(1 for env, _ in problems if env)
+    if from_env == len(problems):
+        where = f"the environment (SPARK__* variables; none in {source})"
+    elif from_env:
+        where = f"{source} and the environment (SPARK__* variables)"
+    else:
+        where = source
+    lines = [f"{where}: {len(problems)} problem(s) in the config:"]
+    return "\n".join(lines + [line for _, line in problems])

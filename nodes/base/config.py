@@ -30,4 +30,14 @@ class NodeConfigBase(StrictModel):
         return v
 
     def display_name(self) -> str:
-        return self.name or self.id.replace("_", " ").replace("-", " ").title()
+        """The configured name, else the id in words with acronyms kept upper case (``NAS``)."""
+        return self.name or default_display_name(self.id)
+
+
+ACRONYMS = frozenset({"ap", "cpu", "gpu", "ha", "nas", "nvr", "pc", "pdu", "ups", "usb", "vpn"})
+
+
+def default_display_name(node_id: str) -> str:
+    """``nas`` -> ``NAS``, ``garage_ups`` -> ``Garage UPS``, ``pi-5`` -> ``Pi 5``."""
+    words = node_id.replace("_", " ").replace("-", " ").split()
+    return " ".join(w.upper() if w.lower() in ACRONYMS else w.capitalize() for w in words)

@@ -66,10 +66,24 @@ class DiscoveryContext:
         ]
 
 
+def entity_name(name: str | None, device_name: str) -> str | None:
+    """The entity's own name as HA shows it after the device's (``has_entity_name``): a name
+    that repeats the device's name at its start loses it (device "Battery", entity "Battery
+    voltage" -> "Voltage"); one equal to it becomes None (the entity is the device's main
+    feature). Ids never depend on names, so renaming a device keeps every entity id."""
+    if not name or not device_name.strip():
+        return name
+    words, device = name.split(), device_name.split()
+    if [w.casefold() for w in words[: len(device)]] != [w.casefold() for w in device]:
+        return name
+    rest = " ".join(words[len(device):]).lstrip(" -:")
+    return rest[:1].upper() + rest[1:] if rest else None
+
+
 def _entity_body(entity: Entity, ctx: DiscoveryContext) -> dict[str, Any]:
     layout, node = ctx.layout, ctx.node_id
     body: dict[str, Any] = {
-        "name": entity.name,
+        "name": entity_name(entity.name, ctx.device.name),
         "unique_id": f"{ctx.unique_prefix}_{entity.key}",
         # object_id sets the entity id up to HA 2025.x; default_entity_id from 2025.10 on.
         "object_id": f"{node}_{entity.key}".replace("-", "_"),

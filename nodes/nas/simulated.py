@@ -1,5 +1,9 @@
 """Simulated NAS backend: four SATA disks and mounts whose usage grows, for demos and tests.
 
+The disks behave like hardware across restarts: each one's serial number and power-on hours
+follow from its device name and a fixed install date (``INSTALLED``), so a restarted node
+reports the same disks and a ``total_increasing`` counter that never goes back.
+
 It produces smartctl-shaped JSON and runs it through the same parser as the real backend, so
 the simulated node exercises the real assessment. One disk can be set failing (config or at
 run time): its SMART status fails and reallocated / pending sectors grow on every read.
@@ -7,8 +11,11 @@ run time): its SMART status fails and reallocated / pending sectors grow on ever
 
 from __future__ import annotations
 
+import hashlib
 import random
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import Field
@@ -20,6 +27,8 @@ from nodes.nas.smart import SmartError, SmartReport, parse_smartctl
 TB = 1_000_000_000_000
 _MODELS = [("ST4000VN008-2DR166", "ZGY5"), ("ST4000VN008-2DR166", "ZGY6"),
            ("WDC WD40EFRX-68N32N0", "WD-WCC7K"), ("WDC WD40EFRX-68N32N0", "WD-WCC7L")]
+INSTALLED = datetime(2024, 1, 1, tzinfo=UTC).timestamp()  # when the simulated array was built
+PRUNE_HOURS = 30 * 24  # the simulated mounts are pruned back to start_used_percent monthly
 
 
 class SimulatedBackendConfig(StrictModel):
@@ -30,8 +39,15 @@ class SimulatedBackendConfig(StrictModel):
     failure_target: str = Field(
         "/dev/sdd", description="Disk the 'simulate disk failure' switch acts on.")
     mount_size_tb: float = Field(12.0, gt=0, description="Size of each simulated mount.")
-    start_used_percent: float = Field(41.0, ge=0, le=100, description="Initial usage.")
+    start_used_percent: float = Field(41.0, ge=0, le=100, description="Usage right after the "
+                                      "monthly prune (the mounts fill up from there).")
     growth_gb_per_hour: float = Field(0.5, ge=0, description="How fast the mounts fill up.")
+
+
+def _stable(device: str, salt: str, modulo: int) -> int:
+    """A number fixed by the device name (not by a seed or the process): same on every start."""
+    digest = hashlib.sha256(f"{salt}:{device}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % modulo
 
 
 class _Disk:
@@ -39,8 +55,9 @@ class _Disk:
         model, serial = _MODELS[index % len(_MODELS)]
         self.device = device
         self.model = model
-        self.serial = f"{serial}{rng.randrange(10**4, 10**5)}"
-        self.hours = rng.randrange(8_000, 30_000)
+        self.serial = f"{serial}{10**4 + _stable(device, 'serial', 9 * 10**4)}"
+        # Hours the disk had run before the array was built (a used disk: 0 to about 2 years).
+        self.hours_before = _stable(device, "hours", 17_000)
         self.temperature = rng.uniform(31.0, 36.0)
         self.reallocated = 0
         self.pending = 0
@@ -52,13 +69,14 @@ class SimulatedNasBackend(NasBackend):
     type = "simulated"
     config: SimulatedBackendConfig
 
-    def __init__(self, config: SimulatedBackendConfig) -> None:
+    def __init__(self, config: SimulatedBackendConfig,
+                 clock: Callable[[], float] = time.time) -> None:
         super().__init__(config)
+        self.clock = clock  # wall clock: power-on hours count from INSTALLED
         self.rng = random.Random(config.seed)
         self.disks: dict[str, _Disk] = {}
         self.unmounted: set[str] = set()
         self.read_only: set[str] = set()
-        self._t0 = time.monotonic()
 
     def _disk(self, device: str) -> _Disk:
         disk = self.disks.get(device)
@@ -80,7 +98,9 @@ class SimulatedNasBackend(NasBackend):
         (self.unmounted.discard if mounted else self.unmounted.add)(mountpoint)
 
     async def mounts(self, mountpoints: list[str]) -> list[MountStatus]:
-        hours = (time.monotonic() - self._t0) / 3600
+        # Fills up by growth_gb_per_hour and is pruned back every PRUNE_HOURS, on the wall
+        # clock: a restarted node carries on where it was instead of starting empty again.
+        hours = (max(0.0, self.clock() - INSTALLED) / 3600) % PRUNE_HOURS
         total = int(self.config.mount_size_tb * TB)
         out = []
         for i, mountpoint in enumerate(mountpoints):
@@ -104,8 +124,13 @@ class SimulatedNasBackend(NasBackend):
             disk.pending += self.rng.randrange(0, 4)
         return parse_smartctl(self.smartctl_json(disk), device)
 
+    def power_on_hours(self, disk: _Disk) -> int:
+        """Hours since the array was built plus the disk's earlier hours: never runs back,
+        whatever the restarts (a clock set back before INSTALLED counts as INSTALLED)."""
+        return disk.hours_before + int(max(0.0, self.clock() - INSTALLED) // 3600)
+
     def smartctl_json(self, disk: _Disk) -> dict[str, Any]:
-        hours = disk.hours + int((time.monotonic() - self._t0) / 3600)
+        hours = self.power_on_hours(disk)
         temp = round(disk.temperature)
 
         def attr(id_: int, name: str, value: int, thresh: int, raw: int) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from nodes.power.backends import GridControl, PowerBackend, PowerReading, make_b
 from nodes.power.config import PowerNodeConfig
 from nodes.power.errors import PowerError
 from nodes.power.messages import POWER_MODES, POWER_SOURCES, STRATEGIES, PowerMode, PowerState
+from nodes.power.settings import load_mode, save_mode, settings_path
 from nodes.power.strategy import LowBatteryLatch, derive_strategy, is_low
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,8 @@ class PowerNode(NodeAgent):
             else make_backend(self.cfg.backend, clock=ctx.extra.get("clock"))
         )
         self.thresholds = self.cfg.thresholds()
-        self.mode: PowerMode = self.cfg.mode
+        self.settings_file = settings_path(self.cfg.data_dir, self.node_id)
+        self.mode: PowerMode = self.cfg.mode  # the saved mode is read in setup()
         self.latch = LowBatteryLatch(self.thresholds)
         self.low = False
         self.reading: PowerReading | None = None
@@ -68,22 +70,22 @@ class PowerNode(NodeAgent):
                    state_class="measurement", suggested_display_precision=2),
             Sensor(key="current", name="Battery current", device_class="current", unit="A",
                    state_class="measurement", suggested_display_precision=2),
-            Sensor(key="power_draw", name="Power", device_class="power", unit="W",
+            Sensor(key="power_draw", name="Load", device_class="power", unit="W",
                    state_class="measurement", suggested_display_precision=1),
             BinarySensor(key="charging", name="Charging", device_class="battery_charging"),
-            Sensor(key="power_source", name="Power source", options=list(POWER_SOURCES),
+            Sensor(key="power_source", name="Source", options=list(POWER_SOURCES),
                    icon="mdi:transmission-tower"),
             Sensor(key="time_to_empty", name="Time to empty", device_class="duration",
                    unit="min", state_class="measurement", suggested_display_precision=0),
-            Select(key="power_mode", name="Power mode", options=list(POWER_MODES),
+            Select(key="power_mode", name="Mode", options=list(POWER_MODES),
                    icon="mdi:power-settings"),
             Sensor(key="strategy", name="Routing strategy", options=list(STRATEGIES),
                    icon="mdi:call-split"),
             Event(key="low_battery", name="Low battery", event_types=["low_battery", "recovered"],
                   icon="mdi:battery-alert"),
-            Sensor(key="backend", name="Power backend", entity_category="diagnostic",
+            Sensor(key="backend", name="Backend", entity_category="diagnostic",
                    attributes=True, icon="mdi:chip"),
-            BinarySensor(key="backend_problem", name="Power backend problem",
+            BinarySensor(key="backend_problem", name="Backend problem",
                          device_class="problem", entity_category="diagnostic", attributes=True),
         ]
         if self.grid is not None:
@@ -93,6 +95,8 @@ class PowerNode(NodeAgent):
 
     # ---- lifecycle --------------------------------------------------------------------
     async def setup(self) -> None:
+        self.mode = await asyncio.to_thread(load_mode, self.settings_file, self.cfg.mode)
+        self.strategy = derive_strategy(None, self.mode, self.thresholds)
         self.on_command("power_mode", self._set_mode)
         self.set_state("power_mode", self.mode)
         self.set_state("strategy", self.strategy)
@@ -198,7 +202,13 @@ class PowerNode(NodeAgent):
             self.client.publish(self.layout.power_state(self.node_id), state.to_payload(), 1, True)
 
     # ---- commands ---------------------------------------------------------------------
-    def _set_mode(self, mode: PowerMode) -> None:
+    async def _set_mode(self, mode: PowerMode) -> None:
+        if mode != self.mode:  # kept before it is confirmed: a restart comes back in it
+            try:
+                await asyncio.to_thread(save_mode, self.settings_file, mode, self.cfg.mode)
+            except OSError as exc:
+                raise PowerError(f"cannot keep the power mode in {self.settings_file}: "
+                                 f"{exc.strerror or exc}") from exc
         self.mode = mode
         self.set_state("power_mode", mode)
         self._update_power_state()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -22,8 +23,13 @@ class PowerNodeConfig(NodeConfigBase):
         "(the default, for machines without the hardware).",
     )
     mode: PowerMode = Field(
-        "auto", description="Power mode at start: auto follows the reading; on-grid / off-grid "
-        "force the routing strategy (the select entity changes it at run time)."
+        "auto", description="Power mode at first start: auto follows the reading; on-grid / "
+        "off-grid force the routing strategy. A mode chosen at run time (the select entity) is "
+        "kept in data_dir and restored on restart, until this value is changed."
+    )
+    data_dir: Path = Field(
+        Path(".spark/nodes"), description="Where the node keeps its settings "
+        "(<data_dir>/<id>.json: the power mode chosen at run time)."
     )
     low_battery_threshold: float = Field(
         20.0, gt=0, lt=100, description="Battery percent at or below which the node is 'low'."
