@@ -10,7 +10,9 @@ from nicegui import background_tasks, ui
 
 from hub.entity import EntityRecord
 from hub.services import ServiceError
+from ui.attrs import data
 from ui.panel import Session
+from ui.timefmt import humanize, parse_time
 
 log = logging.getLogger(__name__)
 ON_OFF = frozenset({"switch", "light", "fan", "siren", "humidifier"})
@@ -24,14 +26,16 @@ def state_text(record: EntityRecord) -> str:
         return "snapshot" if record.image is not None else "no snapshot yet"
     if record.state is None:
         return "unknown"
+    if parse_time(record.state) is not None:  # a timestamp sensor's ISO text
+        return humanize(record.state)
     unit = record.spec.unit_of_measurement
     return f"{record.state} {unit}" if unit else record.state
 
 
 def state_label(record: EntityRecord) -> ui.label:
     """The live state text, findable by tests (marker / data-entity)."""
-    return (ui.label(state_text(record)).classes("font-mono text-right")
-            .mark(f"state:{record.entity_id}").props(f'data-entity="{record.entity_id}"'))
+    label = ui.label(state_text(record)).classes("font-mono text-right break-all")
+    return data(label.mark(f"state:{record.entity_id}"), "entity", record.entity_id)
 
 
 def controllable(record: EntityRecord) -> bool:
@@ -66,8 +70,7 @@ class Control:
             else:
                 self.widget = ui.button("Press", on_click=lambda: self._changed(None)).props(
                     "dense unelevated")
-            self.widget.mark(f"control:{self.entity_id}").props(
-                f'data-control="{self.entity_id}"')
+            data(self.widget.mark(f"control:{self.entity_id}"), "control", self.entity_id)
             self.spinner = ui.spinner(size="1.2em").mark(f"pending:{self.entity_id}")
             self.spinner.visible = False
             self.error = ui.label("").classes("text-negative text-xs max-w-[14rem]").mark(

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 
 from fastapi.responses import RedirectResponse
 from nicegui import ui
@@ -15,12 +13,6 @@ from ui.panel import Panel, Session
 
 CARD = "w-full p-3"
 GRID = "grid grid-cols-1 sm:grid-cols-2 lg:grid-cols-3 gap-3 w-full"
-
-
-def clock(t: float) -> str:
-    """HH:MM:SS today, else the date too."""
-    dt = datetime.fromtimestamp(t)
-    return dt.strftime("%H:%M:%S") if time.time() - t < 86_400 else dt.strftime("%d %b %H:%M")
 
 
 def to_login() -> RedirectResponse:
