@@ -17,16 +17,19 @@ from typing import Any
 
 from hub.recorder import StatePoint
 
-MIN_WINDOW = 600.0  # seconds: the least span drawn (a single state is not a two-day chart)
+MIN_WINDOW = 60.0  # seconds: the least span drawn (a single state is not a two-day chart)
+FEW = 40  # with fewer points each one is marked
 UNKNOWN = "unknown"
 
 
 def window(points: Sequence[StatePoint], start: float, now: float) -> tuple[float, float]:
-    """The x range: from the first state (not before ``start``) to now, at least
-    :data:`MIN_WINDOW` wide (never before ``start``)."""
-    first = max(points[0].time, start) if points else start
-    lo = max(start, min(first, now - MIN_WINDOW))
-    return lo, now
+    """The x range: from a little before the first state to now, at least :data:`MIN_WINDOW`
+    wide, never before ``start`` (the range picked)."""
+    if not points:
+        return start, now
+    first = max(points[0].time, start)
+    pad = max(0.03 * (now - first), 2.0)
+    return max(start, min(first - pad, now - MIN_WINDOW)), now
 
 
 def state_steps(points: Sequence[StatePoint], start: float, now: float
@@ -74,6 +77,7 @@ def chart_options(numeric: bool, points: Sequence[StatePoint], unit: str | None,
         "xAxis": {"type": "time", "min": lo * 1000, "max": hi * 1000,
                   "splitNumber": 4, "axisLabel": {"hideOverlap": True}},
         "yAxis": y,
-        "series": [{"type": "line", "step": False, "showSymbol": False,
+        "series": [{"type": "line", "step": False, "showSymbol": len(points) < FEW,
+                    "symbolSize": 5, "lineStyle": {"width": 2 if numeric else 3},
                     "connectNulls": False, "data": data}],
     }

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from hub.errors import PayloadError
 from hub.events import AvailabilityChanged, EntityFired, HubEvent, NodeAvailability
 from hub.mqtt import Message
+from hub.recorder.models import describe
 from ui.timefmt import humanize
 
 if TYPE_CHECKING:
@@ -51,7 +52,11 @@ def event_line(view: HubView, event: HubEvent) -> EventLine | None:
                          f"node {event.node_id} is {'online' if event.online else 'offline'}")
     if isinstance(event, EntityFired):
         extra = ", ".join(f"{k} {humanize(v)}" for k, v in list(event.data.items())[:3])
-        text = f"{event.entity_id}: {event.event_type}" + (f" ({extra})" if extra else "")
+        record = view.get(event.entity_id)
+        dev = view.device(record.device_id) if record is not None else None
+        meta = describe(record, dev.name if dev else None)
+        name = (meta.name if meta else None) or event.entity_id
+        text = f"{name}: {event.event_type}" + (f" ({extra})" if extra else "")
         return EventLine(event.time, "notifications", text, event.entity_id,
                          f"fired {event.entity_id} {event.event_type}")
     if isinstance(event, AvailabilityChanged):

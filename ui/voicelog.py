@@ -3,7 +3,6 @@ reprs of the event's data."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ui.feeds import PipelineLine
@@ -24,8 +23,10 @@ def value_text(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:g}"
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
+    if isinstance(value, dict):
+        return ", ".join(f"{k.replace('_', ' ')} {value_text(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(value_text(v) for v in value)
     return str(value)
 
 

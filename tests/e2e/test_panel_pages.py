@@ -8,6 +8,7 @@ Screenshots go to test-artifacts/pages/ (git-ignored) to be looked at."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -68,7 +69,7 @@ return {scroll: d.scrollWidth, inner: window.innerWidth, wide: wide.slice(0, 5)}
 """
 
 OVERLAPS = """
-const out = [];
+const out = [], checked = [];
 const box = e => e.getBoundingClientRect();
 const hit = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
 for (const ctl of document.querySelectorAll('[data-control]')) {
@@ -76,9 +77,10 @@ for (const ctl of document.querySelectorAll('[data-control]')) {
   const line = row && row.querySelector('[data-id-line]');
   if (!line) continue;
   const a = box(ctl), b = box(line);
+  checked.push(ctl.getAttribute('data-control'));
   if (a.width && b.width && hit(a, b)) out.push(ctl.getAttribute('data-control'));
 }
-return out;
+return {overlaps: out, checked: checked};
 """
 
 
@@ -122,7 +124,7 @@ def history(api: Api, entity_id: str) -> list[dict[str, Any]]:
 
 def drawn_state(data: list[list[Any]], t_ms: float) -> Any:
     """The state the drawn line shows at ``t_ms``: the horizontal segment covering it."""
-    for (t0, s0), (t1, s1) in zip(data, data[1:], strict=False):
+    for (t0, s0), (t1, s1) in itertools.pairwise(data):
         if t0 <= t_ms < t1 and s0 == s1:
             return s0
     return None
@@ -133,18 +135,21 @@ def chart(driver: Any) -> dict[str, Any]:
     return dict(json.loads(raw))
 
 
-def check_layout(driver: Any, name: str) -> None:
+def check_layout(driver: Any, name: str) -> list[str]:
+    """No horizontal overflow; no control over its entity's id line. Returns the controls
+    checked."""
     found = driver.execute_script(OVERFLOW)
     assert found["scroll"] <= found["inner"], f"{name}: wider than the phone: {found}"
-    assert driver.execute_script(OVERLAPS) == [], f"{name}: a control covers its id line"
+    boxes = driver.execute_script(OVERLAPS)
+    assert boxes["overlaps"] == [], f"{name}: a control covers its id line: {boxes}"
+    return list(boxes["checked"])
 
 
 def open_page(driver: Any, url: str, path: str) -> None:
     from selenium.webdriver.common.by import By
 
     driver.get(url + path)
-    wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, '[data-testid="page-ready"]')
-               or driver.find_elements(By.CSS_SELECTOR, ".q-page .q-card"), 15,
+    wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, "[data-page] > *"), 15,
                f"{path} rendered")
 
 
@@ -163,7 +168,7 @@ def test_every_page_at_desktop_and_phone_width(broker: Any, tmp_path: Path) -> N
             wait_until(lambda s=state: (api.entity(LAMP) or {}).get("state") == s, 10,
                        f"lamp {state}")
             wait_until(lambda s=state: history(api, LAMP)[-1]["state"] == s, 10,
-                       f"{s} recorded")
+                       f"{state} recorded")
         # the doorbell rings three times: one dashboard line, "×3"
         for _ in range(3):
             call(api, "press", "button.sim1_identify")
@@ -185,7 +190,7 @@ def test_every_page_at_desktop_and_phone_width(broker: Any, tmp_path: Path) -> N
         wait_until(lambda: "×3" in text_of(driver, '[data-events]'), 15,
                    "the doorbell presses coalesced into one line")
         events = text_of(driver, '[data-events]')
-        assert events.count("doorbell") == 1, events
+        assert events.count("Doorbell") == 1, events
 
         # the chart draws each state from its time until the next change, the last until now
         points = history(api, LAMP)
@@ -222,6 +227,7 @@ def test_every_page_at_desktop_and_phone_width(broker: Any, tmp_path: Path) -> N
             ": null"), 15, "the snapshot image")
         assert size[0] >= 160 and size[1] >= 120
 
+        checked: dict[str, list[str]] = {}
         for width, height in (DESKTOP, PHONE):
             driver.set_window_size(width, height)
             for name, path in PAGES.items():
@@ -230,4 +236,6 @@ def test_every_page_at_desktop_and_phone_width(broker: Any, tmp_path: Path) -> N
                     "return document.readyState === 'complete'"), 10, f"{path} loaded")
                 driver.save_screenshot(str(ARTIFACTS / f"{name}_{width}.png"))
                 if width == PHONE[0]:
-                    check_layout(driver, name)
+                    checked[name] = check_layout(driver, name)
+        assert {"number.sim1_setpoint", "select.sim1_mode", LAMP} <= set(checked["entities"])
+        assert checked["setpoint"] == ["number.sim1_setpoint"]

@@ -35,6 +35,14 @@ def image_source(record: EntityRecord) -> str:
     return f"data:{kind};base64,{base64.b64encode(record.image or b'').decode()}"
 
 
+def history_note(points: list[StatePoint]) -> str:
+    if not points:
+        return "Nothing recorded in this range."
+    last = points[-1]
+    count = "1 recorded state" if len(points) == 1 else f"{len(points)} recorded states"
+    return f"{count}; {last.state or 'unknown'} since {when(last.time)}"
+
+
 def register(panel: Panel) -> None:
     view = panel.view
 
@@ -114,7 +122,7 @@ def register(panel: Panel) -> None:
                 return
             points[:] = [p for p in rows if isinstance(p, StatePoint)]
             redraw()
-            note.text = f"{len(points)} recorded states"
+            note.text = history_note(points)
 
         span.on_value_change(load)
         await load()

@@ -9,6 +9,7 @@ from fastapi.responses import RedirectResponse
 from nicegui import ui
 
 from hub.api.auth import Principal
+from ui.attrs import data
 from ui.panel import Panel, Session
 
 CARD = "w-full p-3"
@@ -55,7 +56,7 @@ def frame(session: Session, principal: Principal, title: str) -> Iterator[None]:
             "text-sm opacity-80 max-sm:hidden").mark("whoami")
         ui.button(icon="logout", on_click=sign_out).props(
             "flat dense round color=white").tooltip("Sign out").mark("sign-out")
-    with ui.column().classes("w-full max-w-6xl mx-auto p-2 sm:p-4 gap-4"):
+    with data(ui.column().classes("w-full max-w-6xl mx-auto p-2 sm:p-4 gap-4"), "page", title):
         yield
 
 
