@@ -239,3 +239,67 @@ def test_every_page_at_desktop_and_phone_width(broker: Any, tmp_path: Path) -> N
                     checked[name] = check_layout(driver, name)
         assert {"number.sim1_setpoint", "select.sim1_mode", LAMP} <= set(checked["entities"])
         assert checked["setpoint"] == ["number.sim1_setpoint"]
+
+
+EVIL_NODE = 'evil" :title="window.__pwned = 1'
+EVIL = '<img src=x onerror="window.__pwned = 2"> {a|b} :x="window.__pwned = 3"'
+EVIL_DISCOVERY = [
+    ("homeassistant/sensor/evil/text/config", json.dumps({
+        "name": EVIL, "unique_id": "evil_text", "state_topic": "evil/text",
+        "json_attributes_topic": "evil/attrs", "default_entity_id": "sensor.evil_text"})),
+    ("homeassistant/image/evil/cam/config", json.dumps({
+        "name": "Evil cam", "unique_id": "evil_cam", "image_topic": "evil/cam",
+        "content_type": 'image/png" onerror="window.__pwned = 4',
+        "default_entity_id": "image.evil_cam"})),
+]
+EVIL_STATES = [("evil/text", EVIL), ("evil/attrs", json.dumps({"note": EVIL})),
+               ("evil/cam", "not a picture")]
+
+
+@pytest.mark.slow
+def test_untrusted_text_stays_text(broker: Any, tmp_path: Path) -> None:
+    """Device names, states, attributes, node ids and content types from the network are
+    shown as text: nothing of theirs becomes an attribute, a prop or markup."""
+    missing = chromium_available()
+    if missing:
+        pytest.fail(missing, pytrace=False)
+    with page_lab(tmp_path, broker) as lab, chromium(tmp_path / "profile") as driver, \
+            lab.api() as api, \
+            Recorder(broker.host, broker.port, "admin", broker.passwords["admin"]) as mqtt:
+        api.login()
+        mqtt.connect()
+        retained = [f"spark/{EVIL_NODE}/availability", *(t for t, _ in EVIL_DISCOVERY)]
+        try:
+            mqtt.publish(retained[0], "online", retain=True)
+            for topic, payload in EVIL_DISCOVERY:
+                mqtt.publish(topic, payload, retain=True)
+            wait_until(lambda: api.entity("sensor.evil_text") and api.entity("image.evil_cam"),
+                       15, "the hostile entities registered")
+            for topic, payload in EVIL_STATES:
+                mqtt.publish(topic, payload)
+            wait_until(lambda: (api.entity("sensor.evil_text") or {}).get("state") == EVIL,
+                       15, "the hostile state")
+            sign_in(driver, lab.url)
+            wait_until(lambda: EVIL_NODE in text_of(driver, "[data-page]"), 15,
+                       "the hostile node id shown as text")
+            node = driver.execute_script(
+                "return [...document.querySelectorAll('[data-node]')]"
+                ".map(e => [e.getAttribute('data-node'), e.getAttribute('title')])")
+            assert [EVIL_NODE, None] in node
+            for path in ("/", "/entities?q=evil", "/entity/sensor.evil_text",
+                         "/entity/image.evil_cam", "/cameras"):
+                open_page(driver, lab.url, path)
+                wait_until(lambda: driver.execute_script(
+                    "return document.readyState === 'complete'"), 10, f"{path} loaded")
+                if path == "/entity/sensor.evil_text":
+                    wait_until(lambda: EVIL in text_of(driver, "[data-page]"), 15,
+                               "the hostile name and state as text")
+                    driver.find_element("css selector", ".q-expansion-item").click()
+                    wait_until(lambda: f"note: {EVIL}" in text_of(driver, "[data-page]"), 15,
+                               "the hostile attribute as text")
+                assert driver.execute_script("return window.__pwned") is None, path
+                assert driver.execute_script(
+                    "return document.querySelectorAll('[data-page] img[src=x]').length") == 0
+        finally:
+            for topic in retained:
+                mqtt.publish(topic, "", retain=True)
