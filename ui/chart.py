@@ -17,7 +17,7 @@ from typing import Any
 
 from hub.recorder import StatePoint
 
-MIN_WINDOW = 60.0  # seconds: the least span drawn (a single state is not a two-day chart)
+MIN_WINDOW = 10.0  # seconds: the least span drawn (a single state is not a two-day chart)
 FEW = 40  # with fewer points each one is marked
 UNKNOWN = "unknown"
 
@@ -28,7 +28,7 @@ def window(points: Sequence[StatePoint], start: float, now: float) -> tuple[floa
     if not points:
         return start, now
     first = max(points[0].time, start)
-    pad = max(0.03 * (now - first), 2.0)
+    pad = max(0.05 * (now - first), 1.0)
     return max(start, min(first - pad, now - MIN_WINDOW)), now
 
 

@@ -235,6 +235,11 @@ def test_every_page_at_desktop_and_phone_width(broker: Any, tmp_path: Path) -> N
                 wait_until(lambda: driver.execute_script(
                     "return document.readyState === 'complete'"), 10, f"{path} loaded")
                 driver.save_screenshot(str(ARTIFACTS / f"{name}_{width}.png"))
+                if path.startswith("/entity/"):  # and the chart, further down
+                    chart(driver)
+                    driver.execute_script(
+                        "document.querySelector('[data-chart]').scrollIntoView()")
+                    driver.save_screenshot(str(ARTIFACTS / f"{name}_{width}_chart.png"))
                 if width == PHONE[0]:
                     checked[name] = check_layout(driver, name)
         assert {"number.sim1_setpoint", "select.sim1_mode", LAMP} <= set(checked["entities"])
