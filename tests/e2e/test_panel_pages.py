@@ -247,7 +247,8 @@ def test_every_page_at_desktop_and_phone_width(broker: Any, tmp_path: Path) -> N
 
 
 EVIL_NODE = 'evil" :title="window.__pwned = 1'
-EVIL = '<img src=x onerror="window.__pwned = 2"> {a|b} :x="window.__pwned = 3"'
+EVIL = ('<img src=x onerror="window.__pwned = 2"> {a|b} :x="window.__pwned = 3" '
+        + "a_long_value_without_any_space_" * 4)
 EVIL_DISCOVERY = [
     ("homeassistant/sensor/evil/text/config", json.dumps({
         "name": EVIL, "unique_id": "evil_text", "state_topic": "evil/text",
@@ -305,6 +306,13 @@ def test_untrusted_text_stays_text(broker: Any, tmp_path: Path) -> None:
                 assert driver.execute_script("return window.__pwned") is None, path
                 assert driver.execute_script(
                     "return document.querySelectorAll('[data-page] img[src=x]').length") == 0
+            driver.set_window_size(*PHONE)  # long names and values stay inside a phone
+            for path in ("/", "/entities?q=evil", "/entity/sensor.evil_text", "/cameras"):
+                open_page(driver, lab.url, path)
+                wait_until(lambda: driver.execute_script(
+                    "return document.readyState === 'complete'"), 10, f"{path} loaded")
+                driver.save_screenshot(str(ARTIFACTS / f"hostile{path.replace('/', '_')}.png"))
+                check_layout(driver, path)
         finally:
             for topic in retained:
                 mqtt.publish(topic, "", retain=True)

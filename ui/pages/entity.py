@@ -107,7 +107,7 @@ def register(panel: Panel) -> None:
                     span = ui.toggle(list(RANGES), value="24 h").props("dense")
                 chart = ui.echart(draw()).classes("w-full h-64").mark("history")
                 chart.props["data-chart"] = "history"
-                note = ui.label("").classes("text-xs opacity-70")
+                note = ui.label("").classes("text-xs opacity-70 break-all max-w-full")
 
         async def load() -> None:
             recorder = panel.hub.recorder
