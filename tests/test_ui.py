@@ -239,6 +239,7 @@ def test_history_chart_holds_each_state_until_the_next() -> None:
         [9_000_000.0, "off"], [10_000_000.0, "off"]]
     assert opts["xAxis"]["min"] == 2_000_000.0 and opts["xAxis"]["max"] == now * 1000
     assert opts["tooltip"]["renderMode"] == "richText"  # never HTML from device text
+    assert opts["xAxis"]["axisLabel"]["hideOverlap"] is True  # a phone-wide time axis
 
     single = chart_options(False, [StatePoint(now - 5, "comfort")], None, now - 86_400, now)
     assert single["xAxis"]["max"] - single["xAxis"]["min"] == MIN_WINDOW * 1000
@@ -264,3 +265,24 @@ def test_times_are_local_and_relative() -> None:
     assert humanize(iso, now) == f"{local} · just now"
     assert humanize("2027-01-15", now) == "2027-01-15"  # a date stays a date
     assert humanize("on", now) == "on" and parse_time("12345678901234567") is None
+
+
+def test_the_simulated_snapshot_is_a_scene_not_a_grey_square() -> None:
+    import struct
+    import zlib
+
+    from nodes.simulated.scene import HEIGHT, WIDTH, room
+
+    def pixels(png: bytes) -> set[bytes]:
+        assert png.startswith(b"\x89PNG\r\n\x1a\n")
+        width, height = struct.unpack(">II", png[16:24])
+        assert (width, height) == (WIDTH, HEIGHT) and width >= 160
+        idat = png.index(b"IDAT")
+        raw = zlib.decompress(png[idat + 4: idat + 4 + struct.unpack(">I", png[idat - 4:idat])[0]])
+        stride = 1 + width * 3
+        return {raw[y * stride + 1 + x * 3: y * stride + 4 + x * 3]
+                for y in range(height) for x in range(width)}
+
+    lit, dark = pixels(room(lamp_on=True)), pixels(room(lamp_on=False))
+    assert len(lit) > 50 and len(dark) > 10  # a picture, not one colour
+    assert lit != dark
