@@ -175,3 +175,114 @@ async def test_the_dashboard_follows_node_availability(broker: Any, tmp_path: Pa
                 await user.should_see(marker="node:sim2", content="online", retries=SLOW)
             await user.should_see(marker="node:sim2", content="offline", retries=SLOW)
             await user.should_see("node sim2 is offline", retries=SLOW)
+
+
+async def test_the_dashboard_coalesces_repeated_events(lab: tuple[Any, Any], tmp_path: Path
+                                                       ) -> None:
+    """A device firing the same event again and again (a camera's detections) is one line
+    with a count, kept live on an open dashboard."""
+    hub, node = lab
+    async with simulated_panel(hub, tmp_path) as (panel, new_user):
+        user = new_user()
+        await sign_in(user, "admin", ADMIN_PW)
+        for i in range(1, 4):
+            node.fire_event("doorbell", "press", source="test")
+            await user.should_see(f"×{i}" if i > 1 else "Sim1 Doorbell: press", retries=SLOW)
+        doorbell = [line for line in panel.recent.lines if line.key.endswith("doorbell press")]
+        assert [line.count for line in doorbell] == [3]
+        node.fire_event("doorbell", "double_press")  # another event type: its own line
+        await user.should_see("Sim1 Doorbell: double_press", retries=SLOW)
+        assert [line.count for line in panel.recent.lines if "doorbell" in line.key] == [1, 3]
+
+
+async def test_the_voice_page_hints_then_logs_in_words(broker: Any, tmp_path: Path) -> None:
+    from nodes.voice.messages import PipelineEvent
+
+    (tmp_path / "in").mkdir()
+    cfg = broker.spark_config(
+        nodes=[{"id": "voice", "kind": "voice", "array": {"type": "none"},
+                "source": {"type": "wav", "path": str(tmp_path / "in")},
+                "output": {"type": "file", "directory": str(tmp_path / "out")}}],
+        ui={"auth": {"admin_password": ADMIN_PW}})
+    async with running_hub(cfg, broker.passwords["hub"]) as hub, \
+            simulated_panel(hub, tmp_path) as (_panel, new_user):
+        user = new_user()
+        await sign_in(user, "admin", ADMIN_PW)
+        await user.open("/voice")
+        await user.should_see(marker="voice-hint")  # not an empty card
+        events = [PipelineEvent(run="r1", type="transcript", node="voice",
+                                data={"text": "turn on the lamp"}),
+                  PipelineEvent(run="r1", type="handled", node="voice",
+                                data={"reply": "Turned on the lamp.", "success": True,
+                                      "executed": True, "result": {"state": "on"}},
+                                timings={"stt_ms": 31.4, "action_ms": 12.0})]
+        await publish_as(cfg, "admin", broker.passwords["admin"],
+                         [("spark/voice/pipeline", e.to_payload(), False) for e in events])
+        await user.should_see("“turn on the lamp”", retries=SLOW)
+        await user.should_see("Turned on the lamp. (done)", retries=SLOW)
+        await user.should_see("result: state on")
+        await user.should_see("stt 31 ms · action 12 ms")
+        await user.should_not_see(marker="voice-hint")
+        await user.should_not_see("success=True")
+
+
+def test_history_chart_holds_each_state_until_the_next() -> None:
+    from hub.recorder import StatePoint
+    from ui.chart import MIN_WINDOW, chart_options
+
+    now = 10_000.0
+    points = [StatePoint(1_000.0, "off"), StatePoint(5_000.0, "on"), StatePoint(9_000.0, "off")]
+    opts = chart_options(False, points, None, start=2_000.0, now=now)
+    assert opts["series"][0]["step"] is False
+    assert opts["series"][0]["data"] == [  # the initial state clamped to the range start
+        [2_000_000.0, "off"], [5_000_000.0, "off"], [5_000_000.0, "on"], [9_000_000.0, "on"],
+        [9_000_000.0, "off"], [10_000_000.0, "off"]]
+    assert opts["xAxis"]["min"] == 2_000_000.0 and opts["xAxis"]["max"] == now * 1000
+    assert opts["tooltip"]["renderMode"] == "richText"  # never HTML from device text
+    assert opts["xAxis"]["axisLabel"]["hideOverlap"] is True  # a phone-wide time axis
+
+    single = chart_options(False, [StatePoint(now - 5, "comfort")], None, now - 86_400, now)
+    assert single["xAxis"]["max"] - single["xAxis"]["min"] == MIN_WINDOW * 1000
+    assert single["series"][0]["data"] == [[(now - 5) * 1000, "comfort"], [now * 1000, "comfort"]]
+
+    numbers = chart_options(True, [StatePoint(9_000.0, "21.5", 21.5),
+                                   StatePoint(9_500.0, "unavailable")], "°C", 0.0, now)
+    assert numbers["series"][0]["data"] == [[9_000_000.0, 21.5], [9_500_000.0, None]]
+
+
+def test_times_are_local_and_relative() -> None:
+    from datetime import datetime
+
+    from ui.timefmt import ago, humanize, parse_time
+
+    now = 1_800_000_000.0
+    assert ago(now - 1, now) == "just now" and ago(now - 75, now) == "1 min ago"
+    assert ago(now - 7_300, now) == "2 h ago" and ago(now + 90, now) == "in 1 min"
+    iso = "2027-01-15T08:00:00+00:00"
+    t = parse_time(iso)
+    assert t == 1_800_000_000.0
+    local = datetime.fromtimestamp(t).strftime("%H:%M:%S")
+    assert humanize(iso, now) == f"{local} · just now"
+    assert humanize("2027-01-15", now) == "2027-01-15"  # a date stays a date
+    assert humanize("on", now) == "on" and parse_time("12345678901234567") is None
+
+
+def test_the_simulated_snapshot_is_a_scene_not_a_grey_square() -> None:
+    import struct
+    import zlib
+
+    from nodes.simulated.scene import HEIGHT, WIDTH, room
+
+    def pixels(png: bytes) -> set[bytes]:
+        assert png.startswith(b"\x89PNG\r\n\x1a\n")
+        width, height = struct.unpack(">II", png[16:24])
+        assert (width, height) == (WIDTH, HEIGHT) and width >= 160
+        idat = png.index(b"IDAT")
+        raw = zlib.decompress(png[idat + 4: idat + 4 + struct.unpack(">I", png[idat - 4:idat])[0]])
+        stride = 1 + width * 3
+        return {raw[y * stride + 1 + x * 3: y * stride + 4 + x * 3]
+                for y in range(height) for x in range(width)}
+
+    lit, dark = pixels(room(lamp_on=True)), pixels(room(lamp_on=False))
+    assert len(lit) > 50 and len(dark) > 10  # a picture, not one colour
+    assert lit != dark

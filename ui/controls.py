@@ -10,7 +10,9 @@ from nicegui import background_tasks, ui
 
 from hub.entity import EntityRecord
 from hub.services import ServiceError
+from ui.attrs import data
 from ui.panel import Session
+from ui.timefmt import humanize, parse_time, when
 
 log = logging.getLogger(__name__)
 ON_OFF = frozenset({"switch", "light", "fan", "siren", "humidifier"})
@@ -24,14 +26,21 @@ def state_text(record: EntityRecord) -> str:
         return "snapshot" if record.image is not None else "no snapshot yet"
     if record.state is None:
         return "unknown"
+    if record.platform == "event":  # the state is the time of the last event
+        fired = _float(record.state)
+        kind = (record.attributes or {}).get("event_type")
+        text = when(fired) if fired is not None else record.state
+        return f"{kind} · {text}" if kind else text
+    if parse_time(record.state) is not None:  # a timestamp sensor's ISO text
+        return humanize(record.state)
     unit = record.spec.unit_of_measurement
     return f"{record.state} {unit}" if unit else record.state
 
 
 def state_label(record: EntityRecord) -> ui.label:
     """The live state text, findable by tests (marker / data-entity)."""
-    return (ui.label(state_text(record)).classes("font-mono text-right")
-            .mark(f"state:{record.entity_id}").props(f'data-entity="{record.entity_id}"'))
+    label = ui.label(state_text(record)).classes("font-mono text-right break-all")
+    return data(label.mark(f"state:{record.entity_id}"), "entity", record.entity_id)
 
 
 def controllable(record: EntityRecord) -> bool:
@@ -57,17 +66,18 @@ class Control:
             elif platform == "select":
                 self.widget = ui.select(list(spec.options or []), value=record.state,
                                         on_change=lambda e: self._changed(e.value)
-                                        ).classes("min-w-[8rem]")
+                                        ).classes("min-w-[8rem]").props("dense")
             elif platform == "number":
                 self.widget = ui.number(value=_float(record.state), min=spec.min, max=spec.max,
                                         step=spec.step or 1,
                                         on_change=lambda e: self._changed(e.value))
                 self.widget.props("dense debounce=700").classes("w-28")
+                if spec.unit_of_measurement:
+                    self.widget.props["suffix"] = spec.unit_of_measurement
             else:
                 self.widget = ui.button("Press", on_click=lambda: self._changed(None)).props(
                     "dense unelevated")
-            self.widget.mark(f"control:{self.entity_id}").props(
-                f'data-control="{self.entity_id}"')
+            data(self.widget.mark(f"control:{self.entity_id}"), "control", self.entity_id)
             self.spinner = ui.spinner(size="1.2em").mark(f"pending:{self.entity_id}")
             self.spinner.visible = False
             self.error = ui.label("").classes("text-negative text-xs max-w-[14rem]").mark(

@@ -7,12 +7,14 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from hub.errors import PayloadError
 from hub.events import AvailabilityChanged, EntityFired, HubEvent, NodeAvailability
 from hub.mqtt import Message
+from hub.recorder.models import describe
+from ui.timefmt import humanize
 
 if TYPE_CHECKING:
     from hub.api.view import HubView
@@ -22,12 +24,25 @@ log = logging.getLogger(__name__)
 FEED_TYPES = (EntityFired, AvailabilityChanged, NodeAvailability)
 
 
+COALESCE_S = 600.0  # a repeat within this many seconds joins the earlier line
+
+
 @dataclass(frozen=True, slots=True)
 class EventLine:
+    """One dashboard line. ``key`` says which lines are repeats of each other (an entity's
+    event type: a camera's detections differ in score but are one thing happening again);
+    ``count`` repeats since ``first``."""
+
     time: float
     icon: str
     text: str
     entity_id: str | None = None
+    key: str = ""
+    count: int = 1
+    first: float = 0.0
+
+    def again(self, newer: EventLine) -> EventLine:
+        return replace(newer, count=self.count + 1, first=self.first or self.time)
 
 
 def event_line(view: HubView, event: HubEvent) -> EventLine | None:
@@ -36,9 +51,14 @@ def event_line(view: HubView, event: HubEvent) -> EventLine | None:
         return EventLine(event.time, "link" if event.online else "link_off",
                          f"node {event.node_id} is {'online' if event.online else 'offline'}")
     if isinstance(event, EntityFired):
-        extra = ", ".join(f"{k}={v}" for k, v in list(event.data.items())[:3])
-        text = f"{event.entity_id}: {event.event_type}" + (f" ({extra})" if extra else "")
-        return EventLine(event.time, "notifications", text, event.entity_id)
+        extra = ", ".join(f"{k} {humanize(v)}" for k, v in list(event.data.items())[:3])
+        record = view.get(event.entity_id)
+        dev = view.device(record.device_id) if record is not None else None
+        meta = describe(record, dev.name if dev else None)
+        name = (meta.name if meta else None) or event.entity_id
+        text = f"{name}: {event.event_type}" + (f" ({extra})" if extra else "")
+        return EventLine(event.time, "notifications", text, event.entity_id,
+                         f"fired {event.entity_id} {event.event_type}")
     if isinstance(event, AvailabilityChanged):
         record = view.get(event.entity_id)
         if record is None or view.node_of(record) is not None:
@@ -49,14 +69,24 @@ def event_line(view: HubView, event: HubEvent) -> EventLine | None:
 
 
 class RecentEvents:
+    """The dashboard's lines, newest first. A repeat (same ``key``) within
+    :data:`COALESCE_S` of its earlier line replaces it at the top with the count raised."""
+
     def __init__(self, view: HubView, size: int) -> None:
         self.view = view
         self.lines: deque[EventLine] = deque(maxlen=size)
 
     def take(self, event: HubEvent) -> EventLine | None:
         line = event_line(self.view, event)
-        if line is not None:
-            self.lines.appendleft(line)
+        if line is None:
+            return None
+        if line.key:
+            for old in self.lines:
+                if old.key == line.key and line.time - old.time <= COALESCE_S:
+                    self.lines.remove(old)
+                    line = old.again(line)
+                    break
+        self.lines.appendleft(line)
         return line
 
 

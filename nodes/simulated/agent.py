@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import struct
-import zlib
 from typing import Any, ClassVar
 
 from nodes.base.agent import NodeAgent, NodeContext
@@ -24,21 +22,9 @@ from nodes.base.entities import (
     Switch,
 )
 from nodes.simulated.config import SimulatedNodeConfig
+from nodes.simulated.scene import room
 
 MODES = ["eco", "comfort", "away"]
-
-
-def tiny_png(rgb: tuple[int, int, int], size: int = 8) -> bytes:
-    """A solid-colour PNG built with zlib only (the snapshot entity's content)."""
-    raw = b"".join(b"\x00" + bytes(rgb) * size for _ in range(size))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw))
-            + chunk(b"IEND", b""))
 
 
 class SimulatedNode(NodeAgent):
@@ -84,13 +70,13 @@ class SimulatedNode(NodeAgent):
         self.set_state("motion", False)
         self.set_state("mode", "comfort")
         self.set_state("setpoint", 21.0)
-        self.set_state("snapshot", tiny_png((40, 40, 40)))
+        self.set_state("snapshot", room(lamp_on=False))
         for i in range(self.cfg.extra_sensors):
             self.set_state(f"load_{i}", 0.0)
 
     def _set_lamp(self, on: bool) -> None:
         self.set_state("lamp", on)
-        self.set_state("snapshot", tiny_png((250, 220, 120) if on else (40, 40, 40)))
+        self.set_state("snapshot", room(lamp_on=on))
 
     def _identify(self, _value: Any) -> None:
         self.fire_event("doorbell", "press", source="identify")

@@ -7,6 +7,7 @@ from nicegui import ui
 from hub.api.auth import Principal
 from hub.api.view import BridgeInfo, NodeInfo
 from hub.entity import EntityRecord
+from ui.attrs import data
 from ui.controls import Board, state_text
 from ui.pages.frame import CARD
 from ui.panel import Panel
@@ -19,14 +20,13 @@ def node_card(node: NodeInfo) -> None:
     online = node.online
     color = "positive" if online else ("grey" if online is None else "negative")
     text = "online" if online else ("never seen" if online is None else "offline")
-    with ui.card().classes(CARD).props(f'data-node="{node.id}"'):
+    with data(ui.card().classes(CARD), "node", node.id):
         with ui.row().classes("items-center w-full no-wrap gap-2"):
             ui.icon("memory" if node.model else "device_hub").classes("text-xl")
             with ui.column().classes("gap-0 grow min-w-0"):
                 ui.label(node.name).classes("font-semibold truncate")
                 ui.label(node.model or node.id).classes("text-xs opacity-70 truncate")
-            ui.badge(text, color=color).mark(f"node:{node.id}").props(
-                f'data-availability="{node.id}"')
+            data(ui.badge(text, color=color).mark(f"node:{node.id}"), "availability", node.id)
         detail = f"{node.entities} entities"
         if node.unavailable and online:
             detail += f", {node.unavailable} unavailable"
@@ -51,7 +51,7 @@ def power_card(board: Board, principal: Principal, node: str,
         return state_text(record) if record is not None else "—"
 
     battery = entities.get("battery")
-    with ui.card().classes(CARD).props(f'data-power="{node}"'):
+    with data(ui.card().classes(CARD), "power", node):
         with ui.row().classes("items-center w-full no-wrap"):
             ui.icon("battery_charging_full" if value("charging") == "on" else "battery_std"
                     ).classes("text-2xl")

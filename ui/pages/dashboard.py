@@ -14,12 +14,14 @@ from hub.events import (
     NodeAvailability,
     StateChanged,
 )
+from ui.attrs import data
 from ui.controls import Board
-from ui.feeds import FEED_TYPES, EventLine, event_line
+from ui.feeds import FEED_TYPES, EventLine
 from ui.live import Live
 from ui.pages.cards import bridge_card, node_card, power_card, power_nodes
-from ui.pages.frame import CARD, GRID, clock, frame, to_login
+from ui.pages.frame import CARD, GRID, frame, to_login
 from ui.panel import Panel
+from ui.timefmt import clock
 
 SHOWN_EVENTS = 20
 TYPES = (StateChanged, AvailabilityChanged, NodeAvailability, EntityAdded, EntityRemoved,
@@ -30,7 +32,10 @@ def event_row(line: EventLine) -> ui.row:
     with ui.row().classes("items-center gap-2 w-full no-wrap text-sm") as row:
         ui.label(clock(line.time)).classes("font-mono text-xs opacity-70 shrink-0")
         ui.icon(line.icon).classes("opacity-80 shrink-0")
-        ui.label(line.text).classes("truncate")
+        ui.label(line.text).classes("truncate min-w-0")
+        if line.count > 1:
+            ui.badge(f"×{line.count}", color="grey-8").classes("shrink-0").tooltip(
+                f"{line.count} times since {clock(line.first)}")
     return row
 
 
@@ -63,6 +68,16 @@ def register(panel: Panel) -> None:
                     power_card(board, principal, node, entities)
 
         @ui.refreshable
+        def events() -> None:
+            lines = list(panel.recent.lines)[:SHOWN_EVENTS]
+            with data(ui.column().classes("w-full gap-1").mark("events"), "events", len(lines)):
+                if not lines:
+                    ui.label("Nothing yet: node and device events appear here.").classes(
+                        "text-sm opacity-70")
+                for line in lines:
+                    event_row(line)
+
+        @ui.refreshable
         def cloud() -> None:
             bridges = view.bridges()
             bridge_ids.clear()
@@ -79,13 +94,10 @@ def register(panel: Panel) -> None:
             cloud()
             with ui.card().classes(CARD):
                 ui.label("Recent events").classes("font-semibold")
-                events_box = ui.column().classes("w-full gap-1").mark("events")
-                with events_box:
-                    for line in list(panel.recent.lines)[:SHOWN_EVENTS]:
-                        event_row(line)
+                events()
 
         def on_events(batch: list[HubEvent]) -> None:
-            redraw_nodes = redraw_power = redraw_cloud = False
+            redraw_nodes = redraw_power = redraw_cloud = redraw_events = False
             for event in batch:
                 if isinstance(event, (NodeAvailability, EntityAdded, EntityRemoved)):
                     redraw_nodes = redraw_power = redraw_cloud = True
@@ -96,12 +108,9 @@ def register(panel: Panel) -> None:
                 elif isinstance(event, StateChanged):
                     board.update(event.entity_id)
                     redraw_cloud |= event.entity_id in bridge_ids
-                if isinstance(event, FEED_TYPES) and (line := event_line(view, event)):
-                    with events_box:
-                        event_row(line).move(target_index=0)
-            children = list(events_box.default_slot.children)
-            for extra in children[SHOWN_EVENTS:]:
-                events_box.remove(extra)
+                redraw_events |= isinstance(event, FEED_TYPES)
+            if redraw_events:  # the panel's ring already took them (coalesced)
+                events.refresh()
             if redraw_nodes:
                 nodes.refresh()
             if redraw_power:

@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from hub.entity import EntityRecord
 from hub.events import AvailabilityChanged, EntityAdded, EntityRemoved, HubEvent, StateChanged
+from ui.attrs import data
 from ui.controls import Board, controllable
 from ui.live import Live
 from ui.pages.frame import frame, to_login
@@ -38,16 +39,18 @@ def register(panel: Panel) -> None:
 
         def row(record: EntityRecord) -> None:
             dev = view.device(record.device_id)
-            with ui.row().classes("items-center w-full no-wrap gap-2 py-1 border-b "
-                                  "border-white/10"):
-                with ui.column().classes("gap-0 grow min-w-0"):
+            with data(ui.row(), "row", record.entity_id).classes(
+                    "items-center w-full gap-x-2 gap-y-1 py-1 border-b border-white/10"):
+                with ui.column().classes("gap-0 grow basis-48 min-w-0"):
                     ui.link(record.name or record.entity_id, entity_link(record)).classes(
-                        "truncate")
-                    ui.label(f"{record.entity_id} · {dev.name if dev else 'no device'}"
-                             ).classes("text-xs opacity-60 truncate")
-                if can_control and controllable(record):
-                    board.control(record)
-                board.label(record).classes("shrink-0 max-w-[40%] truncate")
+                        "truncate max-w-full")
+                    data(ui.label(f"{record.entity_id} · {dev.name if dev else 'no device'}"),
+                         "id-line", record.entity_id).classes("text-xs opacity-60 truncate "
+                                                              "max-w-full")
+                with ui.row().classes("items-center gap-2 no-wrap ml-auto max-w-full min-w-0"):
+                    if can_control and controllable(record):
+                        board.control(record)
+                    board.label(record).classes("min-w-0 truncate")
 
         @ui.refreshable
         def listing() -> None:

@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 
 from fastapi.responses import RedirectResponse
 from nicegui import ui
 
 from hub.api.auth import Principal
+from ui.attrs import data
 from ui.panel import Panel, Session
 
 CARD = "w-full p-3"
 GRID = "grid grid-cols-1 sm:grid-cols-2 lg:grid-cols-3 gap-3 w-full"
-
-
-def clock(t: float) -> str:
-    """HH:MM:SS today, else the date too."""
-    dt = datetime.fromtimestamp(t)
-    return dt.strftime("%H:%M:%S") if time.time() - t < 86_400 else dt.strftime("%d %b %H:%M")
 
 
 def to_login() -> RedirectResponse:
@@ -63,7 +56,7 @@ def frame(session: Session, principal: Principal, title: str) -> Iterator[None]:
             "text-sm opacity-80 max-sm:hidden").mark("whoami")
         ui.button(icon="logout", on_click=sign_out).props(
             "flat dense round color=white").tooltip("Sign out").mark("sign-out")
-    with ui.column().classes("w-full max-w-6xl mx-auto p-2 sm:p-4 gap-4"):
+    with data(ui.column().classes("w-full max-w-6xl mx-auto p-2 sm:p-4 gap-4"), "page", title):
         yield
 
 

@@ -6,25 +6,39 @@ from nicegui import ui
 from starlette.responses import Response
 
 from hub.events import AvailabilityChanged, HubEvent, StateChanged
+from ui.attrs import data
 from ui.feeds import PipelineLine
 from ui.live import Live
 from ui.pages.entities import entity_link
 from ui.pages.entity import image_source
-from ui.pages.frame import CARD, GRID, clock, frame, to_login
+from ui.pages.frame import CARD, GRID, frame, to_login
 from ui.panel import Panel
+from ui.timefmt import clock
+from ui.timefmt import when as when_text
+from ui.voicelog import COLOURS, TITLES, details, headline
 
 
 def pipeline_row(line: PipelineLine) -> ui.row:
-    detail = ", ".join(f"{k}={v}" for k, v in line.data.items())
-    timing = " ".join(f"{k}={v:.0f}" for k, v in line.timings.items())
     with ui.row().classes("items-start gap-2 w-full no-wrap text-sm py-1 border-b "
                           "border-white/10") as row:
-        ui.label(clock(line.time)).classes("font-mono text-xs opacity-70 shrink-0")
-        ui.badge(line.type).classes("shrink-0")
-        with ui.column().classes("gap-0 min-w-0"):
-            ui.label(detail or "—").classes("break-all")
-            ui.label(f"{line.node} · run {line.run} {timing}").classes("text-xs opacity-60")
+        ui.label(clock(line.time)).classes("font-mono text-xs opacity-70 shrink-0 pt-0.5")
+        with ui.column().classes("gap-0 min-w-0 grow"):
+            with ui.row().classes("items-center gap-2 no-wrap min-w-0 w-full"):
+                ui.badge(TITLES.get(line.type, line.type),
+                         color=COLOURS.get(line.type, "primary")).classes("shrink-0")
+                ui.label(headline(line)).classes("break-words min-w-0")
+            for text in details(line):
+                ui.label(text).classes("text-xs opacity-70 break-words max-w-full")
+            ui.label(f"{line.node} · run {line.run}").classes("text-xs opacity-50")
     return row
+
+
+def voice_hint() -> ui.label:
+    return ui.label("Nothing heard yet. Say the wake word, then a command, for example "
+                    "“hey spark, turn on the lamp”: each step of the pipeline (wake word, "
+                    "what was heard, what it understood, the answer) appears here as it "
+                    "happens."
+                    ).classes("text-sm opacity-70").mark("voice-hint")
 
 
 def register(panel: Panel) -> None:
@@ -45,7 +59,8 @@ def register(panel: Panel) -> None:
             image, when = shown[entity_id]
             if record.image is not None:
                 image.set_source(image_source(record))
-            when.text = clock(record.last_updated) if record.last_updated else "—"
+            when.text = (f"updated {when_text(record.last_updated)}" if record.last_updated
+                         else "no snapshot yet")
 
         with frame(session, principal, "Cameras"):
             records = [r for r in view.records() if r.platform == "image"]
@@ -54,9 +69,13 @@ def register(panel: Panel) -> None:
             with ui.element("div").classes(GRID):
                 for record in sorted(records, key=lambda r: r.entity_id):
                     with ui.card().classes(CARD):
-                        ui.link(record.name or record.entity_id, entity_link(record))
-                        image = ui.image(image_source(record) if record.image else "").classes(
-                            "w-full rounded").mark(f"snapshot:{record.entity_id}")
+                        ui.link(record.name or record.entity_id, entity_link(record)).classes(
+                            "truncate max-w-full")
+                        image = data(ui.image(image_source(record) if record.image else "")
+                                     .classes("w-full rounded bg-black/20").props(
+                                         "ratio=1.333 fit=contain no-spinner")
+                                     .mark(f"snapshot:{record.entity_id}"),
+                                     "snapshot", record.entity_id)
                         with ui.row().classes("items-center w-full"):
                             when = ui.label("").classes("text-xs opacity-70 grow")
                             ui.button(icon="refresh", on_click=lambda e=record.entity_id: show(e)
@@ -91,12 +110,17 @@ def register(panel: Panel) -> None:
                 return None
             with ui.card().classes(CARD):
                 ui.label("Voice pipeline").classes("font-semibold")
-                box = ui.column().classes("w-full gap-0").mark("pipeline")
+                box = data(ui.column().classes("w-full gap-0").mark("pipeline"), "pipeline",
+                           "voice")
+                lines = list(panel.voice.lines)[:100]
                 with box:
-                    for line in list(panel.voice.lines)[:100]:
+                    hint = [] if lines else [voice_hint()]
+                    for line in lines:
                         pipeline_row(line)
 
         def add(line: PipelineLine) -> None:
+            while hint:  # the first line replaces the hint
+                box.remove(hint.pop())
             with box:
                 pipeline_row(line).move(target_index=0)
             for extra in list(box.default_slot.children)[100:]:

@@ -7,8 +7,9 @@ from starlette.responses import Response
 
 from hub.api.auth import AuthError
 from hub.api.store import ROLES, UserRow
-from ui.pages.frame import CARD, clock, forbidden, frame, to_login
+from ui.pages.frame import CARD, forbidden, frame, to_login
 from ui.panel import Panel
+from ui.timefmt import clock
 
 
 def register(panel: Panel) -> None:
