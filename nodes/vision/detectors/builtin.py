@@ -24,6 +24,8 @@ from nodes.vision.detectors.base import Detection, clip_box
 from nodes.vision.errors import DetectorUnavailable
 
 LABEL = "person"
+FBox = tuple[float, float, float, float]
+Scored = tuple[FBox, float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,13 +81,17 @@ class PeopleDetector:
         f = min(1.0, self.params.width / w)
         small = frame if f == 1.0 else cv2.resize(frame, (round(w * f), round(h * f)),
                                                   interpolation=cv2.INTER_AREA)
-        found: list[tuple[tuple[float, float, float, float], float]] = []
+        sh, sw = small.shape[:2]
+        bodies: list[Scored] = []
+        faces: list[tuple[Scored, FBox]] = []  # estimated person box, the face itself
         if self._hog is not None:
             stride = (self.params.hog_win_stride, self.params.hog_win_stride)
             rects, weights = self._hog.detectMultiScale(small, winStride=stride, padding=(8, 8),
                                                         scale=self.params.hog_scale)
             for (x, y, rw, rh), wt in zip(rects, np.ravel(weights), strict=True):
-                found.append(((x, y, x + rw, y + rh), _logistic(float(wt), 0.0, 0.5)))
+                score = _logistic(float(wt), 0.0, 0.5)
+                if score >= threshold:
+                    bodies.append((_clip(x, y, x + rw, y + rh, sw, sh), score))
         if self._cascade is not None:
             gray = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY))
             size = self.params.cascade_min_size
@@ -94,14 +100,21 @@ class PeopleDetector:
                 minNeighbors=self.params.cascade_min_neighbors, minSize=(size, size),
                 outputRejectLevels=True)
             for (x, y, fw, fh), wt in zip(rects, np.ravel(weights), strict=True):
-                # head and shoulders down: about 3 faces wide, 7 faces tall from the forehead
-                box = (x - fw, y - 0.3 * fh, x + 2 * fw, y + 7 * fh)
-                found.append((box, _logistic(float(wt), 1.0, 1.5)))
+                score = _logistic(float(wt), 1.0, 1.5)
+                if score < threshold:
+                    continue
+                # head and shoulders down: about 3 faces wide, 7 faces tall from the forehead,
+                # clipped to the frame *before* merging (an unclipped box reaching past the
+                # frame overlaps the same person's body box too little to be merged with it)
+                box = _clip(x - fw, y - 0.3 * fh, x + 2 * fw, y + 7 * fh, sw, sh)
+                faces.append(((box, score), (x, y, x + fw, y + fh)))
+        # a face inside a body box is that body's head, not another person
+        found = bodies + [p for p, face in faces
+                          if not any(_contains(b, face) for b, _ in bodies)]
         return self._merge(found, f, w, h, threshold)
 
-    def _merge(self, found: list[tuple[tuple[float, float, float, float], float]], f: float,
-               w: int, h: int, threshold: float) -> list[Detection]:
-        found = [(b, s) for b, s in found if s >= threshold]
+    def _merge(self, found: list[Scored], f: float, w: int, h: int, threshold: float
+               ) -> list[Detection]:
         if not found:
             return []
         xywh = [[b[0], b[1], b[2] - b[0], b[3] - b[1]] for b, _ in found]
@@ -112,3 +125,14 @@ class PeopleDetector:
             out.append(Detection(LABEL, score, clip_box(x0 / f, y0 / f, x1 / f, y1 / f, w, h)))
         out.sort(key=lambda d: d.score, reverse=True)
         return out
+
+
+def _clip(x0: float, y0: float, x1: float, y1: float, w: int, h: int) -> FBox:
+    return (max(0.0, float(x0)), max(0.0, float(y0)), min(float(w), float(x1)),
+            min(float(h), float(y1)))
+
+
+def _contains(outer: FBox, inner: FBox) -> bool:
+    """The centre of ``inner`` lies in the upper half of ``outer`` (a head in a body box)."""
+    cx, cy = (inner[0] + inner[2]) / 2, (inner[1] + inner[3]) / 2
+    return outer[0] <= cx <= outer[2] and outer[1] <= cy <= (outer[1] + outer[3]) / 2
