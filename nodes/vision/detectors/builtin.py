@@ -1,14 +1,23 @@
 """The built-in people detector: needs no download, only what ships inside OpenCV.
 
 * HOG + linear SVM pedestrian detector (``cv2.HOGDescriptor_getDefaultPeopleDetector``, Dalal &
-  Triggs): whole standing people, about 1/4 of the frame height or taller at the working width;
+  Triggs): whole standing people, upright and seen from the side or front, whose body fits in
+  the frame with a margin. Its 64x128 px window (the person about 96 px of it) is scanned at
+  sizes from 1 to ``min(frame size) / window`` at the working width, so at the default 320 px a
+  person roughly 200 to 380 px tall in a 640x480 frame can match; taller or cut-off people,
+  sitting or lying ones do not. (Not measured by ``bench/vision_accuracy.py``: no photo shipped
+  in an installed package shows a whole standing person.)
 * a Haar cascade from ``cv2.data.haarcascades`` (frontal face by default): people close to the
-  camera, whose body the frame cuts off. A face box is widened to an estimated person box.
+  camera, whose body the frame cuts off. Faces must be frontal (no profiles, backs of heads or
+  masks) and at least ``cascade_min_size`` px at the working width (30 px at 320: 60 px in a
+  640x480 frame; 48 px at ``width: 400``). A face box is widened to an estimated person box.
 
-Frames are shrunk to ``width`` first (the speed knob: 320 px handles 640x480 at well over 10
-frames/s on one core). Scores are the classifiers' margins squashed to 0..1 with a logistic
-(``0.5`` at the classifier's own decision boundary), so the node's threshold applies to them like
-to a neural detector's confidences; they are not calibrated probabilities.
+Bodies are merged with bodies and faces with faces, then a face in the upper half of a body box
+is dropped as that body's head: one box per person. Frames are shrunk to ``width`` first (the
+speed knob). Scores are the classifiers' margins squashed to 0..1 with a logistic (``0.5`` at the
+classifier's own decision boundary), so the node's threshold applies to them like to a neural
+detector's confidences; they are not calibrated probabilities. Accuracy and speed:
+``python -m bench.vision_accuracy`` and ``python -m bench vision``.
 """
 
 from __future__ import annotations
@@ -83,15 +92,13 @@ class PeopleDetector:
                                                   interpolation=cv2.INTER_AREA)
         sh, sw = small.shape[:2]
         bodies: list[Scored] = []
-        faces: list[tuple[Scored, FBox]] = []  # estimated person box, the face itself
+        faces: list[Scored] = []
         if self._hog is not None:
             stride = (self.params.hog_win_stride, self.params.hog_win_stride)
             rects, weights = self._hog.detectMultiScale(small, winStride=stride, padding=(8, 8),
                                                         scale=self.params.hog_scale)
             for (x, y, rw, rh), wt in zip(rects, np.ravel(weights), strict=True):
-                score = _logistic(float(wt), 0.0, 0.5)
-                if score >= threshold:
-                    bodies.append((_clip(x, y, x + rw, y + rh, sw, sh), score))
+                bodies.append(((x, y, x + rw, y + rh), _logistic(float(wt), 0.0, 0.5)))
         if self._cascade is not None:
             gray = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY))
             size = self.params.cascade_min_size
@@ -100,31 +107,31 @@ class PeopleDetector:
                 minNeighbors=self.params.cascade_min_neighbors, minSize=(size, size),
                 outputRejectLevels=True)
             for (x, y, fw, fh), wt in zip(rects, np.ravel(weights), strict=True):
-                score = _logistic(float(wt), 1.0, 1.5)
-                if score < threshold:
-                    continue
-                # head and shoulders down: about 3 faces wide, 7 faces tall from the forehead,
-                # clipped to the frame *before* merging (an unclipped box reaching past the
-                # frame overlaps the same person's body box too little to be merged with it)
-                box = _clip(x - fw, y - 0.3 * fh, x + 2 * fw, y + 7 * fh, sw, sh)
-                faces.append(((box, score), (x, y, x + fw, y + fh)))
-        # a face inside a body box is that body's head, not another person
-        found = bodies + [p for p, face in faces
-                          if not any(_contains(b, face) for b, _ in bodies)]
-        return self._merge(found, f, w, h, threshold)
+                faces.append(((x, y, x + fw, y + fh), _logistic(float(wt), 1.0, 1.5)))
+        # Merge bodies with bodies and faces with faces (the faces themselves: the person boxes
+        # estimated from two neighbours' faces overlap though the faces do not), then drop a face
+        # that is the head of a body found: one person, one box.
+        bodies = self._nms(bodies, threshold)
+        found = list(bodies)
+        for (x0, y0, x1, y1), score in self._nms(faces, threshold):
+            if any(_head_of(body, (x0, y0, x1, y1)) for body, _ in bodies):
+                continue
+            fw, fh = x1 - x0, y1 - y0
+            # head and shoulders down: about 3 faces wide, 7 faces tall from the forehead,
+            # clipped to the frame
+            found.append((_clip(x0 - fw, y0 - 0.3 * fh, x1 + fw, y0 + 7 * fh, sw, sh), score))
+        out = [Detection(LABEL, score, clip_box(x0 / f, y0 / f, x1 / f, y1 / f, w, h))
+               for (x0, y0, x1, y1), score in found]
+        out.sort(key=lambda d: d.score, reverse=True)
+        return out
 
-    def _merge(self, found: list[Scored], f: float, w: int, h: int, threshold: float
-               ) -> list[Detection]:
+    def _nms(self, found: list[Scored], threshold: float) -> list[Scored]:
+        found = [(b, s) for b, s in found if s >= threshold]
         if not found:
             return []
         xywh = [[b[0], b[1], b[2] - b[0], b[3] - b[1]] for b, _ in found]
         keep = cv2.dnn.NMSBoxes(xywh, [s for _, s in found], threshold, self.params.nms_iou)
-        out = []
-        for i in np.asarray(keep, dtype=int).ravel():
-            (x0, y0, x1, y1), score = found[i]
-            out.append(Detection(LABEL, score, clip_box(x0 / f, y0 / f, x1 / f, y1 / f, w, h)))
-        out.sort(key=lambda d: d.score, reverse=True)
-        return out
+        return [found[i] for i in np.asarray(keep, dtype=int).ravel()]
 
 
 def _clip(x0: float, y0: float, x1: float, y1: float, w: int, h: int) -> FBox:
@@ -132,7 +139,7 @@ def _clip(x0: float, y0: float, x1: float, y1: float, w: int, h: int) -> FBox:
             min(float(h), float(y1)))
 
 
-def _contains(outer: FBox, inner: FBox) -> bool:
-    """The centre of ``inner`` lies in the upper half of ``outer`` (a head in a body box)."""
-    cx, cy = (inner[0] + inner[2]) / 2, (inner[1] + inner[3]) / 2
-    return outer[0] <= cx <= outer[2] and outer[1] <= cy <= (outer[1] + outer[3]) / 2
+def _head_of(body: FBox, face: FBox) -> bool:
+    """The face's centre lies in the upper half of the body box: that body's head."""
+    cx, cy = (face[0] + face[2]) / 2, (face[1] + face[3]) / 2
+    return body[0] <= cx <= body[2] and body[1] <= cy <= (body[1] + body[3]) / 2
