@@ -108,30 +108,40 @@ class PeopleDetector:
                 outputRejectLevels=True)
             for (x, y, fw, fh), wt in zip(rects, np.ravel(weights), strict=True):
                 faces.append(((x, y, x + fw, y + fh), _logistic(float(wt), 1.0, 1.5)))
-        # Merge bodies with bodies and faces with faces (the faces themselves: the person boxes
-        # estimated from two neighbours' faces overlap though the faces do not), then drop a face
-        # that is the head of a body found: one person, one box.
-        bodies = self._nms(bodies, threshold)
-        found = list(bodies)
-        for (x0, y0, x1, y1), score in self._nms(faces, threshold):
-            if any(_head_of(body, (x0, y0, x1, y1)) for body, _ in bodies):
-                continue
-            fw, fh = x1 - x0, y1 - y0
-            # head and shoulders down: about 3 faces wide, 7 faces tall from the forehead,
-            # clipped to the frame
-            found.append((_clip(x0 - fw, y0 - 0.3 * fh, x1 + fw, y0 + 7 * fh, sw, sh), score))
+        found = merge_people(bodies, faces, threshold, self.params.nms_iou, sw, sh)
         out = [Detection(LABEL, score, clip_box(x0 / f, y0 / f, x1 / f, y1 / f, w, h))
                for (x0, y0, x1, y1), score in found]
         out.sort(key=lambda d: d.score, reverse=True)
         return out
 
-    def _nms(self, found: list[Scored], threshold: float) -> list[Scored]:
-        found = [(b, s) for b, s in found if s >= threshold]
-        if not found:
-            return []
-        xywh = [[b[0], b[1], b[2] - b[0], b[3] - b[1]] for b, _ in found]
-        keep = cv2.dnn.NMSBoxes(xywh, [s for _, s in found], threshold, self.params.nms_iou)
-        return [found[i] for i in np.asarray(keep, dtype=int).ravel()]
+
+def _nms(found: list[Scored], threshold: float, nms_iou: float) -> list[Scored]:
+    found = [(b, s) for b, s in found if s >= threshold]
+    if not found:
+        return []
+    xywh = [[b[0], b[1], b[2] - b[0], b[3] - b[1]] for b, _ in found]
+    keep = cv2.dnn.NMSBoxes(xywh, [s for _, s in found], threshold, nms_iou)
+    return [found[i] for i in np.asarray(keep, dtype=int).ravel()]
+
+
+def merge_people(bodies: list[Scored], faces: list[Scored], threshold: float, nms_iou: float,
+                 width: int, height: int) -> list[Scored]:
+    """One box per person from body boxes and face boxes (``width`` x ``height`` frame).
+
+    Bodies are merged with bodies and faces with faces (the faces themselves: the person boxes
+    estimated from two neighbours' faces overlap though the faces do not); a face in the upper
+    half of a body box is that body's head and dropped; every other face becomes a person box,
+    clipped to the frame."""
+    people = _nms(bodies, threshold, nms_iou)
+    found = list(people)
+    for (x0, y0, x1, y1), score in _nms(faces, threshold, nms_iou):
+        if any(_head_of(body, (x0, y0, x1, y1)) for body, _ in people):
+            continue
+        fw, fh = x1 - x0, y1 - y0
+        # head and shoulders down: about 3 faces wide, 7 faces tall from the forehead
+        found.append((_clip(x0 - fw, y0 - 0.3 * fh, x1 + fw, y0 + 7 * fh, width, height),
+                      score))
+    return found
 
 
 def _clip(x0: float, y0: float, x1: float, y1: float, w: int, h: int) -> FBox:
