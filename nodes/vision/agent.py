@@ -50,6 +50,7 @@ from nodes.vision.pipeline import (
     within,
 )
 from nodes.vision.sources import FrameSource
+from nodes.vision.tracking import Tracker, big_enough
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
@@ -77,6 +78,7 @@ class VisionNode(NodeAgent):
         self.inferences = 0
         self.errors_in_row = 0
         self.last: dict[str, tuple[Any, list[Detection]]] = {}  # camera -> frame, detections
+        self.trackers = {cam.id: Tracker(self.cfg.confirm_frames) for cam in self.cfg.cameras}
         self._counts: dict[str, dict[str, int]] = {}
         self._record_counts: dict[str, list[str]] = {}  # labels in the last record
         self._snapshot_at: dict[str, float] = {}
@@ -108,9 +110,10 @@ class VisionNode(NodeAgent):
             self.on_command(snapshot_button_key(cam_id),
                             functools.partial(self._snapshot_request, cam_id))
             for zone in self._areas(cam_id):
-                for label in self.cfg.labels:
-                    self.set_state(count_key(cam_id, label, _zone_id(zone)), 0)
-                    self.set_state(occupancy_key(cam_id, label, _zone_id(zone)), False)
+                for label in self.cfg.labels:  # unknown until the first inference: replaces
+                    # what the broker retained from the last run (no stale count at start)
+                    self.set_state(count_key(cam_id, label, _zone_id(zone)), None)
+                    self.set_state(occupancy_key(cam_id, label, _zone_id(zone)), None)
         self.set_state("confidence_threshold", self.threshold)
         self.set_state("detect", self.cfg.detect)
         self._publish_stats()
@@ -205,7 +208,7 @@ class VisionNode(NodeAgent):
             self.errors_in_row = 0
             await self._open_detector()
 
-    async def _handle(self, cam_id: str, frame: Any, captured: float, found: list[Detection],
+    async def _handle(self, cam_id: str, frame: Any, captured: float, raw: list[Detection],
                       latency_ms: float, model_name: str) -> None:
         now = time.monotonic()
         self.inferences += 1
@@ -214,15 +217,18 @@ class VisionNode(NodeAgent):
         if self.state("inference_latency") is None:
             self._publish_stats()  # the first figures now, then every state_interval
         height, width = frame.shape[:2]
+        self._publish_record(cam_id, captured, raw, locate(raw, self.zones[cam_id], width,
+                                                           height), latency_ms, model_name)
+        # only objects big enough and seen for confirm_frames frames count from here on
+        found = self.trackers[cam_id].update(big_enough(raw, self.cfg.min_area, width, height))
         zones_of = locate(found, self.zones[cam_id], width, height)
         for zone in self._areas(cam_id):
             seen = found if zone is None else within(found, zones_of, zone.id)
             for label, count in count_labels(self.cfg.labels, seen).items():
                 self.set_state(count_key(cam_id, label, _zone_id(zone)), count)
                 key = occupancy_key(cam_id, label, _zone_id(zone))
-                changed = self.occupancy.observe(key, count > 0, now)
-                if changed is not None:
-                    self.set_state(key, changed)
+                self.occupancy.observe(key, count > 0, now)
+                self.set_state(key, self.occupancy.is_on(key))  # published when it changed
         self._occ_wake.set()
         counts = count_labels(self.cfg.labels, found)
         previous = self._counts.get(cam_id, {})
@@ -236,7 +242,6 @@ class VisionNode(NodeAgent):
                             box=list(best.box), zones=zones_of[i], count=counts[label])
         if risen and now - self._snapshot_at.get(cam_id, -math.inf) >= self.cfg.snapshot_interval:
             await self._publish_snapshot(cam_id)
-        self._publish_record(cam_id, captured, found, zones_of, latency_ms, model_name)
 
     def _publish_record(self, cam_id: str, captured: float, found: list[Detection],
                         zones_of: list[list[str]], latency_ms: float, model_name: str) -> None:
@@ -300,6 +305,8 @@ class VisionNode(NodeAgent):
         self._detect_on.clear()
         self.slots.clear()
         self._counts.clear()
+        for tracker in self.trackers.values():
+            tracker.clear()
         for cam_id in self.cameras:  # counts are unknown while not detecting; occupancy decays
             for zone in self._areas(cam_id):
                 for label in self.cfg.labels:

@@ -63,8 +63,10 @@ class ZoneConfig(StrictModel):
 class CameraConfig(StrictModel):
     id: str = Field(description="Camera id used in entity keys (letters, digits, _ -).")
     name: str | None = Field(None, description="Shown in Home Assistant; default from the id.")
-    source: SourceConfig = Field(default_factory=lambda: FilesSourceConfig(),
-                                 description="picamera2, opencv (USB index / RTSP URL) or files.")
+    source: SourceConfig = Field(
+        default_factory=lambda: FilesSourceConfig(repeat=3), description="picamera2, opencv "
+        "(USB index / RTSP URL) or files; default: the bundled sample scenes, each held for 3 "
+        "frames (the default confirm_frames).")
     fps: float = Field(2.0, gt=0, le=120, description="Frames per second taken from the "
                        "source and offered to the detector (a slower detector drops frames).")
     zones: list[ZoneConfig] = Field(default_factory=list, description="Areas with their own "
@@ -105,6 +107,12 @@ class VisionNodeConfig(NodeConfigBase):
     threshold: float = Field(0.5, ge=0.05, le=0.95, description="Confidence a detection needs "
                              "at start (the number entity changes it at run time).")
     detect: bool = Field(True, description="Detect at start (the switch changes it).")
+    confirm_frames: int = Field(3, ge=1, le=100, description="Frames an object (same label, "
+                                "overlapping box) must be seen in before it counts for counts, "
+                                "occupancy, events and snapshots: one-frame false positives "
+                                "never count. At 2 frames/s, 3 frames is about 1 s.")
+    min_area: float = Field(0.005, ge=0, lt=1, description="Least box area, as a fraction of "
+                            "the frame, of an object that counts (0.005: 40x40 px at 640x480).")
     off_delay: float = Field(30.0, ge=0, description="Seconds without a detection before "
                              "occupancy turns off.")
     snapshot_interval: float = Field(10.0, ge=0, description="Least seconds between two "

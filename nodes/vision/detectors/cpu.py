@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 class BuiltinDetectorConfig(DetectorConfigBase):
     width: int = Field(320, ge=64, le=1920, description="Frames are shrunk to this width "
-                       "before detection: the speed / small-object trade-off.")
+                       "before detection: the speed / small-object trade-off (400: faces from "
+                       "48 px instead of 60 px in a 640x480 frame, about half the frames/s).")
     hog: bool = Field(True, description="HOG pedestrian detector (whole standing people).")
     hog_win_stride: int = Field(8, ge=4, le=32, description="HOG window step in pixels.")
     hog_scale: float = Field(1.1, gt=1.0, le=2.0, description="HOG pyramid scale step.")

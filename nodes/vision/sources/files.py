@@ -24,6 +24,8 @@ class FilesSourceConfig(SourceConfigBase):
     path: Path = Field(SAMPLES, description="An image file or a folder of images (jpg, png, "
                        "bmp, webp; name order). Default: the bundled sample scenes.")
     loop: bool = Field(True, description="Start again after the last image.")
+    repeat: int = Field(1, ge=1, le=1000, description="Offer each image this many frames in a "
+                        "row: a still scene lasts long enough for the node's confirm_frames.")
     size: tuple[int, int] | None = Field(
         None, description="Resize every frame to [width, height]; None: keep each image's size.")
 
@@ -36,6 +38,7 @@ class FilesSource(FrameSource):
         super().__init__(config)
         self._files: list[Path] = []
         self._index = 0
+        self._shown = 0  # times the current image was offered
         self._cache: dict[Path, np.ndarray] = {}
         self._cv2: Any = None
 
@@ -54,7 +57,7 @@ class FilesSource(FrameSource):
             raise SourceError(f"{path}: no such file or folder")
         if not files:
             raise SourceError(f"{path}: no images ({', '.join(IMAGE_SUFFIXES)})")
-        self._files, self._index = files, 0
+        self._files, self._index, self._shown = files, 0, 0
 
     def read(self) -> np.ndarray | None:
         if not self._files:
@@ -64,7 +67,9 @@ class FilesSource(FrameSource):
                 return None
             self._index = 0
         path = self._files[self._index]
-        self._index += 1
+        self._shown += 1
+        if self._shown >= self.config.repeat:
+            self._index, self._shown = self._index + 1, 0
         frame = self._cache.get(path)
         if frame is None:
             frame = self._decode(path)
