@@ -57,7 +57,8 @@ def make_pump(cfg: SparkConfig, name: str, factory: SinkFactory, box: Outbox) ->
     sink_cfg = dict(zip(cfg.bridges.sink_names(), cfg.bridges.sinks, strict=True)).get(name)
     linger = min(cfg.bridges.linger_ms / 1000, float(getattr(sink_cfg, "batch_seconds", 1.0)))
     return Pump(name, factory, box, batch=int(getattr(sink_cfg, "batch_rows", 0) or 5000),
-                backoff_max=cfg.bridges.backoff_max, linger=linger)
+                backoff_max=cfg.bridges.backoff_max, probe=cfg.bridges.probe_seconds,
+                linger=linger)
 
 
 class Bridge:

@@ -129,6 +129,17 @@ class TimescaleSink(Sink):
             self._maintenance = asyncio.create_task(
                 self._maintain(), name="timescale-sink-maintenance")
 
+    async def probe(self) -> bool:
+        """Does the server take a connection now? A bare connect (no migrations), closed."""
+        try:
+            conn = await psycopg.AsyncConnection.connect(
+                self.config.dsn(), autocommit=True, connect_timeout=self.config.connect_timeout,
+                application_name="prime-spark-timescale-probe")
+        except (psycopg.Error, OSError):
+            return False
+        await conn.close()
+        return True
+
     async def close(self) -> None:
         task, self._maintenance = self._maintenance, None
         if task is not None:

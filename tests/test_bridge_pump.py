@@ -1,0 +1,73 @@
+"""The pump's backoff: it delays the expensive work (opening the sink), not the detection of a
+link that is back (``Sink.probe``). Real outbox, the SQLite sink of tests/test_bridge_sqlsink.py.
+
+The backoffs here are a minute long so that only the probe can explain a retry within the
+tests' deadlines (the real-PostgreSQL version at the default settings is
+tests/test_timescale_sink.py::test_pump_writes_within_seconds_of_the_database_coming_back).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from helpers import wait_for
+from test_bridge_sqlsink import Outage, SqliteSink, sink_rows
+
+from bridges.outbox.config import OutboxConfig
+from bridges.outbox.store import Outbox
+from bridges.pump import LinkState, Pump
+from bridges.records import MetricRecord
+
+
+@pytest.fixture
+async def box(tmp_path: Path) -> AsyncIterator[Outbox]:
+    with Outbox(OutboxConfig(path=tmp_path / "outbox"), ["s"]).open() as outbox:
+        outbox.append([MetricRecord(key=f"m{i}", device_id="d", time=datetime.now(UTC),
+                                    metric_name="x", value=i) for i in range(5)])
+        yield outbox
+
+
+async def running(pump: Pump) -> asyncio.Task[None]:
+    return asyncio.create_task(pump.run(), name="test-pump")
+
+
+async def stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_link_seen_down_then_up_ends_the_backoff(box: Outbox, tmp_path: Path) -> None:
+    outage = Outage(down=True)
+    db = tmp_path / "s.db"
+    pump = Pump("s", lambda: SqliteSink(db, outage), box, backoff_min=60, backoff_max=60,
+                probe=0.02)
+    task = await running(pump)
+    try:
+        await wait_for(lambda: outage.probes >= 3 and pump.state is LinkState.BACKOFF, 30,
+                       what="probes while down")
+        assert outage.opens == 1
+        outage.down = False
+        await wait_for(lambda: len(sink_rows(db)) == 5, 30, what="delivered within the minute")
+        assert outage.opens == 2
+        assert pump.retry_delay == 0
+    finally:
+        await stop(task)
+
+
+async def test_a_sink_failing_on_a_live_link_waits_out_its_backoff(
+        box: Outbox, tmp_path: Path) -> None:
+    """Probes keep finding the link up while open fails: no retry before the backoff ends (a
+    live server that refuses the work is not hammered)."""
+    outage = Outage(refusing=True)
+    pump = Pump("s", lambda: SqliteSink(tmp_path / "s.db", outage), box, backoff_min=60,
+                backoff_max=60, probe=0.02)
+    task = await running(pump)
+    try:
+        await wait_for(lambda: outage.probes >= 50, 30, what="probes while refusing")
+        assert outage.opens == 1 and pump.state is LinkState.BACKOFF
+    finally:
+        await stop(task)
