@@ -229,13 +229,16 @@ class TimescaleSink(Sink):
 
     async def refresh_rollup(self, since: datetime | None = None) -> int:
         """Recompute ``hourly_device_metrics`` from the hour of ``since`` on; with None, the
-        hours written since the last refresh (plain) or the policy's window (TimescaleDB).
+        hours written since the last refresh (plain) or the policy's window (TimescaleDB:
+        whole hours up to the current one, which real-time aggregation keeps current).
         Returns the buckets written (plain) or 0."""
         async with await self._maintenance_client() as conn:
             if self.flavour == "timescale":
-                start = since or datetime.now(UTC) - timedelta(
-                    hours=self.config.rollup_lookback_hours)
-                await conn.execute(hypertables.refresh_call(), (start,))
+                now = datetime.now(UTC)
+                window = hypertables.refresh_window(
+                    since or now - timedelta(hours=self.config.rollup_lookback_hours), now)
+                if window is not None:
+                    await conn.execute(hypertables.refresh_call(), window)
                 return 0
             if since is None:
                 cur = await conn.execute(queries.REFRESH_PENDING)
