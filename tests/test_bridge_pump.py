@@ -15,12 +15,18 @@ from pathlib import Path
 
 import pytest
 from helpers import wait_for
+from pg_fixture import free_port
 from test_bridge_sqlsink import Outage, SqliteSink, sink_rows
 
 from bridges.outbox.config import OutboxConfig
 from bridges.outbox.store import Outbox
 from bridges.pump import LinkState, Pump
 from bridges.records import MetricRecord
+from bridges.sinks.kafka.config import KafkaSinkConfig
+from bridges.sinks.kafka.sink import KafkaSink
+from bridges.sinks.kafka.tansu import TansuProcess
+from bridges.sinks.timescale.config import TimescaleSinkConfig
+from bridges.sinks.timescale.sink import TimescaleSink
 
 
 @pytest.fixture
@@ -71,3 +77,16 @@ async def test_a_sink_failing_on_a_live_link_waits_out_its_backoff(
         assert outage.opens == 1 and pump.state is LinkState.BACKOFF
     finally:
         await stop(task)
+
+
+async def test_probes_of_the_real_sinks(kafka: TansuProcess, pg_url: str) -> None:
+    """A bare connect: True while the server answers, False once it does not."""
+    port = free_port()
+    assert await KafkaSink(KafkaSinkConfig(bootstrap_servers=kafka.bootstrap)).probe() is True
+    assert await KafkaSink(KafkaSinkConfig(
+        bootstrap_servers=f"127.0.0.1:{port},{kafka.bootstrap}")).probe() is True
+    assert await KafkaSink(KafkaSinkConfig(bootstrap_servers=f"127.0.0.1:{port}")).probe() \
+        is False
+    assert await TimescaleSink(TimescaleSinkConfig(url=pg_url)).probe() is True
+    assert await TimescaleSink(TimescaleSinkConfig(
+        url=f"postgresql://postgres@127.0.0.1:{port}/x")).probe() is False
