@@ -7,7 +7,6 @@ installable on this machine), so its statements are checked against the document
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +16,6 @@ import pytest
 from helpers import wait_for
 from pg_fixture import PgCluster
 
-from bridges.outbox.store import Outbox
 from bridges.records import (
     EventRecord,
     HealthRecord,
@@ -26,14 +24,12 @@ from bridges.records import (
     Record,
     SensorRecord,
 )
-from bridges.runtime import make_pump, sink_factories
 from bridges.sinks.base import SinkError, sink_class
 from bridges.sinks.timescale import hypertables, schema
 from bridges.sinks.timescale.config import TimescaleSinkConfig
 from bridges.sinks.timescale.migrate import MIGRATIONS
 from bridges.sinks.timescale.schema import TABLES
 from bridges.sinks.timescale.sink import LinkState, TimescaleSink
-from hub.config.models import SparkConfig
 
 T0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=6)
 
@@ -357,52 +353,6 @@ async def test_postgres_down_then_back(fresh_postgres: PgCluster, make_sink: Mak
     await sink.write(metrics(100, start=100))
     await sink.close()
     assert count(url, "device_metrics") == 200
-
-
-async def test_pump_writes_within_seconds_of_the_database_coming_back(
-        fresh_postgres: PgCluster, tmp_path: Path) -> None:
-    """Default settings (backoff up to 30 s, probe every 1 s): PostgreSQL stays down until the
-    pump's backoff has reached its maximum, then starts; the first row is written within 5 s
-    of the server accepting connections again (the pump probes the link, it does not wait out
-    its backoff)."""
-    url = await asyncio.to_thread(fresh_postgres.create_database)
-    spark = SparkConfig.model_validate({"bridges": {
-        "outbox": {"path": str(tmp_path / "outbox")},
-        "sinks": [{"type": "timescale", "url": url, "maintenance_seconds": 0}]}})
-    assert spark.bridges.backoff_max >= 30 and spark.bridges.probe_seconds <= 1
-    with Outbox(spark.bridges.outbox, ["timescale"]).open() as box:
-        pump = make_pump(spark, "timescale", sink_factories(spark)["timescale"], box)
-        task = asyncio.create_task(pump.run())
-        try:
-            box.append(metrics(10))
-            pump.wake.set()
-            await wait_for(lambda: pump.delivered == 10, 30, what="first batch")
-            await asyncio.to_thread(fresh_postgres.stop)
-            box.append(metrics(10, start=10))
-            pump.wake.set()
-            await wait_for(lambda: pump.retry_delay >= spark.bridges.backoff_max, 60, 0.1,
-                           what="the backoff at its maximum")
-            await asyncio.to_thread(fresh_postgres.start)  # returns once it takes connections
-            back = time.monotonic()
-            await wait_for(lambda: rows_beyond(url, 10), 30, 0.05,
-                           what="the first row after the outage")
-            took = time.monotonic() - back
-            print(f"first row {took:.2f} s after PostgreSQL was back")
-            assert took <= 5, f"first row {took:.1f} s after PostgreSQL was back"
-            await wait_for(lambda: pump.delivered == 20, 30, what="the rest")
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-
-
-async def rows_beyond(url: str, n: int) -> bool:
-    def more() -> bool:
-        try:
-            return count(url, "device_metrics") > n
-        except psycopg.OperationalError:
-            return False
-
-    return await asyncio.to_thread(more)
 
 
 async def test_restart_mid_stream_loses_and_duplicates_nothing(
