@@ -1,8 +1,12 @@
-"""``python -m bench [NAME ...] [-- bench options]``: run benches and print their figures.
+"""``python -m bench [NAME ...] [[--] bench options]``: run benches and print their figures.
 
 With no name every bench below runs; ``python -m bench hub --quick`` passes ``--quick`` on to
-the hub bench (``python -m bench hub --help`` lists its options). The node CPU scripts
-(``bench/node_cpu_*.py``) are run directly, see their docstrings.
+the hub bench (``python -m bench hub --help`` lists its options). Bench names are the leading
+arguments only: from the first option (or ``--``) on, everything goes to the benches, so
+``python -m bench bridge --skip kafka outage`` runs the bridge bench without its Kafka and
+outage phases. The PostgreSQL benches take the server as ``--url`` (a TimescaleDB one
+included): ``python -m bench bridge timescale --url postgresql://user@db:5432/postgres``.
+The node CPU scripts (``bench/node_cpu_*.py``) are run directly, see their docstrings.
 """
 
 from __future__ import annotations
@@ -59,10 +63,20 @@ def _terminate(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)  # run the finally blocks: stop Mosquitto and the children
 
 
+def split_args(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(bench names, their options): the names are the arguments before the first option."""
+    lead = next((i for i, a in enumerate(argv) if a.startswith("-")), len(argv))
+    rest = argv[lead:]
+    return argv[:lead], rest[1:] if rest[:1] == ["--"] else rest
+
+
 def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, _terminate)
-    names = [a for a in argv if a in BENCHES]
-    rest = [a for a in argv if a not in BENCHES]
+    names, rest = split_args(argv)
+    unknown = [n for n in names if n not in BENCHES]
+    if unknown:
+        print(f"unknown bench {unknown[0]!r}; known: {', '.join(BENCHES)}", file=sys.stderr)
+        return 2
     if rest and rest[0] in ("-l", "--list"):
         for name, (_fn, what) in BENCHES.items():
             print(f"{name:<8} {what}")
@@ -72,9 +86,6 @@ def main(argv: list[str]) -> int:
         for name, (_fn, what) in BENCHES.items():
             print(f"  {name:<8} {what}")
         return 0
-    if rest and not names and not rest[0].startswith("-"):
-        print(f"unknown bench {rest[0]!r}; known: {', '.join(BENCHES)}", file=sys.stderr)
-        return 2
     failed = []
     for name in names or list(BENCHES):
         try:

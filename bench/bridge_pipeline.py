@@ -2,7 +2,9 @@
 the drain of a 10-minute outage backlog. One command: ``python -m bench bridge``.
 
 In one run, on a throwaway Mosquitto from our generated config, PostgreSQL (a fresh database per
-phase on ``--pg``, default the machine's 127.0.0.1:5432) and an in-memory Tansu per Kafka phase:
+phase on ``--url``, default the machine's 127.0.0.1:5432: TimescaleDB or plain PostgreSQL) and an
+in-memory Tansu per Kafka phase. Readings carry current times (the last ``n`` ms before their
+phase), so a TimescaleDB's own retention and compression policies leave them alone:
 
 (a) **Naive** (``bench/bridge_workers.py``): paho subscriber (QoS 1, acknowledged on receipt, no
     durability) -> ``json.loads`` -> list -> psycopg COPY every 5,000 rows; likewise into Kafka.
@@ -15,7 +17,7 @@ phase on ``--pg``, default the machine's 127.0.0.1:5432) and an in-memory Tansu 
     time from the first publish to the N-th row committed in PostgreSQL (``count(*)`` polled
     every 50 ms) or the N-th message on Kafka (high watermarks). Zero loss: counts must be
     exactly N (distinct idempotency keys in PostgreSQL).
-(c) **Outage drain**: 600,000 readings time-stamped 1 ms apart (10 minutes at 1,000/s) go
+(c) **Outage drain**: 600,000 readings time-stamped 1 ms apart (the last 10 minutes at 1,000/s) go
     through the real ingest (faster than real time: as fast as it takes them) while no sink
     runs; then one pump process per sink (``spark bridge timescale`` / ``kafka``) drains the
     outbox: records/s from the process being up (sink not yet opened) to the last row / message
@@ -59,9 +61,10 @@ ACCEPT_DRAIN = 20_000.0
 CTX = mp.get_context("spawn")
 
 
-def readings(n: int, day: int) -> list[tuple[str, bytes, bool]]:
-    """``n`` telemetry messages of one reading each, 1 ms apart from a per-phase day."""
-    base = datetime(2025, 1, 1, tzinfo=UTC) + timedelta(days=day)
+def readings(n: int, now: datetime | None = None) -> list[tuple[str, bytes, bool]]:
+    """``n`` telemetry messages of one reading each, 1 ms apart, the last at ``now`` (default:
+    the current time; each phase has its own database or Kafka, so phases never share keys)."""
+    base = (now or datetime.now(UTC)) - timedelta(milliseconds=n)
     return [(f"spark/{NODE}/telemetry", orjson.dumps({
         "v": 1, "node": NODE, "time": (base + timedelta(milliseconds=i)).isoformat(),
         "metrics": {f"{NODE}_{i % 100}": {"power": (i * 7919 % 400000) / 100}}}), False)
@@ -220,9 +223,9 @@ def start_bridge(raw: str, password: str, sink: str, split: bool) -> list[mp.pro
     return [start(bridge, raw, password, [], True), start(bridge, raw, password, [sink], False)]
 
 
-def phase_pg(broker: Broker, tmp: Path, pg: str, n: int, day: int, naive: bool,
-             fsync: str, split: bool) -> Phase:
-    msgs = readings(n, day)
+def phase_pg(broker: Broker, tmp: Path, pg: str, n: int, naive: bool, fsync: str,
+             split: bool) -> Phase:
+    msgs = readings(n)
     with database(pg) as url:
         if naive:
             proc = start(naive_pg, broker.port, broker.login("hub"), url, "naive_metrics",
@@ -237,9 +240,9 @@ def phase_pg(broker: Broker, tmp: Path, pg: str, n: int, day: int, naive: bool,
         return rate
 
 
-def phase_kafka(broker: Broker, tmp: Path, n: int, day: int, naive: bool, fsync: str,
+def phase_kafka(broker: Broker, tmp: Path, n: int, naive: bool, fsync: str,
                 split: bool) -> Phase:
-    msgs = readings(n, day)
+    msgs = readings(n)
     with tansu(tmp) as kafka:
         if naive:
             from confluent_kafka.admin import AdminClient, NewTopic
@@ -269,7 +272,7 @@ def phase_kafka(broker: Broker, tmp: Path, n: int, day: int, naive: bool, fsync:
 
 
 def phase_outage(broker: Broker, tmp: Path, pg: str, n: int, fsync: str) -> dict[str, float]:
-    msgs = readings(n, 300)
+    msgs = readings(n)
     with database(pg) as url, tansu(tmp) as kafka:
         cfg, raw = bridge_config(broker, tmp, [
             {"type": "timescale", "url": url},
@@ -309,7 +312,9 @@ def main(argv: list[str]) -> dict[str, Any]:
     parser.add_argument("--messages", type=int, default=100_000, help="readings per phase")
     parser.add_argument("--outage", type=int, default=600_000, help="readings in the backlog")
     parser.add_argument("--reps", type=int, default=1, help="repetitions of (a)/(b), median")
-    parser.add_argument("--pg", default=MACHINE_PG, help="PostgreSQL URL to create DBs from")
+    parser.add_argument("--url", "--pg", dest="pg", default=MACHINE_PG,
+                        help="PostgreSQL or TimescaleDB server to create the phases' databases "
+                        "on (a user allowed to CREATE DATABASE)")
     parser.add_argument("--fsync", default="batch", choices=["always", "batch", "interval",
                                                               "never"])
     parser.add_argument("--skip", nargs="*", default=[], choices=["pg", "kafka", "outage"])
@@ -322,7 +327,6 @@ def main(argv: list[str]) -> dict[str, Any]:
     with throwaway_broker(node_accounts=[NODE]) as broker, \
             tempfile.TemporaryDirectory(prefix="spark-bridge-bench-") as tmpdir:
         tmp = Path(tmpdir)
-        day = 0
         for sink in ("pg", "kafka"):
             if sink in args.skip:
                 continue
@@ -330,10 +334,9 @@ def main(argv: list[str]) -> dict[str, Any]:
             ours: list[Phase] = []
             for _ in range(args.reps):
                 for is_naive, into in ((True, naive), (False, ours)):
-                    day += 1
-                    into.append(phase_pg(broker, tmp, args.pg, args.messages, day, is_naive,
+                    into.append(phase_pg(broker, tmp, args.pg, args.messages, is_naive,
                                          args.fsync, args.split) if sink == "pg" else
-                                phase_kafka(broker, tmp, args.messages, day, is_naive, args.fsync,
+                                phase_kafka(broker, tmp, args.messages, is_naive, args.fsync,
                                             args.split))
                     print(f"  {sink:<5} {'naive' if is_naive else 'bridge':<6} "
                           f"{into[-1].per_s:>10,.0f} readings/s, "

@@ -43,7 +43,7 @@ from bridges.sinks.kafka.config import KafkaSinkConfig
 from bridges.sinks.kafka.sink import KafkaSink
 from bridges.sinks.kafka.tansu import TansuProcess
 
-T0 = datetime(2026, 5, 1, tzinfo=UTC)
+T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)  # current: no retention
 
 
 def make_records(n: int, devices: int = 100) -> list[Record]:

@@ -47,9 +47,10 @@ from bridges.records import (
 )
 from bridges.sinks.timescale.config import TimescaleSinkConfig
 from bridges.sinks.timescale.rows import group_rows
-from bridges.sinks.timescale.schema import DEVICE_METRICS, TABLES
+from bridges.sinks.timescale.schema import DEVICE_METRICS, PENDING, ROLLUP, TABLES
 from bridges.sinks.timescale.sink import TimescaleSink
 
+# Current times: a TimescaleDB's retention (30 days) and compression (7 days) leave them alone.
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
 KINDS = ("metric", "sensor", "inference", "event", "health")
 
@@ -197,10 +198,20 @@ async def sink_run(url: str, local: bool, batches: list[list[Record]], batch: in
     return clock.measure
 
 
-async def migrate(url: str) -> None:
+async def migrate(url: str) -> str:
+    """Create the schema; returns the database's flavour (``timescale`` or ``plain``)."""
     sink = TimescaleSink(config(url))
     await sink.open()
     await sink.close()
+    assert sink.flavour is not None
+    return sink.flavour
+
+
+def sink_tables(flavour: str) -> list[str]:
+    """What a sink run fills: the raw tables, and on plain PostgreSQL the rollup table and its
+    pending ranges (on TimescaleDB the rollup is a continuous aggregate, not truncated)."""
+    raw = [t.name for t in TABLES]
+    return raw if flavour == "timescale" else [*raw, ROLLUP, PENDING]
 
 
 def is_local(url: str) -> bool:
@@ -227,10 +238,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     with server(args.url) as url:
         local = is_local(url)
-        asyncio.run(migrate(url))
+        res["flavour"] = flavour = asyncio.run(migrate(url))
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("CREATE TABLE bare_metrics (LIKE device_metrics)")
-        all_tables = [t.name for t in TABLES] + ["hourly_device_metrics", "spark_rollup_pending"]
+        all_tables = sink_tables(flavour)
         by_kind = {k: chunks(records(k, args.rows), args.batch) for k in KINDS}
         tuples = [group_rows(b)[DEVICE_METRICS] for b in by_kind["metric"]]
         for _ in range(args.reps):
@@ -261,7 +272,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def table(res: dict[str, Any]) -> str:
     wall, cpu = res["rows_per_s"], res["rows_per_cpu_s"]
     w0, c0 = wall["copy_indexed_sync"], cpu.get("copy_indexed_sync")
-    lines = [f"server: {res['server']}; {res['rows']} rows in {res['batch']}-row batches, "
+    lines = [f"server: {res['server']} ({res['flavour']}); {res['rows']} rows in "
+             f"{res['batch']}-row batches, "
              f"median of {res['reps']}",
              "rows/s: wall clock; rows/cpu-s: per CPU second of this process + its server "
              "backend (steadier on a busy machine); x: vs the bare indexed COPY",
@@ -276,7 +288,9 @@ def table(res: dict[str, Any]) -> str:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench.timescale_sink", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--url", help="an existing server (default: a throwaway cluster)")
+    p.add_argument("--url", "--pg", dest="url",
+                   help="an existing PostgreSQL or TimescaleDB server (default: a throwaway "
+                   "cluster)")
     p.add_argument("--rows", type=int, default=100_000, help="rows per measurement")
     p.add_argument("--batch", type=int, default=10_000, help="rows per write() / COPY")
     p.add_argument("--reps", type=int, default=3, help="runs per figure (median)")

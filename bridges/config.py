@@ -26,6 +26,9 @@ class BridgesConfig(StrictModel):
     reconcile_minutes: float = Field(
         15.0, gt=0, description="Minutes between reconciliations of each sink with the outbox.")
     backoff_max: float = Field(30.0, gt=0, description="Longest retry delay of a sink, seconds.")
+    probe_seconds: float = Field(
+        1.0, gt=0, description="While a sink is down, check its link this often (a bare "
+        "connect): once it was seen down, the first check that finds it up ends the backoff.")
     pump_process: bool = Field(
         True, description="`spark bridge run` (and `spark up`): drain the sinks in a "
         "supervised child process, so ingest and delivery use two cores and a sink library "

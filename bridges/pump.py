@@ -6,7 +6,14 @@ ones. The loop opens its sink through a factory (retrying with exponential backo
 ``open`` raises :class:`SinkError`), then reads a batch after the sink's cursor, writes it and
 acknowledges it. A failed write closes the sink, backs off and retries the same batch: the
 cursor moves only after ``write`` returned, so delivery is at-least-once and the sinks drop
-replays by record key. The link state is an explicit enum, exposed with counters by
+replays by record key.
+
+The backoff delays the expensive work (open: connect, migrations, metadata), not the detection
+of a link that is back: while it waits, the pump calls :meth:`Sink.probe` every ``probe``
+seconds, and once a probe has seen the link down, the first one that sees it up ends the wait
+(so a database back after a long outage is written to within about ``probe`` seconds, not
+after up to ``backoff_max``). A sink that fails while its link is up (probes keep succeeding)
+waits out its whole backoff. The link state is an explicit enum, exposed with counters by
 :meth:`Pump.metrics` (the bridge's status node publishes them as hub entities).
 """
 
@@ -42,12 +49,15 @@ class Pump:
 
     def __init__(self, name: str, make_sink: SinkFactory, outbox: Outbox, *, batch: int = 5000,
                  backoff_min: float = 0.5, backoff_max: float = 30.0, poll: float = 1.0,
-                 linger: float = 0.0) -> None:
+                 probe: float = 1.0, linger: float = 0.0) -> None:
         self.name = name
         self._make_sink = make_sink
         self.outbox = outbox
         self.batch = batch
         self.backoff_min, self.backoff_max, self.poll = backoff_min, backoff_max, poll
+        self.probe_every = probe
+        self.retry_delay = 0.0  # the backoff in progress (0 while up)
+        self._seen_down = False  # a probe found the link down since it was last up
         self.linger = linger
         self.state = LinkState.IDLE
         self.wake = asyncio.Event()  # set when records were appended (see Bridge)
@@ -66,7 +76,7 @@ class Pump:
                     await sink.open()
                     self._set_state(LinkState.UP)
                     log.info("bridge: %s sink up", self.name)
-                    delay = self.backoff_min
+                    delay, self.retry_delay, self._seen_down = self.backoff_min, 0.0, False
                     if await self._drain(sink, until_idle):
                         return
                 except SinkError as exc:
@@ -80,10 +90,39 @@ class Pump:
                     with contextlib.suppress(Exception):
                         await sink.close()
                 self._set_state(LinkState.BACKOFF)
-                await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))
+                self.retry_delay = delay
+                await self._back_off(sink, delay * (0.8 + 0.4 * random.random()))
                 delay = min(delay * 2, self.backoff_max)
         finally:
             self._set_state(LinkState.CLOSED)
+
+    async def _back_off(self, sink: Sink, wait: float) -> None:
+        """Wait ``wait`` seconds, probing the link meanwhile (see the module docstring)."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + wait
+        while (left := end - loop.time()) > 0:
+            await asyncio.sleep(min(self.probe_every, left))
+            if loop.time() >= end:
+                return
+            up = await self._probe(sink)
+            if up is None:
+                await asyncio.sleep(max(0.0, end - loop.time()))
+                return
+            if not up:
+                self._seen_down = True
+            elif self._seen_down:
+                self._seen_down = False
+                log.info("bridge: %s link is back; retrying now", self.name)
+                return
+
+    async def _probe(self, sink: Sink) -> bool | None:
+        try:
+            async with asyncio.timeout(max(2 * self.probe_every, 2.0)):
+                return await sink.probe()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a hung or failing probe: the link is not usable
+            return False
 
     def _set_state(self, state: LinkState) -> None:
         if state is self.state:

@@ -57,7 +57,8 @@ def make_pump(cfg: SparkConfig, name: str, factory: SinkFactory, box: Outbox) ->
     sink_cfg = dict(zip(cfg.bridges.sink_names(), cfg.bridges.sinks, strict=True)).get(name)
     linger = min(cfg.bridges.linger_ms / 1000, float(getattr(sink_cfg, "batch_seconds", 1.0)))
     return Pump(name, factory, box, batch=int(getattr(sink_cfg, "batch_rows", 0) or 5000),
-                backoff_max=cfg.bridges.backoff_max, linger=linger)
+                backoff_max=cfg.bridges.backoff_max, probe=cfg.bridges.probe_seconds,
+                linger=linger)
 
 
 class Bridge:
@@ -200,10 +201,16 @@ class Bridge:
         return out
 
 
-async def run_bridge(cfg: SparkConfig, password: str | None = None, *,
-                     pumps: list[str] | None = None, ingest: bool = True) -> int:
+def require_sinks(cfg: SparkConfig) -> None:
+    """``spark bridge run`` / ``sync`` without a sink is a config mistake, said before anything
+    (the outbox folder included) is created."""
     if not cfg.bridges.sinks:
         raise ConfigError("bridges.sinks is empty: name a timescale or kafka sink to bridge to")
+
+
+async def run_bridge(cfg: SparkConfig, password: str | None = None, *,
+                     pumps: list[str] | None = None, ingest: bool = True) -> int:
+    require_sinks(cfg)
     await Bridge(cfg, password=password, pumps=pumps, ingest=ingest, status=ingest).run()
     return 0
 
@@ -211,6 +218,8 @@ async def run_bridge(cfg: SparkConfig, password: str | None = None, *,
 async def run_sync(cfg: SparkConfig, sinks: dict[str, SinkFactory] | None = None) -> list[Gap]:
     """``spark bridge sync``: reconcile every sink now and deliver what was re-enqueued (a sink
     that is down is retried with backoff: bound the wait with ``asyncio.timeout``)."""
+    if sinks is None:
+        require_sinks(cfg)
     bridge = Bridge(cfg, sinks=sinks, ingest=False, status=False)
     with bridge.outbox:
         gaps = await reconcile(bridge.outbox, bridge.factories,

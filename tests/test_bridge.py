@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import signal
 import sqlite3
@@ -22,12 +23,16 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from broker_fixture import ADMIN, HUB, RunningBroker
 from helpers import Recorder, wait_for
 from test_bridge_sqlsink import Outage, SqliteSink, sink_rows
 
+from bridges.ingest.warnlimit import WarnLimiter
 from bridges.runtime import Bridge, run_sync
 from hub.config.models import SparkConfig
+from nodes.base.discovery import DeviceInfo, DiscoveryContext, entity_config
+from nodes.base.entities import Image
 
 HERE = Path(__file__).resolve().parent
 END = "spark/end/availability"
@@ -232,3 +237,46 @@ async def test_reconciliation_resends_a_gap(broker: RunningBroker, tmp_path: Pat
     gaps = await run_sync(cfg, sinks)
     assert {g.sink for g in gaps} == {"b"}
     assert values(tmp_path / "a.db") == values(tmp_path / "b.db") == list(range(800))
+
+
+async def test_malformed_messages_warn_once_per_topic_and_reason_and_images_never(
+        broker: RunningBroker, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The vision node's snapshots (binary, on the image entity's ``image_topic``) are neither
+    records nor malformed; a device repeating one bad payload is reported once (an hour)."""
+    cfg = bridge_config(broker, tmp_path)
+    bridge = Bridge(cfg, password=broker.passwords[HUB], sinks=two_sinks(tmp_path), status=False)
+    snapshot, layout = Image(key="demo_snapshot"), cfg.mqtt.layout()
+    ctx = DiscoveryContext(layout=layout, node_id="vision", hub_id="hub",
+                           unique_prefix="spark_test_vision",
+                           device=DeviceInfo(identifier="spark_test_vision", name="Vision",
+                                             model="test"))
+    jpeg = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256))
+    caplog.set_level(logging.WARNING, "bridges.ingest")
+    async with running(bridge):
+        await asyncio.to_thread(publish_many, broker, [
+            (layout.discovery("image", "vision", "demo_snapshot"),
+             json.dumps(entity_config(snapshot, ctx)), False),
+            *[(layout.state("vision", "demo_snapshot"), jpeg, False) for _ in range(3)],
+            *[("spark/lab/availability", "maybe", False) for _ in range(3)],
+            ("spark/lab/availability", "perhaps", False),
+            ("spark/lab2/availability", "maybe", False),
+            (END, "online", False),
+        ])
+        await wait_for(lambda: ended(tmp_path / "a.db"), 15, what="end marker")
+        assert bridge.ingest is not None and bridge.ingest.malformed == 5
+    warned = [r.getMessage() for r in caplog.records if "malformed" in r.getMessage()]
+    assert not [w for w in warned if "demo_snapshot" in w]
+    assert len([w for w in warned if "'spark/lab/availability'" in w and "'maybe'" in w]) == 1
+    assert len([w for w in warned if "'spark/lab/availability'" in w and "'perhaps'" in w]) == 1
+    assert len([w for w in warned if "'spark/lab2/availability'" in w]) == 1
+
+
+def test_warn_limiter_once_per_key_and_period() -> None:
+    limiter = WarnLimiter(period=3600, max_keys=2)
+    a, b, c = ("t/a", "bad"), ("t/b", "bad"), ("t/c", "bad")
+    assert limiter.allow(a, 0) == 0
+    assert [limiter.allow(a, t) for t in (1, 2, 3599)] == [None, None, None]
+    assert limiter.allow(b, 10) == 0
+    assert limiter.allow(c, 20) is None and limiter.unreported == 1  # full: only counted
+    assert limiter.allow(a, 3600) == 3  # an hour on: said again, with what was kept quiet
+    assert limiter.allow(c, 3610) == 0  # b's hour is over: room again

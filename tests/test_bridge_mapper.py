@@ -11,6 +11,8 @@ from bridges.outbox.store import Outbox
 from bridges.records import record_from_payload
 from hub.errors import PayloadError
 from hub.topics import TopicLayout
+from nodes.base.discovery import DeviceInfo, DiscoveryContext, device_config, entity_config
+from nodes.base.entities import Image
 from nodes.telemetry import TelemetryMessage
 
 GOOD = {"v": 1, "node": "pi5", "time": "2025-06-01T12:00:00.123456+02:00",
@@ -92,3 +94,40 @@ def test_rows_are_the_records_serialised(body: object) -> None:
     model_rows = Outbox.rows(recs, 1.0)
     assert [r[:5] for r in rows] == [r[:5] for r in model_rows]
     assert [record_from_payload(r[5]) for r in rows] == recs
+
+
+# ---- image and camera entities: no records, and no "malformed" either -------------------------
+LAYOUT = TopicLayout()
+VISION = DiscoveryContext(layout=LAYOUT, node_id="vision", hub_id="hub",
+                          unique_prefix="spark_test_vision",
+                          device=DeviceInfo(identifier="spark_test_vision", name="Vision",
+                                            model="test"))
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256))  # not UTF-8
+
+
+def test_our_image_entity_on_its_image_topic_is_no_record_and_no_error() -> None:
+    snapshot = Image(key="demo_snapshot")
+    topic = LAYOUT.state("vision", "demo_snapshot")
+    per_entity = Mapper(LAYOUT)
+    with pytest.raises(PayloadError, match="not UTF-8"):  # unknown yet: taken for a sensor
+        per_entity.records(topic, JPEG)
+    per_entity.discovery(LAYOUT.discovery("image", "vision", "demo_snapshot"),
+                         orjson.dumps(entity_config(snapshot, VISION)))
+    assert per_entity.records(topic, JPEG) == []
+    per_device = Mapper(LAYOUT)
+    per_device.discovery(LAYOUT.device_discovery("vision"),
+                         orjson.dumps(device_config([snapshot], VISION)))
+    assert per_device.records(topic, JPEG) == []
+    per_entity.discovery(LAYOUT.discovery("image", "vision", "demo_snapshot"), b"")  # removed
+    with pytest.raises(PayloadError, match="not UTF-8"):
+        per_entity.records(topic, JPEG)
+
+
+def test_a_camera_on_its_topic_and_an_image_on_its_url_topic_are_no_records() -> None:
+    mapper = Mapper(LAYOUT)
+    mapper.discovery("homeassistant/camera/door/cam/config", orjson.dumps(
+        {"name": "Door", "unique_id": "door_cam", "topic": "spark/door/cam/state"}))
+    mapper.discovery("homeassistant/image/door/last/config", orjson.dumps(
+        {"name": "Last", "unique_id": "door_last", "url_topic": "spark/door/last/state"}))
+    assert mapper.records("spark/door/cam/state", JPEG) == []
+    assert mapper.records("spark/door/last/state", b"http://cam/last.jpg") == []

@@ -2,7 +2,8 @@
 
 ``SqliteSink`` keeps one row per record key (``INSERT OR IGNORE``: replays are dropped), returns
 from ``write`` after the commit, and raises :class:`SinkError` while its :class:`Outage` says the
-link is down. Run as a script it is the bridge process of the crash tests::
+link is down (``probe`` says so too; ``refusing``: the link is up but ``open`` fails). Run as
+a script it is the bridge process of the crash tests::
 
     python tests/test_bridge_sqlsink.py CONFIG.json SINK_DIR [KILL_AFTER_COMMITS]
 
@@ -32,7 +33,10 @@ from bridges.sinks.base import Sink, SinkError
 
 @dataclass
 class Outage:
-    down: bool = False
+    down: bool = False  # the link is down: open, write and probe fail
+    refusing: bool = False  # the link is up (probes succeed) but open fails
+    opens: int = 0  # open attempts
+    probes: int = 0
 
 
 class SqliteSink(Sink):
@@ -44,8 +48,10 @@ class SqliteSink(Sink):
         self.db: sqlite3.Connection | None = None
 
     async def open(self) -> None:
-        if self.outage.down:
-            raise SinkError(f"{self.path.name}: link down")
+        self.outage.opens += 1
+        if self.outage.down or self.outage.refusing:
+            raise SinkError(f"{self.path.name}: link down" if self.outage.down
+                            else f"{self.path.name}: refused")
         self.db = sqlite3.connect(self.path, isolation_level=None, timeout=10)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("CREATE TABLE IF NOT EXISTS rows (key TEXT PRIMARY KEY, kind TEXT, "
@@ -59,6 +65,10 @@ class SqliteSink(Sink):
         self.db.execute("BEGIN")
         self.db.executemany("INSERT OR IGNORE INTO rows VALUES (?, ?, ?, ?)", rows)
         self.db.execute("COMMIT")
+
+    async def probe(self) -> bool:
+        self.outage.probes += 1
+        return not self.outage.down
 
     async def close(self) -> None:
         if self.db is not None:

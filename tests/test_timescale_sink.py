@@ -144,7 +144,36 @@ def test_timescale_statements_follow_the_2x_api() -> None:
         "if_not_exists => TRUE)",
     ]
     assert hypertables.refresh_call() == (
-        "CALL refresh_continuous_aggregate('hourly_device_metrics', %s, NULL)")
+        "CALL refresh_continuous_aggregate('hourly_device_metrics', %s, %s)")
+
+
+def test_the_timescale_refresh_window_has_an_end_before_the_current_hour() -> None:
+    now = datetime(2026, 12, 7, 10, 42, 5, tzinfo=UTC)
+    assert hypertables.refresh_window(datetime(2026, 12, 7, 7, 30, tzinfo=UTC), now) == (
+        datetime(2026, 12, 7, 7, tzinfo=UTC), datetime(2026, 12, 7, 10, tzinfo=UTC))
+    assert hypertables.refresh_window(now - timedelta(minutes=5), now) is None  # no whole hour
+
+
+async def test_the_timescale_refresh_passes_a_start_and_an_end(pg_url: str) -> None:
+    """The TimescaleDB path of ``refresh_rollup`` on plain PostgreSQL: a stand-in
+    ``refresh_continuous_aggregate`` procedure records the window it is called with."""
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE refreshed (view text, since timestamptz, until timestamptz)")
+        conn.execute("""CREATE PROCEDURE refresh_continuous_aggregate(
+                          view text, since timestamptz, until timestamptz)
+                        LANGUAGE sql AS $$ INSERT INTO refreshed VALUES (view, since, until) $$""")
+    sink = TimescaleSink(cfg(pg_url, rollup_lookback_hours=48))
+    sink.flavour = "timescale"  # as read from a TimescaleDB database's migration ledger
+    assert await sink.refresh_rollup() == 0
+    assert await sink.refresh_rollup(since=T0) == 0
+    assert await sink.refresh_rollup(since=datetime.now(UTC)) == 0  # no whole hour: no call
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    got = rows(pg_url, "SELECT * FROM refreshed")
+    assert len(got) == 2
+    assert all(view == "hourly_device_metrics" and until in (hour, hour + timedelta(hours=1))
+               for view, _since, until in got)  # (the test may straddle an hour)
+    assert got[1][1] == T0
+    assert timedelta(hours=47) <= got[0][2] - got[0][1] <= timedelta(hours=49)
 
 
 def test_timescale_before_2_13_gets_the_old_create_hypertable() -> None:
@@ -203,8 +232,10 @@ async def test_migrations_idempotent_and_concurrent(pg_url: str) -> None:
 
 
 async def test_require_timescaledb_on_plain_postgres_fails(pg_url: str) -> None:
+    """The throwaway cluster never preloads timescaledb: this machine has its files or not
+    (each case exactly: tests/test_bridge_timescale_migrate.py)."""
     sink = TimescaleSink(cfg(pg_url, timescaledb="require"))
-    with pytest.raises(SinkError, match="no timescaledb extension"):
+    with pytest.raises(SinkError, match=r"no timescaledb extension|shared_preload_libraries"):
         await sink.open()
     await sink.close()
 

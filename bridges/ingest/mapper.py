@@ -12,7 +12,8 @@
 The entity id, platform and unit come from a cache of the nodes' retained discovery configs
 (``<prefix>/<platform>/<node>/<object>/config`` and device-based configs), keyed by state topic;
 before its config is seen an entity is taken for a ``sensor``. Image and camera states (binary)
-are not records.
+are not records: they are known by every topic their config names (an image's
+``image_topic`` / ``url_topic``, a camera's ``topic``), not only ``state_topic``.
 
 Keys: telemetry keys derive from the content (device, metric, reading time), so a node's repeat
 of the same reading is recognised anywhere; states, availability and events carry no time, so
@@ -92,9 +93,10 @@ class Mapper:
             return
         described = self._configs[topic] = []
         for item in items:
-            if isinstance(item, DiscoveredEntity) and item.state_topic:
-                self.entities[item.state_topic] = self._describe(item)
-                described.append(item.state_topic)
+            if isinstance(item, DiscoveredEntity):
+                for state_topic in _value_topics(item):
+                    self.entities[state_topic] = self._describe(item)
+                    described.append(state_topic)
 
     @staticmethod
     def _describe(item: DiscoveredEntity) -> tuple[str, str, str | None]:
@@ -177,6 +179,15 @@ class Mapper:
 
     def _inference(self, node: str, payload: bytes | bytearray) -> Record:
         return InferenceMessage.from_payload(bytes(payload)).to_record(node)
+
+
+def _value_topics(item: DiscoveredEntity) -> list[str]:
+    """The topics that carry an entity's value: ``state_topic``; for image and camera
+    entities (no records) also ``image_topic``, ``url_topic`` and the camera's ``topic``."""
+    topics = [item.state_topic]
+    if item.component in SKIP_PLATFORMS:
+        topics += [item.image_topic, item.url_topic, item.raw.get("topic")]
+    return list(dict.fromkeys(t for t in topics if isinstance(t, str) and t))
 
 
 Rows = list[tuple[str, str, float]]  # device, metric, value

@@ -39,6 +39,7 @@ from typing import Any
 
 from bridges.ingest.config import IngestConfig
 from bridges.ingest.mapper import Mapper
+from bridges.ingest.warnlimit import WarnLimiter
 from bridges.outbox.store import MID_WINDOW, Outbox, OutboxError, Row
 from hub.config.models import SparkConfig
 from hub.errors import PayloadError
@@ -80,6 +81,7 @@ class Ingest:
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="bridge-fsync")
         self._idle = asyncio.Event()
         self.received = self.records = self.malformed = self.duplicates = self.commits = 0
+        self._warnings = WarnLimiter()
         self._load_recent()
 
     def _load_recent(self) -> None:
@@ -149,10 +151,15 @@ class Ingest:
         return seen is not None and seen[0] == crc and seen[1] > self._committed - MID_WINDOW
 
     def _malformed(self, msg: Message, exc: Exception) -> None:
+        """Count it; log it once per (topic, reason) and hour (WarnLimiter)."""
         self.malformed += 1
-        if self.malformed <= 20 or self.malformed % 1000 == 0:
-            log.warning("bridge: dropped a malformed message on %r (%d so far): %s",
-                        getattr(msg, "_topic", b"?").decode(errors="replace"), self.malformed, exc)
+        topic = getattr(msg, "_topic", b"?").decode(errors="replace")
+        reason = str(exc) or type(exc).__name__
+        quiet = self._warnings.allow((topic, reason), time.monotonic())
+        if quiet is not None:
+            more = f"; {quiet} more like it since the last report" if quiet else ""
+            log.warning("bridge: dropped a malformed message on %r (%d so far%s): %s", topic,
+                        self.malformed, more, reason)
 
     def _schedule(self) -> None:
         if self._check is None and self._loop is not None:

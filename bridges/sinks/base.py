@@ -36,6 +36,13 @@ class Sink(abc.ABC):
     async def close(self) -> None:
         """Release connections. Safe to call twice."""
 
+    async def probe(self) -> bool | None:
+        """Is the far side reachable now? A cheap check (a bare connect, no setup) that the
+        pump runs every ``bridges.probe_seconds`` while it backs off, on a sink that is
+        closed; it must not raise. None: this sink cannot tell (the pump waits out its
+        backoff)."""
+        return None
+
     async def counts_per_hour(self, since: float, until: float) -> dict[tuple[str, int], int]:
         """``{(kind, hour_epoch): count}`` of delivered records, for reconciliation."""
         raise NotImplementedError(f"{self.type} sink does not support reconciliation")

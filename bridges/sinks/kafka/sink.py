@@ -79,6 +79,21 @@ class KafkaSink(Sink):
         if self._poller is None:
             self._poller = asyncio.create_task(self._poll_idle(), name="kafka-sink-poll")
 
+    async def probe(self) -> bool:
+        """Does a bootstrap server take a TCP connection now? (No Kafka request: cheap.)"""
+        for server in self.config.bootstrap_servers.split(","):
+            host, _, port = server.strip().rpartition(":")
+            try:
+                async with asyncio.timeout(self.config.connect_timeout):
+                    _reader, writer = await asyncio.open_connection(host.strip("[]"), int(port))
+            except (OSError, ValueError, TimeoutError):
+                continue
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+            return True
+        return False
+
     async def close(self) -> None:
         if self.state is LinkState.CLOSED:
             return

@@ -23,6 +23,8 @@ Written against the documented 2.x API, checked for 2.0 - 2.23:
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from bridges.sinks.timescale.config import TimescaleSinkConfig
 from bridges.sinks.timescale.schema import DEVICE_METRICS, ROLLUP, TABLES, Table
 
@@ -129,5 +131,16 @@ def timescale_migration(cfg: TimescaleSinkConfig, version: Version = BY_RANGE) -
 
 
 def refresh_call() -> str:
-    """Refresh the aggregate from ``%s`` on (outside any transaction block)."""
-    return f"CALL refresh_continuous_aggregate('{ROLLUP}', %s, NULL)"
+    """Refresh the aggregate over ``[%s, %s)`` (outside any transaction block). Always with an
+    end: with NULL the current, still-filling hour is materialised, which moves the
+    watermark past it, and real-time aggregation then no longer adds the rows that arrive in
+    it (the hour freezes until the next refresh)."""
+    return f"CALL refresh_continuous_aggregate('{ROLLUP}', %s, %s)"
+
+
+def refresh_window(since: datetime, now: datetime) -> tuple[datetime, datetime] | None:
+    """``[hour of since, start of the current hour)``: whole buckets only, as the refresh
+    policy (``end_offset`` one hour) does; None when that holds no whole hour."""
+    start = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    end = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    return (start, end) if start < end else None

@@ -35,7 +35,7 @@ from bridges.records import Record
 from bridges.sinks.base import Sink, SinkError, register
 from bridges.sinks.timescale import hypertables, queries
 from bridges.sinks.timescale.config import TimescaleSinkConfig
-from bridges.sinks.timescale.migrate import Flavour, migrate
+from bridges.sinks.timescale.migrate import Flavour, connect_migrated
 from bridges.sinks.timescale.rows import Row, dumps_jsonb, group_rows
 from bridges.sinks.timescale.schema import DEVICE_METRICS, TABLES, Table
 
@@ -93,16 +93,8 @@ class TimescaleSink(Sink):
     async def _connection(self) -> psycopg.AsyncConnection:
         if self._conn is not None and not self._conn.closed:
             return self._conn
-        conn = await self._make_client()
-        try:
-            self.flavour = await migrate(conn, self.config)
-            for t in TABLES:
-                await conn.execute(
-                    f"CREATE TEMP TABLE IF NOT EXISTS {_stage(t)} (LIKE {t.name}) "
-                    f"ON COMMIT DELETE ROWS")
-        except BaseException:
-            await conn.close()
-            raise
+        conn, self.flavour = await connect_migrated(self._make_client, self.config,
+                                                    _create_staging)
         if conn.info.encoding != "utf-8":
             log.warning("timescale sink: the database encoding is %s, not UTF8: records with "
                         "characters it cannot hold will be refused and dropped",
@@ -136,6 +128,17 @@ class TimescaleSink(Sink):
                 and self._maintenance is None):
             self._maintenance = asyncio.create_task(
                 self._maintain(), name="timescale-sink-maintenance")
+
+    async def probe(self) -> bool:
+        """Does the server take a connection now? A bare connect (no migrations), closed."""
+        try:
+            conn = await psycopg.AsyncConnection.connect(
+                self.config.dsn(), autocommit=True, connect_timeout=self.config.connect_timeout,
+                application_name="prime-spark-timescale-probe")
+        except (psycopg.Error, OSError):
+            return False
+        await conn.close()
+        return True
 
     async def close(self) -> None:
         task, self._maintenance = self._maintenance, None
@@ -226,13 +229,16 @@ class TimescaleSink(Sink):
 
     async def refresh_rollup(self, since: datetime | None = None) -> int:
         """Recompute ``hourly_device_metrics`` from the hour of ``since`` on; with None, the
-        hours written since the last refresh (plain) or the policy's window (TimescaleDB).
+        hours written since the last refresh (plain) or the policy's window (TimescaleDB:
+        whole hours up to the current one, which real-time aggregation keeps current).
         Returns the buckets written (plain) or 0."""
         async with await self._maintenance_client() as conn:
             if self.flavour == "timescale":
-                start = since or datetime.now(UTC) - timedelta(
-                    hours=self.config.rollup_lookback_hours)
-                await conn.execute(hypertables.refresh_call(), (start,))
+                now = datetime.now(UTC)
+                window = hypertables.refresh_window(
+                    since or now - timedelta(hours=self.config.rollup_lookback_hours), now)
+                if window is not None:
+                    await conn.execute(hypertables.refresh_call(), window)
                 return 0
             if since is None:
                 cur = await conn.execute(queries.REFRESH_PENDING)
@@ -255,16 +261,12 @@ class TimescaleSink(Sink):
     async def _maintenance_client(self) -> psycopg.AsyncConnection:
         """A short-lived connection of its own: maintenance never blocks or breaks writes."""
         try:
-            conn = await self._make_client()
+            if self.flavour is not None:
+                return await self._make_client()
+            conn, self.flavour = await connect_migrated(self._make_client, self.config)
+            return conn
         except (psycopg.Error, OSError) as exc:
             raise SinkError(f"timescale: maintenance cannot connect: {exc}") from exc
-        if self.flavour is None:
-            try:
-                self.flavour = await migrate(conn, self.config)
-            except BaseException:
-                await conn.close()
-                raise
-        return conn
 
     async def _maintain(self) -> None:
         every = self.config.maintenance_seconds
@@ -277,6 +279,13 @@ class TimescaleSink(Sink):
             except Exception as exc:  # keep the job alive whatever happened
                 log.warning("timescale sink: maintenance failed (retrying in %gs): %s",
                             every, exc)
+
+
+async def _create_staging(conn: psycopg.AsyncConnection) -> None:
+    """The session's TEMP staging tables (the merge path of :meth:`TimescaleSink._merge`)."""
+    for t in TABLES:
+        await conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_stage(t)} (LIKE {t.name}) "
+                           f"ON COMMIT DELETE ROWS")
 
 
 async def _copy(conn: psycopg.AsyncConnection, target: str, table: Table,
