@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from typing import Any
 
 from hub.app import Hub
@@ -81,6 +82,10 @@ def make_agent(cfg: SparkConfig, node: NodeConfigBase, password: str | None) -> 
 
 async def run_hub(cfg: SparkConfig) -> int:
     hub = Hub(cfg, password=hub_password(cfg), web=True)
+    if await _refused([hub]):
+        return 1
+    if hub.web is not None:
+        hub.web.reserve()
     await hub.run()
     return 0
 
@@ -89,6 +94,17 @@ async def run_node(cfg: SparkConfig, node: NodeConfigBase) -> int:
     agent = make_agent(cfg, node, node_password(cfg, node))
     await agent.run()
     return 0
+
+
+async def _refused(agents: list[NodeAgent]) -> set[str]:
+    """Ask, concurrently, whether a live process already serves each agent's node id; say so
+    on stderr for each one that is taken. Returns the taken ids (their agents must not run:
+    connecting with their will would mark the other process's node offline on exit)."""
+    owners = await asyncio.gather(*(agent.check_owner() for agent in agents))
+    taken = {owner.node_id: owner for owner in owners if owner is not None}
+    for owner in taken.values():
+        print(f"spark: {owner.describe()}; not starting it here", file=sys.stderr, flush=True)
+    return set(taken)
 
 
 async def run_up(cfg: SparkConfig, duration: float | None = None) -> int:
@@ -103,6 +119,15 @@ async def run_up(cfg: SparkConfig, duration: float | None = None) -> int:
                   web=True)
         agents = [make_agent(cfg, n, _password(broker, cfg, n.username or n.id))
                   for n in cfg.nodes]
+        taken = await _refused([hub, *agents])
+        if hub.node_id in taken:
+            print(f"spark: another `spark up` or `spark hub` runs hub {hub.node_id!r} on this "
+                  "broker; stop it first (or start single nodes with `spark node KIND --id "
+                  "ID`)", file=sys.stderr, flush=True)
+            return 1
+        agents = [a for a in agents if a.node_id not in taken]
+        if hub.web is not None:
+            hub.web.reserve()  # a taken port is an error now, before anything is printed
         async with asyncio.TaskGroup() as tg:
             tg.create_task(hub.run(), name="hub")
             for agent in agents:
