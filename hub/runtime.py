@@ -13,6 +13,7 @@ from hub.config.models import SparkConfig
 from hub.errors import ConfigError
 from hub.events import EntityAdded, NodeAvailability
 from hub.rpc import RpcClient, RpcError
+from hub.summary import login_lines, node_lines
 from nodes.base.agent import NodeAgent, NodeContext
 from nodes.base.config import NodeConfigBase
 from nodes.kinds import agent_class, kinds
@@ -197,27 +198,25 @@ async def _report(hub: Hub, agents: list[NodeAgent], broker: Any) -> None:
             await rpc.call(node_id, "ping", timeout=5.0)
 
     await asyncio.gather(*(ping(agent.node_id) for agent in agents))
+    if hub.web is not None:  # the first admin exists (and its password file) once it serves
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(20.0):
+                await hub.web.started.wait()
     cfg = hub.config
-    lines = [f"hub registry: {len(reg.devices)} devices, {len(reg.entities)} entities"]
-    for device in sorted(reg.devices.values(), key=lambda d: d.name or d.id):
-        lines.append(f"  {device.name or device.id} ({device.model or '?'})")
-        for record in reg.entities_of(device.id):
-            state = record.state if record.available else "unavailable"
-            state = "unknown" if state is None else state
-            unit = record.spec.unit_of_measurement or ""
-            lines.append(f"    {record.entity_id:<45} {str(state)[:30]} {unit}".rstrip())
     layout = hub.layout
-    lines += ["", "where to look next:", f"  {'MQTT broker':<16} {cfg.mqtt.host}:{cfg.mqtt.port}"]
-    lines += [f"  {what:<16} {where}" for what, where in layout.describe()]
+    lines = ["", f"Prime Spark is up: hub {hub.node_id!r} and {len(agents)} nodes, "
+             f"{len(reg.entities)} entities in the registry", *node_lines(hub, agents), "",
+             "where to look next:",
+             f"  {'MQTT broker':<14} {cfg.mqtt.host}:{cfg.mqtt.port}",
+             f"  {'watch it':<14} mosquitto_sub -h {cfg.mqtt.host} -p {cfg.mqtt.port} "
+             f"-t '{layout.everything()}' -v{_auth_hint(broker, cfg)}",
+             f"  {'topics':<14} {layout.base}/<node>/<entity>/state, .../set to command; "
+             f"discovery under {cfg.mqtt.discovery_prefix}/",
+             f"  {'Home Assistant':<14} add the MQTT integration with this broker (user "
+             f"{cfg.broker.homeassistant_user!r} when Prime Spark started it)"]
     if hub.web is not None:
-        lines += [f"  {'panel':<16} {hub.web.url} (REST API docs {hub.web.url}api/docs)"]
-    lines += [
-        f"  {'watch it':<16} mosquitto_sub -h {cfg.mqtt.host} -p {cfg.mqtt.port} "
-        f"-t '{layout.everything()}' -v{_auth_hint(broker, cfg)}",
-        f"  {'Home Assistant':<16} add the MQTT integration with this broker (user "
-        f"{cfg.broker.homeassistant_user!r} when Prime Spark started it); every entity above "
-        "appears with its device.",
-    ]
+        lines.append(f"  {'REST API':<14} {hub.web.url}api/docs")
+    lines += ["", *login_lines(cfg, hub.web.url if hub.web is not None else None)]
     print("\n".join(lines), flush=True)
 
 
