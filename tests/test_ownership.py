@@ -7,6 +7,7 @@ import asyncio
 import os
 
 import pytest
+from helpers import wait_for
 from lab import FAST, publish_as, recorder, running_agent, running_hub, running_node
 
 from hub.app import Hub
@@ -75,3 +76,15 @@ async def test_ids_that_are_not_online_are_free_without_waiting_for_a_ping(broke
         owners = await live_owners(cfg.mqtt, cfg.mqtt.layout(), ["sim3", "never_seen"],
                                    username="sim3", password=pw["sim3"], timeout=600)
     assert owners == {}
+
+
+async def test_an_offline_published_by_someone_else_while_serving_is_corrected(broker, cfg):
+    pw = broker.passwords
+    avail = "spark/sim3/availability"
+    async with running_node(cfg, "sim3", pw["sim3"]), \
+            recorder(cfg, "admin", pw["admin"], avail) as rec:
+        await wait_for(lambda: rec.last(avail) == b"online", 10)
+        # what a duplicate's will (or clean exit) did to the first instance in issue 13
+        await publish_as(cfg, "sim3", pw["sim3"], [(avail, "offline", True)])
+        await wait_for(lambda: rec.payloads(avail)[-2:] == [b"offline", b"online"], 10,
+                       what="online again after the foreign offline")

@@ -347,6 +347,17 @@ class NodeAgent:
             log.info("%s: removing stale discovery config %s", self.node_id, msg.topic)
             self.client.publish(msg.topic, b"", 1, True)
 
+    def _on_own_availability(self, msg: Message) -> None:
+        """Someone else said we are offline while we serve (a duplicate that exited, a will
+        of a lost connection delivered late): say ``online`` again."""
+        if msg.retain or msg.payload == ONLINE.encode() or self._stop.is_set() \
+                or self.client is None:
+            return  # retained: what was there when we subscribed (our announce follows)
+        if self.client.connected:
+            log.warning("%s: %r was published on our availability topic while we run; "
+                        "announcing online again", self.node_id, msg.payload[:20])
+            self.client.publish(self.layout.availability(self.node_id), ONLINE, 1, True)
+
     # ---- run --------------------------------------------------------------------------
     def _builtin_entities(self) -> list[Entity]:
         return [
@@ -410,6 +421,8 @@ class NodeAgent:
                                  self._on_own_discovery, 1)
                 client.subscribe(self.layout.device_discovery(self.node_id),
                                  self._on_own_discovery, 1)
+                client.subscribe(self.layout.availability(self.node_id),
+                                 self._on_own_availability, 1)
                 client.on_connect(self._on_connected)
                 await self.attach(client)
                 try:
