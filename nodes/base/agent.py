@@ -351,7 +351,7 @@ class NodeAgent:
         """Someone else said we are offline while we serve (a duplicate that exited, a will
         of a lost connection delivered late): say ``online`` again."""
         if msg.retain or msg.payload == ONLINE.encode() or self._stop.is_set() \
-                or self.client is None:
+                or self.client is None or self.layout.parse_availability(msg.topic) != self.node_id:
             return  # retained: what was there when we subscribed (our announce follows)
         if self.client.connected:
             log.warning("%s: %r was published on our availability topic while we run; "
@@ -421,8 +421,9 @@ class NodeAgent:
                                  self._on_own_discovery, 1)
                 client.subscribe(self.layout.device_discovery(self.node_id),
                                  self._on_own_discovery, 1)
-                client.subscribe(self.layout.availability(self.node_id),
-                                 self._on_own_availability, 1)
+                # the wildcard, not our exact topic: an exact filter would keep the hub's
+                # registry from subscribing to it (and getting it retained) for its entities
+                client.subscribe(self.layout.all_availability(), self._on_own_availability, 1)
                 client.on_connect(self._on_connected)
                 await self.attach(client)
                 try:
