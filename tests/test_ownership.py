@@ -4,6 +4,7 @@ connects with its will; a stale retained ``online`` (a crashed owner) does not b
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 
 import pytest
@@ -89,3 +90,23 @@ async def test_an_offline_published_by_someone_else_while_serving_is_corrected(b
         await publish_as(cfg, "sim3", pw["sim3"], [(avail, "offline", True)])
         await wait_for(lambda: rec.payloads(avail)[-2:] == [b"offline", b"online"], 10,
                        what="online again after the foreign offline")
+
+
+async def test_our_own_offline_on_the_way_out_is_not_contradicted(broker, cfg):
+    pw = broker.passwords
+    avail = "spark/sim3/availability"
+    async with recorder(cfg, "admin", pw["admin"], avail) as rec:
+        agent = _agent(cfg, "sim3", pw["sim3"])
+        ready = asyncio.Event()
+        task = asyncio.create_task(agent.run(ready))
+        async with asyncio.timeout(10):
+            await ready.wait()
+        task.cancel()  # as SIGTERM does in `spark node`: cancelled, not stop()ped
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await wait_for(lambda: rec.last(avail) == b"offline", 10)
+        # the agent's client is closed; a round trip of our own flushes what it sent before
+        rec.watch("spark/sim3/probe-end")
+        await rec.client.publish_confirmed("spark/sim3/probe-end", b"end", 1)
+        await wait_for(lambda: rec.payloads("spark/sim3/probe-end"), 10)
+        assert rec.last(avail) == b"offline"

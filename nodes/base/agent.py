@@ -95,6 +95,7 @@ class NodeAgent:
         self.rpc: RpcServer | None = None
         self.commands_rejected = 0
         self._owner_checked = False  # see check_owner
+        self._leaving = False  # our own offline is on its way: do not contradict it
 
     # ---- to override ------------------------------------------------------------------
     def declare_entities(self) -> list[Entity]:
@@ -350,7 +351,7 @@ class NodeAgent:
     def _on_own_availability(self, msg: Message) -> None:
         """Someone else said we are offline while we serve (a duplicate that exited, a will
         of a lost connection delivered late): say ``online`` again."""
-        if msg.retain or msg.payload == ONLINE.encode() or self._stop.is_set() \
+        if msg.retain or msg.payload == ONLINE.encode() or self._leaving \
                 or self.client is None or self.layout.parse_availability(msg.topic) != self.node_id:
             return  # retained: what was there when we subscribed (our announce follows)
         if self.client.connected:
@@ -455,6 +456,7 @@ class NodeAgent:
 
     async def _go_offline(self) -> None:
         """Cancel command tasks and publish the retained ``offline`` before disconnecting."""
+        self._leaving = True
         for task in list(self._tasks):
             task.cancel()
         if self._announce_task is not None:
