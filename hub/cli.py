@@ -1,4 +1,4 @@
-"""The ``spark`` command line: up, hub, node, broker, config check."""
+"""The ``spark`` command line: up, hub, node, broker, config check, user."""
 
 from __future__ import annotations
 
@@ -134,6 +134,66 @@ def cmd_broker(args: argparse.Namespace) -> int:
     return run_mosquitto_foreground(cfg)
 
 
+def cmd_user(args: argparse.Namespace) -> int:
+    from hub.api.auth import AuthError
+    from hub.api.useradmin import UserAdmin
+
+    cfg = _load(args)
+    admin = UserAdmin(cfg.ui.auth, cfg.recorder.url, cfg.ui.data_dir)
+    try:
+        with admin:
+            if args.user_command == "list":
+                print(f"{'user':<24} {'role':<9} {'active':<7} password")
+                for u in admin.users():
+                    state = "generated: change at next log-in" if u.must_change_password \
+                        else "set by the user"
+                    print(f"{u.username:<24} {u.role:<9} {'yes' if u.active else 'no':<7} "
+                          f"{state}")
+                return 0
+            if args.user_command == "remove":
+                admin.remove(args.name)
+                print(f"removed user {args.name!r}; its sessions end at their next refresh")
+                return 0
+            if args.user_command == "add":
+                new = admin.add(args.name, args.role, args.password_file)
+                print(f"added user {new.username!r} ({args.role})")
+            else:
+                new = admin.reset_password(args.name, args.password_file)
+                print(f"new password for {new.username!r}; its sessions are signed out")
+            if new.file is not None:
+                print(f"  password  in {new.file.resolve()} (readable by you only): "
+                      f"cat {new.file.resolve()}")
+                print("  it must be changed at the first log-in (the panel asks for it)")
+    except AuthError as exc:
+        print(f"spark: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _add_user_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    from hub.api.store import ROLES
+
+    p = sub.add_parser("user", help="panel and API users: add, list, reset-password, remove",
+                       description="Manage the users of the panel and the REST API (the hub "
+                       "may be running). A generated password goes to a file only you can "
+                       "read, and must be changed at the first log-in.")
+    usub = p.add_subparsers(dest="user_command", metavar="ACTION", required=True)
+    pu = usub.add_parser("list", parents=[common], help="list the users")
+    pu.set_defaults(func=cmd_user)
+    for name, what in (("add", "add a user"),
+                       ("reset-password", "set a new password (a lost one, a locked-out admin)")):
+        pu = usub.add_parser(name, parents=[common], help=what, description=what)
+        pu.add_argument("name", help="username")
+        if name == "add":
+            pu.add_argument("--role", choices=ROLES, default="viewer", help="default: viewer")
+        pu.add_argument("--password-file", type=Path, help="take the password from this file "
+                        "(default: generate one into <ui.data_dir>/<name>.password)")
+        pu.set_defaults(func=cmd_user)
+    pu = usub.add_parser("remove", parents=[common], help="remove a user")
+    pu.add_argument("name", help="username")
+    pu.set_defaults(func=cmd_user)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from nodes.kinds import kind_about, kinds
 
@@ -202,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "and the fix.")
     pc.add_argument("file", help="YAML config file")
     pc.set_defaults(func=cmd_config_check)
+    _add_user_parser(sub, common)
     return parser
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from typing import Any
 
 from hub.app import Hub
@@ -12,6 +13,7 @@ from hub.config.models import SparkConfig
 from hub.errors import ConfigError
 from hub.events import EntityAdded, NodeAvailability
 from hub.rpc import RpcClient, RpcError
+from hub.summary import login_lines, node_lines
 from nodes.base.agent import NodeAgent, NodeContext
 from nodes.base.config import NodeConfigBase
 from nodes.kinds import agent_class, kinds
@@ -81,6 +83,10 @@ def make_agent(cfg: SparkConfig, node: NodeConfigBase, password: str | None) -> 
 
 async def run_hub(cfg: SparkConfig) -> int:
     hub = Hub(cfg, password=hub_password(cfg), web=True)
+    if await _refused([hub]):
+        return 1
+    if hub.web is not None:
+        hub.web.reserve()
     await hub.run()
     return 0
 
@@ -89,6 +95,17 @@ async def run_node(cfg: SparkConfig, node: NodeConfigBase) -> int:
     agent = make_agent(cfg, node, node_password(cfg, node))
     await agent.run()
     return 0
+
+
+async def _refused(agents: list[NodeAgent]) -> set[str]:
+    """Ask, concurrently, whether a live process already serves each agent's node id; say so
+    on stderr for each one that is taken. Returns the taken ids (their agents must not run:
+    connecting with their will would mark the other process's node offline on exit)."""
+    owners = await asyncio.gather(*(agent.check_owner() for agent in agents))
+    taken = {owner.node_id: owner for owner in owners if owner is not None}
+    for owner in taken.values():
+        print(f"spark: {owner.describe()}; not starting it here", file=sys.stderr, flush=True)
+    return set(taken)
 
 
 async def run_up(cfg: SparkConfig, duration: float | None = None) -> int:
@@ -103,6 +120,15 @@ async def run_up(cfg: SparkConfig, duration: float | None = None) -> int:
                   web=True)
         agents = [make_agent(cfg, n, _password(broker, cfg, n.username or n.id))
                   for n in cfg.nodes]
+        taken = await _refused([hub, *agents])
+        if hub.node_id in taken:
+            print(f"spark: another `spark up` or `spark hub` runs hub {hub.node_id!r} on this "
+                  "broker; stop it first (or start single nodes with `spark node KIND --id "
+                  "ID`)", file=sys.stderr, flush=True)
+            return 1
+        agents = [a for a in agents if a.node_id not in taken]
+        if hub.web is not None:
+            hub.web.reserve()  # a taken port is an error now, before anything is printed
         async with asyncio.TaskGroup() as tg:
             tg.create_task(hub.run(), name="hub")
             for agent in agents:
@@ -172,27 +198,25 @@ async def _report(hub: Hub, agents: list[NodeAgent], broker: Any) -> None:
             await rpc.call(node_id, "ping", timeout=5.0)
 
     await asyncio.gather(*(ping(agent.node_id) for agent in agents))
+    if hub.web is not None:  # the first admin exists (and its password file) once it serves
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(20.0):
+                await hub.web.started.wait()
     cfg = hub.config
-    lines = [f"hub registry: {len(reg.devices)} devices, {len(reg.entities)} entities"]
-    for device in sorted(reg.devices.values(), key=lambda d: d.name or d.id):
-        lines.append(f"  {device.name or device.id} ({device.model or '?'})")
-        for record in reg.entities_of(device.id):
-            state = record.state if record.available else "unavailable"
-            state = "unknown" if state is None else state
-            unit = record.spec.unit_of_measurement or ""
-            lines.append(f"    {record.entity_id:<45} {str(state)[:30]} {unit}".rstrip())
     layout = hub.layout
-    lines += ["", "where to look next:", f"  {'MQTT broker':<16} {cfg.mqtt.host}:{cfg.mqtt.port}"]
-    lines += [f"  {what:<16} {where}" for what, where in layout.describe()]
+    lines = ["", f"Prime Spark is up: hub {hub.node_id!r} and {len(agents)} nodes, "
+             f"{len(reg.entities)} entities in the registry", *node_lines(hub, agents), "",
+             "where to look next:",
+             f"  {'MQTT broker':<14} {cfg.mqtt.host}:{cfg.mqtt.port}",
+             f"  {'watch it':<14} mosquitto_sub -h {cfg.mqtt.host} -p {cfg.mqtt.port} "
+             f"-t '{layout.everything()}' -v{_auth_hint(broker, cfg)}",
+             f"  {'topics':<14} {layout.base}/<node>/<entity>/state, .../set to command; "
+             f"discovery under {cfg.mqtt.discovery_prefix}/",
+             f"  {'Home Assistant':<14} add the MQTT integration with this broker (user "
+             f"{cfg.broker.homeassistant_user!r} when Prime Spark started it)"]
     if hub.web is not None:
-        lines += [f"  {'panel':<16} {hub.web.url} (REST API docs {hub.web.url}api/docs)"]
-    lines += [
-        f"  {'watch it':<16} mosquitto_sub -h {cfg.mqtt.host} -p {cfg.mqtt.port} "
-        f"-t '{layout.everything()}' -v{_auth_hint(broker, cfg)}",
-        f"  {'Home Assistant':<16} add the MQTT integration with this broker (user "
-        f"{cfg.broker.homeassistant_user!r} when Prime Spark started it); every entity above "
-        "appears with its device.",
-    ]
+        lines.append(f"  {'REST API':<14} {hub.web.url}api/docs")
+    lines += ["", *login_lines(cfg, hub.web.url if hub.web is not None else None)]
     print("\n".join(lines), flush=True)
 
 

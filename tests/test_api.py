@@ -3,12 +3,13 @@ Mosquitto: auth over HTTP, roles on service calls, health, entities, history, Op
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from broker_fixture import free_port
-from e2e.harness import Api, Lab, running_lab, wait_until
+from e2e.harness import SPARK, Api, Lab, running_lab, wait_until
 
 LAMP = "switch.sim1_lamp"
 
@@ -106,10 +107,43 @@ def test_refresh_rotation_and_logout_over_http(lab: Lab, admin: Api) -> None:
         assert api.http.get("/api/auth/me", headers=bad).status_code == 401
 
 
+def test_a_user_with_a_generated_password_must_change_it_first(lab: Lab, admin: Api) -> None:
+    # `spark user add` beside the running hub: the password goes to a 0600 file
+    out = subprocess.run([*SPARK, "user", "add", "gus", "--role", "operator", "-c",
+                          str(lab.config)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    secret = lab.root / "ui" / "gus.password"
+    assert str(secret) in out.stdout and "must be changed at the first log-in" in out.stdout
+    assert secret.stat().st_mode & 0o777 == 0o600
+    generated = secret.read_text().strip()
+    with lab.api() as api:
+        tokens = api.login("gus", generated)
+        assert tokens["must_change_password"] is True
+        for path in ("/api/entities", "/api/health/detailed"):
+            r = api.get(path)
+            assert r.status_code == 403 and "change the generated password first" in r.text
+        r = api.post("/api/services/turn_on", json={"entity_id": LAMP})
+        assert r.status_code == 403
+        assert api.get("/api/auth/me").json()["must_change_password"] is True
+        r = api.http.post("/api/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+        assert r.status_code == 403
+        r = api.post("/api/auth/password", json={"current_password": generated,
+                                                  "new_password": "gus own password"})
+        assert r.status_code == 200, r.text
+        assert r.json()["must_change_password"] is False
+        api.headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        assert api.get("/api/entities").status_code == 200
+        assert api.get("/api/auth/me").json()["must_change_password"] is False
+    assert not secret.exists()
+    users = {u["username"]: u for u in admin.get("/api/auth/users").json()}
+    assert users["gus"]["must_change_password"] is False
+
+
 def test_openapi_spec(lab: Lab) -> None:
     with lab.api() as api:
         spec = api.get("/api/openapi.json").json()
     for path in ("/api/auth/login", "/api/auth/refresh", "/api/auth/me", "/api/auth/register",
+                 "/api/auth/password",
                  "/health", "/api/health/detailed", "/api/entities", "/api/devices",
                  "/api/entities/{entity_id}/history", "/api/services/{service}"):
         assert path in spec["paths"], path

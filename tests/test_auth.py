@@ -109,23 +109,73 @@ async def test_the_login_rate_limit_holds(tmp_path: Path) -> None:
     auth.close()
 
 
-async def test_first_admin_password_is_generated_printed_once_and_stored_hashed(
+async def test_first_admin_password_is_generated_into_a_private_file_and_stored_hashed(
         tmp_path: Path) -> None:
     said: list[str] = []
     config = AuthConfig()
     auth = AuthService(config, f"sqlite:///{tmp_path / 'users.db'}", tmp_path / "ui",
                        announce=said.append)
     await auth.start()
-    assert len(said) == 1
-    password = said[0].split("one-time password ")[1].split()[0]
-    await auth.login("admin", password, IP)
+    secret = tmp_path / "ui" / "admin.password"
+    assert len(said) == 1 and str(secret) in said[0] and "changed at the first log-in" in said[0]
+    assert secret.stat().st_mode & 0o777 == 0o600
+    password = secret.read_text().strip()
+    assert password not in said[0]  # the file, not the log, holds it
+    assert (await auth.login("admin", password, IP)).principal.must_change
     key_file = tmp_path / "ui" / "jwt.secret"
     assert key_file.stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "users.db").stat().st_mode & 0o777 == 0o600
     auth.close()
     assert password.encode() not in (tmp_path / "users.db").read_bytes()
     again = AuthService(config, f"sqlite:///{tmp_path / 'users.db'}", tmp_path / "ui",
                         announce=said.append)
     await again.start()
-    assert len(said) == 1  # printed once only
+    assert len(said) == 1  # created once only
     await again.login("admin", password, IP)  # the same signing key and users
     again.close()
+
+
+async def test_a_generated_password_must_be_changed_before_anything_else(
+        tmp_path: Path) -> None:
+    auth = AuthService(AuthConfig(jwt_secret=KEY), f"sqlite:///{tmp_path / 'users.db'}",
+                       tmp_path / "ui", announce=lambda _: None)
+    await auth.start()
+    secret = tmp_path / "ui" / "admin.password"
+    generated = secret.read_text().strip()
+    pair = await auth.login("admin", generated, IP)
+    with pytest.raises(AuthError, match="change the generated password first") as refused:
+        auth.verify(pair.access_token)
+    assert refused.value.status == 403
+    with pytest.raises(AuthError, match="change the generated password first"):
+        await auth.refresh(pair.refresh_token)
+    assert auth.verify(pair.access_token, pending_ok=True).must_change
+    with pytest.raises(AuthError, match="current password is wrong"):
+        await auth.change_password(pair.principal.user_id, "not it", "a new password 1", IP)
+    with pytest.raises(AuthError, match="not the current one"):
+        await auth.change_password(pair.principal.user_id, generated, generated, IP)
+    with pytest.raises(AuthError, match="at least"):
+        await auth.change_password(pair.principal.user_id, generated, "short", IP)
+    new = await auth.change_password(pair.principal.user_id, generated, "a new password 1", IP)
+    assert not new.principal.must_change
+    assert auth.verify(new.access_token).username == "admin"
+    with pytest.raises(AuthError, match="revoked"):  # the generated password's session ended
+        auth.verify(pair.access_token)
+    assert not secret.exists()  # a stale password file would only mislead
+    with pytest.raises(AuthError):
+        await auth.login("admin", generated, "192.0.2.99")
+    auth.close()
+
+
+async def test_the_users_database_of_an_older_release_gains_the_flag(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "users.db"
+    with sqlite3.connect(db) as conn:  # the table as release 0.1 created it
+        conn.execute("CREATE TABLE ui_users (id INTEGER PRIMARY KEY AUTOINCREMENT, username "
+                     "VARCHAR(64) NOT NULL UNIQUE, password_hash VARCHAR(255) NOT NULL, role "
+                     "VARCHAR(16) NOT NULL, active BOOLEAN NOT NULL, created_at FLOAT NOT NULL)")
+    db.chmod(0o644)
+    auth = await service(tmp_path)
+    assert [u.must_change_password for u in auth.users()] == [False]
+    assert db.stat().st_mode & 0o777 == 0o600
+    auth.close()

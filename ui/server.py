@@ -106,6 +106,13 @@ class WebServer:
         self.started = asyncio.Event()
         self._server: _Server | None = None
         self._stopping = False
+        self._sock: socket.socket | None = None
+
+    def reserve(self) -> None:
+        """Bind the panel's port now, so a taken port is an error at start (WebError), not a
+        log line after the start-up summary; :meth:`run` serves on this socket."""
+        if self._sock is None:
+            self._sock = bind(self.config.host, self.config.port)
 
     @property
     def url(self) -> str:
@@ -117,7 +124,7 @@ class WebServer:
 
     async def run(self) -> None:
         try:
-            sock = bind(self.config.host, self.config.port)
+            sock, self._sock = self._sock or bind(self.config.host, self.config.port), None
         except WebError as exc:
             log.error("%s", exc)
             return

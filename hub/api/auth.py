@@ -7,6 +7,11 @@ again means it was stolen or replayed, so the whole family is revoked. Logging o
 disabling a user, or an admin's "sign out everywhere" revoke families; an access token of a
 revoked family, or of a user no longer active, is refused at once (the service keeps users and
 revoked families in memory, so checking an access token never touches the database).
+
+A generated password (the first admin's, or one from ``spark user add|reset-password``) is
+written to a file only its owner can read, ``<ui.data_dir>/<user>.password``, and must be
+changed at the first log-in: until then the user's tokens are good for
+:meth:`AuthService.change_password` (``POST /api/auth/password``) and ``/me`` only.
 """
 
 from __future__ import annotations
@@ -35,12 +40,28 @@ from hub.api.tokens import (
     new_refresh_token,
     token_hash,
 )
+from hub.broker.passwd import write_private
 from hub.errors import SparkError
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
 T = TypeVar("T")
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+CHANGE_FIRST = ("change the generated password first (POST /api/auth/password, or sign in "
+                "to the panel)")
+
+
+def generated_password_file(data_dir: Path, username: str) -> Path:
+    """Where a generated password for ``username`` is kept until its first change."""
+    return data_dir / f"{username}.password"
+
+
+def generate_password(data_dir: Path, username: str) -> tuple[str, Path]:
+    """A new random password, written to its 0600 file; returns it and the file."""
+    password = secrets.token_urlsafe(15)
+    path = generated_password_file(data_dir, username)
+    write_private(path, password + "\n")
+    return password, path
 
 
 class AuthError(SparkError):
@@ -58,6 +79,7 @@ class Principal:
     username: str
     role: str
     family: str
+    must_change: bool = False  # a generated password: only changing it is allowed
 
     def can(self, role: str) -> bool:
         return ROLES.index(self.role) >= ROLES.index(role)
@@ -111,11 +133,13 @@ class AuthService:
     def _bootstrap_admin(self) -> None:
         password = self.config.admin_secret()
         name = self.config.admin_user
+        generated = password is None
         if password is None:
-            password = secrets.token_urlsafe(15)
-            self._announce(f"panel: created user {name!r} with the one-time password {password} "
-                           "(shown only now; change it on the Users page)")
-        self.store.add_user(name, self._hasher.hash(password), "admin")
+            password, path = generate_password(self.data_dir, name)
+            self._announce(f"panel: created user {name!r}; its generated password is in {path} "
+                           "(readable by you only); it must be changed at the first log-in")
+        self.store.add_user(name, self._hasher.hash(password), "admin",
+                            must_change_password=generated)
         log.info("panel: created the first admin user %r", name)
 
     def close(self) -> None:
@@ -147,6 +171,7 @@ class AuthService:
             self.limiter.failed(ip)
             log.warning("panel: failed login for %r from %s", username[:64], ip)
             raise AuthError("wrong username or password")
+        self._users[user.id] = user  # as the database has it (`spark user` may have changed it)
         return await self._io(self._issue, user, new_family(), ip)
 
     def _check_password(self, user: UserRow | None, password: str) -> bool:
@@ -163,7 +188,7 @@ class AuthService:
         self.store.add_token(token_hash(refresh), family, user.id, self.config.refresh_ttl, ip)
         access, exp = self.signer.issue(user.id, user.username, user.role, family)
         return TokenPair(access, refresh, exp, Principal(user.id, user.username, user.role,
-                                                         family))
+                                                         family, user.must_change_password))
 
     async def refresh(self, refresh_token: str, ip: str | None = None) -> TokenPair:
         return await self._io(self._refresh_sync, refresh_token, ip)
@@ -185,6 +210,8 @@ class AuthService:
         user = self._users.get(row.user_id)
         if user is None or not user.active:
             raise AuthError("the user no longer exists or is disabled")
+        if user.must_change_password:
+            raise AuthError(CHANGE_FIRST, 403)
         return self._issue(user, row.family, ip)
 
     async def logout(self, refresh_token: str) -> None:
@@ -196,8 +223,10 @@ class AuthService:
         self._revoked.add(family)
         await self._io(self.store.revoke_family, family)
 
-    def verify(self, access_token: str) -> Principal:
-        """The principal of a valid access token (its role as it is now); raises AuthError."""
+    def verify(self, access_token: str, pending_ok: bool = False) -> Principal:
+        """The principal of a valid access token (its role as it is now); raises AuthError,
+        with status 403 for a user who must change a generated password first (unless
+        ``pending_ok``: the password change itself)."""
         try:
             claims = self.signer.verify(access_token)
         except TokenError as exc:
@@ -207,7 +236,29 @@ class AuthService:
         user = self._users.get(claims.user_id)
         if user is None or not user.active or user.username != claims.username:
             raise AuthError("the user no longer exists or is disabled")
-        return Principal(user.id, user.username, user.role, claims.family)
+        if user.must_change_password and not pending_ok:
+            raise AuthError(CHANGE_FIRST, 403)
+        return Principal(user.id, user.username, user.role, claims.family,
+                         user.must_change_password)
+
+    async def change_password(self, user_id: int, current: str, new: str,
+                              ip: str) -> TokenPair:
+        """A user sets their own password (clearing a generated one): every session of the
+        user ends, and a new one starts with the returned pair."""
+        wait = self.limiter.retry_after(ip)
+        if wait > 0:
+            raise AuthError("too many failed attempts; try again later", 429, retry_after=wait)
+        user = await self._io(self.store.user_by_name, self._user(user_id).username)
+        if user is None or not await asyncio.to_thread(self._check_password, user, current):
+            self.limiter.failed(ip)
+            raise AuthError("the current password is wrong", 403)
+        if new == current:
+            raise AuthError("choose a new password, not the current one", 422)
+        await self.update(user_id, password=new)
+        await asyncio.to_thread(
+            generated_password_file(self.data_dir, user.username).unlink, missing_ok=True)
+        log.info("panel: user %r changed their password", user.username)
+        return await self._io(self._issue, self._user(user_id), new_family(), ip)
 
     # ---- user management (admin) ------------------------------------------------------
     def users(self) -> list[UserRow]:
@@ -258,6 +309,7 @@ class AuthService:
         if password is not None:
             self._check_new_password(password)
             values["password_hash"] = await asyncio.to_thread(self._hasher.hash, password)
+            values["must_change_password"] = False
         if values:
             await self._io(self.store.update_user, user_id, **values)
             await asyncio.to_thread(self._reload_users)

@@ -23,24 +23,24 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def guards(auth: AuthService) -> Callable[[str], Guard]:
+def guards(auth: AuthService) -> Callable[..., Guard]:
     """``require(role)``: a dependency giving the principal, 401 without a valid token,
-    403 when its role is below ``role``."""
+    403 when its role is below ``role`` or the user must change a generated password first
+    (``require(role, pending_ok=True)``: the routes that stay open to such a user)."""
     bearer = HTTPBearer(auto_error=False, description="Access token from /api/auth/login.")
 
-    def current(
-        creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    ) -> Principal:
+    def token(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
         if creds is None:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer token",
                                 headers=CHALLENGE)
-        try:
-            return auth.verify(creds.credentials)
-        except AuthError as exc:
-            raise http_error(exc) from None
+        return creds.credentials
 
-    def require(role: str) -> Guard:
-        def guard(principal: Annotated[Principal, Depends(current)]) -> Principal:
+    def require(role: str, pending_ok: bool = False) -> Guard:
+        def guard(access: Annotated[str, Depends(token)]) -> Principal:
+            try:
+                principal = auth.verify(access, pending_ok=pending_ok)
+            except AuthError as exc:
+                raise http_error(exc) from None
             if not principal.can(role):
                 raise HTTPException(status.HTTP_403_FORBIDDEN, f"needs the {role} role")
             return principal

@@ -1,4 +1,4 @@
-"""``/api/auth/*``: login, refresh (rotating), logout, me, register (admin)."""
+"""``/api/auth/*``: login, refresh (rotating), logout, me, password, register (admin)."""
 
 import time
 from typing import Annotated
@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from hub.api.auth import AuthError, AuthService, Principal, TokenPair
 from hub.api.deps import client_ip, guards, http_error
 from hub.api.schemas import (
+    ChangePasswordRequest,
     LoginRequest,
     RefreshRequest,
     RegisterRequest,
@@ -22,18 +23,20 @@ def token_response(pair: TokenPair) -> TokenResponse:
         access_token=pair.access_token, refresh_token=pair.refresh_token,
         expires_in=max(0.0, pair.expires_at - time.time()), username=pair.principal.username,
         role=pair.principal.role,  # type: ignore[arg-type]
+        must_change_password=pair.principal.must_change,
     )
 
 
 def user_out(user: UserRow) -> UserOut:
     return UserOut(id=user.id, username=user.username, role=user.role,  # type: ignore[arg-type]
-                   active=user.active, created_at=user.created_at)
+                   active=user.active, created_at=user.created_at,
+                   must_change_password=user.must_change_password)
 
 
 def auth_router(auth: AuthService) -> APIRouter:
     router = APIRouter(prefix="/api/auth", tags=["auth"])
     require = guards(auth)
-    Viewer = Annotated[Principal, Depends(require("viewer"))]
+    Anyone = Annotated[Principal, Depends(require("viewer", pending_ok=True))]
     Admin = Annotated[Principal, Depends(require("admin"))]
 
     @router.post("/login", response_model=TokenResponse,
@@ -60,8 +63,22 @@ def auth_router(auth: AuthService) -> APIRouter:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @router.get("/me", response_model=UserOut)
-    async def me(principal: Viewer) -> UserOut:
+    async def me(principal: Anyone) -> UserOut:
         return next(user_out(u) for u in auth.users() if u.id == principal.user_id)
+
+    @router.post("/password", response_model=TokenResponse,
+                 responses={403: {"description": "The current password is wrong"},
+                            422: {"description": "The new password is too short or unchanged"}})
+    async def change_password(body: ChangePasswordRequest, principal: Anyone,
+                              request: Request) -> TokenResponse:
+        """Set your own password (required first after a generated one). Every session of
+        the user ends; the response starts a new one."""
+        try:
+            return token_response(await auth.change_password(
+                principal.user_id, body.current_password, body.new_password,
+                client_ip(request)))
+        except AuthError as exc:
+            raise http_error(exc) from None
 
     @router.post("/register", response_model=UserOut, status_code=status.HTTP_201_CREATED,
                  responses={403: {"description": "Not an admin"},

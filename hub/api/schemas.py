@@ -26,6 +26,9 @@ class TokenResponse(BaseModel):
     expires_in: float = Field(description="Seconds the access token stays valid.")
     username: str
     role: Role
+    must_change_password: bool = Field(
+        False, description="A generated password: every other call is refused (403) until "
+        "POST /api/auth/password sets the user's own.")
 
 
 class UserOut(BaseModel):
@@ -34,6 +37,14 @@ class UserOut(BaseModel):
     role: Role
     active: bool
     created_at: float
+    must_change_password: bool = False
+
+
+class ChangePasswordRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    current_password: str = Field(max_length=1024)
+    new_password: str = Field(max_length=1024)
 
 
 class RegisterRequest(BaseModel):

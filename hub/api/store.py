@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from sqlalchemy import (
     Boolean,
@@ -24,13 +23,16 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    inspect,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from hub.errors import SparkError
+from hub.files import private_file, sqlite_path
 
 ROLES = ("viewer", "operator", "admin")
 
@@ -43,6 +45,9 @@ users = Table(
     Column("role", String(16), nullable=False),
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", Float, nullable=False),
+    # A generated (first admin, `spark user add|reset-password`) password: until the user
+    # sets their own, only changing it is allowed.
+    Column("must_change_password", Boolean, nullable=False, default=False),
 )
 refresh_tokens = Table(
     "ui_refresh_tokens", metadata,
@@ -71,6 +76,7 @@ class UserRow:
     role: str
     active: bool
     created_at: float
+    must_change_password: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,12 +90,23 @@ class TokenRow:
 
 
 def engine_url(url: str) -> str:
-    """psycopg 3 drives PostgreSQL URLs; SQLite's folder is created."""
+    """psycopg 3 drives PostgreSQL URLs; a SQLite file is created with mode 0600 (it holds
+    password hashes), its folder 0700."""
     if url.startswith("postgresql://"):
         return "postgresql+psycopg://" + url[len("postgresql://"):]
-    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    path = sqlite_path(url)
+    if path is not None:
+        private_file(path)
     return url
+
+
+def _upgrade(engine: Engine) -> None:
+    """Columns added since a database was created (create_all adds only missing tables)."""
+    have = {c["name"] for c in inspect(engine).get_columns(users.name)}
+    if "must_change_password" not in have:
+        with engine.begin() as conn:
+            conn.execute(text(f"ALTER TABLE {users.name} ADD COLUMN must_change_password "
+                              "BOOLEAN NOT NULL DEFAULT FALSE"))
 
 
 class UserStore:
@@ -105,6 +122,7 @@ class UserStore:
         try:
             engine = create_engine(engine_url(self.url), connect_args=args)
             metadata.create_all(engine)
+            _upgrade(engine)
         except SQLAlchemyError as exc:
             raise StoreError(f"users database {self.url}: {exc}") from exc
         self._engine = engine
@@ -134,16 +152,18 @@ class UserStore:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(users)).scalar_one())
 
-    def add_user(self, username: str, password_hash: str, role: str) -> UserRow:
+    def add_user(self, username: str, password_hash: str, role: str,
+                 must_change_password: bool = False) -> UserRow:
         now = time.time()
         try:
             with self.engine.begin() as conn:
                 uid = conn.execute(insert(users).values(
                     username=username, password_hash=password_hash, role=role, active=True,
-                    created_at=now)).inserted_primary_key[0]
+                    created_at=now, must_change_password=must_change_password,
+                )).inserted_primary_key[0]
         except IntegrityError:
             raise StoreError(f"user {username!r} exists already") from None
-        return UserRow(int(uid), username, password_hash, role, True, now)
+        return UserRow(int(uid), username, password_hash, role, True, now, must_change_password)
 
     def update_user(self, user_id: int, **values: object) -> None:
         with self.engine.begin() as conn:

@@ -30,6 +30,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import URL, make_url
 
+from hub.files import private_file
+
 metadata = MetaData()
 
 _Id = BigInteger().with_variant(Integer, "sqlite")  # SQLite: INTEGER PRIMARY KEY = rowid
@@ -92,7 +94,7 @@ def make_engine(url: str, timeout: float) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            private_file(Path(database).expanduser())  # 0600: history is the home's diary
         kwargs["connect_args"] = {"timeout": timeout}
         engine = create_engine(parsed, **kwargs)
         busy_ms = int(timeout * 1000)

@@ -12,7 +12,9 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import os
 import random
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -36,6 +38,7 @@ from nodes.base.discovery import (
 )
 from nodes.base.entities import BinarySensor, Entity, Sensor
 from nodes.base.hwid import hardware_id
+from nodes.base.ownership import PROBE_TIMEOUT, NodeIdTaken, Owner, live_owners
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,7 @@ class NodeContext:
     password: str | None = None
     announce_delay: tuple[float, float] = (1.0, 5.0)
     extra: dict[str, Any] = field(default_factory=dict)
+    owner_probe_timeout: float = PROBE_TIMEOUT  # s a live owner of the id has to answer
 
     @property
     def layout(self) -> TopicLayout:
@@ -90,6 +94,8 @@ class NodeAgent:
         self.client: MqttClient | None = None
         self.rpc: RpcServer | None = None
         self.commands_rejected = 0
+        self._owner_checked = False  # see check_owner
+        self._leaving = False  # our own offline is on its way: do not contradict it
 
     # ---- to override ------------------------------------------------------------------
     def declare_entities(self) -> list[Entity]:
@@ -342,6 +348,17 @@ class NodeAgent:
             log.info("%s: removing stale discovery config %s", self.node_id, msg.topic)
             self.client.publish(msg.topic, b"", 1, True)
 
+    def _on_own_availability(self, msg: Message) -> None:
+        """Someone else said we are offline while we serve (a duplicate that exited, a will
+        of a lost connection delivered late): say ``online`` again."""
+        if msg.retain or msg.payload == ONLINE.encode() or self._leaving \
+                or self.client is None or self.layout.parse_availability(msg.topic) != self.node_id:
+            return  # retained: what was there when we subscribed (our announce follows)
+        if self.client.connected:
+            log.warning("%s: %r was published on our availability topic while we run; "
+                        "announcing online again", self.node_id, msg.payload[:20])
+            self.client.publish(self.layout.availability(self.node_id), ONLINE, 1, True)
+
     # ---- run --------------------------------------------------------------------------
     def _builtin_entities(self) -> list[Entity]:
         return [
@@ -354,21 +371,40 @@ class NodeAgent:
                    enabled_by_default=False),
         ]
 
+    @property
+    def mqtt_username(self) -> str | None:
+        return self.ctx.node.username or (self.node_id if self.ctx.password else None)
+
     def make_client(self) -> MqttClient:
         cfg = self.ctx.config.mqtt
         return MqttClient(
             cfg,
             self.node_id,
             will=Will(self.layout.availability(self.node_id), OFFLINE, qos=1, retain=True),
-            username=self.ctx.node.username or (self.node_id if self.ctx.password else None),
+            username=self.mqtt_username,
             password=self.ctx.password,
         )
+
+    async def check_owner(self) -> Owner | None:
+        """The live process already serving this node id, if any (see nodes.base.ownership).
+        :meth:`run` calls it before connecting with the will unless it was called already."""
+        owners = await live_owners(self.ctx.config.mqtt, self.layout, [self.node_id],
+                                   username=self.mqtt_username, password=self.ctx.password,
+                                   timeout=self.ctx.owner_probe_timeout)
+        self._owner_checked = True
+        return owners.get(self.node_id)
 
     def stop(self) -> None:
         self._stop.set()
 
     async def run(self, ready: asyncio.Event | None = None) -> None:
-        """Connect, announce, serve commands and run :meth:`work` until :meth:`stop`."""
+        """Connect, announce, serve commands and run :meth:`work` until :meth:`stop`.
+
+        Raises :class:`NodeIdTaken`, before connecting, when a live process serves the id."""
+        if not self._owner_checked:
+            owner = await self.check_owner()
+            if owner is not None:
+                raise NodeIdTaken([owner])
         for entity in [*self._builtin_entities(), *self.declare_entities()]:
             self.entities[entity.key] = entity
         self._states["connectivity"] = True
@@ -386,6 +422,9 @@ class NodeAgent:
                                  self._on_own_discovery, 1)
                 client.subscribe(self.layout.device_discovery(self.node_id),
                                  self._on_own_discovery, 1)
+                # the wildcard, not our exact topic: an exact filter would keep the hub's
+                # registry from subscribing to it (and getting it retained) for its entities
+                client.subscribe(self.layout.all_availability(), self._on_own_availability, 1)
                 client.on_connect(self._on_connected)
                 await self.attach(client)
                 try:
@@ -412,10 +451,12 @@ class NodeAgent:
 
     async def _rpc_ping(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"node": self.node_id, "kind": self.kind,
-                "uptime_s": round(time.monotonic() - self._t0, 3)}
+                "uptime_s": round(time.monotonic() - self._t0, 3),
+                "host": socket.gethostname(), "pid": os.getpid()}
 
     async def _go_offline(self) -> None:
         """Cancel command tasks and publish the retained ``offline`` before disconnecting."""
+        self._leaving = True
         for task in list(self._tasks):
             task.cancel()
         if self._announce_task is not None:
