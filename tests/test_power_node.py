@@ -252,7 +252,17 @@ async def test_low_battery_event_fires_once_at_threshold(broker: Any, admin: Rec
         admin.publish(f"spark/{NODE}/grid/set", "ON")
         fired = events(admin)[0]
         assert fired["event_type"] == "low_battery" and fired["threshold"] == 20
-        assert 15 <= fired["battery_percent"] <= 20
+
+        # It fires on the first reading at or below the threshold, however far apart the
+        # readings are (a loaded machine reads less often, and the pack drains by wall time).
+        def percents() -> list[float]:
+            return [s.battery_percent for s in power_states(admin) if s.battery_percent is not None]
+
+        at = round(fired["battery_percent"], 1)  # states carry one decimal
+        await wait_for(lambda: at in percents(), 5, what="the state of the firing reading")
+        pcts = percents()
+        j = pcts.index(at)
+        assert at <= 20 and j > 0 and all(p >= 20 for p in pcts[:j])
         low = [s for s in power_states(admin) if s.low_battery]
         assert low and low[0].strategy == "cloud-only" and low[0].source == "battery"
         await wait_for(lambda: len(events(admin)) >= 2, 15, what="recovered event")
