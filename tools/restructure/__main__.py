@@ -43,6 +43,7 @@ def rewritable(path: str) -> bool:
 def report(root: Path) -> int:
     spec = importlib.util.spec_from_file_location("arch", root / "tests" / "test_architecture.py")
     arch = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = arch  # dataclasses look their module up
     spec.loader.exec_module(arch)
     found = arch.check(root)
     for v in found:
@@ -58,7 +59,7 @@ def apply(root: Path) -> int:
         print(f"restructure: {why}", file=sys.stderr)
         return 1
     old_files = git(root, "ls-files").splitlines()
-    m = Mapping.build(old_files)
+    m = Mapping.build(root, old_files)
     for old, new in plan.MOVES:
         (root / new).parent.mkdir(parents=True, exist_ok=True)
         git(root, "mv", old, new)

@@ -18,9 +18,23 @@ from pathlib import Path
 
 from tools.restructure import plan
 
-DOTTED = re.compile(r"(?<![\w.])(?:%s)(?:\.[A-Za-z_]\w*)+" % "|".join(plan.OLD_ROOTS))
-PATH = re.compile(r"(?<![\w./-])(?:%s)/[\w./-]*\w" % "|".join(plan.OLD_ROOTS))
+ROOTS = "|".join(plan.OLD_ROOTS)
+DOTTED = re.compile(rf"(?<![\w.])(?:{ROOTS})(?:\.[A-Za-z_]\w*)+")
+PATH = re.compile(rf"(?<![\w./-])(?:{ROOTS})/[\w./-]*\w")
 WIDTH = 100
+
+
+def top_level_names(text: str) -> set[str]:
+    names = set()
+    for node in ast.parse(text).body:
+        if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {t.id for t in targets if isinstance(t, ast.Name)}
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+    return names
 
 
 def module_of(path: str) -> str:
@@ -35,16 +49,17 @@ class Mapping:
     """Old names to new ones: modules (dotted), files (paths), moved definitions."""
 
     old_modules: set[str]
+    defined: dict[str, set[str]]  # old module -> its top-level names
     moves: list[tuple[str, str]] = field(default_factory=list)  # (old module, new module)
     paths: list[tuple[str, str]] = field(default_factory=list)  # (old path, new path)
     symbols: dict[tuple[str, str], str] = field(default_factory=dict)  # (new module, name) -> new
 
     @classmethod
-    def build(cls, old_files: list[str]) -> Mapping:
-        mods = {module_of(f) for f in old_files
-                if f.endswith(".py") and f.split("/")[0] in plan.OLD_ROOTS}
-        mods |= {m.rpartition(".")[0] for m in mods if "." in m}
-        m = cls(mods)
+    def build(cls, root: Path, old_files: list[str]) -> Mapping:
+        py = [f for f in old_files if f.endswith(".py") and f.split("/")[0] in plan.OLD_ROOTS]
+        defined = {module_of(f): top_level_names((root / f).read_text()) for f in py}
+        mods = set(defined) | {m.rpartition(".")[0] for m in defined if "." in m}
+        m = cls(mods, defined)
         for old, new in sorted(plan.MOVES, key=lambda mv: -len(mv[0])):
             m.moves.append((module_of(old), module_of(new)))
             m.paths.append((old.removesuffix(".py"), new.removesuffix(".py")))
@@ -69,16 +84,22 @@ class Mapping:
         new = self.module(module)
         return self.symbols.get((new, name), new), name
 
-    def dotted(self, text: str) -> str:
+    def dotted(self, text: str, prefix: bool = True) -> str:
+        """Module paths in text; ``prefix=False`` writes them as in the repository (prose)."""
         def one(m: re.Match[str]) -> str:
             parts = m.group(0).split(".")
             for n in range(len(parts), 0, -1):
                 head = ".".join(parts[:n])
-                if head in self.old_modules:
-                    if n < len(parts):
-                        target, name = self.name(head, parts[n])
-                        return ".".join([target, name, *parts[n + 1:]])
-                    return self.module(head)
+                if head not in self.old_modules:
+                    continue
+                if n == len(parts):
+                    new = self.module(head) if n > 1 else m.group(0)
+                elif parts[n] in self.defined.get(head, ()):  # a name of that module
+                    target, name = self.name(head, parts[n])
+                    new = ".".join([target, name, *parts[n + 1:]])
+                else:  # `hub.id`, `bridges.ingest.client_id`: config keys, not code
+                    new = m.group(0)
+                return new if prefix else new.removeprefix(plan.PACKAGE + ".")
             return m.group(0)
         return DOTTED.sub(one, text)
 
@@ -91,8 +112,8 @@ class Mapping:
             return old
         return PATH.sub(one, text)
 
-    def prose(self, text: str) -> str:
-        return self.path(self.dotted(text))
+    def prose(self, text: str, prefix: bool = True) -> str:
+        return self.path(self.dotted(text, prefix))
 
 
 def _format_from(indent: str, module: str, names: list[str]) -> str:
@@ -179,13 +200,26 @@ def rewrite_python(text: str, m: Mapping) -> str:
     for line in text.splitlines(keepends=True):
         offsets.append(offsets[-1] + len(line))
     edits = []
-    for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+    tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    skip = {tokenize.NL, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT}
+    for i, tok in enumerate(tokens):
         if tok.type not in (tokenize.STRING, tokenize.COMMENT):
             continue
         start = offsets[tok.start[0] - 1] + tok.start[1]
         end = offsets[tok.end[0] - 1] + tok.end[1]
-        prefix = re.match(r"[A-Za-z]*", tok.string).group(0).lower()
-        new = _outside_braces(tok.string, m.prose) if "f" in prefix else m.prose(tok.string)
+        # comments and docstrings name modules as the repository does (core.topics); strings
+        # the code uses (importlib, `-m`, entry points, logger names) get the installed name
+        before = next((t for t in reversed(tokens[:i]) if t.type not in skip), None)
+        after = next((t for t in tokens[i + 1:] if t.type not in skip), None)
+        prose = tok.type == tokenize.COMMENT or (
+            (before is None or before.type == tokenize.NEWLINE)
+            and (after is None or after.type in (tokenize.NEWLINE, tokenize.ENDMARKER)))
+        if tok.type == tokenize.COMMENT:
+            new = m.prose(tok.string, prefix=False)
+        elif "f" in re.match(r"[A-Za-z]*", tok.string).group(0).lower():
+            new = _outside_braces(tok.string, lambda s, p=not prose: m.prose(s, p))
+        else:
+            new = m.prose(tok.string, prefix=not prose)
         if new != tok.string:
             edits.append((start, end, new))
     for start, end, new in reversed(edits):

@@ -62,7 +62,7 @@ NEW_FILES: dict[str, str] = {
                        ' other."""\n',
     "core/py.typed": "", "nodes/py.typed": "", "bridges/py.typed": "", "ui/py.typed": "",
     "app/py.typed": "",
-    "setup.py": '''"""Packages: each layer folder of the repository installs as ``spark.<layer>``."""
+    "setup.py": '''"""Each layer folder of the repository installs as ``spark.<layer>``."""
 
 from setuptools import find_packages, setup
 
@@ -78,7 +78,8 @@ setup(
 
 # Module docstrings replaced after the extracts (the folder's job changed).
 DOCSTRINGS: dict[str, str] = {
-    "hub/__init__.py": "The hub: registry, templates, state, services, recorder, broker management.",
+    "hub/__init__.py": "The hub: registry, templates, state, services, recorder, broker"
+                       " management.",
     "ui/__init__.py": "The web layer: the NiceGUI panel and the REST API, over the hub's view.",
 }
 
