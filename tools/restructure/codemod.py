@@ -50,6 +50,7 @@ class Mapping:
 
     old_modules: set[str]
     defined: dict[str, set[str]]  # old module -> its top-level names
+    packages: set[str]
     moves: list[tuple[str, str]] = field(default_factory=list)  # (old module, new module)
     paths: list[tuple[str, str]] = field(default_factory=list)  # (old path, new path)
     symbols: dict[tuple[str, str], str] = field(default_factory=dict)  # (new module, name) -> new
@@ -59,7 +60,8 @@ class Mapping:
         py = [f for f in old_files if f.endswith(".py") and f.split("/")[0] in plan.OLD_ROOTS]
         defined = {module_of(f): top_level_names((root / f).read_text()) for f in py}
         mods = set(defined) | {m.rpartition(".")[0] for m in defined if "." in m}
-        m = cls(mods, defined)
+        packages = {module_of(f) for f in py if f.endswith("__init__.py")}
+        m = cls(mods, defined, packages)
         for old, new in sorted(plan.MOVES, key=lambda mv: -len(mv[0])):
             m.moves.append((module_of(old), module_of(new)))
             m.paths.append((old.removesuffix(".py"), new.removesuffix(".py")))
@@ -93,7 +95,11 @@ class Mapping:
                 if head not in self.old_modules:
                     continue
                 if n == len(parts):
-                    new = self.module(head) if n > 1 else m.group(0)
+                    same = self.module(head) == f"{plan.PACKAGE}.{head}"
+                    tail = m.string[m.end():m.end() + 1]
+                    # a package that stays put, named alone: `bridges.sinks` is also a config key
+                    key = same and head in self.packages and tail != "."
+                    new = self.module(head) if n > 1 and not key else m.group(0)
                 elif parts[n] in self.defined.get(head, ()):  # a name of that module
                     target, name = self.name(head, parts[n])
                     new = ".".join([target, name, *parts[n + 1:]])
