@@ -92,6 +92,11 @@ def apply(root: Path) -> int:
             path.write_text(new)
             changed.append(f)
     print(f"rewrote  {len(changed)} files: {' '.join(changed)}")
+    for f, old, new in plan.PATCHES:
+        text = (root / f).read_text()
+        if old not in text:
+            print(f"warning  {f}: patch target gone: {old!r}", file=sys.stderr)
+        (root / f).write_text(text.replace(old, new))
     py = [f for f in changed if f.endswith(".py")]
     extracted = sorted({f for s, _n, d, _doc in plan.EXTRACTS for f in (s, d)})
     ruff = [sys.executable, "-m", "ruff", "check", "--fix", "--quiet"]

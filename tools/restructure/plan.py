@@ -83,6 +83,15 @@ DOCSTRINGS: dict[str, str] = {
     "ui/__init__.py": "The web layer: the NiceGUI panel and the REST API, over the hub's view.",
 }
 
+# After the rewrite: (file, text, replacement) where a name alone cannot tell code from prose.
+PATCHES: tuple[tuple[str, str, str], ...] = (
+    ("app/config/__init__.py", '"MqttConfig": "spark.app.config.models"',
+     '"MqttConfig": "spark.core.config.mqtt"'),
+    ("app/config/__init__.py", '"TlsConfig": "spark.app.config.models"',
+     '"TlsConfig": "spark.core.config.mqtt"'),
+    ("bridges/sinks/kafka/source.py", "``cloud_sources(app.config,", "``cloud_sources(hub.config,"),
+)
+
 # pyproject.toml: (regex, replacement); each must match once.
 PYPROJECT: tuple[tuple[str, str], ...] = (
     (r'\[tool\.setuptools\.packages\.find\]\ninclude = \[[^\]]*\]\n\n', ""),
