@@ -97,6 +97,7 @@ def apply(root: Path) -> int:
         if old not in text:
             print(f"warning  {f}: patch target gone: {old!r}", file=sys.stderr)
         (root / f).write_text(text.replace(old, new))
+        changed += [f] if f not in changed else []
     py = [f for f in changed if f.endswith(".py")]
     extracted = sorted({f for s, _n, d, _doc in plan.EXTRACTS for f in (s, d)})
     ruff = [sys.executable, "-m", "ruff", "check", "--fix", "--quiet"]
