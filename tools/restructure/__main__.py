@@ -18,7 +18,13 @@ import sys
 from pathlib import Path
 
 from tools.restructure import plan
-from tools.restructure.codemod import Mapping, extract, rewrite_python, set_docstring
+from tools.restructure.codemod import (
+    Mapping,
+    extract,
+    rewrite_python,
+    set_docstring,
+    top_level_names,
+)
 
 
 def git(root: Path, *args: str) -> str:
@@ -32,6 +38,25 @@ def refuse(root: Path) -> str | None:
     if git(root, "status", "--porcelain", "--untracked-files=no").strip():
         return "the work tree has uncommitted changes: commit or stash them first"
     return None
+
+
+def before_move(path: str) -> str:
+    for old, new in plan.MOVES:
+        if path == new or path.startswith(new + "/"):
+            return old + path[len(new):]
+    return path
+
+
+def preflight(root: Path) -> list[str]:
+    """Everything the plan names must exist in this tree, checked before anything changes."""
+    problems = [f"move: {old} is missing" for old, _new in plan.MOVES if not (root / old).exists()]
+    problems += [f"move: {new} exists already" for _old, new in plan.MOVES if (root / new).exists()]
+    for src, names, _dst, _doc in plan.EXTRACTS:
+        path = root / before_move(src)
+        defined = top_level_names(path.read_text()) if path.exists() else set()
+        problems += [f"extract: {name} is not defined at the top of {before_move(src)}"
+                     for name in names if name not in defined]
+    return problems
 
 
 def rewritable(path: str) -> bool:
@@ -55,9 +80,23 @@ def report(root: Path) -> int:
 
 def apply(root: Path) -> int:
     why = refuse(root)
-    if why:
-        print(f"restructure: {why}", file=sys.stderr)
+    problems = [] if why else preflight(root)
+    if why or problems:
+        print(f"restructure: {why or 'the plan does not fit this tree, nothing changed:'}",
+              *problems, sep="\n  ", file=sys.stderr)
         return 1
+    try:
+        return _apply(root)
+    except BaseException:
+        # the tree was clean: put it back as it was (new folders are untracked until the end)
+        print("restructure: failed, restoring the tree (git reset --hard, new files removed)",
+              file=sys.stderr)
+        git(root, "reset", "-q", "--hard")
+        git(root, "clean", "-fdq", "--", *plan.NEW_FILES, "core", "app")
+        raise
+
+
+def _apply(root: Path) -> int:
     old_files = git(root, "ls-files").splitlines()
     m = Mapping.build(root, old_files)
     for old, new in plan.MOVES:
