@@ -90,6 +90,8 @@ PATCHES: tuple[tuple[str, str, str], ...] = (
     ("app/config/__init__.py", '"TlsConfig": "spark.app.config.models"',
      '"TlsConfig": "spark.core.config.mqtt"'),
     ("bridges/sinks/kafka/source.py", "``cloud_sources(app.config,", "``cloud_sources(hub.config,"),
+    ("bridges/sinks/kafka/client.py", 'getLogger("bridges.sinks.kafka.rdkafka")',
+     'getLogger("spark.bridges.sinks.kafka.rdkafka")'),
     ("scripts/test", "ruff check hub nodes bridges ui tests bench tools",
      "ruff check core nodes bridges hub ui app tests bench tools setup.py"),
 )
