@@ -98,8 +98,8 @@ class Mapping:
                     same = self.module(head) == f"{plan.PACKAGE}.{head}"
                     tail = m.string[m.end():m.end() + 1]
                     # a package that stays put, named alone: `bridges.sinks` is also a config key
-                    code = m.string[max(0, m.start() - 7):m.start()].endswith(
-                        ("from ", "import ", "-m "))  # a script in a string
+                    code = m.string[max(0, m.start() - 8):m.start()].endswith(
+                        ("from ", "import ", "-m ", "module '"))  # code, not a config key
                     key = same and head in self.packages and tail != "." and not code
                     new = self.module(head) if n > 1 and not key else m.group(0)
                 elif parts[n] in self.defined.get(head, ()):  # a name of that module
