@@ -40,8 +40,12 @@ def refuse(root: Path) -> str | None:
     return None
 
 
+def moves(root: Path) -> tuple[tuple[str, str], ...]:
+    return plan.MOVES + tuple(mv for mv in plan.IF_PRESENT if (root / mv[0]).exists())
+
+
 def before_move(path: str) -> str:
-    for old, new in plan.MOVES:
+    for old, new in plan.MOVES + plan.IF_PRESENT:
         if path == new or path.startswith(new + "/"):
             return old + path[len(new):]
     return path
@@ -50,7 +54,8 @@ def before_move(path: str) -> str:
 def preflight(root: Path) -> list[str]:
     """Everything the plan names must exist in this tree, checked before anything changes."""
     problems = [f"move: {old} is missing" for old, _new in plan.MOVES if not (root / old).exists()]
-    problems += [f"move: {new} exists already" for _old, new in plan.MOVES if (root / new).exists()]
+    problems += [f"move: {new} exists already"
+                 for _old, new in moves(root) if (root / new).exists()]
     for src, names, _dst, _doc in plan.EXTRACTS:
         path = root / before_move(src)
         defined = top_level_names(path.read_text()) if path.exists() else set()
@@ -98,8 +103,8 @@ def apply(root: Path) -> int:
 
 def _apply(root: Path) -> int:
     old_files = git(root, "ls-files").splitlines()
-    m = Mapping.build(root, old_files)
-    for old, new in plan.MOVES:
+    m = Mapping.build(root, old_files, moves(root))
+    for old, new in moves(root):
         (root / new).parent.mkdir(parents=True, exist_ok=True)
         git(root, "mv", old, new)
         print(f"moved    {old} -> {new}")
@@ -144,9 +149,9 @@ def _apply(root: Path) -> int:
     subprocess.run([*ruff, "--select", "F401", *extracted], cwd=root, check=False)
     subprocess.run([*ruff, "--select", "I", *py, *extracted], cwd=root, check=False)
     long = subprocess.run([*ruff[:4], "--select", "E501", "--output-format", "concise", *py],
-                          cwd=root, capture_output=True, text=True).stdout.strip()
-    if long:  # a longer name in a string or comment: wrap these by hand
-        print(f"warning  lines now over the limit:\n{long}", file=sys.stderr)
+                          cwd=root, capture_output=True, text=True)
+    if long.returncode:  # a longer name in a string or comment: wrap these by hand
+        print(f"warning  lines now over the limit:\n{long.stdout}", file=sys.stderr)
     git(root, "add", "-A", *plan.LAYERS, "setup.py", *changed)
     print("staged   the result: review with `git diff --cached -M --stat`, then")
     print("         pip install -e .[test] (the package layout changed) and commit")
@@ -166,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         return report(root)
     if args.apply:
         return apply(root)
-    for old, new in plan.MOVES:
+    for old, new in moves(root):
         print(f"move     {old} -> {new}")
     for src, names, dst, _doc in plan.EXTRACTS:
         print(f"extract  {src}: {', '.join(names)} -> {dst}")

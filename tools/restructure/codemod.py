@@ -56,13 +56,14 @@ class Mapping:
     symbols: dict[tuple[str, str], str] = field(default_factory=dict)  # (new module, name) -> new
 
     @classmethod
-    def build(cls, root: Path, old_files: list[str]) -> Mapping:
+    def build(cls, root: Path, old_files: list[str],
+              moves: tuple[tuple[str, str], ...]) -> Mapping:
         py = [f for f in old_files if f.endswith(".py") and f.split("/")[0] in plan.OLD_ROOTS]
         defined = {module_of(f): top_level_names((root / f).read_text()) for f in py}
         mods = set(defined) | {m.rpartition(".")[0] for m in defined if "." in m}
         packages = {module_of(f) for f in py if f.endswith("__init__.py")}
         m = cls(mods, defined, packages)
-        for old, new in sorted(plan.MOVES, key=lambda mv: -len(mv[0])):
+        for old, new in sorted(moves, key=lambda mv: -len(mv[0])):
             m.moves.append((module_of(old), module_of(new)))
             m.paths.append((old.removesuffix(".py"), new.removesuffix(".py")))
         for src, names, dst, _doc in plan.EXTRACTS:

@@ -37,6 +37,11 @@ MOVES: tuple[tuple[str, str], ...] = (
     ("hub/config", "app/config"),  # what is left: __init__, loader, models (the aggregate)
 )
 
+# Moved only when present: modules that issue 13's branches add (each belongs in app/).
+IF_PRESENT: tuple[tuple[str, str], ...] = (
+    ("hub/summary.py", "app/summary.py"),  # what `spark up` prints: reads SparkConfig and ui
+)
+
 # (file after the moves, top-level names, new module file, its docstring). The names' importers
 # are rewritten to the new module; the old module imports back the ones it still uses.
 EXTRACTS: tuple[tuple[str, tuple[str, ...], str, str], ...] = (
