@@ -190,7 +190,8 @@ def _witness(component: list[str], graph: dict[str, list[Edge]]) -> str:
 def check(root: Path, package: str = PACKAGE, layers: tuple[str, ...] = LAYERS,
           allowed: dict[str, frozenset[str]] = ALLOWED) -> list[Violation]:
     edges, bare = import_edges(root, package, layers)
-    return [*bare, *upward_imports(edges, allowed), *import_cycles(edges)]
+    found = [*bare, *upward_imports(edges, allowed), *import_cycles(edges)]
+    return list({v.key: v for v in reversed(found)}.values())[::-1]  # first line of each
 
 
 # key -> the smallest change that removes it (ARCHITECTURE.md, "Known violations").
