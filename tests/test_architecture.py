@@ -112,6 +112,27 @@ def import_edges(root: Path, package: str = PACKAGE,
     return sorted(edges), bare
 
 
+def unprefixed_elsewhere(root: Path, dirs: tuple[str, ...], package: str = PACKAGE,
+                         layers: tuple[str, ...] = LAYERS) -> list[Violation]:
+    """Tests, benches and tools import the layers as ``spark.<layer>`` too: from the repository
+    root ``import hub`` would also work, as a second copy of every module."""
+    found = []
+    for path in sorted(p for d in dirs for p in (root / d).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                if name.split(".")[0] in layers:
+                    where = f"{path.relative_to(root)}:{node.lineno}"
+                    found.append(Violation(f"unprefixed {path.relative_to(root)} -> {name}",
+                                           f"{where}: import it as {package}.{name}"))
+    return found
+
+
 def _layer(module: str) -> str:
     return module.split(".")[1]
 
@@ -188,8 +209,10 @@ def _witness(component: list[str], graph: dict[str, list[Edge]]) -> str:
 
 
 def check(root: Path, package: str = PACKAGE, layers: tuple[str, ...] = LAYERS,
-          allowed: dict[str, frozenset[str]] = ALLOWED) -> list[Violation]:
+          allowed: dict[str, frozenset[str]] = ALLOWED,
+          others: tuple[str, ...] = ("tests", "bench", "tools", "scripts")) -> list[Violation]:
     edges, bare = import_edges(root, package, layers)
+    bare += unprefixed_elsewhere(root, others, package, layers)
     found = [*bare, *upward_imports(edges, allowed), *import_cycles(edges)]
     return list({v.key: v for v in reversed(found)}.values())[::-1]  # first line of each
 
@@ -257,6 +280,7 @@ def test_checker_finds_an_upward_import_a_cycle_and_an_unprefixed_import(
         "hub/services.py": "import hub.state\n",  # without the spark. prefix
         "nodes/__init__.py": "",
         "nodes/agent.py": "from spark.core.topics import x\nimport os\n",  # allowed
+        "tests/test_x.py": "from hub.registry import Registry\nimport helpers\n",
     })
     found = check(tmp_path, layers=("core", "nodes", "hub"),
                   allowed={"core": frozenset(), "nodes": frozenset({"core"}),
@@ -265,6 +289,7 @@ def test_checker_finds_an_upward_import_a_cycle_and_an_unprefixed_import(
     assert keys == [
         "cycle spark.hub.registry",
         "unprefixed spark.hub.services -> hub.state",
+        "unprefixed tests/test_x.py -> hub.registry",
         "upward spark.core.topics -> spark.hub.registry",
     ]
     found = check(tmp_path, layers=("nodes", "hub"),
