@@ -20,6 +20,7 @@ from tools.restructure import plan
 
 ROOTS = "|".join(plan.OLD_ROOTS)
 DOTTED = re.compile(rf"(?<![\w.])(?:{ROOTS})(?:\.[A-Za-z_]\w*)+")
+BARE = re.compile(rf"(?<![\w.])(?:{ROOTS})(?=\.{{)")  # f"nodes.{kind}.about": a module path
 PATH = re.compile(rf"(?<![\w./-])(?:{ROOTS})/[\w./-]*\w")
 WIDTH = 100
 
@@ -226,9 +227,11 @@ def rewrite_python(text: str, m: Mapping) -> str:
         if tok.type == tokenize.COMMENT:
             new = m.prose(tok.string, prefix=False)
         elif "f" in re.match(r"[A-Za-z]*", tok.string).group(0).lower():
-            new = _outside_braces(tok.string, lambda s, p=not prose: m.prose(s, p))
+            new = tok.string if prose else BARE.sub(rf"{plan.PACKAGE}.\g<0>", tok.string)
+            new = _outside_braces(new, lambda s, p=not prose: m.prose(s, p))
         else:
-            new = m.prose(tok.string, prefix=not prose)
+            new = m.prose(tok.string if prose else BARE.sub(rf"{plan.PACKAGE}.\g<0>", tok.string),
+                          prefix=not prose)
         if new != tok.string:
             edits.append((start, end, new))
     for start, end, new in reversed(edits):
