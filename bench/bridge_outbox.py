@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import RESULTS
-from bridges.records import MetricRecord
+from spark.core.messages.records import MetricRecord
 
 SCHEMA = ("CREATE TABLE records (seq INTEGER PRIMARY KEY, key TEXT NOT NULL, kind TEXT NOT NULL, "
           "prio INTEGER NOT NULL, hour INTEGER NOT NULL, enq REAL NOT NULL, target TEXT, "

@@ -49,10 +49,10 @@ import psycopg
 
 from bench.bridge_workers import bridge, naive_kafka, naive_pg
 from bench.common import RESULTS, BenchError, Broker, publish, throwaway_broker
-from bridges.outbox import Outbox
-from bridges.sinks.kafka.config import KafkaSinkConfig
-from bridges.sinks.kafka.tansu import TansuProcess
-from hub.config.models import SparkConfig
+from spark.app.config.models import SparkConfig
+from spark.bridges.outbox import Outbox
+from spark.bridges.sinks.kafka.config import KafkaSinkConfig
+from spark.bridges.sinks.kafka.tansu import TansuProcess
 
 NODE = "bench"
 MACHINE_PG = "postgresql://postgres@127.0.0.1:5432/test"

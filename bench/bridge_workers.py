@@ -116,8 +116,8 @@ def naive_kafka(port: int, login: tuple[str, str], bootstrap: str, topic: str, c
 
 def bridge(cfg_json: str, password: str, pumps: list[str] | None, ingest: bool,
            pipe: Connection) -> None:
-    from bridges.runtime import Bridge
-    from hub.config.models import SparkConfig
+    from spark.app.config.models import SparkConfig
+    from spark.bridges.runtime import Bridge
 
     logging.basicConfig(level=logging.WARNING, format="bench-bridge %(levelname)s %(message)s")
     cfg = SparkConfig.model_validate_json(cfg_json)

@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hub.broker import MosquittoProcess, find_mosquitto, mosquitto_process, resolve_passwords
-from hub.config.models import SparkConfig
-from hub.errors import BrokerError
+from spark.app.config.models import SparkConfig
+from spark.core.errors import BrokerError
+from spark.hub.broker import MosquittoProcess, find_mosquitto, mosquitto_process, resolve_passwords
 
 HOST = "127.0.0.1"
 HUB_ID = "hub"

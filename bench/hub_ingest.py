@@ -69,7 +69,7 @@ from bench.hub_stream import (
     stream,
 )
 from bench.workers import WHATIFS, bare_consumer, hub_process, sim_node_process
-from hub.topics import TopicLayout
+from spark.core.topics import TopicLayout
 
 BARE_NODE = "plain"  # same topic lengths, topics the hub does not follow
 SIM_NODE = "sim"

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import orjson
 
-from hub.topics import ONLINE, TopicLayout
-from nodes.base.discovery import DeviceInfo, DiscoveryContext, entity_config, hub_identifier
-from nodes.base.entities import Sensor
+from spark.core.agent.discovery import DeviceInfo, DiscoveryContext, entity_config, hub_identifier
+from spark.core.agent.entities import Sensor
+from spark.core.topics import ONLINE, TopicLayout
 
 HUB_NODE = "bench"  # publishes the entities the hub learns
 

@@ -37,11 +37,11 @@ from typing import Any
 import confluent_kafka
 from confluent_kafka import Producer
 
-from bridges.records import MetricRecord, Record, SensorRecord
-from bridges.sinks.kafka.client import ensure_topics, producer_config
-from bridges.sinks.kafka.config import KafkaSinkConfig
-from bridges.sinks.kafka.sink import KafkaSink
-from bridges.sinks.kafka.tansu import TansuProcess
+from spark.bridges.sinks.kafka.client import ensure_topics, producer_config
+from spark.bridges.sinks.kafka.config import KafkaSinkConfig
+from spark.bridges.sinks.kafka.sink import KafkaSink
+from spark.bridges.sinks.kafka.tansu import TansuProcess
+from spark.core.messages.records import MetricRecord, Record, SensorRecord
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)  # current: no retention
 

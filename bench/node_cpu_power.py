@@ -23,9 +23,9 @@ from pathlib import Path
 
 import psutil
 
-from hub.config.models import SparkConfig
-from nodes.base.agent import NodeContext
-from nodes.power.agent import PowerNode
+from spark.app.config.models import SparkConfig
+from spark.core.agent.agent import NodeContext
+from spark.nodes.power.agent import PowerNode
 
 LAPTOP = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "power" / "sysfs" / "laptop"
 

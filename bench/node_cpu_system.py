@@ -26,9 +26,9 @@ from typing import Any
 
 import psutil
 
-from hub.config.models import SparkConfig
-from nodes.base.agent import NodeContext
-from nodes.system.agent import SystemNode
+from spark.app.config.models import SparkConfig
+from spark.core.agent.agent import NodeContext
+from spark.nodes.system.agent import SystemNode
 
 SAMPLES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "system"
 

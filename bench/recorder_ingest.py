@@ -41,9 +41,9 @@ from typing import Any
 import psycopg
 import sqlalchemy
 
-from hub.events import EventBus, StateChanged
-from hub.recorder import HistoryStore, Recorder, RecorderConfig, RecorderState
-from hub.recorder.models import as_number
+from spark.core.events import EventBus, StateChanged
+from spark.hub.recorder import HistoryStore, Recorder, RecorderConfig, RecorderState
+from spark.hub.recorder.models import as_number
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CHUNK = 5_000

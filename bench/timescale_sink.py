@@ -37,7 +37,11 @@ from typing import Any
 import psycopg
 
 from bench.common import BenchError, median
-from bridges.records import (
+from spark.bridges.sinks.timescale.config import TimescaleSinkConfig
+from spark.bridges.sinks.timescale.rows import group_rows
+from spark.bridges.sinks.timescale.schema import DEVICE_METRICS, PENDING, ROLLUP, TABLES
+from spark.bridges.sinks.timescale.sink import TimescaleSink
+from spark.core.messages.records import (
     EventRecord,
     HealthRecord,
     InferenceRecord,
@@ -45,10 +49,6 @@ from bridges.records import (
     Record,
     SensorRecord,
 )
-from bridges.sinks.timescale.config import TimescaleSinkConfig
-from bridges.sinks.timescale.rows import group_rows
-from bridges.sinks.timescale.schema import DEVICE_METRICS, PENDING, ROLLUP, TABLES
-from bridges.sinks.timescale.sink import TimescaleSink
 
 # Current times: a TimescaleDB's retention (30 days) and compression (7 days) leave them alone.
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)

@@ -150,7 +150,7 @@ def evaluate(name: str, detect: Callable[[np.ndarray], int], frames: list[Frame]
 
 
 def builtin_detector(threshold: float, **builtin: Any) -> Callable[[np.ndarray], int]:
-    from nodes.vision.detectors.cpu import CpuDetector, CpuDetectorConfig
+    from spark.nodes.vision.detectors.cpu import CpuDetector, CpuDetectorConfig
 
     builtin = {k: v for k, v in builtin.items() if v is not None}
     det = CpuDetector(CpuDetectorConfig.model_validate({"threads": 1, "builtin": builtin}))

@@ -26,8 +26,8 @@ from typing import Any
 import cv2
 import psutil
 
-from nodes.vision.detectors.cpu import CpuDetector, CpuDetectorConfig
-from nodes.vision.sources import SAMPLES, FilesSourceConfig, make_source
+from spark.nodes.vision.detectors.cpu import CpuDetector, CpuDetectorConfig
+from spark.nodes.vision.sources import SAMPLES, FilesSourceConfig, make_source
 
 TARGET_FPS = 10.0
 

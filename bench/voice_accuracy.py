@@ -35,15 +35,15 @@ from typing import Any
 import numpy as np
 
 from bench.common import RESULTS, BenchError, percentile, throwaway_broker
-from hub.app import Hub
-from hub.config.models import SparkConfig
-from hub.mqtt import Message, MqttClient
-from hub.rpc import RpcClient
-from nodes.base.agent import NodeAgent, NodeContext
-from nodes.kinds import agent_class
-from nodes.voice.audio import RATE, mix_at_snr, silence, write_wav
-from nodes.voice.messages import PipelineEvent
-from nodes.voice.tts import EspeakTts, EspeakTtsConfig
+from spark.app.config.models import SparkConfig
+from spark.core.agent.agent import NodeAgent, NodeContext
+from spark.core.messages.voice import PipelineEvent
+from spark.core.mqtt import Message, MqttClient
+from spark.core.rpc import RpcClient
+from spark.hub.app import Hub
+from spark.nodes.kinds import agent_class
+from spark.nodes.voice.audio import RATE, mix_at_snr, silence, write_wav
+from spark.nodes.voice.tts import EspeakTts, EspeakTtsConfig
 
 VOICES = [("en-us", 150), ("en-us+f3", 175), ("en-us", 190), ("en-gb+m3", 165),
           ("en-us+m7", 160)]

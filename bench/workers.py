@@ -42,7 +42,7 @@ def apply_whatif(names: list[str]) -> None:
     if "nodelay" in names:
         import socket
 
-        from hub.mqtt.client import MqttClient
+        from spark.core.mqtt.client import MqttClient
 
         original = MqttClient._on_socket_open
 
@@ -53,7 +53,7 @@ def apply_whatif(names: list[str]) -> None:
 
         MqttClient._on_socket_open = on_socket_open  # type: ignore[method-assign,assignment]
     if "direct-write" in names:
-        from hub.mqtt.client import MqttClient
+        from spark.core.mqtt.client import MqttClient
 
         register = MqttClient._on_socket_register_write
 
@@ -148,7 +148,7 @@ def hub_process(conn: Connection, port: int, data_dir: str, node_accounts: list[
 
 class _HubWorker:
     def __init__(self, conn: Connection, cfg: Any, password: str) -> None:
-        from hub.app import Hub
+        from spark.hub.app import Hub
 
         self.conn = conn
         self.hub = Hub(cfg, password=password, announce_delay=FAST_ANNOUNCE)
@@ -182,7 +182,7 @@ class _HubWorker:
         """Wait (event-driven, on the hub's bus) until every entity exists, is available and has
         a state: its retained state arrived, so the hub's subscription to it is live. Gives up
         on the rest once nothing arrived for ``quiet`` seconds and returns what is missing."""
-        from hub.events import AvailabilityChanged, EntityAdded, StateChanged
+        from spark.core.events import AvailabilityChanged, EntityAdded, StateChanged
 
         reg = self._reg()
         missing = set(entity_ids)
@@ -295,7 +295,7 @@ class _HubWorker:
 
     async def _calls(self, service: str, entity_id: str, n: int, warmup: int) -> dict[str, Any]:
         """``n`` sequential ``services.call(service, entity_id, wait=True)``; ms each."""
-        from hub.errors import SparkError
+        from spark.core.errors import SparkError
 
         services = self.hub.services
         assert services is not None
@@ -326,8 +326,8 @@ def sim_node_process(conn: Connection, port: int, data_dir: str, node_accounts: 
 
 
 async def _run_node(conn: Connection, cfg: Any, node_id: str, password: str) -> None:
-    from nodes.base.agent import NodeContext
-    from nodes.kinds import agent_class
+    from spark.core.agent.agent import NodeContext
+    from spark.nodes.kinds import agent_class
 
     node_cfg = cfg.node(node_id)
     agent = agent_class(node_cfg.kind)(NodeContext(cfg, node_cfg, password=password,

@@ -6,12 +6,12 @@ from typing import Annotated
 
 from pydantic import Field, field_validator
 
-from bridges.ingest.config import IngestConfig
-from bridges.outbox.config import OutboxConfig
-from bridges.sinks.kafka.config import KafkaSinkConfig
-from bridges.sinks.timescale.config import TimescaleSinkConfig
-from hub.config.base import StrictModel
-from hub.topics import SEGMENT_RE
+from spark.bridges.ingest.config import IngestConfig
+from spark.bridges.outbox.config import OutboxConfig
+from spark.bridges.sinks.kafka.config import KafkaSinkConfig
+from spark.bridges.sinks.timescale.config import TimescaleSinkConfig
+from spark.core.config.base import StrictModel
+from spark.core.topics import SEGMENT_RE
 
 SinkConfig = Annotated[TimescaleSinkConfig | KafkaSinkConfig, Field(discriminator="type")]
 

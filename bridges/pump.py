@@ -28,8 +28,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bridges.outbox.store import Batch, Outbox, OutboxError
-from bridges.sinks.base import Sink, SinkError
+from spark.bridges.outbox.store import Batch, Outbox, OutboxError
+from spark.bridges.sinks.base import Sink, SinkError
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ import random
 from multiprocessing.connection import Connection
 from typing import Any
 
-from hub.config.models import SparkConfig
+from spark.app.config.models import SparkConfig
 
 log = logging.getLogger(__name__)
 _CTX = mp.get_context("spawn")  # no fork of a process with threads and an event loop
@@ -109,7 +109,7 @@ def child_main(cfg: SparkConfig, names: list[str], password: str | None,
 
 async def _child(cfg: SparkConfig, names: list[str], password: str | None,
                  wake: Connection) -> None:
-    from bridges.runtime import Bridge
+    from spark.bridges.runtime import Bridge
 
     loop = asyncio.get_running_loop()
     bridge = Bridge(cfg, password=password, pumps=names, ingest=False, status=False)

@@ -22,9 +22,9 @@ import logging
 import time
 from dataclasses import dataclass
 
-from bridges.outbox.store import Outbox
-from bridges.pump import SinkFactory
-from bridges.sinks.base import SinkError
+from spark.bridges.outbox.store import Outbox
+from spark.bridges.pump import SinkFactory
+from spark.bridges.sinks.base import SinkError
 
 log = logging.getLogger(__name__)
 

@@ -23,16 +23,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bridges.ingest.subscriber import Ingest
-from bridges.outbox.bounds import enforce
-from bridges.outbox.store import Outbox
-from bridges.pump import Pump, SinkFactory
-from bridges.pumpproc import PumpProcess
-from bridges.reconcile import Gap, reconcile
-from bridges.sinks.base import sink_class
-from bridges.status import BridgeNode, make_status_node
-from hub.config.models import SparkConfig
-from hub.errors import ConfigError
+from spark.app.config.models import SparkConfig
+from spark.bridges.ingest.subscriber import Ingest
+from spark.bridges.outbox.bounds import enforce
+from spark.bridges.outbox.store import Outbox
+from spark.bridges.pump import Pump, SinkFactory
+from spark.bridges.pumpproc import PumpProcess
+from spark.bridges.reconcile import Gap, reconcile
+from spark.bridges.sinks.base import sink_class
+from spark.bridges.status import BridgeNode, make_status_node
+from spark.core.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def sink_factories(cfg: SparkConfig) -> dict[str, SinkFactory]:
     out: dict[str, SinkFactory] = {}
     for name, sink_cfg in zip(cfg.bridges.sink_names(), cfg.bridges.sinks, strict=True):
         try:
-            importlib.import_module(f"bridges.sinks.{sink_cfg.type}.sink")
+            importlib.import_module(f"spark.bridges.sinks.{sink_cfg.type}.sink")
         except ImportError as exc:
             log.error("bridge: %s sink unavailable, its records wait in the outbox: %s",
                       name, exc)

@@ -17,12 +17,12 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from bridges.pump import LinkState
-from hub.config.models import SparkConfig
-from nodes.base.agent import NodeAgent, NodeContext
-from nodes.base.config import NodeConfigBase
-from nodes.base.entities import Entity, Sensor
-from nodes.telemetry import TelemetryMessage
+from spark.app.config.models import SparkConfig
+from spark.bridges.pump import LinkState
+from spark.core.agent.agent import NodeAgent, NodeContext
+from spark.core.agent.config import NodeConfigBase
+from spark.core.agent.entities import Entity, Sensor
+from spark.core.messages.telemetry import TelemetryMessage
 
 log = logging.getLogger(__name__)
 

@@ -1,3 +1,2 @@
-"""Prime Spark hub: registry, state, services and the shared MQTT core used by nodes and bridges."""
+"""The hub: registry, templates, state, services, recorder, broker management."""
 
-__version__ = "0.1.0"

@@ -15,22 +15,22 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from bridges.sinks.kafka.config import KafkaSinkConfig
-from hub.config.models import SparkConfig
-from hub.events import EventBus, NodeAvailability
-from hub.mqtt import Message, MqttClient
-from hub.registry import Registry
-from hub.services import ServiceError, Services
-from hub.templates import TemplateEngine
-from hub.topics import ONLINE
-from nodes.base.agent import NodeAgent, NodeContext
-from nodes.base.config import NodeConfigBase
-from nodes.base.entities import Entity, Sensor
+from spark.app.config.models import SparkConfig
+from spark.bridges.sinks.kafka.config import KafkaSinkConfig
+from spark.core.agent.agent import NodeAgent, NodeContext
+from spark.core.agent.config import NodeConfigBase
+from spark.core.agent.entities import Entity, Sensor
+from spark.core.events import EventBus, NodeAvailability
+from spark.core.mqtt import Message, MqttClient
+from spark.core.topics import ONLINE
+from spark.hub.registry import Registry
+from spark.hub.services import ServiceError, Services
+from spark.hub.templates import TemplateEngine
 
 if TYPE_CHECKING:
-    from bridges.sinks.kafka.source import CloudCommandSource
-    from hub.recorder import Recorder
-    from ui.server import WebServer
+    from spark.bridges.sinks.kafka.source import CloudCommandSource
+    from spark.hub.recorder import Recorder
+    from spark.ui.server import WebServer
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +55,13 @@ class Hub(NodeAgent):
         self.cloud_sources: dict[str, CloudCommandSource] = {}  # by sink name, see attach
         self.recorder: Recorder | None = None
         if config.recorder.enabled:  # SQLAlchemy loads only when history is kept
-            from hub.recorder import Recorder
+            from spark.hub.recorder import Recorder
 
             self.recorder = Recorder(config.recorder, self.bus, registry=lambda: self.registry)
         # The panel + REST API (ui.server.WebServer), when asked for (`spark hub`, `spark up`).
         self.web: WebServer | None = None
         if web and config.ui.enabled:
-            from ui.server import WebServer
+            from spark.ui.server import WebServer
 
             self.web = WebServer(self, config.ui)
 
@@ -108,7 +108,7 @@ class Hub(NodeAgent):
                    for sink in bridges.sinks):
             return {}
         try:  # confluent-kafka loads only when a source runs
-            from bridges.sinks.kafka.source import cloud_sources
+            from spark.bridges.sinks.kafka.source import cloud_sources
         except ImportError as exc:
             log.error("hub: Kafka cloud source unavailable, cloud commands are not read: %s",
                       exc)

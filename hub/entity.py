@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from hub.discovery import DiscoveredEntity
-    from hub.templates import CompiledTemplate
-
-_SLUG_RE = re.compile(r"[^a-z0-9_]+")
-
-
-def slugify(text: str) -> str:
-    slug = _SLUG_RE.sub("_", text.lower()).strip("_")
-    return re.sub(r"_+", "_", slug) or "unnamed"
+    from spark.core.discovery import DiscoveredEntity
+    from spark.hub.templates import CompiledTemplate
 
 
 @dataclass(slots=True)

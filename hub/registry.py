@@ -2,7 +2,7 @@
 
 Feed it discovery messages (:meth:`Registry.on_discovery`) and every other message on the
 topics it asks for (:meth:`Registry.on_message`); it keeps devices, entities and live state, and
-emits typed events on the hub's :class:`~hub.events.EventBus`.
+emits typed events on the hub's :class:`~core.events.EventBus`.
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from hub.discovery import DiscoveredEntity, parse_discovery
-from hub.entity import Device, EntityRecord, slugify
-from hub.errors import PayloadError, SparkError
-from hub.events import (
+from spark.core.discovery import DiscoveredEntity, parse_discovery
+from spark.core.errors import PayloadError, SparkError
+from spark.core.events import (
     AvailabilityChanged,
     EntityAdded,
     EntityFired,
@@ -25,8 +24,11 @@ from hub.events import (
     EventBus,
     StateChanged,
 )
-from hub.mqtt import Message
-from hub.state import (
+from spark.core.mqtt import Message
+from spark.core.slug import slugify
+from spark.core.topics import TopicLayout
+from spark.hub.entity import Device, EntityRecord
+from spark.hub.state import (
     IGNORE,
     Fired,
     combine_availability,
@@ -34,8 +36,7 @@ from hub.state import (
     interpret_availability,
     interpret_state,
 )
-from hub.templates import TemplateEngine
-from hub.topics import TopicLayout
+from spark.hub.templates import TemplateEngine
 
 log = logging.getLogger(__name__)
 

@@ -15,11 +15,11 @@ from typing import Any
 
 import orjson
 
-from hub.entity import EntityRecord
-from hub.errors import SparkError
-from hub.events import EventBus, HubEvent, StateChanged
-from hub.registry import Registry
-from hub.topics import TopicLayout
+from spark.core.errors import SparkError
+from spark.core.events import EventBus, HubEvent, StateChanged
+from spark.core.topics import TopicLayout
+from spark.hub.entity import EntityRecord
+from spark.hub.registry import Registry
 
 SERVICES = ("turn_on", "turn_off", "toggle", "select_option", "set_value", "press")
 ON_OFF = frozenset({"switch", "light", "fan", "siren", "humidifier"})

@@ -13,8 +13,8 @@ from typing import Any
 
 import orjson
 
-from hub.entity import EntityRecord
-from hub.errors import PayloadError, SparkError
+from spark.core.errors import PayloadError, SparkError
+from spark.hub.entity import EntityRecord
 
 log = logging.getLogger(__name__)
 

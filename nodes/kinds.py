@@ -13,15 +13,15 @@ from typing import TYPE_CHECKING, Annotated
 
 from pydantic import BaseModel, Field
 
-from nodes.nas.config import NasNodeConfig
-from nodes.power.config import PowerNodeConfig
-from nodes.simulated.config import SimulatedNodeConfig
-from nodes.system.config import SystemNodeConfig
-from nodes.vision.config import VisionNodeConfig
-from nodes.voice.config import VoiceNodeConfig
+from spark.nodes.nas.config import NasNodeConfig
+from spark.nodes.power.config import PowerNodeConfig
+from spark.nodes.simulated.config import SimulatedNodeConfig
+from spark.nodes.system.config import SystemNodeConfig
+from spark.nodes.vision.config import VisionNodeConfig
+from spark.nodes.voice.config import VoiceNodeConfig
 
 if TYPE_CHECKING:
-    from nodes.base.agent import NodeAgent
+    from spark.core.agent.agent import NodeAgent
 
 NodeConfig = Annotated[
     SimulatedNodeConfig | PowerNodeConfig | SystemNodeConfig | NasNodeConfig | VisionNodeConfig
@@ -30,12 +30,12 @@ NodeConfig = Annotated[
 ]
 
 _AGENTS: dict[str, str] = {
-    "simulated": "nodes.simulated.agent:SimulatedNode",
-    "power": "nodes.power.agent:PowerNode",
-    "system": "nodes.system.agent:SystemNode",
-    "nas": "nodes.nas.agent:NasNode",
-    "vision": "nodes.vision.agent:VisionNode",
-    "voice": "nodes.voice.agent:VoiceNode",
+    "simulated": "spark.nodes.simulated.agent:SimulatedNode",
+    "power": "spark.nodes.power.agent:PowerNode",
+    "system": "spark.nodes.system.agent:SystemNode",
+    "nas": "spark.nodes.nas.agent:NasNode",
+    "vision": "spark.nodes.vision.agent:VisionNode",
+    "voice": "spark.nodes.voice.agent:VoiceNode",
 }
 _CONFIGS: dict[str, type[BaseModel]] = {
     "simulated": SimulatedNodeConfig,
@@ -76,5 +76,5 @@ def kind_about(kind: str) -> KindAbout:
     """What a kind says about itself (``nodes/<kind>/about.py``: plain text, imports nothing)."""
     if kind not in _AGENTS:
         raise KeyError(f"unknown node kind {kind!r}; known: {', '.join(kinds())}")
-    module = importlib.import_module(f"nodes.{kind}.about")
+    module = importlib.import_module(f"spark.nodes.{kind}.about")
     return KindAbout(module.SUMMARY, module.DESCRIPTION)

@@ -16,7 +16,7 @@ from broker_fixture import MISSING, RunningBroker, start_test_broker
 from kafka_fixture import durable_kafka, kafka, s3_server  # noqa: F401  (fixtures)
 from pg_fixture import fresh_postgres, pg_url, postgres  # noqa: F401  (fixtures)
 
-from hub.broker import find_mosquitto
+from spark.hub.broker import find_mosquitto
 
 
 def _start(data_dir: Path) -> RunningBroker:

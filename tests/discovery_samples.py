@@ -7,8 +7,8 @@ from typing import Any
 
 import orjson
 
-from hub.discovery import DiscoveredEntity, parse_discovery
-from hub.topics import DiscoveryTopic, TopicLayout
+from spark.core.discovery import DiscoveredEntity, parse_discovery
+from spark.core.topics import DiscoveryTopic, TopicLayout
 
 FIXTURES = Path(__file__).parent / "fixtures" / "discovery"
 LAYOUT = TopicLayout()

@@ -17,7 +17,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from hub.topics import matches
+from spark.core.topics import matches
 
 Predicate = Callable[[], bool | Awaitable[bool]]
 

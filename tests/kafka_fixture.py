@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
-from bridges.sinks.kafka.tansu import HOST, TansuError, TansuProcess, free_port
+from spark.bridges.sinks.kafka.tansu import HOST, TansuError, TansuProcess, free_port
 
 S3_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true"}

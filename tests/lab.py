@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from hub.app import Hub
-from hub.config.models import SparkConfig
-from hub.mqtt import Message, MqttClient
-from nodes.base.agent import NodeAgent, NodeContext
-from nodes.kinds import agent_class
+from spark.app.config.models import SparkConfig
+from spark.core.agent.agent import NodeAgent, NodeContext
+from spark.core.mqtt import Message, MqttClient
+from spark.hub.app import Hub
+from spark.nodes.kinds import agent_class
 
 A = TypeVar("A", bound=NodeAgent)
 

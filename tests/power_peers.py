@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from nodes.power.backends import ina_regs as regs
-from nodes.power.backends.ina import I2CBus
-from nodes.power.backends.nut import parse_upsc
+from spark.nodes.power.backends import ina_regs as regs
+from spark.nodes.power.backends.ina import I2CBus
+from spark.nodes.power.backends.nut import parse_upsc
 
 FIXTURES = Path(__file__).parent / "fixtures" / "power"
 

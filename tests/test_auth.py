@@ -12,9 +12,9 @@ from pathlib import Path
 import jwt
 import pytest
 
-from hub.api.auth import AuthError, AuthService
-from hub.api.config import AuthConfig
-from hub.api.tokens import ALGORITHM, ISSUER
+from spark.ui.api.auth import AuthError, AuthService
+from spark.ui.api.config import AuthConfig
+from spark.ui.api.tokens import ALGORITHM, ISSUER
 
 KEY = "test signing key that is long enough 0123456789"
 IP = "192.0.2.7"

@@ -28,11 +28,11 @@ from broker_fixture import ADMIN, HUB, RunningBroker
 from helpers import Recorder, wait_for
 from test_bridge_sqlsink import Outage, SqliteSink, sink_rows
 
-from bridges.ingest.warnlimit import WarnLimiter
-from bridges.runtime import Bridge, run_sync
-from hub.config.models import SparkConfig
-from nodes.base.discovery import DeviceInfo, DiscoveryContext, entity_config
-from nodes.base.entities import Image
+from spark.app.config.models import SparkConfig
+from spark.bridges.ingest.warnlimit import WarnLimiter
+from spark.bridges.runtime import Bridge, run_sync
+from spark.core.agent.discovery import DeviceInfo, DiscoveryContext, entity_config
+from spark.core.agent.entities import Image
 
 HERE = Path(__file__).resolve().parent
 END = "spark/end/availability"

@@ -17,7 +17,7 @@ EMPTY = "bridges.sinks is empty: name a timescale or kafka sink to bridge to"
 @pytest.mark.parametrize("command", ["sync", "run"])
 def test_bridge_without_a_sink_is_a_clear_error(tmp_path: Path, command: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SPARK")}
-    out = subprocess.run([sys.executable, "-m", "hub.cli", "bridge", command], cwd=tmp_path,
+    out = subprocess.run([sys.executable, "-m", "spark.app.cli", "bridge", command], cwd=tmp_path,
                          capture_output=True, text=True, timeout=60, env=env)
     assert out.returncode == 2, out.stdout + out.stderr
     assert EMPTY in out.stderr

@@ -23,13 +23,13 @@ from pg_fixture import PgCluster
 from test_bridge import END, publish_many, running, states
 from test_kafka_sink import cells, hourly
 
-from bridges.outbox.store import Outbox
-from bridges.records import KAFKA_TOPICS, Record
-from bridges.runtime import Bridge, make_pump, run_sync, sink_factories
-from bridges.sinks.kafka.client import IDEMPOTENCY_HEADER
-from bridges.sinks.kafka.sink import KafkaSink
-from bridges.sinks.kafka.tansu import TansuProcess
-from hub.config.models import SparkConfig
+from spark.app.config.models import SparkConfig
+from spark.bridges.outbox.store import Outbox
+from spark.bridges.runtime import Bridge, make_pump, run_sync, sink_factories
+from spark.bridges.sinks.kafka.client import IDEMPOTENCY_HEADER
+from spark.bridges.sinks.kafka.sink import KafkaSink
+from spark.bridges.sinks.kafka.tansu import TansuProcess
+from spark.core.messages.records import KAFKA_TOPICS, Record
 
 TIME = "2025-06-01T12:00:00+00:00"
 

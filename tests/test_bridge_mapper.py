@@ -6,14 +6,14 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from bridges.ingest.mapper import Mapper, fast_telemetry
-from bridges.outbox.store import Outbox
-from bridges.records import record_from_payload
-from hub.errors import PayloadError
-from hub.topics import TopicLayout
-from nodes.base.discovery import DeviceInfo, DiscoveryContext, device_config, entity_config
-from nodes.base.entities import Image
-from nodes.telemetry import TelemetryMessage
+from spark.bridges.ingest.mapper import Mapper, fast_telemetry
+from spark.bridges.outbox.store import Outbox
+from spark.core.agent.discovery import DeviceInfo, DiscoveryContext, device_config, entity_config
+from spark.core.agent.entities import Image
+from spark.core.errors import PayloadError
+from spark.core.messages.records import record_from_payload
+from spark.core.messages.telemetry import TelemetryMessage
+from spark.core.topics import TopicLayout
 
 GOOD = {"v": 1, "node": "pi5", "time": "2025-06-01T12:00:00.123456+02:00",
         "metrics": {"pi5": {"cpu": 3.5, "load": 1}, "pi5_sda": {"temp": 34.0}}}

@@ -43,7 +43,7 @@ async def test_pump_child_restarts_and_dies_with_the_bridge(broker: RunningBroke
                     "ingest": {"client_id": f"test-bridge-{uuid.uuid4().hex[:8]}"},
                     "sinks": [{"type": "timescale", "url": pg_url, "maintenance_seconds": 0}]},
     }).decode())
-    command = [sys.executable, "-m", "hub.cli", "bridge", "run", "--config", str(conf)]
+    command = [sys.executable, "-m", "spark.app.cli", "bridge", "run", "--config", str(conf)]
     log = (tmp_path / "bridge.log").open("wb")
     bridge = subprocess.Popen(  # noqa: ASYNC220 (started once, then waited on with deadlines)
         command, stdout=log, stderr=subprocess.STDOUT)

@@ -22,17 +22,17 @@ from test_bridge_sqlsink import Outage, SqliteSink, sink_rows
 from test_timescale_sink import count as count_rows
 from test_timescale_sink import metrics
 
-from bridges.outbox.config import OutboxConfig
-from bridges.outbox.store import Outbox
-from bridges.pump import LinkState, Pump
-from bridges.records import MetricRecord
-from bridges.runtime import make_pump, sink_factories
-from bridges.sinks.kafka.config import KafkaSinkConfig
-from bridges.sinks.kafka.sink import KafkaSink
-from bridges.sinks.kafka.tansu import TansuProcess
-from bridges.sinks.timescale.config import TimescaleSinkConfig
-from bridges.sinks.timescale.sink import TimescaleSink
-from hub.config.models import SparkConfig
+from spark.app.config.models import SparkConfig
+from spark.bridges.outbox.config import OutboxConfig
+from spark.bridges.outbox.store import Outbox
+from spark.bridges.pump import LinkState, Pump
+from spark.bridges.runtime import make_pump, sink_factories
+from spark.bridges.sinks.kafka.config import KafkaSinkConfig
+from spark.bridges.sinks.kafka.sink import KafkaSink
+from spark.bridges.sinks.kafka.tansu import TansuProcess
+from spark.bridges.sinks.timescale.config import TimescaleSinkConfig
+from spark.bridges.sinks.timescale.sink import TimescaleSink
+from spark.core.messages.records import MetricRecord
 
 
 @pytest.fixture

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import pytest
 
-from bridges.records import HealthRecord, MetricRecord, Record
-from bridges.sinks.base import Sink, SinkError
+from spark.bridges.sinks.base import Sink, SinkError
+from spark.core.messages.records import HealthRecord, MetricRecord, Record
 
 
 @dataclass
@@ -130,8 +130,8 @@ async def test_sqlite_sink_down_raises(tmp_path: Path) -> None:
 
 # ---- the bridge process of the crash tests ----------------------------------------------------
 def _main(argv: list[str]) -> None:
-    from bridges.runtime import Bridge
-    from hub.config.models import SparkConfig
+    from spark.app.config.models import SparkConfig
+    from spark.bridges.runtime import Bridge
 
     logging.basicConfig(level=logging.INFO, format="bridge-proc %(levelname)s %(message)s")
     cfg = SparkConfig.model_validate_json(Path(argv[0]).read_text())

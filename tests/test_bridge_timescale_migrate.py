@@ -20,11 +20,11 @@ import logging
 import psycopg
 import pytest
 
-from bridges.records import MetricRecord
-from bridges.sinks.base import SinkError
-from bridges.sinks.timescale.config import TimescaleSinkConfig
-from bridges.sinks.timescale.migrate import CREATE_LEDGER
-from bridges.sinks.timescale.sink import TimescaleSink
+from spark.bridges.sinks.base import SinkError
+from spark.bridges.sinks.timescale.config import TimescaleSinkConfig
+from spark.bridges.sinks.timescale.migrate import CREATE_LEDGER
+from spark.bridges.sinks.timescale.sink import TimescaleSink
+from spark.core.messages.records import MetricRecord
 
 RIG = [
     "CREATE TABLE test_kill_plan (pattern text NOT NULL, times int NOT NULL)",

@@ -14,7 +14,9 @@ import pytest
 from broker_fixture import ADMIN, HOST, RunningBroker, broker_config, free_port
 from helpers import Recorder, connect_rc, wait_for
 
-from hub.broker import (
+from spark.app.config.models import SparkConfig
+from spark.core.errors import BrokerError
+from spark.hub.broker import (
     MosquittoProcess,
     choose_broker,
     ensure_password,
@@ -25,11 +27,9 @@ from hub.broker import (
     resolve_passwords,
     verify_password,
 )
-from hub.broker.acl import build_acl, is_allowed, parse_acl, render_acl
-from hub.broker.passwd import read_password_file
-from hub.broker.probe import Answer, probe_mqtt
-from hub.config.models import SparkConfig
-from hub.errors import BrokerError
+from spark.hub.broker.acl import build_acl, is_allowed, parse_acl, render_acl
+from spark.hub.broker.passwd import read_password_file
+from spark.hub.broker.probe import Answer, probe_mqtt
 
 
 def _marker() -> str:

@@ -11,7 +11,7 @@ import yaml
 from broker_fixture import free_port
 from e2e.harness import wait_until
 
-SPARK = [sys.executable, "-m", "hub.cli"]
+SPARK = [sys.executable, "-m", "spark.app.cli"]
 
 
 def spark(*args: str, timeout: float = 60, cwd: Path | None = None) -> subprocess.CompletedProcess:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import yaml
 
-from nodes.kinds import kind_about, kinds
+from spark.nodes.kinds import kind_about, kinds
 
-SPARK = [sys.executable, "-m", "hub.cli"]
+SPARK = [sys.executable, "-m", "spark.app.cli"]
 
 
 def spark(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -51,7 +51,7 @@ def test_vision_help_names_detectors_sources_and_the_fallbacks_limits():
 
 
 def test_config_is_accepted_before_or_after_the_kind(tmp_path: Path):
-    from hub.cli import build_parser
+    from spark.app.cli import build_parser
 
     parser = build_parser()
     assert parser.parse_args(["node", "-c", "a.yaml", "nas"]).config == "a.yaml"

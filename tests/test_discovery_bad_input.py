@@ -10,11 +10,8 @@ from typing import Any
 import pytest
 from discovery_samples import payload_of, topic
 
-from hub.discovery import (
-    PLATFORMS,
-    parse_discovery,
-)
-from hub.errors import PayloadError
+from spark.core.discovery import PLATFORMS, parse_discovery
+from spark.core.errors import PayloadError
 
 BAD: list[tuple[str, bytes | str, str]] = [
     ("homeassistant/sensor/n/t/config", b"{not json", "not valid JSON"),

@@ -6,13 +6,8 @@ import copy
 
 from discovery_samples import fixture, parse_one, topic
 
-from hub.discovery import (
-    DiscoveredEntity,
-    Removal,
-    normalize,
-    parse_discovery,
-)
-from hub.discovery.abbreviations import (
+from spark.core.discovery import DiscoveredEntity, Removal, normalize, parse_discovery
+from spark.core.discovery.abbreviations import (
     ABBREVIATIONS,
     DEVICE_ABBREVIATIONS,
     ORIGIN_ABBREVIATIONS,

@@ -7,9 +7,9 @@ import pytest
 from helpers import wait_for
 from lab import publish_as, recorder, running_hub, running_node
 
-from hub.events import EntityFired
-from hub.rpc import RpcClient
-from hub.services import ServiceError
+from spark.core.events import EntityFired
+from spark.core.rpc import RpcClient
+from spark.hub.services import ServiceError
 
 Z2M_AVAIL = [
     {"topic": "zigbee2mqtt/bridge/state", "value_template": "{{ value_json.state }}"},

@@ -13,7 +13,13 @@ from confluent_kafka.admin import AdminClient
 from kafka_fixture import Got, read_topic
 from pydantic import ValidationError
 
-from bridges.records import (
+from spark.app.config.models import SparkConfig
+from spark.bridges.sinks.base import SinkError, sink_class
+from spark.bridges.sinks.kafka.client import IDEMPOTENCY_HEADER
+from spark.bridges.sinks.kafka.config import PARTITIONS, KafkaSinkConfig, ServiceName
+from spark.bridges.sinks.kafka.sink import KafkaSink, LinkState
+from spark.bridges.sinks.kafka.source import cloud_sources
+from spark.core.messages.records import (
     KAFKA_TOPICS,
     EventRecord,
     HealthRecord,
@@ -23,13 +29,7 @@ from bridges.records import (
     SensorRecord,
     record_from_payload,
 )
-from bridges.sinks.base import SinkError, sink_class
-from bridges.sinks.kafka.client import IDEMPOTENCY_HEADER
-from bridges.sinks.kafka.config import PARTITIONS, KafkaSinkConfig, ServiceName
-from bridges.sinks.kafka.sink import KafkaSink, LinkState
-from bridges.sinks.kafka.source import cloud_sources
-from hub.config.models import SparkConfig
-from hub.services import SERVICES
+from spark.hub.services import SERVICES
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 

@@ -17,12 +17,12 @@ from helpers import wait_for
 from kafka_fixture import committed, produce, read_topic
 from lab import publish_as, recorder, running_hub, running_node
 
-from bridges.records import EventRecord, record_from_payload
-from bridges.sinks.kafka.config import KafkaSinkConfig
-from bridges.sinks.kafka.messages import CloudCommand, CommandResult, ModelUpdate
-from bridges.sinks.kafka.source import CloudCommandSource
-from hub.app import Hub
-from nodes.base.agent import NodeAgent
+from spark.bridges.sinks.kafka.config import KafkaSinkConfig
+from spark.bridges.sinks.kafka.messages import CloudCommand, CommandResult, ModelUpdate
+from spark.bridges.sinks.kafka.source import CloudCommandSource
+from spark.core.agent.agent import NodeAgent
+from spark.core.messages.records import EventRecord, record_from_payload
+from spark.hub.app import Hub
 
 GROUP = "prime-spark-edge"
 LAMP = "switch.sim1_lamp"
@@ -112,7 +112,7 @@ async def test_bad_unknown_and_disallowed_commands_are_rejected_and_reported(
         command("c-7", expires_at=past),
     ]
     good = command("c-8", "select.sim1_mode", "select_option", data={"option": "eco"})
-    caplog.set_level(logging.WARNING, logger="bridges.sinks.kafka.source")
+    caplog.set_level(logging.WARNING, logger="spark.bridges.sinks.kafka.source")
     async with edge(broker, cfg) as (hub, node), source(hub, kcfg) as src:
         await send(kafka.bootstrap, "cloud.commands", *bad, good)
         await wait_for(lambda: node.state("mode") == "eco", 10, what="mode eco")
@@ -243,7 +243,7 @@ async def test_the_hub_runs_the_cloud_source(broker, kafka, caplog):
         mode="json", exclude_defaults=True)}
     cfg = broker.spark_config(nodes=[{"id": "sim1", "kind": "simulated", "seed": 1,
                                       "state_interval": 3600}], bridges={"sinks": [sink]})
-    caplog.set_level(logging.WARNING, logger="bridges.sinks.kafka.source")
+    caplog.set_level(logging.WARNING, logger="spark.bridges.sinks.kafka.source")
     async with edge(broker, cfg) as (hub, node):
         assert list(hub.cloud_sources) == ["kafka"] and cloud_tasks() == {"hub-cloud-kafka"}
         src = hub.cloud_sources["kafka"]

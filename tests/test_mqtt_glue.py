@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from hub.mqtt.glue import BufferedRecv, coalesce
+from spark.core.mqtt.glue import BufferedRecv, coalesce
 
 
 def pkt(command: int, data: bytes, qos: int = 1, pos: int = 0) -> dict[str, Any]:

@@ -13,8 +13,8 @@ import pytest
 from broker_fixture import ADMIN, RunningBroker, broker_config, free_port
 from helpers import Recorder, wait_for
 
-from hub.broker import choose_broker
-from hub.mqtt import Message, MqttClient
+from spark.core.mqtt import Message, MqttClient
+from spark.hub.broker import choose_broker
 
 TOPIC = "spark/sessiontest/value/state"
 

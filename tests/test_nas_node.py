@@ -15,18 +15,14 @@ from helpers import Recorder, wait_for
 from lab import running_agent
 from nas_samples import copy_smart_samples, make_sources
 
-import hub.config.models  # noqa: F401 - first: the hub.config <-> nodes.kinds import cycle
-from hub.config.models import SparkConfig
-from nodes.base.agent import NodeContext
-from nodes.nas import entities as ent
-from nodes.nas.agent import NasNode
-from nodes.nas.backup import (
-    list_snapshots,
-    run_backup,
-    verify_snapshot,
-)
-from nodes.nas.simulated import SimulatedNasBackend
-from nodes.telemetry import TelemetryMessage
+import spark.app.config.models  # noqa: F401 - first: the app.config <-> nodes.kinds import cycle
+from spark.app.config.models import SparkConfig
+from spark.core.agent.agent import NodeContext
+from spark.core.messages.telemetry import TelemetryMessage
+from spark.nodes.nas import entities as ent
+from spark.nodes.nas.agent import NasNode
+from spark.nodes.nas.backup import list_snapshots, run_backup, verify_snapshot
+from spark.nodes.nas.simulated import SimulatedNasBackend
 
 
 def nas_config(broker: Any, tmp_path: Path, **overrides: Any) -> SparkConfig:

@@ -12,20 +12,20 @@ import orjson
 import pytest
 from nas_samples import FIX, copy_smart_samples, make_sources
 
-import hub.config.models  # noqa: F401 - first: the hub.config <-> nodes.kinds import cycle
-from nodes.nas.backend import NasBackendError, make_backend
-from nodes.nas.backup import (
+import spark.app.config.models  # noqa: F401 - first: the app.config <-> nodes.kinds import cycle
+from spark.nodes.nas.backend import NasBackendError, make_backend
+from spark.nodes.nas.backup import (
     BackupError,
     list_snapshots,
     load_manifest,
     run_backup,
     verify_snapshot,
 )
-from nodes.nas.checks import tcp_reachable
-from nodes.nas.config import NasNodeConfig
-from nodes.nas.local import LocalBackendConfig, LocalNasBackend
-from nodes.nas.simulated import SimulatedBackendConfig, SimulatedNasBackend
-from nodes.nas.smart import SmartError, assess, parse_smartctl
+from spark.nodes.nas.checks import tcp_reachable
+from spark.nodes.nas.config import NasNodeConfig
+from spark.nodes.nas.local import LocalBackendConfig, LocalNasBackend
+from spark.nodes.nas.simulated import SimulatedBackendConfig, SimulatedNasBackend
+from spark.nodes.nas.smart import SmartError, assess, parse_smartctl
 
 
 def smart_fixture(name: str) -> bytes:
@@ -253,7 +253,7 @@ def test_backup_missing_source_leaves_nothing(tmp_path: Path) -> None:
 async def test_simulated_disks_are_the_same_disks_after_a_restart() -> None:
     """A restarted simulated NAS reports the same serials and power-on hours that never go
     back (``total_increasing``), whatever the seed; the hours follow the wall clock."""
-    from nodes.nas.simulated import INSTALLED
+    from spark.nodes.nas.simulated import INSTALLED
 
     now = INSTALLED + 400 * 3600.0
     before = SimulatedNasBackend(SimulatedBackendConfig(), clock=lambda: now)

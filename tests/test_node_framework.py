@@ -129,7 +129,7 @@ async def test_will_marks_node_unavailable_after_sigkill(broker, cfg, tmp_path: 
     }))
     async with running_hub(cfg, pw["hub"]) as hub:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "hub.cli", "node", "simulated", "--id", "sim3",
+            sys.executable, "-m", "spark.app.cli", "node", "simulated", "--id", "sim3",
             "--config", str(conf), env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         try:
@@ -213,8 +213,8 @@ RUN_TIME_KEYS = {"nas": "disk_"}  # entities a kind adds after its first reading
 async def test_entity_names_never_repeat_the_device_name(broker, kind, node_id, name):
     """HA's ``has_entity_name``: the friendly name is "<device> <entity>", so an entity name
     that starts with (or equals) its device's name shows it twice ("Power Power mode")."""
-    from hub.runtime import default_node_settings
-    from nodes.base.discovery import entity_name
+    from spark.app.runtime import default_node_settings
+    from spark.core.agent.discovery import entity_name
 
     node = {"id": node_id, "kind": kind, **default_node_settings(kind)}
     if name:
@@ -253,8 +253,8 @@ async def test_entity_names_never_repeat_the_device_name(broker, kind, node_id, 
 
 
 def test_default_device_names_keep_acronyms_and_names_lose_a_repeated_device_name():
-    from nodes.base.config import default_display_name
-    from nodes.base.discovery import entity_name
+    from spark.core.agent.config import default_display_name
+    from spark.core.agent.discovery import entity_name
 
     assert [default_display_name(i) for i in ("nas", "garage_ups", "pi-5", "sim1", "power")] \
         == ["NAS", "Garage UPS", "Pi 5", "Sim1", "Power"]

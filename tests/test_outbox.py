@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from bridges.outbox import Outbox, OutboxConfig, enforce
-from bridges.records import HealthRecord, MetricRecord, Record, SensorRecord
+from spark.bridges.outbox import Outbox, OutboxConfig, enforce
+from spark.core.messages.records import HealthRecord, MetricRecord, Record, SensorRecord
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -68,8 +68,8 @@ def test_survives_kill9_of_an_appending_process(tmp_path: Path) -> None:
     script = textwrap.dedent(f"""
         import sys
         from datetime import UTC, datetime
-        from bridges.outbox import Outbox, OutboxConfig
-        from bridges.records import MetricRecord
+        from spark.bridges.outbox import Outbox, OutboxConfig
+        from spark.core.messages.records import MetricRecord
         box = Outbox(OutboxConfig(path={str(tmp_path / "ob")!r}, fsync="batch"), ["s"]).open()
         now = datetime.now(UTC)
         i = 0

@@ -11,10 +11,10 @@ import pytest
 from helpers import wait_for
 from lab import FAST, publish_as, recorder, running_agent, running_hub, running_node
 
-from hub.app import Hub
-from nodes.base.agent import NodeContext
-from nodes.base.ownership import NodeIdTaken, live_owners
-from nodes.kinds import agent_class
+from spark.core.agent.agent import NodeContext
+from spark.core.agent.ownership import NodeIdTaken, live_owners
+from spark.hub.app import Hub
+from spark.nodes.kinds import agent_class
 
 
 @pytest.fixture

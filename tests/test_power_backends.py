@@ -12,11 +12,17 @@ from pathlib import Path
 import pytest
 from power_peers import InaChipModel, NutServer, upsc
 
-from hub.config import SparkConfig  # noqa: F401  (loads the config package before nodes.*)
-from nodes.power.backends import BACKENDS, GridControl, PowerBackend, PowerReading, make_backend
-from nodes.power.backends import ina_regs as regs
-from nodes.power.backends.ina import Ina219BackendConfig, Ina226BackendConfig, InaBackend
-from nodes.power.backends.nut import (
+from spark.app.config import SparkConfig  # noqa: F401  (loads the config package before nodes.*)
+from spark.nodes.power.backends import (
+    BACKENDS,
+    GridControl,
+    PowerBackend,
+    PowerReading,
+    make_backend,
+)
+from spark.nodes.power.backends import ina_regs as regs
+from spark.nodes.power.backends.ina import Ina219BackendConfig, Ina226BackendConfig, InaBackend
+from spark.nodes.power.backends.nut import (
     NutBackend,
     NutBackendConfig,
     NutClient,
@@ -24,10 +30,10 @@ from nodes.power.backends.nut import (
     reading_from_vars,
     split_line,
 )
-from nodes.power.backends.simulated import SimulatedBackend, SimulatedBackendConfig
-from nodes.power.backends.sysfs import SysfsBackend, SysfsBackendConfig
-from nodes.power.curve import CURVES, check_curve, percent_from_voltage, voltage_from_percent
-from nodes.power.errors import BackendReadError, BackendUnavailable
+from spark.nodes.power.backends.simulated import SimulatedBackend, SimulatedBackendConfig
+from spark.nodes.power.backends.sysfs import SysfsBackend, SysfsBackendConfig
+from spark.nodes.power.curve import CURVES, check_curve, percent_from_voltage, voltage_from_percent
+from spark.nodes.power.errors import BackendReadError, BackendUnavailable
 
 FIXTURES = Path(__file__).parent / "fixtures" / "power"
 SYSFS = FIXTURES / "sysfs"

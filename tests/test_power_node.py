@@ -15,17 +15,17 @@ from helpers import Recorder, wait_for
 from lab import running_agent
 from pydantic import ValidationError
 
-from hub.config.models import SparkConfig
-from hub.errors import PayloadError
-from nodes.base.agent import NodeContext
-from nodes.kinds import agent_class, node_config_model
-from nodes.power.agent import PowerNode
-from nodes.power.backends import PowerBackend, PowerReading
-from nodes.power.config import PowerNodeConfig
-from nodes.power.errors import BackendReadError, PowerError
-from nodes.power.messages import PowerState
-from nodes.power.settings import load_mode, save_mode
-from nodes.power.strategy import LowBatteryLatch, Thresholds, derive_strategy, is_low
+from spark.app.config.models import SparkConfig
+from spark.core.agent.agent import NodeContext
+from spark.core.errors import PayloadError
+from spark.nodes.kinds import agent_class, node_config_model
+from spark.nodes.power.agent import PowerNode
+from spark.nodes.power.backends import PowerBackend, PowerReading
+from spark.nodes.power.config import PowerNodeConfig
+from spark.nodes.power.errors import BackendReadError, PowerError
+from spark.nodes.power.messages import PowerState
+from spark.nodes.power.settings import load_mode, save_mode
+from spark.nodes.power.strategy import LowBatteryLatch, Thresholds, derive_strategy, is_low
 
 NODE = "power"
 SYSFS = Path(__file__).parent / "fixtures" / "power" / "sysfs"

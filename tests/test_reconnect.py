@@ -5,7 +5,7 @@ from __future__ import annotations
 from helpers import wait_for
 from lab import running_hub, running_node
 
-from hub.mqtt import LinkState
+from spark.core.mqtt import LinkState
 
 
 async def test_broker_restart_loses_nothing(fresh_broker):

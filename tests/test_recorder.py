@@ -22,8 +22,8 @@ from pg_fixture import PgCluster
 from pydantic import ValidationError
 from sqlalchemy.engine import URL
 
-from hub.events import EntityFired, EventBus, StateChanged
-from hub.recorder import (
+from spark.core.events import EntityFired, EventBus, StateChanged
+from spark.hub.recorder import (
     BucketPoint,
     Recorder,
     RecorderConfig,
@@ -31,8 +31,8 @@ from hub.recorder import (
     RecorderState,
     StatePoint,
 )
-from hub.recorder import queries as q
-from hub.registry import Registry
+from spark.hub.recorder import queries as q
+from spark.hub.registry import Registry
 
 FAST = {"commit_interval": 0.05, "retry_min": 0.05, "retry_max": 0.2}
 NODE = {"id": "sim1", "kind": "simulated", "seed": 1, "state_interval": 3600}
@@ -400,6 +400,6 @@ def test_config_rejects_unknown_store_and_recorder_can_be_disabled(broker):
         RecorderConfig(url="mysql://localhost/history")
     with pytest.raises(ValidationError, match="retry_max"):
         RecorderConfig(retry_min=5, retry_max=1)
-    from hub.app import Hub
+    from spark.hub.app import Hub
 
     assert Hub(broker.spark_config(recorder={"enabled": False})).recorder is None

@@ -5,9 +5,9 @@ from __future__ import annotations
 import orjson
 import paho.mqtt.client as paho
 
-from hub.events import AvailabilityChanged, EventBus, StateChanged
-from hub.registry import Registry
-from hub.topics import TopicLayout
+from spark.core.events import AvailabilityChanged, EventBus, StateChanged
+from spark.core.topics import TopicLayout
+from spark.hub.registry import Registry
 
 
 def message(topic: str, payload: bytes | str, retain: bool = False) -> paho.MQTTMessage:

@@ -19,18 +19,18 @@ import pytest
 from helpers import Recorder, wait_for
 from lab import running_agent
 
-from hub.config.models import SparkConfig
-from hub.errors import PayloadError
-from nodes.base.agent import NodeContext
-from nodes.system.agent import SystemNode
-from nodes.system.sources import (
+from spark.app.config.models import SparkConfig
+from spark.core.agent.agent import NodeContext
+from spark.core.errors import PayloadError
+from spark.core.messages.telemetry import DeviceMetric, TelemetryMessage
+from spark.nodes.system.agent import SystemNode
+from spark.nodes.system.sources import (
     CommandError,
     CommandRunner,
     HailoTemperature,
     Partition,
     PsutilHost,
 )
-from nodes.telemetry import DeviceMetric, TelemetryMessage
 
 SYS = Path(__file__).parent / "fixtures" / "system"
 CLOUD = "lMx0EdcX8UV5sqoQD7uzT6WT/q7Scki3YuOrWAXwdlo="

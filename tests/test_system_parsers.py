@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nodes.system.parsers import (
+from spark.nodes.system.parsers import (
     ParseError,
     find_mount,
     parse_hailo_identify,

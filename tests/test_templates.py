@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from hub.errors import SparkError, TemplateError
-from hub.templates import (
+from spark.core.errors import SparkError, TemplateError
+from spark.hub.templates import (
     MAX_OUTPUT,
     MAX_SOURCE,
     NOT_JSON,

@@ -16,7 +16,13 @@ import pytest
 from helpers import wait_for
 from pg_fixture import PgCluster
 
-from bridges.records import (
+from spark.bridges.sinks.base import SinkError, sink_class
+from spark.bridges.sinks.timescale import hypertables, schema
+from spark.bridges.sinks.timescale.config import TimescaleSinkConfig
+from spark.bridges.sinks.timescale.migrate import MIGRATIONS
+from spark.bridges.sinks.timescale.schema import TABLES
+from spark.bridges.sinks.timescale.sink import LinkState, TimescaleSink
+from spark.core.messages.records import (
     EventRecord,
     HealthRecord,
     InferenceRecord,
@@ -24,12 +30,6 @@ from bridges.records import (
     Record,
     SensorRecord,
 )
-from bridges.sinks.base import SinkError, sink_class
-from bridges.sinks.timescale import hypertables, schema
-from bridges.sinks.timescale.config import TimescaleSinkConfig
-from bridges.sinks.timescale.migrate import MIGRATIONS
-from bridges.sinks.timescale.schema import TABLES
-from bridges.sinks.timescale.sink import LinkState, TimescaleSink
 
 T0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=6)
 

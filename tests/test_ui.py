@@ -22,9 +22,9 @@ from nicegui.storage import Storage
 from nicegui.testing.general import nicegui_reset_globals, prepare_simulation
 from nicegui.testing.user import User
 
-from hub.api.auth import AuthService
-from ui.pages import register
-from ui.panel import Panel
+from spark.ui.api.auth import AuthService
+from spark.ui.pages import register
+from spark.ui.panel import Panel
 
 ADMIN_PW = "admin password 1"
 LAMP = "switch.sim1_lamp"
@@ -196,7 +196,7 @@ async def test_the_dashboard_coalesces_repeated_events(lab: tuple[Any, Any], tmp
 
 
 async def test_the_voice_page_hints_then_logs_in_words(broker: Any, tmp_path: Path) -> None:
-    from nodes.voice.messages import PipelineEvent
+    from spark.core.messages.voice import PipelineEvent
 
     (tmp_path / "in").mkdir()
     cfg = broker.spark_config(
@@ -227,8 +227,8 @@ async def test_the_voice_page_hints_then_logs_in_words(broker: Any, tmp_path: Pa
 
 
 def test_history_chart_holds_each_state_until_the_next() -> None:
-    from hub.recorder import StatePoint
-    from ui.chart import MIN_WINDOW, chart_options
+    from spark.hub.recorder import StatePoint
+    from spark.ui.chart import MIN_WINDOW, chart_options
 
     now = 10_000.0
     points = [StatePoint(1_000.0, "off"), StatePoint(5_000.0, "on"), StatePoint(9_000.0, "off")]
@@ -253,7 +253,7 @@ def test_history_chart_holds_each_state_until_the_next() -> None:
 def test_times_are_local_and_relative() -> None:
     from datetime import datetime
 
-    from ui.timefmt import ago, humanize, parse_time
+    from spark.ui.timefmt import ago, humanize, parse_time
 
     now = 1_800_000_000.0
     assert ago(now - 1, now) == "just now" and ago(now - 75, now) == "1 min ago"
@@ -271,7 +271,7 @@ def test_the_simulated_snapshot_is_a_scene_not_a_grey_square() -> None:
     import struct
     import zlib
 
-    from nodes.simulated.scene import HEIGHT, WIDTH, room
+    from spark.nodes.simulated.scene import HEIGHT, WIDTH, room
 
     def pixels(png: bytes) -> set[bytes]:
         assert png.startswith(b"\x89PNG\r\n\x1a\n")

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 from skimage import data
 
-from nodes.vision.detectors import Detection, make_detector
-from nodes.vision.detectors.cpu import CpuDetector, CpuDetectorConfig
-from nodes.vision.draw import annotate, snapshot
-from nodes.vision.errors import DetectorUnavailable, SourceError
-from nodes.vision.pipeline import Zone
-from nodes.vision.samples.render import cover
-from nodes.vision.sources import FilesSourceConfig, make_source
-from nodes.vision.sources.opencv import OpenCVSource, OpenCVSourceConfig
+from spark.nodes.vision.detectors import Detection, make_detector
+from spark.nodes.vision.detectors.cpu import CpuDetector, CpuDetectorConfig
+from spark.nodes.vision.draw import annotate, snapshot
+from spark.nodes.vision.errors import DetectorUnavailable, SourceError
+from spark.nodes.vision.pipeline import Zone
+from spark.nodes.vision.samples.render import cover
+from spark.nodes.vision.sources import FilesSourceConfig, make_source
+from spark.nodes.vision.sources.opencv import OpenCVSource, OpenCVSourceConfig
 
 FIXTURES = Path(__file__).parent / "fixtures" / "vision"
 

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 from fixtures.vision.hailo_standin import Chip, standin
 
-from nodes.system.parsers import parse_hailo_identify
-from nodes.vision.detectors import Detection, open_detector
-from nodes.vision.detectors.cpu import CpuDetectorConfig
-from nodes.vision.detectors.hailo import HailoDetector, HailoDetectorConfig
-from nodes.vision.detectors.hailo_check import check_device, mismatch_reason
-from nodes.vision.detectors.hailo_nms import parse_nms_by_class, per_class_arrays
-from nodes.vision.detectors.letterbox import Letterbox
-from nodes.vision.errors import DetectorUnavailable
+from spark.nodes.system.parsers import parse_hailo_identify
+from spark.nodes.vision.detectors import Detection, open_detector
+from spark.nodes.vision.detectors.cpu import CpuDetectorConfig
+from spark.nodes.vision.detectors.hailo import HailoDetector, HailoDetectorConfig
+from spark.nodes.vision.detectors.hailo_check import check_device, mismatch_reason
+from spark.nodes.vision.detectors.hailo_nms import parse_nms_by_class, per_class_arrays
+from spark.nodes.vision.detectors.letterbox import Letterbox
+from spark.nodes.vision.errors import DetectorUnavailable
 
 LABELS = ["person", "bicycle", "car"]
 LB = Letterbox.fit(640, 480, 640, 640)  # pad_y 80

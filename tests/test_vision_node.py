@@ -17,11 +17,11 @@ from fixtures.vision.hailo_standin import Chip, standin
 from helpers import Recorder, wait_for
 from lab import publish_as, running_agent, running_hub
 
-from hub.config.models import SparkConfig
-from nodes.base.agent import NodeContext
-from nodes.vision.agent import VisionNode
-from nodes.vision.messages import InferenceMessage
-from nodes.vision.sources import SAMPLES
+from spark.app.config.models import SparkConfig
+from spark.core.agent.agent import NodeContext
+from spark.core.messages.vision import InferenceMessage
+from spark.nodes.vision.agent import VisionNode
+from spark.nodes.vision.sources import SAMPLES
 
 NODE = "vision"
 BASE = f"spark/{NODE}"

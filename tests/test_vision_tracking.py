@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from skimage import data
 
-from nodes.vision.detectors.base import Detection
-from nodes.vision.detectors.builtin import merge_people
-from nodes.vision.detectors.cpu import CpuDetector, CpuDetectorConfig
-from nodes.vision.sources import FilesSourceConfig, make_source
-from nodes.vision.tracking import Tracker, big_enough, iou
+from spark.core.messages.detection import Detection
+from spark.nodes.vision.detectors.builtin import merge_people
+from spark.nodes.vision.detectors.cpu import CpuDetector, CpuDetectorConfig
+from spark.nodes.vision.sources import FilesSourceConfig, make_source
+from spark.nodes.vision.tracking import Tracker, big_enough, iou
 
 W, H = 320, 240
 

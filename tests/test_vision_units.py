@@ -10,17 +10,17 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from bridges.records import InferenceRecord, record_from_payload
-from hub.config.models import SparkConfig
-from hub.errors import PayloadError
-from nodes.kinds import agent_class, node_config_model
-from nodes.vision.config import VisionNodeConfig, slug
-from nodes.vision.detectors.base import Detection
-from nodes.vision.detectors.letterbox import Letterbox, letterbox
-from nodes.vision.detectors.yolo import decode_yolo
-from nodes.vision.entities import camera_entities, count_key, occupancy_key
-from nodes.vision.messages import InferenceMessage
-from nodes.vision.pipeline import (
+from spark.app.config.models import SparkConfig
+from spark.core.errors import PayloadError
+from spark.core.messages.detection import Detection
+from spark.core.messages.records import InferenceRecord, record_from_payload
+from spark.core.messages.vision import InferenceMessage
+from spark.nodes.kinds import agent_class, node_config_model
+from spark.nodes.vision.config import VisionNodeConfig, slug
+from spark.nodes.vision.detectors.letterbox import Letterbox, letterbox
+from spark.nodes.vision.detectors.yolo import decode_yolo
+from spark.nodes.vision.entities import camera_entities, count_key, occupancy_key
+from spark.nodes.vision.pipeline import (
     FrameSlots,
     OccupancyTracker,
     RateMeter,
@@ -28,7 +28,7 @@ from nodes.vision.pipeline import (
     count_labels,
     point_in_polygon,
 )
-from nodes.vision.sources import SAMPLES, FilesSourceConfig
+from spark.nodes.vision.sources import SAMPLES, FilesSourceConfig
 
 
 # ---- frame slots ----------------------------------------------------------------------------

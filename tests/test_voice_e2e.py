@@ -19,11 +19,11 @@ from broker_fixture import ADMIN, RunningBroker
 from helpers import wait_for
 from lab import Recorder, publish_as, recorder, running_hub, running_node
 
-from hub.app import Hub
-from nodes.voice.agent import VoiceNode
-from nodes.voice.audio import write_wav
-from nodes.voice.messages import PipelineEvent
-from nodes.voice.tts import EspeakTts, EspeakTtsConfig
+from spark.core.messages.voice import PipelineEvent
+from spark.hub.app import Hub
+from spark.nodes.voice.agent import VoiceNode
+from spark.nodes.voice.audio import write_wav
+from spark.nodes.voice.tts import EspeakTts, EspeakTtsConfig
 
 pytestmark = pytest.mark.slow
 LAMP = "switch.sim1_lamp"

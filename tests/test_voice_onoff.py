@@ -8,15 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nodes.voice.audio import RATE, dither, silence, write_wav
-from nodes.voice.intents import COMPLETE, recognize
-from nodes.voice.pcm import FRAME_BYTES
-from nodes.voice.sources.base import AudioFrame
-from nodes.voice.sources.wav import WavSource, WavSourceConfig
-from nodes.voice.stt.onoff import OnOffCheck, OnOffConfig, rivals, tail_db
-from nodes.voice.stt.sphinx import PocketsphinxStt, PocketsphinxSttConfig, new_decoder
-from nodes.voice.tts import EspeakTts, EspeakTtsConfig
-from nodes.voice.vocab import build_vocabulary
+from spark.nodes.voice.audio import RATE, dither, silence, write_wav
+from spark.nodes.voice.intents import COMPLETE, recognize
+from spark.nodes.voice.pcm import FRAME_BYTES
+from spark.nodes.voice.sources.base import AudioFrame
+from spark.nodes.voice.sources.wav import WavSource, WavSourceConfig
+from spark.nodes.voice.stt.onoff import OnOffCheck, OnOffConfig, rivals, tail_db
+from spark.nodes.voice.stt.sphinx import PocketsphinxStt, PocketsphinxSttConfig, new_decoder
+from spark.nodes.voice.tts import EspeakTts, EspeakTtsConfig
+from spark.nodes.voice.vocab import build_vocabulary
 
 ENTITIES = [
     {"entity_id": "switch.sim1_lamp", "platform": "switch", "name": "Lamp", "commandable": True},

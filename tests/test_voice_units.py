@@ -12,23 +12,32 @@ import numpy as np
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from hub.config.models import SparkConfig
-from hub.rpc import RpcError
-from nodes.voice.actions import HubLink, execute
-from nodes.voice.audio import RATE, dbfs, decode_wav, dither, frames, mix_at_snr, resample, silence
-from nodes.voice.grammar import jsgf, sentences
-from nodes.voice.intents import recognize
-from nodes.voice.lm import build_arpa
-from nodes.voice.numbers import number_to_words, words_to_number
-from nodes.voice.pipeline import Pipeline
-from nodes.voice.respeaker import PARAMS, ReSpeakerArray
-from nodes.voice.sources import SourceConfig, TypedText, make_source
-from nodes.voice.sources.wav import WavSource, WavSourceConfig
-from nodes.voice.stt.sphinx import PocketsphinxStt, PocketsphinxSttConfig, agreement
-from nodes.voice.tts import EspeakTts, EspeakTtsConfig
-from nodes.voice.vad import Endpointer, EnergyVad, EnergyVadConfig, WebRtcVad, WebRtcVadConfig
-from nodes.voice.vocab import build_vocabulary, normalize
-from nodes.voice.wake import SphinxWake, SphinxWakeConfig
+from spark.app.config.models import SparkConfig
+from spark.core.rpc import RpcError
+from spark.nodes.voice.actions import HubLink, execute
+from spark.nodes.voice.audio import (
+    RATE,
+    dbfs,
+    decode_wav,
+    dither,
+    frames,
+    mix_at_snr,
+    resample,
+    silence,
+)
+from spark.nodes.voice.grammar import jsgf, sentences
+from spark.nodes.voice.intents import recognize
+from spark.nodes.voice.lm import build_arpa
+from spark.nodes.voice.numbers import number_to_words, words_to_number
+from spark.nodes.voice.pipeline import Pipeline
+from spark.nodes.voice.respeaker import PARAMS, ReSpeakerArray
+from spark.nodes.voice.sources import SourceConfig, TypedText, make_source
+from spark.nodes.voice.sources.wav import WavSource, WavSourceConfig
+from spark.nodes.voice.stt.sphinx import PocketsphinxStt, PocketsphinxSttConfig, agreement
+from spark.nodes.voice.tts import EspeakTts, EspeakTtsConfig
+from spark.nodes.voice.vad import Endpointer, EnergyVad, EnergyVadConfig, WebRtcVad, WebRtcVadConfig
+from spark.nodes.voice.vocab import build_vocabulary, normalize
+from spark.nodes.voice.wake import SphinxWake, SphinxWakeConfig
 
 ENTITIES: list[dict[str, Any]] = [
     {"entity_id": "switch.sim1_lamp", "platform": "switch", "name": "Lamp", "commandable": True},
@@ -215,7 +224,7 @@ async def test_pipeline_on_synthesised_speech(tmp_path: Path) -> None:
     tts = EspeakTts(EspeakTtsConfig(voice="en-us+f3", speed=175))
     for i, text in enumerate(["hey spark, turn on the sim one lamp",
                                   "turn off the sim one lamp"]):
-        from nodes.voice.audio import write_wav
+        from spark.nodes.voice.audio import write_wav
 
         write_wav(tmp_path / f"{i}.wav", await tts.synthesize(text))
     wake = SphinxWake(SphinxWakeConfig())
@@ -303,7 +312,7 @@ async def test_replies_say_what_happened() -> None:
 
 
 def test_denoise_backends_keep_the_frame_and_lower_steady_noise() -> None:
-    from nodes.voice.denoise import DenoiseConfig, make_denoiser
+    from spark.nodes.voice.denoise import DenoiseConfig, make_denoiser
 
     adapter = TypeAdapter(DenoiseConfig)
     with pytest.raises(ValidationError):
@@ -326,7 +335,7 @@ def test_denoise_applies_only_while_the_room_is_noisy() -> None:
     """Default ``when: noisy``: a quiet room's audio passes untouched (suppression clips clean
     word ends); a noise floor above noisy_dbfs turns suppression on, a quiet room off again."""
     pytest.importorskip("webrtc_noise_gain")
-    from nodes.voice.denoise import WebRtcDenoise, WebRtcDenoiseConfig
+    from spark.nodes.voice.denoise import WebRtcDenoise, WebRtcDenoiseConfig
 
     rng = np.random.default_rng(2)
     quiet = rng.normal(0, 8, RATE * 3).astype(np.int16)  # about -72 dBFS

@@ -1,0 +1,1 @@
+"""The web layer: the NiceGUI panel and the REST API, over the hub's view."""

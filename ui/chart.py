@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from hub.recorder import StatePoint
+from spark.hub.recorder import StatePoint
 
 MIN_WINDOW = 10.0  # seconds: the least span drawn (a single state is not a two-day chart)
 FEW = 40  # with fewer points each one is marked

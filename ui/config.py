@@ -6,8 +6,8 @@ from pathlib import Path
 
 from pydantic import Field
 
-from hub.api.config import AuthConfig
-from hub.config.base import StrictModel
+from spark.core.config.base import StrictModel
+from spark.ui.api.config import AuthConfig
 
 
 class UiConfig(StrictModel):

@@ -8,11 +8,11 @@ from typing import Any
 
 from nicegui import background_tasks, ui
 
-from hub.entity import EntityRecord
-from hub.services import ServiceError
-from ui.attrs import data
-from ui.panel import Session
-from ui.timefmt import humanize, parse_time, when
+from spark.hub.entity import EntityRecord
+from spark.hub.services import ServiceError
+from spark.ui.attrs import data
+from spark.ui.panel import Session
+from spark.ui.timefmt import humanize, parse_time, when
 
 log = logging.getLogger(__name__)
 ON_OFF = frozenset({"switch", "light", "fan", "siren", "humidifier"})

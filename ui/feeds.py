@@ -10,15 +10,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from hub.errors import PayloadError
-from hub.events import AvailabilityChanged, EntityFired, HubEvent, NodeAvailability
-from hub.mqtt import Message
-from hub.recorder.models import describe
-from ui.timefmt import humanize
+from spark.core.errors import PayloadError
+from spark.core.events import AvailabilityChanged, EntityFired, HubEvent, NodeAvailability
+from spark.core.mqtt import Message
+from spark.hub.recorder.models import describe
+from spark.ui.timefmt import humanize
 
 if TYPE_CHECKING:
-    from hub.api.view import HubView
-    from hub.mqtt import MqttClient
+    from spark.core.mqtt import MqttClient
+    from spark.ui.api.view import HubView
 
 log = logging.getLogger(__name__)
 FEED_TYPES = (EntityFired, AvailabilityChanged, NodeAvailability)
@@ -111,7 +111,7 @@ class VoiceLog:
         self._nodes: set[str] = set()
         self._parse: Callable[[bytes], Any] | None = None
         try:  # the voice node may not be installed on this hub
-            from nodes.voice.messages import PipelineEvent
+            from spark.core.messages.voice import PipelineEvent
         except ImportError:
             log.info("panel: no voice node package; the voice page stays hidden")
         else:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from nicegui import background_tasks, context
 
-from hub.events import EventBus, HubEvent
+from spark.core.events import EventBus, HubEvent
 
 log = logging.getLogger(__name__)
 Handler = Callable[[list[HubEvent]], None]

@@ -2,7 +2,7 @@
 
 One :class:`Panel` per web server, created in its startup and passed to every page builder
 (nothing global). A browser's session is a token pair from the same
-:class:`~hub.api.auth.AuthService` as the REST API, kept server-side in NiceGUI's per-browser
+:class:`~ui.api.auth.AuthService` as the REST API, kept server-side in NiceGUI's per-browser
 ``app.storage.user``; an expired access token is refreshed (rotating the refresh token), a
 revoked session sends the browser back to the login page.
 """
@@ -16,16 +16,16 @@ from typing import TYPE_CHECKING, Any
 
 from nicegui import app
 
-from hub.api.auth import AuthError, AuthService, Principal, TokenPair
-from hub.api.view import HubView
-from hub.events import HubEvent
-from hub.services import ServiceError
-from ui.config import UiConfig
-from ui.feeds import FEED_TYPES, RecentEvents, VoiceLog
+from spark.core.events import HubEvent
+from spark.hub.services import ServiceError
+from spark.ui.api.auth import AuthError, AuthService, Principal, TokenPair
+from spark.ui.api.view import HubView
+from spark.ui.config import UiConfig
+from spark.ui.feeds import FEED_TYPES, RecentEvents, VoiceLog
 
 if TYPE_CHECKING:
-    from hub.app import Hub
-    from hub.mqtt import MqttClient
+    from spark.core.mqtt import MqttClient
+    from spark.hub.app import Hub
 
 log = logging.getLogger(__name__)
 SESSION_KEYS = ("access", "refresh", "expires")

@@ -16,16 +16,16 @@ from typing import TYPE_CHECKING
 
 import uvicorn
 
-from hub.api.auth import AuthService, default_users_url
-from hub.errors import SparkError
-from ui.config import UiConfig
+from spark.core.errors import SparkError
+from spark.ui.api.auth import AuthService, default_users_url
+from spark.ui.config import UiConfig
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from hub.app import Hub
-    from hub.mqtt import MqttClient
-    from ui.panel import Panel
+    from spark.core.mqtt import MqttClient
+    from spark.hub.app import Hub
+    from spark.ui.panel import Panel
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +49,9 @@ async def start_panel(hub: Hub, config: UiConfig) -> tuple[Panel, FastAPI]:
     from nicegui import ui
     from nicegui.storage import Storage
 
-    from hub.api.app import build_api
-    from ui.pages import register
-    from ui.panel import Panel
+    from spark.ui.api.app import build_api
+    from spark.ui.pages import register
+    from spark.ui.panel import Panel
 
     config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     sessions = config.data_dir / "sessions"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ui.feeds import PipelineLine
+from spark.ui.feeds import PipelineLine
 
 TITLES = {"wake": "Wake word", "speech-start": "Listening", "speech-end": "Speech ended",
           "transcript": "Heard", "intent": "Understood", "handled": "Answered",

@@ -6,7 +6,7 @@
                                     number, ``unit`` from discovery); EventRecord for ``event``
                                     entities (payload ``{"event_type": ..., ...}``)
   <base>/<node>/availability     -> HealthRecord (online / offline)
-  <base>/<node>/inference        -> InferenceRecord (nodes/vision/messages.py's wire form; key
+  <base>/<node>/inference        -> InferenceRecord (core/messages/vision.py's wire form; key
                                     ``inference:<node>:<id>``)
 
 The entity id, platform and unit come from a cache of the nodes' retained discovery configs
@@ -31,8 +31,10 @@ from typing import Any
 
 import orjson
 
-from bridges.outbox.store import Outbox, Row
-from bridges.records import (
+from spark.bridges.outbox.store import Outbox, Row
+from spark.core.discovery import DiscoveredEntity, parse_discovery
+from spark.core.errors import PayloadError
+from spark.core.messages.records import (
     EventRecord,
     HealthRecord,
     MetricRecord,
@@ -40,11 +42,9 @@ from bridges.records import (
     Record,
     SensorRecord,
 )
-from hub.discovery import DiscoveredEntity, parse_discovery
-from hub.errors import PayloadError
-from hub.topics import OFFLINE, ONLINE, SEGMENT_RE, TopicLayout
-from nodes.telemetry import MAX_ROWS, WIRE_VERSION, TelemetryMessage
-from nodes.vision.messages import InferenceMessage
+from spark.core.messages.telemetry import MAX_ROWS, WIRE_VERSION, TelemetryMessage
+from spark.core.messages.vision import InferenceMessage
+from spark.core.topics import OFFLINE, ONLINE, SEGMENT_RE, TopicLayout
 
 SKIP_PLATFORMS = frozenset({"image", "camera"})
 

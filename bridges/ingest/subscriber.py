@@ -1,6 +1,6 @@
 """The bridge's MQTT subscriber: messages -> records -> outbox commit -> QoS 1 acknowledgement.
 
-It runs on :class:`hub.mqtt.MqttClient` (paho on the asyncio loop, about twice aiomqtt's rate)
+It runs on :class:`core.mqtt.MqttClient` (paho on the asyncio loop, about twice aiomqtt's rate)
 with ``manual_ack=True``, a stable client id and ``clean_session=False``: the broker keeps
 every message the bridge has not acknowledged, across reconnects and bridge restarts, and an
 acknowledgement goes out only once the message's records are committed in the outbox.
@@ -37,13 +37,13 @@ import time
 import zlib
 from typing import Any
 
-from bridges.ingest.config import IngestConfig
-from bridges.ingest.mapper import Mapper
-from bridges.ingest.warnlimit import WarnLimiter
-from bridges.outbox.store import MID_WINDOW, Outbox, OutboxError, Row
-from hub.config.models import SparkConfig
-from hub.errors import PayloadError
-from hub.mqtt import Message, MqttClient
+from spark.app.config.models import SparkConfig
+from spark.bridges.ingest.config import IngestConfig
+from spark.bridges.ingest.mapper import Mapper
+from spark.bridges.ingest.warnlimit import WarnLimiter
+from spark.bridges.outbox.store import MID_WINDOW, Outbox, OutboxError, Row
+from spark.core.errors import PayloadError
+from spark.core.mqtt import Message, MqttClient
 
 log = logging.getLogger(__name__)
 _PAIR = struct.Struct("<HI")

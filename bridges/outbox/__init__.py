@@ -46,8 +46,8 @@ in the OS cache):
 * ``never``: ``synchronous=OFF``; a power cut can lose acknowledged data or corrupt the log.
 """
 
-from bridges.outbox.bounds import enforce
-from bridges.outbox.config import OutboxConfig
-from bridges.outbox.store import Backlog, Batch, Outbox, OutboxError
+from spark.bridges.outbox.bounds import enforce
+from spark.bridges.outbox.config import OutboxConfig
+from spark.bridges.outbox.store import Backlog, Batch, Outbox, OutboxError
 
 __all__ = ["Backlog", "Batch", "Outbox", "OutboxConfig", "OutboxError", "enforce"]

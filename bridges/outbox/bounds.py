@@ -23,8 +23,8 @@ import sqlite3
 import time
 from collections import Counter
 
-from bridges.outbox.store import Outbox
-from bridges.records import Priority
+from spark.bridges.outbox.store import Outbox
+from spark.core.messages.records import Priority
 
 log = logging.getLogger(__name__)
 

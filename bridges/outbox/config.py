@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from hub.config.base import StrictModel
+from spark.core.config.base import StrictModel
 
 FsyncPolicy = Literal["always", "batch", "interval", "never"]
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bridges.outbox.config import OutboxConfig
-from bridges.records import Record, record_from_payload
-from hub.errors import PayloadError, SparkError
+from spark.bridges.outbox.config import OutboxConfig
+from spark.core.errors import PayloadError, SparkError
+from spark.core.messages.records import Record, record_from_payload
 
 log = logging.getLogger(__name__)
 

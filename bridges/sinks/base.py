@@ -6,8 +6,8 @@ import abc
 from collections.abc import Sequence
 from typing import ClassVar
 
-from bridges.records import Record
-from hub.errors import SparkError
+from spark.core.errors import SparkError
+from spark.core.messages.records import Record
 
 
 class SinkError(SparkError):

@@ -4,9 +4,9 @@ running Mosquitto; choosing (or starting) the broker for ``spark up``.
 The embedded amqtt broker lives in :mod:`hub.broker.embedded` and is imported only when used.
 """
 
-from hub.broker.accounts import Account, Role, accounts, resolve_passwords
-from hub.broker.acl import build_acl, render_acl
-from hub.broker.mosquitto import (
+from spark.hub.broker.accounts import Account, Role, accounts, resolve_passwords
+from spark.hub.broker.acl import build_acl, render_acl
+from spark.hub.broker.mosquitto import (
     broker_paths,
     generate_files,
     mosquitto_process,
@@ -14,11 +14,11 @@ from hub.broker.mosquitto import (
     render_conf,
     run_mosquitto_foreground,
 )
-from hub.broker.passwd import hash_password, verify_password, write_password_file
-from hub.broker.probe import Answer, ProbeResult, probe_mqtt
-from hub.broker.process import MosquittoProcess, find_mosquitto
-from hub.broker.secrets import ensure_password
-from hub.broker.select import BrokerHandle, choose_broker
+from spark.hub.broker.passwd import hash_password, verify_password, write_password_file
+from spark.hub.broker.probe import Answer, ProbeResult, probe_mqtt
+from spark.hub.broker.process import MosquittoProcess, find_mosquitto
+from spark.hub.broker.secrets import ensure_password
+from spark.hub.broker.select import BrokerHandle, choose_broker
 
 __all__ = [
     "Account",

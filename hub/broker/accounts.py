@@ -14,11 +14,11 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from hub.broker.passwd import valid_username
-from hub.broker.secrets import ensure_password, secrets_dir
-from hub.config.models import BrokerUser, SparkConfig
-from hub.errors import BrokerError
-from hub.topics import valid_segment
+from spark.app.config.models import BrokerUser, SparkConfig
+from spark.core.errors import BrokerError
+from spark.core.topics import valid_segment
+from spark.hub.broker.passwd import valid_username
+from spark.hub.broker.secrets import ensure_password, secrets_dir
 
 
 class Role(enum.Enum):

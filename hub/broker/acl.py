@@ -22,11 +22,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from hub.broker.accounts import Account, Role, accounts
-from hub.broker.passwd import valid_username
-from hub.config.models import SparkConfig
-from hub.errors import BrokerError, TopicError
-from hub.topics import matches, valid_subscribe_filter
+from spark.app.config.models import SparkConfig
+from spark.core.errors import BrokerError, TopicError
+from spark.core.topics import matches, valid_subscribe_filter
+from spark.hub.broker.accounts import Account, Role, accounts
+from spark.hub.broker.passwd import valid_username
 
 Access = Literal["read", "write", "readwrite"]
 ACCESS: tuple[Access, ...] = ("read", "write", "readwrite")

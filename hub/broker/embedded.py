@@ -19,11 +19,11 @@ from amqtt.errors import AMQTTError
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.session import Session
 
-from hub.broker.acl import Acl, is_allowed, parse_acl
-from hub.broker.mosquitto import broker_paths, generate_files
-from hub.broker.passwd import read_password_file, verify_password
-from hub.config.models import SparkConfig
-from hub.errors import BrokerError
+from spark.app.config.models import SparkConfig
+from spark.core.errors import BrokerError
+from spark.hub.broker.acl import Acl, is_allowed, parse_acl
+from spark.hub.broker.mosquitto import broker_paths, generate_files
+from spark.hub.broker.passwd import read_password_file, verify_password
 
 log = logging.getLogger(__name__)
 

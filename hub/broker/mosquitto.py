@@ -11,12 +11,12 @@ import os
 import subprocess
 from pathlib import Path
 
-from hub.broker.accounts import resolve_passwords
-from hub.broker.acl import build_acl, render_acl
-from hub.broker.passwd import write_password_file, write_private
-from hub.broker.process import MosquittoProcess, find_mosquitto, send_reload
-from hub.config.models import BridgeConfig, SparkConfig
-from hub.errors import BrokerError
+from spark.app.config.models import BridgeConfig, SparkConfig
+from spark.core.errors import BrokerError
+from spark.hub.broker.accounts import resolve_passwords
+from spark.hub.broker.acl import build_acl, render_acl
+from spark.hub.broker.passwd import write_password_file, write_private
+from spark.hub.broker.process import MosquittoProcess, find_mosquitto, send_reload
 
 __all__ = [
     "MosquittoProcess",

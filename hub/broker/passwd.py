@@ -16,7 +16,7 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
-from hub.errors import BrokerError
+from spark.core.errors import BrokerError
 
 ITERATIONS = 101
 SALT_BYTES = 12

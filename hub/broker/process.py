@@ -16,7 +16,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from hub.errors import BrokerError
+from spark.core.errors import BrokerError
 
 POLL = 0.02  # seconds between readiness checks (a condition wait, bounded by the deadline)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from hub.broker.passwd import valid_username, write_private
-from hub.config.models import SparkConfig
-from hub.errors import BrokerError
+from spark.app.config.models import SparkConfig
+from spark.core.errors import BrokerError
+from spark.hub.broker.passwd import valid_username, write_private
 
 PASSWORD_BYTES = 24
 

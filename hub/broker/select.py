@@ -21,13 +21,14 @@ from typing import Literal
 
 from pydantic import SecretStr
 
-from hub.broker.accounts import resolve_passwords
-from hub.broker.mosquitto import mosquitto_process
-from hub.broker.probe import Answer, probe_mqtt
-from hub.broker.process import find_mosquitto
-from hub.broker.secrets import password_path, secrets_dir
-from hub.config.models import MqttConfig, SparkConfig
-from hub.errors import BrokerError
+from spark.app.config.models import SparkConfig
+from spark.core.config.mqtt import MqttConfig
+from spark.core.errors import BrokerError
+from spark.hub.broker.accounts import resolve_passwords
+from spark.hub.broker.mosquitto import mosquitto_process
+from spark.hub.broker.probe import Answer, probe_mqtt
+from spark.hub.broker.process import find_mosquitto
+from spark.hub.broker.secrets import password_path, secrets_dir
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +175,7 @@ async def _start_mosquitto(cfg: SparkConfig, why: str) -> BrokerHandle:
 
 async def _start_embedded(cfg: SparkConfig, why: str) -> BrokerHandle:
     try:
-        from hub.broker.embedded import EmbeddedBroker
+        from spark.hub.broker.embedded import EmbeddedBroker
     except ImportError as exc:
         raise BrokerError(
             f"the embedded broker needs amqtt ({exc}): pip install 'prime-spark[embedded-broker]', "

@@ -11,25 +11,25 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "Batch": "hub.recorder.store",
-    "BucketPoint": "hub.recorder.models",
-    "EntityMeta": "hub.recorder.models",
-    "EventRecord": "hub.recorder.models",
-    "HistoryStore": "hub.recorder.store",
-    "PurgeResult": "hub.recorder.models",
-    "Recorder": "hub.recorder.recorder",
-    "RecorderConfig": "hub.recorder.config",
-    "RecorderError": "hub.recorder.models",
-    "RecorderState": "hub.recorder.models",
-    "RecorderStats": "hub.recorder.models",
-    "StatePoint": "hub.recorder.models",
+    "Batch": "spark.hub.recorder.store",
+    "BucketPoint": "spark.hub.recorder.models",
+    "EntityMeta": "spark.hub.recorder.models",
+    "EventRecord": "spark.hub.recorder.models",
+    "HistoryStore": "spark.hub.recorder.store",
+    "PurgeResult": "spark.hub.recorder.models",
+    "Recorder": "spark.hub.recorder.recorder",
+    "RecorderConfig": "spark.hub.recorder.config",
+    "RecorderError": "spark.hub.recorder.models",
+    "RecorderState": "spark.hub.recorder.models",
+    "RecorderStats": "spark.hub.recorder.models",
+    "StatePoint": "spark.hub.recorder.models",
 }
 
 
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
-        raise AttributeError(f"module 'hub.recorder' has no attribute {name!r}")
+        raise AttributeError(f"module 'spark.hub.recorder' has no attribute {name!r}")
     return getattr(importlib.import_module(module), name)
 
 

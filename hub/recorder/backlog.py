@@ -7,8 +7,8 @@ import logging
 from collections import deque
 from typing import Any
 
-from hub.recorder.rows import Row
-from hub.recorder.store import Batch
+from spark.hub.recorder.rows import Row
+from spark.hub.recorder.store import Batch
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator, model_validator
 
-from hub.config.base import StrictModel
+from spark.core.config.base import StrictModel
 
 _SCHEMES = ("sqlite", "postgresql")
 

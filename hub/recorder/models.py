@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from hub.errors import SparkError
+from spark.core.errors import SparkError
 
 
 class RecorderError(SparkError):

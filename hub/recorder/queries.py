@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Integer, Select, case, cast, func, literal, select
 
-from hub.recorder.schema import entities, events, states
+from spark.hub.recorder.schema import entities, events, states
 
 STATE_COLUMNS = (states.c.last_updated, states.c.state, states.c.state_num, states.c.attributes,
                  states.c.last_changed)

@@ -1,6 +1,6 @@
 """The recorder: hub events -> batched writes on a worker thread; the history query API.
 
-It reads the hub's :class:`~hub.events.EventBus` through one bounded async subscription and
+It reads the hub's :class:`~core.events.EventBus` through one bounded async subscription and
 turns events into rows (:mod:`hub.recorder.rows`) in an in-memory :class:`Backlog` (cheap, on
 the event loop). The :class:`BatchWriter` commits them in batches, bounded in time
 (``commit_interval``) and size (``max_batch``), on one worker thread, so the loop never waits on
@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from hub.events import (
+from spark.core.events import (
     AvailabilityChanged,
     EntityAdded,
     EntityFired,
@@ -30,9 +30,9 @@ from hub.events import (
     NodeAvailability,
     StateChanged,
 )
-from hub.recorder.backlog import Backlog
-from hub.recorder.config import RecorderConfig
-from hub.recorder.models import (
+from spark.hub.recorder.backlog import Backlog
+from spark.hub.recorder.config import RecorderConfig
+from spark.hub.recorder.models import (
     BucketPoint,
     EntityMeta,
     EventRecord,
@@ -43,12 +43,12 @@ from hub.recorder.models import (
     StatePoint,
     epoch,
 )
-from hub.recorder.rows import RowBuilder
-from hub.recorder.store import HistoryStore
-from hub.recorder.writer import BatchWriter
+from spark.hub.recorder.rows import RowBuilder
+from spark.hub.recorder.store import HistoryStore
+from spark.hub.recorder.writer import BatchWriter
 
 if TYPE_CHECKING:
-    from hub.registry import Registry
+    from spark.hub.registry import Registry
 
 log = logging.getLogger(__name__)
 

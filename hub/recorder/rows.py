@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from hub.events import (
+from spark.core.events import (
     AvailabilityChanged,
     EntityAdded,
     EntityFired,
@@ -29,10 +29,10 @@ from hub.events import (
     NodeAvailability,
     StateChanged,
 )
-from hub.recorder.models import EntityMeta, as_number, describe
+from spark.hub.recorder.models import EntityMeta, as_number, describe
 
 if TYPE_CHECKING:
-    from hub.registry import Registry
+    from spark.hub.registry import Registry
 
 UNAVAILABLE = "unavailable"
 STATE_COLUMNS = ("entity_id", "state", "state_num", "attributes", "last_changed", "last_updated")

@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import URL, make_url
 
-from hub.files import private_file
+from spark.hub.files import private_file
 
 metadata = MetaData()
 

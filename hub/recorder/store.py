@@ -33,8 +33,8 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from hub.recorder import queries as q
-from hub.recorder.models import (
+from spark.hub.recorder import queries as q
+from spark.hub.recorder.models import (
     BucketPoint,
     EntityMeta,
     EventRecord,
@@ -42,8 +42,8 @@ from hub.recorder.models import (
     RecorderError,
     StatePoint,
 )
-from hub.recorder.rows import EVENT_COLUMNS, STATE_COLUMNS
-from hub.recorder.schema import entities, events, make_engine, metadata, normalize_url, states
+from spark.hub.recorder.rows import EVENT_COLUMNS, STATE_COLUMNS
+from spark.hub.recorder.schema import entities, events, make_engine, metadata, normalize_url, states
 
 PURGE_CHUNK = 20_000
 

@@ -19,10 +19,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
-from hub.recorder.backlog import Backlog
-from hub.recorder.config import RecorderConfig
-from hub.recorder.models import RecorderError, RecorderState, RecorderStats
-from hub.recorder.store import Batch, HistoryStore
+from spark.hub.recorder.backlog import Backlog
+from spark.hub.recorder.config import RecorderConfig
+from spark.hub.recorder.models import RecorderError, RecorderState, RecorderStats
+from spark.hub.recorder.store import Batch, HistoryStore
 
 log = logging.getLogger(__name__)
 

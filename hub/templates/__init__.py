@@ -17,8 +17,8 @@ forms) and ``engine`` (``TemplateEngine``, ``CompiledTemplate``, ``load_value_js
 
 from __future__ import annotations
 
-from hub.templates.engine import NOT_JSON, CompiledTemplate, TemplateEngine, load_value_json
-from hub.templates.functions import (
+from spark.hub.templates.engine import NOT_JSON, CompiledTemplate, TemplateEngine, load_value_json
+from spark.hub.templates.functions import (
     as_timestamp,
     from_json,
     ha_bool,
@@ -36,7 +36,7 @@ from hub.templates.functions import (
     regex_search,
     to_json,
 )
-from hub.templates.limits import (
+from spark.hub.templates.limits import (
     MAX_COUNT,
     MAX_OPS,
     MAX_OUTPUT,

@@ -14,10 +14,10 @@ import jinja2
 import orjson
 from jinja2 import meta
 
-from hub.errors import TemplateError
-from hub.templates.fastpath import Plan, fast_plan
-from hub.templates.limits import BUDGET, MAX_OUTPUT, MAX_SOURCE, Budget
-from hub.templates.sandbox import BudgetGuard, SandboxEnvironment
+from spark.core.errors import TemplateError
+from spark.hub.templates.fastpath import Plan, fast_plan
+from spark.hub.templates.limits import BUDGET, MAX_OUTPUT, MAX_SOURCE, Budget
+from spark.hub.templates.sandbox import BudgetGuard, SandboxEnvironment
 
 _AUTO: Final = object()
 

@@ -17,7 +17,7 @@ import jinja2
 import orjson
 from jinja2 import filters as jf
 
-from hub.templates.limits import charge, check_count, regex_input, size_of
+from spark.hub.templates.limits import charge, check_count, regex_input, size_of
 
 _NO_DEFAULT: Final = object()
 

@@ -19,7 +19,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.visitor import NodeTransformer
 
-from hub.templates.functions import (
+from spark.hub.templates.functions import (
     as_timestamp,
     from_json,
     ha_bool,
@@ -39,7 +39,7 @@ from hub.templates.functions import (
     safe_range,
     to_json,
 )
-from hub.templates.limits import (
+from spark.hub.templates.limits import (
     FORMAT_SPEC,
     GUARDED_FILTERS,
     STR_WIDTH_METHODS,

@@ -15,12 +15,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from hub.errors import PayloadError
-from nodes.base.agent import NodeAgent, NodeContext
-from nodes.base.entities import Entity
-from nodes.nas import entities as ent
-from nodes.nas.backend import MountStatus, NasBackend, make_backend
-from nodes.nas.backup import (
+from spark.core.agent.agent import NodeAgent, NodeContext
+from spark.core.agent.entities import Entity
+from spark.core.errors import PayloadError
+from spark.core.messages.telemetry import TelemetryMessage
+from spark.nodes.nas import entities as ent
+from spark.nodes.nas.backend import MountStatus, NasBackend, make_backend
+from spark.nodes.nas.backup import (
     BackupError,
     BackupResult,
     list_snapshots,
@@ -28,11 +29,10 @@ from nodes.nas.backup import (
     snapshot_time,
     verify_snapshot,
 )
-from nodes.nas.checks import tcp_reachable
-from nodes.nas.config import NasNodeConfig
-from nodes.nas.simulated import SimulatedNasBackend
-from nodes.nas.smart import SmartError, SmartReport, assess
-from nodes.telemetry import TelemetryMessage
+from spark.nodes.nas.checks import tcp_reachable
+from spark.nodes.nas.config import NasNodeConfig
+from spark.nodes.nas.simulated import SimulatedNasBackend
+from spark.nodes.nas.smart import SmartError, SmartReport, assess
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
-from hub.errors import SparkError
-from nodes.nas.smart import SmartReport
+from spark.core.errors import SparkError
+from spark.nodes.nas.smart import SmartReport
 
 
 class NasBackendError(SparkError):

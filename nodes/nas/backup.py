@@ -21,7 +21,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from hub.errors import SparkError
+from spark.core.errors import SparkError
 
 MANIFEST = "MANIFEST.json"
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"

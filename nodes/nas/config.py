@@ -5,12 +5,12 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from hub.config.base import StrictModel
-from hub.topics import SEGMENT_RE
-from nodes.base.config import NodeConfigBase
-from nodes.nas.local import LocalBackendConfig
-from nodes.nas.simulated import SimulatedBackendConfig
-from nodes.system.parsers import path_slug
+from spark.core.agent.config import NodeConfigBase
+from spark.core.config.base import StrictModel
+from spark.core.topics import SEGMENT_RE
+from spark.nodes.nas.local import LocalBackendConfig
+from spark.nodes.nas.simulated import SimulatedBackendConfig
+from spark.nodes.system.parsers import path_slug
 
 NasBackendConfig = Annotated[LocalBackendConfig | SimulatedBackendConfig,
                              Field(discriminator="type")]

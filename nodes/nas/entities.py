@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nodes.base.entities import BinarySensor, Button, Entity, Event, Sensor, Switch
-from nodes.nas.config import ExportCheck, NasNodeConfig
-from nodes.system.parsers import path_slug, slug
+from spark.core.agent.entities import BinarySensor, Button, Entity, Event, Sensor, Switch
+from spark.nodes.nas.config import ExportCheck, NasNodeConfig
+from spark.nodes.system.parsers import path_slug, slug
 
 DIAG = "diagnostic"
 BACKUP_EVENTS = ["success", "failure"]

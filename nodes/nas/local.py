@@ -10,11 +10,11 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from hub.config.base import StrictModel
-from nodes.nas.backend import MountStatus, NasBackend, register
-from nodes.nas.smart import SmartError, SmartReport, parse_smartctl
-from nodes.system.parsers import ParseError, find_mount, parse_proc_mounts
-from nodes.system.sources import CommandError, CommandRunner
+from spark.core.config.base import StrictModel
+from spark.nodes.nas.backend import MountStatus, NasBackend, register
+from spark.nodes.nas.smart import SmartError, SmartReport, parse_smartctl
+from spark.nodes.system.parsers import ParseError, find_mount, parse_proc_mounts
+from spark.nodes.system.sources import CommandError, CommandRunner
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from hub.config.base import StrictModel
-from nodes.nas.backend import MountStatus, NasBackend, register
-from nodes.nas.smart import SmartError, SmartReport, parse_smartctl
+from spark.core.config.base import StrictModel
+from spark.nodes.nas.backend import MountStatus, NasBackend, register
+from spark.nodes.nas.smart import SmartError, SmartReport, parse_smartctl
 
 TB = 1_000_000_000_000
 _MODELS = [("ST4000VN008-2DR166", "ZGY5"), ("ST4000VN008-2DR166", "ZGY6"),

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from hub.errors import SparkError
+from spark.core.errors import SparkError
 
 # ATA attribute ids (SMART attribute numbering common to all vendors).
 REALLOCATED = 5

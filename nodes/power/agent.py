@@ -15,15 +15,15 @@ import dataclasses
 import logging
 from typing import Any, ClassVar
 
-from nodes.base.agent import NodeAgent, NodeContext
-from nodes.base.discovery import DeviceInfo
-from nodes.base.entities import BinarySensor, Entity, Event, Select, Sensor, Switch
-from nodes.power.backends import GridControl, PowerBackend, PowerReading, make_backend
-from nodes.power.config import PowerNodeConfig
-from nodes.power.errors import PowerError
-from nodes.power.messages import POWER_MODES, POWER_SOURCES, STRATEGIES, PowerMode, PowerState
-from nodes.power.settings import load_mode, save_mode, settings_path
-from nodes.power.strategy import LowBatteryLatch, derive_strategy, is_low
+from spark.core.agent.agent import NodeAgent, NodeContext
+from spark.core.agent.discovery import DeviceInfo
+from spark.core.agent.entities import BinarySensor, Entity, Event, Select, Sensor, Switch
+from spark.nodes.power.backends import GridControl, PowerBackend, PowerReading, make_backend
+from spark.nodes.power.config import PowerNodeConfig
+from spark.nodes.power.errors import PowerError
+from spark.nodes.power.messages import POWER_MODES, POWER_SOURCES, STRATEGIES, PowerMode, PowerState
+from spark.nodes.power.settings import load_mode, save_mode, settings_path
+from spark.nodes.power.strategy import LowBatteryLatch, derive_strategy, is_low
 
 log = logging.getLogger(__name__)
 

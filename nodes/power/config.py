@@ -7,11 +7,11 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from nodes.base.config import NodeConfigBase
-from nodes.power.backends import PowerBackendConfig
-from nodes.power.backends.simulated import SimulatedBackendConfig
-from nodes.power.messages import PowerMode
-from nodes.power.strategy import Thresholds
+from spark.core.agent.config import NodeConfigBase
+from spark.nodes.power.backends import PowerBackendConfig
+from spark.nodes.power.backends.simulated import SimulatedBackendConfig
+from spark.nodes.power.messages import PowerMode
+from spark.nodes.power.strategy import Thresholds
 
 
 class PowerNodeConfig(NodeConfigBase):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hub.errors import SparkError
+from spark.core.errors import SparkError
 
 
 class PowerError(SparkError):

@@ -19,7 +19,7 @@ from typing import Literal, get_args
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hub.errors import PayloadError
+from spark.core.errors import PayloadError
 
 PowerSource = Literal["grid", "battery"]
 PowerMode = Literal["auto", "on-grid", "off-grid"]

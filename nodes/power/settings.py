@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from nodes.power.messages import PowerMode
+from spark.nodes.power.messages import PowerMode
 
 log = logging.getLogger(__name__)
 

@@ -41,8 +41,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nodes.power.backends.base import PowerReading
-from nodes.power.messages import PowerMode, Strategy
+from spark.nodes.power.backends.base import PowerReading
+from spark.nodes.power.messages import PowerMode, Strategy
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,8 +9,8 @@ import asyncio
 import random
 from typing import Any, ClassVar
 
-from nodes.base.agent import NodeAgent, NodeContext
-from nodes.base.entities import (
+from spark.core.agent.agent import NodeAgent, NodeContext
+from spark.core.agent.entities import (
     BinarySensor,
     Button,
     Entity,
@@ -21,8 +21,8 @@ from nodes.base.entities import (
     Sensor,
     Switch,
 )
-from nodes.simulated.config import SimulatedNodeConfig
-from nodes.simulated.scene import room
+from spark.nodes.simulated.config import SimulatedNodeConfig
+from spark.nodes.simulated.scene import room
 
 MODES = ["eco", "comfort", "away"]
 

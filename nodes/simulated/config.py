@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from nodes.base.config import NodeConfigBase
+from spark.core.agent.config import NodeConfigBase
 
 
 class SimulatedNodeConfig(NodeConfigBase):

@@ -15,11 +15,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from nodes.base.agent import NodeAgent, NodeContext
-from nodes.base.entities import Entity
-from nodes.system import entities as ent
-from nodes.system.config import SystemNodeConfig
-from nodes.system.parsers import (
+from spark.core.agent.agent import NodeAgent, NodeContext
+from spark.core.agent.entities import Entity
+from spark.core.messages.telemetry import TelemetryMessage
+from spark.nodes.system import entities as ent
+from spark.nodes.system.config import SystemNodeConfig
+from spark.nodes.system.parsers import (
     ParseError,
     ThermalZone,
     WgPeer,
@@ -31,7 +32,7 @@ from nodes.system.parsers import (
     slug,
     thermal_zones,
 )
-from nodes.system.sources import (
+from spark.nodes.system.sources import (
     CommandError,
     CommandRunner,
     DiskUsage,
@@ -40,7 +41,6 @@ from nodes.system.sources import (
     Partition,
     PsutilHost,
 )
-from nodes.telemetry import TelemetryMessage
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from hub.config.base import StrictModel
-from nodes.base.config import NodeConfigBase
+from spark.core.agent.config import NodeConfigBase
+from spark.core.config.base import StrictModel
 
 
 class SystemCommands(StrictModel):

@@ -6,7 +6,7 @@ peers' connectivity is a primary entity, since the cloud link depends on it.
 
 from __future__ import annotations
 
-from nodes.base.entities import BinarySensor, Entity, Sensor
+from spark.core.agent.entities import BinarySensor, Entity, Sensor
 
 DIAG = "diagnostic"
 THROTTLE = {  # key suffix (= flag name) -> entity name

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from hub.errors import SparkError
+from spark.core.errors import SparkError
 
 
 class ParseError(SparkError, ValueError):

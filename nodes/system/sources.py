@@ -22,7 +22,7 @@ from typing import Any
 
 import psutil
 
-from hub.errors import SparkError
+from spark.core.errors import SparkError
 
 log = logging.getLogger(__name__)
 

@@ -23,12 +23,13 @@ import time
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
-from nodes.base.agent import NodeAgent, NodeContext
-from nodes.base.entities import Entity
-from nodes.vision.capture import CameraReader
-from nodes.vision.config import VisionNodeConfig
-from nodes.vision.detectors import Detection, Selection, open_detector
-from nodes.vision.entities import (
+from spark.core.agent.agent import NodeAgent, NodeContext
+from spark.core.agent.entities import Entity
+from spark.core.messages.vision import InferenceMessage
+from spark.nodes.vision.capture import CameraReader
+from spark.nodes.vision.config import VisionNodeConfig
+from spark.nodes.vision.detectors import Detection, Selection, open_detector
+from spark.nodes.vision.entities import (
     camera_entities,
     count_key,
     event_key,
@@ -38,9 +39,8 @@ from nodes.vision.entities import (
     snapshot_key,
     source_problem_key,
 )
-from nodes.vision.errors import DetectorError
-from nodes.vision.messages import InferenceMessage
-from nodes.vision.pipeline import (
+from spark.nodes.vision.errors import DetectorError
+from spark.nodes.vision.pipeline import (
     FrameSlots,
     OccupancyTracker,
     RateMeter,
@@ -49,8 +49,8 @@ from nodes.vision.pipeline import (
     locate,
     within,
 )
-from nodes.vision.sources import FrameSource
-from nodes.vision.tracking import Tracker, big_enough
+from spark.nodes.vision.sources import FrameSource
+from spark.nodes.vision.tracking import Tracker, big_enough
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
@@ -257,7 +257,7 @@ class VisionNode(NodeAgent):
         self.client.publish(self.layout.inference(self.node_id), msg.to_payload(), 1, False)
 
     async def _publish_snapshot(self, cam_id: str) -> None:
-        from nodes.vision.draw import snapshot
+        from spark.nodes.vision.draw import snapshot
 
         frame, found = self.last[cam_id]
         self._snapshot_at[cam_id] = time.monotonic()

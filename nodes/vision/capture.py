@@ -11,10 +11,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from nodes.vision.config import CameraConfig
-from nodes.vision.errors import SourceError
-from nodes.vision.pipeline import FrameSlots
-from nodes.vision.sources import FrameSource, make_source
+from spark.nodes.vision.config import CameraConfig
+from spark.nodes.vision.errors import SourceError
+from spark.nodes.vision.pipeline import FrameSlots
+from spark.nodes.vision.sources import FrameSource, make_source
 
 log = logging.getLogger(__name__)
 

@@ -23,12 +23,12 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from hub.config.base import StrictModel
-from hub.topics import SEGMENT_RE
-from nodes.base.config import NodeConfigBase
-from nodes.vision.detectors import DetectorConfig
-from nodes.vision.detectors.cpu import CpuDetectorConfig
-from nodes.vision.sources import FilesSourceConfig, SourceConfig
+from spark.core.agent.config import NodeConfigBase
+from spark.core.config.base import StrictModel
+from spark.core.topics import SEGMENT_RE
+from spark.nodes.vision.detectors import DetectorConfig
+from spark.nodes.vision.detectors.cpu import CpuDetectorConfig
+from spark.nodes.vision.sources import FilesSourceConfig, SourceConfig
 
 _SLUG = re.compile(r"[^a-z0-9]+")
 

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from nodes.vision.detectors.base import Detection
-from nodes.vision.errors import VisionError
-from nodes.vision.pipeline import Zone
+from spark.core.messages.detection import Detection
+from spark.nodes.vision.errors import VisionError
+from spark.nodes.vision.pipeline import Zone
 
 BOX_COLOUR = (0, 200, 255)  # BGR amber
 ZONE_COLOUR = (255, 160, 0)

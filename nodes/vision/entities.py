@@ -18,8 +18,17 @@ Per node: ``detector`` (active backend, enum, with the reason), ``detector_probl
 
 from __future__ import annotations
 
-from nodes.base.entities import BinarySensor, Button, Entity, Event, Image, Number, Sensor, Switch
-from nodes.vision.config import CameraConfig, VisionNodeConfig, slug
+from spark.core.agent.entities import (
+    BinarySensor,
+    Button,
+    Entity,
+    Event,
+    Image,
+    Number,
+    Sensor,
+    Switch,
+)
+from spark.nodes.vision.config import CameraConfig, VisionNodeConfig, slug
 
 DETECTOR_STATES = ["hailo", "cpu", "none"]
 

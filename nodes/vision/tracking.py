@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from nodes.vision.detectors.base import Box, Detection
+from spark.core.messages.detection import Box, Detection
 
 MATCH_IOU = 0.3  # boxes of one object in consecutive frames overlap at least this much
 MAX_MISSES = 2  # frames a track survives unseen (a flicker does not restart the count)

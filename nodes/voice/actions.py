@@ -13,10 +13,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from hub.rpc import RpcClient, RpcError
-from nodes.voice.intents import Intent
-from nodes.voice.numbers import number_to_words
-from nodes.voice.vocab import Target
+from spark.core.rpc import RpcClient, RpcError
+from spark.nodes.voice.intents import Intent
+from spark.nodes.voice.numbers import number_to_words
+from spark.nodes.voice.vocab import Target
 
 log = logging.getLogger(__name__)
 

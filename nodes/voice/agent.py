@@ -3,7 +3,7 @@ registry, executes intents through the hub and answers out loud.
 
 Entities: listening, mute, volume, last transcript / intent / reply, wake (event), direction of
 arrival, and the vocabulary size (diagnostic). Every run's steps go out as
-:class:`~nodes.voice.messages.PipelineEvent` s on ``<base>/<node>/pipeline``.
+:class:`~core.messages.voice.PipelineEvent` s on ``<base>/<node>/pipeline``.
 """
 
 from __future__ import annotations
@@ -14,25 +14,25 @@ import logging
 import time
 from typing import Any, ClassVar
 
-from hub.mqtt import Message, MqttClient
-from hub.rpc import RpcClient, RpcError
-from nodes.base.agent import NodeAgent, NodeContext
-from nodes.base.entities import BinarySensor, Entity, Event, Number, Sensor, Switch
-from nodes.voice.actions import NOT_UNDERSTOOD, HubLink, Outcome, execute
-from nodes.voice.config import VoiceNodeConfig
-from nodes.voice.denoise import make_denoiser
-from nodes.voice.errors import VoiceError
-from nodes.voice.intents import COMPLETE, recognize
-from nodes.voice.messages import EventType, PipelineEvent, new_run_id
-from nodes.voice.pipeline import Pipeline, Signal, Timeouts
-from nodes.voice.respeaker import MicArray, NoArray, RingState, open_array
-from nodes.voice.sources import AudioFrame, SourceMark, TypedText, VoiceSource, make_source
-from nodes.voice.stt import make_stt
-from nodes.voice.stt.base import Transcript
-from nodes.voice.tts import NoSpeaker, Speaker, make_speaker, make_tts
-from nodes.voice.vad import Endpointer, make_vad
-from nodes.voice.vocab import Vocabulary, build_vocabulary
-from nodes.voice.wake import make_wake
+from spark.core.agent.agent import NodeAgent, NodeContext
+from spark.core.agent.entities import BinarySensor, Entity, Event, Number, Sensor, Switch
+from spark.core.messages.voice import EventType, PipelineEvent, new_run_id
+from spark.core.mqtt import Message, MqttClient
+from spark.core.rpc import RpcClient, RpcError
+from spark.nodes.voice.actions import NOT_UNDERSTOOD, HubLink, Outcome, execute
+from spark.nodes.voice.config import VoiceNodeConfig
+from spark.nodes.voice.denoise import make_denoiser
+from spark.nodes.voice.errors import VoiceError
+from spark.nodes.voice.intents import COMPLETE, recognize
+from spark.nodes.voice.pipeline import Pipeline, Signal, Timeouts
+from spark.nodes.voice.respeaker import MicArray, NoArray, RingState, open_array
+from spark.nodes.voice.sources import AudioFrame, SourceMark, TypedText, VoiceSource, make_source
+from spark.nodes.voice.stt import make_stt
+from spark.nodes.voice.stt.base import Transcript
+from spark.nodes.voice.tts import NoSpeaker, Speaker, make_speaker, make_tts
+from spark.nodes.voice.vad import Endpointer, make_vad
+from spark.nodes.voice.vocab import Vocabulary, build_vocabulary
+from spark.nodes.voice.wake import make_wake
 
 log = logging.getLogger(__name__)
 

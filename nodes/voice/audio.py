@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nodes.voice.pcm import FRAME_BYTES, FRAME_MS, FRAME_S, FRAME_SAMPLES, RATE
+from spark.nodes.voice.pcm import FRAME_BYTES, FRAME_MS, FRAME_S, FRAME_SAMPLES, RATE
 
 __all__ = ["FRAME_BYTES", "FRAME_MS", "FRAME_S", "FRAME_SAMPLES", "RATE"]
 

@@ -13,16 +13,16 @@ from typing import Literal
 
 from pydantic import Field
 
-from nodes.base.config import NodeConfigBase
-from nodes.voice.denoise import DenoiseConfig, WebRtcDenoiseConfig
-from nodes.voice.respeaker import ArrayConfig, ReSpeakerConfig
-from nodes.voice.sources import SourceConfig
-from nodes.voice.sources.console import ConsoleSourceConfig
-from nodes.voice.stt import SttConfig
-from nodes.voice.stt.sphinx import PocketsphinxSttConfig
-from nodes.voice.tts import EspeakTtsConfig, NoOutputConfig, OutputConfig, TtsConfig
-from nodes.voice.vad import VadConfig, WebRtcVadConfig
-from nodes.voice.wake import SphinxWakeConfig, WakeConfig
+from spark.core.agent.config import NodeConfigBase
+from spark.nodes.voice.denoise import DenoiseConfig, WebRtcDenoiseConfig
+from spark.nodes.voice.respeaker import ArrayConfig, ReSpeakerConfig
+from spark.nodes.voice.sources import SourceConfig
+from spark.nodes.voice.sources.console import ConsoleSourceConfig
+from spark.nodes.voice.stt import SttConfig
+from spark.nodes.voice.stt.sphinx import PocketsphinxSttConfig
+from spark.nodes.voice.tts import EspeakTtsConfig, NoOutputConfig, OutputConfig, TtsConfig
+from spark.nodes.voice.vad import VadConfig, WebRtcVadConfig
+from spark.nodes.voice.wake import SphinxWakeConfig, WakeConfig
 
 
 class VoiceNodeConfig(NodeConfigBase):

@@ -23,9 +23,9 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
 
-from nodes.voice.errors import BackendUnavailable
-from nodes.voice.pcm import RATE
-from nodes.voice.stt.base import StageConfig
+from spark.nodes.voice.errors import BackendUnavailable
+from spark.nodes.voice.pcm import RATE
+from spark.nodes.voice.stt.base import StageConfig
 
 log = logging.getLogger(__name__)
 CHUNK_BYTES = RATE // 100 * 2  # 10 ms
@@ -109,7 +109,7 @@ class WebRtcDenoise(Denoiser):
     def process(self, frame: bytes) -> bytes:
         import numpy as np
 
-        from nodes.voice.audio import dither
+        from spark.nodes.voice.audio import dither
 
         out = b"".join(self._processor.Process10ms(frame[i:i + CHUNK_BYTES]).audio
                        for i in range(0, len(frame) - CHUNK_BYTES + 1, CHUNK_BYTES))

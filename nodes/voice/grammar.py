@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from nodes.voice.intents import (
+from spark.nodes.voice.intents import (
     ASK_PREFIX,
     OFF_VERBS,
     ON_VERBS,
@@ -20,8 +20,8 @@ from nodes.voice.intents import (
     QUERY_VERBS,
     STATUS_PHRASES,
 )
-from nodes.voice.numbers import ONES, TENS, number_to_words
-from nodes.voice.vocab import SWITCHABLE, Target, Vocabulary, normalize
+from spark.nodes.voice.numbers import ONES, TENS, number_to_words
+from spark.nodes.voice.vocab import SWITCHABLE, Target, Vocabulary, normalize
 
 UNITS = ("percent", "degrees", "watts", "volts", "minutes", "seconds")
 MAX_VALUES = 400  # a wider number range gets the generic number rule

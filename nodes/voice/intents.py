@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from nodes.voice.numbers import words_to_number
-from nodes.voice.vocab import SWITCHABLE, Target, Vocabulary, normalize
+from spark.nodes.voice.numbers import words_to_number
+from spark.nodes.voice.vocab import SWITCHABLE, Target, Vocabulary, normalize
 
 ON_VERBS = ("turn on", "switch on", "enable", "activate", "start")
 OFF_VERBS = ("turn off", "switch off", "disable", "deactivate", "stop")

@@ -26,12 +26,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from nodes.voice.denoise import Denoiser, NoDenoise, NoDenoiseConfig
-from nodes.voice.pcm import FRAME_BYTES, FRAME_S
-from nodes.voice.stt.base import SpeechToText, Transcript, elapsed_ms
-from nodes.voice.vad import Endpointer
-from nodes.voice.vocab import Vocabulary, build_vocabulary
-from nodes.voice.wake import WakeHit, WakeWord
+from spark.nodes.voice.denoise import Denoiser, NoDenoise, NoDenoiseConfig
+from spark.nodes.voice.pcm import FRAME_BYTES, FRAME_S
+from spark.nodes.voice.stt.base import SpeechToText, Transcript, elapsed_ms
+from spark.nodes.voice.vad import Endpointer
+from spark.nodes.voice.vocab import Vocabulary, build_vocabulary
+from spark.nodes.voice.wake import WakeHit, WakeWord
 
 SignalKind = Literal["wake", "speech-start", "speech-end", "utterance", "timeout"]
 
@@ -155,7 +155,7 @@ class Pipeline:
         """A little room noise: recognisers start poorly in the middle of speech."""
         import numpy as np
 
-        from nodes.voice.audio import dither, silence
+        from spark.nodes.voice.audio import dither, silence
 
         self._rng = self._rng or np.random.default_rng(0)
         return bytes(dither(silence(0.3), self._rng).tobytes())

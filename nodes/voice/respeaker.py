@@ -19,8 +19,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from nodes.voice.errors import BackendUnavailable, VoiceError
-from nodes.voice.stt.base import StageConfig
+from spark.nodes.voice.errors import BackendUnavailable, VoiceError
+from spark.nodes.voice.stt.base import StageConfig
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
 
-from nodes.voice.errors import BackendUnavailable, SpeechError
-from nodes.voice.pcm import RATE
-from nodes.voice.stt.base import StageConfig
+from spark.nodes.voice.errors import BackendUnavailable, SpeechError
+from spark.nodes.voice.pcm import RATE
+from spark.nodes.voice.stt.base import StageConfig
 
 if TYPE_CHECKING:
     import numpy as np
@@ -94,7 +94,7 @@ class EspeakTts(TextToSpeech):
                          speed: int | None = None) -> np.ndarray:
         argv = [self.config.binary, "-v", voice or self.config.voice,
                 "-s", str(speed or self.config.speed), "--stdout", "--stdin"]
-        from nodes.voice.audio import decode_wav
+        from spark.nodes.voice.audio import decode_wav
 
         return decode_wav(await _run(argv, text))
 
@@ -110,7 +110,7 @@ class PiperTts(TextToSpeech):
 
     async def synthesize(self, text: str) -> np.ndarray:
         argv = [self.config.binary, "--model", str(self.config.model), "--output_file", "-"]
-        from nodes.voice.audio import decode_wav
+        from spark.nodes.voice.audio import decode_wav
 
         return decode_wav(await _run(argv, text))
 
@@ -152,7 +152,7 @@ class Speaker(ABC):
 
 
 def scale(samples: np.ndarray, volume: float) -> np.ndarray:
-    from nodes.voice.audio import as_int16
+    from spark.nodes.voice.audio import as_int16
 
     return as_int16(samples.astype("float64") * max(0.0, min(1.0, volume)))
 
@@ -169,7 +169,7 @@ class FileSpeaker(Speaker):
         self.written: list[Path] = []
 
     async def play(self, samples: np.ndarray, volume: float) -> None:
-        from nodes.voice.audio import encode_wav
+        from spark.nodes.voice.audio import encode_wav
 
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / f"reply-{next(self._count):04d}.wav"

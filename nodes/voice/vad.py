@@ -9,8 +9,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
 
-from nodes.voice.pcm import FRAME_S, RATE
-from nodes.voice.stt.base import StageConfig
+from spark.nodes.voice.pcm import FRAME_S, RATE
+from spark.nodes.voice.stt.base import StageConfig
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class EnergyVad(Vad):
     def is_speech(self, frame: bytes) -> bool:
         import numpy as np
 
-        from nodes.voice.audio import dbfs
+        from spark.nodes.voice.audio import dbfs
 
         level = dbfs(np.frombuffer(frame, np.int16))
         speech = level > self.cfg.min_dbfs and level > self.floor + self.cfg.margin_db

@@ -16,8 +16,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from hub.entity import slugify
-from nodes.voice.numbers import int_to_words
+from spark.core.slug import slugify
+from spark.nodes.voice.numbers import int_to_words
 
 PLATFORMS = frozenset({"switch", "light", "fan", "siren", "humidifier", "sensor",
                        "binary_sensor", "select", "number", "button"})

@@ -24,12 +24,12 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
 
-from nodes.voice.errors import BackendUnavailable
-from nodes.voice.grammar import jsgf, sentences
-from nodes.voice.lm import EVERYDAY, build_arpa
-from nodes.voice.stt.base import StageConfig
-from nodes.voice.stt.sphinx import SphinxLexicon, new_decoder
-from nodes.voice.vocab import Vocabulary
+from spark.nodes.voice.errors import BackendUnavailable
+from spark.nodes.voice.grammar import jsgf, sentences
+from spark.nodes.voice.lm import EVERYDAY, build_arpa
+from spark.nodes.voice.stt.base import StageConfig
+from spark.nodes.voice.stt.sphinx import SphinxLexicon, new_decoder
+from spark.nodes.voice.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
 SAMPLES_PER_SPHINX_FRAME = 160  # pocketsphinx: 100 frames per second

@@ -23,7 +23,7 @@ import httpx
 import yaml
 
 ADMIN_PASSWORD = "e2e admin password"
-SPARK = [sys.executable, "-m", "hub.cli"]
+SPARK = [sys.executable, "-m", "spark.app.cli"]
 CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu",
                   "--disable-background-networking", "--disable-component-update",
                   "--disable-sync", "--no-first-run", "--disable-dev-shm-usage")

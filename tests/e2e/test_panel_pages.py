@@ -29,7 +29,7 @@ from e2e.harness import (
 )
 from helpers import Recorder
 
-from nodes.voice.messages import PipelineEvent
+from spark.core.messages.voice import PipelineEvent
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "pages"
 LAMP = "switch.sim1_lamp"

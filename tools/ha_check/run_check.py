@@ -37,13 +37,13 @@ sys.path.insert(0, str(ROOT))
 from checks import Published, Report, compare_registries, compare_states, flatten, scan_log  # noqa: E402
 from ha_process import HomeAssistant, free_port, wait_for  # noqa: E402
 
-import hub.config.models  # noqa: E402,F401 - first: the hub.config <-> nodes.kinds import cycle
-from hub.app import Hub  # noqa: E402
-from hub.config.models import SparkConfig  # noqa: E402
-from hub.mqtt import Message, MqttClient  # noqa: E402
-from nodes.base.agent import NodeAgent, NodeContext  # noqa: E402
-from nodes.base.discovery import hub_identifier  # noqa: E402
-from nodes.kinds import agent_class  # noqa: E402
+import spark.app.config.models  # noqa: E402,F401 - first: the app.config <-> nodes.kinds import cycle
+from spark.app.config.models import SparkConfig  # noqa: E402
+from spark.core.agent.agent import NodeAgent, NodeContext  # noqa: E402
+from spark.core.agent.discovery import hub_identifier  # noqa: E402
+from spark.core.mqtt import Message, MqttClient  # noqa: E402
+from spark.hub.app import Hub  # noqa: E402
+from spark.nodes.kinds import agent_class  # noqa: E402
 from tests.broker_fixture import ADMIN, HOMEASSISTANT, RunningBroker, start_test_broker  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures"

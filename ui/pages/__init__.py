@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ui.pages import dashboard, entities, entity, login, media, power, users
-from ui.panel import Panel
+from spark.ui.pages import dashboard, entities, entity, login, media, power, users
+from spark.ui.panel import Panel
 
 
 def register(panel: Panel) -> None:

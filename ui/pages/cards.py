@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from nicegui import ui
 
-from hub.api.auth import Principal
-from hub.api.view import BridgeInfo, NodeInfo
-from hub.entity import EntityRecord
-from ui.attrs import data
-from ui.controls import Board, state_text
-from ui.pages.frame import CARD
-from ui.panel import Panel
+from spark.hub.entity import EntityRecord
+from spark.ui.api.auth import Principal
+from spark.ui.api.view import BridgeInfo, NodeInfo
+from spark.ui.attrs import data
+from spark.ui.controls import Board, state_text
+from spark.ui.pages.frame import CARD
+from spark.ui.panel import Panel
 
 POWER_KEYS = ("battery", "charging", "power_source", "power_mode", "strategy", "time_to_empty",
               "power_draw", "grid")

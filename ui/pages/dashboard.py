@@ -6,7 +6,7 @@ from __future__ import annotations
 from nicegui import ui
 from starlette.responses import Response
 
-from hub.events import (
+from spark.core.events import (
     AvailabilityChanged,
     EntityAdded,
     EntityRemoved,
@@ -14,14 +14,14 @@ from hub.events import (
     NodeAvailability,
     StateChanged,
 )
-from ui.attrs import data
-from ui.controls import Board
-from ui.feeds import FEED_TYPES, EventLine
-from ui.live import Live
-from ui.pages.cards import bridge_card, node_card, power_card, power_nodes
-from ui.pages.frame import CARD, GRID, frame, to_login
-from ui.panel import Panel
-from ui.timefmt import clock
+from spark.ui.attrs import data
+from spark.ui.controls import Board
+from spark.ui.feeds import FEED_TYPES, EventLine
+from spark.ui.live import Live
+from spark.ui.pages.cards import bridge_card, node_card, power_card, power_nodes
+from spark.ui.pages.frame import CARD, GRID, frame, to_login
+from spark.ui.panel import Panel
+from spark.ui.timefmt import clock
 
 SHOWN_EVENTS = 20
 TYPES = (StateChanged, AvailabilityChanged, NodeAvailability, EntityAdded, EntityRemoved,

@@ -8,13 +8,19 @@ from urllib.parse import quote
 from nicegui import ui
 from starlette.responses import Response
 
-from hub.entity import EntityRecord
-from hub.events import AvailabilityChanged, EntityAdded, EntityRemoved, HubEvent, StateChanged
-from ui.attrs import data
-from ui.controls import Board, controllable
-from ui.live import Live
-from ui.pages.frame import frame, to_login
-from ui.panel import Panel
+from spark.core.events import (
+    AvailabilityChanged,
+    EntityAdded,
+    EntityRemoved,
+    HubEvent,
+    StateChanged,
+)
+from spark.hub.entity import EntityRecord
+from spark.ui.attrs import data
+from spark.ui.controls import Board, controllable
+from spark.ui.live import Live
+from spark.ui.pages.frame import frame, to_login
+from spark.ui.panel import Panel
 
 ALL = ""
 TYPES = (StateChanged, AvailabilityChanged, EntityAdded, EntityRemoved)

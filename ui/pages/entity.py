@@ -9,17 +9,17 @@ import time
 from nicegui import ui
 from starlette.responses import Response
 
-from hub.entity import EntityRecord
-from hub.events import AvailabilityChanged, HubEvent, StateChanged
-from hub.recorder import RecorderError, StatePoint
-from hub.recorder.models import describe
-from ui.attrs import data
-from ui.chart import chart_options
-from ui.controls import Board, controllable
-from ui.live import Live
-from ui.pages.frame import CARD, frame, to_login
-from ui.panel import Panel
-from ui.timefmt import humanize, when
+from spark.core.events import AvailabilityChanged, HubEvent, StateChanged
+from spark.hub.entity import EntityRecord
+from spark.hub.recorder import RecorderError, StatePoint
+from spark.hub.recorder.models import describe
+from spark.ui.attrs import data
+from spark.ui.chart import chart_options
+from spark.ui.controls import Board, controllable
+from spark.ui.live import Live
+from spark.ui.pages.frame import CARD, frame, to_login
+from spark.ui.panel import Panel
+from spark.ui.timefmt import humanize, when
 
 RANGES = {"1 h": 3600, "6 h": 6 * 3600, "24 h": 86_400, "7 d": 7 * 86_400}
 

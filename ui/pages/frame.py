@@ -8,9 +8,9 @@ from contextlib import contextmanager
 from fastapi.responses import RedirectResponse
 from nicegui import ui
 
-from hub.api.auth import Principal
-from ui.attrs import data
-from ui.panel import Panel, Session
+from spark.ui.api.auth import Principal
+from spark.ui.attrs import data
+from spark.ui.panel import Panel, Session
 
 CARD = "w-full p-3"
 GRID = "grid grid-cols-1 sm:grid-cols-2 lg:grid-cols-3 gap-3 w-full"

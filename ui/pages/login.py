@@ -11,8 +11,8 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse
 from nicegui import ui
 
-from hub.api.auth import AuthError
-from ui.panel import Panel
+from spark.ui.api.auth import AuthError
+from spark.ui.panel import Panel
 
 
 def register(panel: Panel) -> None:

@@ -5,17 +5,17 @@ from __future__ import annotations
 from nicegui import ui
 from starlette.responses import Response
 
-from hub.events import AvailabilityChanged, HubEvent, StateChanged
-from ui.attrs import data
-from ui.feeds import PipelineLine
-from ui.live import Live
-from ui.pages.entities import entity_link
-from ui.pages.entity import image_source
-from ui.pages.frame import CARD, GRID, frame, to_login
-from ui.panel import Panel
-from ui.timefmt import clock
-from ui.timefmt import when as when_text
-from ui.voicelog import COLOURS, TITLES, details, headline
+from spark.core.events import AvailabilityChanged, HubEvent, StateChanged
+from spark.ui.attrs import data
+from spark.ui.feeds import PipelineLine
+from spark.ui.live import Live
+from spark.ui.pages.entities import entity_link
+from spark.ui.pages.entity import image_source
+from spark.ui.pages.frame import CARD, GRID, frame, to_login
+from spark.ui.panel import Panel
+from spark.ui.timefmt import clock
+from spark.ui.timefmt import when as when_text
+from spark.ui.voicelog import COLOURS, TITLES, details, headline
 
 
 def pipeline_row(line: PipelineLine) -> ui.row:

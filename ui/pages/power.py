@@ -5,13 +5,13 @@ from __future__ import annotations
 from nicegui import ui
 from starlette.responses import Response
 
-from hub.events import AvailabilityChanged, HubEvent, StateChanged
-from ui.controls import Board, controllable
-from ui.live import Live
-from ui.pages.cards import power_card, power_nodes
-from ui.pages.entities import entity_link
-from ui.pages.frame import CARD, frame, to_login
-from ui.panel import Panel
+from spark.core.events import AvailabilityChanged, HubEvent, StateChanged
+from spark.ui.controls import Board, controllable
+from spark.ui.live import Live
+from spark.ui.pages.cards import power_card, power_nodes
+from spark.ui.pages.entities import entity_link
+from spark.ui.pages.frame import CARD, frame, to_login
+from spark.ui.panel import Panel
 
 
 def register(panel: Panel) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from nicegui import ui
 from starlette.responses import Response
 
-from hub.api.auth import AuthError
-from hub.api.store import ROLES, UserRow
-from ui.pages.frame import CARD, forbidden, frame, to_login
-from ui.panel import Panel
-from ui.timefmt import clock
+from spark.ui.api.auth import AuthError
+from spark.ui.api.store import ROLES, UserRow
+from spark.ui.pages.frame import CARD, forbidden, frame, to_login
+from spark.ui.panel import Panel
+from spark.ui.timefmt import clock
 
 
 def register(panel: Panel) -> None:

@@ -13,12 +13,12 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from bridges.records import Record
-from bridges.sinks.base import SinkError
-from bridges.sinks.kafka.config import KafkaSinkConfig
+from spark.bridges.sinks.base import SinkError
+from spark.bridges.sinks.kafka.config import KafkaSinkConfig
+from spark.core.messages.records import Record
 
 log = logging.getLogger(__name__)
-rdkafka_log = logging.getLogger("bridges.sinks.kafka.rdkafka")
+rdkafka_log = logging.getLogger("spark.bridges.sinks.kafka.rdkafka")
 
 # The record's key: consumers drop duplicates by it. The only header: each one costs ~2 us per
 # message in produce(), and the kind is in the topic and the payload already.

@@ -16,10 +16,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bridges.sinks.kafka.config import CloudSourceConfig
-from bridges.sinks.kafka.messages import CloudCommand, CommandResult, command_id_of
-from hub.errors import PayloadError
-from hub.services import ServiceError, Services
+from spark.bridges.sinks.kafka.config import CloudSourceConfig
+from spark.bridges.sinks.kafka.messages import CloudCommand, CommandResult, command_id_of
+from spark.core.errors import PayloadError
+from spark.hub.services import ServiceError, Services
 
 log = logging.getLogger(__name__)
 

@@ -21,10 +21,10 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from bridges.records import KAFKA_TOPICS
-from hub.config.base import StrictModel
+from spark.core.config.base import StrictModel
+from spark.core.messages.records import KAFKA_TOPICS
 
-# hub.services.SERVICES (not imported: hub.config imports this module); a test keeps them equal.
+# hub.services.SERVICES (not imported: app.config imports this module); a test keeps them equal.
 ServiceName = Literal["turn_on", "turn_off", "toggle", "select_option", "set_value", "press"]
 DEFAULT_SERVICES: tuple[ServiceName, ...] = ("turn_on", "turn_off", "toggle")
 

@@ -44,14 +44,14 @@ from confluent_kafka import (
 )
 from confluent_kafka import Message as KafkaMessage
 
-from bridges.sinks.base import SinkError
-from bridges.sinks.kafka.client import (
+from spark.bridges.sinks.base import SinkError
+from spark.bridges.sinks.kafka.client import (
     IDEMPOTENCY_HEADER,
     SOURCE_EVENT_PREFIX,
     common_config,
     translate,
 )
-from bridges.sinks.kafka.config import KafkaSinkConfig
+from spark.bridges.sinks.kafka.config import KafkaSinkConfig
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hub.errors import PayloadError
+from spark.core.errors import PayloadError
 
 MAX_PAYLOAD = 64 * 1024
 

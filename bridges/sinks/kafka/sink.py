@@ -30,17 +30,17 @@ from typing import Any, ClassVar
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
-from bridges.records import Record
-from bridges.sinks.base import Sink, SinkError, register
-from bridges.sinks.kafka.client import (
+from spark.bridges.sinks.base import Sink, SinkError, register
+from spark.bridges.sinks.kafka.client import (
     DeliveryTally,
     ensure_topics,
     producer_config,
     record_message,
     translate,
 )
-from bridges.sinks.kafka.config import KafkaSinkConfig
-from bridges.sinks.kafka.counts import count_keys
+from spark.bridges.sinks.kafka.config import KafkaSinkConfig
+from spark.bridges.sinks.kafka.counts import count_keys
+from spark.core.messages.records import Record
 
 log = logging.getLogger(__name__)
 

@@ -33,8 +33,8 @@ from confluent_kafka import (
 )
 from confluent_kafka import Message as KafkaMessage
 
-from bridges.records import EventRecord
-from bridges.sinks.kafka.client import (
+from spark.app.config.models import SparkConfig
+from spark.bridges.sinks.kafka.client import (
     IDEMPOTENCY_HEADER,
     SOURCE_EVENT_PREFIX,
     DeliveryTally,
@@ -45,13 +45,13 @@ from bridges.sinks.kafka.client import (
     record_message,
     translate,
 )
-from bridges.sinks.kafka.commands import CommandExecutor, PublishConfirmed, SourceStats
-from bridges.sinks.kafka.config import KafkaSinkConfig
-from bridges.sinks.kafka.messages import ModelUpdate
-from hub.config.models import SparkConfig
-from hub.errors import PayloadError, SparkError
-from hub.services import Services
-from hub.topics import TopicLayout
+from spark.bridges.sinks.kafka.commands import CommandExecutor, PublishConfirmed, SourceStats
+from spark.bridges.sinks.kafka.config import KafkaSinkConfig
+from spark.bridges.sinks.kafka.messages import ModelUpdate
+from spark.core.errors import PayloadError, SparkError
+from spark.core.messages.records import EventRecord
+from spark.core.topics import TopicLayout
+from spark.hub.services import Services
 
 log = logging.getLogger(__name__)
 

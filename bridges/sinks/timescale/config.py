@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 
-from hub.config.base import StrictModel
+from spark.core.config.base import StrictModel
 
 
 class TimescaleSinkConfig(StrictModel):

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bridges.sinks.timescale.config import TimescaleSinkConfig
-from bridges.sinks.timescale.schema import DEVICE_METRICS, ROLLUP, TABLES, Table
+from spark.bridges.sinks.timescale.config import TimescaleSinkConfig
+from spark.bridges.sinks.timescale.schema import DEVICE_METRICS, ROLLUP, TABLES, Table
 
 EXTENSION = "CREATE EXTENSION IF NOT EXISTS timescaledb"
 AVAILABLE = (

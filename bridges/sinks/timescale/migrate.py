@@ -25,9 +25,9 @@ from typing import Literal
 
 import psycopg
 
-from bridges.sinks.base import SinkError
-from bridges.sinks.timescale import hypertables, schema
-from bridges.sinks.timescale.config import TimescaleSinkConfig
+from spark.bridges.sinks.base import SinkError
+from spark.bridges.sinks.timescale import hypertables, schema
+from spark.bridges.sinks.timescale.config import TimescaleSinkConfig
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bridges.sinks.timescale.schema import (
+from spark.bridges.sinks.timescale.schema import (
     ANALYTICS_EVENTS,
     HEALTH_EVENT_PREFIX,
     PENDING,

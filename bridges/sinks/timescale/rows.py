@@ -16,7 +16,8 @@ from typing import Any
 
 import orjson
 
-from bridges.records import (
+from spark.bridges.sinks.timescale.schema import HEALTH_EVENT_PREFIX, TABLE_OF_KIND, Table
+from spark.core.messages.records import (
     EventRecord,
     HealthRecord,
     InferenceRecord,
@@ -24,7 +25,6 @@ from bridges.records import (
     Record,
     SensorRecord,
 )
-from bridges.sinks.timescale.schema import HEALTH_EVENT_PREFIX, TABLE_OF_KIND, Table
 
 Row = tuple[Any, ...]
 _NUL = "\x00"

@@ -31,13 +31,13 @@ import psycopg
 from psycopg import errors as pgerr
 from psycopg.types.json import set_json_dumps
 
-from bridges.records import Record
-from bridges.sinks.base import Sink, SinkError, register
-from bridges.sinks.timescale import hypertables, queries
-from bridges.sinks.timescale.config import TimescaleSinkConfig
-from bridges.sinks.timescale.migrate import Flavour, connect_migrated
-from bridges.sinks.timescale.rows import Row, dumps_jsonb, group_rows
-from bridges.sinks.timescale.schema import DEVICE_METRICS, TABLES, Table
+from spark.bridges.sinks.base import Sink, SinkError, register
+from spark.bridges.sinks.timescale import hypertables, queries
+from spark.bridges.sinks.timescale.config import TimescaleSinkConfig
+from spark.bridges.sinks.timescale.migrate import Flavour, connect_migrated
+from spark.bridges.sinks.timescale.rows import Row, dumps_jsonb, group_rows
+from spark.bridges.sinks.timescale.schema import DEVICE_METRICS, TABLES, Table
+from spark.core.messages.records import Record
 
 log = logging.getLogger(__name__)
 

@@ -11,11 +11,11 @@ from typing import Annotated
 
 from pydantic import Field
 
-from nodes.power.backends.base import Clock, GridControl, PowerBackend, PowerReading
-from nodes.power.backends.ina import Ina219BackendConfig, Ina226BackendConfig, InaBackend
-from nodes.power.backends.nut import NutBackend, NutBackendConfig
-from nodes.power.backends.simulated import SimulatedBackend, SimulatedBackendConfig
-from nodes.power.backends.sysfs import SysfsBackend, SysfsBackendConfig
+from spark.nodes.power.backends.base import Clock, GridControl, PowerBackend, PowerReading
+from spark.nodes.power.backends.ina import Ina219BackendConfig, Ina226BackendConfig, InaBackend
+from spark.nodes.power.backends.nut import NutBackend, NutBackendConfig
+from spark.nodes.power.backends.simulated import SimulatedBackend, SimulatedBackendConfig
+from spark.nodes.power.backends.sysfs import SysfsBackend, SysfsBackendConfig
 
 PowerBackendConfig = Annotated[
     SysfsBackendConfig

@@ -15,13 +15,13 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from nodes.power.messages import PowerSource
+from spark.nodes.power.messages import PowerSource
 
 Clock = Callable[[], float]  # monotonic seconds
 
 
 class BackendConfig(BaseModel):
-    """Base of every backend's config: strict and immutable like ``hub.config.base.StrictModel``
+    """Base of every backend's config: strict and immutable like ``core.config.base.StrictModel``
     (same settings), declared here so that importing a backend, the strategy or the messages
     does not pull in the hub's config package (which imports every node kind)."""
 

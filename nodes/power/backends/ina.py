@@ -21,10 +21,10 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from nodes.power.backends import ina_regs as regs
-from nodes.power.backends.base import BackendConfig, Clock, PowerBackend, PowerReading
-from nodes.power.curve import CURVES, check_curve, percent_from_voltage
-from nodes.power.errors import BackendReadError, BackendUnavailable
+from spark.nodes.power.backends import ina_regs as regs
+from spark.nodes.power.backends.base import BackendConfig, Clock, PowerBackend, PowerReading
+from spark.nodes.power.curve import CURVES, check_curve, percent_from_voltage
+from spark.nodes.power.errors import BackendReadError, BackendUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 
-from nodes.power.backends.base import BackendConfig, Clock, PowerBackend, PowerReading
-from nodes.power.errors import BackendReadError, PowerError
+from spark.nodes.power.backends.base import BackendConfig, Clock, PowerBackend, PowerReading
+from spark.nodes.power.errors import BackendReadError, PowerError
 
 DEFAULT_PORT = 3493
 

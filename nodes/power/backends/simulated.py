@@ -14,8 +14,14 @@ from typing import Literal
 
 from pydantic import Field
 
-from nodes.power.backends.base import BackendConfig, Clock, GridControl, PowerBackend, PowerReading
-from nodes.power.curve import CURVES, voltage_from_percent
+from spark.nodes.power.backends.base import (
+    BackendConfig,
+    Clock,
+    GridControl,
+    PowerBackend,
+    PowerReading,
+)
+from spark.nodes.power.curve import CURVES, voltage_from_percent
 
 TAPER_FROM_PERCENT = 80.0
 

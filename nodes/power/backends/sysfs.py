@@ -19,9 +19,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from nodes.power.backends.base import BackendConfig, Clock, PowerBackend, PowerReading
-from nodes.power.errors import BackendReadError, BackendUnavailable
-from nodes.power.messages import PowerSource
+from spark.nodes.power.backends.base import BackendConfig, Clock, PowerBackend, PowerReading
+from spark.nodes.power.errors import BackendReadError, BackendUnavailable
+from spark.nodes.power.messages import PowerSource
 
 MAINS_TYPES = frozenset({"Mains", "USB", "UPS", "Wireless"})
 # Only these attributes are read: some others (a HID peripheral's) cost a round trip to a device.

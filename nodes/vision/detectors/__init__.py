@@ -14,10 +14,11 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from nodes.vision.detectors.base import Detection, Detector
-from nodes.vision.detectors.cpu import CpuDetector, CpuDetectorConfig
-from nodes.vision.detectors.hailo import HailoDetector, HailoDetectorConfig
-from nodes.vision.errors import DetectorUnavailable
+from spark.core.messages.detection import Detection
+from spark.nodes.vision.detectors.base import Detector
+from spark.nodes.vision.detectors.cpu import CpuDetector, CpuDetectorConfig
+from spark.nodes.vision.detectors.hailo import HailoDetector, HailoDetectorConfig
+from spark.nodes.vision.errors import DetectorUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -9,37 +9,20 @@ in ``detectors/__init__.py`` then falls back and says so.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from spark.core.messages.detection import Box, Detection
+
 if TYPE_CHECKING:
     import numpy as np
 
-Box = tuple[int, int, int, int]  # x_min, y_min, x_max, y_max in source pixels
-
 
 class DetectorConfigBase(BaseModel):
-    """Strict and immutable like ``hub.config.base.StrictModel`` (same settings)."""
+    """Strict and immutable like ``core.config.base.StrictModel`` (same settings)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
-
-
-@dataclass(frozen=True, slots=True)
-class Detection:
-    label: str
-    score: float
-    box: Box
-
-    @property
-    def anchor(self) -> tuple[float, float]:
-        """Bottom centre: where an object stands (what zones test)."""
-        x0, _y0, x1, y1 = self.box
-        return (x0 + x1) / 2.0, float(y1)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"label": self.label, "score": round(self.score, 3), "box": list(self.box)}
 
 
 def clip_box(x0: float, y0: float, x1: float, y1: float, width: int, height: int) -> Box:

@@ -29,8 +29,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from nodes.vision.detectors.base import Detection, clip_box
-from nodes.vision.errors import DetectorUnavailable
+from spark.core.messages.detection import Detection
+from spark.nodes.vision.detectors.base import clip_box
+from spark.nodes.vision.errors import DetectorUnavailable
 
 LABEL = "person"
 FBox = tuple[float, float, float, float]

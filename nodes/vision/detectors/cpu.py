@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from nodes.vision.detectors.base import Detection, Detector, DetectorConfigBase
-from nodes.vision.detectors.labels import COCO80
-from nodes.vision.errors import DetectorError, DetectorUnavailable, require_cv2
+from spark.core.messages.detection import Detection
+from spark.nodes.vision.detectors.base import Detector, DetectorConfigBase
+from spark.nodes.vision.detectors.labels import COCO80
+from spark.nodes.vision.errors import DetectorError, DetectorUnavailable, require_cv2
 
 if TYPE_CHECKING:
     import numpy as np
@@ -73,7 +74,7 @@ class CpuDetector(Detector):
         if self.config.threads:
             cv2.setNumThreads(self.config.threads)
         if self.config.model is None:
-            from nodes.vision.detectors.builtin import BuiltinParams, PeopleDetector
+            from spark.nodes.vision.detectors.builtin import BuiltinParams, PeopleDetector
 
             self._people = PeopleDetector(BuiltinParams(**self.config.builtin.model_dump()))
             return
@@ -90,8 +91,8 @@ class CpuDetector(Detector):
             return self._people.detect(frame, threshold)  # type: ignore[no-any-return]
         if self._net is None:
             raise DetectorError("cpu detector is not open")
-        from nodes.vision.detectors.letterbox import letterbox
-        from nodes.vision.detectors.yolo import decode_yolo
+        from spark.nodes.vision.detectors.letterbox import letterbox
+        from spark.nodes.vision.detectors.yolo import decode_yolo
 
         cv2, size = self._cv2, self.config.input_size
         image, lb = letterbox(frame, size, size)

@@ -18,15 +18,16 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from nodes.vision.detectors.base import Detection, Detector, DetectorConfigBase
-from nodes.vision.detectors.hailo_check import (
+from spark.core.messages.detection import Detection
+from spark.nodes.vision.detectors.base import Detector, DetectorConfigBase
+from spark.nodes.vision.detectors.hailo_check import (
     DRIVER_VERSION_FILE,
     HailoStatus,
     check_device,
     mismatch_reason,
 )
-from nodes.vision.detectors.labels import COCO80
-from nodes.vision.errors import DetectorError, DetectorUnavailable, require_cv2
+from spark.nodes.vision.detectors.labels import COCO80
+from spark.nodes.vision.errors import DetectorError, DetectorUnavailable, require_cv2
 
 if TYPE_CHECKING:
     import numpy as np
@@ -108,8 +109,8 @@ class HailoDetector(Detector):
             raise DetectorError("hailo detector is not open")
         import numpy as np
 
-        from nodes.vision.detectors.hailo_nms import parse_nms_by_class
-        from nodes.vision.detectors.letterbox import letterbox
+        from spark.nodes.vision.detectors.hailo_nms import parse_nms_by_class
+        from spark.nodes.vision.detectors.letterbox import letterbox
 
         cv2 = self._cv2
         height, width = self._input_hw

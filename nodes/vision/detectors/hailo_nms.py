@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from nodes.vision.detectors.base import Detection
-from nodes.vision.detectors.letterbox import Letterbox
+from spark.core.messages.detection import Detection
+from spark.nodes.vision.detectors.letterbox import Letterbox
 
 BBOX_PARAMS = 5
 

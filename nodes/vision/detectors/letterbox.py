@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from nodes.vision.detectors.base import Box, clip_box
+from spark.core.messages.detection import Box
+from spark.nodes.vision.detectors.base import clip_box
 
 PAD_VALUE = 114
 

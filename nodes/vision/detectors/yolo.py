@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from nodes.vision.detectors.base import Detection
-from nodes.vision.detectors.letterbox import Letterbox
+from spark.core.messages.detection import Detection
+from spark.nodes.vision.detectors.letterbox import Letterbox
 
 
 def decode_yolo(output: np.ndarray, labels: Sequence[str], threshold: float, lb: Letterbox,

@@ -10,10 +10,10 @@ from typing import Annotated
 
 from pydantic import Field
 
-from nodes.vision.sources.base import FrameSource
-from nodes.vision.sources.files import SAMPLES, FilesSource, FilesSourceConfig
-from nodes.vision.sources.opencv import OpenCVSource, OpenCVSourceConfig
-from nodes.vision.sources.picamera2 import Picamera2Source, Picamera2SourceConfig
+from spark.nodes.vision.sources.base import FrameSource
+from spark.nodes.vision.sources.files import SAMPLES, FilesSource, FilesSourceConfig
+from spark.nodes.vision.sources.opencv import OpenCVSource, OpenCVSourceConfig
+from spark.nodes.vision.sources.picamera2 import Picamera2Source, Picamera2SourceConfig
 
 SourceConfig = Annotated[
     FilesSourceConfig | OpenCVSourceConfig | Picamera2SourceConfig, Field(discriminator="type")

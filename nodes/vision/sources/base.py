@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 
 class SourceConfigBase(BaseModel):
-    """Strict and immutable like ``hub.config.base.StrictModel`` (same settings), declared here so
+    """Strict and immutable like ``core.config.base.StrictModel`` (same settings), declared here so
     that importing a source does not pull in the hub's config package."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from nodes.vision.errors import SourceError, require_cv2
-from nodes.vision.sources.base import FrameSource, SourceConfigBase
+from spark.nodes.vision.errors import SourceError, require_cv2
+from spark.nodes.vision.sources.base import FrameSource, SourceConfigBase
 
 if TYPE_CHECKING:
     import numpy as np

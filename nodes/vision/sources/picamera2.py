@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from nodes.vision.errors import SourceError
-from nodes.vision.sources.base import FrameSource, SourceConfigBase
+from spark.nodes.vision.errors import SourceError
+from spark.nodes.vision.sources.base import FrameSource, SourceConfigBase
 
 if TYPE_CHECKING:
     import numpy as np

@@ -6,10 +6,16 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from nodes.voice.sources.base import AudioFrame, SourceItem, SourceMark, TypedText, VoiceSource
-from nodes.voice.sources.console import ConsoleSource, ConsoleSourceConfig
-from nodes.voice.sources.mic import PyAudioSource, PyAudioSourceConfig
-from nodes.voice.sources.wav import WavSource, WavSourceConfig
+from spark.nodes.voice.sources.base import (
+    AudioFrame,
+    SourceItem,
+    SourceMark,
+    TypedText,
+    VoiceSource,
+)
+from spark.nodes.voice.sources.console import ConsoleSource, ConsoleSourceConfig
+from spark.nodes.voice.sources.mic import PyAudioSource, PyAudioSourceConfig
+from spark.nodes.voice.sources.wav import WavSource, WavSourceConfig
 
 SourceConfig = Annotated[
     PyAudioSourceConfig | WavSourceConfig | ConsoleSourceConfig, Field(discriminator="type")

@@ -20,8 +20,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from nodes.voice.sources.base import SourceItem, TypedText, VoiceSource
-from nodes.voice.stt.base import StageConfig
+from spark.nodes.voice.sources.base import SourceItem, TypedText, VoiceSource
+from spark.nodes.voice.stt.base import StageConfig
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,10 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from nodes.voice.errors import BackendUnavailable
-from nodes.voice.pcm import FRAME_BYTES, RATE
-from nodes.voice.sources.base import AudioFrame, SourceItem, VoiceSource
-from nodes.voice.stt.base import StageConfig
+from spark.nodes.voice.errors import BackendUnavailable
+from spark.nodes.voice.pcm import FRAME_BYTES, RATE
+from spark.nodes.voice.sources.base import AudioFrame, SourceItem, VoiceSource
+from spark.nodes.voice.stt.base import StageConfig
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ class PyAudioSource(VoiceSource):
     def _push(self, data: bytes) -> None:
         import numpy as np
 
-        from nodes.voice.audio import resample, to_mono
+        from spark.nodes.voice.audio import resample, to_mono
 
         samples = to_mono(np.frombuffer(data, np.int16), self._channels, self.cfg.channel)
         pcm = self._pending + resample(samples, self._rate, RATE).tobytes()

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from nodes.voice.errors import BackendUnavailable
-from nodes.voice.pcm import FRAME_S, FRAME_SAMPLES
-from nodes.voice.sources.base import AudioFrame, SourceItem, SourceMark, VoiceSource
-from nodes.voice.stt.base import StageConfig
+from spark.nodes.voice.errors import BackendUnavailable
+from spark.nodes.voice.pcm import FRAME_S, FRAME_SAMPLES
+from spark.nodes.voice.sources.base import AudioFrame, SourceItem, SourceMark, VoiceSource
+from spark.nodes.voice.stt.base import StageConfig
 
 if TYPE_CHECKING:
     import numpy as np
@@ -68,7 +68,7 @@ class WavSource(VoiceSource):
     async def _play(self, path: Path, samples: np.ndarray) -> AsyncIterator[AudioFrame]:
         import numpy as np
 
-        from nodes.voice.audio import dither, frames
+        from spark.nodes.voice.audio import dither, frames
 
         rng = np.random.default_rng(zlib.crc32(path.name.encode()))
         samples = dither(samples, rng, self.cfg.noise_level)
@@ -79,7 +79,7 @@ class WavSource(VoiceSource):
     async def items(self) -> AsyncIterator[SourceItem]:
         import numpy as np
 
-        from nodes.voice.audio import dither, read_wav, silence
+        from spark.nodes.voice.audio import dither, read_wav, silence
 
         self._rng = np.random.default_rng(0)
         quiet = silence(FRAME_S)

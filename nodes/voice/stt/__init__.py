@@ -11,10 +11,10 @@ from typing import Annotated
 
 from pydantic import Field
 
-from nodes.voice.stt.base import SpeechToText, StageConfig, Transcript
-from nodes.voice.stt.sphinx import PocketsphinxStt, PocketsphinxSttConfig
-from nodes.voice.stt.vosk import VoskStt, VoskSttConfig
-from nodes.voice.stt.whisper import FasterWhisperStt, FasterWhisperSttConfig
+from spark.nodes.voice.stt.base import SpeechToText, StageConfig, Transcript
+from spark.nodes.voice.stt.sphinx import PocketsphinxStt, PocketsphinxSttConfig
+from spark.nodes.voice.stt.vosk import VoskStt, VoskSttConfig
+from spark.nodes.voice.stt.whisper import FasterWhisperStt, FasterWhisperSttConfig
 
 SttConfig = Annotated[
     PocketsphinxSttConfig | VoskSttConfig | FasterWhisperSttConfig, Field(discriminator="type")

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from nodes.voice.vocab import AnyWord, Lexicon, Vocabulary
+from spark.nodes.voice.vocab import AnyWord, Lexicon, Vocabulary
 
 
 class StageConfig(BaseModel):

@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import Field
 
-from nodes.voice.stt.base import StageConfig
+from spark.nodes.voice.stt.base import StageConfig
 
 log = logging.getLogger(__name__)
 

@@ -24,13 +24,13 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from nodes.voice.errors import BackendUnavailable
-from nodes.voice.grammar import jsgf, sentences
-from nodes.voice.intents import ASK_PREFIX, COMPLETE, recognize
-from nodes.voice.lm import EVERYDAY, build_arpa
-from nodes.voice.stt.base import SpeechToText, StageConfig, Transcript, elapsed_ms
-from nodes.voice.stt.onoff import OnOffCheck, OnOffConfig, Verdict
-from nodes.voice.vocab import FILLER, Vocabulary
+from spark.nodes.voice.errors import BackendUnavailable
+from spark.nodes.voice.grammar import jsgf, sentences
+from spark.nodes.voice.intents import ASK_PREFIX, COMPLETE, recognize
+from spark.nodes.voice.lm import EVERYDAY, build_arpa
+from spark.nodes.voice.stt.base import SpeechToText, StageConfig, Transcript, elapsed_ms
+from spark.nodes.voice.stt.onoff import OnOffCheck, OnOffConfig, Verdict
+from spark.nodes.voice.vocab import FILLER, Vocabulary
 
 log = logging.getLogger(__name__)
 

@@ -14,11 +14,11 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from nodes.voice.errors import BackendUnavailable
-from nodes.voice.grammar import sentences
-from nodes.voice.pcm import RATE
-from nodes.voice.stt.base import SpeechToText, StageConfig, Transcript, elapsed_ms
-from nodes.voice.vocab import Vocabulary
+from spark.nodes.voice.errors import BackendUnavailable
+from spark.nodes.voice.grammar import sentences
+from spark.nodes.voice.pcm import RATE
+from spark.nodes.voice.stt.base import SpeechToText, StageConfig, Transcript, elapsed_ms
+from spark.nodes.voice.vocab import Vocabulary
 
 
 class VoskSttConfig(StageConfig):

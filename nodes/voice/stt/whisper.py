@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from nodes.voice.errors import BackendUnavailable
-from nodes.voice.stt.base import SpeechToText, StageConfig, Transcript, elapsed_ms
+from spark.nodes.voice.errors import BackendUnavailable
+from spark.nodes.voice.stt.base import SpeechToText, StageConfig, Transcript, elapsed_ms
 
 
 class FasterWhisperSttConfig(StageConfig):
@@ -56,7 +56,7 @@ class FasterWhisperStt(SpeechToText):
 
         import numpy as np
 
-        from nodes.voice.vocab import normalize
+        from spark.nodes.voice.vocab import normalize
 
         t0 = time.perf_counter()
         samples = np.frombuffer(b"".join(self._audio), np.int16).astype(np.float32) / 32768.0

@@ -1,0 +1,234 @@
+"""Process entry points behind the CLI: run the hub, one node, or the whole lab (``spark up``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from typing import Any
+
+from spark.app.config.models import SparkConfig
+from spark.app.summary import login_lines, node_lines
+from spark.core.agent.agent import NodeAgent, NodeContext
+from spark.core.agent.config import NodeConfigBase
+from spark.core.errors import ConfigError
+from spark.core.events import EntityAdded, NodeAvailability
+from spark.core.rpc import RpcClient, RpcError
+from spark.hub.app import Hub
+from spark.nodes.kinds import agent_class, kinds
+
+log = logging.getLogger("spark")
+
+
+def stored_password(cfg: SparkConfig, username: str | None) -> str | None:
+    """A password generated earlier for ``username`` by ``spark broker``/``spark up``, if any."""
+    if not username:
+        return None
+    from spark.hub.broker.secrets import password_path, secrets_dir
+
+    path = password_path(secrets_dir(cfg), username)
+    try:
+        return path.read_text().strip() or None
+    except OSError:
+        return None
+
+
+def hub_password(cfg: SparkConfig) -> str | None:
+    return cfg.mqtt.secret() or stored_password(cfg, cfg.mqtt.username or cfg.hub.id)
+
+
+def node_password(cfg: SparkConfig, node: NodeConfigBase) -> str | None:
+    if node.password is not None:
+        return node.password.get_secret_value()
+    if node.password_file is not None:
+        return node.password_file.read_text().strip()
+    return stored_password(cfg, node.username or node.id)
+
+
+def node_config_for(cfg: SparkConfig, kind: str, node_id: str | None) -> Any:
+    """The config of the node to run: by id, else the only node of ``kind``, else defaults."""
+    matches = [n for n in cfg.nodes if n.kind == kind and (node_id is None or n.id == node_id)]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise ConfigError(f"several {kind} nodes in the config ({', '.join(n.id for n in matches)})"
+                          "; pick one with --id")
+    data = {"id": node_id or kind, "kind": kind, **default_node_settings(kind)}
+    return SparkConfig.model_validate({"nodes": [data]}).nodes[0]
+
+
+def default_node_settings(kind: str) -> dict[str, Any]:
+    """Settings that make a kind runnable on a machine without its hardware."""
+    if kind in ("power", "nas"):
+        return {"backend": {"type": "simulated"}}
+    return {}
+
+
+def default_lab(cfg: SparkConfig) -> SparkConfig:
+    """Embedded defaults for ``spark up``: a simulated lab when the config names no nodes."""
+    if cfg.nodes:
+        return cfg
+    nodes = [{"id": kind if kind != "simulated" else "sim", "kind": kind,
+              **default_node_settings(kind)} for kind in kinds()]
+    data = cfg.model_dump(mode="python", exclude_unset=True)
+    data["nodes"] = nodes
+    return SparkConfig.model_validate(data)
+
+
+def make_agent(cfg: SparkConfig, node: NodeConfigBase, password: str | None) -> NodeAgent:
+    cls = agent_class(getattr(node, "kind", "simulated"))
+    return cls(NodeContext(cfg, node, password=password))
+
+
+async def run_hub(cfg: SparkConfig) -> int:
+    hub = Hub(cfg, password=hub_password(cfg), web=True)
+    if await _refused([hub]):
+        return 1
+    if hub.web is not None:
+        hub.web.reserve()
+    await hub.run()
+    return 0
+
+
+async def run_node(cfg: SparkConfig, node: NodeConfigBase) -> int:
+    agent = make_agent(cfg, node, node_password(cfg, node))
+    await agent.run()
+    return 0
+
+
+async def _refused(agents: list[NodeAgent]) -> set[str]:
+    """Ask, concurrently, whether a live process already serves each agent's node id; say so
+    on stderr for each one that is taken. Returns the taken ids (their agents must not run:
+    connecting with their will would mark the other process's node offline on exit)."""
+    owners = await asyncio.gather(*(agent.check_owner() for agent in agents))
+    taken = {owner.node_id: owner for owner in owners if owner is not None}
+    for owner in taken.values():
+        print(f"spark: {owner.describe()}; not starting it here", file=sys.stderr, flush=True)
+    return set(taken)
+
+
+async def run_up(cfg: SparkConfig, duration: float | None = None) -> int:
+    from spark.hub.broker.select import choose_broker
+
+    cfg = default_lab(cfg)
+    async with await choose_broker(cfg) as broker:
+        print(str(broker), flush=True)
+        cfg = broker.config
+
+        hub = Hub(cfg, password=_password(broker, cfg, cfg.mqtt.username or cfg.hub.id),
+                  web=True)
+        agents = [make_agent(cfg, n, _password(broker, cfg, n.username or n.id))
+                  for n in cfg.nodes]
+        taken = await _refused([hub, *agents])
+        if hub.node_id in taken:
+            print(f"spark: another `spark up` or `spark hub` runs hub {hub.node_id!r} on this "
+                  "broker; stop it first (or start single nodes with `spark node KIND --id "
+                  "ID`)", file=sys.stderr, flush=True)
+            return 1
+        agents = [a for a in agents if a.node_id not in taken]
+        if hub.web is not None:
+            hub.web.reserve()  # a taken port is an error now, before anything is printed
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(hub.run(), name="hub")
+            for agent in agents:
+                tg.create_task(agent.run(), name=f"node-{agent.node_id}")
+            report = tg.create_task(_report(hub, agents, broker), name="report")
+            bridge = None
+            # Cloud sinks configured: MQTT -> outbox -> sinks. (Kafka's cloud -> edge source
+            # runs inside the hub, task hub-cloud-<sink>: it needs the registry.)
+            if cfg.bridges.sinks:
+                from spark.bridges.runtime import Bridge
+
+                login = _password(broker, cfg, cfg.mqtt.username or cfg.hub.id)
+                bridge = tg.create_task(Bridge(cfg, password=login).run(), name="bridge")
+            if duration is not None:
+                await asyncio.sleep(duration)
+                report.cancel()
+                for agent in [*agents, hub]:
+                    agent.stop()
+                if bridge is not None:
+                    bridge.cancel()
+    return 0
+
+
+def _password(broker: Any, cfg: SparkConfig, username: str) -> str | None:
+    """The login for ``username``: the broker we started knows it; for an external broker the
+    config's secret or a password generated earlier by ``spark broker`` applies."""
+    login = broker.login(username)
+    if login is not None:
+        return str(login[1])
+    if username == (cfg.mqtt.username or cfg.hub.id):
+        return hub_password(cfg)
+    node = next((n for n in cfg.nodes if (n.username or n.id) == username), None)
+    return node_password(cfg, node) if node is not None else None
+
+
+def _auth_hint(broker: Any, cfg: SparkConfig) -> str:
+    user = cfg.broker.homeassistant_user
+    if broker.login(user) is None:
+        return ""
+    from spark.hub.broker.secrets import password_path, secrets_dir
+
+    return f" -u {user} -P \"$(cat {password_path(secrets_dir(cfg), user)})\""
+
+
+async def _report(hub: Hub, agents: list[NodeAgent], broker: Any) -> None:
+    """Tell the user what reached the registry and where to look next."""
+    added = hub.bus.subscribe((EntityAdded, NodeAvailability))
+    deadline = asyncio.get_running_loop().time() + 20.0
+    with added:
+        while asyncio.get_running_loop().time() < deadline:
+            reg = hub.registry
+            expected = {a.unique_prefix: len(a.entities) for a in agents}
+            if reg is not None and _all_registered(hub, expected):
+                break
+            try:
+                async with asyncio.timeout(max(0.0, deadline - asyncio.get_running_loop().time())):
+                    await added.get()
+            except TimeoutError:
+                break
+    reg = hub.registry
+    if reg is None or hub.client is None:
+        return
+    # A node answers a ping after everything it published before it: its states are in.
+    rpc = RpcClient(hub.client, hub.layout)
+    async def ping(node_id: str) -> None:
+        with contextlib.suppress(RpcError):
+            await rpc.call(node_id, "ping", timeout=5.0)
+
+    await asyncio.gather(*(ping(agent.node_id) for agent in agents))
+    if hub.web is not None:  # the first admin exists (and its password file) once it serves
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(20.0):
+                await hub.web.started.wait()
+    cfg = hub.config
+    layout = hub.layout
+    lines = ["", f"Prime Spark is up: hub {hub.node_id!r} and {len(agents)} nodes, "
+             f"{len(reg.entities)} entities in the registry", *node_lines(hub, agents), "",
+             "where to look next:",
+             f"  {'MQTT broker':<14} {cfg.mqtt.host}:{cfg.mqtt.port}",
+             f"  {'watch it':<14} mosquitto_sub -h {cfg.mqtt.host} -p {cfg.mqtt.port} "
+             f"-t '{layout.everything()}' -v{_auth_hint(broker, cfg)}",
+             f"  {'topics':<14} {layout.base}/<node>/<entity>/state, .../set to command; "
+             f"discovery under {cfg.mqtt.discovery_prefix}/",
+             f"  {'Home Assistant':<14} add the MQTT integration with this broker (user "
+             f"{cfg.broker.homeassistant_user!r} when Prime Spark started it)"]
+    if hub.web is not None:
+        lines.append(f"  {'REST API':<14} {hub.web.url}api/docs")
+    lines += ["", *login_lines(cfg, hub.web.url if hub.web is not None else None)]
+    print("\n".join(lines), flush=True)
+
+
+def _all_registered(hub: Hub, expected: dict[str, int]) -> bool:
+    """Every local node's entities (by unique-id prefix) are in the hub registry."""
+    reg = hub.registry
+    if reg is None:
+        return False
+    have = dict.fromkeys(expected, 0)
+    for record in reg.entities.values():
+        uid = record.spec.unique_id or ""
+        for prefix in expected:
+            if uid.startswith(prefix + "_"):
+                have[prefix] += 1
+    return all(have[p] >= n for p, n in expected.items())

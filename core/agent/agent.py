@@ -1,0 +1,474 @@
+"""The base node agent. A node kind subclasses it, declares entities and handles commands.
+
+Lifecycle per connection (one path for first connect and every reconnect):
+  availability ``online`` (retained; the will sets ``offline``) -> discovery configs -> states.
+The same announce runs again, after a random 1-5 s delay, when Home Assistant's status topic
+turns ``online``. On clean shutdown ``offline`` is published before disconnecting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import os
+import random
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import orjson
+
+from spark.app.config.models import SparkConfig
+from spark.core.agent.config import NodeConfigBase
+from spark.core.agent.discovery import (
+    DeviceInfo,
+    DiscoveryContext,
+    device_config,
+    entity_config,
+    hub_identifier,
+)
+from spark.core.agent.entities import BinarySensor, Entity, Sensor
+from spark.core.agent.hwid import hardware_id
+from spark.core.agent.ownership import PROBE_TIMEOUT, NodeIdTaken, Owner, live_owners
+from spark.core.errors import PayloadError
+from spark.core.mqtt import Message, MqttClient, Will
+from spark.core.rpc import RpcServer
+from spark.core.topics import OFFLINE, ONLINE, TopicLayout
+
+log = logging.getLogger(__name__)
+
+CommandHandler = Callable[[Any], Awaitable[Any] | Any]
+
+
+@dataclass(slots=True)
+class NodeContext:
+    """What an agent needs from the outside world; built in ``main``, passed down."""
+
+    config: SparkConfig
+    node: NodeConfigBase
+    password: str | None = None
+    announce_delay: tuple[float, float] = (1.0, 5.0)
+    extra: dict[str, Any] = field(default_factory=dict)
+    owner_probe_timeout: float = PROBE_TIMEOUT  # s a live owner of the id has to answer
+
+    @property
+    def layout(self) -> TopicLayout:
+        return self.config.mqtt.layout()
+
+
+@dataclass(slots=True)
+class _Published:
+    config: bytes | None = None
+    state: str | bytes | None = None
+    attributes: bytes | None = None
+
+
+class NodeAgent:
+    """Base class. Subclasses set ``kind``/``model`` and implement :meth:`declare_entities`."""
+
+    kind: ClassVar[str] = "node"
+    model: ClassVar[str] = "Prime Spark node"
+
+    def __init__(self, ctx: NodeContext) -> None:
+        self.ctx = ctx
+        self.node_id = ctx.node.id
+        self.layout = ctx.layout
+        self.hub_id = ctx.config.hub.id
+        self.hwid = hardware_id(ctx.node.hardware_id)
+        self.started_at = datetime.now(UTC).replace(microsecond=0)
+        self._t0 = time.monotonic()
+        self.entities: dict[str, Entity] = {}
+        self._handlers: dict[str, CommandHandler] = {}
+        self._published: dict[str, _Published] = {}
+        self._states: dict[str, Any] = {}
+        self._attributes: dict[str, dict[str, Any]] = {}
+        self._removed: dict[str, str] = {}  # key -> platform, for device-mode removal
+        self._stop = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._announce_task: asyncio.Task[None] | None = None
+        self.client: MqttClient | None = None
+        self.rpc: RpcServer | None = None
+        self.commands_rejected = 0
+        self._owner_checked = False  # see check_owner
+        self._leaving = False  # our own offline is on its way: do not contradict it
+
+    # ---- to override ------------------------------------------------------------------
+    def declare_entities(self) -> list[Entity]:
+        """The node's entities (the framework adds its diagnostic ones)."""
+        return []
+
+    async def setup(self) -> None:
+        """Open backends; runs before the first connect."""
+
+    async def work(self) -> None:
+        """The node's main loop (periodic reads). Runs until the agent stops."""
+        await self._stop.wait()
+
+    async def teardown(self) -> None:
+        """Close backends."""
+
+    async def attach(self, client: MqttClient) -> None:
+        """Called once the client exists, before it connects (extra subscriptions go here)."""
+
+    def device_info(self) -> DeviceInfo:
+        is_hub = self.node_id == self.hub_id
+        return DeviceInfo(
+            identifier=hub_identifier(self.hub_id) if is_hub else self.unique_prefix,
+            name=self.ctx.node.display_name(),
+            model=self.model,
+            serial_number=self.hwid,
+            suggested_area=self.ctx.node.area,
+            via_device=None if is_hub else hub_identifier(self.hub_id),
+        )
+
+    # ---- entity API -------------------------------------------------------------------
+    @property
+    def unique_prefix(self) -> str:
+        return f"spark_{self.hwid}_{self.node_id}".replace("-", "_")
+
+    def discovery_context(self) -> DiscoveryContext:
+        return DiscoveryContext(self.layout, self.node_id, self.hub_id, self.unique_prefix,
+                                self.device_info())
+
+    def add_entity(self, entity: Entity, handler: CommandHandler | None = None) -> None:
+        if entity.key in self.entities:
+            raise ValueError(f"{self.node_id}: duplicate entity key {entity.key!r}")
+        self.entities[entity.key] = entity
+        self._removed.pop(entity.key, None)
+        if handler is not None:
+            self._handlers[entity.key] = handler
+        if self.client is not None and self.client.connected:
+            self._publish_config(entity)
+            self._publish_state(entity.key)
+
+    def remove_entity(self, key: str) -> None:
+        """Remove an entity now, including its retained config and state (no ghosts)."""
+        entity = self.entities.pop(key, None)
+        if entity is None:
+            return
+        self._handlers.pop(key, None)
+        self._states.pop(key, None)
+        self._removed[key] = entity.platform
+        if self.client is not None:
+            self._clear_entity(entity.platform, key)
+
+    def on_command(self, key: str, handler: CommandHandler) -> None:
+        self._handlers[key] = handler
+
+    def state(self, key: str) -> Any:
+        return self._states.get(key)
+
+    def set_state(
+        self, key: str, value: Any, attributes: dict[str, Any] | None = None, force: bool = False
+    ) -> None:
+        """Record and publish an entity's state (only when it changed, unless ``force``)."""
+        entity = self.entities[key]
+        if entity.platform in ("event", "button"):
+            raise ValueError(f"use fire_event for {entity.platform} {key!r}")
+        self._states[key] = value
+        if attributes is not None:
+            self._attributes[key] = attributes
+        self._publish_state(key, force=force)
+
+    def fire_event(self, key: str, event_type: str, **data: Any) -> None:
+        entity = self.entities[key]
+        payload = entity.encode_state({"event_type": event_type, **data})
+        if self.client is not None:
+            self.client.publish(self.layout.state(self.node_id, key), payload, entity.qos, False)
+
+    # ---- publishing -------------------------------------------------------------------
+    def _pub(self, key: str) -> _Published:
+        pub = self._published.get(key)
+        if pub is None:
+            pub = self._published[key] = _Published()
+        return pub
+
+    def _publish_config(self, entity: Entity, force: bool = False) -> None:
+        if self.ctx.config.hub.discovery_mode == "device":
+            self._publish_device_config(force)
+            return
+        payload = orjson.dumps(entity_config(entity, self.discovery_context()))
+        pub = self._pub(entity.key)
+        if not force and pub.config == payload:
+            return  # unchanged retained config: no discovery storm
+        pub.config = payload
+        assert self.client is not None
+        self.client.publish(
+            self.layout.discovery(entity.platform, self.node_id, entity.key), payload, 1, True
+        )
+
+    def _publish_device_config(self, force: bool = False) -> None:
+        payload = orjson.dumps(
+            device_config(list(self.entities.values()), self.discovery_context(), self._removed)
+        )
+        pub = self._pub("__device__")
+        if not force and pub.config == payload:
+            return
+        pub.config = payload
+        assert self.client is not None
+        self.client.publish(self.layout.device_discovery(self.node_id), payload, 1, True)
+
+    def _publish_state(self, key: str, force: bool = False) -> None:
+        if self.client is None or key not in self._states:
+            return
+        entity = self.entities[key]
+        try:
+            payload = entity.encode_state(self._states[key])
+        except PayloadError as exc:
+            log.error("%s: not publishing state of %s: %s", self.node_id, key, exc)
+            return
+        pub = self._pub(key)
+        retain = entity.retain_state and getattr(entity, "retain", True)
+        if force or pub.state != payload:
+            pub.state = payload
+            self.client.publish(self.layout.state(self.node_id, key), payload, entity.qos, retain)
+        attrs = self._attributes.get(key)
+        if entity.attributes and attrs is not None:
+            body = orjson.dumps(attrs, option=orjson.OPT_NON_STR_KEYS)
+            if force or pub.attributes != body:
+                pub.attributes = body
+                self.client.publish(self.layout.attributes(self.node_id, key), body, 1, retain)
+
+    def _clear_entity(self, platform: str, key: str) -> None:
+        assert self.client is not None
+        self._published.pop(key, None)
+        if self.ctx.config.hub.discovery_mode == "device":
+            self._publish_device_config()
+        else:
+            self.client.publish(self.layout.discovery(platform, self.node_id, key), b"", 1, True)
+        self.client.publish(self.layout.state(self.node_id, key), b"", 1, True)
+        self.client.publish(self.layout.attributes(self.node_id, key), b"", 1, True)
+
+    def announce(self, force: bool = True) -> None:
+        """Availability, then every discovery config, then every state."""
+        assert self.client is not None
+        self.client.publish(self.layout.availability(self.node_id), ONLINE, 1, True)
+        if self.ctx.config.hub.discovery_mode == "device":
+            self._publish_device_config(force)
+        else:
+            for entity in self.entities.values():
+                self._publish_config(entity, force)
+        for key in list(self._states):
+            self._publish_state(key, force=True)
+
+    # ---- incoming ---------------------------------------------------------------------
+    def _on_command(self, msg: Message) -> None:
+        parsed = self.layout.parse_command(msg.topic)
+        if parsed is None:
+            return
+        entity = self.entities.get(parsed.object_id)
+        correlation: str | None = None
+        raw = msg.payload
+        if raw[:1] == b"{":
+            try:
+                body = orjson.loads(raw)
+                if isinstance(body, dict) and "value" in body:
+                    correlation = str(body.get("id")) if body.get("id") is not None else None
+                    raw = str(body["value"]).encode()
+            except orjson.JSONDecodeError:
+                pass
+        try:
+            if entity is None or not entity.commandable:
+                raise PayloadError(f"no commandable entity {parsed.object_id!r} on {self.node_id}")
+            value = entity.parse_command(raw)
+        except PayloadError as exc:
+            self._reject(parsed.object_id, correlation, str(exc), msg.payload)
+            return
+        task = asyncio.create_task(self._run_handler(entity, value, correlation),
+                                   name=f"{self.node_id}-cmd-{entity.key}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _reject(self, key: str, correlation: str | None, error: str, payload: bytes) -> None:
+        self.commands_rejected += 1
+        if "commands_rejected" in self.entities:
+            self.set_state("commands_rejected", self.commands_rejected)
+        log.warning("%s: rejected command for %s (%r): %s", self.node_id, key, payload[:60], error)
+        body = {"id": correlation, "status": "error", "entity": key, "error": error}
+        if self.client is not None:
+            self.client.publish(self.layout.response(self.node_id, "command"),
+                                orjson.dumps(body), 1, False)
+
+    async def _run_handler(self, entity: Entity, value: Any, correlation: str | None) -> None:
+        handler = self._handlers.get(entity.key)
+        try:
+            if handler is None:
+                raise PayloadError(f"{entity.key!r} has no command handler")
+            result = handler(value)
+            if inspect.isawaitable(result):
+                await result
+        except (PayloadError, ValueError) as exc:
+            self._reject(entity.key, correlation, str(exc), str(value).encode())
+            return
+        except Exception as exc:
+            log.exception("%s: command handler for %s failed", self.node_id, entity.key)
+            self._reject(entity.key, correlation, f"internal error: {exc}", str(value).encode())
+            return
+        if correlation is not None and self.client is not None:
+            body = {"id": correlation, "status": "ok", "entity": entity.key}
+            self.client.publish(self.layout.response(self.node_id, "command"),
+                                orjson.dumps(body), 1, False)
+
+    def _on_ha_status(self, msg: Message) -> None:
+        if msg.payload.strip().lower() != ONLINE.encode():
+            return
+        if self._announce_task is not None and not self._announce_task.done():
+            return
+        self._announce_task = asyncio.create_task(self._delayed_announce(),
+                                                  name=f"{self.node_id}-reannounce")
+
+    async def _delayed_announce(self) -> None:
+        low, high = self.ctx.announce_delay
+        await asyncio.sleep(random.uniform(low, high))
+        if self.client is not None and self.client.connected:
+            log.info("%s: Home Assistant came online; re-sending discovery and state",
+                     self.node_id)
+            self.announce(force=True)
+
+    def _on_own_discovery(self, msg: Message) -> None:
+        """Clear retained discovery configs under our node id that we no longer own."""
+        if not msg.retain or not msg.payload or self.client is None:
+            return
+        parsed = self.layout.parse_discovery(msg.topic)
+        if parsed is None:
+            return
+        if self.ctx.config.hub.discovery_mode == "device":
+            stale = not parsed.is_device
+        elif parsed.is_device:
+            stale = True
+        else:
+            entity = self.entities.get(parsed.object_id or "")
+            stale = entity is None or entity.platform != parsed.component
+        if stale:
+            log.info("%s: removing stale discovery config %s", self.node_id, msg.topic)
+            self.client.publish(msg.topic, b"", 1, True)
+
+    def _on_own_availability(self, msg: Message) -> None:
+        """Someone else said we are offline while we serve (a duplicate that exited, a will
+        of a lost connection delivered late): say ``online`` again."""
+        if msg.retain or msg.payload == ONLINE.encode() or self._leaving \
+                or self.client is None or self.layout.parse_availability(msg.topic) != self.node_id:
+            return  # retained: what was there when we subscribed (our announce follows)
+        if self.client.connected:
+            log.warning("%s: %r was published on our availability topic while we run; "
+                        "announcing online again", self.node_id, msg.payload[:20])
+            self.client.publish(self.layout.availability(self.node_id), ONLINE, 1, True)
+
+    # ---- run --------------------------------------------------------------------------
+    def _builtin_entities(self) -> list[Entity]:
+        return [
+            BinarySensor(key="connectivity", name="Connectivity", device_class="connectivity",
+                         entity_category="diagnostic"),
+            Sensor(key="started_at", name="Started", device_class="timestamp",
+                   entity_category="diagnostic", icon="mdi:clock-start"),
+            Sensor(key="commands_rejected", name="Commands rejected",
+                   state_class="total_increasing", entity_category="diagnostic",
+                   enabled_by_default=False),
+        ]
+
+    @property
+    def mqtt_username(self) -> str | None:
+        return self.ctx.node.username or (self.node_id if self.ctx.password else None)
+
+    def make_client(self) -> MqttClient:
+        cfg = self.ctx.config.mqtt
+        return MqttClient(
+            cfg,
+            self.node_id,
+            will=Will(self.layout.availability(self.node_id), OFFLINE, qos=1, retain=True),
+            username=self.mqtt_username,
+            password=self.ctx.password,
+        )
+
+    async def check_owner(self) -> Owner | None:
+        """The live process already serving this node id, if any (see core.agent.ownership).
+        :meth:`run` calls it before connecting with the will unless it was called already."""
+        owners = await live_owners(self.ctx.config.mqtt, self.layout, [self.node_id],
+                                   username=self.mqtt_username, password=self.ctx.password,
+                                   timeout=self.ctx.owner_probe_timeout)
+        self._owner_checked = True
+        return owners.get(self.node_id)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self, ready: asyncio.Event | None = None) -> None:
+        """Connect, announce, serve commands and run :meth:`work` until :meth:`stop`.
+
+        Raises :class:`NodeIdTaken`, before connecting, when a live process serves the id."""
+        if not self._owner_checked:
+            owner = await self.check_owner()
+            if owner is not None:
+                raise NodeIdTaken([owner])
+        for entity in [*self._builtin_entities(), *self.declare_entities()]:
+            self.entities[entity.key] = entity
+        self._states["connectivity"] = True
+        self._states["started_at"] = self.started_at
+        self._states["commands_rejected"] = 0
+        await self.setup()
+        try:
+            async with self.make_client() as client:
+                self.client = client
+                self.rpc = RpcServer(client, self.layout, self.node_id)
+                self.rpc.register("ping", self._rpc_ping)
+                client.subscribe(self.layout.node_commands(self.node_id), self._on_command, 1)
+                client.subscribe(self.layout.ha_status(), self._on_ha_status, 1)
+                client.subscribe(self.layout.node_discovery(self.node_id),
+                                 self._on_own_discovery, 1)
+                client.subscribe(self.layout.device_discovery(self.node_id),
+                                 self._on_own_discovery, 1)
+                # the wildcard, not our exact topic: an exact filter would keep the hub's
+                # registry from subscribing to it (and getting it retained) for its entities
+                client.subscribe(self.layout.all_availability(), self._on_own_availability, 1)
+                client.on_connect(self._on_connected)
+                await self.attach(client)
+                try:
+                    async with asyncio.TaskGroup() as tg:
+                        tg.create_task(self._work_guard(), name=f"{self.node_id}-work")
+                        if ready is not None:
+                            await client.wait_connected()
+                            ready.set()
+                        await self._stop.wait()
+                        raise _Stop
+                except* _Stop:
+                    pass
+                finally:
+                    await self._go_offline()
+        finally:
+            await self.teardown()
+
+    async def _work_guard(self) -> None:
+        await self.work()
+        await self._stop.wait()
+
+    async def _on_connected(self) -> None:
+        self.announce(force=True)
+
+    async def _rpc_ping(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"node": self.node_id, "kind": self.kind,
+                "uptime_s": round(time.monotonic() - self._t0, 3),
+                "host": socket.gethostname(), "pid": os.getpid()}
+
+    async def _go_offline(self) -> None:
+        """Cancel command tasks and publish the retained ``offline`` before disconnecting."""
+        self._leaving = True
+        for task in list(self._tasks):
+            task.cancel()
+        if self._announce_task is not None:
+            self._announce_task.cancel()
+        client = self.client
+        if client is not None and client.connected:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2.0):
+                    await client.publish_confirmed(
+                        self.layout.availability(self.node_id), OFFLINE, 1, True
+                    )
+
+
+class _Stop(Exception):
+    """Internal: leaves the TaskGroup when the agent is asked to stop."""

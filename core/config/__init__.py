@@ -1,0 +1,1 @@
+"""Config building blocks: the strict model base, the broker connection."""

@@ -1,5 +1,0 @@
-"""The MQTT link shared by hub, nodes and bridges: paho-mqtt driven by the asyncio loop."""
-
-from hub.mqtt.client import LinkState, Message, MqttClient, Will
-
-__all__ = ["LinkState", "Message", "MqttClient", "Will"]

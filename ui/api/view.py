@@ -1,0 +1,225 @@
+"""What the panel and the REST API ask of the hub: entities by node, area or search; nodes,
+bridges and the health of each part. Read-only; computed from the registry on demand."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from spark.hub.entity import Device, EntityRecord
+
+if TYPE_CHECKING:
+    from spark.hub.app import Hub
+
+Health = Literal["healthy", "degraded", "unhealthy"]
+_ORDER: dict[str, int] = {"healthy": 0, "degraded": 1, "unhealthy": 2}
+LINK_HEALTH: dict[str, Health] = {"up": "healthy", "idle": "healthy", "connecting": "degraded",
+                                  "backoff": "degraded", "closed": "unhealthy"}
+
+
+def worst(statuses: list[Health]) -> Health:
+    return max(statuses, key=_ORDER.__getitem__, default="healthy")
+
+
+@dataclass(frozen=True, slots=True)
+class NodeInfo:
+    id: str
+    online: bool | None  # None: configured here but never seen
+    name: str
+    model: str | None
+    device_id: str | None
+    entities: int
+    unavailable: int
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeInfo:
+    sink: str
+    link: str | None
+    backlog: float | None
+    oldest_age: float | None
+    online: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Component:
+    name: str
+    kind: Literal["broker", "hub", "node", "bridge", "history"]
+    status: Health
+    detail: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def _number(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+class HubView:
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.layout = hub.layout
+
+    # ---- entities ---------------------------------------------------------------------
+    def records(self) -> list[EntityRecord]:
+        reg = self.hub.registry
+        return list(reg.entities.values()) if reg is not None else []
+
+    def get(self, entity_id: str) -> EntityRecord | None:
+        reg = self.hub.registry
+        return reg.get(entity_id) if reg is not None else None
+
+    def device(self, device_id: str | None) -> Device | None:
+        reg = self.hub.registry
+        return reg.devices.get(device_id or "") if reg is not None else None
+
+    def devices(self) -> list[Device]:
+        reg = self.hub.registry
+        return sorted(reg.devices.values(), key=lambda d: (d.name or d.id).lower()) \
+            if reg is not None else []
+
+    def node_of(self, record: EntityRecord) -> str | None:
+        """The Prime Spark node whose availability the entity lists (None: third-party)."""
+        found = None
+        for avail in record.spec.availability:
+            node = self.layout.parse_availability(avail.topic)
+            if node is not None and node != self.hub.config.hub.id:
+                return node
+            found = found or node
+        return found
+
+    def entity_of(self, node: str, key: str) -> EntityRecord | None:
+        """A node's entity by its key (unique id ``spark_<hwid>_<node>_<key>``)."""
+        suffix = f"_{node}_{key}"
+        for record in self.records():
+            if (record.spec.unique_id or "").endswith(suffix) and self.node_of(record) == node:
+                return record
+        return None
+
+    def area_of(self, record: EntityRecord) -> str | None:
+        device = self.device(record.device_id)
+        return device.suggested_area if device else None
+
+    def describe(self, record: EntityRecord) -> dict[str, Any]:
+        device = self.device(record.device_id)
+        return {**record.as_dict(), "area": device.suggested_area if device else None,
+                "device_name": device.name if device else None, "node": self.node_of(record),
+                "has_image": record.image is not None}
+
+    def areas(self) -> list[str]:
+        return sorted({d.suggested_area for d in self.devices() if d.suggested_area})
+
+    def entities(self, *, area: str | None = None, device_id: str | None = None,
+                 platform: str | None = None, q: str | None = None) -> list[EntityRecord]:
+        needle = (q or "").strip().lower()
+        out = []
+        for record in self.records():
+            if device_id and record.device_id != device_id:
+                continue
+            if platform and record.platform != platform:
+                continue
+            if area and self.area_of(record) != area:
+                continue
+            if needle:
+                device = self.device(record.device_id)
+                text = f"{record.entity_id} {record.name or ''} {device.name if device else ''}"
+                if needle not in text.lower():
+                    continue
+            out.append(record)
+        return sorted(out, key=lambda r: r.entity_id)
+
+    # ---- nodes and bridges ------------------------------------------------------------
+    def nodes(self) -> list[NodeInfo]:
+        by_node: dict[str, list[EntityRecord]] = {}
+        for record in self.records():
+            node = self.node_of(record)
+            if node is not None:
+                by_node.setdefault(node, []).append(record)
+        seen = dict(self.hub.nodes_online)
+        ids = list(dict.fromkeys([*seen, *(n.id for n in self.hub.config.nodes)]))
+        out = []
+        for node in sorted(ids):
+            records = by_node.get(node, [])
+            device = self.device(records[0].device_id) if records else None
+            out.append(NodeInfo(
+                node, seen.get(node), (device.name if device and device.name else node),
+                device.model if device else None, device.id if device else None, len(records),
+                sum(1 for r in records if not r.available)))
+        return out
+
+    def bridges(self) -> list[BridgeInfo]:
+        cfg = self.hub.config.bridges
+        node = cfg.node_id
+        sinks = list(cfg.sink_names())
+        for record in self.records():
+            uid = record.spec.unique_id or ""
+            if uid.endswith("_link") and self.node_of(record) == node:
+                sink = uid[: -len("_link")].rsplit(f"_{node}_", 1)[-1]
+                if sink not in sinks:
+                    sinks.append(sink)
+        online = bool(self.hub.nodes_online.get(node))
+        out = []
+        for sink in sinks:
+            link = self.entity_of(node, f"{sink}_link")
+            backlog = self.entity_of(node, f"{sink}_backlog")
+            age = self.entity_of(node, f"{sink}_oldest_age")
+            out.append(BridgeInfo(
+                sink, link.state if link and link.available else None,
+                _number(backlog.state) if backlog else None,
+                _number(age.state) if age else None, online))
+        return out
+
+    # ---- health -----------------------------------------------------------------------
+    def health(self) -> list[Component]:
+        hub, cfg = self.hub, self.hub.config
+        client = hub.client
+        parts: list[Component] = []
+        where = f"{cfg.mqtt.host}:{cfg.mqtt.port}"
+        if client is not None and client.connected:
+            parts.append(Component("broker", "broker", "healthy", f"connected to {where}"))
+        else:
+            state = client.state.value if client is not None else "not started"
+            parts.append(Component("broker", "broker", "unhealthy", f"{where}: {state}"))
+        reg = hub.registry
+        if reg is None:
+            parts.append(Component("hub", "hub", "unhealthy", "registry not started"))
+        else:
+            data = {"devices": len(reg.devices), "entities": len(reg.entities),
+                    "messages": reg.stats.messages, "rejected": reg.stats.rejected}
+            parts.append(Component("hub", "hub", "healthy",
+                                   f"{len(reg.devices)} devices, {len(reg.entities)} entities",
+                                   data))
+        for node in self.nodes():
+            if node.id == cfg.hub.id:
+                continue
+            if node.online is None:
+                parts.append(Component(node.id, "node", "unhealthy", "never seen"))
+            elif not node.online:
+                parts.append(Component(node.id, "node", "unhealthy", "offline"))
+            elif node.unavailable:
+                parts.append(Component(node.id, "node", "degraded",
+                                       f"{node.unavailable} of {node.entities} entities "
+                                       "unavailable"))
+            else:
+                parts.append(Component(node.id, "node", "healthy",
+                                       f"online, {node.entities} entities"))
+        for bridge in self.bridges():
+            status: Health = LINK_HEALTH.get(bridge.link or "", "unhealthy")
+            if not bridge.online:
+                status = "unhealthy"
+            detail = f"link {bridge.link or 'unknown'}"
+            if bridge.backlog is not None:
+                detail += f", backlog {bridge.backlog:g}"
+            parts.append(Component(bridge.sink, "bridge", status, detail,
+                                   {"backlog": bridge.backlog, "oldest_age": bridge.oldest_age}))
+        rec = hub.recorder
+        if rec is None:
+            parts.append(Component("history", "history", "healthy", "recorder disabled"))
+        else:
+            snap = rec.snapshot()
+            parts.append(Component("history", "history", rec.health(),  # type: ignore[arg-type]
+                                   f"{snap['state']}, backlog {snap['backlog']}",
+                                   {"backlog": snap["backlog"], "dropped": snap["dropped"]}))
+        return parts
