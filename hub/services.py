@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from spark.core.errors import SparkError
+from spark.core.errors import ServiceError
 from spark.core.events import EventBus, HubEvent, StateChanged
 from spark.core.topics import TopicLayout
 from spark.hub.entity import EntityRecord
@@ -25,10 +25,6 @@ SERVICES = ("turn_on", "turn_off", "toggle", "select_option", "set_value", "pres
 ON_OFF = frozenset({"switch", "light", "fan", "siren", "humidifier"})
 
 PublishFn = Callable[[str, Any, int, bool], None]
-
-
-class ServiceError(SparkError):
-    """A service call that cannot be carried out; the message says why."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +107,16 @@ class Services:
             raise ServiceError(f"{value} is outside {low}..{high} for {entity.entity_id}")
         text = str(int(value)) if value.is_integer() else repr(value)
         return text, None if spec.value_template else text
+
+    def check(self, service: str, entity_id: str, data: dict[str, Any]) -> Command:
+        """The command :meth:`call` would publish, unpublished (``core.services.ServiceCaller``:
+        the cloud source publishes it itself, confirmed)."""
+        entity = self.registry.get(entity_id)
+        if entity is None:
+            raise ServiceError(f"unknown entity {entity_id}")
+        if not entity.available:
+            raise ServiceError(f"{entity_id} is unavailable")
+        return self.build(service, entity, data)
 
     async def call(
         self, service: str, entity_id: str, data: dict[str, Any] | None = None,

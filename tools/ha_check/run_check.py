@@ -39,6 +39,7 @@ from ha_process import HomeAssistant, free_port, wait_for  # noqa: E402
 
 import spark.app.config.models  # noqa: E402,F401 - first: the app.config <-> nodes.kinds import cycle
 from spark.app.config.models import SparkConfig  # noqa: E402
+from spark.app.runtime import build_hub  # noqa: E402
 from spark.core.agent.agent import NodeAgent, NodeContext  # noqa: E402
 from spark.core.agent.discovery import hub_identifier  # noqa: E402
 from spark.core.mqtt import Message, MqttClient  # noqa: E402
@@ -53,13 +54,13 @@ log = logging.getLogger("ha_check")
 class Running:
     """A hub or node agent running as a task in this process; stop() and start() again."""
 
-    def __init__(self, make: Callable[[], NodeAgent], name: str) -> None:
+    def __init__(self, make: Callable[[], NodeAgent | Hub], name: str) -> None:
         self.make = make
         self.name = name
-        self.agent: NodeAgent | None = None
+        self.agent: NodeAgent | Hub | None = None
         self.task: asyncio.Task[None] | None = None
 
-    async def start(self) -> NodeAgent:
+    async def start(self) -> NodeAgent | Hub:
         self.agent = self.make()
         ready = asyncio.Event()
         self.task = asyncio.create_task(self.agent.run(ready), name=f"ha-check-{self.name}")
@@ -124,8 +125,8 @@ async def run(args: argparse.Namespace) -> Report:
     hub_password = broker.passwords["hub"]
     fast = (0.5, 1.5)
 
-    def make_hub() -> NodeAgent:
-        return Hub(cfg, password=hub_password, announce_delay=fast)
+    def make_hub() -> Hub:
+        return build_hub(cfg, password=hub_password, announce_delay=fast)
 
     def maker(node_id: str) -> Callable[[], NodeAgent]:
         node_cfg = cfg.node(node_id)
