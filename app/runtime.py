@@ -224,8 +224,9 @@ async def run_up(cfg: SparkConfig, duration: float | None = None) -> int:
             if duration is not None:
                 await asyncio.sleep(duration)
                 report.cancel()
-                for agent in [*agents, hub]:
+                for agent in agents:
                     agent.stop()
+                hub.stop()
                 if bridge is not None:
                     bridge.cancel()
     return 0
