@@ -68,6 +68,8 @@ def _number(value: str | None) -> float | None:
 
 
 class HubQueries:
+    """The panel's and the API's questions, answered from the hub's view and the site."""
+
     def __init__(self, hub: HubView, site: Site) -> None:
         self.hub = hub
         self.site = site
