@@ -20,6 +20,7 @@ from spark.core.discovery.models import (
 )
 from spark.core.discovery.normalize import normalize
 from spark.core.errors import PayloadError
+from spark.core.platforms.catalogue import schema_for
 from spark.core.topics import DiscoveryTopic
 
 __all__ = [
@@ -128,7 +129,7 @@ def _entity(
     where: str,
 ) -> DiscoveredEntity:
     try:
-        return DiscoveredEntity.from_config(
+        return schema_for(component).from_config(
             config,
             component=component,
             discovery_topic=name,
