@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 
 import orjson
 from pydantic import ValidationError
@@ -90,7 +90,7 @@ SHARED_OPTIONS = (
 )
 _AVAILABILITY_FORMS = ("availability", "availability_topic")
 
-DiscoveryItem = DiscoveredEntity | Removal
+DiscoveryItem: TypeAlias = DiscoveredEntity | Removal
 
 
 def topic_name(topic: DiscoveryTopic) -> str:

@@ -38,11 +38,13 @@ def catalogue() -> Mapping[str, Platform]:
             continue
         module = importlib.import_module(f"{_PACKAGE}.{info.name}")
         for obj in vars(module).values():
-            if (isinstance(obj, type) and issubclass(obj, Platform) and obj.name
-                    and obj.__module__ == module.__name__):
-                if obj.name in found:
-                    raise TypeError(f"platform {obj.name!r} is defined twice ({module.__name__})")
-                found[obj.name] = obj()
+            if not (isinstance(obj, type) and issubclass(obj, Platform)):
+                continue
+            cls: type[Platform] = obj
+            if cls.name and cls.__module__ == module.__name__:
+                if cls.name in found:
+                    raise TypeError(f"platform {cls.name!r} is defined twice ({module.__name__})")
+                found[cls.name] = cls()
     return MappingProxyType(found)
 
 
