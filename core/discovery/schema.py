@@ -20,7 +20,7 @@ from spark.core.discovery.models import (
 )
 from spark.core.discovery.normalize import normalize
 from spark.core.errors import PayloadError
-from spark.core.platforms.catalogue import schema_for
+from spark.core.platforms.catalogue import catalogue, schema_for
 from spark.core.topics import DiscoveryTopic
 
 __all__ = [
@@ -72,6 +72,13 @@ PLATFORMS = frozenset(
         "water_heater",
     }
 )
+
+
+def known_platform(name: Any) -> bool:
+    """One of Home Assistant's MQTT platforms, or one we have a module for (core/platforms/)."""
+    return isinstance(name, str) and (name in PLATFORMS or name in catalogue())
+
+
 # Components of a device-based config that are not entities and need no unique_id.
 NON_ENTITY_PLATFORMS = frozenset({"device_automation", "tag"})
 
@@ -147,7 +154,7 @@ def _component(
     if not isinstance(comp, dict):
         raise PayloadError(f"{where} must be a JSON object, got {type(comp).__name__}")
     platform = comp.get("platform")
-    if platform not in PLATFORMS:
+    if not known_platform(platform):
         raise PayloadError(f"{where}: unknown or missing platform ('p') {platform!r}")
     merged = {k: v for k, v in comp.items() if k != "platform"}
     if not merged:  # {"p": "sensor"} alone removes the component
@@ -208,7 +215,7 @@ def _parse(
         raise PayloadError(
             f"discovery payload on {name} is {len(data)} bytes, more than the {max_bytes} allowed"
         )
-    if not topic.is_device and topic.component not in PLATFORMS:
+    if not topic.is_device and not known_platform(topic.component):
         raise PayloadError(f"discovery topic {name} names unknown platform {topic.component!r}")
     if not data:
         return Removal(name, topic.component, topic.node_id, topic.object_id)
