@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeGuard
 
 import orjson
 from pydantic import ValidationError
@@ -74,7 +74,7 @@ PLATFORMS = frozenset(
 )
 
 
-def known_platform(name: Any) -> bool:
+def known_platform(name: object) -> TypeGuard[str]:
     """One of Home Assistant's MQTT platforms, or one we have a module for (core/platforms/)."""
     return isinstance(name, str) and (name in PLATFORMS or name in catalogue())
 
