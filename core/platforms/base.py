@@ -132,7 +132,8 @@ class Platform:
     # ---- state -------------------------------------------------------------------------------
     def state(self, entity: Entity, payload: bytes) -> Any:
         """The new state string, ``None`` (unknown), ``IGNORE`` or a :class:`Fired` event."""
-        value = self.render(entity, payload)
+        tpl = entity.value_tpl  # (render inlined: this runs for every state message)
+        value = payload.decode("utf-8", "replace") if tpl is None else self.render(entity, payload)
         if value == "None":
             return None
         return self.parse(entity, value)
@@ -177,7 +178,8 @@ class OnOffState(Platform):
     Schema = OnOffSchema
 
     def state(self, entity: Entity, payload: bytes) -> Any:
-        value = self.render(entity, payload)
+        tpl = entity.value_tpl
+        value = payload.decode("utf-8", "replace") if tpl is None else self.render(entity, payload)
         spec = entity.spec
         on = spec.state_on if spec.state_on is not None else spec.payload_on
         off = spec.state_off if spec.state_off is not None else spec.payload_off

@@ -9,7 +9,7 @@ from pydantic import model_validator
 
 from spark.core.discovery.models import DiscoveredEntity
 from spark.core.errors import PayloadError
-from spark.core.platforms.base import IGNORE, Entity, Platform, Words, check_option
+from spark.core.platforms.base import IGNORE, Entity, Platform, Words
 
 NOT_NUMERIC_CLASSES = ("enum", "timestamp", "date")
 
@@ -40,5 +40,6 @@ class Sensor(Platform):
                     f"{entity.entity_id}: {value[:40]!r} is not numeric "
                     f"(unit {spec.unit_of_measurement!r})"
                 ) from None
-        check_option(entity, value)
+        if spec.options and value not in spec.options:
+            raise PayloadError(f"{entity.entity_id}: {value[:40]!r} not in options")
         return value
