@@ -25,13 +25,14 @@ from test_timescale_sink import metrics
 from spark.app.config.models import SparkConfig
 from spark.bridges.outbox.config import OutboxConfig
 from spark.bridges.outbox.store import Outbox
-from spark.bridges.pump import LinkState, Pump
+from spark.bridges.pump import Pump
 from spark.bridges.runtime import make_pump, sink_factories
 from spark.bridges.sinks.kafka.config import KafkaSinkConfig
 from spark.bridges.sinks.kafka.sink import KafkaSink
 from spark.bridges.sinks.kafka.tansu import TansuProcess
 from spark.bridges.sinks.timescale.config import TimescaleSinkConfig
 from spark.bridges.sinks.timescale.sink import TimescaleSink
+from spark.core.link import LinkState
 from spark.core.messages.records import MetricRecord
 
 

@@ -17,8 +17,9 @@ from spark.app.config.models import SparkConfig
 from spark.bridges.sinks.base import SinkError, sink_class
 from spark.bridges.sinks.kafka.client import IDEMPOTENCY_HEADER
 from spark.bridges.sinks.kafka.config import PARTITIONS, KafkaSinkConfig, ServiceName
-from spark.bridges.sinks.kafka.sink import KafkaSink, LinkState
+from spark.bridges.sinks.kafka.sink import KafkaSink
 from spark.bridges.sinks.kafka.source import cloud_sources
+from spark.core.link import LinkState
 from spark.core.messages.records import (
     KAFKA_TOPICS,
     EventRecord,

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
+from spark.core.backoff import Backoff
 from spark.hub.recorder.backlog import Backlog
 from spark.hub.recorder.config import RecorderConfig
 from spark.hub.recorder.models import RecorderError, RecorderState, RecorderStats
@@ -102,7 +103,7 @@ class BatchWriter:
     async def run(self) -> None:
         """Until stopped and drained (or, stopping, the store still fails)."""
         held: Batch | None = None  # a batch that failed: retried as is
-        delay, tries = self.config.retry_min, 0
+        backoff, tries = Backoff(self.config.retry_min, self.config.retry_max, jitter=0.0), 0
         while True:
             if held is None:
                 if self.store.is_open and not await self._wait_for_rows():
@@ -125,8 +126,7 @@ class BatchWriter:
                 if self._stopping and tries >= STOP_TRIES:
                     self.give_up(held, str(exc))
                     return
-                await self._pause(delay)
-                delay = min(delay * 2, self.config.retry_max)
+                await backoff.wait(until=self._stop_requested)
                 continue
             if self.state is not RecorderState.CONNECTED:
                 level = logging.WARNING if self.stats.failures else logging.INFO
@@ -134,7 +134,8 @@ class BatchWriter:
                         len(self.backlog))
             self.state = RecorderState.CONNECTED
             self._committed(held, time.perf_counter() - started)
-            held, delay, tries = None, self.config.retry_min, 0
+            held, tries = None, 0
+            backoff.reset()
 
     def _write_sync(self, batch: Batch) -> None:
         try:
@@ -208,11 +209,6 @@ class BatchWriter:
         else:
             self._has_rows.clear()
         return batch
-
-    async def _pause(self, delay: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(delay):
-                await self._stop_requested.wait()
 
     # ---- bookkeeping ------------------------------------------------------------------
     def _committed(self, batch: Batch, seconds: float) -> None:

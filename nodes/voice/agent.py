@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 from spark.core.agent.agent import NodeAgent, NodeContext
 from spark.core.agent.entities import BinarySensor, Entity, Event, Number, Sensor, Switch
+from spark.core.backoff import Backoff
 from spark.core.messages.voice import EventType, PipelineEvent, new_run_id
 from spark.core.mqtt import Message, MqttClient
 from spark.core.rpc import RpcClient, RpcError
@@ -171,20 +172,20 @@ class VoiceNode(NodeAgent):
     # ---- the pipeline -----------------------------------------------------------------
     async def _listen_loop(self) -> None:
         """The microphone is an external link: when it fails, close, back off, reopen."""
-        backoff = 1.0
+        backoff = Backoff(1.0, 30.0, jitter=0.0)
         while True:
             try:
                 await self._consume()
             except (VoiceError, OSError) as exc:
                 log.error("%s: %s failed: %s; reopening in %.0f s", self.node_id,
-                          self.source.name, exc, backoff)
+                          self.source.name, exc, backoff.delay)
                 self._event("error", {"code": "source", "message": str(exc)})
                 with contextlib.suppress(Exception):
                     await self.source.close()
-                await asyncio.sleep(backoff)
-                backoff = min(30.0, backoff * 2)
+                await backoff.wait()
                 with contextlib.suppress(VoiceError, OSError):
                     await self.source.open()
+                    backoff.reset()
                 continue
             return  # a source that ends (a replayed file) leaves the node idle
 

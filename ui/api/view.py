@@ -6,15 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from spark.core.link import Health, LinkState
 from spark.hub.entity import Device, EntityRecord
 
 if TYPE_CHECKING:
     from spark.hub.app import Hub
 
-Health = Literal["healthy", "degraded", "unhealthy"]
 _ORDER: dict[str, int] = {"healthy": 0, "degraded": 1, "unhealthy": 2}
-LINK_HEALTH: dict[str, Health] = {"up": "healthy", "idle": "healthy", "connecting": "degraded",
-                                  "backoff": "degraded", "closed": "unhealthy"}
 
 
 def worst(statuses: list[Health]) -> Health:
@@ -206,7 +204,7 @@ class HubView:
                 parts.append(Component(node.id, "node", "healthy",
                                        f"online, {node.entities} entities"))
         for bridge in self.bridges():
-            status: Health = LINK_HEALTH.get(bridge.link or "", "unhealthy")
+            status = LinkState.health_of(bridge.link)
             if not bridge.online:
                 status = "unhealthy"
             detail = f"link {bridge.link or 'unknown'}"
