@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -54,7 +53,6 @@ class Pump:
         self.wake = asyncio.Event()  # set when records were appended (see Bridge)
         self.delivered = self.batches = self.failures = 0
         self.last_error: str | None = None
-        self.last_delivery = 0.0
 
     async def run(self, until_idle: bool = False) -> None:
         """Deliver until cancelled (or, with ``until_idle``, until the backlog is empty)."""
@@ -128,7 +126,6 @@ class Pump:
             self.outbox.ack(batch)
             self.delivered += len(batch.records)
             self.batches += 1
-            self.last_delivery = time.time()
 
     async def _read(self) -> tuple[int, Batch]:
         # On the loop thread, like the ack (no fsync: the ingest's fsync or SQLite's checkpoint

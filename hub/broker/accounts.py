@@ -80,10 +80,6 @@ def accounts(cfg: SparkConfig) -> list[Account]:
     return out
 
 
-def node_ids(cfg: SparkConfig) -> list[str]:
-    return [a.node_id for a in accounts(cfg) if a.role is Role.NODE and a.node_id is not None]
-
-
 def resolve_passwords(cfg: SparkConfig) -> dict[str, str]:
     """``{username: password}`` for every account (generating missing ones on disk)."""
     directory = secrets_dir(cfg)

@@ -80,10 +80,6 @@ class BrokerHandle:
             return f' -u {user} -P "$(cat {path})"'
         return f" -u {user} -P <password>"
 
-    @property
-    def started_here(self) -> bool:
-        return self.kind != "external"
-
     def login(self, username: str) -> tuple[str, str] | None:
         """(username, password) for an account of a broker we started; None otherwise."""
         if self.passwords is None or username not in self.passwords:
