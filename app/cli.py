@@ -126,12 +126,12 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
     cfg = _load(args)
     _setup_logging(cfg.log_level)
-    paths = generate_files(cfg)
+    paths = generate_files(cfg.broker_settings())
     for name, path in paths.items():
         print(f"wrote {name}: {path}")
     if args.generate:
         return 0
-    return run_mosquitto_foreground(cfg)
+    return run_mosquitto_foreground(cfg.broker_settings())
 
 
 def cmd_user(args: argparse.Namespace) -> int:

@@ -27,7 +27,7 @@ def stored_password(cfg: SparkConfig, username: str | None) -> str | None:
         return None
     from spark.hub.broker.secrets import password_path, secrets_dir
 
-    path = password_path(secrets_dir(cfg), username)
+    path = password_path(secrets_dir(cfg.broker), username)
     try:
         return path.read_text().strip() or None
     except OSError:
@@ -112,9 +112,9 @@ async def run_up(cfg: SparkConfig, duration: float | None = None) -> int:
     from spark.hub.broker.select import choose_broker
 
     cfg = default_lab(cfg)
-    async with await choose_broker(cfg) as broker:
+    async with await choose_broker(cfg.broker_settings()) as broker:
         print(str(broker), flush=True)
-        cfg = broker.config
+        cfg = cfg.model_copy(update={"mqtt": broker.mqtt})
 
         hub = Hub(cfg, password=_password(broker, cfg, cfg.mqtt.username or cfg.hub.id),
                   web=True)
@@ -170,7 +170,7 @@ def _auth_hint(broker: Any, cfg: SparkConfig) -> str:
         return ""
     from spark.hub.broker.secrets import password_path, secrets_dir
 
-    return f" -u {user} -P \"$(cat {password_path(secrets_dir(cfg), user)})\""
+    return f" -u {user} -P \"$(cat {password_path(secrets_dir(cfg.broker), user)})\""
 
 
 async def _report(hub: Hub, agents: list[NodeAgent], broker: Any) -> None:

@@ -220,8 +220,6 @@ def check(root: Path, package: str = PACKAGE, layers: tuple[str, ...] = LAYERS,
 # key -> the smallest change that removes it (ARCHITECTURE.md, "Known violations").
 _NODE_CTX = ("NodeContext carries MqttConfig and the hub's id/request_timeout (HubConfig moves to "
              "core/config/) and the node's own section, not SparkConfig")
-_BROKER = ("take (MqttConfig, HubConfig, BrokerConfig, node ids): move BrokerConfig, BrokerUser, "
-           "BridgeConfig to hub/broker/config.py (one more EXTRACTS row); app passes node ids")
 _BRIDGE = ("take a BridgeSettings(mqtt, hub_id, bridges) built by app/runtime instead of "
            "SparkConfig")
 _HUB_CFG = "Hub takes its sections (mqtt, hub, recorder, ui auth), built by app/runtime"
@@ -244,8 +242,6 @@ KNOWN: dict[str, str] = {
     "sideways spark.hub.app -> spark.bridges.sinks.kafka.source": _COMMANDS,
     "sideways spark.bridges.sinks.kafka.commands -> spark.hub.services": _SERVICES,
     "sideways spark.bridges.sinks.kafka.source -> spark.hub.services": _SERVICES,
-    **{f"upward spark.hub.broker.{m} -> spark.app.config.models": _BROKER
-       for m in ("accounts", "acl", "embedded", "mosquitto", "secrets", "select")},
     **{f"upward spark.bridges.{m} -> spark.app.config.models": _BRIDGE
        for m in ("ingest.subscriber", "pumpproc", "runtime", "sinks.kafka.source", "status")},
 }
