@@ -141,7 +141,8 @@ async def run_up(cfg: SparkConfig, duration: float | None = None) -> int:
                 from spark.bridges.runtime import Bridge
 
                 login = _password(broker, cfg, cfg.mqtt.username or cfg.hub.id)
-                bridge = tg.create_task(Bridge(cfg, password=login).run(), name="bridge")
+                bridge = tg.create_task(Bridge(cfg.bridge_settings(), password=login).run(),
+                                        name="bridge")
             if duration is not None:
                 await asyncio.sleep(duration)
                 report.cancel()

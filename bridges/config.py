@@ -1,7 +1,9 @@
-"""The ``bridges:`` config section: the outbox and the list of cloud sinks."""
+"""The ``bridges:`` config section (the outbox and the list of cloud sinks), and
+:class:`BridgeSettings`: what the bridge process reads from the whole config."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from pydantic import Field, field_validator
@@ -11,6 +13,7 @@ from spark.bridges.outbox.config import OutboxConfig
 from spark.bridges.sinks.kafka.config import KafkaSinkConfig
 from spark.bridges.sinks.timescale.config import TimescaleSinkConfig
 from spark.core.config.base import StrictModel
+from spark.core.config.mqtt import MqttConfig
 from spark.core.topics import SEGMENT_RE
 
 SinkConfig = Annotated[TimescaleSinkConfig | KafkaSinkConfig, Field(discriminator="type")]
@@ -51,3 +54,17 @@ class BridgesConfig(StrictModel):
             n = sum(1 for s in names if s == sink.type or s.startswith(sink.type + "-"))
             names.append(sink.type if n == 0 else f"{sink.type}-{n + 1}")
         return names
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeSettings:
+    """The broker connection, the hub's id (the ingest's default client id and the status
+    node's default login), the ``bridges:`` section and the log level (of the pump child
+    process, which gets a copy). Built by app: ``SparkConfig.bridge_settings()``."""
+
+    mqtt: MqttConfig
+    hub_id: str
+    bridges: BridgesConfig
+    log_level: str = "INFO"
+    discovery_mode: str = "entity"
+    request_timeout: float = 5.0

@@ -114,7 +114,7 @@ class Hub(NodeAgent):
                       exc)
             return {}
         assert self.services is not None
-        sources = cloud_sources(self.config, self.services, client.publish_confirmed,
+        sources = cloud_sources(bridges, self.services, client.publish_confirmed,
                                 self.layout, self.node_id)
         return {names[id(src.config)]: src for src in sources}
 

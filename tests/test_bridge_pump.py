@@ -111,7 +111,8 @@ async def test_pump_writes_within_seconds_of_the_database_coming_back(
         "sinks": [{"type": "timescale", "url": url, "maintenance_seconds": 0}]}})
     assert spark.bridges.backoff_max >= 30 and spark.bridges.probe_seconds <= 1
     with Outbox(spark.bridges.outbox, ["timescale"]).open() as box:
-        pump = make_pump(spark, "timescale", sink_factories(spark)["timescale"], box)
+        settings = spark.bridge_settings()
+        pump = make_pump(settings, "timescale", sink_factories(settings)["timescale"], box)
         task = asyncio.create_task(pump.run())
         try:
             box.append(metrics(10))

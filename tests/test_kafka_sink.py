@@ -234,7 +234,7 @@ def test_config_rules():
     assert not KafkaSinkConfig().source.allows("switch.sim1_lamp", "turn_on")  # default: none
     spark = SparkConfig.model_validate({"bridges": {"sinks": [
         {"type": "kafka"}, {"type": "kafka", "source": {"enabled": False}}]}})
-    [src_one] = cloud_sources(spark, None, None, spark.mqtt.layout(), "hub")  # type: ignore[arg-type]
+    [src_one] = cloud_sources(spark.bridges, None, None, spark.mqtt.layout(), "hub")  # type: ignore[arg-type]
     assert src_one.config is spark.bridges.sinks[0]
 
 

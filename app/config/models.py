@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from spark.bridges.config import BridgesConfig
+from spark.bridges.config import BridgesConfig, BridgeSettings
 from spark.core.config.base import StrictModel
 from spark.core.config.mqtt import MqttConfig, _segment
 from spark.hub.broker.config import BrokerConfig, BrokerSettings, NodeAccount
@@ -56,6 +56,11 @@ class SparkConfig(StrictModel):
         """What the broker side reads (``spark.hub.broker``)."""
         return BrokerSettings(self.mqtt, self.hub.id, self.broker, tuple(
             NodeAccount(n.id, n.username, n.password, n.password_file) for n in self.nodes))
+
+    def bridge_settings(self) -> BridgeSettings:
+        """What the bridge process reads (``spark.bridges``)."""
+        return BridgeSettings(self.mqtt, self.hub.id, self.bridges, self.log_level,
+                              self.hub.discovery_mode, self.hub.request_timeout)
 
     def node(self, node_id: str) -> NodeConfig:
         for node in self.nodes:

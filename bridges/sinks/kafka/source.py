@@ -31,7 +31,7 @@ from confluent_kafka import (
 )
 from confluent_kafka import Message as KafkaMessage
 
-from spark.app.config.models import SparkConfig
+from spark.bridges.config import BridgesConfig
 from spark.bridges.sinks.kafka.client import (
     IDEMPOTENCY_HEADER,
     SOURCE_EVENT_PREFIX,
@@ -255,11 +255,11 @@ class CloudCommandSource:
             raise CloudSourceError(f"command result not delivered: {first}")
 
 
-def cloud_sources(config: SparkConfig, services: Services, publish: PublishConfirmed,
+def cloud_sources(config: BridgesConfig, services: Services, publish: PublishConfirmed,
                   layout: TopicLayout, device_id: str) -> list[CloudCommandSource]:
     """One source per ``kafka`` sink with ``source.enabled``, for the hub process to run
-    (it needs the hub's registry and MQTT client): ``cloud_sources(hub.config, hub.services,
+    (it needs the hub's registry and MQTT client): ``cloud_sources(cfg.bridges, hub.services,
     hub.client.publish_confirmed, hub.layout, hub.node_id)``."""
     return [CloudCommandSource(sink, services, publish, layout, device_id=device_id)
-            for sink in config.bridges.sinks
+            for sink in config.sinks
             if isinstance(sink, KafkaSinkConfig) and sink.source.enabled]
