@@ -74,10 +74,9 @@ def register(cls: B) -> B:
 
 def make_backend(config: Any) -> NasBackend:
     kind = getattr(config, "type", None)
-    try:
-        cls = BACKENDS[kind]
-    except KeyError:
+    cls = BACKENDS.get(kind) if isinstance(kind, str) else None
+    if cls is None:
         raise NasBackendError(
             f"unknown NAS backend type {kind!r}; known: {', '.join(sorted(BACKENDS))}"
-        ) from None
+        )
     return cls(config)
