@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
 from spark.core.backoff import Backoff
+from spark.core.link import LinkState
 from spark.hub.recorder.backlog import Backlog
 from spark.hub.recorder.config import RecorderConfig
-from spark.hub.recorder.models import RecorderError, RecorderState, RecorderStats
+from spark.hub.recorder.models import RecorderError, RecorderStats
 from spark.hub.recorder.store import Batch, HistoryStore
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ class BatchWriter:
         self.store = store
         self.backlog = backlog
         self.stats = stats
-        self.state = RecorderState.IDLE
+        self.state = LinkState.IDLE
         self._before_batch = before_batch  # the recorder drains its subscription here
         self._executor: ThreadPoolExecutor | None = None
         self._has_rows = asyncio.Event()
@@ -97,7 +98,7 @@ class BatchWriter:
             await self.call(self.store.close)
         if self._executor is not None:
             self._executor.shutdown(wait=False)
-        self.state = RecorderState.CLOSED
+        self.state = LinkState.CLOSED
 
     # ---- the loop ---------------------------------------------------------------------
     async def run(self) -> None:
@@ -112,7 +113,7 @@ class BatchWriter:
                     return
                 held = self._take_batch()  # while the store is closed: maybe empty, to reopen
             if not self.store.is_open:
-                self.state = RecorderState.CONNECTING
+                self.state = LinkState.CONNECTING
             started = time.perf_counter()
             try:
                 await self.call(self._write_sync, held)
@@ -120,7 +121,7 @@ class BatchWriter:
                 tries += 1
                 self._failed(exc, held)
                 if not _transient(exc) and await self._salvage(held):
-                    self.state = RecorderState.CONNECTED
+                    self.state = LinkState.UP
                     held, tries = None, 0
                     continue  # the rows it refused are dropped, the others written
                 if self._stopping and tries >= STOP_TRIES:
@@ -128,11 +129,11 @@ class BatchWriter:
                     return
                 await backoff.wait(until=self._stop_requested)
                 continue
-            if self.state is not RecorderState.CONNECTED:
+            if self.state is not LinkState.UP:
                 level = logging.WARNING if self.stats.failures else logging.INFO
                 log.log(level, "recorder: %r is available (backlog %d rows)", self.store,
                         len(self.backlog))
-            self.state = RecorderState.CONNECTED
+            self.state = LinkState.UP
             self._committed(held, time.perf_counter() - started)
             held, tries = None, 0
             backoff.reset()
@@ -229,8 +230,8 @@ class BatchWriter:
             log.warning("recorder: the store refused a batch of %d rows, writing them one by "
                         "one: %s", len(batch), exc, exc_info=not isinstance(exc, RecorderError))
             return
-        first = self.state is not RecorderState.BACKOFF
-        self.state = RecorderState.BACKOFF
+        first = self.state is not LinkState.BACKOFF
+        self.state = LinkState.BACKOFF
         log.log(logging.WARNING if first else logging.DEBUG,
                 "recorder: store failed, keeping %d rows in memory and retrying: %s", rows, exc)
 
