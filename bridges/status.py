@@ -105,4 +105,4 @@ def make_status_node(cfg: SparkConfig, sinks: list[str], snapshot: Snapshot,
         "id": cfg.bridges.node_id, "name": "Cloud bridge",
         "username": username if password else None,
         "state_interval": cfg.bridges.status_interval})
-    return BridgeNode(NodeContext(cfg, node, password=password), sinks, snapshot)
+    return BridgeNode(NodeContext(cfg.agent_settings(), node, password=password), sinks, snapshot)

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from spark.bridges.config import BridgesConfig
+from spark.core.agent.settings import AgentSettings
 from spark.core.config.base import StrictModel
 from spark.core.config.mqtt import MqttConfig, _segment
 from spark.hub.recorder.config import RecorderConfig
@@ -126,6 +127,12 @@ class SparkConfig(StrictModel):
                 raise ValueError(f"node id {node.id!r} is used twice (the hub is {self.hub.id!r})")
             seen.add(node.id)
         return self
+
+    def agent_settings(self) -> AgentSettings:
+        """What every node agent (and the hub's) takes from this file besides its own section."""
+        return AgentSettings(mqtt=self.mqtt, hub_id=self.hub.id,
+                             discovery_mode=self.hub.discovery_mode,
+                             request_timeout=self.hub.request_timeout)
 
     def node(self, node_id: str) -> NodeConfig:
         for node in self.nodes:
