@@ -10,7 +10,7 @@ from typing import Any
 
 from spark.app.config.models import SparkConfig
 from spark.app.summary import login_lines, node_lines
-from spark.core.agent.agent import NodeAgent, NodeContext
+from spark.core.agent.agent import ANNOUNCE_DELAY, NodeAgent, NodeContext
 from spark.core.agent.config import NodeConfigBase
 from spark.core.errors import ConfigError
 from spark.core.events import EntityAdded, NodeAvailability
@@ -77,7 +77,7 @@ def default_lab(cfg: SparkConfig) -> SparkConfig:
 
 
 def make_agent(cfg: SparkConfig, node: NodeConfigBase, password: str | None,
-               announce_delay: tuple[float, float] = (1.0, 5.0)) -> NodeAgent[Any]:
+               announce_delay: tuple[float, float] = ANNOUNCE_DELAY) -> NodeAgent[Any]:
     """The agent of ``node``'s kind, on the shared settings and the node's own section (its
     other dependencies are the configured ones)."""
     cls = node_kind(node.kind).agent_class()

@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 CommandHandler = Callable[[Any], Awaitable[Any] | Any]
 ConfigT = TypeVar("ConfigT", bound=NodeConfigBase)
+ANNOUNCE_DELAY = (1.0, 5.0)  # s: random wait before re-announcing to HA that came online
 
 
 @dataclass(slots=True)
@@ -55,7 +56,7 @@ class NodeContext(Generic[ConfigT]):
     settings: AgentSettings
     node: ConfigT
     password: str | None = None
-    announce_delay: tuple[float, float] = (1.0, 5.0)
+    announce_delay: tuple[float, float] = ANNOUNCE_DELAY
     owner_probe_timeout: float = PROBE_TIMEOUT  # s a live owner of the id has to answer
 
     @property
