@@ -79,8 +79,13 @@ class PumpProcess:
 async def _exited(proc: Any) -> int | None:
     """Wait for the child's exit without a thread: its sentinel fd turns readable."""
     loop = asyncio.get_running_loop()
-    done = loop.create_future()
-    loop.add_reader(proc.sentinel, lambda: done.done() or done.set_result(None))
+    done: asyncio.Future[None] = loop.create_future()
+
+    def readable() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    loop.add_reader(proc.sentinel, readable)
     try:
         await done
     finally:

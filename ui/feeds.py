@@ -142,7 +142,7 @@ class VoiceLog:
     def _on_message(self, msg: Message) -> None:
         assert self._parse is not None
         try:
-            event = self._parse(msg.payload)
+            event = self._parse(bytes(msg.payload))
         except PayloadError as exc:
             log.warning("panel: dropped a pipeline event on %s: %s", msg.topic, exc)
             return

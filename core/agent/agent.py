@@ -270,7 +270,7 @@ class NodeAgent(Generic[ConfigT]):
             return
         entity = self.entities.get(parsed.object_id)
         correlation: str | None = None
-        raw = msg.payload
+        raw = bytes(msg.payload)
         if raw[:1] == b"{":
             try:
                 body = orjson.loads(raw)
@@ -291,7 +291,8 @@ class NodeAgent(Generic[ConfigT]):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _reject(self, key: str, correlation: str | None, error: str, payload: bytes) -> None:
+    def _reject(self, key: str, correlation: str | None, error: str,
+                payload: bytes | bytearray) -> None:
         self.commands_rejected += 1
         if "commands_rejected" in self.entities:
             self.set_state("commands_rejected", self.commands_rejected)

@@ -152,14 +152,17 @@ class MqttClient(SocketGlue):
         if not sub.handlers and self._paho is not None:
             self._paho.message_callback_add(topic_filter, self._dispatcher(sub))
         sub.handlers.append(handler)
-        if is_new and self._link_up():
-            self._paho.subscribe(topic_filter, qos)
+        if is_new and (link := self._link_up()) is not None:
+            link.subscribe(topic_filter, qos)
 
-    def _link_up(self) -> bool:
-        """The broker accepted us (CONNACK), even if the on-connect work is still running:
-        subscriptions made from then on must be sent now, not at the next reconnect."""
-        return self._paho is not None and self.state in (
-            LinkState.CONNECTING, LinkState.CONNECTED) and self._paho.is_connected()
+    def _link_up(self) -> paho.Client | None:
+        """The paho client once the broker accepted us (CONNACK), even if the on-connect work is
+        still running: subscriptions made from then on must be sent now, not at the next
+        reconnect. None while the link is down."""
+        if self._paho is not None and self.state in (
+                LinkState.CONNECTING, LinkState.CONNECTED) and self._paho.is_connected():
+            return self._paho
+        return None
 
     def set_default_handler(self, handler: Handler) -> None:
         """Handle messages matched by no filter with handlers (see :meth:`subscribe_many`)."""
@@ -179,14 +182,14 @@ class MqttClient(SocketGlue):
             if topic not in self._subs:
                 self._subs[topic] = _Subscription(topic, qos)
                 new.append((topic, qos))
-        if new and self._link_up():
+        if new and (link := self._link_up()) is not None:
             for i in range(0, len(new), 500):
-                self._paho.subscribe(new[i : i + 500])
+                link.subscribe(new[i : i + 500])
 
     def unsubscribe_many(self, topics: list[str]) -> None:
         gone = [t for t in topics if self._subs.pop(t, None) is not None]
-        if gone and self._link_up():
-            self._paho.unsubscribe(gone)
+        if gone and (link := self._link_up()) is not None:
+            link.unsubscribe(gone)
 
     def unsubscribe(self, topic_filter: str) -> None:
         if self._subs.pop(topic_filter, None) is not None and self._paho is not None:
@@ -411,8 +414,8 @@ class MqttClient(SocketGlue):
         subs = [(s.topic_filter, s.qos) for s in self._subs.values()]
         acks: list[asyncio.Future[None]] = []
         for i in range(0, len(subs), 500):
-            rc, mid = client.subscribe(subs[i : i + 500])
-            if rc == MQTTErrorCode.MQTT_ERR_SUCCESS and mid is not None:
+            sub_rc, mid = client.subscribe(subs[i : i + 500])
+            if sub_rc == MQTTErrorCode.MQTT_ERR_SUCCESS and mid is not None:
                 fut = self._loop.create_future()
                 self._subacks[mid] = fut
                 acks.append(fut)

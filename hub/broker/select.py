@@ -141,7 +141,7 @@ ANY_ADDRESS = ("0.0.0.0", "::", "", "*")
 
 def _addresses(host: str) -> set[ipaddress.IPv4Address | ipaddress.IPv6Address]:
     try:
-        return {ipaddress.ip_address(info[4][0].split("%")[0])
+        return {ipaddress.ip_address(str(info[4][0]).split("%")[0])
                 for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)}
     except (OSError, ValueError):
         return set()

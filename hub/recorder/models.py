@@ -81,12 +81,17 @@ class EntityMeta:
         return {**asdict(self), "numeric": self.numeric, "chart": self.chart}
 
 
-class _Spec(Protocol):
-    component: str
-    name: str | None
-    unit_of_measurement: str | None
-    device_class: str | None
-    state_class: str | None
+class _Spec(Protocol):  # read-only members: the discovered specs are frozen models
+    @property
+    def component(self) -> str: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def unit_of_measurement(self) -> str | None: ...
+    @property
+    def device_class(self) -> str | None: ...
+    @property
+    def state_class(self) -> str | None: ...
 
 
 class _Record(Protocol):

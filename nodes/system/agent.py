@@ -266,10 +266,10 @@ class SystemNode(NodeAgent[SystemNodeConfig]):
     def _sync_peers(self, peers: list[WgPeer], now: float, readings: dict[str, Any]) -> None:
         current = {f"{p.interface}/{p.public_key}": p for p in peers}
         for ident in [i for i in self._peer_keys if i not in current]:
-            key = self._peer_keys.pop(ident)
+            gone = self._peer_keys.pop(ident)
             log.info("%s: WireGuard peer %s is gone; removing its entities", self.node_id, ident)
-            self.remove_entity(key)
-            self.remove_entity(f"{key}_handshake_age")
+            self.remove_entity(gone)
+            self.remove_entity(f"{gone}_handshake_age")
         for ident, peer in current.items():
             key = self._peer_keys.get(ident)
             if key is None:
