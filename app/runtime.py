@@ -10,13 +10,13 @@ from typing import Any
 
 from spark.app.config.models import SparkConfig
 from spark.app.summary import login_lines, node_lines
-from spark.core.agent.agent import NodeAgent, NodeContext
+from spark.core.agent.agent import ANNOUNCE_DELAY, NodeAgent, NodeContext
 from spark.core.agent.config import NodeConfigBase
 from spark.core.errors import ConfigError
 from spark.core.events import EntityAdded, NodeAvailability
 from spark.core.rpc import RpcClient, RpcError
 from spark.hub.app import Hub
-from spark.nodes.kinds import agent_class, kinds
+from spark.nodes.kinds import kinds, node_kind
 
 log = logging.getLogger("spark")
 
@@ -76,9 +76,13 @@ def default_lab(cfg: SparkConfig) -> SparkConfig:
     return SparkConfig.model_validate(data)
 
 
-def make_agent(cfg: SparkConfig, node: NodeConfigBase, password: str | None) -> NodeAgent:
-    cls = agent_class(getattr(node, "kind", "simulated"))
-    return cls(NodeContext(cfg, node, password=password))
+def make_agent(cfg: SparkConfig, node: NodeConfigBase, password: str | None,
+               announce_delay: tuple[float, float] = ANNOUNCE_DELAY) -> NodeAgent[Any]:
+    """The agent of ``node``'s kind, on the shared settings and the node's own section (its
+    other dependencies are the configured ones)."""
+    cls = node_kind(node.kind).agent_class()
+    return cls(NodeContext(cfg.agent_settings(), node, password=password,
+                           announce_delay=announce_delay))
 
 
 async def run_hub(cfg: SparkConfig) -> int:

@@ -12,6 +12,7 @@ from spark.bridges.ingest.config import IngestConfig
 from spark.bridges.outbox.config import OutboxConfig
 from spark.bridges.sinks.kafka.config import KafkaSinkConfig
 from spark.bridges.sinks.timescale.config import TimescaleSinkConfig
+from spark.core.agent.settings import AgentSettings
 from spark.core.config.base import StrictModel
 from spark.core.config.mqtt import MqttConfig
 from spark.core.topics import SEGMENT_RE
@@ -58,13 +59,19 @@ class BridgesConfig(StrictModel):
 
 @dataclass(frozen=True, slots=True)
 class BridgeSettings:
-    """The broker connection, the hub's id (the ingest's default client id and the status
-    node's default login), the ``bridges:`` section and the log level (of the pump child
-    process, which gets a copy). Built by app: ``SparkConfig.bridge_settings()``."""
+    """What the bridge process reads besides its ``bridges:`` section: the settings every agent
+    takes (the broker connection, the hub's id: the ingest's default client id, the status
+    node's context) and the log level (of the pump child process, which gets a copy). Built by
+    app: ``SparkConfig.bridge_settings()``."""
 
-    mqtt: MqttConfig
-    hub_id: str
+    agent: AgentSettings
     bridges: BridgesConfig
     log_level: str = "INFO"
-    discovery_mode: str = "entity"
-    request_timeout: float = 5.0
+
+    @property
+    def mqtt(self) -> MqttConfig:
+        return self.agent.mqtt
+
+    @property
+    def hub_id(self) -> str:
+        return self.agent.hub_id

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from types import SimpleNamespace
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
@@ -106,7 +105,4 @@ def make_status_node(cfg: BridgeSettings, sinks: list[str], snapshot: Snapshot,
         "id": cfg.bridges.node_id, "name": "Cloud bridge",
         "username": username if password else None,
         "state_interval": cfg.bridges.status_interval})
-    shared = SimpleNamespace(mqtt=cfg.mqtt, hub=SimpleNamespace(  # TODO(i14): AgentSettings
-        id=cfg.hub_id, discovery_mode=cfg.discovery_mode, request_timeout=cfg.request_timeout))
-    return BridgeNode(NodeContext(shared, node, password=password),  # type: ignore[arg-type]
-                      sinks, snapshot)
+    return BridgeNode(NodeContext(cfg.agent, node, password=password), sinks, snapshot)

@@ -45,8 +45,8 @@ class Hub(NodeAgent):
 
     def __init__(self, config: SparkConfig, password: str | None = None,
                  announce_delay: tuple[float, float] = (1.0, 5.0), web: bool = False) -> None:
-        super().__init__(NodeContext(config, hub_node_config(config), password=password,
-                                     announce_delay=announce_delay))
+        super().__init__(NodeContext(config.agent_settings(), hub_node_config(config),
+                                     password=password, announce_delay=announce_delay))
         self.config = config
         self.bus = EventBus()
         self.registry: Registry | None = None

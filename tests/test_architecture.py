@@ -218,8 +218,6 @@ def check(root: Path, package: str = PACKAGE, layers: tuple[str, ...] = LAYERS,
 
 
 # key -> the smallest change that removes it (ARCHITECTURE.md, "Known violations").
-_NODE_CTX = ("NodeContext carries MqttConfig and the hub's id/request_timeout (HubConfig moves to "
-             "core/config/) and the node's own section, not SparkConfig")
 _HUB_CFG = "Hub takes its sections (mqtt, hub, recorder, ui auth), built by app/runtime"
 _COMMANDS = ("the Kafka command source is a hub-side consumer: app/runtime builds it and hands "
              "Hub a CommandSource protocol (core); Hub stops importing bridges")
@@ -228,9 +226,7 @@ _SERVICES = ("depend on a ServiceCaller protocol in core (call + ServiceError in
 _WEB = ("app/runtime builds the NiceGUI/uvicorn server (ui.server) around the hub; ui.api.view "
         "types against a HubView protocol, not hub.app.Hub; Hub stops importing ui")
 KNOWN: dict[str, str] = {
-    "cycle spark.app.config.models": _NODE_CTX,  # with nodes.kinds, core.agent.agent
     "cycle spark.hub.app": _WEB,  # with ui.server, ui.api.*, ui.pages.*: 18 modules
-    "upward spark.core.agent.agent -> spark.app.config.models": _NODE_CTX,
     "upward spark.hub.app -> spark.app.config.models": _HUB_CFG,
     "upward spark.hub.app -> spark.ui.server": _WEB,
     "sideways spark.hub.app -> spark.bridges.sinks.kafka.config": _COMMANDS,

@@ -12,7 +12,6 @@ import orjson
 import pytest
 from nas_samples import FIX, copy_smart_samples, make_sources
 
-import spark.app.config.models  # noqa: F401 - first: the app.config <-> nodes.kinds import cycle
 from spark.core.link import tcp_reachable
 from spark.nodes.nas.backend import NasBackendError, make_backend
 from spark.nodes.nas.backup import (

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from spark.bridges.config import BridgesConfig, BridgeSettings
+from spark.core.agent.settings import AgentSettings
 from spark.core.config.base import StrictModel
 from spark.core.config.mqtt import MqttConfig, _segment
 from spark.hub.broker.config import BrokerConfig, BrokerSettings, NodeAccount
@@ -52,6 +53,12 @@ class SparkConfig(StrictModel):
             seen.add(node.id)
         return self
 
+    def agent_settings(self) -> AgentSettings:
+        """What every node agent (and the hub's) takes from this file besides its own section."""
+        return AgentSettings(mqtt=self.mqtt, hub_id=self.hub.id,
+                             discovery_mode=self.hub.discovery_mode,
+                             request_timeout=self.hub.request_timeout)
+
     def broker_settings(self) -> BrokerSettings:
         """What the broker side reads (``spark.hub.broker``)."""
         return BrokerSettings(self.mqtt, self.hub.id, self.broker, tuple(
@@ -59,8 +66,7 @@ class SparkConfig(StrictModel):
 
     def bridge_settings(self) -> BridgeSettings:
         """What the bridge process reads (``spark.bridges``)."""
-        return BridgeSettings(self.mqtt, self.hub.id, self.bridges, self.log_level,
-                              self.hub.discovery_mode, self.hub.request_timeout)
+        return BridgeSettings(self.agent_settings(), self.bridges, self.log_level)
 
     def node(self, node_id: str) -> NodeConfig:
         for node in self.nodes:

@@ -50,15 +50,15 @@ async def _wait(event: asyncio.Event, seconds: float) -> bool:
     return True
 
 
-class NasNode(NodeAgent):
+class NasNode(NodeAgent[NasNodeConfig]):
     kind: ClassVar[str] = "nas"
     model: ClassVar[str] = "Argon EON NAS"
 
-    def __init__(self, ctx: NodeContext) -> None:
+    def __init__(self, ctx: NodeContext[NasNodeConfig], *,
+                 backend: NasBackend | None = None) -> None:
+        """``backend``: a real :class:`NasBackend` subclass instead of the configured one."""
         super().__init__(ctx)
-        assert isinstance(ctx.node, NasNodeConfig)
-        self.cfg: NasNodeConfig = ctx.node
-        self.backend: NasBackend = ctx.extra.get("nas_backend") or make_backend(self.cfg.backend)
+        self.backend: NasBackend = backend or make_backend(self.cfg.backend)
         self.reports: dict[str, SmartReport] = {}
         self.problems: dict[str, list[str]] = {}
         self.mounts: dict[str, MountStatus] = {}

@@ -38,17 +38,16 @@ from spark.nodes.voice.wake import make_wake
 log = logging.getLogger(__name__)
 
 
-class VoiceNode(NodeAgent):
+class VoiceNode(NodeAgent[VoiceNodeConfig]):
     kind: ClassVar[str] = "voice"
     model: ClassVar[str] = "Prime Spark voice node"
 
-    def __init__(self, ctx: NodeContext) -> None:
+    def __init__(self, ctx: NodeContext[VoiceNodeConfig], *,
+                 source: VoiceSource | None = None) -> None:
+        """``source``: a real :class:`VoiceSource` subclass instead of the configured one
+        (tests, demos)."""
         super().__init__(ctx)
-        assert isinstance(ctx.node, VoiceNodeConfig)
-        self.cfg: VoiceNodeConfig = ctx.node
-        injected = ctx.extra.get("voice_source")  # a real VoiceSource subclass (tests, demos)
-        self.source: VoiceSource = (injected if isinstance(injected, VoiceSource)
-                                    else make_source(self.cfg.source))
+        self.source: VoiceSource = source if source is not None else make_source(self.cfg.source)
         self.audio = not (self.source.type == "console")
         self.wake = make_wake(self.cfg.wake)
         self.stt = make_stt(self.cfg.stt, self.wake.phrases)
