@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 from spark.app.config.models import SparkConfig
 from spark.app.summary import login_lines, node_lines
-from spark.core.agent.agent import NodeAgent, NodeContext
+from spark.core.agent.agent import ANNOUNCE_DELAY, NodeAgent, NodeContext
 from spark.core.agent.config import NodeConfigBase
 from spark.core.errors import ConfigError
 from spark.core.events import EntityAdded, NodeAvailability
 from spark.core.rpc import RpcClient, RpcError
 from spark.core.services import CommandSource, CommandSources, PublishConfirmed, ServiceCaller
-from spark.hub.app import Hub, HubSettings
-from spark.nodes.kinds import agent_class, kinds
+from spark.hub.app import Hub
+from spark.nodes.kinds import kinds, node_kind
 
 if TYPE_CHECKING:
     from spark.ui.api.view import Site
@@ -33,7 +33,7 @@ def stored_password(cfg: SparkConfig, username: str | None) -> str | None:
         return None
     from spark.hub.broker.secrets import password_path, secrets_dir
 
-    path = password_path(secrets_dir(cfg), username)
+    path = password_path(secrets_dir(cfg.broker), username)
     try:
         return path.read_text().strip() or None
     except OSError:
@@ -82,9 +82,13 @@ def default_lab(cfg: SparkConfig) -> SparkConfig:
     return SparkConfig.model_validate(data)
 
 
-def make_agent(cfg: SparkConfig, node: NodeConfigBase, password: str | None) -> NodeAgent:
-    cls = agent_class(getattr(node, "kind", "simulated"))
-    return cls(NodeContext(cfg, node, password=password))
+def make_agent(cfg: SparkConfig, node: NodeConfigBase, password: str | None,
+               announce_delay: tuple[float, float] = ANNOUNCE_DELAY) -> NodeAgent[Any]:
+    """The agent of ``node``'s kind, on the shared settings and the node's own section (its
+    other dependencies are the configured ones)."""
+    cls = node_kind(node.kind).agent_class()
+    return cls(NodeContext(cfg.agent_settings(), node, password=password,
+                           announce_delay=announce_delay))
 
 
 def hub_node_config(cfg: SparkConfig) -> NodeConfigBase:
@@ -92,12 +96,11 @@ def hub_node_config(cfg: SparkConfig) -> NodeConfigBase:
 
 
 def build_hub(cfg: SparkConfig, password: str | None = None,
-              announce_delay: tuple[float, float] = (1.0, 5.0)) -> Hub:
+              announce_delay: tuple[float, float] = ANNOUNCE_DELAY) -> Hub:
     """The hub with its sections of ``cfg`` and the Kafka cloud sources the config asks for."""
-    ctx = NodeContext(cfg, hub_node_config(cfg), password=password,
+    ctx = NodeContext(cfg.agent_settings(), hub_node_config(cfg), password=password,
                       announce_delay=announce_delay)
-    settings = HubSettings(cfg.mqtt, cfg.hub.request_timeout, cfg.recorder)
-    return Hub(settings, ctx, cloud=cloud_sources(cfg))
+    return Hub(ctx, cfg.recorder, cloud=cloud_sources(cfg))
 
 
 def cloud_sources(cfg: SparkConfig) -> CommandSources | None:
@@ -120,7 +123,7 @@ def cloud_sources(cfg: SparkConfig) -> CommandSources | None:
 
     def build(services: ServiceCaller,
               publish: PublishConfirmed) -> Mapping[str, CommandSource]:
-        sources = kafka_sources(cfg, services, publish, cfg.mqtt.layout(), cfg.hub.id)
+        sources = kafka_sources(bridges, services, publish, cfg.mqtt.layout(), cfg.hub.id)
         return {names[id(src.config)]: src for src in sources}
 
     return build
@@ -191,9 +194,9 @@ async def run_up(cfg: SparkConfig, duration: float | None = None) -> int:
     from spark.hub.broker.select import choose_broker
 
     cfg = default_lab(cfg)
-    async with await choose_broker(cfg) as broker:
+    async with await choose_broker(cfg.broker_settings()) as broker:
         print(str(broker), flush=True)
-        cfg = broker.config
+        cfg = cfg.model_copy(update={"mqtt": broker.mqtt})
 
         hub = build_hub(cfg, password=_password(broker, cfg, cfg.mqtt.username or cfg.hub.id))
         agents = [make_agent(cfg, n, _password(broker, cfg, n.username or n.id))
@@ -220,7 +223,8 @@ async def run_up(cfg: SparkConfig, duration: float | None = None) -> int:
                 from spark.bridges.runtime import Bridge
 
                 login = _password(broker, cfg, cfg.mqtt.username or cfg.hub.id)
-                bridge = tg.create_task(Bridge(cfg, password=login).run(), name="bridge")
+                bridge = tg.create_task(Bridge(cfg.bridge_settings(), password=login).run(),
+                                        name="bridge")
             if duration is not None:
                 await asyncio.sleep(duration)
                 report.cancel()
@@ -250,7 +254,7 @@ def _auth_hint(broker: Any, cfg: SparkConfig) -> str:
         return ""
     from spark.hub.broker.secrets import password_path, secrets_dir
 
-    return f" -u {user} -P \"$(cat {password_path(secrets_dir(cfg), user)})\""
+    return f" -u {user} -P \"$(cat {password_path(secrets_dir(cfg.broker), user)})\""
 
 
 async def _report(cfg: SparkConfig, hub: Hub, web: WebServer | None,

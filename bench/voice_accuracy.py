@@ -36,13 +36,12 @@ import numpy as np
 
 from bench.common import RESULTS, BenchError, percentile, throwaway_broker
 from spark.app.config.models import SparkConfig
-from spark.app.runtime import build_hub
-from spark.core.agent.agent import NodeAgent, NodeContext
+from spark.app.runtime import build_hub, make_agent
+from spark.core.agent.agent import NodeAgent
 from spark.core.messages.voice import PipelineEvent
 from spark.core.mqtt import Message, MqttClient
 from spark.core.rpc import RpcClient
 from spark.hub.app import Hub
-from spark.nodes.kinds import agent_class
 from spark.nodes.voice.audio import RATE, mix_at_snr, silence, write_wav
 from spark.nodes.voice.tts import EspeakTts, EspeakTtsConfig
 
@@ -131,9 +130,7 @@ async def running(agent: A) -> AsyncIterator[A]:
 
 
 def node(cfg: SparkConfig, node_id: str, password: str) -> NodeAgent:
-    node_cfg = cfg.node(node_id)
-    return agent_class(node_cfg.kind)(NodeContext(cfg, node_cfg, password=password,
-                                                  announce_delay=(0.0, 0.05)))
+    return make_agent(cfg, cfg.node(node_id), password, announce_delay=(0.0, 0.05))
 
 
 async def wait(predicate: Any, timeout: float, what: str) -> None:

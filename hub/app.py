@@ -15,10 +15,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from spark.core.agent.agent import NodeAgent, NodeContext
+from spark.core.agent.config import NodeConfigBase
 from spark.core.agent.entities import Entity, Sensor
 from spark.core.config.mqtt import MqttConfig
 from spark.core.events import EventBus, NodeAvailability
@@ -38,22 +38,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class HubSettings:
-    """The config sections the hub reads; app/runtime takes them from the whole config."""
-
-    mqtt: MqttConfig
-    request_timeout: float  # default wait of an RPC service call, s
-    recorder: RecorderConfig
-
-
-class HubAgent(NodeAgent):
+class HubAgent(NodeAgent[NodeConfigBase]):
     """The hub's own device: diagnostic entities, availability, RPC. Its hooks run the hub."""
 
     kind: ClassVar[str] = "hub"
     model: ClassVar[str] = "Prime Spark hub"
 
-    def __init__(self, ctx: NodeContext, hub: Hub) -> None:
+    def __init__(self, ctx: NodeContext[NodeConfigBase], hub: Hub) -> None:
         super().__init__(ctx)
         self._hub = hub
 
@@ -81,11 +72,12 @@ class HubAgent(NodeAgent):
 
 class Hub:
     """Satisfies :class:`~hub.view.HubView`. ``agent`` is the context of the hub's own node
-    (its id, MQTT login, announce delay); ``cloud`` builds the command sources to run."""
+    (the shared settings: broker, request timeout; its id, MQTT login, announce delay);
+    ``recorder`` the history section; ``cloud`` builds the command sources to run. App/runtime
+    takes them from the whole config."""
 
-    def __init__(self, settings: HubSettings, agent: NodeContext,
+    def __init__(self, agent: NodeContext[NodeConfigBase], recorder: RecorderConfig,
                  cloud: CommandSources | None = None) -> None:
-        self.settings = settings
         self.agent = HubAgent(agent, self)
         self.bus = EventBus()
         self.registry: Registry | None = None
@@ -95,10 +87,10 @@ class Hub:
         self._cloud = cloud
         self._attached: list[Callable[[MqttClient], None]] = []
         self.recorder: Recorder | None = None
-        if settings.recorder.enabled:  # SQLAlchemy loads only when history is kept
+        if recorder.enabled:  # SQLAlchemy loads only when history is kept
             from spark.hub.recorder import Recorder
 
-            self.recorder = Recorder(settings.recorder, self.bus, registry=lambda: self.registry)
+            self.recorder = Recorder(recorder, self.bus, registry=lambda: self.registry)
 
     # ---- the hub's node -----------------------------------------------------------------
     @property
@@ -111,7 +103,7 @@ class Hub:
 
     @property
     def mqtt(self) -> MqttConfig:
-        return self.settings.mqtt
+        return self.agent.settings.mqtt
 
     @property
     def client(self) -> MqttClient | None:
@@ -215,7 +207,7 @@ class Hub:
             return await self.services.call(
                 str(params.get("service", "")), str(params.get("entity_id", "")),
                 dict(params.get("data") or {}), wait=bool(params.get("wait", True)),
-                timeout=float(params.get("timeout", self.settings.request_timeout)),
+                timeout=float(params.get("timeout", self.agent.settings.request_timeout)),
             )
         except ServiceError:
             raise

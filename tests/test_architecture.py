@@ -218,23 +218,7 @@ def check(root: Path, package: str = PACKAGE, layers: tuple[str, ...] = LAYERS,
 
 
 # key -> the smallest change that removes it (ARCHITECTURE.md, "Known violations").
-_NODE_CTX = ("NodeContext carries MqttConfig and the hub's id/request_timeout (HubConfig moves to "
-             "core/config/) and the node's own section, not SparkConfig")
-_BROKER = ("take (MqttConfig, HubConfig, BrokerConfig, node ids): move BrokerConfig, BrokerUser, "
-           "BridgeConfig to hub/broker/config.py (one more EXTRACTS row); app passes node ids")
-_BRIDGE = ("take a BridgeSettings(mqtt, hub_id, bridges) built by app/runtime instead of "
-           "SparkConfig")
-KNOWN: dict[str, str] = {
-    "cycle spark.app.config.models": _NODE_CTX,  # with nodes.kinds, core.agent.agent
-    "cycle spark.bridges.pumpproc":  # with bridges.runtime
-        "move _child (the pump process main, which builds a Bridge) from pumpproc.py to "
-        "runtime.py; pumpproc keeps the process handle and takes the entry point as an argument",
-    "upward spark.core.agent.agent -> spark.app.config.models": _NODE_CTX,
-    **{f"upward spark.hub.broker.{m} -> spark.app.config.models": _BROKER
-       for m in ("accounts", "acl", "embedded", "mosquitto", "secrets", "select")},
-    **{f"upward spark.bridges.{m} -> spark.app.config.models": _BRIDGE
-       for m in ("ingest.subscriber", "pumpproc", "runtime", "sinks.kafka.source", "status")},
-}
+KNOWN: dict[str, str] = {}  # none left: keep it that way
 
 
 @pytest.mark.skipif(not (ROOT / "core").is_dir(),

@@ -15,7 +15,6 @@ from helpers import Recorder, wait_for
 from lab import running_agent
 from nas_samples import copy_smart_samples, make_sources
 
-import spark.app.config.models  # noqa: F401 - first: the app.config <-> nodes.kinds import cycle
 from spark.app.config.models import SparkConfig
 from spark.core.agent.agent import NodeContext
 from spark.core.messages.telemetry import TelemetryMessage
@@ -46,7 +45,7 @@ def local_backend(tmp_path: Path) -> dict[str, Any]:
 
 @contextlib.asynccontextmanager
 async def running(cfg: SparkConfig, password: str) -> AsyncIterator[NasNode]:
-    agent = NasNode(NodeContext(cfg, cfg.node("nas"), password=password,
+    agent = NasNode(NodeContext(cfg.agent_settings(), cfg.node("nas"), password=password,
                                 announce_delay=(0, 0.05)))
     async with running_agent(agent) as started:
         yield started

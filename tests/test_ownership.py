@@ -11,10 +11,8 @@ import pytest
 from helpers import wait_for
 from lab import FAST, publish_as, recorder, running_agent, running_hub, running_node
 
-from spark.app.runtime import build_hub
-from spark.core.agent.agent import NodeContext
+from spark.app.runtime import build_hub, make_agent
 from spark.core.agent.ownership import NodeIdTaken, live_owners
-from spark.nodes.kinds import agent_class
 
 
 @pytest.fixture
@@ -24,9 +22,7 @@ def cfg(broker):
 
 
 def _agent(cfg, node_id, password):
-    node_cfg = cfg.node(node_id)
-    return agent_class(node_cfg.kind)(NodeContext(cfg, node_cfg, password=password,
-                                                  announce_delay=FAST))
+    return make_agent(cfg, cfg.node(node_id), password, announce_delay=FAST)
 
 
 async def test_a_second_agent_with_a_live_owners_id_is_refused_and_the_first_stays_online(

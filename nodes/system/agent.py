@@ -54,20 +54,19 @@ class HostSample:
     cpu_temperature: float | None = None
 
 
-class SystemNode(NodeAgent):
+class SystemNode(NodeAgent[SystemNodeConfig]):
     kind: ClassVar[str] = "system"
     model: ClassVar[str] = "Prime Spark system monitor"
 
-    def __init__(self, ctx: NodeContext) -> None:
+    def __init__(self, ctx: NodeContext[SystemNodeConfig], *, host: HostSource | None = None,
+                 runner: CommandRunner | None = None,
+                 hailo_reader: HailoTemperature | None = None) -> None:
+        """Tests and embedders may pass their own sources (real subclasses)."""
         super().__init__(ctx)
-        assert isinstance(ctx.node, SystemNodeConfig)
-        self.cfg: SystemNodeConfig = ctx.node
-        # Tests and embedders may inject sources through ctx.extra.
-        self.host: HostSource = ctx.extra.get("system_host") or PsutilHost()
-        self.runner: CommandRunner = (ctx.extra.get("command_runner")
-                                      or CommandRunner(self.cfg.command_timeout))
+        self.host: HostSource = host or PsutilHost()
+        self.runner: CommandRunner = runner or CommandRunner(self.cfg.command_timeout)
         self.hailo_reader: HailoTemperature | None = (
-            ctx.extra.get("hailo_reader") or HailoTemperature()
+            hailo_reader or HailoTemperature()
         ) if self.cfg.hailo_temperature else None
         self.zone: ThermalZone | None = None
         self.readings: dict[str, Any] = {}  # the last telemetry readings

@@ -37,14 +37,12 @@ sys.path.insert(0, str(ROOT))
 from checks import Published, Report, compare_registries, compare_states, flatten, scan_log  # noqa: E402
 from ha_process import HomeAssistant, free_port, wait_for  # noqa: E402
 
-import spark.app.config.models  # noqa: E402,F401 - first: the app.config <-> nodes.kinds import cycle
 from spark.app.config.models import SparkConfig  # noqa: E402
-from spark.app.runtime import build_hub  # noqa: E402
-from spark.core.agent.agent import NodeAgent, NodeContext  # noqa: E402
+from spark.app.runtime import build_hub, make_agent  # noqa: E402
+from spark.core.agent.agent import NodeAgent  # noqa: E402
 from spark.core.agent.discovery import hub_identifier  # noqa: E402
 from spark.core.mqtt import Message, MqttClient  # noqa: E402
 from spark.hub.app import Hub  # noqa: E402
-from spark.nodes.kinds import agent_class  # noqa: E402
 from tests.broker_fixture import ADMIN, HOMEASSISTANT, RunningBroker, start_test_broker  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -131,8 +129,7 @@ async def run(args: argparse.Namespace) -> Report:
     def maker(node_id: str) -> Callable[[], NodeAgent]:
         node_cfg = cfg.node(node_id)
         secret = node_cfg.password.get_secret_value() if node_cfg.password else None
-        return lambda: agent_class(node_cfg.kind)(
-            NodeContext(cfg, node_cfg, password=secret, announce_delay=fast))
+        return lambda: make_agent(cfg, node_cfg, secret, announce_delay=fast)
 
     node_ids = [n.id for n in cfg.nodes]
     hub_run = Running(make_hub, "hub")

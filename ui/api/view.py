@@ -8,13 +8,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from spark.core.link import Health, LinkState
 from spark.hub.entity import Device, EntityRecord
 from spark.hub.view import HubView
 
-Health = Literal["healthy", "degraded", "unhealthy"]
 _ORDER: dict[str, int] = {"healthy": 0, "degraded": 1, "unhealthy": 2}
-LINK_HEALTH: dict[str, Health] = {"up": "healthy", "idle": "healthy", "connecting": "degraded",
-                                  "backoff": "degraded", "closed": "unhealthy"}
 
 
 def worst(statuses: list[Health]) -> Health:
@@ -218,7 +216,7 @@ class HubQueries:
                 parts.append(Component(node.id, "node", "healthy",
                                        f"online, {node.entities} entities"))
         for bridge in self.bridges():
-            status: Health = LINK_HEALTH.get(bridge.link or "", "unhealthy")
+            status = LinkState.health_of(bridge.link)
             if not bridge.online:
                 status = "unhealthy"
             detail = f"link {bridge.link or 'unknown'}"
