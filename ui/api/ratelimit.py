@@ -101,12 +101,12 @@ class LoginLimiter:
 
     @contextlib.asynccontextmanager
     async def attempt(self, ip: str) -> AsyncIterator[Callable[[], None]]:
-        """Count an attempt of ``ip`` now (Refused past the limit or with ``per_client``
-        verifications of it in flight), then wait for a verification slot. The body calls
-        the yielded ``succeeded()`` to give the attempt back."""
+        """Count an attempt of ``ip`` now (Refused past the limit), refuse it (still counted)
+        with ``per_client`` verifications of ``ip`` in flight, then wait for a verification
+        slot. The body calls the yielded ``succeeded()`` to give the attempt back."""
+        stamp = self._window.take(ip)
         if self._busy.get(ip, 0) >= self.per_client:
             raise Refused("too many logins at once from this address", 1.0)
-        stamp = self._window.take(ip)
         self._busy[ip] = self._busy.get(ip, 0) + 1
         try:
             async with self._total:
