@@ -99,12 +99,12 @@ def test_a_planted_session_cookie_does_not_get_the_victims_session(lab: Lab,
         driver.add_cookie({"name": "session", "value": planted, "path": "/"})
         sign_in(driver, lab.url)  # the admin signs in, in the browser holding the cookie
         wait_text(driver, '[data-availability="sim1"]', "online", 15)
-        after = driver.get_cookie("session")["value"]
-        assert after != planted  # rotated at sign-in
         with client(lab, "127.0.0.20", cookies={"session": planted}) as attacker:
-            r = attacker.get("/", follow_redirects=False)
+            r = attacker.get("/", follow_redirects=False)  # not the admin's dashboard
             assert r.status_code in (302, 303, 307) and r.headers["location"].endswith(
                 "/login"), (r.status_code, r.text[:200])
+        after = driver.get_cookie("session")["value"]
+        assert after != planted  # rotated at sign-in
         # the panel works under the CSP: live page, a control round trip, no violation
         driver.get(f"{lab.url}/entity/{LAMP}")
         wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, f'[data-control="{LAMP}"]'),
