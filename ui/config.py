@@ -43,6 +43,9 @@ class UiConfig(StrictModel):
     tls: TlsConfig | None = Field(
         None, description="Serve HTTPS with this certificate and key (session cookies are then "
         "Secure and HSTS is sent). None: plain HTTP (behind a TLS reverse proxy, or a lab).")
+    secure_cookies: bool | None = Field(
+        None, description="Mark the session cookie Secure (sent over HTTPS only). Default: "
+        "when ui.tls is set; set true behind a TLS reverse proxy.")
     trusted_proxies: list[str] = Field(
         default_factory=list, description="Addresses or networks of reverse proxies whose "
         "X-Forwarded-For / X-Forwarded-Proto are believed. Default none: the client address "
@@ -52,6 +55,10 @@ class UiConfig(StrictModel):
         "the REST API from a browser. Default none.")
     rate_limit: RateLimitConfig = RateLimitConfig()
     auth: AuthConfig = AuthConfig()
+
+    @property
+    def https_cookies(self) -> bool:
+        return self.tls is not None if self.secure_cookies is None else self.secure_cookies
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -68,7 +68,7 @@ async def start_panel(hub: HubView, site: Site, config: UiConfig, recorder_url: 
     api = build_api(panel.view, auth)
     register(panel)
     ui.run_with(api, title="Prime Spark", dark=True, storage_secret=panel.storage_secret,
-                session_middleware_kwargs={"https_only": config.tls is not None,
+                session_middleware_kwargs={"https_only": config.https_cookies,
                                            "same_site": "strict"},
                 show_welcome_message=False, favicon="⚡", reconnect_timeout=10.0)
     same_origin_socket()
