@@ -197,7 +197,7 @@ async def _report(hub: Hub, agents: list[NodeAgent], broker: Any) -> None:
     if reg is None or hub.client is None:
         return
     # A node answers a ping after everything it published before it: its states are in.
-    rpc = RpcClient(hub.client, hub.layout)
+    rpc = RpcClient(hub.client, hub.layout, hub.rpc_caller)
     async def ping(node_id: str) -> None:
         with contextlib.suppress(RpcError):
             await rpc.call(node_id, "ping", timeout=5.0)

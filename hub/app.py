@@ -23,6 +23,7 @@ from spark.core.agent.entities import Entity, Sensor
 from spark.core.events import EventBus, NodeAvailability
 from spark.core.mqtt import Message, MqttClient
 from spark.core.topics import ONLINE
+from spark.hub.policy import Caller, Policy
 from spark.hub.registry import Registry
 from spark.hub.services import ServiceError, Services
 from spark.hub.templates import TemplateEngine
@@ -86,7 +87,8 @@ class Hub(NodeAgent):
             unsubscribe=client.unsubscribe_many,
             templates=TemplateEngine(),
         )
-        self.services = Services(self.registry, self.bus, client.publish, self.layout)
+        self.services = Services(self.registry, self.bus, client.publish, self.layout,
+                                 Policy(self.config.hub.policy, self.rpc_caller))
         client.set_default_handler(self.registry.on_message)
         client.subscribe(self.layout.all_discovery(), self.registry.on_discovery, 1)
         client.subscribe(self.layout.all_availability(), self._on_node_availability, 1)
@@ -177,32 +179,44 @@ class Hub(NodeAgent):
         self.set_state("rejected", reg.stats.rejected)
 
     # ---- RPC --------------------------------------------------------------------------
-    async def _rpc_call_service(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _check(self, caller: str, method: str) -> None:
+        """The RPC caller (the broker account in the request topic) may call ``method``."""
+        assert self.services is not None
+        self.services.policy.check_method(Caller.account(caller), method)
+
+    async def _rpc_call_service(self, params: dict[str, Any], caller: str) -> dict[str, Any]:
         assert self.services is not None
         try:
             return await self.services.call(
                 str(params.get("service", "")), str(params.get("entity_id", "")),
                 dict(params.get("data") or {}), wait=bool(params.get("wait", True)),
-                timeout=float(params.get("timeout", self.config.hub.request_timeout)),
+                timeout=min(float(params.get("timeout", self.config.hub.request_timeout)),
+                            60.0),
+                caller=Caller.account(caller),
             )
         except ServiceError:
             raise
         except (TypeError, ValueError) as exc:
             raise ServiceError(f"bad call_service parameters: {exc}") from None
 
-    async def _rpc_get_state(self, params: dict[str, Any]) -> dict[str, Any]:
+    async def _rpc_get_state(self, params: dict[str, Any], caller: str) -> dict[str, Any]:
         assert self.registry is not None
+        self._check(caller, "get_state")
         record = self.registry.get(str(params.get("entity_id", "")))
         if record is None:
             raise ServiceError(f"unknown entity {params.get('entity_id')!r}")
         return record.as_dict()
 
-    async def _rpc_list_entities(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+    async def _rpc_list_entities(self, params: dict[str, Any], caller: str
+                                 ) -> list[dict[str, Any]]:
         assert self.registry is not None
+        self._check(caller, "list_entities")
         return [e.as_dict() for e in self.registry.entities.values()]
 
-    async def _rpc_list_devices(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+    async def _rpc_list_devices(self, params: dict[str, Any], caller: str
+                                ) -> list[dict[str, Any]]:
         """Devices with name, area, maker and their entity ids (the voice grammar's device and
         area names come from here)."""
         assert self.registry is not None
+        self._check(caller, "list_devices")
         return [d.as_dict() for d in self.registry.devices.values()]

@@ -122,7 +122,7 @@ class VoiceNode(NodeAgent[VoiceNodeConfig]):
 
     async def attach(self, client: MqttClient) -> None:
         hub_id = self.cfg.hub_id or self.hub_id
-        self.hub = HubLink(RpcClient(client, self.layout), hub_id, self.cfg.rpc_timeout_s)
+        self.hub = HubLink(RpcClient(client, self.layout, self.rpc_caller), hub_id, self.cfg.rpc_timeout_s)
         client.subscribe(self.layout.state(hub_id, "entities"), self._on_hub_entities, 1)
 
     def _on_hub_entities(self, _msg: Message) -> None:
