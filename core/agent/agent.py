@@ -350,7 +350,7 @@ class NodeAgent(Generic[ConfigT]):
         """Keep the discovery configs under our node id ours: clear the ones we do not own
         (stale, or planted by someone else), and put back a config of ours that someone
         overwrote or cleared (the whole payload is compared with what we published)."""
-        if self.client is None or not self.client.connected:
+        if self.client is None:
             return
         parsed = self.layout.parse_discovery(msg.topic)
         if parsed is None:
