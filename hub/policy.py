@@ -162,7 +162,7 @@ class Policy:
     def _grant(self, caller: Caller) -> Grant | None:
         if caller.kind is CallerKind.ACCOUNT:
             return self.config.accounts.get(caller.name)
-        return self.config.roles.get(caller.role)  # type: ignore[arg-type]
+        return next((g for role, g in self.config.roles.items() if role == caller.role), None)
 
     def _trusted(self, caller: Caller) -> bool:
         return caller.kind is CallerKind.HUB or (

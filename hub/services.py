@@ -76,6 +76,16 @@ class Services:
                                 own, bool(spec.retain))
         return Command(target.topic, payload, expect, spec.qos or 0, target.retain)
 
+    def check(self, service: str, entity_id: str, data: dict[str, Any]) -> Command:
+        """The command :meth:`call` would publish, unpublished (``core.services.ServiceCaller``:
+        the cloud source publishes it itself, confirmed)."""
+        entity = self.registry.get(entity_id)
+        if entity is None:
+            raise ServiceError(f"unknown entity {entity_id}")
+        if not entity.available:
+            raise ServiceError(f"{entity_id} is unavailable")
+        return self.build(service, entity, data)
+
     async def call(
         self, service: str, entity_id: str, data: dict[str, Any] | None = None,
         *, wait: bool = False, timeout: float = 5.0, caller: Caller = HUB,
