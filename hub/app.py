@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -212,8 +213,7 @@ class Hub:
             return await self.services.call(
                 str(params.get("service", "")), str(params.get("entity_id", "")),
                 dict(params.get("data") or {}), wait=bool(params.get("wait", True)),
-                timeout=min(float(params.get("timeout", self.agent.settings.request_timeout)),
-                            60.0),
+                timeout=_bounded(params.get("timeout", self.agent.settings.request_timeout)),
                 caller=Caller.account(caller),
             )
         except ServiceError:
@@ -242,3 +242,10 @@ class Hub:
         assert self.registry is not None
         self.policy.check_method(Caller.account(caller), "list_devices")
         return [d.as_dict() for d in self.registry.devices.values()]
+
+
+def _bounded(timeout: Any) -> float:
+    """A caller's timeout, kept between 0.1 and 60 s (a request cannot park a waiter for
+    ever)."""
+    value = float(timeout)
+    return min(max(value, 0.1), 60.0) if math.isfinite(value) else 60.0
