@@ -34,6 +34,7 @@ from spark.core.agent.discovery import (
 from spark.core.agent.entities import BinarySensor, Entity, Sensor
 from spark.core.agent.hwid import hardware_id
 from spark.core.agent.ownership import PROBE_TIMEOUT, NodeIdTaken, Owner, live_owners
+from spark.core.agent.repair import RepairBudget
 from spark.core.agent.settings import AgentSettings
 from spark.core.errors import PayloadError
 from spark.core.mqtt import Message, MqttClient, Will
@@ -45,7 +46,6 @@ log = logging.getLogger(__name__)
 CommandHandler = Callable[[Any], Awaitable[Any] | Any]
 ConfigT = TypeVar("ConfigT", bound=NodeConfigBase)
 ANNOUNCE_DELAY = (1.0, 5.0)  # s: random wait before re-announcing to HA that came online
-REPAIRS_PER_MINUTE = 5  # per discovery topic: see NodeAgent._may_repair
 
 
 @dataclass(slots=True)
@@ -99,7 +99,7 @@ class NodeAgent(Generic[ConfigT]):
         self.entities: dict[str, Entity] = {}
         self._handlers: dict[str, CommandHandler] = {}
         self._published: dict[str, _Published] = {}
-        self._repairs: dict[str, tuple[float, int]] = {}  # discovery topic -> (since, count)
+        self._repairs = RepairBudget(self.node_id)
         self._states: dict[str, Any] = {}
         self._attributes: dict[str, dict[str, Any]] = {}
         self._removed: dict[str, str] = {}  # key -> platform, for device-mode removal
@@ -362,7 +362,7 @@ class NodeAgent(Generic[ConfigT]):
             key = entity.key if entity is not None and entity.platform == parsed.component \
                 else None
         if key is None:
-            if msg.payload and self._may_repair(msg.topic):
+            if msg.payload and self._repairs.allow(msg.topic):
                 log.info("%s: removing discovery config %s that is not ours", self.node_id,
                          msg.topic)
                 self.client.publish(msg.topic, b"", 1, True)
@@ -371,29 +371,11 @@ class NodeAgent(Generic[ConfigT]):
         if pub is None or pub.config is None or bytes(msg.payload) == pub.config \
                 or bytes(msg.payload) in pub.earlier:
             return  # not announced yet (announce follows), or our own (an older one's echo)
-        if not self._may_repair(msg.topic):
+        if not self._repairs.allow(msg.topic):
             return
         log.warning("%s: the discovery config on %s was %s by someone else; publishing ours "
                     "again", self.node_id, msg.topic, "overwritten" if msg.payload else "cleared")
         self.client.publish(msg.topic, pub.config, 1, True)
-
-    def _may_repair(self, topic: str) -> bool:
-        """At most REPAIRS_PER_MINUTE repairs per topic: two publishers fighting over one
-        topic (a second process with our id, a hostile account) must not loop forever."""
-        now = time.monotonic()
-        window, count = self._repairs.get(topic, (now, 0))
-        if now - window > 60.0:
-            window, count = now, 0
-        if count >= REPAIRS_PER_MINUTE:
-            if count == REPAIRS_PER_MINUTE:
-                log.error("%s: %s keeps being overwritten; not repairing it again for a minute",
-                          self.node_id, topic)
-                self._repairs[topic] = (window, count + 1)
-            return False
-        if len(self._repairs) > 4096:
-            self._repairs.clear()
-        self._repairs[topic] = (window, count + 1)
-        return True
 
     def _on_own_availability(self, msg: Message) -> None:
         """Someone else said we are offline while we serve (a duplicate that exited, a will
