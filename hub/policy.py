@@ -100,8 +100,9 @@ class PolicyConfig(StrictModel):
     accounts: dict[str, Grant] = Field(
         default_factory=_default_accounts,
         description="Broker accounts (node ids or usernames) and what they may call through the "
-        "hub's RPC. An account not listed may only ping. Default: the voice node may read and "
-        "call the services it speaks on every entity.")
+        "hub's RPC. An account not listed may only ping. Default: the voice node (account "
+        "'voice') may read and call the services it speaks on every entity; listing accounts "
+        "replaces that default, so list your voice node's account too.")
     roles: dict[Role, Grant] = Field(
         default_factory=_default_roles,
         description="Panel and REST API roles. A role not listed may do nothing. Default: "

@@ -368,9 +368,11 @@ class NodeAgent(Generic[ConfigT]):
                 self.client.publish(msg.topic, b"", 1, True)
             return
         pub = self._published.get(key)
-        if pub is None or pub.config is None or bytes(msg.payload) == pub.config \
+        if msg.retain or pub is None or pub.config is None or bytes(msg.payload) == pub.config \
                 or bytes(msg.payload) in pub.earlier:
-            return  # not announced yet (announce follows), or our own (an older one's echo)
+            # retained: what the broker held when we subscribed (our announce replaces it);
+            # not announced yet (announce follows); or our own (an older one's echo)
+            return
         if not self._repairs.allow(msg.topic):
             return
         log.warning("%s: the discovery config on %s was %s by someone else; publishing ours "
