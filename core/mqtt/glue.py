@@ -1,7 +1,8 @@
 """Drive paho-mqtt's socket from the asyncio loop (``add_reader`` / coalesced writes).
 
 Paho calls these hooks from the loop thread, except during ``connect`` (run in an executor
-thread): those calls are handed to the loop thread-safely.
+thread): those calls are handed to the loop thread-safely. Only paho's public API is used here;
+what needs its internals (batched reads and writes) is in ``paho_private.py``.
 """
 
 from __future__ import annotations

@@ -1,15 +1,22 @@
 """Every use of paho-mqtt's private internals, in one module, checked against the installed paho.
 
 paho 2.x has no public API for what the asyncio glue (``glue.py``) needs to keep up with a burst
-of messages; each use below was measured (``python -m bench hub`` / ``bridge``, figures in the
-commit that added this module) and kept only where it pays:
+of messages. Each use was measured without it (one MqttClient draining 100,000 messages a
+paused moment queued at Mosquitto; its CPU per message, median of 3-4 runs, 2 busy cores; the
+hub-like client subscribes 1,000 topics, the bridge-like one is MQTT 5 with manual acks per
+2,000): with all of them 9.0 us (QoS 0), 11.1 us (QoS 1), 35.3 us (bridge); with paho's public
+API only 14.2 us and 30.8 us. Every one pays, so every one stays:
 
 * :func:`read_burst` (``Client._packet_read``, ``Client._loop_rc_handle``): every packet
-  already received in one readiness event; the public ``loop_read`` reads one QoS 0 packet.
+  already received in one readiness event (paho 2.2's ``loop_read`` reads one QoS 0 packet).
+  Without: 12.2 / 14.2 us; draining our buffer with public ``loop_read`` calls: 9.9 / 11.7 /
+  37.1 us.
 * :func:`install_buffered_recv` (``Client._sock_recv``): one ``recv`` of up to 64 KiB serves
-  paho's three or four small reads per packet.
-* :func:`coalesce_queued` (``Client._out_packet``): runs of queued packets leave in one ``send``.
-* :func:`queue_pubacks` (``Client._packet_queue``): many PUBACKs queued as one buffer.
+  paho's three or four small reads per packet. Without: 9.8 / 11.6 / 36.4 us.
+* :func:`coalesce_queued` (``Client._out_packet``): runs of queued packets (QoS 1 acks) leave in
+  one ``send``. Without: 11.8 us at QoS 1 (nothing to join at QoS 0), 35.7 us bridge.
+* :func:`queue_pubacks` (``Client._packet_queue``): many PUBACKs queued as one buffer (the
+  bridge's ``ack_many``). Without: 37.3 us bridge.
 * :func:`close_socket` (``Client._sock_close``): drop a connection without a DISCONNECT (the
   broker then publishes the will); paho's public ``disconnect`` always sends one.
 
@@ -28,8 +35,8 @@ import struct
 from collections.abc import Callable, MutableSequence
 from typing import Any
 
-import paho.mqtt
 import paho.mqtt.client as paho
+from paho.mqtt import __version__ as paho_version
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from spark.core.errors import MqttError
@@ -63,7 +70,7 @@ def check_internals(cls: type[paho.Client] = paho.Client) -> None:
         problems = _packet_problems(cls)
     if problems:
         raise PahoInternalsError(
-            f"paho-mqtt {paho.mqtt.__version__} changed internals spark.core.mqtt uses: "
+            f"paho-mqtt {paho_version} changed internals spark.core.mqtt uses: "
             f"{'; '.join(problems)}. Supported: {SUPPORTED} (pyproject.toml); install it with "
             f"pip install '{SUPPORTED}', or port spark/core/mqtt/paho_private.py")
 
