@@ -63,7 +63,7 @@ async def measure(host: str, port: int, seconds: float, backend: str) -> dict[st
         "mqtt": {"host": host, "port": port},
         "nodes": [{"kind": "power", "id": "power", "backend": backend_cfg}],
     })
-    agent = PowerNode(NodeContext(cfg, cfg.node("power")))
+    agent = PowerNode(NodeContext(cfg.agent_settings(), cfg.node("power")))
     ready = asyncio.Event()
     task = asyncio.create_task(agent.run(ready), name="bench-power")
     proc = psutil.Process()

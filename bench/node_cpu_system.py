@@ -77,7 +77,7 @@ async def measure(host: str, port: int, seconds: float, pi_samples: bool,
                   interval: float | None) -> dict[str, float]:
     cfg = SparkConfig.model_validate({"mqtt": {"host": host, "port": port},
                                       "nodes": [node_section(pi_samples, interval)]})
-    agent = SystemNode(NodeContext(cfg, cfg.node("system")))
+    agent = SystemNode(NodeContext(cfg.agent_settings(), cfg.node("system")))
     ready = asyncio.Event()
     task = asyncio.create_task(agent.run(ready), name="bench-system")
     proc = psutil.Process()

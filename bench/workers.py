@@ -148,10 +148,10 @@ def hub_process(conn: Connection, port: int, data_dir: str, node_accounts: list[
 
 class _HubWorker:
     def __init__(self, conn: Connection, cfg: Any, password: str) -> None:
-        from spark.hub.app import Hub
+        from spark.app.runtime import build_hub
 
         self.conn = conn
-        self.hub = Hub(cfg, password=password, announce_delay=FAST_ANNOUNCE)
+        self.hub = build_hub(cfg, password=password, announce_delay=FAST_ANNOUNCE)
         self.commands: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
 
     async def run(self, expect: list[str]) -> None:
@@ -326,12 +326,9 @@ def sim_node_process(conn: Connection, port: int, data_dir: str, node_accounts: 
 
 
 async def _run_node(conn: Connection, cfg: Any, node_id: str, password: str) -> None:
-    from spark.core.agent.agent import NodeContext
-    from spark.nodes.kinds import agent_class
+    from spark.app.runtime import make_agent
 
-    node_cfg = cfg.node(node_id)
-    agent = agent_class(node_cfg.kind)(NodeContext(cfg, node_cfg, password=password,
-                                                   announce_delay=FAST_ANNOUNCE))
+    agent = make_agent(cfg, cfg.node(node_id), password, announce_delay=FAST_ANNOUNCE)
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, agent.stop)
     ready = asyncio.Event()

@@ -29,3 +29,7 @@ class BrokerError(SparkError):
 
 class TemplateError(SparkError):
     """A template failed to compile or render (syntax, runtime error, sandbox or size limit)."""
+
+
+class ServiceError(SparkError):
+    """A service call that cannot be carried out; the message says why."""

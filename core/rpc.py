@@ -35,7 +35,7 @@ class Request(BaseModel):
         return orjson.dumps(self.model_dump())
 
     @classmethod
-    def from_payload(cls, payload: bytes) -> Request:
+    def from_payload(cls, payload: bytes | bytearray) -> Request:
         try:
             return cls.model_validate_json(payload)
         except ValidationError as exc:
@@ -53,7 +53,7 @@ class Response(BaseModel):
         return orjson.dumps(self.model_dump(exclude_none=True))
 
     @classmethod
-    def from_payload(cls, payload: bytes) -> Response:
+    def from_payload(cls, payload: bytes | bytearray) -> Response:
         return cls.model_validate_json(payload)
 
 
@@ -84,7 +84,7 @@ class RpcServer:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _answer(self, method: str, payload: bytes) -> None:
+    async def _answer(self, method: str, payload: bytes | bytearray) -> None:
         topic = self._layout.response(self._node_id, method)
         try:
             request = Request.from_payload(payload)

@@ -141,9 +141,6 @@ class TopicLayout:
         """Voice pipeline events (JSON, not retained): wake, speech, transcript, intent..."""
         return f"{self.base}/{valid_segment(node_id, 'node id')}/pipeline"
 
-    def all_power_states(self) -> str:
-        return f"{self.base}/+/power"
-
     def models_announcement(self) -> str:
         """Retained: the latest model update from the cloud (Kafka ``models.updates``)."""
         return f"{self.base}/cloud/models"
@@ -268,12 +265,6 @@ class TopicLayout:
     def parse_request(self, topic: str) -> RequestTopic | None:
         rest = self._split(topic, self._base_parts) if topic.startswith(self.base + "/") else None
         if rest and len(rest) == 3 and rest[1] == "request":
-            return RequestTopic(rest[0], rest[2])
-        return None
-
-    def parse_response(self, topic: str) -> RequestTopic | None:
-        rest = self._split(topic, self._base_parts) if topic.startswith(self.base + "/") else None
-        if rest and len(rest) == 3 and rest[1] == "response":
             return RequestTopic(rest[0], rest[2])
         return None
 

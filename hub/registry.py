@@ -106,9 +106,9 @@ class Registry:
             self.stats.last_error = str(exc)
             log.warning("ignored discovery config on %s: %s", msg.topic, exc)
             return
-        for exc in errors:
+        for err in errors:
             self.stats.discovery_errors += 1
-            log.warning("ignored component on %s: %s", msg.topic, exc)
+            log.warning("ignored component on %s: %s", msg.topic, err)
         keep: set[str] = set()
         if isinstance(parsed, list):
             for spec in parsed:
@@ -265,7 +265,7 @@ class Registry:
         if routes is None:
             return
         self.stats.messages += 1
-        payload = msg.payload
+        payload = bytes(msg.payload)
         self._last[topic] = payload
         for record, kind, index in routes:
             self._apply(record, kind, index, topic, payload)

@@ -1,34 +1,36 @@
-"""Services: ``turn_on``, ``turn_off``, ``toggle``, ``select_option``, ``set_value``, ``press``.
+"""Services (``turn_on``, ``select_option``, ``press``, ...: each platform's, see
+``core/platforms/``) called on entities.
 
-Each call is validated against the entity's discovery config and becomes the command payload that
-entity expects (``payload_on``, JSON for JSON-schema lights, ``command_template`` when given). With
-``wait=True`` the call returns only when the device confirms the new state.
+The entity's platform module validates the call against its discovery config and builds the
+command payload (``payload_on``, JSON for JSON-schema lights, ...); here the ``command_template``
+is applied and the command published. With ``wait=True`` the call returns only when the device
+confirms the new state.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
-from spark.core.errors import SparkError
+from spark.core.errors import ServiceError
 from spark.core.events import EventBus, HubEvent, StateChanged
+from spark.core.platforms import platform_for, service_names
 from spark.core.topics import TopicLayout
 from spark.hub.entity import EntityRecord
 from spark.hub.registry import Registry
 
-SERVICES = ("turn_on", "turn_off", "toggle", "select_option", "set_value", "press")
-ON_OFF = frozenset({"switch", "light", "fan", "siren", "humidifier"})
+__all__ = ["Command", "ServiceError", "Services"]  # and SERVICES, below
 
 PublishFn = Callable[[str, Any, int, bool], None]
 
 
-class ServiceError(SparkError):
-    """A service call that cannot be carried out; the message says why."""
+def __getattr__(name: str) -> Any:
+    """``SERVICES``: every platform's services (computed on first use, not at import)."""
+    if name == "SERVICES":
+        return service_names()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,65 +54,28 @@ class Services:
 
     def build(self, service: str, entity: EntityRecord, data: dict[str, Any]) -> Command:
         spec = entity.spec
-        platform = spec.component
-        if service not in SERVICES:
-            raise ServiceError(f"unknown service {service!r}; known: {', '.join(SERVICES)}")
+        known = service_names()
+        if service not in known:
+            raise ServiceError(f"unknown service {service!r}; known: {', '.join(known)}")
         if not spec.command_topic:
             raise ServiceError(f"{entity.entity_id} has no command topic (read-only)")
-        if service == "toggle":
-            service = "turn_off" if entity.state == "on" else "turn_on"
-        if service in ("turn_on", "turn_off"):
-            if platform not in ON_OFF:
-                raise ServiceError(f"{service} does not apply to {platform} {entity.entity_id}")
-            on = service == "turn_on"
-            if platform == "light" and spec.raw.get("schema") == "json":
-                body: dict[str, Any] = {"state": "ON" if on else "OFF"}
-                if on and "brightness" in data:
-                    body["brightness"] = int(data["brightness"])
-                payload = orjson.dumps(body).decode()
-            else:
-                payload = str(spec.payload_on if on else spec.payload_off)
-            expect: str | None = "on" if on else "off"
-        elif service == "select_option":
-            if platform != "select":
-                raise ServiceError(f"select_option does not apply to {platform}")
-            option = str(data.get("option", ""))
-            if spec.options and option not in spec.options:
-                raise ServiceError(
-                    f"{option!r} is not an option of {entity.entity_id}: {', '.join(spec.options)}"
-                )
-            payload, expect = option, option
-        elif service == "set_value":
-            payload, expect = self._value(entity, data)
-        else:  # press
-            if platform != "button":
-                raise ServiceError(f"press does not apply to {platform}")
-            payload, expect = str(spec.payload_press), None
+        order = platform_for(spec.component).command(entity, service, data)
+        payload, expect = order.payload, order.expect
         if spec.command_template:
             payload = self.registry.templates.compile(spec.command_template).render_command(payload)
         if not spec.state_topic or spec.optimistic:
             expect = None
         return Command(spec.command_topic, payload, expect, spec.qos or 0, bool(spec.retain))
 
-    @staticmethod
-    def _value(entity: EntityRecord, data: dict[str, Any]) -> tuple[str, str | None]:
-        spec = entity.spec
-        if "value" not in data:
-            raise ServiceError("set_value needs a 'value'")
-        if spec.component == "text":
-            return str(data["value"]), str(data["value"])
-        if spec.component != "number":
-            raise ServiceError(f"set_value does not apply to {spec.component}")
-        try:
-            value = float(data["value"])
-        except (TypeError, ValueError):
-            raise ServiceError(f"{data['value']!r} is not a number") from None
-        low = spec.min if spec.min is not None else 1.0
-        high = spec.max if spec.max is not None else 100.0
-        if not math.isfinite(value) or not low <= value <= high:
-            raise ServiceError(f"{value} is outside {low}..{high} for {entity.entity_id}")
-        text = str(int(value)) if value.is_integer() else repr(value)
-        return text, None if spec.value_template else text
+    def check(self, service: str, entity_id: str, data: dict[str, Any]) -> Command:
+        """The command :meth:`call` would publish, unpublished (``core.services.ServiceCaller``:
+        the cloud source publishes it itself, confirmed)."""
+        entity = self.registry.get(entity_id)
+        if entity is None:
+            raise ServiceError(f"unknown entity {entity_id}")
+        if not entity.available:
+            raise ServiceError(f"{entity_id} is unavailable")
+        return self.build(service, entity, data)
 
     async def call(
         self, service: str, entity_id: str, data: dict[str, Any] | None = None,

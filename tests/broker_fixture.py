@@ -117,14 +117,14 @@ def start_test_broker(data_dir: Path, attempts: int = 3, **broker: Any) -> Runni
     last: BrokerError | None = None
     for _ in range(attempts):
         cfg = broker_config(data_dir, free_port(), **broker)
-        process = mosquitto_process(cfg)
+        process = mosquitto_process(cfg.broker_settings())
         try:
             process.start_blocking()
         except BrokerError as exc:
             last = exc
             continue
         return RunningBroker(
-            HOST, cfg.mqtt.port, resolve_passwords(cfg), data_dir, process, cfg
+            HOST, cfg.mqtt.port, resolve_passwords(cfg.broker_settings()), data_dir, process, cfg
         )
     assert last is not None
     raise last

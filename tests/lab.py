@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from spark.app.config.models import SparkConfig
-from spark.core.agent.agent import NodeAgent, NodeContext
+from spark.app.runtime import build_hub, make_agent
+from spark.core.agent.agent import NodeAgent
 from spark.core.mqtt import Message, MqttClient
 from spark.hub.app import Hub
-from spark.nodes.kinds import agent_class
 
-A = TypeVar("A", bound=NodeAgent)
+A = TypeVar("A", bound=NodeAgent | Hub)  # anything with node_id, run(ready) and stop()
 
 FAST = (0.0, 0.05)  # HA re-announce delay in tests
 
@@ -35,16 +35,14 @@ async def running_agent(agent: A, ready_within: float = 10.0) -> AsyncIterator[A
 
 @contextlib.asynccontextmanager
 async def running_hub(cfg: SparkConfig, password: str | None) -> AsyncIterator[Hub]:
-    async with running_agent(Hub(cfg, password=password, announce_delay=FAST)) as hub:
+    async with running_agent(build_hub(cfg, password=password, announce_delay=FAST)) as hub:
         yield hub
 
 
 @contextlib.asynccontextmanager
 async def running_node(cfg: SparkConfig, node_id: str, password: str | None
                        ) -> AsyncIterator[NodeAgent]:
-    node_cfg = cfg.node(node_id)
-    agent = agent_class(node_cfg.kind)(NodeContext(cfg, node_cfg, password=password,
-                                                   announce_delay=FAST))
+    agent = make_agent(cfg, cfg.node(node_id), password, announce_delay=FAST)
     async with running_agent(agent) as running:
         yield running
 

@@ -165,7 +165,7 @@ def test_password_and_acl_reload_on_sighup(fresh_broker: RunningBroker) -> None:
             cfg.broker.model_dump() | {"users": [*cfg.broker.model_dump()["users"], extra]}
         )}
     )
-    generate_files(new_cfg)
+    generate_files(new_cfg.broker_settings())
     password = ensure_password(fresh_broker.data_dir / "secrets", "newcomer")
     assert connect_rc(HOST, fresh_broker.port, "newcomer", password).is_failure
     fresh_broker.process.reload()
@@ -194,18 +194,18 @@ def test_conf_variants(tmp_path: Path) -> None:
     cfg = broker_config(tmp_path, 1884, auth=False, tls_port=8883, tls_cert_file=str(cert),
                         tls_key_file=str(cert), bridge={"enabled": True, "remote_prefix": "site1/",
                                                         "remote_username": "me"})
-    text = render_conf(cfg)
+    text = render_conf(cfg.broker_settings())
     assert "allow_anonymous true\n" in text and "password_file" not in text
     assert f"listener 8883 {HOST}\ncertfile {cert}\n" in text
     assert "connection cloud\naddress cloud.example.net:8883\n" in text
     assert "topic +/telemetry out 1 spark/ site1/spark/\n" in text
     assert "topic +/+/set in 1 spark/ site1/spark/\n" in text
     with pytest.raises(BrokerError, match="tls_cert_file"):
-        render_conf(broker_config(tmp_path, 1884, tls_port=8883))
+        render_conf(broker_config(tmp_path, 1884, tls_port=8883).broker_settings())
 
 
 def test_acl_round_trip_and_evaluation(broker: RunningBroker) -> None:
-    acl = build_acl(broker.config)
+    acl = build_acl(broker.config.broker_settings())
     assert parse_acl(render_acl(acl)) == acl
     assert is_allowed(acl, "hub", "read", "$SYS/broker/version")
     assert not is_allowed(acl, "homeassistant", "read", "$SYS/broker/version")
@@ -217,7 +217,7 @@ def test_acl_round_trip_and_evaluation(broker: RunningBroker) -> None:
 def test_duplicate_usernames_are_refused(tmp_path: Path) -> None:
     cfg = broker_config(tmp_path, 1884, users=[{"username": "sim1", "read": ["#"]}])
     with pytest.raises(BrokerError, match="'sim1' is used twice"):
-        generate_files(cfg)
+        generate_files(cfg.broker_settings())
 
 
 # ---- the process ---------------------------------------------------------------------------
@@ -278,11 +278,11 @@ def test_burst_to_an_absent_subscriber_loses_nothing(broker: RunningBroker) -> N
 # ---- choosing the broker -------------------------------------------------------------------
 async def test_choose_external_when_a_broker_answers(broker: RunningBroker) -> None:
     cfg = broker.spark_config(broker={"mode": "auto"})
-    async with choose_broker(cfg) as handle:
+    async with choose_broker(cfg.broker_settings()) as handle:
         assert handle.kind == "external"
         assert "already answers" in handle.describe()
         assert handle.hub_login() is None and handle.password_for("hub") is None
-        assert handle.config == cfg  # the config's own logins apply
+        assert handle.mqtt == cfg.mqtt  # the config's own logins apply
     assert broker.process.running
 
 
@@ -291,13 +291,13 @@ async def test_choose_starts_mosquitto_when_nothing_answers(tmp_path: Path) -> N
     cfg = SparkConfig.model_validate(
         {"mqtt": {"port": port}, "broker": {"data_dir": str(tmp_path), "node_accounts": ["sim1"]}}
     )
-    handle = await choose_broker(cfg)
+    handle = await choose_broker(cfg.broker_settings())
     try:
         assert handle.kind == "mosquitto", handle
         assert "nothing answered" in handle.reason
         login = handle.node_login("sim1")
         assert login is not None and login[0] == "sim1"
-        hub_cfg = handle.config.mqtt  # logs in as the hub
+        hub_cfg = handle.mqtt  # logs in as the hub
         assert hub_cfg.username == "hub" and hub_cfg.secret() == handle.password_for("hub")
         rc = await asyncio.to_thread(connect_rc, HOST, port, hub_cfg.username, hub_cfg.secret())
         assert not rc.is_failure
@@ -316,22 +316,22 @@ async def test_choose_refuses_a_port_used_by_something_else(tmp_path: Path) -> N
     async with server:
         cfg = broker_config(tmp_path, port, mode="auto")
         with pytest.raises(BrokerError, match="another program"):
-            await choose_broker(cfg)
+            await choose_broker(cfg.broker_settings())
         with pytest.raises(BrokerError, match="'external'"):
-            await choose_broker(broker_config(tmp_path, port, mode="external"))
+            await choose_broker(broker_config(tmp_path, port, mode="external").broker_settings())
 
 
 async def test_a_started_broker_must_serve_mqtt_host(tmp_path: Path) -> None:
     cfg = SparkConfig.model_validate({"mqtt": {"host": "192.0.2.10", "port": free_port()},
                                       "broker": {"mode": "mosquitto", "data_dir": str(tmp_path)}})
     with pytest.raises(BrokerError, match="listen_host"):
-        await choose_broker(cfg)
+        await choose_broker(cfg.broker_settings())
 
 
 async def test_embedded_broker_passes_messages_and_enforces_acls(tmp_path: Path) -> None:
     pytest.importorskip("amqtt")
     cfg = broker_config(tmp_path, free_port(), mode="embedded")
-    async with choose_broker(cfg) as handle:
+    async with choose_broker(cfg.broker_settings()) as handle:
         assert handle.kind == "embedded"
         pw = handle.passwords
         assert pw is not None
@@ -378,8 +378,8 @@ async def test_generated_bridge_sends_telemetry_up_and_commands_down(
         "remote_username": ADMIN, "remote_password": broker.passwords[ADMIN],
         "remote_prefix": f"site{run}/",
     })
-    local = mosquitto_process(cfg)
-    passwords = resolve_passwords(cfg)
+    local = mosquitto_process(cfg.broker_settings())
+    passwords = resolve_passwords(cfg.broker_settings())
     async with local:
         await _bridge_up(local, passwords)
         cloud = Recorder(HOST, broker.port, **broker.login(ADMIN))
@@ -421,7 +421,7 @@ def test_acl_example_matches_what_we_generate() -> None:
     cfg = SparkConfig.model_validate({"broker": {"node_accounts": ["sim1", "power"], "users": [
         {"username": "zigbee2mqtt", "write": ["zigbee2mqtt/#", "homeassistant/#"],
          "read": ["zigbee2mqtt/#", "homeassistant/status"]}]}})
-    assert parse_acl((STATIC / "acl.example").read_text()) == build_acl(cfg)
+    assert parse_acl((STATIC / "acl.example").read_text()) == build_acl(cfg.broker_settings())
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="no openssl for a test certificate")
@@ -432,7 +432,7 @@ async def test_checked_in_config_runs_with_tls_and_bridge(
     address pointed at tmp_path and the session broker, start on the real Mosquitto."""
     run, port, tls_port = _marker(), free_port(), free_port()
     cfg = broker_config(tmp_path / "gen", port)
-    files = generate_files(cfg)
+    files = generate_files(cfg.broker_settings())
     cert, key = _self_signed(tmp_path)
     conf_d = tmp_path / "conf.d"
     conf_d.mkdir()
@@ -463,7 +463,7 @@ async def test_checked_in_config_runs_with_tls_and_bridge(
         main = main.replace(old, new)
     conf = tmp_path / "mosquitto.conf"
     conf.write_text(("user root\n" if os.geteuid() == 0 else "") + main)
-    passwords = resolve_passwords(cfg)
+    passwords = resolve_passwords(cfg.broker_settings())
     async with MosquittoProcess(conf, HOST, port, log_file=tmp_path / "mosquitto.log") as local:
         assert (await probe_mqtt(HOST, tls_port, use_tls=True)).is_broker
         await _bridge_up(local, passwords)

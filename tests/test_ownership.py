@@ -11,10 +11,8 @@ import pytest
 from helpers import wait_for
 from lab import FAST, publish_as, recorder, running_agent, running_hub, running_node
 
-from spark.core.agent.agent import NodeContext
+from spark.app.runtime import build_hub, make_agent
 from spark.core.agent.ownership import NodeIdTaken, live_owners
-from spark.hub.app import Hub
-from spark.nodes.kinds import agent_class
 
 
 @pytest.fixture
@@ -24,9 +22,7 @@ def cfg(broker):
 
 
 def _agent(cfg, node_id, password):
-    node_cfg = cfg.node(node_id)
-    return agent_class(node_cfg.kind)(NodeContext(cfg, node_cfg, password=password,
-                                                  announce_delay=FAST))
+    return make_agent(cfg, cfg.node(node_id), password, announce_delay=FAST)
 
 
 async def test_a_second_agent_with_a_live_owners_id_is_refused_and_the_first_stays_online(
@@ -54,7 +50,7 @@ async def test_a_second_agent_with_a_live_owners_id_is_refused_and_the_first_sta
 async def test_the_hub_id_is_protected_too(broker, cfg):
     async with running_hub(cfg, broker.passwords["hub"]):
         with pytest.raises(NodeIdTaken, match="'hub' is already served"):
-            await Hub(cfg, password=broker.passwords["hub"]).run()
+            await build_hub(cfg, password=broker.passwords["hub"]).run()
 
 
 async def test_a_stale_online_from_a_crashed_owner_does_not_block_a_restart(broker, cfg):

@@ -110,10 +110,11 @@ def spark(broker: Any, data_dir: Path, **node: Any) -> SparkConfig:
 
 
 @contextlib.asynccontextmanager
-async def running(cfg: SparkConfig, broker: Any, **extra: Any) -> AsyncIterator[PowerNode]:
+async def running(cfg: SparkConfig, broker: Any,
+                  backend: PowerBackend | None = None) -> AsyncIterator[PowerNode]:
     node_cfg = cfg.node(NODE)
-    agent = PowerNode(NodeContext(cfg, node_cfg, password=broker.passwords[NODE],
-                                  announce_delay=(0, 0.05), extra=extra))
+    agent = PowerNode(NodeContext(cfg.agent_settings(), node_cfg, password=broker.passwords[NODE],
+                                  announce_delay=(0, 0.05)), backend=backend)
     async with running_agent(agent) as started:
         yield started
 
@@ -285,7 +286,7 @@ async def test_failing_backend_keeps_the_node_up(broker: Any, admin: Recorder,
     admin.subscribe(f"spark/{NODE}/#", f"homeassistant/switch/{NODE}/grid/config")
     cfg = spark(broker, tmp_path, state_interval=0.05,
                 backend={"type": "sysfs", "root": str(SYSFS / "laptop")})
-    async with running(cfg, broker, power_backend=BrokenBackend(None)) as agent:
+    async with running(cfg, broker, backend=BrokenBackend(None)) as agent:
         await wait_for(lambda: state(admin, "backend_problem") == b"ON", 10)
         # The attributes are a message of their own: they may arrive just after the state.
         await wait_for(lambda: live(admin, f"spark/{NODE}/backend_problem/attributes"), 5)
@@ -358,7 +359,7 @@ async def test_a_mode_that_cannot_be_kept_is_refused(broker: Any, tmp_path: Path
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("")
     cfg = spark(broker, blocker, backend={"type": "simulated"})
-    agent = PowerNode(NodeContext(cfg, cfg.node(NODE)))
+    agent = PowerNode(NodeContext(cfg.agent_settings(), cfg.node(NODE)))
     with pytest.raises(PowerError, match="cannot keep the power mode in"):
         await agent._set_mode("off-grid")
     assert agent.mode == "auto"

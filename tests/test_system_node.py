@@ -28,6 +28,7 @@ from spark.nodes.system.sources import (
     CommandError,
     CommandRunner,
     HailoTemperature,
+    HostSource,
     Partition,
     PsutilHost,
 )
@@ -124,9 +125,10 @@ def system_config(broker: Any, tmp_path: Path, **overrides: Any) -> SparkConfig:
 
 
 @contextlib.asynccontextmanager
-async def running(cfg: SparkConfig, password: str, **extra: Any) -> AsyncIterator[SystemNode]:
-    agent = SystemNode(NodeContext(cfg, cfg.node("system"), password=password,
-                                   announce_delay=(0, 0.05), extra=extra))
+async def running(cfg: SparkConfig, password: str, host: HostSource | None = None,
+                  hailo_reader: HailoTemperature | None = None) -> AsyncIterator[SystemNode]:
+    agent = SystemNode(NodeContext(cfg.agent_settings(), cfg.node("system"), password=password,
+                                   announce_delay=(0, 0.05)), host=host, hailo_reader=hailo_reader)
     async with running_agent(agent) as started:
         yield started
 
@@ -165,7 +167,7 @@ async def test_system_node_entities_states_and_telemetry(broker: Any, tmp_path: 
     wg_dump(tmp_path / "wg.txt", time.time(), [(CLOUD, 30), (PHONE, 1000)])
     cfg = system_config(broker, tmp_path)
     with observer(broker) as rec:
-        async with running(cfg, broker.passwords["system"], system_host=Mounts([disk]),
+        async with running(cfg, broker.passwords["system"], host=Mounts([disk]),
                            hailo_reader=FixedHailo()) as agent:
             state = "spark/system/{}/state".format
             await wait_for(lambda: rec.received("spark/system/telemetry"), 10,
@@ -237,7 +239,7 @@ async def test_mounts_and_peers_come_and_go(broker: Any, tmp_path: Path) -> None
     wg_dump(wg, time.time(), [(CLOUD, 10), (PHONE, 10)])
     cfg = system_config(broker, tmp_path)
     with observer(broker) as rec:
-        async with running(cfg, broker.passwords["system"], system_host=host) as agent:
+        async with running(cfg, broker.passwords["system"], host=host) as agent:
             await wait_for(lambda: len([k for k in agent.entities if k.startswith("disk_")]) == 2
                            and "vpn_wg0_k5wdfg83" in agent.entities, 10, what="dynamic entities")
             disks = sorted(k for k in agent.entities if k.startswith("disk_"))
@@ -264,7 +266,7 @@ async def test_missing_tools_make_no_entities(broker: Any, tmp_path: Path) -> No
     cfg = system_config(broker, tmp_path, thermal_root=str(tmp_path / "no-thermal"),
                         commands={"throttled": ["no-vcgencmd-here"], "wireguard": [],
                                   "hailo_identify": ["no-hailortcli-here"]})
-    async with running(cfg, broker.passwords["system"], system_host=Mounts([])) as agent:
+    async with running(cfg, broker.passwords["system"], host=Mounts([])) as agent:
         await wait_for(lambda: agent.collections >= 2, 10, what="two collections")
         assert not [k for k in agent.entities if k.startswith(("throttle", "vpn", "hailo",
                                                                 "cpu_temperature", "disk_"))]
@@ -276,7 +278,7 @@ async def test_hailo_version_mismatch_is_a_problem(broker: Any, tmp_path: Path) 
         "throttled": [], "wireguard": [],
         "hailo_identify": ["cat", str(SYS / "hailortcli_version_mismatch.txt")]})
     with observer(broker) as rec:
-        async with running(cfg, broker.passwords["system"], system_host=Mounts([]),
+        async with running(cfg, broker.passwords["system"], host=Mounts([]),
                            hailo_reader=FixedHailo()) as agent:
             await wait_for(lambda: last(rec, "spark/system/hailo/state") == b"ON", 10,
                            what="hailo problem ON")

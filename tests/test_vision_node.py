@@ -59,9 +59,11 @@ def scene(tmp_path: Path) -> Path:
 
 
 @contextlib.asynccontextmanager
-async def running(cfg: SparkConfig, broker: Any, **extra: Any) -> AsyncIterator[VisionNode]:
-    agent = VisionNode(NodeContext(cfg, cfg.node(NODE), password=broker.passwords[NODE],
-                                   announce_delay=(0, 0.05), extra=extra))
+async def running(cfg: SparkConfig, broker: Any,
+                  hailo_platform: Any = None) -> AsyncIterator[VisionNode]:
+    agent = VisionNode(NodeContext(cfg.agent_settings(), cfg.node(NODE),
+                                   password=broker.passwords[NODE], announce_delay=(0, 0.05)),
+                       hailo_platform=hailo_platform)
     async with running_agent(agent, ready_within=15) as started:
         yield started
 

@@ -1,32 +1,37 @@
-"""Entity state and controls: switch, select, number and button, each showing *pending*
-until the device confirms the new state and an error when it does not in time."""
+"""Entity state and controls, each showing *pending* until the device confirms the new state and
+an error when it does not in time.
+
+Which control an entity gets is its platform's data (``core/platforms/``: ``Control.kind`` and
+the services it calls); this module only maps each kind to a NiceGUI widget (``WIDGETS``)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from nicegui import background_tasks, ui
 
+from spark.core.errors import ServiceError
+from spark.core.platforms import Control as ControlSpec
+from spark.core.platforms import ControlKind, platform_for
 from spark.hub.entity import EntityRecord
-from spark.hub.services import ServiceError
 from spark.ui.attrs import data
 from spark.ui.panel import Session
 from spark.ui.timefmt import humanize, parse_time, when
 
 log = logging.getLogger(__name__)
-ON_OFF = frozenset({"switch", "light", "fan", "siren", "humidifier"})
-CONTROLLED = ON_OFF | {"select", "number", "button"}
 
 
 def state_text(record: EntityRecord) -> str:
     if not record.available:
         return "unavailable"
-    if record.platform == "image":
+    display = platform_for(record.platform).display
+    if display == "image":
         return "snapshot" if record.image is not None else "no snapshot yet"
     if record.state is None:
         return "unknown"
-    if record.platform == "event":  # the state is the time of the last event
+    if display == "event":  # the state is the time of the last event
         fired = _float(record.state)
         kind = (record.attributes or {}).get("event_type")
         text = when(fired) if fired is not None else record.state
@@ -43,8 +48,53 @@ def state_label(record: EntityRecord) -> ui.label:
     return data(label.mark(f"state:{record.entity_id}"), "entity", record.entity_id)
 
 
+def control_spec(record: EntityRecord) -> ControlSpec | None:
+    return platform_for(record.platform).control
+
+
 def controllable(record: EntityRecord) -> bool:
-    return record.platform in CONTROLLED and bool(record.spec.command_topic)
+    return control_spec(record) is not None and bool(record.spec.command_topic)
+
+
+Changed = Callable[[Any], None]
+
+
+def _toggle(spec: ControlSpec, record: EntityRecord, changed: Changed) -> Any:
+    return ui.switch(value=record.state == spec.on_state, on_change=lambda e: changed(e.value))
+
+
+def _select(spec: ControlSpec, record: EntityRecord, changed: Changed) -> Any:
+    return ui.select(list(record.spec.options or []), value=record.state,
+                     on_change=lambda e: changed(e.value)).classes("min-w-[8rem]").props("dense")
+
+
+def _number(spec: ControlSpec, record: EntityRecord, changed: Changed) -> Any:
+    entity = record.spec
+    widget = ui.number(value=_float(record.state), min=entity.min, max=entity.max,
+                       step=entity.step or 1, on_change=lambda e: changed(e.value))
+    widget.props("dense debounce=700").classes("w-28")
+    if entity.unit_of_measurement:
+        widget.props["suffix"] = entity.unit_of_measurement
+    return widget
+
+
+def _button(spec: ControlSpec, record: EntityRecord, changed: Changed) -> Any:
+    return ui.button("Press", on_click=lambda: changed(None)).props("dense unelevated")
+
+
+# Control kind -> the widget drawing it.
+WIDGETS: dict[ControlKind, Callable[[ControlSpec, EntityRecord, Changed], Any]] = {
+    "toggle": _toggle, "select": _select, "number": _number, "button": _button,
+}
+
+
+def _widget_value(spec: ControlSpec, record: EntityRecord) -> Any:
+    """The widget value showing ``record``'s state (a button has none)."""
+    if spec.kind == "toggle":
+        return record.state == spec.on_state
+    if spec.kind == "select":
+        return record.state if record.state in (record.spec.options or []) else None
+    return _float(record.state)
 
 
 class Control:
@@ -56,27 +106,11 @@ class Control:
         self.entity_id = record.entity_id
         self._syncing = False
         self.pending = False
-        platform = record.platform
-        spec = record.spec
+        spec = control_spec(record)
+        assert spec is not None, f"{record.entity_id} has no control"
+        self.spec = spec
         with ui.row().classes("items-center gap-2 no-wrap") as self.row:
-            self.widget: Any
-            if platform in ON_OFF:
-                self.widget = ui.switch(value=record.state == "on",
-                                        on_change=lambda e: self._changed(e.value))
-            elif platform == "select":
-                self.widget = ui.select(list(spec.options or []), value=record.state,
-                                        on_change=lambda e: self._changed(e.value)
-                                        ).classes("min-w-[8rem]").props("dense")
-            elif platform == "number":
-                self.widget = ui.number(value=_float(record.state), min=spec.min, max=spec.max,
-                                        step=spec.step or 1,
-                                        on_change=lambda e: self._changed(e.value))
-                self.widget.props("dense debounce=700").classes("w-28")
-                if spec.unit_of_measurement:
-                    self.widget.props["suffix"] = spec.unit_of_measurement
-            else:
-                self.widget = ui.button("Press", on_click=lambda: self._changed(None)).props(
-                    "dense unelevated")
+            self.widget: Any = WIDGETS[spec.kind](spec, record, self._changed)
             data(self.widget.mark(f"control:{self.entity_id}"), "control", self.entity_id)
             self.spinner = ui.spinner(size="1.2em").mark(f"pending:{self.entity_id}")
             self.spinner.visible = False
@@ -85,20 +119,10 @@ class Control:
             self.error.visible = False
         self.sync()
 
-    def _service(self, value: Any) -> tuple[str, dict[str, Any]]:
-        platform = self.record.platform
-        if platform in ON_OFF:
-            return ("turn_on" if value else "turn_off"), {}
-        if platform == "select":
-            return "select_option", {"option": value}
-        if platform == "number":
-            return "set_value", {"value": value}
-        return "press", {}
-
     def _changed(self, value: Any) -> None:
-        if self._syncing or (value is None and self.record.platform != "button"):
+        if self._syncing or (value is None and self.spec.kind != "button"):
             return
-        service, data = self._service(value)
+        service, data = self.spec.call(value)
         self._set_pending(True)
         self.error.visible = False
         background_tasks.create(self._call(service, data), name=f"control-{self.entity_id}")
@@ -133,13 +157,8 @@ class Control:
         record = self.record
         self._syncing = True
         try:
-            if record.platform in ON_OFF:
-                self.widget.value = record.state == "on"
-            elif record.platform == "select":
-                self.widget.value = record.state if record.state in (
-                    record.spec.options or []) else None
-            elif record.platform == "number":
-                self.widget.value = _float(record.state)
+            if self.spec.kind != "button":
+                self.widget.value = _widget_value(self.spec, record)
             self.widget.enabled = record.available
         finally:
             self._syncing = False

@@ -201,14 +201,14 @@ def _fields_at(model: type[BaseModel], loc: tuple[Any, ...], data: Any) -> list[
         if member is not None and (len(models) > 1 or str(item) not in member.model_fields):
             current = member  # the union's tag, not a key of the data
             continue
-        model = _model_at(current, node)
-        field = model.model_fields.get(str(item)) if model is not None else None
+        at = _model_at(current, node)
+        field = at.model_fields.get(str(item)) if at is not None else None
         if field is None:
             return []
         node = node.get(item, {}) if isinstance(node, dict) else {}
         current = field.annotation
-    model = _model_at(current, node)
-    return list(model.model_fields) if model is not None else []
+    at = _model_at(current, node)
+    return list(at.model_fields) if at is not None else []
 
 
 def format_validation_error(exc: ValidationError, source: str, data: Any,

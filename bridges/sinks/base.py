@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from spark.core.errors import SparkError
 from spark.core.messages.records import Record
+from spark.core.registry import TypeRegistry
 
 
 class SinkError(SparkError):
@@ -48,16 +49,9 @@ class Sink(abc.ABC):
         raise NotImplementedError(f"{self.type} sink does not support reconciliation")
 
 
-_SINKS: dict[str, type[Sink]] = {}
-
-
-def register(cls: type[Sink]) -> type[Sink]:
-    _SINKS[cls.type] = cls
-    return cls
+_SINKS: TypeRegistry[type[Sink]] = TypeRegistry("sink type")
+register = _SINKS.register  # class decorator of each sink module
 
 
 def sink_class(kind: str) -> type[Sink]:
-    try:
-        return _SINKS[kind]
-    except KeyError:
-        raise KeyError(f"unknown sink type {kind!r}; known: {', '.join(sorted(_SINKS))}") from None
+    return _SINKS.get(kind)

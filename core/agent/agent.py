@@ -17,13 +17,12 @@ import random
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import orjson
 
-from spark.app.config.models import SparkConfig
 from spark.core.agent.config import NodeConfigBase
 from spark.core.agent.discovery import (
     DeviceInfo,
@@ -35,6 +34,7 @@ from spark.core.agent.discovery import (
 from spark.core.agent.entities import BinarySensor, Entity, Sensor
 from spark.core.agent.hwid import hardware_id
 from spark.core.agent.ownership import PROBE_TIMEOUT, NodeIdTaken, Owner, live_owners
+from spark.core.agent.settings import AgentSettings
 from spark.core.errors import PayloadError
 from spark.core.mqtt import Message, MqttClient, Will
 from spark.core.rpc import RpcServer
@@ -43,22 +43,25 @@ from spark.core.topics import OFFLINE, ONLINE, TopicLayout
 log = logging.getLogger(__name__)
 
 CommandHandler = Callable[[Any], Awaitable[Any] | Any]
+ConfigT = TypeVar("ConfigT", bound=NodeConfigBase)
+ANNOUNCE_DELAY = (1.0, 5.0)  # s: random wait before re-announcing to HA that came online
 
 
 @dataclass(slots=True)
-class NodeContext:
-    """What an agent needs from the outside world; built in ``main``, passed down."""
+class NodeContext(Generic[ConfigT]):
+    """What an agent needs from the outside world; built in ``main``, passed down: the shared
+    settings (broker, hub), the node's own config section and its broker password. A kind's
+    other dependencies (backends, sources) are typed arguments of its agent class."""
 
-    config: SparkConfig
-    node: NodeConfigBase
+    settings: AgentSettings
+    node: ConfigT
     password: str | None = None
-    announce_delay: tuple[float, float] = (1.0, 5.0)
-    extra: dict[str, Any] = field(default_factory=dict)
+    announce_delay: tuple[float, float] = ANNOUNCE_DELAY
     owner_probe_timeout: float = PROBE_TIMEOUT  # s a live owner of the id has to answer
 
     @property
     def layout(self) -> TopicLayout:
-        return self.config.mqtt.layout()
+        return self.settings.layout()
 
 
 @dataclass(slots=True)
@@ -68,17 +71,21 @@ class _Published:
     attributes: bytes | None = None
 
 
-class NodeAgent:
-    """Base class. Subclasses set ``kind``/``model`` and implement :meth:`declare_entities`."""
+class NodeAgent(Generic[ConfigT]):
+    """Base class, generic over the node's config model (``NodeAgent[PowerNodeConfig]``; its
+    section is ``self.cfg``). Subclasses set ``kind``/``model`` and implement
+    :meth:`declare_entities`."""
 
     kind: ClassVar[str] = "node"
     model: ClassVar[str] = "Prime Spark node"
 
-    def __init__(self, ctx: NodeContext) -> None:
+    def __init__(self, ctx: NodeContext[ConfigT]) -> None:
         self.ctx = ctx
+        self.cfg: ConfigT = ctx.node
+        self.settings = ctx.settings
         self.node_id = ctx.node.id
         self.layout = ctx.layout
-        self.hub_id = ctx.config.hub.id
+        self.hub_id = ctx.settings.hub_id
         self.hwid = hardware_id(ctx.node.hardware_id)
         self.started_at = datetime.now(UTC).replace(microsecond=0)
         self._t0 = time.monotonic()
@@ -189,7 +196,7 @@ class NodeAgent:
         return pub
 
     def _publish_config(self, entity: Entity, force: bool = False) -> None:
-        if self.ctx.config.hub.discovery_mode == "device":
+        if self.settings.discovery_mode == "device":
             self._publish_device_config(force)
             return
         payload = orjson.dumps(entity_config(entity, self.discovery_context()))
@@ -237,7 +244,7 @@ class NodeAgent:
     def _clear_entity(self, platform: str, key: str) -> None:
         assert self.client is not None
         self._published.pop(key, None)
-        if self.ctx.config.hub.discovery_mode == "device":
+        if self.settings.discovery_mode == "device":
             self._publish_device_config()
         else:
             self.client.publish(self.layout.discovery(platform, self.node_id, key), b"", 1, True)
@@ -248,7 +255,7 @@ class NodeAgent:
         """Availability, then every discovery config, then every state."""
         assert self.client is not None
         self.client.publish(self.layout.availability(self.node_id), ONLINE, 1, True)
-        if self.ctx.config.hub.discovery_mode == "device":
+        if self.settings.discovery_mode == "device":
             self._publish_device_config(force)
         else:
             for entity in self.entities.values():
@@ -263,7 +270,7 @@ class NodeAgent:
             return
         entity = self.entities.get(parsed.object_id)
         correlation: str | None = None
-        raw = msg.payload
+        raw = bytes(msg.payload)
         if raw[:1] == b"{":
             try:
                 body = orjson.loads(raw)
@@ -284,7 +291,8 @@ class NodeAgent:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _reject(self, key: str, correlation: str | None, error: str, payload: bytes) -> None:
+    def _reject(self, key: str, correlation: str | None, error: str,
+                payload: bytes | bytearray) -> None:
         self.commands_rejected += 1
         if "commands_rejected" in self.entities:
             self.set_state("commands_rejected", self.commands_rejected)
@@ -337,7 +345,7 @@ class NodeAgent:
         parsed = self.layout.parse_discovery(msg.topic)
         if parsed is None:
             return
-        if self.ctx.config.hub.discovery_mode == "device":
+        if self.settings.discovery_mode == "device":
             stale = not parsed.is_device
         elif parsed.is_device:
             stale = True
@@ -376,9 +384,8 @@ class NodeAgent:
         return self.ctx.node.username or (self.node_id if self.ctx.password else None)
 
     def make_client(self) -> MqttClient:
-        cfg = self.ctx.config.mqtt
         return MqttClient(
-            cfg,
+            self.settings.mqtt,
             self.node_id,
             will=Will(self.layout.availability(self.node_id), OFFLINE, qos=1, retain=True),
             username=self.mqtt_username,
@@ -388,7 +395,7 @@ class NodeAgent:
     async def check_owner(self) -> Owner | None:
         """The live process already serving this node id, if any (see core.agent.ownership).
         :meth:`run` calls it before connecting with the will unless it was called already."""
-        owners = await live_owners(self.ctx.config.mqtt, self.layout, [self.node_id],
+        owners = await live_owners(self.settings.mqtt, self.layout, [self.node_id],
                                    username=self.mqtt_username, password=self.ctx.password,
                                    timeout=self.ctx.owner_probe_timeout)
         self._owner_checked = True

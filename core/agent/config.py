@@ -21,6 +21,7 @@ class NodeConfigBase(StrictModel):
     password: SecretStr | None = Field(None, description="Broker password; prefer password_file.")
     password_file: Path | None = Field(None, description="File holding the broker password.")
     state_interval: float = Field(30.0, gt=0, description="Seconds between periodic updates.")
+    kind: str = Field("node", description="The node kind; each kind's model fixes it.")
 
     @field_validator("id")
     @classmethod

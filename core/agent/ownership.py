@@ -96,7 +96,7 @@ async def live_owners(
     def on_availability(msg: Message) -> None:
         node = layout.parse_availability(msg.topic)
         if node is not None and msg.retain:
-            retained[node] = msg.payload
+            retained[node] = bytes(msg.payload)
 
     def on_marker(msg: Message) -> None:
         if msg.payload == marker:

@@ -4,12 +4,18 @@ Tolerant like Home Assistant: unknown keys are ignored (the full config stays in
 scalars are coerced to strings where HA's ``cv.string`` would (``payload_on: true`` -> ``"True"``).
 Wrong shapes, bad topics and broken cross-field rules raise ``pydantic.ValidationError``;
 :func:`core.discovery.schema.parse_discovery` turns that into a ``PayloadError`` naming the topic.
+
+:class:`DiscoveredEntity` holds what every platform shares (the keys HA's abbreviation table
+knows, read by the registry, the API and the recorder). What one platform adds (its defaults,
+required keys and cross-field rules) lives in that platform's module under ``core/platforms/``,
+as a subclass with ``DEFAULTS`` / ``REQUIRED`` and its own validators.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -22,25 +28,6 @@ from pydantic import (
 )
 
 from spark.core.topics import valid_publish_topic, valid_subscribe_filter
-
-# Platforms whose switch-like payloads default to "ON" / "OFF" in Home Assistant.
-ON_OFF_PLATFORMS = frozenset(
-    {"binary_sensor", "climate", "fan", "humidifier", "light", "siren", "switch", "water_heater"}
-)
-# Keys a platform cannot work without (checked on the normalised config).
-REQUIRED_KEYS: dict[str, tuple[str, ...]] = {
-    "button": ("command_topic",),
-    "camera": ("topic",),
-    "device_automation": ("automation_type", "topic", "type", "subtype"),
-    "event": ("state_topic", "event_types"),
-    "light": ("command_topic",),
-    "lock": ("command_topic",),
-    "number": ("command_topic",),
-    "select": ("command_topic", "options"),
-    "switch": ("command_topic",),
-    "tag": ("topic",),
-    "text": ("command_topic",),
-}
 
 
 def _ha_string(value: Any) -> Any:
@@ -179,6 +166,11 @@ class DiscoveredEntity(BaseModel):
     light_schema: Literal["basic", "json", "template"] | None = Field(default=None, alias="schema")
     raw: dict[str, Any] = Field(default_factory=dict)
 
+    # A platform's schema (core/platforms/<platform>.py) sets these: keys it fills in when the
+    # config leaves them out, and keys it cannot work without (checked on the normalised config).
+    DEFAULTS: ClassVar[Mapping[str, Any]] = {}
+    REQUIRED: ClassVar[tuple[str, ...]] = ()
+
     @classmethod
     def from_config(
         cls,
@@ -209,7 +201,6 @@ class DiscoveredEntity(BaseModel):
         if not isinstance(data, dict):
             return data
         data = dict(data)
-        component = data.get("component")
         if "availability" in data and "availability_topic" in data:
             raise ValueError("'availability' and 'availability_topic' are mutually exclusive")
         if "availability_topic" in data:
@@ -224,13 +215,8 @@ class DiscoveredEntity(BaseModel):
             data["availability"] = [single]
         elif isinstance(data.get("availability"), dict):
             data["availability"] = [data["availability"]]
-        if component in ON_OFF_PLATFORMS:
-            data.setdefault("payload_on", "ON")
-            data.setdefault("payload_off", "OFF")
-        if component == "button":
-            data.setdefault("payload_press", "PRESS")
-        if component == "light":
-            data.setdefault("schema", "basic")
+        for key, value in cls.DEFAULTS.items():
+            data.setdefault(key, value)
         return data
 
     @field_validator("event_types", "options", mode="before")
@@ -241,17 +227,10 @@ class DiscoveredEntity(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _platform_rules(self) -> DiscoveredEntity:
-        required = REQUIRED_KEYS.get(self.component, ())
-        missing = [key for key in required if self.raw.get(key) in (None, "")]
+    def _required(self) -> DiscoveredEntity:
+        missing = [key for key in self.REQUIRED if self.raw.get(key) in (None, "")]
         if missing:
             raise ValueError(f"{self.component} needs {', '.join(map(repr, missing))}")
-        if self.component == "image" and (self.image_topic is None) == (self.url_topic is None):
-            raise ValueError("image needs exactly one of 'image_topic' and 'url_topic'")
-        if self.component == "sensor" and self.entity_category == "config":
-            raise ValueError("a sensor's entity_category may only be 'diagnostic'")
-        if self.component == "event" and not self.event_types:
-            raise ValueError("event needs a non-empty 'event_types'")
         return self
 
     @property

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias, TypeGuard
 
 import orjson
 from pydantic import ValidationError
@@ -20,6 +20,7 @@ from spark.core.discovery.models import (
 )
 from spark.core.discovery.normalize import normalize
 from spark.core.errors import PayloadError
+from spark.core.platforms.catalogue import catalogue, schema_for
 from spark.core.topics import DiscoveryTopic
 
 __all__ = [
@@ -71,6 +72,13 @@ PLATFORMS = frozenset(
         "water_heater",
     }
 )
+
+
+def known_platform(name: object) -> TypeGuard[str]:
+    """One of Home Assistant's MQTT platforms, or one we have a module for (core/platforms/)."""
+    return isinstance(name, str) and (name in PLATFORMS or name in catalogue())
+
+
 # Components of a device-based config that are not entities and need no unique_id.
 NON_ENTITY_PLATFORMS = frozenset({"device_automation", "tag"})
 
@@ -89,7 +97,7 @@ SHARED_OPTIONS = (
 )
 _AVAILABILITY_FORMS = ("availability", "availability_topic")
 
-DiscoveryItem = DiscoveredEntity | Removal
+DiscoveryItem: TypeAlias = DiscoveredEntity | Removal
 
 
 def topic_name(topic: DiscoveryTopic) -> str:
@@ -128,7 +136,7 @@ def _entity(
     where: str,
 ) -> DiscoveredEntity:
     try:
-        return DiscoveredEntity.from_config(
+        return schema_for(component).from_config(
             config,
             component=component,
             discovery_topic=name,
@@ -146,7 +154,7 @@ def _component(
     if not isinstance(comp, dict):
         raise PayloadError(f"{where} must be a JSON object, got {type(comp).__name__}")
     platform = comp.get("platform")
-    if platform not in PLATFORMS:
+    if not known_platform(platform):
         raise PayloadError(f"{where}: unknown or missing platform ('p') {platform!r}")
     merged = {k: v for k, v in comp.items() if k != "platform"}
     if not merged:  # {"p": "sensor"} alone removes the component
@@ -207,7 +215,7 @@ def _parse(
         raise PayloadError(
             f"discovery payload on {name} is {len(data)} bytes, more than the {max_bytes} allowed"
         )
-    if not topic.is_device and topic.component not in PLATFORMS:
+    if not topic.is_device and not known_platform(topic.component):
         raise PayloadError(f"discovery topic {name} names unknown platform {topic.component!r}")
     if not data:
         return Removal(name, topic.component, topic.node_id, topic.object_id)

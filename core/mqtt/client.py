@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import functools
 import logging
-import random
 import socket
 import ssl
 import threading
@@ -33,8 +31,10 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
+from spark.core.backoff import Backoff
 from spark.core.config.mqtt import MqttConfig
 from spark.core.errors import MqttError
+from spark.core.link import LinkState
 from spark.core.mqtt.factory import Session, Will, build_paho
 from spark.core.mqtt.glue import SocketGlue
 from spark.core.mqtt.outbox import OfflineQueue, Payload, Pending
@@ -46,14 +46,6 @@ log = logging.getLogger(__name__)
 Message = paho.MQTTMessage
 Handler = Callable[[Message], None]
 ConnectHook = Callable[[], Awaitable[None]]
-
-
-class LinkState(enum.Enum):
-    IDLE = "idle"
-    CONNECTING = "connecting"
-    CONNECTED = "connected"
-    BACKOFF = "backoff"
-    CLOSED = "closed"
 
 
 @dataclass(slots=True)
@@ -136,7 +128,7 @@ class MqttClient(SocketGlue):
 
     @property
     def connected(self) -> bool:
-        return self.state is LinkState.CONNECTED
+        return self.state is LinkState.UP
 
     async def wait_connected(self, timeout: float | None = None) -> None:
         async with asyncio.timeout(timeout):
@@ -155,14 +147,17 @@ class MqttClient(SocketGlue):
         if not sub.handlers and self._paho is not None:
             self._paho.message_callback_add(topic_filter, self._dispatcher(sub))
         sub.handlers.append(handler)
-        if is_new and self._link_up():
-            self._paho.subscribe(topic_filter, qos)
+        if is_new and (link := self._link_up()) is not None:
+            link.subscribe(topic_filter, qos)
 
-    def _link_up(self) -> bool:
-        """The broker accepted us (CONNACK), even if the on-connect work is still running:
-        subscriptions made from then on must be sent now, not at the next reconnect."""
-        return self._paho is not None and self.state in (
-            LinkState.CONNECTING, LinkState.CONNECTED) and self._paho.is_connected()
+    def _link_up(self) -> paho.Client | None:
+        """The paho client once the broker accepted us (CONNACK), even if the on-connect work is
+        still running: subscriptions made from then on must be sent now, not at the next
+        reconnect. None while the link is down."""
+        if self._paho is not None and self.state in (
+                LinkState.CONNECTING, LinkState.UP) and self._paho.is_connected():
+            return self._paho
+        return None
 
     def set_default_handler(self, handler: Handler) -> None:
         """Handle messages matched by no filter with handlers (see :meth:`subscribe_many`)."""
@@ -182,14 +177,14 @@ class MqttClient(SocketGlue):
             if topic not in self._subs:
                 self._subs[topic] = _Subscription(topic, qos)
                 new.append((topic, qos))
-        if new and self._link_up():
+        if new and (link := self._link_up()) is not None:
             for i in range(0, len(new), 500):
-                self._paho.subscribe(new[i : i + 500])
+                link.subscribe(new[i : i + 500])
 
     def unsubscribe_many(self, topics: list[str]) -> None:
         gone = [t for t in topics if self._subs.pop(t, None) is not None]
-        if gone and self._link_up():
-            self._paho.unsubscribe(gone)
+        if gone and (link := self._link_up()) is not None:
+            link.unsubscribe(gone)
 
     def unsubscribe(self, topic_filter: str) -> None:
         if self._subs.pop(topic_filter, None) is not None and self._paho is not None:
@@ -203,7 +198,7 @@ class MqttClient(SocketGlue):
         if msg.qos == 0:
             return True
         client = self._paho
-        live = self.state in (LinkState.CONNECTING, LinkState.CONNECTED)  # redeliveries come
+        live = self.state in (LinkState.CONNECTING, LinkState.UP)  # redeliveries come
         if client is None or not live or msg.timestamp < self._conn_started:  # before SUBACK
             return False
         return client.ack(msg.mid, msg.qos) == MQTTErrorCode.MQTT_ERR_SUCCESS
@@ -214,7 +209,7 @@ class MqttClient(SocketGlue):
         client = self._paho
         if client is None:
             return sum(self.ack(m) for m in msgs)  # QoS 0 ones count, as with ack()
-        if self.state not in (LinkState.CONNECTING, LinkState.CONNECTED):
+        if self.state not in (LinkState.CONNECTING, LinkState.UP):
             return 0
         started = self._conn_started  # earlier connections' messages are redelivered anyway
         mids = [m.mid for m in msgs if m.qos == 1 and m.timestamp >= started]
@@ -247,7 +242,7 @@ class MqttClient(SocketGlue):
         if self.state is LinkState.CLOSED:
             return
         prev, self.state = self.state, LinkState.CLOSED
-        if self._paho is not None and prev is LinkState.CONNECTED:
+        if self._paho is not None and prev is LinkState.UP:
             with contextlib.suppress(Exception):
                 self._paho.disconnect()
                 await self._wait_socket_closed(1.0)
@@ -414,15 +409,15 @@ class MqttClient(SocketGlue):
         subs = [(s.topic_filter, s.qos) for s in self._subs.values()]
         acks: list[asyncio.Future[None]] = []
         for i in range(0, len(subs), 500):
-            rc, mid = client.subscribe(subs[i : i + 500])
-            if rc == MQTTErrorCode.MQTT_ERR_SUCCESS and mid is not None:
+            sub_rc, mid = client.subscribe(subs[i : i + 500])
+            if sub_rc == MQTTErrorCode.MQTT_ERR_SUCCESS and mid is not None:
                 fut = self._loop.create_future()
                 self._subacks[mid] = fut
                 acks.append(fut)
         if acks:
             async with asyncio.timeout(max(10.0, self.config.keepalive)):
                 await asyncio.gather(*acks)
-        self.state = LinkState.CONNECTED
+        self.state = LinkState.UP
         self._connected.set()
         log.info("%s: connected to %s:%d as %s", self.name, self.config.host, self.config.port,
                  self.client_id)
@@ -455,11 +450,11 @@ class MqttClient(SocketGlue):
 
     async def _supervise(self) -> None:
         self._misc_task = asyncio.create_task(self._misc_loop(), name=f"mqtt-misc-{self.name}")
-        delay = self.config.reconnect_min
+        backoff = Backoff(self.config.reconnect_min, self.config.reconnect_max)
         while self.state is not LinkState.CLOSED:
             try:
                 await self._connect_once()
-                delay = self.config.reconnect_min
+                backoff.reset()
                 await self._disconnected.wait()
                 if self.state is LinkState.CLOSED:
                     return
@@ -467,15 +462,14 @@ class MqttClient(SocketGlue):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("%s: %s; retrying in %.1fs", self.name, exc, delay)
+                log.warning("%s: %s; retrying in %.1fs", self.name, exc, backoff.delay)
             finally:
                 self._connected.clear()
             if self.state is LinkState.CLOSED:
                 return
             self.state = LinkState.BACKOFF
             self._teardown_socket()
-            await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))
-            delay = min(delay * 2, self.config.reconnect_max)
+            await backoff.wait()
 
     async def _wait_socket_closed(self, timeout: float) -> None:
         with contextlib.suppress(TimeoutError):

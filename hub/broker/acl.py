@@ -22,10 +22,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from spark.app.config.models import SparkConfig
 from spark.core.errors import BrokerError, TopicError
 from spark.core.topics import matches, valid_subscribe_filter
 from spark.hub.broker.accounts import Account, Role, accounts
+from spark.hub.broker.config import BrokerSettings
 from spark.hub.broker.passwd import valid_username
 
 Access = Literal["read", "write", "readwrite"]
@@ -44,7 +44,7 @@ class Rule:
 Acl = dict[str, list[Rule]]
 
 
-def rules_for(cfg: SparkConfig, account: Account) -> list[Rule]:
+def rules_for(cfg: BrokerSettings, account: Account) -> list[Rule]:
     layout = cfg.mqtt.layout()
     if account.role is Role.HUB:
         return [Rule("readwrite", "#"), Rule("read", "$SYS/#")]
@@ -80,7 +80,7 @@ def rules_for(cfg: SparkConfig, account: Account) -> list[Rule]:
     return rules
 
 
-def build_acl(cfg: SparkConfig) -> Acl:
+def build_acl(cfg: BrokerSettings) -> Acl:
     return {acc.username: rules_for(cfg, acc) for acc in accounts(cfg)}
 
 

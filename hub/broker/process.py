@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from spark.core.errors import BrokerError
+from spark.core.link import tcp_reachable
 
 POLL = 0.02  # seconds between readiness checks (a condition wait, bounded by the deadline)
 
@@ -39,18 +40,6 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
             return True
     except OSError:
         return False
-
-
-async def port_open_async(host: str, port: int, within: float = 0.5) -> bool:
-    try:
-        async with asyncio.timeout(within):
-            _reader, writer = await asyncio.open_connection(host, port)
-    except (OSError, TimeoutError):
-        return False
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
-    return True
 
 
 def send_reload(pid: int) -> None:
@@ -155,7 +144,7 @@ class MosquittoProcess:
                 # A listening port has no event to await: poll it, bounded by the deadline.
                 while True:
                     self._exited(proc)
-                    if await port_open_async(self.host, self.port) and proc.poll() is None:
+                    if await tcp_reachable(self.host, self.port, 0.5) and proc.poll() is None:
                         break
                     await asyncio.sleep(POLL)
         except TimeoutError:

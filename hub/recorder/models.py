@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import math
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -21,14 +20,6 @@ class RecorderError(SparkError):
     def __init__(self, message: str, transient: bool = True) -> None:
         super().__init__(message)
         self.transient = transient
-
-
-class RecorderState(enum.Enum):
-    IDLE = "idle"
-    CONNECTING = "connecting"
-    CONNECTED = "connected"
-    BACKOFF = "backoff"  # the store failed; rows wait in memory, retried with backoff
-    CLOSED = "closed"
 
 
 NUMERIC_PLATFORMS = frozenset({"sensor", "number"})
@@ -81,12 +72,17 @@ class EntityMeta:
         return {**asdict(self), "numeric": self.numeric, "chart": self.chart}
 
 
-class _Spec(Protocol):
-    component: str
-    name: str | None
-    unit_of_measurement: str | None
-    device_class: str | None
-    state_class: str | None
+class _Spec(Protocol):  # read-only members: the discovered specs are frozen models
+    @property
+    def component(self) -> str: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def unit_of_measurement(self) -> str | None: ...
+    @property
+    def device_class(self) -> str | None: ...
+    @property
+    def state_class(self) -> str | None: ...
 
 
 class _Record(Protocol):

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from spark.core.agent.agent import NodeAgent, NodeContext
 from spark.core.agent.entities import Entity
 from spark.core.errors import PayloadError
+from spark.core.link import tcp_reachable
 from spark.core.messages.telemetry import TelemetryMessage
 from spark.nodes.nas import entities as ent
 from spark.nodes.nas.backend import MountStatus, NasBackend, make_backend
@@ -29,7 +30,6 @@ from spark.nodes.nas.backup import (
     snapshot_time,
     verify_snapshot,
 )
-from spark.nodes.nas.checks import tcp_reachable
 from spark.nodes.nas.config import NasNodeConfig
 from spark.nodes.nas.simulated import SimulatedNasBackend
 from spark.nodes.nas.smart import SmartError, SmartReport, assess
@@ -50,15 +50,15 @@ async def _wait(event: asyncio.Event, seconds: float) -> bool:
     return True
 
 
-class NasNode(NodeAgent):
+class NasNode(NodeAgent[NasNodeConfig]):
     kind: ClassVar[str] = "nas"
     model: ClassVar[str] = "Argon EON NAS"
 
-    def __init__(self, ctx: NodeContext) -> None:
+    def __init__(self, ctx: NodeContext[NasNodeConfig], *,
+                 backend: NasBackend | None = None) -> None:
+        """``backend``: a real :class:`NasBackend` subclass instead of the configured one."""
         super().__init__(ctx)
-        assert isinstance(ctx.node, NasNodeConfig)
-        self.cfg: NasNodeConfig = ctx.node
-        self.backend: NasBackend = ctx.extra.get("nas_backend") or make_backend(self.cfg.backend)
+        self.backend: NasBackend = backend or make_backend(self.cfg.backend)
         self.reports: dict[str, SmartReport] = {}
         self.problems: dict[str, list[str]] = {}
         self.mounts: dict[str, MountStatus] = {}

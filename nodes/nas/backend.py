@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 from spark.core.errors import SparkError
+from spark.core.registry import TypeRegistry
 from spark.nodes.nas.smart import SmartReport
 
 
@@ -63,21 +64,10 @@ class NasBackend(ABC):
         """The disk's SMART report; raises :class:`~nodes.nas.smart.SmartError`."""
 
 
-BACKENDS: dict[str, type[NasBackend]] = {}
-B = TypeVar("B", bound=type[NasBackend])
-
-
-def register(cls: B) -> B:
-    BACKENDS[cls.type] = cls
-    return cls
+BACKENDS: TypeRegistry[type[NasBackend]] = TypeRegistry("NAS backend type",
+                                                        error=NasBackendError)
+register = BACKENDS.register  # class decorator of each backend module
 
 
 def make_backend(config: Any) -> NasBackend:
-    kind = getattr(config, "type", None)
-    try:
-        cls = BACKENDS[kind]
-    except KeyError:
-        raise NasBackendError(
-            f"unknown NAS backend type {kind!r}; known: {', '.join(sorted(BACKENDS))}"
-        ) from None
-    return cls(config)
+    return BACKENDS.get(str(getattr(config, "type", None)))(config)

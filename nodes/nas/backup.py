@@ -227,7 +227,8 @@ def run_backup(sources: list[Path], target: Path, *, keep: int, method: str = "p
         stamp = when.strftime(STAMP_FORMAT)
         tmp = target / f".tmp-{stamp}-{os.getpid()}"
         tmp.mkdir()
-        previous = (list_snapshots(target) or [None])[-1]
+        snapshots = list_snapshots(target)
+        previous = snapshots[-1] if snapshots else None
         names = _source_names(sources)
         entries: list[ManifestEntry] = []
         for name, src in names.items():

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from spark.core.agent.entities import BinarySensor, Button, Entity, Event, Sensor, Switch
+from spark.core.agent.entities import (
+    BinarySensor,
+    Button,
+    Entity,
+    EntityCategory,
+    Event,
+    Sensor,
+    Switch,
+)
 from spark.nodes.nas.config import ExportCheck, NasNodeConfig
 from spark.nodes.system.parsers import path_slug, slug
 
-DIAG = "diagnostic"
+DIAG: EntityCategory = "diagnostic"
 BACKUP_EVENTS = ["success", "failure"]
 
 

@@ -18,7 +18,13 @@ from typing import Any, ClassVar
 from spark.core.agent.agent import NodeAgent, NodeContext
 from spark.core.agent.discovery import DeviceInfo
 from spark.core.agent.entities import BinarySensor, Entity, Event, Select, Sensor, Switch
-from spark.nodes.power.backends import GridControl, PowerBackend, PowerReading, make_backend
+from spark.nodes.power.backends import (
+    Clock,
+    GridControl,
+    PowerBackend,
+    PowerReading,
+    make_backend,
+)
 from spark.nodes.power.config import PowerNodeConfig
 from spark.nodes.power.errors import PowerError
 from spark.nodes.power.messages import POWER_MODES, POWER_SOURCES, STRATEGIES, PowerMode, PowerState
@@ -28,19 +34,17 @@ from spark.nodes.power.strategy import LowBatteryLatch, derive_strategy, is_low
 log = logging.getLogger(__name__)
 
 
-class PowerNode(NodeAgent):
+class PowerNode(NodeAgent[PowerNodeConfig]):
     kind: ClassVar[str] = "power"
     model: ClassVar[str] = "Prime Spark power node"
 
-    def __init__(self, ctx: NodeContext) -> None:
+    def __init__(self, ctx: NodeContext[PowerNodeConfig], *, backend: PowerBackend | None = None,
+                 clock: Clock | None = None) -> None:
+        """``backend``: a real :class:`PowerBackend` subclass instead of the configured one (tests,
+        demos); ``clock``: the configured backend's time source."""
         super().__init__(ctx)
-        assert isinstance(ctx.node, PowerNodeConfig)
-        self.cfg: PowerNodeConfig = ctx.node
-        injected = ctx.extra.get("power_backend")  # a real PowerBackend subclass (tests, demos)
         self.backend: PowerBackend = (
-            injected if isinstance(injected, PowerBackend)
-            else make_backend(self.cfg.backend, clock=ctx.extra.get("clock"))
-        )
+            backend if backend is not None else make_backend(self.cfg.backend, clock=clock))
         self.thresholds = self.cfg.thresholds()
         self.settings_file = settings_path(self.cfg.data_dir, self.node_id)
         self.mode: PowerMode = self.cfg.mode  # the saved mode is read in setup()

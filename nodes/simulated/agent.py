@@ -27,14 +27,12 @@ from spark.nodes.simulated.scene import room
 MODES = ["eco", "comfort", "away"]
 
 
-class SimulatedNode(NodeAgent):
+class SimulatedNode(NodeAgent[SimulatedNodeConfig]):
     kind: ClassVar[str] = "simulated"
     model: ClassVar[str] = "Simulated node"
 
-    def __init__(self, ctx: NodeContext) -> None:
+    def __init__(self, ctx: NodeContext[SimulatedNodeConfig]) -> None:
         super().__init__(ctx)
-        assert isinstance(ctx.node, SimulatedNodeConfig)
-        self.cfg: SimulatedNodeConfig = ctx.node
         self.rng = random.Random(self.cfg.seed)
         self.temperature = 21.0
 

@@ -54,20 +54,19 @@ class HostSample:
     cpu_temperature: float | None = None
 
 
-class SystemNode(NodeAgent):
+class SystemNode(NodeAgent[SystemNodeConfig]):
     kind: ClassVar[str] = "system"
     model: ClassVar[str] = "Prime Spark system monitor"
 
-    def __init__(self, ctx: NodeContext) -> None:
+    def __init__(self, ctx: NodeContext[SystemNodeConfig], *, host: HostSource | None = None,
+                 runner: CommandRunner | None = None,
+                 hailo_reader: HailoTemperature | None = None) -> None:
+        """Tests and embedders may pass their own sources (real subclasses)."""
         super().__init__(ctx)
-        assert isinstance(ctx.node, SystemNodeConfig)
-        self.cfg: SystemNodeConfig = ctx.node
-        # Tests and embedders may inject sources through ctx.extra.
-        self.host: HostSource = ctx.extra.get("system_host") or PsutilHost()
-        self.runner: CommandRunner = (ctx.extra.get("command_runner")
-                                      or CommandRunner(self.cfg.command_timeout))
+        self.host: HostSource = host or PsutilHost()
+        self.runner: CommandRunner = runner or CommandRunner(self.cfg.command_timeout)
         self.hailo_reader: HailoTemperature | None = (
-            ctx.extra.get("hailo_reader") or HailoTemperature()
+            hailo_reader or HailoTemperature()
         ) if self.cfg.hailo_temperature else None
         self.zone: ThermalZone | None = None
         self.readings: dict[str, Any] = {}  # the last telemetry readings
@@ -267,10 +266,10 @@ class SystemNode(NodeAgent):
     def _sync_peers(self, peers: list[WgPeer], now: float, readings: dict[str, Any]) -> None:
         current = {f"{p.interface}/{p.public_key}": p for p in peers}
         for ident in [i for i in self._peer_keys if i not in current]:
-            key = self._peer_keys.pop(ident)
+            gone = self._peer_keys.pop(ident)
             log.info("%s: WireGuard peer %s is gone; removing its entities", self.node_id, ident)
-            self.remove_entity(key)
-            self.remove_entity(f"{key}_handshake_age")
+            self.remove_entity(gone)
+            self.remove_entity(f"{gone}_handshake_age")
         for ident, peer in current.items():
             key = self._peer_keys.get(ident)
             if key is None:

@@ -6,9 +6,9 @@ peers' connectivity is a primary entity, since the cloud link depends on it.
 
 from __future__ import annotations
 
-from spark.core.agent.entities import BinarySensor, Entity, Sensor
+from spark.core.agent.entities import BinarySensor, Entity, EntityCategory, Sensor
 
-DIAG = "diagnostic"
+DIAG: EntityCategory = "diagnostic"
 THROTTLE = {  # key suffix (= flag name) -> entity name
     "under_voltage": "Under-voltage",
     "freq_capped": "ARM frequency capped",

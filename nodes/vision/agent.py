@@ -60,14 +60,15 @@ def _zone_id(zone: Zone | None) -> str | None:
     return None if zone is None else zone.id
 
 
-class VisionNode(NodeAgent):
+class VisionNode(NodeAgent[VisionNodeConfig]):
     kind: ClassVar[str] = "vision"
     model: ClassVar[str] = "Prime Spark vision node"
 
-    def __init__(self, ctx: NodeContext) -> None:
+    def __init__(self, ctx: NodeContext[VisionNodeConfig], *, hailo_platform: Any = None) -> None:
+        """``hailo_platform``: a stand-in for the HailoRT module (same interface), for machines
+        without the chip."""
         super().__init__(ctx)
-        assert isinstance(ctx.node, VisionNodeConfig)
-        self.cfg: VisionNodeConfig = ctx.node
+        self.hailo_platform = hailo_platform
         self.cameras = {cam.id: cam for cam in self.cfg.cameras}
         self.zones = {cam.id: [Zone(z.id, tuple(z.polygon)) for z in cam.zones]
                       for cam in self.cfg.cameras}
@@ -126,7 +127,7 @@ class VisionNode(NodeAgent):
             await self._blocking(self.selection.detector.close)
         self.selection = await self._blocking(
             open_detector, self.cfg.detector, self.cfg.fallback,
-            hailo_platform=self.ctx.extra.get("hailo_platform"))
+            hailo_platform=self.hailo_platform)
         self._detector_health(self.selection.reason)
 
     def _detector_health(self, reason: str | None) -> None:

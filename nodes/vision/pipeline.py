@@ -127,7 +127,8 @@ class Zone:
 def locate(found: Sequence[Any], zones: Sequence[Zone], width: int, height: int
            ) -> list[list[str]]:
     """Per detection, the ids of the zones its anchor (bottom centre) stands in."""
-    return [[z.id for z in zones if z.contains(*d.anchor, width, height)] for d in found]
+    anchors: list[tuple[float, float]] = [d.anchor for d in found]
+    return [[z.id for z in zones if z.contains(x, y, width, height)] for x, y in anchors]
 
 
 def within(found: Sequence[T], zones_of: Sequence[list[str]], zone_id: str) -> list[T]:

@@ -70,11 +70,11 @@ class Tracker:
         confirmed: list[Detection] = []
         new: list[Track] = []
         for di, det in enumerate(found):
-            ti = track_of.get(di)
-            if ti is None:
+            matched = track_of.get(di)
+            if matched is None:
                 new.append(track := Track(det.label, det.box))
             else:
-                track = self.tracks[ti]
+                track = self.tracks[matched]
                 track.box, track.hits, track.misses = det.box, track.hits + 1, 0
             if track.hits >= self.confirm_frames:
                 confirmed.append(det)

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 from spark.core.agent.agent import NodeAgent, NodeContext
 from spark.core.agent.entities import BinarySensor, Entity, Event, Number, Sensor, Switch
+from spark.core.backoff import Backoff
 from spark.core.messages.voice import EventType, PipelineEvent, new_run_id
 from spark.core.mqtt import Message, MqttClient
 from spark.core.rpc import RpcClient, RpcError
@@ -37,17 +38,16 @@ from spark.nodes.voice.wake import make_wake
 log = logging.getLogger(__name__)
 
 
-class VoiceNode(NodeAgent):
+class VoiceNode(NodeAgent[VoiceNodeConfig]):
     kind: ClassVar[str] = "voice"
     model: ClassVar[str] = "Prime Spark voice node"
 
-    def __init__(self, ctx: NodeContext) -> None:
+    def __init__(self, ctx: NodeContext[VoiceNodeConfig], *,
+                 source: VoiceSource | None = None) -> None:
+        """``source``: a real :class:`VoiceSource` subclass instead of the configured one
+        (tests, demos)."""
         super().__init__(ctx)
-        assert isinstance(ctx.node, VoiceNodeConfig)
-        self.cfg: VoiceNodeConfig = ctx.node
-        injected = ctx.extra.get("voice_source")  # a real VoiceSource subclass (tests, demos)
-        self.source: VoiceSource = (injected if isinstance(injected, VoiceSource)
-                                    else make_source(self.cfg.source))
+        self.source: VoiceSource = source if source is not None else make_source(self.cfg.source)
         self.audio = not (self.source.type == "console")
         self.wake = make_wake(self.cfg.wake)
         self.stt = make_stt(self.cfg.stt, self.wake.phrases)
@@ -171,20 +171,20 @@ class VoiceNode(NodeAgent):
     # ---- the pipeline -----------------------------------------------------------------
     async def _listen_loop(self) -> None:
         """The microphone is an external link: when it fails, close, back off, reopen."""
-        backoff = 1.0
+        backoff = Backoff(1.0, 30.0, jitter=0.0)
         while True:
             try:
                 await self._consume()
             except (VoiceError, OSError) as exc:
                 log.error("%s: %s failed: %s; reopening in %.0f s", self.node_id,
-                          self.source.name, exc, backoff)
+                          self.source.name, exc, backoff.delay)
                 self._event("error", {"code": "source", "message": str(exc)})
                 with contextlib.suppress(Exception):
                     await self.source.close()
-                await asyncio.sleep(backoff)
-                backoff = min(30.0, backoff * 2)
+                await backoff.wait()
                 with contextlib.suppress(VoiceError, OSError):
                     await self.source.open()
+                    backoff.reset()
                 continue
             return  # a source that ends (a replayed file) leaves the node idle
 

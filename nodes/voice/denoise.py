@@ -23,6 +23,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
 
+from spark.core.registry import TypeRegistry
 from spark.nodes.voice.errors import BackendUnavailable
 from spark.nodes.voice.pcm import RATE
 from spark.nodes.voice.stt.base import StageConfig
@@ -127,13 +128,14 @@ class WebRtcDenoise(Denoiser):
         return dither(np.frombuffer(out, np.int16), self._rng, self.config.floor).tobytes()
 
 
-DENOISE_BACKENDS: dict[str, type[Denoiser]] = {"none": NoDenoise, "webrtc": WebRtcDenoise}
+DENOISE_BACKENDS: TypeRegistry[type[Denoiser]] = TypeRegistry(
+    "noise suppression backend", {"none": NoDenoise, "webrtc": WebRtcDenoise})
 
 
 def make_denoiser(config: Any) -> Denoiser:
     """The configured backend; without its library, no suppression (and a log line saying so)."""
     try:
-        return DENOISE_BACKENDS[config.type](config)
+        return DENOISE_BACKENDS.get(config.type)(config)
     except BackendUnavailable as exc:
         log.warning("noise suppression off: %s (pip install webrtc-noise-gain)", exc)
         return NoDenoise(NoDenoiseConfig())

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+from spark.core.platforms import with_words
 from spark.nodes.voice.intents import (
     ASK_PREFIX,
     OFF_VERBS,
@@ -21,7 +22,7 @@ from spark.nodes.voice.intents import (
     STATUS_PHRASES,
 )
 from spark.nodes.voice.numbers import ONES, TENS, number_to_words
-from spark.nodes.voice.vocab import SWITCHABLE, Target, Vocabulary, normalize
+from spark.nodes.voice.vocab import Target, Vocabulary, normalize
 
 UNITS = ("percent", "degrees", "watts", "volts", "minutes", "seconds")
 MAX_VALUES = 400  # a wider number range gets the generic number rule
@@ -77,16 +78,16 @@ def jsgf(vocab: Vocabulary, wake_phrases: Iterable[str] = (),
     these kinds of command (``onoff``, ``toggle``, ``query``, ``set``, ...)."""
     wake = sorted(set(wake_phrases))
     slots = {
-        "switchable": vocab.aliases(SWITCHABLE),
+        "switchable": vocab.aliases(with_words("switchable")),
         "anything": vocab.aliases(),
-        "pressable": vocab.aliases(["button"]),
+        "pressable": vocab.aliases(with_words("pressable")),
     }
     extra: list[str] = []
     setters: list[str] = []
     generic = False
     for i, target in enumerate(vocab.targets):
         names = _alts(target.aliases)
-        if target.platform == "number":
+        if target.words.setter == "number":
             said = values(target)
             unit = unit_word(target)
             after = f" [{unit}]" if unit else ""
@@ -96,7 +97,7 @@ def jsgf(vocab: Vocabulary, wake_phrases: Iterable[str] = (),
             else:
                 extra.append(_rule(f"v{i}", said))
                 setters.append(f"set [the] ({names}) to <v{i}>{after}")
-        elif target.platform == "select" and target.options:
+        elif target.words.setter == "option" and target.options:
             extra.append(_rule(f"o{i}", options(vocab, target)))
             setters += [f"set [the] ({names}) to <o{i}>",
                         f"(select | choose) <o{i}> for [the] ({names})"]
@@ -135,7 +136,7 @@ def sentences(vocab: Vocabulary, wake_phrases: Iterable[str] = ()) -> list[str]:
     """Representative sentences (every alias with every verb, values, options) for the
     n-gram model; ``wake_phrases`` also stand alone and before a few commands."""
     out: list[str] = []
-    for alias in vocab.aliases(SWITCHABLE):
+    for alias in vocab.aliases(with_words("switchable")):
         for verb in (*ON_VERBS, *OFF_VERBS):
             out += [f"{verb} the {alias}", f"{verb} {alias}"]
         out += [f"turn the {alias} on", f"turn the {alias} off", f"toggle the {alias}"]
@@ -143,15 +144,15 @@ def sentences(vocab: Vocabulary, wake_phrases: Iterable[str] = ()) -> list[str]:
         out += [f"{verb} the {alias}" for verb in QUERY_VERBS]
         out.append(f"what is the {alias} level")
     for target in vocab.targets:
-        if target.platform == "number":
+        if target.words.setter == "number":
             said = values(target) or [ONES[n] for n in range(1, 20)] + [
                 f"{t} {ONES[n]}" for t in TENS if t for n in (0, 5)]
             out += [f"set the {a} to {v}" for a in target.aliases for v in said[:: max(
                 1, len(said) // 40)]]
-        elif target.platform == "select":
+        elif target.words.setter == "option":
             out += [f"set the {a} to {o}" for a in target.aliases
                     for o in options(vocab, target)]
-    for alias in vocab.aliases(["button"]):
+    for alias in vocab.aliases(with_words("pressable")):
         out += [f"{verb} the {alias}" for verb in PRESS_VERBS]
     out += list(STATUS_PHRASES)
     out += [f"{ASK_PREFIX} what is the weather", f"{ASK_PREFIX} how are you"]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from spark.nodes.voice.numbers import words_to_number
-from spark.nodes.voice.vocab import SWITCHABLE, Target, Vocabulary, normalize
+from spark.nodes.voice.vocab import Target, Vocabulary, normalize
 
 ON_VERBS = ("turn on", "switch on", "enable", "activate", "start")
 OFF_VERBS = ("turn off", "switch off", "disable", "deactivate", "stop")
@@ -122,28 +122,28 @@ def recognize(text: str, vocab: Vocabulary) -> Intent:
 
 
 def _resolve(kind: str, text: str, target: Target, value: str | None) -> Intent:
-    platform = target.platform
+    words = target.words  # what its platform lets voice do (core/platforms/<platform>.py)
     if kind in ("turn_on", "turn_off", "toggle"):
-        if platform == "button" and kind == "turn_on":
+        if words.pressable and kind == "turn_on":
             return Intent("press", text, target)
-        if platform not in SWITCHABLE:
+        if not words.switchable:
             return Intent("unsupported", text, target, data={"wanted": kind})
         return Intent(kind, text, target)  # type: ignore[arg-type]
     if kind == "press":
-        if platform != "button":
+        if not words.pressable:
             return Intent("unsupported", text, target, data={"wanted": "press"})
         return Intent("press", text, target)
     if kind == "get_state":
         return Intent("get_state", text, target)
     assert value is not None
     value = _UNIT_RE.sub("", value.strip())
-    if platform == "select":
+    if words.setter == "option":
         option = target.option_for(value)
         if option is None:
             return Intent("unsupported", text, target, data={"wanted": "select_option",
                                                               "option": value})
         return Intent("select_option", text, target, data={"option": option})
-    if platform == "number" and kind == "set":
+    if words.setter == "number" and kind == "set":
         number = words_to_number(value)
         if number is None:
             return Intent("unsupported", text, target, data={"wanted": "set_value",
@@ -152,6 +152,6 @@ def _resolve(kind: str, text: str, target: Target, value: str | None) -> Intent:
             base = target.min or 0.0
             number = round(base + round((number - base) / target.step) * target.step, 6)
         return Intent("set_value", text, target, data={"value": number})
-    if platform in SWITCHABLE and kind == "set" and value in ("on", "off"):
+    if words.switchable and kind == "set" and value in ("on", "off"):
         return Intent("turn_on" if value == "on" else "turn_off", text, target)
     return Intent("unsupported", text, target, data={"wanted": kind})

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
 
+from spark.core.registry import TypeRegistry
 from spark.nodes.voice.errors import BackendUnavailable, SpeechError
 from spark.nodes.voice.pcm import RATE
 from spark.nodes.voice.stt.base import StageConfig
@@ -115,11 +116,12 @@ class PiperTts(TextToSpeech):
         return decode_wav(await _run(argv, text))
 
 
-TTS_BACKENDS: dict[str, type[TextToSpeech]] = {"espeak-ng": EspeakTts, "piper": PiperTts}
+TTS_BACKENDS: TypeRegistry[type[TextToSpeech]] = TypeRegistry(
+    "tts backend", {"espeak-ng": EspeakTts, "piper": PiperTts})
 
 
 def make_tts(config: TtsConfig) -> TextToSpeech:
-    return TTS_BACKENDS[config.type](config)
+    return TTS_BACKENDS.get(config.type)(config)
 
 
 # ---- where replies go ---------------------------------------------------------------------

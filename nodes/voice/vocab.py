@@ -16,12 +16,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from spark.core.platforms import Words, platform_for
 from spark.core.slug import slugify
 from spark.nodes.voice.numbers import int_to_words
 
-PLATFORMS = frozenset({"switch", "light", "fan", "siren", "humidifier", "sensor",
-                       "binary_sensor", "select", "number", "button"})
-SWITCHABLE = frozenset({"switch", "light", "fan", "siren", "humidifier"})
+# Which platforms voice knows and what may be said to each: each platform's ``words``
+# (core/platforms/<platform>.py). ``with_words("switchable")``: the platforms "turn on" reaches.
 FILLER = frozenset({"the", "a", "an", "my", "of"})
 _SPLIT_RE = re.compile(r"(?<=[a-z])(?=\d)|(?<=\d)(?=[a-z])")
 _JUNK_RE = re.compile(r"[^a-z0-9' ]+")
@@ -71,6 +71,11 @@ class Target:
     unit: str | None = None
     device_class: str | None = None
     commandable: bool = False
+
+    @property
+    def words(self) -> Words:
+        """What may be said to this target: its platform's words."""
+        return platform_for(self.platform).words
 
     def option_for(self, spoken: str) -> str | None:
         want = content(spoken)
@@ -143,7 +148,8 @@ def build_vocabulary(entities: Iterable[Mapping[str, Any]],
     for e in sorted(entities, key=lambda e: str(e.get("entity_id"))):
         entity_id = str(e.get("entity_id") or "")
         platform = str(e.get("platform") or entity_id.partition(".")[0])
-        if platform not in PLATFORMS or e.get("entity_category") == "diagnostic":
+        words = platform_for(platform).words
+        if not words.listed or e.get("entity_category") == "diagnostic":
             continue
         name = e.get("name")
         device = devices.get(str(e.get("device_id") or "")) or {}
@@ -156,7 +162,7 @@ def build_vocabulary(entities: Iterable[Mapping[str, Any]],
         raw.append(str(name or device_name or entity_id.split(".", 1)[-1]))
         if area:
             raw.append(f"{area} {name or device_name}")
-            if platform in ("light", "fan"):  # "the kitchen light", as in HA's area intents
+            if words.area_noun:  # "the kitchen light", as in HA's area intents
                 raw.append(f"{area} {platform}")
         raw.append(entity_id.split(".", 1)[-1])
         aliases: list[str] = []

@@ -24,6 +24,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
 
+from spark.core.registry import TypeRegistry
 from spark.nodes.voice.errors import BackendUnavailable
 from spark.nodes.voice.grammar import jsgf, sentences
 from spark.nodes.voice.lm import EVERYDAY, build_arpa
@@ -365,11 +366,11 @@ class OpenWakeWord(WakeWord):
         return None
 
 
-WAKE_BACKENDS: dict[str, type[WakeWord]] = {
+WAKE_BACKENDS: TypeRegistry[type[WakeWord]] = TypeRegistry("wake word backend", {
     "pocketsphinx": SphinxWake, "pocketsphinx-kws": SphinxKwsWake, "openwakeword": OpenWakeWord,
-}
+})
 
 
 def make_wake(config: Any) -> WakeWord:
-    return WAKE_BACKENDS[config.type](config)
+    return WAKE_BACKENDS.get(config.type)(config)
 

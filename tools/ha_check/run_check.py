@@ -37,13 +37,12 @@ sys.path.insert(0, str(ROOT))
 from checks import Published, Report, compare_registries, compare_states, flatten, scan_log  # noqa: E402
 from ha_process import HomeAssistant, free_port, wait_for  # noqa: E402
 
-import spark.app.config.models  # noqa: E402,F401 - first: the app.config <-> nodes.kinds import cycle
 from spark.app.config.models import SparkConfig  # noqa: E402
-from spark.core.agent.agent import NodeAgent, NodeContext  # noqa: E402
+from spark.app.runtime import build_hub, make_agent  # noqa: E402
+from spark.core.agent.agent import NodeAgent  # noqa: E402
 from spark.core.agent.discovery import hub_identifier  # noqa: E402
 from spark.core.mqtt import Message, MqttClient  # noqa: E402
 from spark.hub.app import Hub  # noqa: E402
-from spark.nodes.kinds import agent_class  # noqa: E402
 from tests.broker_fixture import ADMIN, HOMEASSISTANT, RunningBroker, start_test_broker  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -53,13 +52,13 @@ log = logging.getLogger("ha_check")
 class Running:
     """A hub or node agent running as a task in this process; stop() and start() again."""
 
-    def __init__(self, make: Callable[[], NodeAgent], name: str) -> None:
+    def __init__(self, make: Callable[[], NodeAgent | Hub], name: str) -> None:
         self.make = make
         self.name = name
-        self.agent: NodeAgent | None = None
+        self.agent: NodeAgent | Hub | None = None
         self.task: asyncio.Task[None] | None = None
 
-    async def start(self) -> NodeAgent:
+    async def start(self) -> NodeAgent | Hub:
         self.agent = self.make()
         ready = asyncio.Event()
         self.task = asyncio.create_task(self.agent.run(ready), name=f"ha-check-{self.name}")
@@ -124,14 +123,13 @@ async def run(args: argparse.Namespace) -> Report:
     hub_password = broker.passwords["hub"]
     fast = (0.5, 1.5)
 
-    def make_hub() -> NodeAgent:
-        return Hub(cfg, password=hub_password, announce_delay=fast)
+    def make_hub() -> Hub:
+        return build_hub(cfg, password=hub_password, announce_delay=fast)
 
     def maker(node_id: str) -> Callable[[], NodeAgent]:
         node_cfg = cfg.node(node_id)
         secret = node_cfg.password.get_secret_value() if node_cfg.password else None
-        return lambda: agent_class(node_cfg.kind)(
-            NodeContext(cfg, node_cfg, password=secret, announce_delay=fast))
+        return lambda: make_agent(cfg, node_cfg, secret, announce_delay=fast)
 
     node_ids = [n.id for n in cfg.nodes]
     hub_run = Running(make_hub, "hub")

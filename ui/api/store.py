@@ -157,13 +157,14 @@ class UserStore:
         now = time.time()
         try:
             with self.engine.begin() as conn:
-                uid = conn.execute(insert(users).values(
+                key = conn.execute(insert(users).values(
                     username=username, password_hash=password_hash, role=role, active=True,
                     created_at=now, must_change_password=must_change_password,
-                )).inserted_primary_key[0]
+                )).inserted_primary_key
         except IntegrityError:
             raise StoreError(f"user {username!r} exists already") from None
-        return UserRow(int(uid), username, password_hash, role, True, now, must_change_password)
+        assert key is not None  # None only for executemany / non-INSERT statements
+        return UserRow(int(key[0]), username, password_hash, role, True, now, must_change_password)
 
     def update_user(self, user_id: int, **values: object) -> None:
         with self.engine.begin() as conn:

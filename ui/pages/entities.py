@@ -3,6 +3,7 @@ or search text; a page of them at a time."""
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
 
 from nicegui import ui
@@ -41,7 +42,8 @@ def register(panel: Panel) -> None:
             return to_login()
         can_control = principal.can("operator")
         board = Board(session)
-        state = {"area": area, "device": device, "q": q, "limit": panel.config.page_size}
+        state: dict[str, Any] = {"area": area, "device": device, "q": q,
+                                 "limit": panel.config.page_size}
 
         def row(record: EntityRecord) -> None:
             dev = view.device(record.device_id)

@@ -69,7 +69,7 @@ def register(panel: Panel) -> None:
                     board.label(record).classes("text-xl min-w-0 max-w-full ml-auto")
                 if principal.can("operator") and controllable(record):
                     board.control(record)
-                facts = [("Device", dev.name if dev else "—"),
+                facts = [("Device", dev.name if dev and dev.name else "—"),
                          ("Area", dev.suggested_area if dev and dev.suggested_area else "—"),
                          ("Node", view.node_of(record) or "—"), ("Platform", record.platform)]
                 with ui.grid(columns="auto minmax(0, 1fr)").classes("gap-x-4 text-sm w-full"):

@@ -17,16 +17,25 @@ from __future__ import annotations
 
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 
 from spark.core.config.base import StrictModel
 from spark.core.messages.records import KAFKA_TOPICS
+from spark.core.platforms import service_names
 
-# hub.services.SERVICES (not imported: app.config imports this module); a test keeps them equal.
-ServiceName = Literal["turn_on", "turn_off", "toggle", "select_option", "set_value", "press"]
-DEFAULT_SERVICES: tuple[ServiceName, ...] = ("turn_on", "turn_off", "toggle")
+
+def _known_service(name: str) -> str:
+    """A service some platform has (``core/platforms/``: a new platform's services count)."""
+    known = service_names()
+    if name not in known:
+        raise ValueError(f"unknown service {name!r}; known: {', '.join(known)}")
+    return name
+
+
+ServiceName = Annotated[str, AfterValidator(_known_service)]
+DEFAULT_SERVICES: tuple[str, ...] = ("turn_on", "turn_off", "toggle")
 
 # The seed's partition counts, plus the command results topic.
 PARTITIONS: dict[str, int] = {
@@ -56,8 +65,8 @@ class CloudSourceConfig(StrictModel):
         description="Entity ids or globs ('switch.*') the cloud may command; empty: none.")
     allow_services: list[ServiceName] = Field(
         default_factory=lambda: list(DEFAULT_SERVICES),
-        description="Services the cloud may call (turn_on, turn_off, toggle, select_option, "
-        "set_value, press).")
+        description="Services the cloud may call (any platform's: turn_on, turn_off, toggle, "
+        "select_option, set_value, press, ...).")
     start_from: Literal["latest", "earliest"] = Field(
         "latest", description="Where to start when the group has no committed offset yet.")
     max_age: float | None = Field(

@@ -93,7 +93,10 @@ class _Tally:
     def add(self, msg: KafkaMessage) -> None:
         self.read += 1
         headers = msg.headers()
-        if headers and headers[0][0] == IDEMPOTENCY_HEADER:  # what the sink writes
+        if not isinstance(headers, list):  # a consumed message's headers: a list or None
+            headers = None
+        if (headers and headers[0][0] == IDEMPOTENCY_HEADER  # what the sink writes
+                and isinstance(headers[0][1], bytes)):
             key: bytes | None = headers[0][1]
         else:
             key = _header(headers)
@@ -116,7 +119,7 @@ class _Tally:
         return {cell: len(keys) for cell, keys in self.keys.items()}
 
 
-def _header(headers: list[tuple[str, bytes | None]] | None) -> bytes | None:
+def _header(headers: list[tuple[str, str | bytes | None]] | None) -> bytes | None:
     for name, value in headers or ():
         if name == IDEMPOTENCY_HEADER and isinstance(value, bytes):
             return value

@@ -11,6 +11,7 @@ from typing import Annotated
 
 from pydantic import Field
 
+from spark.core.registry import TypeRegistry
 from spark.nodes.power.backends.base import Clock, GridControl, PowerBackend, PowerReading
 from spark.nodes.power.backends.ina import Ina219BackendConfig, Ina226BackendConfig, InaBackend
 from spark.nodes.power.backends.nut import NutBackend, NutBackendConfig
@@ -26,24 +27,18 @@ PowerBackendConfig = Annotated[
     Field(discriminator="type"),
 ]
 
-BACKENDS: dict[str, type[PowerBackend]] = {
+BACKENDS: TypeRegistry[type[PowerBackend]] = TypeRegistry("power backend", {
     "sysfs": SysfsBackend,
     "ina219": InaBackend,
     "ina226": InaBackend,
     "nut": NutBackend,
     "simulated": SimulatedBackend,
-}
+})
 
 
 def make_backend(config: PowerBackendConfig, *, clock: Clock | None = None) -> PowerBackend:
     """The backend for ``config`` (its ``type`` picks the class)."""
-    try:
-        cls = BACKENDS[config.type]
-    except KeyError:
-        raise KeyError(
-            f"unknown power backend {config.type!r}; known: {', '.join(sorted(BACKENDS))}"
-        ) from None
-    return cls(config, clock=clock)
+    return BACKENDS.get(config.type)(config, clock=clock)
 
 
 __all__ = [

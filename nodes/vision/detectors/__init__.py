@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from spark.core.messages.detection import Detection
+from spark.core.registry import TypeRegistry
 from spark.nodes.vision.detectors.base import Detector
 from spark.nodes.vision.detectors.cpu import CpuDetector, CpuDetectorConfig
 from spark.nodes.vision.detectors.hailo import HailoDetector, HailoDetectorConfig
@@ -24,7 +25,8 @@ log = logging.getLogger(__name__)
 
 DetectorConfig = Annotated[HailoDetectorConfig | CpuDetectorConfig, Field(discriminator="type")]
 
-DETECTORS: dict[str, type[Detector]] = {"hailo": HailoDetector, "cpu": CpuDetector}
+DETECTORS: TypeRegistry[type[Detector]] = TypeRegistry(
+    "detector", {"hailo": HailoDetector, "cpu": CpuDetector})
 
 
 def make_detector(config: DetectorConfig, *, hailo_platform: Any = None) -> Detector:
@@ -32,13 +34,7 @@ def make_detector(config: DetectorConfig, *, hailo_platform: Any = None) -> Dete
     with the same interface, for machines without the chip)."""
     if isinstance(config, HailoDetectorConfig):
         return HailoDetector(config, platform=hailo_platform)
-    try:
-        cls = DETECTORS[config.type]
-    except KeyError:
-        raise KeyError(
-            f"unknown detector {config.type!r}; known: {', '.join(sorted(DETECTORS))}"
-        ) from None
-    return cls(config)
+    return DETECTORS.get(config.type)(config)
 
 
 @dataclass(slots=True)

@@ -65,7 +65,9 @@ class PeopleDetector:
                 raise DetectorUnavailable(f"OpenCV {cv2.__version__} has no HOG people detector "
                                           "(OpenCV 5 moved it out): install opencv<5")
             self._hog = cv2.HOGDescriptor()
-            self._hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+            # cv2's stubs type the detector Sequence[float]; it is the ndarray setSVMDetector takes
+            self._hog.setSVMDetector(
+                cv2.HOGDescriptor.getDefaultPeopleDetector())  # type: ignore[call-overload]
         if params.cascade:
             path = Path(params.cascade)
             data = getattr(cv2, "data", None)

@@ -10,6 +10,7 @@ from typing import Annotated
 
 from pydantic import Field
 
+from spark.core.registry import TypeRegistry
 from spark.nodes.vision.sources.base import FrameSource
 from spark.nodes.vision.sources.files import SAMPLES, FilesSource, FilesSourceConfig
 from spark.nodes.vision.sources.opencv import OpenCVSource, OpenCVSourceConfig
@@ -19,21 +20,15 @@ SourceConfig = Annotated[
     FilesSourceConfig | OpenCVSourceConfig | Picamera2SourceConfig, Field(discriminator="type")
 ]
 
-SOURCES: dict[str, type[FrameSource]] = {
+SOURCES: TypeRegistry[type[FrameSource]] = TypeRegistry("frame source", {
     "files": FilesSource,
     "opencv": OpenCVSource,
     "picamera2": Picamera2Source,
-}
+})
 
 
 def make_source(config: SourceConfig) -> FrameSource:
-    try:
-        cls = SOURCES[config.type]
-    except KeyError:
-        raise KeyError(
-            f"unknown frame source {config.type!r}; known: {', '.join(sorted(SOURCES))}"
-        ) from None
-    return cls(config)
+    return SOURCES.get(config.type)(config)
 
 
 __all__ = ["SAMPLES", "SOURCES", "FilesSourceConfig", "FrameSource", "SourceConfig",

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
+from spark.core.registry import TypeRegistry
 from spark.nodes.voice.sources.base import (
     AudioFrame,
     SourceItem,
@@ -21,17 +22,13 @@ SourceConfig = Annotated[
     PyAudioSourceConfig | WavSourceConfig | ConsoleSourceConfig, Field(discriminator="type")
 ]
 
-SOURCES: dict[str, type[VoiceSource]] = {
+SOURCES: TypeRegistry[type[VoiceSource]] = TypeRegistry("voice source", {
     "pyaudio": PyAudioSource, "wav": WavSource, "console": ConsoleSource,
-}
+})
 
 
 def make_source(config: Any) -> VoiceSource:
-    try:
-        return SOURCES[config.type](config)
-    except KeyError:
-        raise KeyError(f"unknown voice source {config.type!r}; known: "
-                       f"{', '.join(sorted(SOURCES))}") from None
+    return SOURCES.get(config.type)(config)
 
 
 __all__ = ["SOURCES", "AudioFrame", "SourceConfig", "SourceItem", "SourceMark", "TypedText",

@@ -99,7 +99,7 @@ class WavSource(VoiceSource):
                     samples = silence(0)
                     yield SourceMark(f"{path} (unreadable: {exc})")
                 samples = np.concatenate([samples, silence(self.cfg.gap_s)])
-                async for frame in self._play(path, samples):
-                    yield frame
+                async for played in self._play(path, samples):
+                    yield played
                 self.done.append(str(path))
                 yield SourceMark(str(path))

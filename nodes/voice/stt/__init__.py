@@ -11,6 +11,7 @@ from typing import Annotated
 
 from pydantic import Field
 
+from spark.core.registry import TypeRegistry
 from spark.nodes.voice.stt.base import SpeechToText, StageConfig, Transcript
 from spark.nodes.voice.stt.sphinx import PocketsphinxStt, PocketsphinxSttConfig
 from spark.nodes.voice.stt.vosk import VoskStt, VoskSttConfig
@@ -20,20 +21,15 @@ SttConfig = Annotated[
     PocketsphinxSttConfig | VoskSttConfig | FasterWhisperSttConfig, Field(discriminator="type")
 ]
 
-BACKENDS: dict[str, type[SpeechToText]] = {
+BACKENDS: TypeRegistry[type[SpeechToText]] = TypeRegistry("stt backend", {
     "pocketsphinx": PocketsphinxStt,
     "vosk": VoskStt,
     "faster-whisper": FasterWhisperStt,
-}
+})
 
 
 def make_stt(config: SttConfig, wake_phrases: Sequence[str] = ()) -> SpeechToText:
-    try:
-        cls = BACKENDS[config.type]
-    except KeyError:
-        raise KeyError(f"unknown stt backend {config.type!r}; known: "
-                       f"{', '.join(sorted(BACKENDS))}") from None
-    return cls(config, wake_phrases)
+    return BACKENDS.get(config.type)(config, wake_phrases)
 
 
 __all__ = ["BACKENDS", "SpeechToText", "StageConfig", "SttConfig", "Transcript", "make_stt"]

@@ -1,0 +1,11 @@
+"""``fan``: an on/off state with ``turn_on`` / ``turn_off`` / ``toggle`` (payloads default to
+``ON`` / ``OFF``), a toggle in the panel, "turn on / off" for voice."""
+
+from __future__ import annotations
+
+from spark.core.platforms.base import OnOff, Words
+
+
+class Fan(OnOff):
+    name = "fan"
+    words = Words(listed=True, switchable=True, area_noun=True)  # "the kitchen fan"

@@ -1,0 +1,49 @@
+"""``number``: a value in ``min``..``max`` (HA's defaults 1..100); ``set_value`` publishes it,
+the panel draws a number field, voice says "set X to <number>"."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from spark.core.discovery.models import DiscoveredEntity
+from spark.core.errors import PayloadError, ServiceError
+from spark.core.platforms.base import Control, Entity, Order, Platform, Words
+
+DEFAULT_MIN, DEFAULT_MAX = 1.0, 100.0
+
+
+class NumberSchema(DiscoveredEntity):
+    REQUIRED = ("command_topic",)
+
+
+class Number(Platform):
+    name = "number"
+    Schema = NumberSchema
+    services = ("set_value",)
+    control = Control("number", service="set_value", field="value")
+    words = Words(listed=True, setter="number")
+
+    def parse(self, entity: Entity, value: str) -> Any:
+        try:
+            float(value)
+        except ValueError:
+            raise PayloadError(f"{entity.entity_id}: {value[:40]!r} is not a number") from None
+        return value
+
+    def command(self, entity: Entity, service: str, data: dict[str, Any]) -> Order:
+        if service != "set_value":
+            raise self.refuse(entity, service)
+        spec = entity.spec
+        if "value" not in data:
+            raise ServiceError("set_value needs a 'value'")
+        try:
+            value = float(data["value"])
+        except (TypeError, ValueError):
+            raise ServiceError(f"{data['value']!r} is not a number") from None
+        low = spec.min if spec.min is not None else DEFAULT_MIN
+        high = spec.max if spec.max is not None else DEFAULT_MAX
+        if not math.isfinite(value) or not low <= value <= high:
+            raise ServiceError(f"{value} is outside {low}..{high} for {entity.entity_id}")
+        text = str(int(value)) if value.is_integer() else repr(value)
+        return Order(text, None if spec.value_template else text)

@@ -1,0 +1,45 @@
+"""``sensor``: a read-only value. Numeric when it has a unit or a state class (then a
+non-number is rejected and ``''`` ignored), ``enum`` sensors check their ``options``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import model_validator
+
+from spark.core.discovery.models import DiscoveredEntity
+from spark.core.errors import PayloadError
+from spark.core.platforms.base import IGNORE, Entity, Platform, Words
+
+NOT_NUMERIC_CLASSES = ("enum", "timestamp", "date")
+
+
+class SensorSchema(DiscoveredEntity):
+    @model_validator(mode="after")
+    def _category(self) -> SensorSchema:
+        if self.entity_category == "config":
+            raise ValueError("a sensor's entity_category may only be 'diagnostic'")
+        return self
+
+
+class Sensor(Platform):
+    name = "sensor"
+    Schema = SensorSchema
+    words = Words(listed=True)
+
+    def parse(self, entity: Entity, value: str) -> Any:
+        spec = entity.spec
+        numeric = bool(spec.unit_of_measurement or spec.state_class)
+        if value == "" and (numeric or spec.device_class not in (None, "enum")):
+            return IGNORE
+        if numeric and spec.device_class not in NOT_NUMERIC_CLASSES:
+            try:
+                float(value)
+            except ValueError:
+                raise PayloadError(
+                    f"{entity.entity_id}: {value[:40]!r} is not numeric "
+                    f"(unit {spec.unit_of_measurement!r})"
+                ) from None
+        if spec.options and value not in spec.options:
+            raise PayloadError(f"{entity.entity_id}: {value[:40]!r} not in options")
+        return value

@@ -1,0 +1,15 @@
+"""``switch``: an on/off state with ``turn_on`` / ``turn_off`` / ``toggle`` (payloads default to
+``ON`` / ``OFF``), a toggle in the panel, "turn on / off" for voice."""
+
+from __future__ import annotations
+
+from spark.core.platforms.base import OnOff, OnOffSchema
+
+
+class SwitchSchema(OnOffSchema):
+    REQUIRED = ("command_topic",)
+
+
+class Switch(OnOff):
+    name = "switch"
+    Schema = SwitchSchema

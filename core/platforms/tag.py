@@ -1,0 +1,15 @@
+"""``tag``: known to discovery only (its required keys); no state mapping or service yet."""
+
+from __future__ import annotations
+
+from spark.core.discovery.models import DiscoveredEntity
+from spark.core.platforms.base import Platform
+
+
+class TagSchema(DiscoveredEntity):
+    REQUIRED = ("topic",)
+
+
+class Tag(Platform):
+    name = "tag"
+    Schema = TagSchema

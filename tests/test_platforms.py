@@ -1,0 +1,112 @@
+"""The platform modules (core/platforms/) as one contract: every platform found by the package
+scan is consistent (its control and voice words only use services it has, its schema is a
+discovery schema), and the parts that are the same for every platform behave the same."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from spark.core.discovery import DiscoveredEntity, parse_discovery
+from spark.core.errors import PayloadError, ServiceError
+from spark.core.platforms import (
+    IGNORE,
+    Platform,
+    catalogue,
+    platform_for,
+    service_names,
+    with_words,
+)
+from spark.core.topics import DiscoveryTopic
+from spark.hub.entity import EntityRecord
+
+EXISTING = {"binary_sensor", "button", "camera", "climate", "device_automation", "event", "fan",
+            "humidifier", "image", "light", "number", "select", "sensor", "siren", "switch",
+            "tag", "text", "water_heater"}
+
+
+def record(component: str, config: dict[str, Any]) -> EntityRecord:
+    topic = DiscoveryTopic(component, "dev", "obj")
+    config = {"unique_id": f"{component}-1", **config}
+    (spec,) = parse_discovery(topic, orjson.dumps(config))
+    assert isinstance(spec, DiscoveredEntity)
+    return EntityRecord(f"{component}.obj", spec.key, spec, None)
+
+
+def test_the_scan_finds_every_platform_module():
+    names = set(catalogue())
+    assert EXISTING <= names
+    for name, platform in catalogue().items():
+        assert platform.name == name and platform_for(name) is platform
+        assert issubclass(platform.Schema, DiscoveredEntity)
+
+
+@pytest.mark.parametrize("name", sorted(catalogue()))
+def test_control_and_words_use_the_platforms_own_services(name: str):
+    platform = platform_for(name)
+    control = platform.control
+    if control is not None:
+        calls = ([control.call(True)[0], control.call(False)[0]] if control.kind == "toggle"
+                 else [control.call("x")[0]])
+        assert set(calls) <= set(platform.services), name
+        assert platform.words.listed, f"{name} has a panel control but voice cannot name it"
+    words = platform.words
+    if words.switchable:
+        assert {"turn_on", "turn_off", "toggle"} <= set(platform.services)
+    if words.pressable:
+        assert "press" in platform.services
+    if words.setter == "number":
+        assert "set_value" in platform.services
+    if words.setter == "option":
+        assert "select_option" in platform.services
+
+
+@pytest.mark.parametrize("name", sorted(catalogue()))
+def test_a_service_of_another_platform_does_not_apply(name: str):
+    platform = platform_for(name)
+    entity = record("sensor", {"state_topic": "s/t"})  # any entity: the refusal is generic
+    for service in set(service_names()) - set(platform.services):
+        with pytest.raises(ServiceError, match="does not apply"):
+            platform.command(entity, service, {})
+
+
+def test_services_and_words_come_from_the_modules():
+    assert {"turn_on", "turn_off", "toggle", "select_option", "set_value", "press"} <= set(
+        service_names())
+    assert {"switch", "light", "fan", "siren", "humidifier"} <= with_words("switchable")
+    assert with_words("pressable") == {"button"}
+    assert {"light", "fan"} <= with_words("area_noun")
+
+
+def test_a_platform_without_a_module_passes_the_payload_through():
+    platform = platform_for("vacuum")
+    assert type(platform) is Platform and not platform.services and platform.control is None
+    entity = record("vacuum", {"state_topic": "v/s"})
+    assert platform.state(entity, b"docked") == "docked"
+    assert platform.state(entity, b"None") is None
+
+
+def test_on_off_family_shares_state_and_commands():
+    for name in ("switch", "fan", "siren", "humidifier", "light"):
+        entity = record(name, {"state_topic": "x/s", "command_topic": "x/c",
+                               "state_on": "1", "payload_on": "go"})
+        platform = platform_for(name)
+        assert platform.state(entity, b"1") == "on"
+        assert platform.state(entity, b"OFF") == "off"
+        assert platform.state(entity, b"") is None
+        with pytest.raises(PayloadError, match="neither"):
+            platform.state(entity, b"maybe")
+        assert platform.command(entity, "turn_on", {}).payload == "go"
+        assert platform.command(entity, "toggle", {}).expect == "on"  # state unknown: on
+
+
+def test_json_light_and_image_keep_more_than_a_state():
+    light = record("light", {"schema": "json", "state_topic": "l/s", "command_topic": "l/c"})
+    assert platform_for("light").state(light, b'{"state": "ON", "brightness": 9}') == "on"
+    assert light.attributes == {"brightness": 9}
+    order = platform_for("light").command(light, "turn_on", {"brightness": 30})
+    assert order.payload == '{"state":"ON","brightness":30}'
+    image = record("image", {"image_topic": "i/raw"})
+    assert platform_for("image").state(image, b"\x89PNG") is IGNORE and image.image == b"\x89PNG"
