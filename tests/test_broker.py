@@ -460,11 +460,13 @@ async def test_checked_in_config_runs_with_tls_and_bridge(
         "/etc/mosquitto/acl": str(files["acl"]),
         "\nlistener 1883\n": f"\nlistener {port} {HOST}\n",
         "/etc/mosquitto/conf.d": str(conf_d),
+        # tmp_path is root's private directory: as root, this test broker stays root.
+        "\nuser mosquitto\n": "\nuser root\n" if os.geteuid() == 0 else "\n",
     }.items():
         assert old in main, old
         main = main.replace(old, new)
     conf = tmp_path / "mosquitto.conf"
-    conf.write_text(("user root\n" if os.geteuid() == 0 else "") + main)
+    conf.write_text(main)
     passwords = resolve_passwords(cfg.broker_settings())
     async with MosquittoProcess(conf, HOST, port, log_file=tmp_path / "mosquitto.log") as local:
         assert (await probe_mqtt(HOST, tls_port, use_tls=True)).is_broker
