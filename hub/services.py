@@ -67,6 +67,16 @@ class Services:
             expect = None
         return Command(spec.command_topic, payload, expect, spec.qos or 0, bool(spec.retain))
 
+    def check(self, service: str, entity_id: str, data: dict[str, Any]) -> Command:
+        """The command :meth:`call` would publish, unpublished (``core.services.ServiceCaller``:
+        the cloud source publishes it itself, confirmed)."""
+        entity = self.registry.get(entity_id)
+        if entity is None:
+            raise ServiceError(f"unknown entity {entity_id}")
+        if not entity.available:
+            raise ServiceError(f"{entity_id} is unavailable")
+        return self.build(service, entity, data)
+
     async def call(
         self, service: str, entity_id: str, data: dict[str, Any] | None = None,
         *, wait: bool = False, timeout: float = 5.0,

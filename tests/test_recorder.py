@@ -400,6 +400,6 @@ def test_config_rejects_unknown_store_and_recorder_can_be_disabled(broker):
         RecorderConfig(url="mysql://localhost/history")
     with pytest.raises(ValidationError, match="retry_max"):
         RecorderConfig(retry_min=5, retry_max=1)
-    from spark.hub.app import Hub
+    from spark.app.runtime import build_hub
 
-    assert Hub(broker.spark_config(recorder={"enabled": False})).recorder is None
+    assert build_hub(broker.spark_config(recorder={"enabled": False})).recorder is None

@@ -24,10 +24,10 @@ from spark.ui.api.schemas import (
     ServiceRequest,
     ServiceResult,
 )
-from spark.ui.api.view import HubView, worst
+from spark.ui.api.view import HubQueries, worst
 
 
-def health_router(view: HubView, auth: AuthService) -> APIRouter:
+def health_router(view: HubQueries, auth: AuthService) -> APIRouter:
     router = APIRouter(tags=["health"])
     Viewer = Annotated[Principal, Depends(guards(auth)("viewer"))]
 
@@ -46,7 +46,7 @@ def health_router(view: HubView, auth: AuthService) -> APIRouter:
     return router
 
 
-def hub_router(view: HubView, auth: AuthService) -> APIRouter:
+def hub_router(view: HubQueries, auth: AuthService) -> APIRouter:
     router = APIRouter(prefix="/api", tags=["hub"])
     require = guards(auth)
     Viewer = Annotated[Principal, Depends(require("viewer"))]

@@ -43,15 +43,15 @@ from spark.bridges.sinks.kafka.client import (
     record_message,
     translate,
 )
-from spark.bridges.sinks.kafka.commands import CommandExecutor, PublishConfirmed, SourceStats
+from spark.bridges.sinks.kafka.commands import CommandExecutor, SourceStats
 from spark.bridges.sinks.kafka.config import KafkaSinkConfig
 from spark.bridges.sinks.kafka.messages import ModelUpdate
 from spark.core.backoff import Backoff
 from spark.core.errors import PayloadError, SparkError
 from spark.core.link import LinkState
 from spark.core.messages.records import EventRecord
+from spark.core.services import PublishConfirmed, ServiceCaller
 from spark.core.topics import TopicLayout
-from spark.hub.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +67,9 @@ class CloudCommandSource:
     """``async with CloudCommandSource(cfg, hub.services, hub.client.publish_confirmed,
     layout):`` runs it in the background (or ``await source.run()`` in a TaskGroup)."""
 
-    def __init__(self, config: KafkaSinkConfig, services: Services, publish: PublishConfirmed,
-                 layout: TopicLayout, *, device_id: str = "hub") -> None:
+    def __init__(self, config: KafkaSinkConfig, services: ServiceCaller,
+                 publish: PublishConfirmed, layout: TopicLayout, *,
+                 device_id: str = "hub") -> None:
         self.config = config
         self.layout = layout
         self.device_id = device_id
@@ -255,7 +256,7 @@ class CloudCommandSource:
             raise CloudSourceError(f"command result not delivered: {first}")
 
 
-def cloud_sources(config: BridgesConfig, services: Services, publish: PublishConfirmed,
+def cloud_sources(config: BridgesConfig, services: ServiceCaller, publish: PublishConfirmed,
                   layout: TopicLayout, device_id: str) -> list[CloudCommandSource]:
     """One source per ``kafka`` sink with ``source.enabled``, for the hub process to run
     (it needs the hub's registry and MQTT client): ``cloud_sources(cfg.bridges, hub.services,
