@@ -240,11 +240,15 @@ def render_conf(
     return "\n".join(lines) + "\n"
 
 
-def generate_files(cfg: BrokerSettings, *, log_stdout: bool | None = None) -> dict[str, Path]:
+def generate_files(
+    cfg: BrokerSettings, *, log_stdout: bool | None = None, mosquitto: bool = True
+) -> dict[str, Path]:
     """Write ``passwd`` and ``acl`` (when ``broker.auth``) and ``mosquitto.conf`` into
-    ``broker.data_dir``; return their paths keyed ``passwd`` / ``acl`` / ``conf``."""
+    ``broker.data_dir``; return their paths keyed ``passwd`` / ``acl`` / ``conf``. As root, and
+    unless ``mosquitto`` is False (the embedded broker reads them in our own process), hand them
+    to ``broker.run_user``."""
     paths = broker_paths(cfg.broker)
-    root = running_as_root()
+    root = mosquitto and running_as_root()
     user = broker_user(cfg.broker) if root else None
     paths["conf"].parent.mkdir(parents=True, exist_ok=True)
     out: dict[str, Path] = {}

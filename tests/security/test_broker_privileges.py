@@ -7,6 +7,7 @@ now owning ``data_dir``, cannot make root write through a planted link.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pwd
 import stat
@@ -14,10 +15,10 @@ from pathlib import Path
 
 import pytest
 from broker_fixture import HOST, broker_config, free_port
-from helpers import Recorder
+from helpers import Recorder, connect_rc
 
 from spark.core.errors import BrokerError
-from spark.hub.broker import mosquitto_process, render_conf, resolve_passwords
+from spark.hub.broker import choose_broker, mosquitto_process, render_conf, resolve_passwords
 from spark.hub.broker.mosquitto import broker_paths
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="starts Mosquitto as root (CI does)")
@@ -123,3 +124,18 @@ def test_a_missing_run_user_is_a_clear_error(tmp_path: Path) -> None:
     cfg = broker_config(tmp_path / "broker", free_port(), run_user="no-such-user-here")
     with pytest.raises(BrokerError, match=r"broker.run_user 'no-such-user-here': no such user"):
         mosquitto_process(cfg.broker_settings())
+
+
+@needs_root
+async def test_the_embedded_broker_needs_no_broker_user(tmp_path: Path) -> None:
+    """The embedded broker runs in our own process (a machine without Mosquitto has no
+    'mosquitto' user): its files stay ours and it starts."""
+    pytest.importorskip("amqtt")
+    cfg = broker_config(tmp_path, free_port(), mode="embedded", run_user="no-such-user-here")
+    async with choose_broker(cfg.broker_settings()) as handle:
+        assert handle.kind == "embedded"
+        login = handle.login("admin")
+        assert login is not None
+        rc = await asyncio.to_thread(connect_rc, HOST, cfg.mqtt.port, *login)
+        assert not rc.is_failure
+    assert (tmp_path / "passwd").stat().st_uid == 0
