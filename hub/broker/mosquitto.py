@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import os
 import pwd
-import subprocess
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -282,18 +281,18 @@ def run_mosquitto_foreground(cfg: BrokerSettings) -> int:
     if exe is None:
         raise BrokerError("mosquitto is not installed (apt install mosquitto)")
     paths = generate_files(cfg, log_stdout=True)
-    conf = paths["conf"]
-    proc = subprocess.Popen([exe, "-c", conf.name], cwd=conf.parent)
+    exit_code: list[int] = []
     try:
-        asyncio.run(_serve(cfg, proc))
-        return proc.wait()
+        asyncio.run(_serve(cfg, exe, paths["conf"], exit_code))
     except KeyboardInterrupt:
-        proc.terminate()
-        return proc.wait()
+        pass  # _serve stopped Mosquitto on the way out
+    return exit_code[0] if exit_code else 1
 
 
-async def _serve(cfg: BrokerSettings, proc: subprocess.Popen[bytes]) -> None:
-    """Until Mosquitto exits: save its persistence file after discovery changes."""
+async def _serve(cfg: BrokerSettings, exe: str, conf: Path, exit_code: list[int]) -> None:
+    """Run Mosquitto until it exits (or we are cancelled: Ctrl-C), saving its persistence file
+    after discovery changes meanwhile."""
+    proc = await asyncio.create_subprocess_exec(exe, "-c", conf.name, cwd=conf.parent)
     mqtt = cfg.mqtt
     if cfg.broker.auth:
         password = resolve_passwords(cfg)[cfg.hub_id]
@@ -301,11 +300,14 @@ async def _serve(cfg: BrokerSettings, proc: subprocess.Popen[bytes]) -> None:
                                        "password_file": None})
     saver = asyncio.create_task(run_saver(DiscoverySaver(mqtt, proc.pid)), name="broker-saver")
     try:
-        await asyncio.to_thread(proc.wait)
+        exit_code.append(await proc.wait())
     finally:
         saver.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await saver
+        if proc.returncode is None:
+            proc.terminate()  # SIGTERM: Mosquitto saves its persistence file and exits
+            exit_code.append(await proc.wait())
 
 
 def reload_running(cfg: BrokerSettings) -> int:

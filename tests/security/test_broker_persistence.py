@@ -12,14 +12,18 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
+import yaml
 from broker_fixture import ADMIN, HOST, RunningBroker, broker_config, free_port
 from helpers import Recorder, wait_for
 
 from spark.hub.broker import choose_broker
 from spark.hub.broker.mosquitto import broker_paths
+from spark.hub.broker.process import port_open
 from spark.hub.broker.saver import DiscoverySaver, run_saver
 
 CONFIG_TOPIC = "homeassistant/sensor/0x00158d0001a2b3c4/temperature/config"
@@ -99,3 +103,38 @@ async def test_a_flood_of_configs_costs_a_bounded_number_of_saves(
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+
+async def test_spark_broker_saves_discovery_too(tmp_path: Path) -> None:
+    """`spark broker` (Mosquitto in the foreground, e.g. as a service) has the same guard."""
+    port = free_port()
+    data_dir = tmp_path / "broker"
+    conf = tmp_path / "spark.yaml"
+    conf.write_text(yaml.safe_dump({
+        "mqtt": {"host": HOST, "port": port},
+        "broker": {"data_dir": str(data_dir), "listen_host": HOST,
+                   "users": [{"username": ADMIN, "readwrite": ["#"]}]},
+    }))
+    out = tmp_path / "spark-broker.log"
+    with out.open("w") as log:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "spark.app.cli", "broker", "-c", str(conf),
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+    try:
+        def listening() -> bool:
+            assert proc.returncode is None, out.read_text()[-2000:]
+            return port_open(HOST, port, 0.2)
+
+        await wait_for(listening, timeout=30, what="spark broker listens")
+        password = (data_dir / "secrets" / f"{ADMIN}.password").read_text().strip()
+        await asyncio.to_thread(_publish, port, {"username": ADMIN, "password": password},
+                                CONFIG_TOPIC, CONFIG)
+        await wait_for(lambda: _saved(data_dir / "mosquitto.db", CONFIG), timeout=10,
+                       what="the persistence file holds the discovery config")
+    finally:
+        proc.send_signal(signal.SIGINT)  # Ctrl-C: it stops Mosquitto, then exits
+        async with asyncio.timeout(30):
+            await proc.wait()
+    assert not port_open(HOST, port, 0.2)
