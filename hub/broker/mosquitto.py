@@ -85,7 +85,8 @@ def broker_user(broker: BrokerConfig) -> pwd.struct_passwd:
 def hand_over(cfg: BrokerSettings, user: pwd.struct_passwd) -> None:
     """Give ``data_dir`` and the files Mosquitto opens after dropping root to ``user``."""
     paths = broker_paths(cfg.broker)
-    targets = [paths["persistence"], *(paths[key] for key in BROKER_OWNED)]
+    targets = [paths["persistence"], *(paths[key] for key in BROKER_OWNED),
+               paths["db"].with_name("mosquitto.db.new")]  # left by a save cut short
     for path in targets:
         try:
             os.chown(path, user.pw_uid, user.pw_gid, follow_symlinks=False)
