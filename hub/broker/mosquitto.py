@@ -100,6 +100,51 @@ def hand_over(cfg: BrokerSettings, user: pwd.struct_passwd) -> None:
     os.chmod(paths["persistence"], 0o700)
 
 
+def unreadable_for(path: Path, user: pwd.struct_passwd) -> Path | None:
+    """The first of ``path``'s directories ``user`` cannot enter, or ``path`` itself when it
+    cannot read it; None when it can (owner, group and other bits; ACLs are not consulted)."""
+    groups = set(os.getgrouplist(user.pw_name, user.pw_gid))
+
+    def allowed(target: Path, bit: int) -> bool:  # bit: 4 read, 1 enter/execute
+        st = os.stat(target)
+        if st.st_uid == user.pw_uid:
+            return bool(st.st_mode & (bit << 6))
+        if st.st_gid in groups:
+            return bool(st.st_mode & (bit << 3))
+        return bool(st.st_mode & bit)
+
+    path = path.resolve()
+    try:
+        for parent in reversed(path.parents):
+            if not allowed(parent, 1):
+                return parent
+        return None if allowed(path, 4) else path
+    except OSError:
+        return path
+
+
+def check_readable(cfg: BrokerSettings, user: pwd.struct_passwd) -> None:
+    """Certificates, keys and CA files are opened after Mosquitto dropped root: refuse to start
+    when ``user`` could not read one, naming the key and the fix."""
+    b = cfg.broker
+    files = {"broker.tls_cert_file": b.tls_cert_file, "broker.tls_key_file": b.tls_key_file,
+             "broker.tls_ca_file": b.tls_ca_file}
+    if b.bridge.enabled:
+        files["broker.bridge.ca_file"] = b.bridge.ca_file
+    for key, path in files.items():
+        if path is None or (key != "broker.bridge.ca_file" and b.tls_port is None):
+            continue
+        blocked = unreadable_for(path, user)
+        if blocked is not None:
+            what = "cannot enter" if blocked != path.resolve() else "cannot read"
+            raise BrokerError(
+                f"{key} {path}: Mosquitto runs as {user.pw_name} (started as root) and "
+                f"{what} {blocked}; e.g. chgrp {user.pw_name} {blocked} && chmod g+"
+                f"{'x' if what == 'cannot enter' else 'r'} {blocked}, or put the file where "
+                f"{user.pw_name} can read it"
+            )
+
+
 def _bridge_secret(bridge: BridgeConfig) -> str | None:
     if bridge.remote_password is not None:
         return bridge.remote_password.get_secret_value()
@@ -250,6 +295,8 @@ def generate_files(
     paths = broker_paths(cfg.broker)
     root = mosquitto and running_as_root()
     user = broker_user(cfg.broker) if root else None
+    if user is not None:
+        check_readable(cfg, user)
     paths["conf"].parent.mkdir(parents=True, exist_ok=True)
     out: dict[str, Path] = {}
     if cfg.broker.auth:

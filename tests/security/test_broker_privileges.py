@@ -10,7 +10,11 @@ from __future__ import annotations
 import asyncio
 import os
 import pwd
+import shutil
 import stat
+import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +22,13 @@ from broker_fixture import HOST, broker_config, free_port
 from helpers import Recorder, connect_rc
 
 from spark.core.errors import BrokerError
-from spark.hub.broker import choose_broker, mosquitto_process, render_conf, resolve_passwords
+from spark.hub.broker import (
+    choose_broker,
+    mosquitto_process,
+    probe_mqtt,
+    render_conf,
+    resolve_passwords,
+)
 from spark.hub.broker.mosquitto import broker_paths
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="starts Mosquitto as root (CI does)")
@@ -139,3 +149,59 @@ async def test_the_embedded_broker_needs_no_broker_user(tmp_path: Path) -> None:
         rc = await asyncio.to_thread(connect_rc, HOST, cfg.mqtt.port, *login)
         assert not rc.is_failure
     assert (tmp_path / "passwd").stat().st_uid == 0
+
+
+def _tls_material(directory: Path) -> tuple[Path, Path]:
+    cert, key = directory / "server.crt", directory / "server.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=localhost"],
+        check=True, capture_output=True,
+    )
+    return cert, key
+
+
+@pytest.fixture
+def tls_dir() -> Iterator[Path]:
+    """Outside pytest's private temp tree, enterable by others (like /etc/prime-spark/tls)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl for a test certificate")
+    directory = Path(tempfile.mkdtemp(prefix="spark-tls-"))
+    directory.chmod(0o711)
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@needs_root
+async def test_tls_works_as_the_broker_user_with_a_key_it_may_read(
+    tmp_path: Path, tls_dir: Path
+) -> None:
+    cert, key = _tls_material(tls_dir)
+    user = pwd.getpwnam("mosquitto")
+    os.chown(key, 0, user.pw_gid)
+    key.chmod(0o640)
+    cert.chmod(0o644)
+    tls_port = free_port()
+    cfg = broker_config(tmp_path / "broker", free_port(), tls_port=tls_port,
+                        tls_cert_file=str(cert), tls_key_file=str(key))
+    process = mosquitto_process(cfg.broker_settings())
+    await process.start()
+    try:
+        assert process.pid is not None and _ids(process.pid)[0] == {user.pw_uid}
+        assert (await probe_mqtt(HOST, tls_port, use_tls=True)).is_broker
+    finally:
+        await process.stop()
+
+
+@needs_root
+def test_a_key_only_root_may_read_is_refused_with_the_fix(tmp_path: Path, tls_dir: Path) -> None:
+    """Mosquitto loads certificates after it dropped root: rather than a broker that dies at
+    start, an error that names the key and what to do."""
+    cert, key = _tls_material(tls_dir)
+    key.chmod(0o600)  # root's
+    cfg = broker_config(tmp_path / "broker", free_port(), tls_port=free_port(),
+                        tls_cert_file=str(cert), tls_key_file=str(key))
+    with pytest.raises(BrokerError, match=r"broker.tls_key_file .*cannot read.*chgrp mosquitto"):
+        mosquitto_process(cfg.broker_settings())
