@@ -23,6 +23,11 @@ class BrokerUser(StrictModel):
     readwrite: list[str] = Field(
         default_factory=list, description="Topic filters it may both read and publish to."
     )
+    trusted: bool = Field(
+        False, description="Grant the lists exactly. Otherwise (third-party accounts such as "
+        "zigbee2mqtt) the generated ACL adds 'deny' lines for our nodes' discovery configs "
+        "that a write rule would reach (e.g. homeassistant/#): only our nodes write those.",
+    )
 
 
 class BridgeConfig(StrictModel):
@@ -70,6 +75,13 @@ class BrokerConfig(StrictModel):
     max_inflight_messages: int = Field(100, ge=1, description="QoS 1/2 in flight per client.")
     autosave_interval: int = Field(
         60, ge=0, description="Seconds between persistence saves (retained messages, sessions)."
+    )
+    run_user: str = Field(
+        "mosquitto",
+        min_length=1,
+        pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$",
+        description="The unprivileged user a Mosquitto we start as root switches to (Debian's "
+        "package creates 'mosquitto'); broker.data_dir is handed to it. Not used when not root.",
     )
     sys_interval: int = Field(10, ge=0, description="Seconds between $SYS counter updates.")
     log_stdout: bool = Field(False, description="Also log to stdout, besides the log file.")

@@ -85,7 +85,8 @@ class AclFileTopics(BaseTopicPlugin):
         if action == Action.RECEIVE:
             return is_allowed(self._acl, user, "read", topic)
         rules = self._acl.get(user or "", [])
-        return any(r.access != "write" and filter_covers(r.topic, topic) for r in rules)
+        return any(r.access in ("read", "readwrite") and filter_covers(r.topic, topic)
+                   for r in rules)  # deny rules still filter delivery (RECEIVE)
 
 
 def amqtt_config(cfg: BrokerSettings) -> dict[str, Any]:
@@ -93,7 +94,7 @@ def amqtt_config(cfg: BrokerSettings) -> dict[str, Any]:
     listener = {"type": "tcp", "bind": f"{cfg.broker.listen_host}:{cfg.mqtt.port}"}
     plugins: dict[str, Any]
     if cfg.broker.auth:
-        generate_files(cfg)
+        generate_files(cfg, mosquitto=False)  # read here, in our process: no hand-over
         paths = broker_paths(cfg.broker)
         plugins = {
             f"{__name__}.PasswordFileAuth": {"password_file": str(paths["passwd"])},
