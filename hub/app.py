@@ -25,6 +25,7 @@ from spark.core.events import EventBus, NodeAvailability
 from spark.core.mqtt import Message, MqttClient
 from spark.core.rpc import RpcServer
 from spark.core.services import CommandSource, CommandSources, ServiceError
+from spark.core.supervisor import Supervisor
 from spark.core.topics import ONLINE, TopicLayout
 from spark.hub.recorder.config import RecorderConfig
 from spark.hub.registry import Registry
@@ -80,6 +81,7 @@ class Hub:
                  cloud: CommandSources | None = None) -> None:
         self.agent = HubAgent(agent, self)
         self.bus = EventBus()
+        self.supervisor = Supervisor()  # the process's components: health, restarts
         self.registry: Registry | None = None
         self.services: Services | None = None
         self.nodes_online: dict[str, bool] = {}
@@ -113,6 +115,7 @@ class Hub:
         return await self.agent.check_owner()
 
     def stop(self) -> None:
+        self.supervisor.stop()
         self.agent.stop()
 
     def when_attached(self, callback: Callable[[MqttClient], None]) -> None:
@@ -175,12 +178,15 @@ class Hub:
                     log.error("%s failed", task.get_name(), exc_info=task.exception())
 
     async def work(self) -> None:
-        """Housekeeping, and each command source as task ``hub-cloud-<name>`` (each one
-        supervises its own link: a Kafka outage never stops the hub)."""
+        """Housekeeping, and each command source as component ``hub-cloud-<name>`` (each one
+        supervises its own link: a Kafka outage never stops the hub). Each is a component of
+        :attr:`supervisor`: one that dies is logged at once, makes ``/health`` unhealthy and
+        is restarted after a backoff, while the others go on."""
+        run = self.supervisor.run
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(self._housekeeping(), name="hub-housekeeping")
+            tg.create_task(run("hub-housekeeping", self._housekeeping), name="hub-housekeeping")
             for name, source in self.cloud_sources.items():
-                tg.create_task(source.run(), name=f"hub-cloud-{name}")
+                tg.create_task(run(f"hub-cloud-{name}", source.run), name=f"hub-cloud-{name}")
 
     async def _housekeeping(self) -> None:
         while True:
