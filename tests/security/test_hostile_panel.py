@@ -13,6 +13,7 @@ attribute from the payloads). Runs on a fresh broker: the retained garbage stays
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import json
 from collections.abc import Iterator
@@ -252,3 +253,63 @@ def test_an_invalid_availability_id_leaves_panel_and_voice_feed_working(
     log = lab.log("hub")
     assert "Traceback" not in log, log
     assert [line for line in log.splitlines() if "zz\\u200b" in line] != [], log
+
+
+# ---- the audit, kept: no sink in ui/** that parses or runs its text takes a computed value ----
+UI = Path(__file__).resolve().parents[2] / "ui"
+PARSED = {"props", "classes", "style"}  # NiceGUI parses these strings (':' props run as JS)
+BANNED = {"html", "markdown", "run_javascript", "add_head_html", "add_body_html", "add_css",
+          "mermaid", "interactive_image", "json_editor", "aggrid", "code"}
+
+
+def _constant(node: ast.expr) -> bool:
+    """A string literal, or a module constant by name (``CARD``, ``GRID``)."""
+    return (isinstance(node, ast.Constant) and isinstance(node.value, str | type(None))) or \
+        (isinstance(node, ast.Name) and node.id.isupper())
+
+
+def test_no_panel_sink_takes_computed_text() -> None:
+    """Every ``.props(`` / ``.classes(`` / ``.style(`` in ui/** gets literal text (untrusted
+    values go through ``ui.attrs.data`` or the props dict), and nothing renders HTML,
+    Markdown or JavaScript from a string."""
+    found: list[str] = []
+    files = sorted(UI.rglob("*.py"))
+    assert files
+    for path in files:
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+                continue
+            name, where = node.func.attr, f"{path.relative_to(UI.parent)}:{node.lineno}"
+            if name in PARSED:
+                args = [*node.args, *(k.value for k in node.keywords)]
+                if not all(_constant(a) for a in args):
+                    found.append(f"{where}: .{name}() of a computed value")
+            elif name in BANNED and isinstance(node.func.value, ast.Name) \
+                    and node.func.value.id in ("ui", "app", "client"):
+                found.append(f"{where}: {node.func.value.id}.{name}()")
+    assert found == [], "\n".join(found)
+
+
+def test_topic_parsers_drop_ids_outside_the_grammar_once_per_topic(
+        caplog: pytest.LogCaptureFixture) -> None:
+    from spark.core.topics import TopicLayout
+
+    layout = TopicLayout()
+    hostile_ids = [*BAD_IDS, "n1\n", "", "é", "x\x00"]
+    with caplog.at_level("WARNING", logger="spark.core.topics"):
+        for _ in range(3):  # a retained topic comes back on every reconnect
+            for bad in hostile_ids:
+                assert layout.parse_availability(f"spark/{bad}/availability") is None
+                assert layout.parse_command(f"spark/{bad}/lamp/set") is None
+                assert layout.parse_command(f"spark/sim/{bad}/set") is None
+                assert layout.parse_discovery(f"homeassistant/switch/{bad}/lamp/config") is None
+                assert layout.parse_discovery(f"homeassistant/{bad}/n/lamp/config") is None
+                assert layout.parse_discovery(f"homeassistant/device/{bad}/config") is None
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 6 * len(hostile_ids), lines  # one per topic, not one per message
+    assert layout.rejected.count == 3 * len(lines)
+    # the grammar's own ids still parse
+    assert layout.parse_availability(f"spark/{NODE}/availability") == NODE
+    assert layout.parse_command("spark/sim-1/lamp_2/set") is not None
+    assert layout.parse_discovery("homeassistant/switch/sim/lamp/config") is not None
