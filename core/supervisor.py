@@ -67,8 +67,11 @@ class Supervisor:
         """A returning component is stopped, not dead, from now on; backoff waits end."""
         self._stopping.set()
 
-    async def run(self, name: str, factory: Factory, *, persistent: bool = True) -> None:
-        """Run ``factory()`` as component ``name`` until it stops or this is cancelled."""
+    async def run(self, name: str, factory: Factory, *, persistent: bool = True,
+                  restart: bool = True) -> None:
+        """Run ``factory()`` as component ``name`` until it stops or this is cancelled. With
+        ``restart=False`` (a part that can run once) a death is logged and stays ``failed``:
+        the process is unhealthy until it is restarted as a whole."""
         status = self.components[name] = ComponentStatus(name, since=time.time())
         backoff = self._backoff()
         while True:
@@ -89,6 +92,10 @@ class Supervisor:
                 status.error = f"{type(exc).__name__}: {exc}"[:500]
                 status.retry_in = backoff.delay
                 self._set(status, "failed")
+                if not restart:
+                    log.error("component %s died (%s); it cannot restart: restart the process",
+                              name, status.error, exc_info=exc)
+                    return
                 log.error("component %s died (%s); restarting in %.1f s", name, status.error,
                           backoff.delay, exc_info=exc)
             if not self._stopping.is_set():

@@ -148,11 +148,9 @@ class Hub:
             self.cloud_sources = self._cloud(self.services, client.publish_confirmed)
 
     def _on_node_availability(self, msg: Message) -> None:
-        node = self.layout.parse_availability(msg.topic)
-        if node is None:
-            return
+        node = self.layout.parse_availability(msg.topic)  # None: an id outside the grammar
         online = msg.payload == ONLINE.encode()
-        if self.nodes_online.get(node) != online:
+        if node is not None and self.nodes_online.get(node) != online:
             self.nodes_online[node] = online
             self.bus.emit(NodeAvailability(time.time(), node, online))
         if self.registry is not None:
@@ -165,7 +163,10 @@ class Hub:
         the hub's id."""
         side = []
         if self.recorder is not None:
-            side.append(asyncio.create_task(self.recorder.run(), name="hub-recorder"))
+            # it runs once: a death is logged at once and leaves /health unhealthy
+            side.append(asyncio.create_task(
+                self.supervisor.run("hub-recorder", self.recorder.run, persistent=False,
+                                    restart=False), name="hub-recorder"))
         try:
             await self.agent.run(ready)
         finally:

@@ -146,6 +146,9 @@ def test_a_dying_component_is_logged_unhealthy_and_restarted(fresh_broker: Any,
     finally:
         assert stop(proc) == 0, log.read_text()
         api.close()
+    # a clean stop is no death: nothing else was reported dead, nothing left running
+    text = log.read_text()
+    assert text.count(" died (") == text.count("component hub-cloud-faulty died ("), text
 
 
 def test_the_web_server_dying_is_restarted(fresh_broker: Any, tmp_path: Path) -> None:
