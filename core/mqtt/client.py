@@ -36,8 +36,9 @@ from spark.core.config.mqtt import MqttConfig
 from spark.core.errors import MqttError
 from spark.core.link import LinkState
 from spark.core.mqtt.factory import Session, Will, build_paho
-from spark.core.mqtt.glue import SocketGlue, queue_pubacks
+from spark.core.mqtt.glue import SocketGlue
 from spark.core.mqtt.outbox import OfflineQueue, Payload, Pending
+from spark.core.mqtt.paho_private import check_internals, close_socket, queue_pubacks
 from spark.core.topics import valid_publish_topic, valid_subscribe_filter
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,9 @@ class MqttClient(SocketGlue):
         a durable commit. ``receive_maximum`` (MQTT 5) is the window of unacknowledged
         messages the broker may send. A client asked for MQTT 5 that the broker turns away for
         its protocol (e.g. amqtt, 3.1.1 only) falls back to 3.1.1 for the rest of its life,
-        with a warning."""
+        with a warning. Raises PahoInternalsError when the installed paho-mqtt is not one
+        whose internals ``paho_private`` uses."""
+        check_internals()
         self.config = config
         self.name = name
         self.client_id = client_id or make_client_id(config.client_id_prefix, name)
@@ -204,8 +207,8 @@ class MqttClient(SocketGlue):
         """:meth:`ack` for many messages at once: their PUBACKs queued as one buffer (paho
         would build and queue a packet per message). Returns how many were acknowledged."""
         client = self._paho
-        if client is None or not hasattr(client, "_packet_queue"):  # another paho: one by one
-            return sum(self.ack(m) for m in msgs)
+        if client is None:
+            return sum(self.ack(m) for m in msgs)  # QoS 0 ones count, as with ack()
         if self.state not in (LinkState.CONNECTING, LinkState.UP):
             return 0
         started = self._conn_started  # earlier connections' messages are redelivered anyway
@@ -482,5 +485,4 @@ class MqttClient(SocketGlue):
             with contextlib.suppress(Exception):
                 self._loop.remove_reader(sock)
                 self._loop.remove_writer(sock)
-        with contextlib.suppress(Exception):
-            client._sock_close()
+        close_socket(client)
