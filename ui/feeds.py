@@ -143,8 +143,16 @@ class VoiceLog:
         if isinstance(event, NodeAvailability):
             self.follow(event.node_id)
 
+    def close(self) -> None:
+        """The panel closed (the web component stops or restarts): drop what still comes on
+        the subscriptions (the MQTT client keeps a filter's handlers for its life)."""
+        self._client = None
+        self._parse = None
+        self.listeners.clear()
+
     def _on_message(self, msg: Message) -> None:
-        assert self._parse is not None
+        if self._parse is None:
+            return
         try:
             event = self._parse(bytes(msg.payload))
         except PayloadError as exc:

@@ -19,7 +19,14 @@ from typing import Any
 
 import httpx
 from broker_fixture import free_port
-from e2e.harness import Api, wait_until, write_config
+from e2e.harness import (
+    ADMIN_PASSWORD,
+    Api,
+    chromium,
+    chromium_available,
+    wait_until,
+    write_config,
+)
 
 HUB = '''
 import asyncio, sys
@@ -104,6 +111,20 @@ def stop(proc: subprocess.Popen[bytes]) -> int:
         raise
 
 
+def signed_in(driver: Any, url: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.get(url + "/")
+    wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, 'input[data-testid="username"]'),
+               15, "the login form")
+    driver.find_element(By.CSS_SELECTOR, 'input[data-testid="username"]').send_keys("admin")
+    driver.find_element(By.CSS_SELECTOR, 'input[data-testid="password"]').send_keys(
+        ADMIN_PASSWORD)
+    driver.find_element(By.CSS_SELECTOR, '[data-testid="sign-in"]').click()
+    wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, '[data-page="Dashboard"]'), 15,
+               "the dashboard of the restarted panel")
+
+
 def health(api: Api) -> tuple[int, dict[str, Any]]:
     r = api.http.get("/health", timeout=2)
     return r.status_code, r.json()
@@ -165,6 +186,11 @@ def test_the_web_server_dying_is_restarted(fresh_broker: Any, tmp_path: Path) ->
         assert web is not None and web["status"] == "healthy", web
         assert web["data"]["restarts"] == 1 and "stopped under the hub" in web["detail"], web
         assert not flag.exists()
+        # the restarted panel's pages work in a browser
+        missing = chromium_available()
+        assert missing is None, missing
+        with chromium(tmp_path / "profile") as driver:
+            signed_in(driver, str(api.http.base_url).rstrip("/"))
     finally:
         assert stop(proc) == 0, log.read_text()
         api.close()
