@@ -269,6 +269,14 @@ class TopicLayout:
             return EntityTopic(rest[0], rest[1])
         return None
 
+    def parse_state(self, topic: str) -> EntityTopic | None:
+        """``<base>/<node>/<object>/state``, both ids inside the grammar (else None, logged)."""
+        rest = self._split(topic, self._base_parts) if topic.startswith(self.base + "/") else None
+        if rest and len(rest) == 3 and rest[2] == "state" and rest[1] not in RESERVED_OBJECT_IDS \
+                and self._valid_ids(topic, rest[:2]):
+            return EntityTopic(rest[0], rest[1])
+        return None
+
     def parse_request(self, topic: str) -> RequestTopic | None:
         rest = self._split(topic, self._base_parts) if topic.startswith(self.base + "/") else None
         if rest and len(rest) == 3 and rest[1] == "request":
