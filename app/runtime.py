@@ -100,7 +100,7 @@ def build_hub(cfg: SparkConfig, password: str | None = None,
     """The hub with its sections of ``cfg`` and the Kafka cloud sources the config asks for."""
     ctx = NodeContext(cfg.agent_settings(), hub_node_config(cfg), password=password,
                       announce_delay=announce_delay)
-    return Hub(ctx, cfg.recorder, cloud=cloud_sources(cfg))
+    return Hub(ctx, cfg.recorder, cloud=cloud_sources(cfg), policy=cfg.hub.policy)
 
 
 def cloud_sources(cfg: SparkConfig) -> CommandSources | None:
@@ -278,7 +278,7 @@ async def _report(cfg: SparkConfig, hub: Hub, web: WebServer | None,
     if reg is None or hub.client is None:
         return
     # A node answers a ping after everything it published before it: its states are in.
-    rpc = RpcClient(hub.client, hub.layout)
+    rpc = RpcClient(hub.client, hub.layout, hub.agent.rpc_caller)
     async def ping(node_id: str) -> None:
         with contextlib.suppress(RpcError):
             await rpc.call(node_id, "ping", timeout=5.0)

@@ -148,7 +148,7 @@ class Lab:
     def __init__(self, voice: NodeAgent, observer: MqttClient, inbox: Path) -> None:
         self.voice = voice
         self.inbox = inbox
-        self.rpc = RpcClient(observer, voice.layout)
+        self.rpc = RpcClient(observer, voice.layout, "hub")  # the observer logs in as the hub
         self.events: list[tuple[float, PipelineEvent]] = []
         self.commands: list[tuple[float, str]] = []
         self.count = 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -27,6 +28,7 @@ from spark.core.rpc import RpcServer
 from spark.core.services import CommandSource, CommandSources, ServiceError
 from spark.core.supervisor import Supervisor
 from spark.core.topics import ONLINE, TopicLayout
+from spark.hub.policy import Caller, Policy, PolicyConfig
 from spark.hub.recorder.config import RecorderConfig
 from spark.hub.registry import Registry
 from spark.hub.services import Services
@@ -74,12 +76,15 @@ class HubAgent(NodeAgent[NodeConfigBase]):
 class Hub:
     """Satisfies :class:`~hub.view.HubView`. ``agent`` is the context of the hub's own node
     (the shared settings: broker, request timeout; its id, MQTT login, announce delay);
-    ``recorder`` the history section; ``cloud`` builds the command sources to run. App/runtime
-    takes them from the whole config."""
+    ``recorder`` the history section; ``cloud`` builds the command sources to run; ``policy``
+    says which caller may call what (``hub.policy``). App/runtime takes them from the whole
+    config."""
 
     def __init__(self, agent: NodeContext[NodeConfigBase], recorder: RecorderConfig,
-                 cloud: CommandSources | None = None) -> None:
+                 cloud: CommandSources | None = None, policy: PolicyConfig | None = None
+                 ) -> None:
         self.agent = HubAgent(agent, self)
+        self.policy = Policy(policy, self.agent.rpc_caller)
         self.bus = EventBus()
         self.supervisor = Supervisor()  # the process's components: health, restarts
         self.registry: Registry | None = None
@@ -133,7 +138,8 @@ class Hub:
             unsubscribe=client.unsubscribe_many,
             templates=TemplateEngine(),
         )
-        self.services = Services(self.registry, self.bus, client.publish, self.layout)
+        self.services = Services(self.registry, self.bus, client.publish, self.layout,
+                                 self.policy)
         client.set_default_handler(self.registry.on_message)
         client.subscribe(self.layout.all_discovery(), self.registry.on_discovery, 1)
         client.subscribe(self.layout.all_availability(), self._on_node_availability, 1)
@@ -207,33 +213,46 @@ class Hub:
         agent.set_state("messages", reg.stats.messages)
         agent.set_state("rejected", reg.stats.rejected)
 
-    # ---- RPC ----------------------------------------------------------------------------
-    async def _rpc_call_service(self, params: dict[str, Any]) -> dict[str, Any]:
+    # ---- RPC: ``caller`` is the broker account in the request topic (see core.rpc) ------
+    async def _rpc_call_service(self, params: dict[str, Any], caller: str) -> dict[str, Any]:
         assert self.services is not None
         try:
             return await self.services.call(
                 str(params.get("service", "")), str(params.get("entity_id", "")),
                 dict(params.get("data") or {}), wait=bool(params.get("wait", True)),
-                timeout=float(params.get("timeout", self.agent.settings.request_timeout)),
+                timeout=_bounded(params.get("timeout", self.agent.settings.request_timeout)),
+                caller=Caller.account(caller),
             )
         except ServiceError:
             raise
         except (TypeError, ValueError) as exc:
             raise ServiceError(f"bad call_service parameters: {exc}") from None
 
-    async def _rpc_get_state(self, params: dict[str, Any]) -> dict[str, Any]:
+    async def _rpc_get_state(self, params: dict[str, Any], caller: str) -> dict[str, Any]:
         assert self.registry is not None
+        self.policy.check_method(Caller.account(caller), "get_state")
         record = self.registry.get(str(params.get("entity_id", "")))
         if record is None:
             raise ServiceError(f"unknown entity {params.get('entity_id')!r}")
         return record.as_dict()
 
-    async def _rpc_list_entities(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+    async def _rpc_list_entities(self, params: dict[str, Any], caller: str
+                                 ) -> list[dict[str, Any]]:
         assert self.registry is not None
+        self.policy.check_method(Caller.account(caller), "list_entities")
         return [e.as_dict() for e in self.registry.entities.values()]
 
-    async def _rpc_list_devices(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+    async def _rpc_list_devices(self, params: dict[str, Any], caller: str
+                                ) -> list[dict[str, Any]]:
         """Devices with name, area, maker and their entity ids (the voice grammar's device and
         area names come from here)."""
         assert self.registry is not None
+        self.policy.check_method(Caller.account(caller), "list_devices")
         return [d.as_dict() for d in self.registry.devices.values()]
+
+
+def _bounded(timeout: Any) -> float:
+    """A caller's timeout, kept between 0.1 and 60 s (a request cannot park a waiter for
+    ever)."""
+    value = float(timeout)
+    return min(max(value, 0.1), 60.0) if math.isfinite(value) else 60.0

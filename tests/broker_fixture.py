@@ -24,11 +24,11 @@ HOMEASSISTANT = "homeassistant"
 ADMIN = "admin"  # readwrite '#': tests observe and inject with it
 NODE_USERS = ("sim1", "sim2", "sim3", "power", "system", "nas", "voice", "vision", "bench")
 THIRD_PARTY_USERS: list[dict[str, Any]] = [
-    {"username": ADMIN, "readwrite": ["#"]},
-    {
+    {"username": ADMIN, "readwrite": ["#"], "trusted": True},
+    {   # as in config/spark.example.yaml: its own per-entity configs, never our nodes'
         "username": "zigbee2mqtt",
-        "write": ["zigbee2mqtt/#", "homeassistant/#"],
-        "read": ["zigbee2mqtt/#", "homeassistant/status"],
+        "readwrite": ["zigbee2mqtt/#", "homeassistant/+/+/+/config"],
+        "read": ["homeassistant/status"],
     },
     {
         "username": "tasmota",

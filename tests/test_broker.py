@@ -100,12 +100,14 @@ def test_node_writes_only_its_own_topics(broker: RunningBroker) -> None:
         f"homeassistant/device/sim2{run}/config",
         f"spark/sim2/availability{run}",
         f"zigbee2mqtt/dev{run}/set",
+        f"spark/hub/request/sim2/ping{run}",  # requests only under its own account name
+        f"spark/hub/request/hub/ping{run}",
     ]
     allowed = [
         f"spark/sim1/temp{run}/state",
         f"homeassistant/sensor/sim1/temp{run}/config",
         "homeassistant/device/sim1/config",
-        f"spark/hub/request/ping{run}",
+        f"spark/hub/request/sim1/ping{run}",
     ]
     _check_delivery(broker, "sim1", denied, allowed, f"spark/sim1/marker{run}/state")
 
@@ -125,13 +127,17 @@ def test_third_party_users_get_exactly_their_lists(broker: RunningBroker) -> Non
     run = _marker()
     _check_delivery(
         broker, "zigbee2mqtt",
-        denied=[f"spark/sim1/lamp{run}/set", f"spark/zigbee2mqtt/x{run}/state", f"tele/z{run}"],
-        allowed=[f"homeassistant/light/z{run}/config"],
+        denied=[f"spark/sim1/lamp{run}/set", f"spark/zigbee2mqtt/x{run}/state", f"tele/z{run}",
+                f"homeassistant/select/power/mode{run}/config",  # our nodes' configs
+                f"homeassistant/switch/hub/x{run}/config", "homeassistant/device/sim1/config",
+                "homeassistant/status"],
+        allowed=[f"homeassistant/light/0x{run}/light/config"],
         marker=f"zigbee2mqtt/bridge{run}/state",
     )
     _check_delivery(
         broker, "tasmota",
-        denied=[f"zigbee2mqtt/t{run}", f"spark/sim1/lamp{run}/set", f"cmnd/t{run}/POWER"],
+        denied=[f"zigbee2mqtt/t{run}", f"spark/sim1/lamp{run}/set", f"cmnd/t{run}/POWER",
+                f"homeassistant/sensor/sim1/t{run}/config"],
         allowed=[f"stat/t{run}/POWER", f"tasmota/discovery/t{run}/config"],
         marker=f"tele/t{run}/STATE",
     )
@@ -212,6 +218,10 @@ def test_acl_round_trip_and_evaluation(broker: RunningBroker) -> None:
     assert is_allowed(acl, "sim1", "write", "homeassistant/device/sim1/config")
     assert not is_allowed(acl, "sim1", "write", "homeassistant/device/sim2/config")
     assert not is_allowed(acl, "nobody", "read", "spark/x")
+    assert is_allowed(acl, "sim1", "write", "spark/hub/request/sim1/call_service")
+    assert not is_allowed(acl, "sim1", "write", "spark/hub/request/voice/call_service")
+    assert is_allowed(acl, "zigbee2mqtt", "write", "homeassistant/light/0x00aa/light/config")
+    assert not is_allowed(acl, "zigbee2mqtt", "write", "homeassistant/select/power/mode/config")
 
 
 def test_duplicate_usernames_are_refused(tmp_path: Path) -> None:
@@ -419,8 +429,8 @@ def test_checked_in_queue_limits_match_the_schema_defaults() -> None:
 
 def test_acl_example_matches_what_we_generate() -> None:
     cfg = SparkConfig.model_validate({"broker": {"node_accounts": ["sim1", "power"], "users": [
-        {"username": "zigbee2mqtt", "write": ["zigbee2mqtt/#", "homeassistant/#"],
-         "read": ["zigbee2mqtt/#", "homeassistant/status"]}]}})
+        {"username": "zigbee2mqtt", "readwrite": ["zigbee2mqtt/#", "homeassistant/+/+/+/config"],
+         "read": ["homeassistant/status"]}]}})
     assert parse_acl((STATIC / "acl.example").read_text()) == build_acl(cfg.broker_settings())
 
 

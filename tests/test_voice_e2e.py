@@ -155,7 +155,7 @@ async def test_grammar_follows_a_newly_discovered_entity(broker: RunningBroker,
                                  1)
         await publish_as(lab.cfg, "zigbee2mqtt",
                          broker.passwords["zigbee2mqtt"],
-                         [("homeassistant/switch/garden_pump/config",
+                         [("homeassistant/switch/0x1234/garden_pump/config",
                            orjson.dumps(config), True)])
         await wait_for(lambda: lab.voice.vocabulary.lookup("garden pump") != [], 20,
                        what="garden pump in the vocabulary")
@@ -165,7 +165,7 @@ async def test_grammar_follows_a_newly_discovered_entity(broker: RunningBroker,
         await wait_for(lambda: seen == [b"ON"], 10, what="ON sent to the pump")
         await publish_as(lab.cfg, "zigbee2mqtt",
                          broker.passwords["zigbee2mqtt"],
-                         [("homeassistant/switch/garden_pump/config", b"", True)])
+                         [("homeassistant/switch/0x1234/garden_pump/config", b"", True)])
 
 
 async def test_mute_stops_listening(broker: RunningBroker, tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from nicegui import app
 
 from spark.core.events import HubEvent
-from spark.hub.services import ServiceError
+from spark.hub.services import Caller, ServiceError
 from spark.hub.view import HubView
 from spark.ui.api.auth import AuthError, AuthService, Principal, TokenPair
 from spark.ui.api.view import HubQueries, Site
@@ -130,4 +130,5 @@ class Session:
         if services is None:
             raise ServiceError("the hub is starting")
         return await services.call(service, entity_id, data or {}, wait=True,
-                                   timeout=self.panel.config.control_timeout)
+                                   timeout=self.panel.config.control_timeout,
+                                   caller=Caller.user(principal.username, principal.role))

@@ -11,6 +11,7 @@ from spark.core.agent.settings import AgentSettings
 from spark.core.config.base import StrictModel
 from spark.core.config.mqtt import MqttConfig, _segment
 from spark.hub.broker.config import BrokerConfig, BrokerSettings, NodeAccount
+from spark.hub.policy import PolicyConfig
 from spark.hub.recorder.config import RecorderConfig
 from spark.nodes.kinds import NodeConfig
 from spark.ui.config import UiConfig
@@ -25,6 +26,8 @@ class HubConfig(StrictModel):
         "config per node (HA >= 2024.11).",
     )
     request_timeout: float = Field(5.0, gt=0, description="Seconds to wait for a node's answer.")
+    policy: PolicyConfig = Field(default_factory=PolicyConfig, description="Who may make the "
+                                 "hub call which services on which entities.")
 
     @field_validator("id")
     @classmethod

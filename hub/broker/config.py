@@ -23,6 +23,11 @@ class BrokerUser(StrictModel):
     readwrite: list[str] = Field(
         default_factory=list, description="Topic filters it may both read and publish to."
     )
+    trusted: bool = Field(
+        False, description="Grant the lists exactly. Otherwise (third-party accounts such as "
+        "zigbee2mqtt) the generated ACL adds 'deny' lines for our nodes' discovery configs "
+        "that a write rule would reach (e.g. homeassistant/#): only our nodes write those.",
+    )
 
 
 class BridgeConfig(StrictModel):

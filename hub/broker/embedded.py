@@ -85,7 +85,8 @@ class AclFileTopics(BaseTopicPlugin):
         if action == Action.RECEIVE:
             return is_allowed(self._acl, user, "read", topic)
         rules = self._acl.get(user or "", [])
-        return any(r.access != "write" and filter_covers(r.topic, topic) for r in rules)
+        return any(r.access in ("read", "readwrite") and filter_covers(r.topic, topic)
+                   for r in rules)  # deny rules still filter delivery (RECEIVE)
 
 
 def amqtt_config(cfg: BrokerSettings) -> dict[str, Any]:

@@ -122,7 +122,9 @@ class VoiceNode(NodeAgent[VoiceNodeConfig]):
 
     async def attach(self, client: MqttClient) -> None:
         hub_id = self.cfg.hub_id or self.hub_id
-        self.hub = HubLink(RpcClient(client, self.layout), hub_id, self.cfg.rpc_timeout_s)
+        # as our own broker account: the hub checks what it may do (hub.policy.accounts)
+        rpc = RpcClient(client, self.layout, self.rpc_caller)
+        self.hub = HubLink(rpc, hub_id, self.cfg.rpc_timeout_s)
         client.subscribe(self.layout.state(hub_id, "entities"), self._on_hub_entities, 1)
 
     def _on_hub_entities(self, _msg: Message) -> None:
