@@ -304,7 +304,7 @@ class TopicLayout:
         segments outside the topic grammar."""
         rest = self._split(topic, self._base_parts) if topic.startswith(self.base + "/") else None
         if rest and len(rest) == 4 and rest[1] == "request" \
-                and all(SEGMENT_RE.match(p) for p in (rest[0], rest[2], rest[3])):
+                and self._valid_ids(topic, [rest[0], rest[2], rest[3]]):
             return RequestTopic(rest[0], rest[2], rest[3])
         return None
 

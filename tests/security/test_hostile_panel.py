@@ -304,11 +304,12 @@ def test_topic_parsers_drop_ids_outside_the_grammar_once_per_topic(
                 assert layout.parse_command(f"spark/{bad}/lamp/set") is None
                 assert layout.parse_command(f"spark/sim/{bad}/set") is None
                 assert layout.parse_state(f"spark/{bad}/temp/state") is None
+                assert layout.parse_request(f"spark/hub/request/{bad}/get_state") is None
                 assert layout.parse_discovery(f"homeassistant/switch/{bad}/lamp/config") is None
                 assert layout.parse_discovery(f"homeassistant/{bad}/n/lamp/config") is None
                 assert layout.parse_discovery(f"homeassistant/device/{bad}/config") is None
     lines = [r.getMessage() for r in caplog.records]
-    assert len(lines) == 7 * len(hostile_ids), lines  # one per topic, not one per message
+    assert len(lines) == 8 * len(hostile_ids), lines  # one per topic, not one per message
     assert layout.rejected.count == 3 * len(lines)
     # the grammar's own ids still parse
     assert layout.parse_availability(f"spark/{NODE}/availability") == NODE

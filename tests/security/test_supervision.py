@@ -75,7 +75,8 @@ class StoppingWeb(WebServer):
 async def main() -> int:
     ctx = NodeContext(cfg.agent_settings(), hub_node_config(cfg), password=hub_password(cfg))
     sources = {"faulty": FaultySource()} if sys.argv[3] == "source" else {}
-    hub = Hub(ctx, cfg.recorder, cloud=lambda services, publish: sources)
+    hub = Hub(ctx, cfg.recorder, cloud=lambda services, publish: sources,
+              policy=cfg.hub.policy)
     web = build_web(cfg, hub)
     if sys.argv[3] == "web":
         web = StoppingWeb(hub, web.site, web.config, recorder_url=web.recorder_url)
