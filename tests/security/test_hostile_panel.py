@@ -247,6 +247,8 @@ def test_an_invalid_availability_id_leaves_panel_and_voice_feed_working(
         health = api.get("/api/health/detailed").json()
         web = [c for c in health["components"] if c["name"] == "hub-web"]
         assert web and web[0]["status"] == "healthy", health
+        hub = next(c for c in health["components"] if c["name"] == "hub")
+        assert hub["data"]["bad_topics"] >= 1, hub  # counted where the operator looks
         ring_and_speak(broker)
         sign_in(driver, lab.url)
         visit(driver, lab.url, "/voice", "Voice · Prime Spark", [hostile("heard")])

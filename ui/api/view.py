@@ -197,7 +197,8 @@ class HubQueries:
             parts.append(Component("hub", "hub", "unhealthy", "registry not started"))
         else:
             data = {"devices": len(reg.devices), "entities": len(reg.entities),
-                    "messages": reg.stats.messages, "rejected": reg.stats.rejected}
+                    "messages": reg.stats.messages, "rejected": reg.stats.rejected,
+                    "bad_topics": hub.layout.rejected.count}  # ids outside the grammar
             parts.append(Component("hub", "hub", "healthy",
                                    f"{len(reg.devices)} devices, {len(reg.entities)} entities",
                                    data))
