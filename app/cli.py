@@ -210,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "then the hub and every node in the config (embedded defaults: a "
                        "simulated lab).")
     p.add_argument("--duration", type=float, default=None,
-                   help="stop after this many seconds (demos, smoke tests)")
+                   help="stop this many seconds after the start-up summary (demos, smoke tests)")
     p.set_defaults(func=cmd_up)
 
     p = sub.add_parser("hub", parents=[common], help="run the hub only",

@@ -227,8 +227,10 @@ async def run_up(cfg: SparkConfig, duration: float | None = None) -> int:
                 bridge = tg.create_task(Bridge(cfg.bridge_settings(), password=login).run(),
                                         name="bridge")
             if duration is not None:
+                # The lab runs `duration` seconds once it is up (the summary printed; its waits
+                # are bounded), not from the start: a slow start still gets its full run.
+                await asyncio.wait({report})
                 await asyncio.sleep(duration)
-                report.cancel()
                 for agent in agents:
                     agent.stop()
                 hub.stop()

@@ -191,7 +191,9 @@ def test_generated_conf_has_queue_limits_and_auth(broker: RunningBroker) -> None
     assert b.max_queued_messages >= 200_000  # a 200k burst to a lagging hub must fit
     assert "allow_anonymous false\n" in text
     assert f"listener {broker.port} {HOST}\n" in text
-    assert f"persistence_location {broker.data_dir.resolve()}/\n" in text
+    # Started as root, Mosquitto runs as broker.run_user from data_dir: paths relative to it.
+    location = "." if os.geteuid() == 0 else broker.data_dir.resolve()
+    assert f"persistence_location {location}/\n" in text
     assert "sys_interval 1\n" in text
 
 
@@ -468,11 +470,13 @@ async def test_checked_in_config_runs_with_tls_and_bridge(
         "/etc/mosquitto/acl": str(files["acl"]),
         "\nlistener 1883\n": f"\nlistener {port} {HOST}\n",
         "/etc/mosquitto/conf.d": str(conf_d),
+        # tmp_path is root's private directory: as root, this test broker stays root.
+        "\nuser mosquitto\n": "\nuser root\n" if os.geteuid() == 0 else "\n",
     }.items():
         assert old in main, old
         main = main.replace(old, new)
     conf = tmp_path / "mosquitto.conf"
-    conf.write_text(("user root\n" if os.geteuid() == 0 else "") + main)
+    conf.write_text(main)
     passwords = resolve_passwords(cfg.broker_settings())
     async with MosquittoProcess(conf, HOST, port, log_file=tmp_path / "mosquitto.log") as local:
         assert (await probe_mqtt(HOST, tls_port, use_tls=True)).is_broker

@@ -76,6 +76,13 @@ class BrokerConfig(StrictModel):
     autosave_interval: int = Field(
         60, ge=0, description="Seconds between persistence saves (retained messages, sessions)."
     )
+    run_user: str = Field(
+        "mosquitto",
+        min_length=1,
+        pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$",
+        description="The unprivileged user a Mosquitto we start as root switches to (Debian's "
+        "package creates 'mosquitto'); broker.data_dir is handed to it. Not used when not root.",
+    )
     sys_interval: int = Field(10, ge=0, description="Seconds between $SYS counter updates.")
     log_stdout: bool = Field(False, description="Also log to stdout, besides the log file.")
     node_accounts: list[str] = Field(

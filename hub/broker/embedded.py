@@ -94,7 +94,7 @@ def amqtt_config(cfg: BrokerSettings) -> dict[str, Any]:
     listener = {"type": "tcp", "bind": f"{cfg.broker.listen_host}:{cfg.mqtt.port}"}
     plugins: dict[str, Any]
     if cfg.broker.auth:
-        generate_files(cfg)
+        generate_files(cfg, mosquitto=False)  # read here, in our process: no hand-over
         paths = broker_paths(cfg.broker)
         plugins = {
             f"{__name__}.PasswordFileAuth": {"password_file": str(paths["passwd"])},

@@ -113,9 +113,15 @@ class MosquittoProcess:
                 "stop what listens there or choose another mqtt.port"
             )
         self.console_file.parent.mkdir(parents=True, exist_ok=True)
-        with self.console_file.open("wb") as console:
+        # O_NOFOLLOW: the directory may belong to the broker's unprivileged user.
+        fd = os.open(self.console_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW,
+                     0o600)
+        with os.fdopen(fd, "wb") as console:
+            # From the config's directory, named relative to it: a Mosquitto that switched from
+            # root to its own user re-reads it on SIGHUP without rights on the directories above.
             self._proc = subprocess.Popen(
-                [exe, "-c", str(self.conf)],
+                [exe, "-c", self.conf.name],
+                cwd=self.conf.parent,
                 stdin=subprocess.DEVNULL,
                 stdout=console,
                 stderr=subprocess.STDOUT,

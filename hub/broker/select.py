@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import socket
@@ -28,6 +29,7 @@ from spark.hub.broker.config import BrokerSettings
 from spark.hub.broker.mosquitto import mosquitto_process
 from spark.hub.broker.probe import Answer, probe_mqtt
 from spark.hub.broker.process import find_mosquitto
+from spark.hub.broker.saver import DiscoverySaver, run_saver
 from spark.hub.broker.secrets import password_path, secrets_dir
 
 log = logging.getLogger(__name__)
@@ -165,8 +167,20 @@ async def _start_mosquitto(cfg: BrokerSettings, why: str) -> BrokerHandle:
     proc = mosquitto_process(cfg)
     passwords = resolve_passwords(cfg) if cfg.broker.auth else None
     await proc.start()
+    assert proc.pid is not None
     log.info("started mosquitto (pid %s) from %s", proc.pid, proc.conf)
-    return BrokerHandle("mosquitto", why, cfg.mqtt.host, cfg.mqtt.port, cfg, passwords, proc.stop)
+    handle = BrokerHandle("mosquitto", why, cfg.mqtt.host, cfg.mqtt.port, cfg, passwords)
+    saver = asyncio.create_task(run_saver(DiscoverySaver(handle.mqtt, proc.pid)),
+                                name="broker-saver")
+
+    async def stop() -> None:
+        saver.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await saver
+        await proc.stop()
+
+    handle._stop = stop
+    return handle
 
 
 async def _start_embedded(cfg: BrokerSettings, why: str) -> BrokerHandle:
