@@ -47,9 +47,16 @@ def health_router(view: HubQueries, auth: AuthService) -> APIRouter:
     router = APIRouter(tags=["health"])
     Viewer = Annotated[Principal, Depends(guards(auth)("viewer"))]
 
-    @router.get("/health", response_model=Liveness)
-    async def health() -> Liveness:
-        """Liveness, without auth: the web server and the hub's event loop answer."""
+    @router.get("/health", response_model=Liveness,
+                responses={503: {"model": Liveness, "description": "a component died"}})
+    async def health(response: Response) -> Liveness:
+        """Liveness, without auth: the web server and the hub's event loop answer, and no
+        component of the process is dead (503 names the dead ones while they wait for their
+        restart)."""
+        failed = [c.name for c in view.hub.supervisor.failed()]
+        if failed:
+            response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+            return Liveness(status="unhealthy", time=time.time(), failed=failed)
         return Liveness(time=time.time())
 
     @router.get("/api/health/detailed", response_model=HealthOut)

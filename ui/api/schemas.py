@@ -160,7 +160,7 @@ class ServiceResult(BaseModel):
 
 class ComponentOut(BaseModel):
     name: str
-    kind: Literal["broker", "hub", "node", "bridge", "history"]
+    kind: Literal["broker", "hub", "node", "bridge", "history", "component"]
     status: HealthStatus
     detail: str
     data: dict[str, Any]
@@ -173,5 +173,6 @@ class HealthOut(BaseModel):
 
 
 class Liveness(BaseModel):
-    status: Literal["ok"] = "ok"
+    status: Literal["ok", "unhealthy"] = "ok"
     time: float
+    failed: list[str] = []  # components that died and wait for their restart
