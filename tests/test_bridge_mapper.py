@@ -60,6 +60,13 @@ def test_records_and_keys() -> None:
     assert mapper.records("elsewhere/pi5/telemetry", b"{}") == []
 
 
+@pytest.mark.parametrize("topic", ["spark/zz\u200b/availability", 'spark/n1"x/temp/state',
+                                   "spark/n 1/inference", "spark/pi5/te\nmp/state"])
+def test_ids_outside_the_topic_grammar_never_become_records(topic: str) -> None:
+    with pytest.raises(PayloadError, match="topic grammar"):
+        Mapper(TopicLayout()).records(topic, b"online")
+
+
 def test_discovery_gives_entity_unit_and_platform() -> None:
     mapper = Mapper(TopicLayout())
     config = {"name": "T", "state_topic": "spark/n/t/state", "unit_of_measurement": "W",

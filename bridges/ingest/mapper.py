@@ -124,6 +124,9 @@ class Mapper:
         if not topic.startswith(self._base):
             return []
         parts = topic.split("/")[self._depth:]
+        if len(parts) in (2, 3) and not all(_name_ok(p) for p in parts[:len(parts) - 1]):
+            # Ids from the topic become device ids in the cloud: only inside the topic grammar.
+            raise PayloadError(f"an id in {topic[:200]!r} is outside the topic grammar")
         if len(parts) == 2:
             node, leaf = parts
             if leaf == "telemetry":
