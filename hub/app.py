@@ -23,7 +23,7 @@ from spark.core.agent.entities import Entity, Sensor
 from spark.core.events import EventBus, NodeAvailability
 from spark.core.mqtt import Message, MqttClient
 from spark.core.topics import ONLINE
-from spark.hub.registry import Registry
+from spark.hub.registry import Registry, RegistryLimits
 from spark.hub.services import ServiceError, Services
 from spark.hub.templates import TemplateEngine
 
@@ -77,6 +77,11 @@ class Hub(NodeAgent):
                    state_class="total_increasing", entity_category="diagnostic"),
             Sensor(key="rejected", name="Payloads rejected", icon="mdi:message-alert",
                    state_class="total_increasing", entity_category="diagnostic"),
+            Sensor(key="refused", name="Entities refused", icon="mdi:database-alert",
+                   state_class="total_increasing", entity_category="diagnostic",
+                   attributes=True),
+            Sensor(key="disabled", name="Entities disabled", icon="mdi:timer-alert",
+                   state_class="measurement", entity_category="diagnostic", attributes=True),
         ]
 
     async def attach(self, client: MqttClient) -> None:
@@ -85,6 +90,8 @@ class Hub(NodeAgent):
             subscribe=lambda topics: client.subscribe_many(topics, 1),
             unsubscribe=client.unsubscribe_many,
             templates=TemplateEngine(),
+            limits=RegistryLimits(self.config.hub.max_entities,
+                                  self.config.hub.max_entities_per_publisher),
         )
         self.services = Services(self.registry, self.bus, client.publish, self.layout)
         client.set_default_handler(self.registry.on_message)
@@ -175,6 +182,13 @@ class Hub(NodeAgent):
         self.set_state("unavailable", sum(1 for e in reg.entities.values() if not e.available))
         self.set_state("messages", reg.stats.messages)
         self.set_state("rejected", reg.stats.rejected)
+        self.set_state("refused", reg.stats.entities_refused,
+                       {"limit_reached": reg.stats.limit_reached,
+                        "max_entities": reg.limits.max_entities,
+                        "max_entities_per_publisher": reg.limits.max_entities_per_publisher})
+        disabled = reg.stats.disabled
+        self.set_state("disabled", len(disabled),
+                       {"entities": dict(list(disabled.items())[:20])})
 
     # ---- RPC --------------------------------------------------------------------------
     async def _rpc_call_service(self, params: dict[str, Any]) -> dict[str, Any]:

@@ -6,7 +6,9 @@ filters real devices use, and every render has a budget (loop iterations and cal
 built, source and output size, and wall time: 20 ms, checked at every step, with regular
 expressions on the ``regex`` package under a timeout), so a hostile or broken config costs a
 ``TemplateError``, never the hub; ``TemplateBudgetError`` says the template itself ran out (the
-registry disables its entity). The most common forms -- ``{{ value }}`` and ``{{ value_json.a.b }}`` /
+registry disables its entity).
+
+The most common forms -- ``{{ value }}`` and ``{{ value_json.a.b }}`` /
 ``{{ value_json['a'] }}`` followed by simple filters (``float``, ``int``, ``round(n)``,
 ``lower``, ``upper``, ``default(x)`` ...) -- take a fast path of plain dict lookups that prints
 exactly what Jinja would (``str()`` of the value: ``True``, ``None``, ``21.5``) and falls back to

@@ -2,7 +2,8 @@
 
 ``float``, ``int``, ``round``, ``bool`` ... behave as in HA: an input they cannot convert raises
 unless a default is given. The ``regex_*`` family runs on the ``regex`` package behind the guards
-in :mod:`hub.templates.limits` (pattern size and compile cost, input size, a timeout); ``range``, ``min`` and ``max`` replace Jinja's globals.
+in :mod:`hub.templates.limits` (pattern size and compile cost, input size, a timeout);
+``range``, ``min`` and ``max`` replace Jinja's globals.
 """
 
 from __future__ import annotations
