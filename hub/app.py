@@ -77,10 +77,10 @@ class Hub(NodeAgent):
                    state_class="total_increasing", entity_category="diagnostic"),
             Sensor(key="rejected", name="Payloads rejected", icon="mdi:message-alert",
                    state_class="total_increasing", entity_category="diagnostic"),
-            Sensor(key="refused", name="Entities refused", icon="mdi:database-alert",
+            Sensor(key="entities_refused", name="Entities refused", icon="mdi:database-alert",
                    state_class="total_increasing", entity_category="diagnostic",
                    attributes=True),
-            Sensor(key="disabled", name="Entities disabled", icon="mdi:timer-alert",
+            Sensor(key="entities_disabled", name="Entities disabled", icon="mdi:timer-alert",
                    state_class="measurement", entity_category="diagnostic", attributes=True),
         ]
 
@@ -182,12 +182,12 @@ class Hub(NodeAgent):
         self.set_state("unavailable", sum(1 for e in reg.entities.values() if not e.available))
         self.set_state("messages", reg.stats.messages)
         self.set_state("rejected", reg.stats.rejected)
-        self.set_state("refused", reg.stats.entities_refused,
+        self.set_state("entities_refused", reg.stats.entities_refused,
                        {"limit_reached": reg.stats.limit_reached,
                         "max_entities": reg.limits.max_entities,
                         "max_entities_per_publisher": reg.limits.max_entities_per_publisher})
         disabled = reg.stats.disabled
-        self.set_state("disabled", len(disabled),
+        self.set_state("entities_disabled", len(disabled),
                        {"entities": dict(list(disabled.items())[:20])})
 
     # ---- RPC --------------------------------------------------------------------------

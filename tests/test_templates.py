@@ -18,12 +18,14 @@ from spark.hub.templates import (
 )
 
 
-@pytest.fixture(scope="module")
+# One engine per test: its time share (a token bucket) is not spent by the over-budget renders
+# of earlier tests.
+@pytest.fixture
 def engine() -> TemplateEngine:
     return TemplateEngine()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def jinja_only() -> TemplateEngine:
     return TemplateEngine(fast_path=False)
 

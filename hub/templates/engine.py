@@ -2,9 +2,9 @@
 
 A render takes the fast path (:mod:`hub.templates.fastpath`) when the template has one and its
 lookups hit; otherwise Jinja renders it in the sandbox under a fresh per-render budget (work,
-and wall time: at most ``render_seconds``, less when the engine's :class:`TimeShare` is short),
-and any failure comes out as a ``TemplateError``: ``TemplateBudgetError`` when the template ran
-out of its own budget, ``TemplateBusyError`` when it was cut short by the time share.
+and wall time: ``render_seconds``; it starts only when the engine's :class:`TimeShare` holds that
+much), and any failure comes out as a ``TemplateError``: ``TemplateBudgetError`` when the
+template ran out of its own budget, ``TemplateBusyError`` when the time share was short.
 """
 
 from __future__ import annotations
@@ -149,10 +149,11 @@ class CompiledTemplate:
     def _render(self, context: dict[str, Any]) -> str:
         share = self._share
         start = time.perf_counter()
-        available = share.available(start) if share is not None else None
-        if available is not None and available <= 0:
-            raise TemplateBusyError("templates used their share of time: render skipped")
-        budget = Budget(self._seconds, available)
+        if share is not None and share.available(start) < self._seconds:
+            raise TemplateBusyError(
+                "render skipped: templates used their share of time (others are over budget)"
+            )
+        budget = Budget(self._seconds)
         token = BUDGET.set(budget)
         try:
             parts: list[str] = []
@@ -169,8 +170,6 @@ class CompiledTemplate:
             raise
         except Exception as exc:  # sandbox, undefined, type, arithmetic, recursion ...
             why = f"cannot render template {self.source[:80]!r}: {type(exc).__name__}: {exc}"
-            if budget.exceeded == "share":
-                raise TemplateBusyError(why) from exc
             if budget.exceeded is not None or isinstance(exc, RecursionError):
                 raise TemplateBudgetError(why) from exc
             raise TemplateError(why) from exc
