@@ -43,7 +43,7 @@ MAX_REGEX_INPUT = 64 * 1024  # characters a regular expression may scan
 MAX_REGEX_SOURCE = 1024  # characters of a pattern
 MAX_REGEX_COST = 4096  # counted repeats, nested ones multiplied (compile time ~3 ms at most)
 RENDER_SECONDS = 0.020  # wall time of one render (the event loop's bound is 50 ms)
-SHARE_BURST = 0.045  # seconds of Jinja render time the process may spend at once ...
+SHARE_BURST = 0.025  # seconds of Jinja render time the process may spend at once ...
 SHARE_RATE = 0.5  # ... and per second of wall time after that (~10,000 typical renders/s)
 
 
