@@ -351,6 +351,7 @@ class Registry:
         self._unroute(record)
         self.entities.pop(record.entity_id, None)
         self.stats.disabled.pop(record.entity_id, None)
+        self.stats.errors_by_entity.pop(record.entity_id, None)
         publisher = self._publisher.pop(key, None)
         if publisher is not None:
             self._per_publisher[publisher] -= 1

@@ -34,6 +34,7 @@ from jinja2.exceptions import SecurityError
 from spark.core.errors import TemplateError
 
 MAX_SOURCE = 8 * 1024  # characters of template source
+MAX_TOKENS = 500  # Jinja tokens of a template (compiling costs ~25 us each: <= ~15-30 ms)
 MAX_OUTPUT = 64 * 1024  # characters a render may return
 MAX_WORK = 4 * 1024 * 1024  # characters a render may build (output, joins, concatenations ...)
 MAX_OPS = 50_000  # loop iterations + calls per render
@@ -44,7 +45,8 @@ MAX_REGEX_SOURCE = 1024  # characters of a pattern
 MAX_REGEX_COST = 4096  # counted repeats, nested ones multiplied (compile time ~3 ms at most)
 RENDER_SECONDS = 0.020  # wall time of one render (the event loop's bound is 50 ms)
 SHARE_BURST = 0.025  # seconds of Jinja render time the process may spend at once ...
-SHARE_RATE = 0.5  # ... and per second of wall time after that (~10,000 typical renders/s)
+SHARE_RATE = 0.5  # ... and per second of wall time after that
+SHARE_FREE = 0.001  # the first 1 ms of each render or compile is not charged (typical: ~20 us)
 
 
 class TemplateBudgetError(TemplateError):
@@ -57,14 +59,18 @@ class TemplateBusyError(TemplateError):
 
 # ---- per-render budget -----------------------------------------------------------------------
 class TimeShare:
-    """A token bucket of render time: Jinja renders together take at most ``burst`` seconds at
-    once and ``rate`` of wall time after that, however many entities and messages arrive in one
-    pass of the event loop. One per :class:`~hub.templates.engine.TemplateEngine`."""
+    """A token bucket of slow template time: the part of each render or compile beyond ``free``
+    is charged, and a render starts only when a whole render budget is left, so slow templates
+    together take at most ``burst`` seconds at once and ``rate`` of wall time after that, however
+    many entities and messages arrive in one pass of the event loop. Typical renders and
+    compiles (well under ``free``) never touch it. One per
+    :class:`~hub.templates.engine.TemplateEngine`."""
 
-    __slots__ = ("_at", "_tokens", "burst", "rate")
+    __slots__ = ("_at", "_tokens", "burst", "free", "rate")
 
-    def __init__(self, burst: float = SHARE_BURST, rate: float = SHARE_RATE) -> None:
-        self.burst, self.rate = burst, rate
+    def __init__(self, burst: float = SHARE_BURST, rate: float = SHARE_RATE,
+                 free: float = SHARE_FREE) -> None:
+        self.burst, self.rate, self.free = burst, rate, free
         self._tokens, self._at = burst, time.perf_counter()
 
     def available(self, now: float) -> float:
@@ -73,7 +79,8 @@ class TimeShare:
         return self._tokens
 
     def spend(self, seconds: float) -> None:
-        self._tokens -= seconds
+        if seconds > self.free:
+            self._tokens -= seconds - self.free
 
 
 class Budget:
