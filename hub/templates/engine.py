@@ -2,20 +2,18 @@
 
 A render takes the fast path (:mod:`hub.templates.fastpath`) when the template has one and its
 lookups hit; otherwise Jinja renders it in the sandbox under a fresh per-render budget (work,
-and wall time: ``render_seconds``; it starts only when the engine's :class:`TimeShare` holds that
-much), and any failure comes out as a ``TemplateError``: ``TemplateBudgetError`` when the
+and wall time: ``render_seconds``; it starts only while the engine's :class:`TimeShare` has time
+left), and any failure comes out as a ``TemplateError``: ``TemplateBudgetError`` when the
 template ran out of its own budget, ``TemplateBusyError`` when the time share was short.
 
 Compiling is bounded too: at most ``MAX_TOKENS`` tokens (counted by the lexer, which stops at the
-limit), its time charged to the share, and deferred to the first render the share allows when
-other templates used the time (so a flood of distinct templates cannot stall discovery).
+limit; Jinja compiles ~25 us a token).
 """
 
 from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable
 from typing import Any, Final
 
 import jinja2
@@ -75,19 +73,18 @@ def _decode(payload: Any) -> str:
 class CompiledTemplate:
     """A compiled template; immutable and shareable. Get one from :meth:`TemplateEngine.compile`."""
 
-    __slots__ = ("_build", "_fast", "_max_output", "_seconds", "_share", "_template", "source",
+    __slots__ = ("_fast", "_max_output", "_seconds", "_share", "_template", "source",
                  "uses_value_json")
 
     def __init__(
         self,
         source: str,
-        template: jinja2.Template | None,
+        template: jinja2.Template,
         fast: Plan | None,
         uses_value_json: bool,
         max_output: int,
         seconds: float = RENDER_SECONDS,
         share: TimeShare | None = None,
-        build: Callable[[], Built] | None = None,
     ) -> None:
         self.source = source
         self.uses_value_json = uses_value_json
@@ -96,28 +93,6 @@ class CompiledTemplate:
         self._max_output = max_output
         self._seconds = seconds
         self._share = share
-        # Set while the Jinja compile is deferred (the time share was short at discovery): the
-        # first render builds it when the share allows.
-        self._build = build
-
-    def _built(self) -> None:
-        build = self._build
-        if build is None:
-            return
-        share = self._share
-        if share is not None and share.available(time.perf_counter()) < self._seconds:
-            raise TemplateBusyError("compile deferred: templates used their share of time")
-        try:
-            self._template, self._fast, self.uses_value_json = build()
-        except TemplateError as exc:
-            failure = exc
-
-            def broken() -> Built:
-                raise failure
-
-            self._build = broken  # the same error at once from now on, not a new compile
-            raise
-        self._build = None
 
     @property
     def is_fast(self) -> bool:
@@ -131,8 +106,6 @@ class CompiledTemplate:
         message once for many templates; omit it to parse here when the template needs it.
         Extra keyword arguments (``this``, ``entity_id`` ...) become template variables.
         """
-        if self._build is not None:
-            self._built()
         value = _decode(payload)  # (checks the size before anything parses it)
         if value_json is _AUTO:
             value_json = load_value_json(payload) if self.uses_value_json else NOT_JSON
@@ -147,8 +120,6 @@ class CompiledTemplate:
 
     def render_command(self, value: Any, **variables: Any) -> str:
         """Render a ``command_template``: ``value`` is passed as is (number, bool, str ...)."""
-        if self._build is not None:
-            self._built()
         if self._fast is not None and self._fast[0] == "value":
             text = self._run_fast(value, NOT_JSON)
             if text is not None:
@@ -183,13 +154,14 @@ class CompiledTemplate:
     def _render(self, context: dict[str, Any]) -> str:
         share = self._share
         start = time.perf_counter()
-        if share is not None and share.available(start) < self._seconds:
+        if share is not None and share.available(start) <= 0:
+            # slow templates used the time: skipped (its own budget is whole once it starts)
             raise TemplateBusyError(
                 "render skipped: templates used their share of time (others are over budget)"
             )
         budget = Budget(self._seconds)
+        cpu = time.thread_time()
         token = BUDGET.set(budget)
-        assert self._template is not None  # (built before any render reaches here)
         try:
             parts: list[str] = []
             total = 0
@@ -205,6 +177,10 @@ class CompiledTemplate:
             raise
         except Exception as exc:  # sandbox, undefined, type, arithmetic, recursion ...
             why = f"cannot render template {self.source[:80]!r}: {type(exc).__name__}: {exc}"
+            if budget.exceeded == "time" and time.thread_time() - cpu < self._seconds / 2:
+                # out of wall time but not of CPU: the process was preempted (a loaded machine),
+                # the template is not to blame
+                raise TemplateBusyError(f"{why} (preempted: not counted against it)") from exc
             if budget.exceeded is not None or isinstance(exc, RecursionError):
                 raise TemplateBudgetError(why) from exc
             raise TemplateError(why) from exc
@@ -247,15 +223,9 @@ class TemplateEngine:
         if len(source) > self.max_source:
             raise TemplateError(f"template longer than {self.max_source} characters")
         self._check_tokens(source)
-        share = self.share
-        if share.available(time.perf_counter()) >= self.render_seconds:
-            template, fast, uses_json = self._compile(source)
-            compiled = CompiledTemplate(source, template, fast, uses_json, self.max_output,
-                                        self.render_seconds, share)
-        else:  # other templates used the time: compile at the first render the share allows
-            compiled = CompiledTemplate(source, None, None, True, self.max_output,
-                                        self.render_seconds, share,
-                                        build=lambda: self._compile(source))
+        template, fast, uses_json = self._compile(source)
+        compiled = CompiledTemplate(source, template, fast, uses_json, self.max_output,
+                                    self.render_seconds, self.share)
         self._cache[source] = compiled
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
@@ -274,9 +244,8 @@ class TemplateEngine:
             raise TemplateError(f"invalid template {source[:80]!r}: {exc}") from exc
 
     def _compile(self, source: str) -> Built:
-        """Parse, plan the fast path, guard and compile; the time is charged to the share."""
+        """Parse, plan the fast path, guard and compile (bounded by ``MAX_TOKENS``)."""
         env = self._env
-        start = time.perf_counter()
         try:
             tree = env.parse(source.strip())  # HA strips templates too
             fast = fast_plan(tree, env) if self.fast_path else None
@@ -287,8 +256,6 @@ class TemplateEngine:
             template = env.template_class.from_code(env, code, env.make_globals(None), None)
         except Exception as exc:
             raise TemplateError(f"invalid template {source[:80]!r}: {exc}") from exc
-        finally:
-            self.share.spend(time.perf_counter() - start)
         return template, fast, uses_json
 
     def render(

@@ -12,11 +12,12 @@ checked at each loop step, call, operator and printed value, and regular express
 nested: ``(a{100}){100}`` is 10,000) is checked before it is compiled.
 
 A render that runs out of its own budget raises :class:`TemplateBudgetError` (the template is at
-fault: the hub disables the entity). A render starts only when the process-wide
-:class:`TimeShare` holds a whole render's time, else it raises :class:`TemplateBusyError` (other
-templates used the time: that message is dropped for that entity, nothing is disabled). So
-however many entities share a topic, Jinja renders block one pass of the event loop for at most
-:data:`SHARE_BURST`, and every render that runs can finish or be judged.
+fault: the hub disables the entity; a render out of wall time but not of CPU time was
+preempted and is not counted against it). A render starts only while the process-wide
+:class:`TimeShare` has time left, else it raises :class:`TemplateBusyError` (slow templates
+used the time: that message is dropped for that entity, nothing is disabled). So however many
+entities share a topic, slow renders block one pass of the event loop for at most
+:data:`SHARE_BURST` + one render budget, and every render that runs can finish or be judged.
 """
 
 from __future__ import annotations
@@ -44,9 +45,9 @@ MAX_REGEX_INPUT = 64 * 1024  # characters a regular expression may scan
 MAX_REGEX_SOURCE = 1024  # characters of a pattern
 MAX_REGEX_COST = 4096  # counted repeats, nested ones multiplied (compile time ~3 ms at most)
 RENDER_SECONDS = 0.020  # wall time of one render (the event loop's bound is 50 ms)
-SHARE_BURST = 0.025  # seconds of Jinja render time the process may spend at once ...
+SHARE_BURST = 0.020  # seconds of slow template time the process may spend at once ...
 SHARE_RATE = 0.5  # ... and per second of wall time after that
-SHARE_FREE = 0.001  # the first 1 ms of each render or compile is not charged (typical: ~20 us)
+SHARE_FREE = 0.002  # the first 2 ms of a render or compile is free (typical: 20 us / 0.5 ms)
 
 
 class TemplateBudgetError(TemplateError):
@@ -60,10 +61,10 @@ class TemplateBusyError(TemplateError):
 # ---- per-render budget -----------------------------------------------------------------------
 class TimeShare:
     """A token bucket of slow template time: the part of each render or compile beyond ``free``
-    is charged, and a render starts only when a whole render budget is left, so slow templates
-    together take at most ``burst`` seconds at once and ``rate`` of wall time after that, however
-    many entities and messages arrive in one pass of the event loop. Typical renders and
-    compiles (well under ``free``) never touch it. One per
+    is charged, and renders and compiles start only while time is left (then with their whole
+    own budget), so slow templates together take at most ``burst`` + one budget at once and
+    ``rate`` of wall time after that, however many entities and messages arrive in one pass of
+    the event loop. Typical renders and compiles (well under ``free``) cost it nothing. One per
     :class:`~hub.templates.engine.TemplateEngine`."""
 
     __slots__ = ("_at", "_tokens", "burst", "free", "rate")
