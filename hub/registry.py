@@ -7,9 +7,10 @@ emits typed events on the hub's :class:`~core.events.EventBus`.
 Discovery is untrusted, so the registry is bounded (:class:`RegistryLimits`: entities in total
 and per publisher, a config over the limit is refused with one log line per publisher and the
 ``limit_reached`` diagnostic), entity ids are allocated in amortised O(1) (a counter per base
-id), routing a topic in or out costs O(its routes), and an entity whose template runs out of its
-budget (``TemplateBudgetError``) is disabled: unavailable, ``template_error`` in its attributes,
-its messages skipped until its config changes.
+id), routing a topic in or out costs O(its routes), discovery takes at most ``DISCOVERY_SLICE``
+of each pass of the event loop (the rest waits, in order), and an entity whose template runs out
+of its budget (``TemplateBudgetError``) is disabled: unavailable, ``template_error`` in its
+attributes, its messages skipped until its config changes.
 """
 
 from __future__ import annotations
@@ -36,6 +37,13 @@ from spark.core.mqtt import Message
 from spark.core.slug import slugify
 from spark.core.topics import TopicLayout
 from spark.hub.entity import Device, EntityRecord
+from spark.hub.registry_guard import (
+    DiscoveryIntake,
+    RegistryFull,
+    RegistryLimits,
+    budget_error,
+    publisher_of,
+)
 from spark.hub.state import (
     IGNORE,
     Fired,
@@ -55,14 +63,6 @@ SubscribeFn = Callable[[list[str]], None]
 RouteKey = tuple[str, int, int]  # entity key, route kind, availability index
 
 
-@dataclass(frozen=True, slots=True)
-class RegistryLimits:
-    """How many entities discovery may create (``hub.max_entities*`` in the config)."""
-
-    max_entities: int = 20_000
-    max_entities_per_publisher: int = 2_000
-
-
 @dataclass(slots=True)
 class RegistryStats:
     messages: int = 0
@@ -74,36 +74,6 @@ class RegistryStats:
     entities_refused: int = 0  # discovery configs refused by RegistryLimits
     limit_reached: str | None = None  # the latest limit hit, None while none is reached
     disabled: dict[str, str] = field(default_factory=dict)  # entity id -> template error
-
-
-class RegistryFull(SparkError):
-    """A discovery config refused because a :class:`RegistryLimits` limit is reached."""
-
-
-def publisher_of(spec: DiscoveredEntity) -> str:
-    """Who a config counts against: its discovery node id, else its device, else its origin."""
-    if spec.node_id:
-        return spec.node_id
-    device = spec.device
-    if device is not None and (device.identifiers or device.connections):
-        first = device.identifiers[0] if device.identifiers else ":".join(device.connections[0])
-        return f"device:{first}"
-    if spec.origin is not None:
-        return f"origin:{spec.origin.name}"
-    return "-"
-
-
-def _budget_error(exc: BaseException) -> TemplateBudgetError | None:
-    """The ``TemplateBudgetError`` behind ``exc`` (platforms re-raise render errors as
-    ``PayloadError``), or None."""
-    seen: BaseException | None = exc
-    for _ in range(4):
-        if seen is None:
-            return None
-        if isinstance(seen, TemplateBudgetError):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
 
 
 class Registry:
@@ -132,6 +102,7 @@ class Registry:
         self._publisher: dict[str, str] = {}  # key -> publisher_of(spec)
         self._per_publisher: Counter[str] = Counter()
         self._at_limit: set[str] = set()  # publishers (and "*" for the total) logged at limit
+        self._intake = DiscoveryIntake(self._discover, self._intake_dropped)
         # Last payload per routed topic: an entity that joins a topic others already follow
         # gets its current value at once (retained or not), as a fresh subscription would.
         self._last: dict[str, bytes] = {}
@@ -152,6 +123,20 @@ class Registry:
 
     # ---- discovery --------------------------------------------------------------------
     def on_discovery(self, msg: Message) -> None:
+        """Take a discovery message: now, or (once this pass of the event loop has spent
+        ``DISCOVERY_SLICE`` on discovery) in a later pass, keeping the order."""
+        self._intake.take(msg)
+
+    @property
+    def discovery_backlog(self) -> int:
+        """Discovery messages waiting for a later pass of the event loop."""
+        return len(self._intake)
+
+    def _intake_dropped(self, msg: Message) -> None:
+        self.stats.discovery_errors += 1
+        self.stats.last_error = f"discovery backlog full: dropped {msg.topic[:120]}"
+
+    def _discover(self, msg: Message) -> None:
         topic = self.layout.parse_discovery(msg.topic)
         if topic is None or topic.component == "device_automation":
             return
@@ -396,7 +381,7 @@ class Registry:
                 self._apply_availability(record, index, payload)
         except (PayloadError, SparkError, UnicodeDecodeError) as exc:
             self.stats.rejected += 1
-            over = _budget_error(exc)
+            over = budget_error(exc)
             if over is not None:
                 self._disable(record, topic, over)
                 return

@@ -175,9 +175,9 @@ async def test_a_flood_of_costly_templates_does_not_stall_discovery(
     fresh_broker: RunningBroker, z2m: Recorder
 ) -> None:
     """300 configs, each with its own template of ~490 tokens, just under the 500-token limit
-    (~12 ms to compile each). Every entity is registered and renders; none is disabled. The
-    compile time is per config, like the discovery parse: the figure is reported, not bounded
-    here (a time bound on the MQTT read burst would bound both)."""
+    (~12 ms to compile each: 3.6 s in one pass of the event loop on today's main). Discovery
+    takes at most 20 ms of a pass, the rest waits for the next passes; every entity is
+    registered and renders, none is disabled."""
     count = 300
     flood = []
     for k in range(count):
@@ -215,6 +215,8 @@ async def test_a_flood_of_costly_templates_does_not_stall_discovery(
         print(f"\n{count} costly templates: worst event-loop pass while registering "
               f"{registered_lag * 1000:.0f} ms, while rendering {lag.worst * 1000:.0f} ms")
         assert not reg.stats.disabled
+        # loose for a loaded CI machine (a full GC over the registry alone can take 0.3 s)
+        assert lag.worst < 1.5, f"the hub's event loop was blocked for {lag.worst:.2f} s"
 
 
 # ---- the real hub process: /health during the attack, then a restart on the retained state ------
