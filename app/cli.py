@@ -105,7 +105,7 @@ def cmd_bridge(args: argparse.Namespace) -> int:
 
         async def sync() -> int:
             async with asyncio.timeout(args.timeout):
-                gaps = await run_sync(cfg)
+                gaps = await run_sync(cfg.bridge_settings())
             for gap in gaps:
                 print(f"{gap.sink}: {gap.kind} hour {gap.hour}: {gap.found} of {gap.delivered} "
                       f"held, {gap.resent} re-sent")
@@ -117,7 +117,7 @@ def cmd_bridge(args: argparse.Namespace) -> int:
 
     role = args.bridge_command
     pumps = None if role == "run" else [] if role == "ingest" else [role]
-    return _run(lambda: run_bridge(cfg, hub_password(cfg), pumps=pumps,
+    return _run(lambda: run_bridge(cfg.bridge_settings(), hub_password(cfg), pumps=pumps,
                                    ingest=role in ("run", "ingest")))
 
 
@@ -126,12 +126,12 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
     cfg = _load(args)
     _setup_logging(cfg.log_level)
-    paths = generate_files(cfg)
+    paths = generate_files(cfg.broker_settings())
     for name, path in paths.items():
         print(f"wrote {name}: {path}")
     if args.generate:
         return 0
-    return run_mosquitto_foreground(cfg)
+    return run_mosquitto_foreground(cfg.broker_settings())
 
 
 def cmd_user(args: argparse.Namespace) -> int:
@@ -210,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "then the hub and every node in the config (embedded defaults: a "
                        "simulated lab).")
     p.add_argument("--duration", type=float, default=None,
-                   help="stop after this many seconds (demos, smoke tests)")
+                   help="stop this many seconds after the start-up summary (demos, smoke tests)")
     p.set_defaults(func=cmd_up)
 
     p = sub.add_parser("hub", parents=[common], help="run the hub only",

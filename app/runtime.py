@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import logging
 import sys
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from spark.app.config.models import SparkConfig
 from spark.app.summary import login_lines, node_lines
@@ -15,8 +16,14 @@ from spark.core.agent.config import NodeConfigBase
 from spark.core.errors import ConfigError
 from spark.core.events import EntityAdded, NodeAvailability
 from spark.core.rpc import RpcClient, RpcError
+from spark.core.services import CommandSource, CommandSources, PublishConfirmed, ServiceCaller
 from spark.hub.app import Hub
+from spark.hub.registry import RegistryLimits
 from spark.nodes.kinds import kinds, node_kind
+
+if TYPE_CHECKING:
+    from spark.ui.api.view import Site
+    from spark.ui.server import WebServer
 
 log = logging.getLogger("spark")
 
@@ -27,7 +34,7 @@ def stored_password(cfg: SparkConfig, username: str | None) -> str | None:
         return None
     from spark.hub.broker.secrets import password_path, secrets_dir
 
-    path = password_path(secrets_dir(cfg), username)
+    path = password_path(secrets_dir(cfg.broker), username)
     try:
         return path.read_text().strip() or None
     except OSError:
@@ -85,13 +92,86 @@ def make_agent(cfg: SparkConfig, node: NodeConfigBase, password: str | None,
                            announce_delay=announce_delay))
 
 
+def hub_node_config(cfg: SparkConfig) -> NodeConfigBase:
+    return NodeConfigBase(id=cfg.hub.id, name=cfg.hub.name, username=cfg.mqtt.username)
+
+
+def build_hub(cfg: SparkConfig, password: str | None = None,
+              announce_delay: tuple[float, float] = ANNOUNCE_DELAY) -> Hub:
+    """The hub with its sections of ``cfg`` and the Kafka cloud sources the config asks for."""
+    ctx = NodeContext(cfg.agent_settings(), hub_node_config(cfg), password=password,
+                      announce_delay=announce_delay)
+    return Hub(ctx, cfg.recorder, cloud=cloud_sources(cfg), policy=cfg.hub.policy,
+               limits=RegistryLimits(cfg.hub.max_entities, cfg.hub.max_entities_per_publisher))
+
+
+def cloud_sources(cfg: SparkConfig) -> CommandSources | None:
+    """One Kafka cloud source per ``kafka`` sink with ``source.enabled``, by sink name, built
+    once the hub's services and MQTT client exist (None: no source configured, or Kafka's
+    library is missing, which is logged)."""
+    from spark.bridges.sinks.kafka.config import KafkaSinkConfig
+
+    bridges = cfg.bridges
+    names = {id(sink): name for name, sink in zip(bridges.sink_names(), bridges.sinks,
+                                                   strict=True)}
+    if not any(isinstance(sink, KafkaSinkConfig) and sink.source.enabled
+               for sink in bridges.sinks):
+        return None
+    try:  # confluent-kafka loads only when a source runs
+        from spark.bridges.sinks.kafka.source import cloud_sources as kafka_sources
+    except ImportError as exc:
+        log.error("hub: Kafka cloud source unavailable, cloud commands are not read: %s", exc)
+        return None
+
+    def build(services: ServiceCaller,
+              publish: PublishConfirmed) -> Mapping[str, CommandSource]:
+        sources = kafka_sources(bridges, services, publish, cfg.mqtt.layout(), cfg.hub.id)
+        return {names[id(src.config)]: src for src in sources}
+
+    return build
+
+
+def build_web(cfg: SparkConfig, hub: Hub) -> WebServer | None:
+    """The panel + REST API around ``hub`` (None: ``ui.enabled`` is false)."""
+    if not cfg.ui.enabled:
+        return None
+    from spark.ui.server import WebServer
+
+    return WebServer(hub, web_site(cfg), cfg.ui, recorder_url=cfg.recorder.url)
+
+
+def web_site(cfg: SparkConfig) -> Site:
+    """What the panel expects besides what the hub sees: the configured nodes and bridge."""
+    from spark.ui.api.view import Site
+
+    return Site(nodes={n.id: n.kind for n in cfg.nodes}, bridge_node=cfg.bridges.node_id,
+                sinks=tuple(cfg.bridges.sink_names()))
+
+
+async def serve(hub: Hub, web: WebServer | None) -> None:
+    """Run the hub until it stops; the web server (when there is one) runs beside it as
+    task ``hub-web`` and stops with it."""
+    if web is None:
+        await hub.run()
+        return
+    task = asyncio.create_task(web.run(), name="hub-web")
+    try:
+        await hub.run()
+    finally:
+        web.stop()
+        await asyncio.wait([task])
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s failed", task.get_name(), exc_info=task.exception())
+
+
 async def run_hub(cfg: SparkConfig) -> int:
-    hub = Hub(cfg, password=hub_password(cfg), web=True)
-    if await _refused([hub]):
+    hub = build_hub(cfg, password=hub_password(cfg))
+    if await _refused([hub.agent]):
         return 1
-    if hub.web is not None:
-        hub.web.reserve()
-    await hub.run()
+    web = build_web(cfg, hub)
+    if web is not None:
+        web.reserve()
+    await serve(hub, web)
     return 0
 
 
@@ -116,28 +196,28 @@ async def run_up(cfg: SparkConfig, duration: float | None = None) -> int:
     from spark.hub.broker.select import choose_broker
 
     cfg = default_lab(cfg)
-    async with await choose_broker(cfg) as broker:
+    async with await choose_broker(cfg.broker_settings()) as broker:
         print(str(broker), flush=True)
-        cfg = broker.config
+        cfg = cfg.model_copy(update={"mqtt": broker.mqtt})
 
-        hub = Hub(cfg, password=_password(broker, cfg, cfg.mqtt.username or cfg.hub.id),
-                  web=True)
+        hub = build_hub(cfg, password=_password(broker, cfg, cfg.mqtt.username or cfg.hub.id))
         agents = [make_agent(cfg, n, _password(broker, cfg, n.username or n.id))
                   for n in cfg.nodes]
-        taken = await _refused([hub, *agents])
+        taken = await _refused([hub.agent, *agents])
         if hub.node_id in taken:
             print(f"spark: another `spark up` or `spark hub` runs hub {hub.node_id!r} on this "
                   "broker; stop it first (or start single nodes with `spark node KIND --id "
                   "ID`)", file=sys.stderr, flush=True)
             return 1
         agents = [a for a in agents if a.node_id not in taken]
-        if hub.web is not None:
-            hub.web.reserve()  # a taken port is an error now, before anything is printed
+        web = build_web(cfg, hub)
+        if web is not None:
+            web.reserve()  # a taken port is an error now, before anything is printed
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(hub.run(), name="hub")
+            tg.create_task(serve(hub, web), name="hub")
             for agent in agents:
                 tg.create_task(agent.run(), name=f"node-{agent.node_id}")
-            report = tg.create_task(_report(hub, agents, broker), name="report")
+            report = tg.create_task(_report(cfg, hub, web, agents, broker), name="report")
             bridge = None
             # Cloud sinks configured: MQTT -> outbox -> sinks. (Kafka's cloud -> edge source
             # runs inside the hub, task hub-cloud-<sink>: it needs the registry.)
@@ -145,12 +225,16 @@ async def run_up(cfg: SparkConfig, duration: float | None = None) -> int:
                 from spark.bridges.runtime import Bridge
 
                 login = _password(broker, cfg, cfg.mqtt.username or cfg.hub.id)
-                bridge = tg.create_task(Bridge(cfg, password=login).run(), name="bridge")
+                bridge = tg.create_task(Bridge(cfg.bridge_settings(), password=login).run(),
+                                        name="bridge")
             if duration is not None:
+                # The lab runs `duration` seconds once it is up (the summary printed; its waits
+                # are bounded), not from the start: a slow start still gets its full run.
+                await asyncio.wait({report})
                 await asyncio.sleep(duration)
-                report.cancel()
-                for agent in [*agents, hub]:
+                for agent in agents:
                     agent.stop()
+                hub.stop()
                 if bridge is not None:
                     bridge.cancel()
     return 0
@@ -174,10 +258,11 @@ def _auth_hint(broker: Any, cfg: SparkConfig) -> str:
         return ""
     from spark.hub.broker.secrets import password_path, secrets_dir
 
-    return f" -u {user} -P \"$(cat {password_path(secrets_dir(cfg), user)})\""
+    return f" -u {user} -P \"$(cat {password_path(secrets_dir(cfg.broker), user)})\""
 
 
-async def _report(hub: Hub, agents: list[NodeAgent], broker: Any) -> None:
+async def _report(cfg: SparkConfig, hub: Hub, web: WebServer | None,
+                  agents: list[NodeAgent], broker: Any) -> None:
     """Tell the user what reached the registry and where to look next."""
     added = hub.bus.subscribe((EntityAdded, NodeAvailability))
     deadline = asyncio.get_running_loop().time() + 20.0
@@ -196,17 +281,16 @@ async def _report(hub: Hub, agents: list[NodeAgent], broker: Any) -> None:
     if reg is None or hub.client is None:
         return
     # A node answers a ping after everything it published before it: its states are in.
-    rpc = RpcClient(hub.client, hub.layout)
+    rpc = RpcClient(hub.client, hub.layout, hub.agent.rpc_caller)
     async def ping(node_id: str) -> None:
         with contextlib.suppress(RpcError):
             await rpc.call(node_id, "ping", timeout=5.0)
 
     await asyncio.gather(*(ping(agent.node_id) for agent in agents))
-    if hub.web is not None:  # the first admin exists (and its password file) once it serves
+    if web is not None:  # the first admin exists (and its password file) once it serves
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(20.0):
-                await hub.web.started.wait()
-    cfg = hub.config
+                await web.started.wait()
     layout = hub.layout
     lines = ["", f"Prime Spark is up: hub {hub.node_id!r} and {len(agents)} nodes, "
              f"{len(reg.entities)} entities in the registry", *node_lines(hub, agents), "",
@@ -218,9 +302,9 @@ async def _report(hub: Hub, agents: list[NodeAgent], broker: Any) -> None:
              f"discovery under {cfg.mqtt.discovery_prefix}/",
              f"  {'Home Assistant':<14} add the MQTT integration with this broker (user "
              f"{cfg.broker.homeassistant_user!r} when Prime Spark started it)"]
-    if hub.web is not None:
-        lines.append(f"  {'REST API':<14} {hub.web.url}api/docs")
-    lines += ["", *login_lines(cfg, hub.web.url if hub.web is not None else None)]
+    if web is not None:
+        lines.append(f"  {'REST API':<14} {web.url}api/docs")
+    lines += ["", *login_lines(cfg, web.url if web is not None else None)]
     print("\n".join(lines), flush=True)
 
 

@@ -59,7 +59,8 @@ def node_lines(hub: Hub, agents: Sequence[NodeAgent]) -> list[str]:
     reg = hub.registry
     if reg is None:
         return []
-    by_prefix: dict[str, list[EntityRecord]] = {a.unique_prefix: [] for a in [hub, *agents]}
+    local = [hub.agent, *agents]  # the hub's own device first
+    by_prefix: dict[str, list[EntityRecord]] = {a.unique_prefix: [] for a in local}
     ours = 0
     for record in reg.entities.values():
         uid = record.spec.unique_id or ""
@@ -69,12 +70,12 @@ def node_lines(hub: Hub, agents: Sequence[NodeAgent]) -> list[str]:
                 ours += 1
                 break
     rows = [("node", "kind", "state", "entities", "for example")]
-    for agent in [hub, *agents]:
+    for agent in local:
         records = by_prefix[agent.unique_prefix]
         online = hub.nodes_online.get(agent.node_id)
         rows.append((agent.node_id, agent.kind,
                      "online" if online else "offline" if online is False else "?",
-                     str(len(records)), "" if agent is hub else _sample(records)))
+                     str(len(records)), "" if agent is hub.agent else _sample(records)))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = [("  " + "  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True))
               + f"  {row[4]}").rstrip() for row in rows]

@@ -120,7 +120,7 @@ def bridge(cfg_json: str, password: str, pumps: list[str] | None, ingest: bool,
     from spark.bridges.runtime import Bridge
 
     logging.basicConfig(level=logging.WARNING, format="bench-bridge %(levelname)s %(message)s")
-    cfg = SparkConfig.model_validate_json(cfg_json)
+    cfg = SparkConfig.model_validate_json(cfg_json).bridge_settings()
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
 
     async def main() -> None:

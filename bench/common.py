@@ -97,14 +97,14 @@ def throwaway_broker(node_accounts: Sequence[str], nodes: Sequence[dict[str, Any
         last: BrokerError | None = None
         for _ in range(attempts):  # a free port can be taken between probe and bind
             cfg = bench_config(data_dir, free_port(), node_accounts, nodes, recorder)
-            process = mosquitto_process(cfg)  # generates conf, passwd, acl
+            process = mosquitto_process(cfg.broker_settings())  # generates conf, passwd, acl
             try:
                 process.start_blocking()  # polls the port with a deadline
             except BrokerError as exc:
                 last = exc
                 continue
             try:
-                yield Broker(cfg, resolve_passwords(cfg), process, data_dir)
+                yield Broker(cfg, resolve_passwords(cfg.broker_settings()), process, data_dir)
             finally:
                 process.stop_blocking()
             return

@@ -42,7 +42,8 @@ import psycopg
 import sqlalchemy
 
 from spark.core.events import EventBus, StateChanged
-from spark.hub.recorder import HistoryStore, Recorder, RecorderConfig, RecorderState
+from spark.core.link import LinkState
+from spark.hub.recorder import HistoryStore, Recorder, RecorderConfig
 from spark.hub.recorder.models import as_number
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -114,7 +115,7 @@ async def _emit(bus: EventBus, rows: list[tuple[float, str, str]]) -> None:
 
 async def _connected(rec: Recorder, timeout: float = 30.0) -> None:
     async with asyncio.timeout(timeout):
-        while rec.state is not RecorderState.CONNECTED:  # noqa: ASYNC110 (bench: no event)
+        while rec.state is not LinkState.UP:  # noqa: ASYNC110 (bench: no event)
             await asyncio.sleep(0.01)
 
 

@@ -30,13 +30,13 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from bench.common import RESULTS, BenchError, percentile, throwaway_broker
 from spark.app.config.models import SparkConfig
-from spark.app.runtime import make_agent
+from spark.app.runtime import build_hub, make_agent
 from spark.core.agent.agent import NodeAgent
 from spark.core.messages.voice import PipelineEvent
 from spark.core.mqtt import Message, MqttClient
@@ -113,8 +113,11 @@ def noise(kind: str, seconds: float, babble: np.ndarray, rng: np.random.Generato
     return (pink + 0.7 * far) * 1000
 
 
+A = TypeVar("A", bound=NodeAgent | Hub)
+
+
 @contextlib.asynccontextmanager
-async def running(agent: NodeAgent) -> AsyncIterator[NodeAgent]:
+async def running(agent: A) -> AsyncIterator[A]:
     ready = asyncio.Event()
     task = asyncio.create_task(agent.run(ready), name=f"bench-{agent.node_id}")
     try:
@@ -145,7 +148,7 @@ class Lab:
     def __init__(self, voice: NodeAgent, observer: MqttClient, inbox: Path) -> None:
         self.voice = voice
         self.inbox = inbox
-        self.rpc = RpcClient(observer, voice.layout)
+        self.rpc = RpcClient(observer, voice.layout, "hub")  # the observer logs in as the hub
         self.events: list[tuple[float, PipelineEvent]] = []
         self.commands: list[tuple[float, str]] = []
         self.count = 0
@@ -201,7 +204,7 @@ async def run(quick: bool, voice_config: dict[str, Any] | None = None,
             n["password"] = broker.passwords[n["id"]]
         cfg = SparkConfig.model_validate(data)
         pw = broker.passwords
-        hub = Hub(cfg, password=pw["hub"], announce_delay=(0.0, 0.05))
+        hub = build_hub(cfg, password=pw["hub"], announce_delay=(0.0, 0.05))
         async with running(hub), running(node(cfg, "sim1", pw["sim1"])), \
                 running(node(cfg, "power", pw["power"])), \
                 running(node(cfg, "voice", pw["voice"])) as voice, \

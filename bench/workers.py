@@ -148,10 +148,10 @@ def hub_process(conn: Connection, port: int, data_dir: str, node_accounts: list[
 
 class _HubWorker:
     def __init__(self, conn: Connection, cfg: Any, password: str) -> None:
-        from spark.hub.app import Hub
+        from spark.app.runtime import build_hub
 
         self.conn = conn
-        self.hub = Hub(cfg, password=password, announce_delay=FAST_ANNOUNCE)
+        self.hub = build_hub(cfg, password=password, announce_delay=FAST_ANNOUNCE)
         self.commands: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
 
     async def run(self, expect: list[str]) -> None:

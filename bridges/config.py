@@ -1,7 +1,9 @@
-"""The ``bridges:`` config section: the outbox and the list of cloud sinks."""
+"""The ``bridges:`` config section (the outbox and the list of cloud sinks), and
+:class:`BridgeSettings`: what the bridge process reads from the whole config."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from pydantic import Field, field_validator
@@ -10,7 +12,9 @@ from spark.bridges.ingest.config import IngestConfig
 from spark.bridges.outbox.config import OutboxConfig
 from spark.bridges.sinks.kafka.config import KafkaSinkConfig
 from spark.bridges.sinks.timescale.config import TimescaleSinkConfig
+from spark.core.agent.settings import AgentSettings
 from spark.core.config.base import StrictModel
+from spark.core.config.mqtt import MqttConfig
 from spark.core.topics import SEGMENT_RE
 
 SinkConfig = Annotated[TimescaleSinkConfig | KafkaSinkConfig, Field(discriminator="type")]
@@ -51,3 +55,23 @@ class BridgesConfig(StrictModel):
             n = sum(1 for s in names if s == sink.type or s.startswith(sink.type + "-"))
             names.append(sink.type if n == 0 else f"{sink.type}-{n + 1}")
         return names
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeSettings:
+    """What the bridge process reads besides its ``bridges:`` section: the settings every agent
+    takes (the broker connection, the hub's id: the ingest's default client id, the status
+    node's context) and the log level (of the pump child process, which gets a copy). Built by
+    app: ``SparkConfig.bridge_settings()``."""
+
+    agent: AgentSettings
+    bridges: BridgesConfig
+    log_level: str = "INFO"
+
+    @property
+    def mqtt(self) -> MqttConfig:
+        return self.agent.mqtt
+
+    @property
+    def hub_id(self) -> str:
+        return self.agent.hub_id

@@ -8,40 +8,32 @@ acknowledges it. A failed write closes the sink, backs off and retries the same 
 cursor moves only after ``write`` returned, so delivery is at-least-once and the sinks drop
 replays by record key.
 
-The backoff delays the expensive work (open: connect, migrations, metadata), not the detection
-of a link that is back: while it waits, the pump calls :meth:`Sink.probe` every ``probe``
-seconds, and once a probe has seen the link down, the first one that sees it up ends the wait
-(so a database back after a long outage is written to within about ``probe`` seconds, not
-after up to ``backoff_max``). A sink that fails while its link is up (probes keep succeeding)
-waits out its whole backoff. The link state is an explicit enum, exposed with counters by
-:meth:`Pump.metrics` (the bridge's status node publishes them as hub entities).
+The backoff (:class:`~spark.core.backoff.Backoff`) delays the expensive work (open: connect,
+migrations, metadata), not the detection of a link that is back: while it waits, the pump calls
+:meth:`Sink.probe` every ``probe`` seconds, and once a probe has seen the link down, the first
+one that sees it up ends the wait (so a database back after a long outage is written to within
+about ``probe`` seconds, not after up to ``backoff_max``). A sink that fails while its link is
+up (probes keep succeeding) waits out its whole backoff. The link state is a
+:class:`~spark.core.link.LinkState`, exposed with counters by :meth:`Pump.metrics` (the bridge's
+status node publishes them as hub entities).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
-import random
-import time
 from collections.abc import Callable
 from typing import Any
 
 from spark.bridges.outbox.store import Batch, Outbox, OutboxError
 from spark.bridges.sinks.base import Sink, SinkError
+from spark.core.backoff import Backoff
+from spark.core.link import LinkState
 
 log = logging.getLogger(__name__)
 
 SinkFactory = Callable[[], Sink]
-
-
-class LinkState(enum.Enum):
-    IDLE = "idle"
-    CONNECTING = "connecting"
-    UP = "up"
-    BACKOFF = "backoff"
-    CLOSED = "closed"
 
 
 class Pump:
@@ -54,20 +46,16 @@ class Pump:
         self._make_sink = make_sink
         self.outbox = outbox
         self.batch = batch
-        self.backoff_min, self.backoff_max, self.poll = backoff_min, backoff_max, poll
-        self.probe_every = probe
-        self.retry_delay = 0.0  # the backoff in progress (0 while up)
-        self._seen_down = False  # a probe found the link down since it was last up
+        self.poll = poll
+        self.backoff = Backoff(backoff_min, backoff_max, probe_every=probe)
         self.linger = linger
         self.state = LinkState.IDLE
         self.wake = asyncio.Event()  # set when records were appended (see Bridge)
         self.delivered = self.batches = self.failures = 0
         self.last_error: str | None = None
-        self.last_delivery = 0.0
 
     async def run(self, until_idle: bool = False) -> None:
         """Deliver until cancelled (or, with ``until_idle``, until the backlog is empty)."""
-        delay = self.backoff_min
         try:
             while True:
                 sink = self._make_sink()
@@ -76,53 +64,29 @@ class Pump:
                     await sink.open()
                     self._set_state(LinkState.UP)
                     log.info("bridge: %s sink up", self.name)
-                    delay, self.retry_delay, self._seen_down = self.backoff_min, 0.0, False
+                    self.backoff.reset()
                     if await self._drain(sink, until_idle):
                         return
                 except SinkError as exc:
-                    self._failed(exc, delay)
+                    self._failed(exc)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # a sink bug: keep the outbox, retry later
                     log.exception("bridge: %s sink failed unexpectedly", self.name)
-                    self._failed(exc, delay)
+                    self._failed(exc)
                 finally:
                     with contextlib.suppress(Exception):
                         await sink.close()
                 self._set_state(LinkState.BACKOFF)
-                self.retry_delay = delay
-                await self._back_off(sink, delay * (0.8 + 0.4 * random.random()))
-                delay = min(delay * 2, self.backoff_max)
+                if await self.backoff.wait(probe=sink.probe):
+                    log.info("bridge: %s link is back; retrying now", self.name)
         finally:
             self._set_state(LinkState.CLOSED)
 
-    async def _back_off(self, sink: Sink, wait: float) -> None:
-        """Wait ``wait`` seconds, probing the link meanwhile (see the module docstring)."""
-        loop = asyncio.get_running_loop()
-        end = loop.time() + wait
-        while (left := end - loop.time()) > 0:
-            await asyncio.sleep(min(self.probe_every, left))
-            if loop.time() >= end:
-                return
-            up = await self._probe(sink)
-            if up is None:
-                await asyncio.sleep(max(0.0, end - loop.time()))
-                return
-            if not up:
-                self._seen_down = True
-            elif self._seen_down:
-                self._seen_down = False
-                log.info("bridge: %s link is back; retrying now", self.name)
-                return
-
-    async def _probe(self, sink: Sink) -> bool | None:
-        try:
-            async with asyncio.timeout(max(2 * self.probe_every, 2.0)):
-                return await sink.probe()
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # a hung or failing probe: the link is not usable
-            return False
+    @property
+    def retry_delay(self) -> float:
+        """The backoff in progress (0 while up)."""
+        return self.backoff.current
 
     def _set_state(self, state: LinkState) -> None:
         if state is self.state:
@@ -133,11 +97,11 @@ class Pump:
         except OutboxError as exc:
             log.warning("bridge: cannot record the %s link state: %s", self.name, exc)
 
-    def _failed(self, exc: BaseException, delay: float) -> None:
+    def _failed(self, exc: BaseException) -> None:
         self.failures += 1
         self.last_error = str(exc) or type(exc).__name__
         log.warning("bridge: %s sink down (%s); retrying in %.1fs", self.name, self.last_error,
-                    delay)
+                    self.backoff.delay)
 
     async def _drain(self, sink: Sink, until_idle: bool) -> bool:
         """Deliver batches while the sink works; True when idle and ``until_idle``."""
@@ -162,7 +126,6 @@ class Pump:
             self.outbox.ack(batch)
             self.delivered += len(batch.records)
             self.batches += 1
-            self.last_delivery = time.time()
 
     async def _read(self) -> tuple[int, Batch]:
         # On the loop thread, like the ack (no fsync: the ingest's fsync or SQLite's checkpoint

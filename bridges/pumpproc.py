@@ -19,25 +19,27 @@ import contextlib
 import logging
 import multiprocessing as mp
 import os
-import random
+from collections.abc import Callable, Coroutine
 from multiprocessing.connection import Connection
 from typing import Any
 
-from spark.app.config.models import SparkConfig
+from spark.core.backoff import Backoff
 
 log = logging.getLogger(__name__)
 _CTX = mp.get_context("spawn")  # no fork of a process with threads and an event loop
 _STOP_GRACE = 10.0
 
+ChildMain = Callable[[Connection], None]  # picklable (spawn): a module-level function or partial
+
 
 class PumpProcess:
-    """Runs ``Bridge(cfg, pumps=names, ingest=False)`` in a child; :meth:`wake` after commits."""
+    """Runs ``main(wake)`` in a child (``bridges.runtime.pump_child_main``: the sink pumps
+    ``names``); :meth:`wake` after commits."""
 
-    def __init__(self, cfg: SparkConfig, names: list[str], password: str | None) -> None:
-        self.cfg = cfg
+    def __init__(self, main: ChildMain, names: list[str], *, backoff_max: float = 30.0) -> None:
+        self.main = main
         self.names = names
-        self.password = password
-        self.restarts = 0
+        self.backoff_max = backoff_max
         self._wake_fd: int | None = None
 
     def wake(self) -> None:
@@ -49,11 +51,11 @@ class PumpProcess:
 
     async def run(self) -> None:
         """Keep a child running until cancelled; a child that dies is restarted with backoff."""
-        delay = 0.5
+        backoff = Backoff(0.5, self.backoff_max)
         while True:
             reader, writer = _CTX.Pipe(duplex=False)
-            proc = _CTX.Process(target=child_main, name="spark-bridge-pumps", daemon=True,
-                                args=(self.cfg, self.names, self.password, reader))
+            proc = _CTX.Process(target=self.main, name="spark-bridge-pumps", daemon=True,
+                                args=(reader,))
             proc.start()
             reader.close()  # the child holds the only read end: its EOF is our exit
             os.set_blocking(writer.fileno(), False)
@@ -69,11 +71,9 @@ class PumpProcess:
                 raise
             self._wake_fd = None
             writer.close()
-            self.restarts += 1
             log.error("bridge: sink pump process exited (code %s); restarting in %.1fs, the "
-                      "outbox keeps every record", code, delay)
-            await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))
-            delay = min(delay * 2, self.cfg.bridges.backoff_max)
+                      "outbox keeps every record", code, backoff.delay)
+            await backoff.wait()
 
 
 async def _exited(proc: Any) -> int | None:
@@ -104,25 +104,16 @@ def _stop(proc: Any) -> None:
         proc.join()
 
 
-def child_main(cfg: SparkConfig, names: list[str], password: str | None,
-               wake: Connection) -> None:
-    """Entry point of the child process."""
-    logging.basicConfig(level=cfg.log_level,
-                        format="%(asctime)s %(levelname)s bridge-pumps %(name)s: %(message)s")
-    asyncio.run(_child(cfg, names, password, wake))
-
-
-async def _child(cfg: SparkConfig, names: list[str], password: str | None,
-                 wake: Connection) -> None:
-    from spark.bridges.runtime import Bridge
-
+async def serve_child(run: Coroutine[Any, Any, None], on_wake: Callable[[], None],
+                      wake: Connection) -> None:
+    """In the child: run ``run`` until the parent closes the pipe (then cancel it); call
+    ``on_wake`` for each byte the parent writes after a commit."""
     loop = asyncio.get_running_loop()
-    bridge = Bridge(cfg, password=password, pumps=names, ingest=False, status=False)
-    runner = asyncio.create_task(bridge.run(), name="bridge-pumps")
+    runner = asyncio.create_task(run, name="bridge-pumps")
     fd = wake.fileno()
     os.set_blocking(fd, False)
 
-    def on_wake() -> None:
+    def readable() -> None:
         try:
             data = os.read(fd, 4096)
         except BlockingIOError:
@@ -131,9 +122,8 @@ async def _child(cfg: SparkConfig, names: list[str], password: str | None,
             loop.remove_reader(fd)
             runner.cancel()
             return
-        for pump in bridge.pumps.values():
-            pump.wake.set()
+        on_wake()
 
-    loop.add_reader(fd, on_wake)
+    loop.add_reader(fd, readable)
     with contextlib.suppress(asyncio.CancelledError):
         await runner

@@ -21,14 +21,15 @@ import logging
 import multiprocessing
 import time
 from collections.abc import Callable
+from multiprocessing.connection import Connection
 from typing import Any
 
-from spark.app.config.models import SparkConfig
+from spark.bridges.config import BridgeSettings
 from spark.bridges.ingest.subscriber import Ingest
 from spark.bridges.outbox.bounds import enforce
 from spark.bridges.outbox.store import Outbox
 from spark.bridges.pump import Pump, SinkFactory
-from spark.bridges.pumpproc import PumpProcess
+from spark.bridges.pumpproc import PumpProcess, serve_child
 from spark.bridges.reconcile import Gap, reconcile
 from spark.bridges.sinks.base import sink_class
 from spark.bridges.status import BridgeNode, make_status_node
@@ -37,7 +38,7 @@ from spark.core.errors import ConfigError
 log = logging.getLogger(__name__)
 
 
-def sink_factories(cfg: SparkConfig) -> dict[str, SinkFactory]:
+def sink_factories(cfg: BridgeSettings) -> dict[str, SinkFactory]:
     """A factory per configured sink, by outbox name (``timescale``, ``kafka``, ...)."""
     out: dict[str, SinkFactory] = {}
     for name, sink_cfg in zip(cfg.bridges.sink_names(), cfg.bridges.sinks, strict=True):
@@ -52,7 +53,7 @@ def sink_factories(cfg: SparkConfig) -> dict[str, SinkFactory]:
     return out
 
 
-def make_pump(cfg: SparkConfig, name: str, factory: SinkFactory, box: Outbox) -> Pump:
+def make_pump(cfg: BridgeSettings, name: str, factory: SinkFactory, box: Outbox) -> Pump:
     """A pump with the sink's batch bounds (``batch_rows``, ``batch_seconds`` when it has them)."""
     sink_cfg = dict(zip(cfg.bridges.sink_names(), cfg.bridges.sinks, strict=True)).get(name)
     linger = min(cfg.bridges.linger_ms / 1000, float(getattr(sink_cfg, "batch_seconds", 1.0)))
@@ -66,7 +67,7 @@ class Bridge:
     ``pumps`` picks which of them this process drains (default: all); ``ingest`` False runs
     no MQTT subscriber."""
 
-    def __init__(self, cfg: SparkConfig, *, password: str | None = None,
+    def __init__(self, cfg: BridgeSettings, *, password: str | None = None,
                  sinks: dict[str, SinkFactory] | None = None, pumps: list[str] | None = None,
                  ingest: bool = True, status: bool = True) -> None:
         self.cfg = cfg
@@ -87,7 +88,9 @@ class Bridge:
             if multiprocessing.current_process().daemon:  # may not have children
                 log.info("bridge: in a daemon process, the sink pumps run in this process")
             else:
-                self.child = PumpProcess(cfg, self.pump_names, password)
+                main = functools.partial(pump_child_main, cfg, self.pump_names, password)
+                self.child = PumpProcess(main, self.pump_names,
+                                         backoff_max=cfg.bridges.backoff_max)
         self.with_status = status
         self.ingest: Ingest | None = None
         self.pumps: dict[str, Pump] = {}
@@ -201,21 +204,21 @@ class Bridge:
         return out
 
 
-def require_sinks(cfg: SparkConfig) -> None:
+def require_sinks(cfg: BridgeSettings) -> None:
     """``spark bridge run`` / ``sync`` without a sink is a config mistake, said before anything
     (the outbox folder included) is created."""
     if not cfg.bridges.sinks:
         raise ConfigError("bridges.sinks is empty: name a timescale or kafka sink to bridge to")
 
 
-async def run_bridge(cfg: SparkConfig, password: str | None = None, *,
+async def run_bridge(cfg: BridgeSettings, password: str | None = None, *,
                      pumps: list[str] | None = None, ingest: bool = True) -> int:
     require_sinks(cfg)
     await Bridge(cfg, password=password, pumps=pumps, ingest=ingest, status=ingest).run()
     return 0
 
 
-async def run_sync(cfg: SparkConfig, sinks: dict[str, SinkFactory] | None = None) -> list[Gap]:
+async def run_sync(cfg: BridgeSettings, sinks: dict[str, SinkFactory] | None = None) -> list[Gap]:
     """``spark bridge sync``: reconcile every sink now and deliver what was re-enqueued (a sink
     that is down is retried with backoff: bound the wait with ``asyncio.timeout``)."""
     if sinks is None:
@@ -229,3 +232,23 @@ async def run_sync(cfg: SparkConfig, sinks: dict[str, SinkFactory] | None = None
                 pump = make_pump(cfg, name, bridge.factories[name], bridge.outbox)
                 tg.create_task(pump.run(until_idle=True), name=f"bridge-sync-{name}")
     return gaps
+
+
+def pump_child_main(cfg: BridgeSettings, names: list[str], password: str | None,
+                    wake: Connection) -> None:
+    """Entry point of the pump child process (:class:`~spark.bridges.pumpproc.PumpProcess`):
+    a :class:`Bridge` that only drains the sinks ``names``."""
+    logging.basicConfig(level=cfg.log_level,
+                        format="%(asctime)s %(levelname)s bridge-pumps %(name)s: %(message)s")
+    asyncio.run(_pump_child(cfg, names, password, wake))
+
+
+async def _pump_child(cfg: BridgeSettings, names: list[str], password: str | None,
+                      wake: Connection) -> None:
+    bridge = Bridge(cfg, password=password, pumps=names, ingest=False, status=False)
+
+    def on_wake() -> None:
+        for pump in bridge.pumps.values():
+            pump.wake.set()
+
+    await serve_child(bridge.run(), on_wake, wake)

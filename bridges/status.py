@@ -17,11 +17,11 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from spark.app.config.models import SparkConfig
-from spark.bridges.pump import LinkState
+from spark.bridges.config import BridgeSettings
 from spark.core.agent.agent import NodeAgent, NodeContext
 from spark.core.agent.config import NodeConfigBase
 from spark.core.agent.entities import Entity, Sensor
+from spark.core.link import LinkState
 from spark.core.messages.telemetry import TelemetryMessage
 
 log = logging.getLogger(__name__)
@@ -98,11 +98,11 @@ class BridgeNode(NodeAgent):
         return readings
 
 
-def make_status_node(cfg: SparkConfig, sinks: list[str], snapshot: Snapshot,
+def make_status_node(cfg: BridgeSettings, sinks: list[str], snapshot: Snapshot,
                      password: str | None) -> BridgeNode:
-    username = cfg.mqtt.username or cfg.hub.id
+    username = cfg.mqtt.username or cfg.hub_id
     node = BridgeNodeConfig.model_validate({
         "id": cfg.bridges.node_id, "name": "Cloud bridge",
         "username": username if password else None,
         "state_interval": cfg.bridges.status_interval})
-    return BridgeNode(NodeContext(cfg.agent_settings(), node, password=password), sinks, snapshot)
+    return BridgeNode(NodeContext(cfg.agent, node, password=password), sinks, snapshot)

@@ -1,9 +1,13 @@
 """Request/response over MQTT with correlation ids (Zigbee2MQTT ``bridge/request`` style).
 
-Request on ``<base>/<node>/request/<method>``: ``{"id": "...", "params": {...}}``.
-Response on ``<base>/<node>/response/<method>``:
+Request on ``<base>/<node>/request/<caller>/<method>``: ``{"id": "...", "params": {...}}``.
+Response on ``<base>/<node>/response/<caller>/<method>``:
 ``{"id": "...", "status": "ok", "data": ...}``
 or ``{"id": "...", "status": "error", "error": "..."}``.
+
+``<caller>`` is the sender's broker account: the generated ACL lets an account publish
+requests only under its own name, so a server learns who asks from the topic (and must not
+trust anything in the payload for that). Handlers get it as their second argument.
 """
 
 from __future__ import annotations
@@ -19,11 +23,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from spark.core.errors import PayloadError, SparkError
 from spark.core.mqtt import Message, MqttClient
-from spark.core.topics import TopicLayout
+from spark.core.topics import TopicLayout, valid_segment
 
 log = logging.getLogger(__name__)
 
-RpcHandler = Callable[[dict[str, Any]], Awaitable[Any]]
+MAX_PENDING = 256  # requests answered at once per server; more are refused ("busy"), not queued
+RpcHandler = Callable[[dict[str, Any], str], Awaitable[Any]]  # (params, caller account)
 
 
 class Request(BaseModel):
@@ -79,17 +84,26 @@ class RpcServer:
         parsed = self._layout.parse_request(msg.topic)
         if parsed is None:
             return
-        task = asyncio.create_task(self._answer(parsed.method, msg.payload),
+        if parsed.node_id != self._node_id:
+            return
+        if len(self._tasks) >= MAX_PENDING:
+            log.warning("%s: %d requests pending; refusing %s from %s", self._node_id,
+                        len(self._tasks), parsed.method, parsed.caller)
+            self._client.publish(self._layout.response(self._node_id, parsed.method, parsed.caller),
+                                 Response(status="error", error="busy: too many requests")
+                                 .to_payload(), 1)
+            return
+        task = asyncio.create_task(self._answer(parsed.caller, parsed.method, msg.payload),
                                    name=f"rpc-{self._node_id}-{parsed.method}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _answer(self, method: str, payload: bytes | bytearray) -> None:
-        topic = self._layout.response(self._node_id, method)
+    async def _answer(self, caller: str, method: str, payload: bytes | bytearray) -> None:
+        topic = self._layout.response(self._node_id, method, caller)
         try:
             request = Request.from_payload(payload)
         except PayloadError as exc:
-            log.warning("%s: rejected request %s: %s", self._node_id, method, exc)
+            log.warning("%s: rejected request %s from %s: %s", self._node_id, method, caller, exc)
             self._client.publish(topic, Response(status="error", error=str(exc)).to_payload(), 1)
             return
         handler = self._methods.get(method)
@@ -97,21 +111,23 @@ class RpcServer:
             response = Response(id=request.id, status="error", error=f"unknown method {method!r}")
         else:
             try:
-                response = Response(id=request.id, data=await handler(request.params))
+                response = Response(id=request.id, data=await handler(request.params, caller))
             except (SparkError, ValueError, KeyError) as exc:
                 response = Response(id=request.id, status="error", error=str(exc))
             except Exception as exc:
-                log.exception("%s: request %s failed", self._node_id, method)
+                log.exception("%s: request %s from %s failed", self._node_id, method, caller)
                 response = Response(id=request.id, status="error", error=f"internal error: {exc}")
         self._client.publish(topic, response.to_payload(), 1)
 
 
 class RpcClient:
-    """Sends requests and waits for the matching response."""
+    """Sends requests as ``caller`` (the broker account ``client`` logged in with: the broker
+    drops requests under any other name) and waits for the matching response."""
 
-    def __init__(self, client: MqttClient, layout: TopicLayout) -> None:
+    def __init__(self, client: MqttClient, layout: TopicLayout, caller: str) -> None:
         self._client = client
         self._layout = layout
+        self.caller = valid_segment(caller, "caller")
         self._waiting: dict[str, asyncio.Future[Response]] = {}
         self._subscribed: set[str] = set()
 
@@ -129,7 +145,7 @@ class RpcClient:
         self, node_id: str, method: str, params: dict[str, Any] | None = None,
         timeout: float = 5.0,
     ) -> Any:
-        response_filter = self._layout.all_responses(node_id)
+        response_filter = self._layout.all_responses(node_id, self.caller)
         if response_filter not in self._subscribed:
             self._subscribed.add(response_filter)
             self._client.subscribe(response_filter, self._on_response, qos=1)
@@ -137,7 +153,8 @@ class RpcClient:
         fut: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
         self._waiting[request.id] = fut
         try:
-            self._client.publish(self._layout.request(node_id, method), request.to_payload(), 1)
+            self._client.publish(self._layout.request(node_id, method, self.caller),
+                                 request.to_payload(), 1)
             async with asyncio.timeout(timeout):
                 response = await fut
         except TimeoutError:

@@ -6,8 +6,10 @@ Layout (``<base>`` defaults to ``spark``, ``<prefix>`` to ``homeassistant``)::
     <base>/<node>/<object>/state           retained entity state (raw value, HA style)
     <base>/<node>/<object>/attributes      retained JSON attributes (json_attributes_topic)
     <base>/<node>/<object>/set             command to an entity (not retained)
-    <base>/<node>/request/<method>         request, JSON with an "id" correlation key
-    <base>/<node>/response/<method>        response {"id", "status": ok|error, "data"?, "error"?}
+    <base>/<node>/request/<caller>/<method>   request, JSON with an "id" correlation key;
+                                           <caller> is the sender's broker account, which the
+                                           broker's ACL lets write only its own name there
+    <base>/<node>/response/<caller>/<method>  response {"id", "status": ok|error, "data"?, "error"?}
     <base>/<node>/response/command         outcome of a command sent to one of the node's entities
     <base>/<node>/telemetry                compact per-interval metrics for the cloud bridges
     <base>/<node>/inference                inference results of a vision node (cloud bridges)
@@ -112,7 +114,11 @@ class EntityTopic:
 
 @dataclass(frozen=True, slots=True)
 class RequestTopic:
+    """``<base>/<node>/request/<caller>/<method>``: ``caller`` is the sender's broker account
+    (the ACL lets an account write only requests under its own name)."""
+
     node_id: str
+    caller: str
     method: str
 
 
@@ -141,18 +147,27 @@ class TopicLayout:
         """Voice pipeline events (JSON, not retained): wake, speech, transcript, intent..."""
         return f"{self.base}/{valid_segment(node_id, 'node id')}/pipeline"
 
-    def all_power_states(self) -> str:
-        return f"{self.base}/+/power"
-
     def models_announcement(self) -> str:
         """Retained: the latest model update from the cloud (Kafka ``models.updates``)."""
         return f"{self.base}/cloud/models"
 
-    def request(self, node_id: str, method: str) -> str:
-        return f"{self.base}/{valid_segment(node_id, 'node id')}/request/{valid_segment(method)}"
+    def request(self, node_id: str, method: str, caller: str) -> str:
+        """A request to ``node_id`` from account ``caller``."""
+        node, who = valid_segment(node_id, "node id"), valid_segment(caller, "caller")
+        return f"{self.base}/{node}/request/{who}/{valid_segment(method, 'method')}"
 
-    def response(self, node_id: str, method: str) -> str:
-        return f"{self.base}/{valid_segment(node_id, 'node id')}/response/{valid_segment(method)}"
+    def response(self, node_id: str, method: str, caller: str) -> str:
+        """The answer of ``node_id`` to ``caller``'s request."""
+        node, who = valid_segment(node_id, "node id"), valid_segment(caller, "caller")
+        return f"{self.base}/{node}/response/{who}/{valid_segment(method, 'method')}"
+
+    def command_outcome(self, node_id: str) -> str:
+        """Outcome of a command sent to one of the node's entities (errors, correlated acks)."""
+        return f"{self.base}/{valid_segment(node_id, 'node id')}/response/command"
+
+    def owner_probe(self, node_id: str) -> str:
+        """The loopback marker of an ownership probe (core.agent.ownership)."""
+        return f"{self.base}/{valid_segment(node_id, 'node id')}/response/owner-probe"
 
     # ---- entity level -----------------------------------------------------------------
     def _entity(self, node_id: str, object_id: str, leaf: str) -> str:
@@ -173,13 +188,19 @@ class TopicLayout:
         return f"{self.base}/{valid_segment(node_id, 'node id')}/+/set"
 
     def node_requests(self, node_id: str) -> str:
-        return f"{self.base}/{valid_segment(node_id, 'node id')}/request/+"
+        return f"{self.base}/{valid_segment(node_id, 'node id')}/request/+/+"
+
+    def caller_requests(self, caller: str) -> str:
+        """Every request account ``caller`` may send (to any node): its ACL write rule."""
+        return f"{self.base}/+/request/{valid_segment(caller, 'caller')}/+"
 
     def all_availability(self) -> str:
         return f"{self.base}/+/availability"
 
-    def all_responses(self, node_id: str) -> str:
-        return f"{self.base}/{valid_segment(node_id, 'node id')}/response/+"
+    def all_responses(self, node_id: str, caller: str) -> str:
+        """Every answer of ``node_id`` to ``caller``."""
+        node, who = valid_segment(node_id, "node id"), valid_segment(caller, "caller")
+        return f"{self.base}/{node}/response/{who}/+"
 
     def node_namespace(self, node_id: str) -> str:
         """Everything under one node (what its broker account may write)."""
@@ -187,9 +208,6 @@ class TopicLayout:
 
     def everything(self) -> str:
         return f"{self.base}/#"
-
-    def all_requests(self) -> str:
-        return f"{self.base}/+/request/#"
 
     def all_commands(self) -> str:
         return f"{self.base}/+/+/set"
@@ -202,7 +220,8 @@ class TopicLayout:
             ("entity state", f"{b}/<node>/<entity>/state  retained"),
             ("commands", f"{b}/<node>/<entity>/set    e.g. {b}/sim/lamp/set ON"),
             ("command errors", f"{b}/<node>/response/command"),
-            ("requests", f"{b}/<node>/request/<method> -> {b}/<node>/response/<method>"),
+            ("requests", f"{b}/<node>/request/<account>/<method> -> "
+                         f"{b}/<node>/response/<account>/<method>"),
             ("HA discovery", f"{p}/<platform>/<node>/<entity>/config"),
         ]
 
@@ -266,15 +285,12 @@ class TopicLayout:
         return None
 
     def parse_request(self, topic: str) -> RequestTopic | None:
+        """``<base>/<node>/request/<caller>/<method>``; None for anything else, including
+        segments outside the topic grammar."""
         rest = self._split(topic, self._base_parts) if topic.startswith(self.base + "/") else None
-        if rest and len(rest) == 3 and rest[1] == "request":
-            return RequestTopic(rest[0], rest[2])
-        return None
-
-    def parse_response(self, topic: str) -> RequestTopic | None:
-        rest = self._split(topic, self._base_parts) if topic.startswith(self.base + "/") else None
-        if rest and len(rest) == 3 and rest[1] == "response":
-            return RequestTopic(rest[0], rest[2])
+        if rest and len(rest) == 4 and rest[1] == "request" \
+                and all(SEGMENT_RE.match(p) for p in (rest[0], rest[2], rest[3])):
+            return RequestTopic(rest[0], rest[2], rest[3])
         return None
 
     def parse_availability(self, topic: str) -> str | None:

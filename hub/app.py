@@ -1,69 +1,54 @@
 """The hub process: registry + services + RPC on one MQTT connection, itself a device in HA.
 
-The hub is a node agent (its availability topic carries the will that every Prime Spark entity
-lists), plus the registry fed by the discovery prefix and by every entity topic it learned of.
-When ``bridges.sinks`` names a ``kafka`` sink with ``source.enabled``, the hub also runs its
-cloud source (``cloud.commands`` -> MQTT commands through the hub's services,
-``models.updates`` -> a retained announcement): it needs the registry and the hub's MQTT
-client, so it lives here rather than in the bridge process.
+The hub owns a small node agent (:class:`HubAgent`) for its own device: its availability topic
+carries the will that every Prime Spark entity lists, its diagnostic entities, its RPC server.
+Beside it, the registry fed by the discovery prefix and by every entity topic it learned of,
+the services, the recorder, and the command sources app/runtime hands it (the Kafka cloud
+source: ``cloud.commands`` -> MQTT commands through the hub's services; it needs the registry
+and the hub's MQTT client, so it runs here rather than in the bridge process). The panel and
+the REST API read the hub through :class:`~hub.view.HubView`, built around it by app/runtime.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from spark.app.config.models import SparkConfig
-from spark.bridges.sinks.kafka.config import KafkaSinkConfig
 from spark.core.agent.agent import NodeAgent, NodeContext
 from spark.core.agent.config import NodeConfigBase
 from spark.core.agent.entities import Entity, Sensor
+from spark.core.config.mqtt import MqttConfig
 from spark.core.events import EventBus, NodeAvailability
 from spark.core.mqtt import Message, MqttClient
-from spark.core.topics import ONLINE
+from spark.core.rpc import RpcServer
+from spark.core.services import CommandSource, CommandSources, ServiceError
+from spark.core.topics import ONLINE, TopicLayout
+from spark.hub.policy import Caller, Policy, PolicyConfig
+from spark.hub.recorder.config import RecorderConfig
 from spark.hub.registry import Registry, RegistryLimits
-from spark.hub.services import ServiceError, Services
+from spark.hub.services import Services
 from spark.hub.templates import TemplateEngine
 
 if TYPE_CHECKING:
-    from spark.bridges.sinks.kafka.source import CloudCommandSource
+    from spark.core.agent.ownership import Owner
     from spark.hub.recorder import Recorder
-    from spark.ui.server import WebServer
 
 log = logging.getLogger(__name__)
 
 
-def hub_node_config(config: SparkConfig) -> NodeConfigBase:
-    return NodeConfigBase(id=config.hub.id, name=config.hub.name, username=config.mqtt.username)
+class HubAgent(NodeAgent[NodeConfigBase]):
+    """The hub's own device: diagnostic entities, availability, RPC. Its hooks run the hub."""
 
-
-class Hub(NodeAgent):
     kind: ClassVar[str] = "hub"
     model: ClassVar[str] = "Prime Spark hub"
 
-    def __init__(self, config: SparkConfig, password: str | None = None,
-                 announce_delay: tuple[float, float] = (1.0, 5.0), web: bool = False) -> None:
-        super().__init__(NodeContext(config.agent_settings(), hub_node_config(config),
-                                     password=password, announce_delay=announce_delay))
-        self.config = config
-        self.bus = EventBus()
-        self.registry: Registry | None = None
-        self.services: Services | None = None
-        self.nodes_online: dict[str, bool] = {}
-        self.cloud_sources: dict[str, CloudCommandSource] = {}  # by sink name, see attach
-        self.recorder: Recorder | None = None
-        if config.recorder.enabled:  # SQLAlchemy loads only when history is kept
-            from spark.hub.recorder import Recorder
-
-            self.recorder = Recorder(config.recorder, self.bus, registry=lambda: self.registry)
-        # The panel + REST API (ui.server.WebServer), when asked for (`spark hub`, `spark up`).
-        self.web: WebServer | None = None
-        if web and config.ui.enabled:
-            from spark.ui.server import WebServer
-
-            self.web = WebServer(self, config.ui)
+    def __init__(self, ctx: NodeContext[NodeConfigBase], hub: Hub) -> None:
+        super().__init__(ctx)
+        self._hub = hub
 
     def declare_entities(self) -> list[Entity]:
         return [
@@ -85,45 +70,92 @@ class Hub(NodeAgent):
         ]
 
     async def attach(self, client: MqttClient) -> None:
+        assert self.rpc is not None
+        self._hub.attach(client, self.rpc)
+
+    async def work(self) -> None:
+        await self._hub.work()
+
+
+class Hub:
+    """Satisfies :class:`~hub.view.HubView`. ``agent`` is the context of the hub's own node
+    (the shared settings: broker, request timeout; its id, MQTT login, announce delay);
+    ``recorder`` the history section; ``cloud`` builds the command sources to run; ``policy``
+    says which caller may call what (``hub.policy``); ``limits`` how many entities discovery may
+    create (``hub.max_entities*``). App/runtime takes them from the whole config."""
+
+    def __init__(self, agent: NodeContext[NodeConfigBase], recorder: RecorderConfig,
+                 cloud: CommandSources | None = None, policy: PolicyConfig | None = None,
+                 limits: RegistryLimits | None = None) -> None:
+        self.agent = HubAgent(agent, self)
+        self.limits = limits or RegistryLimits()
+        self.policy = Policy(policy, self.agent.rpc_caller)
+        self.bus = EventBus()
+        self.registry: Registry | None = None
+        self.services: Services | None = None
+        self.nodes_online: dict[str, bool] = {}
+        self.cloud_sources: Mapping[str, CommandSource] = {}  # by name, see attach
+        self._cloud = cloud
+        self._attached: list[Callable[[MqttClient], None]] = []
+        self.recorder: Recorder | None = None
+        if recorder.enabled:  # SQLAlchemy loads only when history is kept
+            from spark.hub.recorder import Recorder
+
+            self.recorder = Recorder(recorder, self.bus, registry=lambda: self.registry)
+
+    # ---- the hub's node -----------------------------------------------------------------
+    @property
+    def node_id(self) -> str:
+        return self.agent.node_id
+
+    @property
+    def layout(self) -> TopicLayout:
+        return self.agent.layout
+
+    @property
+    def mqtt(self) -> MqttConfig:
+        return self.agent.settings.mqtt
+
+    @property
+    def client(self) -> MqttClient | None:
+        return self.agent.client
+
+    async def check_owner(self) -> Owner | None:
+        return await self.agent.check_owner()
+
+    def stop(self) -> None:
+        self.agent.stop()
+
+    def when_attached(self, callback: Callable[[MqttClient], None]) -> None:
+        if self.client is not None:
+            callback(self.client)
+        else:
+            self._attached.append(callback)
+
+    # ---- wiring -------------------------------------------------------------------------
+    def attach(self, client: MqttClient, rpc: RpcServer) -> None:
+        """The client exists, not yet connected: registry, services, subscriptions, RPC."""
         self.registry = Registry(
             self.layout, self.bus,
             subscribe=lambda topics: client.subscribe_many(topics, 1),
             unsubscribe=client.unsubscribe_many,
             templates=TemplateEngine(),
-            limits=RegistryLimits(self.config.hub.max_entities,
-                                  self.config.hub.max_entities_per_publisher),
+            limits=self.limits,
         )
-        self.services = Services(self.registry, self.bus, client.publish, self.layout)
+        self.services = Services(self.registry, self.bus, client.publish, self.layout,
+                                 self.policy)
         client.set_default_handler(self.registry.on_message)
         client.subscribe(self.layout.all_discovery(), self.registry.on_discovery, 1)
         client.subscribe(self.layout.all_availability(), self._on_node_availability, 1)
-        assert self.rpc is not None
-        self.rpc.register("call_service", self._rpc_call_service)
-        self.rpc.register("get_state", self._rpc_get_state)
-        self.rpc.register("list_entities", self._rpc_list_entities)
-        self.rpc.register("list_devices", self._rpc_list_devices)
-        if self.web is not None:
-            self.web.attach(client)
-        self.cloud_sources = self._make_cloud_sources(client)
-
-    def _make_cloud_sources(self, client: MqttClient) -> dict[str, CloudCommandSource]:
-        """One Kafka cloud source per ``kafka`` sink with ``source.enabled``, by sink name."""
-        bridges = self.config.bridges
-        names = {id(sink): name for name, sink in zip(bridges.sink_names(), bridges.sinks,
-                                                       strict=True)}
-        if not any(isinstance(sink, KafkaSinkConfig) and sink.source.enabled
-                   for sink in bridges.sinks):
-            return {}
-        try:  # confluent-kafka loads only when a source runs
-            from spark.bridges.sinks.kafka.source import cloud_sources
-        except ImportError as exc:
-            log.error("hub: Kafka cloud source unavailable, cloud commands are not read: %s",
-                      exc)
-            return {}
-        assert self.services is not None
-        sources = cloud_sources(self.config, self.services, client.publish_confirmed,
-                                self.layout, self.node_id)
-        return {names[id(src.config)]: src for src in sources}
+        rpc.register("call_service", self._rpc_call_service)
+        rpc.register("get_state", self._rpc_get_state)
+        rpc.register("list_entities", self._rpc_list_entities)
+        rpc.register("list_devices", self._rpc_list_devices)
+        for callback in self._attached:
+            callback(client)
+        self._attached.clear()
+        if self._cloud is not None:
+            self.cloud_sources = self._cloud(self.services, client.publish_confirmed)
 
     def _on_node_availability(self, msg: Message) -> None:
         node = self.layout.parse_availability(msg.topic)
@@ -137,19 +169,16 @@ class Hub(NodeAgent):
             self.registry.on_message(msg)  # entities listing this topic in their availability
 
     async def run(self, ready: asyncio.Event | None = None) -> None:
-        """Run the hub; the recorder (when enabled) runs beside it as task ``hub-recorder``
-        and, once the hub has stopped, writes what is still pending before this returns; the
-        web server (when enabled) runs as task ``hub-web`` and stops with the hub."""
+        """Run the hub until :meth:`stop`; the recorder (when enabled) runs beside it as task
+        ``hub-recorder`` and, once the hub has stopped, writes what is still pending before
+        this returns. Raises ``NodeIdTaken``, before connecting, when a live process serves
+        the hub's id."""
         side = []
         if self.recorder is not None:
             side.append(asyncio.create_task(self.recorder.run(), name="hub-recorder"))
-        if self.web is not None:
-            side.append(asyncio.create_task(self.web.run(), name="hub-web"))
         try:
-            await super().run(ready)
+            await self.agent.run(ready)
         finally:
-            if self.web is not None:
-                self.web.stop()
             if self.recorder is not None:
                 self.recorder.stop()
             if side:
@@ -159,7 +188,7 @@ class Hub(NodeAgent):
                     log.error("%s failed", task.get_name(), exc_info=task.exception())
 
     async def work(self) -> None:
-        """Housekeeping, and each Kafka cloud source as task ``hub-cloud-<sink>`` (each one
+        """Housekeeping, and each command source as task ``hub-cloud-<name>`` (each one
         supervises its own link: a Kafka outage never stops the hub)."""
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._housekeeping(), name="hub-housekeeping")
@@ -177,46 +206,60 @@ class Hub(NodeAgent):
         reg = self.registry
         if reg is None:
             return
-        self.set_state("devices", len(reg.devices))
-        self.set_state("entities", len(reg.entities))
-        self.set_state("unavailable", sum(1 for e in reg.entities.values() if not e.available))
-        self.set_state("messages", reg.stats.messages)
-        self.set_state("rejected", reg.stats.rejected)
-        self.set_state("entities_refused", reg.stats.entities_refused,
-                       {"limit_reached": reg.stats.limit_reached,
-                        "max_entities": reg.limits.max_entities,
-                        "max_entities_per_publisher": reg.limits.max_entities_per_publisher})
+        agent = self.agent
+        agent.set_state("devices", len(reg.devices))
+        agent.set_state("entities", len(reg.entities))
+        agent.set_state("unavailable", sum(1 for e in reg.entities.values() if not e.available))
+        agent.set_state("messages", reg.stats.messages)
+        agent.set_state("rejected", reg.stats.rejected)
+        agent.set_state("entities_refused", reg.stats.entities_refused,
+                        {"limit_reached": reg.stats.limit_reached,
+                         "max_entities": reg.limits.max_entities,
+                         "max_entities_per_publisher": reg.limits.max_entities_per_publisher})
         disabled = reg.stats.disabled
-        self.set_state("entities_disabled", len(disabled),
-                       {"entities": dict(list(disabled.items())[:20])})
+        agent.set_state("entities_disabled", len(disabled),
+                        {"entities": dict(list(disabled.items())[:20])})
 
-    # ---- RPC --------------------------------------------------------------------------
-    async def _rpc_call_service(self, params: dict[str, Any]) -> dict[str, Any]:
+    # ---- RPC: ``caller`` is the broker account in the request topic (see core.rpc) ------
+    async def _rpc_call_service(self, params: dict[str, Any], caller: str) -> dict[str, Any]:
         assert self.services is not None
         try:
             return await self.services.call(
                 str(params.get("service", "")), str(params.get("entity_id", "")),
                 dict(params.get("data") or {}), wait=bool(params.get("wait", True)),
-                timeout=float(params.get("timeout", self.config.hub.request_timeout)),
+                timeout=_bounded(params.get("timeout", self.agent.settings.request_timeout)),
+                caller=Caller.account(caller),
             )
         except ServiceError:
             raise
         except (TypeError, ValueError) as exc:
             raise ServiceError(f"bad call_service parameters: {exc}") from None
 
-    async def _rpc_get_state(self, params: dict[str, Any]) -> dict[str, Any]:
+    async def _rpc_get_state(self, params: dict[str, Any], caller: str) -> dict[str, Any]:
         assert self.registry is not None
+        self.policy.check_method(Caller.account(caller), "get_state")
         record = self.registry.get(str(params.get("entity_id", "")))
         if record is None:
             raise ServiceError(f"unknown entity {params.get('entity_id')!r}")
         return record.as_dict()
 
-    async def _rpc_list_entities(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+    async def _rpc_list_entities(self, params: dict[str, Any], caller: str
+                                 ) -> list[dict[str, Any]]:
         assert self.registry is not None
+        self.policy.check_method(Caller.account(caller), "list_entities")
         return [e.as_dict() for e in self.registry.entities.values()]
 
-    async def _rpc_list_devices(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+    async def _rpc_list_devices(self, params: dict[str, Any], caller: str
+                                ) -> list[dict[str, Any]]:
         """Devices with name, area, maker and their entity ids (the voice grammar's device and
         area names come from here)."""
         assert self.registry is not None
+        self.policy.check_method(Caller.account(caller), "list_devices")
         return [d.as_dict() for d in self.registry.devices.values()]
+
+
+def _bounded(timeout: Any) -> float:
+    """A caller's timeout, kept between 0.1 and 60 s (a request cannot park a waiter for
+    ever)."""
+    value = float(timeout)
+    return min(max(value, 0.1), 60.0) if math.isfinite(value) else 60.0

@@ -5,6 +5,10 @@ The entity's platform module validates the call against its discovery config and
 command payload (``payload_on``, JSON for JSON-schema lights, ...); here the ``command_template``
 is applied and the command published. With ``wait=True`` the call returns only when the device
 confirms the new state.
+
+Every call names its caller and passes ``hub.policy`` first, and every command topic passes the
+protected-topic check (``spark.hub.policy``): the hub publishes with rights no node has, so a
+discovery config must not be able to point it at availability, state or discovery topics.
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ from spark.core.events import EventBus, HubEvent, StateChanged
 from spark.core.platforms import platform_for, service_names
 from spark.core.topics import TopicLayout
 from spark.hub.entity import EntityRecord
+from spark.hub.policy import HUB, Caller, Policy, PolicyError, command_target
 from spark.hub.registry import Registry
 
-__all__ = ["Command", "ServiceError", "Services"]  # and SERVICES, below
+__all__ = ["Caller", "Command", "PolicyError", "ServiceError", "Services"]  # and SERVICES
 
 PublishFn = Callable[[str, Any, int, bool], None]
 
@@ -44,11 +49,12 @@ class Command:
 
 class Services:
     def __init__(self, registry: Registry, bus: EventBus, publish: PublishFn,
-                 layout: TopicLayout) -> None:
+                 layout: TopicLayout, policy: Policy | None = None) -> None:
         self.registry = registry
         self.bus = bus
         self._publish = publish
         self._layout = layout
+        self.policy = policy or Policy()
         self._waiters: dict[str, list[tuple[str, asyncio.Future[str]]]] = {}
         bus.listen(self._on_event, (StateChanged,))
 
@@ -65,12 +71,28 @@ class Services:
             payload = self.registry.templates.compile(spec.command_template).render_command(payload)
         if not spec.state_topic or spec.optimistic:
             expect = None
-        return Command(spec.command_topic, payload, expect, spec.qos or 0, bool(spec.retain))
+        own = (spec.state_topic, spec.json_attributes_topic, *(a.topic for a in spec.availability))
+        target = command_target(self._layout, entity.entity_id, spec.command_topic, spec.node_id,
+                                own, bool(spec.retain))
+        return Command(target.topic, payload, expect, spec.qos or 0, target.retain)
+
+    def check(self, service: str, entity_id: str, data: dict[str, Any]) -> Command:
+        """The command :meth:`call` would publish, unpublished (``core.services.ServiceCaller``:
+        the cloud source publishes it itself, confirmed)."""
+        entity = self.registry.get(entity_id)
+        if entity is None:
+            raise ServiceError(f"unknown entity {entity_id}")
+        if not entity.available:
+            raise ServiceError(f"{entity_id} is unavailable")
+        return self.build(service, entity, data)
 
     async def call(
         self, service: str, entity_id: str, data: dict[str, Any] | None = None,
-        *, wait: bool = False, timeout: float = 5.0,
+        *, wait: bool = False, timeout: float = 5.0, caller: Caller = HUB,
     ) -> dict[str, Any]:
+        """Call ``service`` on ``entity_id`` for ``caller`` (default: the hub itself; RPC, the
+        panel and the API pass theirs): :class:`PolicyError` when the caller may not."""
+        self.policy.check_call(caller, service, entity_id)
         entity = self.registry.get(entity_id)
         if entity is None:
             raise ServiceError(f"unknown entity {entity_id!r}")

@@ -24,11 +24,11 @@ HOMEASSISTANT = "homeassistant"
 ADMIN = "admin"  # readwrite '#': tests observe and inject with it
 NODE_USERS = ("sim1", "sim2", "sim3", "power", "system", "nas", "voice", "vision", "bench")
 THIRD_PARTY_USERS: list[dict[str, Any]] = [
-    {"username": ADMIN, "readwrite": ["#"]},
-    {
+    {"username": ADMIN, "readwrite": ["#"], "trusted": True},
+    {   # as in config/spark.example.yaml: its own per-entity configs, never our nodes'
         "username": "zigbee2mqtt",
-        "write": ["zigbee2mqtt/#", "homeassistant/#"],
-        "read": ["zigbee2mqtt/#", "homeassistant/status"],
+        "readwrite": ["zigbee2mqtt/#", "homeassistant/+/+/+/config"],
+        "read": ["homeassistant/status"],
     },
     {
         "username": "tasmota",
@@ -117,14 +117,14 @@ def start_test_broker(data_dir: Path, attempts: int = 3, **broker: Any) -> Runni
     last: BrokerError | None = None
     for _ in range(attempts):
         cfg = broker_config(data_dir, free_port(), **broker)
-        process = mosquitto_process(cfg)
+        process = mosquitto_process(cfg.broker_settings())
         try:
             process.start_blocking()
         except BrokerError as exc:
             last = exc
             continue
         return RunningBroker(
-            HOST, cfg.mqtt.port, resolve_passwords(cfg), data_dir, process, cfg
+            HOST, cfg.mqtt.port, resolve_passwords(cfg.broker_settings()), data_dir, process, cfg
         )
     assert last is not None
     raise last

@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from spark.app.config.models import SparkConfig
-from spark.app.runtime import make_agent
+from spark.app.runtime import build_hub, make_agent
 from spark.core.agent.agent import NodeAgent
 from spark.core.mqtt import Message, MqttClient
 from spark.hub.app import Hub
 
-A = TypeVar("A", bound=NodeAgent)
+A = TypeVar("A", bound=NodeAgent | Hub)  # anything with node_id, run(ready) and stop()
 
 FAST = (0.0, 0.05)  # HA re-announce delay in tests
 
@@ -35,7 +35,7 @@ async def running_agent(agent: A, ready_within: float = 10.0) -> AsyncIterator[A
 
 @contextlib.asynccontextmanager
 async def running_hub(cfg: SparkConfig, password: str | None) -> AsyncIterator[Hub]:
-    async with running_agent(Hub(cfg, password=password, announce_delay=FAST)) as hub:
+    async with running_agent(build_hub(cfg, password=password, announce_delay=FAST)) as hub:
         yield hub
 
 

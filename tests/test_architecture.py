@@ -218,33 +218,7 @@ def check(root: Path, package: str = PACKAGE, layers: tuple[str, ...] = LAYERS,
 
 
 # key -> the smallest change that removes it (ARCHITECTURE.md, "Known violations").
-_BROKER = ("take (MqttConfig, HubConfig, BrokerConfig, node ids): move BrokerConfig, BrokerUser, "
-           "BridgeConfig to hub/broker/config.py (one more EXTRACTS row); app passes node ids")
-_BRIDGE = ("take a BridgeSettings(mqtt, hub_id, bridges) built by app/runtime instead of "
-           "SparkConfig")
-_HUB_CFG = "Hub takes its sections (mqtt, hub, recorder, ui auth), built by app/runtime"
-_COMMANDS = ("the Kafka command source is a hub-side consumer: app/runtime builds it and hands "
-             "Hub a CommandSource protocol (core); Hub stops importing bridges")
-_SERVICES = ("depend on a ServiceCaller protocol in core (call + ServiceError in core.errors), "
-             "which hub.services.Services implements")
-_WEB = ("app/runtime builds the NiceGUI/uvicorn server (ui.server) around the hub; ui.api.view "
-        "types against a HubView protocol, not hub.app.Hub; Hub stops importing ui")
-KNOWN: dict[str, str] = {
-    "cycle spark.bridges.pumpproc":  # with bridges.runtime
-        "move _child (the pump process main, which builds a Bridge) from pumpproc.py to "
-        "runtime.py; pumpproc keeps the process handle and takes the entry point as an argument",
-    "cycle spark.hub.app": _WEB,  # with ui.server, ui.api.*, ui.pages.*: 18 modules
-    "upward spark.hub.app -> spark.app.config.models": _HUB_CFG,
-    "upward spark.hub.app -> spark.ui.server": _WEB,
-    "sideways spark.hub.app -> spark.bridges.sinks.kafka.config": _COMMANDS,
-    "sideways spark.hub.app -> spark.bridges.sinks.kafka.source": _COMMANDS,
-    "sideways spark.bridges.sinks.kafka.commands -> spark.hub.services": _SERVICES,
-    "sideways spark.bridges.sinks.kafka.source -> spark.hub.services": _SERVICES,
-    **{f"upward spark.hub.broker.{m} -> spark.app.config.models": _BROKER
-       for m in ("accounts", "acl", "embedded", "mosquitto", "secrets", "select")},
-    **{f"upward spark.bridges.{m} -> spark.app.config.models": _BRIDGE
-       for m in ("ingest.subscriber", "pumpproc", "runtime", "sinks.kafka.source", "status")},
-}
+KNOWN: dict[str, str] = {}  # none left: keep it that way
 
 
 @pytest.mark.skipif(not (ROOT / "core").is_dir(),

@@ -96,7 +96,8 @@ def two_sinks(tmp: Path, outage: Outage | None = None) -> dict[str, Any]:
 
 async def test_full_path_every_kind_exact(broker: RunningBroker, tmp_path: Path) -> None:
     cfg = bridge_config(broker, tmp_path)
-    bridge = Bridge(cfg, password=broker.passwords[HUB], sinks=two_sinks(tmp_path), status=False)
+    bridge = Bridge(cfg.bridge_settings(), password=broker.passwords[HUB],
+                    sinks=two_sinks(tmp_path), status=False)
     temp_cfg = {"name": "Temp", "state_topic": "spark/lab/temp/state", "unit_of_measurement": "°C",
                 "unique_id": "lab_temp", "default_entity_id": "sensor.lab_temp"}
     bell_cfg = {"name": "Bell", "state_topic": "spark/lab/bell/state", "event_types": ["press"],
@@ -148,8 +149,8 @@ async def test_full_path_every_kind_exact(broker: RunningBroker, tmp_path: Path)
 async def test_sink_outage_then_recovery_exact(broker: RunningBroker, tmp_path: Path) -> None:
     cfg = bridge_config(broker, tmp_path)
     outage = Outage()
-    bridge = Bridge(cfg, password=broker.passwords[HUB], sinks=two_sinks(tmp_path, outage),
-                    status=False)
+    bridge = Bridge(cfg.bridge_settings(), password=broker.passwords[HUB],
+                    sinks=two_sinks(tmp_path, outage), status=False)
     async with running(bridge):
         await asyncio.to_thread(publish_many, broker, states("out", 1000))
         await wait_for(lambda: len(sink_rows(tmp_path / "a.db")) == 1000, 15)
@@ -218,7 +219,8 @@ async def test_kill9_mid_batch_then_restart_exact(fresh_broker: RunningBroker,
 async def test_reconciliation_resends_a_gap(broker: RunningBroker, tmp_path: Path) -> None:
     cfg = bridge_config(broker, tmp_path)
     sinks = two_sinks(tmp_path)
-    bridge = Bridge(cfg, password=broker.passwords[HUB], sinks=sinks, status=False)
+    bridge = Bridge(cfg.bridge_settings(), password=broker.passwords[HUB], sinks=sinks,
+                    status=False)
     async with running(bridge):
         await asyncio.to_thread(publish_many, broker, [*states("rec", 800),
                                                        (END, "online", False)])
@@ -234,7 +236,7 @@ async def test_reconciliation_resends_a_gap(broker: RunningBroker, tmp_path: Pat
     # the one-shot CLI path (spark bridge sync) does the same from a process of its own
     with sqlite3.connect(tmp_path / "b.db") as db:
         db.execute("DELETE FROM rows WHERE kind = 'sensor' AND rowid % 3 = 0")
-    gaps = await run_sync(cfg, sinks)
+    gaps = await run_sync(cfg.bridge_settings(), sinks)
     assert {g.sink for g in gaps} == {"b"}
     assert values(tmp_path / "a.db") == values(tmp_path / "b.db") == list(range(800))
 
@@ -244,7 +246,8 @@ async def test_malformed_messages_warn_once_per_topic_and_reason_and_images_neve
     """The vision node's snapshots (binary, on the image entity's ``image_topic``) are neither
     records nor malformed; a device repeating one bad payload is reported once (an hour)."""
     cfg = bridge_config(broker, tmp_path)
-    bridge = Bridge(cfg, password=broker.passwords[HUB], sinks=two_sinks(tmp_path), status=False)
+    bridge = Bridge(cfg.bridge_settings(), password=broker.passwords[HUB],
+                    sinks=two_sinks(tmp_path), status=False)
     snapshot, layout = Image(key="demo_snapshot"), cfg.mqtt.layout()
     ctx = DiscoveryContext(layout=layout, node_id="vision", hub_id="hub",
                            unique_prefix="spark_test_vision",

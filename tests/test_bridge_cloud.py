@@ -24,6 +24,7 @@ from test_bridge import END, publish_many, running, states
 from test_kafka_sink import cells, hourly
 
 from spark.app.config.models import SparkConfig
+from spark.bridges.config import BridgeSettings
 from spark.bridges.outbox.store import Outbox
 from spark.bridges.runtime import Bridge, make_pump, run_sync, sink_factories
 from spark.bridges.sinks.kafka.client import IDEMPOTENCY_HEADER
@@ -76,7 +77,7 @@ async def test_postgres_and_kafka_down_mid_stream_exact_counts(
             {"type": "kafka", "bootstrap_servers": durable_kafka.bootstrap,
              "delivery_timeout": 3, "connect_timeout": 3},
         ],
-    })
+    }).bridge_settings()
     bridge = Bridge(cfg, password=broker.passwords[HUB], status=False)
     sensors = "device_id = 'cloud'"
     async with running(bridge):
@@ -126,7 +127,7 @@ async def test_sync_restores_rows_deleted_in_postgres(broker: RunningBroker, pg_
         "outbox": {"path": str(tmp_path / "outbox")},
         "ingest": {"client_id": f"test-bridge-{uuid.uuid4().hex[:8]}", "commit_ms": 5},
         "sinks": [{"type": "timescale", "url": pg_url, "maintenance_seconds": 0}],
-    })
+    }).bridge_settings()
     bridge = Bridge(cfg, password=broker.passwords[HUB], status=False)
     async with running(bridge):
         await asyncio.to_thread(publish_many, broker, [*states("gap", 600), *telemetry(50)])
@@ -144,7 +145,7 @@ async def test_sync_restores_rows_deleted_in_postgres(broker: RunningBroker, pg_
     assert await run_sync(cfg) == []
 
 
-async def deliver(cfg: SparkConfig, records: list[Record]) -> None:
+async def deliver(cfg: BridgeSettings, records: list[Record]) -> None:
     """Through the outbox and a pump, as the bridge does, until the backlog is empty."""
     factory = sink_factories(cfg)["kafka"]
     with Outbox(cfg.bridges.outbox, ["kafka"]).open() as box:
@@ -162,7 +163,7 @@ async def test_sync_resends_what_kafka_lost(kafka: TansuProcess, tmp_path: Path)
     cfg = SparkConfig.model_validate({"bridges": {
         "outbox": {"path": str(tmp_path / "outbox")}, "backoff_max": 0.5,
         "sinks": [{"type": "kafka", "bootstrap_servers": kafka.bootstrap,
-                   "delivery_timeout": 3, "connect_timeout": 3}]}})
+                   "delivery_timeout": 3, "connect_timeout": 3}]}}).bridge_settings()
     hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     hours = (hour - timedelta(hours=1), hour)  # Kafka's reconcile_hours (2): checked
     lost = [r for h in hours for r in hourly("lost", h, 20)]  # 20 per kind and hour

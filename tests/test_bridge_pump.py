@@ -25,13 +25,14 @@ from test_timescale_sink import metrics
 from spark.app.config.models import SparkConfig
 from spark.bridges.outbox.config import OutboxConfig
 from spark.bridges.outbox.store import Outbox
-from spark.bridges.pump import LinkState, Pump
+from spark.bridges.pump import Pump
 from spark.bridges.runtime import make_pump, sink_factories
 from spark.bridges.sinks.kafka.config import KafkaSinkConfig
 from spark.bridges.sinks.kafka.sink import KafkaSink
 from spark.bridges.sinks.kafka.tansu import TansuProcess
 from spark.bridges.sinks.timescale.config import TimescaleSinkConfig
 from spark.bridges.sinks.timescale.sink import TimescaleSink
+from spark.core.link import LinkState
 from spark.core.messages.records import MetricRecord
 
 
@@ -110,7 +111,8 @@ async def test_pump_writes_within_seconds_of_the_database_coming_back(
         "sinks": [{"type": "timescale", "url": url, "maintenance_seconds": 0}]}})
     assert spark.bridges.backoff_max >= 30 and spark.bridges.probe_seconds <= 1
     with Outbox(spark.bridges.outbox, ["timescale"]).open() as box:
-        pump = make_pump(spark, "timescale", sink_factories(spark)["timescale"], box)
+        settings = spark.bridge_settings()
+        pump = make_pump(settings, "timescale", sink_factories(settings)["timescale"], box)
         task = asyncio.create_task(pump.run())
         try:
             box.append(metrics(10))

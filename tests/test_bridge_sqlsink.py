@@ -134,7 +134,7 @@ def _main(argv: list[str]) -> None:
     from spark.bridges.runtime import Bridge
 
     logging.basicConfig(level=logging.INFO, format="bridge-proc %(levelname)s %(message)s")
-    cfg = SparkConfig.model_validate_json(Path(argv[0]).read_text())
+    cfg = SparkConfig.model_validate_json(Path(argv[0]).read_text()).bridge_settings()
     sink_dir = Path(argv[1])
     kill_after = int(argv[2]) if len(argv) > 2 else 0
     bridge = Bridge(cfg, password=os.environ.get("SPARK_BRIDGE_PASSWORD"), status=False,

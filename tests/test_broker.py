@@ -100,12 +100,14 @@ def test_node_writes_only_its_own_topics(broker: RunningBroker) -> None:
         f"homeassistant/device/sim2{run}/config",
         f"spark/sim2/availability{run}",
         f"zigbee2mqtt/dev{run}/set",
+        f"spark/hub/request/sim2/ping{run}",  # requests only under its own account name
+        f"spark/hub/request/hub/ping{run}",
     ]
     allowed = [
         f"spark/sim1/temp{run}/state",
         f"homeassistant/sensor/sim1/temp{run}/config",
         "homeassistant/device/sim1/config",
-        f"spark/hub/request/ping{run}",
+        f"spark/hub/request/sim1/ping{run}",
     ]
     _check_delivery(broker, "sim1", denied, allowed, f"spark/sim1/marker{run}/state")
 
@@ -125,13 +127,17 @@ def test_third_party_users_get_exactly_their_lists(broker: RunningBroker) -> Non
     run = _marker()
     _check_delivery(
         broker, "zigbee2mqtt",
-        denied=[f"spark/sim1/lamp{run}/set", f"spark/zigbee2mqtt/x{run}/state", f"tele/z{run}"],
-        allowed=[f"homeassistant/light/z{run}/config"],
+        denied=[f"spark/sim1/lamp{run}/set", f"spark/zigbee2mqtt/x{run}/state", f"tele/z{run}",
+                f"homeassistant/select/power/mode{run}/config",  # our nodes' configs
+                f"homeassistant/switch/hub/x{run}/config", "homeassistant/device/sim1/config",
+                "homeassistant/status"],
+        allowed=[f"homeassistant/light/0x{run}/light/config"],
         marker=f"zigbee2mqtt/bridge{run}/state",
     )
     _check_delivery(
         broker, "tasmota",
-        denied=[f"zigbee2mqtt/t{run}", f"spark/sim1/lamp{run}/set", f"cmnd/t{run}/POWER"],
+        denied=[f"zigbee2mqtt/t{run}", f"spark/sim1/lamp{run}/set", f"cmnd/t{run}/POWER",
+                f"homeassistant/sensor/sim1/t{run}/config"],
         allowed=[f"stat/t{run}/POWER", f"tasmota/discovery/t{run}/config"],
         marker=f"tele/t{run}/STATE",
     )
@@ -165,7 +171,7 @@ def test_password_and_acl_reload_on_sighup(fresh_broker: RunningBroker) -> None:
             cfg.broker.model_dump() | {"users": [*cfg.broker.model_dump()["users"], extra]}
         )}
     )
-    generate_files(new_cfg)
+    generate_files(new_cfg.broker_settings())
     password = ensure_password(fresh_broker.data_dir / "secrets", "newcomer")
     assert connect_rc(HOST, fresh_broker.port, "newcomer", password).is_failure
     fresh_broker.process.reload()
@@ -185,7 +191,9 @@ def test_generated_conf_has_queue_limits_and_auth(broker: RunningBroker) -> None
     assert b.max_queued_messages >= 200_000  # a 200k burst to a lagging hub must fit
     assert "allow_anonymous false\n" in text
     assert f"listener {broker.port} {HOST}\n" in text
-    assert f"persistence_location {broker.data_dir.resolve()}/\n" in text
+    # Started as root, Mosquitto runs as broker.run_user from data_dir: paths relative to it.
+    location = "." if os.geteuid() == 0 else broker.data_dir.resolve()
+    assert f"persistence_location {location}/\n" in text
     assert "sys_interval 1\n" in text
 
 
@@ -194,30 +202,34 @@ def test_conf_variants(tmp_path: Path) -> None:
     cfg = broker_config(tmp_path, 1884, auth=False, tls_port=8883, tls_cert_file=str(cert),
                         tls_key_file=str(cert), bridge={"enabled": True, "remote_prefix": "site1/",
                                                         "remote_username": "me"})
-    text = render_conf(cfg)
+    text = render_conf(cfg.broker_settings())
     assert "allow_anonymous true\n" in text and "password_file" not in text
     assert f"listener 8883 {HOST}\ncertfile {cert}\n" in text
     assert "connection cloud\naddress cloud.example.net:8883\n" in text
     assert "topic +/telemetry out 1 spark/ site1/spark/\n" in text
     assert "topic +/+/set in 1 spark/ site1/spark/\n" in text
     with pytest.raises(BrokerError, match="tls_cert_file"):
-        render_conf(broker_config(tmp_path, 1884, tls_port=8883))
+        render_conf(broker_config(tmp_path, 1884, tls_port=8883).broker_settings())
 
 
 def test_acl_round_trip_and_evaluation(broker: RunningBroker) -> None:
-    acl = build_acl(broker.config)
+    acl = build_acl(broker.config.broker_settings())
     assert parse_acl(render_acl(acl)) == acl
     assert is_allowed(acl, "hub", "read", "$SYS/broker/version")
     assert not is_allowed(acl, "homeassistant", "read", "$SYS/broker/version")
     assert is_allowed(acl, "sim1", "write", "homeassistant/device/sim1/config")
     assert not is_allowed(acl, "sim1", "write", "homeassistant/device/sim2/config")
     assert not is_allowed(acl, "nobody", "read", "spark/x")
+    assert is_allowed(acl, "sim1", "write", "spark/hub/request/sim1/call_service")
+    assert not is_allowed(acl, "sim1", "write", "spark/hub/request/voice/call_service")
+    assert is_allowed(acl, "zigbee2mqtt", "write", "homeassistant/light/0x00aa/light/config")
+    assert not is_allowed(acl, "zigbee2mqtt", "write", "homeassistant/select/power/mode/config")
 
 
 def test_duplicate_usernames_are_refused(tmp_path: Path) -> None:
     cfg = broker_config(tmp_path, 1884, users=[{"username": "sim1", "read": ["#"]}])
     with pytest.raises(BrokerError, match="'sim1' is used twice"):
-        generate_files(cfg)
+        generate_files(cfg.broker_settings())
 
 
 # ---- the process ---------------------------------------------------------------------------
@@ -278,11 +290,11 @@ def test_burst_to_an_absent_subscriber_loses_nothing(broker: RunningBroker) -> N
 # ---- choosing the broker -------------------------------------------------------------------
 async def test_choose_external_when_a_broker_answers(broker: RunningBroker) -> None:
     cfg = broker.spark_config(broker={"mode": "auto"})
-    async with choose_broker(cfg) as handle:
+    async with choose_broker(cfg.broker_settings()) as handle:
         assert handle.kind == "external"
         assert "already answers" in handle.describe()
         assert handle.hub_login() is None and handle.password_for("hub") is None
-        assert handle.config == cfg  # the config's own logins apply
+        assert handle.mqtt == cfg.mqtt  # the config's own logins apply
     assert broker.process.running
 
 
@@ -291,13 +303,13 @@ async def test_choose_starts_mosquitto_when_nothing_answers(tmp_path: Path) -> N
     cfg = SparkConfig.model_validate(
         {"mqtt": {"port": port}, "broker": {"data_dir": str(tmp_path), "node_accounts": ["sim1"]}}
     )
-    handle = await choose_broker(cfg)
+    handle = await choose_broker(cfg.broker_settings())
     try:
         assert handle.kind == "mosquitto", handle
         assert "nothing answered" in handle.reason
         login = handle.node_login("sim1")
         assert login is not None and login[0] == "sim1"
-        hub_cfg = handle.config.mqtt  # logs in as the hub
+        hub_cfg = handle.mqtt  # logs in as the hub
         assert hub_cfg.username == "hub" and hub_cfg.secret() == handle.password_for("hub")
         rc = await asyncio.to_thread(connect_rc, HOST, port, hub_cfg.username, hub_cfg.secret())
         assert not rc.is_failure
@@ -316,22 +328,22 @@ async def test_choose_refuses_a_port_used_by_something_else(tmp_path: Path) -> N
     async with server:
         cfg = broker_config(tmp_path, port, mode="auto")
         with pytest.raises(BrokerError, match="another program"):
-            await choose_broker(cfg)
+            await choose_broker(cfg.broker_settings())
         with pytest.raises(BrokerError, match="'external'"):
-            await choose_broker(broker_config(tmp_path, port, mode="external"))
+            await choose_broker(broker_config(tmp_path, port, mode="external").broker_settings())
 
 
 async def test_a_started_broker_must_serve_mqtt_host(tmp_path: Path) -> None:
     cfg = SparkConfig.model_validate({"mqtt": {"host": "192.0.2.10", "port": free_port()},
                                       "broker": {"mode": "mosquitto", "data_dir": str(tmp_path)}})
     with pytest.raises(BrokerError, match="listen_host"):
-        await choose_broker(cfg)
+        await choose_broker(cfg.broker_settings())
 
 
 async def test_embedded_broker_passes_messages_and_enforces_acls(tmp_path: Path) -> None:
     pytest.importorskip("amqtt")
     cfg = broker_config(tmp_path, free_port(), mode="embedded")
-    async with choose_broker(cfg) as handle:
+    async with choose_broker(cfg.broker_settings()) as handle:
         assert handle.kind == "embedded"
         pw = handle.passwords
         assert pw is not None
@@ -378,8 +390,8 @@ async def test_generated_bridge_sends_telemetry_up_and_commands_down(
         "remote_username": ADMIN, "remote_password": broker.passwords[ADMIN],
         "remote_prefix": f"site{run}/",
     })
-    local = mosquitto_process(cfg)
-    passwords = resolve_passwords(cfg)
+    local = mosquitto_process(cfg.broker_settings())
+    passwords = resolve_passwords(cfg.broker_settings())
     async with local:
         await _bridge_up(local, passwords)
         cloud = Recorder(HOST, broker.port, **broker.login(ADMIN))
@@ -419,9 +431,9 @@ def test_checked_in_queue_limits_match_the_schema_defaults() -> None:
 
 def test_acl_example_matches_what_we_generate() -> None:
     cfg = SparkConfig.model_validate({"broker": {"node_accounts": ["sim1", "power"], "users": [
-        {"username": "zigbee2mqtt", "write": ["zigbee2mqtt/#", "homeassistant/#"],
-         "read": ["zigbee2mqtt/#", "homeassistant/status"]}]}})
-    assert parse_acl((STATIC / "acl.example").read_text()) == build_acl(cfg)
+        {"username": "zigbee2mqtt", "readwrite": ["zigbee2mqtt/#", "homeassistant/+/+/+/config"],
+         "read": ["homeassistant/status"]}]}})
+    assert parse_acl((STATIC / "acl.example").read_text()) == build_acl(cfg.broker_settings())
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="no openssl for a test certificate")
@@ -432,7 +444,7 @@ async def test_checked_in_config_runs_with_tls_and_bridge(
     address pointed at tmp_path and the session broker, start on the real Mosquitto."""
     run, port, tls_port = _marker(), free_port(), free_port()
     cfg = broker_config(tmp_path / "gen", port)
-    files = generate_files(cfg)
+    files = generate_files(cfg.broker_settings())
     cert, key = _self_signed(tmp_path)
     conf_d = tmp_path / "conf.d"
     conf_d.mkdir()
@@ -458,12 +470,14 @@ async def test_checked_in_config_runs_with_tls_and_bridge(
         "/etc/mosquitto/acl": str(files["acl"]),
         "\nlistener 1883\n": f"\nlistener {port} {HOST}\n",
         "/etc/mosquitto/conf.d": str(conf_d),
+        # tmp_path is root's private directory: as root, this test broker stays root.
+        "\nuser mosquitto\n": "\nuser root\n" if os.geteuid() == 0 else "\n",
     }.items():
         assert old in main, old
         main = main.replace(old, new)
     conf = tmp_path / "mosquitto.conf"
-    conf.write_text(("user root\n" if os.geteuid() == 0 else "") + main)
-    passwords = resolve_passwords(cfg)
+    conf.write_text(main)
+    passwords = resolve_passwords(cfg.broker_settings())
     async with MosquittoProcess(conf, HOST, port, log_file=tmp_path / "mosquitto.log") as local:
         assert (await probe_mqtt(HOST, tls_port, use_tls=True)).is_broker
         await _bridge_up(local, passwords)

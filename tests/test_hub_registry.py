@@ -54,7 +54,8 @@ TASMOTA_ENERGY = {
 @pytest.fixture
 def cfg(broker):
     return broker.spark_config(nodes=[{"id": "sim1", "kind": "simulated", "seed": 1,
-                                       "state_interval": 3600, "area": "Office"}])
+                                       "state_interval": 3600, "area": "Office"}],
+                               hub={"policy": {"accounts": {"sim1": {"read": True}}}})
 
 
 async def test_our_node_reaches_registry_with_states(broker, cfg):
@@ -73,7 +74,7 @@ async def test_our_node_reaches_registry_with_states(broker, cfg):
         assert device.via_device == "spark_hub_hub"
         assert reg.get("sensor.hub_entities") is not None  # the hub is a device too
         # Over MQTT request/response, as the voice node asks (device and area names).
-        rpc = RpcClient(node.client, node.layout)
+        rpc = RpcClient(node.client, node.layout, node.rpc_caller)
         devices = await rpc.call("hub", "list_devices", timeout=5)
         sim = next(d for d in devices if d["id"] == lamp.device_id)
         assert sim["area"] == "Office" and "switch.sim1_lamp" in sim["entities"]

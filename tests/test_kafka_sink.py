@@ -16,8 +16,9 @@ from spark.app.config.models import SparkConfig
 from spark.bridges.sinks.base import SinkError, sink_class
 from spark.bridges.sinks.kafka.client import IDEMPOTENCY_HEADER
 from spark.bridges.sinks.kafka.config import PARTITIONS, KafkaSinkConfig
-from spark.bridges.sinks.kafka.sink import KafkaSink, LinkState
+from spark.bridges.sinks.kafka.sink import KafkaSink
 from spark.bridges.sinks.kafka.source import cloud_sources
+from spark.core.link import LinkState
 from spark.core.messages.records import (
     KAFKA_TOPICS,
     EventRecord,
@@ -233,7 +234,7 @@ def test_config_rules():
     assert not KafkaSinkConfig().source.allows("switch.sim1_lamp", "turn_on")  # default: none
     spark = SparkConfig.model_validate({"bridges": {"sinks": [
         {"type": "kafka"}, {"type": "kafka", "source": {"enabled": False}}]}})
-    [src_one] = cloud_sources(spark, None, None, spark.mqtt.layout(), "hub")  # type: ignore[arg-type]
+    [src_one] = cloud_sources(spark.bridges, None, None, spark.mqtt.layout(), "hub")  # type: ignore[arg-type]
     assert src_one.config is spark.bridges.sinks[0]
 
 

@@ -72,7 +72,7 @@ async def test_mqtt5_falls_back_to_311_on_a_311_only_broker(tmp_path: Path,
                                                             ) -> None:
     pytest.importorskip("amqtt")
     cfg = broker_config(tmp_path, free_port(), mode="embedded")
-    async with choose_broker(cfg) as handle:
+    async with choose_broker(cfg.broker_settings()) as handle:
         assert handle.kind == "embedded" and handle.passwords is not None
         mqtt = cfg.mqtt.model_copy(update={"protocol": "5", "connect_timeout": 1.0,
                                            "reconnect_min": 0.05})

@@ -12,6 +12,7 @@ import orjson
 import pytest
 from nas_samples import FIX, copy_smart_samples, make_sources
 
+from spark.core.link import tcp_reachable
 from spark.nodes.nas.backend import NasBackendError, make_backend
 from spark.nodes.nas.backup import (
     BackupError,
@@ -20,7 +21,6 @@ from spark.nodes.nas.backup import (
     run_backup,
     verify_snapshot,
 )
-from spark.nodes.nas.checks import tcp_reachable
 from spark.nodes.nas.config import NasNodeConfig
 from spark.nodes.nas.local import LocalBackendConfig, LocalNasBackend
 from spark.nodes.nas.simulated import SimulatedBackendConfig, SimulatedNasBackend

@@ -11,9 +11,8 @@ import pytest
 from helpers import wait_for
 from lab import FAST, publish_as, recorder, running_agent, running_hub, running_node
 
-from spark.app.runtime import make_agent
+from spark.app.runtime import build_hub, make_agent
 from spark.core.agent.ownership import NodeIdTaken, live_owners
-from spark.hub.app import Hub
 
 
 @pytest.fixture
@@ -51,7 +50,7 @@ async def test_a_second_agent_with_a_live_owners_id_is_refused_and_the_first_sta
 async def test_the_hub_id_is_protected_too(broker, cfg):
     async with running_hub(cfg, broker.passwords["hub"]):
         with pytest.raises(NodeIdTaken, match="'hub' is already served"):
-            await Hub(cfg, password=broker.passwords["hub"]).run()
+            await build_hub(cfg, password=broker.passwords["hub"]).run()
 
 
 async def test_a_stale_online_from_a_crashed_owner_does_not_block_a_restart(broker, cfg):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from helpers import wait_for
 from lab import running_hub, running_node
 
-from spark.core.mqtt import LinkState
+from spark.core.link import LinkState
 
 
 async def test_broker_restart_loses_nothing(fresh_broker):
@@ -22,8 +22,8 @@ async def test_broker_restart_loses_nothing(fresh_broker):
         first_connects = (hub.client.connect_count, node.client.connect_count)
 
         await broker.process.stop()
-        await wait_for(lambda: node.client.state is not LinkState.CONNECTED
-                       and hub.client.state is not LinkState.CONNECTED, 10)
+        await wait_for(lambda: node.client.state is not LinkState.UP
+                       and hub.client.state is not LinkState.UP, 10)
         # published while the broker is down: queued, not dropped
         node.set_state("setpoint", 25.0)
         node.fire_event("doorbell", "double_press")
@@ -52,7 +52,7 @@ async def test_offline_queue_is_bounded_and_counts_drops(fresh_broker):
     pw = broker.passwords
     async with running_node(cfg, "sim2", pw["sim2"]) as node:
         await broker.process.stop()
-        await wait_for(lambda: node.client.state is not LinkState.CONNECTED, 10)
+        await wait_for(lambda: node.client.state is not LinkState.UP, 10)
         for i in range(25):
             node.fire_event("doorbell", "press", n=i)  # not retained: each one is queued
         assert node.client.dropped == 15

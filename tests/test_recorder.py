@@ -23,12 +23,12 @@ from pydantic import ValidationError
 from sqlalchemy.engine import URL
 
 from spark.core.events import EntityFired, EventBus, StateChanged
+from spark.core.link import LinkState
 from spark.hub.recorder import (
     BucketPoint,
     Recorder,
     RecorderConfig,
     RecorderError,
-    RecorderState,
     StatePoint,
 )
 from spark.hub.recorder import queries as q
@@ -59,7 +59,7 @@ def bus_recorder(store_url: str):
         bus = EventBus()
         rec = Recorder(RecorderConfig.model_validate({"url": store_url, **FAST, **config}), bus)
         task = asyncio.create_task(rec.run(), name="test-recorder")
-        await wait_for(lambda: rec.state is RecorderState.CONNECTED, 10)
+        await wait_for(lambda: rec.state is LinkState.UP, 10)
         return bus, rec, task
     return start
 
@@ -251,7 +251,7 @@ async def test_a_refused_row_is_dropped_alone(bus_recorder):
     assert [p.state for p in await rec.history("sensor.t", now, now + 20)] == [
         "0", "1", "2", "3", "5", "6", "7", "8", "9"]
     assert rec.stats.lost == 1 and rec.stats.states_written == 9
-    assert rec.state is RecorderState.CONNECTED
+    assert rec.state is LinkState.UP
     bus.emit(StateChanged(now + 10, "sensor.t", None, "10"))  # and it goes on as before
     await flushed(rec)
     assert len(await rec.history("sensor.t", now, now + 20)) == 10
@@ -323,13 +323,13 @@ async def test_sqlite_locked_store_outage_catches_up(broker, tmp_path):
         try:
             for _ in range(5):
                 await hub.services.call("toggle", "switch.sim1_lamp", wait=True)
-            await wait_for(lambda: rec.state is RecorderState.BACKOFF, 10)
+            await wait_for(lambda: rec.state is LinkState.BACKOFF, 10)
             assert rec.health() == "degraded" and rec.stats.failures >= 1
         finally:
             locker.execute("ROLLBACK")
             locker.close()
         await flushed(rec)
-        assert rec.state is RecorderState.CONNECTED
+        assert rec.state is LinkState.UP
         points = await rec.history("switch.sim1_lamp", t1)
         assert [p.state for p in points] == ["on", "off", "on", "off", "on", "off"]
         assert rec.stats.dropped == rec.stats.lost == 0
@@ -344,7 +344,7 @@ async def test_sqlite_unreachable_at_start_keeps_newest_rows(tmp_path):
     rec = Recorder(RecorderConfig(url=f"sqlite:///{blocker / 'history.db'}", max_backlog=1000,
                                   **FAST), bus)
     task = asyncio.create_task(rec.run())
-    await wait_for(lambda: rec.state is RecorderState.BACKOFF, 10)
+    await wait_for(lambda: rec.state is LinkState.BACKOFF, 10)
     with pytest.raises(RecorderError, match="cannot open"):
         await rec.history("sensor.t", 0)
     now = time.time()
@@ -357,7 +357,7 @@ async def test_sqlite_unreachable_at_start_keeps_newest_rows(tmp_path):
     await flushed(rec)
     points = await rec.history("sensor.t", 0)
     assert [p.state for p in points] == [str(i) for i in range(200, 1200)]
-    assert rec.state is RecorderState.CONNECTED and rec.stats.lost == 0
+    assert rec.state is LinkState.UP and rec.stats.lost == 0
     await stopped(rec, task)
 
 
@@ -376,7 +376,7 @@ async def test_postgres_down_at_start_and_mid_stream_catches_up(broker, fresh_po
         t1 = time.time()
         for _ in range(3):
             await hub.services.call("toggle", "switch.sim1_lamp", wait=True)
-        await wait_for(lambda: rec.state is RecorderState.BACKOFF, 10)
+        await wait_for(lambda: rec.state is LinkState.BACKOFF, 10)
         await asyncio.to_thread(cluster.start)
         await flushed(rec, 30)
         assert [p.state for p in await rec.history("switch.sim1_lamp", t1)] == [
@@ -385,7 +385,7 @@ async def test_postgres_down_at_start_and_mid_stream_catches_up(broker, fresh_po
         await asyncio.to_thread(cluster.stop)
         for _ in range(4):
             await hub.services.call("toggle", "switch.sim1_lamp", wait=True)
-        await wait_for(lambda: rec.state is RecorderState.BACKOFF, 10)
+        await wait_for(lambda: rec.state is LinkState.BACKOFF, 10)
         assert rec.health() == "degraded"
         await asyncio.to_thread(cluster.start)
         await flushed(rec, 30)
@@ -400,6 +400,6 @@ def test_config_rejects_unknown_store_and_recorder_can_be_disabled(broker):
         RecorderConfig(url="mysql://localhost/history")
     with pytest.raises(ValidationError, match="retry_max"):
         RecorderConfig(retry_min=5, retry_max=1)
-    from spark.hub.app import Hub
+    from spark.app.runtime import build_hub
 
-    assert Hub(broker.spark_config(recorder={"enabled": False})).recorder is None
+    assert build_hub(broker.spark_config(recorder={"enabled": False})).recorder is None

@@ -21,7 +21,8 @@ from spark.bridges.sinks.timescale import hypertables, schema
 from spark.bridges.sinks.timescale.config import TimescaleSinkConfig
 from spark.bridges.sinks.timescale.migrate import MIGRATIONS
 from spark.bridges.sinks.timescale.schema import TABLES
-from spark.bridges.sinks.timescale.sink import LinkState, TimescaleSink
+from spark.bridges.sinks.timescale.sink import TimescaleSink
+from spark.core.link import LinkState
 from spark.core.messages.records import (
     EventRecord,
     HealthRecord,

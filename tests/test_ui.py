@@ -22,6 +22,7 @@ from nicegui.storage import Storage
 from nicegui.testing.general import nicegui_reset_globals, prepare_simulation
 from nicegui.testing.user import User
 
+from spark.app.runtime import web_site
 from spark.ui.api.auth import AuthService
 from spark.ui.pages import register
 from spark.ui.panel import Panel
@@ -32,14 +33,15 @@ SLOW = 60  # should_see retries (0.1 s apart): a deadline of 6 s
 
 
 @contextlib.asynccontextmanager
-async def simulated_panel(hub: Any, tmp: Path) -> AsyncIterator[tuple[Panel, Callable[[], User]]]:
+async def simulated_panel(cfg: Any, hub: Any, tmp: Path
+                          ) -> AsyncIterator[tuple[Panel, Callable[[], User]]]:
     """The panel's pages on NiceGUI's in-process test app; yields a factory of users."""
     with nicegui_reset_globals():
         os.environ["NICEGUI_USER_SIMULATION"] = "true"
         Storage.path = tmp / "sessions"
-        auth = AuthService(hub.config.ui.auth, f"sqlite:///{tmp / 'users.db'}", tmp / "ui")
+        auth = AuthService(cfg.ui.auth, f"sqlite:///{tmp / 'users.db'}", tmp / "ui")
         await auth.start()
-        panel = Panel(hub, hub.config.ui, auth)
+        panel = Panel(hub, web_site(cfg), cfg.ui, auth)
         clients: list[httpx.AsyncClient] = []
 
         def new_user() -> User:
@@ -64,7 +66,7 @@ async def simulated_panel(hub: Any, tmp: Path) -> AsyncIterator[tuple[Panel, Cal
 
 
 @pytest.fixture
-async def lab(broker: Any, tmp_path: Path) -> AsyncIterator[tuple[Any, Any]]:
+async def lab(broker: Any, tmp_path: Path) -> AsyncIterator[tuple[Any, Any, Any]]:
     cfg = broker.spark_config(
         nodes=[{"id": "sim1", "kind": "simulated", "state_interval": 3600, "area": "Lab"}],
         ui={"control_timeout": 1.0, "auth": {"admin_password": ADMIN_PW,
@@ -73,7 +75,7 @@ async def lab(broker: Any, tmp_path: Path) -> AsyncIterator[tuple[Any, Any]]:
             running_node(cfg, "sim1", None) as node:
         await wait_for(lambda: hub.registry is not None and hub.registry.get(LAMP) is not None
                        and hub.registry.get(LAMP).state == "off", 10, what="sim1's lamp")
-        yield hub, node
+        yield cfg, hub, node
 
 
 async def sign_in(user: User, name: str, password: str) -> None:
@@ -85,9 +87,9 @@ async def sign_in(user: User, name: str, password: str) -> None:
     await user.should_see(marker="whoami", retries=SLOW)
 
 
-async def test_sign_in_and_out(lab: tuple[Any, Any], tmp_path: Path) -> None:
-    hub, _node = lab
-    async with simulated_panel(hub, tmp_path) as (_panel, new_user):
+async def test_sign_in_and_out(lab: tuple[Any, Any, Any], tmp_path: Path) -> None:
+    cfg, hub, _node = lab
+    async with simulated_panel(cfg, hub, tmp_path) as (_panel, new_user):
         user = new_user()
         await user.open("/entities")
         await user.should_see(marker="sign-in")  # not signed in: the login page
@@ -105,10 +107,10 @@ async def test_sign_in_and_out(lab: tuple[Any, Any], tmp_path: Path) -> None:
         await user.should_see(marker="sign-in")  # the session is gone
 
 
-async def test_a_viewer_sees_states_but_no_controls(lab: tuple[Any, Any], tmp_path: Path
+async def test_a_viewer_sees_states_but_no_controls(lab: tuple[Any, Any, Any], tmp_path: Path
                                                     ) -> None:
-    hub, _node = lab
-    async with simulated_panel(hub, tmp_path) as (panel, new_user):
+    cfg, hub, _node = lab
+    async with simulated_panel(cfg, hub, tmp_path) as (panel, new_user):
         await panel.auth.register("vera", "viewer password", "viewer")
         user = new_user()
         await sign_in(user, "vera", "viewer password")
@@ -127,10 +129,10 @@ async def test_a_viewer_sees_states_but_no_controls(lab: tuple[Any, Any], tmp_pa
         await user.should_see("This page needs the admin role.")
 
 
-async def test_controls_wait_for_the_device(lab: tuple[Any, Any], tmp_path: Path,
+async def test_controls_wait_for_the_device(lab: tuple[Any, Any, Any], tmp_path: Path,
                                             broker: Any) -> None:
-    hub, node = lab
-    async with simulated_panel(hub, tmp_path) as (panel, new_user):
+    cfg, hub, node = lab
+    async with simulated_panel(cfg, hub, tmp_path) as (panel, new_user):
         await panel.auth.register("otto", "operator password", "operator")
         user = new_user()
         await sign_in(user, "otto", "operator password")
@@ -149,7 +151,7 @@ async def test_controls_wait_for_the_device(lab: tuple[Any, Any], tmp_path: Path
         assert node.state("mode") == "away"
 
         # a plug that never answers: pending, then an error when control_timeout passes
-        await publish_as(hub.config, "admin", broker.passwords["admin"], [(
+        await publish_as(cfg, "admin", broker.passwords["admin"], [(
             "homeassistant/switch/mute_plug/config",
             '{"name": "Mute plug", "unique_id": "mute_plug", "state_topic": "mute/state",'
             ' "command_topic": "mute/set", "default_entity_id": "switch.mute_plug"}', True)])
@@ -160,7 +162,7 @@ async def test_controls_wait_for_the_device(lab: tuple[Any, Any], tmp_path: Path
         await user.should_see(marker="error:switch.mute_plug", content="did not confirm",
                               retries=SLOW)
         await user.should_not_see(marker="pending:switch.mute_plug")
-        await publish_as(hub.config, "admin", broker.passwords["admin"],
+        await publish_as(cfg, "admin", broker.passwords["admin"],
                          [("homeassistant/switch/mute_plug/config", "", True)])
 
 
@@ -168,7 +170,7 @@ async def test_the_dashboard_follows_node_availability(broker: Any, tmp_path: Pa
     cfg = broker.spark_config(nodes=[{"id": "sim2", "kind": "simulated", "state_interval": 3600}],
                               ui={"auth": {"admin_password": ADMIN_PW}})
     async with running_hub(cfg, broker.passwords["hub"]) as hub:
-        async with simulated_panel(hub, tmp_path) as (_panel, new_user):
+        async with simulated_panel(cfg, hub, tmp_path) as (_panel, new_user):
             user = new_user()
             async with running_node(cfg, "sim2", None):
                 await sign_in(user, "admin", ADMIN_PW)
@@ -177,12 +179,12 @@ async def test_the_dashboard_follows_node_availability(broker: Any, tmp_path: Pa
             await user.should_see("node sim2 is offline", retries=SLOW)
 
 
-async def test_the_dashboard_coalesces_repeated_events(lab: tuple[Any, Any], tmp_path: Path
+async def test_the_dashboard_coalesces_repeated_events(lab: tuple[Any, Any, Any], tmp_path: Path
                                                        ) -> None:
     """A device firing the same event again and again (a camera's detections) is one line
     with a count, kept live on an open dashboard."""
-    hub, node = lab
-    async with simulated_panel(hub, tmp_path) as (panel, new_user):
+    cfg, hub, node = lab
+    async with simulated_panel(cfg, hub, tmp_path) as (panel, new_user):
         user = new_user()
         await sign_in(user, "admin", ADMIN_PW)
         for i in range(1, 4):
@@ -205,7 +207,7 @@ async def test_the_voice_page_hints_then_logs_in_words(broker: Any, tmp_path: Pa
                 "output": {"type": "file", "directory": str(tmp_path / "out")}}],
         ui={"auth": {"admin_password": ADMIN_PW}})
     async with running_hub(cfg, broker.passwords["hub"]) as hub, \
-            simulated_panel(hub, tmp_path) as (_panel, new_user):
+            simulated_panel(cfg, hub, tmp_path) as (_panel, new_user):
         user = new_user()
         await sign_in(user, "admin", ADMIN_PW)
         await user.open("/voice")

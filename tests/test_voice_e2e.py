@@ -19,6 +19,7 @@ from broker_fixture import ADMIN, RunningBroker
 from helpers import wait_for
 from lab import Recorder, publish_as, recorder, running_hub, running_node
 
+from spark.app.config.models import SparkConfig
 from spark.core.messages.voice import PipelineEvent
 from spark.hub.app import Hub
 from spark.nodes.voice.agent import VoiceNode
@@ -37,6 +38,7 @@ class VoiceLab:
     inbox: Path
     outbox: Path
     tts: EspeakTts
+    cfg: SparkConfig
     count: int = 0
 
     async def say(self, text: str, voice: str = "en-us", speed: int = 165) -> str:
@@ -85,7 +87,8 @@ async def voice_lab(broker: RunningBroker, tmp: Path, **extra: Any) -> AsyncIter
         running_node(cfg, "voice", pw["voice"]) as voice,
     ):
         assert isinstance(voice, VoiceNode)
-        lab = VoiceLab(hub, voice, rec, tmp / "in", tmp / "out", EspeakTts(EspeakTtsConfig()))
+        lab = VoiceLab(hub, voice, rec, tmp / "in", tmp / "out", EspeakTts(EspeakTtsConfig()),
+                       cfg)
         await wait_for(lambda: {"sim one lamp", "voice mute"} <= set(voice.vocabulary.names),
                        20, what="the lamp and the voice node's own switch in the vocabulary")
         await wait_for(lambda: lab.state(LAMP) == "off", 10, what="lamp off")
@@ -150,9 +153,9 @@ async def test_grammar_follows_a_newly_discovered_entity(broker: RunningBroker,
         seen: list[bytes] = []
         lab.rec.client.subscribe("zigbee2mqtt/garden_pump/set", lambda m: seen.append(m.payload),
                                  1)
-        await publish_as(lab.hub.config, "zigbee2mqtt",
+        await publish_as(lab.cfg, "zigbee2mqtt",
                          broker.passwords["zigbee2mqtt"],
-                         [("homeassistant/switch/garden_pump/config",
+                         [("homeassistant/switch/0x1234/garden_pump/config",
                            orjson.dumps(config), True)])
         await wait_for(lambda: lab.voice.vocabulary.lookup("garden pump") != [], 20,
                        what="garden pump in the vocabulary")
@@ -160,22 +163,22 @@ async def test_grammar_follows_a_newly_discovered_entity(broker: RunningBroker,
         handled = await lab.reply()
         assert handled.data["reply"] == "Turned on the pump garden pump."
         await wait_for(lambda: seen == [b"ON"], 10, what="ON sent to the pump")
-        await publish_as(lab.hub.config, "zigbee2mqtt",
+        await publish_as(lab.cfg, "zigbee2mqtt",
                          broker.passwords["zigbee2mqtt"],
-                         [("homeassistant/switch/garden_pump/config", b"", True)])
+                         [("homeassistant/switch/0x1234/garden_pump/config", b"", True)])
 
 
 async def test_mute_stops_listening(broker: RunningBroker, tmp_path: Path) -> None:
     async with voice_lab(broker, tmp_path) as lab:
         layout = lab.voice.layout
-        await publish_as(lab.hub.config, ADMIN, broker.passwords[ADMIN],
+        await publish_as(lab.cfg, ADMIN, broker.passwords[ADMIN],
                          [(layout.command("voice", "mute"), b"ON", False)])
         await wait_for(lambda: lab.voice.state("mute") is True, 10, what="muted")
         path = await lab.say("hey spark, turn on the sim one lamp", "en-us+f3", 175)
         await lab.played(path)
         assert lab.events() == [] and lab.state(LAMP) == "off"
         assert lab.voice.state("listening") is False
-        await publish_as(lab.hub.config, ADMIN, broker.passwords[ADMIN],
+        await publish_as(lab.cfg, ADMIN, broker.passwords[ADMIN],
                          [(layout.command("voice", "mute"), b"OFF", False)])
         await wait_for(lambda: lab.voice.state("mute") is False, 10, what="unmuted")
         await lab.say("hey spark, turn on the sim one lamp", "en-us+f3", 175)

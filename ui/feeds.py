@@ -18,7 +18,7 @@ from spark.ui.timefmt import humanize
 
 if TYPE_CHECKING:
     from spark.core.mqtt import MqttClient
-    from spark.ui.api.view import HubView
+    from spark.ui.api.view import HubQueries
 
 log = logging.getLogger(__name__)
 FEED_TYPES = (EntityFired, AvailabilityChanged, NodeAvailability)
@@ -45,7 +45,7 @@ class EventLine:
         return replace(newer, count=self.count + 1, first=self.first or self.time)
 
 
-def event_line(view: HubView, event: HubEvent) -> EventLine | None:
+def event_line(view: HubQueries, event: HubEvent) -> EventLine | None:
     """A dashboard line for an event worth telling (None: not worth it)."""
     if isinstance(event, NodeAvailability):
         return EventLine(event.time, "link" if event.online else "link_off",
@@ -72,7 +72,7 @@ class RecentEvents:
     """The dashboard's lines, newest first. A repeat (same ``key``) within
     :data:`COALESCE_S` of its earlier line replaces it at the top with the count raised."""
 
-    def __init__(self, view: HubView, size: int) -> None:
+    def __init__(self, view: HubQueries, size: int) -> None:
         self.view = view
         self.lines: deque[EventLine] = deque(maxlen=size)
 
@@ -103,7 +103,7 @@ class PipelineLine:
 class VoiceLog:
     """Voice pipeline events (``<base>/<node>/pipeline``) of every node seen, newest first."""
 
-    def __init__(self, view: HubView, size: int = 200) -> None:
+    def __init__(self, view: HubQueries, size: int = 200) -> None:
         self.view = view
         self.lines: deque[PipelineLine] = deque(maxlen=size)
         self.listeners: list[Callable[[PipelineLine], None]] = []
@@ -120,13 +120,12 @@ class VoiceLog:
 
     @property
     def present(self) -> bool:
-        voice_nodes = any(getattr(n, "kind", "") == "voice"
-                          for n in self.view.hub.config.nodes)
+        voice_nodes = "voice" in self.view.site.nodes.values()
         return self._parse is not None and (bool(self.lines) or voice_nodes)
 
     def attach(self, client: MqttClient) -> None:
         self._client = client
-        for node in [*self.view.hub.nodes_online, *(n.id for n in self.view.hub.config.nodes)]:
+        for node in [*self.view.hub.nodes_online, *self.view.site.nodes]:
             self.follow(node)
 
     def follow(self, node: str) -> None:

@@ -1,4 +1,4 @@
-"""The panel's context: the hub, auth, live feeds and the signed-in user of a page.
+"""The panel's context: the hub's view, auth, live feeds and the signed-in user of a page.
 
 One :class:`Panel` per web server, created in its startup and passed to every page builder
 (nothing global). A browser's session is a token pair from the same
@@ -17,33 +17,32 @@ from typing import TYPE_CHECKING, Any
 from nicegui import app
 
 from spark.core.events import HubEvent
-from spark.hub.services import ServiceError
+from spark.hub.services import Caller, ServiceError
+from spark.hub.view import HubView
 from spark.ui.api.auth import AuthError, AuthService, Principal, TokenPair
-from spark.ui.api.view import HubView
+from spark.ui.api.view import HubQueries, Site
 from spark.ui.config import UiConfig
 from spark.ui.feeds import FEED_TYPES, RecentEvents, VoiceLog
 
 if TYPE_CHECKING:
     from spark.core.mqtt import MqttClient
-    from spark.hub.app import Hub
 
 log = logging.getLogger(__name__)
 SESSION_KEYS = ("access", "refresh", "expires")
 
 
 class Panel:
-    def __init__(self, hub: Hub, config: UiConfig, auth: AuthService) -> None:
+    def __init__(self, hub: HubView, site: Site, config: UiConfig, auth: AuthService) -> None:
         self.hub = hub
         self.config = config
         self.auth = auth
-        self.view = HubView(hub)
+        self.view = HubQueries(hub, site)
         self.recent = RecentEvents(self.view, config.recent_events)
         self.voice = VoiceLog(self.view)
         self.refresh_lock = asyncio.Lock()
         self._unlisten: list[Callable[[], None]] = [
             hub.bus.listen(self._on_event, FEED_TYPES)]
-        if hub.client is not None:
-            self.attach(hub.client)
+        hub.when_attached(self.attach)
 
     def attach(self, client: MqttClient) -> None:
         self.voice.attach(client)
@@ -130,4 +129,5 @@ class Session:
         if services is None:
             raise ServiceError("the hub is starting")
         return await services.call(service, entity_id, data or {}, wait=True,
-                                   timeout=self.panel.config.control_timeout)
+                                   timeout=self.panel.config.control_timeout,
+                                   caller=Caller.user(principal.username, principal.role))

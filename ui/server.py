@@ -1,5 +1,6 @@
 """The web server inside the hub process: REST API + NiceGUI panel on one uvicorn, on the hub's
-event loop (task ``hub-web``).
+event loop (task ``hub-web``, run beside the hub by app/runtime). It reads the hub through
+:class:`~hub.view.HubView` only.
 
 :func:`start_panel` is the startup function: it opens the users database, builds the API,
 registers the pages with their :class:`~ui.panel.Panel` and mounts NiceGUI on the API app.
@@ -17,14 +18,14 @@ from typing import TYPE_CHECKING
 import uvicorn
 
 from spark.core.errors import SparkError
+from spark.hub.view import HubView
 from spark.ui.api.auth import AuthService, default_users_url
+from spark.ui.api.view import Site
 from spark.ui.config import UiConfig
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from spark.core.mqtt import MqttClient
-    from spark.hub.app import Hub
     from spark.ui.panel import Panel
 
 log = logging.getLogger(__name__)
@@ -39,12 +40,13 @@ def panel_url(config: UiConfig) -> str:
     return f"http://{host}:{config.port}/"
 
 
-def make_auth(hub: Hub, config: UiConfig) -> AuthService:
-    url = config.auth.users_url or default_users_url(hub.config.recorder.url, config.data_dir)
+def make_auth(config: UiConfig, recorder_url: str) -> AuthService:
+    url = config.auth.users_url or default_users_url(recorder_url, config.data_dir)
     return AuthService(config.auth, url, config.data_dir)
 
 
-async def start_panel(hub: Hub, config: UiConfig) -> tuple[Panel, FastAPI]:
+async def start_panel(hub: HubView, site: Site, config: UiConfig, recorder_url: str
+                      ) -> tuple[Panel, FastAPI]:
     """Auth, API and pages (NiceGUI's session files go under ``data_dir/sessions``)."""
     from nicegui import ui
     from nicegui.storage import Storage
@@ -57,9 +59,9 @@ async def start_panel(hub: Hub, config: UiConfig) -> tuple[Panel, FastAPI]:
     sessions = config.data_dir / "sessions"
     sessions.mkdir(exist_ok=True, mode=0o700)
     Storage.path = sessions.resolve()
-    auth = make_auth(hub, config)
+    auth = make_auth(config, recorder_url)
     await auth.start()
-    panel = Panel(hub, config, auth)
+    panel = Panel(hub, site, config, auth)
     api = build_api(panel.view, auth)
     register(panel)
     ui.run_with(api, title="Prime Spark", dark=True, storage_secret=panel.storage_secret,
@@ -97,11 +99,15 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 class WebServer:
-    """Run with :meth:`run` until :meth:`stop`. ``panel`` is set once it is serving."""
+    """Run with :meth:`run` until :meth:`stop`. ``panel`` is set once it is serving. The
+    users database defaults to ``users.db`` beside the recorder's SQLite file
+    (``recorder_url``)."""
 
-    def __init__(self, hub: Hub, config: UiConfig) -> None:
+    def __init__(self, hub: HubView, site: Site, config: UiConfig, *, recorder_url: str) -> None:
         self.hub = hub
+        self.site = site
         self.config = config
+        self.recorder_url = recorder_url
         self.panel: Panel | None = None
         self.started = asyncio.Event()
         self._server: _Server | None = None
@@ -118,10 +124,6 @@ class WebServer:
     def url(self) -> str:
         return panel_url(self.config)
 
-    def attach(self, client: MqttClient) -> None:
-        if self.panel is not None:
-            self.panel.attach(client)
-
     async def run(self) -> None:
         try:
             sock, self._sock = self._sock or bind(self.config.host, self.config.port), None
@@ -129,7 +131,8 @@ class WebServer:
             log.error("%s", exc)
             return
         try:
-            self.panel, api = await start_panel(self.hub, self.config)
+            self.panel, api = await start_panel(self.hub, self.site, self.config,
+                                                self.recorder_url)
             self._server = _Server(uvicorn.Config(
                 api, log_level="warning", access_log=False, lifespan="on",
                 ws="websockets-sansio", timeout_graceful_shutdown=2), self._serving)

@@ -12,7 +12,7 @@ from typing import Any
 _EXPORTS = {
     "load_config": "spark.app.config.loader",
     "load_config_text": "spark.app.config.loader",
-    "BrokerConfig": "spark.app.config.models",
+    "BrokerConfig": "spark.hub.broker.config",
     "HubConfig": "spark.app.config.models",
     "MqttConfig": "spark.core.config.mqtt",
     "SparkConfig": "spark.app.config.models",

@@ -196,6 +196,10 @@ def _fields_at(model: type[BaseModel], loc: tuple[Any, ...], data: Any) -> list[
                 args = get_args(current)
                 current = args[0] if args else None
             continue
+        if get_origin(current) is dict:  # a mapping's value (hub.policy.accounts.<name>)
+            node = node.get(item, {}) if isinstance(node, dict) else {}
+            current = get_args(current)[1]
+            continue
         models = _models(current)
         member = _tagged(models, item)
         if member is not None and (len(models) > 1 or str(item) not in member.model_fields):

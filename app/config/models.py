@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from spark.bridges.config import BridgesConfig
+from spark.bridges.config import BridgesConfig, BridgeSettings
 from spark.core.agent.settings import AgentSettings
 from spark.core.config.base import StrictModel
 from spark.core.config.mqtt import MqttConfig, _segment
+from spark.hub.broker.config import BrokerConfig, BrokerSettings, NodeAccount
+from spark.hub.policy import PolicyConfig
 from spark.hub.recorder.config import RecorderConfig
 from spark.nodes.kinds import NodeConfig
 from spark.ui.config import UiConfig
@@ -25,6 +26,8 @@ class HubConfig(StrictModel):
         "config per node (HA >= 2024.11).",
     )
     request_timeout: float = Field(5.0, gt=0, description="Seconds to wait for a node's answer.")
+    policy: PolicyConfig = Field(default_factory=PolicyConfig, description="Who may make the "
+                                 "hub call which services on which entities.")
     # Discovery is untrusted: these bound the registry's memory (~6 KB per entity: 20,000 is
     # ~120 MB on a Pi) while leaving 10x room over a big home (a 200-device Zigbee mesh has
     # ~2,000 entities). A publisher is a config's discovery node id (else device, else origin).
@@ -54,81 +57,6 @@ class HubConfig(StrictModel):
         return self
 
 
-class BrokerUser(StrictModel):
-    username: str
-    password: SecretStr | None = None
-    password_file: Path | None = None
-    read: list[str] = Field(default_factory=list, description="Topic filters it may read.")
-    write: list[str] = Field(default_factory=list, description="Topic filters it may publish to.")
-    readwrite: list[str] = Field(
-        default_factory=list, description="Topic filters it may both read and publish to."
-    )
-
-
-class BridgeConfig(StrictModel):
-    """Optional bridge from the local Mosquitto to a cloud broker."""
-
-    enabled: bool = False
-    name: str = "cloud"
-    address: str = Field("cloud.example.net:8883", description="host:port of the cloud broker.")
-    remote_username: str | None = None
-    remote_password: SecretStr | None = None
-    remote_password_file: Path | None = None
-    ca_file: Path | None = None
-    topics_out: list[str] = Field(
-        default_factory=lambda: ["+/telemetry", "+/availability"],
-        description="Patterns under the base topic sent to the cloud.",
-    )
-    topics_in: list[str] = Field(
-        default_factory=lambda: ["+/+/set"], description="Patterns under the base topic accepted."
-    )
-    remote_prefix: str = Field(
-        "", description="Prefix added on the cloud side, e.g. 'site1/' (empty: same topics)."
-    )
-    qos: int = Field(1, ge=0, le=2, description="QoS of bridged subscriptions.")
-
-
-class BrokerConfig(StrictModel):
-    mode: Literal["auto", "external", "mosquitto", "embedded"] = Field(
-        "auto",
-        description="auto: use a broker already answering at mqtt.host:port, else start "
-        "Mosquitto, else the embedded Python broker.",
-    )
-    data_dir: Path = Field(Path(".spark/broker"), description="Generated broker files.")
-    listen_host: str = Field("127.0.0.1", description="Address the started broker listens on.")
-    auth: bool = Field(True, description="Password auth + per-node ACLs on the started broker.")
-    homeassistant_user: str = Field("homeassistant", description="Read-mostly account for HA.")
-    max_queued_messages: int = Field(
-        1_000_000, ge=1000, description="Per-client queue; Mosquitto's 1000 drops bursts."
-    )
-    max_queued_bytes: int = Field(
-        256 * 1024 * 1024,
-        ge=0,
-        description="Per-client cap on queued payload bytes (0: no cap); bounds memory when "
-        "large payloads pile up for a slow client.",
-    )
-    max_inflight_messages: int = Field(100, ge=1, description="QoS 1/2 in flight per client.")
-    autosave_interval: int = Field(
-        60, ge=0, description="Seconds between persistence saves (retained messages, sessions)."
-    )
-    sys_interval: int = Field(10, ge=0, description="Seconds between $SYS counter updates.")
-    log_stdout: bool = Field(False, description="Also log to stdout, besides the log file.")
-    node_accounts: list[str] = Field(
-        default_factory=list,
-        description="Ids of nodes running on other machines that need a broker account "
-        "(nodes listed under 'nodes:' get one automatically).",
-    )
-    users: list[BrokerUser] = Field(
-        default_factory=list,
-        description="Third-party accounts (zigbee2mqtt, tasmota...) with their exact topic lists.",
-    )
-    tls_port: int | None = Field(None, description="Also listen with TLS on this port.")
-    tls_cert_file: Path | None = None
-    tls_key_file: Path | None = None
-    tls_ca_file: Path | None = None
-    bridge: BridgeConfig = BridgeConfig()
-
-
 class SparkConfig(StrictModel):
     """The whole home lab: broker link, hub, and the nodes this machine runs."""
 
@@ -155,6 +83,15 @@ class SparkConfig(StrictModel):
         return AgentSettings(mqtt=self.mqtt, hub_id=self.hub.id,
                              discovery_mode=self.hub.discovery_mode,
                              request_timeout=self.hub.request_timeout)
+
+    def broker_settings(self) -> BrokerSettings:
+        """What the broker side reads (``spark.hub.broker``)."""
+        return BrokerSettings(self.mqtt, self.hub.id, self.broker, tuple(
+            NodeAccount(n.id, n.username, n.password, n.password_file) for n in self.nodes))
+
+    def bridge_settings(self) -> BridgeSettings:
+        """What the bridge process reads (``spark.bridges``)."""
+        return BridgeSettings(self.agent_settings(), self.bridges, self.log_level)
 
     def node(self, node_id: str) -> NodeConfig:
         for node in self.nodes:

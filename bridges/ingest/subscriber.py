@@ -37,7 +37,7 @@ import time
 import zlib
 from typing import Any
 
-from spark.app.config.models import SparkConfig
+from spark.bridges.config import BridgeSettings
 from spark.bridges.ingest.config import IngestConfig
 from spark.bridges.ingest.mapper import Mapper
 from spark.bridges.ingest.warnlimit import WarnLimiter
@@ -49,14 +49,14 @@ log = logging.getLogger(__name__)
 _PAIR = struct.Struct("<HI")
 
 
-def default_client_id(cfg: SparkConfig) -> str:
-    return cfg.bridges.ingest.client_id or f"{cfg.mqtt.client_id_prefix}-bridge-{cfg.hub.id}"
+def default_client_id(cfg: BridgeSettings) -> str:
+    return cfg.bridges.ingest.client_id or f"{cfg.mqtt.client_id_prefix}-bridge-{cfg.hub_id}"
 
 
 class Ingest:
     """Owns its outbox connection; commits run one at a time on a worker thread."""
 
-    def __init__(self, cfg: SparkConfig, outbox: Outbox, *, password: str | None = None,
+    def __init__(self, cfg: BridgeSettings, outbox: Outbox, *, password: str | None = None,
                  username: str | None = None) -> None:
         self.cfg: IngestConfig = cfg.bridges.ingest
         self.outbox = outbox

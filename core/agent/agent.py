@@ -17,7 +17,7 @@ import random
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -34,6 +34,7 @@ from spark.core.agent.discovery import (
 from spark.core.agent.entities import BinarySensor, Entity, Sensor
 from spark.core.agent.hwid import hardware_id
 from spark.core.agent.ownership import PROBE_TIMEOUT, NodeIdTaken, Owner, live_owners
+from spark.core.agent.repair import RepairBudget
 from spark.core.agent.settings import AgentSettings
 from spark.core.errors import PayloadError
 from spark.core.mqtt import Message, MqttClient, Will
@@ -69,6 +70,12 @@ class _Published:
     config: bytes | None = None
     state: str | bytes | None = None
     attributes: bytes | None = None
+    earlier: list[bytes] = field(default_factory=list)  # configs sent before: their echoes
+
+    def set_config(self, payload: bytes) -> None:
+        if self.config is not None:
+            self.earlier = [*self.earlier[-3:], self.config]
+        self.config = payload
 
 
 class NodeAgent(Generic[ConfigT]):
@@ -92,6 +99,7 @@ class NodeAgent(Generic[ConfigT]):
         self.entities: dict[str, Entity] = {}
         self._handlers: dict[str, CommandHandler] = {}
         self._published: dict[str, _Published] = {}
+        self._repairs = RepairBudget(self.node_id)
         self._states: dict[str, Any] = {}
         self._attributes: dict[str, dict[str, Any]] = {}
         self._removed: dict[str, str] = {}  # key -> platform, for device-mode removal
@@ -203,7 +211,7 @@ class NodeAgent(Generic[ConfigT]):
         pub = self._pub(entity.key)
         if not force and pub.config == payload:
             return  # unchanged retained config: no discovery storm
-        pub.config = payload
+        pub.set_config(payload)
         assert self.client is not None
         self.client.publish(
             self.layout.discovery(entity.platform, self.node_id, entity.key), payload, 1, True
@@ -216,7 +224,7 @@ class NodeAgent(Generic[ConfigT]):
         pub = self._pub("__device__")
         if not force and pub.config == payload:
             return
-        pub.config = payload
+        pub.set_config(payload)
         assert self.client is not None
         self.client.publish(self.layout.device_discovery(self.node_id), payload, 1, True)
 
@@ -299,7 +307,7 @@ class NodeAgent(Generic[ConfigT]):
         log.warning("%s: rejected command for %s (%r): %s", self.node_id, key, payload[:60], error)
         body = {"id": correlation, "status": "error", "entity": key, "error": error}
         if self.client is not None:
-            self.client.publish(self.layout.response(self.node_id, "command"),
+            self.client.publish(self.layout.command_outcome(self.node_id),
                                 orjson.dumps(body), 1, False)
 
     async def _run_handler(self, entity: Entity, value: Any, correlation: str | None) -> None:
@@ -319,7 +327,7 @@ class NodeAgent(Generic[ConfigT]):
             return
         if correlation is not None and self.client is not None:
             body = {"id": correlation, "status": "ok", "entity": entity.key}
-            self.client.publish(self.layout.response(self.node_id, "command"),
+            self.client.publish(self.layout.command_outcome(self.node_id),
                                 orjson.dumps(body), 1, False)
 
     def _on_ha_status(self, msg: Message) -> None:
@@ -339,22 +347,37 @@ class NodeAgent(Generic[ConfigT]):
             self.announce(force=True)
 
     def _on_own_discovery(self, msg: Message) -> None:
-        """Clear retained discovery configs under our node id that we no longer own."""
-        if not msg.retain or not msg.payload or self.client is None:
+        """Keep the discovery configs under our node id ours: clear the ones we do not own
+        (stale, or planted by someone else), and put back a config of ours that someone
+        overwrote or cleared (the whole payload is compared with what we published)."""
+        if self.client is None:
             return
         parsed = self.layout.parse_discovery(msg.topic)
         if parsed is None:
             return
         if self.settings.discovery_mode == "device":
-            stale = not parsed.is_device
-        elif parsed.is_device:
-            stale = True
+            key = "__device__" if parsed.is_device else None
         else:
-            entity = self.entities.get(parsed.object_id or "")
-            stale = entity is None or entity.platform != parsed.component
-        if stale:
-            log.info("%s: removing stale discovery config %s", self.node_id, msg.topic)
-            self.client.publish(msg.topic, b"", 1, True)
+            entity = None if parsed.is_device else self.entities.get(parsed.object_id or "")
+            key = entity.key if entity is not None and entity.platform == parsed.component \
+                else None
+        if key is None:
+            if msg.payload and self._repairs.allow(msg.topic):
+                log.info("%s: removing discovery config %s that is not ours", self.node_id,
+                         msg.topic)
+                self.client.publish(msg.topic, b"", 1, True)
+            return
+        pub = self._published.get(key)
+        if msg.retain or pub is None or pub.config is None or bytes(msg.payload) == pub.config \
+                or bytes(msg.payload) in pub.earlier:
+            # retained: what the broker held when we subscribed (our announce replaces it);
+            # not announced yet (announce follows); or our own (an older one's echo)
+            return
+        if not self._repairs.allow(msg.topic):
+            return
+        log.warning("%s: the discovery config on %s was %s by someone else; publishing ours "
+                    "again", self.node_id, msg.topic, "overwritten" if msg.payload else "cleared")
+        self.client.publish(msg.topic, pub.config, 1, True)
 
     def _on_own_availability(self, msg: Message) -> None:
         """Someone else said we are offline while we serve (a duplicate that exited, a will
@@ -382,6 +405,12 @@ class NodeAgent(Generic[ConfigT]):
     @property
     def mqtt_username(self) -> str | None:
         return self.ctx.node.username or (self.node_id if self.ctx.password else None)
+
+    @property
+    def rpc_caller(self) -> str:
+        """The name this agent's requests carry: the broker account it logs in with (the ACL
+        lets it publish requests under that name only), else its node id."""
+        return self.mqtt_username or self.settings.mqtt.username or self.node_id
 
     def make_client(self) -> MqttClient:
         return MqttClient(
@@ -456,7 +485,7 @@ class NodeAgent(Generic[ConfigT]):
     async def _on_connected(self) -> None:
         self.announce(force=True)
 
-    async def _rpc_ping(self, params: dict[str, Any]) -> dict[str, Any]:
+    async def _rpc_ping(self, params: dict[str, Any], caller: str) -> dict[str, Any]:
         return {"node": self.node_id, "kind": self.kind,
                 "uptime_s": round(time.monotonic() - self._t0, 3),
                 "host": socket.gethostname(), "pid": os.getpid()}

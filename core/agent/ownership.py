@@ -91,7 +91,7 @@ async def live_owners(
     retained: dict[str, bytes] = {}
     marker = uuid.uuid4().hex.encode()
     synced = asyncio.Event()
-    marker_topic = layout.response(ids[0], "owner-probe")
+    marker_topic = layout.owner_probe(ids[0])
 
     def on_availability(msg: Message) -> None:
         node = layout.parse_availability(msg.topic)
@@ -119,7 +119,7 @@ async def live_owners(
                 await synced.wait()
         # Without the loopback (a broker that reorders) every id is asked.
         suspects = [n for n in ids if retained.get(n) == ONLINE.encode() or not synced.is_set()]
-        rpc = RpcClient(client, layout)
+        rpc = RpcClient(client, layout, username or mqtt.username or ids[0])
 
         async def ask(node: str) -> Owner | None:
             try:

@@ -15,7 +15,7 @@ what the outbox keeps longest when it is full (lower = more important).
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -121,7 +121,3 @@ def record_from_payload(payload: bytes | str) -> Record:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
         raise PayloadError(f"bad record: {where}: {err['msg']}") from None
-
-
-def utc_from_epoch(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, UTC)

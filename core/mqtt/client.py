@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import functools
 import logging
-import random
 import socket
 import ssl
 import threading
@@ -33,11 +31,14 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
+from spark.core.backoff import Backoff
 from spark.core.config.mqtt import MqttConfig
 from spark.core.errors import MqttError
+from spark.core.link import LinkState
 from spark.core.mqtt.factory import Session, Will, build_paho
-from spark.core.mqtt.glue import SocketGlue, queue_pubacks
+from spark.core.mqtt.glue import SocketGlue
 from spark.core.mqtt.outbox import OfflineQueue, Payload, Pending
+from spark.core.mqtt.paho_private import check_internals, close_socket, queue_pubacks
 from spark.core.topics import valid_publish_topic, valid_subscribe_filter
 
 log = logging.getLogger(__name__)
@@ -45,14 +46,6 @@ log = logging.getLogger(__name__)
 Message = paho.MQTTMessage
 Handler = Callable[[Message], None]
 ConnectHook = Callable[[], Awaitable[None]]
-
-
-class LinkState(enum.Enum):
-    IDLE = "idle"
-    CONNECTING = "connecting"
-    CONNECTED = "connected"
-    BACKOFF = "backoff"
-    CLOSED = "closed"
 
 
 @dataclass(slots=True)
@@ -87,7 +80,9 @@ class MqttClient(SocketGlue):
         a durable commit. ``receive_maximum`` (MQTT 5) is the window of unacknowledged
         messages the broker may send. A client asked for MQTT 5 that the broker turns away for
         its protocol (e.g. amqtt, 3.1.1 only) falls back to 3.1.1 for the rest of its life,
-        with a warning."""
+        with a warning. Raises PahoInternalsError when the installed paho-mqtt is not one
+        whose internals ``paho_private`` uses."""
+        check_internals()
         self.config = config
         self.name = name
         self.client_id = client_id or make_client_id(config.client_id_prefix, name)
@@ -133,7 +128,7 @@ class MqttClient(SocketGlue):
 
     @property
     def connected(self) -> bool:
-        return self.state is LinkState.CONNECTED
+        return self.state is LinkState.UP
 
     async def wait_connected(self, timeout: float | None = None) -> None:
         async with asyncio.timeout(timeout):
@@ -160,7 +155,7 @@ class MqttClient(SocketGlue):
         still running: subscriptions made from then on must be sent now, not at the next
         reconnect. None while the link is down."""
         if self._paho is not None and self.state in (
-                LinkState.CONNECTING, LinkState.CONNECTED) and self._paho.is_connected():
+                LinkState.CONNECTING, LinkState.UP) and self._paho.is_connected():
             return self._paho
         return None
 
@@ -203,7 +198,7 @@ class MqttClient(SocketGlue):
         if msg.qos == 0:
             return True
         client = self._paho
-        live = self.state in (LinkState.CONNECTING, LinkState.CONNECTED)  # redeliveries come
+        live = self.state in (LinkState.CONNECTING, LinkState.UP)  # redeliveries come
         if client is None or not live or msg.timestamp < self._conn_started:  # before SUBACK
             return False
         return client.ack(msg.mid, msg.qos) == MQTTErrorCode.MQTT_ERR_SUCCESS
@@ -212,9 +207,9 @@ class MqttClient(SocketGlue):
         """:meth:`ack` for many messages at once: their PUBACKs queued as one buffer (paho
         would build and queue a packet per message). Returns how many were acknowledged."""
         client = self._paho
-        if client is None or not hasattr(client, "_packet_queue"):  # another paho: one by one
-            return sum(self.ack(m) for m in msgs)
-        if self.state not in (LinkState.CONNECTING, LinkState.CONNECTED):
+        if client is None:
+            return sum(self.ack(m) for m in msgs)  # QoS 0 ones count, as with ack()
+        if self.state not in (LinkState.CONNECTING, LinkState.UP):
             return 0
         started = self._conn_started  # earlier connections' messages are redelivered anyway
         mids = [m.mid for m in msgs if m.qos == 1 and m.timestamp >= started]
@@ -247,7 +242,7 @@ class MqttClient(SocketGlue):
         if self.state is LinkState.CLOSED:
             return
         prev, self.state = self.state, LinkState.CLOSED
-        if self._paho is not None and prev is LinkState.CONNECTED:
+        if self._paho is not None and prev is LinkState.UP:
             with contextlib.suppress(Exception):
                 self._paho.disconnect()
                 await self._wait_socket_closed(1.0)
@@ -422,7 +417,7 @@ class MqttClient(SocketGlue):
         if acks:
             async with asyncio.timeout(max(10.0, self.config.keepalive)):
                 await asyncio.gather(*acks)
-        self.state = LinkState.CONNECTED
+        self.state = LinkState.UP
         self._connected.set()
         log.info("%s: connected to %s:%d as %s", self.name, self.config.host, self.config.port,
                  self.client_id)
@@ -455,11 +450,11 @@ class MqttClient(SocketGlue):
 
     async def _supervise(self) -> None:
         self._misc_task = asyncio.create_task(self._misc_loop(), name=f"mqtt-misc-{self.name}")
-        delay = self.config.reconnect_min
+        backoff = Backoff(self.config.reconnect_min, self.config.reconnect_max)
         while self.state is not LinkState.CLOSED:
             try:
                 await self._connect_once()
-                delay = self.config.reconnect_min
+                backoff.reset()
                 await self._disconnected.wait()
                 if self.state is LinkState.CLOSED:
                     return
@@ -467,15 +462,14 @@ class MqttClient(SocketGlue):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("%s: %s; retrying in %.1fs", self.name, exc, delay)
+                log.warning("%s: %s; retrying in %.1fs", self.name, exc, backoff.delay)
             finally:
                 self._connected.clear()
             if self.state is LinkState.CLOSED:
                 return
             self.state = LinkState.BACKOFF
             self._teardown_socket()
-            await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))
-            delay = min(delay * 2, self.config.reconnect_max)
+            await backoff.wait()
 
     async def _wait_socket_closed(self, timeout: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -491,5 +485,4 @@ class MqttClient(SocketGlue):
             with contextlib.suppress(Exception):
                 self._loop.remove_reader(sock)
                 self._loop.remove_writer(sock)
-        with contextlib.suppress(Exception):
-            client._sock_close()
+        close_socket(client)

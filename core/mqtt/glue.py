@@ -1,7 +1,8 @@
 """Drive paho-mqtt's socket from the asyncio loop (``add_reader`` / coalesced writes).
 
 Paho calls these hooks from the loop thread, except during ``connect`` (run in an executor
-thread): those calls are handed to the loop thread-safely.
+thread): those calls are handed to the loop thread-safely. Only paho's public API is used here;
+what needs its internals (batched reads and writes) is in ``paho_private.py``.
 """
 
 from __future__ import annotations
@@ -9,93 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-import struct
 import threading
 from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import MQTTErrorCode
+
+from spark.core.mqtt.paho_private import coalesce_queued, install_buffered_recv, read_burst
 
 _READ_BURST = 500  # packets handled per readiness event before yielding to other tasks
-_PUBLISH, _PUBACK, _DISCONNECT = 0x30, 0x40, 0xE0
-_PUBACK_PACK = struct.Struct("!BBH").pack
-
-
-def queue_pubacks(client: paho.Client, mids: list[int]) -> None:
-    """Queue the PUBACKs of ``mids`` as one buffer (paho would build and queue a packet per
-    message): type, remaining length 2, packet id, the bytes paho sends for 3.1.1 and 5."""
-    if mids:
-        data = b"".join([_PUBACK_PACK(_PUBACK, 2, mid) for mid in mids])
-        client._packet_queue(_PUBACK, data, 0, 0)
-
-
-def coalesce(out: Any) -> None:
-    """Join runs of paho's queued packets into one buffer, so they leave in one ``send``.
-
-    paho writes each queued packet with its own ``send`` call: a burst of 1,000 QoS 1
-    acknowledgements costs 1,000 syscalls here and wakes the broker 1,000 times. Only packets
-    paho does nothing with once written are joined (acknowledgements, QoS 1/2 publishes, whose
-    completion is the broker's PUBACK, subscribes, pings); a QoS 0 publish (paho then marks it
-    published) or a DISCONNECT (paho then closes) stays a packet of its own, in order, and so
-    does a packet already partly written.
-    """
-    if len(out) < 2:
-        return
-    merged: list[Any] = []
-    run: list[Any] = []
-
-    def close_run() -> None:
-        if len(run) == 1:
-            merged.append(run[0])
-        elif run:
-            merged.append(_packet(b"".join(bytes(p["packet"]) for p in run)))
-        run.clear()
-
-    for pkt in out:
-        cmd = pkt["command"] & 0xF0
-        if pkt["pos"] or cmd == _DISCONNECT or (cmd == _PUBLISH and pkt["qos"] == 0):
-            close_run()
-            merged.append(pkt)
-        else:
-            run.append(pkt)
-    close_run()
-    if len(merged) < len(out):
-        out.clear()
-        out.extend(merged)
-
-
-class BufferedRecv:
-    """paho reads each packet with three or four ``recv`` calls (command byte, each length
-    byte, body); installed as the client's ``_sock_recv``, this serves them from one ``recv``
-    of up to 64 KiB. Data it holds is invisible to the loop's readiness events: the reader
-    checks :attr:`pending` before it yields."""
-
-    __slots__ = ("_buf", "_pos", "_recv")
-
-    def __init__(self, recv: Callable[[int], bytes]) -> None:
-        self._recv = recv
-        self._buf = b""
-        self._pos = 0
-
-    @property
-    def pending(self) -> bool:
-        return self._pos < len(self._buf)
-
-    def __call__(self, bufsize: int) -> bytes:
-        buf, pos = self._buf, self._pos
-        if pos >= len(buf):
-            buf = self._recv(max(bufsize, 65536))  # BlockingIOError when empty; b"" at EOF
-            if not buf:
-                return buf
-            self._buf, pos = buf, 0
-        self._pos = pos + bufsize
-        return buf[pos:pos + bufsize]
-
-
-def _packet(data: bytes) -> dict[str, Any]:
-    return {"command": _PUBACK, "mid": 0, "qos": 1, "pos": 0, "to_process": len(data),
-            "packet": data, "info": None}
 
 
 class SocketGlue:
@@ -120,8 +43,7 @@ class SocketGlue:
         # Small packets (commands, acks) must not wait for Nagle + delayed ACK (~40 ms).
         with contextlib.suppress(OSError, AttributeError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if callable(getattr(_c, "_sock_recv", None)):
-            _c._sock_recv = BufferedRecv(_c._sock_recv)  # type: ignore[method-assign]
+        install_buffered_recv(_c)
         self._in_loop(self._watch, sock, True, False)
 
     def _on_socket_close(self, c: paho.Client, _u: Any, sock: Any) -> None:
@@ -143,9 +65,7 @@ class SocketGlue:
         client = self._paho
         if client is None or sock.fileno() < 0 or client.socket() is not sock:
             return
-        out = getattr(client, "_out_packet", None)
-        if out is not None:
-            coalesce(out)
+        coalesce_queued(client)
         client.loop_write()
         if client.want_write():  # the socket buffer is full: wait until it drains
             self._watch(sock, False, True)
@@ -184,21 +104,7 @@ class SocketGlue:
         client = self._paho
         if client is None:
             return
-        read_packet = getattr(client, "_packet_read", None)
-        if read_packet is None:  # another paho: one packet per readiness event
-            client.loop_read()
-            return
-        for _ in range(_READ_BURST):
-            if client.socket() is None:
-                return
-            rc = read_packet()
-            if rc == MQTTErrorCode.MQTT_ERR_AGAIN:
-                return
-            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-                client._loop_rc_handle(rc)
-                return
-        recv = getattr(client, "_sock_recv", None)
-        if isinstance(recv, BufferedRecv) and recv.pending and self._loop is not None:
+        if read_burst(client, _READ_BURST) and self._loop is not None:
             self._loop.call_soon(self._read)  # the rest is in our buffer, not the socket's
 
     def _write(self) -> None:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from spark.app.config.models import BrokerUser, SparkConfig
 from spark.core.errors import BrokerError
 from spark.core.topics import valid_segment
+from spark.hub.broker.config import BrokerSettings, BrokerUser
 from spark.hub.broker.passwd import valid_username
 from spark.hub.broker.secrets import ensure_password, secrets_dir
 
@@ -51,9 +51,9 @@ class Account:
         return None
 
 
-def accounts(cfg: SparkConfig) -> list[Account]:
+def accounts(cfg: BrokerSettings) -> list[Account]:
     """Every account, hub first. Raises BrokerError on duplicate usernames."""
-    hub_id = cfg.hub.id
+    hub_id = cfg.hub_id
     hub_password = cfg.mqtt.password if cfg.mqtt.username == hub_id else None
     hub_file = cfg.mqtt.password_file if cfg.mqtt.username == hub_id else None
     out = [Account(hub_id, Role.HUB, hub_id, hub_password, hub_file)]
@@ -80,13 +80,9 @@ def accounts(cfg: SparkConfig) -> list[Account]:
     return out
 
 
-def node_ids(cfg: SparkConfig) -> list[str]:
-    return [a.node_id for a in accounts(cfg) if a.role is Role.NODE and a.node_id is not None]
-
-
-def resolve_passwords(cfg: SparkConfig) -> dict[str, str]:
+def resolve_passwords(cfg: BrokerSettings) -> dict[str, str]:
     """``{username: password}`` for every account (generating missing ones on disk)."""
-    directory = secrets_dir(cfg)
+    directory = secrets_dir(cfg.broker)
     out: dict[str, str] = {}
     for acc in accounts(cfg):
         out[acc.username] = acc.configured_password() or ensure_password(directory, acc.username)

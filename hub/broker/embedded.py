@@ -19,9 +19,9 @@ from amqtt.errors import AMQTTError
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.session import Session
 
-from spark.app.config.models import SparkConfig
 from spark.core.errors import BrokerError
 from spark.hub.broker.acl import Acl, is_allowed, parse_acl
+from spark.hub.broker.config import BrokerSettings
 from spark.hub.broker.mosquitto import broker_paths, generate_files
 from spark.hub.broker.passwd import read_password_file, verify_password
 
@@ -85,16 +85,17 @@ class AclFileTopics(BaseTopicPlugin):
         if action == Action.RECEIVE:
             return is_allowed(self._acl, user, "read", topic)
         rules = self._acl.get(user or "", [])
-        return any(r.access != "write" and filter_covers(r.topic, topic) for r in rules)
+        return any(r.access in ("read", "readwrite") and filter_covers(r.topic, topic)
+                   for r in rules)  # deny rules still filter delivery (RECEIVE)
 
 
-def amqtt_config(cfg: SparkConfig) -> dict[str, Any]:
-    """The amqtt broker config for this SparkConfig (writes passwd/acl when auth is on)."""
+def amqtt_config(cfg: BrokerSettings) -> dict[str, Any]:
+    """The amqtt broker config for these settings (writes passwd/acl when auth is on)."""
     listener = {"type": "tcp", "bind": f"{cfg.broker.listen_host}:{cfg.mqtt.port}"}
     plugins: dict[str, Any]
     if cfg.broker.auth:
-        generate_files(cfg)
-        paths = broker_paths(cfg)
+        generate_files(cfg, mosquitto=False)  # read here, in our process: no hand-over
+        paths = broker_paths(cfg.broker)
         plugins = {
             f"{__name__}.PasswordFileAuth": {"password_file": str(paths["passwd"])},
             f"{__name__}.AclFileTopics": {"acl_file": str(paths["acl"])},
@@ -107,7 +108,7 @@ def amqtt_config(cfg: SparkConfig) -> dict[str, Any]:
 class EmbeddedBroker:
     """``async with EmbeddedBroker(cfg):`` serves MQTT 3.1.1 on broker.listen_host:mqtt.port."""
 
-    def __init__(self, cfg: SparkConfig) -> None:
+    def __init__(self, cfg: BrokerSettings) -> None:
         self.cfg = cfg
         self.host = cfg.broker.listen_host
         self.port = cfg.mqtt.port

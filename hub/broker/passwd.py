@@ -86,7 +86,10 @@ def write_private(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` readable by the owner only, replacing it atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # A fresh file, never through a link: the directory may belong to the broker's own
+    # unprivileged user (started as root), who must not make root write elsewhere.
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
         with os.fdopen(fd, "w") as fh:
             fh.write(text)

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from spark.core.errors import BrokerError
+from spark.core.link import tcp_reachable
 
 POLL = 0.02  # seconds between readiness checks (a condition wait, bounded by the deadline)
 
@@ -39,18 +40,6 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
             return True
     except OSError:
         return False
-
-
-async def port_open_async(host: str, port: int, within: float = 0.5) -> bool:
-    try:
-        async with asyncio.timeout(within):
-            _reader, writer = await asyncio.open_connection(host, port)
-    except (OSError, TimeoutError):
-        return False
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
-    return True
 
 
 def send_reload(pid: int) -> None:
@@ -124,9 +113,15 @@ class MosquittoProcess:
                 "stop what listens there or choose another mqtt.port"
             )
         self.console_file.parent.mkdir(parents=True, exist_ok=True)
-        with self.console_file.open("wb") as console:
+        # O_NOFOLLOW: the directory may belong to the broker's unprivileged user.
+        fd = os.open(self.console_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW,
+                     0o600)
+        with os.fdopen(fd, "wb") as console:
+            # From the config's directory, named relative to it: a Mosquitto that switched from
+            # root to its own user re-reads it on SIGHUP without rights on the directories above.
             self._proc = subprocess.Popen(
-                [exe, "-c", str(self.conf)],
+                [exe, "-c", self.conf.name],
+                cwd=self.conf.parent,
                 stdin=subprocess.DEVNULL,
                 stdout=console,
                 stderr=subprocess.STDOUT,
@@ -155,7 +150,7 @@ class MosquittoProcess:
                 # A listening port has no event to await: poll it, bounded by the deadline.
                 while True:
                     self._exited(proc)
-                    if await port_open_async(self.host, self.port) and proc.poll() is None:
+                    if await tcp_reachable(self.host, self.port, 0.5) and proc.poll() is None:
                         break
                     await asyncio.sleep(POLL)
         except TimeoutError:

@@ -5,16 +5,16 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from spark.app.config.models import SparkConfig
 from spark.core.errors import BrokerError
+from spark.hub.broker.config import BrokerConfig
 from spark.hub.broker.passwd import valid_username, write_private
 
 PASSWORD_BYTES = 24
 
 
-def secrets_dir(cfg: SparkConfig) -> Path:
+def secrets_dir(broker: BrokerConfig) -> Path:
     """Where generated passwords live: ``<broker.data_dir>/secrets``."""
-    return cfg.broker.data_dir / "secrets"
+    return broker.data_dir / "secrets"
 
 
 def password_path(directory: Path, username: str) -> Path:

@@ -5,13 +5,14 @@
     address is this machine, start Mosquitto (when installed) or the embedded amqtt broker;
   * ``external`` / ``mosquitto`` / ``embedded``: force one (``external`` fails when none answers).
 
-``handle = await choose_broker(cfg)`` (then ``await handle.stop()``), or
-``async with choose_broker(cfg) as handle:`` which stops what it started on exit.
+``handle = await choose_broker(settings)`` (then ``await handle.stop()``), or
+``async with choose_broker(settings) as handle:`` which stops what it started on exit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import socket
@@ -21,13 +22,14 @@ from typing import Literal
 
 from pydantic import SecretStr
 
-from spark.app.config.models import SparkConfig
 from spark.core.config.mqtt import MqttConfig
 from spark.core.errors import BrokerError
 from spark.hub.broker.accounts import resolve_passwords
+from spark.hub.broker.config import BrokerSettings
 from spark.hub.broker.mosquitto import mosquitto_process
 from spark.hub.broker.probe import Answer, probe_mqtt
 from spark.hub.broker.process import find_mosquitto
+from spark.hub.broker.saver import DiscoverySaver, run_saver
 from spark.hub.broker.secrets import password_path, secrets_dir
 
 log = logging.getLogger(__name__)
@@ -41,21 +43,21 @@ class BrokerHandle:
     """The chosen broker. ``passwords`` is set when we started it with auth (then every account's
     login is known); for an external or anonymous broker the config's own logins apply.
 
-    ``config`` is the config to run with: for a broker we started with auth, its ``mqtt`` section
-    logs in as the hub (``username`` = ``hub.id``); otherwise it is the config given.
+    ``mqtt`` is the connection to run with: for a broker we started with auth it logs in as the
+    hub (``username`` = ``hub.id``); otherwise it is ``settings.mqtt``.
     """
 
     kind: Kind
     reason: str
     host: str
     port: int
-    config: SparkConfig
+    settings: BrokerSettings
     passwords: dict[str, str] | None = None
     _stop: Stopper | None = field(default=None, repr=False)
+    mqtt: MqttConfig = field(init=False)
 
     def __post_init__(self) -> None:
-        if self.passwords is not None:
-            self.config = self.config.model_copy(update={"mqtt": self.mqtt_config()})
+        self.mqtt = self.mqtt_config()
 
     def __str__(self) -> str:
         return f"broker: {self.describe()}"
@@ -72,17 +74,13 @@ class BrokerHandle:
 
     def sub_auth_hint(self) -> str:
         """Login arguments for ``mosquitto_sub`` as the hub (no password printed), or ''."""
-        user = self.config.mqtt.username
+        user = self.mqtt.username
         if not user:
             return ""
-        path = password_path(secrets_dir(self.config), user)
+        path = password_path(secrets_dir(self.settings.broker), user)
         if self.passwords is not None and path.exists():
             return f' -u {user} -P "$(cat {path})"'
         return f" -u {user} -P <password>"
-
-    @property
-    def started_here(self) -> bool:
-        return self.kind != "external"
 
     def login(self, username: str) -> tuple[str, str] | None:
         """(username, password) for an account of a broker we started; None otherwise."""
@@ -91,19 +89,19 @@ class BrokerHandle:
         return username, self.passwords[username]
 
     def hub_login(self) -> tuple[str, str] | None:
-        return self.login(self.config.hub.id)
+        return self.login(self.settings.hub_id)
 
     def node_login(self, node_id: str) -> tuple[str, str] | None:
-        node = next((n for n in self.config.nodes if n.id == node_id), None)
+        node = next((n for n in self.settings.nodes if n.id == node_id), None)
         return self.login(node.username or node.id if node is not None else node_id)
 
     def mqtt_config(self, username: str | None = None) -> MqttConfig:
-        """``config.mqtt`` with the login of ``username`` (default: the hub) filled in, when
+        """``settings.mqtt`` with the login of ``username`` (default: the hub) filled in, when
         known; unchanged otherwise."""
-        creds = self.login(username or self.config.hub.id)
+        creds = self.login(username or self.settings.hub_id)
         if creds is None:
-            return self.config.mqtt
-        return self.config.mqtt.model_copy(
+            return self.settings.mqtt
+        return self.settings.mqtt.model_copy(
             update={"username": creds[0], "password": SecretStr(creds[1]), "password_file": None}
         )
 
@@ -147,7 +145,7 @@ def _addresses(host: str) -> set[ipaddress.IPv4Address | ipaddress.IPv6Address]:
         return set()
 
 
-def _check_reachable(cfg: SparkConfig) -> None:
+def _check_reachable(cfg: BrokerSettings) -> None:
     """A broker we start listens on broker.listen_host; our clients dial mqtt.host."""
     listen, host = cfg.broker.listen_host, cfg.mqtt.host
     if listen in ANY_ADDRESS or listen == host:
@@ -161,7 +159,7 @@ def _check_reachable(cfg: SparkConfig) -> None:
     )
 
 
-async def _start_mosquitto(cfg: SparkConfig, why: str) -> BrokerHandle:
+async def _start_mosquitto(cfg: BrokerSettings, why: str) -> BrokerHandle:
     if find_mosquitto() is None:
         raise BrokerError("broker.mode is 'mosquitto' but mosquitto is not installed "
                           "(apt install mosquitto), or use broker.mode: embedded")
@@ -169,11 +167,23 @@ async def _start_mosquitto(cfg: SparkConfig, why: str) -> BrokerHandle:
     proc = mosquitto_process(cfg)
     passwords = resolve_passwords(cfg) if cfg.broker.auth else None
     await proc.start()
+    assert proc.pid is not None
     log.info("started mosquitto (pid %s) from %s", proc.pid, proc.conf)
-    return BrokerHandle("mosquitto", why, cfg.mqtt.host, cfg.mqtt.port, cfg, passwords, proc.stop)
+    handle = BrokerHandle("mosquitto", why, cfg.mqtt.host, cfg.mqtt.port, cfg, passwords)
+    saver = asyncio.create_task(run_saver(DiscoverySaver(handle.mqtt, proc.pid)),
+                                name="broker-saver")
+
+    async def stop() -> None:
+        saver.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await saver
+        await proc.stop()
+
+    handle._stop = stop
+    return handle
 
 
-async def _start_embedded(cfg: SparkConfig, why: str) -> BrokerHandle:
+async def _start_embedded(cfg: BrokerSettings, why: str) -> BrokerHandle:
     try:
         from spark.hub.broker.embedded import EmbeddedBroker
     except ImportError as exc:
@@ -191,7 +201,7 @@ async def _start_embedded(cfg: SparkConfig, why: str) -> BrokerHandle:
 class _Choice:
     """What :func:`choose_broker` returns: await it for the handle, or ``async with`` it."""
 
-    def __init__(self, cfg: SparkConfig) -> None:
+    def __init__(self, cfg: BrokerSettings) -> None:
         self._cfg = cfg
         self._handle: BrokerHandle | None = None
 
@@ -207,13 +217,13 @@ class _Choice:
             await self._handle.stop()
 
 
-def choose_broker(cfg: SparkConfig) -> _Choice:
+def choose_broker(cfg: BrokerSettings) -> _Choice:
     """Find or start the broker per ``broker.mode``; the handle says which and why.
     ``await choose_broker(cfg)`` or ``async with choose_broker(cfg) as handle``."""
     return _Choice(cfg)
 
 
-async def _choose(cfg: SparkConfig) -> BrokerHandle:
+async def _choose(cfg: BrokerSettings) -> BrokerHandle:
     mode = cfg.broker.mode
     host, port = cfg.mqtt.host, cfg.mqtt.port
     if mode == "mosquitto":

@@ -20,7 +20,6 @@ _EXPORTS = {
     "Recorder": "spark.hub.recorder.recorder",
     "RecorderConfig": "spark.hub.recorder.config",
     "RecorderError": "spark.hub.recorder.models",
-    "RecorderState": "spark.hub.recorder.models",
     "RecorderStats": "spark.hub.recorder.models",
     "StatePoint": "spark.hub.recorder.models",
 }
@@ -43,7 +42,6 @@ __all__ = [
     "Recorder",
     "RecorderConfig",
     "RecorderError",
-    "RecorderState",
     "RecorderStats",
     "StatePoint",
 ]

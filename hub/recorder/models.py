@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import math
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -21,14 +20,6 @@ class RecorderError(SparkError):
     def __init__(self, message: str, transient: bool = True) -> None:
         super().__init__(message)
         self.transient = transient
-
-
-class RecorderState(enum.Enum):
-    IDLE = "idle"
-    CONNECTING = "connecting"
-    CONNECTED = "connected"
-    BACKOFF = "backoff"  # the store failed; rows wait in memory, retried with backoff
-    CLOSED = "closed"
 
 
 NUMERIC_PLATFORMS = frozenset({"sensor", "number"})

@@ -30,6 +30,7 @@ from spark.core.events import (
     NodeAvailability,
     StateChanged,
 )
+from spark.core.link import LinkState
 from spark.hub.recorder.backlog import Backlog
 from spark.hub.recorder.config import RecorderConfig
 from spark.hub.recorder.models import (
@@ -38,7 +39,6 @@ from spark.hub.recorder.models import (
     EventRecord,
     PurgeResult,
     RecorderError,
-    RecorderState,
     RecorderStats,
     StatePoint,
     epoch,
@@ -79,7 +79,7 @@ class Recorder:
         self._running = False
 
     @property
-    def state(self) -> RecorderState:
+    def state(self) -> LinkState:
         return self._writer.state
 
     # ---- lifecycle --------------------------------------------------------------------
@@ -118,9 +118,9 @@ class Recorder:
 
     def health(self) -> str:
         """``healthy`` / ``degraded`` (store down, nothing lost yet) / ``unhealthy``."""
-        if self.state in (RecorderState.CONNECTED, RecorderState.IDLE):
+        if self.state in (LinkState.UP, LinkState.IDLE):
             return "healthy"
-        if self.state is RecorderState.CLOSED or self.stats.dropped or self.bus_dropped:
+        if self.state is LinkState.CLOSED or self.stats.dropped or self.bus_dropped:
             return "unhealthy"
         return "degraded"
 
@@ -183,7 +183,7 @@ class Recorder:
     async def _read(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a query on a worker thread (opening the store if needed: raises
         :class:`RecorderError` while it is down)."""
-        if self.state is RecorderState.CLOSED:
+        if self.state is LinkState.CLOSED:
             raise RecorderError("the recorder is closed")
 
         def read() -> T:

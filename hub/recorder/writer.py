@@ -19,9 +19,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
+from spark.core.backoff import Backoff
+from spark.core.link import LinkState
 from spark.hub.recorder.backlog import Backlog
 from spark.hub.recorder.config import RecorderConfig
-from spark.hub.recorder.models import RecorderError, RecorderState, RecorderStats
+from spark.hub.recorder.models import RecorderError, RecorderStats
 from spark.hub.recorder.store import Batch, HistoryStore
 
 log = logging.getLogger(__name__)
@@ -50,7 +52,7 @@ class BatchWriter:
         self.store = store
         self.backlog = backlog
         self.stats = stats
-        self.state = RecorderState.IDLE
+        self.state = LinkState.IDLE
         self._before_batch = before_batch  # the recorder drains its subscription here
         self._executor: ThreadPoolExecutor | None = None
         self._has_rows = asyncio.Event()
@@ -96,13 +98,13 @@ class BatchWriter:
             await self.call(self.store.close)
         if self._executor is not None:
             self._executor.shutdown(wait=False)
-        self.state = RecorderState.CLOSED
+        self.state = LinkState.CLOSED
 
     # ---- the loop ---------------------------------------------------------------------
     async def run(self) -> None:
         """Until stopped and drained (or, stopping, the store still fails)."""
         held: Batch | None = None  # a batch that failed: retried as is
-        delay, tries = self.config.retry_min, 0
+        backoff, tries = Backoff(self.config.retry_min, self.config.retry_max, jitter=0.0), 0
         while True:
             if held is None:
                 if self.store.is_open and not await self._wait_for_rows():
@@ -111,7 +113,7 @@ class BatchWriter:
                     return
                 held = self._take_batch()  # while the store is closed: maybe empty, to reopen
             if not self.store.is_open:
-                self.state = RecorderState.CONNECTING
+                self.state = LinkState.CONNECTING
             started = time.perf_counter()
             try:
                 await self.call(self._write_sync, held)
@@ -119,22 +121,22 @@ class BatchWriter:
                 tries += 1
                 self._failed(exc, held)
                 if not _transient(exc) and await self._salvage(held):
-                    self.state = RecorderState.CONNECTED
+                    self.state = LinkState.UP
                     held, tries = None, 0
                     continue  # the rows it refused are dropped, the others written
                 if self._stopping and tries >= STOP_TRIES:
                     self.give_up(held, str(exc))
                     return
-                await self._pause(delay)
-                delay = min(delay * 2, self.config.retry_max)
+                await backoff.wait(until=self._stop_requested)
                 continue
-            if self.state is not RecorderState.CONNECTED:
+            if self.state is not LinkState.UP:
                 level = logging.WARNING if self.stats.failures else logging.INFO
                 log.log(level, "recorder: %r is available (backlog %d rows)", self.store,
                         len(self.backlog))
-            self.state = RecorderState.CONNECTED
+            self.state = LinkState.UP
             self._committed(held, time.perf_counter() - started)
-            held, delay, tries = None, self.config.retry_min, 0
+            held, tries = None, 0
+            backoff.reset()
 
     def _write_sync(self, batch: Batch) -> None:
         try:
@@ -209,11 +211,6 @@ class BatchWriter:
             self._has_rows.clear()
         return batch
 
-    async def _pause(self, delay: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(delay):
-                await self._stop_requested.wait()
-
     # ---- bookkeeping ------------------------------------------------------------------
     def _committed(self, batch: Batch, seconds: float) -> None:
         stats = self.stats
@@ -233,8 +230,8 @@ class BatchWriter:
             log.warning("recorder: the store refused a batch of %d rows, writing them one by "
                         "one: %s", len(batch), exc, exc_info=not isinstance(exc, RecorderError))
             return
-        first = self.state is not RecorderState.BACKOFF
-        self.state = RecorderState.BACKOFF
+        first = self.state is not LinkState.BACKOFF
+        self.state = LinkState.BACKOFF
         log.log(logging.WARNING if first else logging.DEBUG,
                 "recorder: store failed, keeping %d rows in memory and retrying: %s", rows, exc)
 

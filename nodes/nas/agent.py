@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from spark.core.agent.agent import NodeAgent, NodeContext
 from spark.core.agent.entities import Entity
 from spark.core.errors import PayloadError
+from spark.core.link import tcp_reachable
 from spark.core.messages.telemetry import TelemetryMessage
 from spark.nodes.nas import entities as ent
 from spark.nodes.nas.backend import MountStatus, NasBackend, make_backend
@@ -29,7 +30,6 @@ from spark.nodes.nas.backup import (
     snapshot_time,
     verify_snapshot,
 )
-from spark.nodes.nas.checks import tcp_reachable
 from spark.nodes.nas.config import NasNodeConfig
 from spark.nodes.nas.simulated import SimulatedNasBackend
 from spark.nodes.nas.smart import SmartError, SmartReport, assess

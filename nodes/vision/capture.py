@@ -11,6 +11,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from spark.core.backoff import Backoff
 from spark.nodes.vision.config import CameraConfig
 from spark.nodes.vision.errors import SourceError
 from spark.nodes.vision.pipeline import FrameSlots
@@ -36,14 +37,15 @@ class CameraReader:
         self.reads = 0
 
     async def run(self) -> None:
-        interval, backoff = 1.0 / self.cam.fps, 1.0
+        interval, backoff = 1.0 / self.cam.fps, Backoff(1.0, BACKOFF_MAX, jitter=0.0)
         while True:
             await self.running.wait()
             source = self.source = make_source(self.cam.source)
             try:
                 await self.blocking(source.open)
                 self.health(self.cam.id, source, None)
-                backoff, next_at = 1.0, time.monotonic()
+                backoff.reset()
+                next_at = time.monotonic()
                 while True:
                     await self.running.wait()
                     frame = await self.blocking(source.read)
@@ -62,5 +64,4 @@ class CameraReader:
                 self.health(self.cam.id, source, f"internal error: {exc!r}")
             await self.blocking(source.close)
             self.source = None
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, BACKOFF_MAX)
+            await backoff.wait()

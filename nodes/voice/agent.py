@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 from spark.core.agent.agent import NodeAgent, NodeContext
 from spark.core.agent.entities import BinarySensor, Entity, Event, Number, Sensor, Switch
+from spark.core.backoff import Backoff
 from spark.core.messages.voice import EventType, PipelineEvent, new_run_id
 from spark.core.mqtt import Message, MqttClient
 from spark.core.rpc import RpcClient, RpcError
@@ -121,7 +122,9 @@ class VoiceNode(NodeAgent[VoiceNodeConfig]):
 
     async def attach(self, client: MqttClient) -> None:
         hub_id = self.cfg.hub_id or self.hub_id
-        self.hub = HubLink(RpcClient(client, self.layout), hub_id, self.cfg.rpc_timeout_s)
+        # as our own broker account: the hub checks what it may do (hub.policy.accounts)
+        rpc = RpcClient(client, self.layout, self.rpc_caller)
+        self.hub = HubLink(rpc, hub_id, self.cfg.rpc_timeout_s)
         client.subscribe(self.layout.state(hub_id, "entities"), self._on_hub_entities, 1)
 
     def _on_hub_entities(self, _msg: Message) -> None:
@@ -170,20 +173,20 @@ class VoiceNode(NodeAgent[VoiceNodeConfig]):
     # ---- the pipeline -----------------------------------------------------------------
     async def _listen_loop(self) -> None:
         """The microphone is an external link: when it fails, close, back off, reopen."""
-        backoff = 1.0
+        backoff = Backoff(1.0, 30.0, jitter=0.0)
         while True:
             try:
                 await self._consume()
             except (VoiceError, OSError) as exc:
                 log.error("%s: %s failed: %s; reopening in %.0f s", self.node_id,
-                          self.source.name, exc, backoff)
+                          self.source.name, exc, backoff.delay)
                 self._event("error", {"code": "source", "message": str(exc)})
                 with contextlib.suppress(Exception):
                     await self.source.close()
-                await asyncio.sleep(backoff)
-                backoff = min(30.0, backoff * 2)
+                await backoff.wait()
                 with contextlib.suppress(VoiceError, OSError):
                     await self.source.open()
+                    backoff.reset()
                 continue
             return  # a source that ends (a replayed file) leaves the node idle
 

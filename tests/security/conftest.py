@@ -1,7 +1,7 @@
-"""Attack tests (issue 15): each performs an attack against the real components.
+"""Security tests: each performs an attack against the real components (Mosquitto with our
+generated files, the hub, the panel in headless Chromium) and checks it fails.
 
-The fixtures (``broker``, ``fresh_broker``: a real Mosquitto configured by our own generated
-files) come from ``tests/conftest.py``, which pytest applies to this folder too; helpers are
-imported as the other tests do (``from helpers import ...``, ``from lab import ...``,
-``from e2e.harness import ...``: pytest puts ``tests/`` on ``sys.path``).
+The fixtures of tests/conftest.py (``broker``, ``fresh_broker``, ``postgres``, ``kafka``...) apply
+here too, and tests/ is on ``sys.path`` (``from broker_fixture import ...``, ``from helpers
+import ...``). One file per area: ``test_<area>.py``.
 """

@@ -38,7 +38,7 @@ from checks import Published, Report, compare_registries, compare_states, flatte
 from ha_process import HomeAssistant, free_port, wait_for  # noqa: E402
 
 from spark.app.config.models import SparkConfig  # noqa: E402
-from spark.app.runtime import make_agent  # noqa: E402
+from spark.app.runtime import build_hub, make_agent  # noqa: E402
 from spark.core.agent.agent import NodeAgent  # noqa: E402
 from spark.core.agent.discovery import hub_identifier  # noqa: E402
 from spark.core.mqtt import Message, MqttClient  # noqa: E402
@@ -52,13 +52,13 @@ log = logging.getLogger("ha_check")
 class Running:
     """A hub or node agent running as a task in this process; stop() and start() again."""
 
-    def __init__(self, make: Callable[[], NodeAgent], name: str) -> None:
+    def __init__(self, make: Callable[[], NodeAgent | Hub], name: str) -> None:
         self.make = make
         self.name = name
-        self.agent: NodeAgent | None = None
+        self.agent: NodeAgent | Hub | None = None
         self.task: asyncio.Task[None] | None = None
 
-    async def start(self) -> NodeAgent:
+    async def start(self) -> NodeAgent | Hub:
         self.agent = self.make()
         ready = asyncio.Event()
         self.task = asyncio.create_task(self.agent.run(ready), name=f"ha-check-{self.name}")
@@ -123,8 +123,8 @@ async def run(args: argparse.Namespace) -> Report:
     hub_password = broker.passwords["hub"]
     fast = (0.5, 1.5)
 
-    def make_hub() -> NodeAgent:
-        return Hub(cfg, password=hub_password, announce_delay=fast)
+    def make_hub() -> Hub:
+        return build_hub(cfg, password=hub_password, announce_delay=fast)
 
     def maker(node_id: str) -> Callable[[], NodeAgent]:
         node_cfg = cfg.node(node_id)

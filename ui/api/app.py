@@ -7,10 +7,10 @@ from fastapi import FastAPI
 from spark.ui.api.auth import AuthService
 from spark.ui.api.routes_auth import auth_router
 from spark.ui.api.routes_hub import health_router, hub_router
-from spark.ui.api.view import HubView
+from spark.ui.api.view import HubQueries
 
 
-def build_api(view: HubView, auth: AuthService) -> FastAPI:
+def build_api(view: HubQueries, auth: AuthService) -> FastAPI:
     app = FastAPI(title="Prime Spark", version="0.1.0",
                   description="REST API of the Prime Spark hub: auth, entities, devices, history,"
                   " services and health. Send `Authorization: Bearer <access token>`.",

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from spark.hub.entity import EntityRecord
 from spark.hub.recorder import RecorderError
 from spark.hub.recorder.models import BucketPoint, StatePoint
-from spark.hub.services import SERVICES, ServiceError
+from spark.hub.services import SERVICES, Caller, PolicyError, ServiceError
 from spark.ui.api.auth import AuthService, Principal
 from spark.ui.api.deps import guards
 from spark.ui.api.schemas import (
@@ -24,10 +24,10 @@ from spark.ui.api.schemas import (
     ServiceRequest,
     ServiceResult,
 )
-from spark.ui.api.view import HubView, worst
+from spark.ui.api.view import HubQueries, worst
 
 
-def health_router(view: HubView, auth: AuthService) -> APIRouter:
+def health_router(view: HubQueries, auth: AuthService) -> APIRouter:
     router = APIRouter(tags=["health"])
     Viewer = Annotated[Principal, Depends(guards(auth)("viewer"))]
 
@@ -46,7 +46,7 @@ def health_router(view: HubView, auth: AuthService) -> APIRouter:
     return router
 
 
-def hub_router(view: HubView, auth: AuthService) -> APIRouter:
+def hub_router(view: HubQueries, auth: AuthService) -> APIRouter:
     router = APIRouter(prefix="/api", tags=["hub"])
     require = guards(auth)
     Viewer = Annotated[Principal, Depends(require("viewer"))]
@@ -123,6 +123,11 @@ def hub_router(view: HubView, auth: AuthService) -> APIRouter:
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the hub is starting")
         if service not in SERVICES:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown service {service!r}")
+        caller = Caller.user(_p.username, _p.role)
+        try:  # hub.policy.roles: which services on which entities this role may call
+            services.policy.check_call(caller, service, body.entity_id)
+        except PolicyError as exc:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from None
         record = record_or_404(body.entity_id)
         if not record.available:
             raise HTTPException(status.HTTP_409_CONFLICT, f"{body.entity_id} is unavailable")
@@ -132,7 +137,7 @@ def hub_router(view: HubView, auth: AuthService) -> APIRouter:
             raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
         try:
             result = await services.call(service, body.entity_id, body.data, wait=body.wait,
-                                         timeout=body.timeout)
+                                         timeout=body.timeout, caller=caller)
         except ServiceError as exc:
             raise HTTPException(status.HTTP_504_GATEWAY_TIMEOUT, str(exc)) from None
         return ServiceResult.model_validate(result)

@@ -1,20 +1,18 @@
 """What the panel and the REST API ask of the hub: entities by node, area or search; nodes,
-bridges and the health of each part. Read-only; computed from the registry on demand."""
+bridges and the health of each part. Read-only; computed on demand from the hub's view
+(:class:`~hub.view.HubView`) and what the config says the lab has (:class:`Site`)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
+from spark.core.link import Health, LinkState
 from spark.hub.entity import Device, EntityRecord
+from spark.hub.view import HubView
 
-if TYPE_CHECKING:
-    from spark.hub.app import Hub
-
-Health = Literal["healthy", "degraded", "unhealthy"]
 _ORDER: dict[str, int] = {"healthy": 0, "degraded": 1, "unhealthy": 2}
-LINK_HEALTH: dict[str, Health] = {"up": "healthy", "idle": "healthy", "connecting": "degraded",
-                                  "backoff": "degraded", "closed": "unhealthy"}
 
 
 def worst(statuses: list[Health]) -> Health:
@@ -50,6 +48,16 @@ class Component:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Site:
+    """What the config says the lab has, besides what the hub has seen (app/runtime builds
+    it): every node to expect, by id, with its kind; the bridge's node id and its sinks."""
+
+    nodes: Mapping[str, str]
+    bridge_node: str
+    sinks: tuple[str, ...]
+
+
 def _number(value: str | None) -> float | None:
     try:
         return float(value) if value is not None else None
@@ -57,9 +65,12 @@ def _number(value: str | None) -> float | None:
         return None
 
 
-class HubView:
-    def __init__(self, hub: Hub) -> None:
+class HubQueries:
+    """The panel's and the API's questions, answered from the hub's view and the site."""
+
+    def __init__(self, hub: HubView, site: Site) -> None:
         self.hub = hub
+        self.site = site
         self.layout = hub.layout
 
     # ---- entities ---------------------------------------------------------------------
@@ -85,7 +96,7 @@ class HubView:
         found = None
         for avail in record.spec.availability:
             node = self.layout.parse_availability(avail.topic)
-            if node is not None and node != self.hub.config.hub.id:
+            if node is not None and node != self.hub.node_id:
                 return node
             found = found or node
         return found
@@ -138,7 +149,7 @@ class HubView:
             if node is not None:
                 by_node.setdefault(node, []).append(record)
         seen = dict(self.hub.nodes_online)
-        ids = list(dict.fromkeys([*seen, *(n.id for n in self.hub.config.nodes)]))
+        ids = list(dict.fromkeys([*seen, *self.site.nodes]))
         out = []
         for node in sorted(ids):
             records = by_node.get(node, [])
@@ -150,9 +161,8 @@ class HubView:
         return out
 
     def bridges(self) -> list[BridgeInfo]:
-        cfg = self.hub.config.bridges
-        node = cfg.node_id
-        sinks = list(cfg.sink_names())
+        node = self.site.bridge_node
+        sinks = list(self.site.sinks)
         for record in self.records():
             uid = record.spec.unique_id or ""
             if uid.endswith("_link") and self.node_of(record) == node:
@@ -173,10 +183,10 @@ class HubView:
 
     # ---- health -----------------------------------------------------------------------
     def health(self) -> list[Component]:
-        hub, cfg = self.hub, self.hub.config
+        hub = self.hub
         client = hub.client
         parts: list[Component] = []
-        where = f"{cfg.mqtt.host}:{cfg.mqtt.port}"
+        where = f"{hub.mqtt.host}:{hub.mqtt.port}"
         if client is not None and client.connected:
             parts.append(Component("broker", "broker", "healthy", f"connected to {where}"))
         else:
@@ -192,7 +202,7 @@ class HubView:
                                    f"{len(reg.devices)} devices, {len(reg.entities)} entities",
                                    data))
         for node in self.nodes():
-            if node.id == cfg.hub.id:
+            if node.id == hub.node_id:
                 continue
             if node.online is None:
                 parts.append(Component(node.id, "node", "unhealthy", "never seen"))
@@ -206,7 +216,7 @@ class HubView:
                 parts.append(Component(node.id, "node", "healthy",
                                        f"online, {node.entities} entities"))
         for bridge in self.bridges():
-            status: Health = LINK_HEALTH.get(bridge.link or "", "unhealthy")
+            status = LinkState.health_of(bridge.link)
             if not bridge.online:
                 status = "unhealthy"
             detail = f"link {bridge.link or 'unknown'}"

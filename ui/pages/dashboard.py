@@ -81,7 +81,7 @@ def register(panel: Panel) -> None:
         def cloud() -> None:
             bridges = view.bridges()
             bridge_ids.clear()
-            bridge_node = view.hub.config.bridges.node_id
+            bridge_node = view.site.bridge_node
             bridge_ids.update(r.entity_id for r in view.records()
                               if view.node_of(r) == bridge_node)
             if bridges:

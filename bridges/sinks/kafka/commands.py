@@ -2,8 +2,8 @@
 
 Checks, in order: well-formed (:class:`CloudCommand`), not expired (``expires_at``) nor older
 than ``source.max_age``, allowed (``source.allow_entities`` globs and ``allow_services``), the
-entity known to the hub registry and available, and the call valid for it (``Services.build``,
-the validation ``Services.call`` uses). Then the command is published with
+entity known to the hub registry and available, and the call valid for it
+(:meth:`~core.services.ServiceCaller.check`). Then the command is published with
 ``publish_confirmed``, which returns once the MQTT broker acknowledged it. Command ids are
 remembered, so a replayed message is answered ("duplicate") without running twice.
 """
@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from spark.bridges.sinks.kafka.config import CloudSourceConfig
 from spark.bridges.sinks.kafka.messages import CloudCommand, CommandResult, command_id_of
 from spark.core.errors import PayloadError
-from spark.hub.services import ServiceError, Services
+from spark.core.services import PublishConfirmed, ServiceCaller, ServiceError
 
 log = logging.getLogger(__name__)
 
-PublishConfirmed = Callable[[str, str | bytes, int, bool], Awaitable[None]]
 REMEMBERED = 10_000  # command ids kept to answer replays without re-executing
 
 
@@ -38,7 +36,7 @@ class SourceStats:
 
 
 class CommandExecutor:
-    def __init__(self, config: CloudSourceConfig, services: Services,
+    def __init__(self, config: CloudSourceConfig, services: ServiceCaller,
                  publish: PublishConfirmed, stats: SourceStats) -> None:
         self.config = config
         self.services = services
@@ -62,10 +60,8 @@ class CommandExecutor:
             return previous.model_copy(update={"status": "duplicate", "source": where})
         reason = self._refuse(cmd, sent_at)
         if reason is None:
-            entity = self.services.registry.get(cmd.entity_id)
-            assert entity is not None
-            try:
-                command = self.services.build(cmd.service, entity, cmd.data)
+            try:  # unknown entity, unavailable, or a call not valid for it
+                command = self.services.check(cmd.service, cmd.entity_id, cmd.data)
             except ServiceError as exc:
                 reason = str(exc)
         if reason is not None:
@@ -97,11 +93,6 @@ class CommandExecutor:
         if not cfg.allows(cmd.entity_id, cmd.service):
             return (f"{cmd.service} on {cmd.entity_id} is not allowed from the cloud "
                     "(bridges kafka source.allow_entities / allow_services)")
-        entity = self.services.registry.get(cmd.entity_id)
-        if entity is None:
-            return f"unknown entity {cmd.entity_id}"
-        if not entity.available:
-            return f"{cmd.entity_id} is unavailable"
         return None
 
     def _reject(self, cmd_id: str | None, entity_id: str | None, service: str | None,

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
 import threading
 from collections.abc import Sequence
@@ -40,18 +39,12 @@ from spark.bridges.sinks.kafka.client import (
 )
 from spark.bridges.sinks.kafka.config import KafkaSinkConfig
 from spark.bridges.sinks.kafka.counts import count_keys
+from spark.core.link import LinkState, tcp_reachable
 from spark.core.messages.records import Record
 
 log = logging.getLogger(__name__)
 
 POLL_INTERVAL = 1.0  # s between polls of an idle producer (error and log callbacks)
-
-
-class LinkState(enum.Enum):
-    IDLE = "idle"
-    UP = "up"  # last write delivered
-    DOWN = "down"  # last write or open failed; the next write rebuilds the producer
-    CLOSED = "closed"
 
 
 @register
@@ -83,15 +76,9 @@ class KafkaSink(Sink):
         """Does a bootstrap server take a TCP connection now? (No Kafka request: cheap.)"""
         for server in self.config.bootstrap_servers.split(","):
             host, _, port = server.strip().rpartition(":")
-            try:
-                async with asyncio.timeout(self.config.connect_timeout):
-                    _reader, writer = await asyncio.open_connection(host.strip("[]"), int(port))
-            except (OSError, ValueError, TimeoutError):
-                continue
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
-            return True
+            if port.isdigit() and await tcp_reachable(host.strip("[]"), int(port),
+                                                      self.config.connect_timeout):
+                return True
         return False
 
     async def close(self) -> None:

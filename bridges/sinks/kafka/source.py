@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
-import random
 import threading
 import time
 
@@ -33,7 +31,7 @@ from confluent_kafka import (
 )
 from confluent_kafka import Message as KafkaMessage
 
-from spark.app.config.models import SparkConfig
+from spark.bridges.config import BridgesConfig
 from spark.bridges.sinks.kafka.client import (
     IDEMPOTENCY_HEADER,
     SOURCE_EVENT_PREFIX,
@@ -45,17 +43,19 @@ from spark.bridges.sinks.kafka.client import (
     record_message,
     translate,
 )
-from spark.bridges.sinks.kafka.commands import CommandExecutor, PublishConfirmed, SourceStats
+from spark.bridges.sinks.kafka.commands import CommandExecutor, SourceStats
 from spark.bridges.sinks.kafka.config import KafkaSinkConfig
 from spark.bridges.sinks.kafka.messages import ModelUpdate
+from spark.core.backoff import Backoff
 from spark.core.errors import PayloadError, SparkError
+from spark.core.link import LinkState
 from spark.core.messages.records import EventRecord
+from spark.core.services import PublishConfirmed, ServiceCaller
 from spark.core.topics import TopicLayout
-from spark.hub.services import Services
 
 log = logging.getLogger(__name__)
 
-BACKOFF = (0.5, 30.0)
+BACKOFF = (0.5, 30.0)  # s: first and longest retry delay
 LOG_EVERY = 60.0  # s between log lines for the same link error
 
 
@@ -63,25 +63,18 @@ class CloudSourceError(SparkError):
     """The Kafka link of the cloud source failed; the supervisor rebuilds it."""
 
 
-class SourceState(enum.Enum):
-    IDLE = "idle"
-    CONNECTING = "connecting"
-    RUNNING = "running"
-    BACKOFF = "backoff"
-    CLOSED = "closed"
-
-
 class CloudCommandSource:
     """``async with CloudCommandSource(cfg, hub.services, hub.client.publish_confirmed,
     layout):`` runs it in the background (or ``await source.run()`` in a TaskGroup)."""
 
-    def __init__(self, config: KafkaSinkConfig, services: Services, publish: PublishConfirmed,
-                 layout: TopicLayout, *, device_id: str = "hub") -> None:
+    def __init__(self, config: KafkaSinkConfig, services: ServiceCaller,
+                 publish: PublishConfirmed, layout: TopicLayout, *,
+                 device_id: str = "hub") -> None:
         self.config = config
         self.layout = layout
         self.device_id = device_id
         self._publish = publish
-        self.state = SourceState.IDLE
+        self.state = LinkState.IDLE
         self.stats = SourceStats()
         self.ready = asyncio.Event()  # partitions assigned: what is produced from now is seen
         self.inflight: str | None = None  # "topic/partition@offset" being handled
@@ -102,7 +95,7 @@ class CloudCommandSource:
         await self.close()
 
     async def close(self) -> None:
-        self.state = SourceState.CLOSED
+        self.state = LinkState.CLOSED
         if self._task is not None and not self._task.done():
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -110,25 +103,24 @@ class CloudCommandSource:
 
     async def run(self) -> None:
         """Supervisor: (re)build the Kafka clients, serve, back off on failure."""
-        delay = BACKOFF[0]
-        while self.state is not SourceState.CLOSED:
+        backoff = Backoff(*BACKOFF)
+        while self.state is not LinkState.CLOSED:
             try:
                 await self._run_once()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 self.stats.restarts += 1
-                if self.state is SourceState.RUNNING:
-                    delay = BACKOFF[0]  # it had worked: start the back-off afresh
-                log.warning("kafka cloud source: %s; retrying in %.1fs", exc, delay)
+                if self.state is LinkState.UP:
+                    backoff.reset()  # it had worked: start the back-off afresh
+                log.warning("kafka cloud source: %s; retrying in %.1fs", exc, backoff.delay)
             finally:
                 self.inflight = None
-            self.state = SourceState.BACKOFF
-            await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))
-            delay = min(delay * 2, BACKOFF[1])
+            self.state = LinkState.BACKOFF
+            await backoff.wait()
 
     async def _run_once(self) -> None:
-        self.state = SourceState.CONNECTING
+        self.state = LinkState.CONNECTING
         src = self.config.source
         topics = [src.commands_topic, src.models_topic, src.results_topic]
         if src.report_events:
@@ -137,7 +129,7 @@ class CloudCommandSource:
         consumer, producer = self._make_clients()
         try:
             await asyncio.to_thread(self._assign, consumer, parts)
-            self.state = SourceState.RUNNING
+            self.state = LinkState.UP
             self.ready.set()
             log.info("kafka cloud source: consuming %s, %s", src.commands_topic, src.models_topic)
             await self._serve(consumer, producer)
@@ -264,11 +256,11 @@ class CloudCommandSource:
             raise CloudSourceError(f"command result not delivered: {first}")
 
 
-def cloud_sources(config: SparkConfig, services: Services, publish: PublishConfirmed,
+def cloud_sources(config: BridgesConfig, services: ServiceCaller, publish: PublishConfirmed,
                   layout: TopicLayout, device_id: str) -> list[CloudCommandSource]:
     """One source per ``kafka`` sink with ``source.enabled``, for the hub process to run
-    (it needs the hub's registry and MQTT client): ``cloud_sources(hub.config, hub.services,
+    (it needs the hub's registry and MQTT client): ``cloud_sources(cfg.bridges, hub.services,
     hub.client.publish_confirmed, hub.layout, hub.node_id)``."""
     return [CloudCommandSource(sink, services, publish, layout, device_id=device_id)
-            for sink in config.bridges.sinks
+            for sink in config.sinks
             if isinstance(sink, KafkaSinkConfig) and sink.source.enabled]

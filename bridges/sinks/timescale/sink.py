@@ -20,7 +20,6 @@ next ``write`` reconnects (and re-checks the migrations).
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,18 +36,13 @@ from spark.bridges.sinks.timescale.config import TimescaleSinkConfig
 from spark.bridges.sinks.timescale.migrate import Flavour, connect_migrated
 from spark.bridges.sinks.timescale.rows import Row, dumps_jsonb, group_rows
 from spark.bridges.sinks.timescale.schema import DEVICE_METRICS, TABLES, Table
+from spark.core.link import LinkState
 from spark.core.messages.records import Record
 
 log = logging.getLogger(__name__)
 
 # Errors that belong to the rows, not to the link: retrying the same rows cannot help.
 _ROW_ERRORS = (pgerr.DataError, pgerr.IntegrityError, UnicodeError, orjson.JSONEncodeError)
-
-
-class LinkState(enum.Enum):
-    CLOSED = "closed"
-    CONNECTED = "connected"
-    DOWN = "down"  # last attempt failed; the next write reconnects
 
 
 @dataclass
@@ -99,7 +93,7 @@ class TimescaleSink(Sink):
             log.warning("timescale sink: the database encoding is %s, not UTF8: records with "
                         "characters it cannot hold will be refused and dropped",
                         conn.info.encoding)
-        self._conn, self.state = conn, LinkState.CONNECTED
+        self._conn, self.state = conn, LinkState.UP
         return conn
 
     async def _drop(self) -> None:
