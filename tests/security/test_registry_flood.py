@@ -92,7 +92,7 @@ async def flood_while_pinging(broker: RunningBroker, hub: Hub, attacker: Recorde
     once ``done()`` holds (at most 120 s)."""
     async with MqttClient(broker.mqtt_config("admin"), "flood-pinger") as client:
         await client.wait_connected(10)
-        pinger = Pinger(RpcClient(client, hub.layout))
+        pinger = Pinger(RpcClient(client, hub.layout, "admin"))
         await pinger.rpc.call("hub", "ping", timeout=10)
         tasks = [asyncio.create_task(pinger.run(), name="test-pinger"),
                  asyncio.create_task(pinger.measure_lag(), name="test-loop-lag")]
