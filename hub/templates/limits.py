@@ -27,12 +27,14 @@ import re
 import time
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import regex
 from jinja2.exceptions import SecurityError
 
 from spark.core.errors import TemplateError
+
+if TYPE_CHECKING:
+    import regex
 
 MAX_SOURCE = 8 * 1024  # characters of template source
 MAX_TOKENS = 500  # Jinja tokens of a template (compiling costs ~25 us each: <= ~15-30 ms)
@@ -252,6 +254,8 @@ def _regex(pattern: str, ignorecase: bool) -> regex.Pattern[str]:
             f"regular expression refused: its counted repeats expand to {cost} nodes "
             f"(at most {MAX_REGEX_COST})"
         )
+    import regex  # only when a template uses a regex filter (the module costs ~2 MB)
+
     try:
         return regex.compile(pattern, regex.IGNORECASE if ignorecase else 0)
     except regex.error as exc:
