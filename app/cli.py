@@ -1,4 +1,4 @@
-"""The ``spark`` command line: up, hub, node, broker, config check, user."""
+"""The ``spark`` command line: up, hub, node, broker, config check, user, apikey."""
 
 from __future__ import annotations
 
@@ -194,6 +194,68 @@ def _add_user_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     pu.set_defaults(func=cmd_user)
 
 
+def cmd_apikey(args: argparse.Namespace) -> int:
+    import time
+
+    from spark.hub.broker.passwd import write_private
+    from spark.ui.api.apikeys import ApiKeys
+    from spark.ui.api.auth import default_users_url
+    from spark.ui.api.store import StoreError, UserStore
+
+    cfg = _load(args)
+    store = UserStore(cfg.ui.auth.users_url or default_users_url(cfg.recorder.url,
+                                                                 cfg.ui.data_dir))
+    try:
+        store.open()
+        keys = ApiKeys(store)
+        if args.apikey_command == "list":
+            print(f"{'id':>4} {'name':<24} {'role':<9} {'prefix':<11} state")
+            for k in keys.all():
+                state = "revoked" if k.revoked_at else (
+                    "never used" if k.last_used_at is None else
+                    "used " + time.strftime("%Y-%m-%d %H:%M", time.localtime(k.last_used_at)))
+                print(f"{k.id:>4} {k.name:<24} {k.role:<9} {k.prefix:<11} {state}")
+        elif args.apikey_command == "revoke":
+            row = keys.revoke(args.key)
+            print(f"revoked API key {row.name!r} (id {row.id}); refused from now on")
+        else:
+            row, key = keys.add(args.name, args.role, "cli")
+            if args.key_file is not None:
+                write_private(args.key_file, key + "\n")
+                print(f"added API key {row.name!r} ({row.role}, id {row.id}); the key is in "
+                      f"{args.key_file} (readable by you only); it is not shown again")
+            else:
+                print(key)
+                print(f"added API key {row.name!r} ({row.role}, id {row.id}); send it as "
+                      "'Authorization: Bearer <key>'; it is not shown again", file=sys.stderr)
+    except StoreError as exc:
+        print(f"spark: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    return 0
+
+
+def _add_apikey_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    from spark.ui.api.store import ROLES
+
+    p = sub.add_parser("apikey", help="API keys for scripts and devices: add, list, revoke",
+                       description="API keys act with a role (viewer, operator, admin), are "
+                       "kept hashed, and are revoked at once (the hub may be running).")
+    asub = p.add_subparsers(dest="apikey_command", metavar="ACTION", required=True)
+    pa = asub.add_parser("list", parents=[common], help="list the keys (never the keys)")
+    pa.set_defaults(func=cmd_apikey)
+    pa = asub.add_parser("add", parents=[common], help="make a key; printed once")
+    pa.add_argument("name", help="what the key is for")
+    pa.add_argument("--role", choices=ROLES, default="viewer", help="default: viewer")
+    pa.add_argument("--key-file", type=Path, help="write the key to this file (mode 0600) "
+                    "instead of printing it")
+    pa.set_defaults(func=cmd_apikey)
+    pa = asub.add_parser("revoke", parents=[common], help="revoke a key by id or name")
+    pa.add_argument("key", help="id or name (see `spark apikey list`)")
+    pa.set_defaults(func=cmd_apikey)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from spark.nodes.kinds import kind_about, kinds
 
@@ -263,6 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     pc.add_argument("file", help="YAML config file")
     pc.set_defaults(func=cmd_config_check)
     _add_user_parser(sub, common)
+    _add_apikey_parser(sub, common)
     return parser
 
 

@@ -150,14 +150,15 @@ def web_site(cfg: SparkConfig) -> Site:
 
 async def serve(hub: Hub, web: WebServer | None) -> None:
     """Run the hub until it stops; the web server (when there is one) runs beside it as
-    task ``hub-web`` and stops with it."""
+    component ``hub-web`` of the hub's supervisor (restarted if it dies) and stops with it."""
     if web is None:
         await hub.run()
         return
-    task = asyncio.create_task(web.run(), name="hub-web")
+    task = asyncio.create_task(hub.supervisor.run("hub-web", web.run), name="hub-web")
     try:
         await hub.run()
     finally:
+        hub.supervisor.stop()
         web.stop()
         await asyncio.wait([task])
         if not task.cancelled() and task.exception() is not None:

@@ -23,14 +23,18 @@ The hub is a node like any other: its id defaults to ``hub``.
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 from dataclasses import dataclass
 
 from paho.mqtt.client import topic_matches_sub
 
 from spark.core.errors import TopicError
 
-SEGMENT_RE = re.compile(r"^[a-zA-Z0-9_-]+$")
+log = logging.getLogger(__name__)
+# One topic level: HA's discovery grammar. ``\Z``, not ``$``: "n1\n" is not a segment.
+SEGMENT_RE = re.compile(r"[a-zA-Z0-9_-]+\Z")
 MAX_TOPIC_BYTES = 65535
 # Object ids that would collide with node-level topics of the same depth.
 RESERVED_OBJECT_IDS = frozenset({"availability", "request", "response", "telemetry", "power"})
@@ -125,13 +129,14 @@ class RequestTopic:
 class TopicLayout:
     """Builds and parses every topic. Immutable; cheap to pass around."""
 
-    __slots__ = ("_base_parts", "_prefix_parts", "base", "prefix")
+    __slots__ = ("_base_parts", "_prefix_parts", "base", "prefix", "rejected")
 
     def __init__(self, base: str = "spark", discovery_prefix: str = "homeassistant") -> None:
         self.base = _valid_prefix(base, "base topic")
         self.prefix = _valid_prefix(discovery_prefix, "discovery prefix")
         self._base_parts = len(self.base.split("/"))
         self._prefix_parts = len(self.prefix.split("/"))
+        self.rejected = RejectedTopics()
 
     # ---- node level -------------------------------------------------------------------
     def availability(self, node_id: str) -> str:
@@ -264,23 +269,33 @@ class TopicLayout:
         return levels[parts:] if len(levels) > parts else None
 
     def parse_discovery(self, topic: str) -> DiscoveryTopic | None:
-        """Parse ``<prefix>/<component>/[<node_id>/]<object_id>/config``."""
+        """Parse ``<prefix>/<component>/[<node_id>/]<object_id>/config``. A config topic
+        whose ids break the grammar is None (and logged, see :class:`RejectedTopics`)."""
         if not topic.startswith(self.prefix + "/"):
             return None
         rest = self._split(topic, self._prefix_parts)
-        if not rest or rest[-1] != "config" or not all(SEGMENT_RE.match(p) for p in rest[:-1]):
+        if not rest or rest[-1] != "config" or len(rest) not in (3, 4):
+            return None
+        if not self._valid_ids(topic, rest[:-1]):
             return None
         if len(rest) == 3:
             if rest[0] == "device":
                 return DiscoveryTopic("device", None, rest[1])
             return DiscoveryTopic(rest[0], None, rest[1])
-        if len(rest) == 4:
-            return DiscoveryTopic(rest[0], rest[1], rest[2])
-        return None
+        return DiscoveryTopic(rest[0], rest[1], rest[2])
 
     def parse_command(self, topic: str) -> EntityTopic | None:
         rest = self._split(topic, self._base_parts) if topic.startswith(self.base + "/") else None
-        if rest and len(rest) == 3 and rest[2] == "set" and rest[1] not in RESERVED_OBJECT_IDS:
+        if rest and len(rest) == 3 and rest[2] == "set" and rest[1] not in RESERVED_OBJECT_IDS \
+                and self._valid_ids(topic, rest[:2]):
+            return EntityTopic(rest[0], rest[1])
+        return None
+
+    def parse_state(self, topic: str) -> EntityTopic | None:
+        """``<base>/<node>/<object>/state``, both ids inside the grammar (else None, logged)."""
+        rest = self._split(topic, self._base_parts) if topic.startswith(self.base + "/") else None
+        if rest and len(rest) == 3 and rest[2] == "state" and rest[1] not in RESERVED_OBJECT_IDS \
+                and self._valid_ids(topic, rest[:2]):
             return EntityTopic(rest[0], rest[1])
         return None
 
@@ -289,12 +304,46 @@ class TopicLayout:
         segments outside the topic grammar."""
         rest = self._split(topic, self._base_parts) if topic.startswith(self.base + "/") else None
         if rest and len(rest) == 4 and rest[1] == "request" \
-                and all(SEGMENT_RE.match(p) for p in (rest[0], rest[2], rest[3])):
+                and self._valid_ids(topic, [rest[0], rest[2], rest[3]]):
             return RequestTopic(rest[0], rest[2], rest[3])
         return None
 
     def parse_availability(self, topic: str) -> str | None:
+        """The node id of ``<base>/<node>/availability``; None for other topics and for a
+        node id outside the grammar (logged: it never reaches the registry or the panel)."""
         rest = self._split(topic, self._base_parts) if topic.startswith(self.base + "/") else None
-        if rest and len(rest) == 2 and rest[1] == "availability":
+        if rest and len(rest) == 2 and rest[1] == "availability" \
+                and self._valid_ids(topic, rest[:1]):
             return rest[0]
         return None
+
+    def _valid_ids(self, topic: str, ids: list[str]) -> bool:
+        for value in ids:
+            if not SEGMENT_RE.match(value):
+                self.rejected.report(topic, value)
+                return False
+        return True
+
+
+class RejectedTopics:
+    """Topics dropped because an id in them breaks the grammar: one warning per topic per
+    ``period`` seconds, at most ``size`` topics remembered (a flood of distinct bad topics
+    costs bounded memory, and at most one line per topic per period)."""
+
+    def __init__(self, period: float = 300.0, size: int = 1024) -> None:
+        self.period, self.size = period, size
+        self.count = 0
+        self._last: dict[str, float] = {}
+
+    def report(self, topic: str, value: str) -> None:
+        self.count += 1
+        now = time.monotonic()
+        last = self._last.get(topic)
+        if last is not None and now - last < self.period:
+            return
+        self._last.pop(topic, None)
+        while len(self._last) >= self.size:  # forget the oldest line first
+            del self._last[next(iter(self._last))]
+        self._last[topic] = now
+        log.warning("dropped a message on %.200r: id %.80r is outside the topic grammar "
+                    "(letters, digits, '_' and '-' only)", topic, value)

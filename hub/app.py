@@ -26,6 +26,7 @@ from spark.core.events import EventBus, NodeAvailability
 from spark.core.mqtt import Message, MqttClient
 from spark.core.rpc import RpcServer
 from spark.core.services import CommandSource, CommandSources, ServiceError
+from spark.core.supervisor import Supervisor
 from spark.core.topics import ONLINE, TopicLayout
 from spark.hub.policy import Caller, Policy, PolicyConfig
 from spark.hub.recorder.config import RecorderConfig
@@ -91,6 +92,7 @@ class Hub:
         self.limits = limits or RegistryLimits()
         self.policy = Policy(policy, self.agent.rpc_caller)
         self.bus = EventBus()
+        self.supervisor = Supervisor()  # the process's components: health, restarts
         self.registry: Registry | None = None
         self.services: Services | None = None
         self.nodes_online: dict[str, bool] = {}
@@ -124,6 +126,7 @@ class Hub:
         return await self.agent.check_owner()
 
     def stop(self) -> None:
+        self.supervisor.stop()
         self.agent.stop()
 
     def when_attached(self, callback: Callable[[MqttClient], None]) -> None:
@@ -158,11 +161,9 @@ class Hub:
             self.cloud_sources = self._cloud(self.services, client.publish_confirmed)
 
     def _on_node_availability(self, msg: Message) -> None:
-        node = self.layout.parse_availability(msg.topic)
-        if node is None:
-            return
+        node = self.layout.parse_availability(msg.topic)  # None: an id outside the grammar
         online = msg.payload == ONLINE.encode()
-        if self.nodes_online.get(node) != online:
+        if node is not None and self.nodes_online.get(node) != online:
             self.nodes_online[node] = online
             self.bus.emit(NodeAvailability(time.time(), node, online))
         if self.registry is not None:
@@ -175,7 +176,10 @@ class Hub:
         the hub's id."""
         side = []
         if self.recorder is not None:
-            side.append(asyncio.create_task(self.recorder.run(), name="hub-recorder"))
+            # it runs once: a death is logged at once and leaves /health unhealthy
+            side.append(asyncio.create_task(
+                self.supervisor.run("hub-recorder", self.recorder.run, persistent=False,
+                                    restart=False), name="hub-recorder"))
         try:
             await self.agent.run(ready)
         finally:
@@ -188,12 +192,15 @@ class Hub:
                     log.error("%s failed", task.get_name(), exc_info=task.exception())
 
     async def work(self) -> None:
-        """Housekeeping, and each command source as task ``hub-cloud-<name>`` (each one
-        supervises its own link: a Kafka outage never stops the hub)."""
+        """Housekeeping, and each command source as component ``hub-cloud-<name>`` (each one
+        supervises its own link: a Kafka outage never stops the hub). Each is a component of
+        :attr:`supervisor`: one that dies is logged at once, makes ``/health`` unhealthy and
+        is restarted after a backoff, while the others go on."""
+        run = self.supervisor.run
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(self._housekeeping(), name="hub-housekeeping")
+            tg.create_task(run("hub-housekeeping", self._housekeeping), name="hub-housekeeping")
             for name, source in self.cloud_sources.items():
-                tg.create_task(source.run(), name=f"hub-cloud-{name}")
+                tg.create_task(run(f"hub-cloud-{name}", source.run), name=f"hub-cloud-{name}")
 
     async def _housekeeping(self) -> None:
         while True:

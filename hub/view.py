@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from spark.core.config.mqtt import MqttConfig
     from spark.core.events import EventBus
     from spark.core.mqtt import MqttClient
+    from spark.core.supervisor import Supervisor
     from spark.core.topics import TopicLayout
     from spark.hub.recorder import Recorder
     from spark.hub.registry import Registry
@@ -52,6 +53,12 @@ class HubView(Protocol):
 
     @property
     def client(self) -> MqttClient | None: ...
+
+    @property
+    def supervisor(self) -> Supervisor:
+        """The process's components (housekeeping, cloud sources, the web server): which
+        one died, why, and how often it was restarted."""
+        ...
 
     @property
     def nodes_online(self) -> Mapping[str, bool]:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from spark.core.errors import PayloadError
+from spark.core.errors import PayloadError, TopicError
 from spark.core.events import AvailabilityChanged, EntityFired, HubEvent, NodeAvailability
 from spark.core.mqtt import Message
 from spark.hub.recorder.models import describe
@@ -131,15 +131,28 @@ class VoiceLog:
     def follow(self, node: str) -> None:
         if self._parse is None or self._client is None or node in self._nodes:
             return
+        try:  # ids come from the network: one outside the grammar is skipped, never raised
+            topic = self.view.layout.pipeline(node)
+        except TopicError as exc:
+            log.warning("panel: not following the voice events of node %.80r: %s", node, exc)
+            return
         self._nodes.add(node)
-        self._client.subscribe(self.view.layout.pipeline(node), self._on_message, 0)
+        self._client.subscribe(topic, self._on_message, 0)
 
     def on_event(self, event: HubEvent) -> None:
         if isinstance(event, NodeAvailability):
             self.follow(event.node_id)
 
+    def close(self) -> None:
+        """The panel closed (the web component stops or restarts): drop what still comes on
+        the subscriptions (the MQTT client keeps a filter's handlers for its life)."""
+        self._client = None
+        self._parse = None
+        self.listeners.clear()
+
     def _on_message(self, msg: Message) -> None:
-        assert self._parse is not None
+        if self._parse is None:
+            return
         try:
             event = self._parse(bytes(msg.payload))
         except PayloadError as exc:

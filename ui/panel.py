@@ -51,6 +51,7 @@ class Panel:
         for unlisten in self._unlisten:
             unlisten()
         self._unlisten.clear()
+        self.voice.close()
 
     def _on_event(self, event: HubEvent) -> None:
         self.recent.take(event)

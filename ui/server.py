@@ -20,11 +20,13 @@ import uvicorn
 from spark.core.errors import SparkError
 from spark.hub.view import HubView
 from spark.ui.api.auth import AuthService, default_users_url
+from spark.ui.api.middleware import secure
 from spark.ui.api.view import Site
 from spark.ui.config import UiConfig
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+    from starlette.types import ASGIApp
 
     from spark.ui.panel import Panel
 
@@ -37,7 +39,8 @@ class WebError(SparkError):
 
 def panel_url(config: UiConfig) -> str:
     host = "127.0.0.1" if config.host in ("0.0.0.0", "::", "") else config.host
-    return f"http://{host}:{config.port}/"
+    scheme = "https" if config.tls is not None else "http"
+    return f"{scheme}://{host}:{config.port}/"
 
 
 def make_auth(config: UiConfig, recorder_url: str) -> AuthService:
@@ -65,8 +68,34 @@ async def start_panel(hub: HubView, site: Site, config: UiConfig, recorder_url: 
     api = build_api(panel.view, auth)
     register(panel)
     ui.run_with(api, title="Prime Spark", dark=True, storage_secret=panel.storage_secret,
+                session_middleware_kwargs={"https_only": config.https_cookies,
+                                           "same_site": "strict"},
                 show_welcome_message=False, favicon="⚡", reconnect_timeout=10.0)
+    same_origin_socket()
     return panel, api
+
+
+def same_origin_socket() -> None:
+    """NiceGUI's socket.io server accepts any Origin (``cors_allowed_origins='*'``): only
+    the panel's own origin may open it (engine.io's default for None)."""
+    from nicegui import core
+
+    core.sio.eio.cors_allowed_origins = None
+
+
+def server_config(app: ASGIApp, config: UiConfig) -> uvicorn.Config:
+    """uvicorn for ``app`` wrapped in the security middleware: TLS from ``ui.tls``, and
+    forwarded headers believed only from ``ui.trusted_proxies`` (uvicorn's own default
+    trusts 127.0.0.1, which lets any local caller pick its address)."""
+    tls = config.tls
+    return uvicorn.Config(
+        secure(app, https=tls is not None, cors_origins=config.cors_origins,
+               requests=config.rate_limit.requests, window=config.rate_limit.window),
+        log_level="warning", access_log=False, lifespan="on", ws="websockets-sansio",
+        timeout_graceful_shutdown=2, proxy_headers=bool(config.trusted_proxies),
+        forwarded_allow_ips=list(config.trusted_proxies) or [],
+        ssl_certfile=str(tls.cert_file) if tls else None,
+        ssl_keyfile=str(tls.key_file) if tls else None)
 
 
 class _Server(uvicorn.Server):
@@ -133,9 +162,7 @@ class WebServer:
         try:
             self.panel, api = await start_panel(self.hub, self.site, self.config,
                                                 self.recorder_url)
-            self._server = _Server(uvicorn.Config(
-                api, log_level="warning", access_log=False, lifespan="on",
-                ws="websockets-sansio", timeout_graceful_shutdown=2), self._serving)
+            self._server = _Server(server_config(api, self.config), self._serving)
             if not self._stopping:
                 await self._server.serve(sockets=[sock])
         finally:

@@ -138,7 +138,9 @@ def write_config(root: Path, broker: Any, port: int, nodes: list[dict[str, Any]]
         "broker": {"mode": "external"},
         "nodes": node_list,
         "recorder": {"url": f"sqlite:///{root / 'history.db'}", "commit_interval": 0.2},
+        # the suites poll the API: a high general limit unless a test sets its own
         "ui": {"host": "127.0.0.1", "port": port, "data_dir": str(root / "ui"),
+               "rate_limit": {"requests": 100_000, "window": 60},
                **(ui or {}),
                "auth": {"admin_password_file": secret("admin.pw", ADMIN_PASSWORD),
                         **(ui or {}).get("auth", {})}},

@@ -266,8 +266,9 @@ EVIL_STATES = [("evil/text", EVIL), ("evil/attrs", json.dumps({"note": EVIL})),
 
 @pytest.mark.slow
 def test_untrusted_text_stays_text(broker: Any, tmp_path: Path) -> None:
-    """Device names, states, attributes, node ids and content types from the network are
-    shown as text: nothing of theirs becomes an attribute, a prop or markup."""
+    """Device names, states, attributes and content types from the network are shown as
+    text (a node id outside the topic grammar is not shown at all): nothing of theirs becomes
+    an attribute, a prop or markup."""
     missing = chromium_available()
     if missing:
         pytest.fail(missing, pytrace=False)
@@ -288,12 +289,13 @@ def test_untrusted_text_stays_text(broker: Any, tmp_path: Path) -> None:
             wait_until(lambda: (api.entity("sensor.evil_text") or {}).get("state") == EVIL,
                        15, "the hostile state")
             sign_in(driver, lab.url)
-            wait_until(lambda: EVIL_NODE in text_of(driver, "[data-page]"), 15,
-                       "the hostile node id shown as text")
+            # a node id outside the topic grammar is dropped at the topic (issue 15), before
+            # the entities published after it: no card, no text, no attribute
             node = driver.execute_script(
                 "return [...document.querySelectorAll('[data-node]')]"
                 ".map(e => [e.getAttribute('data-node'), e.getAttribute('title')])")
-            assert [EVIL_NODE, None] in node
+            assert ["sim1", None] in node and [EVIL_NODE, None] not in node, node
+            assert EVIL_NODE not in text_of(driver, "[data-page]")
             for path in ("/", "/entities?q=evil", "/entity/sensor.evil_text",
                          "/entity/image.evil_cam", "/cameras"):
                 open_page(driver, lab.url, path)

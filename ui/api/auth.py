@@ -31,8 +31,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from spark.core.errors import SparkError
 from spark.hub.broker.passwd import write_private
+from spark.ui.api.apikeys import KEY_PREFIX, ApiKeys, KeyRow
 from spark.ui.api.config import AuthConfig
-from spark.ui.api.ratelimit import LoginLimiter
+from spark.ui.api.passwords import weakness
+from spark.ui.api.ratelimit import LoginLimiter, Refused
 from spark.ui.api.store import ROLES, StoreError, UserRow, UserStore
 from spark.ui.api.tokens import (
     Signer,
@@ -80,6 +82,7 @@ class Principal:
     role: str
     family: str
     must_change: bool = False  # a generated password: only changing it is allowed
+    key_id: int | None = None  # signed in with an API key (no user session)
 
     def can(self, role: str) -> bool:
         return ROLES.index(self.role) >= ROLES.index(role)
@@ -106,7 +109,9 @@ class AuthService:
         self.config = config
         self.store = UserStore(users_url)
         self.data_dir = data_dir
-        self.limiter = LoginLimiter(config.login_attempts, config.login_window)
+        self.limiter = LoginLimiter(config.login_attempts, config.login_window,
+                                    config.login_concurrency, config.login_verifications)
+        self.keys = ApiKeys(self.store)
         self._hasher = PasswordHasher()
         self._dummy_hash = self._hasher.hash(secrets.token_hex(8))
         self._announce = announce
@@ -161,14 +166,24 @@ class AuthService:
         return self._signer
 
     # ---- tokens -----------------------------------------------------------------------
+    async def _verified(self, user: UserRow | None, password: str, ip: str) -> bool:
+        """Check a password as an attempt of ``ip``: counted before the (slow) verify, so
+        parallel guesses cannot pass the limit; a success gives its attempt back."""
+        try:
+            async with self.limiter.attempt(ip) as succeeded:
+                ok = await asyncio.to_thread(self._check_password, user, password)
+                if ok:
+                    succeeded()
+                return ok
+        except Refused as exc:
+            log.warning("panel: login attempt from %s refused: %s", ip, exc)
+            raise AuthError("too many login attempts; try again later", 429,
+                            retry_after=exc.retry_after) from None
+
     async def login(self, username: str, password: str, ip: str) -> TokenPair:
-        wait = self.limiter.retry_after(ip)
-        if wait > 0:
-            raise AuthError("too many failed logins; try again later", 429, retry_after=wait)
         user = await self._io(self.store.user_by_name, username.strip().lower())
-        ok = await asyncio.to_thread(self._check_password, user, password)
+        ok = await self._verified(user, password, ip)
         if user is None or not ok or not user.active:
-            self.limiter.failed(ip)
             log.warning("panel: failed login for %r from %s", username[:64], ip)
             raise AuthError("wrong username or password")
         self._users[user.id] = user  # as the database has it (`spark user` may have changed it)
@@ -245,15 +260,12 @@ class AuthService:
                               ip: str) -> TokenPair:
         """A user sets their own password (clearing a generated one): every session of the
         user ends, and a new one starts with the returned pair."""
-        wait = self.limiter.retry_after(ip)
-        if wait > 0:
-            raise AuthError("too many failed attempts; try again later", 429, retry_after=wait)
         user = await self._io(self.store.user_by_name, self._user(user_id).username)
-        if user is None or not await asyncio.to_thread(self._check_password, user, current):
-            self.limiter.failed(ip)
+        if user is None or not await self._verified(user, current, ip):
             raise AuthError("the current password is wrong", 403)
         if new == current:
             raise AuthError("choose a new password, not the current one", 422)
+        self._check_new_password(new, user.username)
         await self.update(user_id, password=new)
         await asyncio.to_thread(
             generated_password_file(self.data_dir, user.username).unlink, missing_ok=True)
@@ -264,9 +276,10 @@ class AuthService:
     def users(self) -> list[UserRow]:
         return sorted(self._users.values(), key=lambda u: u.id)
 
-    def _check_new_password(self, password: str) -> None:
-        if len(password) < self.config.min_password:
-            raise AuthError(f"passwords need at least {self.config.min_password} characters", 422)
+    def _check_new_password(self, password: str, username: str = "") -> None:
+        why = weakness(password, self.config.min_password, username)
+        if why is not None:
+            raise AuthError(why, 422)
 
     async def register(self, username: str, password: str, role: str) -> UserRow:
         name = username.strip().lower()
@@ -274,7 +287,7 @@ class AuthService:
             raise AuthError("usernames use letters, digits and _ . @ - (at most 64)", 422)
         if role not in ROLES:
             raise AuthError(f"role must be one of {', '.join(ROLES)}", 422)
-        self._check_new_password(password)
+        self._check_new_password(password, name)
         hashed = await asyncio.to_thread(self._hasher.hash, password)
         user = await self._io(self.store.add_user, name, hashed, role)
         self._users[user.id] = user
@@ -307,7 +320,7 @@ class AuthService:
                 self._keep_an_admin(user_id)
             values["active"] = active
         if password is not None:
-            self._check_new_password(password)
+            self._check_new_password(password, user.username)
             values["password_hash"] = await asyncio.to_thread(self._hasher.hash, password)
             values["must_change_password"] = False
         if values:
@@ -327,3 +340,26 @@ class AuthService:
     async def revoke_sessions(self, user_id: int) -> None:
         """Sign a user out everywhere: every refresh family and its access tokens."""
         self._revoked.update(await self._io(self.store.revoke_user, user_id))
+
+    # ---- API keys ---------------------------------------------------------------------
+    async def authenticate(self, credential: str, pending_ok: bool = False) -> Principal:
+        """The principal of a bearer credential: an access token or an API key."""
+        if not credential.startswith(KEY_PREFIX):
+            return self.verify(credential, pending_ok)
+        row = await self._io(self.keys.lookup, credential)
+        if row is None:
+            raise AuthError("unknown or revoked API key")
+        return Principal(0, f"key:{row.name}", row.role, f"key-{row.id}", key_id=row.id)
+
+    async def add_key(self, name: str, role: str, created_by: str) -> tuple[KeyRow, str]:
+        row, key = await self._io(self.keys.add, name, role, created_by)
+        log.info("panel: API key %r (%s) made by %s", name, role, created_by)
+        return row, key
+
+    async def list_keys(self) -> list[KeyRow]:
+        return await self._io(self.keys.all)
+
+    async def revoke_key(self, key_id: int) -> KeyRow:
+        row = await self._io(self.keys.revoke, key_id)
+        log.info("panel: API key %r revoked", row.name)
+        return row

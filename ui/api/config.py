@@ -30,7 +30,13 @@ class AuthConfig(StrictModel):
     login_attempts: int = Field(
         5, ge=1, description="Failed logins allowed per client IP within login_window.")
     login_window: float = Field(300.0, gt=0, description="Seconds the failures are counted.")
-    min_password: int = Field(10, ge=8, le=128, description="Shortest password accepted.")
+    login_concurrency: int = Field(
+        2, ge=1, le=64, description="Password checks of one client IP running at once; more "
+        "are refused (429) at once.")
+    login_verifications: int = Field(
+        4, ge=1, le=64, description="Password checks (argon2) running at once in total.")
+    min_password: int = Field(10, ge=8, le=128, description="Shortest password accepted; "
+                              "common and repetitive ones are refused at any length.")
 
     @model_validator(mode="after")
     def _one_source(self) -> AuthConfig:

@@ -1,42 +1,128 @@
-"""Failed-login counting per client IP: past the limit, every attempt is refused for a while."""
+"""Rate limits per client address.
+
+:class:`LoginLimiter` counts every login (or password) attempt *before* the password is
+verified, so parallel guesses cannot all slip past the check while the slow argon2 verify
+runs; a success gives its attempt back. It also bounds the verifications in flight per client
+and in total, so a flood from one address cannot queue work in front of other users' logins.
+
+:class:`RequestLimiter` is the general API limit (``ui.rate_limit``): a sliding window of
+requests per client.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
-MAX_TRACKED = 10_000  # client IPs remembered at once (oldest forgotten first)
+MAX_TRACKED = 10_000  # client addresses remembered at once (oldest forgotten first)
+
+
+class Refused(Exception):
+    """Over a limit: ``retry_after`` seconds until the client may try again."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class _Window:
+    """Events per key within a sliding window, at most ``limit`` remembered per key."""
+
+    def __init__(self, limit: int, window: float, clock: Callable[[], float]) -> None:
+        self.limit = limit
+        self.window = window
+        self._clock = clock
+        self._events: dict[str, deque[float]] = {}
+
+    def wait(self, key: str) -> float:
+        """Seconds until ``key`` is under its limit again; 0 when it is now."""
+        events = self._events.get(key)
+        if not events:
+            return 0.0
+        now = self._clock()
+        while events and events[0] <= now - self.window:
+            events.popleft()
+        if not events:
+            del self._events[key]
+            return 0.0
+        if len(events) < self.limit:
+            return 0.0
+        return max(0.001, events[0] + self.window - now)
+
+    def add(self, key: str) -> float:
+        events = self._events.pop(key, None) or deque()
+        stamp = self._clock()
+        events.append(stamp)
+        while len(events) > self.limit:
+            events.popleft()
+        self._events[key] = events  # re-inserted last: dict order is recency
+        if len(self._events) > MAX_TRACKED:
+            del self._events[next(iter(self._events))]
+        return stamp
+
+    def take(self, key: str) -> float:
+        """Count one event, or raise Refused when ``key`` is at its limit."""
+        wait = self.wait(key)
+        if wait > 0:
+            raise Refused("too many requests", wait)
+        return self.add(key)
+
+    def give_back(self, key: str, stamp: float) -> None:
+        events = self._events.get(key)
+        if events is not None:
+            with contextlib.suppress(ValueError):
+                events.remove(stamp)
 
 
 class LoginLimiter:
-    def __init__(self, attempts: int, window: float,
+    """``attempts`` logins per client within ``window`` seconds (successes do not count);
+    at most ``per_client`` verifications of one client and ``total`` of all clients at once."""
+
+    def __init__(self, attempts: int, window: float, per_client: int = 2, total: int = 4,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.attempts = attempts
-        self.window = window
-        self._clock = clock
-        self._failures: dict[str, deque[float]] = {}
+        self._window = _Window(attempts, window, clock)
+        self.per_client = per_client
+        self._busy: dict[str, int] = {}
+        self._total = asyncio.Semaphore(total)
+
+    @property
+    def attempts(self) -> int:
+        return self._window.limit
 
     def retry_after(self, ip: str) -> float:
         """Seconds until ``ip`` may try again; 0 when it may now."""
-        failures = self._failures.get(ip)
-        if not failures:
-            return 0.0
-        now = self._clock()
-        while failures and failures[0] <= now - self.window:
-            failures.popleft()
-        if not failures:
-            del self._failures[ip]
-            return 0.0
-        if len(failures) < self.attempts:
-            return 0.0
-        return max(0.0, failures[0] + self.window - now)
+        return self._window.wait(ip)
 
     def failed(self, ip: str) -> None:
-        failures = self._failures.pop(ip, None) or deque()
-        failures.append(self._clock())
-        while len(failures) > self.attempts:
-            failures.popleft()
-        self._failures[ip] = failures  # re-inserted last: dict order is recency
-        if len(self._failures) > MAX_TRACKED:
-            del self._failures[next(iter(self._failures))]
+        self._window.add(ip)
+
+    @contextlib.asynccontextmanager
+    async def attempt(self, ip: str) -> AsyncIterator[Callable[[], None]]:
+        """Count an attempt of ``ip`` now (Refused past the limit), refuse it (still counted)
+        with ``per_client`` verifications of ``ip`` in flight, then wait for a verification
+        slot. The body calls the yielded ``succeeded()`` to give the attempt back."""
+        stamp = self._window.take(ip)
+        if self._busy.get(ip, 0) >= self.per_client:
+            raise Refused("too many logins at once from this address", 1.0)
+        self._busy[ip] = self._busy.get(ip, 0) + 1
+        try:
+            async with self._total:
+                yield lambda: self._window.give_back(ip, stamp)
+        finally:
+            left = self._busy.pop(ip) - 1
+            if left > 0:
+                self._busy[ip] = left
+
+
+class RequestLimiter:
+    """The general limit: ``requests`` per client within ``window`` seconds."""
+
+    def __init__(self, requests: int, window: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._window = _Window(requests, window, clock)
+
+    def take(self, client: str) -> None:
+        self._window.take(client)

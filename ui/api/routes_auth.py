@@ -5,11 +5,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, status
 
+from spark.ui.api.apikeys import KeyRow
 from spark.ui.api.auth import AuthError, AuthService, Principal, TokenPair
 from spark.ui.api.deps import client_ip, guards, http_error
 from spark.ui.api.schemas import (
+    ApiKeyOut,
+    ApiKeyRequest,
     ChangePasswordRequest,
     LoginRequest,
+    NewApiKeyOut,
     RefreshRequest,
     RegisterRequest,
     TokenResponse,
@@ -33,11 +37,19 @@ def user_out(user: UserRow) -> UserOut:
                    must_change_password=user.must_change_password)
 
 
+def key_out(row: KeyRow) -> ApiKeyOut:
+    return ApiKeyOut(id=row.id, name=row.name, prefix=row.prefix,
+                     role=row.role, created_at=row.created_at,  # type: ignore[arg-type]
+                     created_by=row.created_by, last_used_at=row.last_used_at,
+                     revoked_at=row.revoked_at)
+
+
 def auth_router(auth: AuthService) -> APIRouter:
     router = APIRouter(prefix="/api/auth", tags=["auth"])
     require = guards(auth)
-    Anyone = Annotated[Principal, Depends(require("viewer", pending_ok=True))]
+    Anyone = Annotated[Principal, Depends(require("viewer", pending_ok=True, user_only=True))]
     Admin = Annotated[Principal, Depends(require("admin"))]
+    AdminUser = Annotated[Principal, Depends(require("admin", user_only=True))]
 
     @router.post("/login", response_model=TokenResponse,
                  responses={401: {"description": "Wrong username or password"},
@@ -92,5 +104,29 @@ def auth_router(auth: AuthService) -> APIRouter:
     @router.get("/users", response_model=list[UserOut])
     async def users(_admin: Admin) -> list[UserOut]:
         return [user_out(u) for u in auth.users()]
+
+    @router.get("/keys", response_model=list[ApiKeyOut], tags=["keys"])
+    async def keys(_admin: AdminUser) -> list[ApiKeyOut]:
+        """API keys (never the keys themselves: only their first characters)."""
+        return [key_out(k) for k in await auth.list_keys()]
+
+    @router.post("/keys", response_model=NewApiKeyOut, status_code=status.HTTP_201_CREATED,
+                 tags=["keys"], responses={409: {"description": "The name is taken"}})
+    async def add_key(body: ApiKeyRequest, admin: AdminUser) -> NewApiKeyOut:
+        """A new API key with a role; the key is in this response only (kept hashed)."""
+        try:
+            row, key = await auth.add_key(body.name, body.role, admin.username)
+        except AuthError as exc:
+            raise http_error(exc) from None
+        return NewApiKeyOut(**key_out(row).model_dump(), key=key)
+
+    @router.delete("/keys/{key_id}", response_model=ApiKeyOut, tags=["keys"],
+                   responses={404: {"description": "No such key"}})
+    async def revoke_key(key_id: int, _admin: AdminUser) -> ApiKeyOut:
+        """Revoke a key: refused from its next request on."""
+        try:
+            return key_out(await auth.revoke_key(key_id))
+        except AuthError as exc:
+            raise http_error(AuthError(str(exc), 404)) from None
 
     return router

@@ -1,5 +1,6 @@
 """``/api/entities``, ``/api/devices``, history, services, and health."""
 
+import re
 import time
 from datetime import timedelta
 from typing import Annotated
@@ -26,14 +27,36 @@ from spark.ui.api.schemas import (
 )
 from spark.ui.api.view import HubQueries, worst
 
+# Raster types a browser shows as a picture and never runs (not SVG: it can hold script).
+IMAGE_TYPE_RE = re.compile(r"^image/(jpeg|png|gif|webp|bmp|avif|x-icon|vnd\.microsoft\.icon)$")
+IMAGE_HEADERS = {"X-Content-Type-Options": "nosniff",
+                 "Content-Security-Policy": "default-src 'none'; sandbox",
+                 "Content-Disposition": "inline"}
+
+
+def image_type(given: object) -> str | None:
+    """The Content-Type to serve an image entity's bytes with (default JPEG), or None when
+    its discovery names anything but a raster image type."""
+    if given is None or given == "":
+        return "image/jpeg"
+    kind = str(given).split(";")[0].strip().lower()
+    return kind if IMAGE_TYPE_RE.match(kind) else None
+
 
 def health_router(view: HubQueries, auth: AuthService) -> APIRouter:
     router = APIRouter(tags=["health"])
     Viewer = Annotated[Principal, Depends(guards(auth)("viewer"))]
 
-    @router.get("/health", response_model=Liveness)
-    async def health() -> Liveness:
-        """Liveness, without auth: the web server and the hub's event loop answer."""
+    @router.get("/health", response_model=Liveness,
+                responses={503: {"model": Liveness, "description": "a component died"}})
+    async def health(response: Response) -> Liveness:
+        """Liveness, without auth: the web server and the hub's event loop answer, and no
+        component of the process is dead (503 names the dead ones while they wait for their
+        restart)."""
+        failed = [c.name for c in view.hub.supervisor.failed()]
+        if failed:
+            response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+            return Liveness(status="unhealthy", time=time.time(), failed=failed)
         return Liveness(time=time.time())
 
     @router.get("/api/health/detailed", response_model=HealthOut)
@@ -76,8 +99,12 @@ def hub_router(view: HubQueries, auth: AuthService) -> APIRouter:
         record = record_or_404(entity_id)
         if record.image is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"{entity_id} has no image")
-        kind = str(record.spec.raw.get("content_type") or "image/jpeg")
-        return Response(record.image, media_type=kind)
+        kind = image_type(record.spec.raw.get("content_type"))
+        if kind is None:
+            raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+                                f"{entity_id} names no raster image type (image/jpeg, "
+                                "image/png, ...); its image is not served")
+        return Response(record.image, media_type=kind, headers=IMAGE_HEADERS)
 
     @router.get("/entities/{entity_id}/history", response_model=HistoryOut,
                 responses={503: {"description": "History is disabled or its store is down"}})

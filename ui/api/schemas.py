@@ -53,6 +53,29 @@ class RegisterRequest(BaseModel):
     role: Role = "viewer"
 
 
+class ApiKeyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$",
+                      description="What the key is for (a script, a device).")
+    role: Role = "viewer"
+
+
+class ApiKeyOut(BaseModel):
+    id: int
+    name: str
+    prefix: str = Field(description="The key's first characters, to recognise it.")
+    role: Role
+    created_at: float
+    created_by: str
+    last_used_at: float | None
+    revoked_at: float | None
+
+
+class NewApiKeyOut(ApiKeyOut):
+    key: str = Field(description="The key: shown this once, kept only as a hash.")
+
+
 class EntityOut(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -137,7 +160,7 @@ class ServiceResult(BaseModel):
 
 class ComponentOut(BaseModel):
     name: str
-    kind: Literal["broker", "hub", "node", "bridge", "history"]
+    kind: Literal["broker", "hub", "node", "bridge", "history", "component"]
     status: HealthStatus
     detail: str
     data: dict[str, Any]
@@ -150,5 +173,6 @@ class HealthOut(BaseModel):
 
 
 class Liveness(BaseModel):
-    status: Literal["ok"] = "ok"
+    status: Literal["ok", "unhealthy"] = "ok"
     time: float
+    failed: list[str] = []  # components that died and wait for their restart

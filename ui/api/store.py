@@ -62,6 +62,20 @@ refresh_tokens = Table(
     Column("revoked_at", Float),
     Column("ip", String(64)),
 )
+# API keys for scripts and devices: only the SHA-256 of a key is kept (keys are 256-bit
+# random strings); ``prefix`` (its first characters) names it in lists.
+api_keys = Table(
+    "ui_api_keys", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("last_used_at", Float),
+    Column("revoked_at", Float),
+)
 
 
 class StoreError(SparkError):

@@ -20,6 +20,7 @@ from spark.ui.api.auth import (
     generated_password_file,
 )
 from spark.ui.api.config import AuthConfig
+from spark.ui.api.passwords import weakness
 from spark.ui.api.store import ROLES, UserRow, UserStore
 
 
@@ -61,9 +62,9 @@ class UserAdmin:
             return password, NewPassword(username, path, True)
         password = password_file.read_text().strip()
         generated_password_file(self.data_dir, username).unlink(missing_ok=True)  # stale now
-        if len(password) < self.config.min_password:
-            raise AuthError(f"{password_file}: passwords need at least "
-                            f"{self.config.min_password} characters", 422)
+        why = weakness(password, self.config.min_password, username)
+        if why is not None:
+            raise AuthError(f"{password_file}: {why}", 422)
         return password, NewPassword(username, None, False)
 
     def add(self, username: str, role: str, password_file: Path | None = None) -> NewPassword:

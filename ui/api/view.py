@@ -42,7 +42,7 @@ class BridgeInfo:
 @dataclass(frozen=True, slots=True)
 class Component:
     name: str
-    kind: Literal["broker", "hub", "node", "bridge", "history"]
+    kind: Literal["broker", "hub", "node", "bridge", "history", "component"]
     status: Health
     detail: str = ""
     data: dict[str, Any] = field(default_factory=dict)
@@ -197,7 +197,8 @@ class HubQueries:
             parts.append(Component("hub", "hub", "unhealthy", "registry not started"))
         else:
             data = {"devices": len(reg.devices), "entities": len(reg.entities),
-                    "messages": reg.stats.messages, "rejected": reg.stats.rejected}
+                    "messages": reg.stats.messages, "rejected": reg.stats.rejected,
+                    "bad_topics": hub.layout.rejected.count}  # ids outside the grammar
             parts.append(Component("hub", "hub", "healthy",
                                    f"{len(reg.devices)} devices, {len(reg.entities)} entities",
                                    data))
@@ -232,4 +233,9 @@ class HubQueries:
             parts.append(Component("history", "history", rec.health(),  # type: ignore[arg-type]
                                    f"{snap['state']}, backlog {snap['backlog']}",
                                    {"backlog": snap["backlog"], "dropped": snap["dropped"]}))
+        for comp in hub.supervisor.statuses():
+            detail = comp.state if comp.error is None else f"{comp.state}; last death: {comp.error}"
+            parts.append(Component(comp.name, "component",
+                                   "healthy" if comp.healthy else "unhealthy", detail,
+                                   {"restarts": comp.restarts, "since": comp.since}))
         return parts
