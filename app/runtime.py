@@ -18,6 +18,7 @@ from spark.core.events import EntityAdded, NodeAvailability
 from spark.core.rpc import RpcClient, RpcError
 from spark.core.services import CommandSource, CommandSources, PublishConfirmed, ServiceCaller
 from spark.hub.app import Hub
+from spark.hub.registry import RegistryLimits
 from spark.nodes.kinds import kinds, node_kind
 
 if TYPE_CHECKING:
@@ -100,7 +101,8 @@ def build_hub(cfg: SparkConfig, password: str | None = None,
     """The hub with its sections of ``cfg`` and the Kafka cloud sources the config asks for."""
     ctx = NodeContext(cfg.agent_settings(), hub_node_config(cfg), password=password,
                       announce_delay=announce_delay)
-    return Hub(ctx, cfg.recorder, cloud=cloud_sources(cfg), policy=cfg.hub.policy)
+    return Hub(ctx, cfg.recorder, cloud=cloud_sources(cfg), policy=cfg.hub.policy,
+               limits=RegistryLimits(cfg.hub.max_entities, cfg.hub.max_entities_per_publisher))
 
 
 def cloud_sources(cfg: SparkConfig) -> CommandSources | None:

@@ -30,7 +30,7 @@ from spark.core.supervisor import Supervisor
 from spark.core.topics import ONLINE, TopicLayout
 from spark.hub.policy import Caller, Policy, PolicyConfig
 from spark.hub.recorder.config import RecorderConfig
-from spark.hub.registry import Registry
+from spark.hub.registry import Registry, RegistryLimits
 from spark.hub.services import Services
 from spark.hub.templates import TemplateEngine
 
@@ -63,6 +63,11 @@ class HubAgent(NodeAgent[NodeConfigBase]):
                    state_class="total_increasing", entity_category="diagnostic"),
             Sensor(key="rejected", name="Payloads rejected", icon="mdi:message-alert",
                    state_class="total_increasing", entity_category="diagnostic"),
+            Sensor(key="entities_refused", name="Entities refused", icon="mdi:database-alert",
+                   state_class="total_increasing", entity_category="diagnostic",
+                   attributes=True),
+            Sensor(key="entities_disabled", name="Entities disabled", icon="mdi:timer-alert",
+                   state_class="measurement", entity_category="diagnostic", attributes=True),
         ]
 
     async def attach(self, client: MqttClient) -> None:
@@ -77,13 +82,14 @@ class Hub:
     """Satisfies :class:`~hub.view.HubView`. ``agent`` is the context of the hub's own node
     (the shared settings: broker, request timeout; its id, MQTT login, announce delay);
     ``recorder`` the history section; ``cloud`` builds the command sources to run; ``policy``
-    says which caller may call what (``hub.policy``). App/runtime takes them from the whole
-    config."""
+    says which caller may call what (``hub.policy``); ``limits`` how many entities discovery may
+    create (``hub.max_entities*``). App/runtime takes them from the whole config."""
 
     def __init__(self, agent: NodeContext[NodeConfigBase], recorder: RecorderConfig,
-                 cloud: CommandSources | None = None, policy: PolicyConfig | None = None
-                 ) -> None:
+                 cloud: CommandSources | None = None, policy: PolicyConfig | None = None,
+                 limits: RegistryLimits | None = None) -> None:
         self.agent = HubAgent(agent, self)
+        self.limits = limits or RegistryLimits()
         self.policy = Policy(policy, self.agent.rpc_caller)
         self.bus = EventBus()
         self.supervisor = Supervisor()  # the process's components: health, restarts
@@ -137,6 +143,7 @@ class Hub:
             subscribe=lambda topics: client.subscribe_many(topics, 1),
             unsubscribe=client.unsubscribe_many,
             templates=TemplateEngine(),
+            limits=self.limits,
         )
         self.services = Services(self.registry, self.bus, client.publish, self.layout,
                                  self.policy)
@@ -212,6 +219,13 @@ class Hub:
         agent.set_state("unavailable", sum(1 for e in reg.entities.values() if not e.available))
         agent.set_state("messages", reg.stats.messages)
         agent.set_state("rejected", reg.stats.rejected)
+        agent.set_state("entities_refused", reg.stats.entities_refused,
+                        {"limit_reached": reg.stats.limit_reached,
+                         "max_entities": reg.limits.max_entities,
+                         "max_entities_per_publisher": reg.limits.max_entities_per_publisher})
+        disabled = reg.stats.disabled
+        agent.set_state("entities_disabled", len(disabled),
+                        {"entities": dict(list(disabled.items())[:20])})
 
     # ---- RPC: ``caller`` is the broker account in the request topic (see core.rpc) ------
     async def _rpc_call_service(self, params: dict[str, Any], caller: str) -> dict[str, Any]:

@@ -3,12 +3,21 @@
 Feed it discovery messages (:meth:`Registry.on_discovery`) and every other message on the
 topics it asks for (:meth:`Registry.on_message`); it keeps devices, entities and live state, and
 emits typed events on the hub's :class:`~core.events.EventBus`.
+
+Discovery is untrusted, so the registry is bounded (:class:`RegistryLimits`: entities in total
+and per publisher, a config over the limit is refused with one log line per publisher and the
+``limit_reached`` diagnostic), entity ids are allocated in amortised O(1) (a counter per base
+id), routing a topic in or out costs O(its routes), discovery takes at most ``DISCOVERY_SLICE``
+of each pass of the event loop (the rest waits, in order), and an entity whose template runs out
+of its budget (``TemplateBudgetError``) is disabled: unavailable, ``template_error`` in its
+attributes, its messages skipped until its config changes.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +37,13 @@ from spark.core.mqtt import Message
 from spark.core.slug import slugify
 from spark.core.topics import TopicLayout
 from spark.hub.entity import Device, EntityRecord
+from spark.hub.registry_guard import (
+    DiscoveryIntake,
+    RegistryFull,
+    RegistryLimits,
+    budget_error,
+    publisher_of,
+)
 from spark.hub.state import (
     IGNORE,
     Fired,
@@ -36,7 +52,7 @@ from spark.hub.state import (
     interpret_availability,
     interpret_state,
 )
-from spark.hub.templates import TemplateEngine
+from spark.hub.templates import TemplateBudgetError, TemplateEngine
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +60,7 @@ log = logging.getLogger(__name__)
 STATE, ATTRIBUTES, AVAILABILITY = 0, 1, 2
 
 SubscribeFn = Callable[[list[str]], None]
+RouteKey = tuple[str, int, int]  # entity key, route kind, availability index
 
 
 @dataclass(slots=True)
@@ -54,6 +71,9 @@ class RegistryStats:
     discovery_errors: int = 0
     last_error: str | None = None
     errors_by_entity: dict[str, str] = field(default_factory=dict)
+    entities_refused: int = 0  # discovery configs refused by RegistryLimits
+    limit_reached: str | None = None  # the latest limit hit, None while none is reached
+    disabled: dict[str, str] = field(default_factory=dict)  # entity id -> template error
 
 
 class Registry:
@@ -64,17 +84,25 @@ class Registry:
         subscribe: SubscribeFn,
         unsubscribe: SubscribeFn,
         templates: TemplateEngine | None = None,
+        limits: RegistryLimits | None = None,
     ) -> None:
         self.layout = layout
         self.bus = bus
         self._subscribe = subscribe
         self._unsubscribe = unsubscribe
         self.templates = templates or TemplateEngine()
+        self.limits = limits or RegistryLimits()
         self.devices: dict[str, Device] = {}
         self.entities: dict[str, EntityRecord] = {}  # by entity_id
         self._by_key: dict[str, EntityRecord] = {}  # by unique key
         self._by_discovery: dict[str, set[str]] = {}  # discovery topic -> keys
-        self._routes: dict[str, list[tuple[EntityRecord, int, int]]] = {}
+        self._routes: dict[str, dict[RouteKey, tuple[EntityRecord, int, int]]] = {}
+        self._routed: dict[str, list[tuple[str, RouteKey]]] = {}  # key -> its routes
+        self._next_suffix: dict[str, int] = {}  # wanted entity id -> next "_<n>" to try
+        self._publisher: dict[str, str] = {}  # key -> publisher_of(spec)
+        self._per_publisher: Counter[str] = Counter()
+        self._at_limit: set[str] = set()  # publishers (and "*" for the total) logged at limit
+        self._intake = DiscoveryIntake(self._discover, self._intake_dropped)
         # Last payload per routed topic: an entity that joins a topic others already follow
         # gets its current value at once (retained or not), as a fresh subscription would.
         self._last: dict[str, bytes] = {}
@@ -95,6 +123,20 @@ class Registry:
 
     # ---- discovery --------------------------------------------------------------------
     def on_discovery(self, msg: Message) -> None:
+        """Take a discovery message: now, or (once this pass of the event loop has spent
+        ``DISCOVERY_SLICE`` on discovery) in a later pass, keeping the order."""
+        self._intake.take(msg)
+
+    @property
+    def discovery_backlog(self) -> int:
+        """Discovery messages waiting for a later pass of the event loop."""
+        return len(self._intake)
+
+    def _intake_dropped(self, msg: Message) -> None:
+        self.stats.discovery_errors += 1
+        self.stats.last_error = f"discovery backlog full: dropped {msg.topic[:120]}"
+
+    def _discover(self, msg: Message) -> None:
         topic = self.layout.parse_discovery(msg.topic)
         if topic is None or topic.component == "device_automation":
             return
@@ -116,6 +158,8 @@ class Registry:
                     continue  # a component removal: it is simply not kept
                 try:
                     keep.add(self._upsert(msg.topic, spec))
+                except RegistryFull:
+                    self.stats.entities_refused += 1  # logged once per publisher
                 except SparkError as exc:
                     self.stats.discovery_errors += 1
                     log.warning("ignored entity from %s: %s", msg.topic, exc)
@@ -135,11 +179,38 @@ class Registry:
             parts = [device.name if device and device.name else "", spec.name or ""]
             base = "_".join(p for p in parts if p) or spec.unique_id or spec.object_id or "entity"
             wanted = f"{platform}.{slugify(base)}"
-        candidate, n = wanted, 2
+        if wanted not in self.entities:
+            return wanted
+        # amortised O(1): the counter only grows, so each suffix is tried at most once per base
+        n = self._next_suffix.get(wanted, 2)
+        candidate = f"{wanted}_{n}"
         while candidate in self.entities:
-            candidate = f"{wanted}_{n}"
             n += 1
+            candidate = f"{wanted}_{n}"
+        self._next_suffix[wanted] = n + 1
         return candidate
+
+    def _admit(self, key: str, spec: DiscoveredEntity) -> str:
+        """The publisher a new entity counts against; ``RegistryFull`` when a limit is hit."""
+        publisher = publisher_of(spec)
+        limits = self.limits
+        if len(self._by_key) >= limits.max_entities:
+            self._limit_hit("*", f"the registry has {len(self._by_key)} entities "
+                            f"(hub.max_entities = {limits.max_entities})", key)
+        if self._per_publisher[publisher] >= limits.max_entities_per_publisher:
+            self._limit_hit(publisher, f"publisher {publisher!r} has "
+                            f"{self._per_publisher[publisher]} entities "
+                            f"(hub.max_entities_per_publisher = "
+                            f"{limits.max_entities_per_publisher})", key)
+        return publisher
+
+    def _limit_hit(self, who: str, why: str, key: str) -> None:
+        self.stats.limit_reached = f"limit reached: {why}; refused {key[:80]!r}"
+        if who not in self._at_limit:  # one line per publisher until it drops below again
+            self._at_limit.add(who)
+            log.error("registry limit reached: %s; further discovery configs are refused "
+                      "(raise the limit in the hub config if this is expected)", why)
+        raise RegistryFull(self.stats.limit_reached)
 
     def _device(self, spec: DiscoveredEntity) -> Device | None:
         desc = spec.device
@@ -169,6 +240,7 @@ class Registry:
         old = self._by_key.get(key)
         if old is not None and old.spec.raw == spec.raw and old.spec.component == spec.component:
             return key  # unchanged retained config (re-announce): nothing to do
+        publisher = self._admit(key, spec) if old is None else None
         device = self._device(spec)
         value_tpl = self.templates.compile(spec.value_template) if spec.value_template else None
         attr_tpl = (self.templates.compile(spec.json_attributes_template)
@@ -180,9 +252,14 @@ class Registry:
             self._unroute(old)
             record = old
             record.spec = spec
-            if device is None and record.device_id in self.devices:
-                self.devices[record.device_id].entities.discard(record.entity_id)
-            record.device_id = device.id if device else None
+            self._enable(record)  # a new config gets a new chance
+            new_device = device.id if device else None
+            if record.device_id != new_device and record.device_id in self.devices:
+                was = self.devices[record.device_id]
+                was.entities.discard(record.entity_id)
+                if not was.entities:
+                    del self.devices[was.id]
+            record.device_id = new_device
             record.value_tpl, record.attr_tpl, record.avail_tpls = value_tpl, attr_tpl, avail_tpls
             record.avail_values = [None] * len(spec.availability)
             record.available = combine_availability(record)
@@ -198,6 +275,9 @@ class Registry:
             record.available = combine_availability(record)
             self.entities[record.entity_id] = record
             self._by_key[key] = record
+            assert publisher is not None
+            self._publisher[key] = publisher
+            self._per_publisher[publisher] += 1
             event = EntityAdded(now, record.entity_id, spec.component, record.device_id)
         if device is not None:
             device.entities.add(record.entity_id)
@@ -211,16 +291,20 @@ class Registry:
 
         replay: list[tuple[str, int, int]] = []
 
+        mine = self._routed.setdefault(record.key, [])
+
         def add(topic: str | None, kind: int, index: int = 0) -> None:
             if not topic:
                 return
             routes = self._routes.get(topic)
             if routes is None:
-                routes = self._routes[topic] = []
+                routes = self._routes[topic] = {}
                 new_topics.append(topic)
             elif topic in self._last:
                 replay.append((topic, kind, index))
-            routes.append((record, kind, index))
+            route_key = (record.key, kind, index)
+            routes[route_key] = (record, kind, index)
+            mine.append((topic, route_key))
 
         add(spec.state_topic or spec.image_topic, STATE)
         add(spec.json_attributes_topic, ATTRIBUTES)
@@ -233,15 +317,15 @@ class Registry:
 
     def _unroute(self, record: EntityRecord) -> None:
         gone: list[str] = []
-        for topic, routes in list(self._routes.items()):
-            kept = [r for r in routes if r[0] is not record]
-            if len(kept) != len(routes):
-                if kept:
-                    self._routes[topic] = kept
-                else:
-                    del self._routes[topic]
-                    self._last.pop(topic, None)
-                    gone.append(topic)
+        for topic, route_key in self._routed.pop(record.key, ()):
+            routes = self._routes.get(topic)
+            if routes is None:
+                continue
+            routes.pop(route_key, None)
+            if not routes:
+                del self._routes[topic]
+                self._last.pop(topic, None)
+                gone.append(topic)
         if gone:
             self._unsubscribe(gone)
 
@@ -251,6 +335,19 @@ class Registry:
             return
         self._unroute(record)
         self.entities.pop(record.entity_id, None)
+        self.stats.disabled.pop(record.entity_id, None)
+        self.stats.errors_by_entity.pop(record.entity_id, None)
+        publisher = self._publisher.pop(key, None)
+        if publisher is not None:
+            self._per_publisher[publisher] -= 1
+            if self._per_publisher[publisher] <= 0:
+                del self._per_publisher[publisher]
+            if self._per_publisher[publisher] < self.limits.max_entities_per_publisher:
+                self._at_limit.discard(publisher)
+        if len(self._by_key) < self.limits.max_entities:
+            self._at_limit.discard("*")
+        if not self._at_limit:
+            self.stats.limit_reached = None
         device = self.devices.get(record.device_id or "")
         if device is not None:
             device.entities.discard(record.entity_id)
@@ -267,11 +364,13 @@ class Registry:
         self.stats.messages += 1
         payload = bytes(msg.payload)
         self._last[topic] = payload
-        for record, kind, index in routes:
+        for record, kind, index in tuple(routes.values()):
             self._apply(record, kind, index, topic, payload)
 
     def _apply(self, record: EntityRecord, kind: int, index: int, topic: str,
                payload: bytes) -> None:
+        if record.entity_id in self.stats.disabled:
+            return  # its template ran out of budget: skipped until its config changes
         try:
             if kind == STATE:
                 self._apply_state(record, payload)
@@ -282,10 +381,32 @@ class Registry:
                 self._apply_availability(record, index, payload)
         except (PayloadError, SparkError, UnicodeDecodeError) as exc:
             self.stats.rejected += 1
+            over = budget_error(exc)
+            if over is not None:
+                self._disable(record, topic, over)
+                return
             self.stats.last_error = str(exc)
             if record.entity_id not in self.stats.errors_by_entity:
                 log.warning("rejected payload on %s: %s", topic, exc)
             self.stats.errors_by_entity[record.entity_id] = str(exc)
+
+    def _disable(self, record: EntityRecord, topic: str, exc: TemplateBudgetError) -> None:
+        """Take an entity whose template ran out of budget out of service, visibly."""
+        why = f"template disabled: {exc}"[:300]
+        self.stats.disabled[record.entity_id] = why
+        self.stats.last_error = why
+        log.error("entity %s disabled (message on %s): %s; publish a new discovery config to "
+                  "enable it again", record.entity_id, topic, why)
+        record.attributes = {**record.attributes, "template_error": why}
+        record.last_updated = time.time()
+        if record.available:
+            record.available = False
+            self.bus.emit(AvailabilityChanged(record.last_updated, record.entity_id, False))
+
+    def _enable(self, record: EntityRecord) -> None:
+        if self.stats.disabled.pop(record.entity_id, None) is not None:
+            record.attributes = {k: v for k, v in record.attributes.items()
+                                 if k != "template_error"}
 
     def _apply_state(self, record: EntityRecord, payload: bytes) -> None:
         new = interpret_state(record, payload)

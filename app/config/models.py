@@ -28,11 +28,33 @@ class HubConfig(StrictModel):
     request_timeout: float = Field(5.0, gt=0, description="Seconds to wait for a node's answer.")
     policy: PolicyConfig = Field(default_factory=PolicyConfig, description="Who may make the "
                                  "hub call which services on which entities.")
+    # Discovery is untrusted: these bound the registry's memory (~6 KB per entity: 20,000 is
+    # ~120 MB on a Pi) while leaving 10x room over a big home (a 200-device Zigbee mesh has
+    # ~2,000 entities). A publisher is a config's discovery node id (else device, else origin).
+    max_entities: int = Field(
+        20_000, ge=1, le=1_000_000,
+        description="Entities the hub registers in total; further discovery configs are "
+        "refused (one log line, the hub's 'Entities refused' sensor).",
+    )
+    max_entities_per_publisher: int = Field(
+        2_000, ge=1, le=1_000_000,
+        description="Entities one publisher (discovery node id, else device, else origin) may "
+        "register; a Zigbee2MQTT or ESPHome device has tens.",
+    )
 
     @field_validator("id")
     @classmethod
     def _id(cls, v: str) -> str:
         return _segment(v)
+
+    @model_validator(mode="after")
+    def _limits(self) -> HubConfig:
+        if self.max_entities_per_publisher > self.max_entities:
+            raise ValueError(
+                f"hub.max_entities_per_publisher ({self.max_entities_per_publisher}) is larger "
+                f"than hub.max_entities ({self.max_entities}): lower it or raise max_entities"
+            )
+        return self
 
 
 class SparkConfig(StrictModel):

@@ -1,12 +1,18 @@
 """The public API: :class:`TemplateEngine` compiles and caches, :class:`CompiledTemplate` renders.
 
 A render takes the fast path (:mod:`hub.templates.fastpath`) when the template has one and its
-lookups hit; otherwise Jinja renders it in the sandbox under a fresh per-render budget, and any
-failure comes out as a ``TemplateError``.
+lookups hit; otherwise Jinja renders it in the sandbox under a fresh per-render budget (work,
+and wall time: ``render_seconds``; it starts only while the engine's :class:`TimeShare` has time
+left), and any failure comes out as a ``TemplateError``: ``TemplateBudgetError`` when the
+template ran out of its own budget, ``TemplateBusyError`` when the time share was short.
+
+Compiling is bounded too: at most ``MAX_TOKENS`` tokens (counted by the lexer, which stops at the
+limit; Jinja compiles ~25 us a token).
 """
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from typing import Any, Final
 
@@ -16,10 +22,22 @@ from jinja2 import meta
 
 from spark.core.errors import TemplateError
 from spark.hub.templates.fastpath import Plan, fast_plan
-from spark.hub.templates.limits import BUDGET, MAX_OUTPUT, MAX_SOURCE, Budget
+from spark.hub.templates.limits import (
+    BUDGET,
+    MAX_OUTPUT,
+    MAX_PAYLOAD,
+    MAX_SOURCE,
+    MAX_TOKENS,
+    RENDER_SECONDS,
+    Budget,
+    TemplateBudgetError,
+    TemplateBusyError,
+    TimeShare,
+)
 from spark.hub.templates.sandbox import BudgetGuard, SandboxEnvironment
 
 _AUTO: Final = object()
+Built = tuple[jinja2.Template, Plan | None, bool]  # compiled template, fast plan, uses value_json
 
 
 class _NotJson:
@@ -40,6 +58,8 @@ def load_value_json(payload: bytes | bytearray | memoryview | str) -> Any:
 
 
 def _decode(payload: Any) -> str:
+    if isinstance(payload, str | bytes | bytearray | memoryview) and len(payload) > MAX_PAYLOAD:
+        raise TemplateError(f"payload of {len(payload)} bytes is larger than {MAX_PAYLOAD}")
     if isinstance(payload, str):
         return payload
     if isinstance(payload, bytes | bytearray | memoryview):
@@ -53,7 +73,8 @@ def _decode(payload: Any) -> str:
 class CompiledTemplate:
     """A compiled template; immutable and shareable. Get one from :meth:`TemplateEngine.compile`."""
 
-    __slots__ = ("_fast", "_max_output", "_template", "source", "uses_value_json")
+    __slots__ = ("_fast", "_max_output", "_seconds", "_share", "_template", "source",
+                 "uses_value_json")
 
     def __init__(
         self,
@@ -62,12 +83,16 @@ class CompiledTemplate:
         fast: Plan | None,
         uses_value_json: bool,
         max_output: int,
+        seconds: float = RENDER_SECONDS,
+        share: TimeShare | None = None,
     ) -> None:
         self.source = source
         self.uses_value_json = uses_value_json
         self._template = template
         self._fast = fast
         self._max_output = max_output
+        self._seconds = seconds
+        self._share = share
 
     @property
     def is_fast(self) -> bool:
@@ -81,7 +106,7 @@ class CompiledTemplate:
         message once for many templates; omit it to parse here when the template needs it.
         Extra keyword arguments (``this``, ``entity_id`` ...) become template variables.
         """
-        value = _decode(payload)
+        value = _decode(payload)  # (checks the size before anything parses it)
         if value_json is _AUTO:
             value_json = load_value_json(payload) if self.uses_value_json else NOT_JSON
         if self._fast is not None:
@@ -127,7 +152,16 @@ class CompiledTemplate:
         return text
 
     def _render(self, context: dict[str, Any]) -> str:
-        token = BUDGET.set(Budget())
+        share = self._share
+        start = time.perf_counter()
+        if share is not None and share.available(start) <= 0:
+            # slow templates used the time: skipped (its own budget is whole once it starts)
+            raise TemplateBusyError(
+                "render skipped: templates used their share of time (others are over budget)"
+            )
+        budget = Budget(self._seconds)
+        cpu = time.thread_time()
+        token = BUDGET.set(budget)
         try:
             parts: list[str] = []
             total = 0
@@ -142,11 +176,18 @@ class CompiledTemplate:
         except TemplateError:
             raise
         except Exception as exc:  # sandbox, undefined, type, arithmetic, recursion ...
-            raise TemplateError(
-                f"cannot render template {self.source[:80]!r}: {type(exc).__name__}: {exc}"
-            ) from exc
+            why = f"cannot render template {self.source[:80]!r}: {type(exc).__name__}: {exc}"
+            if budget.exceeded == "time" and time.thread_time() - cpu < self._seconds / 2:
+                # out of wall time but not of CPU: the process was preempted (a loaded machine),
+                # the template is not to blame
+                raise TemplateBusyError(f"{why} (preempted: not counted against it)") from exc
+            if budget.exceeded is not None or isinstance(exc, RecursionError):
+                raise TemplateBudgetError(why) from exc
+            raise TemplateError(why) from exc
         finally:
             BUDGET.reset(token)
+            if share is not None:
+                share.spend(time.perf_counter() - start)
 
 
 class TemplateEngine:
@@ -159,10 +200,14 @@ class TemplateEngine:
         max_source: int = MAX_SOURCE,
         max_output: int = MAX_OUTPUT,
         cache_size: int = 4096,
+        render_seconds: float = RENDER_SECONDS,
+        share: TimeShare | None = None,
     ) -> None:
         self.fast_path = fast_path
         self.max_source = max_source
         self.max_output = max_output
+        self.render_seconds = render_seconds
+        self.share = share if share is not None else TimeShare()
         self._cache_size = cache_size
         self._cache: OrderedDict[str, CompiledTemplate] = OrderedDict()
         self._env = SandboxEnvironment()
@@ -177,6 +222,29 @@ class TemplateEngine:
             return cached
         if len(source) > self.max_source:
             raise TemplateError(f"template longer than {self.max_source} characters")
+        self._check_tokens(source)
+        template, fast, uses_json = self._compile(source)
+        compiled = CompiledTemplate(source, template, fast, uses_json, self.max_output,
+                                    self.render_seconds, self.share)
+        self._cache[source] = compiled
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return compiled
+
+    def _check_tokens(self, source: str) -> None:
+        """Refuse a template of more than ``MAX_TOKENS`` tokens (Jinja compiles ~25 us each);
+        the count stops at the limit."""
+        try:
+            for count, _token in enumerate(self._env.lex(source.strip())):
+                if count >= MAX_TOKENS:
+                    raise TemplateError(
+                        f"template {source[:80]!r} has more than {MAX_TOKENS} tokens"
+                    )
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(f"invalid template {source[:80]!r}: {exc}") from exc
+
+    def _compile(self, source: str) -> Built:
+        """Parse, plan the fast path, guard and compile (bounded by ``MAX_TOKENS``)."""
         env = self._env
         try:
             tree = env.parse(source.strip())  # HA strips templates too
@@ -188,11 +256,7 @@ class TemplateEngine:
             template = env.template_class.from_code(env, code, env.make_globals(None), None)
         except Exception as exc:
             raise TemplateError(f"invalid template {source[:80]!r}: {exc}") from exc
-        compiled = CompiledTemplate(source, template, fast, uses_json, self.max_output)
-        self._cache[source] = compiled
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
-        return compiled
+        return template, fast, uses_json
 
     def render(
         self, source: str, payload: bytes | str, value_json: Any = _AUTO, **variables: Any

@@ -1,8 +1,9 @@
 """The Home Assistant filters, tests and functions templates from real devices use.
 
 ``float``, ``int``, ``round``, ``bool`` ... behave as in HA: an input they cannot convert raises
-unless a default is given. The ``regex_*`` family runs behind the regex guards in
-:mod:`hub.templates.limits`; ``range``, ``min`` and ``max`` replace Jinja's globals.
+unless a default is given. The ``regex_*`` family runs on the ``regex`` package behind the guards
+in :mod:`hub.templates.limits` (pattern size and compile cost, input size, a timeout);
+``range``, ``min`` and ``max`` replace Jinja's globals.
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ import jinja2
 import orjson
 from jinja2 import filters as jf
 
-from spark.hub.templates.limits import charge, check_count, regex_input, size_of
+from spark.hub.templates.limits import (
+    charge,
+    check_count,
+    regex_input,
+    regex_timed_out,
+    regex_timeout,
+    size_of,
+)
 
 _NO_DEFAULT: Final = object()
 
@@ -121,26 +129,38 @@ def as_timestamp(value: Any, default: Any = _NO_DEFAULT) -> Any:
         return _no_default("as_timestamp", value) if default is _NO_DEFAULT else default
 
 
-# ---- regular expressions ---------------------------------------------------------------------
+# ---- regular expressions (the ``regex`` package, with the render's time left as timeout) ----
 def regex_match(value: Any, find: str = "", ignorecase: bool = False) -> bool:
-    regex, text = regex_input(value, find, ignorecase)
-    return bool(regex.match(text))
+    compiled, text = regex_input(value, find, ignorecase)
+    try:
+        return bool(compiled.match(text, timeout=regex_timeout()))
+    except TimeoutError:
+        raise regex_timed_out() from None
 
 
 def regex_search(value: Any, find: str = "", ignorecase: bool = False) -> bool:
-    regex, text = regex_input(value, find, ignorecase)
-    return bool(regex.search(text))
+    compiled, text = regex_input(value, find, ignorecase)
+    try:
+        return bool(compiled.search(text, timeout=regex_timeout()))
+    except TimeoutError:
+        raise regex_timed_out() from None
 
 
 def regex_replace(value: Any = "", find: str = "", replace: str = "", ignorecase: bool = False):
-    regex, text = regex_input(value, find, ignorecase)
+    compiled, text = regex_input(value, find, ignorecase)
     charge(len(text) + (len(text) + 1) * len(str(replace)))
-    return regex.sub(str(replace), text)
+    try:
+        return compiled.sub(str(replace), text, timeout=regex_timeout())
+    except TimeoutError:
+        raise regex_timed_out() from None
 
 
 def regex_findall(value: Any, find: str = "", ignorecase: bool = False) -> list[Any]:
-    regex, text = regex_input(value, find, ignorecase)
-    return regex.findall(text)
+    compiled, text = regex_input(value, find, ignorecase)
+    try:
+        return compiled.findall(text, timeout=regex_timeout())
+    except TimeoutError:
+        raise regex_timed_out() from None
 
 
 def regex_findall_index(value: Any, find: str = "", index: int = 0, ignorecase=False) -> Any:

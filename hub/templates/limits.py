@@ -3,35 +3,108 @@
 Every Jinja render runs with a :class:`Budget` (loop iterations and calls, characters built) in a
 context variable. Guarded filters, operators and ``str`` methods :func:`charge` it with the size
 of what they are about to build, so running out raises ``SecurityError`` before the memory is
-spent. Regular expressions are refused when they could backtrack exponentially, and the input a
-pattern may scan shrinks as its quantifier count grows.
+spent.
+
+Time is bounded too, cooperatively (a thread cannot be killed in CPython): every render has a
+wall-time deadline (:data:`RENDER_SECONDS`, a render starts only when the :class:`TimeShare` allows)
+checked at each loop step, call, operator and printed value, and regular expressions run on the
+``regex`` package with a timeout of the time left. A pattern's compile cost (counted repeats,
+nested: ``(a{100}){100}`` is 10,000) is checked before it is compiled.
+
+A render that runs out of its own budget raises :class:`TemplateBudgetError` (the template is at
+fault: the hub disables the entity; a render out of wall time but not of CPU time was
+preempted and is not counted against it). A render starts only while the process-wide
+:class:`TimeShare` has time left, else it raises :class:`TemplateBusyError` (slow templates
+used the time: that message is dropped for that entity, nothing is disabled). So however many
+entities share a topic, slow renders block one pass of the event loop for at most
+:data:`SHARE_BURST` + one render budget, and every render that runs can finish or be judged.
 """
 
 from __future__ import annotations
 
 import contextvars
 import re
+import time
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2.exceptions import SecurityError
 
+from spark.core.errors import TemplateError
+
+if TYPE_CHECKING:
+    import regex
+
 MAX_SOURCE = 8 * 1024  # characters of template source
+MAX_TOKENS = 500  # Jinja tokens of a template (compiling costs ~25 us each: <= ~15-30 ms)
 MAX_OUTPUT = 64 * 1024  # characters a render may return
 MAX_WORK = 4 * 1024 * 1024  # characters a render may build (output, joins, concatenations ...)
 MAX_OPS = 50_000  # loop iterations + calls per render
 MAX_COUNT = 10_000  # widths, ranges, batch sizes
-MAX_REGEX_INPUT = 4096
+MAX_PAYLOAD = 1024 * 1024  # bytes of a payload a template reads (orjson parses it in ~1 ms)
+MAX_REGEX_INPUT = 64 * 1024  # characters a regular expression may scan
+MAX_REGEX_SOURCE = 1024  # characters of a pattern
+MAX_REGEX_COST = 4096  # counted repeats, nested ones multiplied (compile time ~3 ms at most)
+RENDER_SECONDS = 0.020  # wall time of one render (the event loop's bound is 50 ms)
+SHARE_BURST = 0.020  # seconds of slow template time the process may spend at once ...
+SHARE_RATE = 0.5  # ... and per second of wall time after that
+SHARE_FREE = 0.002  # the first 2 ms of a render or compile is free (typical: 20 us / 0.5 ms)
+
+
+class TemplateBudgetError(TemplateError):
+    """The render ran out of its own budget (time, loop steps and calls, or text built)."""
+
+
+class TemplateBusyError(TemplateError):
+    """The render was skipped because templates used their share of time (not its fault)."""
 
 
 # ---- per-render budget -----------------------------------------------------------------------
-class Budget:
-    __slots__ = ("chars", "ops")
+class TimeShare:
+    """A token bucket of slow template time: the part of each render or compile beyond ``free``
+    is charged, and renders and compiles start only while time is left (then with their whole
+    own budget), so slow templates together take at most ``burst`` + one budget at once and
+    ``rate`` of wall time after that, however many entities and messages arrive in one pass of
+    the event loop. Typical renders and compiles (well under ``free``) cost it nothing. One per
+    :class:`~hub.templates.engine.TemplateEngine`."""
 
-    def __init__(self) -> None:
+    __slots__ = ("_at", "_tokens", "burst", "free", "rate")
+
+    def __init__(self, burst: float = SHARE_BURST, rate: float = SHARE_RATE,
+                 free: float = SHARE_FREE) -> None:
+        self.burst, self.rate, self.free = burst, rate, free
+        self._tokens, self._at = burst, time.perf_counter()
+
+    def available(self, now: float) -> float:
+        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        return self._tokens
+
+    def spend(self, seconds: float) -> None:
+        if seconds > self.free:
+            self._tokens -= seconds - self.free
+
+
+class Budget:
+    __slots__ = ("chars", "deadline", "exceeded", "ops", "seconds")
+
+    def __init__(self, seconds: float = RENDER_SECONDS) -> None:
         self.ops = MAX_OPS
         self.chars = MAX_WORK
+        self.seconds = seconds
+        self.deadline = time.perf_counter() + seconds
+        self.exceeded: str | None = None  # what ran out: "time" or "work"
+
+    def time_left(self) -> float:
+        left = self.deadline - time.perf_counter()
+        if left <= 0:
+            self.out_of_time()
+        return left
+
+    def out_of_time(self) -> None:
+        self.exceeded = "time"
+        raise SecurityError(f"template exceeds its time budget ({self.seconds * 1000:g} ms)")
 
 
 BUDGET: contextvars.ContextVar[Budget | None] = contextvars.ContextVar("spark_budget", default=None)
@@ -43,7 +116,10 @@ def charge(chars: int = 0, ops: int = 0) -> None:
         budget.chars -= chars
         budget.ops -= ops
         if budget.chars < 0 or budget.ops < 0:
+            budget.exceeded = "work"
             raise SecurityError("template exceeds its work budget (loops, calls or text built)")
+        if time.perf_counter() > budget.deadline:
+            budget.out_of_time()
 
 
 def size_of(obj: Any) -> int:
@@ -121,55 +197,89 @@ STR_WIDTH_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"
 
 
 # ---- regex guards ----------------------------------------------------------------------------
-def _quantifiers(pattern: str) -> int | None:
-    """Count quantifiers; None for a repeated group that itself repeats or alternates
-    (``(a+)+``, ``(a|aa)*``: exponential backtracking)."""
-    stack, count, i = [False], 0, 0
-    while i < len(pattern):
+def regex_cost(pattern: str) -> int:
+    """Nodes the compiled pattern may expand to: a counted repeat multiplies what it repeats
+    (``a{10}`` 10, ``(a{10}b){10}`` 110); unbounded ones (``*``, ``+``) count once."""
+    stack, i, n = [0], 0, len(pattern)
+    last = 0  # cost of the item a quantifier would apply to
+    while i < n:
         char = pattern[i]
         if char == "\\":
-            i += 1
-        elif char == "[":
+            i += 2
+            last = 1
+            stack[-1] += 1
+            continue
+        if char == "[":
             i += 2 if pattern[i + 1 : i + 2] == "^" else 1
             i += 1 if pattern[i : i + 1] == "]" else 0
-            while i < len(pattern) and pattern[i] != "]":
+            while i < n and pattern[i] != "]":
                 i += 2 if pattern[i] == "\\" else 1
+            last = 1
+            stack[-1] += 1
         elif char == "(":
-            stack.append(False)
+            stack.append(0)
+            last = 0
         elif char == ")" and len(stack) > 1:
-            inner = stack.pop()
-            if inner and pattern[i + 1 : i + 2] in ("*", "+", "{"):
-                return None
-            stack[-1] = stack[-1] or inner
-        elif char == "|":
-            stack[-1] = True
-        elif char in "*+{" or (char == "?" and pattern[i - 1 : i] not in ("(", "*", "+", "?", "}")):
-            stack[-1] = True
-            count += 1
+            last = max(stack.pop(), 1)
+            stack[-1] += last
+        elif char == "{":
+            match = _COUNTED.match(pattern, i)
+            if match is not None:
+                times = max(int(part) for part in match.groups() if part) if any(
+                    match.groups()) else 1
+                stack[-1] += last * (max(times, 1) - 1)  # the item itself is counted already
+                last *= max(times, 1)
+                i = match.end()
+                continue
+            last = 1
+            stack[-1] += 1
+        elif char not in "*+?|":
+            last = 1
+            stack[-1] += 1
         i += 1
-    return count
+    return sum(stack)
 
 
-# Backtracking grows like len(input) ** (quantifiers + 1): the more quantifiers, the shorter the
-# input a pattern may scan (Python's re has no timeout). Patterns with more are refused.
-_REGEX_INPUT_LIMITS = (MAX_REGEX_INPUT, MAX_REGEX_INPUT, 1024, 256, 64, 32, 32)
+_COUNTED = re.compile(r"\{(\d{0,6}),?(\d{0,6})\}")
 
 
 @lru_cache(maxsize=256)
-def _regex(pattern: str, ignorecase: bool) -> tuple[re.Pattern[str], int]:
-    count = _quantifiers(pattern) if isinstance(pattern, str) and len(pattern) <= 256 else None
-    if count is None or count >= len(_REGEX_INPUT_LIMITS):
+def _regex(pattern: str, ignorecase: bool) -> regex.Pattern[str]:
+    if not isinstance(pattern, str) or len(pattern) > MAX_REGEX_SOURCE:
+        raise SecurityError(f"regular expression refused: longer than {MAX_REGEX_SOURCE} "
+                            "characters")
+    cost = regex_cost(pattern)
+    if cost > MAX_REGEX_COST:
         raise SecurityError(
-            "regular expression refused: longer than 256 characters, nested repetition "
-            f"or more than {len(_REGEX_INPUT_LIMITS) - 1} quantifiers"
+            f"regular expression refused: its counted repeats expand to {cost} nodes "
+            f"(at most {MAX_REGEX_COST})"
         )
-    return re.compile(pattern, re.IGNORECASE if ignorecase else 0), _REGEX_INPUT_LIMITS[count]
+    import regex  # only when a template uses a regex filter (the module costs ~2 MB)
+
+    try:
+        return regex.compile(pattern, regex.IGNORECASE if ignorecase else 0)
+    except regex.error as exc:
+        raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
 
 
-def regex_input(value: Any, find: str, ignorecase: bool) -> tuple[re.Pattern[str], str]:
+def regex_input(value: Any, find: str, ignorecase: bool) -> tuple[regex.Pattern[str], str]:
     """The compiled ``find`` and ``value`` as text, once both pass the regex guards."""
-    regex, limit = _regex(find, bool(ignorecase))
+    compiled = _regex(find, bool(ignorecase))
     text = value if isinstance(value, str) else str(value)
-    if len(text) > limit:
+    if len(text) > MAX_REGEX_INPUT:
         raise SecurityError(f"input of {len(text)} characters too long for regex {find!r}")
-    return regex, text
+    return compiled, text
+
+
+def regex_timeout() -> float | None:
+    """Seconds a regular expression may run now: what is left of the render's time budget."""
+    budget = BUDGET.get()
+    return budget.time_left() if budget is not None else RENDER_SECONDS
+
+
+def regex_timed_out() -> SecurityError:
+    """The error for a regex that hit :func:`regex_timeout` (records what ran out)."""
+    budget = BUDGET.get()
+    if budget is not None:
+        budget.exceeded = "time"
+    return SecurityError("regular expression exceeds the template's time budget")

@@ -1,0 +1,125 @@
+"""What keeps the registry bounded against hostile discovery: entity limits, who a config counts
+against, the template-budget error behind a rejected payload, and the discovery intake that
+spreads a flood of configs over passes of the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from spark.core.discovery import DiscoveredEntity
+from spark.core.errors import SparkError
+from spark.core.mqtt import Message
+from spark.hub.templates import TemplateBudgetError
+
+log = logging.getLogger(__name__)
+
+DISCOVERY_SLICE = 0.020  # seconds of discovery work per pass of the event loop
+MAX_BACKLOG = 200_000  # discovery messages waiting for a later pass (then: dropped, logged)
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryLimits:
+    """How many entities discovery may create (``hub.max_entities*`` in the config)."""
+
+    max_entities: int = 20_000
+    max_entities_per_publisher: int = 2_000
+
+
+class RegistryFull(SparkError):
+    """A discovery config refused because a :class:`RegistryLimits` limit is reached."""
+
+
+def publisher_of(spec: DiscoveredEntity) -> str:
+    """Who a config counts against: its discovery node id, else its device, else its origin."""
+    if spec.node_id:
+        return spec.node_id
+    device = spec.device
+    if device is not None and (device.identifiers or device.connections):
+        first = device.identifiers[0] if device.identifiers else ":".join(device.connections[0])
+        return f"device:{first}"
+    if spec.origin is not None:
+        return f"origin:{spec.origin.name}"
+    return "-"
+
+
+def budget_error(exc: BaseException) -> TemplateBudgetError | None:
+    """The ``TemplateBudgetError`` behind ``exc`` (platforms re-raise render errors as
+    ``PayloadError``), or None."""
+    seen: BaseException | None = exc
+    for _ in range(4):
+        if seen is None:
+            return None
+        if isinstance(seen, TemplateBudgetError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+class DiscoveryIntake:
+    """Runs ``handle`` on discovery messages, at most ``DISCOVERY_SLICE`` of them per pass of the
+    event loop: the rest wait in order for the next passes (a flood of configs must not stall
+    the loop: /health, RPC, the panel). Without a running loop (a script, a unit test) each
+    message is handled at once."""
+
+    def __init__(self, handle: Callable[[Message], None],
+                 dropped: Callable[[Message], None]) -> None:
+        self._handle = handle
+        self._dropped = dropped
+        self._backlog: deque[Message] = deque()
+        self._used = 0.0
+        self._reset_pending = False
+        self._draining = False
+        self._drops = 0
+
+    def __len__(self) -> int:
+        return len(self._backlog)
+
+    def take(self, msg: Message) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._handle(msg)
+            return
+        if not self._backlog and self._used < DISCOVERY_SLICE:
+            self._timed(loop, msg)
+            return
+        if len(self._backlog) >= MAX_BACKLOG:
+            self._drops += 1
+            if self._drops % 10_000 == 1:  # a line per 10,000, not a flood
+                log.error("discovery backlog full (%d messages): dropped %s (%d so far)",
+                          MAX_BACKLOG, msg.topic[:120], self._drops)
+            self._dropped(msg)
+            return
+        self._backlog.append(msg)
+        if not self._draining:
+            self._draining = True
+            loop.call_soon(self._drain)
+
+    def _timed(self, loop: asyncio.AbstractEventLoop, msg: Message) -> None:
+        if not self._reset_pending:  # the slice is this pass's: renewed at the next one
+            self._reset_pending = True
+            loop.call_soon(self._renew)
+        start = time.perf_counter()
+        try:
+            self._handle(msg)
+        finally:
+            self._used += time.perf_counter() - start
+
+    def _renew(self) -> None:
+        self._used = 0.0
+        self._reset_pending = False
+
+    def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._renew()
+        while self._backlog and self._used < DISCOVERY_SLICE:
+            self._timed(loop, self._backlog.popleft())
+        if self._backlog:
+            loop.call_soon(self._drain)
+        else:
+            self._draining = False
