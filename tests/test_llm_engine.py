@@ -4,6 +4,8 @@ beyond lower bounds that the fault itself guarantees."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import time
 from typing import Any
@@ -11,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from fault_proxy import FaultProxy, Mode
+from helpers import wait_for
 from llm_fixture import N_CTX, N_EMBD, RunningEngine
 
 MESSAGES = [{"role": "user", "content": "Turn on the kitchen light, please."}]
@@ -65,6 +68,46 @@ async def test_chat_completion_reports_the_engines_token_counts(edge_engine: Run
     assert tokenized.status_code == 200, tokenized.text
     assert usage["prompt_tokens"] == tokenized.json()["count"]
     assert answer["choices"][0]["finish_reason"] in {"length", "stop"}
+
+
+async def test_the_vocabulary_is_a_real_bpe(edge_engine: RunningEngine) -> None:
+    english, other = "Turn on the kitchen light.", "Zürich, 21.5 °C! 🙂"
+    async with httpx.AsyncClient(timeout=30) as client:
+
+        async def tokenize(text: str) -> list[int]:
+            response = await client.post(f"{edge_engine.url}/extras/tokenize", json={
+                "input": text, "model": edge_engine.chat_model})
+            tokens: list[int] = response.json()["tokens"]
+            return tokens
+
+        tokens = await tokenize(english + " " + other)
+        back = (await client.post(f"{edge_engine.url}/extras/detokenize", json={
+            "tokens": tokens, "model": edge_engine.chat_model})).json()["text"]
+        merged = await tokenize(english)
+        specials = await tokenize("<|im_start|><|im_end|>")
+    assert back == english + " " + other  # byte-level: any text round-trips
+    assert len(merged) < len(english) / 2  # merges learned from the built-in text
+    assert len(specials) == 2  # control tokens are single tokens
+
+
+async def test_tools_entry_calls_the_named_tool(edge_engine: RunningEngine) -> None:
+    tool = {"type": "function", "function": {
+        "name": "turn_on", "description": "Turn an entity on",
+        "parameters": {"type": "object", "properties": {"entity_id": {"type": "string"}},
+                       "required": ["entity_id"]}}}
+    async with httpx.AsyncClient(timeout=60) as client:
+        response = await client.post(f"{edge_engine.base_url}/chat/completions", json={
+            "model": edge_engine.tools_model, "messages": MESSAGES, "max_tokens": 48,
+            "temperature": 0, "tools": [tool],
+            "tool_choice": {"type": "function", "function": {"name": "turn_on"}}})
+    assert response.status_code == 200, response.text
+    choice = response.json()["choices"][0]
+    assert choice["finish_reason"] == "tool_calls"
+    call = choice["message"]["tool_calls"][0]["function"]
+    assert call["name"] == "turn_on"
+    # Random weights, grammar-constrained: the arguments start as the schema's object (they may
+    # be cut at max_tokens; a router repairs or refuses them).
+    assert call["arguments"].replace(" ", "").startswith('{"entity_id":"')
 
 
 async def test_temperature_zero_answers_the_same_twice(cloud_engine: RunningEngine) -> None:
@@ -213,3 +256,17 @@ async def test_proxy_mode_applies_to_new_connections_only(edge_proxy: FaultProxy
         new = await fresh.get(f"{edge_proxy.base_url}/models")
     assert (first.status_code, again.status_code, new.status_code) == (200, 200, 500)
     assert edge_proxy.accepted == {Mode.PASS: 1, Mode.HTTP_500: 1}
+
+
+async def test_proxy_bounds_its_connections(edge_engine: RunningEngine) -> None:
+    async with FaultProxy(edge_engine.host, edge_engine.port, max_connections=1) as proxy:
+        await proxy.set_fault(Mode.BLACKHOLE)
+        _held_reader, held = await asyncio.open_connection("127.0.0.1", proxy.port)
+        await wait_for(lambda: proxy.accepted[Mode.BLACKHOLE] == 1, what="first accepted")
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+        writer.write(b"GET /v1/models HTTP/1.1\r\nhost: x\r\n\r\n")
+        with contextlib.suppress(ConnectionError):
+            assert await reader.read() == b""  # closed at accept: over the bound
+        writer.close()
+        held.close()
+    assert proxy.accepted[Mode.BLACKHOLE] == 1
