@@ -7,6 +7,7 @@ Accounts (passwords in ``broker.passwords``): ``hub``, ``homeassistant``, ``admi
 
 LLM engines (tests/llm_fixture.py): ``edge_engine`` / ``cloud_engine``, real llama.cpp servers on
 a tiny model written by the tests; ``edge_proxy`` / ``cloud_proxy``, fault proxies in front of them.
+``ollama_edge`` / ``ollama_cloud`` (tests/ollama_front.py): Ollama's native API over those engines.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from llm_fixture import (  # noqa: F401  (fixtures)
     edge_proxy,
     llm_model,
 )
+from ollama_front import ollama_cloud, ollama_edge  # noqa: F401  (fixtures)
 from pg_fixture import fresh_postgres, pg_url, postgres  # noqa: F401  (fixtures)
 
 from spark.hub.broker import find_mosquitto

@@ -27,8 +27,10 @@ chunk, so time to first token is untouched; ``total_duration`` is measured befor
 Durations: ``load_duration`` 0 (the engine keeps its models loaded), ``prompt_eval_duration``
 time to the first chunk, ``eval_duration`` the rest. ``context`` (deprecated) is not returned.
 
-Use: ``with running_front(FrontConfig(...)) as front: front.url`` (a uvicorn thread), or
-``python tests/ollama_front.py --engine URL --model tiny:latest=edge-chat,edge-embed,edge-tools``.
+Fixtures: ``ollama_edge`` / ``ollama_cloud`` (session), the front over ``edge_engine`` /
+``cloud_engine`` with the Ollama model ``tiny:edge`` / ``tiny:cloud``; ``front_config(engine,
+engine_url=proxy_url)`` puts one over a fault proxy. Elsewhere: ``with running_front(FrontConfig(
+...)) as front: front.url`` (a uvicorn thread), or ``python tests/ollama_front.py --engine URL --model tiny:latest=edge-chat,edge-embed,edge-tools``.
 """
 
 from __future__ import annotations
@@ -48,10 +50,13 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Literal
 
 import httpx
+import pytest
 import uvicorn
+from llm_fixture import RunningEngine
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -445,7 +450,10 @@ class OllamaFront:
 
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         try:
-            reply = await self.client.post(path, json=body)
+            try:
+                reply = await self.client.post(path, json=body)
+            except (httpx.RemoteProtocolError, httpx.ReadError):  # a pooled one the engine closed
+                reply = await self.client.post(path, json=body)
         except httpx.HTTPError as exc:
             raise FrontError(500, f"engine unreachable: {exc!r}") from exc
         if reply.status_code != 200:
@@ -499,25 +507,35 @@ class OllamaFront:
             text = (await upstream.aread()).decode(errors="replace")
             await upstream.aclose()
             raise FrontError(engine_status(upstream.status_code), engine_message(text))
-        return StreamingResponse(self._relay(turn, upstream), media_type=NDJSON)
+        # Wait for the engine's first event before answering, so that an engine failing before
+        # any output gets Ollama's error status, not a 200 (llama-cpp-python answers 200 and then
+        # closes an event stream whose request failed, e.g. a prompt over the context).
+        events = engine_events(upstream)
+        try:
+            first = await anext(events)
+        except (StopAsyncIteration, EngineStreamError):
+            await upstream.aclose()
+            await self._post(turn.path, turn.body)  # raises the engine's error, as it states it
+            raise FrontError(500, "the engine's stream ended before any output") from None
+        return StreamingResponse(self._relay(turn, upstream, first, events), media_type=NDJSON)
 
-    async def _relay(self, turn: _Turn, upstream: httpx.Response) -> AsyncIterator[bytes]:
+    async def _relay(self, turn: _Turn, upstream: httpx.Response, head: dict[str, Any],
+                     events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
         parts: list[str] = []
         reason: str | None = None
         first: float | None = None
         try:
-            async for line in upstream.aiter_lines():
-                if not line.startswith("data: ") or line == "data: [DONE]":
-                    continue
-                choice = json.loads(line[6:])["choices"][0]
+            choice: dict[str, Any] | None = head
+            while choice is not None:
                 text = (choice.get("delta") or {}).get("content") or choice.get("text") or ""
                 reason = choice.get("finish_reason") or reason
                 if text:
                     first = first if first is not None else time.perf_counter()
                     parts.append(text)
                     yield ndjson(turn.chunk(text, done=False))
-        except (httpx.HTTPError, json.JSONDecodeError, KeyError, IndexError) as exc:
-            yield ndjson({"error": f"engine stream failed: {exc!r}"})
+                choice = await anext(events, None)
+        except EngineStreamError as exc:
+            yield ndjson({"error": str(exc)})  # after output: an error line, as Ollama writes it
             return
         finally:
             await upstream.aclose()
@@ -578,6 +596,23 @@ class OllamaFront:
             raise FrontError(400, f'"{req.model}" does not support embeddings')
         data = await self._post("/v1/embeddings", {"model": m.embed, "input": req.prompt})
         return JSONResponse({"embedding": data["data"][0]["embedding"]})
+
+
+class EngineStreamError(Exception):
+    """The engine's event stream broke or ended without its ``[DONE]``."""
+
+
+async def engine_events(upstream: httpx.Response) -> AsyncIterator[dict[str, Any]]:
+    """The ``choices[0]`` of each server-sent event of an OpenAI-style stream, until ``[DONE]``."""
+    try:
+        async for line in upstream.aiter_lines():
+            if line == "data: [DONE]":
+                return
+            if line.startswith("data: "):
+                yield json.loads(line[6:])["choices"][0]
+    except (httpx.HTTPError, ValueError, KeyError, IndexError) as exc:
+        raise EngineStreamError(f"engine stream failed: {exc!r}") from exc
+    raise EngineStreamError("engine stream ended without [DONE]")
 
 
 def engine_status(status: int) -> int:
@@ -645,6 +680,34 @@ def running_front(config: FrontConfig, host: str = "127.0.0.1",
         server.should_exit = True
         thread.join(10.0)
         sock.close()
+
+
+def front_config(engine: RunningEngine, engine_url: str | None = None,
+                 gguf: Path | None = None) -> FrontConfig:
+    """The front's config over one test engine (tests/llm_fixture.py): the Ollama model
+    ``tiny:<engine name>`` (``tiny:edge``, ``tiny:cloud``) is its chat, embed and tools models.
+    ``engine_url`` reaches it another way (a fault proxy)."""
+    model = FrontModel(chat=engine.chat_model, embed=engine.embed_model, tools=engine.tools_model,
+                       size=gguf.stat().st_size if gguf else 0)
+    return FrontConfig(engine_url=engine_url or engine.url, models={model_name(engine): model})
+
+
+def model_name(engine: RunningEngine) -> str:
+    return f"tiny:{engine.name}"
+
+
+@pytest.fixture(scope="session")
+def ollama_edge(edge_engine: RunningEngine, llm_model: Path) -> Iterator[RunningFront]:
+    """The Ollama front over the edge engine (session); its model is ``tiny:edge``."""
+    with running_front(front_config(edge_engine, gguf=llm_model)) as front:
+        yield front
+
+
+@pytest.fixture(scope="session")
+def ollama_cloud(cloud_engine: RunningEngine, llm_model: Path) -> Iterator[RunningFront]:
+    """The Ollama front over the cloud engine (session); its model is ``tiny:cloud``."""
+    with running_front(front_config(cloud_engine, gguf=llm_model)) as front:
+        yield front
 
 
 def main() -> None:
