@@ -30,7 +30,8 @@ time to the first chunk, ``eval_duration`` the rest. ``context`` (deprecated) is
 Fixtures: ``ollama_edge`` / ``ollama_cloud`` (session), the front over ``edge_engine`` /
 ``cloud_engine`` with the Ollama model ``tiny:edge`` / ``tiny:cloud``; ``front_config(engine,
 engine_url=proxy_url)`` puts one over a fault proxy. Elsewhere: ``with running_front(FrontConfig(
-...)) as front: front.url`` (a uvicorn thread), or ``python tests/ollama_front.py --engine URL --model tiny:latest=edge-chat,edge-embed,edge-tools``.
+...)) as front: front.url`` (a uvicorn thread), or ``python tests/ollama_front.py --engine URL
+--model tiny:latest=edge-chat,edge-embed,edge-tools``.
 """
 
 from __future__ import annotations

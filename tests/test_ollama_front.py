@@ -13,8 +13,9 @@ from typing import Any
 import httpx
 import ollama
 import pytest
+from fault_proxy import FaultProxy, Mode
 from llm_fixture import RunningEngine
-from ollama_front import FrontConfig, FrontModel, RunningFront, running_front
+from ollama_front import FrontConfig, FrontModel, RunningFront, front_config, running_front
 
 MODEL = "tiny:edge"
 HI = [{"role": "user", "content": "Turn on the kitchen light."}]
@@ -63,8 +64,9 @@ async def test_chat_streams_ndjson_with_final_statistics(ollama_edge: RunningFro
     assert final["eval_count"] >= 6
 
 
-async def test_counts_and_text_equal_the_engines(client: ollama.AsyncClient, ollama_edge: RunningFront,
-                                                 edge_engine: RunningEngine) -> None:
+async def test_counts_and_text_equal_the_engines(
+        client: ollama.AsyncClient, ollama_edge: RunningFront, edge_engine: RunningEngine
+) -> None:
     reference = await engine_chat(edge_engine, messages=HI, seed=11, max_tokens=12)
     usage = reference["usage"]
     text = reference["choices"][0]["message"]["content"]
@@ -85,7 +87,8 @@ async def test_counts_and_text_equal_the_engines(client: ollama.AsyncClient, oll
 
 
 async def test_unseeded_stream_still_reports_the_engines_counts(
-        client: ollama.AsyncClient, ollama_edge: RunningFront, edge_engine: RunningEngine) -> None:
+        client: ollama.AsyncClient, ollama_edge: RunningFront, edge_engine: RunningEngine
+) -> None:
     """No seed: the output is random (as in Ollama), the counts still come from the engine."""
     chunks = [c async for c in await client.chat(model=MODEL, messages=HI, stream=True,
                                                  options={"num_predict": 5})]
@@ -96,7 +99,9 @@ async def test_unseeded_stream_still_reports_the_engines_counts(
     assert ollama_edge.front.replay_mismatches == 0
 
 
-async def test_done_reason_stop_on_a_stop_sequence(client: ollama.AsyncClient, ollama_edge: RunningFront) -> None:
+async def test_done_reason_stop_on_a_stop_sequence(
+        client: ollama.AsyncClient, ollama_edge: RunningFront
+) -> None:
     options: dict[str, Any] = {"seed": 5, "num_predict": 16}
     free = await client.chat(model=MODEL, messages=HI, options=options)
     assert free.done_reason == "length"
@@ -116,8 +121,9 @@ async def test_done_reason_stop_on_a_stop_sequence(client: ollama.AsyncClient, o
         assert stop not in answer and text.startswith(answer)
 
 
-async def test_generate_whole_stream_and_raw(client: ollama.AsyncClient, ollama_edge: RunningFront,
-                                             edge_engine: RunningEngine) -> None:
+async def test_generate_whole_stream_and_raw(
+        client: ollama.AsyncClient, ollama_edge: RunningFront, edge_engine: RunningEngine
+) -> None:
     options = {"temperature": 0, "num_predict": 5}
     whole = await client.generate(model=MODEL, prompt="Hello", options=options)
     reference = await engine_chat(edge_engine, messages=[{"role": "user", "content": "Hello"}],
@@ -141,7 +147,9 @@ async def test_generate_whole_stream_and_raw(client: ollama.AsyncClient, ollama_
     assert raw.prompt_eval_count == direct["usage"]["prompt_tokens"]
 
 
-async def test_load_and_unload_answers_and_ps(client: ollama.AsyncClient, ollama_edge: RunningFront) -> None:
+async def test_load_and_unload_answers_and_ps(
+        client: ollama.AsyncClient, ollama_edge: RunningFront
+) -> None:
     loaded = await client.generate(model=MODEL, prompt="", keep_alive="10m")
     assert loaded.done and loaded.done_reason == "load"
     running = await client.ps()
@@ -152,8 +160,9 @@ async def test_load_and_unload_answers_and_ps(client: ollama.AsyncClient, ollama
     assert (await client.ps()).models == []
 
 
-async def test_embed_normalised_with_engine_counts(client: ollama.AsyncClient, ollama_edge: RunningFront,
-                                                   edge_engine: RunningEngine) -> None:
+async def test_embed_normalised_with_engine_counts(
+        client: ollama.AsyncClient, ollama_edge: RunningFront, edge_engine: RunningEngine
+) -> None:
     texts = ["the kitchen light", "the battery level"]
     result = await client.embed(model=MODEL, input=texts)
     assert len(result.embeddings) == 2
@@ -170,7 +179,9 @@ async def test_embed_normalised_with_engine_counts(client: ollama.AsyncClient, o
     assert list(legacy.embedding) == pytest.approx(direct["data"][0]["embedding"], rel=1e-5)
 
 
-async def test_tags_show_version(client: ollama.AsyncClient, ollama_edge: RunningFront, llm_model: Any) -> None:
+async def test_tags_show_version(
+        client: ollama.AsyncClient, ollama_edge: RunningFront, llm_model: Any
+) -> None:
     listed = await client.list()
     assert [m.model for m in listed.models] == [MODEL]
     assert listed.models[0].size == llm_model.stat().st_size
@@ -182,7 +193,9 @@ async def test_tags_show_version(client: ollama.AsyncClient, ollama_edge: Runnin
     assert set(version) == {"version"}
 
 
-async def test_tool_history_is_accepted(client: ollama.AsyncClient, ollama_edge: RunningFront) -> None:
+async def test_tool_history_is_accepted(
+        client: ollama.AsyncClient, ollama_edge: RunningFront
+) -> None:
     """Tools go to the engine's tool-call model; a history with a tool call and its result is
     mapped to the engine's message form and answered (random weights: text or a call)."""
     tool = {"type": "function", "function": {
@@ -202,7 +215,9 @@ async def test_tool_history_is_accepted(client: ollama.AsyncClient, ollama_edge:
 
 
 @pytest.mark.parametrize("path", ["/api/chat", "/api/generate", "/api/embed", "/api/show"])
-async def test_unknown_model_is_404(client: ollama.AsyncClient, ollama_edge: RunningFront, path: str) -> None:
+async def test_unknown_model_is_404(
+        client: ollama.AsyncClient, ollama_edge: RunningFront, path: str
+) -> None:
     body = {"model": "llama3.2", "messages": HI, "prompt": "x", "input": "x"}
     body = {k: v for k, v in body.items() if k in {
         "/api/chat": {"model", "messages"}, "/api/generate": {"model", "prompt"},
@@ -228,7 +243,9 @@ async def test_malformed_body_is_400(ollama_edge: RunningFront, content: bytes) 
     assert set(body) == {"error"} and body["error"]
 
 
-async def test_engine_errors_map_to_ollama_codes(client: ollama.AsyncClient, ollama_edge: RunningFront) -> None:
+async def test_engine_errors_map_to_ollama_codes(
+        client: ollama.AsyncClient, ollama_edge: RunningFront
+) -> None:
     too_long = [{"role": "user", "content": "light " * 2000}]
     with pytest.raises(ollama.ResponseError) as caught:
         await client.chat(model=MODEL, messages=too_long, stream=False)
@@ -262,3 +279,43 @@ async def _assert_500(client: ollama.AsyncClient) -> None:
             else:
                 await client.chat(model=MODEL, messages=HI)
         assert caught.value.status_code == 500
+
+
+@pytest.fixture
+async def proxied(edge_engine: RunningEngine, edge_proxy: FaultProxy,
+                  llm_model: Any) -> AsyncIterator[ollama.AsyncClient]:
+    """A fresh front over the edge engine's fault proxy, and the official client on it."""
+    config = front_config(edge_engine, engine_url=edge_proxy.url, gguf=llm_model)
+    with running_front(config) as front:
+        official = ollama.AsyncClient(host=front.url)
+        try:
+            yield official
+        finally:
+            await official.close()
+
+
+async def test_engine_dying_mid_stream_is_an_error_line(proxied: ollama.AsyncClient,
+                                                        edge_proxy: FaultProxy) -> None:
+    """Output already streamed, then the engine's connection dies: the stream ends with an
+    ``{"error"}`` line (the client raises), never a ``done`` chunk."""
+    await edge_proxy.set_fault(Mode.DIE_MID_STREAM, after_bytes=1500)
+    seen: list[ollama.ChatResponse] = []
+    with pytest.raises(ollama.ResponseError) as caught:
+        async for chunk in await proxied.chat(model=MODEL, messages=HI, stream=True,
+                                              options={"seed": 3, "num_predict": 64}):
+            seen.append(chunk)
+    assert seen and not any(c.done for c in seen)
+    assert "engine stream" in caught.value.error
+
+
+async def test_engine_500_is_500(proxied: ollama.AsyncClient, edge_proxy: FaultProxy) -> None:
+    await edge_proxy.set_fault(Mode.HTTP_500)
+    for stream in (False, True):
+        with pytest.raises(ollama.ResponseError) as caught:
+            if stream:
+                async for _ in await proxied.chat(model=MODEL, messages=HI, stream=True):
+                    pass
+            else:
+                await proxied.chat(model=MODEL, messages=HI)
+        assert caught.value.status_code == 500
+        assert "injected fault" in caught.value.error
