@@ -21,7 +21,9 @@ So a streamed request is sent with an explicit ``seed`` (the caller's, or a fres
 Ollama's "random unless seeded" holds) and, after the stream, the same request is replayed
 non-streamed: same seed, same output (checked; a mismatch is logged), and its ``usage`` gives
 the final chunk's ``prompt_eval_count`` / ``eval_count``. The replay runs after the last text
-chunk, so time to first token is untouched; ``total_duration`` is measured before it.
+chunk, so time to first token is untouched; ``total_duration`` is measured before it. Measured
+on the tiny test model (20 tokens, seeded): first chunk through the front +1.3 ms (p50) over the
+engine's own stream; the replay delays the final chunk by one non-streamed call (~7 ms).
 ``FrontConfig.exact_stream_counts = False`` skips it (counts are then absent from the stream).
 
 Durations: ``load_duration`` 0 (the engine keeps its models loaded), ``prompt_eval_duration``
