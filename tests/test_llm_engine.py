@@ -270,3 +270,17 @@ async def test_proxy_bounds_its_connections(edge_engine: RunningEngine) -> None:
         writer.close()
         held.close()
     assert proxy.accepted[Mode.BLACKHOLE] == 1
+
+
+async def test_a_killed_engine_behind_the_proxy_cuts_the_connection(
+    fresh_engine: RunningEngine,
+) -> None:
+    async with FaultProxy(fresh_engine.host, fresh_engine.port) as proxy, httpx.AsyncClient(
+        timeout=30) as client:
+        assert (await client.get(f"{proxy.base_url}/models")).status_code == 200
+        fresh_engine.process.kill()
+        await asyncio.to_thread(fresh_engine.process.wait, 10)
+        # The proxy accepts, cannot reach the engine and resets: the client gets no answer
+        # (a reset or a closed connection, depending on which it notices first).
+        with pytest.raises(httpx.TransportError):
+            await client.get(f"{proxy.base_url}/models")
