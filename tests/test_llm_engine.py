@@ -8,13 +8,14 @@ import asyncio
 import contextlib
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fault_proxy import FaultProxy, Mode
 from helpers import wait_for
-from llm_fixture import N_CTX, N_EMBD, RunningEngine
+from llm_fixture import N_CTX, N_EMBD, RunningEngine, write_tiny_llama
 
 MESSAGES = [{"role": "user", "content": "Turn on the kitchen light, please."}]
 
@@ -35,6 +36,14 @@ async def stream_chunks(response: httpx.Response) -> list[dict[str, Any]]:
             return chunks
         chunks.append(json.loads(data))
     raise AssertionError(f"stream ended without [DONE] after {len(chunks)} chunks")
+
+
+def test_the_model_file_is_the_same_for_the_same_seed(tmp_path: Path, llm_model: Path) -> None:
+    again = write_tiny_llama(tmp_path / "again.gguf")
+    other = write_tiny_llama(tmp_path / "other.gguf", seed=1)
+    assert again.read_bytes() == llm_model.read_bytes()
+    assert other.read_bytes() != llm_model.read_bytes()
+    assert llm_model.stat().st_size < 1_000_000
 
 
 async def test_both_engines_list_their_own_models(edge_engine: RunningEngine,
