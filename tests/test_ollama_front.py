@@ -15,7 +15,8 @@ import ollama
 import pytest
 from fault_proxy import FaultProxy, Mode
 from llm_fixture import RunningEngine
-from ollama_front import FrontConfig, FrontModel, RunningFront, front_config, running_front
+from ollama_front import RunningFront, front_config, running_front
+from ollama_wire import FrontConfig, FrontModel
 
 MODEL = "tiny:edge"
 HI = [{"role": "user", "content": "Turn on the kitchen light."}]
@@ -135,7 +136,7 @@ async def test_generate_whole_stream_and_raw(
 
     chunks = [c async for c in await client.generate(model=MODEL, prompt="Hello",
                                                      options=options, stream=True)]
-    assert "".join(c.response for c in chunks) == whole.response
+    assert "".join(c.response or "" for c in chunks) == whole.response
     assert chunks[-1].response == "" and chunks[-1].eval_count == whole.eval_count
 
     raw = await client.generate(model=MODEL, prompt="Hello", raw=True, options=options)
@@ -202,7 +203,7 @@ async def test_tool_history_is_accepted(
         "name": "turn_on", "description": "Turn on an entity",
         "parameters": {"type": "object", "properties": {"entity": {"type": "string"}},
                        "required": ["entity"]}}}
-    messages = [*HI,
+    messages: list[dict[str, Any]] = [*HI,
                 {"role": "assistant", "content": "", "tool_calls": [
                     {"function": {"name": "turn_on", "arguments": {"entity": "light.kitchen"}}}]},
                 {"role": "tool", "content": "on", "tool_name": "turn_on"}]
