@@ -77,6 +77,11 @@ async def rotate_session(request: Request) -> Any:
 
 def register(panel: Panel) -> None:
     tickets = Tickets()
+    # NiceGUI's app lives as long as the process; a panel started again (the supervisor
+    # restarts a dead web server) must replace these routes, not queue behind the first ones,
+    # whose closures hold the old panel's tickets (every sign-in would bounce back to /login).
+    for path in ("/login/complete", "/logout"):
+        app.remove_route(path)
 
     @app.get("/login/complete", include_in_schema=False)
     async def complete(request: Request, ticket: str = "") -> RedirectResponse:
