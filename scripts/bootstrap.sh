@@ -49,7 +49,11 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 spec="."
 [ -n "$extras" ] && spec=".[${extras}]"
-.venv/bin/python -m pip install -q -e "$spec"
+# Prebuilt wheels beside the clone (CI: llama-cpp-python, which PyPI has only as an sdist);
+# without the folder pip builds from the sdist.
+links=()
+[ -d ../shared/wheels ] && links=(--find-links ../shared/wheels)
+.venv/bin/python -m pip install -q "${links[@]}" -e "$spec"
 # keep the lines of this pyproject.toml only, then add this extras set
 { grep -F "${key%% *} " "$stamp" 2>/dev/null || true; echo "$key"; } | sort -u > "$stamp.tmp"
 mv "$stamp.tmp" "$stamp"

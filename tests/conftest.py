@@ -4,6 +4,9 @@ passwd / ACL / mosquitto.conf; ``fresh_broker``: a private one for tests that st
 Accounts (passwords in ``broker.passwords``): ``hub``, ``homeassistant``, ``admin`` (readwrite
 ``#``), nodes ``sim1 sim2 sim3 power system nas voice vision bench``, and ``zigbee2mqtt`` /
 ``tasmota`` with their own topic lists (see tests/broker_fixture.py).
+
+LLM engines (tests/llm_fixture.py): ``edge_engine`` / ``cloud_engine``, real llama.cpp servers on
+a tiny model written by the tests; ``edge_proxy`` / ``cloud_proxy``, fault proxies in front of them.
 """
 
 from __future__ import annotations
@@ -14,6 +17,13 @@ from pathlib import Path
 import pytest
 from broker_fixture import MISSING, RunningBroker, start_test_broker
 from kafka_fixture import durable_kafka, kafka, s3_server  # noqa: F401  (fixtures)
+from llm_fixture import (  # noqa: F401  (fixtures)
+    cloud_engine,
+    cloud_proxy,
+    edge_engine,
+    edge_proxy,
+    llm_model,
+)
 from pg_fixture import fresh_postgres, pg_url, postgres  # noqa: F401  (fixtures)
 
 from spark.hub.broker import find_mosquitto
