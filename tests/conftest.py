@@ -7,6 +7,7 @@ Accounts (passwords in ``broker.passwords``): ``hub``, ``homeassistant``, ``admi
 
 LLM engines (tests/llm_fixture.py): ``edge_engine`` / ``cloud_engine``, real llama.cpp servers on
 a tiny model written by the tests; ``edge_proxy`` / ``cloud_proxy``, fault proxies in front of them.
+``redis_server``: a throwaway redis-server per test (tests/redis_fixture.py).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from llm_fixture import (  # noqa: F401  (fixtures)
     llm_model,
 )
 from pg_fixture import fresh_postgres, pg_url, postgres  # noqa: F401  (fixtures)
+from redis_fixture import redis_server  # noqa: F401  (fixtures)
 
 from spark.hub.broker import find_mosquitto
 

@@ -28,6 +28,8 @@ class _BackendBase(StrictModel):
     connect_timeout: float = Field(2.0, gt=0, le=60, description="Seconds to connect.")
     read_timeout: float = Field(300.0, gt=0, description="Seconds between bytes (a Pi "
                                 "evaluating a long prompt is slow, not dead).")
+    keepalive_connections: int = Field(8, ge=0, description="Idle connections kept open for "
+                                       "reuse; 0: a new connection per request.")
     first_token_timeout: float | None = Field(None, gt=0, description="At most this long to "
                                               "the first token (None: read_timeout).")
 

@@ -47,6 +47,9 @@ class LlmBackend(ABC):
         c = self.config
         return httpx.Timeout(c.read_timeout, connect=c.connect_timeout)
 
+    def limits(self) -> httpx.Limits:
+        return httpx.Limits(max_keepalive_connections=self.config.keepalive_connections)
+
     def headers(self) -> dict[str, str]:
         key = self.config.api_key()
         return {"Authorization": f"Bearer {key}"} if key else {}

@@ -24,7 +24,7 @@ class OllamaBackend(LlmBackend):
         super().__init__(config)
         self.keep_alive = config.keep_alive if isinstance(config, OllamaBackendConfig) else None
         self._client = ollama.AsyncClient(host=config.url, timeout=self.timeout(),
-                                          headers=self.headers())
+                                          headers=self.headers(), limits=self.limits())
 
     async def complete(self, model: str,
                        request: LlmRequest) -> AsyncGenerator[BackendEvent, None]:

@@ -22,7 +22,7 @@ class OpenAiBackend(LlmBackend):
     def __init__(self, config: OllamaBackendConfig | OpenAiBackendConfig) -> None:
         super().__init__(config)
         self._http = httpx.AsyncClient(base_url=config.url.rstrip("/"), timeout=self.timeout(),
-                                       headers=self.headers())
+                                       headers=self.headers(), limits=self.limits())
 
     def _body(self, model: str, messages: list[ChatMessage], options: LlmOptions,
               stream: bool) -> dict[str, Any]:
