@@ -151,6 +151,7 @@ async def test_strategy_flip_while_a_stream_runs(edge_proxy: FaultProxy,
                 router.set_strategy("cloud-first")
         chunks, running_one = await collect(router, request(stream=True), flip)
         after = await router.generate(request(options={"temperature": 0, "num_predict": 4}))
+    assert len(chunks) > 1  # the flip came while the stream ran
     assert running_one.source.backend == "edge"  # the stream in flight finished where it began
     assert after.source.backend == "cloud" and after.source.route == ["cloud"]
 
