@@ -1,5 +1,6 @@
 """The LLM router against real llama.cpp engines ("edge" and "cloud", tests/llm_fixture.py) behind
-fault proxies (tests/fault_proxy.py), a real Redis (tests/redis_fixture.py) for the cache.
+fault proxies (tests/fault_proxy.py), an Ollama-API front over the same engine for the native
+path (tests/ollama_front.py), a real Redis (tests/redis_fixture.py) for the cache.
 
 Each fault checks which tier served, what the caller saw, and that the breaker stopped paying
 for a dead backend (the proxy counts the connections it accepted).
@@ -8,7 +9,7 @@ for a dead backend (the proxy counts the connections it accepted).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -16,10 +17,16 @@ import pytest
 from fault_proxy import FaultProxy, Mode
 from helpers import wait_for
 from llm_fixture import RunningEngine
+from ollama_front import FrontConfig, FrontModel, RunningFront, running_front
 from redis_fixture import RunningRedis
 
 from spark.core.messages.llm import LlmChunk, LlmRequest, LlmResult
-from spark.hub.llm.config import CacheConfig, LlmConfig, OpenAiBackendConfig
+from spark.hub.llm.config import (
+    CacheConfig,
+    LlmConfig,
+    OllamaBackendConfig,
+    OpenAiBackendConfig,
+)
 from spark.hub.llm.errors import NoBackend, StreamBroken
 from spark.hub.llm.router import LlmRouter
 from spark.hub.llm.signals import strategy_from_power, vpn_from_state
@@ -328,3 +335,46 @@ def test_request_validation_and_cache_key() -> None:
     assert request(model="big").cache_key() != a.cache_key()
     assert request(cache=True, options={"temperature": 0.7}).deterministic
     assert not request(cache=False).deterministic
+
+
+# -- the native Ollama path (tests/ollama_front.py in front of the same real engine) -----------
+
+@pytest.fixture
+def ollama_edge(edge_engine: RunningEngine) -> Iterator[RunningFront]:
+    models = {"tiny:latest": FrontModel(chat=edge_engine.chat_model,
+                                        embed=edge_engine.embed_model)}
+    with running_front(FrontConfig(engine_url=edge_engine.url, models=models)) as front:
+        yield front
+
+
+def ollama_config(url: str, cloud: FaultProxy) -> LlmConfig:
+    edge = OllamaBackendConfig(name="edge", tier="edge", url=url, connect_timeout=1.0,
+                               models={"default": "tiny:latest", "embed": "tiny:latest"},
+                               keep_alive="5m")
+    return LlmConfig(backends=[edge, backend("cloud", "cloud", cloud.url)],
+                     cache=CacheConfig(url=None), probe_interval=60)
+
+
+async def test_ollama_chat_streams_with_ollamas_counts(ollama_edge: RunningFront,
+                                                       cloud_proxy: FaultProxy) -> None:
+    async with running(ollama_config(ollama_edge.url, cloud_proxy)) as router:
+        chunks, result = await collect(router, request(stream=True))
+        generated = await router.generate(LlmRequest(prompt="Turn on the light", system="Be brief",
+                                                     options={"temperature": 0, "num_predict": 6}))
+        models = {m.backend: m for m in await router.models()}
+        vectors = await router.embed(["hello"])
+    src = result.source
+    assert chunks and result.text == "".join(c.text for c in chunks)
+    assert (src.backend, src.tier, src.model) == ("edge", "edge", "tiny:latest")
+    assert src.input_tokens and src.output_tokens  # prompt_eval_count, eval_count
+    assert generated.source.tier == "edge" and generated.source.output_tokens
+    assert "tiny:latest" in models["edge"].models and models["edge"].type == "ollama"
+    assert vectors.model == "tiny:latest" and len(vectors.embeddings[0]) == 64
+
+
+async def test_ollama_edge_down_fails_over_to_cloud(cloud_proxy: FaultProxy) -> None:
+    dead = FaultProxy("127.0.0.1", 9)  # never entered: nothing listens on its port
+    async with running(ollama_config(dead.url, cloud_proxy)) as router:
+        result = await router.generate(request())
+        edge = backend_stats(router, "edge")
+    assert result.source.tier == "cloud" and edge.breaker == "open" and edge.healthy is False
