@@ -8,6 +8,7 @@ for a dead backend (the proxy counts the connections it accepted).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -59,8 +60,8 @@ def config(edge: FaultProxy, cloud: FaultProxy, *, edge_kw: dict[str, Any] | Non
 async def running(cfg: LlmConfig) -> AsyncIterator[LlmRouter]:
     async with LlmRouter(cfg) as router:
         # the first probes have run (so a fault set next is met by a request, not a probe)
-        await wait_for(lambda: all(b.healthy is not None for b in router.stats().backends),
-                       timeout=10, what="first probes")
+        async with asyncio.timeout(10):
+            await router.wait_probed()
         yield router
 
 

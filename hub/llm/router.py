@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -87,6 +87,7 @@ class LlmRouter:
         self.strategy: Strategy = "edge-first"
         self.vpn_up: bool | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._probed = asyncio.Event()  # every backend probed at least once
         self.last_tier: Tier | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -100,8 +101,21 @@ class LlmRouter:
         for slot in self._slots.values():
             self._tasks.append(asyncio.create_task(
                 probe_loop(slot.breaker, self._prober(slot), self.config.probe_interval,
-                           slot.recorder.probed), name=f"llm-probe-{slot.name}"))
+                           self._on_probe(slot)), name=f"llm-probe-{slot.name}"))
+        if not self._slots:
+            self._probed.set()
         return self
+
+    async def wait_probed(self) -> None:
+        """Until every backend was probed once (health known; nothing waits for it to route)."""
+        await self._probed.wait()
+
+    def _on_probe(self, slot: _Slot) -> Callable[[float | None], None]:
+        def probed(ms: float | None) -> None:
+            slot.recorder.probed(ms)
+            if all(s.recorder.healthy is not None for s in self._slots.values()):
+                self._probed.set()
+        return probed
 
     async def __aexit__(self, *exc: object) -> None:
         for task in self._tasks:
