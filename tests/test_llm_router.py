@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+from broker_fixture import RunningBroker
 from fault_proxy import FaultProxy, Mode
 from helpers import wait_for
 from llm_fixture import RunningEngine
@@ -22,6 +23,8 @@ from ollama_front import FrontConfig, FrontModel, RunningFront, running_front
 from redis_fixture import RunningRedis
 
 from spark.core.messages.llm import LlmChunk, LlmRequest, LlmResult
+from spark.core.mqtt.client import MqttClient
+from spark.core.topics import TopicLayout
 from spark.hub.llm.config import (
     CacheConfig,
     LlmConfig,
@@ -30,7 +33,8 @@ from spark.hub.llm.config import (
 )
 from spark.hub.llm.errors import NoBackend, StreamBroken
 from spark.hub.llm.router import LlmRouter
-from spark.hub.llm.signals import strategy_from_power, vpn_from_state
+from spark.hub.llm.signals import strategy_from_power, vpn_from_state, watch
+from spark.nodes.power.messages import PowerState
 
 HELLO = [{"role": "user", "content": "Hello, how are you today?"}]
 
@@ -180,6 +184,36 @@ async def test_vpn_down_routes_edge_only_and_says_so(edge_proxy: FaultProxy,
         back = await router.generate(request(options={"temperature": 0, "num_predict": 5}))
     assert back.source.tier == "cloud" and back.source.note is None
     assert cloud_proxy.accepted[Mode.PASS] == 2  # probe + the request after the VPN came back
+
+
+async def test_signals_from_the_power_node_and_the_vpn_entity_over_mqtt(
+        broker: RunningBroker, edge_proxy: FaultProxy, cloud_proxy: FaultProxy) -> None:
+    topics = TopicLayout()
+    vpn = "vpn_wg0_abcdef12"
+    cfg = config(edge_proxy, cloud_proxy, power_node="power", vpn_entity=f"system/{vpn}")
+    state = PowerState(node="power", time=PowerState.now(), strategy="cloud-first")
+    async with MqttClient(broker.mqtt_config("power"), "power") as power, \
+            MqttClient(broker.mqtt_config("system"), "system") as system:
+        await power.publish_confirmed(topics.power_state("power"), state.to_payload(),
+                                      retain=True)
+        await system.publish_confirmed(topics.state("system", vpn), "ON", retain=True)
+        async with running(cfg) as router, \
+                MqttClient(broker.mqtt_config("hub"), "hub-llm") as hub:
+            watch(hub, topics, cfg, router)  # retained: the current values arrive at once
+            await wait_for(lambda: (router.strategy, router.vpn_up) == ("cloud-first", True),
+                           timeout=10, what="retained strategy and VPN state")
+            assert (await router.generate(request())).source.tier == "cloud"
+            await system.publish_confirmed(topics.state("system", vpn), "OFF", retain=True)
+            await wait_for(lambda: router.vpn_up is False, timeout=10, what="VPN down")
+            down = await router.generate(request(options={"temperature": 0, "num_predict": 5}))
+            await power.publish_confirmed(topics.power_state("power"), b"{broken", retain=True)
+            await power.publish_confirmed(topics.power_state("power"), state.model_copy(
+                update={"strategy": "edge-first"}).to_payload(), retain=True)
+            await wait_for(lambda: router.strategy == "edge-first", timeout=10)
+        for client, topic in ((power, topics.power_state("power")),
+                              (system, topics.state("system", vpn))):
+            await client.publish_confirmed(topic, b"", retain=True)  # leave no retained state
+    assert down.source.tier == "edge" and down.source.note == "VPN down: edge only"
 
 
 def test_signal_payloads() -> None:

@@ -31,7 +31,10 @@ class _BackendBase(StrictModel):
     keepalive_connections: int = Field(8, ge=0, description="Idle connections kept open for "
                                        "reuse; 0: a new connection per request.")
     first_token_timeout: float | None = Field(None, gt=0, description="At most this long to "
-                                              "the first token (None: read_timeout).")
+                                              "the first token, then fail over (a backend that "
+                                              "accepts and never answers); None: read_timeout. "
+                                              "A non-streamed request to an openai backend gets "
+                                              "its first token with the whole answer.")
 
     def model_for(self, role: str) -> str:
         return self.models.get(role, role)
