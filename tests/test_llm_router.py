@@ -155,16 +155,21 @@ async def test_strategy_orders_the_tiers_and_preference_goes_first(
     assert result.source.tier == "cloud"
 
 
-async def test_strategy_flip_while_a_stream_runs(edge_proxy: FaultProxy,
-                                                 cloud_proxy: FaultProxy) -> None:
+async def test_strategy_flip_while_requests_run(edge_proxy: FaultProxy,
+                                                cloud_proxy: FaultProxy) -> None:
     async with running(config(edge_proxy, cloud_proxy)) as router:
         def flip(chunk: LlmChunk) -> None:
-            if chunk.index == 0:
+            if chunk.index == 1:
                 router.set_strategy("cloud-first")
-        chunks, running_one = await collect(router, request(stream=True), flip)
+        async with asyncio.TaskGroup() as group:
+            in_flight = [group.create_task(collect(router, request(
+                stream=True, options={"temperature": 0, "seed": i, "num_predict": 24}), flip))
+                for i in range(4)]
         after = await router.generate(request(options={"temperature": 0, "num_predict": 4}))
-    assert len(chunks) > 1  # the flip came while the stream ran
-    assert running_one.source.backend == "edge"  # the stream in flight finished where it began
+    for task in in_flight:
+        chunks, result = task.result()
+        assert result.source.backend == "edge"  # in flight: finished where it began
+        assert result.text == "".join(c.text for c in chunks)
     assert after.source.backend == "cloud" and after.source.route == ["cloud"]
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -127,7 +127,7 @@ class LlmRouter:
             await slot.backend.aclose()
         self._slots = {}
 
-    def _prober(self, slot: _Slot):  # type: ignore[no-untyped-def]
+    def _prober(self, slot: _Slot) -> Callable[[], Awaitable[object]]:
         async def probe() -> object:
             return await slot.backend.models(timeout=self.config.probe_timeout)
         return probe
