@@ -6,7 +6,8 @@ Accounts (passwords in ``broker.passwords``): ``hub``, ``homeassistant``, ``admi
 ``tasmota`` with their own topic lists (see tests/broker_fixture.py).
 
 LLM engines (tests/llm_fixture.py): ``edge_engine`` / ``cloud_engine``, real llama.cpp servers on
-a tiny model written by the tests; ``edge_proxy`` / ``cloud_proxy``, fault proxies in front of them.
+a tiny model written by the tests; ``fresh_engine`` to stop or kill;
+``edge_proxy`` / ``cloud_proxy``, fault proxies in front of them.
 ``redis_server``: a throwaway redis-server per test (tests/redis_fixture.py).
 """
 
@@ -23,6 +24,7 @@ from llm_fixture import (  # noqa: F401  (fixtures)
     cloud_proxy,
     edge_engine,
     edge_proxy,
+    fresh_engine,
     llm_model,
 )
 from pg_fixture import fresh_postgres, pg_url, postgres  # noqa: F401  (fixtures)

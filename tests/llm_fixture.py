@@ -14,12 +14,14 @@ with a deadline (``/v1/models`` answers) and stopped in ``finally``. ``n_threads
 on 2 busy cores made 20 tokens take 1.3 s instead of 5 ms) and ``interrupt_requests: false`` (else
 a new request cuts a running stream short).
 
+``fresh_engine`` (function) is a private one for a test that stops or kills it.
 ``edge_proxy`` and ``cloud_proxy`` (function) put a :class:`fault_proxy.FaultProxy` in front of
 each engine, in ``PASS`` mode at the start of every test.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -260,7 +262,6 @@ def start_engine(model: Path, name: str, workdir: Path) -> RunningEngine:
                            process, log)
     deadline = time.monotonic() + START_TIMEOUT
     try:
-        # Polling a subprocess from a sync fixture: the interval is a poll, not a wait for time.
         while not _models_answer(engine.url):
             if process.poll() is not None:
                 raise RuntimeError(f"llama.cpp server {name!r} exited with {process.returncode}:"
@@ -268,7 +269,8 @@ def start_engine(model: Path, name: str, workdir: Path) -> RunningEngine:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"llama.cpp server {name!r} not up within {START_TIMEOUT:g}s:"
                                    f"\n{log.read_text(errors='replace')[-3000:]}")
-            time.sleep(0.05)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(0.05)  # returns at once if it dies
     except BaseException:
         stop_engine(engine)
         raise
@@ -307,6 +309,16 @@ def edge_engine(llm_model: Path, tmp_path_factory: pytest.TempPathFactory
 def cloud_engine(llm_model: Path, tmp_path_factory: pytest.TempPathFactory
                  ) -> Iterator[RunningEngine]:
     engine = start_engine(llm_model, "cloud", tmp_path_factory.mktemp("engine-cloud"))
+    try:
+        yield engine
+    finally:
+        stop_engine(engine)
+
+
+@pytest.fixture
+def fresh_engine(llm_model: Path, tmp_path: Path) -> Iterator[RunningEngine]:
+    """A private engine ("fresh-chat", ...) for a test that stops or kills it."""
+    engine = start_engine(llm_model, "fresh", tmp_path / "engine-fresh")
     try:
         yield engine
     finally:

@@ -8,13 +8,14 @@ import asyncio
 import contextlib
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fault_proxy import FaultProxy, Mode
 from helpers import wait_for
-from llm_fixture import N_CTX, N_EMBD, RunningEngine
+from llm_fixture import N_CTX, N_EMBD, RunningEngine, write_tiny_llama
 
 MESSAGES = [{"role": "user", "content": "Turn on the kitchen light, please."}]
 
@@ -35,6 +36,14 @@ async def stream_chunks(response: httpx.Response) -> list[dict[str, Any]]:
             return chunks
         chunks.append(json.loads(data))
     raise AssertionError(f"stream ended without [DONE] after {len(chunks)} chunks")
+
+
+def test_the_model_file_is_the_same_for_the_same_seed(tmp_path: Path, llm_model: Path) -> None:
+    again = write_tiny_llama(tmp_path / "again.gguf")
+    other = write_tiny_llama(tmp_path / "other.gguf", seed=1)
+    assert again.read_bytes() == llm_model.read_bytes()
+    assert other.read_bytes() != llm_model.read_bytes()
+    assert llm_model.stat().st_size < 1_000_000
 
 
 async def test_both_engines_list_their_own_models(edge_engine: RunningEngine,
@@ -270,3 +279,17 @@ async def test_proxy_bounds_its_connections(edge_engine: RunningEngine) -> None:
         writer.close()
         held.close()
     assert proxy.accepted[Mode.BLACKHOLE] == 1
+
+
+async def test_a_killed_engine_behind_the_proxy_cuts_the_connection(
+    fresh_engine: RunningEngine,
+) -> None:
+    async with FaultProxy(fresh_engine.host, fresh_engine.port) as proxy, httpx.AsyncClient(
+        timeout=30) as client:
+        assert (await client.get(f"{proxy.base_url}/models")).status_code == 200
+        fresh_engine.process.kill()
+        await asyncio.to_thread(fresh_engine.process.wait, 10)
+        # The proxy accepts, cannot reach the engine and resets: the client gets no answer
+        # (a reset or a closed connection, depending on which it notices first).
+        with pytest.raises(httpx.TransportError):
+            await client.get(f"{proxy.base_url}/models")
