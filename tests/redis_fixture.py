@@ -59,12 +59,13 @@ def _answers(port: int) -> bool:
         return False
 
 
-def start_redis(workdir: Path) -> RunningRedis:
+def start_redis(workdir: Path, port: int | None = None) -> RunningRedis:
+    """A redis-server on ``port`` (default: a free one), answering PING when this returns."""
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip(MISSING)
     workdir.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = port or _free_port()
     log = workdir / "redis.log"
     with log.open("wb") as out:
         process = subprocess.Popen(

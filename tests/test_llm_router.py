@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from fault_proxy import FaultProxy, Mode
 from helpers import wait_for
 from llm_fixture import RunningEngine
 from ollama_front import FrontConfig, FrontModel, RunningFront, running_front
-from redis_fixture import RunningRedis
+from redis_fixture import RunningRedis, start_redis
 
 from spark.core.messages.llm import LlmChunk, LlmRequest, LlmResult
 from spark.core.mqtt.client import MqttClient
@@ -363,6 +364,39 @@ async def test_no_redis_at_start_falls_back_to_the_lru(edge_proxy: FaultProxy,
             kind = r.stats().cache_backend
     assert kind == "memory" and hit.source.cached
     assert any("in-process LRU" in rec.message for rec in caplog.records)
+
+
+async def test_redis_back_is_used_again(edge_proxy: FaultProxy, cloud_proxy: FaultProxy,
+                                        redis_server: RunningRedis, tmp_path: Path) -> None:
+    cfg = config(edge_proxy, cloud_proxy, cache_url=redis_server.url).model_copy(update={
+        "cache": CacheConfig(url=redis_server.url, retry_after=0.2)})
+    async with running(cfg) as router:
+        await router.generate(request())
+        redis_server.stop()
+        assert not (await router.generate(request())).source.cached
+        assert router.stats().cache_backend == "redis (down)"
+        again = start_redis(tmp_path / "again", redis_server.port)
+        try:
+            async def cached_again() -> bool:
+                await router.generate(request())  # stores once Redis is tried again
+                return (await router.generate(request())).source.cached
+            await wait_for(cached_again, timeout=10, what="the cache on Redis again")
+            assert router.stats().cache_backend == "redis"
+        finally:
+            again.stop()
+
+
+async def test_a_4xx_moves_on_without_opening_the_breaker(edge_proxy: FaultProxy,
+                                                          cloud_proxy: FaultProxy) -> None:
+    too_long = request(messages=[{"role": "user", "content": "turn on the light " * 400}])
+    async with running(config(edge_proxy, cloud_proxy)) as router:
+        with pytest.raises(NoBackend) as caught:
+            await router.generate(too_long)  # context overflow: a 400 from both engines
+        stats = {b.name: b for b in router.stats().backends}
+        assert (await router.generate(request())).source.tier == "edge"
+    assert all("HTTP 400" in a for a in caught.value.attempts)
+    assert stats["edge"].breaker == stats["cloud"].breaker == "closed"
+    assert stats["edge"].failures == stats["cloud"].failures == 1
 
 
 def test_request_validation_and_cache_key() -> None:
