@@ -9,6 +9,7 @@ LLM engines (tests/llm_fixture.py): ``edge_engine`` / ``cloud_engine``, real lla
 a tiny model written by the tests; ``fresh_engine`` to stop or kill;
 ``edge_proxy`` / ``cloud_proxy``, fault proxies in front of them.
 ``ollama_edge`` / ``ollama_cloud`` (tests/ollama_front.py): Ollama's native API over those engines.
+``redis_server``: a throwaway redis-server per test (tests/redis_fixture.py).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from llm_fixture import (  # noqa: F401  (fixtures)
 )
 from ollama_front import ollama_cloud, ollama_edge  # noqa: F401  (fixtures)
 from pg_fixture import fresh_postgres, pg_url, postgres  # noqa: F401  (fixtures)
+from redis_fixture import redis_server  # noqa: F401  (fixtures)
 
 from spark.hub.broker import find_mosquitto
 

@@ -1,0 +1,137 @@
+"""LLM requests and answers as every caller sees them (the REST API, the hub's ``ask`` RPC, the
+voice node): :class:`LlmRequest` in; a stream of :class:`LlmChunk` then one :class:`LlmResult`
+out, whose :class:`LlmSource` says who answered (backend, tier, model, cached), how fast (time to
+first token, total) and at what cost (input and output tokens, as the engine counted them).
+
+Wire form of a request (JSON)::
+
+    {"model": "default", "messages": [{"role": "user", "content": "hi"}],
+     "options": {"temperature": 0, "num_predict": 32}, "stream": true, "prefer": "edge"}
+
+A request is *deterministic* (cacheable) when ``temperature`` is 0 or ``cache`` is true;
+``cache: false`` turns the cache off for that request. :meth:`LlmRequest.cache_key` hashes only
+what does not depend on the backend (model role, messages or prompt, options).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Literal, get_args
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from spark.core.errors import PayloadError
+
+Tier = Literal["edge", "cloud", "api"]
+TIERS: tuple[str, ...] = get_args(Tier)
+Strategy = Literal["edge-first", "cloud-first", "cloud-only", "edge-only"]
+STRATEGIES: tuple[str, ...] = get_args(Strategy)
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def to_payload(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json", exclude_none=True))
+
+
+class ChatMessage(_Strict):
+    role: Role
+    content: str = Field(max_length=200_000)
+
+
+class LlmOptions(_Strict):
+    temperature: float | None = Field(None, ge=0, le=5, description="0: deterministic.")
+    seed: int | None = Field(None, description="Sampling seed.")
+    num_predict: int | None = Field(None, ge=1, le=32_768, description="At most this many "
+                                    "output tokens (OpenAI's max_tokens).")
+    top_p: float | None = Field(None, gt=0, le=1)
+    stop: list[str] | None = Field(None, max_length=8)
+
+
+class LlmRequest(_Strict):
+    model: str = Field("default", min_length=1, max_length=100,
+                       description="Model role (mapped per backend in the config) or a name.")
+    messages: list[ChatMessage] | None = Field(None, min_length=1, max_length=500)
+    prompt: str | None = Field(None, max_length=200_000, description="Instead of messages.")
+    system: str | None = Field(None, max_length=50_000, description="With prompt only.")
+    options: LlmOptions = Field(default_factory=LlmOptions)
+    stream: bool = Field(False, description="Stream chunks before the result.")
+    prefer: Tier | None = Field(None, description="Try this tier first, if the route has it.")
+    cache: bool | None = Field(None, description="True: cache even when sampling; False: never.")
+
+    @model_validator(mode="after")
+    def _one_input(self) -> LlmRequest:
+        if (self.messages is None) == (self.prompt is None):
+            raise ValueError("give either messages or prompt (exactly one)")
+        if self.system is not None and self.prompt is None:
+            raise ValueError("system goes with prompt; with messages use a system message")
+        return self
+
+    @property
+    def deterministic(self) -> bool:
+        """Cacheable: ``cache`` true, or temperature 0 unless ``cache`` is false."""
+        if self.cache is not None:
+            return self.cache
+        return self.options.temperature == 0
+
+    def chat(self) -> list[ChatMessage]:
+        """The request as chat messages (a prompt becomes system + user)."""
+        if self.messages is not None:
+            return list(self.messages)
+        head = [ChatMessage(role="system", content=self.system)] if self.system else []
+        return [*head, ChatMessage(role="user", content=self.prompt or "")]
+
+    def cache_key(self) -> str:
+        """sha256 of the backend-independent part: model role, the input, the options."""
+        body = {"model": self.model, "messages": [m.model_dump() for m in self.chat()],
+                "prompt": self.prompt is not None,
+                "options": self.options.model_dump(exclude_none=True)}
+        return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+    @classmethod
+    def from_payload(cls, payload: bytes | str) -> LlmRequest:
+        try:
+            return cls.model_validate_json(payload)
+        except ValidationError as exc:
+            raise PayloadError(f"invalid LLM request: {exc}") from exc
+
+
+class LlmSource(_Strict):
+    backend: str = Field(description="Configured backend name (of the original answer when "
+                         "cached).")
+    tier: Tier
+    model: str = Field(description="The engine's model name (what the backend ran).")
+    cached: bool = Field(False, description="Answered from the cache; times are the hit's, "
+                         "tokens the original answer's.")
+    ttft_ms: float | None = Field(None, ge=0, description="Time to first token.")
+    total_ms: float = Field(ge=0)
+    input_tokens: int | None = Field(None, ge=0, description="Engine's prompt token count.")
+    output_tokens: int | None = Field(None, ge=0, description="Engine's output token count.")
+    route: list[str] = Field(default_factory=list, description="Backends tried, in order.")
+    note: str | None = Field(None, description="Why the route is narrowed (e.g. VPN down).")
+
+
+class LlmChunk(_Strict):
+    kind: Literal["chunk"] = "chunk"
+    index: int = Field(ge=0)
+    text: str
+
+
+class LlmResult(_Strict):
+    kind: Literal["result"] = "result"
+    text: str
+    done_reason: str | None = None
+    source: LlmSource
+
+    @classmethod
+    def from_payload(cls, payload: bytes | str) -> LlmResult:
+        try:
+            return cls.model_validate_json(payload)
+        except ValidationError as exc:
+            raise PayloadError(f"invalid LLM result: {exc}") from exc
+
+
+LlmEvent = LlmChunk | LlmResult
