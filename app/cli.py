@@ -1,4 +1,4 @@
-"""The ``spark`` command line: up, hub, node, broker, config check, user, apikey."""
+"""The ``spark`` command line: up, hub, node, broker, config check, llm check, user, apikey."""
 
 from __future__ import annotations
 
@@ -68,6 +68,13 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     print(f"  bridges  bridges.sinks: {sinks}, outbox {cfg.bridges.outbox.path}" if sinks else
           "  bridges  bridges.sinks is empty: no cloud bridge (edge only)")
     return 0
+
+
+def cmd_llm_check(args: argparse.Namespace) -> int:
+    from spark.app.runtime import check_llm
+
+    cfg = _load(args)
+    return _run(lambda: check_llm(cfg, timeout=args.timeout))
 
 
 def cmd_hub(args: argparse.Namespace) -> int:
@@ -324,6 +331,14 @@ def build_parser() -> argparse.ArgumentParser:
                          "and the fix.")
     pc.add_argument("file", help="YAML config file")
     pc.set_defaults(func=cmd_config_check)
+
+    p = sub.add_parser("llm", help="LLM router tools", description="LLM router tools.")
+    lsub = p.add_subparsers(dest="llm_command", metavar="ACTION", required=True)
+    pl = lsub.add_parser("check", parents=[common], help="probe every configured LLM backend",
+                         description="List each backend's models and generate one token; "
+                         "exit 0 when all work, 1 when one failed.")
+    pl.add_argument("--timeout", type=float, default=30.0, help="seconds per backend")
+    pl.set_defaults(func=cmd_llm_check)
     _add_user_parser(sub, common)
     _add_apikey_parser(sub, common)
     return parser

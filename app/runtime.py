@@ -22,6 +22,7 @@ from spark.hub.registry import RegistryLimits
 from spark.nodes.kinds import kinds, node_kind
 
 if TYPE_CHECKING:
+    from spark.hub.llm.router import LlmRouter
     from spark.ui.api.view import Site
     from spark.ui.server import WebServer
 
@@ -102,7 +103,18 @@ def build_hub(cfg: SparkConfig, password: str | None = None,
     ctx = NodeContext(cfg.agent_settings(), hub_node_config(cfg), password=password,
                       announce_delay=announce_delay)
     return Hub(ctx, cfg.recorder, cloud=cloud_sources(cfg), policy=cfg.hub.policy,
-               limits=RegistryLimits(cfg.hub.max_entities, cfg.hub.max_entities_per_publisher))
+               limits=RegistryLimits(cfg.hub.max_entities, cfg.hub.max_entities_per_publisher),
+               llm=build_llm(cfg))
+
+
+def build_llm(cfg: SparkConfig) -> LlmRouter | None:
+    """The LLM router of ``llm:`` (None: no backends configured). The hub runs it (its probes
+    and cache) as component ``hub-llm`` and feeds it the power strategy and the VPN state."""
+    if not cfg.llm.backends:
+        return None
+    from spark.hub.llm.router import LlmRouter
+
+    return LlmRouter(cfg.llm)
 
 
 def cloud_sources(cfg: SparkConfig) -> CommandSources | None:
@@ -321,3 +333,39 @@ def _all_registered(hub: Hub, expected: dict[str, int]) -> bool:
             if uid.startswith(prefix + "_"):
                 have[prefix] += 1
     return all(have[p] >= n for p, n in expected.items())
+
+
+async def check_llm(cfg: SparkConfig, timeout: float = 30.0) -> int:
+    """``spark llm check``: every configured backend lists its models and generates one token;
+    prints a line per step. 0: all answered; 1: something failed (or nothing configured)."""
+    from spark.core.messages.llm import LlmRequest
+    from spark.hub.llm.backends.base import Done, build_backend
+    from spark.hub.llm.errors import LlmError
+
+    if not cfg.llm.backends:
+        print("llm.backends is empty: no LLM backend configured (add one to the config)")
+        return 1
+    request = LlmRequest.model_validate({"prompt": "Say OK.", "options": {
+        "temperature": 0, "num_predict": 1}, "cache": False})
+    failed = 0
+    for conf in cfg.llm.backends:
+        backend = build_backend(conf)
+        head = f"{conf.name} ({conf.type}, {conf.tier}, {conf.url})"
+        try:
+            async with asyncio.timeout(timeout):
+                names = await backend.models(timeout=min(timeout, conf.connect_timeout + 5))
+                print(f"{head}: models OK: {', '.join(names) or '(none)'}")
+                model = conf.model_for(request.model)
+                done: Done | None = None
+                async for event in backend.complete(model, request):
+                    if isinstance(event, Done):
+                        done = event
+                print(f"{head}: generate OK: model {model!r} answered "
+                      f"({done.output_tokens if done else '?'} token)")
+        except (LlmError, TimeoutError, OSError, ValueError) as exc:
+            failed += 1
+            print(f"{head}: FAILED: {exc or type(exc).__name__}")
+        finally:
+            await backend.aclose()
+    print(f"{len(cfg.llm.backends) - failed} of {len(cfg.llm.backends)} LLM backends work")
+    return 1 if failed else 0

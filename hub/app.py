@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from spark.core.agent.agent import NodeAgent, NodeContext
 from spark.core.agent.config import NodeConfigBase
-from spark.core.agent.entities import Entity, Sensor
+from spark.core.agent.entities import BinarySensor, Entity, Sensor
 from spark.core.config.mqtt import MqttConfig
 from spark.core.events import EventBus, NodeAvailability
 from spark.core.mqtt import Message, MqttClient
@@ -36,6 +36,7 @@ from spark.hub.templates import TemplateEngine
 
 if TYPE_CHECKING:
     from spark.core.agent.ownership import Owner
+    from spark.hub.llm.router import LlmRouter
     from spark.hub.recorder import Recorder
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ class HubAgent(NodeAgent[NodeConfigBase]):
                    attributes=True),
             Sensor(key="entities_disabled", name="Entities disabled", icon="mdi:timer-alert",
                    state_class="measurement", entity_category="diagnostic", attributes=True),
+            *llm_entities(self._hub.llm),
         ]
 
     async def attach(self, client: MqttClient) -> None:
@@ -87,7 +89,8 @@ class Hub:
 
     def __init__(self, agent: NodeContext[NodeConfigBase], recorder: RecorderConfig,
                  cloud: CommandSources | None = None, policy: PolicyConfig | None = None,
-                 limits: RegistryLimits | None = None) -> None:
+                 limits: RegistryLimits | None = None, llm: LlmRouter | None = None) -> None:
+        self.llm = llm  # the LLM router (None: no llm.backends), run in work()
         self.agent = HubAgent(agent, self)
         self.limits = limits or RegistryLimits()
         self.policy = Policy(policy, self.agent.rpc_caller)
@@ -154,6 +157,10 @@ class Hub:
         rpc.register("get_state", self._rpc_get_state)
         rpc.register("list_entities", self._rpc_list_entities)
         rpc.register("list_devices", self._rpc_list_devices)
+        if self.llm is not None:
+            from spark.hub.llm.signals import watch
+
+            watch(client, self.layout, self.llm.config, self.llm)
         for callback in self._attached:
             callback(client)
         self._attached.clear()
@@ -199,6 +206,8 @@ class Hub:
         run = self.supervisor.run
         async with asyncio.TaskGroup() as tg:
             tg.create_task(run("hub-housekeeping", self._housekeeping), name="hub-housekeeping")
+            if self.llm is not None:
+                tg.create_task(run("hub-llm", self._run_llm), name="hub-llm")
             for name, source in self.cloud_sources.items():
                 tg.create_task(run(f"hub-cloud-{name}", source.run), name=f"hub-cloud-{name}")
 
@@ -208,6 +217,16 @@ class Hub:
             if self.registry is not None:
                 self.registry.expire()
             await asyncio.sleep(10.0)
+
+    async def _run_llm(self) -> None:
+        """The router (its probes, its cache) and its health entities, refreshed as often as
+        it probes (at most every 10 s)."""
+        router = self.llm
+        assert router is not None
+        async with router:
+            while True:
+                publish_llm(self.agent, router)
+                await asyncio.sleep(min(router.config.probe_interval, 10.0))
 
     def _publish_stats(self) -> None:
         reg = self.registry
@@ -263,6 +282,36 @@ class Hub:
         assert self.registry is not None
         self.policy.check_method(Caller.account(caller), "list_devices")
         return [d.as_dict() for d in self.registry.devices.values()]
+
+
+def _llm_key(backend: str, what: str) -> str:
+    return f"llm_{backend.replace('-', '_')}_{what}"
+
+
+def llm_entities(router: LlmRouter | None) -> list[Entity]:
+    """Per backend a connectivity binary_sensor and a probe-latency sensor; the tier that
+    served the last request."""
+    if router is None:
+        return []
+    out: list[Entity] = []
+    for b in router.config.backends:
+        out += [BinarySensor(key=_llm_key(b.name, "connected"), name=f"LLM {b.name}",
+                             device_class="connectivity", entity_category="diagnostic"),
+                Sensor(key=_llm_key(b.name, "latency"), name=f"LLM {b.name} latency",
+                       icon="mdi:timer-outline", unit="ms", state_class="measurement",
+                       suggested_display_precision=0, entity_category="diagnostic")]
+    out.append(Sensor(key="llm_tier", name="LLM last tier", icon="mdi:router-network",
+                      device_class="enum", options=["edge", "cloud", "api"],
+                      entity_category="diagnostic"))
+    return out
+
+
+def publish_llm(agent: HubAgent, router: LlmRouter) -> None:
+    for b in router.stats().backends:
+        agent.set_state(_llm_key(b.name, "connected"), b.healthy)
+        agent.set_state(_llm_key(b.name, "latency"),
+                        None if b.probe_ms is None else round(b.probe_ms, 1))
+    agent.set_state("llm_tier", router.last_tier)
 
 
 def _bounded(timeout: Any) -> float:

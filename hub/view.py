@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from spark.core.mqtt import MqttClient
     from spark.core.supervisor import Supervisor
     from spark.core.topics import TopicLayout
+    from spark.hub.llm.service import LlmService
     from spark.hub.recorder import Recorder
     from spark.hub.registry import Registry
     from spark.hub.services import Services
@@ -53,6 +54,11 @@ class HubView(Protocol):
 
     @property
     def client(self) -> MqttClient | None: ...
+
+    @property
+    def llm(self) -> LlmService | None:
+        """The LLM router (``/api/llm/*``); None: no ``llm.backends`` configured."""
+        ...
 
     @property
     def supervisor(self) -> Supervisor:

@@ -11,6 +11,7 @@ from spark.core.agent.settings import AgentSettings
 from spark.core.config.base import StrictModel
 from spark.core.config.mqtt import MqttConfig, _segment
 from spark.hub.broker.config import BrokerConfig, BrokerSettings, NodeAccount
+from spark.hub.llm.config import LlmConfig
 from spark.hub.policy import PolicyConfig
 from spark.hub.recorder.config import RecorderConfig
 from spark.nodes.kinds import NodeConfig
@@ -67,6 +68,8 @@ class SparkConfig(StrictModel):
     recorder: RecorderConfig = RecorderConfig()
     bridges: BridgesConfig = BridgesConfig()
     ui: UiConfig = UiConfig()
+    llm: LlmConfig = Field(default_factory=LlmConfig, description="The LLM router; no "
+                           "backends (the default): off, /api/llm/* answer 503.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @model_validator(mode="after")
