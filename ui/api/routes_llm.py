@@ -12,8 +12,6 @@ after the first chunk ends the stream with ``{"kind": "error", "error": "...", "
 "..."}`` (no failover once tokens were sent); one before it is the route's 503.
 """
 
-from __future__ import annotations
-
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
@@ -70,7 +68,7 @@ class GenerateBody(_Body):
     cache: bool | None = Field(None, description="True: cache even when sampling; False: never.")
 
     @model_validator(mode="after")
-    def _bounded(self) -> GenerateBody:
+    def _bounded(self) -> "GenerateBody":
         total = sum(len(m.content) for m in self.messages or [])
         if total > MAX_TOTAL:
             raise ValueError(f"messages hold {total} characters; at most {MAX_TOTAL}")
