@@ -67,6 +67,9 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     sinks = ", ".join(cfg.bridges.sink_names())
     print(f"  bridges  bridges.sinks: {sinks}, outbox {cfg.bridges.outbox.path}" if sinks else
           "  bridges  bridges.sinks is empty: no cloud bridge (edge only)")
+    llm = ", ".join(f"{b.name} ({b.type}, {b.tier})" for b in cfg.llm.backends)
+    print(f"  llm      llm.backends: {llm}" if llm else
+          "  llm      llm.backends is empty: the LLM router is off")
     return 0
 
 
