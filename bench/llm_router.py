@@ -1,6 +1,7 @@
 """LLM router figures (issue 16): routing cost, router vs a direct call to the same engine
 (total and time to first token), cache hits (in-process LRU and Redis), and the edge-down path
-(first answer after a refused connect, later ones with the breaker open).
+(first answer after a refused connect, later ones with the breaker open), and a cache hit at
+the API: ``POST /api/llm/generate`` over HTTP to a real ``spark hub`` process (p50/p99).
 
 ``.venv/bin/python -m bench.llm_router [--samples N]``: two real llama.cpp servers on the tiny
 GGUF of tests/llm_fixture.py, a fault proxy in front of the edge, a throwaway redis-server when
@@ -26,6 +27,9 @@ from bench.common import RESULTS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+import yaml
+from broker_fixture import free_port, start_test_broker
+from e2e.harness import Lab, wait_until, write_config
 from fault_proxy import FaultProxy, Mode
 from llm_fixture import RunningEngine, start_engine, stop_engine, write_tiny_llama
 from redis_fixture import start_redis
@@ -145,6 +149,43 @@ async def _router_ttft(router: LlmRouter, request: LlmRequest) -> float:
     return ttft
 
 
+def api_cache_hit(samples: int, edge: RunningEngine, cloud: RunningEngine,
+                  root: Path) -> dict[str, Any]:
+    """A cache hit through the whole web stack: auth, body validation, the hub's view, the
+    router's in-process cache, JSON out; one kept-alive HTTP connection."""
+    broker = start_test_broker(root / "mosquitto")
+    try:
+        port = free_port()
+        config = write_config(root / "lab", broker, port, [])
+        data = yaml.safe_load(config.read_text())
+        data["llm"] = {"backends": [
+            {"name": e.name, "tier": e.name, "type": "openai", "url": e.url,
+             "models": {"default": e.chat_model}} for e in (edge, cloud)],
+            "cache": {"url": None}, "power_node": None}
+        config.write_text(yaml.safe_dump(data))
+        lab = Lab(root / "lab", config, port)
+        lab.start("hub", "hub")
+        try:
+            with lab.api() as api:
+                wait_until(lambda: api.http.get("/health", timeout=2).status_code == 200, 30,
+                           "the hub's web server answers")
+                api.login()
+                body = {"messages": HELLO, "options": {"temperature": 0, "num_predict": 8}}
+                first = api.post("/api/llm/generate", json=body)
+                first.raise_for_status()
+                times = []
+                for _ in range(samples):
+                    start = time.perf_counter()
+                    reply = api.post("/api/llm/generate", json=body)
+                    times.append((time.perf_counter() - start) * 1000)
+                    assert reply.json()["source"]["cached"], reply.text
+        finally:
+            lab.stop("hub")
+    finally:
+        broker.process.stop_blocking()
+    return _ms(times)
+
+
 def main(argv: list[str]) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m bench.llm_router")
     parser.add_argument("--samples", type=int, default=100)
@@ -158,6 +199,8 @@ def main(argv: list[str]) -> dict[str, Any]:
         try:
             figures = asyncio.run(run(args.samples, edge, cloud,
                                       redis.url if redis else None))
+            figures["cache_hit_api_http"] = api_cache_hit(max(args.samples, 200), edge, cloud,
+                                                          root)
         finally:
             for engine in (edge, cloud):
                 stop_engine(engine)
