@@ -10,6 +10,9 @@ what the outbox keeps longest when it is full (lower = more important).
   inference   ai_inference_results     edge.ai.inference    1
   sensor      sensor_data              edge.sensors         1
   metric      device_metrics           edge.telemetry       2
+
+``inference`` holds both vision batches and LLM answers (the hub's, one per answer the router
+served, cached ones included with ``cached`` true and 0 tokens); LLM rows have ``tier`` set.
 """
 
 from __future__ import annotations
