@@ -172,12 +172,12 @@ class LlmInferenceMessage(_Strict):
 
     @classmethod
     def of(cls, result: LlmResult, ident: str, when: datetime) -> LlmInferenceMessage:
+        """The record of ``result`` (a cached one: 0 tokens, see the class)."""
         src = result.source
-        zero = 0 if src.cached else None
         return cls(id=ident, time=when, backend=src.backend, tier=src.tier, model=src.model,
                    cached=src.cached, ttft_ms=src.ttft_ms, total_ms=src.total_ms,
-                   input_tokens=zero if src.cached else src.input_tokens,
-                   output_tokens=zero if src.cached else src.output_tokens)
+                   input_tokens=0 if src.cached else src.input_tokens,
+                   output_tokens=0 if src.cached else src.output_tokens)
 
     @classmethod
     def from_payload(cls, payload: bytes | str) -> LlmInferenceMessage:
