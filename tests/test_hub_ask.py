@@ -26,10 +26,13 @@ QUICK = AskConfig(max_tokens=12, max_turns=2)
 
 
 @asynccontextmanager
-async def edge_router(engine: RunningEngine) -> AsyncIterator[LlmRouter]:
-    """The router over one real engine as the edge tier (no Redis: the in-process cache)."""
+async def edge_router(engine: RunningEngine, url: str | None = None
+                      ) -> AsyncIterator[LlmRouter]:
+    """The router over one real engine as the edge tier (no Redis: the in-process cache);
+    ``url``: reach it there instead (a fault proxy in front of it)."""
     cfg = LlmConfig(backends=[OpenAiBackendConfig(
-        name="edge", tier="edge", url=engine.url, connect_timeout=1.0,
+        name="edge", tier="edge", url=url or engine.url, connect_timeout=1.0,
+        keepalive_connections=0,  # a fault set on a proxy meets the next request
         models={"default": engine.chat_model, "embed": engine.embed_model})],
         cache=CacheConfig(url=None), probe_interval=60, power_node=None)
     async with LlmRouter(cfg) as router:

@@ -160,7 +160,8 @@ async def execute(intent: Intent, hub: HubLink) -> Outcome:
 
 
 async def _ask(hub: HubLink, question: str) -> Outcome:
-    """The free-form path: the hub's LLM answers (the grammar handled everything it knows)."""
+    """The free-form path: the hub's LLM answers (the grammar handled everything it knows).
+    What is spoken is the answer's printable text, whitespace collapsed."""
     if not question:
         return Outcome("What would you like to ask?", False, detail={"question": question})
     try:
@@ -172,7 +173,7 @@ async def _ask(hub: HubLink, question: str) -> Outcome:
     if data is None:
         return Outcome("Sorry, I can't answer questions yet.", False,
                        detail={"question": question})
-    answer = str(data["answer"]).strip()
+    answer = " ".join("".join(c if c.isprintable() else " " for c in data["answer"]).split())
     detail = {"question": question, "answer": answer, "source": data.get("source"),
               "conversation_id": data.get("conversation_id")}
     if not answer:
