@@ -23,6 +23,7 @@ from spark.core.agent.config import NodeConfigBase
 from spark.core.agent.entities import Entity, Sensor
 from spark.core.config.mqtt import MqttConfig
 from spark.core.events import EventBus, NodeAvailability
+from spark.core.messages.llm import LlmInferenceMessage
 from spark.core.mqtt import Message, MqttClient
 from spark.core.rpc import RpcServer
 from spark.core.services import CommandSource, CommandSources, ServiceError
@@ -148,6 +149,14 @@ class Hub:
             callback(self.client)
         else:
             self._attached.append(callback)
+
+    def publish_inference(self, msg: LlmInferenceMessage) -> None:
+        """The LLM router's ``on_result``: one record per answer on ``<base>/<hub>/inference``
+        (QoS 1, not retained; the client queues it while offline), for the cloud bridge."""
+        if self.client is None:
+            log.warning("LLM inference %s not recorded: the hub is not connected yet", msg.id)
+            return
+        self.client.publish(self.layout.inference(self.node_id), msg.to_payload(), qos=1)
 
     # ---- wiring -------------------------------------------------------------------------
     def attach(self, client: MqttClient, rpc: RpcServer) -> None:
