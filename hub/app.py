@@ -29,6 +29,7 @@ from spark.core.rpc import RpcServer
 from spark.core.services import CommandSource, CommandSources, ServiceError
 from spark.core.supervisor import Supervisor
 from spark.core.topics import ONLINE, TopicLayout
+from spark.hub.ask import AskConfig, Assistant
 from spark.hub.policy import Caller, Policy, PolicyConfig
 from spark.hub.recorder.config import RecorderConfig
 from spark.hub.registry import Registry, RegistryLimits
@@ -37,6 +38,7 @@ from spark.hub.templates import TemplateEngine
 
 if TYPE_CHECKING:
     from spark.core.agent.ownership import Owner
+    from spark.hub.llm.service import LlmService
     from spark.hub.recorder import Recorder
 
 log = logging.getLogger(__name__)
@@ -92,6 +94,7 @@ class Hub:
         self.agent = HubAgent(agent, self)
         self.limits = limits or RegistryLimits()
         self.policy = Policy(policy, self.agent.rpc_caller)
+        self.assistant = Assistant(self.policy)  # ask / generate; the LLM from attach_llm
         self.bus = EventBus()
         self.supervisor = Supervisor()  # the process's components: health, restarts
         self.registry: Registry | None = None
@@ -130,6 +133,17 @@ class Hub:
         self.supervisor.stop()
         self.agent.stop()
 
+    def attach_llm(self, service: LlmService | None, config: AskConfig | None = None) -> None:
+        """The LLM router (app/runtime builds it from the ``llm`` section) behind the ``ask``
+        and ``generate`` RPC methods; None: both answer "no LLM backend configured"."""
+        if config is not None:
+            self.assistant = Assistant(self.policy, config)
+        self.assistant.llm = service
+
+    @property
+    def llm(self) -> LlmService | None:
+        return self.assistant.llm
+
     def when_attached(self, callback: Callable[[MqttClient], None]) -> None:
         if self.client is not None:
             callback(self.client)
@@ -163,6 +177,9 @@ class Hub:
         rpc.register("get_state", self._rpc_get_state)
         rpc.register("list_entities", self._rpc_list_entities)
         rpc.register("list_devices", self._rpc_list_devices)
+        rpc.register("ask", lambda params, caller: self.assistant.rpc_ask(params, caller))
+        rpc.register("generate",
+                     lambda params, caller: self.assistant.rpc_generate(params, caller))
         for callback in self._attached:
             callback(client)
         self._attached.clear()
