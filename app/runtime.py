@@ -102,19 +102,20 @@ def build_hub(cfg: SparkConfig, password: str | None = None,
     """The hub with its sections of ``cfg`` and the Kafka cloud sources the config asks for."""
     ctx = NodeContext(cfg.agent_settings(), hub_node_config(cfg), password=password,
                       announce_delay=announce_delay)
-    return Hub(ctx, cfg.recorder, cloud=cloud_sources(cfg), policy=cfg.hub.policy,
-               limits=RegistryLimits(cfg.hub.max_entities, cfg.hub.max_entities_per_publisher),
-               llm=build_llm(cfg))
+    hub = Hub(ctx, cfg.recorder, cloud=cloud_sources(cfg), policy=cfg.hub.policy,
+              limits=RegistryLimits(cfg.hub.max_entities, cfg.hub.max_entities_per_publisher))
+    if cfg.llm.backends:  # else the router is off: ask/generate and /api/llm/* say so
+        hub.attach_router(build_llm(cfg, hub))
+    return hub
 
 
-def build_llm(cfg: SparkConfig) -> LlmRouter | None:
-    """The LLM router of ``llm:`` (None: no backends configured). The hub runs it (its probes
-    and cache) as component ``hub-llm`` and feeds it the power strategy and the VPN state."""
-    if not cfg.llm.backends:
-        return None
+def build_llm(cfg: SparkConfig, hub: Hub) -> LlmRouter:
+    """The LLM router of ``llm:``; each answer becomes an inference record on the hub's
+    ``inference`` topic. The hub runs it (probes, cache) as component ``hub-llm`` and feeds it
+    the power strategy and the VPN state."""
     from spark.hub.llm.router import LlmRouter
 
-    return LlmRouter(cfg.llm)
+    return LlmRouter(cfg.llm, on_result=hub.publish_inference)
 
 
 def cloud_sources(cfg: SparkConfig) -> CommandSources | None:

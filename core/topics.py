@@ -12,7 +12,8 @@ Layout (``<base>`` defaults to ``spark``, ``<prefix>`` to ``homeassistant``)::
     <base>/<node>/response/<caller>/<method>  response {"id", "status": ok|error, "data"?, "error"?}
     <base>/<node>/response/command         outcome of a command sent to one of the node's entities
     <base>/<node>/telemetry                compact per-interval metrics for the cloud bridges
-    <base>/<node>/inference                inference results of a vision node (cloud bridges)
+    <base>/<node>/inference                inference results of a vision node, or the LLM
+                                           answers the hub served (cloud bridges)
     <base>/<node>/power                    retained power state (battery, source, mode, strategy)
     <prefix>/<component>/<node>/<object>/config   per-entity discovery (all HA versions)
     <prefix>/device/<node>/config                 device-based discovery (HA >= 2024.11)
@@ -234,7 +235,8 @@ class TopicLayout:
         return f"{self.base}/+/telemetry"
 
     def inference(self, node_id: str) -> str:
-        """Inference results of a vision node (JSON, see bridges/ingest/mapper.py)."""
+        """Inference results of a vision node, or the hub's LLM answers (``kind: "llm"``;
+        JSON, see bridges/ingest/mapper.py)."""
         return f"{self.base}/{valid_segment(node_id, 'node id')}/inference"
 
     def all_inference(self) -> str:

@@ -23,11 +23,13 @@ from spark.core.agent.config import NodeConfigBase
 from spark.core.agent.entities import BinarySensor, Entity, Sensor
 from spark.core.config.mqtt import MqttConfig
 from spark.core.events import EventBus, NodeAvailability
+from spark.core.messages.llm import LlmInferenceMessage
 from spark.core.mqtt import Message, MqttClient
 from spark.core.rpc import RpcServer
 from spark.core.services import CommandSource, CommandSources, ServiceError
 from spark.core.supervisor import Supervisor
 from spark.core.topics import ONLINE, TopicLayout
+from spark.hub.ask import AskConfig, Assistant
 from spark.hub.policy import Caller, Policy, PolicyConfig
 from spark.hub.recorder.config import RecorderConfig
 from spark.hub.registry import Registry, RegistryLimits
@@ -37,6 +39,7 @@ from spark.hub.templates import TemplateEngine
 if TYPE_CHECKING:
     from spark.core.agent.ownership import Owner
     from spark.hub.llm.router import LlmRouter
+    from spark.hub.llm.service import LlmService
     from spark.hub.recorder import Recorder
 
 log = logging.getLogger(__name__)
@@ -69,7 +72,7 @@ class HubAgent(NodeAgent[NodeConfigBase]):
                    attributes=True),
             Sensor(key="entities_disabled", name="Entities disabled", icon="mdi:timer-alert",
                    state_class="measurement", entity_category="diagnostic", attributes=True),
-            *llm_entities(self._hub.llm),
+            *llm_entities(self._hub.llm_router),
         ]
 
     async def attach(self, client: MqttClient) -> None:
@@ -89,11 +92,12 @@ class Hub:
 
     def __init__(self, agent: NodeContext[NodeConfigBase], recorder: RecorderConfig,
                  cloud: CommandSources | None = None, policy: PolicyConfig | None = None,
-                 limits: RegistryLimits | None = None, llm: LlmRouter | None = None) -> None:
-        self.llm = llm  # the LLM router (None: no llm.backends), run in work()
+                 limits: RegistryLimits | None = None) -> None:
+        self.llm_router: LlmRouter | None = None  # run in work() (see attach_router)
         self.agent = HubAgent(agent, self)
         self.limits = limits or RegistryLimits()
         self.policy = Policy(policy, self.agent.rpc_caller)
+        self.assistant = Assistant(self.policy)  # ask / generate; the LLM from attach_llm
         self.bus = EventBus()
         self.supervisor = Supervisor()  # the process's components: health, restarts
         self.registry: Registry | None = None
@@ -132,11 +136,37 @@ class Hub:
         self.supervisor.stop()
         self.agent.stop()
 
+    def attach_llm(self, service: LlmService | None, config: AskConfig | None = None) -> None:
+        """The LLM router (app/runtime builds it from the ``llm`` section) behind the ``ask``
+        and ``generate`` RPC methods; None: both answer "no LLM backend configured"."""
+        if config is not None:
+            self.assistant = Assistant(self.policy, config)
+        self.assistant.llm = service
+
+    def attach_router(self, router: LlmRouter) -> None:
+        """The router of ``llm.backends`` (app/runtime builds it): run as component ``hub-llm``
+        (probes, cache), fed the power strategy and the VPN state, its health as entities of the
+        hub's device, and behind ``ask``/``generate`` and the REST API (:attr:`llm`)."""
+        self.llm_router = router
+        self.attach_llm(router)
+
+    @property
+    def llm(self) -> LlmService | None:
+        return self.assistant.llm
+
     def when_attached(self, callback: Callable[[MqttClient], None]) -> None:
         if self.client is not None:
             callback(self.client)
         else:
             self._attached.append(callback)
+
+    def publish_inference(self, msg: LlmInferenceMessage) -> None:
+        """The LLM router's ``on_result``: one record per answer on ``<base>/<hub>/inference``
+        (QoS 1, not retained; the client queues it while offline), for the cloud bridge."""
+        if self.client is None:
+            log.warning("LLM inference %s not recorded: the hub is not connected yet", msg.id)
+            return
+        self.client.publish(self.layout.inference(self.node_id), msg.to_payload(), qos=1)
 
     # ---- wiring -------------------------------------------------------------------------
     def attach(self, client: MqttClient, rpc: RpcServer) -> None:
@@ -157,10 +187,13 @@ class Hub:
         rpc.register("get_state", self._rpc_get_state)
         rpc.register("list_entities", self._rpc_list_entities)
         rpc.register("list_devices", self._rpc_list_devices)
-        if self.llm is not None:
+        rpc.register("ask", lambda params, caller: self.assistant.rpc_ask(params, caller))
+        rpc.register("generate",
+                     lambda params, caller: self.assistant.rpc_generate(params, caller))
+        if self.llm_router is not None:
             from spark.hub.llm.signals import watch
 
-            watch(client, self.layout, self.llm.config, self.llm)
+            watch(client, self.layout, self.llm_router.config, self.llm_router)
         for callback in self._attached:
             callback(client)
         self._attached.clear()
@@ -206,7 +239,7 @@ class Hub:
         run = self.supervisor.run
         async with asyncio.TaskGroup() as tg:
             tg.create_task(run("hub-housekeeping", self._housekeeping), name="hub-housekeeping")
-            if self.llm is not None:
+            if self.llm_router is not None:
                 tg.create_task(run("hub-llm", self._run_llm), name="hub-llm")
             for name, source in self.cloud_sources.items():
                 tg.create_task(run(f"hub-cloud-{name}", source.run), name=f"hub-cloud-{name}")
@@ -221,7 +254,7 @@ class Hub:
     async def _run_llm(self) -> None:
         """The router (its probes, its cache) and its health entities, refreshed as often as
         it probes (at most every 10 s)."""
-        router = self.llm
+        router = self.llm_router
         assert router is not None
         async with router:
             while True:

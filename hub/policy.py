@@ -7,9 +7,10 @@ Two policies, both checked in the hub (the broker only knows topics):
   account write only under its own name), a panel / API user with a role, or the hub itself
   (its own code, the command line, the cloud source with its own allow lists). A broker
   account may do what ``hub.policy.accounts`` grants it and nothing else: nodes call nothing by
-  default, the ``voice`` account (the voice node) the services it speaks on every entity. A
-  user may do what ``hub.policy.roles`` grants the role (viewer reads, operator and admin
-  call every service). A refusal is a :class:`PolicyError` (the RPC answers it on the
+  default, the ``voice`` account (the voice node) the services it speaks on every entity and
+  the LLM's ``ask`` (a grant's ``llm`` list: ``ask``, ``generate``). A user may do what
+  ``hub.policy.roles`` grants the role (viewer reads, operator and admin call every service
+  and the LLM). A refusal is a :class:`PolicyError` (the RPC answers it on the
   caller's response topic) and a log line.
 * **Command topics.** A discovery config names the topic a service call publishes to, and the
   hub publishes with rights no node has (``readwrite #``). So a command topic is refused when
@@ -40,6 +41,7 @@ from spark.core.topics import TopicLayout, valid_publish_topic, valid_segment
 log = logging.getLogger(__name__)
 
 READ_METHODS = frozenset({"get_state", "list_entities", "list_devices"})
+LLM_METHODS = ("ask", "generate")  # the hub's LLM (hub.ask): a grant's ``llm`` list
 OPEN_METHODS = frozenset({"ping"})  # "is anybody there": answered for every caller
 VOICE_SERVICES = ("turn_on", "turn_off", "toggle", "press", "set_value", "select_option")
 ENTITY_PATTERN = re.compile(r"^[a-z0-9_.*?\[\]-]{1,255}$")
@@ -60,6 +62,9 @@ class Grant(StrictModel):
     entities: list[str] = Field(default_factory=list, description="Entity ids it may call them "
                                 "on; shell patterns such as 'switch.*' or 'light.kitchen_?'; "
                                 "'*' for every entity.")
+    llm: list[Literal["ask", "generate"]] = Field(
+        default_factory=list, description="The hub's LLM methods it may call: 'ask' (a question, "
+        "answered with conversation memory), 'generate' (a raw LLM request).")
 
     @field_validator("services")
     @classmethod
@@ -86,11 +91,12 @@ class Grant(StrictModel):
 
 
 def _default_accounts() -> dict[str, Grant]:
-    return {"voice": Grant(read=True, services=list(VOICE_SERVICES), entities=["*"])}
+    return {"voice": Grant(read=True, services=list(VOICE_SERVICES), entities=["*"],
+                           llm=["ask"])}
 
 
 def _default_roles() -> dict[Role, Grant]:
-    every = Grant(read=True, services=["*"], entities=["*"])
+    every = Grant(read=True, services=["*"], entities=["*"], llm=["ask", "generate"])
     return {"viewer": Grant(read=True), "operator": every, "admin": every}
 
 
@@ -101,12 +107,12 @@ class PolicyConfig(StrictModel):
         default_factory=_default_accounts,
         description="Broker accounts (node ids or usernames) and what they may call through the "
         "hub's RPC. An account not listed may only ping. Default: the voice node (account "
-        "'voice') may read and call the services it speaks on every entity; listing accounts "
-        "replaces that default, so list your voice node's account too.")
+        "'voice') may read, call the services it speaks on every entity and ask the LLM; "
+        "listing accounts replaces that default, so list your voice node's account too.")
     roles: dict[Role, Grant] = Field(
         default_factory=_default_roles,
         description="Panel and REST API roles. A role not listed may do nothing. Default: "
-        "viewer reads; operator and admin call every service.")
+        "viewer reads; operator and admin call every service and the LLM (ask, generate).")
 
     @field_validator("accounts")
     @classmethod
@@ -182,9 +188,14 @@ class Policy:
         grant = self._grant(caller)
         if method in READ_METHODS and grant is not None and grant.read:
             return
-        raise self._refuse(caller, f"call {method!r}",
-                           f"grant it 'read: true' under hub.policy.accounts.{caller.name}"
-                           if method in READ_METHODS else "the hub offers it to nobody")
+        if method in LLM_METHODS and grant is not None and method in grant.llm:
+            return
+        where = (f"hub.policy.accounts.{caller.name}" if caller.kind is CallerKind.ACCOUNT
+                 else f"hub.policy.roles.{caller.role}")
+        how = (f"grant it 'read: true' under {where}" if method in READ_METHODS
+               else f"add {method!r} to 'llm' under {where}" if method in LLM_METHODS
+               else "the hub offers it to nobody")
+        raise self._refuse(caller, f"call {method!r}", how)
 
     def check_call(self, caller: Caller, service: str, entity_id: str) -> None:
         if self._trusted(caller):

@@ -139,7 +139,7 @@ async def test_a_session_ended_at_any_migration_step_starts_over_on_a_fresh_one(
     finally:
         await sink.close()
     assert kills(pg_url) >= 1, f"the kill point {step!r} was never reached"
-    assert applied(pg_url) == [(1, "tables"), (2, "plain_rollup")]
+    assert applied(pg_url) == [(1, "tables"), (2, "plain_rollup"), (4, "llm_inference_columns")]
 
 
 async def test_a_session_ended_at_the_ledger_insert_starts_over(pg_url: str) -> None:
@@ -151,7 +151,7 @@ async def test_a_session_ended_at_the_ledger_insert_starts_over(pg_url: str) -> 
     finally:
         await sink.close()
     assert kills(pg_url) >= 1
-    assert applied(pg_url) == [(1, "tables"), (2, "plain_rollup")]
+    assert applied(pg_url) == [(1, "tables"), (2, "plain_rollup"), (4, "llm_inference_columns")]
 
 
 async def test_a_session_ended_at_every_attempt_is_a_sink_error(pg_url: str) -> None:
@@ -177,7 +177,7 @@ async def test_extension_not_preloaded_falls_back_to_plain_tables(
     finally:
         await sink.close()
     assert kills(pg_url) == 1  # CREATE EXTENSION was tried once, not on the fresh connection
-    assert applied(pg_url) == [(1, "tables"), (2, "plain_rollup")]
+    assert applied(pg_url) == [(1, "tables"), (2, "plain_rollup"), (4, "llm_inference_columns")]
     assert "shared_preload_libraries" in caplog.text
     again = TimescaleSink(cfg(pg_url))
     try:

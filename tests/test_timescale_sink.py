@@ -223,7 +223,7 @@ async def test_migrations_idempotent_and_concurrent(pg_url: str) -> None:
     await again.open()
     await again.close()
     assert rows(pg_url, "SELECT version, name FROM schema_migrations ORDER BY 1") == [
-        (1, "tables"), (2, "plain_rollup")]
+        (1, "tables"), (2, "plain_rollup"), (4, "llm_inference_columns")]
     indexes = {r[0] for r in rows(pg_url, "SELECT indexname FROM pg_indexes "
                                           "WHERE schemaname = 'public'")}
     for t in ("device_metrics", "sensor_data", "ai_inference_results", "analytics_events"):

@@ -6,8 +6,10 @@
                                     number, ``unit`` from discovery); EventRecord for ``event``
                                     entities (payload ``{"event_type": ..., ...}``)
   <base>/<node>/availability     -> HealthRecord (online / offline)
-  <base>/<node>/inference        -> InferenceRecord (core/messages/vision.py's wire form; key
-                                    ``inference:<node>:<id>``)
+  <base>/<node>/inference        -> InferenceRecord (core/messages/vision.py's wire form, or
+                                    with ``"kind": "llm"`` core/messages/llm.py's
+                                    LlmInferenceMessage: tier, cached, tokens; key
+                                    ``inference:<node>:<id>`` either way)
 
 The entity id, platform and unit come from a cache of the nodes' retained discovery configs
 (``<prefix>/<platform>/<node>/<object>/config`` and device-based configs), keyed by state topic;
@@ -34,6 +36,7 @@ import orjson
 from spark.bridges.outbox.store import Outbox, Row
 from spark.core.discovery import DiscoveredEntity, parse_discovery
 from spark.core.errors import PayloadError
+from spark.core.messages.llm import LlmInferenceMessage
 from spark.core.messages.records import (
     EventRecord,
     HealthRecord,
@@ -181,7 +184,14 @@ class Mapper:
                             status=status)  # type: ignore[arg-type]
 
     def _inference(self, node: str, payload: bytes | bytearray) -> Record:
-        return InferenceMessage.from_payload(bytes(payload)).to_record(node)
+        raw = bytes(payload)
+        try:
+            kind = _json_object(payload, f"inference of {node}").get("kind")
+        except PayloadError:
+            kind = None  # the vision parser says what is wrong
+        if kind == "llm":
+            return LlmInferenceMessage.from_payload(raw).to_record(node)
+        return InferenceMessage.from_payload(raw).to_record(node)
 
 
 def _value_topics(item: DiscoveredEntity) -> list[str]:

@@ -16,12 +16,14 @@ what does not depend on the backend (model role, messages or prompt, options).
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from typing import Literal, get_args
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from spark.core.errors import PayloadError
+from spark.core.messages.records import InferenceRecord
 
 Tier = Literal["edge", "cloud", "api"]
 TIERS: tuple[str, ...] = get_args(Tier)
@@ -135,3 +137,60 @@ class LlmResult(_Strict):
 
 
 LlmEvent = LlmChunk | LlmResult
+
+
+class LlmInferenceMessage(_Strict):
+    """One answer the router served (edge, cloud, api or cached), published by the hub on
+    ``<base>/<hub>/inference`` (QoS 1, not retained) and mapped by the bridge to an
+    ``ai_inference_results`` row (:meth:`to_record`). ``kind: "llm"`` tells it from a vision
+    node's :class:`~core.messages.vision.InferenceMessage` on the same kind of topic.
+
+    Wire form::
+
+        {"kind": "llm", "id": "3f2a...", "time": "2026-12-07T01:00:00.123456Z",
+         "backend": "edge", "tier": "edge", "model": "tiny.gguf", "cached": false,
+         "ttft_ms": 41.2, "total_ms": 212.9, "input_tokens": 18, "output_tokens": 8}
+
+    ``id`` is unique per answer (the bridge's idempotency key is ``inference:<hub>:<id>``).
+    A cached answer is its own record with ``cached: true`` and 0 tokens: the tokens are what
+    an engine spent for this request (none), so summing them gives the engines' real work; the
+    original answer's row already counted its tokens. ``backend`` / ``model`` / ``tier`` are
+    the original answer's.
+    """
+
+    kind: Literal["llm"] = "llm"
+    id: str = Field(min_length=1, max_length=200, description="Unique per answer.")
+    time: datetime = Field(description="When the answer was complete (UTC).")
+    backend: str = Field(min_length=1, max_length=128)
+    tier: Tier
+    model: str = Field(min_length=1, max_length=256)
+    cached: bool = False
+    ttft_ms: float | None = Field(None, ge=0)
+    total_ms: float = Field(ge=0)
+    input_tokens: int | None = Field(None, ge=0)
+    output_tokens: int | None = Field(None, ge=0)
+
+    @classmethod
+    def of(cls, result: LlmResult, ident: str, when: datetime) -> LlmInferenceMessage:
+        """The record of ``result`` (a cached one: 0 tokens, see the class)."""
+        src = result.source
+        return cls(id=ident, time=when, backend=src.backend, tier=src.tier, model=src.model,
+                   cached=src.cached, ttft_ms=src.ttft_ms, total_ms=src.total_ms,
+                   input_tokens=0 if src.cached else src.input_tokens,
+                   output_tokens=0 if src.cached else src.output_tokens)
+
+    @classmethod
+    def from_payload(cls, payload: bytes | str) -> LlmInferenceMessage:
+        try:
+            return cls.model_validate_json(payload)
+        except ValidationError as exc:
+            raise PayloadError(f"invalid LLM inference message: {exc}") from exc
+
+    def to_record(self, node_id: str) -> InferenceRecord:
+        """The ``ai_inference_results`` row: ``latency_ms`` is the total time."""
+        return InferenceRecord(key=f"inference:{node_id}:{self.id}", device_id=node_id,
+                               time=self.time, model_name=self.model, latency_ms=self.total_ms,
+                               tier=self.tier, cached=self.cached,
+                               input_tokens=self.input_tokens,
+                               output_tokens=self.output_tokens, backend=self.backend,
+                               ttft_ms=self.ttft_ms)

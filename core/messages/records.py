@@ -10,6 +10,9 @@ what the outbox keeps longest when it is full (lower = more important).
   inference   ai_inference_results     edge.ai.inference    1
   sensor      sensor_data              edge.sensors         1
   metric      device_metrics           edge.telemetry       2
+
+``inference`` holds both vision batches and LLM answers (the hub's, one per answer the router
+served, cached ones included with ``cached`` true and 0 tokens); LLM rows have ``tier`` set.
 """
 
 from __future__ import annotations
@@ -69,13 +72,21 @@ class SensorRecord(_Record):
 
 
 class InferenceRecord(_Record):
-    """An ``ai_inference_results`` row: one inference batch of a model."""
+    """An ``ai_inference_results`` row: one inference batch of a model (vision), or one LLM
+    answer (``tier`` set; see :class:`core.messages.llm.LlmInferenceMessage`). The LLM fields
+    are None on vision rows."""
 
     kind: Literal["inference"] = "inference"
     model_name: str
     latency_ms: float = Field(ge=0)
     counts: dict[str, int] = Field(default_factory=dict)
     detections: list[dict[str, Any]] = Field(default_factory=list)
+    tier: str | None = Field(None, max_length=32, description="LLM: edge, cloud or api.")
+    cached: bool | None = Field(None, description="LLM: answered from the response cache.")
+    input_tokens: int | None = Field(None, ge=0, description="LLM: engine's prompt tokens.")
+    output_tokens: int | None = Field(None, ge=0, description="LLM: engine's output tokens.")
+    backend: str | None = Field(None, max_length=128, description="LLM: configured backend.")
+    ttft_ms: float | None = Field(None, ge=0, description="LLM: time to first token.")
 
 
 class EventRecord(_Record):

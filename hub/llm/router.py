@@ -8,7 +8,10 @@ a 4xx moves on without opening it. After the first token, an error is
 
 Use as ``async with LlmRouter(config) as router``: it opens the cache and runs one probe task
 per backend until the block ends. ``backends`` (a factory's result) replaces building them from
-the config, for callers that wrap a backend.
+the config, for callers that wrap a backend. ``on_result`` is called once per answer served
+(edge, cloud, api or cached) with its :class:`LlmInferenceMessage`; the hub publishes it for the
+cloud bridge (``Hub.publish_inference``). It must not block; an error in it is logged, never
+the caller's.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -25,6 +30,7 @@ from spark.core.messages.llm import (
     STRATEGIES,
     LlmChunk,
     LlmEvent,
+    LlmInferenceMessage,
     LlmRequest,
     LlmResult,
     LlmSource,
@@ -79,8 +85,10 @@ class _Slot:
 class LlmRouter:
     """What the web layer, the hub's RPC and the voice path call (see :class:`LlmService`)."""
 
-    def __init__(self, config: LlmConfig, backends: Sequence[LlmBackend] | None = None) -> None:
+    def __init__(self, config: LlmConfig, backends: Sequence[LlmBackend] | None = None,
+                 on_result: Callable[[LlmInferenceMessage], None] | None = None) -> None:
         self.config = config
+        self.on_result = on_result
         self._given = list(backends) if backends is not None else None
         self._slots: dict[str, _Slot] = {}
         self.cache = ResponseCache(config.cache)
@@ -167,8 +175,10 @@ class LlmRouter:
         if key is not None and (hit := await self.cache.get(key)) is not None:
             ms = (time.perf_counter() - start) * 1000
             yield LlmChunk(index=0, text=hit.text)
-            yield hit.model_copy(update={"source": hit.source.model_copy(update={
+            served = hit.model_copy(update={"source": hit.source.model_copy(update={
                 "cached": True, "ttft_ms": ms, "total_ms": ms, "route": []})})
+            self._served(served)
+            yield served
             return
         plan = self.plan(request.prefer)
         attempts = [f"{name}: breaker open" for name in plan.skipped]
@@ -190,9 +200,19 @@ class LlmRouter:
             self.last_tier = result.source.tier
             if key is not None:
                 await self.cache.put(key, result)
+            self._served(result)
             yield result
             return
         raise NoBackend("no LLM backend answered: " + "; ".join(attempts), attempts, plan.note)
+
+    def _served(self, result: LlmResult) -> None:
+        """One inference record per answer, through ``on_result``."""
+        if self.on_result is None:
+            return
+        try:
+            self.on_result(LlmInferenceMessage.of(result, uuid.uuid4().hex, datetime.now(UTC)))
+        except Exception:
+            log.exception("LLM on_result hook failed (the answer is served regardless)")
 
     async def _attempt(self, slot: _Slot, request: LlmRequest, start: float, tried: list[str],
                        note: str | None, outcome: list[LlmResult]) -> AsyncIterator[LlmChunk]:

@@ -58,15 +58,19 @@ def load_value_json(payload: bytes | bytearray | memoryview | str) -> Any:
 
 
 def _decode(payload: Any) -> str:
-    if isinstance(payload, str | bytes | bytearray | memoryview) and len(payload) > MAX_PAYLOAD:
-        raise TemplateError(f"payload of {len(payload)} bytes is larger than {MAX_PAYLOAD}")
-    if isinstance(payload, str):
-        return payload
-    if isinstance(payload, bytes | bytearray | memoryview):
+    # Hot path (every state message with a template): exact type first, one size check.
+    kind = type(payload)
+    if kind is bytes or kind is str:
+        if len(payload) > MAX_PAYLOAD:
+            raise TemplateError(f"payload of {len(payload)} bytes is larger than {MAX_PAYLOAD}")
+        if kind is str:
+            return payload
         try:
-            return bytes(payload).decode("utf-8")
+            return payload.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise TemplateError(f"payload is not valid UTF-8: {exc}") from exc
+    if isinstance(payload, str | bytes | bytearray | memoryview):
+        return _decode(payload[:] if isinstance(payload, str) else bytes(payload))
     raise TemplateError(f"payload must be bytes or str, got {type(payload).__name__}")
 
 

@@ -24,7 +24,8 @@ number's range, each select's options; rebuilt when a device is discovered):
   numbers                                           "set the setpoint to twenty one point five"
   selects                                           "set the power mode to off grid"
   buttons                                           "press the identify button"
-  "system status", and "ask spark ..." (free-form, sent to the hub's ask method)
+  "system status", and "ask spark ..." / "hey spark, ask ..." (free-form: the hub's LLM
+  answers through its ask method; the answer is spoken, an error or a late answer too)
 A phrase it is not sure of is answered "Sorry, I didn't understand that." and nothing runs.
 
 Other wake words: wake: {type: openwakeword, ...} or pocketsphinx-kws; other speech-to-text:

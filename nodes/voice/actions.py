@@ -3,8 +3,9 @@ request/response (``call_service`` with ``wait``: the hub answers once the devic
 or with the reason it could not); the reply says which.
 
 Hub methods used: ``list_entities``, ``get_state``, ``call_service``; ``list_devices`` (device
-names and areas) and ``ask`` (free-form questions, the LLM) when the hub offers them; until
-then names come from entity ids and questions get "I can't answer questions yet".
+names and areas) and ``ask`` (free-form questions, answered by the hub's LLM router; follow-ups
+share a conversation) when the hub offers them; a hub without them: names come from entity ids
+and questions get "I can't answer questions yet". A failed or late answer is a spoken error.
 """
 
 from __future__ import annotations
@@ -32,10 +33,13 @@ VERBS = {"turn_on": ("turn on", "Turned on"), "turn_off": ("turn off", "Turned o
 class HubLink:
     """The hub's RPC methods, as the voice node uses them."""
 
-    def __init__(self, rpc: RpcClient, hub_id: str, timeout: float = 5.0) -> None:
+    def __init__(self, rpc: RpcClient, hub_id: str, timeout: float = 5.0,
+                 ask_timeout: float = 30.0) -> None:
         self.rpc = rpc
         self.hub_id = hub_id
         self.timeout = timeout
+        self.ask_timeout = ask_timeout
+        self.conversation_id: str | None = None
         self._has_devices: bool | None = None
         self._has_ask: bool | None = None
 
@@ -68,20 +72,27 @@ class HubLink:
                                    timeout=self.timeout)
         return dict(data or {})
 
-    async def ask(self, question: str) -> str | None:
-        """The hub's answer, or None while the hub has no ``ask`` method."""
+    async def ask(self, question: str) -> dict[str, Any] | None:
+        """The hub's answer (``answer``, ``source``, ``conversation_id``), or None while the
+        hub has no ``ask`` method. Follow-ups share one conversation (the hub forgets it once
+        idle); an error or no answer within ``ask_timeout`` raises :class:`RpcError`."""
         if self._has_ask is False:
             return None
+        params = {"question": question}
+        if self.conversation_id is not None:
+            params["conversation_id"] = self.conversation_id
         try:
-            data = await self.rpc.call(self.hub_id, "ask", {"question": question},
-                                       timeout=30.0)
+            data = await self.rpc.call(self.hub_id, "ask", params, timeout=self.ask_timeout)
         except RpcError as exc:
             if "unknown method" in str(exc):
                 self._has_ask = False
                 return None
             raise
         self._has_ask = True
-        return str(data.get("answer") if isinstance(data, dict) else data)
+        if not isinstance(data, dict) or not isinstance(data.get("answer"), str):
+            raise RpcError("the hub's answer has no text")
+        self.conversation_id = str(data.get("conversation_id") or "") or None
+        return data
 
 
 @dataclass(slots=True)
@@ -125,12 +136,7 @@ async def execute(intent: Intent, hub: HubLink) -> Outcome:
         if name == "system_status":
             return await _status(hub)
         if name == "ask":
-            question = str(intent.data.get("question", ""))
-            answer = await hub.ask(question) if question else None
-            if answer is None:
-                return Outcome("Sorry, I can't answer questions yet.", False,
-                               detail={"question": question})
-            return Outcome(answer, True, detail={"question": question})
+            return await _ask(hub, str(intent.data.get("question", "")))
         assert target is not None
         if name == "get_state":
             record = await hub.state(target.entity_id)
@@ -151,6 +157,28 @@ async def execute(intent: Intent, hub: HubLink) -> Outcome:
     else:
         reply = f"{done} the {target.spoken}."
     return Outcome(reply, True, executed=True, detail={"result": result})
+
+
+async def _ask(hub: HubLink, question: str) -> Outcome:
+    """The free-form path: the hub's LLM answers (the grammar handled everything it knows).
+    What is spoken is the answer's printable text, whitespace collapsed."""
+    if not question:
+        return Outcome("What would you like to ask?", False, detail={"question": question})
+    try:
+        data = await hub.ask(question)
+    except RpcError as exc:
+        log.info("voice ask failed: %s", exc)
+        return Outcome(f"Sorry, I couldn't get an answer: {exc}.", False,
+                       detail={"question": question, "error": str(exc)})
+    if data is None:
+        return Outcome("Sorry, I can't answer questions yet.", False,
+                       detail={"question": question})
+    answer = " ".join("".join(c if c.isprintable() else " " for c in data["answer"]).split())
+    detail = {"question": question, "answer": answer, "source": data.get("source"),
+              "conversation_id": data.get("conversation_id")}
+    if not answer:
+        return Outcome("Sorry, I have no answer to that.", False, detail=detail)
+    return Outcome(answer, True, detail=detail)
 
 
 async def _status(hub: HubLink) -> Outcome:

@@ -124,7 +124,7 @@ class VoiceNode(NodeAgent[VoiceNodeConfig]):
         hub_id = self.cfg.hub_id or self.hub_id
         # as our own broker account: the hub checks what it may do (hub.policy.accounts)
         rpc = RpcClient(client, self.layout, self.rpc_caller)
-        self.hub = HubLink(rpc, hub_id, self.cfg.rpc_timeout_s)
+        self.hub = HubLink(rpc, hub_id, self.cfg.rpc_timeout_s, self.cfg.ask_timeout_s)
         client.subscribe(self.layout.state(hub_id, "entities"), self._on_hub_entities, 1)
 
     def _on_hub_entities(self, _msg: Message) -> None:

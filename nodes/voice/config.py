@@ -59,6 +59,8 @@ class VoiceNodeConfig(NodeConfigBase):
     refresh_s: float = Field(60.0, gt=0, description="Re-read the hub registry at least this "
                              "often (also whenever the hub's entity count changes).")
     rpc_timeout_s: float = Field(5.0, gt=0, description="Hub request timeout.")
+    ask_timeout_s: float = Field(30.0, gt=0, le=600, description="How long a question to "
+                                 "the hub's LLM may take before the reply is an error.")
     volume: float = Field(80.0, ge=0, le=100, description="Reply volume at start, percent.")
     speak_replies: bool = Field(True, description="Synthesise replies (the text is always "
                                 "published).")

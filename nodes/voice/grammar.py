@@ -111,7 +111,7 @@ def jsgf(vocab: Vocabulary, wake_phrases: Iterable[str] = (),
         "press": ["(" + " | ".join(PRESS_VERBS) + ") [the] <pressable> [button]"]
         if slots["pressable"] else [],
         "status": [" | ".join(STATUS_PHRASES)],
-        "ask": [ASK_PREFIX],
+        "ask": ["ask [spark]"],  # the question itself: the general model (stt/sphinx.py)
     }
     wanted = set(commands) if kinds is None else set(kinds)
     used = [name for name, alts in commands.items() if alts and name in wanted]
@@ -155,7 +155,8 @@ def sentences(vocab: Vocabulary, wake_phrases: Iterable[str] = ()) -> list[str]:
     for alias in vocab.aliases(with_words("pressable")):
         out += [f"{verb} the {alias}" for verb in PRESS_VERBS]
     out += list(STATUS_PHRASES)
-    out += [f"{ASK_PREFIX} what is the weather", f"{ASK_PREFIX} how are you"]
+    out += [f"{ASK_PREFIX} what is the weather", f"{ASK_PREFIX} how are you",
+            "ask what is the weather", "ask how are you"]
     for phrase in wake_phrases:
         out += [phrase] * 20
         out += [f"{phrase} {s}" for s in out[:200:7]]

@@ -2,9 +2,10 @@
 
 ``HassTurnOn`` / ``HassTurnOff`` / ``HassToggle`` / ``HassGetState`` / ``HassSetValue`` /
 ``HassSelectOption`` / ``HassPress`` / system status, plus ``ask`` for the free-form path
-("ask spark ..."). Works on any text (the grammar recogniser's output, Vosk / Whisper, typed
-lines): the phrase lists below are also what ``grammar.py`` turns into the JSGF grammar, so the
-recogniser can only produce sentences this module understands.
+("ask spark ...", "hey spark, ask ...": the hub's LLM answers; nothing else goes there). Works
+on any text (the grammar recogniser's output, Vosk / Whisper, typed lines): the phrase lists
+below are also what ``grammar.py`` turns into the JSGF grammar, so the recogniser can only
+produce sentences this module understands.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ STATE_WORDS = ("state", "status", "value", "level", "reading")
 PRESS_VERBS = ("press", "push")
 STATUS_PHRASES = ("system status", "status report", "how is the system", "how is everything")
 ASK_PREFIX = "ask spark"
+ASK_PREFIXES = (ASK_PREFIX, "ask")  # "ask spark ..." or, after "hey spark", "ask ..."
 POLITE = ("please", "spark", "hey spark", "okay spark", "could you", "can you")
 
 COMPLETE = frozenset({"turn_on", "turn_off", "toggle", "get_state", "set_value",
@@ -103,9 +105,9 @@ def recognize(text: str, vocab: Vocabulary) -> Intent:
         return Intent("unknown", text)
     if said in STATUS_PHRASES:
         return Intent("system_status", text)
-    if said.startswith(ASK_PREFIX + " ") or said == ASK_PREFIX:
-        question = said[len(ASK_PREFIX):].strip()
-        return Intent("ask", text, data={"question": question})
+    for prefix in ASK_PREFIXES:  # the free-form path: only what is explicitly asked
+        if said.startswith(prefix + " ") or said == prefix:
+            return Intent("ask", text, data={"question": said[len(prefix):].strip()})
     for kind, pattern in _PATTERNS:
         m = pattern.match(said)
         if m is None:

@@ -1,8 +1,9 @@
 """``/api/llm/*`` and ``/api/routing/stats``: the LLM router as the hub's view offers it
 (``HubView.llm``, an :class:`~hub.llm.service.LlmService`; never the router's module).
 
-Operators generate and embed; viewers read the models and the stats. Without ``llm.backends``
-every route answers 503 naming the key to set.
+Operators generate and embed (the role's grant in ``hub.policy`` must list ``generate`` under
+``llm``, as the default operator and admin grants do); viewers read the models and the stats.
+Without ``llm.backends`` every route answers 503 naming the key to set.
 
 Streaming (``POST /api/llm/generate/stream``) is NDJSON (``application/x-ndjson``): one JSON
 object per line, ``{"kind": "chunk", "index": 0, "text": "..."}`` for each piece, then one
@@ -25,6 +26,7 @@ from spark.hub.llm.errors import LlmError, NoBackend, StreamBroken
 from spark.hub.llm.router import BackendModels, Embeddings
 from spark.hub.llm.service import LlmService
 from spark.hub.llm.stats import RoutingStats
+from spark.hub.services import Caller, PolicyError
 from spark.ui.api.auth import AuthService, Principal
 from spark.ui.api.deps import guards
 from spark.ui.api.view import HubQueries
@@ -108,10 +110,23 @@ def llm_router(view: HubQueries, auth: AuthService) -> APIRouter:
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, NOT_CONFIGURED)
         return llm
 
+    def generating(principal: Principal) -> LlmService:
+        """The service, once ``hub.policy`` lets this user's role generate."""
+        llm = service()
+        services = view.hub.services
+        if services is None:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the hub is starting")
+        try:
+            services.policy.check_method(Caller.user(principal.username, principal.role),
+                                         "generate")
+        except PolicyError as exc:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from None
+        return llm
+
     @router.post("/llm/generate", response_model=LlmResult, responses=errors)
     async def generate(body: GenerateBody, _p: Operator) -> LlmResult:
         """One answer with its ``source`` (who answered, how fast, tokens)."""
-        llm = service()
+        llm = generating(_p)
         try:
             return await llm.generate(body.request(stream=False))
         except LlmError as exc:
@@ -121,7 +136,7 @@ def llm_router(view: HubQueries, auth: AuthService) -> APIRouter:
         200: {"content": {NDJSON: {}}, "description": "NDJSON: chunk lines, then a result "
               "line with the source (or an error line)"}, **errors})
     async def generate_stream(body: GenerateBody, _p: Operator) -> StreamingResponse:
-        events = service().stream(body.request(stream=True))
+        events = generating(_p).stream(body.request(stream=True))
         try:  # the first event decides between 200 and 503 (failover happens before it)
             first = await anext(events)
         except StopAsyncIteration:
@@ -138,7 +153,7 @@ def llm_router(view: HubQueries, auth: AuthService) -> APIRouter:
     @router.post("/llm/embeddings", response_model=Embeddings, responses=errors)
     async def embeddings(body: EmbedBody, _p: Operator) -> Embeddings:
         try:
-            return await service().embed(body.input, body.model, body.prefer)
+            return await generating(_p).embed(body.input, body.model, body.prefer)
         except LlmError as exc:
             raise _unavailable(exc) from None
 

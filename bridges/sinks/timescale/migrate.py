@@ -58,6 +58,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "tables", None, lambda cfg, _v: schema.tables_migration()),
     Migration(2, "plain_rollup", "plain", lambda cfg, _v: schema.plain_migration()),
     Migration(3, "timescale", "timescale", _timescale_step),
+    Migration(4, "llm_inference_columns", None,
+              lambda cfg, _v: schema.llm_inference_migration()),
 )
 _FLAVOUR_STEP = {"plain": "plain_rollup", "timescale": "timescale"}
 PRELOAD_HINT = ("add timescaledb to shared_preload_libraries in postgresql.conf (e.g. "

@@ -78,7 +78,8 @@ def row_of(rec: Record) -> Row:
                 rec.attributes, key)
     if isinstance(rec, InferenceRecord):
         return (t, dev, _t(rec.model_name), rec.latency_ms, rec.counts,
-                rec.detections, key)
+                rec.detections, _opt(rec.tier), rec.cached, rec.input_tokens,
+                rec.output_tokens, _opt(rec.backend), rec.ttft_ms, key)
     if isinstance(rec, EventRecord):
         return (t, dev, _t(rec.event_type), _t(rec.source), rec.data, key)
     if isinstance(rec, HealthRecord):

@@ -48,11 +48,16 @@ SENSOR_DATA = Table(
     "1 hour",
     ("device_id, time DESC", "sensor_id, time DESC"),
 )
+# ai_inference_results' LLM columns (migration 4 adds them to older databases); NULL on vision rows
+LLM_INFERENCE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("tier", "text NULL"), ("cached", "bool NULL"), ("input_tokens", "int4 NULL"),
+    ("output_tokens", "int4 NULL"), ("backend", "text NULL"), ("ttft_ms", "float8 NULL"))
 AI_INFERENCE_RESULTS = Table(
     "ai_inference_results",
     (("time", "timestamptz NOT NULL"), ("device_id", "text NOT NULL"),
      ("model_name", "text NOT NULL"), ("latency_ms", "float8 NOT NULL"),
      ("counts", "jsonb NOT NULL"), ("detections", "jsonb NOT NULL"),
+     *LLM_INFERENCE_COLUMNS,
      ("record_key", "text NOT NULL")),
     "1 day",
     ("device_id, time DESC",),
@@ -102,6 +107,15 @@ def table_statements(table: Table) -> list[str]:
 
 def tables_migration() -> list[str]:
     return [s for t in TABLES for s in table_statements(t)]
+
+
+def llm_inference_migration() -> list[str]:
+    """The LLM columns of ``ai_inference_results`` (tier, cached, tokens, backend, time to
+    first token) on a database made before them; a no-op on a new one (step 1 made them).
+    Nullable, no default: NULL on vision rows, and TimescaleDB adds such a column to compressed
+    chunks without rewriting them."""
+    return [f"ALTER TABLE {AI_INFERENCE_RESULTS.name} ADD COLUMN IF NOT EXISTS {name} {sql}"
+            for name, sql in LLM_INFERENCE_COLUMNS]
 
 
 # Plain PostgreSQL: what the hypertables, the continuous aggregate and the policies would do.

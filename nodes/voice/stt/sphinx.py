@@ -7,7 +7,8 @@ may wander off into everyday words. The grammar's result is taken only when the 
 agree (``min_agreement``, word-level similarity); otherwise the utterance is rejected ("didn't
 understand"). An on/off the transcript holds is checked by its sound (``onoff.py``), during
 the pause after the command when the pipeline says it paused (:meth:`settle`).
-"ask spark ..." is re-decoded with pocketsphinx's general English model.
+"ask spark ..." (or, after the wake phrase, "ask ...") is re-decoded with pocketsphinx's
+general English model.
 The English acoustic model, dictionary and general model ship in the pocketsphinx wheel.
 """
 
@@ -232,8 +233,8 @@ class PocketsphinxStt(SpeechToText):
                 self._in_one_piece(decoder)
         text = self._reading(self._grammar)
         heard = self._reading(self._verifier) if self._verifier is not None else ""
-        if self.cfg.free_form and (text.startswith(ASK_PREFIX) or ASK_PREFIX in heard):
-            question = self._free_form(b"".join(self._audio))
+        if self.cfg.free_form and (_asks(text) or _asks(heard)):
+            question = self._free_form(b"".join(self._audio), heard)
             return Transcript(f"{ASK_PREFIX} {question}".strip(), heard, False, True,
                               elapsed_ms(t0))
         said, free = text.split(), heard.split()
@@ -336,18 +337,32 @@ class PocketsphinxStt(SpeechToText):
         finally:
             self._grammar.activate_search(current)
 
-    def _free_form(self, pcm: bytes) -> str:
+    def _free_form(self, pcm: bytes, heard: str = "") -> str:
         if self._general is None:
             self._general = new_decoder(**self._model_args())  # the wheel's general English LM
         self._general.start_utt()
         self._general.process_raw(pcm, False, True)
         self._general.end_utt()
         hyp = self._general.hyp()
-        text = hyp.hypstr if hyp is not None else ""
-        words = text.split()
-        if "spark" in words:  # drop everything up to "(ask) spark"
-            words = words[words.index("spark") + 1:]
-        return " ".join(words)
+        return _question((hyp.hypstr if hyp is not None else "").split(), heard.split())
+
+
+def _question(words: list[str], heard: list[str]) -> str:
+    """The question in the general model's ``words``: after "(ask) spark"; after a bare "ask"
+    (the wake phrase already gone), from where the verifier's ``heard`` "ask <word> ..." goes
+    on (the general model often hears "ask" as "asked", "as", "es"), else without a first
+    "ask"."""
+    if "spark" in words:
+        return " ".join(words[words.index("spark") + 1:])
+    after = heard[1] if len(heard) > 1 and heard[0] == "ask" else None
+    if after is not None and after in words[:3]:
+        return " ".join(words[words.index(after):])
+    return " ".join(words[1:] if words[:1] == ["ask"] else words)
+
+
+def _asks(reading: str) -> bool:
+    """A reading of the free-form path: "ask spark ..." anywhere, or starting with "ask"."""
+    return ASK_PREFIX in reading or reading.split()[:1] == ["ask"]
 
 
 def _meaning(text: str, vocab: Vocabulary) -> tuple[Any, ...]:
