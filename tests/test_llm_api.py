@@ -4,6 +4,7 @@ in Home Assistant discovery, and ``spark llm check`` against the engines and a d
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,7 @@ import orjson
 import pytest
 import yaml
 from broker_fixture import ADMIN, RunningBroker, free_port
-from e2e.harness import SPARK, Api, Lab, running_lab, wait_until, write_config
+from e2e.harness import SPARK, Api, Lab, wait_until, write_config
 from helpers import Recorder
 from llm_fixture import RunningEngine
 from ollama_front import RunningFront
@@ -30,11 +31,27 @@ def llm_section(edge: RunningEngine, cloud: RunningEngine) -> dict[str, Any]:
             "cache": {"url": None}, "probe_interval": 1, "power_node": None}
 
 
-def with_llm(config: Path, llm: dict[str, Any]) -> Path:
+@contextlib.contextmanager
+def hub_lab(root: Path, broker: RunningBroker, extra: dict[str, Any]) -> Iterator[Lab]:
+    """``spark hub`` (no nodes) on the test broker, ``extra`` merged into its config, with a
+    viewer (vic) and an operator (olga)."""
+    port = free_port()
+    config = write_config(root, broker, port, [])
     data = yaml.safe_load(config.read_text())
-    data["llm"] = llm
+    for key, value in extra.items():
+        data[key] = {**data.get(key, {}), **value}
     config.write_text(yaml.safe_dump(data))
-    return config
+    lab = Lab(root, config, port)
+    try:
+        lab.start("hub", "hub")
+        with lab.api() as api:
+            wait_until(lambda: api.http.get("/health", timeout=2).status_code == 200, 30,
+                       "the panel answers /health")
+            api.login()
+            users(api)
+        yield lab
+    finally:
+        lab.stop("hub")
 
 
 def users(api: Api) -> None:
@@ -52,7 +69,11 @@ def as_user(lab: Lab, name: str) -> Api:
 
 def test_unconfigured_router_answers_503_naming_the_key(broker: RunningBroker,
                                                          tmp_path: Path) -> None:
-    with running_lab(tmp_path, broker, free_port(), []) as lab, lab.api() as admin:
+    # and the policy first: this lab's operators may ask but not generate
+    every = {"read": True, "services": ["*"], "entities": ["*"]}
+    policy = {"policy": {"roles": {"viewer": {"read": True}, "operator": {**every, "llm": ["ask"]},
+                                   "admin": {**every, "llm": ["ask", "generate"]}}}}
+    with hub_lab(tmp_path, broker, {"hub": policy}) as lab, lab.api() as admin:
         admin.login()
         for method, path, body in (("post", "/api/llm/generate", GEN),
                                    ("post", "/api/llm/generate/stream", GEN),
@@ -62,26 +83,19 @@ def test_unconfigured_router_answers_503_naming_the_key(broker: RunningBroker,
             r = getattr(admin, method)(path, **({"json": body} if body else {}))
             assert r.status_code == 503, (path, r.text)
             assert "llm.backends" in r.json()["detail"]
+        with as_user(lab, "olga") as operator:
+            r = operator.post("/api/llm/generate", json=GEN)
+            assert r.status_code == 403
+            assert "'generate' to 'llm' under hub.policy.roles.operator" in r.json()["detail"]
 
 
 @pytest.fixture(scope="module")
 def lab(broker: RunningBroker, edge_engine: RunningEngine, cloud_engine: RunningEngine,
         tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    """``spark hub`` (no nodes) with both engines as its LLM backends."""
+    """``spark hub`` with both engines as its LLM backends."""
     root = tmp_path_factory.mktemp("llm-api")
-    port = free_port()
-    config = with_llm(write_config(root, broker, port, []), llm_section(edge_engine, cloud_engine))
-    running = Lab(root, config, port)
-    try:
-        running.start("hub", "hub")
-        with running.api() as api:
-            wait_until(lambda: api.http.get("/health", timeout=2).status_code == 200, 30,
-                       "the panel answers /health")
-            api.login()
-            users(api)
+    with hub_lab(root, broker, {"llm": llm_section(edge_engine, cloud_engine)}) as running:
         yield running
-    finally:
-        running.stop("hub")
 
 
 @pytest.fixture(scope="module")

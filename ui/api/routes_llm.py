@@ -111,8 +111,7 @@ def llm_router(view: HubQueries, auth: AuthService) -> APIRouter:
         return llm
 
     def generating(principal: Principal) -> LlmService:
-        """The service, once ``hub.policy`` lets this user's role generate."""
-        llm = service()
+        """The service, once ``hub.policy`` lets this user's role generate (checked first)."""
         services = view.hub.services
         if services is None:
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the hub is starting")
@@ -121,7 +120,7 @@ def llm_router(view: HubQueries, auth: AuthService) -> APIRouter:
                                          "generate")
         except PolicyError as exc:
             raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from None
-        return llm
+        return service()
 
     @router.post("/llm/generate", response_model=LlmResult, responses=errors)
     async def generate(body: GenerateBody, _p: Operator) -> LlmResult:
