@@ -15,7 +15,6 @@ right on the directories above (``/root`` or pytest's private temp directories a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import pwd
 from pathlib import Path
@@ -351,8 +350,8 @@ async def _serve(cfg: BrokerSettings, exe: str, conf: Path, exit_code: list[int]
         exit_code.append(await proc.wait())
     finally:
         saver.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await saver
+        # Bounded: stopping Mosquitto must never wait on the saver's MQTT link.
+        await asyncio.wait({saver}, timeout=5.0)
         if proc.returncode is None:
             proc.terminate()  # SIGTERM: Mosquitto saves its persistence file and exits
             exit_code.append(await proc.wait())
