@@ -228,7 +228,9 @@ def wait_text(driver: Any, selector: str, wanted: str, timeout: float = 10) -> N
                f"{selector} shows {wanted!r} (it shows {text_of(driver, selector)!r})")
 
 
-def sign_in(driver: Any, url: str) -> None:
+def sign_in(driver: Any, url: str, ready: str = '[data-availability="sim1"]',
+            what: str = "the dashboard after signing in") -> None:
+    """Sign in as the lab's admin; done once an element matching ``ready`` is there."""
     from selenium.webdriver.common.by import By
 
     driver.get(url + "/")
@@ -238,8 +240,7 @@ def sign_in(driver: Any, url: str) -> None:
     driver.find_element(By.CSS_SELECTOR, 'input[data-testid="password"]').send_keys(
         ADMIN_PASSWORD)
     driver.find_element(By.CSS_SELECTOR, '[data-testid="sign-in"]').click()
-    wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, '[data-availability="sim1"]'), 15,
-               "the dashboard after signing in")
+    wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, ready), 15, what)
 
 
 def measure_latency(driver: Any, url: str, broker: Any, samples: int = 30) -> list[float]:

@@ -22,7 +22,8 @@ from typing import Any
 
 import pytest
 from broker_fixture import free_port
-from e2e.harness import ADMIN_PASSWORD, Lab, chromium, chromium_available, wait_until, write_config
+from e2e.harness import Lab, chromium, chromium_available, wait_until, write_config
+from e2e.harness import sign_in as harness_sign_in
 from helpers import Recorder
 
 from spark.core.messages.voice import PipelineEvent
@@ -147,17 +148,7 @@ def ring_and_speak(broker: Any) -> None:
 
 
 def sign_in(driver: Any, url: str) -> None:
-    from selenium.webdriver.common.by import By
-
-    driver.get(url + "/")
-    wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, 'input[data-testid="username"]'),
-               15, "the login form")
-    driver.find_element(By.CSS_SELECTOR, 'input[data-testid="username"]').send_keys("admin")
-    driver.find_element(By.CSS_SELECTOR, 'input[data-testid="password"]').send_keys(
-        ADMIN_PASSWORD)
-    driver.find_element(By.CSS_SELECTOR, '[data-testid="sign-in"]').click()
-    wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, "[data-page] > *"), 15,
-               "the dashboard after signing in")
+    harness_sign_in(driver, url, "[data-page] > *")
 
 
 def visit(driver: Any, url: str, path: str, title: str, shows: list[str]) -> dict[str, Any]:

@@ -20,13 +20,13 @@ from typing import Any
 import httpx
 from broker_fixture import free_port
 from e2e.harness import (
-    ADMIN_PASSWORD,
     Api,
     chromium,
     chromium_available,
     wait_until,
     write_config,
 )
+from e2e.harness import sign_in as harness_sign_in
 
 HUB = '''
 import asyncio, sys
@@ -113,17 +113,7 @@ def stop(proc: subprocess.Popen[bytes]) -> int:
 
 
 def signed_in(driver: Any, url: str) -> None:
-    from selenium.webdriver.common.by import By
-
-    driver.get(url + "/")
-    wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, 'input[data-testid="username"]'),
-               15, "the login form")
-    driver.find_element(By.CSS_SELECTOR, 'input[data-testid="username"]').send_keys("admin")
-    driver.find_element(By.CSS_SELECTOR, 'input[data-testid="password"]').send_keys(
-        ADMIN_PASSWORD)
-    driver.find_element(By.CSS_SELECTOR, '[data-testid="sign-in"]').click()
-    wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, '[data-page="Dashboard"]'), 15,
-               "the dashboard of the restarted panel")
+    harness_sign_in(driver, url, '[data-page="Dashboard"]', "the dashboard of the restarted panel")
 
 
 def health(api: Api) -> tuple[int, dict[str, Any]]:
