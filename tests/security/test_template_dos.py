@@ -27,7 +27,7 @@ from helpers import Recorder, wait_for
 from lab import running_hub
 
 from spark.core.errors import TemplateError
-from spark.hub.templates import TemplateBudgetError, TemplateEngine
+from spark.hub.templates import TemplateBudgetError, TemplateBusyError, TemplateEngine
 
 DEVICE = "0x00158d00deadbeef"
 STATE_TOPIC = "zigbee2mqtt/evil_plug"
@@ -107,7 +107,12 @@ def test_a_hostile_template_is_cut_short(name: str) -> None:
         assert error is None
     else:
         assert error is not None
-        assert isinstance(error, TemplateBudgetError) == (name in HOSTILE), error
+        if name in HOSTILE:
+            # Out of its budget; or, when the machine preempted the render (wall time gone, CPU
+            # time not), cut short all the same and not held against it (TemplateBusyError).
+            assert isinstance(error, TemplateBudgetError | TemplateBusyError), error
+        else:
+            assert not isinstance(error, TemplateBudgetError | TemplateBusyError), error
 
 
 # ---- the hub's event loop, in-process: how long one pass is blocked ------------------------------
@@ -251,6 +256,11 @@ class HealthProbe:
         self._thread.start()
         return self
 
+    def live(self) -> HealthProbe:
+        """Wait for the first answer: the probe is measuring before the attack starts."""
+        wait_until(lambda: self.answered > 0, 30, "the hub answers /health before the attack")
+        return self
+
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(15)
@@ -272,6 +282,7 @@ def test_hub_stays_responsive_and_survives_a_restart_on_a_retained_hostile_state
             z2m.publish(topic, payload, 1, True)
         wait_until(lambda: api.entity("sensor.evil_regex_backtracking"), 20, "the hostile entity")
         with HealthProbe(lab) as probe:
+            probe.live()
             z2m.publish(STATE_TOPIC, state(21.0), 1, True)  # retained, as Zigbee2MQTT does
             wait_until(lambda: disabled(api, "sensor.evil_regex_backtracking"), 30,
                        "the hostile entity is disabled with a visible error")
