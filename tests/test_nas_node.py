@@ -237,28 +237,25 @@ async def test_backup_failure_event(broker: Any, tmp_path: Path) -> None:
 
 async def test_scheduled_backup_counts_from_last_snapshot(broker: Any, tmp_path: Path) -> None:
     overrides = backup_overrides(tmp_path)
-    overrides["backup"]["interval_hours"] = 0.0005  # 1.8 s
+    # An hour between backups: only a schedule that counts from the 2020 snapshot found on the
+    # NAS is overdue at start (counting from the node's start, nothing would run for an hour).
+    overrides["backup"]["interval_hours"] = 1.0
     sources = [Path(s) for s in overrides["backup"]["sources"]]
     old = run_backup(sources, tmp_path / "nas", keep=2,
                      now=datetime(2020, 1, 1, tzinfo=UTC)).snapshot
     cfg = nas_config(broker, tmp_path, **overrides)
     with observer(broker) as rec:
         async with running(cfg, broker.passwords["nas"]):
-            # Found on the NAS: the first "last backup" the node says is the 2020 snapshot (the
-            # overdue backup may already have replaced it in the agent by the time we look).
-            def said() -> list[bytes]:
-                return [m.payload for m in rec.received("spark/nas/last_backup/state")
-                        if not m.retain]  # not an earlier test's retained leftover
+            def results() -> list[dict[str, Any]]:
+                return [orjson.loads(m.payload) for m in rec.received(
+                    "spark/nas/backup_result/state") if not m.retain]
 
-            await wait_for(said, 15, what="last backup state")
-            first = said()[0]
-            assert datetime.fromisoformat(first.decode()) == datetime(2020, 1, 1, tzinfo=UTC)
-            await wait_for(lambda: rec.received("spark/nas/backup_result/state"), 15,
-                           what="scheduled backup")  # overdue: runs at once
-            body = orjson.loads(rec.received("spark/nas/backup_result/state")[0].payload)
-            assert body["event_type"] == "success" and body["trigger"] == "schedule"
-            await wait_for(lambda: len(rec.received("spark/nas/backup_result/state")) >= 2, 15,
-                           what="next scheduled backup")
+            await wait_for(results, 15, what="the overdue scheduled backup")
+            assert results()[0]["event_type"] == "success"
+            assert results()[0]["trigger"] == "schedule"
+            await announced(rec, "button", "backup")
+            rec.publish("spark/nas/backup/set", "PRESS")  # a second snapshot: keep=2 prunes 2020
+            await wait_for(lambda: len(results()) >= 2, 15, what="the button's backup")
     names = [p.name for p in list_snapshots(tmp_path / "nas")]
     assert len(names) == 2 and old.name not in names  # keep=2 pruned the 2020 one
 
