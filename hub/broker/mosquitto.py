@@ -15,8 +15,10 @@ right on the directories above (``/root`` or pytest's private temp directories a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pwd
+import signal
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -329,10 +331,19 @@ def run_mosquitto_foreground(cfg: BrokerSettings) -> int:
         raise BrokerError("mosquitto is not installed (apt install mosquitto)")
     paths = generate_files(cfg, log_stdout=True)
     exit_code: list[int] = []
-    try:
-        asyncio.run(_serve(cfg, exe, paths["conf"], exit_code))
-    except KeyboardInterrupt:
-        pass  # _serve stopped Mosquitto on the way out
+
+    async def main() -> None:
+        # Ctrl-C and SIGTERM (a service manager's stop) both end the run through _serve's
+        # clean-up, which stops Mosquitto; set here, they work even when the process inherited
+        # an ignored SIGINT (Python then installs no KeyboardInterrupt handler).
+        task, loop = asyncio.current_task(), asyncio.get_running_loop()
+        assert task is not None
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        await _serve(cfg, exe, paths["conf"], exit_code)
+
+    with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
+        asyncio.run(main())  # _serve stopped Mosquitto on the way out
     return exit_code[0] if exit_code else 1
 
 

@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 from broker_fixture import ADMIN, HOST, RunningBroker, broker_config, free_port
 from helpers import Recorder, wait_for
@@ -106,8 +107,15 @@ async def test_a_flood_of_configs_costs_a_bounded_number_of_saves(
 
 
 
-async def test_spark_broker_saves_discovery_too(tmp_path: Path) -> None:
-    """`spark broker` (Mosquitto in the foreground, e.g. as a service) has the same guard."""
+def _sigint_ignored() -> None:  # as a parent (a shell's `&`, nohup, a test run) may hand down
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+async def test_spark_broker_saves_discovery_too(tmp_path: Path, stop: signal.Signals) -> None:
+    """`spark broker` (Mosquitto in the foreground, e.g. as a service) has the same guard, and
+    stops on Ctrl-C and on a service manager's SIGTERM, even when it inherited an ignored
+    SIGINT (it once hung there: Python installs no KeyboardInterrupt handler then)."""
     port = free_port()
     data_dir = tmp_path / "broker"
     conf = tmp_path / "spark.yaml"
@@ -120,7 +128,7 @@ async def test_spark_broker_saves_discovery_too(tmp_path: Path) -> None:
     with out.open("w") as log:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "spark.app.cli", "broker", "-c", str(conf),
-            stdout=log, stderr=subprocess.STDOUT,
+            stdout=log, stderr=subprocess.STDOUT, preexec_fn=_sigint_ignored,
         )
     try:
         def listening() -> bool:
@@ -134,7 +142,7 @@ async def test_spark_broker_saves_discovery_too(tmp_path: Path) -> None:
         await wait_for(lambda: _saved(data_dir / "mosquitto.db", CONFIG), timeout=10,
                        what="the persistence file holds the discovery config")
     finally:
-        proc.send_signal(signal.SIGINT)  # Ctrl-C: it stops Mosquitto, then exits
+        proc.send_signal(stop)  # it stops Mosquitto, then exits
         async with asyncio.timeout(30):
             await proc.wait()
     assert not port_open(HOST, port, 0.2)
