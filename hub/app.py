@@ -268,7 +268,8 @@ class Hub:
         agent = self.agent
         agent.set_state("devices", len(reg.devices))
         agent.set_state("entities", len(reg.entities))
-        agent.set_state("unavailable", sum(1 for e in reg.entities.values() if not e.available))
+        agent.set_state("unavailable", sum(1 for e in reg.entities.values()
+                                              if not e.available and not e.disabled_by_default))
         agent.set_state("messages", reg.stats.messages)
         agent.set_state("rejected", reg.stats.rejected)
         agent.set_state("entities_refused", reg.stats.entities_refused,

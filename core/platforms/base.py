@@ -191,6 +191,11 @@ class Platform:
         state, ``None`` (unknown) or ``IGNORE`` (attributes may change in place)."""
         return IGNORE
 
+    def revert_after(self, entity: Entity, state: Any) -> tuple[float, str] | None:
+        """``(seconds, state)``: the state this one turns into after that long unless a new
+        message comes first (HA's ``off_delay``); None: it stays."""
+        return None
+
     def optimistic(self, entity: Entity) -> bool:
         """HA's rule: optimistic when the config says so or there is no state topic."""
         spec = entity.spec
