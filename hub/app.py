@@ -88,16 +88,18 @@ class Hub:
     (the shared settings: broker, request timeout; its id, MQTT login, announce delay);
     ``recorder`` the history section; ``cloud`` builds the command sources to run; ``policy``
     says which caller may call what (``hub.policy``); ``limits`` how many entities discovery may
-    create (``hub.max_entities*``). App/runtime takes them from the whole config."""
+    create (``hub.max_entities*``); ``ask`` how ``ask`` answers and what its agent may act on
+    (``hub.ask``). App/runtime takes them from the whole config."""
 
     def __init__(self, agent: NodeContext[NodeConfigBase], recorder: RecorderConfig,
                  cloud: CommandSources | None = None, policy: PolicyConfig | None = None,
-                 limits: RegistryLimits | None = None) -> None:
+                 limits: RegistryLimits | None = None, ask: AskConfig | None = None) -> None:
         self.llm_router: LlmRouter | None = None  # run in work() (see attach_router)
         self.agent = HubAgent(agent, self)
         self.limits = limits or RegistryLimits()
         self.policy = Policy(policy, self.agent.rpc_caller)
-        self.assistant = Assistant(self.policy)  # ask / generate; the LLM from attach_llm
+        # ask / generate (the LLM from attach_llm); the agent acts through registry + services
+        self.assistant = Assistant(self.policy, ask, parts=self._parts)
         self.bus = EventBus()
         self.supervisor = Supervisor()  # the process's components: health, restarts
         self.registry: Registry | None = None
@@ -140,8 +142,11 @@ class Hub:
         """The LLM router (app/runtime builds it from the ``llm`` section) behind the ``ask``
         and ``generate`` RPC methods; None: both answer "no LLM backend configured"."""
         if config is not None:
-            self.assistant = Assistant(self.policy, config)
+            self.assistant = Assistant(self.policy, config, parts=self._parts)
         self.assistant.llm = service
+
+    def _parts(self) -> tuple[Registry | None, Services | None]:
+        return self.registry, self.services
 
     def attach_router(self, router: LlmRouter) -> None:
         """The router of ``llm.backends`` (app/runtime builds it): run as component ``hub-llm``

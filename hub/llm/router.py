@@ -249,6 +249,7 @@ class LlmRouter:
                 slot.breaker.succeed()
                 slot.recorder.done(total, ttft, event.input_tokens, event.output_tokens)
                 outcome.append(LlmResult(text="".join(sent), done_reason=event.done_reason,
+                                         tool_calls=list(event.tool_calls) or None,
                                          source=LlmSource(
                     backend=slot.name, tier=slot.tier, model=event.model, ttft_ms=ttft,
                     total_ms=total, input_tokens=event.input_tokens,
