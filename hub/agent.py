@@ -144,7 +144,8 @@ class ToolAgent:
         try:
             checked = box.check(call, self.config.max_argument_chars)
         except Refused as exc:
-            actions.append({"tool": call.name[:200], "ok": False, "error": str(exc)})
+            actions.append({"tool": call.name[:200], "entity_id": exc.entity_id, "ok": False,
+                            "error": str(exc)})
             return _refusal(str(exc))
         record: dict[str, Any] = {"tool": checked.service, "entity_id": checked.entity_id,
                                   "data": checked.data}
@@ -238,7 +239,7 @@ def _summary(actions: list[dict[str, Any]]) -> str:
     """What was done, in one sentence (for an empty answer, a confirmation, the round cap)."""
     done = [f"{a['tool'].replace('_', ' ')} {a['entity_id']}" for a in actions
             if a.get("ok") and a.get("tool") != GET_STATE]
-    failed = [f"{a['tool'].replace('_', ' ')} {a.get('entity_id', '')}".strip() for a in actions
+    failed = [f"{a['tool'].replace('_', ' ')} {a.get('entity_id') or ''}".strip() for a in actions
               if a.get("ok") is False]
     parts = []
     if done:

@@ -101,7 +101,12 @@ class ExposeConfig(StrictModel):
 
 
 class Refused(Exception):
-    """A tool call that cannot be run; the message goes back to the model."""
+    """A tool call that cannot be run; the message goes back to the model. ``entity_id``: the
+    entity it was for, once known."""
+
+    def __init__(self, why: str, entity_id: str | None = None) -> None:
+        super().__init__(why)
+        self.entity_id = entity_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +218,13 @@ class Toolbox:
         args = _arguments(call.arguments, max_chars, repairs)
         allowed = self.by_service.get(name, []) if name != GET_STATE else list(self.entities)
         entity_id = self._entity(args.pop("entity_id", None), allowed, name, repairs)
+        try:
+            return self._data(name, entity_id, args, repairs)
+        except Refused as exc:
+            raise Refused(str(exc), entity_id) from None
+
+    def _data(self, name: str, entity_id: str, args: dict[str, Any], repairs: list[str]
+              ) -> Checked:
         wanted = self.arguments(entity_id, name) if name != GET_STATE else {}
         extra = sorted(set(args) - set(wanted))
         if extra:
