@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from spark.hub.ask import Assistant
     from spark.core.config.mqtt import MqttConfig
     from spark.core.events import EventBus
     from spark.core.mqtt import MqttClient
@@ -58,6 +59,12 @@ class HubView(Protocol):
     @property
     def llm(self) -> LlmService | None:
         """The LLM router (``/api/llm/*``); None: no ``llm.backends`` configured."""
+        ...
+
+    @property
+    def assistant(self) -> Assistant:
+        """The hub's ``ask`` (``POST /api/llm/ask``): the conversation agent and its
+        conversations."""
         ...
 
     @property
