@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -43,12 +44,16 @@ from spark.core.messages.llm import (
     LlmSource,
     ToolCall,
 )
-from spark.hub.ask import Answer, AskConfig, HubParts
+from spark.hub.ask import Answer, AskConfig
 from spark.hub.policy import Caller, Policy, PolicyError
 from spark.hub.tools import GET_STATE, Checked, Refused, Toolbox
 
 if TYPE_CHECKING:
     from spark.hub.llm.service import LlmService
+    from spark.hub.registry import Registry
+    from spark.hub.services import Services
+
+HubParts = Callable[[], "tuple[Registry | None, Services | None]"]
 
 log = logging.getLogger(__name__)
 

@@ -29,6 +29,7 @@ from spark.core.rpc import RpcServer
 from spark.core.services import CommandSource, CommandSources, ServiceError
 from spark.core.supervisor import Supervisor
 from spark.core.topics import ONLINE, TopicLayout
+from spark.hub.agent import ToolAgent
 from spark.hub.ask import AskConfig, Assistant
 from spark.hub.policy import Caller, Policy, PolicyConfig
 from spark.hub.recorder.config import RecorderConfig
@@ -98,8 +99,7 @@ class Hub:
         self.agent = HubAgent(agent, self)
         self.limits = limits or RegistryLimits()
         self.policy = Policy(policy, self.agent.rpc_caller)
-        # ask / generate (the LLM from attach_llm); the agent acts through registry + services
-        self.assistant = Assistant(self.policy, ask, parts=self._parts)
+        self.assistant = self._assistant(ask)  # ask / generate; the LLM from attach_llm
         self.bus = EventBus()
         self.supervisor = Supervisor()  # the process's components: health, restarts
         self.registry: Registry | None = None
@@ -142,8 +142,13 @@ class Hub:
         """The LLM router (app/runtime builds it from the ``llm`` section) behind the ``ask``
         and ``generate`` RPC methods; None: both answer "no LLM backend configured"."""
         if config is not None:
-            self.assistant = Assistant(self.policy, config, parts=self._parts)
+            self.assistant = self._assistant(config)
         self.assistant.llm = service
+
+    def _assistant(self, config: AskConfig | None) -> Assistant:
+        """``ask`` with the tool agent, acting through this hub's registry and services."""
+        config = config or AskConfig()
+        return Assistant(self.policy, config, ToolAgent(config, self.policy, self._parts))
 
     def _parts(self) -> tuple[Registry | None, Services | None]:
         return self.registry, self.services

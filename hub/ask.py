@@ -51,8 +51,6 @@ from spark.hub.tools import Checked, ExposeConfig
 
 if TYPE_CHECKING:
     from spark.hub.llm.service import LlmService
-    from spark.hub.registry import Registry
-    from spark.hub.services import Services
 
 NO_BACKEND = "no LLM backend configured (the hub runs without an llm section)"
 SYSTEM_PROMPT = ("You are Spark, the voice assistant of a home lab. Answer in one or two short "
@@ -193,22 +191,15 @@ class PlainAgent:
                       source=result.source)
 
 
-HubParts = Callable[[], "tuple[Registry | None, Services | None]"]
-
-
 class Assistant:
     """The RPC handlers behind ``ask`` and ``generate``; ``llm`` is set by ``Hub.attach_llm``.
-    ``parts`` gives the hub's registry and services (the tool agent acts through them); without
-    it the agent only talks."""
+    ``agent``: what answers (the hub passes its :class:`~hub.agent.ToolAgent`, which acts
+    through the registry and services; without one, :class:`PlainAgent` only talks)."""
 
     def __init__(self, policy: Policy, config: AskConfig | None = None,
-                 agent: Agent | None = None, parts: HubParts | None = None) -> None:
+                 agent: Agent | None = None) -> None:
         self.policy = policy
         self.config = config or AskConfig()
-        if agent is None and parts is not None:
-            from spark.hub.agent import ToolAgent
-
-            agent = ToolAgent(self.config, policy, parts)
         self.agent: Agent = agent or PlainAgent(self.config)
         self.conversations = Conversations(self.config)
         self.llm: LlmService | None = None

@@ -10,12 +10,12 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from spark.hub.ask import Assistant
     from spark.core.config.mqtt import MqttConfig
     from spark.core.events import EventBus
     from spark.core.mqtt import MqttClient
     from spark.core.supervisor import Supervisor
     from spark.core.topics import TopicLayout
+    from spark.hub.ask import Assistant
     from spark.hub.llm.service import LlmService
     from spark.hub.recorder import Recorder
     from spark.hub.registry import Registry

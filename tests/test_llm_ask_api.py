@@ -5,7 +5,6 @@ being tests/scripted_llm.py (an OpenAI-compatible stand-in playing back a script
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
