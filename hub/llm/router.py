@@ -243,7 +243,7 @@ class LlmRouter:
                     sent.append(event.text)
                     yield LlmChunk(index=len(sent) - 1, text=event.text)
                     continue
-                total = (time.perf_counter() - start) * 1000
+                total = ((event.finished_at or time.perf_counter()) - start) * 1000
                 if ttft is None:
                     ttft = total
                 slot.breaker.succeed()

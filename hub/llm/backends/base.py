@@ -40,6 +40,8 @@ class Done:
     output_tokens: int | None
     done_reason: str | None
     tool_calls: tuple[ToolCall, ...] = ()
+    finished_at: float | None = None  # perf_counter at the engine's last chunk (when counting
+    # the tokens took longer: an OpenAI stream's replay); None: now
 
 
 def tool_call(index: int, ident: Any, name: Any, arguments: Any) -> ToolCall:

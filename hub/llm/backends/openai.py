@@ -6,10 +6,22 @@ Tools: the request's ``tools`` go as OpenAI's ``tools`` with ``tool_choice`` (``
 the request names none: OpenAI's default with tools, and llama-cpp-python's function-calling
 formats call no tool without it); a tool's name forces it. The answer's ``message.tool_calls``
 (or, streamed, the ``delta.tool_calls`` pieces joined by ``index``) become the result's calls.
-History messages carry ``tool_calls`` (assistant) and ``tool_call_id`` (tool)."""
+History messages carry ``tool_calls`` (assistant) and ``tool_call_id`` (tool).
+
+Token counts of a stream: the server's ``usage`` chunk when it sends one. llama-cpp-python's
+server sends none (it ignores ``stream_options``), and counting chunks or re-tokenising the text
+is not the engine's count (chunks merge tokens held back for stop sequences or split UTF-8). So
+with ``stream_usage: replay`` (the default) a streamed request carries a ``seed`` (the
+caller's, or a random one) and, when the stream ended without usage, the same request is sent
+unstreamed: same seed, same output (checked: a different text leaves the counts unknown and is
+logged), and its ``usage`` are the counts. The replay runs after the last chunk: the time to
+first token is untouched, the total time is taken at the last chunk."""
 
 from __future__ import annotations
 
+import logging
+import random
+import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
@@ -28,6 +40,8 @@ from spark.hub.llm.backends.base import (
 )
 from spark.hub.llm.config import OllamaBackendConfig, OpenAiBackendConfig
 from spark.hub.llm.errors import BackendFailed
+
+log = logging.getLogger(__name__)
 
 
 class OpenAiBackend(LlmBackend):
@@ -62,6 +76,10 @@ class OpenAiBackend(LlmBackend):
                        request: LlmRequest) -> AsyncGenerator[BackendEvent, None]:
         stream = request.stream
         body = self._body(model, request.chat(), request.options, stream, request)
+        replay = stream and isinstance(self.config, OpenAiBackendConfig) \
+            and self.config.stream_usage == "replay"
+        if replay and "seed" not in body:
+            body["seed"] = random.randrange(2**31)  # so that a replay gives the same answer
         try:
             if not stream:
                 reply = await self._http.post("/v1/chat/completions", json=body)
@@ -83,7 +101,12 @@ class OpenAiBackend(LlmBackend):
                 if reply.status_code >= 400:
                     await reply.aread()
                     self._check(reply)
+                streamed: list[str] = []
                 async for event in self._events(reply, model):
+                    if isinstance(event, Delta):
+                        streamed.append(event.text)
+                    elif replay and event.input_tokens is None and event.output_tokens is None:
+                        event = await self._counted(body, event, "".join(streamed))
                     yield event
         except httpx.HTTPError as exc:
             raise _failed(self.name, exc) from exc
@@ -119,6 +142,29 @@ class OpenAiBackend(LlmBackend):
                 for i, c in enumerate(calls[k] for k in sorted(calls))]
         yield Done(model, usage.get("prompt_tokens"), usage.get("completion_tokens"), reason,
                    bounded_calls(done))
+
+    async def _counted(self, body: dict[str, Any], done: Done, streamed: str) -> Done:
+        """``done`` with the engine's counts from the same request unstreamed (see the module
+        docstring); unchanged when the replay fails or answers another text."""
+        ended = time.perf_counter()
+        again = {k: v for k, v in body.items() if k != "stream_options"} | {"stream": False}
+        try:
+            reply = await self._http.post("/v1/chat/completions", json=again)
+            self._check(reply)
+            data = reply.json()
+            text = data["choices"][0]["message"].get("content") or ""
+            usage = data.get("usage") or {}
+        except (httpx.HTTPError, BackendFailed, KeyError, IndexError, ValueError,
+                TypeError) as exc:
+            log.warning("%s: token counts of a stream unknown: its replay failed (%s)",
+                        self.name, exc)
+            return Done(done.model, None, None, done.done_reason, done.tool_calls, ended)
+        if text != streamed:
+            log.warning("%s: token counts of a stream unknown: its replay answered another "
+                        "text (%r != %r)", self.name, text[:40], streamed[:40])
+            return Done(done.model, None, None, done.done_reason, done.tool_calls, ended)
+        return Done(done.model, usage.get("prompt_tokens"), usage.get("completion_tokens"),
+                    done.done_reason, done.tool_calls, ended)
 
     def _check(self, reply: httpx.Response) -> None:
         if reply.status_code >= 400:
