@@ -18,7 +18,8 @@ For each question (:meth:`ToolAgent.answer`):
    round's other calls run and the agent answers with a confirmation question, keeping the
    call in the conversation (step 1 next time).
 5. After ``max_rounds`` rounds still calling tools, the answer says it could not finish and
-   what it did.
+   what it did; so does an LLM failure after the first round (actions may have run: they are
+   reported and remembered, not lost in an error).
 
 Bounds: the rounds, the calls per round, each call's argument size (``hub.ask``), the tool
 message (``MAX_TOOL_TEXT``), the history (``Conversations``). The answer's ``source`` is the
@@ -45,6 +46,7 @@ from spark.core.messages.llm import (
     ToolCall,
 )
 from spark.hub.ask import Answer, AskConfig
+from spark.hub.llm.errors import LlmError
 from spark.hub.policy import Caller, Policy, PolicyError
 from spark.hub.tools import GET_STATE, Checked, Refused, Toolbox
 
@@ -108,10 +110,20 @@ class ToolAgent:
         started = time.perf_counter()
         tools = box.specs() if box else None
         for _ in range(self.config.max_rounds):
-            result = await llm.generate(LlmRequest(
-                model=self.config.model, messages=[*head, *turn], tools=tools or None,
-                options=LlmOptions(temperature=self.config.temperature,
-                                   num_predict=self.config.max_tokens)))
+            try:
+                result = await llm.generate(LlmRequest(
+                    model=self.config.model, messages=[*head, *turn], tools=tools or None,
+                    options=LlmOptions(temperature=self.config.temperature,
+                                       num_predict=self.config.max_tokens)))
+            except LlmError as exc:
+                if not results:
+                    raise  # nothing happened yet: the caller gets the router's error
+                log.warning("ask: the LLM failed after %d round(s): %s", len(results), exc)
+                text = " ".join(filter(None, ("Sorry, the language model failed before I "
+                                              "could answer.", _summary(actions))))
+                turn.append(ChatMessage(role="assistant", content=text))
+                return Answer(text, results[-1], turn, actions=actions,
+                              source=_source(results, started))
             results.append(result)
             if not result.tool_calls:
                 text = result.text.strip() or _summary(actions) or "Done."

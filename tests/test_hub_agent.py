@@ -212,6 +212,11 @@ CASES = [
         "loop", tuple(call(("get_state", {"entity_id": LAMP})) for _ in range(12)),
         r"^Sorry, I could not finish that: I stopped after 10 rounds"),),
         requests=10),
+    Case("the LLM fails after an action: the answer says so and what was done", (Turn(
+        "lamp on", (call(("turn_on", {"entity_id": LAMP})),),  # then the stand-in answers 500
+        r"^Sorry, the language model failed before I could answer\. Done: turn on "
+        r"switch\.sim1_lamp\.$"),),
+        actions=(("turn_on", LAMP, True),), states={LAMP: "on"}, requests=2),
     Case("a lock asks first; yes runs it, without an LLM round", (
         Turn("unlock the shed", (call(("unlock", {"entity_id": SHED})),),
              r"^Do you want me to unlock Shed\? Say yes to confirm\.$", pending=(SHED,)),
