@@ -18,6 +18,13 @@ Wire form (OpenAI's):
   then ``data: [DONE]``.
 - Errors: ``{"error": {"message", "type", "code"}}`` (a 500 when the script is used up).
 
+The same script also answers Ollama's native ``POST /api/chat`` (``GET /api/tags`` lists the
+model), from Ollama's ``docs/api.md``: NDJSON by default (``"stream": false``: one object), a
+chunk with ``message.tool_calls`` (``[{"function": {"name", "arguments": <object>}}]``; a
+string that is not a JSON object is Ollama's 500 ``{"error": "error parsing tool call ..."}``),
+then the final ``done: true`` object with ``done_reason``, ``prompt_eval_count``,
+``eval_count`` and the durations (ns).
+
 Script steps (:class:`Step`): ``say("text")`` answers text; ``call(("turn_on", {...}), ...)``
 answers tool calls (arguments as an object are serialised; as a string they are sent as they
 are, so a test can send malformed JSON); ``forward(engine_url, model, tool_choice=...)`` sends
@@ -86,6 +93,8 @@ class ScriptedLlm:
         self.app = Starlette(routes=[
             Route("/v1/models", self.models, methods=["GET"]),
             Route("/v1/chat/completions", self.chat, methods=["POST"]),
+            Route("/api/tags", self.tags, methods=["GET"]),
+            Route("/api/chat", self.ollama_chat, methods=["POST"]),
         ])
 
     async def models(self, _request: Request) -> Response:
@@ -122,6 +131,48 @@ class ScriptedLlm:
         return StreamingResponse(_events(head, step.text, calls, reason,
                                          usage if with_usage else None),
                                  media_type="text/event-stream")
+
+    async def tags(self, _request: Request) -> Response:
+        return JSONResponse({"models": [{
+            "name": f"{MODEL}:latest", "model": f"{MODEL}:latest", "size": 0, "digest": "0" * 64,
+            "modified_at": "2026-01-01T00:00:00Z", "details": {
+                "format": "gguf", "family": "script", "parameter_size": "0",
+                "quantization_level": "F32"}}]})
+
+    async def ollama_chat(self, request: Request) -> Response:
+        body = json.loads(await request.body())
+        self.script.requests.append(body)
+        if not self.script.steps:
+            return JSONResponse({"error": "the script is used up"}, 500)
+        step = self.script.steps.pop(0)
+        calls = []
+        for name, args in step.calls:
+            if isinstance(args, str):
+                try:
+                    args = json.loads(args)
+                except ValueError:
+                    args = None
+                if not isinstance(args, dict):
+                    return JSONResponse({"error": f"error parsing tool call: raw='{step.calls}'"},
+                                        500)
+            calls.append({"function": {"name": name, "arguments": args}})
+        model = body.get("model", MODEL)
+        created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        message: dict[str, Any] = {"role": "assistant", "content": step.text or ""}
+        if calls:
+            message["tool_calls"] = calls
+        final = {"model": model, "created_at": created,
+                 "message": {"role": "assistant", "content": ""}, "done": True,
+                 "done_reason": "stop", "total_duration": 1000, "load_duration": 0,
+                 "prompt_eval_count": len(body.get("messages", [])),
+                 "prompt_eval_duration": 500,
+                 "eval_count": len(calls) or len((step.text or "").split()) or 1,
+                 "eval_duration": 500}
+        if body.get("stream") is False:
+            return JSONResponse({**final, "message": message})
+        head = {"model": model, "created_at": created, "message": message, "done": False}
+        lines = [json.dumps(head) + "\n", json.dumps(final) + "\n"]
+        return StreamingResponse(iter(lines), media_type="application/x-ndjson")
 
     async def _forward(self, step: Step, body: dict[str, Any]) -> Response:
         sent = {**body, "model": step.engine_model, "tool_choice": step.tool_choice}

@@ -3,8 +3,10 @@
 Decision logic (repairs, refusals, confirmations, the 10-round cap, the policy, several calls
 in a round): a real hub, a real simulated node (sim1, area "Lab") and a third-party lock on a
 real Mosquitto, asked over RPC; the LLM is tests/scripted_llm.py, an OpenAI-compatible stand-in
-that plays back each case's script through the router's ``openai`` backend. Each case is data:
-the script, the question(s), what the answer says, which actions ran, what the devices did.
+that plays back each case's script through the router's ``openai`` backend, and through its
+``ollama`` backend as Ollama's ``/api/chat`` (cases whose arguments are raw text run on OpenAI
+only: Ollama's are objects). Each case is data: the script, the question(s), what the answer
+says, which actions ran, what the devices did.
 
 Plumbing: the same path with a real llama.cpp engine (tests/llm_fixture.py, the
 ``chatml-function-calling`` format, output constrained to the tool's JSON schema) producing the
@@ -76,16 +78,12 @@ class Lab:
         record = self.hub.registry.get(entity_id)
         return record.state if record is not None else None
 
-    def tool_messages(self) -> list[dict[str, Any]]:
-        """The tool messages of the last request the LLM was sent."""
-        last = self.script.script.requests[-1]["messages"]
-        return [json.loads(m["content"]) for m in last if m["role"] == "tool"]
 
-
-def router_config(url: str, model: str) -> LlmConfig:
-    return LlmConfig(backends=[OpenAiBackendConfig(
-        name="edge", tier="edge", url=url, connect_timeout=2.0, models={"default": model})],
-        cache=CacheConfig(url=None), probe_interval=60, power_node=None)
+def router_config(url: str, model: str, kind: str = "openai") -> LlmConfig:
+    backend = (OpenAiBackendConfig if kind == "openai" else OllamaBackendConfig)(
+        name="edge", tier="edge", url=url, connect_timeout=2.0, models={"default": model})
+    return LlmConfig(backends=[backend], cache=CacheConfig(url=None), probe_interval=60,
+                     power_node=None)
 
 
 @asynccontextmanager
@@ -104,13 +102,13 @@ def lab_config(broker: RunningBroker, **ask: Any) -> SparkConfig:
 
 @asynccontextmanager
 async def running_lab(broker: RunningBroker, cfg: SparkConfig, llm_url: str | None = None,
-                      model: str = MODEL) -> AsyncIterator[Lab]:
+                      model: str = MODEL, kind: str = "openai") -> AsyncIterator[Lab]:
     pw = broker.passwords
     with running_script() as script:
         async with running_hub(cfg, pw["hub"]) as hub, \
                 running_node(cfg, "sim1", pw["sim1"]), \
                 recorder(cfg, "admin", pw["admin"], "zigbee2mqtt/shed/set") as commands, \
-                LlmRouter(router_config(llm_url or script.url, model)) as router, \
+                LlmRouter(router_config(llm_url or script.url, model, kind)) as router, \
                 rpc_as(broker, "bench") as bench, rpc_as(broker, "voice") as voice, \
                 rpc_as(broker, "sim2") as sim2:
             hub.attach_llm(router)
@@ -147,6 +145,7 @@ class Case:
     shed_commands: tuple[bytes, ...] = ()
     requests: int | None = None  # LLM requests in all
     ask: dict[str, Any] = field(default_factory=dict)  # hub.ask overrides
+    openai_only: bool = False  # arguments as text: Ollama's are objects (it parses them itself)
 
 
 CASES = [
@@ -159,7 +158,8 @@ CASES = [
             {"entity_id": " NUMBER.Sim1_Setpoint", "value": "21.5"})))), say("Set.")),
         r"^Set\.$"),),
         actions=(("set_value", SETPOINT, True),), states={SETPOINT: "21.5"},
-        repairs=(r"JSON string", r"read as 'number.sim1_setpoint'", r"read as the number 21.5")),
+        repairs=(r"JSON string", r"read as 'number.sim1_setpoint'", r"read as the number 21.5"),
+        openai_only=True),
     Case("an entity id without its platform, an option in the wrong case, a tool name in caps",
          (Turn("away mode and lamp on", (call(("select_option", {"entity_id": "sim1_mode",
                                                                  "option": "AWAY"}),
@@ -185,7 +185,7 @@ CASES = [
                  ("set_value", SETPOINT, False), ("press", IDENTIFY, False)),
         states={SETPOINT: "21.0"},
         tool_errors=(r"not valid JSON", r"99 is outside 5..30", r"needs 'value'",
-                     r"unexpected argument\(s\) 'force' for press")),
+                     r"unexpected argument\(s\) 'force' for press"), openai_only=True),
     Case("a service the entity does not have, an unknown tool", (Turn(
         "x", (call(("turn_on", {"entity_id": SETPOINT}), ("fly", {"entity_id": LAMP})),
               say("No.")), r"^No\.$"),),
@@ -241,9 +241,16 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-async def test_agent_decisions(broker: RunningBroker, case: Case) -> None:
-    async with running_lab(broker, lab_config(broker, **case.ask)) as lab:
+RUNS = [(case, kind) for case in CASES for kind in ("openai", "ollama")
+        if kind == "openai" or not case.openai_only]
+
+
+@pytest.mark.parametrize(("case", "kind"), RUNS, ids=[f"{c.id} ({k})" for c, k in RUNS])
+async def test_agent_decisions(broker: RunningBroker, case: Case, kind: str) -> None:
+    """Each case over both backend types: OpenAI's tool_calls and Ollama's /api/chat."""
+    model = MODEL if kind == "openai" else f"{MODEL}:latest"
+    async with running_lab(broker, lab_config(broker, **case.ask), model=model,
+                           kind=kind) as lab:
         conversation: str | None = None
         actions: list[dict[str, Any]] = []
         tool_texts: list[str] = []
