@@ -171,7 +171,7 @@ class Toolbox:
         for service, ids in self.by_service.items():
             props: dict[str, Any] = {"entity_id": {"type": "string", "enum": ids}}
             merged = _merge(self.arguments(e, service) for e in ids)
-            props.update(merged)
+            props.update({key: _described(one) for key, one in merged.items()})
             out.append(ToolSpec(name=service, description=DESCRIPTIONS.get(
                 service, f"Call the {service} service on an entity."), parameters={
                 "type": "object", "properties": props, "required": list(props)}))
@@ -342,6 +342,17 @@ def _merge(schemas: Iterable[dict[str, dict[str, Any]]]) -> dict[str, dict[str, 
             else:
                 have.pop("enum", None)
     return out
+
+
+def _described(schema: dict[str, Any]) -> dict[str, Any]:
+    """The bounds said in words too: Ollama's client keeps a property's type, enum and
+    description but drops ``minimum`` / ``maximum`` / ``maxLength``."""
+    low, high, top = schema.get("minimum"), schema.get("maximum"), schema.get("maxLength")
+    if low is not None and high is not None:
+        return {**schema, "description": f"a number from {low:g} to {high:g}"}
+    if top is not None:
+        return {**schema, "description": f"text of at most {top} characters"}
+    return schema
 
 
 def _bounded(schema: dict[str, Any]) -> dict[str, Any]:

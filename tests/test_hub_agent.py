@@ -306,8 +306,9 @@ async def test_the_request_carries_tools_over_exposed_entities_only(
                               "press", "lock", "unlock", "open", "get_state"}
         assert tools["turn_on"]["properties"]["entity_id"]["enum"] == [LAMP]
         assert tools["lock"]["properties"]["entity_id"]["enum"] == [SHED]
-        assert tools["set_value"]["properties"]["value"] == {"type": "number", "minimum": 5,
-                                                             "maximum": 30}
+        assert tools["set_value"]["properties"]["value"] == {
+            "type": "number", "minimum": 5, "maximum": 30,
+            "description": "a number from 5 to 30"}
         assert tools["select_option"]["properties"]["option"]["enum"] == ["eco", "comfort",
                                                                         "away"]
         exposed = tools["get_state"]["properties"]["entity_id"]["enum"]
@@ -424,3 +425,60 @@ async def test_ollama_backend_sends_tools_and_tool_history(ollama_edge: Any) -> 
         for tool_call in result.tool_calls or []:
             assert tool_call.name == "turn_on"
 
+
+
+# ---- tool schemas over several entities, checked per entity ---------------------------------
+
+
+def _record(platform: str, object_id: str, config: dict[str, Any]) -> Any:
+    from spark.core.discovery import parse_discovery
+    from spark.core.topics import DiscoveryTopic
+    from spark.hub.entity import EntityRecord
+
+    (spec,) = parse_discovery(DiscoveryTopic(platform, "t", object_id), orjson.dumps(
+        {"unique_id": f"t_{object_id}", "command_topic": f"t/{object_id}/set", **config}))
+    return EntityRecord(f"{platform}.{object_id}", spec.key, spec, None)
+
+
+def test_a_tool_over_several_entities_is_their_union_and_each_call_its_own() -> None:
+    from types import SimpleNamespace
+
+    from spark.core.messages.llm import ToolCall
+    from spark.hub.tools import Refused, Toolbox
+
+    records = [_record("number", "small", {"min": 0, "max": 10}),
+               _record("number", "big", {"min": 5, "max": 500}),
+               _record("select", "a", {"options": ["eco", "away"]}),
+               _record("select", "b", {"options": ["away", "boost"]}),
+               _record("text", "note", {"max": 20})]
+    registry = SimpleNamespace(entities={r.entity_id: r for r in records}, devices={})
+    box = Toolbox.build(registry, ExposeConfig(platforms=["number", "select", "text"]))
+    specs = {t.name: t.parameters["properties"] for t in box.specs()}
+    assert specs["set_value"]["value"] == {"type": ["number", "string"]}  # number and text
+    assert specs["select_option"]["option"] == {"type": "string",
+                                                "enum": ["eco", "away", "boost"]}
+
+    def run(name: str, **args: Any) -> Any:
+        return box.check(ToolCall(id="c", name=name, arguments=json.dumps(args)), 2000)
+
+    assert run("set_value", entity_id="number.big", value=400).data == {"value": 400}
+    with pytest.raises(Refused, match=r"400 is outside 0..10 for number.small") as refused:
+        run("set_value", entity_id="number.small", value=400)  # in the union, not in its range
+    assert refused.value.entity_id == "number.small"
+    with pytest.raises(Refused, match=r"'boost' is not an option of select.a"):
+        run("select_option", entity_id="select.a", option="boost")
+    assert run("set_value", entity_id="text.note", value=42).data == {"value": "42"}
+    with pytest.raises(Refused, match="longer than 20 characters"):
+        run("set_value", entity_id="text.note", value="x" * 21)
+    with pytest.raises(Refused, match="arguments of 2001 characters; at most 2000"):
+        box.check(ToolCall(id="c", name="get_state", arguments=" " * 2001), 2000)
+    with pytest.raises(Refused, match="must be a JSON object, not list"):
+        box.check(ToolCall(id="c", name="get_state", arguments="[1]"), 2000)
+    big = [_record("select", f"s{i}", {"options": [f"o{i}_{j}" for j in range(30)]})
+           for i in range(5)]
+    box = Toolbox.build(SimpleNamespace(entities={r.entity_id: r for r in big}, devices={}),
+                        ExposeConfig(entities=["select.*"], max_entities=4))
+    assert box.left_out == 1 and len(box.entities) == 4
+    option = next(t for t in box.specs() if t.name == "select_option").parameters[
+        "properties"]["option"]
+    assert option == {"type": "string"}  # 120 options joined: over MAX_ENUM, left to each check
