@@ -96,7 +96,8 @@ class ToolAgent:
                 text = "OK, I won't."
                 return Answer(text, None, [asked, ChatMessage(role="assistant", content=text)])
         registry, services = self.parts()
-        box = Toolbox.build(registry, self.config.expose) if registry is not None else None
+        box = (await Toolbox.gather(registry, self.config.expose)
+               if registry is not None else None)
         if box is not None and box.left_out:
             log.warning("ask: %d exposed entities left out (hub.ask.expose.max_entities is %d)",
                         box.left_out, self.config.expose.max_entities)

@@ -28,10 +28,12 @@ option.
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
+import functools
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -131,35 +133,23 @@ class Toolbox:
 
     @classmethod
     def build(cls, registry: Registry, config: ExposeConfig) -> Toolbox:
-        if not config.anything:
-            return cls({}, {})
-        areas = {a.strip().casefold() for a in config.areas}
-        platforms = {p.strip() for p in config.platforms}
-        chosen: dict[str, EntityRecord] = {}
-        where: dict[str, str | None] = {}
-        for entity_id in sorted(registry.entities):
-            record = registry.entities[entity_id]
-            device = registry.devices.get(record.device_id or "")
-            area = device.suggested_area if device is not None else None
-            if any(fnmatch.fnmatchcase(entity_id, p) for p in config.exclude):
-                continue
-            if not (record.platform in platforms
-                    or (area is not None and area.strip().casefold() in areas)
-                    or any(fnmatch.fnmatchcase(entity_id, p) for p in config.entities)):
-                continue
-            chosen[entity_id] = record
-            where[entity_id] = area
-        left_out = max(0, len(chosen) - config.max_entities)
-        if left_out:
-            keep = list(chosen)[:config.max_entities]
-            chosen = {k: chosen[k] for k in keep}
-        box = cls(chosen, where, left_out=left_out)
-        for entity_id, record in chosen.items():
-            if not record.spec.command_topic:
-                continue
-            for service in platform_for(record.platform).services:
-                box.by_service.setdefault(service, []).append(entity_id)
-        return box
+        """The toolbox now, in one go (see :meth:`gather` for the event loop's version)."""
+        picker = _Picker(registry, config)
+        picker.take(list(registry.entities.items()))
+        return picker.toolbox()
+
+    @classmethod
+    async def gather(cls, registry: Registry, config: ExposeConfig, batch: int = 1000
+                     ) -> Toolbox:
+        """:meth:`build`, giving the event loop a turn every ``batch`` entities (a registry
+        of 20,000 takes ~100 ms to scan on a loaded 2-core box)."""
+        picker = _Picker(registry, config)
+        items = list(registry.entities.items())  # a snapshot: discovery may change it
+        for start in range(0, len(items), batch):
+            picker.take(items[start:start + batch])
+            if start + batch < len(items):
+                await asyncio.sleep(0)
+        return picker.toolbox()
 
     def __bool__(self) -> bool:
         return bool(self.entities)
@@ -257,6 +247,56 @@ class Toolbox:
                           f"{_listing(allowed)}")
         raise Refused(f"{value[:MAX_TEXT]!r} is not an exposed entity for {tool}; use one of: "
                       f"{_listing(allowed)}")
+
+
+@functools.lru_cache(maxsize=16)
+def _matcher(patterns: tuple[str, ...]) -> Callable[[str], bool]:
+    """One compiled regex for a list of shell patterns (the config's: trusted, bounded)."""
+    if not patterns:
+        return lambda _entity_id: False
+    regex = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns))
+    return lambda entity_id: regex.match(entity_id) is not None
+
+
+class _Picker:
+    """Chooses the exposed entities of a registry, batch by batch."""
+
+    def __init__(self, registry: Registry, config: ExposeConfig) -> None:
+        self.registry, self.config = registry, config
+        self.areas = {a.strip().casefold() for a in config.areas}
+        self.platforms = {p.strip() for p in config.platforms}
+        self.named = _matcher(tuple(config.entities))
+        self.excluded = _matcher(tuple(config.exclude))
+        self.chosen: dict[str, EntityRecord] = {}
+        self.where: dict[str, str | None] = {}
+
+    def take(self, items: list[tuple[str, EntityRecord]]) -> None:
+        if not self.config.anything:
+            return
+        devices = self.registry.devices
+        for entity_id, record in items:
+            device = devices.get(record.device_id or "")
+            area = device.suggested_area if device is not None else None
+            if not (record.platform in self.platforms or self.named(entity_id)
+                    or (area is not None and area.strip().casefold() in self.areas)):
+                continue
+            if self.excluded(entity_id):
+                continue
+            self.chosen[entity_id] = record
+            self.where[entity_id] = area
+
+    def toolbox(self) -> Toolbox:
+        ids = sorted(self.chosen)
+        top = self.config.max_entities
+        chosen = {k: self.chosen[k] for k in ids[:top]}
+        box = Toolbox(chosen, {k: self.where[k] for k in chosen},
+                      left_out=max(0, len(ids) - top))
+        for entity_id, record in chosen.items():
+            if not record.spec.command_topic:
+                continue
+            for service in platform_for(record.platform).services:
+                box.by_service.setdefault(service, []).append(entity_id)
+        return box
 
 
 def _arguments(raw: str, max_chars: int, repairs: list[str]) -> dict[str, Any]:
