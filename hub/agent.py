@@ -126,12 +126,11 @@ class ToolAgent:
                 return Answer(text, results[-1], turn, actions=actions,
                               source=_source(results, started))
             results.append(result)
-            if not result.tool_calls:
-                text = result.text.strip() or _summary(actions) or "Done."
+            if not result.tool_calls or not box:  # calls without tools offered: ignored
+                text = result.text.strip() or _summary(actions) or ("Done." if actions else "")
                 turn.append(ChatMessage(role="assistant", content=text))
                 return Answer(text, result, turn, actions=actions,
                               source=_source(results, started))
-            assert box is not None  # tool calls come only when tools were sent
             turn.append(ChatMessage(role="assistant", content=result.text,
                                     tool_calls=result.tool_calls))
             confirm: list[Checked] = []
@@ -156,7 +155,7 @@ class ToolAgent:
         turn.append(ChatMessage(role="assistant", content=text))
         return Answer(text, results[-1], turn, actions=actions, source=_source(results, started))
 
-    async def _run(self, box: Toolbox, call: ToolCall, caller: Caller, services: Any,
+    async def _run(self, box: Toolbox, call: ToolCall, caller: Caller, services: Services | None,
                    actions: list[dict[str, Any]], confirm: list[Checked]) -> str:
         """One call: checked, then run (or kept for a confirmation); the tool message."""
         try:
