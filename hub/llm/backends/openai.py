@@ -91,7 +91,7 @@ class OpenAiBackend(LlmBackend):
                 yield Delta(message.get("content") or "")
                 calls = [tool_call(i, c.get("id"), (c.get("function") or {}).get("name"),
                                    (c.get("function") or {}).get("arguments") or "{}")
-                         for i, c in enumerate(message.get("tool_calls") or [])
+                         for i, c in enumerate((message.get("tool_calls") or [])[:32])
                          if isinstance(c, dict)]
                 yield Done(data.get("model", model), usage.get("prompt_tokens"),
                            usage.get("completion_tokens"), choice.get("finish_reason"),
