@@ -97,7 +97,7 @@ async def rpc_as(broker: RunningBroker, account: str) -> AsyncIterator[RpcClient
 def lab_config(broker: RunningBroker, **ask: Any) -> SparkConfig:
     return broker.spark_config(
         nodes=[{"id": "sim1", "kind": "simulated", "state_interval": 3600, "area": "Lab"}],
-        hub={"policy": POLICY, "ask": {"expose": EXPOSE, **ask}})
+        hub={"policy": POLICY, "ask": {"expose": EXPOSE, "call_timeout": 15, **ask}})
 
 
 @asynccontextmanager
@@ -273,7 +273,7 @@ async def test_agent_decisions(broker: RunningBroker, case: Case, kind: str) -> 
         if case.actions:
             assert ran == list(case.actions)
         for entity_id, state in case.states.items():
-            await wait_for(lambda e=entity_id, s=state: lab.state(e) == s, 5,
+            await wait_for(lambda e=entity_id, s=state: lab.state(e) == s, 15,
                            what=f"{entity_id} is {state}")
         errors = [json.loads(t).get("error", "") for t in dict.fromkeys(tool_texts)]
         errors = [e for e in errors if e]
@@ -285,7 +285,7 @@ async def test_agent_decisions(broker: RunningBroker, case: Case, kind: str) -> 
             assert any(re.search(pattern, r) for r in repairs), (pattern, repairs)
         if case.shed_commands:
             await wait_for(lambda: tuple(lab.commands.payloads("zigbee2mqtt/shed/set"))
-                           == case.shed_commands, 5, what="the shed's commands")
+                           == case.shed_commands, 15, what="the shed's commands")
         else:
             assert lab.commands.payloads("zigbee2mqtt/shed/set") == []
         if case.requests is not None:
@@ -392,7 +392,7 @@ async def test_a_real_engine_tool_call_reaches_the_device(
         reply = await lab.ask("Turn on the lamp")
         assert reply["actions"][0]["tool"] == "turn_on"
         assert reply["actions"][0]["entity_id"] == LAMP and reply["actions"][0]["ok"] is True
-        await wait_for(lambda: lab.state(LAMP) == "on", 5, what="the lamp is on")
+        await wait_for(lambda: lab.state(LAMP) == "on", 15, what="the lamp is on")
         assert reply["source"]["input_tokens"] > 100  # the engine's counts, both rounds
         assert reply["source"]["output_tokens"] >= 1
         # the engine read the tool's answer in round two (its prompt grew by it)
