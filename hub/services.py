@@ -29,6 +29,7 @@ from spark.hub.registry import Registry
 __all__ = ["Caller", "Command", "PolicyError", "ServiceError", "Services"]  # and SERVICES
 
 PublishFn = Callable[[str, Any, int, bool], None]
+HIDDEN = "(hidden: it carries a code)"  # a secret payload as a caller sees it
 
 
 def __getattr__(name: str) -> Any:
@@ -52,6 +53,7 @@ class Command:
     assume: dict[str, Any] | None = None  # optimistic: the attributes taken at once
     optimistic: bool = False
     state: str | None = None  # the state the call sets (taken at once when optimistic)
+    secret: bool = False  # the payloads carry a secret (an alarm code): never shown to callers
 
     @property
     def messages(self) -> tuple[tuple[str, str], ...]:
@@ -110,7 +112,8 @@ class Services:
         optimistic = platform.optimistic(entity)
         (topic, payload), *extra = messages
         return Command(topic, payload, None if optimistic else expect, spec.qos or 0, retain,
-                       tuple(extra), order.assume if optimistic else None, optimistic, expect)
+                       tuple(extra), order.assume if optimistic else None, optimistic, expect,
+                       order.secret)
 
     def check(self, service: str, entity_id: str, data: dict[str, Any]) -> Command:
         """The command :meth:`call` would publish, unpublished (``core.services.ServiceCaller``:
@@ -148,10 +151,11 @@ class Services:
             self._publish(topic, payload, cmd.qos, cmd.retain)
         if cmd.optimistic:
             self.registry.assume(entity, cmd.state, cmd.assume or {})
+        shown = (lambda p: HIDDEN) if cmd.secret else (lambda p: p)  # noqa: E731
         result: dict[str, Any] = {"entity_id": entity_id, "service": service,
-                                  "topic": cmd.topic, "payload": cmd.payload}
+                                  "topic": cmd.topic, "payload": shown(cmd.payload)}
         if cmd.extra:
-            result["messages"] = [{"topic": t, "payload": p} for t, p in cmd.messages]
+            result["messages"] = [{"topic": t, "payload": shown(p)} for t, p in cmd.messages]
         if fut is not None:
             try:
                 async with asyncio.timeout(timeout):

@@ -105,15 +105,18 @@ class Order:
 
     ``assume`` is what an optimistic entity (see :meth:`Platform.optimistic`) takes at once:
     the attributes to set; its state becomes ``expect`` (unless ``expect`` is None).
+    ``secret``: what is published carries a secret (an alarm code): the caller is not shown it.
     """
 
     payload: str
     expect: str | None  # None: nothing to wait for
     publishes: tuple[Publish, ...] = ()
     assume: dict[str, Any] | None = None
+    secret: bool = False
 
 
-ControlKind = Literal["toggle", "select", "number", "button"]
+# alarm: arm / disarm buttons with a code field when the config has a code; text: a text field
+ControlKind = Literal["toggle", "select", "number", "button", "alarm", "text"]
 
 
 @dataclass(frozen=True, slots=True)
