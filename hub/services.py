@@ -151,7 +151,7 @@ class Services:
             self._publish(topic, payload, cmd.qos, cmd.retain)
         if cmd.optimistic:
             self.registry.assume(entity, cmd.state, cmd.assume or {})
-        shown = (lambda p: HIDDEN) if cmd.secret else (lambda p: p)  # noqa: E731
+        shown = (lambda p: HIDDEN) if cmd.secret else (lambda p: p)
         result: dict[str, Any] = {"entity_id": entity_id, "service": service,
                                   "topic": cmd.topic, "payload": shown(cmd.payload)}
         if cmd.extra:

@@ -121,9 +121,16 @@ class Offline:
         self.services = Services(self.registry, self.bus,
                                  lambda t, p, q, r: self.sent.append((t, p)), TopicLayout())
 
-    def announce(self, component: str, n: int, config: dict[str, Any] | None) -> None:
+    async def announce(self, component: str, n: int, config: dict[str, Any] | None) -> None:
         payload = b"" if config is None else orjson.dumps(config_of(component, n, config))
-        self.registry.on_discovery(_message(discovery(component, n), payload))
+        await self.discover(discovery(component, n), payload)
+
+    async def discover(self, topic: str, payload: bytes) -> None:
+        """A discovery message, taken once the registry's intake (which defers configs to a
+        later pass of the event loop when a pass has spent its slice) has drained."""
+        self.registry.on_discovery(_message(topic, payload))
+        await wait_for(lambda: self.registry.discovery_backlog == 0, 10,
+                       what="discovery intake drained")
 
     def get(self, component: str, n: int = 0) -> EntityRecord | None:
         return self.registry.get(f"{component}.case_{n}")
@@ -136,7 +143,7 @@ class Offline:
 
 async def run_offline(component: str, case: Case) -> Offline:
     hub = Offline()
-    hub.announce(component, 0, case.config)
+    await hub.announce(component, 0, case.config)
     record = hub.get(component)
     if case.refused:
         assert record is None, f"{case.name}: the config was not refused"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 
 import pytest
-from ha_cases import ABSENT, Case, Offline, ids, run_offline, run_through_hub
+from ha_cases import ABSENT, Case, Offline, run_offline, run_through_hub
 
 # ---- scene -------------------------------------------------------------------------------------
 SCENE = [
@@ -202,7 +202,7 @@ async def test_cases_through_hub_and_mosquitto(broker, platform: str):
 
 async def test_scene_and_notify_states_are_their_last_use():
     hub = Offline()
-    hub.announce("scene", 0, {"command_topic": "set"})
+    await hub.announce("scene", 0, {"command_topic": "set"})
     record = hub.get("scene")
     assert record is not None and record.state is None
     await hub.services.call("turn_on", record.entity_id)

@@ -10,7 +10,7 @@ from ha_cases import Case, ids, run_offline, run_through_hub
 
 U = {"state_topic": "installed", "latest_version_topic": "latest"}
 J = {"state_topic": "state"}
-I = {**J, "command_topic": "set", "payload_install": "install"}
+INST = {**J, "command_topic": "set", "payload_install": "install"}
 
 CASES = [
     Case("installed only is unknown", U, [("state_topic", "1.9.0")], state=None,
@@ -58,8 +58,8 @@ CASES = [
          attrs={"latest_version": "3.2"}),
     Case("title from config", {**U, "title": "Bridge firmware"}, [("state_topic", "1")],
          attrs={"title": "Bridge firmware"}),
-    Case("install publishes", I, call=("install", {}), published=[("command_topic", "install")]),
-    Case("install through a template", {**I, "command_template": '{"do": "{{ value }}"}'},
+    Case("install publishes", INST, call=("install", {}), published=[("command_topic", "install")]),
+    Case("install through a template", {**INST, "command_template": '{"do": "{{ value }}"}'},
          call=("install", {}), published=[("command_topic", '{"do": "install"}')]),
     Case("install without payload_install refused", {**J, "command_topic": "set"},
          call=("install", {}), error="payload_install"),
