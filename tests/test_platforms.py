@@ -50,7 +50,8 @@ def test_control_and_words_use_the_platforms_own_services(name: str):
     control = platform.control
     if control is not None:
         calls = ([control.call(True)[0], control.call(False)[0]] if control.kind == "toggle"
-                 else [control.call("x")[0]])
+                 else [control.call((s, None))[0] for s in platform.services]
+                 if control.kind == "alarm" else [control.call("x")[0]])
         assert set(calls) <= set(platform.services), name
         assert platform.words.listed, f"{name} has a panel control but voice cannot name it"
     words = platform.words
@@ -111,3 +112,14 @@ def test_json_light_and_image_keep_more_than_a_state():
     assert order.payload == '{"state":"ON","brightness":30}'
     image = record("image", {"image_topic": "i/raw"})
     assert platform_for("image").state(image, b"\x89PNG") != IGNORE and image.image == b"\x89PNG"
+
+
+def test_the_cloud_allow_list_knows_the_new_platforms_services():
+    from spark.bridges.sinks.kafka.config import CloudSourceConfig
+
+    new = ["alarm_arm_away", "alarm_disarm", "alarm_trigger", "send_message", "install",
+           "start_mowing", "dock", "return_to_base", "set_fan_speed", "send_command", "locate",
+           "clean_spot", "start", "pause", "stop"]
+    assert CloudSourceConfig(allow_services=new).allow_services == new
+    with pytest.raises(ValueError, match="unknown service"):
+        CloudSourceConfig(allow_services=["alarm_self_destruct"])

@@ -139,6 +139,9 @@ class Control:
         """The service call for a widget's new value."""
         if self.kind == "toggle":
             return (self.on if value else self.off), {}
+        if self.kind == "alarm":  # (service, code or None) from the keypad
+            service, code = value
+            return str(service), ({self.field: code} if code else {})
         return self.service, ({self.field: value} if self.field else {})
 
 
