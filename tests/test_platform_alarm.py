@@ -35,6 +35,10 @@ CASES = [
          {**ALARM, "value_template":
           "{% if (value | int) == 100 %}armed_away{% else %}disarmed{% endif %}"},
          [("state_topic", "100")], state="armed_away"),
+    Case("template output is stripped",
+         {**ALARM, "value_template": "  {% if (value | int) == 100 %}  armed_away  "
+                                     "{% else %}  disarmed  {% endif %}  "},
+         [("state_topic", "100")], state="armed_away"),
     Case("state via JSON template", {**ALARM, "value_template": "{{ value_json.state }}"},
          [("state_topic", '{"state": "triggered"}')], state="triggered"),
     *[Case(f"{svc} publishes {payload}", ALARM, call=(svc, {}),

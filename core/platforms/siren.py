@@ -92,7 +92,11 @@ class Siren(OnOff):
     def state(self, entity: Entity, payload: bytes) -> Any:
         spec = _schema(entity)
         value = self.render_key(entity, "state_value_template", payload)
-        entity.attributes["available_tones"] = spec.available_tones
+        attrs = entity.attributes
+        if spec.available_tones:
+            attrs["available_tones"] = spec.available_tones
+        for key in _supported(spec):  # HA shows each supported attribute, None until known
+            attrs.setdefault(key, None)
         if not value or value == "{}":
             return IGNORE
         on = spec.state_on if spec.state_on is not None else spec.payload_on

@@ -148,7 +148,7 @@ class CompiledTemplate:
         try:
             for func, args in chain:
                 obj = func(obj, *args)
-            text = str(obj)
+            text = str(obj).strip()  # as a Jinja render (HA strips every rendered template)
         except Exception:
             return None  # Jinja raises the same error with its own message
         if len(text) > self._max_output:
@@ -176,7 +176,7 @@ class CompiledTemplate:
                         f"template output longer than {self._max_output} characters"
                     )
                 parts.append(chunk)
-            return "".join(parts)
+            return "".join(parts).strip()  # HA strips every rendered template
         except TemplateError:
             raise
         except Exception as exc:  # sandbox, undefined, type, arithmetic, recursion ...
