@@ -284,6 +284,9 @@ class Registry:
             self._publisher[key] = publisher
             self._per_publisher[publisher] += 1
             event = EntityAdded(now, record.entity_id, spec.component, record.device_id)
+        initial = platform_for(spec.component).initial(record)  # HA's start state, if any
+        if initial is not None:
+            record.state = initial
         if device is not None:
             device.entities.add(record.entity_id)
         self._route(record)

@@ -104,15 +104,19 @@ class Order:
 
     ``assume`` is what an optimistic entity (see :meth:`Platform.optimistic`) takes at once:
     the attributes to set; its state becomes ``expect`` (unless ``expect`` is None).
+    ``optimistic`` overrides :meth:`Platform.optimistic` for this call where Home Assistant
+    decides per attribute (a cover's tilt without ``tilt_status_topic``, a climate's fan mode
+    without ``fan_mode_state_topic``); None: the platform's rule.
     """
 
     payload: str
     expect: str | None  # None: nothing to wait for
     publishes: tuple[Publish, ...] = ()
     assume: dict[str, Any] | None = None
+    optimistic: bool | None = None
 
 
-ControlKind = Literal["toggle", "select", "number", "button"]
+ControlKind = Literal["toggle", "select", "number", "button", "slider", "group"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,8 +124,14 @@ class Control:
     """The panel's control for a platform, as data.
 
     ``kind`` picks the widget; ``on`` / ``off`` are the services a toggle calls and ``on_state``
-    the state it shows as on; ``service`` is what a select, number or button calls and ``field``
-    the data key its value goes in.
+    the state it shows as on; ``service`` is what a select, number, slider (0..100) or button
+    calls and ``field`` the data key its value goes in.
+
+    A ``group`` draws its ``parts`` side by side (a cover's open / stop / close buttons and its
+    position slider). A part shows attribute ``value`` (``""``: the state), offers the options
+    in attribute ``options`` (``""``: the config's ``options``), takes its bounds from the
+    attributes named in ``bounds`` (min, max, step), is drawn only when config key ``needs`` is
+    set, and carries a ``label`` (our own text, never the device's).
     """
 
     kind: ControlKind
@@ -130,12 +140,28 @@ class Control:
     on_state: str = "on"
     service: str = ""
     field: str = ""
+    parts: tuple[Control, ...] = ()
+    value: str = ""
+    options: str = ""
+    bounds: tuple[str, str, str] | None = None
+    needs: str = ""
+    label: str = ""
 
     def call(self, value: Any) -> tuple[str, dict[str, Any]]:
-        """The service call for a widget's new value."""
+        """The service call for a widget's new value (a group: its first part's)."""
+        if self.kind == "group":
+            return self.parts[0].call(value)
         if self.kind == "toggle":
             return (self.on if value else self.off), {}
         return self.service, ({self.field: value} if self.field else {})
+
+    def services(self) -> set[str]:
+        """Every service the control (and its parts) may call."""
+        if self.kind == "group":
+            return set().union(*(part.services() for part in self.parts))
+        if self.kind == "toggle":
+            return {self.on, self.off}
+        return {self.service}
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +200,12 @@ class Platform:
     words: ClassVar[Words] = Words()
 
     # ---- state -------------------------------------------------------------------------------
+    def initial(self, entity: Entity) -> str | None:
+        """The state a new (or re-configured) entity starts in, before any message; may set
+        attributes in place (Home Assistant's climate starts ``off`` at 21 degrees without a
+        mode state topic). None: unknown, as most platforms."""
+        return None
+
     def state(self, entity: Entity, payload: bytes) -> Any:
         """The new state string, ``None`` (unknown), ``IGNORE`` or a :class:`Fired` event."""
         tpl = entity.value_tpl  # (render inlined: this runs for every state message)
