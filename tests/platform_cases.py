@@ -185,18 +185,25 @@ async def run_through_hub(broker: Any, component: str, states: list[StateCase],
         await wait_for(lambda: reg.stats.messages >= start + len(feed), 10,
                        what="every case's messages routed")
         for n, case in enumerate(states):
-            record = reg.get(f"{component}.case_{n}")
-            await wait_for(lambda: matches(record, case.state, case.attrs), 5, what=case.name)
+            await _settled(reg.get(f"{component}.case_{n}"), case.state, case.attrs, case.name)
         for n, case in enumerate(commands, start=len(states)):
             entity_id = f"{component}.case_{n}"
             want = [(_topic(component, n, case.config, key), payload.encode())
                     for key, payload in case.published]
-            topics = {t for t, _ in want}
             await services.call(case.service, entity_id, dict(case.data))
+            await _published(rec, want, case.name)
+            await _settled(reg.get(entity_id), case.state, case.attrs, case.name)
 
-            def seen(topics: set[str] = topics) -> list[tuple[str, bytes]]:
-                return [(m.topic, m.payload) for m in rec.messages if m.topic in topics]
 
-            await wait_for(lambda: seen() == want, 5, what=f"{case.name}: {want}")
-            record = reg.get(entity_id)
-            await wait_for(lambda: matches(record, case.state, case.attrs), 5, what=case.name)
+async def _settled(record: EntityRecord | None, state: Any, attrs: dict[str, Any],
+                   name: str) -> None:
+    await wait_for(lambda: matches(record, state, attrs), 5, what=name)
+
+
+async def _published(rec: Any, want: list[tuple[str, bytes]], name: str) -> None:
+    topics = {t for t, _ in want}
+
+    def seen() -> list[tuple[str, bytes]]:
+        return [(m.topic, m.payload) for m in rec.messages if m.topic in topics]
+
+    await wait_for(lambda: seen() == want, 5, what=f"{name}: {want}")
