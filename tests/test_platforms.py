@@ -87,7 +87,7 @@ def test_a_platform_without_a_module_passes_the_payload_through():
 
 
 def test_on_off_family_shares_state_and_commands():
-    for name in ("switch", "fan", "siren", "humidifier", "light"):
+    for name in ("switch", "siren", "light"):  # fan / humidifier: their own tests
         entity = record(name, {"state_topic": "x/s", "command_topic": "x/c",
                                "state_on": "1", "payload_on": "go"})
         platform = platform_for(name)
