@@ -146,9 +146,9 @@ class Cover(Platform):
 
     def topic_state(self, entity: Entity, key: str, payload: bytes) -> Any:
         if key == "tilt_status_topic":
-            value = _render(entity, "tilt_status_template", payload)
-            if value:
-                self._tilt(entity, value)
+            tilt = _render(entity, "tilt_status_template", payload)
+            if tilt:
+                self._tilt(entity, tilt)
             return IGNORE
         spec = _schema(entity)
         value: Any = _render(entity, "position_template", payload)

@@ -165,8 +165,8 @@ class Humidifier(Platform):
                                       spec.max_humidity))
             publish = Publish("target_humidity_command_topic", humidity,
                               "target_humidity_command_template")
-            optimistic, values = (spec.optimistic_for("target_humidity_state_topic"),
-                                  {"humidity": humidity})
+            optimistic = spec.optimistic_for("target_humidity_state_topic")
+            values: dict[str, Any] = {"humidity": humidity}
         else:
             if not spec.mode_command_topic:
                 raise ServiceError(f"{entity.entity_id} cannot {service}: its config has no "
