@@ -108,3 +108,14 @@ def test_json_light_and_image_keep_more_than_a_state():
     assert order.payload == '{"state":"ON","brightness":30}'
     image = record("image", {"image_topic": "i/raw"})
     assert platform_for("image").state(image, b"\x89PNG") is IGNORE and image.image == b"\x89PNG"
+
+
+def test_the_cloud_allow_list_knows_the_multi_value_platforms_services():
+    from spark.bridges.sinks.kafka.config import KafkaSinkConfig
+
+    wanted = ["open_cover", "close_cover", "stop_cover", "set_cover_position",
+              "set_cover_tilt_position", "set_hvac_mode", "set_temperature", "set_fan_mode",
+              "set_swing_mode", "set_preset_mode", "set_humidity", "set_percentage",
+              "oscillate", "set_direction", "open_valve", "set_valve_position", "set_mode",
+              "set_operation_mode"]
+    assert KafkaSinkConfig(source={"allow_services": wanted}).source.allow_services == wanted
