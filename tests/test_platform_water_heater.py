@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 from platform_cases import (
+    ABSENT,
     CommandCase,
     StateCase,
     ids,
@@ -31,7 +32,12 @@ STATES = [
                "operation_list": ["off", "eco", "electric", "gas", "heat_pump", "high_demand",
                                   "performance"]}),
     StateCase("Fahrenheit defaults", {**MODE, "temperature_unit": "F"}, [], "off",
-              {"min_temp": 110, "max_temp": 140, "temperature": 110}),
+              {"min_temp": 110, "max_temp": 140, "temperature": 110,
+               "target_temp_high": None, "target_temp_low": None}),
+    StateCase("no operation mode attributes without a mode command topic",
+              {"mode_state_topic": "mode", "temperature_command_topic": "temp/set"},
+              [("mode_state_topic", "eco")], "eco",
+              {"operation_mode": ABSENT, "operation_list": ABSENT}),
     StateCase("unknown with a mode state topic", PMODE, [], None),
     StateCase("mode from its topic", PMODE, [("mode_state_topic", "eco")], "eco",
               {"operation_mode": "eco"}),

@@ -6,8 +6,9 @@
   mode state topic (or with ``optimistic``), as HA.
 - Attributes: ``current_temperature``, ``temperature`` (target; starts at ``initial``, 110 F =
   43.3 C, without its state topic), rounded to ``precision`` (tenths in Celsius, whole degrees
-  in Fahrenheit); ``operation_mode``, ``operation_list``, ``min_temp`` / ``max_temp`` (110..140
-  F).
+  in Fahrenheit); ``target_temp_high`` / ``target_temp_low`` (None, as HA shows them);
+  with ``mode_command_topic``: ``operation_mode``, ``operation_list``; ``min_temp`` /
+  ``max_temp`` (110..140 F).
 - Services: ``set_operation_mode`` (``mode_command_template``), ``set_temperature``
   (``temperature_command_template``; an ``operation_mode`` in the same call is published
   after it, as HA), ``turn_on`` / ``turn_off`` (``payload_on`` / ``payload_off`` to
@@ -109,6 +110,7 @@ class WaterHeater(Platform):
         high = spec.max_temp if spec.max_temp is not None else _fahrenheit_to(f, 140)
         attrs["min_temp"], attrs["max_temp"] = show_temp(low, precision), show_temp(high, precision)
         attrs.setdefault("current_temperature", None)
+        attrs["target_temp_high"] = attrs["target_temp_low"] = None  # HA shows both, unused
         if spec.optimistic_for("temperature_state_topic"):
             start = spec.initial if spec.initial is not None else _fahrenheit_to(f, 110)
             attrs["temperature"] = show_temp(start, precision)
@@ -117,7 +119,8 @@ class WaterHeater(Platform):
         if spec.mode_command_topic:
             attrs["operation_list"] = list(spec.modes)
         if spec.optimistic_for("mode_state_topic"):
-            attrs["operation_mode"] = "off"
+            if spec.mode_command_topic:
+                attrs["operation_mode"] = "off"
             return "off"
         return None
 
@@ -130,13 +133,12 @@ class WaterHeater(Platform):
         value = payload.decode("utf-8", "replace") if tpl is None else tpl.render(payload)
         what = f"{entity.entity_id} {key.removesuffix('_topic')}"
         if key == "mode_state_topic":
-            if value == "None":
-                entity.attributes["operation_mode"] = None
-                return None
-            if value not in spec.modes:
+            mode = None if value == "None" else value
+            if mode is not None and mode not in spec.modes:
                 raise PayloadError(f"{what}: {value[:40]!r} is not one of its modes")
-            entity.attributes["operation_mode"] = value
-            return value
+            if spec.mode_command_topic:  # HA shows operation_mode with OPERATION_MODE only
+                entity.attributes["operation_mode"] = mode
+            return mode
         if not value:
             return IGNORE
         parsed = None if value == "None" else number(value, what)
