@@ -231,3 +231,10 @@ def test_discovery_rules(config, error):
 
 async def test_every_case_through_the_hub_and_mosquitto(broker):
     await run_through_hub(broker, "climate", STATES, COMMANDS)
+
+
+def test_a_climate_with_only_a_mode_command_topic_is_commandable():
+    record = Offline().add("climate", 0, MODE)
+    assert record.commandable and record.as_dict()["commandable"]
+    assert record.as_dict()["state"] == "off"  # HA's start state, not null
+    assert not Offline().add("climate", 1, {"mode_state_topic": "m"}).commandable

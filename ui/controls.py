@@ -53,15 +53,9 @@ def control_spec(record: EntityRecord) -> ControlSpec | None:
 
 
 def controllable(record: EntityRecord) -> bool:
-    """An operator gets a control when the platform has one and the entity can be commanded:
-    a command topic of any kind (a climate may have only ``mode_command_topic``, a cover only
-    ``set_position_topic``)."""
-    if control_spec(record) is None:
-        return False
-    spec = record.spec
-    return bool(spec.command_topic) or any(
-        (key.endswith("command_topic") or key == "set_position_topic") and value
-        for key, value in spec.raw.items())
+    """An operator gets a control when the platform has one and the entity has a command
+    topic of any kind (``EntityRecord.commandable``)."""
+    return control_spec(record) is not None and record.commandable
 
 
 Changed = Callable[[Any], None]
