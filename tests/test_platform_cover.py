@@ -8,7 +8,10 @@ their templates and variables, the optimistic rules, toggle), written as our own
 
 from __future__ import annotations
 
+import orjson
 import pytest
+from helpers import wait_for
+from lab import publish_as, running_hub
 from platform_cases import (
     ABSENT,
     CommandCase,
@@ -21,6 +24,7 @@ from platform_cases import (
 )
 
 from spark.core.errors import PayloadError
+from spark.core.mqtt import Message, MqttClient
 
 ST = {"state_topic": "state", "command_topic": "set"}
 POS = {"position_topic": "pos", "set_position_topic": "pos/set"}
@@ -208,3 +212,39 @@ def test_a_template_or_command_needs_its_topic(config):
 
 async def test_every_case_through_the_hub_and_mosquitto(broker):
     await run_through_hub(broker, "cover", STATES, COMMANDS)
+
+
+async def test_a_call_waits_for_the_cover_to_report(broker):
+    """A Zigbee2MQTT-shaped blind answers OPEN with opening, then open and its position: the
+    call with ``wait=True`` returns once the state is ``open`` (not ``OPEN``)."""
+    cfg = broker.spark_config(nodes=[])
+    pw = broker.passwords
+    blind = {"name": "Blind", "unique_id": "rt_blind", "default_entity_id": "cover.rt_blind",
+             "command_topic": "zigbee2mqtt/rt_blind/set",
+             "state_topic": "zigbee2mqtt/rt_blind", "value_template": "{{ value_json.state }}",
+             "state_open": "OPEN", "state_closed": "CLOSE", "state_opening": "OPENING",
+             "state_closing": "CLOSING", "state_stopped": "STOP",
+             "position_topic": "zigbee2mqtt/rt_blind", "set_position_topic":
+             "zigbee2mqtt/rt_blind/set", "position_template": "{{ value_json.position }}",
+             "set_position_template": '{"position": {{ position }}}'}
+    async with running_hub(cfg, pw["hub"]) as hub, \
+            MqttClient(cfg.mqtt, "rt-blind", username="zigbee2mqtt",
+                       password=pw["zigbee2mqtt"]) as device:
+        def on_command(msg: Message) -> None:
+            if msg.payload == b"OPEN":
+                device.publish("zigbee2mqtt/rt_blind", b'{"state": "OPENING", "position": 40}', 1)
+                device.publish("zigbee2mqtt/rt_blind", b'{"state": "OPEN", "position": 100}', 1)
+
+        device.subscribe("zigbee2mqtt/rt_blind/set", on_command, 1)
+        await device.wait_connected(10)
+        await publish_as(cfg, "zigbee2mqtt", pw["zigbee2mqtt"], [
+            ("homeassistant/cover/rt_blind/cover/config", orjson.dumps(blind),
+             False),
+            ("zigbee2mqtt/rt_blind", b'{"state": "CLOSE", "position": 0}', False)])
+        reg = hub.registry
+        await wait_for(lambda: reg.get("cover.rt_blind") is not None
+                       and reg.get("cover.rt_blind").state == "closed", 10)
+        result = await hub.services.call("open_cover", "cover.rt_blind", wait=True)
+        assert result["state"] == "open" and result["payload"] == "OPEN"
+        await wait_for(lambda: reg.get("cover.rt_blind").attributes.get("current_position")
+                       == 100, 5)
