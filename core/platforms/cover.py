@@ -209,8 +209,8 @@ class Cover(Platform):
         elif service == "toggle_cover_tilt":
             tilt = entity.attributes.get("current_tilt_position")
             closed = to_percentage(spec.tilt_range, spec.tilt_closed_value)
-            opened = isinstance(tilt, int) and tilt <= closed
-            service = "open_cover_tilt" if opened else "close_cover_tilt"
+            tilted_shut = isinstance(tilt, int) and tilt <= closed
+            service = "open_cover_tilt" if tilted_shut else "close_cover_tilt"
         if service in ("open_cover", "close_cover", "stop_cover"):
             return self._move(entity, service)
         if service == "set_cover_position":
