@@ -401,7 +401,11 @@ class Registry:
             elif kind == EXTRA:
                 self._apply_extra(record, index, payload)
             elif kind == ATTRIBUTES:
-                record.attributes.update(interpret_attributes(record, payload))
+                data = interpret_attributes(record, payload)
+                blocked = platform_for(record.spec.component).blocked_attributes
+                if blocked:  # HA: json_attributes may not overwrite what the platform sets
+                    data = {k: v for k, v in data.items() if k not in blocked}
+                record.attributes.update(data)
                 record.last_updated = time.time()
             else:
                 self._apply_availability(record, index, payload)

@@ -195,6 +195,9 @@ class Platform:
     # True when state()/topic_state() change attributes: the registry then compares them and
     # reports an attribute-only change (as HA's state_changed with the same state).
     state_attributes: ClassVar[bool] = False
+    # Attributes the platform sets itself, which ``json_attributes_topic`` may not overwrite
+    # (HA's ``_attributes_extra_blocked``: a cover's ``current_position`` ...).
+    blocked_attributes: ClassVar[frozenset[str]] = frozenset()
     control: ClassVar[Control | None] = None
     display: ClassVar[Display] = "value"
     words: ClassVar[Words] = Words()

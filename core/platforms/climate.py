@@ -193,6 +193,11 @@ class Climate(Platform):
                 "set_swing_mode", "set_preset_mode", "turn_on", "turn_off", "toggle")
     state_topics = tuple(TOPICS)
     state_attributes = True
+    blocked_attributes = frozenset({
+        "fan_modes", "hvac_modes", "max_humidity", "max_temp", "min_humidity", "min_temp",
+        "preset_modes", "swing_modes", "target_temp_step", "current_humidity",
+        "current_temperature", "fan_mode", "hvac_action", "preset_mode", "swing_mode",
+        "humidity", "temperature", "target_temp_high", "target_temp_low"})
     control = Control("group", parts=(
         Control("select", service="set_hvac_mode", field="hvac_mode", options="hvac_modes"),
         Control("number", service="set_temperature", field="temperature", value="temperature",

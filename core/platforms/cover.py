@@ -116,6 +116,7 @@ class Cover(Platform):
                 "set_cover_tilt_position", "toggle_cover_tilt")
     state_topics = ("position_topic", "tilt_status_topic")
     state_attributes = True
+    blocked_attributes = frozenset({"current_position", "current_tilt_position"})
     control = Control("group", parts=(
         Control("button", service="open_cover", label="Open", needs="command_topic"),
         Control("button", service="stop_cover", label="Stop", needs="command_topic"),

@@ -111,6 +111,8 @@ class Fan(Platform):
                 "oscillate", "set_direction")
     state_topics = tuple(TEMPLATES)
     state_attributes = True
+    blocked_attributes = frozenset({"direction", "oscillating", "percentage_step", "percentage",
+                                    "preset_mode", "preset_modes"})
     control = Control("group", parts=(
         Control("toggle"),
         Control("slider", service="set_percentage", field="percentage", value="percentage",

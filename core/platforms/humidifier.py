@@ -79,6 +79,8 @@ class Humidifier(Platform):
     services = ("turn_on", "turn_off", "toggle", "set_humidity", "set_mode")
     state_topics = tuple(TEMPLATES)
     state_attributes = True
+    blocked_attributes = frozenset({"action", "available_modes", "current_humidity", "humidity",
+                                    "max_humidity", "min_humidity", "mode"})
     control = Control("group", parts=(
         Control("toggle"),
         Control("number", service="set_humidity", field="humidity", value="humidity",

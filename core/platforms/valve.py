@@ -79,6 +79,7 @@ class Valve(Platform):
     Schema = ValveSchema
     services = ("open_valve", "close_valve", "stop_valve", "set_valve_position", "toggle")
     state_attributes = True
+    blocked_attributes = frozenset({"current_position"})
     control = Control("group", parts=(
         Control("button", service="open_valve", label="Open", needs="command_topic"),
         Control("button", service="stop_valve", label="Stop", needs="payload_stop"),

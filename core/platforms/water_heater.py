@@ -93,6 +93,9 @@ class WaterHeater(Platform):
     services = ("set_operation_mode", "set_temperature", "turn_on", "turn_off")
     state_topics = tuple(TOPICS)
     state_attributes = True
+    blocked_attributes = frozenset({"current_temperature", "max_temp", "min_temp",
+                                    "operation_list", "operation_mode", "temperature",
+                                    "target_temp_high", "target_temp_low"})
     control = Control("group", parts=(
         Control("select", service="set_operation_mode", field="operation_mode",
                 options="operation_list", needs="mode_command_topic"),
