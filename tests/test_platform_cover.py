@@ -207,11 +207,15 @@ async def test_command(case: CommandCase):
     await run_command_offline("cover", case)
 
 
-@pytest.mark.parametrize("config", [{"set_position_topic": "p/set"},
-                                    {"command_topic": "c", "value_template": "{{ value }}"},
-                                    {"tilt_status_template": "{{ value }}"}])
-def test_a_template_or_command_needs_its_topic(config):
-    with pytest.raises(PayloadError, match="must be set together"):
+@pytest.mark.parametrize(("config", "error"), [
+    ({"set_position_topic": "p/set"}, "must be set together"),
+    ({"command_topic": "c", "value_template": "{{ value }}"}, "must be set together"),
+    ({"tilt_status_template": "{{ value }}"}, "must be set together"),
+    ({"command_topic": "c", "position_open": 0}, "must differ"),
+    ({"command_topic": "c", "tilt_min": 100}, "must differ"),
+])
+def test_discovery_rules(config, error):
+    with pytest.raises(PayloadError, match=error):
         Offline().parse("cover", config)
 
 

@@ -112,6 +112,7 @@ async def test_command(case: CommandCase):
     ({"reports_position": True, "payload_open": "O"}, "not allowed"),
     ({"position_open": 50}, "only allowed"),
     ({"value_template": "{{ value }}"}, "state_topic"),
+    ({"reports_position": True, "position_open": 0}, "must differ"),
 ])
 def test_discovery_rules(config, error):
     with pytest.raises(PayloadError, match=error):

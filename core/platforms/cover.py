@@ -77,6 +77,11 @@ class CoverSchema(DiscoveredEntity):
                            ("tilt_status_template", "tilt_status_topic")):
             if raw.get(needs) is not None and raw.get(key) is None:
                 raise ValueError(f"'{needs}' must be set together with '{key}'")
+        # an empty range would divide by zero on every message (HA logs a traceback each time)
+        if self.position_open == self.position_closed:
+            raise ValueError("position_open and position_closed must differ")
+        if self.tilt_min == self.tilt_max:
+            raise ValueError("tilt_min and tilt_max must differ")
         return self
 
     @property

@@ -55,6 +55,8 @@ class ValveSchema(DiscoveredEntity):
                              "reports a position")
         if raw.get("value_template") is not None and raw.get("state_topic") is None:
             raise ValueError("'value_template' must be set together with 'state_topic'")
+        if self.position_open == self.position_closed:
+            raise ValueError("position_open and position_closed must differ")
         return self
 
     @property
