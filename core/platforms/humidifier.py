@@ -5,9 +5,9 @@
   (``ON`` / ``OFF``) -> ``on`` / ``off``; ``None`` -> unknown; others ignored.
 - Attributes from their topics and templates: ``humidity`` (the target, rounded, within
   ``min_humidity..max_humidity`` (0..100), ``payload_reset_humidity`` -> None), ``mode`` (one
-  of ``modes``, ``payload_reset_mode`` -> None), ``action`` (off, humidifying, drying, idle),
-  ``current_humidity`` (0..100); capabilities ``min_humidity``, ``max_humidity``,
-  ``available_modes``.
+  of ``modes``, ``payload_reset_mode`` -> None), ``action`` (off, humidifying, drying, idle;
+  ``None`` ignored), ``current_humidity`` (rounded, 0..100, ``payload_reset_humidity`` -> none);
+  capabilities ``min_humidity``, ``max_humidity``, ``available_modes``.
 - Services: ``turn_on`` / ``turn_off`` / ``toggle`` (``command_template``), ``set_humidity``
   (``target_humidity_command_template``), ``set_mode`` (``mode_command_template``); each part
   without its state topic is taken at once.
@@ -137,15 +137,14 @@ class Humidifier(Platform):
             attrs["humidity"] = humidity
         elif key == "action_topic":
             if value == "None":
-                attrs.pop("action", None)
-            elif value not in ACTIONS:
+                return IGNORE  # HA ignores it (the action stays)
+            if value not in ACTIONS:
                 raise PayloadError(f"{what}: {value[:40]!r} is not a humidifier action")
-            else:
-                attrs["action"] = value
-        elif value == "None":
+            attrs["action"] = value
+        elif value == spec.payload_reset_humidity:
             attrs.pop("current_humidity", None)
         else:
-            current = round(number(value, what), 1)
+            current = round(number(value, what))
             if not 0 <= current <= 100:
                 raise PayloadError(f"{what}: {current} is outside 0..100")
             attrs["current_humidity"] = current
