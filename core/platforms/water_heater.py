@@ -7,11 +7,11 @@
 - Attributes: ``current_temperature``, ``temperature`` (target; starts at ``initial``, 110 F =
   43.3 C, without its state topic), rounded to ``precision`` (tenths in Celsius, whole degrees
   in Fahrenheit); ``target_temp_high`` / ``target_temp_low`` (None, as HA shows them);
-  with ``mode_command_topic``: ``operation_mode``, ``operation_list``; ``min_temp`` /
+  with a mode state or command topic: ``operation_mode``, ``operation_list``; ``min_temp`` /
   ``max_temp`` (110..140 F).
 - Services: ``set_operation_mode`` (``mode_command_template``), ``set_temperature``
   (``temperature_command_template``; an ``operation_mode`` in the same call is published
-  after it, as HA), ``turn_on`` / ``turn_off`` (``payload_on`` / ``payload_off`` to
+  first, as HA), ``turn_on`` / ``turn_off`` (``payload_on`` / ``payload_off`` to
   ``power_command_topic``). Values are checked against the modes and min/max.
 - Panel: an operation mode select and a target temperature field.
 """
@@ -80,6 +80,11 @@ class WaterHeaterSchema(DiscoveredEntity):
     def optimistic_for(self, state_topic: str) -> bool:
         return bool(self.optimistic) or getattr(self, state_topic) is None
 
+    @property
+    def operation_mode(self) -> bool:
+        """HA's ``OPERATION_MODE`` feature: a mode state or command topic."""
+        return bool(self.mode_state_topic or self.mode_command_topic)
+
 
 def _schema(entity: Entity) -> WaterHeaterSchema:
     spec = entity.spec
@@ -119,10 +124,10 @@ class WaterHeater(Platform):
             attrs["temperature"] = show_temp(start, precision)
         else:
             attrs.setdefault("temperature", None)
-        if spec.mode_command_topic:
+        if spec.operation_mode:
             attrs["operation_list"] = list(spec.modes)
         if spec.optimistic_for("mode_state_topic"):
-            if spec.mode_command_topic:
+            if spec.operation_mode:
                 attrs["operation_mode"] = "off"
             return "off"
         return None
@@ -136,10 +141,12 @@ class WaterHeater(Platform):
         value = payload.decode("utf-8", "replace") if tpl is None else tpl.render(payload)
         what = f"{entity.entity_id} {key.removesuffix('_topic')}"
         if key == "mode_state_topic":
+            if not value.strip():
+                return IGNORE
             mode = None if value == "None" else value
             if mode is not None and mode not in spec.modes:
                 raise PayloadError(f"{what}: {value[:40]!r} is not one of its modes")
-            if spec.mode_command_topic:  # HA shows operation_mode with OPERATION_MODE only
+            if spec.operation_mode:  # HA shows operation_mode with OPERATION_MODE only
                 entity.attributes["operation_mode"] = mode
             return mode
         if not value:
@@ -163,6 +170,10 @@ class WaterHeater(Platform):
                 optimistic=True)
         parts: list[tuple[Publish, bool, dict[str, Any]]] = []
         mode = None
+        if service == "set_operation_mode" or data.get("operation_mode") is not None:
+            mode = data_option(data, "operation_mode", service, spec.modes)
+            parts.append((Publish("mode_command_topic", mode, "mode_command_template"),
+                          spec.optimistic_for("mode_state_topic"), {"operation_mode": mode}))
         if service == "set_temperature":
             attrs = entity.attributes
             temperature = data_float(data, "temperature", service, attrs.get("min_temp"),
@@ -171,10 +182,6 @@ class WaterHeater(Platform):
                                   "temperature_command_template"),
                           spec.optimistic_for("temperature_state_topic"),
                           {"temperature": show_temp(temperature, spec.shown_precision)}))
-        if service == "set_operation_mode" or data.get("operation_mode") is not None:
-            mode = data_option(data, "operation_mode", service, spec.modes)
-            parts.append((Publish("mode_command_topic", mode, "mode_command_template"),
-                          spec.optimistic_for("mode_state_topic"), {"operation_mode": mode}))
         publishes = tuple(p for p, _, _ in parts if getattr(spec, p.topic_key, None))
         if not publishes:
             keys = ", ".join(p.topic_key for p, _, _ in parts)
