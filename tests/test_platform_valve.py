@@ -110,8 +110,7 @@ async def test_command(case: CommandCase):
 
 @pytest.mark.parametrize(("config", "error"), [
     ({"reports_position": True, "payload_open": "O"}, "not allowed"),
-    ({"position_open": 50}, "only allowed"),
-    ({"value_template": "{{ value }}"}, "state_topic"),
+    ({"reports_position": True, "state_closed": "shut"}, "not allowed"),
     ({"reports_position": True, "position_open": 0}, "must differ"),
 ])
 def test_discovery_rules(config, error):

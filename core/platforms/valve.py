@@ -1,5 +1,5 @@
 """``valve``, with Home Assistant's MQTT valve semantics (``components/mqtt/valve.py`` of HA
-2024.8-2025.4).
+2024.1-2025.4; ``None`` resetting to unknown is taken from the cover).
 
 - Without ``reports_position``: the state payload (through ``value_template``; or JSON with a
   ``state`` key) is matched against ``state_open`` / ``state_opening`` / ``state_closed`` /
@@ -46,16 +46,13 @@ class ValveSchema(DiscoveredEntity):
 
     @model_validator(mode="after")
     def _rules(self) -> ValveSchema:
-        raw = self.raw
-        if self.reports_position and ("payload_open" in raw or "payload_close" in raw):
-            raise ValueError("payload_open and payload_close are not allowed if the valve "
-                             "reports a position")
-        if not self.reports_position and ("position_open" in raw or "position_closed" in raw):
-            raise ValueError("position_open and position_closed are only allowed if the valve "
-                             "reports a position")
-        if raw.get("value_template") is not None and raw.get("state_topic") is None:
-            raise ValueError("'value_template' must be set together with 'state_topic'")
-        if self.position_open == self.position_closed:
+        if not self.reports_position:
+            return self
+        if any(key in self.raw for key in ("payload_open", "payload_close", "state_open",
+                                            "state_closed")):
+            raise ValueError("payload_open, payload_close, state_open and state_closed are not "
+                             "allowed if the valve reports a position")
+        if self.position_open == self.position_closed:  # an empty range: nothing to scale to
             raise ValueError("position_open and position_closed must differ")
         return self
 
@@ -172,10 +169,11 @@ class Valve(Platform):
                                    "a position (reports_position)")
             percentage = data_percentage(data, "position", service)
             ranged = round(from_percentage(spec.range, percentage))
-            variables = {"position": percentage, "entity_id": entity.entity_id,
-                         "position_open": spec.position_open,
+            variables = {"position": percentage, "position_open": spec.position_open,
                          "position_closed": spec.position_closed}
-            return Order(str(ranged), CLOSED if percentage == 0 else OPEN, publishes=(
+            # (HA compares the percentage with position_closed, not with 0)
+            state = CLOSED if percentage == spec.position_closed else OPEN
+            return Order(str(ranged), state, publishes=(
                 Publish("command_topic", ranged, "command_template", variables),),
                 assume={"current_position": percentage})
         key = {"open_valve": "payload_open", "close_valve": "payload_close",
