@@ -4,7 +4,7 @@ stops at the end), ``cloud`` (the session's llama.cpp engine) and ``api`` (tests
 an OpenAI-compatible stand-in scripted to answer hostile text, stream slowly, or break).
 
 One lab and one browser for the module; the tests run in file order (the last stops the edge).
-Every wait has a deadline.
+Every wait has a deadline. Screenshots: test-artifacts/pages/assistant.png, routing.png.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from openai_standin import HOSTILE_ANSWER, HOSTILE_ERROR, HOSTILE_MODEL, StandIn
 from spark.hub.ask import SYSTEM_PROMPT, AskConfig
 
 pytestmark = pytest.mark.slow
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "pages"
 QUESTION = "Hello, how are you today?"
 VIEWER = ("vic", "vic password!")
 
@@ -229,6 +230,8 @@ def test_a_hostile_answer_and_model_name_are_text(driver: Any, lab: Lab) -> None
     assert source.get_attribute("data-tier") == "api"
     assert HOSTILE_MODEL in source.text
     not_run(driver)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(ARTIFACTS / "assistant.png"))
 
 
 def test_stop_cancels_a_running_stream(driver: Any, lab: Lab, standin: StandIn) -> None:
@@ -283,6 +286,8 @@ def test_the_routing_page_follows_requests(driver: Any, lab: Lab, admin: Api) ->
     assert stat("edge:tokens") != tokens
     assert stat("edge:latency") != "– / –" and stat("edge:ttft") != "– / –"
     assert int(stat("api:served")) >= 1 and int(stat("api:failures")) >= 1
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(ARTIFACTS / "routing.png"))
 
 
 def test_a_viewer_without_the_ask_right_sees_why(driver: Any, lab: Lab) -> None:
