@@ -156,6 +156,12 @@ class StandIn:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop serving (idempotent): the port refuses connections from now on."""
+        if self.closing.is_set():
+            return
         self.closing.set()
         self.server.shutdown()
         self.server.server_close()

@@ -1,9 +1,10 @@
 """The panel's Assistant and LLM routing pages in a real headless Chromium against a real
-``spark hub`` whose router has three backends: ``edge`` (a private llama.cpp engine this module
-stops at the end), ``cloud`` (the session's llama.cpp engine) and ``api`` (tests/openai_standin.py,
-an OpenAI-compatible stand-in scripted to answer hostile text, stream slowly, or break).
+``spark hub`` whose router has three backends: ``edge`` and ``cloud`` (private llama.cpp
+engines this module stops at the end) and ``api`` (tests/openai_standin.py, an
+OpenAI-compatible stand-in scripted to answer hostile text, stream slowly, or break).
 
-One lab and one browser for the module; the tests run in file order (the last stops the edge).
+One lab and one browser for the module; the tests run in file order (the last two stop the
+edge, then everything).
 Every wait has a deadline. Screenshots: test-artifacts/pages/assistant.png, routing.png.
 """
 
@@ -52,13 +53,22 @@ def edge(llm_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 
 @pytest.fixture(scope="module")
+def cloud(llm_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEngine]:
+    engine = start_engine(llm_model, "cloud", tmp_path_factory.mktemp("assistant-cloud"))
+    try:
+        yield engine
+    finally:
+        stop_engine(engine)
+
+
+@pytest.fixture(scope="module")
 def standin() -> Iterator[StandIn]:
     with StandIn() as running:
         yield running
 
 
 @pytest.fixture(scope="module")
-def lab(broker: RunningBroker, edge: RunningEngine, cloud_engine: RunningEngine,
+def lab(broker: RunningBroker, edge: RunningEngine, cloud: RunningEngine,
         standin: StandIn, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     root = tmp_path_factory.mktemp("assistant")
     port = free_port()
@@ -69,8 +79,7 @@ def lab(broker: RunningBroker, edge: RunningEngine, cloud_engine: RunningEngine,
         return {"name": name, "tier": tier, "type": "openai", "url": url,
                 "models": {"default": model}}
     data["llm"] = {"backends": [engine("edge", "edge", edge.url, edge.chat_model),
-                                engine("cloud", "cloud", cloud_engine.url,
-                                       cloud_engine.chat_model),
+                                engine("cloud", "cloud", cloud.url, cloud.chat_model),
                                 engine("api", "api", standin.url, "anything")],
                    "cache": {"url": None}, "probe_interval": 1, "power_node": None,
                    # a one-thread engine busy answering may keep a probe waiting: not a fault
@@ -320,3 +329,18 @@ def test_with_the_edge_down_the_cloud_answers(driver: Any, lab: Lab, edge: Runni
     wait_until(lambda: _css(driver, '[data-stat="edge:breaker"]')[0].text.startswith("open")
                and _css(driver, '[data-stat="route"]')[0].text.startswith("cloud"), 15,
                "the edge's breaker open and the route starting at the cloud")
+
+
+def test_with_every_tier_down_the_page_says_so(driver: Any, lab: Lab, cloud: RunningEngine,
+                                               standin: StandIn) -> None:
+    stop_engine(cloud)
+    standin.close()  # its port refuses from now on
+    open_assistant(driver, lab.url)
+    ask(driver, "Is anybody there?")
+    answer = finished(driver, "error")
+    error = part(answer, "error").text
+    assert error.startswith("no LLM backend"), error
+    for name in ("edge", "cloud", "api"):
+        assert f"{name}: " in error, error
+    assert part(answer, "text").get_attribute("textContent") == ""
+    assert _css(driver, '[data-testid="send"]')[0].is_enabled()
