@@ -151,11 +151,18 @@ def set_repeatable(driver: Any, on: bool) -> None:
                    "the repeatable switch")
 
 
-def ask(driver: Any, question: str) -> int:
-    """Type and send ``question``; the number of answers on the page before it."""
+def ask(driver: Any, question: str, enter: bool = False) -> int:
+    """Type and send ``question`` (the send button, or the Enter key); the number of answers
+    on the page before it."""
+    from selenium.webdriver.common.keys import Keys
+
     before = len(_css(driver, '[data-testid="answer"]'))
-    _css(driver, 'textarea[data-testid="question-input"]')[0].send_keys(question)
-    _css(driver, '[data-testid="send"]')[0].click()
+    box = _css(driver, 'textarea[data-testid="question-input"]')[0]
+    box.send_keys(question)
+    if enter:
+        box.send_keys(Keys.ENTER)
+    else:
+        _css(driver, '[data-testid="send"]')[0].click()
     wait_until(lambda: len(_css(driver, '[data-testid="answer"]')) == before + 1, 10,
                "the answer's bubble")
     return before
@@ -218,7 +225,7 @@ def test_the_same_question_again_is_cached_and_the_session_keeps_the_chat(driver
     _css(driver, '[data-testid="new-conversation"]')[0].click()
     wait_until(lambda: not _css(driver, '[data-testid="answer"]'), 10, "an empty chat")
     assert _css(driver, '[data-testid="conversation"]')[0].text != conversation
-    ask(driver, QUESTION)
+    ask(driver, QUESTION, enter=True)
     source = part(finished(driver), "source")
     assert source.get_attribute("data-cached") == "True"
     assert "cached" in source.text and "not cached" not in source.text
@@ -243,6 +250,14 @@ def test_a_hostile_answer_and_model_name_are_text(driver: Any, lab: Lab) -> None
     not_run(driver)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     driver.save_screenshot(str(ARTIFACTS / "assistant.png"))
+    size = driver.get_window_size()
+    driver.set_window_size(390, 844)
+    wait_until(lambda: driver.execute_script("return window.innerWidth") <= 390, 5,
+               "the phone-sized window")
+    open_assistant(driver, lab.url)
+    wait_until(lambda: _css(driver, '[data-testid="answer"]'), 10, "the kept answers")
+    driver.save_screenshot(str(ARTIFACTS / "assistant_390.png"))
+    driver.set_window_size(size["width"], size["height"])
 
 
 def test_stop_cancels_a_running_stream(driver: Any, lab: Lab, standin: StandIn) -> None:

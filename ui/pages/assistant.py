@@ -118,8 +118,8 @@ def register(panel: Panel) -> None:
                     data(ui.label(refused).classes("text-warning"), "testid", "refused")
                 return None
             with ui.row().classes("items-center gap-3 w-full"):
-                conversation = data(ui.label("").classes("text-xs opacity-60 font-mono"),
-                                    "testid", "conversation")
+                conversation = data(ui.label("").classes(
+                    "text-xs opacity-60 font-mono break-all min-w-0"), "testid", "conversation")
                 ui.space()
                 tier = data(ui.select({AUTO: "Route: automatic", **{t: f"Prefer {t}"
                                                                    for t in TIERS}},
