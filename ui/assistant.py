@@ -76,7 +76,7 @@ def source_line(source: dict[str, Any]) -> str:
 @dataclass(slots=True)
 class Reply:
     text: str
-    source: LlmSource
+    source: LlmSource | None  # None: answered without the LLM (e.g. a confirmation)
     tools: list[str] = field(default_factory=list)
 
 
@@ -159,6 +159,11 @@ class Chat:
         limit = assistant.config.max_question_chars
         if len(question) > limit:
             raise ServiceError(f"The question is longer than {limit} characters.")
+        return await self._answer(conversation_id, question, tuned)
+
+    async def _answer(self, conversation_id: str, question: str, tuned: Tuned) -> Reply:
+        """The hub's agent with its memory: the one place that knows the agent's interface."""
+        assistant = self.hub.assistant
         history = assistant.conversations.history(self.memory_key, conversation_id)
         result, remember = await assistant.agent.answer(tuned, history, question, self.caller)
         assistant.conversations.add(self.memory_key, conversation_id, *remember)
