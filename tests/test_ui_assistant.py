@@ -81,7 +81,8 @@ def lab(broker: RunningBroker, edge: RunningEngine, cloud: RunningEngine,
     data["llm"] = {"backends": [engine("edge", "edge", edge.url, edge.chat_model),
                                 engine("cloud", "cloud", cloud.url, cloud.chat_model),
                                 engine("api", "api", standin.url, "anything")],
-                   "cache": {"url": None}, "probe_interval": 1, "power_node": None,
+                   "cache": {"url": None}, "probe_interval": 1, "power_node": "power",
+                   "vpn_entity": "system/wireguard",
                    # a one-thread engine busy answering may keep a probe waiting: not a fault
                    "probe_timeout": 10}
     config.write_text(yaml.safe_dump(data))
@@ -299,7 +300,8 @@ def test_the_routing_page_follows_requests(driver: Any, lab: Lab, admin: Api) ->
         return str(found[0].text) if found else ""
     wait_until(lambda: stat("edge:served"), 15, "the routing page")
     assert stat("route") == "edge → cloud → api"
-    assert stat("strategy").startswith("edge-first") and "not watched" in stat("vpn")
+    assert stat("strategy") == "edge-first (from power node power)"
+    assert stat("vpn") == "unknown (treated as up) (from system/wireguard)"
     wait_until(lambda: stat("edge:health").startswith("connected, probe "), 15,
                "the edge connected (a probe under load may time out once)")
     assert stat("edge:breaker") == "closed"
@@ -315,6 +317,33 @@ def test_the_routing_page_follows_requests(driver: Any, lab: Lab, admin: Api) ->
     assert int(stat("api:served")) >= 1 and int(stat("api:failures")) >= 1
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     driver.save_screenshot(str(ARTIFACTS / "routing.png"))
+
+
+def test_the_routing_page_follows_the_power_strategy_and_the_vpn(driver: Any, lab: Lab,
+                                                                broker: RunningBroker) -> None:
+    from helpers import Recorder
+
+    def stat(key: str) -> str:
+        found = _css(driver, f'[data-stat="{key}"]')
+        return str(found[0].text) if found else ""
+    driver.get(lab.url + "/routing")
+    wait_until(lambda: stat("route") == "edge → cloud → api", 15, "the routing page")
+    with Recorder(broker.host, broker.port, "admin", broker.passwords["admin"]) as mqtt:
+        mqtt.connect()
+        try:
+            mqtt.publish("spark/power/power", '{"strategy": "cloud-first"}', retain=True)
+            wait_until(lambda: stat("route") == "cloud → api → edge", 10,
+                       f"the cloud-first order (shown: {stat('route')!r})")
+            assert stat("strategy") == "cloud-first (from power node power)"
+            mqtt.publish("spark/system/wireguard/state", "OFF", retain=True)
+            wait_until(lambda: stat("route") == "edge (VPN down: edge only)", 10,
+                       f"the VPN down: edge only (shown: {stat('route')!r})")
+            assert stat("vpn") == "down (from system/wireguard)"
+        finally:
+            mqtt.publish("spark/power/power", '{"strategy": "edge-first"}', retain=True)
+            mqtt.publish("spark/system/wireguard/state", "ON", retain=True)
+    wait_until(lambda: stat("route") == "edge → cloud → api"
+               and stat("vpn") == "up (from system/wireguard)", 10, "back to edge-first")
 
 
 def test_a_viewer_without_the_ask_right_sees_why(driver: Any, lab: Lab) -> None:
