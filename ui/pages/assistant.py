@@ -33,6 +33,14 @@ def cut_note(full_length: int) -> str:
     return f"… cut here: the answer has {full_length} characters; the first {MAX_TEXT} are shown."
 
 
+def memory_note(turns: int, idle_s: float) -> str:
+    if turns == 0:
+        return "The assistant remembers nothing between questions."
+    idle = f"{idle_s / 60:g} minutes" if idle_s >= 60 else f"{idle_s:g} s"
+    return (f"The assistant remembers the last {turns} questions of this conversation until "
+            f"it is idle for {idle}; the page keeps the last {MAX_SHOWN} messages.")
+
+
 class AnswerView:
     """One message on the page; an answer's text grows while it streams."""
 
@@ -143,6 +151,9 @@ def register(panel: Panel) -> None:
                 stop_button = data(ui.button(icon="stop", color="negative",
                                              on_click=lambda: stop()), "testid", "stop")
                 stop_button.visible = False
+            config = panel.hub.assistant.config
+            ui.label(memory_note(config.max_turns, config.max_age_s)).classes(
+                "text-xs opacity-60")
             question.on("keydown.enter.exact.prevent", lambda: send())
 
         def add_view(role: str) -> AnswerView:
