@@ -63,8 +63,8 @@ class HubView(Protocol):
 
     @property
     def assistant(self) -> Assistant:
-        """The hub's ``ask``: its agent, its conversations (bounded) and its config; the
-        panel's Assistant page asks through it, as the signed-in user."""
+        """The hub's ``ask`` (``POST /api/llm/ask``, the panel's Assistant page): the
+        conversation agent, its conversations (bounded) and its config."""
         ...
 
     @property

@@ -388,3 +388,49 @@ def test_with_every_tier_down_the_page_says_so(driver: Any, lab: Lab, cloud: Run
         assert f"{name}: " in error, error
     assert part(answer, "text").get_attribute("textContent") == ""
     assert _css(driver, '[data-testid="send"]')[0].is_enabled()
+
+
+def test_the_acting_agent_shows_what_it_did(broker: RunningBroker, driver: Any,
+                                            tmp_path: Path) -> None:
+    """Another hub with a simulated node whose lamp is exposed; the scripted stand-in calls
+    turn_on, then answers: the page shows the action under the answer, and the lamp is on."""
+    from scripted_llm import call, running_script, say
+
+    lamp = "switch.sim1_lamp"
+    port = free_port()
+    nodes = [{"id": "sim1", "kind": "simulated", "state_interval": 3600}]
+    with running_script() as scripted:
+        config = write_config(tmp_path, broker, port, nodes)
+        data = yaml.safe_load(config.read_text())
+        data["llm"] = {"backends": [{"name": "scripted", "tier": "edge", "type": "openai",
+                                     "url": scripted.url}],
+                       "cache": {"url": None}, "power_node": None}
+        data["hub"].update(id="hub2",  # the module's hub still serves "hub" on this broker
+                           ask={"expose": {"entities": [lamp]}})
+        config.write_text(yaml.safe_dump(data))
+        acting = Lab(tmp_path, config, port)
+        try:
+            acting.start("hub", "hub")
+            with acting.api() as api:
+                wait_until(lambda: api.http.get("/health", timeout=2).status_code == 200, 30,
+                           "the second panel answers /health")
+                acting.start("sim1", "node", "simulated", "--id", "sim1")
+                api.login()
+                wait_until(lambda: (api.entity(lamp) or {}).get("state") == "off", 30,
+                           "sim1's lamp, off")
+                scripted.script.load(call(("turn_on", {"entity_id": lamp})),
+                                     say("The lamp is on."))
+                sign_in(driver, acting.url, "admin", ADMIN_PASSWORD)
+                open_assistant(driver, acting.url)
+                ask(driver, "Turn on the lamp")
+                answer = finished(driver)
+                assert part(answer, "text").get_attribute("textContent") == "The lamp is on."
+                tools = [e.text for e in answer.find_elements("css selector",
+                                                              '[data-testid="tool"]')]
+                assert tools == [f"tool: turn_on {lamp}: ok, state on"], tools
+                assert "scripted (edge tier)" in part(answer, "source").text
+                wait_until(lambda: (api.entity(lamp) or {}).get("state") == "on", 10,
+                           "the lamp on")
+        finally:
+            for name in list(acting.procs)[::-1]:
+                acting.stop(name)

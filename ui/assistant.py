@@ -3,13 +3,13 @@ ask, one question answered through the hub's own agent and conversation memory a
 signed-in user, the pieces streamed to the page as the router yields them, and the bounded
 history a browser session keeps.
 
-The answer comes from ``hub.assistant.agent`` (:class:`~hub.ask.Agent`): today the plain
-agent (system prompt + history + question, one ``generate``); the acting agent plugs in
-behind the same interface. The agent gets the router wrapped in :class:`Tuned`, which
-applies the page's choices (tier preference, repeatable answers) and turns each plain
-``generate`` into the router's ``stream`` so the page sees the tokens as they come; a request
-with anything beyond the plain fields (tools) is passed on untouched and shown when done.
-Tool turns the agent remembers (``role: "tool"``) are shown under the answer.
+The answer comes from ``hub.assistant.agent`` (:class:`~hub.ask.Agent`: the hub's tool agent,
+which acts on the exposed entities with the asking user's rights, or the plain one) with the
+conversation's history and pending confirmations, as ``Assistant.ask`` does for the REST API.
+The agent gets the router wrapped in :class:`Tuned`, which applies the page's choices (tier
+preference, repeatable answers) and turns each ``generate`` into the router's ``stream`` (tool
+rounds too: their calls come with the result) so the page sees the tokens as they come. The
+actions the agent ran or tried, and the calls waiting for a yes, are shown under the answer.
 
 Everything in a reply is untrusted (model output, model names and error text from the
 network): the page puts it in text elements only, clipped to :data:`MAX_TEXT` characters.
@@ -22,6 +22,8 @@ import uuid
 from collections.abc import AsyncIterator, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from spark.core.errors import ServiceError
 from spark.core.messages.llm import LlmChunk, LlmEvent, LlmRequest, LlmResult, LlmSource, Tier
@@ -39,8 +41,8 @@ MAX_TOOLS = 10  # tool lines shown under one answer
 MAX_TOOL_TEXT = 300
 MAX_FIELD = 120  # a model name or backend name from the network
 STORE_KEY = "assistant"
-PLAIN_FIELDS = frozenset({"model", "messages", "prompt", "system", "options", "stream",
-                          "prefer", "cache"})
+STREAMED_FIELDS = frozenset({"model", "messages", "prompt", "system", "options", "stream",
+                             "prefer", "cache", "tools", "tool_choice"})
 NOT_CONFIGURED = ("No LLM backend is configured: add at least one under llm.backends in the "
                   "config (see the README, 'Assistant / LLM router').")
 
@@ -82,8 +84,9 @@ class Reply:
 
 class Tuned:
     """The router as the agent sees it from the page: the page's tier preference and
-    "repeatable" choice applied to every request; a plain ``generate`` streamed, each piece to
-    ``on_piece`` (``on_round`` first: the acting agent makes one call per tool round)."""
+    "repeatable" choice applied to every request; each ``generate`` streamed, each piece to
+    ``on_piece`` (``on_round`` first: the agent makes one call per tool round). A request with
+    a field the router's stream does not know is passed on whole."""
 
     def __init__(self, llm: LlmService, prefer: Tier | None, repeatable: bool,
                  on_piece: Callable[[str], None], on_round: Callable[[], None]) -> None:
@@ -100,7 +103,7 @@ class Tuned:
 
     async def generate(self, request: LlmRequest) -> LlmResult:
         request = self.tune(request)
-        if not set(request.model_dump(exclude_defaults=True)) <= PLAIN_FIELDS:
+        if not set(request.model_dump(exclude_defaults=True)) <= STREAMED_FIELDS:
             return await self.llm.generate(request)  # tools: the agent reads the whole answer
         self.on_round()
         result: LlmResult | None = None
@@ -164,11 +167,33 @@ class Chat:
     async def _answer(self, conversation_id: str, question: str, tuned: Tuned) -> Reply:
         """The hub's agent with its memory: the one place that knows the agent's interface."""
         assistant = self.hub.assistant
-        history = assistant.conversations.history(self.memory_key, conversation_id)
-        result, remember = await assistant.agent.answer(tuned, history, question, self.caller)
-        assistant.conversations.add(self.memory_key, conversation_id, *remember)
-        tools = [clip(m.content, MAX_TOOL_TEXT)[0] for m in remember if m.role == "tool"]
-        return Reply(result.text.strip(), result.source, tools[-MAX_TOOLS:])
+        key = self.memory_key
+        history = assistant.conversations.history(key, conversation_id)
+        pending = assistant.conversations.pending(key, conversation_id)
+        answer = await assistant.agent.answer(tuned, history, question, self.caller, pending)
+        assistant.conversations.add(key, conversation_id, *answer.remember,
+                                    pending=answer.pending)
+        lines = [action_line(a) for a in answer.actions[-MAX_TOOLS:]]
+        lines += [f"waiting for a yes: {p.service} {p.entity_id}" for p in answer.pending]
+        return Reply(answer.text.strip(), answer.source,
+                     [clip(line, MAX_TOOL_TEXT)[0] for line in lines[-MAX_TOOLS:]])
+
+
+def action_line(action: dict[str, Any]) -> str:
+    """One action the agent ran or tried, in words (``tool``, ``entity_id``, ``data``, ``ok``,
+    ``state`` / ``error``, ``repairs``: all from the model or the registry: text only)."""
+    what = f"{action.get('tool', '?')} {action.get('entity_id') or ''}".strip()
+    if action.get("data"):
+        what += " " + orjson.dumps(action["data"]).decode()[:100]
+    if action.get("pending"):
+        outcome = "asked to confirm"
+    elif action.get("ok"):
+        outcome = f"ok, state {action['state']}" if "state" in action else "ok"
+    else:
+        outcome = f"refused: {action.get('error', 'failed')}"
+    repairs = action.get("repairs")
+    return f"{what}: {outcome}" + (f" (repaired: {'; '.join(map(str, repairs))})"
+                                   if repairs else "")
 
 
 class History:
