@@ -7,7 +7,15 @@ from __future__ import annotations
 from typing import Any
 
 from spark.core.messages.llm import ChatMessage, LlmOptions, LlmRequest, LlmSource
-from spark.ui.assistant import MAX_SHOWN, MAX_TEXT, STORE_KEY, History, Tuned, source_line
+from spark.ui.assistant import (
+    MAX_SHOWN,
+    MAX_TEXT,
+    STORE_KEY,
+    History,
+    Tuned,
+    action_line,
+    source_line,
+)
 
 SOURCE = LlmSource(backend="edge", tier="edge", model="tiny", ttft_ms=41.24, total_ms=212.9,
                    input_tokens=18, output_tokens=8, route=["edge"])
@@ -65,3 +73,15 @@ def test_the_page_choices_tune_each_request() -> None:
     assert out.options.num_predict == 200 and out.cache_key() == request.model_copy(
         update={"options": LlmOptions(temperature=0, num_predict=200)}).cache_key()
     assert Tuned(None, None, False, print, print).tune(request) is request  # type: ignore[arg-type]
+
+
+def test_each_action_in_words() -> None:
+    assert action_line({"tool": "turn_on", "entity_id": "switch.lamp", "data": {}, "ok": True,
+                        "state": "on"}) == "turn_on switch.lamp: ok, state on"
+    assert action_line({"tool": "set_value", "entity_id": "number.sp", "data": {"value": 21.5},
+                        "ok": True, "repairs": ["a number as a string"]}) == (
+        'set_value number.sp {"value":21.5}: ok (repaired: a number as a string)')
+    assert action_line({"tool": "unlock", "entity_id": "lock.door", "data": {}, "ok": None,
+                        "pending": True}) == "unlock lock.door: asked to confirm"
+    assert action_line({"tool": "toggle", "entity_id": None, "ok": False,
+                        "error": "unknown entity 'x'"}) == "toggle: not done: unknown entity 'x'"

@@ -190,7 +190,7 @@ def action_line(action: dict[str, Any]) -> str:
     elif action.get("ok"):
         outcome = f"ok, state {action['state']}" if "state" in action else "ok"
     else:
-        outcome = f"refused: {action.get('error', 'failed')}"
+        outcome = f"not done: {action.get('error') or 'failed'}"
     repairs = action.get("repairs")
     return f"{what}: {outcome}" + (f" (repaired: {'; '.join(map(str, repairs))})"
                                    if repairs else "")
