@@ -56,6 +56,7 @@ class EntityRecord:
     engine: TemplateEngine | None = None  # compiles the config's other templates on first use
     tpls: dict[str, CompiledTemplate | None] = field(default_factory=dict)
     disabled_by_default: bool = False  # enabled_by_default: false (HA: registered, disabled)
+    memo: dict[str, Any] = field(default_factory=dict)  # the platform's own memory, not shown
 
     def template(self, key: str) -> CompiledTemplate | None:
         """The compiled template in config key ``key`` (``brightness_value_template`` ...),

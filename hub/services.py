@@ -52,6 +52,7 @@ class Command:
     assume: dict[str, Any] | None = None  # optimistic: the attributes taken at once
     optimistic: bool = False
     state: str | None = None  # the state the call sets (taken at once when optimistic)
+    memo: dict[str, Any] | None = None  # the platform's memory the call sets (Order.memo)
 
     @property
     def messages(self) -> tuple[tuple[str, str], ...]:
@@ -109,8 +110,9 @@ class Services:
             retain = target.retain
         optimistic = platform.optimistic(entity)
         (topic, payload), *extra = messages
+        assume = order.assume if optimistic or order.assume_always else None
         return Command(topic, payload, None if optimistic else expect, spec.qos or 0, retain,
-                       tuple(extra), order.assume if optimistic else None, optimistic, expect)
+                       tuple(extra), assume, optimistic, expect, order.memo)
 
     def check(self, service: str, entity_id: str, data: dict[str, Any]) -> Command:
         """The command :meth:`call` would publish, unpublished (``core.services.ServiceCaller``:
@@ -141,8 +143,9 @@ class Services:
             self._waiters.setdefault(entity_id, []).append((cmd.expect, fut))
         for topic, payload in cmd.messages:
             self._publish(topic, payload, cmd.qos, cmd.retain)
-        if cmd.optimistic:
-            self.registry.assume(entity, cmd.state, cmd.assume or {})
+        if cmd.optimistic or cmd.assume or cmd.memo:
+            self.registry.assume(entity, cmd.state if cmd.optimistic else None, cmd.assume or {},
+                                 cmd.memo)
         result: dict[str, Any] = {"entity_id": entity_id, "service": service,
                                   "topic": cmd.topic, "payload": cmd.payload}
         if cmd.extra:

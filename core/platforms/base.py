@@ -61,14 +61,17 @@ class Entity(Protocol):
 
     ``attributes`` may be changed in place by :meth:`Platform.state` and
     :meth:`Platform.topic_state` (the registry notices, for platforms that say
-    ``state_attributes = True``); :meth:`template` is the compiled template in a config key
-    (``brightness_value_template`` ...), ``None`` when the config has none.
+    ``state_attributes = True``); ``memo`` is the platform's own memory of the entity, not
+    shown (a light's brightness while it is off); :meth:`template` is the compiled template in
+    a config key (``brightness_value_template`` ...), ``None`` when the config has none.
     """
 
     image: bytes | None
 
     @property
     def entity_id(self) -> str: ...
+    @property
+    def memo(self) -> dict[str, Any]: ...
     @property
     def spec(self) -> DiscoveredEntity: ...
     @property
@@ -103,23 +106,30 @@ class Order:
     Home Assistant publishes them; ``payload`` is then only what the caller is told.
 
     ``assume`` is what an optimistic entity (see :meth:`Platform.optimistic`) takes at once:
-    the attributes to set; its state becomes ``expect`` (unless ``expect`` is None).
+    the attributes to set; its state becomes ``expect`` (unless ``expect`` is None). With
+    ``assume_always`` the attributes are taken even when the entity is not optimistic (its state
+    still waits for the device): HA's light, whose attributes without a state topic of their own
+    are optimistic on their own. ``memo`` is what the call sets of the entity's private memory
+    (:attr:`Entity.memo`), taken with the attributes.
     """
 
     payload: str
     expect: str | None  # None: nothing to wait for
     publishes: tuple[Publish, ...] = ()
     assume: dict[str, Any] | None = None
+    assume_always: bool = False
+    memo: dict[str, Any] | None = None
 
 
-ControlKind = Literal["toggle", "select", "number", "button"]
+ControlKind = Literal["toggle", "select", "number", "button", "light"]
 
 
 @dataclass(frozen=True, slots=True)
 class Control:
     """The panel's control for a platform, as data.
 
-    ``kind`` picks the widget; ``on`` / ``off`` are the services a toggle calls and ``on_state``
+    ``kind`` picks the widget; ``on`` / ``off`` are the services a toggle (or a light: on/off,
+    brightness, colour temperature, colour) calls and ``on_state``
     the state it shows as on; ``service`` is what a select, number or button calls and ``field``
     the data key its value goes in.
     """
@@ -134,6 +144,10 @@ class Control:
     def call(self, value: Any) -> tuple[str, dict[str, Any]]:
         """The service call for a widget's new value."""
         if self.kind == "toggle":
+            return (self.on if value else self.off), {}
+        if self.kind == "light":  # True / False: on / off; a mapping: turn_on with that data
+            if isinstance(value, dict):
+                return self.on, dict(value)
             return (self.on if value else self.off), {}
         return self.service, ({self.field: value} if self.field else {})
 
