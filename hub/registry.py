@@ -286,6 +286,7 @@ class Registry:
             event = EntityAdded(now, record.entity_id, spec.component, record.device_id)
         if device is not None:
             device.entities.add(record.entity_id)
+        platform_for(spec.component).configured(record)
         self._route(record)
         self.bus.emit(event)
         return key

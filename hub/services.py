@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from spark.core.errors import ServiceError
+from spark.core.errors import ServiceError, TemplateError
 from spark.core.events import EventBus, HubEvent, StateChanged
 from spark.core.platforms import platform_for, service_names
 from spark.core.topics import TopicLayout
@@ -91,8 +91,11 @@ class Services:
                     raise ServiceError(f"{entity.entity_id} has no {pub.topic_key}: cannot "
                                        f"{service} with {sorted(data)}")
                 tpl = entity.template(pub.template_key) if pub.template_key else None
-                payload = (tpl.render_command(pub.value, **(pub.variables or {}))
-                           if tpl is not None else _text(pub.value))
+                try:
+                    payload = (tpl.render_command(pub.value, **(pub.variables or {}))
+                               if tpl is not None else _text(pub.value))
+                except TemplateError as exc:  # nothing is published yet: the caller may retry
+                    raise ServiceError(f"{entity.entity_id}: {pub.template_key}: {exc}") from exc
                 target = command_target(self._layout, entity.entity_id, topic, spec.node_id,
                                         own, bool(spec.retain))
                 messages.append((target.topic, payload))
@@ -102,8 +105,11 @@ class Services:
                 raise ServiceError(f"{entity.entity_id} has no command topic (read-only)")
             payload = order.payload
             if spec.command_template:
-                payload = self.registry.templates.compile(
-                    spec.command_template).render_command(payload)
+                try:
+                    payload = self.registry.templates.compile(
+                        spec.command_template).render_command(payload)
+                except TemplateError as exc:
+                    raise ServiceError(f"{entity.entity_id}: command_template: {exc}") from exc
             target = command_target(self._layout, entity.entity_id, spec.command_topic,
                                     spec.node_id, own, bool(spec.retain))
             messages.append((target.topic, payload))

@@ -107,15 +107,15 @@ def topic_state(platform: Platform, entity: Entity, info: LightInfo, key: str,
         memo["color_mode"] = value
     elif key == "color_temp_state_topic":
         try:
-            mired = int(value)
+            temp = int(value)
         except ValueError:
             raise PayloadError(f"{entity.entity_id}: colour temperature {value[:40]!r} is not "
                                "an integer") from None
-        if mired <= 0:
-            raise PayloadError(f"{entity.entity_id}: colour temperature {mired} mired")
+        if temp <= 0:
+            raise PayloadError(f"{entity.entity_id}: colour temperature {temp} is not positive")
         if mode_follows:
             memo["color_mode"] = "color_temp"
-        memo["color_temp_kelvin"] = color.mired_to_kelvin(mired)
+        memo["color_temp_kelvin"] = temp if info.kelvin else color.mired_to_kelvin(temp)
     elif key == "effect_state_topic":
         memo["effect"] = value
     elif key == "hs_state_topic":
@@ -207,7 +207,8 @@ def turn_on(entity: Entity, info: LightInfo, params: dict[str, Any]) -> Order:
                     break
     if "color_temp_kelvin" in params and raw.get("color_temp_command_topic"):
         kelvin = params["color_temp_kelvin"]
-        pubs.append(Publish("color_temp_command_topic", color.kelvin_to_mired(kelvin),
+        pubs.append(Publish("color_temp_command_topic",
+                            kelvin if info.kelvin else color.kelvin_to_mired(kelvin),
                             "color_temp_command_template"))
         optimistic("color_temp_kelvin", kelvin, "color_temp")
     if ("effect" in params and raw.get("effect_command_topic") and info.effect_list is not None

@@ -45,18 +45,19 @@ class LightInfo:
         return attribute in self.optimistic_attrs
 
 
-def _range(spec: LightSchema, kelvin_keys: bool) -> tuple[int, int]:
+def _range(spec: LightSchema) -> tuple[int, int]:
+    """HA: ``max_mireds`` / ``min_mireds`` first, else ``min_kelvin`` / ``max_kelvin``."""
     low = (color.mired_to_kelvin(spec.max_mireds) if spec.max_mireds
-           else (spec.min_kelvin if kelvin_keys and spec.min_kelvin else color.DEFAULT_MIN_KELVIN))
+           else spec.min_kelvin or color.DEFAULT_MIN_KELVIN)
     high = (color.mired_to_kelvin(spec.min_mireds) if spec.min_mireds
-            else (spec.max_kelvin if kelvin_keys and spec.max_kelvin else color.DEFAULT_MAX_KELVIN))
+            else spec.max_kelvin or color.DEFAULT_MAX_KELVIN)
     return low, high
 
 
 def light_info(spec: LightSchema) -> LightInfo:
     schema = spec.light_schema or "basic"
     forced = bool(spec.optimistic)
-    low, high = _range(spec, kelvin_keys=schema != "basic")
+    low, high = _range(spec)
     effect_list = tuple(spec.effect_list) if spec.effect_list is not None else None
     opt: set[str] = set()
     if schema == "basic":
@@ -77,7 +78,8 @@ def light_info(spec: LightSchema) -> LightInfo:
             opt.add("brightness")
         return LightInfo(schema, frozenset(modes), initial, low, high,
                          bool(spec.effect_command_topic), effect_list, False, False, optimistic,
-                         frozenset(opt), spec.brightness_scale, spec.white_scale, False)
+                         frozenset(opt), spec.brightness_scale, spec.white_scale,
+                         spec.color_temp_kelvin)
     if schema == "json":
         configured = spec.supported_color_modes
         if configured:
@@ -226,12 +228,13 @@ def _number(entity: Entity, key: str, value: Any, kind: type, low: float | None 
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ServiceError(f"{key} for {entity.entity_id} must be a number, got {value!r:.40}")
     try:
-        number = kind(float(value)) if kind is int else float(value)
+        real = float(value)
     except (TypeError, ValueError):
         raise ServiceError(f"{key} for {entity.entity_id} must be a number, got "
                            f"{value!r:.40}") from None
-    if isinstance(number, float) and not math.isfinite(number):
+    if not math.isfinite(real):
         raise ServiceError(f"{key} for {entity.entity_id} must be finite")
+    number = int(real) if kind is int else real
     if clamp:
         return max(low, min(high, number)) if low is not None and high is not None else number
     if (low is not None and number < low) or (high is not None and number > high):

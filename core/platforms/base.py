@@ -205,6 +205,10 @@ class Platform:
         state, ``None`` (unknown) or ``IGNORE`` (attributes may change in place)."""
         return IGNORE
 
+    def configured(self, entity: Entity) -> None:
+        """The entity was added or its config changed: set what the config alone says (the
+        capability attributes HA shows before any state, e.g. a light's colour modes)."""
+
     def optimistic(self, entity: Entity) -> bool:
         """HA's rule: optimistic when the config says so or there is no state topic."""
         spec = entity.spec

@@ -43,6 +43,7 @@ from spark.core.platforms._light_data import (
     attributes,
     check_data,
     light_info,
+    refresh,
     turn_on_params,
 )
 from spark.core.platforms.base import (
@@ -146,6 +147,9 @@ class Light(Platform):
         info = light_info(spec)
         memo["_info"] = (spec, info)
         return info
+
+    def configured(self, entity: Entity) -> None:
+        refresh(entity, self.info(entity), entity.state)
 
     def state(self, entity: Entity, payload: bytes) -> Any:
         info = self.info(entity)
