@@ -335,7 +335,7 @@ BASIC: list[Case] = [
     ), "test_on_command_white"),
     Case("tasmota_dimmer", {  # the issue's Tasmota dimmer (SetOption19 discovery)
         "command_topic": "~/cmnd/POWER", "state_topic": "~/tele/STATE",
-        "value_template": "{{ value_json.POWER }}",
+        "state_value_template": "{{ value_json.POWER }}",
         "brightness_command_topic": "~/cmnd/Dimmer", "brightness_state_topic": "~/tele/STATE",
         "brightness_scale": 100, "on_command_type": "brightness",
         "brightness_value_template": "{{ value_json.Dimmer }}"}, (
@@ -347,6 +347,65 @@ BASIC: list[Case] = [
         M("tele/STATE", '{"POWER": "OFF", "Dimmer": 40}'), E("off", brightness=None),
         C("turn_on", {}, ("cmnd/Dimmer", "40")),
     ), "issue 17: Tasmota dimmer gets 50 on cmnd/Dimmer"),
+    Case("explicit_color_mode", {**ALL_TOPICS, "color_mode_state_topic": "~/color_mode/status",
+                                  "payload_on": 1, "payload_off": 0}, (
+        M("status", "1"), E("on", color_mode="unknown", brightness=None),
+        M("brightness/status", "100"), M("color_temp/status", "300"),
+        E(color_mode="unknown", brightness=None, color_temp_kelvin=None),
+        M("rgbww/status", "80,40,20,10,8"), E(color_mode="unknown"),
+        M("color_mode/status", "color_temp"),
+        E(color_mode="color_temp", brightness=100, color_temp_kelvin=3333),
+        M("color_mode/status", "rgbww"),
+        E(color_mode="rgbww", rgbww_color=(80, 40, 20, 10, 8), color_temp_kelvin=None),
+        M("hs/status", "200,50"), E(color_mode="rgbww"),
+        M("color_mode/status", "hs"), E(color_mode="hs", hs_color=(200, 50)),
+        M("color_mode/status", "purple"), E(color_mode="hs"),
+    ), "test_explicit_color_mode"),
+    Case("command_templates", {
+        "command_topic": "~/set", "brightness_command_topic": "~/b/set",
+        "brightness_command_template": "{{ (1000 / value) | round(0) }}",
+        "effect_command_topic": "~/fx/set", "effect_list": ["rainbow", "colorloop"],
+        "effect_command_template": '{ "effect": "{{ value }}" }',
+        "hs_command_topic": "~/hs/set",
+        "hs_command_template": '{"hue": {{ hue | int }}, "sat": {{ sat | int }}}',
+        "xy_command_topic": "~/xy/set", "xy_command_template": '{"x": {{ x }}, "y": {{ y }}}',
+        "payload_on": "on", "payload_off": "off"}, (
+        C("turn_on", {"brightness": 100}, ("b/set", "10"), ("set", "on")),
+        E("on", brightness=None, color_mode="unknown"),  # HA: no brightness in mode unknown
+        C("turn_on", {"effect": "colorloop"}, ("fx/set", '{ "effect": "colorloop" }'),
+          ("set", "on")),
+        E(effect="colorloop"),
+        C("turn_on", {"hs_color": [30, 100]}, ("hs/set", '{"hue": 30, "sat": 100}'),
+          ("set", "on")),
+        E(color_mode="hs", hs_color=(30, 100), brightness=100),
+        C("turn_on", {"xy_color": [0.151, 0.343]}, ("xy/set", '{"x": 0.151, "y": 0.343}'),
+          ("set", "on")),
+        E(color_mode="xy", xy_color=(0.151, 0.343)),
+        C("turn_on", {"rgb_color": [255, 128, 0]},
+          ("hs/set", '{"hue": 30, "sat": 100}'), ("set", "on")),
+        E(color_mode="hs", hs_color=(30.118, 100.0)),
+    ), "test_sending_mqtt_{brightness,effect,hs,xy}_command_with_template"),
+    Case("per_attribute_optimistic", {  # a state topic, but none for brightness / colour
+        "state_topic": "~/status", "command_topic": "~/set",
+        "brightness_command_topic": "~/b/set", "color_temp_command_topic": "~/ct/set"}, (
+        C("turn_on", {"brightness": 100, "color_temp_kelvin": 3000},
+          ("b/set", "100"), ("ct/set", "333"), ("set", "ON")),
+        E(None, brightness=None),  # the state waits for the device
+        M("status", "ON"),
+        E("on", brightness=100, color_temp_kelvin=3000, color_temp=333,
+          color_mode="color_temp"),
+        C("turn_off", {}, ("set", "OFF")), E("on"),
+        M("status", "OFF"), E("off", brightness=None, color_mode=None),
+        C("toggle", {"brightness": 20}, ("b/set", "20"), ("set", "ON")),
+        M("status", "ON"), E("on", brightness=20),
+        C("toggle", {}, ("set", "OFF")),
+    ), "schema_basic: each attribute optimistic without its own state topic"),
+    Case("value_template_ignored", {  # HA's basic schema drops value_template (not its key)
+        "state_topic": "~/state", "command_topic": "~/set",
+        "value_template": "{{ value_json.POWER }}"}, (
+        M("state", '{"POWER": "ON"}'), E(None),
+        M("state", "ON"), E("on", color_mode="onoff"),
+    ), "schema_basic: MQTT_RW_SCHEMA has no value_template"),
 ]
 
 JSON_MODES = ["color_temp", "hs", "rgb", "rgbw", "rgbww", "white", "xy"]

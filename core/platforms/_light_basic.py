@@ -33,9 +33,8 @@ _RGBX = {"rgb_state_topic": ("rgb", 3), "rgbw_state_topic": ("rgbw", 4),
 
 
 def state(platform: Platform, entity: Entity, info: LightInfo, payload: bytes) -> Any:
-    key = ("state_value_template" if entity.spec.raw.get("state_value_template")
-           else "value_template")
-    value = platform.render_key(entity, key, payload)
+    # (HA's basic light has no value_template: only state_value_template applies)
+    value = platform.render_key(entity, "state_value_template", payload)
     spec = entity.spec
     new: Any = IGNORE
     if not value:
