@@ -54,17 +54,17 @@ class EntityRecord:
     expires_at: float | None = None
     expired: bool = False
     engine: TemplateEngine | None = None  # compiles the config's other templates on first use
-    tpls: dict[str, CompiledTemplate | None] = field(default_factory=dict)
+    tpls: dict[str, CompiledTemplate | None] | None = None  # made on first use
     disabled_by_default: bool = False  # enabled_by_default: false (HA: registered, disabled)
     memo: dict[str, Any] = field(default_factory=dict)  # the platform's own memory, not shown
 
     def template(self, key: str) -> CompiledTemplate | None:
         """The compiled template in config key ``key`` (``brightness_value_template`` ...),
         ``None`` when the config has none; compiled once per config."""
-        try:
+        if self.tpls is None:
+            self.tpls = {}
+        elif key in self.tpls:
             return self.tpls[key]
-        except KeyError:
-            pass
         source = self.spec.raw.get(key) if key.endswith("_template") else None
         tpl = None
         if isinstance(source, str) and source and self.engine is not None:

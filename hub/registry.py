@@ -46,6 +46,7 @@ from spark.hub.registry_guard import (
     publisher_of,
 )
 from spark.hub.routes import FilterIndex, is_wildcard
+from spark.hub.sharing import Sharing
 from spark.hub.state import (
     IGNORE,
     Fired,
@@ -98,10 +99,10 @@ class Registry:
         self.devices: dict[str, Device] = {}
         self.entities: dict[str, EntityRecord] = {}  # by entity_id
         self._by_key: dict[str, EntityRecord] = {}  # by unique key
-        self._by_discovery: dict[str, set[str]] = {}  # discovery topic -> keys
-        self._routes: dict[str, dict[RouteKey, tuple[EntityRecord, int, int]]] = {}
-        self._routed: dict[str, list[tuple[str, RouteKey]]] = {}  # key -> its routes
+        self._by_discovery: dict[str, tuple[str, ...]] = {}  # discovery topic -> keys
+        self._routes: dict[str, dict[RouteKey, EntityRecord]] = {}
         self._wild = FilterIndex()  # the routed topics that are wildcard filters
+        self._sharing = Sharing(self.limits.max_entities)  # one copy of repeated config blocks
         self._next_suffix: dict[str, int] = {}  # wanted entity id -> next "_<n>" to try
         self._publisher: dict[str, str] = {}  # key -> publisher_of(spec)
         self._per_publisher: Counter[str] = Counter()
@@ -167,10 +168,10 @@ class Registry:
                 except SparkError as exc:
                     self.stats.discovery_errors += 1
                     log.warning("ignored entity from %s: %s", msg.topic, exc)
-        for key in self._by_discovery.get(msg.topic, set()) - keep:
+        for key in set(self._by_discovery.get(msg.topic, ())) - keep:
             self._remove(key)
         if keep:
-            self._by_discovery[msg.topic] = keep
+            self._by_discovery[msg.topic] = tuple(keep)
         else:
             self._by_discovery.pop(msg.topic, None)
 
@@ -245,6 +246,8 @@ class Registry:
         if old is not None and old.spec.raw == spec.raw and old.spec.component == spec.component:
             return key  # unchanged retained config (re-announce): nothing to do
         publisher = self._admit(key, spec) if old is None else None
+        self._sharing.share(spec)
+        spec.compact()
         device = self._device(spec)
         value_tpl = self.templates.compile(spec.value_template) if spec.value_template else None
         attr_tpl = (self.templates.compile(spec.json_attributes_template)
@@ -265,7 +268,7 @@ class Registry:
                     del self.devices[was.id]
             record.device_id = new_device
             record.value_tpl, record.attr_tpl, record.avail_tpls = value_tpl, attr_tpl, avail_tpls
-            record.tpls = {}
+            record.tpls = None
             record.avail_values = [None] * len(spec.availability)
             record.available = combine_availability(record)
             event: Any = EntityUpdated(now, record.entity_id)
@@ -291,17 +294,28 @@ class Registry:
         self.bus.emit(event)
         return key
 
+    @staticmethod
+    def _routes_of(spec: DiscoveredEntity) -> list[tuple[str, int, int]]:
+        """(topic, kind, index) for every topic an entity follows (computed from its config
+        both when routing and unrouting, rather than stored per entity)."""
+        out: list[tuple[str, int, int]] = []
+        topic = spec.state_topic or spec.image_topic
+        if topic:
+            out.append((topic, STATE, 0))
+        if spec.json_attributes_topic:
+            out.append((spec.json_attributes_topic, ATTRIBUTES, 0))
+        for i, avail in enumerate(spec.availability):
+            out.append((avail.topic, AVAILABILITY, i))
+        for i, key in enumerate(platform_for(spec.component).state_topics):
+            topic = getattr(spec, key, None)
+            if isinstance(topic, str) and topic:
+                out.append((topic, EXTRA, i))
+        return out
+
     def _route(self, record: EntityRecord) -> None:
-        spec = record.spec
         new_topics: list[str] = []
-
         replay: list[tuple[str, int, int]] = []
-
-        mine = self._routed.setdefault(record.key, [])
-
-        def add(topic: str | None, kind: int, index: int = 0) -> None:
-            if not topic:
-                return
+        for topic, kind, index in self._routes_of(record.spec):
             routes = self._routes.get(topic)
             if routes is None:
                 routes = self._routes[topic] = {}
@@ -310,16 +324,7 @@ class Registry:
                     self._wild.add(topic)
             elif topic in self._last:
                 replay.append((topic, kind, index))
-            route_key = (record.key, kind, index)
-            routes[route_key] = (record, kind, index)
-            mine.append((topic, route_key))
-
-        add(spec.state_topic or spec.image_topic, STATE)
-        add(spec.json_attributes_topic, ATTRIBUTES)
-        for i, avail in enumerate(spec.availability):
-            add(avail.topic, AVAILABILITY, i)
-        for i, key in enumerate(platform_for(spec.component).state_topics):
-            add(getattr(spec, key, None), EXTRA, i)
+            routes[(record.key, kind, index)] = record
         if new_topics:
             self._subscribe(new_topics)
         for topic, kind, index in replay:
@@ -327,11 +332,11 @@ class Registry:
 
     def _unroute(self, record: EntityRecord) -> None:
         gone: list[str] = []
-        for topic, route_key in self._routed.pop(record.key, ()):
+        for topic, kind, index in self._routes_of(record.spec):
             routes = self._routes.get(topic)
             if routes is None:
                 continue
-            routes.pop(route_key, None)
+            routes.pop((record.key, kind, index), None)
             if not routes:
                 del self._routes[topic]
                 self._last.pop(topic, None)
@@ -377,11 +382,11 @@ class Registry:
         payload = bytes(msg.payload)
         if routes is not None:
             self._last[topic] = payload
-            for record, kind, index in tuple(routes.values()):
+            for (_, kind, index), record in tuple(routes.items()):
                 self._apply(record, kind, index, topic, payload)
         for topic_filter in wild:  # shared and wildcard state topics (HA subscribes the filter)
             self._last[topic_filter] = payload
-            for record, kind, index in tuple(self._routes.get(topic_filter, {}).values()):
+            for (_, kind, index), record in tuple(self._routes.get(topic_filter, {}).items()):
                 self._apply(record, kind, index, topic, payload)
 
     def _apply(self, record: EntityRecord, kind: int, index: int, topic: str,
