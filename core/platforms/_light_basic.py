@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from spark.core.errors import PayloadError, ServiceError
 from spark.core.platforms import _color as color
-from spark.core.platforms._light_data import COLOR_MODES, LightInfo, attributes, refresh
+from spark.core.platforms._light_data import LightInfo, attributes, refresh
+from spark.core.platforms._light_schema import COLOR_MODES
 from spark.core.platforms.base import IGNORE, Entity, Order, Publish
 
 if TYPE_CHECKING:

@@ -11,12 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 from spark.core.errors import ServiceError
 from spark.core.platforms import _color as color
+from spark.core.platforms._light_schema import COLOR_MODES, LightSchema
 
 if TYPE_CHECKING:
     from spark.core.platforms.base import Entity
-    from spark.core.platforms.light import LightSchema
-
-COLOR_MODES = ("onoff", "brightness", "color_temp", "hs", "xy", "rgb", "rgbw", "rgbww", "white")
 WITH_BRIGHTNESS = frozenset(COLOR_MODES) - {"onoff"}
 WITH_COLOR = frozenset({"hs", "xy", "rgb", "rgbw", "rgbww"})
 # What the light remembers (the entity's memo), as HA's ``_attr_*``.
