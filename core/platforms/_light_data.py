@@ -38,9 +38,11 @@ class LightInfo:
     brightness_scale: int
     white_scale: int
     kelvin: bool  # json / template: colour temperature in kelvin on the wire
+    sorted_modes: tuple[str, ...] = ()  # supported_color_modes as HA lists them
 
     def is_optimistic(self, attribute: str) -> bool:
         return attribute in self.optimistic_attrs
+
 
 
 def _range(spec: LightSchema) -> tuple[int, int]:
@@ -77,7 +79,7 @@ def light_info(spec: LightSchema) -> LightInfo:
         return LightInfo(schema, frozenset(modes), initial, low, high,
                          bool(spec.effect_command_topic), effect_list, False, False, optimistic,
                          frozenset(opt), spec.brightness_scale, spec.white_scale,
-                         spec.color_temp_kelvin)
+                         spec.color_temp_kelvin, tuple(sorted(modes)))
     if schema == "json":
         configured = spec.supported_color_modes
         if configured:
@@ -89,7 +91,7 @@ def light_info(spec: LightSchema) -> LightInfo:
         return LightInfo(schema, frozenset(modes), initial, low, high, spec.effect, effect_list,
                          spec.flash, spec.transition, forced or not spec.state_topic,
                          frozenset(), spec.brightness_scale, spec.white_scale,
-                         spec.color_temp_kelvin)
+                         spec.color_temp_kelvin, tuple(sorted(modes)))
     raw = spec.raw
     modes = {"onoff"}
     if raw.get("brightness_template"):
@@ -106,7 +108,7 @@ def light_info(spec: LightSchema) -> LightInfo:
     optimistic = forced or not spec.state_topic or not raw.get("state_template")
     return LightInfo(schema, frozenset(modes), initial, low, high, effect_list is not None,
                      effect_list, True, True, optimistic, frozenset(), 255, 255,
-                     spec.color_temp_kelvin)
+                     spec.color_temp_kelvin, tuple(sorted(modes)))
 
 
 def _basic_modes(spec: LightSchema) -> tuple[set[str], str | None]:
@@ -182,8 +184,8 @@ def attributes(info: LightInfo, memo: dict[str, Any], on: bool) -> dict[str, Any
         data["min_mireds"] = color.kelvin_to_mired(info.max_kelvin)
         data["max_mireds"] = color.kelvin_to_mired(info.min_kelvin)
     if info.effect:
-        data["effect_list"] = list(info.effect_list) if info.effect_list is not None else None
-    data["supported_color_modes"] = sorted(modes)
+        data["effect_list"] = info.effect_list  # (tuples: one copy, shared by equal lights)
+    data["supported_color_modes"] = info.sorted_modes
     mode = color_mode(info, memo) if on else None
     if info.effect:
         data["effect"] = memo.get("effect") if on else None

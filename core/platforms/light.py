@@ -70,8 +70,11 @@ class Light(Platform):
     control = Control("light")
     words = Words(listed=True, switchable=True, area_noun=True)
 
-    @staticmethod
-    def info(entity: Entity) -> LightInfo:
+    def __init__(self) -> None:
+        # Equal LightInfos are one object (4,096 bulbs of one model share theirs): bounded.
+        self._infos: dict[LightInfo, LightInfo] = {}
+
+    def info(self, entity: Entity) -> LightInfo:
         """What the config says the light can do (cached in the entity's memo per config)."""
         memo = entity.memo
         spec = _schema(entity)
@@ -79,6 +82,8 @@ class Light(Platform):
         if cached is not None and cached[0] is spec:
             return cached[1]  # type: ignore[no-any-return]
         info = light_info(spec)
+        if len(self._infos) < 4096:
+            info = self._infos.setdefault(info, info)
         memo["_info"] = (spec, info)
         return info
 
