@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from spark.core.errors import PayloadError
+from spark.core.errors import PayloadError, TemplateError, TemplateLimitError
 from spark.core.platforms import _color as color
 from spark.core.platforms._light_data import LightInfo, attributes, refresh
 from spark.core.platforms.base import IGNORE, Entity, Order, Publish
@@ -27,7 +27,15 @@ def state(platform: Platform, entity: Entity, info: LightInfo, payload: bytes) -
     memo = entity.memo
 
     def value(key: str) -> str:
-        return platform.render_key(entity, key, payload) if raw.get(key) else ""
+        tpl = entity.template(key)
+        if tpl is None:
+            return ""
+        try:
+            return tpl.render(payload)
+        except TemplateLimitError as exc:
+            raise PayloadError(f"{key} of {entity.entity_id}: {exc}") from exc
+        except TemplateError:  # HA: a template that fails gives the payload itself
+            return payload.decode("utf-8", "replace")
 
     new: Any = IGNORE
     text = value("state_template")
