@@ -128,6 +128,8 @@ class Services:
             raise ServiceError(f"unknown entity {entity_id}")
         if not entity.available:
             raise ServiceError(f"{entity_id} is unavailable")
+        if entity.disabled_by_default:
+            raise ServiceError(f"{entity_id} is disabled (enabled_by_default: false)")
         return self.build(service, entity, data)
 
     async def call(
@@ -142,6 +144,9 @@ class Services:
             raise ServiceError(f"unknown entity {entity_id!r}")
         if not entity.available:
             raise ServiceError(f"{entity_id} is unavailable")
+        if entity.disabled_by_default:
+            raise ServiceError(f"{entity_id} is disabled (its config says enabled_by_default: "
+                               "false)")
         cmd = self.build(service, entity, data or {})
         fut: asyncio.Future[str] | None = None
         if wait and cmd.expect is not None and not _same(entity.state, cmd.expect):

@@ -7,7 +7,8 @@ A platform is a class with a ``name`` and five parts, each overridable:
 - :meth:`Platform.state`: how a state message becomes the state (and attributes, an image, a
   fired event);
 - ``services`` and :meth:`Platform.command`: the services it has and the command payload each
-  publishes (with the state that confirms it);
+  publishes (with the state that confirms it); :meth:`Platform.arguments`: the data each
+  service takes, as JSON schema (the hub's conversation agent offers them as tools);
 - ``control``: the control the panel draws, as data (:class:`Control`; ``ui/controls.py`` maps
   the kind to a widget) and ``display``: how the panel shows the state;
 - ``words``: what voice may say to it, as data (:class:`Words`).
@@ -209,6 +210,11 @@ class Platform:
         """The entity was added or its config changed: set what the config alone says (the
         capability attributes HA shows before any state, e.g. a light's colour modes)."""
 
+    def revert_after(self, entity: Entity, state: Any) -> tuple[float, str] | None:
+        """``(seconds, state)``: the state this one turns into after that long unless a new
+        message comes first (HA's ``off_delay``); None: it stays."""
+        return None
+
     def optimistic(self, entity: Entity) -> bool:
         """HA's rule: optimistic when the config says so or there is no state topic."""
         spec = entity.spec
@@ -237,6 +243,11 @@ class Platform:
             raise PayloadError(f"value_template of {entity.entity_id}: {exc}") from None
 
     # ---- services ----------------------------------------------------------------------------
+    def arguments(self, entity: Entity, service: str) -> dict[str, dict[str, Any]]:
+        """The data ``service`` takes on ``entity`` beside its entity id: each key's JSON
+        schema, all required (none by default: turn_on, press, lock ...)."""
+        return {}
+
     def command(self, entity: Entity, service: str, data: dict[str, Any]) -> Order:
         """The command for ``service`` (one of ``services``) with its ``data``."""
         raise self.refuse(entity, service)

@@ -243,12 +243,13 @@ class LlmRouter:
                     sent.append(event.text)
                     yield LlmChunk(index=len(sent) - 1, text=event.text)
                     continue
-                total = (time.perf_counter() - start) * 1000
+                total = ((event.finished_at or time.perf_counter()) - start) * 1000
                 if ttft is None:
                     ttft = total
                 slot.breaker.succeed()
                 slot.recorder.done(total, ttft, event.input_tokens, event.output_tokens)
                 outcome.append(LlmResult(text="".join(sent), done_reason=event.done_reason,
+                                         tool_calls=list(event.tool_calls) or None,
                                          source=LlmSource(
                     backend=slot.name, tier=slot.tier, model=event.model, ttft_ms=ttft,
                     total_ms=total, input_tokens=event.input_tokens,
