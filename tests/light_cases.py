@@ -58,7 +58,8 @@ OPTIMISTIC_ALL = {k: v for k, v in ALL_TOPICS.items() if "command" in k}
 
 BASIC: list[Case] = [
     Case("no_topics", {"state_topic": "~/status", "command_topic": "~/set"}, (
-        E(None, supported_color_modes=["onoff"], color_mode=None, brightness=None),
+        E(None, supported_color_modes=["onoff"], color_mode=None, brightness=None,
+          supported_features=0, assumed_state=None),
         M("status", "ON"),
         E("on", color_mode="onoff", brightness=None, rgb_color=None, hs_color=None,
           xy_color=None, color_temp_kelvin=None),
@@ -192,6 +193,7 @@ BASIC: list[Case] = [
     Case("commands_optimistic", {
         **OPTIMISTIC_ALL, "effect_list": ["colorloop", "random"], "qos": 2,
         "payload_on": "on", "payload_off": "off"}, (
+        E(None, assumed_state=True, supported_features=4),
         C("turn_on", {"effect": "colorloop"}, ("effect/set", "colorloop"), ("set", "on")),
         E("on", effect="colorloop", color_mode="unknown", supported_color_modes=MODES6),
         C("turn_off", {}, ("set", "off")),
@@ -423,7 +425,8 @@ Z2M_BULB = {  # a Zigbee2MQTT colour-temperature bulb as Z2M announces it
 JSON: list[Case] = [
     Case("json_no_modes", {"schema": "json", "state_topic": "~/state",
                            "command_topic": "~/set"}, (
-        E(None, supported_color_modes=["onoff"], brightness=None, rgb_color=None),
+        E(None, supported_color_modes=["onoff"], brightness=None, rgb_color=None,
+          supported_features=8 | 32, assumed_state=None),
         M("state", '{"state":"ON"}'),
         E("on", color_mode="onoff", brightness=None, rgb_color=None, hs_color=None),
         M("state", '{"state":"OFF"}'), E("off"),
@@ -454,7 +457,8 @@ JSON: list[Case] = [
     Case("json_kelvin", {"schema": "json", "state_topic": "~/state", "command_topic": "~/set",
                          "color_temp_kelvin": True, "effect": True,
                          "supported_color_modes": ["color_temp", "hs"]}, (
-        E(None, supported_color_modes=["color_temp", "hs"], effect_list=None),
+        E(None, supported_color_modes=["color_temp", "hs"], effect_list=None,
+          supported_features=4 | 8 | 32),
         M("state", '{"state":"ON","color":{"h": 44.098, "s": 2.43},"color_mode": "hs",'
                    '"brightness":255,"color_temp":155,"effect":"colorloop"}'),
         E("on", rgb_color=(255, 253, 249), brightness=255, color_temp_kelvin=None,
@@ -672,7 +676,7 @@ TEMPLATE: list[Case] = [
         "command_on_template": "on,{{ brightness|d }},{{ red|d }}-{{ green|d }}-{{ blue|d }}",
         "command_off_template": "off", "red_template": "{{ 1 }}",
         "green_template": "{{ 1 }}", "blue_template": "{{ 1 }}"}, (
-        E(None, supported_color_modes=["hs"]),
+        E(None, supported_color_modes=["hs"], supported_features=8 | 32, assumed_state=True),
         C("turn_on", {}, ("set", "on,,--")),
         E("on", color_mode="hs", hs_color=None),
         C("turn_on", {"hs_color": [359, 78], "brightness": 128},

@@ -107,7 +107,8 @@ def test_json_light_and_image_keep_more_than_a_state():
                              "brightness": True})
     assert platform_for("light").state(light, b'{"state": "ON", "brightness": 9}') == "on"
     assert light.attributes == {"brightness": 9, "color_mode": "brightness",
-                                "supported_color_modes": ("brightness",)}
+                                "supported_color_modes": ("brightness",),
+                                "supported_features": 40}  # FLASH | TRANSITION
     order = platform_for("light").command(light, "turn_on", {"brightness": 30})
     assert order.payload == '{"state":"ON","brightness":30}'
     image = record("image", {"image_topic": "i/raw"})

@@ -40,6 +40,11 @@ class LightInfo:
     kelvin: bool  # json / template: colour temperature in kelvin on the wire
     sorted_modes: tuple[str, ...] = ()  # supported_color_modes as HA lists them
 
+    @property
+    def supported_features(self) -> int:
+        """HA's ``LightEntityFeature`` flags: EFFECT 4, FLASH 8, TRANSITION 32."""
+        return 4 * self.effect + 8 * self.flash + 32 * self.transition
+
     def is_optimistic(self, attribute: str) -> bool:
         return attribute in self.optimistic_attrs
 
@@ -186,6 +191,9 @@ def attributes(info: LightInfo, memo: dict[str, Any], on: bool) -> dict[str, Any
     if info.effect:
         data["effect_list"] = info.effect_list  # (tuples: one copy, shared by equal lights)
     data["supported_color_modes"] = info.sorted_modes
+    data["supported_features"] = info.supported_features
+    if info.optimistic:
+        data["assumed_state"] = True  # (HA's entity attribute of an optimistic entity)
     mode = color_mode(info, memo) if on else None
     if info.effect:
         data["effect"] = memo.get("effect") if on else None
@@ -217,6 +225,7 @@ def refresh(entity: Entity, info: LightInfo, state: str | None) -> None:
 
 
 _OURS = frozenset({"min_color_temp_kelvin", "max_color_temp_kelvin", "min_mireds", "max_mireds",
+                   "supported_features", "assumed_state",
                    "effect_list", "supported_color_modes", "effect", "color_mode", "brightness",
                    "color_temp_kelvin", "color_temp", "hs_color", "rgb_color", "xy_color",
                    "rgbw_color", "rgbww_color"})
