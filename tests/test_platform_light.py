@@ -289,3 +289,31 @@ def test_config_rules_name_the_key() -> None:
                                       orjson.dumps({"unique_id": "u", **config})))
         assert registry.get("light.u") is None and why in (registry.stats.last_error or ""), (
             registry.stats.last_error)
+
+
+def test_a_real_zigbee2mqtt_bulb_config() -> None:
+    """tests/fixtures/discovery/z2m_light.json: an IKEA white-spectrum bulb as Z2M announces it."""
+    from pathlib import Path
+
+    config = orjson.loads((Path(__file__).parent / "fixtures/discovery/z2m_light.json")
+                          .read_bytes())
+    record = _record({**config, "unique_id": "u1", "object_id": "y"})
+    assert record.attributes["supported_color_modes"] == ("color_temp",)
+    assert (record.attributes["min_color_temp_kelvin"], record.attributes["max_color_temp_kelvin"],
+            record.attributes["min_mireds"], record.attributes["max_mireds"]) == (2202, 4000, 250,
+                                                                                 454)
+    assert LIGHT.state(record, b'{"state":"ON","brightness":254,"color_mode":"color_temp",'
+                               b'"color_temp":370,"linkquality":87}') == "on"
+    record.state = "on"
+    assert LIGHT.state(record, b'{"state":"ON","brightness":254,"color_mode":"color_temp",'
+                               b'"color_temp":370}') == "on"
+    attrs = record.attributes
+    assert (attrs["brightness"], attrs["color_mode"], attrs["color_temp_kelvin"],
+            attrs["color_temp"], attrs["effect"]) == (255, "color_temp", 2702, 370, None)
+    assert attrs["effect_list"][:2] == ("blink", "breathe") and attrs["supported_features"] == 44
+    order = LIGHT.command(record, "turn_on", {"brightness": 128, "color_temp_kelvin": 2700,
+                                              "transition": 2})
+    assert orjson.loads(order.payload) == {"state": "ON", "brightness": 127, "color_temp": 370,
+                                           "transition": 2}
+    assert orjson.loads(LIGHT.command(record, "turn_on", {"hs_color": [30, 50]}).payload) == {
+        "state": "ON", "color_temp": 418}  # no colour mode: hs -> xy -> 2389 K (McCamy) -> mireds
