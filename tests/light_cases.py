@@ -539,7 +539,11 @@ JSON: list[Case] = [
           ("set", {"state": "ON", "color": {"h": 359.0, "s": 78.0}, "brightness": 50})),
         C("turn_on", {"rgb_color": [255, 128, 0]},
           ("set", {"state": "ON", "color": {"h": 30.118, "s": 100.0}})),
-    ), "test_sending_hs_color"),
+        C("turn_on", {"color_name": "Dark Red"},
+          ("set", {"state": "ON", "color": {"h": 0.0, "s": 100.0}})),
+        C("turn_on", {"color_name": "no such colour"},  # HA: white, with a warning
+          ("set", {"state": "ON", "color": {"h": 0.0, "s": 0.0}})),
+    ), "test_sending_hs_color; color_name"),
     Case("json_rgb_no_brightness", {"schema": "json", "command_topic": "~/set",
                                     "supported_color_modes": ["rgb"]}, (
         C("turn_on", {"brightness": 50, "xy_color": [0.123, 0.123]},

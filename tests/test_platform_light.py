@@ -244,7 +244,8 @@ def _record(config: dict[str, Any]) -> EntityRecord:
     ({"brightness": 5, "brightness_pct": 5}, "exclude each other"),
     ({"rgb_color": [1, 2, 3], "hs_color": [1, 2]}, "exclude each other"),
     ({"colour": [1, 2, 3]}, "unknown light data"),
-    ({"color_name": "red"}, "color_name is not supported"),
+    ({"color_name": ["red"]}, "must be a colour name"),
+    ({"color_name": "red", "rgb_color": [1, 2, 3]}, "exclude each other"),
 ])
 def test_service_data_is_checked(data: dict[str, Any], why: str) -> None:
     record = _record({"schema": "json", "command_topic": "l/set",

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from spark.core.errors import ServiceError
 from spark.core.platforms import _color as color
+from spark.core.platforms._color_names import name_to_rgb
 from spark.core.platforms._light_schema import COLOR_MODES, LightSchema
 
 if TYPE_CHECKING:
@@ -312,8 +313,9 @@ def check_data(entity: Entity, data: dict[str, Any], allowed: tuple[str, ...]) -
                 raise ServiceError(f"effect for {entity.entity_id} must be a string")
             out[key] = str(value)
         elif key == "color_name":
-            raise ServiceError(f"{entity.entity_id}: color_name is not supported here; "
-                               "give rgb_color, hs_color or xy_color")
+            if not isinstance(value, str) or len(value) > 64:
+                raise ServiceError(f"color_name for {entity.entity_id} must be a colour name")
+            out[key] = value
     return out
 
 
@@ -337,6 +339,8 @@ def turn_on_params(entity: Entity, info: LightInfo, data: dict[str, Any]) -> dic
             pct = round(current / 255 * 100)
             current = round((pct + params.pop("brightness_step_pct")) / 100 * 255)
         params["brightness"] = max(0, min(255, current))
+    if (name := params.pop("color_name", None)) is not None:  # HA: unknown names give white
+        params["rgb_color"] = name_to_rgb(name) or (255, 255, 255)
     if (mired := params.pop("color_temp", None)) is not None:
         params["color_temp_kelvin"] = color.mired_to_kelvin(mired)
     if (pct := params.pop("brightness_pct", None)) is not None:

@@ -26,7 +26,8 @@ filtered to what the light supports. State attributes are HA's: ``brightness`` (
 ``rgbww_color``, ``effect``; capabilities ``supported_color_modes``,
 ``min``/``max_color_temp_kelvin``, ``min``/``max_mireds``, ``effect_list``; all ``None`` while
 off. What the light remembers while off (its brightness, colour) is kept in the entity's ``memo``.
-Not followed: ``color_name`` (HA's CSS table) is refused; restoring state after a hub restart.
+``color_name`` is a CSS3 colour name (``_color_names.py``; unknown: white, as HA). Not followed:
+restoring an optimistic light's state after a hub restart.
 """
 
 from __future__ import annotations
