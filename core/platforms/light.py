@@ -18,16 +18,17 @@ Checked case by case against HA's ``tests/components/mqtt/test_light*.py`` (test
   ``state_template``, ``brightness_template`` ...
 
 Service data is HA's ``light.turn_on`` data, preprocessed as HA does (``brightness_pct``,
-``brightness_step(_pct)``, ``color_temp`` in mireds, colour conversion to a mode the light
-supports, ``white``, colour temperature clamped to the light's range, brightness 0 = off) and then
-filtered to what the light supports. State attributes are HA's: ``brightness`` (0..255),
-``color_mode``, ``color_temp_kelvin`` and ``color_temp`` (mireds), ``hs_color``, ``rgb_color``,
-``xy_color`` (converted from the mode's colour, HA's formulas in ``_color.py``), ``rgbw_color``,
-``rgbww_color``, ``effect``; capabilities ``supported_color_modes``,
-``min``/``max_color_temp_kelvin``, ``min``/``max_mireds``, ``effect_list``; all ``None`` while
-off. What the light remembers while off (its brightness, colour) is kept in the entity's ``memo``.
-``color_name`` is a CSS3 colour name (``_color_names.py``; unknown: white, as HA). Not followed:
-restoring an optimistic light's state after a hub restart.
+``brightness_step(_pct)``, ``color_temp`` in mireds, ``color_name`` (CSS3 names in
+``_color_names.py``; unknown: white), colour conversion to a mode the light supports, ``white``,
+brightness 0 = off; a colour temperature outside the light's range is sent as is, as HA does)
+and then filtered to what the light supports. State attributes are HA's: ``brightness``
+(0..255), ``color_mode``, ``color_temp_kelvin`` and ``color_temp`` (mireds), ``hs_color``,
+``rgb_color``, ``xy_color`` (converted from the mode's colour, HA's formulas in ``_color.py``),
+``rgbw_color``, ``rgbww_color``, ``effect``; capabilities ``supported_color_modes``,
+``min``/``max_color_temp_kelvin``, ``min``/``max_mireds``, ``effect_list``,
+``supported_features``, ``assumed_state`` (optimistic); the state ones ``None`` while off. What
+the light remembers while off (its brightness, colour) is kept in the entity's ``memo``.
+Not followed: restoring an optimistic light's state after a hub restart.
 """
 
 from __future__ import annotations
