@@ -88,6 +88,15 @@ class EntityRecord:
         return tpl
 
     @property
+    def commandable(self) -> bool:
+        """Any command topic: ``command_topic``, or a platform's own (a climate may have only
+        ``mode_command_topic``, a cover only ``set_position_topic``)."""
+        spec = self.spec
+        return bool(spec.command_topic) or any(
+            (key.endswith("command_topic") or key == "set_position_topic") and bool(value)
+            for key, value in spec.raw.items())
+
+    @property
     def platform(self) -> str:
         return self.spec.component
 
@@ -119,6 +128,6 @@ class EntityRecord:
             "options": spec.options,
             "min": spec.min, "max": spec.max, "step": spec.step,
             "event_types": spec.event_types,
-            "commandable": bool(spec.command_topic),
+            "commandable": self.commandable,
             "enabled": not self.disabled_by_default,
         }

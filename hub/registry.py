@@ -311,6 +311,10 @@ class Registry:
             self._per_publisher[publisher] += 1
             event = EntityAdded(now, record.entity_id, spec.component, record.device_id)
         record.disabled_by_default = not spec.enabled_by_default
+        if not record.disabled_by_default:  # HA's start state (a climate's off), if any
+            initial = platform_for(spec.component).initial(record)
+            if initial is not None:
+                record.state = initial
         if device is not None:
             (device.triggers if spec.component in TRIGGERS else device.entities).add(
                 record.entity_id)
@@ -318,7 +322,6 @@ class Registry:
             record.state = None
             self._cancel_timer(record)
         else:
-            platform_for(spec.component).configured(record)
             self._route(record)
         self.bus.emit(event)
         return key
@@ -432,7 +435,11 @@ class Registry:
             elif kind == EXTRA:
                 self._apply_extra(record, index, payload)
             elif kind == ATTRIBUTES:
-                record.attributes.update(interpret_attributes(record, payload))
+                data = interpret_attributes(record, payload)
+                blocked = platform_for(record.spec.component).blocked_attributes
+                if blocked:  # HA: json_attributes may not overwrite what the platform sets
+                    data = {k: v for k, v in data.items() if k not in blocked}
+                record.attributes.update(data)
                 record.last_updated = time.time()
             else:
                 self._apply_availability(record, index, payload)

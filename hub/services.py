@@ -114,7 +114,10 @@ class Services:
                                     spec.node_id, own, bool(spec.retain))
             messages.append((target.topic, payload))
             retain = target.retain
-        optimistic = platform.optimistic(entity)
+        optimistic = (order.optimistic if order.optimistic is not None
+                      else platform.optimistic(entity))
+        if not messages:
+            raise ServiceError(f"{entity.entity_id}: {service} publishes nothing")
         (topic, payload), *extra = messages
         assume = order.assume if optimistic or order.assume_always else None
         return Command(topic, payload, None if optimistic else expect, spec.qos or 0, retain,

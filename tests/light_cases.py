@@ -65,7 +65,9 @@ BASIC: list[Case] = [
           xy_color=None, color_temp_kelvin=None),
         M("status", "OFF"), E("off", color_mode=None),
         M("status", "None"), E(None),
-    ), "test_no_color_brightness_color_temp_hs_white_xy_if_no_topics"),
+        M("seq", '{"brightness": 9, "color_mode": "rgb", "hello": 1}'),  # json_attributes
+        E(None, brightness=None, color_mode=None, hello=1),  # HA: light attributes blocked
+    ), "test_no_color_brightness_color_temp_hs_white_xy_if_no_topics; blocked attributes"),
     Case("state_via_topic", {**ALL_TOPICS, "payload_on": 1, "payload_off": 0}, (
         M("status", "1"),
         E("on", color_mode="unknown", brightness=None, rgb_color=None,

@@ -107,22 +107,26 @@ class Order:
     Home Assistant publishes them; ``payload`` is then only what the caller is told.
 
     ``assume`` is what an optimistic entity (see :meth:`Platform.optimistic`) takes at once:
-    the attributes to set; its state becomes ``expect`` (unless ``expect`` is None). With
-    ``assume_always`` the attributes are taken even when the entity is not optimistic (its state
-    still waits for the device): HA's light, whose attributes without a state topic of their own
-    are optimistic on their own. ``memo`` is what the call sets of the entity's private memory
-    (:attr:`Entity.memo`), taken with the attributes.
+    the attributes to set; its state becomes ``expect`` (unless ``expect`` is None).
+    ``optimistic`` overrides :meth:`Platform.optimistic` for this call where Home Assistant
+    decides per attribute (a cover's tilt without ``tilt_status_topic``, a climate's fan mode
+    without ``fan_mode_state_topic``); None: the platform's rule. With ``assume_always`` the
+    attributes are taken even when the call is not optimistic (its state still waits for the
+    device): HA's light, whose attributes without a state topic of their own are optimistic
+    while its on/off state is not. ``memo`` is what the call sets of the entity's private
+    memory (:attr:`Entity.memo`), taken with the attributes.
     """
 
     payload: str
     expect: str | None  # None: nothing to wait for
     publishes: tuple[Publish, ...] = ()
     assume: dict[str, Any] | None = None
+    optimistic: bool | None = None
     assume_always: bool = False
     memo: dict[str, Any] | None = None
 
 
-ControlKind = Literal["toggle", "select", "number", "button", "light"]
+ControlKind = Literal["toggle", "select", "number", "button", "slider", "group", "light"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,9 +134,15 @@ class Control:
     """The panel's control for a platform, as data.
 
     ``kind`` picks the widget; ``on`` / ``off`` are the services a toggle (or a light: on/off,
-    brightness, colour temperature, colour) calls and ``on_state``
-    the state it shows as on; ``service`` is what a select, number or button calls and ``field``
-    the data key its value goes in.
+    brightness, colour temperature, colour) calls and ``on_state`` the state it shows as on;
+    ``service`` is what a select, number, slider (0..100) or button calls and ``field`` the
+    data key its value goes in.
+
+    A ``group`` draws its ``parts`` side by side (a cover's open / stop / close buttons and its
+    position slider). A part shows attribute ``value`` (``""``: the state), offers the options
+    in attribute ``options`` (``""``: the config's ``options``), takes its bounds from the
+    attributes named in ``bounds`` (min, max, step), is drawn only when config key ``needs`` is
+    set, and carries a ``label`` (our own text, never the device's).
     """
 
     kind: ControlKind
@@ -141,9 +151,17 @@ class Control:
     on_state: str = "on"
     service: str = ""
     field: str = ""
+    parts: tuple[Control, ...] = ()
+    value: str = ""
+    options: str = ""
+    bounds: tuple[str, str, str] | None = None
+    needs: str = ""
+    label: str = ""
 
     def call(self, value: Any) -> tuple[str, dict[str, Any]]:
-        """The service call for a widget's new value."""
+        """The service call for a widget's new value (a group: its first part's)."""
+        if self.kind == "group":
+            return self.parts[0].call(value)
         if self.kind == "toggle":
             return (self.on if value else self.off), {}
         if self.kind == "light":  # True / False: on / off; a mapping: turn_on with that data
@@ -151,6 +169,14 @@ class Control:
                 return self.on, dict(value)
             return (self.on if value else self.off), {}
         return self.service, ({self.field: value} if self.field else {})
+
+    def services(self) -> set[str]:
+        """Every service the control (and its parts) may call."""
+        if self.kind == "group":
+            return set().union(*(part.services() for part in self.parts))
+        if self.kind in ("toggle", "light"):
+            return {self.on, self.off}
+        return {self.service}
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,11 +210,20 @@ class Platform:
     # True when state()/topic_state() change attributes: the registry then compares them and
     # reports an attribute-only change (as HA's state_changed with the same state).
     state_attributes: ClassVar[bool] = False
+    # Attributes the platform sets itself, which ``json_attributes_topic`` may not overwrite
+    # (HA's ``_attributes_extra_blocked``: a cover's ``current_position`` ...).
+    blocked_attributes: ClassVar[frozenset[str]] = frozenset()
     control: ClassVar[Control | None] = None
     display: ClassVar[Display] = "value"
     words: ClassVar[Words] = Words()
 
     # ---- state -------------------------------------------------------------------------------
+    def initial(self, entity: Entity) -> str | None:
+        """The state a new (or re-configured) entity starts in, before any message; may set
+        attributes in place (Home Assistant's climate starts ``off`` at 21 degrees without a
+        mode state topic). None: unknown, as most platforms."""
+        return None
+
     def state(self, entity: Entity, payload: bytes) -> Any:
         """The new state string, ``None`` (unknown), ``IGNORE`` or a :class:`Fired` event."""
         tpl = entity.value_tpl  # (render inlined: this runs for every state message)
@@ -205,10 +240,6 @@ class Platform:
         """A message on the topic in config key ``key`` (one of ``state_topics``): the new
         state, ``None`` (unknown) or ``IGNORE`` (attributes may change in place)."""
         return IGNORE
-
-    def configured(self, entity: Entity) -> None:
-        """The entity was added or its config changed: set what the config alone says (the
-        capability attributes HA shows before any state, e.g. a light's colour modes)."""
 
     def revert_after(self, entity: Entity, state: Any) -> tuple[float, str] | None:
         """``(seconds, state)``: the state this one turns into after that long unless a new

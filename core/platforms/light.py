@@ -69,6 +69,13 @@ class Light(Platform):
     services = ("turn_on", "turn_off", "toggle")
     state_topics = basic.STATE_TOPICS
     state_attributes = True
+    # HA's MQTT_LIGHT_ATTRIBUTES_BLOCKED (and the entity attributes we set): json_attributes
+    # may not overwrite them
+    blocked_attributes = frozenset({
+        "color_mode", "brightness", "color_temp", "color_temp_kelvin", "effect", "effect_list",
+        "hs_color", "max_color_temp_kelvin", "max_mireds", "min_color_temp_kelvin",
+        "min_mireds", "rgb_color", "rgbw_color", "rgbww_color", "supported_color_modes",
+        "xy_color", "supported_features", "assumed_state"})
     control = Control("light")
     words = Words(listed=True, switchable=True, area_noun=True)
 
@@ -89,8 +96,10 @@ class Light(Platform):
         memo["_info"] = (spec, info)
         return info
 
-    def configured(self, entity: Entity) -> None:
+    def initial(self, entity: Entity) -> str | None:
+        """The capability attributes HA shows before any state (the state stays as it is)."""
         refresh(entity, self.info(entity), entity.state)
+        return None
 
     def state(self, entity: Entity, payload: bytes) -> Any:
         info = self.info(entity)
