@@ -25,6 +25,7 @@ import orjson
 
 from spark.core.agent.config import NodeConfigBase
 from spark.core.agent.discovery import (
+    MIGRATE,
     DeviceInfo,
     DiscoveryContext,
     device_config,
@@ -33,7 +34,9 @@ from spark.core.agent.discovery import (
 )
 from spark.core.agent.entities import BinarySensor, Entity, Sensor
 from spark.core.agent.hwid import hardware_id
+from spark.core.agent.identity import IdentityStore, site_prefix
 from spark.core.agent.ownership import PROBE_TIMEOUT, NodeIdTaken, Owner, live_owners
+from spark.core.agent.reconcile import MAX_RETAINED, log_plan, plan
 from spark.core.agent.repair import RepairBudget
 from spark.core.agent.settings import AgentSettings
 from spark.core.errors import PayloadError
@@ -46,6 +49,7 @@ log = logging.getLogger(__name__)
 CommandHandler = Callable[[Any], Awaitable[Any] | Any]
 ConfigT = TypeVar("ConfigT", bound=NodeConfigBase)
 ANNOUNCE_DELAY = (1.0, 5.0)  # s: random wait before re-announcing to HA that came online
+READ_BACK_TIMEOUT = 5.0  # s to wait for the broker's retained configs before announcing
 
 
 @dataclass(slots=True)
@@ -93,7 +97,11 @@ class NodeAgent(Generic[ConfigT]):
         self.node_id = ctx.node.id
         self.layout = ctx.layout
         self.hub_id = ctx.settings.hub_id
-        self.hwid = hardware_id(ctx.node.hardware_id)
+        self.hwid = hardware_id(ctx.node.hardware_id)  # the device's serial number only
+        self._identity = IdentityStore(ctx.settings.identity_file)
+        stored = self._identity.get(self.node_id)
+        self._prefix = stored or site_prefix(ctx.settings.site, self.node_id)
+        self._identity_pinned = stored is not None  # else the first read-back may adopt one
         self.started_at = datetime.now(UTC).replace(microsecond=0)
         self._t0 = time.monotonic()
         self.entities: dict[str, Entity] = {}
@@ -110,6 +118,11 @@ class NodeAgent(Generic[ConfigT]):
         self.rpc: RpcServer | None = None
         self.commands_rejected = 0
         self._owner_checked = False  # see check_owner
+        self._reading_back: dict[str, bytes] | None = None  # retained configs, while read back
+        self._read_back_done = asyncio.Event()
+        self._read_back_marker = b""
+        self._migrating: set[str] = set()  # old discovery topics of a migrate handshake
+        self._migration_task: asyncio.Task[None] | None = None
         self._leaving = False  # our own offline is on its way: do not contradict it
 
     # ---- to override ------------------------------------------------------------------
@@ -144,11 +157,13 @@ class NodeAgent(Generic[ConfigT]):
     # ---- entity API -------------------------------------------------------------------
     @property
     def unique_prefix(self) -> str:
-        return f"spark_{self.hwid}_{self.node_id}".replace("-", "_")
+        """``spark_<site>_<node>``, or the prefix adopted from an earlier install (see
+        core.agent.identity): never the hardware's, so a new board keeps every entity."""
+        return self._prefix
 
     def discovery_context(self) -> DiscoveryContext:
         return DiscoveryContext(self.layout, self.node_id, self.hub_id, self.unique_prefix,
-                                self.device_info())
+                                self.device_info(), self.settings.hub_availability)
 
     def add_entity(self, entity: Entity, handler: CommandHandler | None = None) -> None:
         if entity.key in self.entities:
@@ -355,6 +370,12 @@ class NodeAgent(Generic[ConfigT]):
         parsed = self.layout.parse_discovery(msg.topic)
         if parsed is None:
             return
+        if msg.retain and self._reading_back is not None:
+            if len(self._reading_back) < MAX_RETAINED:  # reconciled before the announce
+                self._reading_back[msg.topic] = bytes(msg.payload)
+            return
+        if msg.topic in self._migrating:
+            return  # our own handshake on an old topic (cleared once it is done)
         if self.settings.discovery_mode == "device":
             key = "__device__" if parsed.is_device else None
         else:
@@ -458,6 +479,8 @@ class NodeAgent(Generic[ConfigT]):
                                  self._on_own_discovery, 1)
                 client.subscribe(self.layout.device_discovery(self.node_id),
                                  self._on_own_discovery, 1)
+                client.subscribe(self.layout.owner_probe(self.node_id),
+                                 self._on_read_back_marker, 1)
                 # the wildcard, not our exact topic: an exact filter would keep the hub's
                 # registry from subscribing to it (and getting it retained) for its entities
                 client.subscribe(self.layout.all_availability(), self._on_own_availability, 1)
@@ -483,7 +506,86 @@ class NodeAgent(Generic[ConfigT]):
         await self._stop.wait()
 
     async def _on_connected(self) -> None:
+        """Read back what the broker retained under our id, reconcile it (identity, mode
+        switch, dropped entities: core.agent.reconcile), then announce."""
+        retained = await self._read_back()
+        if retained is not None:
+            self._reconcile(retained)
         self.announce(force=True)
+
+    async def _read_back(self) -> dict[str, bytes] | None:
+        """The retained discovery configs under our id: what arrived before our own marker
+        looped back (the broker sends retained messages right after the SUBACK)."""
+        assert self.client is not None
+        self._reading_back = {}
+        self._read_back_done.clear()
+        self._read_back_marker = os.urandom(8).hex().encode()
+        self.client.publish(self.layout.owner_probe(self.node_id), self._read_back_marker, 1,
+                            False)
+        try:
+            async with asyncio.timeout(READ_BACK_TIMEOUT):
+                await self._read_back_done.wait()
+        except TimeoutError:
+            log.warning("%s: the broker did not echo our marker in %.0f s; announcing without "
+                        "comparing with its retained discovery", self.node_id, READ_BACK_TIMEOUT)
+            self._reading_back = None
+            return None
+        got, self._reading_back = self._reading_back, None
+        return got
+
+    def _on_read_back_marker(self, msg: Message) -> None:
+        if self._reading_back is not None and bytes(msg.payload) == self._read_back_marker:
+            self._read_back_done.set()
+
+    def _reconcile(self, retained: dict[str, bytes]) -> None:
+        assert self.client is not None
+        mode = self.settings.discovery_mode
+        platforms = {k: e.platform for k, e in self.entities.items()}
+        result = plan(self.layout, self.node_id, mode, platforms, self._prefix, retained,
+                      may_adopt=not self._identity_pinned)
+        self._identity_pinned = True
+        if result.empty:
+            return
+        log_plan(self.node_id, mode, result)
+        if result.adopt:
+            self._prefix = result.adopt
+            self._identity.put(self.node_id, result.adopt)
+            self._published.clear()  # every config changes: publish them all again
+        for key, platform in result.removed.items():
+            self._removed.setdefault(key, platform)
+        for topic in result.clear:
+            self.client.publish(topic, b"", 1, True)
+        for key in result.dropped:
+            self.client.publish(self.layout.state(self.node_id, key), b"", 1, True)
+            self.client.publish(self.layout.attributes(self.node_id, key), b"", 1, True)
+        self._migrating.update(result.migrate_from)
+        for topic, payload in result.before:
+            self.client.publish(topic, payload, 1, True)
+        for topic in result.migrate_from:
+            self.client.publish(topic, MIGRATE, 1, True)
+        if result.migrate_from:
+            if self._migration_task is not None:
+                self._migration_task.cancel()
+            self._migration_task = asyncio.create_task(
+                self._finish_migration(list(result.migrate_from)),
+                name=f"{self.node_id}-migrate-discovery")
+
+    async def _finish_migration(self, topics: list[str]) -> None:
+        """Step 3 of HA's handshake: once HA took the new configs, clear the old topics."""
+        await asyncio.sleep(self.settings.migrate_settle)
+        client = self.client
+        if client is None:
+            return
+        try:
+            await asyncio.gather(*(client.publish_confirmed(t, b"", 1, True) for t in topics))
+        except Exception:  # the link dropped: the next connect's read-back finds them again
+            log.warning("%s: clearing %d old discovery topic(s) failed; retrying at the next "
+                        "connect", self.node_id, len(topics))
+            return
+        finally:
+            self._migrating.difference_update(topics)
+        log.info("%s: discovery moved to %s mode; cleared %d old topic(s)", self.node_id,
+                 self.settings.discovery_mode, len(topics))
 
     async def _rpc_ping(self, params: dict[str, Any], caller: str) -> dict[str, Any]:
         return {"node": self.node_id, "kind": self.kind,
@@ -497,6 +599,8 @@ class NodeAgent(Generic[ConfigT]):
             task.cancel()
         if self._announce_task is not None:
             self._announce_task.cancel()
+        if self._migration_task is not None and not self._migration_task.done():
+            self._migration_task.cancel()
         client = self.client
         if client is not None and client.connected:
             with contextlib.suppress(Exception):
