@@ -16,7 +16,7 @@ import os
 import random
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, TypeVar
@@ -36,7 +36,7 @@ from spark.core.agent.entities import BinarySensor, Entity, Sensor
 from spark.core.agent.hwid import hardware_id
 from spark.core.agent.identity import IdentityStore, site_prefix
 from spark.core.agent.ownership import PROBE_TIMEOUT, NodeIdTaken, Owner, live_owners
-from spark.core.agent.reconcile import MAX_RETAINED, log_plan, plan
+from spark.core.agent.reconcile import MAX_RETAINED, Plan, log_plan, plan
 from spark.core.agent.repair import RepairBudget
 from spark.core.agent.settings import AgentSettings
 from spark.core.errors import PayloadError
@@ -50,6 +50,7 @@ CommandHandler = Callable[[Any], Awaitable[Any] | Any]
 ConfigT = TypeVar("ConfigT", bound=NodeConfigBase)
 ANNOUNCE_DELAY = (1.0, 5.0)  # s: random wait before re-announcing to HA that came online
 READ_BACK_TIMEOUT = 5.0  # s to wait for the broker's retained configs before announcing
+SETTLE_TIMEOUT = 120.0  # s a kind may take to declare the entities it has at start
 
 
 @dataclass(slots=True)
@@ -551,13 +552,10 @@ class NodeAgent(Generic[ConfigT]):
             self._prefix = result.adopt
             self._identity.put(self.node_id, result.adopt)
             self._published.clear()  # every config changes: publish them all again
-        for key, platform in result.removed.items():
-            self._removed.setdefault(key, platform)
         for topic in result.clear:
             self.client.publish(topic, b"", 1, True)
-        for key in result.dropped:
-            self.client.publish(self.layout.state(self.node_id, key), b"", 1, True)
-            self.client.publish(self.layout.attributes(self.node_id, key), b"", 1, True)
+        if result.ghosts or result.removed or result.dropped:
+            self._spawn(self._remove_dropped(result), "remove-dropped")
         self._migrating.update(result.migrate_from)
         for topic, payload in result.before:
             self.client.publish(topic, payload, 1, True)
@@ -569,6 +567,43 @@ class NodeAgent(Generic[ConfigT]):
             self._migration_task = asyncio.create_task(
                 self._finish_migration(list(result.migrate_from)),
                 name=f"{self.node_id}-migrate-discovery")
+
+    async def entities_settled(self) -> None:
+        """Returns once the entities this node has at start are declared. A kind that adds
+        entities as it finds its hardware (mounts, VPN peers) overrides it, so that a retained
+        config is not taken for a dropped entity just because its entity is not added yet."""
+
+    async def _remove_dropped(self, result: Plan) -> None:
+        """Remove what the retained configs hold and this node no longer declares: per-entity
+        configs cleared, device components sent as ``{"platform": ...}`` (HA deletes those;
+        a component merely missing from a device config stays in HA), and their retained
+        state and attributes cleared."""
+        try:
+            async with asyncio.timeout(SETTLE_TIMEOUT):
+                await self.entities_settled()
+        except TimeoutError:
+            log.warning("%s: entities not settled in %.0f s; removing what is undeclared now",
+                        self.node_id, SETTLE_TIMEOUT)
+        client = self.client
+        if client is None:
+            return
+        for topic, key in result.ghosts.items():
+            if key not in self.entities:
+                client.publish(topic, b"", 1, True)
+        markers = {k: p for k, p in result.removed.items() if k not in self.entities}
+        for key, platform in markers.items():
+            self._removed.setdefault(key, platform)
+        if markers and self.settings.discovery_mode == "device":
+            self._publish_device_config()
+        for key in result.dropped:
+            if key not in self.entities:
+                client.publish(self.layout.state(self.node_id, key), b"", 1, True)
+                client.publish(self.layout.attributes(self.node_id, key), b"", 1, True)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], what: str) -> None:
+        task = asyncio.create_task(coro, name=f"{self.node_id}-{what}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _finish_migration(self, topics: list[str]) -> None:
         """Step 3 of HA's handshake: once HA took the new configs, clear the old topics."""

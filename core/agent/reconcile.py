@@ -55,14 +55,17 @@ class Plan:
     adopt: str | None = None  # unique-id prefix found in the retained configs
     before: list[tuple[str, bytes]] = field(default_factory=list)  # published first
     migrate_from: list[str] = field(default_factory=list)  # old topics, cleared after settle
-    clear: list[str] = field(default_factory=list)  # configs that are not (or no longer) ours
+    clear: list[str] = field(default_factory=list)  # configs that are not ours: clear now
+    # Dropped entities, applied once the node's entities are settled (a kind may add some as
+    # it finds its hardware) and only for keys still undeclared then:
+    ghosts: dict[str, str] = field(default_factory=dict)  # per-entity config topic -> key
     removed: dict[str, str] = field(default_factory=dict)  # device markers: key -> platform
     dropped: list[str] = field(default_factory=list)  # keys whose state/attributes to clear
 
     @property
     def empty(self) -> bool:
         return not (self.adopt or self.before or self.migrate_from or self.clear
-                    or self.removed or self.dropped)
+                    or self.ghosts or self.removed or self.dropped)
 
 
 def _load(raw: bytes) -> dict[str, Any] | None:
@@ -133,24 +136,20 @@ def plan(
         if best is not None and best != prefix:
             out.adopt = prefix = best
 
-    def ours(platform: str, key: str, body: Mapping[str, Any]) -> bool:
-        return platforms.get(key) == platform \
-            and _first(body, "unique_id", "uniq_id") == f"{prefix}_{key}"
-
     def drop(key: str) -> None:
         if key not in platforms and key not in out.dropped:
             out.dropped.append(key)
 
     # -- per-entity topics ---------------------------------------------------------------------
     for topic, platform, key, body in entity_cfgs:
-        if body is None or _is_migrate(body):
-            out.clear.append(topic)  # unreadable, or left by a handshake that was cut short
+        if key not in platforms:
+            out.ghosts[topic] = key  # a dropped entity (or a config planted under our id)
             drop(key)
-        elif not ours(platform, key, body):
-            out.clear.append(topic)  # a ghost: dropped entity, another platform, not ours
-            drop(key)
+        elif body is None or _is_migrate(body) or platforms[key] != platform:
+            out.clear.append(topic)  # unreadable, a cut-short handshake's, another platform's
         elif mode == "device":
             out.migrate_from.append(topic)  # ours, to move into the device config
+        # else: ours, and our announce replaces it if it changed
 
     # -- the device topic ----------------------------------------------------------------------
     if device_raw:
