@@ -22,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from spark.core.discovery import DiscoveredEntity, parse_discovery
 from spark.core.errors import PayloadError, SparkError
 from spark.core.events import (
@@ -96,6 +98,7 @@ class Registry:
         self.entities: dict[str, EntityRecord] = {}  # by entity_id
         self._by_key: dict[str, EntityRecord] = {}  # by unique key
         self._by_discovery: dict[str, set[str]] = {}  # discovery topic -> keys
+        self._owner: dict[str, str] = {}  # key -> the discovery topic that owns it (as in HA)
         self._routes: dict[str, dict[RouteKey, tuple[EntityRecord, int, int]]] = {}
         self._routed: dict[str, list[tuple[str, RouteKey]]] = {}  # key -> its routes
         self._next_suffix: dict[str, int] = {}  # wanted entity id -> next "_<n>" to try
@@ -140,6 +143,17 @@ class Registry:
         topic = self.layout.parse_discovery(msg.topic)
         if topic is None or topic.component == "device_automation":
             return
+        if is_migrate(msg.payload):
+            # HA's migrate_discovery handshake (HA >= 2024.11): this topic lets go of its
+            # entities, which stay and wait for their config on the new topic; an empty
+            # payload here afterwards removes nothing.
+            released = self._by_discovery.pop(msg.topic, set())
+            for key in released:
+                self._owner.pop(key, None)
+            if released:
+                log.info("discovery of %d entity(ies) moves away from %s", len(released),
+                         msg.topic)
+            return
         try:
             errors: list[PayloadError] = []
             parsed = parse_discovery(topic, msg.payload, raw_topic=msg.topic, errors=errors)
@@ -156,6 +170,14 @@ class Registry:
             for spec in parsed:
                 if not isinstance(spec, DiscoveredEntity):
                     continue  # a component removal: it is simply not kept
+                owner = self._owner.get(spec.key)
+                if owner is not None and owner != msg.topic:
+                    # as HA: an entity takes configs only from the topic it was discovered on
+                    self.stats.discovery_errors += 1
+                    log.warning("ignored a conflicting discovery config on %s for %s, which "
+                                "%s announced (a move needs migrate_discovery first)",
+                                msg.topic, spec.key[:80], owner)
+                    continue
                 try:
                     keep.add(self._upsert(msg.topic, spec))
                 except RegistryFull:
@@ -165,6 +187,8 @@ class Registry:
                     log.warning("ignored entity from %s: %s", msg.topic, exc)
         for key in self._by_discovery.get(msg.topic, set()) - keep:
             self._remove(key)
+        for key in keep:
+            self._owner[key] = msg.topic
         if keep:
             self._by_discovery[msg.topic] = keep
         else:
@@ -330,6 +354,7 @@ class Registry:
             self._unsubscribe(gone)
 
     def _remove(self, key: str) -> None:
+        self._owner.pop(key, None)
         record = self._by_key.pop(key, None)
         if record is None:
             return
@@ -466,3 +491,15 @@ class Registry:
             "devices": [d.as_dict() for d in self.devices.values()],
             "entities": [e.as_dict() for e in self.entities.values()],
         }
+
+
+def is_migrate(payload: bytes) -> bool:
+    """``{"migrate_discovery": true}`` (or ``migr_discvry``), HA's handshake payload."""
+    if not payload or len(payload) > 64 or payload.lstrip()[:1] != b"{":
+        return False
+    try:
+        body = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(body, dict) and len(body) == 1 \
+        and (body.get("migrate_discovery") is True or body.get("migr_discvry") is True)

@@ -119,7 +119,10 @@ class NodeAgent(Generic[ConfigT]):
         self.rpc: RpcServer | None = None
         self.commands_rejected = 0
         self._owner_checked = False  # see check_owner
-        self._reading_back: dict[str, bytes] | None = None  # retained configs, while read back
+        # Retained configs under our id. The broker flags a message retained only when it
+        # sends it for a new subscription, i.e. right after each (re)connect, possibly before
+        # the on-connect hook runs: collected always, taken by the hook's read-back.
+        self._reading_back: dict[str, bytes] = {}
         self._read_back_done = asyncio.Event()
         self._read_back_marker = b""
         self._migrating: set[str] = set()  # old discovery topics of a migrate handshake
@@ -371,7 +374,7 @@ class NodeAgent(Generic[ConfigT]):
         parsed = self.layout.parse_discovery(msg.topic)
         if parsed is None:
             return
-        if msg.retain and self._reading_back is not None:
+        if msg.retain:
             if len(self._reading_back) < MAX_RETAINED:  # reconciled before the announce
                 self._reading_back[msg.topic] = bytes(msg.payload)
             return
@@ -518,7 +521,6 @@ class NodeAgent(Generic[ConfigT]):
         """The retained discovery configs under our id: what arrived before our own marker
         looped back (the broker sends retained messages right after the SUBACK)."""
         assert self.client is not None
-        self._reading_back = {}
         self._read_back_done.clear()
         self._read_back_marker = os.urandom(8).hex().encode()
         self.client.publish(self.layout.owner_probe(self.node_id), self._read_back_marker, 1,
@@ -529,13 +531,13 @@ class NodeAgent(Generic[ConfigT]):
         except TimeoutError:
             log.warning("%s: the broker did not echo our marker in %.0f s; announcing without "
                         "comparing with its retained discovery", self.node_id, READ_BACK_TIMEOUT)
-            self._reading_back = None
+            self._reading_back = {}
             return None
-        got, self._reading_back = self._reading_back, None
+        got, self._reading_back = self._reading_back, {}
         return got
 
     def _on_read_back_marker(self, msg: Message) -> None:
-        if self._reading_back is not None and bytes(msg.payload) == self._read_back_marker:
+        if self._read_back_marker and bytes(msg.payload) == self._read_back_marker:
             self._read_back_done.set()
 
     def _reconcile(self, retained: dict[str, bytes]) -> None:
