@@ -20,7 +20,7 @@ from spark.app.runtime import make_agent
 from spark.core.agent.agent import NodeAgent
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools" / "ha_check"))
-from recorded import HomeAssistant  # noqa: E402
+from recorded import HomeAssistant
 
 MIGRATE = {"migrate_discovery": True}
 SETTLE = 0.3  # s between the handshake's new configs and clearing the old topics

@@ -513,6 +513,8 @@ class NodeAgent(Generic[ConfigT]):
         """Read back what the broker retained under our id, reconcile it (identity, mode
         switch, dropped entities: core.agent.reconcile), then announce."""
         retained = await self._read_back()
+        if self._leaving:
+            return  # stopped while reading back: our offline is out, never follow it online
         if retained is not None:
             self._reconcile(retained)
         self.announce(force=True)

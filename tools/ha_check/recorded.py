@@ -73,6 +73,7 @@ class HomeAssistant:
     prefix: str = "homeassistant"
     entities: dict[tuple[str, str], Entity] = field(default_factory=dict)  # by hash
     registry: dict[tuple[str, str], str] = field(default_factory=dict)  # (platform, uid) -> id
+    disabled: set[tuple[str, str]] = field(default_factory=set)  # registered disabled
     topics: dict[str, bytes] = field(default_factory=dict)  # last payload per non-config topic
     log: list[tuple[str, str]] = field(default_factory=list)  # (level, message)
 
@@ -187,6 +188,13 @@ class HomeAssistant:
             entity_id = self._new_entity_id(hash_[0], body)
             if uid is not None:
                 self.registry[(hash_[0], str(uid))] = entity_id
+                if body.get("enabled_by_default") is False:
+                    self.disabled.add((hash_[0], str(uid)))
+        if (hash_[0], str(uid)) in self.disabled:
+            # A disabled entity is never added to HA, so its discovery hash is never marked
+            # discovered: every config for it is "new" (same registry entry), an empty payload
+            # or a migration touches nothing, and no conflict is ever logged for it.
+            return
         self.entities[hash_] = Entity(hash_, topic, body, entity_id)
 
     def _valid(self, platform: str, topic: str, body: dict[str, Any]) -> bool:
