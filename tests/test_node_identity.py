@@ -62,6 +62,17 @@ def unique_ids(configs: dict[str, bytes]) -> set[str]:
     return out
 
 
+def announced(rec: Recorder, node: NodeAgent) -> bool:
+    """Every entity's per-entity config, with the node's current unique ids, went out."""
+    seen = {m.topic: m.payload for m in rec.messages if m.payload}
+    layout = node.layout
+    for key, entity in node.entities.items():
+        raw = seen.get(layout.discovery(entity.platform, node.node_id, key))
+        if raw is None or orjson.loads(raw).get("unique_id") != f"{node.unique_prefix}_{key}":
+            return False
+    return True
+
+
 async def run_once(cfg: SparkConfig, node_id: str, password: str,
                    until: Any = None) -> NodeAgent:
     async with running_node(cfg, node_id, password) as node:
@@ -90,7 +101,7 @@ async def test_discovery_mode_switch_keeps_every_entity(fresh_broker, tmp_path, 
         first_configs = await retained(broker, "homeassistant/+/sim1/+/config",
                                        "homeassistant/device/sim1/config")
         ha_before = replay(ha_view)
-        ids_before = {u: e for u, e in ha_before.by_unique_id().items() if "sim1" in u}
+        ids_before = {u: e for u, e in ha_before.registered().items() if "sim1" in u}
         assert len(ids_before) == len(node1.entities)
         n_before = len(ha_view.messages)
 
@@ -123,7 +134,7 @@ async def test_discovery_mode_switch_keeps_every_entity(fresh_broker, tmp_path, 
         assert node2.unique_prefix == node1.unique_prefix == "spark_lab_sim1"
 
     ha = replay(ha_view, "2025.4")  # HA connected all along
-    assert {u: e for u, e in ha.by_unique_id().items() if "sim1" in u} == ids_before
+    assert {u: e for u, e in ha.registered().items() if "sim1" in u} == ids_before
     assert not ha.duplicates()
     assert not ha.errors_about("Removing"), "no entity may be removed"
     # after an HA restart: only the retained configs
@@ -131,16 +142,17 @@ async def test_discovery_mode_switch_keeps_every_entity(fresh_broker, tmp_path, 
     restarted.registry = dict(ha.registry)
     for topic, payload in final.items():
         restarted.receive(topic, payload)
-    assert {u: e for u, e in restarted.by_unique_id().items() if "sim1" in u} == ids_before
+    assert {u: e for u, e in restarted.registered().items() if "sim1" in u} == ids_before
 
     # HA 2024.3 (no device-based discovery, no handshake): the recorded facts
     old = replay(ha_view, "2024.3")
-    kept = {u for u in old.by_unique_id() if "sim1" in u}
+    loaded = {u for u in old.by_unique_id() if "sim1" in u}
     if then == "device":  # everything it had was cleared; the device config it cannot read
-        assert not kept and old.errors_about("Integration device is not supported")
+        assert not loaded and old.errors_about("Integration device is not supported")
         assert old.errors_about("required key not provided")  # the migrate payloads
     else:  # it never had the device config's entities; now it has them all
-        assert kept == set(ids_before)
+        assert {u for u in old.registered() if "sim1" in u} == set(ids_before)
+        assert loaded == {u for u in ids_before if not u.endswith("_commands_rejected")}
 
 
 # ---- 2. device-based: a NAS restarted with one disk instead of four --------------------------
@@ -231,9 +243,9 @@ async def test_board_replacement_keeps_unique_ids(fresh_broker, tmp_path):
     board2 = lab_config(broker, tmp_path, {**node, "hardware_id": "10000000bbbb2222"})
     async with recorder(board1, "admin", pw["admin"], "homeassistant/#",
                         "spark/+/availability") as ha_view, running_hub(board1, pw["hub"]) as hub:
-        first = await run_once(board1, "sim1", pw["sim1"])
+        first = await run_once(board1, "sim1", pw["sim1"], until=lambda n: announced(ha_view, n))
         ids1 = unique_ids(await retained(broker, "homeassistant/+/sim1/+/config"))
-        second = await run_once(board2, "sim1", pw["sim1"])
+        second = await run_once(board2, "sim1", pw["sim1"], until=lambda n: announced(ha_view, n))
         ids2 = unique_ids(await retained(broker, "homeassistant/+/sim1/+/config"))
         reg = hub.registry
         assert reg is not None
@@ -241,7 +253,7 @@ async def test_board_replacement_keeps_unique_ids(fresh_broker, tmp_path):
     assert first.hwid != second.hwid and ids1 == ids2
     assert all(u.startswith("spark_lab_sim1_") for u in ids1)
     ha = replay(ha_view)
-    assert not ha.duplicates() and set(ha.by_unique_id()) >= ids1
+    assert not ha.duplicates() and set(ha.registered()) >= ids1
 
 
 async def test_install_with_hardware_based_ids_keeps_them_on_a_new_board(fresh_broker,
@@ -259,13 +271,14 @@ async def test_install_with_hardware_based_ids_keeps_them_on_a_new_board(fresh_b
     async with recorder(old_board, "admin", pw["admin"], "homeassistant/#",
                         "spark/+/availability") as ha_view, \
             running_hub(old_board, pw["hub"]) as hub:
-        await run_once(old_board, "sim1", pw["sim1"])  # what the old version published
+        await run_once(old_board, "sim1", pw["sim1"],  # what the old version published
+                       until=lambda n: announced(ha_view, n))
         ids_old = unique_ids(await retained(broker, "homeassistant/+/sim1/+/config"))
         assert ids_old and all(u.startswith(legacy + "_") for u in ids_old)
         identity.unlink()  # a new SD card: the config was copied, the identity file was not
         agent = make_agent(new_board, new_board.node("sim1"), pw["sim1"], announce_delay=FAST)
         async with running_agent(agent):
-            await wait_for(lambda: agent.unique_prefix == legacy, 5)
+            await wait_for(lambda: agent.unique_prefix == legacy and announced(ha_view, agent), 5)
         ids_new = unique_ids(await retained(broker, "homeassistant/+/sim1/+/config"))
         reg = hub.registry
         assert reg is not None
@@ -274,4 +287,4 @@ async def test_install_with_hardware_based_ids_keeps_them_on_a_new_board(fresh_b
     assert orjson.loads(identity.read_text()) == {"nodes": {"sim1": legacy}}
     ha = replay(ha_view)
     assert not ha.duplicates()
-    assert set(ha.by_unique_id()) >= ids_old
+    assert set(ha.registered()) >= ids_old

@@ -227,6 +227,10 @@ class HomeAssistant:
         """unique id -> entity id of every loaded entity."""
         return {str(e.config.get("unique_id")): e.entity_id for e in self.entities.values()}
 
+    def registered(self) -> dict[str, str]:
+        """unique id -> entity id of every entity registry entry (disabled ones too)."""
+        return {uid: eid for (_platform, uid), eid in self.registry.items()}
+
     def duplicates(self) -> list[str]:
         """Entity ids with a ``_<n>`` suffix that clashed with another registry entry."""
         ids = set(self.registry.values())
