@@ -16,7 +16,7 @@ import os
 import random
 import socket
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, TypeVar
@@ -25,7 +25,6 @@ import orjson
 
 from spark.core.agent.config import NodeConfigBase
 from spark.core.agent.discovery import (
-    MIGRATE,
     DeviceInfo,
     DiscoveryContext,
     device_config,
@@ -35,8 +34,8 @@ from spark.core.agent.discovery import (
 from spark.core.agent.entities import BinarySensor, Entity, Sensor
 from spark.core.agent.hwid import hardware_id
 from spark.core.agent.identity import IdentityStore, site_prefix
+from spark.core.agent.keeper import DiscoveryKeeper
 from spark.core.agent.ownership import PROBE_TIMEOUT, NodeIdTaken, Owner, live_owners
-from spark.core.agent.reconcile import MAX_RETAINED, Plan, log_plan, plan
 from spark.core.agent.repair import RepairBudget
 from spark.core.agent.settings import AgentSettings
 from spark.core.errors import PayloadError
@@ -49,8 +48,6 @@ log = logging.getLogger(__name__)
 CommandHandler = Callable[[Any], Awaitable[Any] | Any]
 ConfigT = TypeVar("ConfigT", bound=NodeConfigBase)
 ANNOUNCE_DELAY = (1.0, 5.0)  # s: random wait before re-announcing to HA that came online
-READ_BACK_TIMEOUT = 5.0  # s to wait for the broker's retained configs before announcing
-SETTLE_TIMEOUT = 120.0  # s a kind may take to declare the entities it has at start
 
 
 @dataclass(slots=True)
@@ -102,7 +99,7 @@ class NodeAgent(Generic[ConfigT]):
         self._identity = IdentityStore(ctx.settings.identity_file)
         stored = self._identity.get(self.node_id)
         self._prefix = stored or site_prefix(ctx.settings.site, self.node_id)
-        self._identity_pinned = stored is not None  # else the first read-back may adopt one
+        self._keeper = DiscoveryKeeper(self, identity_pinned=stored is not None)
         self.started_at = datetime.now(UTC).replace(microsecond=0)
         self._t0 = time.monotonic()
         self.entities: dict[str, Entity] = {}
@@ -119,14 +116,6 @@ class NodeAgent(Generic[ConfigT]):
         self.rpc: RpcServer | None = None
         self.commands_rejected = 0
         self._owner_checked = False  # see check_owner
-        # Retained configs under our id. The broker flags a message retained only when it
-        # sends it for a new subscription, i.e. right after each (re)connect, possibly before
-        # the on-connect hook runs: collected always, taken by the hook's read-back.
-        self._reading_back: dict[str, bytes] = {}
-        self._read_back_done = asyncio.Event()
-        self._read_back_marker = b""
-        self._migrating: set[str] = set()  # old discovery topics of a migrate handshake
-        self._migration_task: asyncio.Task[None] | None = None
         self._leaving = False  # our own offline is on its way: do not contradict it
 
     # ---- to override ------------------------------------------------------------------
@@ -374,11 +363,9 @@ class NodeAgent(Generic[ConfigT]):
         parsed = self.layout.parse_discovery(msg.topic)
         if parsed is None:
             return
-        if msg.retain:
-            if len(self._reading_back) < MAX_RETAINED:  # reconciled before the announce
-                self._reading_back[msg.topic] = bytes(msg.payload)
-            return
-        if msg.topic in self._migrating:
+        if self._keeper.collect(msg):
+            return  # retained: reconciled before the announce (core.agent.keeper)
+        if msg.topic in self._keeper.migrating:
             return  # our own handshake on an old topic (cleared once it is done)
         if self.settings.discovery_mode == "device":
             key = "__device__" if parsed.is_device else None
@@ -484,7 +471,7 @@ class NodeAgent(Generic[ConfigT]):
                 client.subscribe(self.layout.device_discovery(self.node_id),
                                  self._on_own_discovery, 1)
                 client.subscribe(self.layout.owner_probe(self.node_id),
-                                 self._on_read_back_marker, 1)
+                                 self._keeper.on_marker, 1)
                 # the wildcard, not our exact topic: an exact filter would keep the hub's
                 # registry from subscribing to it (and getting it retained) for its entities
                 client.subscribe(self.layout.all_availability(), self._on_own_availability, 1)
@@ -512,119 +499,31 @@ class NodeAgent(Generic[ConfigT]):
     async def _on_connected(self) -> None:
         """Read back what the broker retained under our id, reconcile it (identity, mode
         switch, dropped entities: core.agent.reconcile), then announce."""
-        retained = await self._read_back()
+        retained = await self._keeper.read_back()
         if self._leaving:
             return  # stopped while reading back: our offline is out, never follow it online
         if retained is not None:
-            self._reconcile(retained)
+            self._keeper.reconcile(retained)
         self.announce(force=True)
-
-    async def _read_back(self) -> dict[str, bytes] | None:
-        """The retained discovery configs under our id: what arrived before our own marker
-        looped back (the broker sends retained messages right after the SUBACK)."""
-        assert self.client is not None
-        self._read_back_done.clear()
-        self._read_back_marker = os.urandom(8).hex().encode()
-        self.client.publish(self.layout.owner_probe(self.node_id), self._read_back_marker, 1,
-                            False)
-        try:
-            async with asyncio.timeout(READ_BACK_TIMEOUT):
-                await self._read_back_done.wait()
-        except TimeoutError:
-            log.warning("%s: the broker did not echo our marker in %.0f s; announcing without "
-                        "comparing with its retained discovery", self.node_id, READ_BACK_TIMEOUT)
-            self._reading_back = {}
-            return None
-        got, self._reading_back = self._reading_back, {}
-        return got
-
-    def _on_read_back_marker(self, msg: Message) -> None:
-        if self._read_back_marker and bytes(msg.payload) == self._read_back_marker:
-            self._read_back_done.set()
-
-    def _reconcile(self, retained: dict[str, bytes]) -> None:
-        assert self.client is not None
-        mode = self.settings.discovery_mode
-        platforms = {k: e.platform for k, e in self.entities.items()}
-        result = plan(self.layout, self.node_id, mode, platforms, self._prefix, retained,
-                      may_adopt=not self._identity_pinned)
-        self._identity_pinned = True
-        if result.empty:
-            return
-        log_plan(self.node_id, mode, result)
-        if result.adopt:
-            self._prefix = result.adopt
-            self._identity.put(self.node_id, result.adopt)
-            self._published.clear()  # every config changes: publish them all again
-        for topic in result.clear:
-            self.client.publish(topic, b"", 1, True)
-        if result.ghosts or result.removed or result.dropped:
-            self._spawn(self._remove_dropped(result), "remove-dropped")
-        self._migrating.update(result.migrate_from)
-        for topic, payload in result.before:
-            self.client.publish(topic, payload, 1, True)
-        for topic in result.migrate_from:
-            self.client.publish(topic, MIGRATE, 1, True)
-        if result.migrate_from:
-            if self._migration_task is not None:
-                self._migration_task.cancel()
-            self._migration_task = asyncio.create_task(
-                self._finish_migration(list(result.migrate_from)),
-                name=f"{self.node_id}-migrate-discovery")
 
     async def entities_settled(self) -> None:
         """Returns once the entities this node has at start are declared. A kind that adds
         entities as it finds its hardware (mounts, VPN peers) overrides it, so that a retained
         config is not taken for a dropped entity just because its entity is not added yet."""
 
-    async def _remove_dropped(self, result: Plan) -> None:
-        """Remove what the retained configs hold and this node no longer declares: per-entity
-        configs cleared, device components sent as ``{"platform": ...}`` (HA deletes those;
-        a component merely missing from a device config stays in HA), and their retained
-        state and attributes cleared."""
-        try:
-            async with asyncio.timeout(SETTLE_TIMEOUT):
-                await self.entities_settled()
-        except TimeoutError:
-            log.warning("%s: entities not settled in %.0f s; removing what is undeclared now",
-                        self.node_id, SETTLE_TIMEOUT)
-        client = self.client
-        if client is None:
-            return
-        for topic, key in result.ghosts.items():
-            if key not in self.entities:
-                client.publish(topic, b"", 1, True)
-        markers = {k: p for k, p in result.removed.items() if k not in self.entities}
+    def adopt_prefix(self, prefix: str) -> None:
+        """Use the unique-id prefix HA already knows this node by (core.agent.identity), and
+        keep it in the identity file beside the config."""
+        self._prefix = prefix
+        self._identity.put(self.node_id, prefix)
+        self._published.clear()  # every config changes: publish them all again
+
+    def mark_removed(self, markers: dict[str, str]) -> None:
+        """Components (key -> platform) the device config sends as removed from now on."""
         for key, platform in markers.items():
             self._removed.setdefault(key, platform)
-        if markers and self.settings.discovery_mode == "device":
+        if markers and self.settings.discovery_mode == "device" and self.client is not None:
             self._publish_device_config()
-        for key in result.dropped:
-            if key not in self.entities:
-                client.publish(self.layout.state(self.node_id, key), b"", 1, True)
-                client.publish(self.layout.attributes(self.node_id, key), b"", 1, True)
-
-    def _spawn(self, coro: Coroutine[Any, Any, None], what: str) -> None:
-        task = asyncio.create_task(coro, name=f"{self.node_id}-{what}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _finish_migration(self, topics: list[str]) -> None:
-        """Step 3 of HA's handshake: once HA took the new configs, clear the old topics."""
-        await asyncio.sleep(self.settings.migrate_settle)
-        client = self.client
-        if client is None:
-            return
-        try:
-            await asyncio.gather(*(client.publish_confirmed(t, b"", 1, True) for t in topics))
-        except Exception:  # the link dropped: the next connect's read-back finds them again
-            log.warning("%s: clearing %d old discovery topic(s) failed; retrying at the next "
-                        "connect", self.node_id, len(topics))
-            return
-        finally:
-            self._migrating.difference_update(topics)
-        log.info("%s: discovery moved to %s mode; cleared %d old topic(s)", self.node_id,
-                 self.settings.discovery_mode, len(topics))
 
     async def _rpc_ping(self, params: dict[str, Any], caller: str) -> dict[str, Any]:
         return {"node": self.node_id, "kind": self.kind,
@@ -638,8 +537,7 @@ class NodeAgent(Generic[ConfigT]):
             task.cancel()
         if self._announce_task is not None:
             self._announce_task.cancel()
-        if self._migration_task is not None and not self._migration_task.done():
-            self._migration_task.cancel()
+        self._keeper.cancel()
         client = self.client
         if client is not None and client.connected:
             with contextlib.suppress(Exception):
