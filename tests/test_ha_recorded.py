@@ -44,4 +44,10 @@ def test_recorded_behaviour_matches_real_home_assistant(path: Path):
     assert count("Migration .*started", model_log) == count("Migration to MQTT", rec["log"])
     assert count("Rollback .*started", model_log) == count("Rollback to MQTT", rec["log"])
     assert count("conflicting", model_log) == count("conflicting", rec["log"])
-    assert not count("Removing component", model_log)
+    assert count("not supported", model_log) == count("not supported", rec["log"])
+    invalid = "when processing MQTT discovery message"  # a config HA's schema refused
+    assert count(invalid, model_log) == count(invalid, rec["log"])
+    # only HA < 2024.11 loses entities (at the switch to device-based discovery)
+    removed = sum(o.get("removed", 0) for o in rec["scenarios"].values())
+    assert count("Removing component", model_log) == count("Removing component", rec["log"])
+    assert count("Removing component", model_log) >= removed

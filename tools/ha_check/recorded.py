@@ -200,14 +200,15 @@ class HomeAssistant:
     def _valid(self, platform: str, topic: str, body: dict[str, Any]) -> bool:
         need = REQUIRED.get(platform, ())
         missing = [k for k in need if k not in body]
-        if platform == "image" and not ({"image_topic", "url_topic"} & body.keys()):
-            missing.append("image_topic")
         if missing:
-            self.log.append(("ERROR", f"Error 'required key not provided @ data['{missing[0]}']'"
-                                      f" when processing MQTT discovery message topic: "
-                                      f"'{topic}'"))
-            return False
-        return True
+            error = f"required key not provided @ data['{missing[0]}']"
+        elif platform == "image" and not ({"image_topic", "url_topic"} & body.keys()):
+            error = "Expected one of [`image_topic`, `url_topic`], got none"
+        else:
+            return True
+        self.log.append(("ERROR", f"Error '{error}' when processing MQTT discovery message "
+                                  f"topic: '{topic}'"))
+        return False
 
     def _new_entity_id(self, platform: str, body: dict[str, Any]) -> str:
         if body.get("object_id"):

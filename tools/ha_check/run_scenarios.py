@@ -196,7 +196,8 @@ async def run(args: argparse.Namespace) -> tuple[Report, dict[str, Any]]:
         logs = ha.log_path.read_text(errors="replace") if ha.log_path.exists() else ""
         record["log"] = [line[:300] for line in logs.splitlines()
                          if re.search(r"Migration to MQTT|Rollback to MQTT|conflicting|"
-                                      r"not supported|required key", line)]
+                                      r"not supported|when processing MQTT discovery|"
+                                      r"Removing component", line)]
         if not args.keep and report.ok:
             shutil.rmtree(work, ignore_errors=True)
         else:
