@@ -510,10 +510,13 @@ class Registry:
         new = interpret_state(record, payload)
         self._commit(record, new, before)
 
-    def assume(self, record: EntityRecord, state: str | None, attributes: dict[str, Any]
-               ) -> None:
+    def assume(self, record: EntityRecord, state: str | None, attributes: dict[str, Any],
+               memo: dict[str, Any] | None = None) -> None:
         """An optimistic entity takes the state and attributes a command set (HA's
-        ``optimistic``: no state topic, or ``optimistic: true``)."""
+        ``optimistic``: no state topic, or ``optimistic: true``; ``state`` None keeps it), and
+        the platform's ``memo``."""
+        if memo:
+            record.memo.update(memo)
         before = dict(record.attributes)
         record.attributes.update(attributes)
         self._commit(record, IGNORE if state is None else state, before)

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from jinja2.exceptions import SecurityError
 
-from spark.core.errors import TemplateError
+from spark.core.errors import TemplateLimitError
 
 if TYPE_CHECKING:
     import regex
@@ -52,11 +52,11 @@ SHARE_RATE = 0.5  # ... and per second of wall time after that
 SHARE_FREE = 0.002  # the first 2 ms of a render or compile is free (typical: 20 us / 0.5 ms)
 
 
-class TemplateBudgetError(TemplateError):
+class TemplateBudgetError(TemplateLimitError):
     """The render ran out of its own budget (time, loop steps and calls, or text built)."""
 
 
-class TemplateBusyError(TemplateError):
+class TemplateBusyError(TemplateLimitError):
     """The render was skipped because templates used their share of time (not its fault)."""
 
 
