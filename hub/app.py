@@ -22,7 +22,7 @@ from spark.core.agent.agent import NodeAgent, NodeContext
 from spark.core.agent.config import NodeConfigBase
 from spark.core.agent.entities import BinarySensor, Entity, Sensor
 from spark.core.config.mqtt import MqttConfig
-from spark.core.events import EventBus, NodeAvailability
+from spark.core.events import EventBus, LlmActivity, NodeAvailability
 from spark.core.messages.llm import LlmInferenceMessage
 from spark.core.mqtt import Message, MqttClient
 from spark.core.rpc import RpcServer
@@ -156,8 +156,11 @@ class Hub:
     def attach_router(self, router: LlmRouter) -> None:
         """The router of ``llm.backends`` (app/runtime builds it): run as component ``hub-llm``
         (probes, cache), fed the power strategy and the VPN state, its health as entities of the
-        hub's device, and behind ``ask``/``generate`` and the REST API (:attr:`llm`)."""
+        hub's device, and behind ``ask``/``generate`` and the REST API (:attr:`llm`); each
+        change of its figures is an :class:`LlmActivity` on the event bus (the panel's
+        routing page)."""
         self.llm_router = router
+        router.on_activity = lambda: self.bus.emit(LlmActivity(time.time()))
         self.attach_llm(router)
 
     @property

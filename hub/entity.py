@@ -63,6 +63,15 @@ class EntityRecord:
     engine: TemplateEngine | None = None  # compiles the config's other templates on first use
     tpls: dict[str, CompiledTemplate | None] | None = None  # made on first use
     disabled_by_default: bool = False  # enabled_by_default: false (HA: registered, disabled)
+    own: dict[str, Any] | None = None  # the platform's own memory (memo), made on first use
+
+    @property
+    def memo(self) -> dict[str, Any]:
+        """What the platform remembers of the entity and does not show (a light's brightness
+        while it is off, its config's capabilities)."""
+        if self.own is None:
+            self.own = {}
+        return self.own
 
     def template(self, key: str) -> CompiledTemplate | None:
         """The compiled template in config key ``key`` (``brightness_value_template`` ...),
@@ -77,6 +86,15 @@ class EntityRecord:
             tpl = self.engine.compile(source)
         self.tpls[key] = tpl
         return tpl
+
+    @property
+    def commandable(self) -> bool:
+        """Any command topic: ``command_topic``, or a platform's own (a climate may have only
+        ``mode_command_topic``, a cover only ``set_position_topic``)."""
+        spec = self.spec
+        return bool(spec.command_topic) or any(
+            (key.endswith("command_topic") or key == "set_position_topic") and bool(value)
+            for key, value in spec.raw.items())
 
     @property
     def platform(self) -> str:
@@ -110,6 +128,6 @@ class EntityRecord:
             "options": spec.options,
             "min": spec.min, "max": spec.max, "step": spec.step,
             "event_types": spec.event_types,
-            "commandable": bool(spec.command_topic),
+            "commandable": self.commandable,
             "enabled": not self.disabled_by_default,
         }

@@ -63,8 +63,8 @@ class HubView(Protocol):
 
     @property
     def assistant(self) -> Assistant:
-        """The hub's ``ask`` (``POST /api/llm/ask``): the conversation agent and its
-        conversations."""
+        """The hub's ``ask`` (``POST /api/llm/ask``, the panel's Assistant page): the
+        conversation agent, its conversations (bounded) and its config."""
         ...
 
     @property
