@@ -79,6 +79,8 @@ CASES = [
          call=("turn_on", {"tone": "ping", "volume_level": 0.3}),
          published=[("command_topic", '{"state":"ON","tone":"ping","volume_level":0.3}')],
          state="on", attrs={"tone": "ping", "volume_level": 0.3}),
+    Case("optimistic siren starts off", {"command_topic": "set"}, state="off"),
+    Case("with a state topic it starts unknown", S, state=None),
     Case("optimistic turn_off", {"command_topic": "set"}, call=("turn_off", {}),
          published=[("command_topic", '{"state":"OFF"}')], state="off"),
     Case("toggle from on turns off", S, [("state_topic", "ON")], call=("toggle", {}),

@@ -13,8 +13,8 @@
   variables ``state``, ``tone``, ``volume_level``, ``duration``; ``turn_off`` renders
   ``command_off_template`` (else ``command_template``) with ``payload_off``; without a template
   the payload is JSON: ``{"state": "ON", "tone": ...}``. ``toggle`` picks one.
-- Optimistic (no ``state_topic`` or ``optimistic: true``): a call sets the state and the given
-  attributes at once.
+- Optimistic (no ``state_topic`` or ``optimistic: true``): it starts ``off``, and a call sets
+  the state and the given attributes at once.
 """
 
 from __future__ import annotations
@@ -121,6 +121,10 @@ class Siren(OnOff):
             except ValueError:
                 return IGNORE  # HA: "unable to update siren state attributes", ignored whole
         return new
+
+    def initial(self, entity: Entity) -> str | None:
+        """HA: an optimistic siren starts off (one with a state topic: unknown)."""
+        return "off" if self.optimistic(entity) else None
 
     def arguments(self, entity: Entity, service: str) -> dict[str, dict[str, Any]]:
         return {}

@@ -10,7 +10,8 @@
   is newer, ``on`` when the latest is newer, and ``on`` when they differ but cannot be compared
   (HA's rule). Attributes: ``installed_version``, ``latest_version``, ``title``,
   ``release_summary``, ``release_url``, ``in_progress``, ``update_percentage``, ``skipped_version``,
-  ``auto_update``, ``entity_picture``.
+  ``auto_update``, ``entity_picture``, ``display_precision``; ``in_progress`` is also true while
+  an ``update_percentage`` is known (as HA's).
 - ``install`` publishes ``payload_install`` to ``command_topic`` (only when both are set).
 """
 
@@ -20,6 +21,7 @@ import re
 from typing import Any
 
 import orjson
+from pydantic import Field
 
 from spark.core.discovery.models import DiscoveredEntity, OptStr, SubTopic
 from spark.core.errors import ServiceError
@@ -39,6 +41,7 @@ class UpdateSchema(DiscoveredEntity):
     release_summary: OptStr = None
     release_url: OptStr = None
     entity_picture: OptStr = None
+    display_precision: int | None = Field(default=None, ge=0, le=10)
 
 
 def _schema(entity: Entity) -> UpdateSchema:
@@ -85,6 +88,7 @@ class Update(Platform):
             attrs.setdefault(key, None)
         attrs.setdefault("in_progress", False)
         attrs.setdefault("auto_update", False)
+        attrs.setdefault("display_precision", spec.display_precision)
 
     def state(self, entity: Entity, payload: bytes) -> Any:
         self._defaults(entity)
@@ -107,7 +111,7 @@ class Update(Platform):
         if "in_progress" in data:
             if not isinstance(data["in_progress"], bool):
                 return IGNORE
-            changes["in_progress"] = data["in_progress"]
+            entity.memo["in_progress"] = data["in_progress"]
         if "update_percentage" in data:
             pct = data["update_percentage"]
             if pct is not None and (isinstance(pct, bool) or not isinstance(pct, int | float)
@@ -115,6 +119,9 @@ class Update(Platform):
                 return IGNORE
             changes["update_percentage"] = pct
         entity.attributes.update(changes)
+        # HA: a known percentage means an install is under way
+        entity.attributes["in_progress"] = bool(entity.memo.get("in_progress")) or \
+            entity.attributes.get("update_percentage") is not None
         return update_state(entity.attributes)
 
     def topic_state(self, entity: Entity, key: str, payload: bytes) -> Any:
