@@ -122,7 +122,8 @@ ALARM_BUTTONS = (("alarm_disarm", None, "Disarm"), ("alarm_arm_home", "arm_home"
 
 class Keypad(ui.row):
     """An alarm panel's control: a code field (a password field, cleared after each use, never
-    logged or shown back) when the config has a code, and a button per supported action."""
+    logged or shown back) when the config has a code, and a button per supported action
+    (markers ``key:<entity>:code`` and ``key:<entity>:<service>``)."""
 
     def __init__(self, record: EntityRecord, changed: Changed) -> None:
         super().__init__(wrap=True)
@@ -134,10 +135,10 @@ class Keypad(ui.row):
             if getattr(record.spec, "code", None) is not None:
                 self.code = ui.input(label="Code", password=True).props(
                     "dense autocomplete=off").classes("w-24").mark(
-                    f"control:{record.entity_id}:code")
+                    f"key:{record.entity_id}:code")
             self.buttons = [
                 ui.button(label, on_click=lambda _e=None, s=service: self._press(s)).props(
-                    "dense unelevated no-caps").mark(f"control:{record.entity_id}:{service}")
+                    "dense unelevated no-caps").mark(f"key:{record.entity_id}:{service}")
                 for service, feature, label in ALARM_BUTTONS
                 if feature is None or feature in features]
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from spark.core.discovery.models import DiscoveredEntity, OptStr, PubTopic, SubTopic
 from spark.core.errors import ServiceError
-from spark.core.platforms.base import IGNORE, Entity, Order, Platform, Publish, Words
+from spark.core.platforms.base import IGNORE, Control, Entity, Order, Platform, Publish, Words
 
 ACTIVITIES = frozenset({"mowing", "paused", "docked", "returning", "error"})
 # service -> the activity it leads to
@@ -36,6 +36,12 @@ class LawnMower(Platform):
     Schema = LawnMowerSchema
     services = tuple(COMMANDS)
     state_topics = ("activity_state_topic",)
+    control = Control("group", parts=(
+        Control("button", service="start_mowing", label="Mow",
+                needs="start_mowing_command_topic"),
+        Control("button", service="pause", label="Pause", needs="pause_command_topic"),
+        Control("button", service="dock", label="Dock", needs="dock_command_topic"),
+    ))
     words = Words(listed=True)
 
     def topic_state(self, entity: Entity, key: str, payload: bytes) -> Any:

@@ -22,7 +22,7 @@ class Scene(Platform):
     name = "scene"
     Schema = SceneSchema
     services = ("turn_on",)
-    control = Control("button", service="turn_on")
+    control = Control("button", service="turn_on", label="Activate")
     words = Words(listed=True)
 
     def optimistic(self, entity: Entity) -> bool:

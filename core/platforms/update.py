@@ -74,7 +74,8 @@ class Update(Platform):
     services = ("install",)
     state_topics = ("latest_version_topic",)
     state_attributes = True
-    control = Control("button", service="install")
+    control = Control("group", parts=(
+        Control("button", service="install", label="Install", needs="payload_install"),))
     words = Words(listed=True)
 
     @staticmethod

@@ -23,7 +23,7 @@ from pydantic import field_validator
 
 from spark.core.discovery.models import DiscoveredEntity, PubTopic, Str
 from spark.core.errors import ServiceError
-from spark.core.platforms.base import IGNORE, Entity, Order, Platform, Publish, Words
+from spark.core.platforms.base import IGNORE, Control, Entity, Order, Platform, Publish, Words
 
 STATES = frozenset({"cleaning", "docked", "paused", "idle", "returning", "error"})
 FEATURES = ("start", "stop", "pause", "return_home", "battery", "status", "locate",
@@ -80,6 +80,12 @@ class Vacuum(Platform):
     Schema = VacuumSchema
     services = (*COMMANDS, "set_fan_speed", "send_command")
     state_attributes = True
+    control = Control("group", parts=(
+        Control("button", service="start", label="Start", needs="command_topic"),
+        Control("button", service="pause", label="Pause", needs="command_topic"),
+        Control("button", service="stop", label="Stop", needs="command_topic"),
+        Control("button", service="return_to_base", label="Dock", needs="command_topic"),
+    ))
     words = Words(listed=True)
 
     def state(self, entity: Entity, payload: bytes) -> Any:
