@@ -94,7 +94,7 @@ def test_on_off_family_shares_state_and_commands():
         platform = platform_for(name)
         assert platform.state(entity, b"1") == "on"
         assert platform.state(entity, b"OFF") == "off"
-        assert platform.state(entity, b"") is None
+        assert platform.state(entity, b"") is IGNORE  # HA: an empty payload is ignored
         with pytest.raises(PayloadError, match="neither"):
             platform.state(entity, b"maybe")
         assert platform.command(entity, "turn_on", {}).payload == "go"

@@ -21,7 +21,9 @@ payload is the state, no service, no control.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal, Protocol
 
 from spark.core.discovery.models import DiscoveredEntity
@@ -319,8 +321,10 @@ class OnOffState(Platform):
             return "on"
         if value == off:
             return "off"
-        if value in ("None", ""):
+        if value == "None":
             return None
+        if value == "":
+            return IGNORE  # HA: an empty payload (or template output) is ignored
         raise PayloadError(
             f"{entity.entity_id}: payload {value[:40]!r} is neither {on!r} nor {off!r}"
         )
@@ -344,6 +348,11 @@ class OnOff(OnOffState):
     def payload(self, entity: Entity, on: bool, data: dict[str, Any]) -> str:
         spec = entity.spec
         return str(spec.payload_on if on else spec.payload_off)
+
+
+def now_iso() -> str:
+    """Now as HA writes a timestamp state (a scene's, button's or notify's last use)."""
+    return datetime.fromtimestamp(time.time(), UTC).isoformat(timespec="milliseconds")
 
 
 def check_option(entity: Entity, value: str) -> None:

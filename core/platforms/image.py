@@ -9,21 +9,15 @@
 
 from __future__ import annotations
 
-import time
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import model_validator
 
 from spark.core.discovery.models import DiscoveredEntity
-from spark.core.platforms.base import IGNORE, Entity, Platform
+from spark.core.platforms.base import IGNORE, Entity, Platform, now_iso
 from spark.core.platforms.camera import picture
 
 MAX_URL = 2048
-
-
-def _now() -> str:
-    return datetime.fromtimestamp(time.time(), UTC).isoformat(timespec="milliseconds")
 
 
 class ImageSchema(DiscoveredEntity):
@@ -48,7 +42,7 @@ class Image(Platform):
         if image is None or not image:
             return IGNORE
         entity.image = image
-        return _now()
+        return now_iso()
 
     def topic_state(self, entity: Entity, key: str, payload: bytes) -> Any:
         url = self.render_key(entity, "url_template", payload).strip()
@@ -58,4 +52,4 @@ class Image(Platform):
         if entity.attributes.get("url") == url:
             return IGNORE
         entity.attributes["url"] = url
-        return _now()
+        return now_iso()

@@ -5,13 +5,11 @@ entity has no state topic; its state is the time of the last message (as HA's)."
 
 from __future__ import annotations
 
-import time
-from datetime import UTC, datetime
 from typing import Any
 
 from spark.core.discovery.models import DiscoveredEntity
 from spark.core.errors import ServiceError
-from spark.core.platforms.base import Entity, Order, Platform, Words
+from spark.core.platforms.base import Entity, Order, Platform, Words, now_iso
 
 MAX_MESSAGE = 4096  # characters a message may have
 
@@ -43,5 +41,4 @@ class Notify(Platform):
         title = data.get("title")
         if title is not None and not isinstance(title, str):
             raise ServiceError("send_message: 'title' must be text")
-        now = datetime.fromtimestamp(time.time(), UTC).isoformat(timespec="milliseconds")
-        return Order(message, now)
+        return Order(message, now_iso())

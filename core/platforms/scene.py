@@ -5,12 +5,10 @@ draws an "Activate" button."""
 
 from __future__ import annotations
 
-import time
-from datetime import UTC, datetime
 from typing import Any
 
 from spark.core.discovery.models import DiscoveredEntity
-from spark.core.platforms.base import Control, Entity, Order, Platform, Words
+from spark.core.platforms.base import Control, Entity, Order, Platform, Words, now_iso
 
 
 class SceneSchema(DiscoveredEntity):
@@ -31,5 +29,4 @@ class Scene(Platform):
     def command(self, entity: Entity, service: str, data: dict[str, Any]) -> Order:
         if service != "turn_on":
             raise self.refuse(entity, service)
-        now = datetime.fromtimestamp(time.time(), UTC).isoformat(timespec="milliseconds")
-        return Order(str(entity.spec.payload_on), now)
+        return Order(str(entity.spec.payload_on), now_iso())

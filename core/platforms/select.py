@@ -7,7 +7,7 @@ from typing import Any
 
 from spark.core.discovery.models import DiscoveredEntity
 from spark.core.errors import ServiceError
-from spark.core.platforms.base import Control, Entity, Order, Platform, Words, check_option
+from spark.core.platforms.base import IGNORE, Control, Entity, Order, Platform, Words, check_option
 
 
 class SelectSchema(DiscoveredEntity):
@@ -22,6 +22,10 @@ class Select(Platform):
     words = Words(listed=True, setter="option")
 
     def parse(self, entity: Entity, value: str) -> Any:
+        if not value.strip():
+            return IGNORE  # HA: an empty state is ignored
+        if value.lower() == "none":
+            return None  # HA: "none" in any case resets
         check_option(entity, value)
         return value
 
