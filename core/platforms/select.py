@@ -1,5 +1,6 @@
 """``select``: one of ``options``; ``select_option`` publishes the option, the panel draws a
-dropdown, voice says "select <option> for X"."""
+dropdown, voice says "select <option> for X". As Home Assistant 2025.4's MQTT select: a state
+not among the options is rejected, an empty one ignored, ``none`` (any case) makes it unknown."""
 
 from __future__ import annotations
 
