@@ -180,16 +180,15 @@ def test_an_alarm_code_is_never_answered_back(lab: Lab, broker: Any, admin: Api)
         z.publish("zigbee2mqtt/api_alarm", "disarmed", retain=True)  # (after the config)
         wait_until(lambda: admin.get("/api/entities/alarm_control_panel.api_alarm")
                    .json().get("state") == "disarmed", 10, "the alarm discovered")
-        with as_user(lab, "olga") as operator:
-            r = operator.post("/api/services/alarm_arm_away", json={
-                "entity_id": "alarm_control_panel.api_alarm", "data": {"code": "1111"}})
-            assert r.status_code == 400 and "wrong code" in r.text
-            assert "1111" not in r.text and "4711" not in r.text
-            r = operator.post("/api/services/alarm_arm_away", json={
-                "entity_id": "alarm_control_panel.api_alarm", "data": {"code": "4711"},
-                "wait": False})
-            assert r.status_code == 200, r.text
-            assert "4711" not in r.text
+        r = admin.post("/api/services/alarm_arm_away", json={
+            "entity_id": "alarm_control_panel.api_alarm", "data": {"code": "1111"}})
+        assert r.status_code == 400 and "wrong code" in r.text
+        assert "1111" not in r.text and "4711" not in r.text
+        r = admin.post("/api/services/alarm_arm_away", json={
+            "entity_id": "alarm_control_panel.api_alarm", "data": {"code": "4711"},
+            "wait": False})
+        assert r.status_code == 200, r.text
+        assert "4711" not in r.text
         z.wait(lambda: bool(z.received("zigbee2mqtt/api_alarm/set")), 5, "the command")
         assert [m.payload for m in z.received("zigbee2mqtt/api_alarm/set")] == [
             b'{"action": "ARM_AWAY", "code": "4711"}']
