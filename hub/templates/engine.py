@@ -241,6 +241,10 @@ class TemplateEngine:
             return cached
         if len(source) > self.max_source:
             raise TemplateError(f"template longer than {self.max_source} characters")
+        if "regex" in source:
+            # the regex filters' module loads on first use (~2 MB); loading it inside a render
+            # (tens of ms of CPU on a Pi) would count against that render's budget
+            import regex  # noqa: F401
         self._check_tokens(source)
         template, fast, uses_json = self._compile(source)
         compiled = CompiledTemplate(source, template, fast, uses_json, self.max_output,
