@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 
@@ -13,6 +14,7 @@ from typing import Any, ClassVar
 class AudioFrame:
     pcm: bytes  # one 30 ms frame, 16 kHz mono int16
     live: bool = True  # False: replayed faster than real time (WAV files)
+    at: float = field(default_factory=time.monotonic)  # when its audio ended (time.monotonic)
 
 
 @dataclass(frozen=True, slots=True)
