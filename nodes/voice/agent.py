@@ -122,6 +122,8 @@ class VoiceNode(NodeAgent[VoiceNodeConfig]):
     async def teardown(self) -> None:
         with contextlib.suppress(Exception):
             await self.source.close()
+        with contextlib.suppress(Exception):
+            await self.tts.aclose()
         for close in (self.speaker.close, self.array.close, self.pipeline.close):
             with contextlib.suppress(Exception):
                 close()

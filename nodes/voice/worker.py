@@ -86,7 +86,7 @@ def _serve(conn: Connection, cfg: VoiceNodeConfig) -> None:
     try:
         pipeline = build_pipeline(cfg)
         pipeline.open()
-    except Exception as exc:  # noqa: BLE001 - said to the node, which decides
+    except Exception as exc:
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
         return
     conn.send(("ready", os.getpid()))
@@ -102,7 +102,7 @@ def _serve(conn: Connection, cfg: VoiceNodeConfig) -> None:
             return
         try:
             result = calls[name](*args)
-        except Exception as exc:  # noqa: BLE001 - one bad call never ends the worker
+        except Exception as exc:
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
             continue
         conn.send(("ok", (result, pipeline.state.value, pipeline.frames)))

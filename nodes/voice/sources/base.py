@@ -3,9 +3,9 @@ recognition. Each source module holds its class and its config model (``type`` l
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
-import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
