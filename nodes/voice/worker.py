@@ -144,6 +144,10 @@ class PipelineProcess:
     def start(self) -> None:
         """Start a worker (ending one still there), load the models, give it the current
         vocabulary and mute state. Raises :class:`WorkerDied` when it cannot start."""
+        with self._lock:  # no call may read the new worker's answers meanwhile
+            self._start_locked()
+
+    def _start_locked(self) -> None:
         self.close()
         ctx = multiprocessing.get_context("spawn")
         parent, child = ctx.Pipe()
@@ -159,9 +163,9 @@ class PipelineProcess:
             self.close()
             raise WorkerDied(f"the recognisers could not start: {value}", None)
         if self.vocabulary is not None:
-            self._call("set_vocabulary", self.vocabulary)
+            self._call_locked("set_vocabulary", self.vocabulary)
         if self._muted:
-            self._call("mute", True)
+            self._call_locked("mute", True)
         self.state = "muted" if self._muted else "idle"
 
     def close(self) -> None:
