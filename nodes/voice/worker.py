@@ -124,6 +124,7 @@ class PipelineProcess:
         self._conn: Connection | None = None
         self._process: Any = None
         self._lock = threading.Lock()  # one call at a time on the pipe (feed, refresh)
+        self._loaded = False  # the current worker said it is ready
 
     @property
     def pid(self) -> int | None:
@@ -139,15 +140,18 @@ class PipelineProcess:
 
     # ---- lifecycle ----------------------------------------------------------------------
     def open(self) -> None:
-        self.start()
+        """Start the worker; its models load meanwhile (the first call waits for them)."""
+        with self._lock:
+            self._launch()
 
     def start(self) -> None:
         """Start a worker (ending one still there), load the models, give it the current
         vocabulary and mute state. Raises :class:`WorkerDied` when it cannot start."""
         with self._lock:  # no call may read the new worker's answers meanwhile
-            self._start_locked()
+            self._launch()
+            self._ready()
 
-    def _start_locked(self) -> None:
+    def _launch(self) -> None:
         self.close()
         ctx = multiprocessing.get_context("spawn")
         parent, child = ctx.Pipe()
@@ -158,10 +162,17 @@ class PipelineProcess:
         self._conn, self._process = parent, process
         self.starts += 1
         self.frames = 0
+        self._loaded = False
+
+    def _ready(self) -> None:
+        """Wait for the launched worker's models, then give it the vocabulary and mute."""
+        if self._loaded:
+            return
         kind, value = self._answer(self.start_timeout_s, "starting")
         if kind != "ready":
             self.close()
             raise WorkerDied(f"the recognisers could not start: {value}", None)
+        self._loaded = True
         if self.vocabulary is not None:
             self._call_locked("set_vocabulary", self.vocabulary)
         if self._muted:
@@ -211,6 +222,7 @@ class PipelineProcess:
             log.debug("voice worker: %s not sent: %s", name, exc)
 
     def _call_locked(self, name: str, *args: Any) -> Any:
+        self._ready()
         conn = self._conn
         if conn is None:
             raise WorkerDied("the recognisers' worker is not running", None)
