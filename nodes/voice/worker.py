@@ -140,7 +140,8 @@ class PipelineProcess:
 
     # ---- lifecycle ----------------------------------------------------------------------
     def open(self) -> None:
-        """Start the worker; its models load meanwhile (the first call waits for them)."""
+        """Start the worker; its models load meanwhile (the first call waits for them), so
+        the node is online at once."""
         with self._lock:
             self._launch()
 
