@@ -95,7 +95,7 @@ async def run(minutes: int, voice_config: dict[str, Any] | None) -> dict[str, An
             await obs.wait_connected(10)
             obs.subscribe(voice.layout.pipeline("voice"), on_event, 1)
             await wait(lambda: voice.vocabulary.lookup("sim one lamp") != [],  # type: ignore
-                       60, "the lamp in the voice vocabulary")
+                       300, "the lamp in the voice vocabulary")
             worker = getattr(voice, "pipeline", None)
             marks: list[str] = voice.marks  # type: ignore[attr-defined]
             samples: list[dict[str, Any]] = []

@@ -14,15 +14,17 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 from broker_fixture import RunningBroker
 from helpers import wait_for
 from test_voice_e2e import LAMP, voice_lab
 
-from spark.nodes.voice.audio import read_wav
+from spark.nodes.voice.audio import read_wav, silence, write_wav
 from spark.nodes.voice.stt.sphinx import PocketsphinxStt, PocketsphinxSttConfig
 from spark.nodes.voice.tts import EspeakTts, EspeakTtsConfig
 from spark.nodes.voice.vocab import build_vocabulary
+from spark.nodes.voice.wake import SphinxKwsWake, SphinxKwsWakeConfig
 from spark.nodes.voice.wyoming import Limits, WyomingError, WyomingLink, WyomingServerConfig
 
 with warnings.catch_warnings():  # wyoming.audio imports audioop, deprecated in 3.11
@@ -32,6 +34,7 @@ with warnings.catch_warnings():  # wyoming.audio imports audioop, deprecated in 
     from wyoming.event import Event
     from wyoming.server import AsyncEventHandler, AsyncTcpServer
     from wyoming.tts import Synthesize
+    from wyoming.wake import Detection
 
 pytestmark = pytest.mark.slow
 ENTITIES = [{"entity_id": LAMP, "name": "Sim one lamp", "platform": "switch",
@@ -134,6 +137,51 @@ async def test_spoken_command_through_wyoming_stt_and_tts(broker: RunningBroker,
             how.die_mid_stream = False
             await lab.say("hey spark, turn off the sim one lamp", "en-us", 175)
             await wait_for(lambda: lab.state(LAMP) == "off", 60, what="lamp off after")
+
+
+class OurWakeWord(AsyncEventHandler):
+    """A Wyoming wake word server's handler around our pocketsphinx keyphrase spotter."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        super().__init__(reader, writer)
+        self.spotter = SphinxKwsWake(SphinxKwsWakeConfig(phrase="bumblebee"))
+        self.pending = b""
+        self.samples = 0
+
+    async def handle_event(self, event: Event) -> bool:
+        if event.type == "describe":
+            await self.write_event(Event("info", {"wake": [{"name": "spark-kws",
+                                                             "models": []}]}))
+        elif AudioChunk.is_type(event.type):
+            self.pending += AudioChunk.from_event(event).audio
+            while len(self.pending) >= 960:
+                frame, self.pending = self.pending[:960], self.pending[960:]
+                self.samples += 480
+                if self.spotter.feed(frame) is not None:
+                    await self.write_event(Detection(name="bumblebee",
+                                                     timestamp=self.samples // 16).event())
+        return True
+
+
+async def test_wake_word_from_a_wyoming_server(broker: RunningBroker, tmp_path: Path) -> None:
+    port = free_port()
+    server = AsyncTcpServer("127.0.0.1", port)
+    await server.start(OurWakeWord)
+    try:
+        wake = {"type": "wyoming", "host": "127.0.0.1", "port": port, "names": ["bumblebee"],
+                "phrases": ["bumblebee"]}
+        source = {"type": "wav", "path": str(tmp_path / "in"), "gap_s": 0.8, "realtime": True}
+        async with voice_lab(broker, tmp_path, wake=wake, source=source) as lab:
+            # the wake word, a pause (the detection comes back over the network), the command
+            wake_word = await lab.tts.synthesize("bumblebee", voice="en-us", speed=165)
+            command = await lab.tts.synthesize("turn on the sim one lamp", voice="en-us",
+                                               speed=165)
+            write_wav(tmp_path / "cmd.tmp", np.concatenate([wake_word, silence(1.0), command]))
+            (tmp_path / "cmd.tmp").rename(lab.inbox / "001.wav")
+            await wait_for(lambda: lab.state(LAMP) == "on", 60, what="lamp on")
+            assert lab.events("wake")[0].data["phrase"] == "bumblebee"
+    finally:
+        await server.stop()
 
 
 async def hostile(payload: bytes) -> tuple[int, Exception | None]:

@@ -151,6 +151,7 @@ class Pipeline:
 
     def close(self) -> None:
         self.stt.close()
+        self.wake.close()
 
     def feed(self, frame: bytes, at: float | None = None) -> list[Signal]:
         """One frame; ``at``: when its audio ended (``time.monotonic``; default now)."""

@@ -18,6 +18,7 @@ The worker ends with its parent: its pipe closes when the node's process ends, e
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import logging
 import multiprocessing
 import os
@@ -83,6 +84,7 @@ def _serve(conn: Connection, cfg: VoiceNodeConfig) -> None:
     """The worker's main: build and open the pipeline, then answer calls until the pipe
     closes. An exception in a call is sent back (the call raises it in the node)."""
     logging.basicConfig(level=logging.WARNING, format="voice worker %(levelname)s %(message)s")
+    faulthandler.enable()  # a native crash prints the Python stack that led to it (stderr)
     try:
         pipeline = build_pipeline(cfg)
         pipeline.open()

@@ -26,10 +26,10 @@ import enum
 import json
 import logging
 import threading
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import Field
 
@@ -277,6 +277,50 @@ class WyomingLink:
                     return b"".join(audio), *fmt
             raise WyomingError(f"no audio-stop in {self.limits.events} events")
 
+    async def detect(self, names: list[str], audio: asyncio.Queue[bytes],
+                     found: Callable[[str, int | None], None]) -> None:
+        """Stream ``audio`` (16 kHz mono int16 chunks) to the wake word detector until
+        cancelled; ``found(name, timestamp_ms)`` for every detection. Returns (or raises
+        :class:`WyomingError`) when the connection breaks: call again (the supervisor
+        reconnects meanwhile)."""
+        async with self._busy:
+            try:
+                async with asyncio.timeout(self.cfg.connect_timeout_s):
+                    await self._up.wait()
+            except TimeoutError:
+                raise WyomingError(f"{self.name} is not connected") from None
+            assert self._streams is not None
+            reader, writer = self._streams
+            fmt = {"rate": RATE, "width": 2, "channels": 1}
+            try:
+                writer.write(WyEvent("detect", {"names": names} if names else {}).encode()
+                             + WyEvent("audio-start", fmt).encode())
+                async with asyncio.TaskGroup() as tg:
+                    tg.create_task(self._send_audio(writer, audio, fmt))
+                    tg.create_task(self._detections(reader, found))
+            except* (OSError, TimeoutError, WyomingError) as group:
+                self.failures += 1
+                self._up.clear()
+                self._broken.set()
+                raise WyomingError(f"{self.name}: {group.exceptions[0]}") from None
+
+    async def _send_audio(self, writer: asyncio.StreamWriter, audio: asyncio.Queue[bytes],
+                          fmt: dict[str, Any]) -> None:
+        while True:
+            chunk = await audio.get()
+            writer.write(WyEvent("audio-chunk", fmt, chunk).encode())
+            async with asyncio.timeout(self.cfg.timeout_s):
+                await writer.drain()
+
+    async def _detections(self, reader: asyncio.StreamReader,
+                          found: Callable[[str, int | None], None]) -> None:
+        while True:
+            event = await read_event(reader, self.limits)
+            if event.type == "detection":
+                name, stamp = event.data.get("name"), event.data.get("timestamp")
+                found(name[:100] if isinstance(name, str) else "",
+                      stamp if isinstance(stamp, int) and not isinstance(stamp, bool) else None)
+
 
 class LinkThread:
     """A :class:`WyomingLink` for synchronous callers (the recognisers run synchronously in
@@ -316,3 +360,12 @@ class LinkThread:
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
                 self.loop.call_soon_threadsafe(self._task.cancel)
         self._thread.join(5.0)
+
+
+class WyomingWakeConfig(WyomingServerConfig):
+    type: Literal["wyoming"] = "wyoming"
+    names: list[str] = Field(default_factory=list, max_length=20, description="Wake word "
+                             "models to detect (e.g. okay_nabu); empty: the server's.")
+    phrases: list[str] = Field(default_factory=lambda: ["okay nabu"], min_length=1,
+                               description="What the wake words say (dictionary words): "
+                               "speech-to-text drops them before a command.")
