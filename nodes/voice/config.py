@@ -65,8 +65,9 @@ class VoiceNodeConfig(NodeConfigBase):
     isolate: bool = Field(True, description="Run the recognisers (wake word, speech-to-text) "
                           "in a supervised worker process: a native crash fails one "
                           "utterance and restarts the worker, not the node.")
-    worker_timeout_s: float = Field(30.0, gt=1, le=600, description="A recogniser step that "
+    worker_timeout_s: float = Field(60.0, gt=1, le=600, description="A recogniser step that "
                                     "takes longer is a hung worker: it is killed and "
-                                    "restarted.")
+                                    "restarted (loading models and grammars may take 5 "
+                                    "minutes).")
     speak_replies: bool = Field(True, description="Synthesise replies (the text is always "
                                 "published).")

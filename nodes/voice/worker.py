@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from spark.nodes.voice.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
+SLOW_CALLS = frozenset({"build_vocabulary", "set_vocabulary"})
 
 
 class WorkerDied(VoiceError):
@@ -113,8 +114,8 @@ def _serve(conn: Connection, cfg: VoiceNodeConfig) -> None:
 class PipelineProcess:
     """The pipeline's stand-in in the node: the same calls, run by the worker process."""
 
-    def __init__(self, cfg: VoiceNodeConfig, timeout_s: float = 30.0,
-                 start_timeout_s: float = 120.0) -> None:
+    def __init__(self, cfg: VoiceNodeConfig, timeout_s: float = 60.0,
+                 start_timeout_s: float = 300.0) -> None:
         self.cfg = cfg
         self.timeout_s = timeout_s
         self.start_timeout_s = start_timeout_s
@@ -127,6 +128,7 @@ class PipelineProcess:
         self._process: Any = None
         self._lock = threading.Lock()  # one call at a time on the pipe (feed, refresh)
         self._loaded = False  # the current worker said it is ready
+        self.vocabulary_pending = False
 
     @property
     def pid(self) -> int | None:
@@ -236,7 +238,12 @@ class PipelineProcess:
             self._process.join(2.0)
             raise WorkerDied(f"the recognisers' worker ended (exit code "
                              f"{self._process.exitcode})", self._process.exitcode) from exc
-        kind, value = self._answer(self.timeout_s, name)
+        # Loading models and building grammars (a new vocabulary, also applied by a feed
+        # between utterances) take far longer on a busy machine than a decoding step.
+        slow = name in SLOW_CALLS or (name == "feed" and self.vocabulary_pending)
+        kind, value = self._answer(self.start_timeout_s if slow else self.timeout_s, name)
+        if name == "feed":
+            self.vocabulary_pending = False
         if kind == "error":
             raise VoiceError(f"voice worker: {name}: {value}")
         result, self.state, self.frames = value
@@ -264,4 +271,5 @@ class PipelineProcess:
 
     def set_vocabulary(self, vocab: Vocabulary) -> None:
         self.vocabulary = vocab
+        self.vocabulary_pending = True  # applied now, or by the next feed when idle
         self._control("set_vocabulary", vocab)
