@@ -22,7 +22,13 @@ from spark.nodes.voice.config import VoiceNodeConfig
 from spark.nodes.voice.pcm import FRAME_S
 from spark.nodes.voice.pipeline import Signal
 from spark.nodes.voice.tts import EspeakTts, EspeakTtsConfig
-from spark.nodes.voice.vad import Endpointer, RelativeVad, RelativeVadConfig
+from spark.nodes.voice.vad import (
+    Endpointer,
+    RelativeVad,
+    RelativeVadConfig,
+    SileroVad,
+    SileroVadConfig,
+)
 from spark.nodes.voice.vocab import Vocabulary
 from spark.nodes.voice.worker import PipelineProcess, WorkerDied, build_pipeline
 
@@ -175,3 +181,27 @@ def test_relative_detector_finds_the_end_of_a_command_over_a_talking_tv() -> Non
     ends = [t for t, e in edges if e == "end" and t > (starts[0] if starts else 1e9)]
     assert starts and ends, edges
     assert true_end < ends[0] + FRAME_SAMPLES / RATE < true_end + 1.0, (edges, true_end)
+
+
+def test_silero_hears_speech_and_a_side_look_leaves_the_detectors_alone() -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        command = loop.run_until_complete(speech("turn on the sim one lamp"))
+    finally:
+        loop.close()
+    quiet = list(frames(stream(silence(1.0))))
+    spoken = list(frames(stream(command)))
+    silero = SileroVad(SileroVadConfig())
+    assert not any(silero.is_speech(f) for f in quiet)
+    assert sum(silero.is_speech(f) for f in spoken) > len(spoken) // 3
+    relative = RelativeVad(RelativeVadConfig())
+    for f in quiet:
+        relative.is_speech(f)
+    background, probability = relative.background, silero.probability
+    side = relative.spare()
+    assert [side.is_speech(f) for f in spoken].count(True) > 0
+    assert relative.background == background  # the side look did not move the room's level
+    silero_side = silero.spare()
+    for f in spoken:
+        silero_side.is_speech(f)
+    assert silero.probability == probability

@@ -262,7 +262,7 @@ class Pipeline:
         return signals
 
     def _has_speech(self, pcm: bytes) -> bool:
-        ep = Endpointer(self.ep.vad, start_s=self.ep.start_frames * FRAME_S)
+        ep = Endpointer(self.ep.vad.spare(), start_s=self.ep.start_frames * FRAME_S)
         return any(ep.update(pcm[i:i + FRAME_BYTES]) == "start"
                    for i in range(0, len(pcm) - FRAME_BYTES + 1, FRAME_BYTES))
 

