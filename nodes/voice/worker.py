@@ -86,6 +86,7 @@ def _serve(conn: Connection, cfg: VoiceNodeConfig) -> None:
     closes. An exception in a call is sent back (the call raises it in the node)."""
     logging.basicConfig(level=logging.WARNING, format="voice worker %(levelname)s %(message)s")
     faulthandler.enable()  # a native crash prints the Python stack that led to it (stderr)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the node's; we end with its pipe
     try:
         pipeline = build_pipeline(cfg)
         pipeline.open()
@@ -104,11 +105,14 @@ def _serve(conn: Connection, cfg: VoiceNodeConfig) -> None:
         except (EOFError, OSError):  # the node is gone
             return
         try:
-            result = calls[name](*args)
+            answer: tuple[str, Any] = ("ok", (calls[name](*args), pipeline.state.value,
+                                              pipeline.frames))
         except Exception as exc:
-            conn.send(("error", f"{type(exc).__name__}: {exc}"))
-            continue
-        conn.send(("ok", (result, pipeline.state.value, pipeline.frames)))
+            answer = ("error", f"{type(exc).__name__}: {exc}")
+        try:
+            conn.send(answer)
+        except OSError:  # the node is gone
+            return
 
 
 class PipelineProcess:
