@@ -107,7 +107,10 @@ class Services:
                                     spec.node_id, own, bool(spec.retain))
             messages.append((target.topic, payload))
             retain = target.retain
-        optimistic = platform.optimistic(entity)
+        optimistic = (order.optimistic if order.optimistic is not None
+                      else platform.optimistic(entity))
+        if not messages:
+            raise ServiceError(f"{entity.entity_id}: {service} publishes nothing")
         (topic, payload), *extra = messages
         return Command(topic, payload, None if optimistic else expect, spec.qos or 0, retain,
                        tuple(extra), order.assume if optimistic else None, optimistic, expect)
@@ -120,6 +123,8 @@ class Services:
             raise ServiceError(f"unknown entity {entity_id}")
         if not entity.available:
             raise ServiceError(f"{entity_id} is unavailable")
+        if entity.disabled_by_default:
+            raise ServiceError(f"{entity_id} is disabled (enabled_by_default: false)")
         return self.build(service, entity, data)
 
     async def call(
@@ -134,6 +139,9 @@ class Services:
             raise ServiceError(f"unknown entity {entity_id!r}")
         if not entity.available:
             raise ServiceError(f"{entity_id} is unavailable")
+        if entity.disabled_by_default:
+            raise ServiceError(f"{entity_id} is disabled (its config says enabled_by_default: "
+                               "false)")
         cmd = self.build(service, entity, data or {})
         fut: asyncio.Future[str] | None = None
         if wait and cmd.expect is not None and not _same(entity.state, cmd.expect):

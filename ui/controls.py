@@ -53,10 +53,28 @@ def control_spec(record: EntityRecord) -> ControlSpec | None:
 
 
 def controllable(record: EntityRecord) -> bool:
-    return control_spec(record) is not None and bool(record.spec.command_topic)
+    """An operator gets a control when the platform has one and the entity has a command
+    topic of any kind (``EntityRecord.commandable``)."""
+    return control_spec(record) is not None and record.commandable
 
 
 Changed = Callable[[Any], None]
+
+
+def _parts(spec: ControlSpec, record: EntityRecord) -> list[ControlSpec]:
+    """The widgets of a control: a group's parts whose config key (``needs``) is set."""
+    parts = list(spec.parts) if spec.kind == "group" else [spec]
+    return [p for p in parts if not p.needs or record.spec.raw.get(p.needs)]
+
+
+def _options(spec: ControlSpec, record: EntityRecord) -> list[str]:
+    values = (record.attributes.get(spec.options) if spec.options else record.spec.options)
+    return [str(v) for v in values] if isinstance(values, list) else []
+
+
+def _attr_float(record: EntityRecord, name: str) -> float | None:
+    value = record.attributes.get(name) if name else None
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _toggle(spec: ControlSpec, record: EntityRecord, changed: Changed) -> Any:
@@ -64,41 +82,61 @@ def _toggle(spec: ControlSpec, record: EntityRecord, changed: Changed) -> Any:
 
 
 def _select(spec: ControlSpec, record: EntityRecord, changed: Changed) -> Any:
-    return ui.select(list(record.spec.options or []), value=record.state,
+    return ui.select(_options(spec, record), value=_widget_value(spec, record),
                      on_change=lambda e: changed(e.value)).classes("min-w-[8rem]").props("dense")
 
 
 def _number(spec: ControlSpec, record: EntityRecord, changed: Changed) -> Any:
     entity = record.spec
-    widget = ui.number(value=_float(record.state), min=entity.min, max=entity.max,
-                       step=entity.step or 1, on_change=lambda e: changed(e.value))
+    low, high, step = (entity.min, entity.max, entity.step) if spec.bounds is None else (
+        _attr_float(record, spec.bounds[0]), _attr_float(record, spec.bounds[1]),
+        _attr_float(record, spec.bounds[2]))
+    widget = ui.number(value=_widget_value(spec, record), min=low, max=high, step=step or 1,
+                       on_change=lambda e: changed(e.value))
     widget.props("dense debounce=700").classes("w-28")
-    if entity.unit_of_measurement:
+    if entity.unit_of_measurement and not spec.value:
         widget.props["suffix"] = entity.unit_of_measurement
     return widget
 
 
+def _slider(spec: ControlSpec, record: EntityRecord, changed: Changed) -> Any:
+    """0..100 (a position, a percentage); calls on release, not while dragging."""
+    widget = ui.slider(min=0, max=100, step=1, value=_widget_value(spec, record))
+    widget.classes("w-32").props("label")
+    widget.on("change", lambda e: changed(e.args if isinstance(e.args, int | float)
+                                          else widget.value))
+    return widget
+
+
 def _button(spec: ControlSpec, record: EntityRecord, changed: Changed) -> Any:
-    return ui.button("Press", on_click=lambda: changed(None)).props("dense unelevated")
+    return ui.button(spec.label or "Press", on_click=lambda: changed(None)).props(
+        "dense unelevated")
 
 
-# Control kind -> the widget drawing it.
+# Control kind -> the widget drawing it (a group draws one per part).
 WIDGETS: dict[ControlKind, Callable[[ControlSpec, EntityRecord, Changed], Any]] = {
     "toggle": _toggle, "select": _select, "number": _number, "button": _button,
+    "slider": _slider,
 }
 
 
 def _widget_value(spec: ControlSpec, record: EntityRecord) -> Any:
-    """The widget value showing ``record``'s state (a button has none)."""
+    """The widget value showing ``record``'s state or attribute ``spec.value``."""
     if spec.kind == "toggle":
         return record.state == spec.on_state
+    current = record.attributes.get(spec.value) if spec.value else record.state
     if spec.kind == "select":
-        return record.state if record.state in (record.spec.options or []) else None
-    return _float(record.state)
+        return current if current in _options(spec, record) else None
+    if isinstance(current, bool):
+        return None
+    if isinstance(current, int | float):
+        return float(current)
+    return _float(current) if isinstance(current, str) else None
 
 
 class Control:
-    """One entity's control; call :meth:`sync` when the hub reports a new state."""
+    """One entity's control (one widget per part of a group); call :meth:`sync` when the hub
+    reports a new state."""
 
     def __init__(self, session: Session, record: EntityRecord) -> None:
         self.session = session
@@ -109,9 +147,16 @@ class Control:
         spec = control_spec(record)
         assert spec is not None, f"{record.entity_id} has no control"
         self.spec = spec
-        with ui.row().classes("items-center gap-2 no-wrap") as self.row:
-            self.widget: Any = WIDGETS[spec.kind](spec, record, self._changed)
-            data(self.widget.mark(f"control:{self.entity_id}"), "control", self.entity_id)
+        self.widgets: list[tuple[ControlSpec, Any]] = []
+        layout = "items-center gap-1 flex-wrap" if spec.kind == "group" else (
+            "items-center gap-2 no-wrap")  # a group wraps on a phone
+        with ui.row().classes(layout) as self.row:
+            for i, part in enumerate(_parts(spec, record)):
+                widget = WIDGETS[part.kind](part, record, self._changed_for(part))
+                name = f"control:{self.entity_id}:{part.service or part.kind}"
+                mark = f"control:{self.entity_id} {name}" if i == 0 else name
+                data(widget.mark(mark), "control", self.entity_id)
+                self.widgets.append((part, widget))
             self.spinner = ui.spinner(size="1.2em").mark(f"pending:{self.entity_id}")
             self.spinner.visible = False
             self.error = ui.label("").classes("text-negative text-xs max-w-[14rem]").mark(
@@ -119,10 +164,18 @@ class Control:
             self.error.visible = False
         self.sync()
 
-    def _changed(self, value: Any) -> None:
-        if self._syncing or (value is None and self.spec.kind != "button"):
+    @property
+    def widget(self) -> Any:
+        """The first widget (the only one of a simple control)."""
+        return self.widgets[0][1]
+
+    def _changed_for(self, part: ControlSpec) -> Changed:
+        return lambda value: self._changed(part, value)
+
+    def _changed(self, part: ControlSpec, value: Any) -> None:
+        if self._syncing or (value is None and part.kind != "button"):
             return
-        service, data = self.spec.call(value)
+        service, data = part.call(value)
         self._set_pending(True)
         self.error.visible = False
         background_tasks.create(self._call(service, data), name=f"control-{self.entity_id}")
@@ -148,7 +201,8 @@ class Control:
     def _set_pending(self, pending: bool) -> None:
         self.pending = pending
         self.spinner.visible = pending
-        self.widget.enabled = not pending and self.record.available
+        for _, widget in self.widgets:
+            widget.enabled = not pending and self.record.available
 
     def sync(self) -> None:
         """Show the hub's current state (the device's confirmed one) unless a call waits."""
@@ -157,9 +211,12 @@ class Control:
         record = self.record
         self._syncing = True
         try:
-            if self.spec.kind != "button":
-                self.widget.value = _widget_value(self.spec, record)
-            self.widget.enabled = record.available
+            for part, widget in self.widgets:
+                if part.kind == "select":
+                    widget.set_options(_options(part, record))
+                if part.kind != "button":
+                    widget.value = _widget_value(part, record)
+                widget.enabled = record.available
         finally:
             self._syncing = False
 

@@ -10,6 +10,7 @@ from spark.bridges.config import BridgesConfig, BridgeSettings
 from spark.core.agent.settings import AgentSettings
 from spark.core.config.base import StrictModel
 from spark.core.config.mqtt import MqttConfig, _segment
+from spark.hub.ask import AskConfig
 from spark.hub.broker.config import BrokerConfig, BrokerSettings, NodeAccount
 from spark.hub.llm.config import LlmConfig
 from spark.hub.policy import PolicyConfig
@@ -29,6 +30,9 @@ class HubConfig(StrictModel):
     request_timeout: float = Field(5.0, gt=0, description="Seconds to wait for a node's answer.")
     policy: PolicyConfig = Field(default_factory=PolicyConfig, description="Who may make the "
                                  "hub call which services on which entities.")
+    ask: AskConfig = Field(default_factory=AskConfig, description="The assistant behind the "
+                           "hub's ask (RPC, POST /api/llm/ask): prompt, memory, the entities "
+                           "it may act on (expose; none by default) and its tool-loop bounds.")
     # Discovery is untrusted: these bound the registry's memory (~6 KB per entity: 20,000 is
     # ~120 MB on a Pi) while leaving 10x room over a big home (a 200-device Zigbee mesh has
     # ~2,000 entities). A publisher is a config's discovery node id (else device, else origin).

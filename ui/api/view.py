@@ -157,7 +157,7 @@ class HubQueries:
             out.append(NodeInfo(
                 node, seen.get(node), (device.name if device and device.name else node),
                 device.model if device else None, device.id if device else None, len(records),
-                sum(1 for r in records if not r.available)))
+                sum(1 for r in records if not r.available and not r.disabled_by_default)))
         return out
 
     def bridges(self) -> list[BridgeInfo]:
