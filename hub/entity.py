@@ -63,6 +63,15 @@ class EntityRecord:
     engine: TemplateEngine | None = None  # compiles the config's other templates on first use
     tpls: dict[str, CompiledTemplate | None] | None = None  # made on first use
     disabled_by_default: bool = False  # enabled_by_default: false (HA: registered, disabled)
+    own: dict[str, Any] | None = None  # the platform's own memory (memo), made on first use
+
+    @property
+    def memo(self) -> dict[str, Any]:
+        """What the platform remembers of the entity and does not show (a light's brightness
+        while it is off, its config's capabilities)."""
+        if self.own is None:
+            self.own = {}
+        return self.own
 
     def template(self, key: str) -> CompiledTemplate | None:
         """The compiled template in config key ``key`` (``brightness_value_template`` ...),

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from spark.core.discovery import DiscoveredEntity, parse_discovery
 from spark.core.errors import PayloadError, SparkError
 from spark.core.events import (
@@ -108,6 +110,7 @@ class Registry:
         self.triggers: dict[str, EntityRecord] = {}  # by their id (device_trigger.<...>)
         self._by_key: dict[str, EntityRecord] = {}  # by unique key
         self._by_discovery: dict[str, tuple[str, ...]] = {}  # discovery topic -> keys
+        self._owner: dict[str, str] = {}  # key -> the discovery topic that owns it (as in HA)
         self._routes: dict[str, dict[RouteKey, EntityRecord]] = {}
         self._wild = FilterIndex()  # the routed topics that are wildcard filters
         self._sharing = Sharing(self.limits.max_entities)  # one copy of repeated config blocks
@@ -154,6 +157,17 @@ class Registry:
         topic = self.layout.parse_discovery(msg.topic)
         if topic is None:
             return
+        if is_migrate(msg.payload):
+            # HA's migrate_discovery handshake (HA >= 2024.11): this topic lets go of its
+            # entities, which stay and wait for their config on the new topic; an empty
+            # payload here afterwards removes nothing.
+            released = self._by_discovery.pop(msg.topic, ())
+            for key in released:
+                self._owner.pop(key, None)
+            if released:
+                log.info("discovery of %d entity(ies) moves away from %s", len(released),
+                         msg.topic)
+            return
         try:
             errors: list[PayloadError] = []
             parsed = parse_discovery(topic, msg.payload, raw_topic=msg.topic, errors=errors)
@@ -170,6 +184,14 @@ class Registry:
             for spec in parsed:
                 if not isinstance(spec, DiscoveredEntity):
                     continue  # a component removal: it is simply not kept
+                owner = self._owner.get(spec.key)
+                if owner is not None and owner != msg.topic:
+                    # as HA: an entity takes configs only from the topic it was discovered on
+                    self.stats.discovery_errors += 1
+                    log.warning("ignored a conflicting discovery config on %s for %s, which "
+                                "%s announced (a move needs migrate_discovery first)",
+                                msg.topic, spec.key[:80], owner)
+                    continue
                 try:
                     keep.add(self._upsert(msg.topic, spec))
                 except RegistryFull:
@@ -179,6 +201,8 @@ class Registry:
                     log.warning("ignored entity from %s: %s", msg.topic, exc)
         for key in set(self._by_discovery.get(msg.topic, ())) - keep:
             self._remove(key)
+        for key in keep:
+            self._owner[key] = msg.topic
         if keep:
             self._by_discovery[msg.topic] = tuple(keep)
         else:
@@ -380,6 +404,7 @@ class Registry:
             self._unsubscribe(gone)
 
     def _remove(self, key: str) -> None:
+        self._owner.pop(key, None)
         record = self._by_key.pop(key, None)
         if record is None:
             return
@@ -485,10 +510,13 @@ class Registry:
         new = interpret_state(record, payload)
         self._commit(record, new, before)
 
-    def assume(self, record: EntityRecord, state: str | None, attributes: dict[str, Any]
-               ) -> None:
+    def assume(self, record: EntityRecord, state: str | None, attributes: dict[str, Any],
+               memo: dict[str, Any] | None = None) -> None:
         """An optimistic entity takes the state and attributes a command set (HA's
-        ``optimistic``: no state topic, or ``optimistic: true``)."""
+        ``optimistic``: no state topic, or ``optimistic: true``; ``state`` None keeps it), and
+        the platform's ``memo``."""
+        if memo:
+            record.memo.update(memo)
         before = dict(record.attributes)
         record.attributes.update(attributes)
         self._commit(record, IGNORE if state is None else state, before)
@@ -601,3 +629,15 @@ def trigger_dict(record: EntityRecord) -> dict[str, Any]:
 
 def iso_time(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
+
+
+def is_migrate(payload: bytes | bytearray) -> bool:
+    """``{"migrate_discovery": true}`` (or ``migr_discvry``), HA's handshake payload."""
+    if not payload or len(payload) > 64 or payload.lstrip()[:1] != b"{":
+        return False
+    try:
+        body = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(body, dict) and len(body) == 1 \
+        and (body.get("migrate_discovery") is True or body.get("migr_discvry") is True)

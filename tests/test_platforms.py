@@ -87,7 +87,7 @@ def test_a_platform_without_a_module_passes_the_payload_through():
 
 
 def test_on_off_family_shares_state_and_commands():
-    for name in ("switch", "siren", "light"):  # fan / humidifier: their own tests
+    for name in ("switch", "siren"):  # fan / humidifier / light: their own tests
         entity = record(name, {"state_topic": "x/s", "command_topic": "x/c",
                                "state_on": "1", "payload_on": "go"})
         platform = platform_for(name)
@@ -101,9 +101,12 @@ def test_on_off_family_shares_state_and_commands():
 
 
 def test_json_light_and_image_keep_more_than_a_state():
-    light = record("light", {"schema": "json", "state_topic": "l/s", "command_topic": "l/c"})
+    light = record("light", {"schema": "json", "state_topic": "l/s", "command_topic": "l/c",
+                             "brightness": True})
     assert platform_for("light").state(light, b'{"state": "ON", "brightness": 9}') == "on"
-    assert light.attributes == {"brightness": 9}
+    assert light.attributes == {"brightness": 9, "color_mode": "brightness",
+                                "supported_color_modes": ("brightness",),
+                                "supported_features": 40}  # FLASH | TRANSITION
     order = platform_for("light").command(light, "turn_on", {"brightness": 30})
     assert order.payload == '{"state":"ON","brightness":30}'
     image = record("image", {"image_topic": "i/raw"})

@@ -62,14 +62,17 @@ class Entity(Protocol):
 
     ``attributes`` may be changed in place by :meth:`Platform.state` and
     :meth:`Platform.topic_state` (the registry notices, for platforms that say
-    ``state_attributes = True``); :meth:`template` is the compiled template in a config key
-    (``brightness_value_template`` ...), ``None`` when the config has none.
+    ``state_attributes = True``); ``memo`` is the platform's own memory of the entity, not
+    shown (a light's brightness while it is off); :meth:`template` is the compiled template in
+    a config key (``brightness_value_template`` ...), ``None`` when the config has none.
     """
 
     image: bytes | None
 
     @property
     def entity_id(self) -> str: ...
+    @property
+    def memo(self) -> dict[str, Any]: ...
     @property
     def spec(self) -> DiscoveredEntity: ...
     @property
@@ -107,7 +110,11 @@ class Order:
     the attributes to set; its state becomes ``expect`` (unless ``expect`` is None).
     ``optimistic`` overrides :meth:`Platform.optimistic` for this call where Home Assistant
     decides per attribute (a cover's tilt without ``tilt_status_topic``, a climate's fan mode
-    without ``fan_mode_state_topic``); None: the platform's rule.
+    without ``fan_mode_state_topic``); None: the platform's rule. With ``assume_always`` the
+    attributes are taken even when the call is not optimistic (its state still waits for the
+    device): HA's light, whose attributes without a state topic of their own are optimistic
+    while its on/off state is not. ``memo`` is what the call sets of the entity's private
+    memory (:attr:`Entity.memo`), taken with the attributes.
     """
 
     payload: str
@@ -115,18 +122,21 @@ class Order:
     publishes: tuple[Publish, ...] = ()
     assume: dict[str, Any] | None = None
     optimistic: bool | None = None
+    assume_always: bool = False
+    memo: dict[str, Any] | None = None
 
 
-ControlKind = Literal["toggle", "select", "number", "button", "slider", "group"]
+ControlKind = Literal["toggle", "select", "number", "button", "slider", "group", "light"]
 
 
 @dataclass(frozen=True, slots=True)
 class Control:
     """The panel's control for a platform, as data.
 
-    ``kind`` picks the widget; ``on`` / ``off`` are the services a toggle calls and ``on_state``
-    the state it shows as on; ``service`` is what a select, number, slider (0..100) or button
-    calls and ``field`` the data key its value goes in.
+    ``kind`` picks the widget; ``on`` / ``off`` are the services a toggle (or a light: on/off,
+    brightness, colour temperature, colour) calls and ``on_state`` the state it shows as on;
+    ``service`` is what a select, number, slider (0..100) or button calls and ``field`` the
+    data key its value goes in.
 
     A ``group`` draws its ``parts`` side by side (a cover's open / stop / close buttons and its
     position slider). A part shows attribute ``value`` (``""``: the state), offers the options
@@ -154,13 +164,17 @@ class Control:
             return self.parts[0].call(value)
         if self.kind == "toggle":
             return (self.on if value else self.off), {}
+        if self.kind == "light":  # True / False: on / off; a mapping: turn_on with that data
+            if isinstance(value, dict):
+                return self.on, dict(value)
+            return (self.on if value else self.off), {}
         return self.service, ({self.field: value} if self.field else {})
 
     def services(self) -> set[str]:
         """Every service the control (and its parts) may call."""
         if self.kind == "group":
             return set().union(*(part.services() for part in self.parts))
-        if self.kind == "toggle":
+        if self.kind in ("toggle", "light"):
             return {self.on, self.off}
         return {self.service}
 

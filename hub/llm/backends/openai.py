@@ -11,11 +11,11 @@ History messages carry ``tool_calls`` (assistant) and ``tool_call_id`` (tool).
 Token counts of a stream: the server's ``usage`` chunk when it sends one. llama-cpp-python's
 server sends none (it ignores ``stream_options``), and counting chunks or re-tokenising the text
 is not the engine's count (chunks merge tokens held back for stop sequences or split UTF-8). So
-with ``stream_usage: replay`` (the default) a streamed request carries a ``seed`` (the
-caller's, or a random one) and, when the stream ended without usage, the same request is sent
-unstreamed: same seed, same output (checked: a different text leaves the counts unknown and is
-logged), and its ``usage`` are the counts. The replay runs after the last chunk: the time to
-first token is untouched, the total time is taken at the last chunk."""
+with ``stream_usage: replay`` (opt-in: it doubles the engine's work) a streamed request
+carries a ``seed`` (the caller's, or a random one) and, when the stream ended without usage,
+the same request is sent unstreamed: same seed, same output (checked: a different text leaves
+the counts unknown and is logged), and its ``usage`` are the counts. The replay runs after the
+last chunk: the time to first token is untouched, the total time is taken at the last chunk."""
 
 from __future__ import annotations
 
