@@ -22,9 +22,10 @@ from spark.core.mqtt import Message, MqttClient
 from spark.core.rpc import RpcClient, RpcError
 from spark.nodes.voice.actions import NOT_UNDERSTOOD, HubLink, Outcome, execute
 from spark.nodes.voice.config import VoiceNodeConfig
+from spark.nodes.voice.confirm import REFUSED, Pending, Verdict, answer, judge
 from spark.nodes.voice.denoise import make_denoiser
 from spark.nodes.voice.errors import VoiceError
-from spark.nodes.voice.intents import COMPLETE, recognize
+from spark.nodes.voice.intents import COMPLETE, Intent, recognize
 from spark.nodes.voice.pipeline import Pipeline, Signal, Timeouts
 from spark.nodes.voice.respeaker import MicArray, NoArray, RingState, open_array
 from spark.nodes.voice.sources import AudioFrame, SourceMark, TypedText, VoiceSource, make_source
@@ -67,6 +68,7 @@ class VoiceNode(NodeAgent[VoiceNodeConfig]):
         self.marks: list[str] = []  # files a replay source finished (tests, benchmarks)
         self._speech_end: float | None = None
         self._changed = asyncio.Event()
+        self._pending: Pending | None = None  # an intent asked back ("did you mean ...?")
 
     def _is_complete(self, text: str) -> bool:
         """Is ``text`` already a whole command (the pipeline may stop listening)?"""
@@ -152,7 +154,7 @@ class VoiceNode(NodeAgent[VoiceNodeConfig]):
     async def refresh(self) -> Vocabulary:
         """Re-read the hub registry; rebuild the grammar when the vocabulary changed."""
         assert self.hub is not None
-        entities = await self.hub.entities()
+        entities = [e for e in await self.hub.entities() if not self._own_switch(e)]
         devices = await self.hub.devices()
         if self.audio:
             vocab = await asyncio.to_thread(self.pipeline.build_vocabulary, entities, devices)
@@ -169,6 +171,11 @@ class VoiceNode(NodeAgent[VoiceNodeConfig]):
                            {"names": len(names), "signature": vocab.signature,
                             "sample": names[:50]})
         return vocab
+
+    def _own_switch(self, entity: dict[str, Any]) -> bool:
+        """The node's own mute is not a voice target: a misheard command must never mute the
+        node (it could not be unmuted by voice). Mute is for the hand, the panel and HA."""
+        return entity.get("unique_id") == f"{self.unique_prefix}_mute"
 
     # ---- the pipeline -----------------------------------------------------------------
     async def _listen_loop(self) -> None:
@@ -256,14 +263,21 @@ class VoiceNode(NodeAgent[VoiceNodeConfig]):
         self._event("transcript", transcript.as_dict(), timings)
         self.set_state("last_transcript", transcript.text[:250] or None, transcript.as_dict())
         t0 = time.perf_counter()
-        intent = recognize(transcript.text, self.vocabulary)
+        intent, verdict = self._decide(transcript)
         timings["intent_ms"] = round((time.perf_counter() - t0) * 1000, 2)
-        self._event("intent", intent.as_dict(), timings)
+        self._event("intent", {**intent.as_dict(), "verdict": verdict.as_dict()}, timings)
         self.set_state("last_intent", intent.name, intent.as_dict())
         self._ring("thinking")
         t1 = time.perf_counter()
-        outcome = (Outcome(NOT_UNDERSTOOD, False) if not transcript.text
-                   else await execute(intent, self.hub))
+        if not transcript.text:
+            outcome = Outcome(NOT_UNDERSTOOD, False)
+        elif verdict.decision == "ask":
+            self._pending = Pending(intent, time.monotonic() + self.cfg.follow_up_s + 10.0)
+            outcome = Outcome(verdict.question, True, detail={"asked": verdict.reason})
+        elif verdict.decision == "refuse":
+            outcome = Outcome(REFUSED, False, detail={"refused": verdict.reason})
+        else:
+            outcome = await execute(intent, self.hub)
         timings["action_ms"] = round((time.perf_counter() - t1) * 1000, 2)
         if self._speech_end is not None:
             timings["speech_end_to_done_ms"] = round(
@@ -283,6 +297,19 @@ class VoiceNode(NodeAgent[VoiceNodeConfig]):
                 self._event("error", {"code": "tts", "message": str(exc)})
             timings["tts_ms"] = round((time.perf_counter() - t2) * 1000, 2)
         return outcome
+
+    def _decide(self, transcript: Transcript) -> tuple[Intent, Verdict]:
+        """The intent and whether it may act (``confirm.judge``); a "yes" to a question asked
+        back runs the intent held for it, confirmed by both readings."""
+        pending, self._pending = self._pending, None
+        if pending is not None and pending.live:
+            said = answer(transcript.text)
+            if said is True and (not transcript.heard or answer(transcript.heard) is True):
+                return pending.intent, Verdict("act", "confirmed")
+            if said is False:
+                return Intent("nevermind", transcript.text), Verdict("act", "declined")
+        intent = recognize(transcript.text, self.vocabulary)
+        return intent, judge(transcript, intent, self.vocabulary)
 
     def _event(self, kind: EventType, data: dict[str, Any] | None = None,
                timings: dict[str, float] | None = None) -> None:

@@ -147,24 +147,25 @@ class PocketsphinxStt(SpeechToText):
         self.open()
         self._generation += 1
         name = f"cmd{self._generation}"
-        self._grammar.add_jsgf_string(name, jsgf(vocab, self.wake_phrases))
+        assert self._lexicon is not None
+        known = self._lexicon.known
+        self._grammar.add_jsgf_string(name, jsgf(vocab, self.wake_phrases, known=known))
         self._setters = any(t.platform in ("number", "select") for t in vocab.targets)
         if self._setters:
             self._grammar.add_jsgf_string(f"set{self._generation}", jsgf(
-                vocab, self.wake_phrases, kinds=["set"]))
+                vocab, self.wake_phrases, kinds=["set"], known=known))
         self._grammar.activate_search(name)
         if self._generation > 1:
             self._grammar.remove_search(f"cmd{self._generation - 1}")
             with contextlib.suppress(Exception):  # absent when it had nothing to set
                 self._grammar.remove_search(f"set{self._generation - 1}")
         if self._verifier is not None:
-            assert self._lexicon is not None
-            text = sentences(vocab, self.wake_phrases)
-            known = {w for s in text for w in s.split()}
-            known |= {w for w in EVERYDAY if self._lexicon.known(w)}
+            text = sentences(vocab, self.wake_phrases, known)
+            words = {w for s in text for w in s.split()}
+            words |= {w for w in EVERYDAY if self._lexicon.known(w)}
             with tempfile.TemporaryDirectory(prefix="spark-voice-") as tmp:
                 path = Path(tmp) / f"{name}.arpa"
-                path.write_text(build_arpa(text, known))
+                path.write_text(build_arpa(text, words))
                 self._verifier.add_lm_file(name, str(path))
             self._verifier.activate_search(name)
             if self._generation > 1:
