@@ -22,10 +22,10 @@ from spark.core.mqtt import Message, MqttClient
 from spark.core.rpc import RpcClient, RpcError
 from spark.nodes.voice.actions import NOT_UNDERSTOOD, HubLink, Outcome, execute
 from spark.nodes.voice.config import VoiceNodeConfig
-from spark.nodes.voice.confirm import REFUSED, Pending, Verdict, answer, judge
+from spark.nodes.voice.confirm import REFUSED, Confirmer
 from spark.nodes.voice.denoise import make_denoiser
 from spark.nodes.voice.errors import VoiceError
-from spark.nodes.voice.intents import COMPLETE, Intent, recognize
+from spark.nodes.voice.intents import COMPLETE, recognize
 from spark.nodes.voice.pipeline import Pipeline, Signal, Timeouts
 from spark.nodes.voice.respeaker import MicArray, NoArray, RingState, open_array
 from spark.nodes.voice.sources import AudioFrame, SourceMark, TypedText, VoiceSource, make_source
@@ -68,7 +68,7 @@ class VoiceNode(NodeAgent[VoiceNodeConfig]):
         self.marks: list[str] = []  # files a replay source finished (tests, benchmarks)
         self._speech_end: float | None = None
         self._changed = asyncio.Event()
-        self._pending: Pending | None = None  # an intent asked back ("did you mean ...?")
+        self.confirmer = Confirmer(self.cfg.follow_up_s + 10.0)  # "did you mean ...?"
 
     def _is_complete(self, text: str) -> bool:
         """Is ``text`` already a whole command (the pipeline may stop listening)?"""
@@ -263,7 +263,7 @@ class VoiceNode(NodeAgent[VoiceNodeConfig]):
         self._event("transcript", transcript.as_dict(), timings)
         self.set_state("last_transcript", transcript.text[:250] or None, transcript.as_dict())
         t0 = time.perf_counter()
-        intent, verdict = self._decide(transcript)
+        intent, verdict = self.confirmer.decide(transcript, self.vocabulary)
         timings["intent_ms"] = round((time.perf_counter() - t0) * 1000, 2)
         self._event("intent", {**intent.as_dict(), "verdict": verdict.as_dict()}, timings)
         self.set_state("last_intent", intent.name, intent.as_dict())
@@ -272,7 +272,6 @@ class VoiceNode(NodeAgent[VoiceNodeConfig]):
         if not transcript.text:
             outcome = Outcome(NOT_UNDERSTOOD, False)
         elif verdict.decision == "ask":
-            self._pending = Pending(intent, time.monotonic() + self.cfg.follow_up_s + 10.0)
             outcome = Outcome(verdict.question, True, detail={"asked": verdict.reason})
         elif verdict.decision == "refuse":
             outcome = Outcome(REFUSED, False, detail={"refused": verdict.reason})
@@ -297,19 +296,6 @@ class VoiceNode(NodeAgent[VoiceNodeConfig]):
                 self._event("error", {"code": "tts", "message": str(exc)})
             timings["tts_ms"] = round((time.perf_counter() - t2) * 1000, 2)
         return outcome
-
-    def _decide(self, transcript: Transcript) -> tuple[Intent, Verdict]:
-        """The intent and whether it may act (``confirm.judge``); a "yes" to a question asked
-        back runs the intent held for it, confirmed by both readings."""
-        pending, self._pending = self._pending, None
-        if pending is not None and pending.live:
-            said = answer(transcript.text)
-            if said is True and (not transcript.heard or answer(transcript.heard) is True):
-                return pending.intent, Verdict("act", "confirmed")
-            if said is False:
-                return Intent("nevermind", transcript.text), Verdict("act", "declined")
-        intent = recognize(transcript.text, self.vocabulary)
-        return intent, judge(transcript, intent, self.vocabulary)
 
     def _event(self, kind: EventType, data: dict[str, Any] | None = None,
                timings: dict[str, float] | None = None) -> None:

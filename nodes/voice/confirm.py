@@ -41,6 +41,9 @@ NO = frozenset({"no", "nope", "cancel", "never mind", "nevermind", "stop", "wron
 CONFIRM_PHRASES = ("yes", "yes please", "yes do it", "that's right", "correct", "no",
                    "no thanks", "cancel", "never mind")
 REFUSED = "Sorry, I'm not sure what you said, so I did nothing."
+# The free decoder's posterior (0..1) each deciding word (on / off, toggle, the value, the
+# option) needs; below it the node asks back. Tuned on the tune split (bench/voice_intent.py).
+MIN_POSTERIOR = 0.5
 Decision = Literal["act", "ask", "refuse"]
 
 
@@ -69,10 +72,13 @@ def is_question(text: str) -> bool:
     return bool(words) and words[0] in QUESTION_WORDS
 
 
-def _best_alias(target: Target, heard: list[str]) -> tuple[float, str]:
-    """The share of one of ``target``'s names' content words found in ``heard``, best name."""
+def _best_alias(target: Target, heard: list[str], vocab: Vocabulary) -> tuple[float, str]:
+    """The share of one of ``target``'s names' content words found in ``heard``, best name
+    (only names that say this target alone: "lamp" does not confirm the sim one lamp)."""
     best, name = 0.0, target.spoken
     for alias in target.aliases:
+        if vocab.lookup(alias) != [target]:
+            continue
         want = [w for w in alias.split() if w not in FILLER]
         if not want:
             continue
@@ -114,7 +120,31 @@ def _number_after(heard: list[str], name: str) -> float | None:
     return words_to_number(" ".join(run)) if run else None
 
 
-def judge(transcript: Transcript, intent: Intent, vocab: Vocabulary) -> Verdict:
+def _posterior(transcript: Transcript, words: list[str]) -> float:
+    """How sure the free decoder is of ``words`` (the least sure; 1.0 without posteriors)."""
+    if not transcript.words or not words:
+        return 1.0
+    best: dict[str, float] = {}
+    for word, prob in transcript.words:
+        best[word] = max(best.get(word, 0.0), prob)
+    return min(best.get(w, 0.0) for w in words)
+
+
+def _deciding(intent: Intent, rest: list[str]) -> list[str]:
+    """The words of the free reading that decide ``intent``'s action."""
+    if intent.name in ("turn_on", "turn_off"):
+        return [w for w in rest if w in ON_WORDS | OFF_WORDS]
+    if intent.name == "toggle":
+        return ["toggle"]
+    if intent.name == "set_value":
+        return normalize(number_to_words(float(intent.data["value"]))).split()
+    if intent.name == "select_option":
+        return content(str(intent.data["option"])).split()
+    return []
+
+
+def judge(transcript: Transcript, intent: Intent, vocab: Vocabulary,
+          min_posterior: float = MIN_POSTERIOR) -> Verdict:
     """May ``intent`` (read from ``transcript.text``) act, or must the node ask or refuse?"""
     if intent.name not in ACTIONS or not transcript.heard:
         return Verdict("act")
@@ -131,7 +161,7 @@ def judge(transcript: Transcript, intent: Intent, vocab: Vocabulary) -> Verdict:
             intent.name, target.entity_id, intent.data):
         return Verdict("ask", "the free reading is another command",
                        f"Did you mean: {_say(free)}?")
-    share, name = _best_alias(target, heard)
+    share, name = _best_alias(target, heard, vocab)
     if share < 0.5:
         return Verdict("refuse", f"the free reading does not name the {target.spoken}")
     rest = _outside_name(heard, name)
@@ -159,6 +189,9 @@ def judge(transcript: Transcript, intent: Intent, vocab: Vocabulary) -> Verdict:
         option = content(str(intent.data["option"])).split()
         if not option or any(w not in rest for w in option):
             return Verdict("ask", "option not confirmed", f"Did you mean: {said}?")
+    sure = _posterior(transcript, _deciding(intent, rest))
+    if sure < min_posterior:
+        return Verdict("ask", f"heard with posterior {sure:.2f}", f"Did you mean: {said}?")
     return Verdict("act")
 
 
@@ -206,3 +239,26 @@ class Pending:
     @property
     def live(self) -> bool:
         return time.monotonic() < self.deadline
+
+
+class Confirmer:
+    """The node's side of asking back: holds the intent asked about for ``hold_s`` seconds;
+    a "yes" (in both readings) runs it, a "no" drops it, anything else is a new command."""
+
+    def __init__(self, hold_s: float = 15.0) -> None:
+        self.hold_s = hold_s
+        self.pending: Pending | None = None
+
+    def decide(self, transcript: Transcript, vocab: Vocabulary) -> tuple[Intent, Verdict]:
+        pending, self.pending = self.pending, None
+        if pending is not None and pending.live:
+            said = answer(transcript.text)
+            if said is True and (not transcript.heard or answer(transcript.heard) is True):
+                return pending.intent, Verdict("act", "confirmed")
+            if said is False:
+                return Intent("nevermind", transcript.text), Verdict("act", "declined")
+        intent = recognize(transcript.text, vocab)
+        verdict = judge(transcript, intent, vocab)
+        if verdict.decision == "ask":
+            self.pending = Pending(intent, time.monotonic() + self.hold_s)
+        return intent, verdict

@@ -154,6 +154,11 @@ def jsgf(vocab: Vocabulary, wake_phrases: Iterable[str] = (),
     wanted = set(commands) if kinds is None else set(kinds)
     used = [name for name, alts in commands.items() if alts and name in wanted]
     before, thanks = phrases.polite(known) if known is not None else ([], [])
+    import os
+    if os.environ.get("X_NOTHANKS"):
+        thanks = []
+    if os.environ.get("X_NOPOLITE"):
+        before = []
     lines = [
         "#JSGF V1.0;",
         "grammar spark;",
@@ -199,6 +204,11 @@ def ha_sentences(vocab: Vocabulary, known: Callable[[str], bool]) -> list[str]:
                 1, len(said) // 12)]) + ")")
     out = phrases.samples(alts)
     before, after = phrases.polite(known)
+    import os
+    if os.environ.get("X_NOLMPOLITE"):
+        before, after = [], []
+    if os.environ.get("X_NOLMHA"):
+        return []
     for i, text in enumerate(out[::5]):
         if before:
             out.append(f"{before[i % len(before)]} {text}")

@@ -31,10 +31,17 @@ class Transcript:
     free_form: bool = False  # an "ask spark ..." question, ``text`` is the question
     decode_ms: float = 0.0  # time spent after the last audio (finish)
     candidate: str = ""  # the grammar's reading, also when rejected (diagnostics)
+    # The free reading's words with their posterior probability (0..1: how sure the free
+    # decoder is of each, from its lattice), when the backend has them (confirm.py).
+    words: tuple[tuple[str, float], ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "heard": self.heard, "rejected": self.rejected,
-                "free_form": self.free_form, "candidate": self.candidate}
+        out: dict[str, Any] = {"text": self.text, "heard": self.heard,
+                               "rejected": self.rejected, "free_form": self.free_form,
+                               "candidate": self.candidate}
+        if self.words:
+            out["words"] = [[w, round(p, 3)] for w, p in self.words]
+        return out
 
 
 class SpeechToText(ABC):

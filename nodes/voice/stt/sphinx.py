@@ -260,7 +260,23 @@ class PocketsphinxStt(SpeechToText):
         if not text and heard:
             rejected = True
         return Transcript("" if rejected else text, heard, rejected, False, elapsed_ms(t0),
-                          candidate=text)
+                          candidate=text, words=self._posteriors())
+
+    def _posteriors(self) -> tuple[tuple[str, float], ...]:
+        """The free reading's words and their lattice posteriors (fillers left out)."""
+        if self._verifier is None or not self.cfg.bestpath:
+            return ()
+        try:
+            segments = list(self._verifier.seg() or [])
+        except (RuntimeError, ValueError):
+            return ()
+        out = []
+        for seg in segments:
+            word = seg.word.split("(", 1)[0]
+            if word.startswith(("<", "[", "+")):
+                continue
+            out.append((word, max(0.0, min(1.0, float(seg.prob)))))
+        return tuple(out)
 
     def _finished(self, text: str, heard: str) -> str:
         """The grammar's reading is not a whole command ("turn off the sim one") and the free
