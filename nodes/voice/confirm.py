@@ -178,7 +178,14 @@ def judge(transcript: Transcript, intent: Intent, vocab: Vocabulary,
         return Verdict("refuse", "'off' heard for a button")
     if share < 1.0:
         return Verdict("ask", f"the {target.spoken} not confirmed", f"Did you mean: {said}?")
-    if intent.name == "set_value":
+    checked = intent.name == "set_value" and "number" in transcript.checks
+    if checked:  # the value heard by a grammar that takes any number
+        value = float(intent.data["value"])
+        again = words_to_number(transcript.checks["number"])
+        if again is None or abs(again - value) > 1e-6:
+            return Verdict("ask", f"value {value:g} not confirmed (any-number reading: "
+                           f"{transcript.checks['number'] or 'none'})", f"Did you mean: {said}?")
+    elif intent.name == "set_value":
         value = float(intent.data["value"])
         heard_value = _number_after(heard, name)
         if heard_value is None or abs(heard_value - value) > 1e-6:
@@ -189,7 +196,7 @@ def judge(transcript: Transcript, intent: Intent, vocab: Vocabulary,
         option = content(str(intent.data["option"])).split()
         if not option or any(w not in rest for w in option):
             return Verdict("ask", "option not confirmed", f"Did you mean: {said}?")
-    sure = _posterior(transcript, _deciding(intent, rest))
+    sure = 1.0 if checked else _posterior(transcript, _deciding(intent, rest))
     if sure < min_posterior:
         return Verdict("ask", f"heard with posterior {sure:.2f}", f"Did you mean: {said}?")
     return Verdict("act")

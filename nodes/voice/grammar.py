@@ -100,12 +100,14 @@ def _ha_setters(known: Callable[[str], bool], target: Target, value: str) -> lis
 
 
 def jsgf(vocab: Vocabulary, wake_phrases: Iterable[str] = (),
-         kinds: Iterable[str] | None = None, known: Callable[[str], bool] | None = None
-         ) -> str:
+         kinds: Iterable[str] | None = None, known: Callable[[str], bool] | None = None,
+         any_number: bool = False) -> str:
     """A JSGF grammar for every command about ``vocab``'s targets (rules for empty categories
     are left out: pocketsphinx's FSG cannot take ``<VOID>`` alternatives); ``kinds``: only
     these kinds of command (``onoff``, ``toggle``, ``query``, ``set``, ...); ``known``: the
-    recogniser's dictionary (with it, HA's templates and skip words join the grammar)."""
+    recogniser's dictionary (with it, HA's templates and skip words join the grammar);
+    ``any_number``: every number entity takes any number (not only its own values): the
+    second, differently constrained reading that confirms a value (stt/sphinx.py)."""
     wake = sorted(set(wake_phrases))
     slots = {
         "switchable": vocab.aliases(with_words("switchable")),
@@ -118,7 +120,7 @@ def jsgf(vocab: Vocabulary, wake_phrases: Iterable[str] = (),
     for i, target in enumerate(vocab.targets):
         names = _alts(target.aliases)
         if target.words.setter == "number":
-            said = values(target)
+            said = None if any_number else values(target)
             unit = unit_word(target)
             after = f" [{unit}]" if unit else ""
             if said is None:
