@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from spark.nodes.voice.confirm import answer, is_question, judge
+from spark.nodes.voice.confirm import Confirmer, answer, is_question, judge
 from spark.nodes.voice.grammar import jsgf, sentences
 from spark.nodes.voice.intents import recognize
 from spark.nodes.voice.numbers import words_to_number
@@ -143,3 +143,25 @@ def test_grammar_holds_has_phrasings_and_stays_bounded() -> None:
     text = sentences(VOCAB, ["hey spark"], known.__contains__)
     assert "is the sim one lamp on" in text or any(s.startswith("is ") for s in text)
     assert len(text) < 5_000
+
+
+def test_asked_back_a_yes_in_both_readings_runs_exactly_the_intent_held() -> None:
+    confirmer = Confirmer(hold_s=30.0)
+    said = "toggle the sim one lamp"
+    intent, verdict = confirmer.decide(Transcript(said, "turn off the sim one lamp"), VOCAB)
+    assert verdict.decision == "ask" and verdict.question == (
+        "Did you mean: turn off the sim one lamp?")
+    held = confirmer.pending  # what the question is about, not what the grammar read
+    assert held is not None and held.intent.name == "turn_off"
+    # a "yes" the free reading does not back is no yes: nothing runs, the intent is dropped
+    intent, verdict = confirmer.decide(Transcript("yes", "the"), VOCAB)
+    assert intent.name == "unknown" and confirmer.pending is None
+    # asked again, then "no"
+    confirmer.decide(Transcript(said, "turn off the sim one lamp"), VOCAB)
+    intent, verdict = confirmer.decide(Transcript("no", "no"), VOCAB)
+    assert intent.name == "nevermind"
+    # asked again, then "yes": the intent asked about runs
+    confirmer.decide(Transcript("turn on the sim one lamp", "turn on the sim one"), VOCAB)
+    intent, verdict = confirmer.decide(Transcript("yes please", "yes please"), VOCAB)
+    assert (intent.name, verdict.decision) == ("turn_on", "act")
+    assert intent.target is not None and intent.target.entity_id == LAMP

@@ -5,8 +5,9 @@ Entities: listening, mute, volume, last transcript / intent / reply, wake (event
 arrival, and the vocabulary size (diagnostic). Mute is not a voice target (left out of the
 vocabulary): muted, the node processes no audio at all, so only the panel, HA or a hardware
 button wired to the ``mute`` command topic unmute it. A spoken action runs only when the gate
-(``confirm.py``) lets it; otherwise the node asks back and holds the intent for a "yes". Every run's steps go out as
-:class:`~core.messages.voice.PipelineEvent` s on ``<base>/<node>/pipeline``.
+(``confirm.py``) lets it; otherwise the node asks back and holds the intent for a "yes".
+Every run's steps go out as :class:`~core.messages.voice.PipelineEvent` s on
+``<base>/<node>/pipeline``.
 """
 
 from __future__ import annotations

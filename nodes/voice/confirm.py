@@ -52,6 +52,7 @@ class Verdict:
     decision: Decision
     reason: str = ""
     question: str = ""  # spoken when asking
+    asked: Intent | None = None  # what the question is about (a "yes" runs it)
 
     def as_dict(self) -> dict[str, str]:
         return {"decision": self.decision, "reason": self.reason}
@@ -160,7 +161,7 @@ def judge(transcript: Transcript, intent: Intent, vocab: Vocabulary,
             free.name, free.target.entity_id, free.data) != (
             intent.name, target.entity_id, intent.data):
         return Verdict("ask", "the free reading is another command",
-                       f"Did you mean: {_say(free)}?")
+                       f"Did you mean: {_say(free)}?", free)
     share, name = _best_alias(target, heard, vocab)
     if share < 0.5:
         return Verdict("refuse", f"the free reading does not name the {target.spoken}")
@@ -266,6 +267,6 @@ class Confirmer:
                 return Intent("nevermind", transcript.text), Verdict("act", "declined")
         intent = recognize(transcript.text, vocab)
         verdict = judge(transcript, intent, vocab)
-        if verdict.decision == "ask":
-            self.pending = Pending(intent, time.monotonic() + self.hold_s)
+        if verdict.decision == "ask":  # held: the intent the question is about
+            self.pending = Pending(verdict.asked or intent, time.monotonic() + self.hold_s)
         return intent, verdict

@@ -155,21 +155,17 @@ def jsgf(vocab: Vocabulary, wake_phrases: Iterable[str] = (),
     }
     wanted = set(commands) if kinds is None else set(kinds)
     used = [name for name, alts in commands.items() if alts and name in wanted]
-    before, thanks = phrases.polite(known) if known is not None else ([], [])
-    import os
-    if os.environ.get("X_NOTHANKS"):
-        thanks = []
-    if os.environ.get("X_NOPOLITE"):
-        before = []
+    # HA's skip words before a command ("please", "could you"); not after it: measured, a
+    # trailing "please" soaked up the end of commands ("... to eighteen" -> "... level please")
+    before = phrases.polite(known)[0] if known is not None else []
     lines = [
         "#JSGF V1.0;",
         "grammar spark;",
         "public <command> = " + ("[<wake>] " if wake else "")
         + ("[<polite>] " if before else "")
         + "(" + " | ".join(f"<{n}>" for n in used) + ")"
-        + (" [<thanks>]" if thanks else "") + ";",
+        + ";",
         _rule("polite", before) if before else "",
-        _rule("thanks", thanks) if thanks else "",
         _rule("wake", wake) if wake else "",
         _rule("on", ON_VERBS),
         _rule("off", OFF_VERBS),
@@ -183,8 +179,9 @@ def jsgf(vocab: Vocabulary, wake_phrases: Iterable[str] = (),
 
 
 def ha_sentences(vocab: Vocabulary, known: Callable[[str], bool]) -> list[str]:
-    """Sentences of HA's templates over ``vocab``'s names (bounded samples), some with HA's
-    skip words: the verifier's model hears HA's phrasings too."""
+    """Sentences of HA's templates over ``vocab``'s names (bounded samples): the verifier's
+    model hears HA's phrasings too (not the skip words: measured, they pulled its readings
+    towards "please")."""
     switchable = "(" + _alts(vocab.aliases(with_words("switchable"))) + ")"
     anything = "(" + _alts(vocab.aliases()) + ")"
 
@@ -204,19 +201,7 @@ def ha_sentences(vocab: Vocabulary, known: Callable[[str], bool]) -> list[str]:
         if said:
             alts += _ha_setters(known, target, "(" + _alts(said[::max(
                 1, len(said) // 12)]) + ")")
-    out = phrases.samples(alts)
-    before, after = phrases.polite(known)
-    import os
-    if os.environ.get("X_NOLMPOLITE"):
-        before, after = [], []
-    if os.environ.get("X_NOLMHA"):
-        return []
-    for i, text in enumerate(out[::5]):
-        if before:
-            out.append(f"{before[i % len(before)]} {text}")
-        if after:
-            out.append(f"{text} {after[i % len(after)]}")
-    return out
+    return phrases.samples(alts)
 
 
 def sentences(vocab: Vocabulary, wake_phrases: Iterable[str] = (),
