@@ -34,6 +34,7 @@ from spark.core.events import (
     StateChanged,
 )
 from spark.core.mqtt import Message
+from spark.core.platforms import platform_for
 from spark.core.slug import slugify
 from spark.core.topics import TopicLayout
 from spark.hub.entity import Device, EntityRecord
@@ -44,6 +45,8 @@ from spark.hub.registry_guard import (
     budget_error,
     publisher_of,
 )
+from spark.hub.routes import FilterIndex, is_wildcard
+from spark.hub.sharing import Sharing
 from spark.hub.state import (
     IGNORE,
     Fired,
@@ -56,8 +59,9 @@ from spark.hub.templates import TemplateBudgetError, TemplateEngine
 
 log = logging.getLogger(__name__)
 
-# Route kinds for a subscribed topic.
-STATE, ATTRIBUTES, AVAILABILITY = 0, 1, 2
+# Route kinds for a subscribed topic (EXTRA: a platform's further state topic; its index is the
+# position of the config key in the platform's ``state_topics``).
+STATE, ATTRIBUTES, AVAILABILITY, EXTRA = 0, 1, 2, 3
 
 SubscribeFn = Callable[[list[str]], None]
 RouteKey = tuple[str, int, int]  # entity key, route kind, availability index
@@ -95,9 +99,10 @@ class Registry:
         self.devices: dict[str, Device] = {}
         self.entities: dict[str, EntityRecord] = {}  # by entity_id
         self._by_key: dict[str, EntityRecord] = {}  # by unique key
-        self._by_discovery: dict[str, set[str]] = {}  # discovery topic -> keys
-        self._routes: dict[str, dict[RouteKey, tuple[EntityRecord, int, int]]] = {}
-        self._routed: dict[str, list[tuple[str, RouteKey]]] = {}  # key -> its routes
+        self._by_discovery: dict[str, tuple[str, ...]] = {}  # discovery topic -> keys
+        self._routes: dict[str, dict[RouteKey, EntityRecord]] = {}
+        self._wild = FilterIndex()  # the routed topics that are wildcard filters
+        self._sharing = Sharing(self.limits.max_entities)  # one copy of repeated config blocks
         self._next_suffix: dict[str, int] = {}  # wanted entity id -> next "_<n>" to try
         self._publisher: dict[str, str] = {}  # key -> publisher_of(spec)
         self._per_publisher: Counter[str] = Counter()
@@ -163,10 +168,10 @@ class Registry:
                 except SparkError as exc:
                     self.stats.discovery_errors += 1
                     log.warning("ignored entity from %s: %s", msg.topic, exc)
-        for key in self._by_discovery.get(msg.topic, set()) - keep:
+        for key in set(self._by_discovery.get(msg.topic, ())) - keep:
             self._remove(key)
         if keep:
-            self._by_discovery[msg.topic] = keep
+            self._by_discovery[msg.topic] = tuple(keep)
         else:
             self._by_discovery.pop(msg.topic, None)
 
@@ -241,6 +246,8 @@ class Registry:
         if old is not None and old.spec.raw == spec.raw and old.spec.component == spec.component:
             return key  # unchanged retained config (re-announce): nothing to do
         publisher = self._admit(key, spec) if old is None else None
+        self._sharing.share(spec)
+        spec.compact()
         device = self._device(spec)
         value_tpl = self.templates.compile(spec.value_template) if spec.value_template else None
         attr_tpl = (self.templates.compile(spec.json_attributes_template)
@@ -261,6 +268,7 @@ class Registry:
                     del self.devices[was.id]
             record.device_id = new_device
             record.value_tpl, record.attr_tpl, record.avail_tpls = value_tpl, attr_tpl, avail_tpls
+            record.tpls = None
             record.avail_values = [None] * len(spec.availability)
             record.available = combine_availability(record)
             event: Any = EntityUpdated(now, record.entity_id)
@@ -270,7 +278,7 @@ class Registry:
                 device_id=device.id if device else None, value_tpl=value_tpl,
                 attr_tpl=attr_tpl, avail_tpls=avail_tpls,
                 avail_values=[None] * len(spec.availability), last_changed=now,
-                last_updated=now,
+                last_updated=now, engine=self.templates,
             )
             record.available = combine_availability(record)
             self.entities[record.entity_id] = record
@@ -285,31 +293,37 @@ class Registry:
         self.bus.emit(event)
         return key
 
+    @staticmethod
+    def _routes_of(spec: DiscoveredEntity) -> list[tuple[str, int, int]]:
+        """(topic, kind, index) for every topic an entity follows (computed from its config
+        both when routing and unrouting, rather than stored per entity)."""
+        out: list[tuple[str, int, int]] = []
+        topic = spec.state_topic or spec.image_topic
+        if topic:
+            out.append((topic, STATE, 0))
+        if spec.json_attributes_topic:
+            out.append((spec.json_attributes_topic, ATTRIBUTES, 0))
+        for i, avail in enumerate(spec.availability):
+            out.append((avail.topic, AVAILABILITY, i))
+        for i, key in enumerate(platform_for(spec.component).state_topics):
+            topic = getattr(spec, key, None)
+            if isinstance(topic, str) and topic:
+                out.append((topic, EXTRA, i))
+        return out
+
     def _route(self, record: EntityRecord) -> None:
-        spec = record.spec
         new_topics: list[str] = []
-
         replay: list[tuple[str, int, int]] = []
-
-        mine = self._routed.setdefault(record.key, [])
-
-        def add(topic: str | None, kind: int, index: int = 0) -> None:
-            if not topic:
-                return
+        for topic, kind, index in self._routes_of(record.spec):
             routes = self._routes.get(topic)
             if routes is None:
                 routes = self._routes[topic] = {}
                 new_topics.append(topic)
+                if is_wildcard(topic):
+                    self._wild.add(topic)
             elif topic in self._last:
                 replay.append((topic, kind, index))
-            route_key = (record.key, kind, index)
-            routes[route_key] = (record, kind, index)
-            mine.append((topic, route_key))
-
-        add(spec.state_topic or spec.image_topic, STATE)
-        add(spec.json_attributes_topic, ATTRIBUTES)
-        for i, avail in enumerate(spec.availability):
-            add(avail.topic, AVAILABILITY, i)
+            routes[(record.key, kind, index)] = record
         if new_topics:
             self._subscribe(new_topics)
         for topic, kind, index in replay:
@@ -317,14 +331,15 @@ class Registry:
 
     def _unroute(self, record: EntityRecord) -> None:
         gone: list[str] = []
-        for topic, route_key in self._routed.pop(record.key, ()):
+        for topic, kind, index in self._routes_of(record.spec):
             routes = self._routes.get(topic)
             if routes is None:
                 continue
-            routes.pop(route_key, None)
+            routes.pop((record.key, kind, index), None)
             if not routes:
                 del self._routes[topic]
                 self._last.pop(topic, None)
+                self._wild.discard(topic)
                 gone.append(topic)
         if gone:
             self._unsubscribe(gone)
@@ -359,13 +374,19 @@ class Registry:
     def on_message(self, msg: Message) -> None:
         topic = msg.topic
         routes = self._routes.get(topic)
-        if routes is None:
+        wild = self._wild.match(topic) if len(self._wild) else ()
+        if routes is None and not wild:
             return
         self.stats.messages += 1
         payload = bytes(msg.payload)
-        self._last[topic] = payload
-        for record, kind, index in tuple(routes.values()):
-            self._apply(record, kind, index, topic, payload)
+        if routes is not None:
+            self._last[topic] = payload
+            for (_, kind, index), record in tuple(routes.items()):
+                self._apply(record, kind, index, topic, payload)
+        for topic_filter in wild:  # shared and wildcard state topics (HA subscribes the filter)
+            self._last[topic_filter] = payload
+            for (_, kind, index), record in tuple(self._routes.get(topic_filter, {}).items()):
+                self._apply(record, kind, index, topic, payload)
 
     def _apply(self, record: EntityRecord, kind: int, index: int, topic: str,
                payload: bytes) -> None:
@@ -374,6 +395,8 @@ class Registry:
         try:
             if kind == STATE:
                 self._apply_state(record, payload)
+            elif kind == EXTRA:
+                self._apply_extra(record, index, payload)
             elif kind == ATTRIBUTES:
                 record.attributes.update(interpret_attributes(record, payload))
                 record.last_updated = time.time()
@@ -408,11 +431,36 @@ class Registry:
             record.attributes = {k: v for k, v in record.attributes.items()
                                  if k != "template_error"}
 
+    def _apply_extra(self, record: EntityRecord, index: int, payload: bytes) -> None:
+        platform = platform_for(record.spec.component)
+        key = platform.state_topics[index]
+        before = dict(record.attributes) if platform.state_attributes else None
+        new = platform.topic_state(record, key, payload)
+        self._commit(record, new, before)
+
     def _apply_state(self, record: EntityRecord, payload: bytes) -> None:
+        platform = platform_for(record.spec.component)
+        before = dict(record.attributes) if platform.state_attributes else None
         new = interpret_state(record, payload)
+        self._commit(record, new, before)
+
+    def assume(self, record: EntityRecord, state: str | None, attributes: dict[str, Any]
+               ) -> None:
+        """An optimistic entity takes the state and attributes a command set (HA's
+        ``optimistic``: no state topic, or ``optimistic: true``)."""
+        before = dict(record.attributes)
+        record.attributes.update(attributes)
+        self._commit(record, IGNORE if state is None else state, before)
+
+    def _commit(self, record: EntityRecord, new: Any, before: dict[str, Any] | None) -> None:
         now = time.time()
         if new is IGNORE:
             record.last_updated = now
+            if before is not None and before != record.attributes:
+                record.last_updated = now
+                if not self.bus.idle:
+                    self.bus.emit(StateChanged(now, record.entity_id, record.state,
+                                               record.state, record.attributes))
             return
         if isinstance(new, Fired):
             record.state = str(now)
@@ -430,6 +478,11 @@ class Registry:
                     self.bus.emit(AvailabilityChanged(now, record.entity_id, True))
         old = record.state
         if new == old:
+            if before is not None and before != record.attributes and not self.bus.idle:
+                self.bus.emit(StateChanged(now, record.entity_id, old, new, record.attributes))
+            elif record.spec.force_update and not self.bus.idle:  # HA: a state_changed anyway
+                record.last_changed = now
+                self.bus.emit(StateChanged(now, record.entity_id, old, new, record.attributes))
             return
         record.state = new
         record.last_changed = now
