@@ -84,7 +84,8 @@ async def voice_lab(broker: RunningBroker, tmp: Path, **extra: Any) -> AsyncIter
         recorder(cfg, ADMIN, pw[ADMIN], cfg.mqtt.layout().pipeline("voice")) as rec,
         running_hub(cfg, pw["hub"]) as hub,
         running_node(cfg, "sim1", pw["sim1"]),
-        running_node(cfg, "voice", pw["voice"]) as voice,
+        # loading the recogniser's models takes ~2 s alone, over 20 s on a loaded machine
+        running_node(cfg, "voice", pw["voice"], ready_within=60.0) as voice,
     ):
         assert isinstance(voice, VoiceNode)
         lab = VoiceLab(hub, voice, rec, tmp / "in", tmp / "out", EspeakTts(EspeakTtsConfig()),

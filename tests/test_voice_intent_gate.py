@@ -90,6 +90,7 @@ def test_number_words(words: str, value: float | None) -> None:
     ("turn on the sim one lamp", "is the sim one lamp on", "refuse"),
     # the entity: "one" tells the sim one lamp from the sim two lamp
     ("turn on the sim one lamp", "turn on the sim lamp", "ask"),
+    ("set the sim one mode to eco", "set the one mode to eco", "act"),  # no other "one mode"
     ("turn on the sim one lamp", "turn on the weather", "refuse"),
     # numbers: "twenty" heard as "twenty eight", "ninety" as "twenty"
     ("set the sim one setpoint to twenty eight", "set the sim one setpoint to twenty", "ask"),

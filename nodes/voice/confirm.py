@@ -10,8 +10,9 @@ may wander off into everyday words) confirms each part of it on its own:
 - **on / off**: the direction word the free reading holds (outside the entity's name) must be
   the intent's; the opposite one refuses, none asks;
 - **entity**: every content word of one of the target's names is in the free reading
-  ("sim one lamp" needs "one": it tells the sim one lamp from the sim two lamp); about half
-  of them asks ("did you mean the sim one lamp?");
+  ("sim one lamp" needs "one": it tells the sim one lamp from the sim two lamp), or most of
+  them while no other target is named as well; about half of them asks ("did you mean the
+  sim one lamp?");
 - **value**: the number (or option) the free reading holds after the entity must be the
   intent's; another or none asks back with the value heard.
 
@@ -44,6 +45,9 @@ REFUSED = "Sorry, I'm not sure what you said, so I did nothing."
 # The free decoder's posterior (0..1) each deciding word (on / off, toggle, the value, the
 # option) needs; below it the node asks back. Tuned on the tune split (bench/voice_intent.py).
 MIN_POSTERIOR = 0.5
+# A free reading that holds only part of the target's name ("set the one mode to eco")
+# confirms it when it holds this share of it and no other target is named as well.
+UNIQUE_SHARE = 0.6
 Decision = Literal["act", "ask", "refuse"]
 
 
@@ -177,7 +181,9 @@ def judge(transcript: Transcript, intent: Intent, vocab: Vocabulary,
         return Verdict("ask", "toggle not confirmed", f"Did you mean: {said}?")
     elif intent.name == "press" and _direction(rest) == "off":
         return Verdict("refuse", "'off' heard for a button")
-    if share < 1.0:
+    if share < 1.0 and not (share >= UNIQUE_SHARE and share > max(
+            (_best_alias(t, heard, vocab)[0] for t in vocab.targets if t is not target),
+            default=0.0)):
         return Verdict("ask", f"the {target.spoken} not confirmed", f"Did you mean: {said}?")
     checked = intent.name == "set_value" and "number" in transcript.checks
     if checked:  # the value heard by a grammar that takes any number
