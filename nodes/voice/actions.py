@@ -135,7 +135,8 @@ async def execute(intent: Intent, hub: HubLink) -> Outcome:
         assert target is not None
         if intent.data.get("problem"):
             low, high = target.min, target.max
-            span = (f" It goes from {number_to_words(low)} to {number_to_words(high)}."
+            step = (f" in steps of {number_to_words(target.step, 3)}" if target.step else "")
+            span = (f" It goes from {number_to_words(low)} to {number_to_words(high)}{step}."
                     if low is not None and high is not None else "")
             value = number_to_words(float(intent.data["value"]), 3)
             return Outcome(f"Sorry, {value} is not a value of the {target.spoken}.{span}",

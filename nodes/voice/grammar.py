@@ -201,7 +201,9 @@ def ha_sentences(vocab: Vocabulary, known: Callable[[str], bool]) -> list[str]:
         if said:
             alts += _ha_setters(known, target, "(" + _alts(said[::max(
                 1, len(said) // 12)]) + ")")
-    return phrases.samples(alts)
+    # Not the verbless ones ("[the] lamp on"): as bigrams they pulled whole commands towards
+    # "the ... on" (the grammar keeps them).
+    return phrases.samples(a for a in alts if not a.startswith(("[", "(", "<")))
 
 
 def sentences(vocab: Vocabulary, wake_phrases: Iterable[str] = (),
