@@ -158,7 +158,7 @@ async def test_grammar_follows_a_newly_discovered_entity(broker: RunningBroker,
                          broker.passwords["zigbee2mqtt"],
                          [("homeassistant/switch/0x1234/garden_pump/config",
                            orjson.dumps(config), True)])
-        await wait_for(lambda: lab.voice.vocabulary.lookup("garden pump") != [], 20,
+        await wait_for(lambda: lab.voice.vocabulary.lookup("garden pump") != [], 60,
                        what="garden pump in the vocabulary")
         await lab.say("hey spark, turn on the garden pump", "en-us", 185)
         handled = await lab.reply()

@@ -91,6 +91,7 @@ def test_number_words(words: str, value: float | None) -> None:
     # the entity: "one" tells the sim one lamp from the sim two lamp
     ("turn on the sim one lamp", "turn on the sim lamp", "ask"),
     ("set the sim one mode to eco", "set the one mode to eco", "act"),  # no other "one mode"
+    ("turn on the sim one lamp", "the on the sim one and", "act"),  # "one": not sim two's
     ("turn on the sim one lamp", "turn on the weather", "refuse"),
     # numbers: "twenty" heard as "twenty eight", "ninety" as "twenty"
     ("set the sim one setpoint to twenty eight", "set the sim one setpoint to twenty", "ask"),
@@ -162,7 +163,7 @@ def test_asked_back_a_yes_in_both_readings_runs_exactly_the_intent_held() -> Non
     intent, verdict = confirmer.decide(Transcript("no", "no"), VOCAB)
     assert intent.name == "nevermind"
     # asked again, then "yes": the intent asked about runs
-    confirmer.decide(Transcript("turn on the sim one lamp", "turn on the sim one"), VOCAB)
+    confirmer.decide(Transcript("turn on the sim one lamp", "the sim one lamp"), VOCAB)
     intent, verdict = confirmer.decide(Transcript("yes please", "yes please"), VOCAB)
     assert (intent.name, verdict.decision) == ("turn_on", "act")
     assert intent.target is not None and intent.target.entity_id == LAMP

@@ -11,8 +11,8 @@ may wander off into everyday words) confirms each part of it on its own:
   the intent's; the opposite one refuses, none asks;
 - **entity**: every content word of one of the target's names is in the free reading
   ("sim one lamp" needs "one": it tells the sim one lamp from the sim two lamp), or most of
-  them while no other target is named as well; about half of them asks ("did you mean the
-  sim one lamp?");
+  them while no other target that could take the same action is named as well; about half
+  of them asks ("did you mean the sim one lamp?");
 - **value**: the number (or option) the free reading holds after the entity must be the
   intent's; another or none asks back with the value heard.
 
@@ -125,6 +125,20 @@ def _number_after(heard: list[str], name: str) -> float | None:
     return words_to_number(" ".join(run)) if run else None
 
 
+def _can(target: Target, name: str) -> bool:
+    """Could ``target`` take an intent called ``name`` (a rival for the free reading)?"""
+    words = target.words
+    if name in ("turn_on", "turn_off", "toggle"):
+        return words.switchable
+    if name == "press":
+        return words.pressable
+    if name == "set_value":
+        return words.setter == "number"
+    if name == "select_option":
+        return words.setter == "option"
+    return True
+
+
 def _posterior(transcript: Transcript, words: list[str]) -> float:
     """How sure the free decoder is of ``words`` (the least sure; 1.0 without posteriors)."""
     if not transcript.words or not words:
@@ -182,8 +196,8 @@ def judge(transcript: Transcript, intent: Intent, vocab: Vocabulary,
     elif intent.name == "press" and _direction(rest) == "off":
         return Verdict("refuse", "'off' heard for a button")
     if share < 1.0 and not (share >= UNIQUE_SHARE and share > max(
-            (_best_alias(t, heard, vocab)[0] for t in vocab.targets if t is not target),
-            default=0.0)):
+            (_best_alias(t, heard, vocab)[0] for t in vocab.targets
+             if t is not target and _can(t, intent.name)), default=0.0)):
         return Verdict("ask", f"the {target.spoken} not confirmed", f"Did you mean: {said}?")
     checked = intent.name == "set_value" and "number" in transcript.checks
     if checked:  # the value heard by a grammar that takes any number

@@ -248,7 +248,8 @@ def jsgf_alternatives(known: Callable[[str], bool], slot: Slot,
 def polite(known: Callable[[str], bool]) -> tuple[list[str], list[str]]:
     """HA's skip words the recogniser can say, as (before, after) a command."""
     said = [w for w in skip_words() if all(known(x) for x in w.split())]
-    before = [w for w in said if w != "for me"]
+    # before a command only the ones a command follows directly ("i want" needs a "to")
+    before = [w for w in said if w in ("please", "can you", "could you", "would you")]
     after = [w for w in said if w in ("please", "for me")]
     return before, after
 
