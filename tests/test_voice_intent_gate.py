@@ -99,6 +99,8 @@ def test_number_words(words: str, value: float | None) -> None:
     ("set the sim one ratio to zero point two", "set the sim one ratio to zero point seven",
      "ask"),
     ("set the sim one setpoint to twenty", "set the sim one setpoint to", "ask"),
+    # the sound of on / off (stt/onoff.py) is evidence too
+    ("turn on the sim one lamp", "the sim one lamp", "ask"),
     # typed text (no second reading) is what it says
     ("turn on the sim one lamp", "", "act"),
 ])
@@ -119,6 +121,20 @@ def test_a_word_the_free_decoder_is_unsure_of_asks_back() -> None:
     verdict = judge(unsure, intent, VOCAB)
     assert verdict.decision == "ask"
     assert verdict.question == "Did you mean: set the sim one setpoint to twenty?"
+
+
+def test_the_sound_of_on_or_off_confirms_or_refuses() -> None:
+    text = "turn on the sim one lamp"
+    intent = recognize(text, VOCAB)
+    weak = tuple((w, 0.01 if w == "on" else 0.9) for w in "the on the sim one lamp".split())
+    heard = Transcript(text, "the on the sim one lamp", words=weak)
+    assert judge(heard, intent, VOCAB).decision == "ask"  # the free decoder is unsure of "on"
+    assert judge(Transcript(text, heard.heard, words=weak, checks={"onoff": "on"}), intent,
+                 VOCAB).decision == "act"
+    assert judge(Transcript(text, "the sim one lamp", checks={"onoff": "on"}), intent,
+                 VOCAB).decision == "act"
+    assert judge(Transcript(text, "the sim one lamp", checks={"onoff": "off"}), intent,
+                 VOCAB).decision == "refuse"
 
 
 def test_questions_and_answers() -> None:

@@ -187,9 +187,12 @@ def judge(transcript: Transcript, intent: Intent, vocab: Vocabulary,
     if intent.name in ("turn_on", "turn_off"):
         want = "on" if intent.name == "turn_on" else "off"
         got = _direction(rest)
+        sound = transcript.checks.get("onoff")  # the word's last sound (stt/onoff.py)
+        if sound is not None and sound != want:
+            return Verdict("refuse", f"'{want}' is not what the sound says ({sound})")
         if got not in (want, None):
             return Verdict("refuse", f"'{want}' is not what the free reading says ({got})")
-        if got is None:
+        if got is None and sound != want:
             return Verdict("ask", "on or off not confirmed", f"Did you mean: {said}?")
     elif intent.name == "toggle" and "toggle" not in heard:
         return Verdict("ask", "toggle not confirmed", f"Did you mean: {said}?")
@@ -217,7 +220,9 @@ def judge(transcript: Transcript, intent: Intent, vocab: Vocabulary,
         option = content(str(intent.data["option"])).split()
         if not option or any(w not in rest for w in option):
             return Verdict("ask", "option not confirmed", f"Did you mean: {said}?")
-    sure = 1.0 if checked else _posterior(transcript, _deciding(intent, rest))
+    sound_sure = intent.name in ("turn_on", "turn_off") and transcript.checks.get(
+        "onoff") == ("on" if intent.name == "turn_on" else "off")
+    sure = 1.0 if checked or sound_sure else _posterior(transcript, _deciding(intent, rest))
     if sure < min_posterior:
         return Verdict("ask", f"heard with posterior {sure:.2f}", f"Did you mean: {said}?")
     return Verdict("act")

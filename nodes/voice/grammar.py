@@ -146,9 +146,11 @@ def jsgf(vocab: Vocabulary, wake_phrases: Iterable[str] = (),
         if slots["pressable"] else [],
         "status": [" | ".join(STATUS_PHRASES)],
         "ask": ["ask [spark]"],  # the question itself: the general model (stt/sphinx.py)
+        # (not HA's verbless "[the] lamp on": measured, the grammar then lost "turn off")
         "ha": [a for a in phrases.jsgf_alternatives(known, _ha_slot, (
             "HassTurnOn", "HassTurnOff", "HassGetState", "HassNevermind"))
-            if (slots["switchable"] or "<switchable>" not in a)
+            if not a.startswith(("[", "(", "<"))
+            and (slots["switchable"] or "<switchable>" not in a)
             and (slots["anything"] or "<anything>" not in a)] if known is not None else [],
         "confirm": [" | ".join(p for p in dict.fromkeys((*CONFIRM_PHRASES, *NEVERMIND))
                                if known is None or all(known(w) for w in p.split()))],

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from spark.nodes.voice import phrases
 from spark.nodes.voice.numbers import words_to_number
-from spark.nodes.voice.vocab import Target, Vocabulary, normalize
+from spark.nodes.voice.vocab import Target, Vocabulary, content, normalize
 
 ON_VERBS = ("turn on", "switch on", "enable", "activate", "start")
 OFF_VERBS = ("turn off", "switch off", "disable", "deactivate", "stop")
@@ -146,6 +146,8 @@ def _recognize(text: str, vocab: Vocabulary) -> Intent:
         found, name = _find(vocab, m.group("name"))
         if kind == "get_state" and not found and name.endswith(" state"):
             found, name = _find(vocab, name)
+        if not found and not content(name):  # "what is the": no name at all
+            return Intent("unknown", text)
         if not found:
             return Intent("unknown_entity", text, heard_name=name)
         if len(found) > 1:

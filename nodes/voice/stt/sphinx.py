@@ -260,13 +260,18 @@ class PocketsphinxStt(SpeechToText):
             # the grammar lost the right path (pruned early: "what is listening level" for
             # "what is the sim one temperature"); the free model reached it word by word.
             text = heard
+        sound: dict[str, str] = {}
         if text and self._onoff is not None:
-            text = self._judge(text).text
+            verdict = self._judge(text)
+            text = verdict.text
+            margin = self.cfg.onoff.voiced_db
+            if verdict.db is not None and abs(verdict.db - margin) >= 2.0:  # a clear sound
+                sound["onoff"] = "on" if verdict.db > margin else "off"
         rejected = bool(text) and self._verifier is not None and (
             agreement(text, heard) < self.cfg.min_agreement)
         if not text and heard:
             rejected = True
-        checks = self._number_check(text) if text and not rejected else {}
+        checks = {**sound, **self._number_check(text)} if text and not rejected else {}
         return Transcript("" if rejected else text, heard, rejected, False, elapsed_ms(t0),
                           candidate=text, words=self._posteriors(), checks=checks)
 
