@@ -29,6 +29,10 @@ class ServiceCommand(Protocol):
     @property
     def retain(self) -> bool: ...
     @property
+    def secret(self) -> bool:
+        """The payloads carry a secret (an alarm code): log and report them hidden."""
+        ...
+    @property
     def messages(self) -> tuple[tuple[str, str], ...]:
         """Every message, in order: (``topic``, ``payload``) first, then the others (a light's
         brightness topic, a climate's mode topic ...)."""
@@ -47,6 +51,11 @@ class ServiceCaller(Protocol):
     async def call(self, service: str, entity_id: str, data: dict[str, Any] | None = None,
                    *, wait: bool = False, timeout: float = 5.0) -> dict[str, Any]:
         """Publish the command; with ``wait``, return once the device confirms."""
+        ...
+
+    def published(self, entity_id: str, command: ServiceCommand) -> None:
+        """The caller published a command from :meth:`check`: an optimistic entity takes the
+        state it sets (Home Assistant's ``optimistic``), as after :meth:`call`."""
         ...
 
 

@@ -31,12 +31,14 @@ from typing import TYPE_CHECKING, Any
 
 from jinja2.exceptions import SecurityError
 
-from spark.core.errors import TemplateError
+from spark.core.errors import TemplateLimitError
+from spark.core.regex_guard import MAX_REGEX_COST, MAX_REGEX_SOURCE, regex_cost
 
 if TYPE_CHECKING:
     import regex
 
 MAX_SOURCE = 8 * 1024  # characters of template source
+PREEMPT_EXTENSIONS = 4  # a preempted render's deadline moves on at most this often (5x wall)
 MAX_TOKENS = 500  # Jinja tokens of a template (compiling costs ~25 us each: <= ~15-30 ms)
 MAX_OUTPUT = 64 * 1024  # characters a render may return
 MAX_WORK = 4 * 1024 * 1024  # characters a render may build (output, joins, concatenations ...)
@@ -44,19 +46,17 @@ MAX_OPS = 50_000  # loop iterations + calls per render
 MAX_COUNT = 10_000  # widths, ranges, batch sizes
 MAX_PAYLOAD = 1024 * 1024  # bytes of a payload a template reads (orjson parses it in ~1 ms)
 MAX_REGEX_INPUT = 64 * 1024  # characters a regular expression may scan
-MAX_REGEX_SOURCE = 1024  # characters of a pattern
-MAX_REGEX_COST = 4096  # counted repeats, nested ones multiplied (compile time ~3 ms at most)
 RENDER_SECONDS = 0.020  # wall time of one render (the event loop's bound is 50 ms)
 SHARE_BURST = 0.020  # seconds of slow template time the process may spend at once ...
 SHARE_RATE = 0.5  # ... and per second of wall time after that
 SHARE_FREE = 0.002  # the first 2 ms of a render or compile is free (typical: 20 us / 0.5 ms)
 
 
-class TemplateBudgetError(TemplateError):
+class TemplateBudgetError(TemplateLimitError):
     """The render ran out of its own budget (time, loop steps and calls, or text built)."""
 
 
-class TemplateBusyError(TemplateError):
+class TemplateBusyError(TemplateLimitError):
     """The render was skipped because templates used their share of time (not its fault)."""
 
 
@@ -87,22 +87,35 @@ class TimeShare:
 
 
 class Budget:
-    __slots__ = ("chars", "deadline", "exceeded", "ops", "seconds")
+    """One render's budget. Time is wall time, but a render that reaches its deadline having
+    had less than half of it on the CPU was preempted (a loaded machine), not slow: its deadline
+    moves on by one budget, at most ``PREEMPT_EXTENSIONS`` times, so a hostile template is judged
+    on the CPU it got and an honest one is not cut short because other processes ran."""
+
+    __slots__ = ("chars", "cpu0", "deadline", "exceeded", "extensions", "ops", "seconds")
 
     def __init__(self, seconds: float = RENDER_SECONDS) -> None:
         self.ops = MAX_OPS
         self.chars = MAX_WORK
         self.seconds = seconds
         self.deadline = time.perf_counter() + seconds
+        self.cpu0 = time.thread_time()
+        self.extensions = 0
         self.exceeded: str | None = None  # what ran out: "time" or "work"
 
     def time_left(self) -> float:
         left = self.deadline - time.perf_counter()
         if left <= 0:
             self.out_of_time()
-        return left
+            left = self.deadline - time.perf_counter()  # extended: preempted, not slow
+        return max(left, 0.0)
 
     def out_of_time(self) -> None:
+        if (self.extensions < PREEMPT_EXTENSIONS
+                and time.thread_time() - self.cpu0 < self.seconds / 2):
+            self.extensions += 1
+            self.deadline = time.perf_counter() + self.seconds
+            return
         self.exceeded = "time"
         raise SecurityError(f"template exceeds its time budget ({self.seconds * 1000:g} ms)")
 
@@ -197,52 +210,6 @@ STR_WIDTH_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"
 
 
 # ---- regex guards ----------------------------------------------------------------------------
-def regex_cost(pattern: str) -> int:
-    """Nodes the compiled pattern may expand to: a counted repeat multiplies what it repeats
-    (``a{10}`` 10, ``(a{10}b){10}`` 110); unbounded ones (``*``, ``+``) count once."""
-    stack, i, n = [0], 0, len(pattern)
-    last = 0  # cost of the item a quantifier would apply to
-    while i < n:
-        char = pattern[i]
-        if char == "\\":
-            i += 2
-            last = 1
-            stack[-1] += 1
-            continue
-        if char == "[":
-            i += 2 if pattern[i + 1 : i + 2] == "^" else 1
-            i += 1 if pattern[i : i + 1] == "]" else 0
-            while i < n and pattern[i] != "]":
-                i += 2 if pattern[i] == "\\" else 1
-            last = 1
-            stack[-1] += 1
-        elif char == "(":
-            stack.append(0)
-            last = 0
-        elif char == ")" and len(stack) > 1:
-            last = max(stack.pop(), 1)
-            stack[-1] += last
-        elif char == "{":
-            match = _COUNTED.match(pattern, i)
-            if match is not None:
-                times = max(int(part) for part in match.groups() if part) if any(
-                    match.groups()) else 1
-                stack[-1] += last * (max(times, 1) - 1)  # the item itself is counted already
-                last *= max(times, 1)
-                i = match.end()
-                continue
-            last = 1
-            stack[-1] += 1
-        elif char not in "*+?|":
-            last = 1
-            stack[-1] += 1
-        i += 1
-    return sum(stack)
-
-
-_COUNTED = re.compile(r"\{(\d{0,6}),?(\d{0,6})\}")
-
-
 @lru_cache(maxsize=256)
 def _regex(pattern: str, ignorecase: bool) -> regex.Pattern[str]:
     if not isinstance(pattern, str) or len(pattern) > MAX_REGEX_SOURCE:
@@ -275,6 +242,20 @@ def regex_timeout() -> float | None:
     """Seconds a regular expression may run now: what is left of the render's time budget."""
     budget = BUDGET.get()
     return budget.time_left() if budget is not None else RENDER_SECONDS
+
+
+def regex_extended() -> bool:
+    """After a regex timed out: True when the render was preempted and its deadline moved on
+    (run the regex again), False when its time is really up."""
+    budget = BUDGET.get()
+    if budget is None or budget.extensions >= PREEMPT_EXTENSIONS:
+        return False
+    before = budget.extensions
+    try:
+        budget.out_of_time()
+    except SecurityError:
+        return False
+    return budget.extensions > before
 
 
 def regex_timed_out() -> SecurityError:
