@@ -189,12 +189,38 @@ class Control:
 
 
 @dataclass(frozen=True, slots=True)
+class Level:
+    """A number voice may set on a platform's entities ("set the blind to forty percent"):
+    the service and its data key, the unit said, and the range (fixed, or read from the
+    entity's attributes ``min_attr`` / ``max_attr`` / ``step_attr`` when it has them);
+    ``noun``: the word that may follow the name ("the lamp brightness", "the fan speed")."""
+
+    service: str
+    field: str
+    unit: str = "%"
+    min: float = 0.0
+    max: float = 100.0
+    step: float = 1.0
+    min_attr: str | None = None
+    max_attr: str | None = None
+    step_attr: str | None = None
+    noun: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Words:
     """What voice may say about a platform's entities (data read by ``nodes/voice``).
 
     ``listed``: its entities are in the vocabulary at all; ``switchable``: "turn on / off",
     "toggle", "set X to on"; ``pressable``: "press X" (and "turn on X" presses); ``setter``:
     "set X to <number>" or "select <option> for X"; ``area_noun``: "the kitchen light" names it.
+    ``on_verbs`` / ``off_verbs``: the platform's own verbs ("open" / "close" a cover, "lock" /
+    "unlock"), calling ``on_service`` / ``off_service`` (also what "turn on / off" calls);
+    ``press_service``: what "press" / "activate" calls; ``level``: the number "set X to N"
+    sets (with ``setter="number"``); ``noun``: "the movie scene" names the scene "Movie";
+    ``confirm``: voice always asks back ("Did you mean: unlock the front door?") and acts
+    only on a "yes", however clear the audio (a platform voice must never act on at all has
+    no verbs: an alarm panel).
     """
 
     listed: bool = False
@@ -202,6 +228,14 @@ class Words:
     pressable: bool = False
     setter: Literal["number", "option"] | None = None
     area_noun: bool = False
+    on_verbs: tuple[str, ...] = ()
+    off_verbs: tuple[str, ...] = ()
+    on_service: str = "turn_on"
+    off_service: str = "turn_off"
+    press_service: str = "press"
+    level: Level | None = None
+    noun: str | None = None
+    confirm: bool = False
 
 
 Display = Literal["value", "event", "image"]

@@ -69,4 +69,4 @@ def service_names() -> tuple[str, ...]:
 def with_words(test: str) -> frozenset[str]:
     """Platforms whose :class:`~core.platforms.base.Words` flag ``test`` is set (or not None)."""
     return frozenset(name for name, p in catalogue().items()
-                     if getattr(p.words, test) not in (None, False))
+                     if getattr(p.words, test))

@@ -34,7 +34,16 @@ from pydantic import Field, field_validator, model_validator
 from spark.core.discovery.models import DiscoveredEntity, OptStr, PubTopic, StrList, SubTopic
 from spark.core.errors import PayloadError, ServiceError
 from spark.core.platforms._values import data_float, data_option, number, show_temp
-from spark.core.platforms.base import IGNORE, Control, Entity, Order, Platform, Publish, Words
+from spark.core.platforms.base import (
+    IGNORE,
+    Control,
+    Entity,
+    Level,
+    Order,
+    Platform,
+    Publish,
+    Words,
+)
 
 ACTIONS = frozenset({"off", "preheating", "defrosting", "heating", "cooling", "drying", "idle",
                      "fan"})
@@ -204,7 +213,11 @@ class Climate(Platform):
                 bounds=("min_temp", "max_temp", "target_temp_step"),
                 needs="temperature_command_topic"),
     ))
-    words = Words(listed=True, switchable=True)
+    # "set the thermostat to twenty one degrees" (HA's HassClimateSetTemperature), on / off
+    words = Words(listed=True, switchable=True, setter="number", level=Level(
+        "set_temperature", "temperature", unit="°C", min=7.0, max=35.0, step=0.5,
+        min_attr="min_temp", max_attr="max_temp", step_attr="target_temp_step",
+        noun="temperature"))
 
     # ---- state -----------------------------------------------------------------------------
     def initial(self, entity: Entity) -> str | None:

@@ -39,7 +39,16 @@ from pydantic import model_validator
 from spark.core.discovery.models import DiscoveredEntity, OptStr, PubTopic, Str, SubTopic
 from spark.core.errors import PayloadError, ServiceError
 from spark.core.platforms._values import data_percentage, from_percentage, number, to_percentage
-from spark.core.platforms.base import IGNORE, Control, Entity, Order, Platform, Publish, Words
+from spark.core.platforms.base import (
+    IGNORE,
+    Control,
+    Entity,
+    Level,
+    Order,
+    Platform,
+    Publish,
+    Words,
+)
 
 OPEN, OPENING, CLOSED, CLOSING = "open", "opening", "closed", "closing"
 
@@ -129,7 +138,12 @@ class Cover(Platform):
         Control("slider", service="set_cover_position", field="position",
                 value="current_position", needs="set_position_topic"),
     ))
-    words = Words(listed=True)
+    # HA's HassTurnOn / HassTurnOff for covers are "open" / "close" (never "stop": it is not
+    # "close"); HassSetPosition "set the blind to forty percent"; opening always asked back.
+    words = Words(listed=True, setter="number", on_verbs=("open", "raise", "lift"),
+                  off_verbs=("close", "shut", "lower"), on_service="open_cover",
+                  off_service="close_cover",
+                  level=Level("set_cover_position", "position", noun="position"))
 
     # ---- state -----------------------------------------------------------------------------
     def state(self, entity: Entity, payload: bytes) -> Any:

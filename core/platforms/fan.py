@@ -35,7 +35,16 @@ from spark.core.platforms._values import (
     states_in_range,
     to_percentage,
 )
-from spark.core.platforms.base import IGNORE, Control, Entity, Order, Platform, Publish, Words
+from spark.core.platforms.base import (
+    IGNORE,
+    Control,
+    Entity,
+    Level,
+    Order,
+    Platform,
+    Publish,
+    Words,
+)
 
 # attribute -> (its state topic, command topic, command template); None: the state itself
 PARTS: dict[str, tuple[str, str, str]] = {
@@ -118,7 +127,9 @@ class Fan(Platform):
         Control("slider", service="set_percentage", field="percentage", value="percentage",
                 needs="percentage_command_topic"),
     ))
-    words = Words(listed=True, switchable=True, area_noun=True)  # "the kitchen fan"
+    # "the kitchen fan"; HA's HassFanSetSpeed "set the fan speed to fifty percent"
+    words = Words(listed=True, switchable=True, area_noun=True, setter="number",
+                  level=Level("set_percentage", "percentage", noun="speed"))
 
     # ---- state -----------------------------------------------------------------------------
     def initial(self, entity: Entity) -> str | None:

@@ -23,7 +23,16 @@ from pydantic import Field, model_validator
 from spark.core.discovery.models import DiscoveredEntity, PubTopic, Str, StrList, SubTopic
 from spark.core.errors import PayloadError, ServiceError
 from spark.core.platforms._values import data_float, data_option, number
-from spark.core.platforms.base import IGNORE, Control, Entity, Order, Platform, Publish, Words
+from spark.core.platforms.base import (
+    IGNORE,
+    Control,
+    Entity,
+    Level,
+    Order,
+    Platform,
+    Publish,
+    Words,
+)
 
 ACTIONS = frozenset({"off", "humidifying", "drying", "idle"})
 TEMPLATES = {"target_humidity_state_topic": "target_humidity_state_template",
@@ -88,7 +97,9 @@ class Humidifier(Platform):
         Control("select", service="set_mode", field="mode", value="mode",
                 options="available_modes", needs="mode_command_topic"),
     ))
-    words = Words(listed=True, switchable=True)
+    words = Words(listed=True, switchable=True, setter="number", level=Level(
+        "set_humidity", "humidity", min_attr="min_humidity", max_attr="max_humidity",
+        noun="humidity"))
 
     def initial(self, entity: Entity) -> str | None:
         spec = _schema(entity)

@@ -49,7 +49,7 @@ from spark.core.platforms._light_data import (
     turn_on_params,
 )
 from spark.core.platforms._light_schema import COLOR_MODES, LightSchema
-from spark.core.platforms.base import IGNORE, Control, Entity, Order, Platform, Words
+from spark.core.platforms.base import IGNORE, Control, Entity, Level, Order, Platform, Words
 
 __all__ = ["COLOR_MODES", "Light", "LightInfo", "LightSchema", "attributes", "color"]
 
@@ -77,7 +77,9 @@ class Light(Platform):
         "min_mireds", "rgb_color", "rgbw_color", "rgbww_color", "supported_color_modes",
         "xy_color", "supported_features", "assumed_state"})
     control = Control("light")
-    words = Words(listed=True, switchable=True, area_noun=True)
+    # HA's HassLightSet: "set the lamp brightness to fifty percent" (brightness_pct)
+    words = Words(listed=True, switchable=True, area_noun=True, setter="number",
+                  level=Level("turn_on", "brightness_pct", min=1.0, noun="brightness"))
 
     def __init__(self) -> None:
         # Equal LightInfos are one object (4,096 bulbs of one model share theirs): bounded.

@@ -77,7 +77,9 @@ class Lock(Platform):
     Schema = LockSchema
     services = tuple(COMMANDS)
     control = Control("toggle", on="lock", off="unlock", on_state="locked")
-    words = Words(listed=True)
+    # HA's "lock the front door" / "unlock the front door": always asked back (a "yes" acts)
+    words = Words(listed=True, on_verbs=("lock",), off_verbs=("unlock",), on_service="lock",
+                  off_service="unlock", confirm=True)
 
     def state(self, entity: Entity, payload: bytes) -> Any:
         # "None" is HA's default payload_reset, so it is matched here, not by Platform.state.

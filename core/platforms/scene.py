@@ -21,7 +21,8 @@ class Scene(Platform):
     Schema = SceneSchema
     services = ("turn_on",)
     control = Control("button", service="turn_on", label="Activate")
-    words = Words(listed=True)
+    # "activate the movie scene" (HA's HassTurnOn on a scene): a press of turn_on
+    words = Words(listed=True, pressable=True, press_service="turn_on", noun="scene")
 
     def optimistic(self, entity: Entity) -> bool:
         return True  # nothing ever reports a scene's state

@@ -86,7 +86,9 @@ class Vacuum(Platform):
         Control("button", service="stop", label="Stop", needs="command_topic"),
         Control("button", service="return_to_base", label="Dock", needs="command_topic"),
     ))
-    words = Words(listed=True)
+    # HA's HassVacuumStart / HassVacuumReturnToBase: "start the vacuum", "dock the vacuum"
+    words = Words(listed=True, on_verbs=("start",), off_verbs=("dock", "return"),
+                  on_service="start", off_service="return_to_base")
 
     def state(self, entity: Entity, payload: bytes) -> Any:
         spec = _schema(entity)

@@ -27,7 +27,16 @@ from pydantic import model_validator
 from spark.core.discovery.models import DiscoveredEntity, OptStr, Str
 from spark.core.errors import PayloadError, ServiceError
 from spark.core.platforms._values import data_percentage, from_percentage, number, to_percentage
-from spark.core.platforms.base import IGNORE, Control, Entity, Order, Platform, Publish, Words
+from spark.core.platforms.base import (
+    IGNORE,
+    Control,
+    Entity,
+    Level,
+    Order,
+    Platform,
+    Publish,
+    Words,
+)
 
 OPEN, OPENING, CLOSED, CLOSING = "open", "opening", "closed", "closing"
 
@@ -86,7 +95,9 @@ class Valve(Platform):
         Control("slider", service="set_valve_position", field="position",
                 value="current_position", needs="reports_position"),
     ))
-    words = Words(listed=True)
+    words = Words(listed=True, setter="number", on_verbs=("open",), off_verbs=("close", "shut"),
+                  on_service="open_valve", off_service="close_valve",
+                  level=Level("set_valve_position", "position", noun="position"))
 
     # ---- state -----------------------------------------------------------------------------
     def state(self, entity: Entity, payload: bytes) -> Any:

@@ -25,7 +25,16 @@ from pydantic import Field, field_validator
 from spark.core.discovery.models import DiscoveredEntity, OptStr, PubTopic, StrList, SubTopic
 from spark.core.errors import PayloadError, ServiceError
 from spark.core.platforms._values import data_float, data_option, number, show_temp
-from spark.core.platforms.base import IGNORE, Control, Entity, Order, Platform, Publish, Words
+from spark.core.platforms.base import (
+    IGNORE,
+    Control,
+    Entity,
+    Level,
+    Order,
+    Platform,
+    Publish,
+    Words,
+)
 
 TOPICS = {"mode_state_topic": "mode_state_template",
           "temperature_state_topic": "temperature_state_template",
@@ -107,7 +116,9 @@ class WaterHeater(Platform):
         Control("number", service="set_temperature", field="temperature", value="temperature",
                 bounds=("min_temp", "max_temp", ""), needs="temperature_command_topic"),
     ))
-    words = Words(listed=True)
+    words = Words(listed=True, switchable=True, setter="number", level=Level(
+        "set_temperature", "temperature", unit="°C", min=43.3, max=60.0, step=0.5,
+        min_attr="min_temp", max_attr="max_temp", noun="temperature"))
 
     def initial(self, entity: Entity) -> str | None:
         spec = _schema(entity)

@@ -119,6 +119,46 @@ def say_state(target: Target, record: dict[str, Any]) -> str:
     return f"The {target.spoken} is {words} {unit_words}".rstrip() + "."
 
 
+def call_for(intent: Intent) -> tuple[str, dict[str, Any]]:
+    """The hub service and data an action intent calls: its platform's words say which
+    (``core/platforms``: a cover's "turn_on" is ``open_cover``, a climate's number is
+    ``set_temperature`` with ``temperature``)."""
+    assert intent.target is not None
+    words = intent.target.words
+    if intent.name == "press":
+        return words.press_service, {}
+    if intent.name == "turn_on":
+        return words.on_service, {}
+    if intent.name == "turn_off":
+        return words.off_service, {}
+    if intent.name == "set_value" and words.level is not None:
+        value = float(intent.data["value"])  # 40 for a position, 21.5 for a temperature
+        return words.level.service, {words.level.field: int(value) if value.is_integer()
+                                     else value}
+    return intent.name, dict(intent.data)
+
+
+def say_action(intent: Intent) -> str:
+    """The action in words ("open the blind", "set the thermostat to twenty one")."""
+    target = intent.target
+    name = f"the {target.spoken}" if target is not None else ""
+    if intent.name in ("turn_on", "turn_off") and target is not None:
+        words = target.words
+        own = words.on_verbs if intent.name == "turn_on" else words.off_verbs
+        verb = own[0] if own else intent.name.replace("_", " ")
+        return f"{verb} {name}"
+    if intent.name == "toggle":
+        return f"toggle {name}"
+    if intent.name == "press":
+        return f"press {name}" if target is None or target.words.press_service == "press" \
+            else f"activate {name}"
+    if intent.name == "set_value":
+        return f"set {name} to {number_to_words(float(intent.data['value']))}"
+    if intent.name == "select_option":
+        return f"set {name} to {str(intent.data['option']).replace('-', ' ')}"
+    return intent.text
+
+
 async def execute(intent: Intent, hub: HubLink) -> Outcome:
     target = intent.target
     name = intent.name
@@ -151,17 +191,19 @@ async def execute(intent: Intent, hub: HubLink) -> Outcome:
         if name == "get_state":
             record = await hub.state(target.entity_id)
             return Outcome(say_state(target, record), True, detail={"state": record.get("state")})
-        service = "press" if name == "press" else name
+        service, data = call_for(intent)
         done = VERBS[name][1]
-        data = dict(intent.data)
         result = await hub.call(service, target.entity_id, data)
     except RpcError as exc:
         log.info("voice intent %s failed: %s", intent.name, exc)
         what = f"{VERBS[name][0]} the {target.spoken}" if target and name in VERBS else "do that"
         return Outcome(f"Sorry, I couldn't {what}: {exc}.", False, detail={"error": str(exc)})
     if name == "set_value":
-        value = number_to_words(float(data["value"]))
-        reply = f"{done} the {target.spoken} to {value}."
+        value = number_to_words(float(intent.data["value"]))
+        unit = UNIT_WORDS.get(target.unit or "", "") if target.words.level else ""
+        reply = f"{done} the {target.spoken} to {value}{' ' + unit if unit else ''}."
+    elif name in ("turn_on", "turn_off") and target.words.on_verbs + target.words.off_verbs:
+        reply = f"Done: {say_action(intent)}."
     elif name == "select_option":
         reply = f"{done} the {target.spoken} to {str(data['option']).replace('-', ' ')}."
     else:

@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
+from spark.nodes.voice.actions import say_action
 from spark.nodes.voice.intents import Intent, recognize
 from spark.nodes.voice.numbers import NUMBER_WORDS, number_to_words, words_to_number
 from spark.nodes.voice.stt.base import Transcript
@@ -102,9 +103,13 @@ def _outside_name(heard: list[str], name: str) -> list[str]:
     return rest
 
 
-def _direction(words: list[str]) -> str | None:
-    on = any(w in ON_WORDS for w in words)
-    off = any(w in OFF_WORDS for w in words)
+def _direction(words: list[str], target: Target | None = None) -> str | None:
+    """"on" / "off" / "both" / None: the direction words in ``words`` (the generic ones and
+    ``target``'s platform verbs: "open" / "close", "lock" / "unlock")."""
+    own_on = set(target.words.on_verbs) if target is not None else set()
+    own_off = set(target.words.off_verbs) if target is not None else set()
+    on = any(w in ON_WORDS or w in own_on for w in words)
+    off = any(w in OFF_WORDS or w in own_off for w in words)
     if on == off:
         return None if not on else "both"
     return "on" if on else "off"
@@ -128,7 +133,9 @@ def _number_after(heard: list[str], name: str) -> float | None:
 def _can(target: Target, name: str) -> bool:
     """Could ``target`` take an intent called ``name`` (a rival for the free reading)?"""
     words = target.words
-    if name in ("turn_on", "turn_off", "toggle"):
+    if name in ("turn_on", "turn_off"):
+        return words.switchable or bool(words.on_verbs or words.off_verbs)
+    if name == "toggle":
         return words.switchable
     if name == "press":
         return words.pressable
@@ -152,7 +159,9 @@ def _posterior(transcript: Transcript, words: list[str]) -> float:
 def _deciding(intent: Intent, rest: list[str]) -> list[str]:
     """The words of the free reading that decide ``intent``'s action."""
     if intent.name in ("turn_on", "turn_off"):
-        return [w for w in rest if w in ON_WORDS | OFF_WORDS]
+        assert intent.target is not None
+        own = {*intent.target.words.on_verbs, *intent.target.words.off_verbs}
+        return [w for w in rest if w in ON_WORDS | OFF_WORDS | own]
     if intent.name == "toggle":
         return ["toggle"]
     if intent.name == "set_value":
@@ -165,6 +174,17 @@ def _deciding(intent: Intent, rest: list[str]) -> list[str]:
 def judge(transcript: Transcript, intent: Intent, vocab: Vocabulary,
           min_posterior: float = MIN_POSTERIOR) -> Verdict:
     """May ``intent`` (read from ``transcript.text``) act, or must the node ask or refuse?"""
+    verdict = _judge(transcript, intent, vocab, min_posterior)
+    target = intent.target
+    if verdict.decision == "act" and intent.name in ACTIONS and target is not None and (
+            target.words.confirm):  # a lock: only a "yes" to the question acts
+        return Verdict("ask", f"the {target.platform} is always confirmed",
+                       f"Did you mean: {_say(intent)}?", intent)
+    return verdict
+
+
+def _judge(transcript: Transcript, intent: Intent, vocab: Vocabulary,
+           min_posterior: float) -> Verdict:
     if intent.name not in ACTIONS or not transcript.heard:
         return Verdict("act")
     heard_text = normalize(transcript.heard)
@@ -186,8 +206,10 @@ def judge(transcript: Transcript, intent: Intent, vocab: Vocabulary,
     rest = _outside_name(heard, name)
     if intent.name in ("turn_on", "turn_off"):
         want = "on" if intent.name == "turn_on" else "off"
-        got = _direction(rest)
+        got = _direction(rest, target)
         sound = transcript.checks.get("onoff")  # the word's last sound (stt/onoff.py)
+        if target.words.on_verbs or target.words.off_verbs:
+            sound = None  # "open", "unlock": no "on" / "off" to hear
         if sound is not None and sound != want:
             return Verdict("refuse", f"'{want}' is not what the sound says ({sound})")
         if got not in (want, None):
@@ -196,7 +218,7 @@ def judge(transcript: Transcript, intent: Intent, vocab: Vocabulary,
             return Verdict("ask", "on or off not confirmed", f"Did you mean: {said}?")
     elif intent.name == "toggle" and "toggle" not in heard:
         return Verdict("ask", "toggle not confirmed", f"Did you mean: {said}?")
-    elif intent.name == "press" and _direction(rest) == "off":
+    elif intent.name == "press" and _direction(rest, target) == "off":
         return Verdict("refuse", "'off' heard for a button")
     if share < 1.0 and not (share >= UNIQUE_SHARE and share > max(
             (_best_alias(t, heard, vocab)[0] for t in vocab.targets
@@ -230,21 +252,7 @@ def judge(transcript: Transcript, intent: Intent, vocab: Vocabulary,
 
 def _say(intent: Intent) -> str:
     """The intent in words, for the question asked back."""
-    target = intent.target
-    name = f"the {target.spoken}" if target is not None else ""
-    if intent.name == "turn_on":
-        return f"turn on {name}"
-    if intent.name == "turn_off":
-        return f"turn off {name}"
-    if intent.name == "toggle":
-        return f"toggle {name}"
-    if intent.name == "press":
-        return f"press {name}"
-    if intent.name == "set_value":
-        return f"set {name} to {number_to_words(float(intent.data['value']))}"
-    if intent.name == "select_option":
-        return f"set {name} to {str(intent.data['option']).replace('-', ' ')}"
-    return intent.text
+    return say_action(intent)
 
 
 def answer(text: str) -> bool | None:

@@ -96,7 +96,20 @@ def _ha_setters(known: Callable[[str], bool], target: Target, value: str) -> lis
             return names if target.platform in domains else None
         return value if name in phrases.VALUE_LISTS else None
 
-    return phrases.jsgf_alternatives(known, slot, ("HassSetPosition", "HassLightSet"))
+    return phrases.jsgf_alternatives(known, slot, ("HassSetPosition", "HassLightSet",
+                                                   "HassFanSetSpeed"))
+
+
+def _verb_groups(vocab: Vocabulary) -> dict[tuple[str, ...], list[str]]:
+    """Each set of a platform's own verbs (``Words.on_verbs`` / ``off_verbs``) -> the names
+    of the targets they take."""
+    out: dict[tuple[str, ...], list[str]] = {}
+    for target in vocab.targets:
+        for verbs in (target.words.on_verbs, target.words.off_verbs):
+            if verbs:
+                said = [vocab.spelled.get(a, a) for a in target.aliases]
+                out.setdefault(tuple(sorted(verbs)), []).extend(said)
+    return out
 
 
 def jsgf(vocab: Vocabulary, wake_phrases: Iterable[str] = (),
@@ -123,22 +136,28 @@ def jsgf(vocab: Vocabulary, wake_phrases: Iterable[str] = (),
             said = None if any_number else values(target)
             unit = unit_word(target)
             after = f" [{unit}]" if unit else ""
+            level = target.words.level
+            noun = f" [{level.noun}]" if level is not None and level.noun else ""
             if said is None:
                 generic = True
-                setters.append(f"set [the] ({names}) to <number>{after}")
+                setters.append(f"set [the] ({names}){noun} to <number>{after}")
             else:
                 extra.append(_rule(f"v{i}", said))
-                setters.append(f"set [the] ({names}) to <v{i}>{after}")
+                setters.append(f"set [the] ({names}){noun} to <v{i}>{after}")
                 if known is not None:
                     setters += _ha_setters(known, target, f"<v{i}>{after}")
         elif target.words.setter == "option" and target.options:
             extra.append(_rule(f"o{i}", options(vocab, target)))
             setters += [f"set [the] ({names}) to <o{i}>",
                         f"(select | choose) <o{i}> for [the] ({names})"]
+    verbs: list[str] = []  # the platforms' own verbs: "open the blind", "lock the door"
+    for group, names_of in _verb_groups(vocab).items():
+        verbs.append(f"({' | '.join(group)}) [the] ({_alts(names_of)})")
     commands: dict[str, list[str]] = {
         "onoff": ["(<on> | <off>) [the] <switchable>",
                   "(turn | switch) [the] <switchable> (on | off)"] if slots["switchable"] else [],
         "toggle": ["toggle [the] <switchable>"] if slots["switchable"] else [],
+        "verbs": verbs,
         "query": ["(" + " | ".join(QUERY_VERBS) + ") [the] <anything> [<state>]"]
         if slots["anything"] else [],
         "set": setters,
@@ -230,6 +249,8 @@ def sentences(vocab: Vocabulary, wake_phrases: Iterable[str] = (),
         elif target.words.setter == "option":
             out += [f"set the {a} to {o}" for a in target.aliases
                     for o in options(vocab, target)]
+    for group, names in _verb_groups(vocab).items():
+        out += [f"{verb} the {name}" for verb in group for name in names]
     for alias in vocab.aliases(with_words("pressable")):
         out += [f"{verb} the {alias}" for verb in PRESS_VERBS]
     out += list(STATUS_PHRASES)

@@ -10,10 +10,12 @@ produce sentences this module understands.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from spark.core.platforms import catalogue
 from spark.nodes.voice import phrases
 from spark.nodes.voice.numbers import words_to_number
 from spark.nodes.voice.vocab import Target, Vocabulary, content, normalize
@@ -75,6 +77,34 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("press", re.compile(rf"^(?:{_alt(PRESS_VERBS)}) {_THE}(?P<name>.+?)(?: button)?$")),
     ("get_state", re.compile(rf"^(?:{_alt(QUERY_VERBS)}) {_THE}(?P<name>.+)$")),
 ]
+
+
+@functools.cache
+def platform_verbs() -> tuple[frozenset[str], frozenset[str]]:
+    """Every platform's own on / off verbs ("open", "close", "lock", "unlock", "start",
+    "dock": ``Words.on_verbs`` / ``off_verbs`` in core/platforms)."""
+    on = {v for p in catalogue().values() for v in p.words.on_verbs}
+    off = {v for p in catalogue().values() for v in p.words.off_verbs}
+    return frozenset(on), frozenset(off)
+
+
+@functools.cache
+def _verb_patterns() -> list[tuple[str, re.Pattern[str]]]:
+    on, off = platform_verbs()
+    out = []
+    for kind, verbs in (("turn_on", on), ("turn_off", off)):
+        if verbs:
+            out.append((kind, re.compile(rf"^(?P<verb>{_alt(tuple(verbs))}) {_THE}"
+                                         r"(?P<name>.+)$")))
+    return out
+
+
+def level_nouns() -> frozenset[str]:
+    """The words that may follow a name before its value ("the lamp brightness")."""
+    return frozenset(p.words.level.noun for p in catalogue().values()
+                     if p.words.level is not None and p.words.level.noun)
+
+
 _UNIT_RE = re.compile(r" (?:percent|degrees?(?: celsius)?|watts?|volts?|amps?|minutes?|"
                       r"seconds?|hours?)$")
 
@@ -98,6 +128,11 @@ def _find(vocab: Vocabulary, name: str) -> tuple[list[Target], str]:
         if len(words) > 1 and words[-1] in STATE_WORDS:
             name = " ".join(words[:-1])
             found = vocab.lookup(name)
+        elif len(words) > 1 and words[-1] in level_nouns():  # "the lamp brightness"
+            found = [t for t in vocab.lookup(" ".join(words[:-1]))
+                     if t.words.level is not None and t.words.level.noun == words[-1]]
+            if found:
+                name = " ".join(words[:-1])
     return found, name
 
 
@@ -125,7 +160,9 @@ def _from_ha(text: str, vocab: Vocabulary) -> Intent | None:
     if found.kind == "get_state":
         return Intent("get_state", text, targets[0],
                       data={"state": found.state} if found.state else {})
-    return _resolve(found.kind, text, targets[0], found.value)
+    on, off = platform_verbs()
+    verb = next((w for w in normalize(text).split() if w in on | off), None)
+    return _resolve(found.kind, text, targets[0], found.value, verb)
 
 
 def _recognize(text: str, vocab: Vocabulary) -> Intent:
@@ -139,7 +176,7 @@ def _recognize(text: str, vocab: Vocabulary) -> Intent:
     for prefix in ASK_PREFIXES:  # the free-form path: only what is explicitly asked
         if said.startswith(prefix + " ") or said == prefix:
             return Intent("ask", text, data={"question": said[len(prefix):].strip()})
-    for kind, pattern in _PATTERNS:
+    for kind, pattern in (*_PATTERNS[:2], *_verb_patterns(), *_PATTERNS[2:]):
         m = pattern.match(said)
         if m is None:
             continue
@@ -152,7 +189,8 @@ def _recognize(text: str, vocab: Vocabulary) -> Intent:
             return Intent("unknown_entity", text, heard_name=name)
         if len(found) > 1:
             return Intent("ambiguous", text, heard_name=name, candidates=found)
-        return _resolve(kind, text, found[0], m.groupdict().get("value"))
+        verb = m.groupdict().get("verb") or said.split()[0]
+        return _resolve(kind, text, found[0], m.groupdict().get("value"), verb)
     return Intent("unknown", text)
 
 
@@ -170,12 +208,17 @@ def off_range(target: Target, number: float) -> str:
     return ""
 
 
-def _resolve(kind: str, text: str, target: Target, value: str | None) -> Intent:
+def _resolve(kind: str, text: str, target: Target, value: str | None,
+             verb: str | None = None) -> Intent:
     words = target.words  # what its platform lets voice do (core/platforms/<platform>.py)
     if kind in ("turn_on", "turn_off", "toggle"):
         if words.pressable and kind == "turn_on":
             return Intent("press", text, target)
-        if not words.switchable:
+        own = words.on_verbs if kind == "turn_on" else words.off_verbs
+        if verb is not None and verb in own:  # "open the blind", "unlock the front door"
+            return Intent(kind, text, target)  # type: ignore[arg-type]
+        if not words.switchable or (verb is not None and verb in (
+                platform_verbs()[0] | platform_verbs()[1]) - set(ON_VERBS) - set(OFF_VERBS)):
             return Intent("unsupported", text, target, data={"wanted": kind})
         return Intent(kind, text, target)  # type: ignore[arg-type]
     if kind == "press":
@@ -186,6 +229,8 @@ def _resolve(kind: str, text: str, target: Target, value: str | None) -> Intent:
         return Intent("get_state", text, target)
     assert value is not None
     value = _UNIT_RE.sub("", value.strip())
+    if words.switchable and kind == "set" and value in ("on", "off"):
+        return Intent("turn_on" if value == "on" else "turn_off", text, target)
     if words.setter == "option":
         option = target.option_for(value)
         if option is None:

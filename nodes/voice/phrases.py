@@ -33,14 +33,15 @@ from spark.nodes.voice.vocab import Vocabulary
 
 # HA intent -> our intent kind (intents.py); HassToggle is not in HA's English templates.
 INTENTS = {"HassTurnOn": "turn_on", "HassTurnOff": "turn_off", "HassGetState": "get_state",
-           "HassSetPosition": "set", "HassLightSet": "set", "HassNevermind": "nevermind"}
+           "HassSetPosition": "set", "HassLightSet": "set", "HassFanSetSpeed": "set",
+           "HassNevermind": "nevermind"}
 COMBINATIONS = frozenset({"name_only", "name_state", "name_brightness", "default"})
 # Our platforms that each HA domain list also takes (HA's templates name its own domains).
 EXTRA_DOMAINS = {"switch": ("siren", "humidifier", "water_heater"), "sensor": (
     "binary_sensor", "number", "select", "text", "light", "switch", "fan", "button")}
 SET_DOMAINS = {"cover": ("number",)}  # HassSetPosition: "set the setpoint to twenty"
 SWITCH_DOMAINS = frozenset({"switch", "light", "fan"})
-VALUE_LISTS = frozenset({"position", "brightness"})
+VALUE_LISTS = frozenset({"position", "brightness", "fan_speed"})
 MAX_ALTERNATIVES = 400  # JSGF alternatives one template may expand to (orderings, options)
 MAX_SAMPLES = 12  # example sentences per template and entity for the verifier
 
@@ -123,6 +124,7 @@ def _slot_lists(vocab: Vocabulary) -> dict[str, Any]:
         "name": TextSlotList.from_tuples(values, allow_template=False),
         "position": WildcardSlotList("position"),
         "brightness": WildcardSlotList("brightness"),
+        "fan_speed": WildcardSlotList("fan_speed"),
     }
     _SLOTS.clear()
     _SLOTS[vocab.signature] = lists
@@ -143,7 +145,7 @@ def match(text: str, vocab: Vocabulary) -> Match | None:
     if kind is None:
         return None
     slots = {k: v.value for k, v in result.entities.items()}
-    value = slots.get("position", slots.get("brightness"))
+    value = slots.get("position", slots.get("brightness", slots.get("percentage")))
     template = result.intent_sentence.text if result.intent_sentence is not None else ""
     entity = slots.get("name")
     return Match(kind, str(entity) if entity is not None else None,

@@ -11,12 +11,13 @@ given a :class:`Lexicon`, spelled with words the recogniser knows ("setpoint" ->
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from spark.core.platforms import Words, platform_for
+from spark.core.platforms import Level, Words, platform_for
 from spark.core.slug import slugify
 from spark.nodes.voice.numbers import int_to_words
 
@@ -139,6 +140,26 @@ def _plural_forms(alias: str) -> list[str]:
     return [pre + last + "s"]
 
 
+def _number(value: Any, default: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return default
+    return float(value) if math.isfinite(value) else default
+
+
+def _level_range(level: Level, attributes: Mapping[str, Any]
+                 ) -> tuple[float, float, float, str]:
+    """(min, max, step, unit) of what ``level`` sets: the entity's own attributes when it has
+    them (a climate's ``min_temp``), else the platform's defaults; a step below 0.1 is 0.1
+    (what can be said), a range that makes no sense the defaults."""
+    low = _number(attributes.get(level.min_attr), level.min) if level.min_attr else level.min
+    high = _number(attributes.get(level.max_attr), level.max) if level.max_attr else level.max
+    step = (_number(attributes.get(level.step_attr), level.step) if level.step_attr
+            else level.step)
+    if not low < high or step <= 0:
+        low, high, step = level.min, level.max, level.step
+    return low, high, max(step, 0.1), level.unit
+
+
 def build_vocabulary(entities: Iterable[Mapping[str, Any]],
                      devices: Mapping[str, Mapping[str, Any]] | None = None,
                      lexicon: Lexicon | None = None) -> Vocabulary:
@@ -165,6 +186,9 @@ def build_vocabulary(entities: Iterable[Mapping[str, Any]],
             if words.area_noun:  # "the kitchen light", as in HA's area intents
                 raw.append(f"{area} {platform}")
         raw.append(entity_id.split(".", 1)[-1])
+        if words.noun and name:  # "the movie scene" for the scene "Movie"
+            if not normalize(str(name)).endswith(words.noun):
+                raw.append(f"{name} {words.noun}")
         aliases: list[str] = []
         for text in raw:
             said = _say(text, lexicon)
@@ -181,10 +205,14 @@ def build_vocabulary(entities: Iterable[Mapping[str, Any]],
             said_option = _say(option, lexicon)
             if said_option:
                 vocab.spelled[normalize(option)] = said_option
+        low, high, step, unit = (e.get("min"), e.get("max"), e.get("step"),
+                                 e.get("unit_of_measurement"))
+        if words.level is not None:  # a cover's position, a climate's target temperature
+            low, high, step, unit = _level_range(words.level, e.get("attributes") or {})
         target = Target(
             entity_id=entity_id, platform=platform, spoken=aliases[0], aliases=tuple(aliases),
-            options=options, min=e.get("min"), max=e.get("max"), step=e.get("step"),
-            unit=e.get("unit_of_measurement"), device_class=e.get("device_class"),
+            options=options, min=low, max=high, step=step,
+            unit=unit, device_class=e.get("device_class"),
             commandable=bool(e.get("commandable")),
         )
         vocab.targets.append(target)
