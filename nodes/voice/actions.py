@@ -226,8 +226,12 @@ async def _ask(hub: HubLink, question: str) -> Outcome:
         return Outcome("Sorry, I can't answer questions yet.", False,
                        detail={"question": question})
     answer = " ".join("".join(c if c.isprintable() else " " for c in data["answer"]).split())
+    pending = data.get("pending")
     detail = {"question": question, "answer": answer, "source": data.get("source"),
-              "conversation_id": data.get("conversation_id")}
+              "conversation_id": data.get("conversation_id"),
+              # calls the hub keeps until a yes (a lock, alarm or cover): the node's
+              # confirmer sends the next yes / no back (confirm.Confirmer.hub_asked)
+              "pending": pending[:8] if isinstance(pending, list) else []}
     if not answer:
         return Outcome("Sorry, I have no answer to that.", False, detail=detail)
     return Outcome(answer, True, detail=detail)

@@ -318,6 +318,8 @@ class VoiceNode(NodeAgent[VoiceNodeConfig]):
             outcome = Outcome(REFUSED, False, detail={"refused": verdict.reason})
         else:
             outcome = await execute(intent, self.hub)
+            if intent.name == "ask" and outcome.detail.get("pending"):
+                self.confirmer.hub_asked()  # a "yes" now answers the hub's question
         timings["action_ms"] = round((time.perf_counter() - t1) * 1000, 2)
         if self._speech_end is not None:
             timings["speech_end_to_done_ms"] = round(

@@ -284,14 +284,38 @@ class Pending:
 
 class Confirmer:
     """The node's side of asking back: holds the intent asked about for ``hold_s`` seconds;
-    a "yes" (in both readings) runs it, a "no" drops it, anything else is a new command."""
+    a "yes" (in both readings) runs it, a "no" drops it, anything else is a new command.
+
+    The hub's assistant asks too ("Do you want me to unlock Front door? Say yes to confirm."):
+    after such an answer (:meth:`hub_asked`) a "yes" or "no" within ``hold_s`` goes back to
+    it as the next ``ask`` of the same conversation, without "ask spark" (a "yes" only when
+    both readings say yes: the hub then acts)."""
 
     def __init__(self, hold_s: float = 15.0) -> None:
         self.hold_s = hold_s
         self.pending: Pending | None = None
+        self.hub_deadline = 0.0  # monotonic: until when a yes / no answers the hub
+
+    def hub_asked(self) -> None:
+        """The hub's last answer was a question that waits for a yes."""
+        self.pending = None
+        self.hub_deadline = time.monotonic() + self.hold_s
 
     def decide(self, transcript: Transcript, vocab: Vocabulary) -> tuple[Intent, Verdict]:
         pending, self.pending = self.pending, None
+        hub_live, self.hub_deadline = time.monotonic() < self.hub_deadline, 0.0
+        if hub_live:
+            said = answer(transcript.text)
+            if said is True and (not transcript.heard or answer(transcript.heard) is True):
+                return (Intent("ask", transcript.text, data={"question": "yes"}),
+                        Verdict("act", "the hub's question: yes"))
+            if said is True:  # a "yes" the free reading does not hold: say it again
+                self.hub_deadline = time.monotonic() + self.hold_s
+                return (Intent("unknown", transcript.text),
+                        Verdict("refuse", "a yes to the hub the free reading does not hold"))
+            if said is False:
+                return (Intent("ask", transcript.text, data={"question": "no"}),
+                        Verdict("act", "the hub's question: no"))
         if pending is not None and pending.live:
             said = answer(transcript.text)
             if said is True and (not transcript.heard or answer(transcript.heard) is True):
