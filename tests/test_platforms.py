@@ -53,11 +53,16 @@ def test_control_and_words_use_the_platforms_own_services(name: str):
         assert platform.words.listed, f"{name} has a panel control but voice cannot name it"
     words = platform.words
     if words.switchable:
-        assert {"turn_on", "turn_off", "toggle"} <= set(platform.services)
+        assert {words.on_service, words.off_service, "toggle"} <= set(platform.services)
+    if words.on_verbs:
+        assert words.on_service in platform.services
+    if words.off_verbs:
+        assert words.off_service in platform.services
     if words.pressable:
-        assert "press" in platform.services
-    if words.setter == "number":
-        assert "set_value" in platform.services
+        assert words.press_service in platform.services
+    if words.setter == "number":  # a number's set_value, or what its level sets
+        level = words.level
+        assert (level.service if level else "set_value") in platform.services
     if words.setter == "option":
         assert "select_option" in platform.services
 
@@ -75,7 +80,9 @@ def test_services_and_words_come_from_the_modules():
     assert {"turn_on", "turn_off", "toggle", "select_option", "set_value", "press"} <= set(
         service_names())
     assert {"switch", "light", "fan", "siren", "humidifier"} <= with_words("switchable")
-    assert with_words("pressable") == {"button"}
+    assert with_words("pressable") == {"button", "scene"}
+    assert {"cover", "valve", "lock", "vacuum"} <= with_words("on_verbs")
+    assert {"cover", "climate", "fan", "light"} <= with_words("level")
     assert {"light", "fan"} <= with_words("area_noun")
 
 

@@ -116,7 +116,7 @@ class WaterHeater(Platform):
         Control("number", service="set_temperature", field="temperature", value="temperature",
                 bounds=("min_temp", "max_temp", ""), needs="temperature_command_topic"),
     ))
-    words = Words(listed=True, switchable=True, setter="number", level=Level(
+    words = Words(listed=True, setter="number", level=Level(  # no toggle: not switchable
         "set_temperature", "temperature", unit="°C", min=43.3, max=60.0, step=0.5,
         min_attr="min_temp", max_attr="max_temp", noun="temperature"))
 
