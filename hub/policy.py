@@ -35,7 +35,7 @@ from pydantic import Field, field_validator
 
 from spark.core.config.base import StrictModel
 from spark.core.errors import ServiceError, TopicError
-from spark.core.platforms import service_names
+from spark.core.platforms import service_names, voice_services
 from spark.core.topics import TopicLayout, valid_publish_topic, valid_segment
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,6 @@ log = logging.getLogger(__name__)
 READ_METHODS = frozenset({"get_state", "list_entities", "list_devices"})
 LLM_METHODS = ("ask", "generate")  # the hub's LLM (hub.ask): a grant's ``llm`` list
 OPEN_METHODS = frozenset({"ping"})  # "is anybody there": answered for every caller
-VOICE_SERVICES = ("turn_on", "turn_off", "toggle", "press", "set_value", "select_option")
 ENTITY_PATTERN = re.compile(r"^[a-z0-9_.*?\[\]-]{1,255}$")
 Role = Literal["viewer", "operator", "admin"]
 
@@ -91,7 +90,8 @@ class Grant(StrictModel):
 
 
 def _default_accounts() -> dict[str, Grant]:
-    return {"voice": Grant(read=True, services=list(VOICE_SERVICES), entities=["*"],
+    # the services voice speaks: each platform's words say which (core/platforms)
+    return {"voice": Grant(read=True, services=list(voice_services()), entities=["*"],
                            llm=["ask"])}
 
 

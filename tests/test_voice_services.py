@@ -10,7 +10,6 @@ platform, named as a Zigbee2MQTT user names them.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -208,8 +207,7 @@ def test_a_yes_or_no_answers_the_hubs_question_without_ask_spark() -> None:
     intent, verdict = confirmer.decide(Transcript("open the study blind", ""), VOCAB)
     assert intent.name == "turn_on"
     confirmer = Confirmer(hold_s=0.0)
-    confirmer.hub_asked()
-    time.sleep(0.001)  # noqa: the hold of 0 s is over at once (no waiting on a service)
+    confirmer.hub_asked()  # a hold of 0 s is over at once
     intent, _ = confirmer.decide(Transcript("yes", "yes"), VOCAB)
     assert intent.name != "ask"
 
@@ -224,3 +222,17 @@ def test_the_grammar_says_the_new_commands_and_everything_it_says_parses() -> No
         if sentence.startswith(("open ", "close ", "lock ", "unlock ", "dock ", "start ")):
             assert recognize(sentence, VOCAB).name not in ("unknown", "unknown_entity"), \
                 sentence
+
+
+def test_the_voice_accounts_default_grant_is_what_voice_speaks() -> None:
+    """The hub's default policy lets the voice account call exactly the services the words
+    name: the new ones (a cover's position, a climate's temperature, a lock after the gate's
+    question), never an alarm panel's."""
+    from spark.core.platforms import voice_services
+    from spark.hub.policy import PolicyConfig
+
+    granted = PolicyConfig().accounts["voice"].services
+    assert tuple(granted) == voice_services()
+    assert {"open_cover", "set_cover_position", "set_temperature", "set_percentage", "unlock",
+            "turn_on", "press", "set_value", "select_option"} <= set(granted)
+    assert not any(s.startswith("alarm_") for s in granted)

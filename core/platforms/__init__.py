@@ -34,6 +34,7 @@ from spark.core.platforms.catalogue import (
     platform_for,
     schema_for,
     service_names,
+    voice_services,
     with_words,
 )
 
@@ -54,5 +55,6 @@ __all__ = [
     "platform_for",
     "schema_for",
     "service_names",
+    "voice_services",
     "with_words",
 ]

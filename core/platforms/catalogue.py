@@ -70,3 +70,28 @@ def with_words(test: str) -> frozenset[str]:
     """Platforms whose :class:`~core.platforms.base.Words` flag ``test`` is set (or not None)."""
     return frozenset(name for name, p in catalogue().items()
                      if getattr(p.words, test))
+
+
+def voice_services() -> tuple[str, ...]:
+    """Every service voice may call: what each platform's words name (its on / off / press
+    services, ``toggle`` where switchable, its level's service, ``set_value`` /
+    ``select_option`` for a number or option setter). The hub's default grant for the voice
+    account (``hub/policy.py``)."""
+    out: set[str] = set()
+    for platform in catalogue().values():
+        words = platform.words
+        if words.switchable:
+            out |= {words.on_service, words.off_service, "toggle"}
+        if words.on_verbs:
+            out.add(words.on_service)
+        if words.off_verbs:
+            out.add(words.off_service)
+        if words.pressable:
+            out.add(words.press_service)
+        if words.level is not None:
+            out.add(words.level.service)
+        elif words.setter == "number":
+            out.add("set_value")
+        if words.setter == "option":
+            out.add("select_option")
+    return tuple(sorted(out))
