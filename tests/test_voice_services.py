@@ -88,6 +88,7 @@ CASES: list[tuple[str, str, str | None, str | None, dict[str, Any]]] = [
     ("activate the movie scene", "press", "scene.movie", "turn_on", {}),
     ("start the robot vacuum", "turn_on", "vacuum.robot", "start", {}),
     ("dock the robot vacuum", "turn_off", "vacuum.robot", "return_to_base", {}),
+    ("return the robot vacuum to base", "turn_off", "vacuum.robot", "return_to_base", {}),
     ("set the humidifier humidity to forty five percent", "set_value", "humidifier.bedroom",
      "set_humidity", {"humidity": 45}),
     ("set the humidifier to ninety percent", "unsupported", "humidifier.bedroom", None, {}),

@@ -95,7 +95,7 @@ def _verb_patterns() -> list[tuple[str, re.Pattern[str]]]:
     for kind, verbs in (("turn_on", on), ("turn_off", off)):
         if verbs:
             out.append((kind, re.compile(rf"^(?P<verb>{_alt(tuple(verbs))}) {_THE}"
-                                         r"(?P<name>.+)$")))
+                                         r"(?P<name>.+?)(?: to base| home| to the dock)?$")))
     return out
 
 
