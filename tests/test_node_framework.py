@@ -216,7 +216,7 @@ async def test_entity_names_never_repeat_the_device_name(broker, kind, node_id, 
     from spark.app.runtime import default_node_settings
     from spark.core.agent.discovery import entity_name
 
-    node = {"id": node_id, "kind": kind, **default_node_settings(kind)}
+    node = {"id": node_id, "kind": kind, **default_node_settings(kind, node_id)}
     if name:
         node["name"] = name
     cfg = broker.spark_config(nodes=[node])
