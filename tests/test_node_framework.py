@@ -23,6 +23,11 @@ PLATFORM_TOPICS = {
     "button": {"command_topic"},
     "event": {"state_topic"},
     "image": {"image_topic"},
+    "light": {"state_topic", "command_topic"},
+    "cover": {"state_topic", "command_topic", "position_topic", "set_position_topic"},
+    "climate": {"mode_state_topic", "mode_command_topic", "temperature_command_topic"},
+    "fan": {"state_topic", "command_topic", "percentage_command_topic"},
+    "lock": {"state_topic", "command_topic"},
 }
 
 
