@@ -43,11 +43,21 @@ PAGES = {
     "setpoint": "/entity/number.sim1_setpoint",
     "temperature": "/entity/sensor.sim1_temperature",
     "snapshot": "/entity/image.sim1_snapshot",
+    # the home-lab devices (nodes/simulated/devices.py), each with its platform's control
+    "light": "/entity/light.sim1_ceiling_light",
+    "cover": "/entity/cover.sim1_blind",
+    "climate": "/entity/climate.sim1_thermostat",
+    "fan": "/entity/fan.sim1_fan",
+    "lock": "/entity/lock.sim1_front_door",
     "cameras": "/cameras",
     "voice": "/voice",
     "power": "/power",
+    "assistant": "/assistant",
+    "routing": "/routing",
     "users": "/users",
 }
+DEVICES = ["light.sim1_ceiling_light", "cover.sim1_blind", "climate.sim1_thermostat",
+           "fan.sim1_fan", "lock.sim1_front_door"]
 
 CHART = """
 const el = document.querySelector('[data-chart="history"]');
@@ -244,8 +254,12 @@ def test_every_page_at_desktop_and_phone_width(broker: Any, tmp_path: Path) -> N
                     driver.save_screenshot(str(ARTIFACTS / f"{name}_{width}_chart.png"))
                 if width == PHONE[0]:
                     checked[name] = check_layout(driver, name)
-        assert {"number.sim1_setpoint", "select.sim1_mode", LAMP} <= set(checked["entities"])
+        assert {"number.sim1_setpoint", "select.sim1_mode", LAMP, *DEVICES} <= set(
+            checked["entities"])
         assert checked["setpoint"] == ["number.sim1_setpoint"]
+        for name, entity_id in zip(("light", "cover", "climate", "fan", "lock"), DEVICES,
+                                   strict=True):
+            assert entity_id in checked[name], (name, checked[name])
 
 
 EVIL_NODE = 'evil" :title="window.__pwned = 1'
