@@ -9,4 +9,11 @@ plus extra_sensors power sensors; and the devices a home lab has (devices.enable
 light (JSON schema), a blind that travels, a thermostat whose room warms or cools, a fan with
 presets and a front-door lock that takes a moment. Commands change its state as a real device
 would; state_file keeps what the real devices keep across a power cut.
+
+Commands on spark/<id>/<entity>/set, as Home Assistant's templates render them:
+  blind        OPEN, CLOSE, STOP or {"position": 0-100}
+  thermostat   {"mode": "off|heat|cool|auto"} or {"temperature": 22.0}
+  fan          {"state": "ON|OFF"}, {"percentage": 0-100} or {"preset_mode": "sleep"}
+  ceiling_light  HA's JSON light: {"state": "ON", "brightness": 128, "color_temp": 370}
+  front_door   LOCK or UNLOCK
 """
