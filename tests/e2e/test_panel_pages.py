@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from broker_fixture import free_port
 from e2e.harness import (
     Api,
@@ -103,7 +104,15 @@ def page_lab(root: Path, broker: Any) -> Iterator[Lab]:
               "source": {"type": "wav", "path": str(root / "voice_in")},
               "output": {"type": "file", "directory": str(root / "voice_out")}}]
     port = free_port()
-    lab = Lab(root, write_config(root, broker, port, nodes), port)
+    config = write_config(root, broker, port, nodes)
+    # an LLM backend nobody serves: the assistant and routing pages draw their controls and
+    # the backend's state (down), not only "no backend is configured"
+    data = yaml.safe_load(config.read_text())
+    data["llm"] = {"backends": [{"name": "edge", "tier": "edge", "type": "openai",
+                                 "url": f"http://127.0.0.1:{free_port()}"}],
+                   "cache": {"url": None}, "power_node": None}
+    config.write_text(yaml.safe_dump(data))
+    lab = Lab(root, config, port)
     try:
         lab.start("hub", "hub")
         with lab.api() as probe:
