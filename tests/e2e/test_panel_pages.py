@@ -248,6 +248,25 @@ def test_every_page_at_desktop_and_phone_width(broker: Any, tmp_path: Path) -> N
             ": null"), 15, "the snapshot image")
         assert size[0] >= 160 and size[1] >= 120
 
+        # the home-lab devices: the blind driven from its page's Open button (it reports
+        # opening on its way), the others through the API, so the screenshots show them busy
+        from selenium.webdriver.common.by import By
+
+        blind = "cover.sim1_blind"
+        open_page(driver, lab.url, f"/entity/{blind}")
+        buttons = driver.find_elements(By.CSS_SELECTOR, f'[data-control="{blind}"]')
+        next(b for b in buttons if b.text.strip().upper() == "OPEN").click()
+        wait_until(lambda: "opening" in text_of(driver, f'[data-entity="{blind}"]'), 10,
+                   "the blind opening after a click on Open")
+        for service, entity_id, data in (
+                ("turn_on", DEVICES[0], {"brightness": 180, "rgb_color": [255, 120, 40]}),
+                ("set_hvac_mode", DEVICES[2], {"hvac_mode": "heat"}),
+                ("set_temperature", DEVICES[2], {"temperature": 23}),
+                ("set_percentage", DEVICES[3], {"percentage": 60})):
+            r = api.post(f"/api/services/{service}", json={"entity_id": entity_id,
+                                                           "data": data})
+            assert r.status_code == 200, r.text
+
         checked: dict[str, list[str]] = {}
         for width, height in (DESKTOP, PHONE):
             driver.set_window_size(width, height)
