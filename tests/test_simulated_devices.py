@@ -13,18 +13,21 @@ import pytest
 from helpers import wait_for
 from lab import publish_as, recorder, running_hub, running_node
 
+from spark.app.config.models import SparkConfig
+from spark.app.runtime import default_lab
 from spark.core.agent.device_messages import ClimateState, CoverState, FanState, LightState
 from spark.core.agent.devices import Climate, Cover, Fan, Light, Lock
-from spark.core.agent.discovery import DeviceInfo, DiscoveryContext, entity_config
+from spark.core.agent.discovery import DeviceInfo, DiscoveryContext, device_config, entity_config
 from spark.core.discovery import DiscoveredEntity, parse_discovery
 from spark.core.errors import PayloadError
 from spark.core.events import StateChanged
 from spark.core.platforms import platform_for
 from spark.core.topics import DiscoveryTopic, TopicLayout
 from spark.hub.entity import EntityRecord
+from spark.nodes.simulated.memory import DeviceMemory
 
 NODE = "sim2"
-FAST = {"cover_travel": 2.0, "lock_seconds": 0.4, "heat_rate": 60.0, "tick": 0.05}
+FAST = {"cover_travel": 4.0, "lock_seconds": 0.4, "heat_rate": 60.0, "tick": 0.05}
 IDS = {"light": "light.sim2_ceiling_light", "cover": "cover.sim2_blind",
        "climate": "climate.sim2_thermostat", "fan": "fan.sim2_fan",
        "lock": "lock.sim2_front_door"}
@@ -226,8 +229,9 @@ async def test_each_device_driven_through_the_hubs_services(broker, cfg):
 
 
 async def test_home_assistant_bytes_and_a_restart_that_keeps_what_the_devices_keep(broker, cfg):
-    """An MQTT client with Home Assistant's account publishes what HA's templates render; the
-    node restarts and comes back where the hardware would be."""
+    """An MQTT client with Home Assistant's account publishes what HA's templates render, with
+    no hub running (HA controls a node while the hub is down); the node restarts and comes
+    back where the hardware would be."""
     pw = broker.passwords
     state = {key: f"spark/{NODE}/{key}/state"
              for key in ("ceiling_light", "blind", "thermostat", "fan", "front_door")}
@@ -278,3 +282,28 @@ async def test_home_assistant_bytes_and_a_restart_that_keeps_what_the_devices_ke
             assert last(rec, "front_door") == "UNLOCKED"
             assert last(rec, "thermostat")["mode"] == "cool"
             assert last(rec, "fan")["preset_mode"] == "breeze"
+
+
+def test_device_based_discovery_carries_the_same_keys():
+    ctx = DiscoveryContext(TopicLayout(), NODE, "hub", f"spark_home_{NODE}",
+                           DeviceInfo(f"spark_home_{NODE}", "Sim", "Simulated node"))
+    cmps = device_config(KINDS, ctx)["components"]
+    assert {c["platform"] for c in cmps.values()} == {"light", "cover", "climate", "fan",
+                                                      "lock"}
+    assert "state_topic" not in cmps["t"] and cmps["t"]["mode_command_topic"].endswith("/t/set")
+    assert cmps["c"]["set_position_template"] == '{"position": {{ position }}}'
+
+
+def test_device_memory_survives_a_bad_file_and_the_default_lab_keeps_one(tmp_path: Path):
+    path = tmp_path / "mem" / "sim.json"
+    memory = DeviceMemory(path)
+    memory.put("blind", {"position": 40})
+    assert DeviceMemory(path).get("blind") == {"position": 40}
+    path.write_bytes(b"{not json")
+    assert DeviceMemory(path).get("blind") == {}  # a broken file: the devices start fresh
+    path.write_bytes(b'["a list"]')
+    assert DeviceMemory(path).get("blind") == {}
+    path.write_bytes(b'{"blind": {"position": "; rm -rf /"}, "x": 3}')
+    assert DeviceMemory(path).get("x") == {}
+    cfg = default_lab(SparkConfig.model_validate({}))
+    assert cfg.node("sim").state_file == Path(".spark/simulated/sim.json")
