@@ -49,7 +49,7 @@ from spark.hub.registry_guard import (
     budget_error,
     publisher_of,
 )
-from spark.hub.routes import FilterIndex, is_wildcard
+from spark.hub.routes import FilterIndex, is_wildcard, refused
 from spark.hub.sharing import Sharing
 from spark.hub.state import (
     IGNORE,
@@ -291,6 +291,10 @@ class Registry:
         old = self._by_key.get(key)
         if old is not None and old.spec.raw == spec.raw and old.spec.component == spec.component:
             return key  # unchanged retained config (re-announce): nothing to do
+        for topic, _kind, _index in self._routes_of(spec):
+            why = refused(self.layout, topic)
+            if why is not None:
+                raise PayloadError(f"{key[:80]!r} may not follow topic {topic[:100]!r}: it {why}")
         publisher = self._admit(key, spec) if old is None else None
         self._sharing.share(spec)
         spec.compact()
@@ -478,6 +482,16 @@ class Registry:
             if record.entity_id not in self.stats.errors_by_entity:
                 log.warning("rejected payload on %s: %s", topic, exc)
             self.stats.errors_by_entity[record.entity_id] = str(exc)
+        except (ArithmeticError, LookupError, TypeError, ValueError) as exc:
+            # A platform's arithmetic on a device's numbers (1e308, a 400-digit int) must not
+            # end the routing of this message: the other entities on a shared topic still
+            # get it. Logged once per entity, with the traceback (it is a bug to fix).
+            self.stats.rejected += 1
+            self.stats.last_error = f"{record.entity_id}: {type(exc).__name__}: {exc}"[:300]
+            if record.entity_id not in self.stats.errors_by_entity:
+                log.exception("payload on %s broke %s's platform; dropped", topic,
+                              record.entity_id)
+            self.stats.errors_by_entity[record.entity_id] = self.stats.last_error
 
     def _disable(self, record: EntityRecord, topic: str, exc: TemplateBudgetError) -> None:
         """Take an entity whose template ran out of budget out of service, visibly."""
