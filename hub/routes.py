@@ -11,8 +11,8 @@ viewer and recorded. So a publisher may not aim it at what is not a device's sta
 topics (``$SYS``, ``$share/...`` would join a shared subscription and take messages away from
 its members), a filter that matches every topic (``#``, ``+/#``, ...), the discovery configs
 (``<prefix>/<component>/[<node>/]<object>/config``), the hub's RPC requests and answers
-(``<base>/<node>/request|response/<account>/<method>``: questions, alarm codes) and, for a
-wildcard filter, our nodes' command topics (``<base>/<node>/<entity>/set``). Home Assistant
+(``<base>/<node>/request|response/<account>/<method>``: questions, alarm codes) and our
+nodes' command topics (``<base>/<node>/<entity>/set``: codes sent with commands). Home Assistant
 follows whatever it is given; OpenMQTTGateway's ``+/+/BTtoMQTT/<mac>`` is not refused.
 """
 
@@ -117,7 +117,6 @@ def refused(layout: TopicLayout, topic_filter: str) -> str | None:
     docstring); None when it may."""
     if topic_filter.startswith("$"):
         return "is a broker topic ($...)"
-    wild = is_wildcard(topic_filter)
     levels = topic_filter.split("/")
     if levels[-1] == "#" and all(level == "+" for level in levels[:-1]):
         return "matches every topic"
@@ -125,9 +124,8 @@ def refused(layout: TopicLayout, topic_filter: str) -> str | None:
     private = [(f"{prefix}/+/+/config", "matches discovery configs"),
                (f"{prefix}/+/+/+/config", "matches discovery configs"),
                (f"{base}/+/request/+/+", "matches the hub's RPC requests"),
-               (f"{base}/+/response/+/+", "matches the hub's RPC answers")]
-    if wild:
-        private.append((f"{base}/+/+/set", "matches our nodes' command topics"))
+               (f"{base}/+/response/+/+", "matches the hub's RPC answers"),
+               (f"{base}/+/+/set", "matches our nodes' command topics")]
     for pattern, why in private:
         if overlap(topic_filter, pattern):
             return why

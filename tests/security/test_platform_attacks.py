@@ -185,6 +185,7 @@ BAD_FILTERS = {
     "configs": "homeassistant/+/+/+/config",
     "commands": "spark/+/+/set",
     "exact_request": "spark/hub/request/voice/ask",
+    "exact_command": "spark/power/power_mode/set",
 }
 
 
