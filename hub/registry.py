@@ -70,6 +70,12 @@ TRIGGERS = {"device_automation": "device_trigger", "tag": "tag"}
 # Route kinds for a subscribed topic (EXTRA: a platform's further state topic; its index is the
 # position of the config key in the platform's ``state_topics``).
 STATE, ATTRIBUTES, AVAILABILITY, EXTRA = 0, 1, 2, 3
+# Bounds on what a device sends (the broker has no message size limit of its own): a payload
+# of a picture platform (camera, image), any other payload, a state (as HA's 255 characters).
+PICTURES = frozenset({"camera", "image"})
+MAX_PICTURE = 16 * 1024 * 1024
+MAX_PAYLOAD = 256 * 1024
+MAX_STATE = 255
 
 SubscribeFn = Callable[[list[str]], None]
 RouteKey = tuple[str, int, int]  # entity key, route kind, availability index
@@ -445,12 +451,19 @@ class Registry:
             return
         self.stats.messages += 1
         payload = bytes(msg.payload)
+        keep = len(payload) <= MAX_PAYLOAD  # a late joiner's replay: not a store of pictures
         if routes is not None:
-            self._last[topic] = payload
+            if keep:
+                self._last[topic] = payload
+            else:
+                self._last.pop(topic, None)
             for (_, kind, index), record in tuple(routes.items()):
                 self._apply(record, kind, index, topic, payload)
         for topic_filter in wild:  # shared and wildcard state topics (HA subscribes the filter)
-            self._last[topic_filter] = payload
+            if keep:
+                self._last[topic_filter] = payload
+            else:
+                self._last.pop(topic_filter, None)
             for (_, kind, index), record in tuple(self._routes.get(topic_filter, {}).items()):
                 self._apply(record, kind, index, topic, payload)
 
@@ -459,6 +472,10 @@ class Registry:
         if record.entity_id in self.stats.disabled:
             return  # its template ran out of budget: skipped until its config changes
         try:
+            limit = MAX_PICTURE if record.spec.component in PICTURES else MAX_PAYLOAD
+            if len(payload) > limit:
+                raise PayloadError(f"{record.entity_id}: a payload of {len(payload)} bytes on "
+                                   f"{topic[:100]!r}; at most {limit}")
             if kind == STATE:
                 self._apply_state(record, payload)
             elif kind == EXTRA:
@@ -516,13 +533,13 @@ class Registry:
         key = platform.state_topics[index]
         before = dict(record.attributes) if platform.state_attributes else None
         new = platform.topic_state(record, key, payload)
-        self._commit(record, new, before)
+        self._commit(record, _bounded(record, new), before)
 
     def _apply_state(self, record: EntityRecord, payload: bytes) -> None:
         platform = platform_for(record.spec.component)
         before = dict(record.attributes) if platform.state_attributes else None
         new = interpret_state(record, payload)
-        self._commit(record, new, before)
+        self._commit(record, _bounded(record, new), before)
 
     def assume(self, record: EntityRecord, state: str | None, attributes: dict[str, Any],
                memo: dict[str, Any] | None = None) -> None:
@@ -655,3 +672,12 @@ def is_migrate(payload: bytes | bytearray) -> bool:
         return False
     return isinstance(body, dict) and len(body) == 1 \
         and (body.get("migrate_discovery") is True or body.get("migr_discvry") is True)
+
+
+def _bounded(record: EntityRecord, new: Any) -> Any:
+    """A state from the network, refused when longer than HA's 255 characters (HA logs an
+    error and keeps the old state)."""
+    if isinstance(new, str) and len(new) > MAX_STATE:
+        raise PayloadError(f"{record.entity_id}: a state of {len(new)} characters; at most "
+                           f"{MAX_STATE}")
+    return new

@@ -220,3 +220,48 @@ def test_discovery_cannot_subscribe_the_hub_to_everything(z2m: Recorder, api: An
         assert entity(api, entity_id) is None, (key, entity(api, entity_id))
     everything = api.get("/api/entities").json()
     assert not [e["entity_id"] for e in everything if e["state"] == secret]
+
+
+def test_oversized_states_and_attributes_are_refused(z2m: Recorder, api: Any) -> None:
+    """Finding: nothing bounded what a device sends (the broker has no message size limit):
+    a 5 MB state became the entity's state (in every StateChanged event, the recorder's
+    database, each panel viewer's page) and a 5 MB attributes object its attributes, and the
+    registry kept each topic's last payload in memory for late joiners. Now a payload over
+    256 KiB (16 MiB for a camera or image picture) and a state over HA's 255 characters are
+    refused (one log line per entity), and the entity keeps its state."""
+    tag = uuid.uuid4().hex[:6]
+    base = f"zigbee2mqtt/big{tag}"
+    sensor = announce(z2m, "sensor", f"big{tag}", f"attack_big_{tag}", {
+        "name": None, "state_topic": base, "json_attributes_topic": f"{base}/attrs",
+        "device": {"identifiers": [f"zigbee2mqtt_big{tag}"], "name": f"Big {tag}"}})
+    wait_until(lambda: entity(api, sensor), 15, "the sensor in the registry")
+    z2m.publish(base, b"20.5")
+    wait_until(lambda: (entity(api, sensor) or {}).get("state") == "20.5", 10, "first value")
+    z2m.publish(base, b"9" * 5_000_000, timeout=30)
+    z2m.publish(base, b"x" * 300)
+    z2m.publish(f"{base}/attrs", json.dumps({"huge": "y" * 5_000_000}), timeout=30)
+    z2m.publish(f"{base}/attrs", json.dumps({"battery": 97}))
+    wait_until(lambda: (entity(api, sensor) or {}).get("attributes", {}).get("battery") == 97,
+               15, "the honest attributes after the huge ones")
+    z2m.publish(base, b"21.5")
+    wait_until(lambda: (entity(api, sensor) or {}).get("state") == "21.5", 10, "next value")
+    history = api.get(f"/api/entities/{sensor}/history")
+    assert history.status_code == 200 and len(history.content) < 100_000, len(history.content)
+    seen = entity(api, sensor) or {}
+    assert "huge" not in seen["attributes"], sorted(seen["attributes"])
+
+
+@pytest.mark.parametrize(("topic_filter", "ok"), [
+    ("+/+/BTtoMQTT/AABBCC", True), ("home/+/temperature", True), ("zigbee2mqtt/+", True),
+    ("spark/sim1/lamp/state", True), ("homeassistant/status", True),
+    ("#", False), ("+/#", False), ("+/+/+/#", False), ("$SYS/broker/uptime", False),
+    ("$share/g/zigbee2mqtt/#", False), ("homeassistant/#", False),
+    ("homeassistant/sensor/x/y/config", False), ("+/+/+/config", False),
+    ("spark/hub/request/voice/ask", False), ("spark/+/response/#", False),
+    ("spark/power/power_mode/set", False), ("+/+/+/set", False),
+])
+def test_which_topics_a_config_may_make_the_hub_follow(topic_filter: str, ok: bool) -> None:
+    from spark.core.topics import TopicLayout
+    from spark.hub.routes import refused
+    assert (refused(TopicLayout(), topic_filter) is None) is ok, refused(TopicLayout(),
+                                                                          topic_filter)
