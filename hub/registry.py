@@ -70,12 +70,8 @@ TRIGGERS = {"device_automation": "device_trigger", "tag": "tag"}
 # Route kinds for a subscribed topic (EXTRA: a platform's further state topic; its index is the
 # position of the config key in the platform's ``state_topics``).
 STATE, ATTRIBUTES, AVAILABILITY, EXTRA = 0, 1, 2, 3
-# Bounds on what a device sends (the broker has no message size limit of its own): a payload
-# of a picture platform (camera, image), any other payload, a state (as HA's 255 characters).
-PICTURES = frozenset({"camera", "image"})
-MAX_PICTURE = 16 * 1024 * 1024
-MAX_PAYLOAD = 256 * 1024
-MAX_STATE = 255
+MAX_STATE = 255  # characters of a state, as Home Assistant's state machine (payloads are
+# bounded before this, by the MQTT client's mqtt.max_payload)
 
 SubscribeFn = Callable[[list[str]], None]
 RouteKey = tuple[str, int, int]  # entity key, route kind, availability index
@@ -451,19 +447,12 @@ class Registry:
             return
         self.stats.messages += 1
         payload = bytes(msg.payload)
-        keep = len(payload) <= MAX_PAYLOAD  # a late joiner's replay: not a store of pictures
         if routes is not None:
-            if keep:
-                self._last[topic] = payload
-            else:
-                self._last.pop(topic, None)
+            self._last[topic] = payload
             for (_, kind, index), record in tuple(routes.items()):
                 self._apply(record, kind, index, topic, payload)
         for topic_filter in wild:  # shared and wildcard state topics (HA subscribes the filter)
-            if keep:
-                self._last[topic_filter] = payload
-            else:
-                self._last.pop(topic_filter, None)
+            self._last[topic_filter] = payload
             for (_, kind, index), record in tuple(self._routes.get(topic_filter, {}).items()):
                 self._apply(record, kind, index, topic, payload)
 
@@ -472,10 +461,6 @@ class Registry:
         if record.entity_id in self.stats.disabled:
             return  # its template ran out of budget: skipped until its config changes
         try:
-            limit = MAX_PICTURE if record.spec.component in PICTURES else MAX_PAYLOAD
-            if len(payload) > limit:
-                raise PayloadError(f"{record.entity_id}: a payload of {len(payload)} bytes on "
-                                   f"{topic[:100]!r}; at most {limit}")
             if kind == STATE:
                 self._apply_state(record, payload)
             elif kind == EXTRA:
