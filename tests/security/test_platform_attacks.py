@@ -252,6 +252,29 @@ def test_oversized_states_and_attributes_are_refused(z2m: Recorder, api: Any) ->
     assert "huge" not in seen["attributes"], sorted(seen["attributes"])
 
 
+def test_nan_and_infinite_bounds_in_a_config_are_refused(z2m: Recorder, api: Any) -> None:
+    """Finding: a climate announced with ``min_temp: "nan"`` and ``max_temp: "inf"`` was
+    registered, and since every comparison with NaN is false its range check let any target
+    through: ``set_temperature`` with 1e300 was published to the device. Non-finite numbers in
+    a discovery config are now a config error (the entity is not registered)."""
+    tag = uuid.uuid4().hex[:6]
+    dev = {"identifiers": [f"zigbee2mqtt_nan{tag}"], "name": f"NaN {tag}"}
+    base = f"zigbee2mqtt/nan{tag}"
+    bad = announce(z2m, "climate", f"nan{tag}", f"attack_nan_{tag}", {
+        "name": None, "temperature_command_topic": f"{base}/set", "min_temp": "nan",
+        "max_temp": "inf", "device": dev})
+    step = announce(z2m, "number", f"nan{tag}", f"attack_step_{tag}", {
+        "name": None, "command_topic": f"{base}/n/set", "step": "-inf", "device": dev})
+    good = announce(z2m, "climate", f"nan{tag}", f"attack_fine_{tag}", {
+        "name": None, "temperature_command_topic": f"{base}/fine/set", "min_temp": 7,
+        "max_temp": 35, "device": dev})
+    wait_until(lambda: entity(api, good), 15, "the honest climate (announced last)")
+    assert entity(api, bad) is None and entity(api, step) is None
+    r = call(api, "set_temperature", good, {"temperature": 1e300})
+    assert r.status_code == 400, r.text
+    assert not z2m.received(f"{base}/#")
+
+
 @pytest.mark.parametrize(("topic_filter", "ok"), [
     ("+/+/BTtoMQTT/AABBCC", True), ("home/+/temperature", True), ("zigbee2mqtt/+", True),
     ("spark/sim1/lamp/state", True), ("homeassistant/status", True),
