@@ -149,6 +149,18 @@ class Services:
             raise ServiceError(f"{entity_id} is disabled (enabled_by_default: false)")
         return self.build(service, entity, data)
 
+    def published(self, entity_id: str, command: Any) -> None:
+        """A command from :meth:`check` was published by its caller (the cloud source): an
+        optimistic entity takes its state now, as after :meth:`call`."""
+        entity = self.registry.get(entity_id)
+        if entity is not None and isinstance(command, Command):
+            self._applied(entity, command)
+
+    def _applied(self, entity: EntityRecord, cmd: Command) -> None:
+        if cmd.optimistic or cmd.assume or cmd.memo:
+            self.registry.assume(entity, cmd.state if cmd.optimistic else None, cmd.assume or {},
+                                 cmd.memo)
+
     async def call(
         self, service: str, entity_id: str, data: dict[str, Any] | None = None,
         *, wait: bool = False, timeout: float = 5.0, caller: Caller = HUB,
@@ -171,9 +183,7 @@ class Services:
             self._waiters.setdefault(entity_id, []).append((cmd.expect, fut))
         for topic, payload in cmd.messages:
             self._publish(topic, payload, cmd.qos, cmd.retain)
-        if cmd.optimistic or cmd.assume or cmd.memo:
-            self.registry.assume(entity, cmd.state if cmd.optimistic else None, cmd.assume or {},
-                                 cmd.memo)
+        self._applied(entity, cmd)
         result: dict[str, Any] = {"entity_id": entity_id, "service": service,
                                   "topic": cmd.topic, "payload": cmd.payload}
         if cmd.extra:
