@@ -9,7 +9,8 @@ Which topics a discovery config may make the hub follow (:func:`refused`): the h
 account reads everything, and what it follows becomes an entity's state, shown to every panel
 viewer and recorded. So a publisher may not aim it at what is not a device's state: ``$``
 topics (``$SYS``, ``$share/...`` would join a shared subscription and take messages away from
-its members), a filter that matches every topic (``#``, ``+/#``, ...), the discovery configs
+its members), a filter that matches every topic (``#``, ``+/#``, ...) or has more than
+:data:`MAX_WILD_LEVELS` levels, the discovery configs
 (``<prefix>/<component>/[<node>/]<object>/config``), the hub's RPC requests and answers
 (``<base>/<node>/request|response/<account>/<method>``: questions, alarm codes) and our
 nodes' command topics (``<base>/<node>/<entity>/set``: codes sent with commands). Home Assistant
@@ -19,6 +20,10 @@ follows whatever it is given; OpenMQTTGateway's ``+/+/BTtoMQTT/<mac>`` is not re
 from __future__ import annotations
 
 from spark.core.topics import TopicLayout
+
+# Levels of a wildcard filter: matching a topic walks the trie level by level, so a filter of
+# 30,000 '+' levels made each message on a matching topic cost ~25 ms (real ones have < 10).
+MAX_WILD_LEVELS = 32
 
 
 class _Node:
@@ -120,6 +125,8 @@ def refused(layout: TopicLayout, topic_filter: str) -> str | None:
     levels = topic_filter.split("/")
     if levels[-1] == "#" and all(level == "+" for level in levels[:-1]):
         return "matches every topic"
+    if len(levels) > MAX_WILD_LEVELS and is_wildcard(topic_filter):
+        return f"is a wildcard filter of {len(levels)} levels (at most {MAX_WILD_LEVELS})"
     base, prefix = layout.base, layout.prefix
     private = [(f"{prefix}/+/+/config", "matches discovery configs"),
                (f"{prefix}/+/+/+/config", "matches discovery configs"),

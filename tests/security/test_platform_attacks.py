@@ -283,6 +283,7 @@ def test_nan_and_infinite_bounds_in_a_config_are_refused(z2m: Recorder, api: Any
     ("homeassistant/sensor/x/y/config", False), ("+/+/+/config", False),
     ("spark/hub/request/voice/ask", False), ("spark/+/response/#", False),
     ("spark/power/power_mode/set", False), ("+/+/+/set", False),
+    ("/".join(["+"] * 33), False), ("/".join(["+"] * 32), True), ("/".join(["a"] * 40), True),
 ])
 def test_which_topics_a_config_may_make_the_hub_follow(topic_filter: str, ok: bool) -> None:
     from spark.core.topics import TopicLayout
