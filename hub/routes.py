@@ -124,7 +124,8 @@ def refused(layout: TopicLayout, topic_filter: str) -> str | None:
         return "is a broker topic ($...)"
     base, prefix = layout.base, layout.prefix
     wild = is_wildcard(topic_filter)
-    if not wild and topic_filter.partition("/")[0] not in (base, prefix):
+    if not wild and not any(topic_filter == root or topic_filter.startswith(root + "/")
+                            for root in (base, prefix)):
         return None  # an exact topic outside ours (most: 40,960 cost ~80 ms here, not ~300)
     levels = topic_filter.split("/")
     if levels[-1] == "#" and all(level == "+" for level in levels[:-1]):
