@@ -150,6 +150,8 @@ def test_hostile_service_data_is_a_400_and_publishes_nothing(z2m: Recorder, api:
     fan = announce(z2m, "fan", f"misc{tag}", f"attack_fan_{tag}", {
         "name": None, "command_topic": f"{base}/fan/set", "percentage_command_topic":
         f"{base}/fan/set", "device": dev})
+    siren = announce(z2m, "siren", f"misc{tag}", f"attack_siren_{tag}", {
+        "name": None, "command_topic": f"{base}/siren/set", "device": dev})
     huge = 10 ** 400
     attacks = [
         ("turn_on", light, {"brightness": huge}),
@@ -161,8 +163,9 @@ def test_hostile_service_data_is_a_400_and_publishes_nothing(z2m: Recorder, api:
         ("set_cover_position", cover, {"position": huge}),
         ("set_value", number, {"value": -huge}),
         ("set_percentage", fan, {"percentage": huge}),
+        ("turn_on", siren, {"volume_level": huge}),
     ]
-    for target in (cover, number, fan):
+    for target in (cover, number, fan, siren):
         wait_until(lambda t=target: entity(api, t), 15, f"{target} in the registry")  # type: ignore[misc]
     for service, entity_id, data in attacks:
         r = call(api, service, entity_id, data)
