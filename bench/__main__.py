@@ -54,6 +54,10 @@ BENCHES: dict[str, tuple[Callable[[list[str]], Any], str]] = {
     "timescale": (_module("timescale_sink"), "TimescaleDB sink rows/s vs bare COPY (issue 4)"),
     "kafka": (_module("kafka_sink"), "Kafka sink records/s vs bare producer (issue 4)"),
     "voice": (_module("voice_accuracy"), "voice command accuracy, latency, false wakes (issue 5)"),
+    "voice-endpoint": (_module("voice_endpoint"), "end of a command while a TV talks, per "
+                       "speech detector (issue 18)"),
+    "voice-soak": (_module("voice_soak"), "an hour of TV-noise audio through the recognisers' "
+                   "worker: crashes, RSS (issue 18)"),
     "vision": (_module("vision_cpu"), "CPU detector frames/s at 640x480, RSS (issue 6)"),
     "ui": (_module("ui_latency"), "panel: MQTT change -> browser latency, first load (issue 7)"),
     "discovery": (_module("discovery_scale"), "registry at scale: 20,480 configs / 4,096 "
