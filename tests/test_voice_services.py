@@ -237,3 +237,37 @@ def test_the_voice_accounts_default_grant_is_what_voice_speaks() -> None:
     assert {"open_cover", "set_cover_position", "set_temperature", "set_percentage", "unlock",
             "turn_on", "press", "set_value", "select_option"} <= set(granted)
     assert not any(s.startswith("alarm_") for s in granted)
+
+
+# The default lab's simulated devices as the hub lists them (nodes/simulated/devices.py)
+SIM = build_vocabulary([
+    {"entity_id": "cover.sim1_blind", "platform": "cover", "name": "Blind"},
+    {"entity_id": "climate.sim1_thermostat", "platform": "climate", "name": "Thermostat",
+     "attributes": {"min_temp": 7, "max_temp": 35, "target_temp_step": 0.5}},
+    {"entity_id": "fan.sim1_fan", "platform": "fan", "name": "Fan"},
+    {"entity_id": "light.sim1_ceiling_light", "platform": "light", "name": "Ceiling light"},
+    {"entity_id": "lock.sim1_front_door", "platform": "lock", "name": "Front door"},
+    {"entity_id": "switch.sim1_lamp", "platform": "switch", "name": "Lamp"},
+])
+
+
+@pytest.mark.parametrize(("text", "service", "entity", "data"), [
+    ("open the sim one blind", "open_cover", "cover.sim1_blind", {}),
+    ("set the sim one blind to twenty five percent", "set_cover_position", "cover.sim1_blind",
+     {"position": 25}),
+    ("set the sim one thermostat to twenty two point five degrees", "set_temperature",
+     "climate.sim1_thermostat", {"temperature": 22.5}),
+    ("turn off the sim one thermostat", "turn_off", "climate.sim1_thermostat", {}),
+    ("set the sim one fan speed to sixty percent", "set_percentage", "fan.sim1_fan",
+     {"percentage": 60}),
+    ("set the sim one ceiling light brightness to thirty percent", "turn_on",
+     "light.sim1_ceiling_light", {"brightness_pct": 30}),
+    ("unlock the sim one front door", "unlock", "lock.sim1_front_door", {}),
+])
+def test_the_default_labs_devices(text: str, service: str, entity: str,
+                                  data: dict[str, Any]) -> None:
+    intent = recognize(text, SIM)
+    assert intent.target is not None and intent.target.entity_id == entity, intent.as_dict()
+    assert call_for(intent) == (service, data)
+    verdict = judge(Transcript(text, text), intent, SIM)
+    assert verdict.decision == ("ask" if service == "unlock" else "act"), verdict
