@@ -54,6 +54,8 @@ BENCHES: dict[str, tuple[Callable[[list[str]], Any], str]] = {
     "timescale": (_module("timescale_sink"), "TimescaleDB sink rows/s vs bare COPY (issue 4)"),
     "kafka": (_module("kafka_sink"), "Kafka sink records/s vs bare producer (issue 4)"),
     "voice": (_module("voice_accuracy"), "voice command accuracy, latency, false wakes (issue 5)"),
+    "voice_generalisation": (_module("voice_generalisation"), "voice on a generated corpus, "
+                             "held-out split, scored on what the hub published (issue 18)"),
     "vision": (_module("vision_cpu"), "CPU detector frames/s at 640x480, RSS (issue 6)"),
     "ui": (_module("ui_latency"), "panel: MQTT change -> browser latency, first load (issue 7)"),
     "llm": (_module("llm_router"), "LLM router: routing cost, overhead vs direct, cache hits, "
