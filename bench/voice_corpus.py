@@ -172,7 +172,8 @@ TEMPLATES: tuple[Template, ...] = tuple(
          ("toggle-the", "toggle the {name}"), ("please-toggle", "please toggle the {name}"),
          ("could-you-toggle", "could you toggle my {name}"), ("terse-toggle", "toggle {name}"))
     + _t("set_value",
-         ("set-the-to", "set the {name} to {value}"), ("change-the-to", "change the {name} to {value}"),
+         ("set-the-to", "set the {name} to {value}"),
+         ("change-the-to", "change the {name} to {value}"),
          ("set-my-to-unit", "set my {name} to {value} {unit}"),
          ("please-set-to", "please set the {name} to {value}"),
          ("could-you-change", "could you change the {name} to {value} please"),
@@ -381,7 +382,7 @@ NEAR_MISSES: tuple[str, ...] = (
     "Okay, now about the plan for tomorrow.",
     "Okay Nadia, let us start the lesson.",
     "Okay, no booze at the party this time.",
-    "Hey Jarvis, that was a joke, right?",  # noqa: ERA001 - near miss for okay nabu below
+    "Hey Jarvis, that was a joke, right?",  # the phrase itself: left out for hey jarvis
     "Hey Travis, did you finish the report?",
     "Hey Marvin, how was the trip?",
     "Hey Jarvie, the kettle is on.",
@@ -408,7 +409,13 @@ def false_wake_corpus(voices: Sequence[Voice] = VOICES, rounds: int = 3) -> list
 
 def wake_phrase_sentences(phrase: str) -> frozenset[str]:
     """False-wake sentences that contain ``phrase`` itself (not a false wake for it)."""
-    return frozenset(s for s in NEAR_MISSES if phrase.lower() in s.lower().replace(",", ""))
+    want = phrase.lower().split()
+    out = set()
+    for s in NEAR_MISSES:
+        words = "".join(c if c.isalpha() or c == " " else " " for c in s.lower()).split()
+        if any(words[i:i + len(want)] == want for i in range(len(words))):
+            out.add(s)
+    return frozenset(out)
 
 
 TV_TEXT: tuple[str, ...] = (

@@ -308,13 +308,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 tallies = {"held_out": Tally(), "tune": Tally()}
                 t1 = time.monotonic()
                 for cmd, s, samples in zip(chosen, spoken, audio, strict=True):
-                    utt = vc.compose(samples, condition, rng, tv)
+                    utt = await asyncio.to_thread(vc.compose, samples, condition, rng, tv)
                     before = dict(lab.states)
                     played = await lab.play(utt.samples)
                     result = score(lab, cmd, played, before)
                     if result.outcome == "right" and cmd.expected.kind == "command":
-                        result.latency_s = latency(played, vad_lag(
-                            utt.samples, utt.speech_end_s, played.name, vcfg))
+                        lag = await asyncio.to_thread(vad_lag, utt.samples, utt.speech_end_s,
+                                                      played.name, vcfg)
+                        result.latency_s = latency(played, lag)
                     split = "held_out" if cmd.held_out else "tune"
                     tallies[split].add(result, cmd, f"{s.voice.name}/{s.wpm}")
                 report["conditions"][condition] = {k: t.summary() for k, t in tallies.items()}

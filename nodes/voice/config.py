@@ -36,7 +36,7 @@ class VoiceNodeConfig(NodeConfigBase):
         "a log line when webrtc-noise-gain is not installed.")
     wake: WakeConfig = Field(default_factory=SphinxWakeConfig,
                              description="Wake word: pocketsphinx, pocketsphinx-kws, "
-                             "openwakeword.")
+                             "openwakeword, micro-wakeword, pyopen-wakeword.")
     vad: VadConfig = Field(default_factory=WebRtcVadConfig,
                            description="Speech detection: webrtc (energy when not installed).")
     stt: SttConfig = Field(default_factory=PocketsphinxSttConfig,
