@@ -56,6 +56,8 @@ BENCHES: dict[str, tuple[Callable[[list[str]], Any], str]] = {
     "voice": (_module("voice_accuracy"), "voice command accuracy, latency, false wakes (issue 5)"),
     "voice_generalisation": (_module("voice_generalisation"), "voice on a generated corpus, "
                              "held-out split, scored on what the hub published (issue 18)"),
+    "voice_wake": (_module("voice_wake"), "wake-word engines: wake rate and false wakes/min on "
+                   "the issue-18 corpus"),
     "vision": (_module("vision_cpu"), "CPU detector frames/s at 640x480, RSS (issue 6)"),
     "ui": (_module("ui_latency"), "panel: MQTT change -> browser latency, first load (issue 7)"),
     "llm": (_module("llm_router"), "LLM router: routing cost, overhead vs direct, cache hits, "

@@ -393,7 +393,7 @@ NEAR_MISSES: tuple[str, ...] = (
 )
 
 
-def false_wake_corpus(voices: Sequence[Voice] = VOICES, rounds: int = 3) -> list[Spoken]:
+def false_wake_corpus(voices: Sequence[Voice] = VOICES, rounds: int = 4) -> list[Spoken]:
     """Everyday speech and near misses, each said ``rounds`` times in different voices (the
     near misses that are another engine's own wake phrase are left out per engine by the
     bench, see ``wake_phrase_sentences``)."""

@@ -83,6 +83,7 @@ class Lab:
         self.commands: list[tuple[float, str, str]] = []
         self.states: dict[str, str] = {}
         self.count = 0
+        self.unmuted = 0  # times the node muted itself and was unmuted by hand
         observer.subscribe(voice.layout.pipeline("voice"), self._on_event, 1)
         observer.subscribe(voice.layout.all_commands(), self._on_command, 1)
         observer.subscribe(f"{voice.layout.base}/+/+/state", self._on_state, 1)
@@ -109,8 +110,14 @@ class Lab:
         path.with_suffix(".tmp").rename(path)
         marks: list[str] = self.voice.marks  # type: ignore[attr-defined]
         await wait(lambda: str(path) in marks, 120, f"{name} replayed")
-        await self.rpc.call("voice", "ping", timeout=30)  # answered after every event it caused
-        return Played(self.events[ev:], self.commands[cmd:], name)
+        await self.rpc.call("voice", "ping", timeout=120)  # answered after every event it caused
+        played = Played(self.events[ev:], self.commands[cmd:], name)
+        if self.voice.pipeline.state.value == "muted":  # type: ignore[attr-defined]
+            # It muted itself (a wrong action, scored as such): unmute by hand, as a user
+            # would on the panel, so the rest of the corpus is heard.
+            await self.voice._set_mute(False)  # type: ignore[attr-defined]
+            self.unmuted += 1
+        return played
 
 
 def topic_of(lab: Lab, node_id: str, key: str, kind: str = "set") -> str:
@@ -250,6 +257,8 @@ def pick(commands: list[vc.Command], quick: bool, limit: int | None) -> list[vc.
 
 def config_for(broker: Any, inbox: Path, voice_config: dict[str, Any] | None) -> SparkConfig:
     data = broker.config.model_dump(mode="python", exclude_unset=True)
+    # a loaded 2-core machine can stall this process for longer than the default keepalive
+    data["mqtt"] = {**data.get("mqtt", {}), "keepalive": 300}
     data["nodes"] = [*LAB_NODES, {"id": "voice", "kind": "voice", "array": {"type": "none"},
                                   "follow_up_s": 0, "speak_replies": False,
                                   "source": {"type": "wav", "path": str(inbox), "gap_s": 0.8},
@@ -266,7 +275,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     wake = args.wake_phrase
     chosen = pick(vc.commands(), args.quick, args.limit)
     spoken = [vc.voice_for(c, wake) for c in chosen]
-    fw_rounds = 1 if args.quick else 3
+    fw_rounds = 1 if args.quick else 4  # full: 11+ minutes of speech
     false_wake = [s for s in vc.false_wake_corpus(rounds=fw_rounds)
                   if s.text not in vc.wake_phrase_sentences(wake)]
     tv_spoken = [vc.Spoken(v, t, 175, 50) for v in vc.TV_VOICES for t in vc.TV_TEXT]
@@ -319,6 +328,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     split = "held_out" if cmd.held_out else "tune"
                     tallies[split].add(result, cmd, f"{s.voice.name}/{s.wpm}")
                 report["conditions"][condition] = {k: t.summary() for k, t in tallies.items()}
+                report["conditions"][condition]["muted_itself"] = lab.unmuted
+                lab.unmuted = 0
                 for split, t in tallies.items():
                     sm = t.summary()
                     print(f"{condition:>12} {split:>8}: {sm['utterances']:4d} right "
