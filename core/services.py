@@ -28,6 +28,11 @@ class ServiceCommand(Protocol):
     def qos(self) -> int: ...
     @property
     def retain(self) -> bool: ...
+    @property
+    def messages(self) -> tuple[tuple[str, str], ...]:
+        """Every message, in order: (``topic``, ``payload``) first, then the others (a light's
+        brightness topic, a climate's mode topic ...)."""
+        ...
 
 
 class ServiceCaller(Protocol):

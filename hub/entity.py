@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from spark.core.discovery import DiscoveredEntity
-    from spark.hub.templates import CompiledTemplate
+    from spark.hub.templates import CompiledTemplate, TemplateEngine
 
 
 @dataclass(slots=True)
@@ -53,6 +53,23 @@ class EntityRecord:
     image: bytes | None = None
     expires_at: float | None = None
     expired: bool = False
+    engine: TemplateEngine | None = None  # compiles the config's other templates on first use
+    tpls: dict[str, CompiledTemplate | None] = field(default_factory=dict)
+    disabled_by_default: bool = False  # enabled_by_default: false (HA: registered, disabled)
+
+    def template(self, key: str) -> CompiledTemplate | None:
+        """The compiled template in config key ``key`` (``brightness_value_template`` ...),
+        ``None`` when the config has none; compiled once per config."""
+        try:
+            return self.tpls[key]
+        except KeyError:
+            pass
+        source = self.spec.raw.get(key) if key.endswith("_template") else None
+        tpl = None
+        if isinstance(source, str) and source and self.engine is not None:
+            tpl = self.engine.compile(source)
+        self.tpls[key] = tpl
+        return tpl
 
     @property
     def platform(self) -> str:

@@ -34,6 +34,7 @@ from spark.core.events import (
     StateChanged,
 )
 from spark.core.mqtt import Message
+from spark.core.platforms import platform_for
 from spark.core.slug import slugify
 from spark.core.topics import TopicLayout
 from spark.hub.entity import Device, EntityRecord
@@ -44,6 +45,7 @@ from spark.hub.registry_guard import (
     budget_error,
     publisher_of,
 )
+from spark.hub.routes import FilterIndex, is_wildcard
 from spark.hub.state import (
     IGNORE,
     Fired,
@@ -56,8 +58,9 @@ from spark.hub.templates import TemplateBudgetError, TemplateEngine
 
 log = logging.getLogger(__name__)
 
-# Route kinds for a subscribed topic.
-STATE, ATTRIBUTES, AVAILABILITY = 0, 1, 2
+# Route kinds for a subscribed topic (EXTRA: a platform's further state topic; its index is the
+# position of the config key in the platform's ``state_topics``).
+STATE, ATTRIBUTES, AVAILABILITY, EXTRA = 0, 1, 2, 3
 
 SubscribeFn = Callable[[list[str]], None]
 RouteKey = tuple[str, int, int]  # entity key, route kind, availability index
@@ -98,6 +101,7 @@ class Registry:
         self._by_discovery: dict[str, set[str]] = {}  # discovery topic -> keys
         self._routes: dict[str, dict[RouteKey, tuple[EntityRecord, int, int]]] = {}
         self._routed: dict[str, list[tuple[str, RouteKey]]] = {}  # key -> its routes
+        self._wild = FilterIndex()  # the routed topics that are wildcard filters
         self._next_suffix: dict[str, int] = {}  # wanted entity id -> next "_<n>" to try
         self._publisher: dict[str, str] = {}  # key -> publisher_of(spec)
         self._per_publisher: Counter[str] = Counter()
@@ -261,6 +265,7 @@ class Registry:
                     del self.devices[was.id]
             record.device_id = new_device
             record.value_tpl, record.attr_tpl, record.avail_tpls = value_tpl, attr_tpl, avail_tpls
+            record.tpls = {}
             record.avail_values = [None] * len(spec.availability)
             record.available = combine_availability(record)
             event: Any = EntityUpdated(now, record.entity_id)
@@ -270,7 +275,7 @@ class Registry:
                 device_id=device.id if device else None, value_tpl=value_tpl,
                 attr_tpl=attr_tpl, avail_tpls=avail_tpls,
                 avail_values=[None] * len(spec.availability), last_changed=now,
-                last_updated=now,
+                last_updated=now, engine=self.templates,
             )
             record.available = combine_availability(record)
             self.entities[record.entity_id] = record
@@ -300,6 +305,8 @@ class Registry:
             if routes is None:
                 routes = self._routes[topic] = {}
                 new_topics.append(topic)
+                if is_wildcard(topic):
+                    self._wild.add(topic)
             elif topic in self._last:
                 replay.append((topic, kind, index))
             route_key = (record.key, kind, index)
@@ -310,6 +317,8 @@ class Registry:
         add(spec.json_attributes_topic, ATTRIBUTES)
         for i, avail in enumerate(spec.availability):
             add(avail.topic, AVAILABILITY, i)
+        for i, key in enumerate(platform_for(spec.component).state_topics):
+            add(getattr(spec, key, None), EXTRA, i)
         if new_topics:
             self._subscribe(new_topics)
         for topic, kind, index in replay:
@@ -325,6 +334,7 @@ class Registry:
             if not routes:
                 del self._routes[topic]
                 self._last.pop(topic, None)
+                self._wild.discard(topic)
                 gone.append(topic)
         if gone:
             self._unsubscribe(gone)
@@ -359,13 +369,19 @@ class Registry:
     def on_message(self, msg: Message) -> None:
         topic = msg.topic
         routes = self._routes.get(topic)
-        if routes is None:
+        wild = self._wild.match(topic) if len(self._wild) else ()
+        if routes is None and not wild:
             return
         self.stats.messages += 1
         payload = bytes(msg.payload)
-        self._last[topic] = payload
-        for record, kind, index in tuple(routes.values()):
-            self._apply(record, kind, index, topic, payload)
+        if routes is not None:
+            self._last[topic] = payload
+            for record, kind, index in tuple(routes.values()):
+                self._apply(record, kind, index, topic, payload)
+        for topic_filter in wild:  # shared and wildcard state topics (HA subscribes the filter)
+            self._last[topic_filter] = payload
+            for record, kind, index in tuple(self._routes.get(topic_filter, {}).values()):
+                self._apply(record, kind, index, topic, payload)
 
     def _apply(self, record: EntityRecord, kind: int, index: int, topic: str,
                payload: bytes) -> None:
@@ -374,6 +390,8 @@ class Registry:
         try:
             if kind == STATE:
                 self._apply_state(record, payload)
+            elif kind == EXTRA:
+                self._apply_extra(record, index, payload)
             elif kind == ATTRIBUTES:
                 record.attributes.update(interpret_attributes(record, payload))
                 record.last_updated = time.time()
@@ -408,11 +426,36 @@ class Registry:
             record.attributes = {k: v for k, v in record.attributes.items()
                                  if k != "template_error"}
 
+    def _apply_extra(self, record: EntityRecord, index: int, payload: bytes) -> None:
+        platform = platform_for(record.spec.component)
+        key = platform.state_topics[index]
+        before = dict(record.attributes) if platform.state_attributes else None
+        new = platform.topic_state(record, key, payload)
+        self._commit(record, new, before)
+
     def _apply_state(self, record: EntityRecord, payload: bytes) -> None:
+        platform = platform_for(record.spec.component)
+        before = dict(record.attributes) if platform.state_attributes else None
         new = interpret_state(record, payload)
+        self._commit(record, new, before)
+
+    def assume(self, record: EntityRecord, state: str | None, attributes: dict[str, Any]
+               ) -> None:
+        """An optimistic entity takes the state and attributes a command set (HA's
+        ``optimistic``: no state topic, or ``optimistic: true``)."""
+        before = dict(record.attributes)
+        record.attributes.update(attributes)
+        self._commit(record, IGNORE if state is None else state, before)
+
+    def _commit(self, record: EntityRecord, new: Any, before: dict[str, Any] | None) -> None:
         now = time.time()
         if new is IGNORE:
             record.last_updated = now
+            if before is not None and before != record.attributes:
+                record.last_updated = now
+                if not self.bus.idle:
+                    self.bus.emit(StateChanged(now, record.entity_id, record.state,
+                                               record.state, record.attributes))
             return
         if isinstance(new, Fired):
             record.state = str(now)
@@ -430,6 +473,11 @@ class Registry:
                     self.bus.emit(AvailabilityChanged(now, record.entity_id, True))
         old = record.state
         if new == old:
+            if before is not None and before != record.attributes and not self.bus.idle:
+                self.bus.emit(StateChanged(now, record.entity_id, old, new, record.attributes))
+            elif record.spec.force_update and not self.bus.idle:  # HA: a state_changed anyway
+                record.last_changed = now
+                self.bus.emit(StateChanged(now, record.entity_id, old, new, record.attributes))
             return
         record.state = new
         record.last_changed = now

@@ -40,11 +40,22 @@ def __getattr__(name: str) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class Command:
+    """What a call publishes: the first message (``topic``, ``payload``) and, for platforms
+    with several command topics, the ``extra`` ones after it, in Home Assistant's order."""
+
     topic: str
     payload: str
     expect: str | None  # state that confirms it; None: nothing to wait for
     qos: int
     retain: bool
+    extra: tuple[tuple[str, str], ...] = ()
+    assume: dict[str, Any] | None = None  # optimistic: the attributes taken at once
+    optimistic: bool = False
+    state: str | None = None  # the state the call sets (taken at once when optimistic)
+
+    @property
+    def messages(self) -> tuple[tuple[str, str], ...]:
+        return ((self.topic, self.payload), *self.extra)
 
 
 class Services:
@@ -63,18 +74,43 @@ class Services:
         known = service_names()
         if service not in known:
             raise ServiceError(f"unknown service {service!r}; known: {', '.join(known)}")
-        if not spec.command_topic:
+        if not spec.command_topic and not platform_for(spec.component).state_topics:
             raise ServiceError(f"{entity.entity_id} has no command topic (read-only)")
-        order = platform_for(spec.component).command(entity, service, data)
-        payload, expect = order.payload, order.expect
-        if spec.command_template:
-            payload = self.registry.templates.compile(spec.command_template).render_command(payload)
-        if not spec.state_topic or spec.optimistic:
-            expect = None
-        own = (spec.state_topic, spec.json_attributes_topic, *(a.topic for a in spec.availability))
-        target = command_target(self._layout, entity.entity_id, spec.command_topic, spec.node_id,
-                                own, bool(spec.retain))
-        return Command(target.topic, payload, expect, spec.qos or 0, target.retain)
+        platform = platform_for(spec.component)
+        order = platform.command(entity, service, data)
+        expect = order.expect
+        own = (spec.state_topic, spec.json_attributes_topic, *(a.topic for a in spec.availability),
+               *(getattr(spec, key, None) for key in platform.state_topics))
+        messages: list[tuple[str, str]] = []
+        retain = False
+        if order.publishes:
+            for pub in order.publishes:
+                topic = getattr(spec, pub.topic_key, None)
+                if not isinstance(topic, str) or not topic:
+                    raise ServiceError(f"{entity.entity_id} has no {pub.topic_key}: cannot "
+                                       f"{service} with {sorted(data)}")
+                tpl = entity.template(pub.template_key) if pub.template_key else None
+                payload = (tpl.render_command(pub.value, **(pub.variables or {}))
+                           if tpl is not None else _text(pub.value))
+                target = command_target(self._layout, entity.entity_id, topic, spec.node_id,
+                                        own, bool(spec.retain))
+                messages.append((target.topic, payload))
+                retain = target.retain
+        else:
+            if not spec.command_topic:
+                raise ServiceError(f"{entity.entity_id} has no command topic (read-only)")
+            payload = order.payload
+            if spec.command_template:
+                payload = self.registry.templates.compile(
+                    spec.command_template).render_command(payload)
+            target = command_target(self._layout, entity.entity_id, spec.command_topic,
+                                    spec.node_id, own, bool(spec.retain))
+            messages.append((target.topic, payload))
+            retain = target.retain
+        optimistic = platform.optimistic(entity)
+        (topic, payload), *extra = messages
+        return Command(topic, payload, None if optimistic else expect, spec.qos or 0, retain,
+                       tuple(extra), order.assume if optimistic else None, optimistic, expect)
 
     def check(self, service: str, entity_id: str, data: dict[str, Any]) -> Command:
         """The command :meth:`call` would publish, unpublished (``core.services.ServiceCaller``:
@@ -103,9 +139,14 @@ class Services:
         if wait and cmd.expect is not None and not _same(entity.state, cmd.expect):
             fut = asyncio.get_running_loop().create_future()
             self._waiters.setdefault(entity_id, []).append((cmd.expect, fut))
-        self._publish(cmd.topic, cmd.payload, cmd.qos, cmd.retain)
+        for topic, payload in cmd.messages:
+            self._publish(topic, payload, cmd.qos, cmd.retain)
+        if cmd.optimistic:
+            self.registry.assume(entity, cmd.state, cmd.assume or {})
         result: dict[str, Any] = {"entity_id": entity_id, "service": service,
                                   "topic": cmd.topic, "payload": cmd.payload}
+        if cmd.extra:
+            result["messages"] = [{"topic": t, "payload": p} for t, p in cmd.messages]
         if fut is not None:
             try:
                 async with asyncio.timeout(timeout):
@@ -138,3 +179,9 @@ def _same(state: str | None, expect: str) -> bool:
         return state is not None and float(state) == float(expect)
     except ValueError:
         return False
+
+
+def _text(value: Any) -> str:
+    """A command value as HA publishes it without a template (``str()``; floats that are
+    whole numbers keep their ``.0`` as in Python, booleans as ``True``/``False``)."""
+    return value if isinstance(value, str) else str(value)

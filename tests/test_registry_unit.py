@@ -87,3 +87,54 @@ def test_entity_ids_stay_unique_and_follow_default_entity_id():
     assert reg.by_unique_id("a_t").entity_id == "sensor.kitchen"
     assert reg.by_unique_id("b_t").entity_id == "sensor.kitchen_2"
     assert reg.by_unique_id("c_t").entity_id == "sensor.cellar_temp"
+
+
+def test_wildcard_state_topic_gets_every_matching_message():
+    """OpenMQTTGateway announces BLE sensors with ``+`` in the state topic (HA subscribes the
+    filter and gives every matching message to the entity)."""
+    reg, _, subscribed = make_registry()
+    discover(reg, "homeassistant/sensor/ble/t/config", {
+        "unique_id": "ble_t", "name": "BLE T", "object_id": "ble_t",
+        "state_topic": "+/+/BTtoMQTT/A4C1381F2E3D", "value_template": "{{ value_json.tempc }}"})
+    assert subscribed == ["+/+/BTtoMQTT/A4C1381F2E3D"]
+    reg.on_message(message("home/OMG_ESP32_BLE/BTtoMQTT/A4C1381F2E3D", '{"tempc": 21.5}'))
+    assert reg.get("sensor.ble_t").state == "21.5"
+    reg.on_message(message("home/other/BTtoMQTT/A4C1381F2E3D", '{"tempc": 22}'))
+    assert reg.get("sensor.ble_t").state == "22"
+    reg.on_message(message("home/x/BTtoMQTT/FFFFFFFFFFFF", '{"tempc": 99}'))  # another device
+    assert reg.get("sensor.ble_t").state == "22"
+    reg.on_discovery(message("homeassistant/sensor/ble/t/config", b"", retain=True))  # removed
+    assert subscribed == []
+
+
+def test_filter_index_follows_mqtt_matching_rules():
+    from spark.hub.routes import FilterIndex
+
+    index = FilterIndex()
+    filters = ["a/+/c", "a/#", "#", "+/b/c", "a/b/c", "+", "$SYS/#", "a/b/+/d"]
+    for f in filters:
+        index.add(f)
+    cases = {
+        "a/b/c": {"a/+/c", "a/#", "#", "+/b/c", "a/b/c"},
+        "a": {"a/#", "#", "+"},
+        "$SYS/x": {"$SYS/#"},
+        "a/b/x/d": {"a/#", "#", "a/b/+/d"},
+        "z": {"#", "+"},
+    }
+    from spark.core.topics import matches
+    for topic, wanted in cases.items():
+        assert set(index.match(topic)) == wanted, topic
+        assert wanted == {f for f in filters if matches(f, topic)}, topic
+    for f in filters:
+        index.discard(f)
+    assert len(index) == 0 and index.match("a/b/c") == []
+
+
+def test_force_update_reports_an_unchanged_state():
+    reg, bus, _ = make_registry()
+    events = bus.subscribe((StateChanged,))
+    discover(reg, "homeassistant/sensor/m/p/config", {
+        "unique_id": "m_p", "object_id": "m_p", "state_topic": "m/p", "force_update": True})
+    for _ in range(3):
+        reg.on_message(message("m/p", "5"))
+    assert events.queue.qsize() == 3

@@ -25,6 +25,7 @@ from spark.core.platforms.base import (
     OnOffState,
     Order,
     Platform,
+    Publish,
     Words,
 )
 from spark.core.platforms.catalogue import (
@@ -45,6 +46,7 @@ __all__ = [
     "OnOffState",
     "Order",
     "Platform",
+    "Publish",
     "Words",
     "catalogue",
     "platform_for",

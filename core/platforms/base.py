@@ -49,8 +49,21 @@ class Renderer(Protocol):
     def render(self, payload: bytes) -> str: ...
 
 
+class Template(Protocol):
+    """A compiled template of the entity's config (``hub.templates.CompiledTemplate``)."""
+
+    def render(self, payload: bytes | str, value_json: Any = ..., **variables: Any) -> str: ...
+    def render_command(self, value: Any, **variables: Any) -> str: ...
+
+
 class Entity(Protocol):
-    """What a platform reads and writes of a hub entity record (``hub.entity.EntityRecord``)."""
+    """What a platform reads and writes of a hub entity record (``hub.entity.EntityRecord``).
+
+    ``attributes`` may be changed in place by :meth:`Platform.state` and
+    :meth:`Platform.topic_state` (the registry notices, for platforms that say
+    ``state_attributes = True``); :meth:`template` is the compiled template in a config key
+    (``brightness_value_template`` ...), ``None`` when the config has none.
+    """
 
     image: bytes | None
 
@@ -64,14 +77,39 @@ class Entity(Protocol):
     def attributes(self) -> dict[str, Any]: ...
     @property
     def value_tpl(self) -> Renderer | None: ...
+    def template(self, key: str) -> Template | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Publish:
+    """One message of a command: to the topic in config key ``topic_key`` (``command_topic``,
+    ``brightness_command_topic``, ``set_position_topic`` ...), ``value`` through the template in
+    config key ``template_key`` when the config has one (``render_command(value, **variables)``),
+    else ``str(value)``."""
+
+    topic_key: str
+    value: Any
+    template_key: str | None = None
+    variables: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Order:
-    """A service call turned into a command: the payload, and the state that confirms it."""
+    """A service call turned into a command: the payload, and the state that confirms it.
+
+    A simple platform sets ``payload`` (published to ``command_topic`` through
+    ``command_template``). A platform with several command topics (a light's brightness, a
+    cover's position, a climate's target temperature) sets ``publishes`` instead, in the order
+    Home Assistant publishes them; ``payload`` is then only what the caller is told.
+
+    ``assume`` is what an optimistic entity (see :meth:`Platform.optimistic`) takes at once:
+    the attributes to set; its state becomes ``expect`` (unless ``expect`` is None).
+    """
 
     payload: str
     expect: str | None  # None: nothing to wait for
+    publishes: tuple[Publish, ...] = ()
+    assume: dict[str, Any] | None = None
 
 
 ControlKind = Literal["toggle", "select", "number", "button"]
@@ -125,6 +163,12 @@ class Platform:
     name: ClassVar[str] = ""
     Schema: ClassVar[type[DiscoveredEntity]] = DiscoveredEntity
     services: ClassVar[tuple[str, ...]] = ()
+    # Config keys of further state topics (``brightness_state_topic``, ``position_topic`` ...,
+    # declared as ``SubTopic`` fields of ``Schema``); a message on one goes to topic_state().
+    state_topics: ClassVar[tuple[str, ...]] = ()
+    # True when state()/topic_state() change attributes: the registry then compares them and
+    # reports an attribute-only change (as HA's state_changed with the same state).
+    state_attributes: ClassVar[bool] = False
     control: ClassVar[Control | None] = None
     display: ClassVar[Display] = "value"
     words: ClassVar[Words] = Words()
@@ -141,6 +185,27 @@ class Platform:
     def parse(self, entity: Entity, value: str) -> Any:
         """A rendered payload (not ``"None"``) -> state; raise ``PayloadError`` when invalid."""
         return value
+
+    def topic_state(self, entity: Entity, key: str, payload: bytes) -> Any:
+        """A message on the topic in config key ``key`` (one of ``state_topics``): the new
+        state, ``None`` (unknown) or ``IGNORE`` (attributes may change in place)."""
+        return IGNORE
+
+    def optimistic(self, entity: Entity) -> bool:
+        """HA's rule: optimistic when the config says so or there is no state topic."""
+        spec = entity.spec
+        return bool(spec.optimistic) or not spec.state_topic
+
+    @staticmethod
+    def render_key(entity: Entity, key: str, payload: bytes) -> str:
+        """The payload through the template in config key ``key`` (decoded when none)."""
+        tpl = entity.template(key)
+        if tpl is None:
+            return payload.decode("utf-8", errors="replace")
+        try:
+            return tpl.render(payload)
+        except SparkError as exc:
+            raise PayloadError(f"{key} of {entity.entity_id}: {exc}") from None
 
     @staticmethod
     def render(entity: Entity, payload: bytes) -> str:

@@ -68,8 +68,8 @@ class CommandExecutor:
             result = self._reject(cmd.id, cmd.entity_id, cmd.service, reason, where)
         else:
             # The caller commits the offset once this returns: the broker has the command.
-            await self._publish(command.topic, command.payload, max(1, command.qos),
-                                command.retain)
+            for out_topic, out_payload in command.messages:
+                await self._publish(out_topic, out_payload, max(1, command.qos), command.retain)
             self.stats.executed += 1
             log.info("cloud command %s: %s %s -> %s %r", cmd.id, cmd.service, cmd.entity_id,
                      command.topic, command.payload)
