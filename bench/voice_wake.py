@@ -11,6 +11,7 @@ hub's vocabulary): its figures come from ``python -m bench voice_generalisation`
 
     python -m bench voice_wake --quick
     python -m bench voice_wake --engines micro-wakeword:okay_nabu pyopen-wakeword:hey_jarvis
+    python -m bench voice_wake --quick --engines micro-wakeword:okay_nabu@0.6   # a threshold
 """
 
 from __future__ import annotations
@@ -35,11 +36,14 @@ ENGINES = ("micro-wakeword:okay_nabu", "micro-wakeword:hey_jarvis",
 
 
 def engine(spec: str) -> WakeWord:
+    """``kind:model`` or ``kind:model@threshold``."""
     kind, _, model = spec.partition(":")
+    model, _, cut = model.partition("@")
     if kind == "micro-wakeword":
-        wake = make_wake(MicroWakeConfig(model=model))
+        wake = make_wake(MicroWakeConfig(model=model, probability_cutoff=float(cut) if cut
+                                         else None))
     elif kind == "pyopen-wakeword":
-        wake = make_wake(PyOpenWakeConfig(model=model))
+        wake = make_wake(PyOpenWakeConfig(model=model, threshold=float(cut or 0.5)))
     else:
         raise BenchError(f"unknown engine {spec!r}: micro-wakeword:<model> or "
                          "pyopen-wakeword:<model>")
@@ -110,10 +114,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--limit", type=int, help="a stratified sample of this many commands")
     parser.add_argument("--engines", nargs="*", default=list(ENGINES), metavar="KIND:MODEL")
     parser.add_argument("--conditions", nargs="*", choices=vc.CONDITIONS, metavar="CONDITION")
+    parser.add_argument("--out", help="result file name in bench/results/")
     args = parser.parse_args(argv)
     report = asyncio.run(run(args))
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / ("voice-wake-quick.json" if args.quick else "voice-wake.json")
+    out = RESULTS / (args.out or ("voice-wake-quick.json" if args.quick else "voice-wake.json"))
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {out}")
     return report
