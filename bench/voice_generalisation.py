@@ -26,8 +26,8 @@ printed for both splits and the acceptance is the held-out one.
 
     python -m bench voice_generalisation --quick        # ~60 commands x 4 conditions
     python -m bench voice_generalisation                 # the whole corpus (long: once)
-    python -m bench voice_generalisation --quick --conditions clean --wake-phrase "okay nabu" \\
-        --voice-config '{"wake": {"type": "micro-wakeword", "model": "okay_nabu"}}'
+    python -m bench voice_generalisation --quick --conditions clean \\
+        --voice-config '{"wake": {"type": "pocketsphinx"}}'    # "hey spark" said
 """
 
 from __future__ import annotations
@@ -57,7 +57,9 @@ from spark.core.mqtt import Message, MqttClient
 from spark.core.rpc import RpcClient
 from spark.nodes.voice.audio import dither, frames, write_wav
 from spark.nodes.voice.pcm import FRAME_S
+from spark.nodes.voice.config import VoiceNodeConfig
 from spark.nodes.voice.vad import Endpointer, make_vad
+from spark.nodes.voice.wake import make_wake
 
 LAB_NODES = [{"id": "sim", "kind": "simulated"},
              {"id": "power", "kind": "power", "backend": {"type": "simulated"}},
@@ -255,6 +257,12 @@ def pick(commands: list[vc.Command], quick: bool, limit: int | None) -> list[vc.
     return sorted(out, key=lambda c: vc._unit("order", c.text, c.template))
 
 
+def wake_phrase(voice_config: dict[str, Any] | None) -> str:
+    """The wake phrase of the node's (configured or default) wake engine."""
+    node_cfg = VoiceNodeConfig.model_validate({"id": "voice", **(voice_config or {})})
+    return make_wake(node_cfg.wake).phrases[0]
+
+
 def config_for(broker: Any, inbox: Path, voice_config: dict[str, Any] | None) -> SparkConfig:
     data = broker.config.model_dump(mode="python", exclude_unset=True)
     # a loaded 2-core machine can stall this process for longer than the default keepalive
@@ -272,7 +280,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     missing = vc.engines_missing(vc.VOICES)
     if missing:
         raise BenchError(f"synthesisers missing: {', '.join(missing)}")
-    wake = args.wake_phrase
+    wake = args.wake_phrase or wake_phrase(args.voice_config)
     chosen = pick(vc.commands(), args.quick, args.limit)
     spoken = [vc.voice_for(c, wake) for c in chosen]
     fw_rounds = 1 if args.quick else 4  # full: 11+ minutes of speech
@@ -340,6 +348,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 print(f"{'':>12} ({time.monotonic() - t1:.0f} s)", flush=True)
             # false wakes
             fw: dict[str, dict[str, float]] = {}
+            woke_on: list[str] = []
             for s, samples in zip(false_wake, fw_audio, strict=True):
                 split = "held_out" if s.voice.held_out else "tune"
                 entry = fw.setdefault(split, {"wakes": 0, "seconds": 0.0, "near_miss_wakes": 0})
@@ -350,6 +359,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                                                         np.zeros(16000, np.int16)]))
                 wakes = sum(e.type == "wake" for e in played.events)
                 entry["wakes"] += wakes
+                if wakes:
+                    woke_on.append(f"{s.voice.name}: {s.text}")
                 if s.text in vc.NEAR_MISSES:
                     entry["near_miss_wakes"] += wakes
                 if played.commands:
@@ -361,7 +372,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 print(f"false wakes {split:>8}: {entry['wakes']} in {entry['seconds']:.0f} s "
                       f"= {entry['per_minute']:.2f}/min (near misses {entry['near_miss_wakes']}"
                       f", commands published {entry.get('commands', 0)})", flush=True)
-            report["false_wakes"] = fw
+            report["false_wakes"] = {**fw, "woke_on": woke_on}
     return report
 
 
@@ -373,8 +384,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--limit", type=int, help="a stratified sample of this many commands")
     parser.add_argument("--conditions", nargs="*", choices=vc.CONDITIONS, metavar="CONDITION",
                         help=f"some of: {', '.join(repr(c) for c in vc.CONDITIONS)}")
-    parser.add_argument("--wake-phrase", default="hey spark",
-                        help="said before every command (the configured engine's phrase)")
+    parser.add_argument("--wake-phrase", help="said before every command; default: the "
+                        "configured wake engine's phrase")
     parser.add_argument("--voice-config", type=json.loads, default=None, metavar="JSON",
                         help="voice node settings to try, e.g. '{\"wake\": {...}}'")
     parser.add_argument("--out", help="result file name in bench/results/")

@@ -85,6 +85,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             entry["wake_rate"][condition] = {k: round(w / n, 3) if n else None
                                              for k, (w, n) in split.items()}
         fws: dict[str, dict[str, float]] = {}
+        woke_on: list[str] = []
         for s, samples in zip(fw, fw_audio, strict=True):
             first, last = vc.speech_bounds(samples)
             e = fws.setdefault("held_out" if s.voice.held_out else "tune",
@@ -93,11 +94,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             n = count_wakes(wake, np.concatenate([np.zeros(6400, np.int16),
                                                   samples[first:last]]), s.key)
             e["wakes"] += n
+            if n:
+                woke_on.append(f"{s.voice.name}: {s.text}")
             e["near_miss_wakes"] += n if s.text in vc.NEAR_MISSES else 0
         for e in fws.values():
             e["per_minute"] = round(e["wakes"] / (e["seconds"] / 60), 3)
             e["seconds"] = round(e["seconds"], 1)
         entry["false_wakes"] = fws
+        entry["woke_on"] = woke_on
         report["engines"][spec] = entry
         rates = " ".join(f"{c}: {r['held_out']}/{r['tune']}"
                          for c, r in entry["wake_rate"].items())
