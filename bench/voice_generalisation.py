@@ -56,8 +56,8 @@ from spark.core.messages.voice import PipelineEvent
 from spark.core.mqtt import Message, MqttClient
 from spark.core.rpc import RpcClient
 from spark.nodes.voice.audio import dither, frames, write_wav
-from spark.nodes.voice.pcm import FRAME_S
 from spark.nodes.voice.config import VoiceNodeConfig
+from spark.nodes.voice.pcm import FRAME_S
 from spark.nodes.voice.vad import Endpointer, make_vad
 from spark.nodes.voice.wake import make_wake
 
