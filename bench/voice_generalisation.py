@@ -335,6 +335,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         result.latency_s = latency(played, lag)
                     split = "held_out" if cmd.held_out else "tune"
                     tallies[split].add(result, cmd, f"{s.voice.name}/{s.wpm}")
+                    done = sum(sum(t.counts.values()) for t in tallies.values())
+                    if done % 16 == 0:  # so far (a native crash leaves these behind)
+                        print(f"  {condition} {done}/{len(chosen)}: " + "; ".join(
+                            f"{k} {dict(t.counts)}" for k, t in tallies.items()), flush=True)
                 report["conditions"][condition] = {k: t.summary() for k, t in tallies.items()}
                 report["conditions"][condition]["muted_itself"] = lab.unmuted
                 lab.unmuted = 0
