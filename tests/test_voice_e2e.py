@@ -215,3 +215,18 @@ async def test_typed_text_skips_speech(broker: RunningBroker, tmp_path: Path) ->
                              "(the hub runs without an llm section)."]
         assert hub.registry is not None and hub.registry.get(LAMP).state == "on"  # type: ignore[union-attr]
         assert voice.state("listening") is False
+
+
+async def test_neural_wake_word_then_command(broker: RunningBroker, tmp_path: Path) -> None:
+    """microWakeWord's "okay nabu" (its bundled model, the real TFLite runtime) wakes the node
+    and the command said in the same breath runs; a near miss does nothing."""
+    wake = {"type": "micro-wakeword", "model": "okay_nabu", "probability_cutoff": 0.7}
+    async with voice_lab(broker, tmp_path, wake=wake) as lab:
+        path = await lab.say("okay Nadia, turn on the sim one lamp", "en-us", 165)
+        await lab.played(path)
+        await lab.say("okay nabu, turn on the sim one lamp", "en-us", 165)
+        await wait_for(lambda: lab.state(LAMP) == "on", 30, what="lamp on")
+        handled = await lab.reply()
+        assert handled.data["reply"] == "Turned on the sim one lamp."
+        wakes = lab.events("wake")
+        assert len(wakes) == 1 and wakes[0].data["phrase"] == "okay nabu"
