@@ -295,6 +295,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     tv = np.concatenate(await vc.synthesize_all(tv_spoken)).astype(np.float64)
     print(f"  done in {time.monotonic() - t0:.0f} s", flush=True)
     conditions = [c for c in vc.CONDITIONS if not args.conditions or c in args.conditions]
+    if args.false_wakes_only:
+        conditions = []
     report: dict[str, Any] = {
         "wake_phrase": wake, "voice_config": args.voice_config or {}, "quick": args.quick,
         "commands": len(chosen), "corpus_commands": len(vc.commands()),
@@ -367,6 +369,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     woke_on.append(f"{s.voice.name}: {s.text}")
                 if s.text in vc.NEAR_MISSES:
                     entry["near_miss_wakes"] += wakes
+                heard = sum(1 for _ in woke_on) if wakes else None
+                if heard is not None or len(lab.events) % 50 == 0:
+                    print(f"  false wakes so far: {dict(fw)}", flush=True)
                 if played.commands:
                     entry.setdefault("commands", 0)
                     entry["commands"] += len(played.commands)
@@ -392,6 +397,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         "configured wake engine's phrase")
     parser.add_argument("--voice-config", type=json.loads, default=None, metavar="JSON",
                         help="voice node settings to try, e.g. '{\"wake\": {...}}'")
+    parser.add_argument("--false-wakes-only", action="store_true",
+                        help="only the everyday speech and near misses")
     parser.add_argument("--out", help="result file name in bench/results/")
     args = parser.parse_args(argv)
     report = asyncio.run(run(args))
