@@ -60,6 +60,8 @@ BENCHES: dict[str, tuple[Callable[[list[str]], Any], str]] = {
                    "the issue-18 corpus"),
     "vision": (_module("vision_cpu"), "CPU detector frames/s at 640x480, RSS (issue 6)"),
     "ui": (_module("ui_latency"), "panel: MQTT change -> browser latency, first load (issue 7)"),
+    "discovery": (_module("discovery_scale"), "registry at scale: 20,480 configs / 4,096 "
+                  "devices at start and live, seconds and RSS (issue 17)"),
     "llm": (_module("llm_router"), "LLM router: routing cost, overhead vs direct, cache hits, "
             "edge down (issue 16)"),
 }

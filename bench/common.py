@@ -44,7 +44,8 @@ class BenchError(Exception):
 
 # ---- config and broker -------------------------------------------------------------------------
 def bench_config(data_dir: Path, port: int, node_accounts: Sequence[str] = (),
-                 nodes: Sequence[dict[str, Any]] = (), recorder: bool = True) -> SparkConfig:
+                 nodes: Sequence[dict[str, Any]] = (), recorder: bool = True,
+                 users: Sequence[dict[str, Any]] = ()) -> SparkConfig:
     """The lab the bench runs: hub ``hub``, the given node accounts and nodes, our broker; the
     hub's recorder (on by default, as deployed) writes SQLite next to the broker's files."""
     return SparkConfig.model_validate({
@@ -56,7 +57,7 @@ def bench_config(data_dir: Path, port: int, node_accounts: Sequence[str] = (),
             "data_dir": str(data_dir),
             "listen_host": HOST,
             "node_accounts": list(node_accounts),
-            "users": [{"username": OBSERVER, "read": ["$SYS/#"]}],
+            "users": [{"username": OBSERVER, "read": ["$SYS/#"]}, *users],
             "sys_interval": 1,
         },
         "nodes": list(nodes),
@@ -88,7 +89,8 @@ class Broker:
 
 @contextlib.contextmanager
 def throwaway_broker(node_accounts: Sequence[str], nodes: Sequence[dict[str, Any]] = (),
-                     recorder: bool = True, attempts: int = 3) -> Iterator[Broker]:
+                     recorder: bool = True, attempts: int = 3,
+                     users: Sequence[dict[str, Any]] = ()) -> Iterator[Broker]:
     """Mosquitto on our generated files in a temp dir and a free port; stopped at the end."""
     if find_mosquitto() is None:
         raise BenchError("mosquitto is not installed (apt install mosquitto)")
@@ -96,7 +98,7 @@ def throwaway_broker(node_accounts: Sequence[str], nodes: Sequence[dict[str, Any
         data_dir = Path(tmp) / "broker"
         last: BrokerError | None = None
         for _ in range(attempts):  # a free port can be taken between probe and bind
-            cfg = bench_config(data_dir, free_port(), node_accounts, nodes, recorder)
+            cfg = bench_config(data_dir, free_port(), node_accounts, nodes, recorder, users)
             process = mosquitto_process(cfg.broker_settings())  # generates conf, passwd, acl
             try:
                 process.start_blocking()  # polls the port with a deadline

@@ -31,5 +31,11 @@ class TemplateError(SparkError):
     """A template failed to compile or render (syntax, runtime error, sandbox or size limit)."""
 
 
+class TemplateLimitError(TemplateError):
+    """A render was cut short by a limit (its budget, or the process's share of template time),
+    not by what the template says: callers that treat a failed render as a value (HA's template
+    light uses the payload) must not treat this one so."""
+
+
 class ServiceError(SparkError):
     """A service call that cannot be carried out; the message says why."""

@@ -68,6 +68,13 @@ class NodeAvailability(HubEvent):
     online: bool
 
 
+@dataclass(frozen=True, slots=True)
+class LlmActivity(HubEvent):
+    """The LLM router's figures changed: an answer served, a backend failed or was probed, the
+    power strategy or the VPN changed (what the panel's routing page follows; no payload: the
+    page reads the router's stats)."""
+
+
 Listener = Callable[[HubEvent], None]
 
 

@@ -49,6 +49,11 @@ class ServiceCaller(Protocol):
         """Publish the command; with ``wait``, return once the device confirms."""
         ...
 
+    def published(self, entity_id: str, command: ServiceCommand) -> None:
+        """The caller published a command from :meth:`check`: an optimistic entity takes the
+        state it sets (Home Assistant's ``optimistic``), as after :meth:`call`."""
+        ...
+
 
 class CommandSource(Protocol):
     """A consumer of commands from outside MQTT, run by the hub as a task until it stops; it

@@ -22,13 +22,14 @@ from spark.core.agent.agent import NodeAgent, NodeContext
 from spark.core.agent.config import NodeConfigBase
 from spark.core.agent.entities import BinarySensor, Entity, Sensor
 from spark.core.config.mqtt import MqttConfig
-from spark.core.events import EventBus, NodeAvailability
+from spark.core.events import EventBus, LlmActivity, NodeAvailability
 from spark.core.messages.llm import LlmInferenceMessage
 from spark.core.mqtt import Message, MqttClient
 from spark.core.rpc import RpcServer
 from spark.core.services import CommandSource, CommandSources, ServiceError
 from spark.core.supervisor import Supervisor
 from spark.core.topics import ONLINE, TopicLayout
+from spark.hub.agent import ToolAgent
 from spark.hub.ask import AskConfig, Assistant
 from spark.hub.policy import Caller, Policy, PolicyConfig
 from spark.hub.recorder.config import RecorderConfig
@@ -88,16 +89,17 @@ class Hub:
     (the shared settings: broker, request timeout; its id, MQTT login, announce delay);
     ``recorder`` the history section; ``cloud`` builds the command sources to run; ``policy``
     says which caller may call what (``hub.policy``); ``limits`` how many entities discovery may
-    create (``hub.max_entities*``). App/runtime takes them from the whole config."""
+    create (``hub.max_entities*``); ``ask`` how ``ask`` answers and what its agent may act on
+    (``hub.ask``). App/runtime takes them from the whole config."""
 
     def __init__(self, agent: NodeContext[NodeConfigBase], recorder: RecorderConfig,
                  cloud: CommandSources | None = None, policy: PolicyConfig | None = None,
-                 limits: RegistryLimits | None = None) -> None:
+                 limits: RegistryLimits | None = None, ask: AskConfig | None = None) -> None:
         self.llm_router: LlmRouter | None = None  # run in work() (see attach_router)
         self.agent = HubAgent(agent, self)
         self.limits = limits or RegistryLimits()
         self.policy = Policy(policy, self.agent.rpc_caller)
-        self.assistant = Assistant(self.policy)  # ask / generate; the LLM from attach_llm
+        self.assistant = self._assistant(ask)  # ask / generate; the LLM from attach_llm
         self.bus = EventBus()
         self.supervisor = Supervisor()  # the process's components: health, restarts
         self.registry: Registry | None = None
@@ -140,14 +142,25 @@ class Hub:
         """The LLM router (app/runtime builds it from the ``llm`` section) behind the ``ask``
         and ``generate`` RPC methods; None: both answer "no LLM backend configured"."""
         if config is not None:
-            self.assistant = Assistant(self.policy, config)
+            self.assistant = self._assistant(config)
         self.assistant.llm = service
+
+    def _assistant(self, config: AskConfig | None) -> Assistant:
+        """``ask`` with the tool agent, acting through this hub's registry and services."""
+        config = config or AskConfig()
+        return Assistant(self.policy, config, ToolAgent(config, self.policy, self._parts))
+
+    def _parts(self) -> tuple[Registry | None, Services | None]:
+        return self.registry, self.services
 
     def attach_router(self, router: LlmRouter) -> None:
         """The router of ``llm.backends`` (app/runtime builds it): run as component ``hub-llm``
         (probes, cache), fed the power strategy and the VPN state, its health as entities of the
-        hub's device, and behind ``ask``/``generate`` and the REST API (:attr:`llm`)."""
+        hub's device, and behind ``ask``/``generate`` and the REST API (:attr:`llm`); each
+        change of its figures is an :class:`LlmActivity` on the event bus (the panel's
+        routing page)."""
         self.llm_router = router
+        router.on_activity = lambda: self.bus.emit(LlmActivity(time.time()))
         self.attach_llm(router)
 
     @property
@@ -268,7 +281,8 @@ class Hub:
         agent = self.agent
         agent.set_state("devices", len(reg.devices))
         agent.set_state("entities", len(reg.entities))
-        agent.set_state("unavailable", sum(1 for e in reg.entities.values() if not e.available))
+        agent.set_state("unavailable", sum(1 for e in reg.entities.values()
+                                              if not e.available and not e.disabled_by_default))
         agent.set_state("messages", reg.stats.messages)
         agent.set_state("rejected", reg.stats.rejected)
         agent.set_state("entities_refused", reg.stats.entities_refused,

@@ -16,24 +16,20 @@ history, and bounded: at most ``max_conversations`` (the least recently used goe
 ``max_turns`` question/answer pairs each (the oldest go first), and a conversation idle for
 ``max_age_s`` is forgotten.
 
-What answers is an :class:`Agent`. This slice has one, :class:`PlainAgent`: the system prompt,
-the history and the question, one ``generate``, the text back. The next slice plugs in the
-tool-calling conversation agent behind the same interface, in the way Home Assistant's Ollama
-integration works:
+What answers is an :class:`Agent`: :class:`PlainAgent` (the system prompt, the history and
+the question, one ``generate``) when the hub has no registry to act on, else the tool-calling
+conversation agent (``hub/agent.py``, :class:`~hub.agent.ToolAgent`), in the way Home
+Assistant's Ollama integration works: the registry's services become tools over the entities
+the user exposes (``expose``, ``hub/tools.py``; none until chosen), at most ``max_rounds``
+rounds of tool calls, each call checked (repaired when unambiguous, else refused back to the
+model) and run through ``Services.call(..., caller=<the asking caller>)`` so ``hub.policy``
+still decides; locks, alarms and covers are asked to confirm first (the pending calls are kept
+in the conversation; the next ``ask`` that says yes runs them).
 
-1. Tools from the registry's services (turn_on / turn_off / toggle, set_value, select_option,
-   press, get_state) over the entities the user exposes (config: by area, platform or entity;
-   none until chosen), each with a JSON schema whose ``entity_id`` is an enum of the exposed ids.
-2. A loop of at most 10 rounds: ``generate`` with ``tools``; each tool call validated against
-   its schema (malformed arguments repaired when unambiguous, otherwise refused back to the model
-   as a tool message), then run through the same checked path as the panel
-   (``Services.call(..., caller=<the asking caller>)``: ``hub.policy`` still decides), the
-   result appended as a ``tool`` message; a plain answer ends the loop.
-3. Locks, alarms and covers are not acted on directly: the agent answers with a confirmation
-   question and keeps the pending call in the conversation; the next ``ask`` on the same
-   conversation that says yes runs it (no, or anything else, drops it).
-4. The conversation store below keeps the tool messages too, so follow-ups ("and the other one")
-   see what was done.
+The answer of ``ask`` also lists the ``actions`` run (tool, entity, data, outcome) and a
+``pending`` confirmation, if any. Conversations keep whole turns (the question, the tool calls
+and their results, the answer), at most ``max_turns`` of them and ``max_history_messages``
+messages in all, so a turn is never cut in the middle of its tool calls.
 """
 
 from __future__ import annotations
@@ -49,8 +45,9 @@ from pydantic import Field, ValidationError
 
 from spark.core.config.base import StrictModel
 from spark.core.errors import ServiceError
-from spark.core.messages.llm import ChatMessage, LlmOptions, LlmRequest, LlmResult
+from spark.core.messages.llm import ChatMessage, LlmOptions, LlmRequest, LlmResult, LlmSource
 from spark.hub.policy import Caller, Policy
+from spark.hub.tools import Checked, ExposeConfig
 
 if TYPE_CHECKING:
     from spark.hub.llm.service import LlmService
@@ -61,7 +58,8 @@ SYSTEM_PROMPT = ("You are Spark, the voice assistant of a home lab. Answer in on
 
 
 class AskConfig(StrictModel):
-    """How the hub's ``ask`` answers: the system prompt, the answer length, the memory."""
+    """``hub.ask``: how the hub's ``ask`` answers: the system prompt, the answer length, the
+    memory, the entities the agent may act on and the bounds of its tool loop."""
 
     system_prompt: str = Field(SYSTEM_PROMPT, min_length=1, max_length=4000,
                                description="The assistant's instructions, first in every ask.")
@@ -74,21 +72,36 @@ class AskConfig(StrictModel):
                                     "are refused.")
     max_conversations: int = Field(64, ge=1, le=10_000, description="Conversations kept; the "
                                    "least recently used is forgotten first.")
-    max_turns: int = Field(8, ge=0, le=100, description="Question/answer pairs kept per "
-                           "conversation (0: no memory).")
+    max_turns: int = Field(8, ge=0, le=100, description="Question/answer turns kept per "
+                           "conversation, with their tool calls (0: no memory).")
+    max_history_messages: int = Field(120, ge=1, le=2000, description="Messages kept per "
+                                      "conversation in all; the oldest whole turns go first.")
     max_age_s: float = Field(300.0, gt=0, description="A conversation idle this long is "
-                             "forgotten.")
+                             "forgotten (a pending confirmation with it).")
+    expose: ExposeConfig = Field(default_factory=ExposeConfig, description="Entities the "
+                                 "agent may read and act on, by area, platform or entity id; "
+                                 "none until chosen (then it only talks).")
+    max_rounds: int = Field(10, ge=1, le=10, description="Rounds of tool calls per question; "
+                            "then it answers that it could not finish.")
+    max_calls_per_round: int = Field(8, ge=1, le=32, description="Tool calls run per round; "
+                                     "further ones are refused back to the model.")
+    max_argument_chars: int = Field(2000, ge=16, le=64_000, description="Longest arguments "
+                                    "of one tool call (JSON text).")
+    call_timeout: float = Field(5.0, gt=0, le=60, description="Seconds a service call waits "
+                                "for the device to confirm.")
 
 
 @dataclass(slots=True)
 class Conversation:
-    messages: list[ChatMessage] = field(default_factory=list)
+    turns: list[list[ChatMessage]] = field(default_factory=list)
+    pending: list[Checked] = field(default_factory=list)
     used: float = 0.0
 
 
 class Conversations:
-    """History per (caller, conversation id), bounded in count, length and age. ``clock``:
-    monotonic seconds (a test passes its own)."""
+    """History per (caller, conversation id), bounded in count, turns, messages and age, with
+    the calls waiting for a confirmation. ``clock``: monotonic seconds (a test passes its
+    own)."""
 
     def __init__(self, config: AskConfig, clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
@@ -106,27 +119,54 @@ class Conversations:
     def history(self, caller: str, conversation_id: str) -> list[ChatMessage]:
         self._expire()
         item = self._items.get((caller, conversation_id))
-        return list(item.messages) if item is not None else []
+        return [m for turn in item.turns for m in turn] if item is not None else []
 
-    def add(self, caller: str, conversation_id: str, *messages: ChatMessage) -> None:
+    def pending(self, caller: str, conversation_id: str) -> list[Checked]:
+        """The calls waiting for a yes (empty when none)."""
+        self._expire()
+        item = self._items.get((caller, conversation_id))
+        return list(item.pending) if item is not None else []
+
+    def add(self, caller: str, conversation_id: str, *messages: ChatMessage,
+            pending: list[Checked] | None = None) -> None:
+        """One turn (its messages), and the calls it leaves waiting for a confirmation (none:
+        a pending confirmation is dropped)."""
         self._expire()
         key = (caller, conversation_id)
         item = self._items.pop(key, None) or Conversation()
-        item.messages.extend(messages)
-        keep = 2 * self.config.max_turns
-        item.messages = item.messages[-keep:] if keep else []
+        if messages:
+            item.turns.append(list(messages))
+        item.turns = item.turns[-self.config.max_turns:] if self.config.max_turns else []
+        while item.turns and sum(len(t) for t in item.turns) > \
+                self.config.max_history_messages:
+            item.turns.pop(0)
+        item.pending = list(pending or [])
         item.used = self._clock()
         self._items[key] = item  # most recently used last
         while len(self._items) > self.config.max_conversations:
             self._items.popitem(last=False)
 
 
+@dataclass(slots=True)
+class Answer:
+    """What an agent answers: the text, the last LLM result (None when answered without the
+    LLM: a confirmation), the messages to remember, the calls left waiting for a yes, and the
+    actions run (for the caller to show)."""
+
+    text: str
+    result: LlmResult | None
+    remember: list[ChatMessage]
+    pending: list[Checked] = field(default_factory=list)
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    source: LlmSource | None = None
+
+
 class Agent(Protocol):
-    """Answers one question given the history (the tool-calling agent plugs in here)."""
+    """Answers one question given the conversation so far."""
 
     async def answer(self, llm: LlmService, history: list[ChatMessage], question: str,
-                     caller: Caller) -> tuple[LlmResult, list[ChatMessage]]:
-        """The result and the messages to remember (the question, tool turns, the answer)."""
+                     caller: Caller, pending: list[Checked]) -> Answer:
+        """The answer; ``pending``: the calls the last answer asked to confirm."""
         ...
 
 
@@ -137,7 +177,7 @@ class PlainAgent:
         self.config = config
 
     async def answer(self, llm: LlmService, history: list[ChatMessage], question: str,
-                     caller: Caller) -> tuple[LlmResult, list[ChatMessage]]:
+                     caller: Caller, pending: list[Checked]) -> Answer:
         asked = ChatMessage(role="user", content=question)
         request = LlmRequest(
             model=self.config.model,
@@ -146,11 +186,15 @@ class PlainAgent:
             options=LlmOptions(temperature=self.config.temperature,
                                num_predict=self.config.max_tokens))
         result = await llm.generate(request)
-        return result, [asked, ChatMessage(role="assistant", content=result.text)]
+        return Answer(result.text, result,
+                      [asked, ChatMessage(role="assistant", content=result.text)],
+                      source=result.source)
 
 
 class Assistant:
-    """The RPC handlers behind ``ask`` and ``generate``; ``llm`` is set by ``Hub.attach_llm``."""
+    """The RPC handlers behind ``ask`` and ``generate``; ``llm`` is set by ``Hub.attach_llm``.
+    ``agent``: what answers (the hub passes its :class:`~hub.agent.ToolAgent`, which acts
+    through the registry and services; without one, :class:`PlainAgent` only talks)."""
 
     def __init__(self, policy: Policy, config: AskConfig | None = None,
                  agent: Agent | None = None) -> None:
@@ -175,21 +219,34 @@ class Assistant:
         return (await llm.generate(request)).model_dump(mode="json", exclude_none=True)
 
     async def rpc_ask(self, params: dict[str, Any], caller: str) -> dict[str, Any]:
-        who = Caller.account(caller)
+        return await self.ask(params.get("question"), params.get("conversation_id"),
+                              Caller.account(caller), caller)
+
+    async def ask(self, question: Any, conversation_id: Any, who: Caller, key: str
+                  ) -> dict[str, Any]:
+        """One question from ``who``; ``key`` keeps its conversations apart from every other
+        caller's (the account for RPC, ``user:<name>`` for the REST API)."""
         self.policy.check_method(who, "ask")
         llm = self._service()
-        question = params.get("question")
         if not isinstance(question, str) or not question.strip():
             raise ServiceError("ask needs a non-empty 'question' string")
         if len(question) > self.config.max_question_chars:
             raise ServiceError(f"question longer than {self.config.max_question_chars} "
                                "characters")
-        conversation_id = params.get("conversation_id") or uuid.uuid4().hex
+        conversation_id = conversation_id or uuid.uuid4().hex
         if not isinstance(conversation_id, str) or len(conversation_id) > 128:
             raise ServiceError("'conversation_id' must be a string of at most 128 characters")
-        history = self.conversations.history(caller, conversation_id)
-        result, remember = await self.agent.answer(llm, history, question.strip(), who)
-        self.conversations.add(caller, conversation_id, *remember)
-        return {"answer": result.text.strip(), "conversation_id": conversation_id,
-                "done_reason": result.done_reason,
-                "source": result.source.model_dump(mode="json", exclude_none=True)}
+        history = self.conversations.history(key, conversation_id)
+        pending = self.conversations.pending(key, conversation_id)
+        answer = await self.agent.answer(llm, history, question.strip(), who, pending)
+        self.conversations.add(key, conversation_id, *answer.remember, pending=answer.pending)
+        reply: dict[str, Any] = {"answer": answer.text.strip(),
+                                 "conversation_id": conversation_id,
+                                 "done_reason": answer.result.done_reason if answer.result
+                                 else None,
+                                 "actions": answer.actions,
+                                 "pending": [{"service": p.service, "entity_id": p.entity_id,
+                                              "data": p.data} for p in answer.pending]}
+        if answer.source is not None:
+            reply["source"] = answer.source.model_dump(mode="json", exclude_none=True)
+        return reply

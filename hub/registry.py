@@ -15,12 +15,16 @@ attributes, its messages skipped until its config changes.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from spark.core.discovery import DiscoveredEntity, parse_discovery
 from spark.core.errors import PayloadError, SparkError
@@ -46,6 +50,7 @@ from spark.hub.registry_guard import (
     publisher_of,
 )
 from spark.hub.routes import FilterIndex, is_wildcard
+from spark.hub.sharing import Sharing
 from spark.hub.state import (
     IGNORE,
     Fired,
@@ -57,6 +62,10 @@ from spark.hub.state import (
 from spark.hub.templates import TemplateBudgetError, TemplateEngine
 
 log = logging.getLogger(__name__)
+
+# Platforms whose configs are not entities (HA: device triggers and tag scanners), and the
+# prefix of their ids.
+TRIGGERS = {"device_automation": "device_trigger", "tag": "tag"}
 
 # Route kinds for a subscribed topic (EXTRA: a platform's further state topic; its index is the
 # position of the config key in the platform's ``state_topics``).
@@ -97,11 +106,15 @@ class Registry:
         self.limits = limits or RegistryLimits()
         self.devices: dict[str, Device] = {}
         self.entities: dict[str, EntityRecord] = {}  # by entity_id
+        # device triggers and tags (HA: not entities; each firing is an EntityFired event)
+        self.triggers: dict[str, EntityRecord] = {}  # by their id (device_trigger.<...>)
         self._by_key: dict[str, EntityRecord] = {}  # by unique key
-        self._by_discovery: dict[str, set[str]] = {}  # discovery topic -> keys
-        self._routes: dict[str, dict[RouteKey, tuple[EntityRecord, int, int]]] = {}
-        self._routed: dict[str, list[tuple[str, RouteKey]]] = {}  # key -> its routes
+        self._by_discovery: dict[str, tuple[str, ...]] = {}  # discovery topic -> keys
+        self._owner: dict[str, str] = {}  # key -> the discovery topic that owns it (as in HA)
+        self._routes: dict[str, dict[RouteKey, EntityRecord]] = {}
         self._wild = FilterIndex()  # the routed topics that are wildcard filters
+        self._sharing = Sharing(self.limits.max_entities)  # one copy of repeated config blocks
+        self._timers: dict[str, asyncio.TimerHandle] = {}  # key -> off_delay timer
         self._next_suffix: dict[str, int] = {}  # wanted entity id -> next "_<n>" to try
         self._publisher: dict[str, str] = {}  # key -> publisher_of(spec)
         self._per_publisher: Counter[str] = Counter()
@@ -142,7 +155,18 @@ class Registry:
 
     def _discover(self, msg: Message) -> None:
         topic = self.layout.parse_discovery(msg.topic)
-        if topic is None or topic.component == "device_automation":
+        if topic is None:
+            return
+        if is_migrate(msg.payload):
+            # HA's migrate_discovery handshake (HA >= 2024.11): this topic lets go of its
+            # entities, which stay and wait for their config on the new topic; an empty
+            # payload here afterwards removes nothing.
+            released = self._by_discovery.pop(msg.topic, ())
+            for key in released:
+                self._owner.pop(key, None)
+            if released:
+                log.info("discovery of %d entity(ies) moves away from %s", len(released),
+                         msg.topic)
             return
         try:
             errors: list[PayloadError] = []
@@ -160,6 +184,14 @@ class Registry:
             for spec in parsed:
                 if not isinstance(spec, DiscoveredEntity):
                     continue  # a component removal: it is simply not kept
+                owner = self._owner.get(spec.key)
+                if owner is not None and owner != msg.topic:
+                    # as HA: an entity takes configs only from the topic it was discovered on
+                    self.stats.discovery_errors += 1
+                    log.warning("ignored a conflicting discovery config on %s for %s, which "
+                                "%s announced (a move needs migrate_discovery first)",
+                                msg.topic, spec.key[:80], owner)
+                    continue
                 try:
                     keep.add(self._upsert(msg.topic, spec))
                 except RegistryFull:
@@ -167,28 +199,40 @@ class Registry:
                 except SparkError as exc:
                     self.stats.discovery_errors += 1
                     log.warning("ignored entity from %s: %s", msg.topic, exc)
-        for key in self._by_discovery.get(msg.topic, set()) - keep:
+        for key in set(self._by_discovery.get(msg.topic, ())) - keep:
             self._remove(key)
+        for key in keep:
+            self._owner[key] = msg.topic
         if keep:
-            self._by_discovery[msg.topic] = keep
+            self._by_discovery[msg.topic] = tuple(keep)
         else:
             self._by_discovery.pop(msg.topic, None)
 
+    def _table(self, spec: DiscoveredEntity) -> dict[str, EntityRecord]:
+        return self.triggers if spec.component in TRIGGERS else self.entities
+
     def _entity_id(self, spec: DiscoveredEntity, device: Device | None) -> str:
         platform = spec.component
+        taken = self._table(spec)
         wanted: str
-        if spec.default_entity_id and "." in spec.default_entity_id:
+        if platform in TRIGGERS:
+            raw = spec.raw
+            parts = [device.name if device and device.name else "",
+                     *(str(raw.get(k) or "") for k in ("type", "subtype"))]
+            base = "_".join(p for p in parts if p) or spec.object_id or platform
+            wanted = f"{TRIGGERS[platform]}.{slugify(base)}"
+        elif spec.default_entity_id and "." in spec.default_entity_id:
             wanted = f"{platform}.{slugify(spec.default_entity_id.split('.', 1)[1])}"
         else:
             parts = [device.name if device and device.name else "", spec.name or ""]
             base = "_".join(p for p in parts if p) or spec.unique_id or spec.object_id or "entity"
             wanted = f"{platform}.{slugify(base)}"
-        if wanted not in self.entities:
+        if wanted not in taken:
             return wanted
         # amortised O(1): the counter only grows, so each suffix is tried at most once per base
         n = self._next_suffix.get(wanted, 2)
         candidate = f"{wanted}_{n}"
-        while candidate in self.entities:
+        while candidate in taken:
             n += 1
             candidate = f"{wanted}_{n}"
         self._next_suffix[wanted] = n + 1
@@ -231,8 +275,11 @@ class Registry:
         if device is None:
             device = Device(id=ids[0])
             self.devices[device.id] = device
-        for attr in ("name", "manufacturer", "model", "sw_version", "hw_version",
-                     "serial_number", "suggested_area", "via_device"):
+        if desc.connections:
+            device.connections = sorted({(str(a), str(b)) for a, b in desc.connections}
+                                        | set(device.connections))
+        for attr in ("name", "manufacturer", "model", "model_id", "sw_version", "hw_version",
+                     "serial_number", "suggested_area", "via_device", "configuration_url"):
             value = getattr(desc, attr, None)
             if value is not None:
                 setattr(device, attr, value)
@@ -245,6 +292,8 @@ class Registry:
         if old is not None and old.spec.raw == spec.raw and old.spec.component == spec.component:
             return key  # unchanged retained config (re-announce): nothing to do
         publisher = self._admit(key, spec) if old is None else None
+        self._sharing.share(spec)
+        spec.compact()
         device = self._device(spec)
         value_tpl = self.templates.compile(spec.value_template) if spec.value_template else None
         attr_tpl = (self.templates.compile(spec.json_attributes_template)
@@ -261,11 +310,12 @@ class Registry:
             if record.device_id != new_device and record.device_id in self.devices:
                 was = self.devices[record.device_id]
                 was.entities.discard(record.entity_id)
-                if not was.entities:
+                was.triggers.discard(record.entity_id)
+                if not was.entities and not was.triggers:
                     del self.devices[was.id]
             record.device_id = new_device
             record.value_tpl, record.attr_tpl, record.avail_tpls = value_tpl, attr_tpl, avail_tpls
-            record.tpls = {}
+            record.tpls = None
             record.avail_values = [None] * len(spec.availability)
             record.available = combine_availability(record)
             event: Any = EntityUpdated(now, record.entity_id)
@@ -278,29 +328,50 @@ class Registry:
                 last_updated=now, engine=self.templates,
             )
             record.available = combine_availability(record)
-            self.entities[record.entity_id] = record
+            self._table(spec)[record.entity_id] = record
             self._by_key[key] = record
             assert publisher is not None
             self._publisher[key] = publisher
             self._per_publisher[publisher] += 1
             event = EntityAdded(now, record.entity_id, spec.component, record.device_id)
+        record.disabled_by_default = not spec.enabled_by_default
+        if not record.disabled_by_default:  # HA's start state (a climate's off), if any
+            initial = platform_for(spec.component).initial(record)
+            if initial is not None:
+                record.state = initial
         if device is not None:
-            device.entities.add(record.entity_id)
-        self._route(record)
+            (device.triggers if spec.component in TRIGGERS else device.entities).add(
+                record.entity_id)
+        if record.disabled_by_default:  # HA: registered, disabled: no subscription, no state
+            record.state = None
+            self._cancel_timer(record)
+        else:
+            self._route(record)
         self.bus.emit(event)
         return key
 
+    @staticmethod
+    def _routes_of(spec: DiscoveredEntity) -> list[tuple[str, int, int]]:
+        """(topic, kind, index) for every topic an entity follows (computed from its config
+        both when routing and unrouting, rather than stored per entity)."""
+        out: list[tuple[str, int, int]] = []
+        topic = spec.state_topic or spec.image_topic
+        if topic:
+            out.append((topic, STATE, 0))
+        if spec.json_attributes_topic:
+            out.append((spec.json_attributes_topic, ATTRIBUTES, 0))
+        for i, avail in enumerate(spec.availability):
+            out.append((avail.topic, AVAILABILITY, i))
+        for i, key in enumerate(platform_for(spec.component).state_topics):
+            topic = getattr(spec, key, None)
+            if isinstance(topic, str) and topic:
+                out.append((topic, EXTRA, i))
+        return out
+
     def _route(self, record: EntityRecord) -> None:
-        spec = record.spec
         new_topics: list[str] = []
-
         replay: list[tuple[str, int, int]] = []
-
-        mine = self._routed.setdefault(record.key, [])
-
-        def add(topic: str | None, kind: int, index: int = 0) -> None:
-            if not topic:
-                return
+        for topic, kind, index in self._routes_of(record.spec):
             routes = self._routes.get(topic)
             if routes is None:
                 routes = self._routes[topic] = {}
@@ -309,28 +380,21 @@ class Registry:
                     self._wild.add(topic)
             elif topic in self._last:
                 replay.append((topic, kind, index))
-            route_key = (record.key, kind, index)
-            routes[route_key] = (record, kind, index)
-            mine.append((topic, route_key))
-
-        add(spec.state_topic or spec.image_topic, STATE)
-        add(spec.json_attributes_topic, ATTRIBUTES)
-        for i, avail in enumerate(spec.availability):
-            add(avail.topic, AVAILABILITY, i)
-        for i, key in enumerate(platform_for(spec.component).state_topics):
-            add(getattr(spec, key, None), EXTRA, i)
+            routes[(record.key, kind, index)] = record
         if new_topics:
             self._subscribe(new_topics)
         for topic, kind, index in replay:
             self._apply(record, kind, index, topic, self._last[topic])
 
     def _unroute(self, record: EntityRecord) -> None:
+        if record.disabled_by_default:
+            return  # never routed
         gone: list[str] = []
-        for topic, route_key in self._routed.pop(record.key, ()):
+        for topic, kind, index in self._routes_of(record.spec):
             routes = self._routes.get(topic)
             if routes is None:
                 continue
-            routes.pop(route_key, None)
+            routes.pop((record.key, kind, index), None)
             if not routes:
                 del self._routes[topic]
                 self._last.pop(topic, None)
@@ -340,11 +404,13 @@ class Registry:
             self._unsubscribe(gone)
 
     def _remove(self, key: str) -> None:
+        self._owner.pop(key, None)
         record = self._by_key.pop(key, None)
         if record is None:
             return
         self._unroute(record)
-        self.entities.pop(record.entity_id, None)
+        self._cancel_timer(record)
+        self._table(record.spec).pop(record.entity_id, None)
         self.stats.disabled.pop(record.entity_id, None)
         self.stats.errors_by_entity.pop(record.entity_id, None)
         publisher = self._publisher.pop(key, None)
@@ -361,7 +427,8 @@ class Registry:
         device = self.devices.get(record.device_id or "")
         if device is not None:
             device.entities.discard(record.entity_id)
-            if not device.entities:
+            device.triggers.discard(record.entity_id)
+            if not device.entities and not device.triggers:
                 del self.devices[device.id]
         self.bus.emit(EntityRemoved(time.time(), record.entity_id))
 
@@ -376,11 +443,11 @@ class Registry:
         payload = bytes(msg.payload)
         if routes is not None:
             self._last[topic] = payload
-            for record, kind, index in tuple(routes.values()):
+            for (_, kind, index), record in tuple(routes.items()):
                 self._apply(record, kind, index, topic, payload)
         for topic_filter in wild:  # shared and wildcard state topics (HA subscribes the filter)
             self._last[topic_filter] = payload
-            for record, kind, index in tuple(self._routes.get(topic_filter, {}).values()):
+            for (_, kind, index), record in tuple(self._routes.get(topic_filter, {}).items()):
                 self._apply(record, kind, index, topic, payload)
 
     def _apply(self, record: EntityRecord, kind: int, index: int, topic: str,
@@ -393,7 +460,11 @@ class Registry:
             elif kind == EXTRA:
                 self._apply_extra(record, index, payload)
             elif kind == ATTRIBUTES:
-                record.attributes.update(interpret_attributes(record, payload))
+                data = interpret_attributes(record, payload)
+                blocked = platform_for(record.spec.component).blocked_attributes
+                if blocked:  # HA: json_attributes may not overwrite what the platform sets
+                    data = {k: v for k, v in data.items() if k not in blocked}
+                record.attributes.update(data)
                 record.last_updated = time.time()
             else:
                 self._apply_availability(record, index, payload)
@@ -439,10 +510,13 @@ class Registry:
         new = interpret_state(record, payload)
         self._commit(record, new, before)
 
-    def assume(self, record: EntityRecord, state: str | None, attributes: dict[str, Any]
-               ) -> None:
+    def assume(self, record: EntityRecord, state: str | None, attributes: dict[str, Any],
+               memo: dict[str, Any] | None = None) -> None:
         """An optimistic entity takes the state and attributes a command set (HA's
-        ``optimistic``: no state topic, or ``optimistic: true``)."""
+        ``optimistic``: no state topic, or ``optimistic: true``; ``state`` None keeps it), and
+        the platform's ``memo``."""
+        if memo:
+            record.memo.update(memo)
         before = dict(record.attributes)
         record.attributes.update(attributes)
         self._commit(record, IGNORE if state is None else state, before)
@@ -458,12 +532,18 @@ class Registry:
                                                record.state, record.attributes))
             return
         if isinstance(new, Fired):
-            record.state = str(now)
-            record.attributes = {"event_type": new.event_type, **new.data}
+            data = new.data
+            if record.spec.component in TRIGGERS and record.device_id:
+                data = {**data, "device_id": record.device_id}
+            record.state = iso_time(now)  # HA: an event entity's state is its last firing time
+            record.attributes = {"event_type": new.event_type, **data}
             record.last_changed = record.last_updated = now
-            self.bus.emit(EntityFired(now, record.entity_id, new.event_type, new.data))
+            self.bus.emit(EntityFired(now, record.entity_id, new.event_type, data))
             return
         record.last_updated = now
+        delay = platform_for(record.spec.component).revert_after(record, new)
+        if delay is not None:  # off_delay: back to "off" that long after the last "on"
+            self._set_timer(record, delay[0], delay[1])
         if record.spec.expire_after:
             record.expires_at = now + record.spec.expire_after
             if record.expired:
@@ -484,6 +564,27 @@ class Registry:
         self.stats.state_changes += 1
         if not self.bus.idle:
             self.bus.emit(StateChanged(now, record.entity_id, old, new, record.attributes))
+
+    # ---- timers (off_delay) -------------------------------------------------------------
+    def _set_timer(self, record: EntityRecord, seconds: float, state: str) -> None:
+        """``state`` in ``seconds`` unless another message resets it (HA's ``off_delay``);
+        without a running event loop (a script) the timer is not kept."""
+        self._cancel_timer(record)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._timers[record.key] = loop.call_later(seconds, self._timer_due, record, state)
+
+    def _cancel_timer(self, record: EntityRecord) -> None:
+        handle = self._timers.pop(record.key, None)
+        if handle is not None:
+            handle.cancel()
+
+    def _timer_due(self, record: EntityRecord, state: str) -> None:
+        self._timers.pop(record.key, None)
+        if self._by_key.get(record.key) is record:
+            self._commit(record, state, None)
 
     def _apply_availability(self, record: EntityRecord, index: int, payload: bytes) -> None:
         value = interpret_availability(record, index, payload)
@@ -513,4 +614,30 @@ class Registry:
         return {
             "devices": [d.as_dict() for d in self.devices.values()],
             "entities": [e.as_dict() for e in self.entities.values()],
+            "triggers": [trigger_dict(t) for t in self.triggers.values()],
         }
+
+
+def trigger_dict(record: EntityRecord) -> dict[str, Any]:
+    """A device trigger or tag scanner as the API lists it."""
+    raw = record.spec.raw
+    return {"id": record.entity_id, "platform": record.spec.component,
+            "device_id": record.device_id, "type": raw.get("type"), "subtype": raw.get("subtype"),
+            "topic": raw.get("topic"), "payload": raw.get("payload"),
+            "last_fired": record.state}
+
+
+def iso_time(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
+
+
+def is_migrate(payload: bytes | bytearray) -> bool:
+    """``{"migrate_discovery": true}`` (or ``migr_discvry``), HA's handshake payload."""
+    if not payload or len(payload) > 64 or payload.lstrip()[:1] != b"{":
+        return False
+    try:
+        body = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(body, dict) and len(body) == 1 \
+        and (body.get("migrate_discovery") is True or body.get("migr_discvry") is True)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from spark.core.errors import ServiceError
+from spark.core.errors import ServiceError, TemplateError
 from spark.core.events import EventBus, HubEvent, StateChanged
 from spark.core.platforms import platform_for, service_names
 from spark.core.topics import TopicLayout
@@ -52,6 +52,7 @@ class Command:
     assume: dict[str, Any] | None = None  # optimistic: the attributes taken at once
     optimistic: bool = False
     state: str | None = None  # the state the call sets (taken at once when optimistic)
+    memo: dict[str, Any] | None = None  # the platform's memory the call sets (Order.memo)
 
     @property
     def messages(self) -> tuple[tuple[str, str], ...]:
@@ -90,8 +91,11 @@ class Services:
                     raise ServiceError(f"{entity.entity_id} has no {pub.topic_key}: cannot "
                                        f"{service} with {sorted(data)}")
                 tpl = entity.template(pub.template_key) if pub.template_key else None
-                payload = (tpl.render_command(pub.value, **(pub.variables or {}))
-                           if tpl is not None else _text(pub.value))
+                try:
+                    payload = (tpl.render_command(pub.value, **(pub.variables or {}))
+                               if tpl is not None else _text(pub.value))
+                except TemplateError as exc:  # nothing is published yet: the caller may retry
+                    raise ServiceError(f"{entity.entity_id}: {pub.template_key}: {exc}") from exc
                 target = command_target(self._layout, entity.entity_id, topic, spec.node_id,
                                         own, bool(spec.retain))
                 messages.append((target.topic, payload))
@@ -101,16 +105,23 @@ class Services:
                 raise ServiceError(f"{entity.entity_id} has no command topic (read-only)")
             payload = order.payload
             if spec.command_template:
-                payload = self.registry.templates.compile(
-                    spec.command_template).render_command(payload)
+                try:
+                    payload = self.registry.templates.compile(
+                        spec.command_template).render_command(payload)
+                except TemplateError as exc:
+                    raise ServiceError(f"{entity.entity_id}: command_template: {exc}") from exc
             target = command_target(self._layout, entity.entity_id, spec.command_topic,
                                     spec.node_id, own, bool(spec.retain))
             messages.append((target.topic, payload))
             retain = target.retain
-        optimistic = platform.optimistic(entity)
+        optimistic = (order.optimistic if order.optimistic is not None
+                      else platform.optimistic(entity))
+        if not messages:
+            raise ServiceError(f"{entity.entity_id}: {service} publishes nothing")
         (topic, payload), *extra = messages
+        assume = order.assume if optimistic or order.assume_always else None
         return Command(topic, payload, None if optimistic else expect, spec.qos or 0, retain,
-                       tuple(extra), order.assume if optimistic else None, optimistic, expect)
+                       tuple(extra), assume, optimistic, expect, order.memo)
 
     def check(self, service: str, entity_id: str, data: dict[str, Any]) -> Command:
         """The command :meth:`call` would publish, unpublished (``core.services.ServiceCaller``:
@@ -120,7 +131,21 @@ class Services:
             raise ServiceError(f"unknown entity {entity_id}")
         if not entity.available:
             raise ServiceError(f"{entity_id} is unavailable")
+        if entity.disabled_by_default:
+            raise ServiceError(f"{entity_id} is disabled (enabled_by_default: false)")
         return self.build(service, entity, data)
+
+    def published(self, entity_id: str, command: Any) -> None:
+        """A command from :meth:`check` was published by its caller (the cloud source): an
+        optimistic entity takes its state now, as after :meth:`call`."""
+        entity = self.registry.get(entity_id)
+        if entity is not None and isinstance(command, Command):
+            self._applied(entity, command)
+
+    def _applied(self, entity: EntityRecord, cmd: Command) -> None:
+        if cmd.optimistic or cmd.assume or cmd.memo:
+            self.registry.assume(entity, cmd.state if cmd.optimistic else None, cmd.assume or {},
+                                 cmd.memo)
 
     async def call(
         self, service: str, entity_id: str, data: dict[str, Any] | None = None,
@@ -134,6 +159,9 @@ class Services:
             raise ServiceError(f"unknown entity {entity_id!r}")
         if not entity.available:
             raise ServiceError(f"{entity_id} is unavailable")
+        if entity.disabled_by_default:
+            raise ServiceError(f"{entity_id} is disabled (its config says enabled_by_default: "
+                               "false)")
         cmd = self.build(service, entity, data or {})
         fut: asyncio.Future[str] | None = None
         if wait and cmd.expect is not None and not _same(entity.state, cmd.expect):
@@ -141,8 +169,7 @@ class Services:
             self._waiters.setdefault(entity_id, []).append((cmd.expect, fut))
         for topic, payload in cmd.messages:
             self._publish(topic, payload, cmd.qos, cmd.retain)
-        if cmd.optimistic:
-            self.registry.assume(entity, cmd.state, cmd.assume or {})
+        self._applied(entity, cmd)
         result: dict[str, Any] = {"entity_id": entity_id, "service": service,
                                   "topic": cmd.topic, "payload": cmd.payload}
         if cmd.extra:

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from spark.core.mqtt import MqttClient
     from spark.core.supervisor import Supervisor
     from spark.core.topics import TopicLayout
+    from spark.hub.ask import Assistant
     from spark.hub.llm.service import LlmService
     from spark.hub.recorder import Recorder
     from spark.hub.registry import Registry
@@ -58,6 +59,12 @@ class HubView(Protocol):
     @property
     def llm(self) -> LlmService | None:
         """The LLM router (``/api/llm/*``); None: no ``llm.backends`` configured."""
+        ...
+
+    @property
+    def assistant(self) -> Assistant:
+        """The hub's ``ask`` (``POST /api/llm/ask``, the panel's Assistant page): the
+        conversation agent, its conversations (bounded) and its config."""
         ...
 
     @property

@@ -45,6 +45,7 @@ START_TIMEOUT = 60.0  # up in 1-2.5 s measured; generous for a loaded CI box
 STOP_TIMEOUT = 10.0
 
 N_EMBD, N_LAYER, N_HEAD, N_HEAD_KV, N_FF, N_CTX = 64, 2, 4, 4, 128, 512
+N_CTX_TOOLS = 4096
 N_MERGES = 200
 SEED = 1616
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
@@ -232,7 +233,10 @@ def engine_config(model: Path, name: str, port: int) -> dict[str, object]:
             {**common, "model_alias": f"{name}-chat"},
             {**common, "model_alias": f"{name}-embed", "embedding": True},
             # Tool calls: output constrained to the tools' JSON schema, even on random weights.
-            {**common, "model_alias": f"{name}-tools", "chat_format": "chatml-function-calling"},
+            # Its prompt (the format's instructions, each tool's schema) is long in this small
+            # vocabulary's tokens: a larger context than the model's 512 (llama.cpp allows it).
+            {**common, "model_alias": f"{name}-tools", "chat_format": "chatml-function-calling",
+             "n_ctx": N_CTX_TOOLS},
         ],
     }
 

@@ -227,8 +227,9 @@ class OllamaFront:
         alias = m.tools if req.tools and m.tools else m.chat
         body = {"model": alias, "messages": to_openai_messages(req.messages),
                 **sampling(req.options, req.format)}
-        if req.tools:
+        if req.tools:  # Ollama lets the model choose; llama-cpp-python calls none without "auto"
             body["tools"] = req.tools
+            body["tool_choice"] = "auto"
         turn = _Turn(req, "/v1/chat/completions", body, "chat")
         if not req.stream or req.tools:  # tool calls come whole from the engine
             return await self._whole(turn)

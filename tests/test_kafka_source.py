@@ -273,3 +273,23 @@ async def test_the_hub_runs_no_cloud_source_unless_configured(broker, kafka):
         cfg = broker.spark_config(bridges={"sinks": sinks})
         async with running_hub(cfg, broker.passwords["hub"]) as hub:
             assert hub.cloud_sources == {} and cloud_tasks() == set()
+
+
+async def test_cloud_command_on_an_optimistic_entity_sets_its_state(broker, cfg, kafka):
+    """A third-party switch with no state topic is optimistic (HA): a command from the cloud
+    sets its state at once, as one from the panel does."""
+    plug = "switch.garden_pump"
+    await publish_as(cfg, "zigbee2mqtt", broker.passwords["zigbee2mqtt"], [
+        ("homeassistant/switch/0x00124b0001/pump/config", orjson.dumps({
+            "unique_id": "0x00124b0001_pump", "object_id": "garden_pump", "name": "Pump",
+            "command_topic": "zigbee2mqtt/garden/set"}), True)])
+    kcfg = kafka_config(kafka.bootstrap, allow_entities=["switch.*"])
+    async with edge(broker, cfg) as (hub, _node), source(hub, kcfg) as src:
+        await wait_for(lambda: hub.registry is not None and hub.registry.get(plug) is not None,
+                       10, what="the pump discovered")
+        assert state(hub, plug) is None
+        await send(kafka.bootstrap, "cloud.commands", command("c-opt", plug), key=plug.encode())
+        await wait_for(lambda: state(hub, plug) == "on", 10, what="the pump assumed on")
+        await wait_for(lambda: src.stats.executed == 1, 10)
+    await publish_as(cfg, "zigbee2mqtt", broker.passwords["zigbee2mqtt"], [
+        ("homeassistant/switch/0x00124b0001/pump/config", b"", True)])

@@ -56,9 +56,9 @@ async def test_discovery_payloads_as_home_assistant_reads_them(broker, cfg):
         assert PLATFORM_TOPICS[platform] <= body.keys(), (platform, key)
         if "command_topic" in body:
             assert body["command_topic"] == f"spark/sim1/{key}/set"
-        assert body["availability_mode"] == "all"
-        assert [a["topic"] for a in body["availability"]] == [
-            "spark/sim1/availability", "spark/hub/availability"]
+        # the node's own will only: HA controls it while the hub is down (issue 17)
+        assert "availability_mode" not in body
+        assert [a["topic"] for a in body["availability"]] == ["spark/sim1/availability"]
         dev = body["device"]
         assert dev["identifiers"] == [node.unique_prefix]
         assert dev["manufacturer"] == "Prime Spark" and dev["model"] == "Simulated node"

@@ -138,3 +138,101 @@ def test_force_update_reports_an_unchanged_state():
     for _ in range(3):
         reg.on_message(message("m/p", "5"))
     assert events.queue.qsize() == 3
+
+
+Z2M_DEVICE = {"identifiers": ["zigbee2mqtt_0x00158d0001a2b3c4"], "name": "Hall remote",
+              "model": "Wireless remote switch", "model_id": "WXKG01LM",
+              "connections": [["zigbee", "0x00158d0001a2b3c4"]]}
+
+
+def test_device_trigger_fires_an_event_with_its_type_subtype_and_device():
+    """Zigbee2MQTT announces each remote action as a device trigger (HA: not an entity)."""
+    from spark.core.events import EntityFired
+
+    reg, bus, subscribed = make_registry()
+    fired = bus.subscribe((EntityFired,))
+    for action in ("single", "double"):
+        discover(reg, f"homeassistant/device_automation/0x00158d0001a2b3c4/action_{action}/config",
+                 {"automation_type": "trigger", "type": "action", "subtype": action,
+                  "payload": action, "topic": "zigbee2mqtt/Hall remote/action",
+                  "device": Z2M_DEVICE, "origin": {"name": "Zigbee2MQTT"}})
+    assert subscribed == ["zigbee2mqtt/Hall remote/action"]
+    assert len(reg.triggers) == 2 and not reg.entities
+    device = reg.devices["zigbee2mqtt_0x00158d0001a2b3c4"]
+    assert device.model_id == "WXKG01LM"
+    assert device.connections == [("zigbee", "0x00158d0001a2b3c4")]
+    assert sorted(device.triggers) == ["device_trigger.hall_remote_action_double",
+                                       "device_trigger.hall_remote_action_single"]
+    reg.on_message(message("zigbee2mqtt/Hall remote/action", "double"))
+    reg.on_message(message("zigbee2mqtt/Hall remote/action", "hold"))  # no trigger for it
+    event = fired.queue.get_nowait()
+    assert (event.entity_id, event.event_type) == ("device_trigger.hall_remote_action_double",
+                                                   "action")
+    assert event.data == {"subtype": "double", "payload": "double",
+                          "device_id": "zigbee2mqtt_0x00158d0001a2b3c4"}
+    assert fired.queue.empty()
+    assert [t["subtype"] for t in reg.snapshot()["triggers"]] == ["single", "double"]
+    reg.on_discovery(message(
+        "homeassistant/device_automation/0x00158d0001a2b3c4/action_single/config", b"",
+        retain=True))
+    reg.on_discovery(message(
+        "homeassistant/device_automation/0x00158d0001a2b3c4/action_double/config", b"",
+        retain=True))
+    assert not reg.triggers and not reg.devices and subscribed == []
+
+
+def test_tag_scanner_fires_tag_scanned_with_the_rendered_id():
+    from spark.core.events import EntityFired
+
+    reg, bus, _ = make_registry()
+    fired = bus.subscribe((EntityFired,))
+    discover(reg, "homeassistant/tag/reader/config", {
+        "topic": "tasmota/reader/tele/RESULT", "value_template": "{{ value_json.PN532.UID }}",
+        "device": {"identifiers": ["reader"], "name": "Door reader"}})
+    reg.on_message(message("tasmota/reader/tele/RESULT", '{"PN532": {"UID": "E9F35959"}}'))
+    reg.on_message(message("tasmota/reader/tele/RESULT", '{"PN532": {"UID": ""}}'))  # ignored
+    event = fired.queue.get_nowait()
+    assert event.event_type == "tag_scanned" and event.data["tag_id"] == "E9F35959"
+    assert fired.queue.empty()
+
+
+def test_event_entity_state_is_an_iso_timestamp():
+    from datetime import datetime
+
+    reg, _, _ = make_registry()
+    discover(reg, "homeassistant/event/door/bell/config", {
+        "unique_id": "bell", "object_id": "bell", "state_topic": "door/bell",
+        "event_types": ["press"]})
+    reg.on_message(message("door/bell", '{"event_type": "press"}'))
+    state = reg.get("event.bell").state
+    assert datetime.fromisoformat(state).tzinfo is not None
+
+
+def test_enabled_by_default_false_registers_the_entity_disabled_without_state():
+    reg, _, subscribed = make_registry()
+    discover(reg, "homeassistant/sensor/0x1/linkquality/config", {
+        "unique_id": "0x1_lqi", "object_id": "lqi", "state_topic": "z2m/plug",
+        "value_template": "{{ value_json.linkquality }}", "enabled_by_default": False})
+    record = reg.get("sensor.lqi")
+    assert record is not None and record.as_dict()["enabled"] is False
+    assert subscribed == []
+    reg.on_message(message("z2m/plug", '{"linkquality": 80}'))
+    assert record.state is None
+
+
+async def test_off_delay_turns_a_button_off_after_each_press():
+    """A Tasmota button sends only ON: with off_delay every press shows as on -> off."""
+    import asyncio
+
+    reg, bus, _ = make_registry()
+    changes = bus.subscribe((StateChanged,))
+    discover(reg, "homeassistant/binary_sensor/tasmota/button1/config", {
+        "unique_id": "btn1", "object_id": "btn1", "state_topic": "stat/tasmota/BUTTON1",
+        "payload_on": "ON", "off_delay": 0.05})
+    seen: list[str | None] = []
+    for _ in range(3):
+        reg.on_message(message("stat/tasmota/BUTTON1", "ON"))
+        for _ in range(2):
+            async with asyncio.timeout(5):
+                seen.append((await changes.get()).new_state)
+    assert seen == ["on", "off"] * 3

@@ -129,6 +129,19 @@ async def test_a_viewer_sees_states_but_no_controls(lab: tuple[Any, Any, Any], t
         await user.should_see("This page needs the admin role.")
 
 
+async def test_without_llm_backends_the_assistant_pages_name_the_key(
+        lab: tuple[Any, Any, Any], tmp_path: Path) -> None:
+    cfg, hub, _node = lab
+    async with simulated_panel(cfg, hub, tmp_path) as (_panel, new_user):
+        user = new_user()
+        await sign_in(user, "admin", ADMIN_PW)
+        await user.should_not_see("LLM routing")  # not in the menu without a router
+        for path in ("/assistant", "/routing"):
+            await user.open(path)
+            await user.should_see("No LLM backend is configured: add at least one under "
+                                  "llm.backends")
+
+
 async def test_controls_wait_for_the_device(lab: tuple[Any, Any, Any], tmp_path: Path,
                                             broker: Any) -> None:
     cfg, hub, node = lab

@@ -29,13 +29,23 @@ ENV_PREFIX = "SPARK__"
 def load_config(path: str | Path | None, env: Mapping[str, str] | None = None) -> SparkConfig:
     """Load ``path`` (None: embedded defaults) and apply environment overrides."""
     if path is None:
-        return load_config_text("", source="<defaults>", env=env)
+        return with_identity_file(load_config_text("", source="<defaults>", env=env), None)
     p = Path(path)
     try:
         text = p.read_text()
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read config file ({exc.strerror}); check the path") from exc
-    return load_config_text(text, source=str(p), env=env)
+    return with_identity_file(load_config_text(text, source=str(p), env=env), p)
+
+
+def with_identity_file(cfg: SparkConfig, path: Path | None) -> SparkConfig:
+    """``hub.identity_file`` when not given: beside the config file, so that it moves with
+    it (``spark.yaml`` -> ``spark.identity.json``); ``.spark/identity.json`` without one."""
+    if cfg.hub.identity_file is not None:
+        return cfg
+    where = path.with_name(f"{path.stem}.identity.json") if path is not None \
+        else Path(".spark") / "identity.json"
+    return cfg.model_copy(update={"hub": cfg.hub.model_copy(update={"identity_file": where})})
 
 
 def load_config_text(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -10,6 +11,7 @@ from spark.bridges.config import BridgesConfig, BridgeSettings
 from spark.core.agent.settings import AgentSettings
 from spark.core.config.base import StrictModel
 from spark.core.config.mqtt import MqttConfig, _segment
+from spark.hub.ask import AskConfig
 from spark.hub.broker.config import BrokerConfig, BrokerSettings, NodeAccount
 from spark.hub.llm.config import LlmConfig
 from spark.hub.policy import PolicyConfig
@@ -27,8 +29,36 @@ class HubConfig(StrictModel):
         "config per node (HA >= 2024.11).",
     )
     request_timeout: float = Field(5.0, gt=0, description="Seconds to wait for a node's answer.")
+    site: str = Field(
+        "home",
+        description="This installation's id in Home Assistant unique ids and device "
+        "identifiers (spark_<site>_<node>_<entity>): give each Prime Spark install that "
+        "shares one Home Assistant its own. Never derived from the hardware, so a replaced "
+        "board or SD card keeps every entity.",
+    )
+    identity_file: Path | None = Field(
+        None,
+        description="Where a node keeps the unique-id prefix it adopted from an install made "
+        "before hub.site existed (hardware-based ids). Default: beside the config file "
+        "(<config>.identity.json; .spark/identity.json without one). Copy it with the config "
+        "to a new board.",
+    )
+    gate_availability: bool = Field(
+        False,
+        description="Also list the hub's availability on every node entity (mode all): Home "
+        "Assistant then shows a node's entities unavailable, and cannot control them, while "
+        "the hub is down. Off: each node's entities follow only the node's own will.",
+    )
+    migrate_settle: float = Field(
+        3.0, ge=0, le=300,
+        description="Seconds a node waits, after switching discovery_mode with Home "
+        "Assistant's migrate_discovery handshake, before clearing the old discovery topics.",
+    )
     policy: PolicyConfig = Field(default_factory=PolicyConfig, description="Who may make the "
                                  "hub call which services on which entities.")
+    ask: AskConfig = Field(default_factory=AskConfig, description="The assistant behind the "
+                           "hub's ask (RPC, POST /api/llm/ask): prompt, memory, the entities "
+                           "it may act on (expose; none by default) and its tool-loop bounds.")
     # Discovery is untrusted: these bound the registry's memory (~6 KB per entity: 20,000 is
     # ~120 MB on a Pi) while leaving 10x room over a big home (a 200-device Zigbee mesh has
     # ~2,000 entities). A publisher is a config's discovery node id (else device, else origin).
@@ -43,7 +73,7 @@ class HubConfig(StrictModel):
         "register; a Zigbee2MQTT or ESPHome device has tens.",
     )
 
-    @field_validator("id")
+    @field_validator("id", "site")
     @classmethod
     def _id(cls, v: str) -> str:
         return _segment(v)
@@ -85,7 +115,10 @@ class SparkConfig(StrictModel):
         """What every node agent (and the hub's) takes from this file besides its own section."""
         return AgentSettings(mqtt=self.mqtt, hub_id=self.hub.id,
                              discovery_mode=self.hub.discovery_mode,
-                             request_timeout=self.hub.request_timeout)
+                             request_timeout=self.hub.request_timeout, site=self.hub.site,
+                             identity_file=self.hub.identity_file,
+                             hub_availability=self.hub.gate_availability,
+                             migrate_settle=self.hub.migrate_settle)
 
     def broker_settings(self) -> BrokerSettings:
         """What the broker side reads (``spark.hub.broker``)."""

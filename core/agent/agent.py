@@ -33,6 +33,8 @@ from spark.core.agent.discovery import (
 )
 from spark.core.agent.entities import BinarySensor, Entity, Sensor
 from spark.core.agent.hwid import hardware_id
+from spark.core.agent.identity import IdentityStore, site_prefix
+from spark.core.agent.keeper import DiscoveryKeeper
 from spark.core.agent.ownership import PROBE_TIMEOUT, NodeIdTaken, Owner, live_owners
 from spark.core.agent.repair import RepairBudget
 from spark.core.agent.settings import AgentSettings
@@ -93,7 +95,11 @@ class NodeAgent(Generic[ConfigT]):
         self.node_id = ctx.node.id
         self.layout = ctx.layout
         self.hub_id = ctx.settings.hub_id
-        self.hwid = hardware_id(ctx.node.hardware_id)
+        self.hwid = hardware_id(ctx.node.hardware_id)  # the device's serial number only
+        self._identity = IdentityStore(ctx.settings.identity_file)
+        stored = self._identity.get(self.node_id)
+        self._prefix = stored or site_prefix(ctx.settings.site, self.node_id)
+        self._keeper = DiscoveryKeeper(self, identity_pinned=stored is not None)
         self.started_at = datetime.now(UTC).replace(microsecond=0)
         self._t0 = time.monotonic()
         self.entities: dict[str, Entity] = {}
@@ -144,11 +150,13 @@ class NodeAgent(Generic[ConfigT]):
     # ---- entity API -------------------------------------------------------------------
     @property
     def unique_prefix(self) -> str:
-        return f"spark_{self.hwid}_{self.node_id}".replace("-", "_")
+        """``spark_<site>_<node>``, or the prefix adopted from an earlier install (see
+        core.agent.identity): never the hardware's, so a new board keeps every entity."""
+        return self._prefix
 
     def discovery_context(self) -> DiscoveryContext:
         return DiscoveryContext(self.layout, self.node_id, self.hub_id, self.unique_prefix,
-                                self.device_info())
+                                self.device_info(), self.settings.hub_availability)
 
     def add_entity(self, entity: Entity, handler: CommandHandler | None = None) -> None:
         if entity.key in self.entities:
@@ -355,6 +363,10 @@ class NodeAgent(Generic[ConfigT]):
         parsed = self.layout.parse_discovery(msg.topic)
         if parsed is None:
             return
+        if self._keeper.collect(msg):
+            return  # retained: reconciled before the announce (core.agent.keeper)
+        if msg.topic in self._keeper.migrating:
+            return  # our own handshake on an old topic (cleared once it is done)
         if self.settings.discovery_mode == "device":
             key = "__device__" if parsed.is_device else None
         else:
@@ -458,6 +470,8 @@ class NodeAgent(Generic[ConfigT]):
                                  self._on_own_discovery, 1)
                 client.subscribe(self.layout.device_discovery(self.node_id),
                                  self._on_own_discovery, 1)
+                client.subscribe(self.layout.owner_probe(self.node_id),
+                                 self._keeper.on_marker, 1)
                 # the wildcard, not our exact topic: an exact filter would keep the hub's
                 # registry from subscribing to it (and getting it retained) for its entities
                 client.subscribe(self.layout.all_availability(), self._on_own_availability, 1)
@@ -483,7 +497,33 @@ class NodeAgent(Generic[ConfigT]):
         await self._stop.wait()
 
     async def _on_connected(self) -> None:
+        """Read back what the broker retained under our id, reconcile it (identity, mode
+        switch, dropped entities: core.agent.reconcile), then announce."""
+        retained = await self._keeper.read_back()
+        if self._leaving:
+            return  # stopped while reading back: our offline is out, never follow it online
+        if retained is not None:
+            self._keeper.reconcile(retained)
         self.announce(force=True)
+
+    async def entities_settled(self) -> None:
+        """Returns once the entities this node has at start are declared. A kind that adds
+        entities as it finds its hardware (mounts, VPN peers) overrides it, so that a retained
+        config is not taken for a dropped entity just because its entity is not added yet."""
+
+    def adopt_prefix(self, prefix: str) -> None:
+        """Use the unique-id prefix HA already knows this node by (core.agent.identity), and
+        keep it in the identity file beside the config."""
+        self._prefix = prefix
+        self._identity.put(self.node_id, prefix)
+        self._published.clear()  # every config changes: publish them all again
+
+    def mark_removed(self, markers: dict[str, str]) -> None:
+        """Components (key -> platform) the device config sends as removed from now on."""
+        for key, platform in markers.items():
+            self._removed.setdefault(key, platform)
+        if markers and self.settings.discovery_mode == "device" and self.client is not None:
+            self._publish_device_config()
 
     async def _rpc_ping(self, params: dict[str, Any], caller: str) -> dict[str, Any]:
         return {"node": self.node_id, "kind": self.kind,
@@ -497,6 +537,7 @@ class NodeAgent(Generic[ConfigT]):
             task.cancel()
         if self._announce_task is not None:
             self._announce_task.cancel()
+        self._keeper.cancel()
         client = self.client
         if client is not None and client.connected:
             with contextlib.suppress(Exception):

@@ -15,7 +15,8 @@ class NodeConfigBase(StrictModel):
     name: str | None = Field(None, description="Device name shown in Home Assistant.")
     area: str | None = Field(None, description="Suggested area in Home Assistant.")
     hardware_id: str | None = Field(
-        None, description="Stable hardware id; default: Pi serial, /etc/machine-id or MAC."
+        None, description="The device's serial number in Home Assistant; default: Pi serial, "
+        "/etc/machine-id or MAC. Never part of unique ids (those come from hub.site)."
     )
     username: str | None = Field(None, description="Broker login; default: the node id.")
     password: SecretStr | None = Field(None, description="Broker password; prefer password_file.")

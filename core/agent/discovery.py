@@ -53,17 +53,26 @@ class DiscoveryContext:
     layout: TopicLayout
     node_id: str
     hub_id: str
-    unique_prefix: str  # "spark_<hwid>_<node>"
+    unique_prefix: str  # "spark_<site>_<node>" (core.agent.identity)
     device: DeviceInfo
+    hub_availability: bool = False  # also gate on the hub's availability (opt-in)
 
     def availability(self) -> list[dict[str, str]]:
+        """The node's own will topic; with ``hub_availability`` the hub's too (then HA needs
+        both online: mode ``all``). By default a node's entities stay controllable from HA
+        while the hub is down: commands go from HA through the broker to the node."""
         topics = [self.layout.availability(self.node_id)]
-        if self.hub_id != self.node_id:
+        if self.hub_availability and self.hub_id != self.node_id:
             topics.append(self.layout.availability(self.hub_id))
         return [
             {"topic": t, "payload_available": ONLINE, "payload_not_available": OFFLINE}
             for t in topics
         ]
+
+    def availability_fields(self) -> dict[str, Any]:
+        avail = self.availability()
+        return {"availability": avail, "availability_mode": "all"} if len(avail) > 1 \
+            else {"availability": avail}
 
 
 def entity_name(name: str | None, device_name: str) -> str | None:
@@ -112,8 +121,7 @@ def _entity_body(entity: Entity, ctx: DiscoveryContext) -> dict[str, Any]:
 def entity_config(entity: Entity, ctx: DiscoveryContext) -> dict[str, Any]:
     """Per-entity config for ``<prefix>/<platform>/<node>/<key>/config``."""
     body = _entity_body(entity, ctx)
-    body["availability"] = ctx.availability()
-    body["availability_mode"] = "all"
+    body.update(ctx.availability_fields())
     body["device"] = ctx.device.payload()
     body["origin"] = ORIGIN
     return body
@@ -137,7 +145,9 @@ def device_config(
     return {
         "device": ctx.device.payload(),
         "origin": ORIGIN,
-        "availability": ctx.availability(),
-        "availability_mode": "all",
+        **ctx.availability_fields(),
         "components": cmps,
     }
+
+
+MIGRATE = b'{"migrate_discovery":true}'  # HA >= 2024.11's handshake (core.agent.reconcile)

@@ -1,4 +1,5 @@
-"""A stable hardware id for device identifiers and unique ids (never derived from names)."""
+"""The hardware's id, shown as the device's serial number in Home Assistant. Unique ids and
+device identifiers never use it (a new board would be a new device): see core.agent.identity."""
 
 from __future__ import annotations
 

@@ -233,6 +233,28 @@ class DiscoveredEntity(BaseModel):
             raise ValueError(f"{self.component} needs {', '.join(map(repr, missing))}")
         return self
 
+    # ---- compact storage (the registry keeps tens of thousands of these) -----------------
+    def compact(self) -> None:
+        """Drop the fields that hold their default from this instance's storage (they read
+        back as the class's default, see :meth:`__getattr__`): a config sets a handful of the
+        schema's fifty-odd keys, and a fifty-key dict per entity was a fifth of the registry's
+        memory. The instance is frozen, so nothing is ever written back."""
+        defaults = _defaults(type(self))
+        kept = {}
+        for name, value in self.__dict__.items():
+            default = defaults.get(name, _MISSING)
+            if value is default or (type(value) is type(default) and value == default):
+                continue
+            kept[name] = value
+        object.__setattr__(self, "__dict__", kept)  # a new, small dict (dicts never shrink)
+
+    def __getattr__(self, name: str) -> Any:
+        # Reached only for names missing from the instance: a field compact() dropped.
+        try:
+            return _defaults(type(self))[name]
+        except KeyError:
+            return super().__getattr__(name)  # type: ignore[misc]
+
     @property
     def key(self) -> str:
         """Stable registry key: ``unique_id``, else component, node and object id."""
@@ -270,6 +292,20 @@ class DiscoveredEntity(BaseModel):
         for spec in self.availability:
             found[spec.topic] = None
         return tuple(found)
+
+
+_MISSING = object()
+
+
+def _defaults(cls: type[DiscoveredEntity]) -> dict[str, Any]:
+    """Each field's default (computed once per class, kept on the class)."""
+    found = cls.__dict__.get("spark_field_defaults")
+    if found is None:
+        found = {name: info.get_default(call_default_factory=True)
+                 for name, info in cls.model_fields.items() if not info.is_required()}
+        found.pop("raw", None)
+        type.__setattr__(cls, "spark_field_defaults", found)
+    return found  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True, slots=True)

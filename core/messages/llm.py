@@ -10,14 +10,26 @@ Wire form of a request (JSON)::
 
 A request is *deterministic* (cacheable) when ``temperature`` is 0 or ``cache`` is true;
 ``cache: false`` turns the cache off for that request. :meth:`LlmRequest.cache_key` hashes only
-what does not depend on the backend (model role, messages or prompt, options).
+what does not depend on the backend (model role, messages or prompt, options, tools).
+
+Tools (function calling, as OpenAI's ``tools`` / ``tool_calls`` and Ollama's ``/api/chat``
+``tools`` / ``message.tool_calls``): a request may carry ``tools`` (:class:`ToolSpec`: a name,
+a description, a JSON schema of the arguments) and ``tool_choice``; the answer may then carry
+``tool_calls`` (:class:`ToolCall`: an id, the tool's name, the arguments as the JSON text the
+model wrote, unchecked) instead of, or beside, text. The caller answers each call with a
+``tool`` message (``tool_call_id``, ``name``) after the ``assistant`` message that holds the
+calls::
+
+    {"role": "assistant", "content": "", "tool_calls": [{"id": "call_0", "name": "turn_on",
+     "arguments": "{\"entity_id\": \"switch.lamp\"}"}]}
+    {"role": "tool", "content": "{\"ok\": true}", "tool_call_id": "call_0", "name": "turn_on"}
 """
 
 from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -39,9 +51,39 @@ class _Strict(BaseModel):
         return orjson.dumps(self.model_dump(mode="json", exclude_none=True))
 
 
+TOOL_NAME = r"^[a-zA-Z0-9_-]{1,64}$"  # OpenAI's rule for function names
+MAX_TOOLS = 64
+MAX_TOOL_CALLS = 32
+MAX_ARGUMENTS = 64_000  # characters of one call's arguments as received (the agent bounds less)
+
+
+class ToolSpec(_Strict):
+    """A function the model may call: its name, what it does, its arguments' JSON schema."""
+
+    name: str = Field(pattern=TOOL_NAME)
+    description: str = Field("", max_length=2000)
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object",
+                                                                "properties": {}},
+                                       description="JSON schema of the arguments (an object).")
+
+
+class ToolCall(_Strict):
+    """A call the model asked for. ``arguments`` is the JSON text as the engine gave it (an
+    Ollama object is serialised): not validated here, the caller checks it."""
+
+    id: str = Field(min_length=1, max_length=200)
+    name: str = Field(max_length=200)
+    arguments: str = Field("{}", max_length=MAX_ARGUMENTS)
+
+
 class ChatMessage(_Strict):
     role: Role
     content: str = Field(max_length=200_000)
+    tool_calls: list[ToolCall] | None = Field(None, max_length=MAX_TOOL_CALLS,
+                                              description="assistant: the calls it made.")
+    tool_call_id: str | None = Field(None, max_length=200, description="tool: the call "
+                                     "answered.")
+    name: str | None = Field(None, max_length=200, description="tool: the tool's name.")
 
 
 class LlmOptions(_Strict):
@@ -63,6 +105,11 @@ class LlmRequest(_Strict):
     stream: bool = Field(False, description="Stream chunks before the result.")
     prefer: Tier | None = Field(None, description="Try this tier first, if the route has it.")
     cache: bool | None = Field(None, description="True: cache even when sampling; False: never.")
+    tools: list[ToolSpec] | None = Field(None, min_length=1, max_length=MAX_TOOLS,
+                                         description="Functions the model may call.")
+    tool_choice: str | None = Field(None, max_length=64, description="'auto' (the default "
+                                    "with tools), 'none', 'required', or a tool's name to force "
+                                    "that tool (OpenAI backends; Ollama has no such option).")
 
     @model_validator(mode="after")
     def _one_input(self) -> LlmRequest:
@@ -70,6 +117,13 @@ class LlmRequest(_Strict):
             raise ValueError("give either messages or prompt (exactly one)")
         if self.system is not None and self.prompt is None:
             raise ValueError("system goes with prompt; with messages use a system message")
+        if self.tools is not None and self.messages is None:
+            raise ValueError("tools go with messages, not with prompt")
+        if self.tool_choice is not None:
+            names = {t.name for t in self.tools or []}
+            if self.tool_choice not in ("auto", "none", "required", *names):
+                raise ValueError(f"tool_choice {self.tool_choice!r}: 'auto', 'none', "
+                                 "'required' or the name of one of the tools")
         return self
 
     @property
@@ -88,9 +142,13 @@ class LlmRequest(_Strict):
 
     def cache_key(self) -> str:
         """sha256 of the backend-independent part: model role, the input, the options."""
-        body = {"model": self.model, "messages": [m.model_dump() for m in self.chat()],
-                "prompt": self.prompt is not None,
-                "options": self.options.model_dump(exclude_none=True)}
+        body: dict[str, Any] = {
+            "model": self.model, "prompt": self.prompt is not None,
+            "messages": [m.model_dump(exclude_none=True) for m in self.chat()],
+            "options": self.options.model_dump(exclude_none=True)}
+        if self.tools is not None:
+            body["tools"] = [t.model_dump() for t in self.tools]
+            body["tool_choice"] = self.tool_choice
         return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
     @classmethod
@@ -127,6 +185,9 @@ class LlmResult(_Strict):
     text: str
     done_reason: str | None = None
     source: LlmSource
+    tool_calls: list[ToolCall] | None = Field(None, max_length=MAX_TOOL_CALLS,
+                                              description="The tools the model called (a "
+                                              "request with tools only).")
 
     @classmethod
     def from_payload(cls, payload: bytes | str) -> LlmResult:

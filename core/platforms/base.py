@@ -7,7 +7,8 @@ A platform is a class with a ``name`` and five parts, each overridable:
 - :meth:`Platform.state`: how a state message becomes the state (and attributes, an image, a
   fired event);
 - ``services`` and :meth:`Platform.command`: the services it has and the command payload each
-  publishes (with the state that confirms it);
+  publishes (with the state that confirms it); :meth:`Platform.arguments`: the data each
+  service takes, as JSON schema (the hub's conversation agent offers them as tools);
 - ``control``: the control the panel draws, as data (:class:`Control`; ``ui/controls.py`` maps
   the kind to a widget) and ``display``: how the panel shows the state;
 - ``words``: what voice may say to it, as data (:class:`Words`).
@@ -61,14 +62,17 @@ class Entity(Protocol):
 
     ``attributes`` may be changed in place by :meth:`Platform.state` and
     :meth:`Platform.topic_state` (the registry notices, for platforms that say
-    ``state_attributes = True``); :meth:`template` is the compiled template in a config key
-    (``brightness_value_template`` ...), ``None`` when the config has none.
+    ``state_attributes = True``); ``memo`` is the platform's own memory of the entity, not
+    shown (a light's brightness while it is off); :meth:`template` is the compiled template in
+    a config key (``brightness_value_template`` ...), ``None`` when the config has none.
     """
 
     image: bytes | None
 
     @property
     def entity_id(self) -> str: ...
+    @property
+    def memo(self) -> dict[str, Any]: ...
     @property
     def spec(self) -> DiscoveredEntity: ...
     @property
@@ -104,24 +108,41 @@ class Order:
 
     ``assume`` is what an optimistic entity (see :meth:`Platform.optimistic`) takes at once:
     the attributes to set; its state becomes ``expect`` (unless ``expect`` is None).
+    ``optimistic`` overrides :meth:`Platform.optimistic` for this call where Home Assistant
+    decides per attribute (a cover's tilt without ``tilt_status_topic``, a climate's fan mode
+    without ``fan_mode_state_topic``); None: the platform's rule. With ``assume_always`` the
+    attributes are taken even when the call is not optimistic (its state still waits for the
+    device): HA's light, whose attributes without a state topic of their own are optimistic
+    while its on/off state is not. ``memo`` is what the call sets of the entity's private
+    memory (:attr:`Entity.memo`), taken with the attributes.
     """
 
     payload: str
     expect: str | None  # None: nothing to wait for
     publishes: tuple[Publish, ...] = ()
     assume: dict[str, Any] | None = None
+    optimistic: bool | None = None
+    assume_always: bool = False
+    memo: dict[str, Any] | None = None
 
 
-ControlKind = Literal["toggle", "select", "number", "button"]
+ControlKind = Literal["toggle", "select", "number", "button", "slider", "group", "light"]
 
 
 @dataclass(frozen=True, slots=True)
 class Control:
     """The panel's control for a platform, as data.
 
-    ``kind`` picks the widget; ``on`` / ``off`` are the services a toggle calls and ``on_state``
-    the state it shows as on; ``service`` is what a select, number or button calls and ``field``
-    the data key its value goes in.
+    ``kind`` picks the widget; ``on`` / ``off`` are the services a toggle (or a light: on/off,
+    brightness, colour temperature, colour) calls and ``on_state`` the state it shows as on;
+    ``service`` is what a select, number, slider (0..100) or button calls and ``field`` the
+    data key its value goes in.
+
+    A ``group`` draws its ``parts`` side by side (a cover's open / stop / close buttons and its
+    position slider). A part shows attribute ``value`` (``""``: the state), offers the options
+    in attribute ``options`` (``""``: the config's ``options``), takes its bounds from the
+    attributes named in ``bounds`` (min, max, step), is drawn only when config key ``needs`` is
+    set, and carries a ``label`` (our own text, never the device's).
     """
 
     kind: ControlKind
@@ -130,12 +151,32 @@ class Control:
     on_state: str = "on"
     service: str = ""
     field: str = ""
+    parts: tuple[Control, ...] = ()
+    value: str = ""
+    options: str = ""
+    bounds: tuple[str, str, str] | None = None
+    needs: str = ""
+    label: str = ""
 
     def call(self, value: Any) -> tuple[str, dict[str, Any]]:
-        """The service call for a widget's new value."""
+        """The service call for a widget's new value (a group: its first part's)."""
+        if self.kind == "group":
+            return self.parts[0].call(value)
         if self.kind == "toggle":
             return (self.on if value else self.off), {}
+        if self.kind == "light":  # True / False: on / off; a mapping: turn_on with that data
+            if isinstance(value, dict):
+                return self.on, dict(value)
+            return (self.on if value else self.off), {}
         return self.service, ({self.field: value} if self.field else {})
+
+    def services(self) -> set[str]:
+        """Every service the control (and its parts) may call."""
+        if self.kind == "group":
+            return set().union(*(part.services() for part in self.parts))
+        if self.kind in ("toggle", "light"):
+            return {self.on, self.off}
+        return {self.service}
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,11 +210,20 @@ class Platform:
     # True when state()/topic_state() change attributes: the registry then compares them and
     # reports an attribute-only change (as HA's state_changed with the same state).
     state_attributes: ClassVar[bool] = False
+    # Attributes the platform sets itself, which ``json_attributes_topic`` may not overwrite
+    # (HA's ``_attributes_extra_blocked``: a cover's ``current_position`` ...).
+    blocked_attributes: ClassVar[frozenset[str]] = frozenset()
     control: ClassVar[Control | None] = None
     display: ClassVar[Display] = "value"
     words: ClassVar[Words] = Words()
 
     # ---- state -------------------------------------------------------------------------------
+    def initial(self, entity: Entity) -> str | None:
+        """The state a new (or re-configured) entity starts in, before any message; may set
+        attributes in place (Home Assistant's climate starts ``off`` at 21 degrees without a
+        mode state topic). None: unknown, as most platforms."""
+        return None
+
     def state(self, entity: Entity, payload: bytes) -> Any:
         """The new state string, ``None`` (unknown), ``IGNORE`` or a :class:`Fired` event."""
         tpl = entity.value_tpl  # (render inlined: this runs for every state message)
@@ -190,6 +240,11 @@ class Platform:
         """A message on the topic in config key ``key`` (one of ``state_topics``): the new
         state, ``None`` (unknown) or ``IGNORE`` (attributes may change in place)."""
         return IGNORE
+
+    def revert_after(self, entity: Entity, state: Any) -> tuple[float, str] | None:
+        """``(seconds, state)``: the state this one turns into after that long unless a new
+        message comes first (HA's ``off_delay``); None: it stays."""
+        return None
 
     def optimistic(self, entity: Entity) -> bool:
         """HA's rule: optimistic when the config says so or there is no state topic."""
@@ -219,6 +274,11 @@ class Platform:
             raise PayloadError(f"value_template of {entity.entity_id}: {exc}") from None
 
     # ---- services ----------------------------------------------------------------------------
+    def arguments(self, entity: Entity, service: str) -> dict[str, dict[str, Any]]:
+        """The data ``service`` takes on ``entity`` beside its entity id: each key's JSON
+        schema, all required (none by default: turn_on, press, lock ...)."""
+        return {}
+
     def command(self, entity: Entity, service: str, data: dict[str, Any]) -> Order:
         """The command for ``service`` (one of ``services``) with its ``data``."""
         raise self.refuse(entity, service)

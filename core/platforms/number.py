@@ -31,6 +31,12 @@ class Number(Platform):
             raise PayloadError(f"{entity.entity_id}: {value[:40]!r} is not a number") from None
         return value
 
+    def arguments(self, entity: Entity, service: str) -> dict[str, dict[str, Any]]:
+        spec = entity.spec
+        low = spec.min if spec.min is not None else DEFAULT_MIN
+        high = spec.max if spec.max is not None else DEFAULT_MAX
+        return {"value": {"type": "number", "minimum": low, "maximum": high}}
+
     def command(self, entity: Entity, service: str, data: dict[str, Any]) -> Order:
         if service != "set_value":
             raise self.refuse(entity, service)

@@ -25,6 +25,9 @@ class Select(Platform):
         check_option(entity, value)
         return value
 
+    def arguments(self, entity: Entity, service: str) -> dict[str, dict[str, Any]]:
+        return {"option": {"type": "string", "enum": list(entity.spec.options or [])}}
+
     def command(self, entity: Entity, service: str, data: dict[str, Any]) -> Order:
         if service != "select_option":
             raise self.refuse(entity, service)

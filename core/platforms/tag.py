@@ -1,15 +1,29 @@
-"""``tag``: known to discovery only (its required keys); no state mapping or service yet."""
+"""``tag``: a tag scanner, as Home Assistant's MQTT tag (2025.4): each message on ``topic``
+(through ``value_template``) is a scanned tag id; the registry keeps the scanner beside its
+device (``Registry.triggers``, id ``tag.<...>``) and fires ``EntityFired`` with
+``event_type`` ``tag_scanned`` and the ``tag_id`` (an empty id is ignored, as HA does)."""
 
 from __future__ import annotations
 
-from spark.core.discovery.models import DiscoveredEntity
-from spark.core.platforms.base import Platform
+from typing import Any
+
+from spark.core.discovery.models import DiscoveredEntity, SubTopic
+from spark.core.platforms.base import IGNORE, Entity, Fired, Platform
 
 
 class TagSchema(DiscoveredEntity):
     REQUIRED = ("topic",)
 
+    topic: SubTopic = None
+
 
 class Tag(Platform):
     name = "tag"
     Schema = TagSchema
+    state_topics = ("topic",)
+
+    def topic_state(self, entity: Entity, key: str, payload: bytes) -> Any:
+        tag_id = self.render(entity, payload).strip()
+        if not tag_id:
+            return IGNORE
+        return Fired("tag_scanned", {"tag_id": tag_id[:200]})

@@ -8,6 +8,8 @@ from spark.core.discovery.models import DiscoveredEntity
 from spark.core.errors import ServiceError
 from spark.core.platforms.base import Entity, Order, Platform
 
+MAX_TEXT = 255  # Home Assistant's default max for a text entity
+
 
 class TextSchema(DiscoveredEntity):
     REQUIRED = ("command_topic",)
@@ -17,6 +19,11 @@ class Text(Platform):
     name = "text"
     Schema = TextSchema
     services = ("set_value",)
+
+    def arguments(self, entity: Entity, service: str) -> dict[str, dict[str, Any]]:
+        top = entity.spec.max
+        return {"value": {"type": "string",
+                          "maxLength": int(top) if top is not None and top >= 0 else MAX_TEXT}}
 
     def command(self, entity: Entity, service: str, data: dict[str, Any]) -> Order:
         if service != "set_value":

@@ -1,11 +1,195 @@
-"""``water_heater``: known to discovery only (its power payloads default to ``ON`` / ``OFF``); the
-state is the rendered payload, no service yet."""
+"""``water_heater``, with Home Assistant's MQTT water heater semantics
+(``components/mqtt/water_heater.py`` of HA 2024.8-2025.4).
+
+- State: the operation mode from ``mode_state_topic`` (one of ``modes``, default off, eco,
+  electric, gas, heat_pump, high_demand, performance; ``None`` -> unknown); ``off`` without a
+  mode state topic (or with ``optimistic``), as HA.
+- Attributes: ``current_temperature``, ``temperature`` (target; starts at ``initial``, 110 F =
+  43.3 C, without its state topic), rounded to ``precision`` (tenths in Celsius, whole degrees
+  in Fahrenheit); ``target_temp_high`` / ``target_temp_low`` (None, as HA shows them);
+  with a mode state or command topic: ``operation_mode``, ``operation_list``; ``min_temp`` /
+  ``max_temp`` (110..140 F).
+- Services: ``set_operation_mode`` (``mode_command_template``), ``set_temperature``
+  (``temperature_command_template``; an ``operation_mode`` in the same call is published
+  first, as HA), ``turn_on`` / ``turn_off`` (``payload_on`` / ``payload_off`` to
+  ``power_command_topic``). Values are checked against the modes and min/max.
+- Panel: an operation mode select and a target temperature field.
+"""
 
 from __future__ import annotations
 
-from spark.core.platforms.base import OnOffSchema, Platform
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from spark.core.discovery.models import DiscoveredEntity, OptStr, PubTopic, StrList, SubTopic
+from spark.core.errors import PayloadError, ServiceError
+from spark.core.platforms._values import data_float, data_option, number, show_temp
+from spark.core.platforms.base import IGNORE, Control, Entity, Order, Platform, Publish, Words
+
+TOPICS = {"mode_state_topic": "mode_state_template",
+          "temperature_state_topic": "temperature_state_template",
+          "current_temperature_topic": "current_temperature_template"}
+
+
+def _fahrenheit_to(unit_f: bool, fahrenheit: float) -> float:
+    return fahrenheit if unit_f else (fahrenheit - 32) * 5 / 9
+
+
+class WaterHeaterSchema(DiscoveredEntity):
+    DEFAULTS = {"payload_on": "ON", "payload_off": "OFF"}
+
+    mode_state_topic: SubTopic = None
+    temperature_state_topic: SubTopic = None
+    current_temperature_topic: SubTopic = None
+    mode_command_topic: PubTopic = None
+    temperature_command_topic: PubTopic = None
+    power_command_topic: PubTopic = None
+    modes: StrList = Field(default_factory=lambda: ["off", "eco", "electric", "gas", "heat_pump",
+                                                   "high_demand", "performance"])
+    min_temp: float | None = None
+    max_temp: float | None = None
+    initial: float | None = None
+    precision: float | None = None
+    temperature_unit: OptStr = None
+
+    @field_validator("precision")
+    @classmethod
+    def _precision(cls, value: float | None) -> float | None:
+        if value is not None and value not in (0.1, 0.5, 1.0):
+            raise ValueError("precision must be 0.1, 0.5 or 1.0")
+        return value
+
+    @field_validator("temperature_unit")
+    @classmethod
+    def _unit(cls, value: str | None) -> str | None:
+        if value is not None and value not in ("C", "F"):
+            raise ValueError("temperature_unit must be C or F")
+        return value
+
+    @property
+    def fahrenheit(self) -> bool:
+        return self.temperature_unit == "F"
+
+    @property
+    def shown_precision(self) -> float:
+        if self.precision is not None:
+            return self.precision
+        return 1.0 if self.fahrenheit else 0.1
+
+    def optimistic_for(self, state_topic: str) -> bool:
+        return bool(self.optimistic) or getattr(self, state_topic) is None
+
+    @property
+    def operation_mode(self) -> bool:
+        """HA's ``OPERATION_MODE`` feature: a mode state or command topic."""
+        return bool(self.mode_state_topic or self.mode_command_topic)
+
+
+def _schema(entity: Entity) -> WaterHeaterSchema:
+    spec = entity.spec
+    assert isinstance(spec, WaterHeaterSchema), f"{entity.entity_id} is not a water heater"
+    return spec
 
 
 class WaterHeater(Platform):
     name = "water_heater"
-    Schema = OnOffSchema
+    Schema = WaterHeaterSchema
+    services = ("set_operation_mode", "set_temperature", "turn_on", "turn_off")
+    state_topics = tuple(TOPICS)
+    state_attributes = True
+    blocked_attributes = frozenset({"current_temperature", "max_temp", "min_temp",
+                                    "operation_list", "operation_mode", "temperature",
+                                    "target_temp_high", "target_temp_low"})
+    control = Control("group", parts=(
+        Control("select", service="set_operation_mode", field="operation_mode",
+                options="operation_list", needs="mode_command_topic"),
+        Control("number", service="set_temperature", field="temperature", value="temperature",
+                bounds=("min_temp", "max_temp", ""), needs="temperature_command_topic"),
+    ))
+    words = Words(listed=True)
+
+    def initial(self, entity: Entity) -> str | None:
+        spec = _schema(entity)
+        attrs = entity.attributes
+        precision = spec.shown_precision
+        f = spec.fahrenheit
+        low = spec.min_temp if spec.min_temp is not None else _fahrenheit_to(f, 110)
+        high = spec.max_temp if spec.max_temp is not None else _fahrenheit_to(f, 140)
+        attrs["min_temp"], attrs["max_temp"] = show_temp(low, precision), show_temp(high, precision)
+        attrs.setdefault("current_temperature", None)
+        attrs["target_temp_high"] = attrs["target_temp_low"] = None  # HA shows both, unused
+        if spec.optimistic_for("temperature_state_topic"):
+            start = spec.initial if spec.initial is not None else _fahrenheit_to(f, 110)
+            attrs["temperature"] = show_temp(start, precision)
+        else:
+            attrs.setdefault("temperature", None)
+        if spec.operation_mode:
+            attrs["operation_list"] = list(spec.modes)
+        if spec.optimistic_for("mode_state_topic"):
+            if spec.operation_mode:
+                attrs["operation_mode"] = "off"
+            return "off"
+        return None
+
+    def state(self, entity: Entity, payload: bytes) -> Any:
+        return IGNORE  # the mode has its own topic
+
+    def topic_state(self, entity: Entity, key: str, payload: bytes) -> Any:
+        spec = _schema(entity)
+        tpl = entity.template(TOPICS[key]) or entity.value_tpl
+        value = payload.decode("utf-8", "replace") if tpl is None else tpl.render(payload)
+        what = f"{entity.entity_id} {key.removesuffix('_topic')}"
+        if key == "mode_state_topic":
+            if not value.strip():
+                return IGNORE
+            mode = None if value == "None" else value
+            if mode is not None and mode not in spec.modes:
+                raise PayloadError(f"{what}: {value[:40]!r} is not one of its modes")
+            if spec.operation_mode:  # HA shows operation_mode with OPERATION_MODE only
+                entity.attributes["operation_mode"] = mode
+            return mode
+        if not value:
+            return IGNORE
+        parsed = None if value == "None" else number(value, what)
+        attribute = "temperature" if key == "temperature_state_topic" else "current_temperature"
+        entity.attributes[attribute] = show_temp(parsed, spec.shown_precision)
+        return IGNORE
+
+    def command(self, entity: Entity, service: str, data: dict[str, Any]) -> Order:
+        if service not in self.services:
+            raise self.refuse(entity, service)
+        spec = _schema(entity)
+        if service in ("turn_on", "turn_off"):
+            if not spec.power_command_topic:
+                raise ServiceError(f"{entity.entity_id} cannot {service}: its config has no "
+                                   "power_command_topic")
+            payload = spec.payload_on if service == "turn_on" else spec.payload_off
+            return Order(str(payload), None, publishes=(
+                Publish("power_command_topic", payload, "power_command_template"),),
+                optimistic=True)
+        parts: list[tuple[Publish, bool, dict[str, Any]]] = []
+        mode = None
+        if service == "set_operation_mode" or data.get("operation_mode") is not None:
+            mode = data_option(data, "operation_mode", service, spec.modes)
+            parts.append((Publish("mode_command_topic", mode, "mode_command_template"),
+                          spec.optimistic_for("mode_state_topic"), {"operation_mode": mode}))
+        if service == "set_temperature":
+            attrs = entity.attributes
+            temperature = data_float(data, "temperature", service, attrs.get("min_temp"),
+                                     attrs.get("max_temp"))
+            parts.append((Publish("temperature_command_topic", temperature,
+                                  "temperature_command_template"),
+                          spec.optimistic_for("temperature_state_topic"),
+                          {"temperature": show_temp(temperature, spec.shown_precision)}))
+        publishes = tuple(p for p, _, _ in parts if getattr(spec, p.topic_key, None))
+        if not publishes:
+            keys = ", ".join(p.topic_key for p, _, _ in parts)
+            raise ServiceError(f"{entity.entity_id}: its config has no {keys}")
+        assume = {k: v for _, optimistic, values in parts if optimistic
+                  for k, v in values.items()}
+        mode_optimistic = mode is not None and spec.optimistic_for("mode_state_topic")
+        if assume:
+            return Order(str(publishes[0].value), mode if mode_optimistic else None,
+                         publishes=publishes, assume=assume, optimistic=True)
+        return Order(str(publishes[0].value), mode, publishes=publishes, optimistic=False)

@@ -56,6 +56,14 @@ class OllamaBackendConfig(_BackendBase):
 
 class OpenAiBackendConfig(_BackendBase):
     type: Literal["openai"] = "openai"
+    stream_usage: Literal["replay", "none"] = Field(
+        "none", description="Token counts of a streamed answer when the server sends no "
+        "usage (llama-cpp-python's server ignores stream_options.include_usage; llama.cpp's "
+        "llama-server, Ollama's /v1, vLLM and hosted APIs send it): 'none' (default) leaves "
+        "them unknown; 'replay' sends the same request (same seed) again unstreamed after the "
+        "last chunk and takes the engine's counts from it: a second generation, so it doubles "
+        "the engine's work for streamed answers (the time to first token is untouched). "
+        "Servers that send usage are never replayed.")
 
 
 BackendConfig = Annotated[OllamaBackendConfig | OpenAiBackendConfig, Field(discriminator="type")]

@@ -97,6 +97,7 @@ class LlmRouter:
         self._tasks: list[asyncio.Task[None]] = []
         self._probed = asyncio.Event()  # every backend probed at least once
         self.last_tier: Tier | None = None
+        self.on_activity: Callable[[], None] | None = None  # its figures changed (see _changed)
 
     # -- lifecycle -------------------------------------------------------------------------
     async def __aenter__(self) -> LlmRouter:
@@ -121,6 +122,7 @@ class LlmRouter:
     def _on_probe(self, slot: _Slot) -> Callable[[float | None], None]:
         def probed(ms: float | None) -> None:
             slot.recorder.probed(ms)
+            self._changed()
             if all(s.recorder.healthy is not None for s in self._slots.values()):
                 self._probed.set()
         return probed
@@ -148,11 +150,22 @@ class LlmRouter:
         if strategy != self.strategy:
             log.info("LLM routing strategy: %s", strategy)
         self.strategy = strategy  # type: ignore[assignment]  # checked above
+        self._changed()
 
     def set_vpn(self, up: bool | None) -> None:
         if up != self.vpn_up:
             log.info("LLM routing: VPN %s", {True: "up", False: "down", None: "unknown"}[up])
         self.vpn_up = up
+        self._changed()
+
+    def _changed(self) -> None:
+        """Tell ``on_activity`` (the hub: an event for the panel) that the stats changed."""
+        if self.on_activity is None:
+            return
+        try:
+            self.on_activity()
+        except Exception:
+            log.exception("LLM on_activity hook failed")
 
     def plan(self, prefer: Tier | None = None) -> Route:
         """The order a request tries now: O(backends), no I/O."""
@@ -195,6 +208,7 @@ class LlmRouter:
                     yield event
             except BackendFailed as exc:
                 attempts.append(f"{name}: {exc.reason}")
+                self._changed()
                 continue
             result = outcome[0]
             self.last_tier = result.source.tier
@@ -207,6 +221,7 @@ class LlmRouter:
 
     def _served(self, result: LlmResult) -> None:
         """One inference record per answer, through ``on_result``."""
+        self._changed()
         if self.on_result is None:
             return
         try:
@@ -243,12 +258,13 @@ class LlmRouter:
                     sent.append(event.text)
                     yield LlmChunk(index=len(sent) - 1, text=event.text)
                     continue
-                total = (time.perf_counter() - start) * 1000
+                total = ((event.finished_at or time.perf_counter()) - start) * 1000
                 if ttft is None:
                     ttft = total
                 slot.breaker.succeed()
                 slot.recorder.done(total, ttft, event.input_tokens, event.output_tokens)
                 outcome.append(LlmResult(text="".join(sent), done_reason=event.done_reason,
+                                         tool_calls=list(event.tool_calls) or None,
                                          source=LlmSource(
                     backend=slot.name, tier=slot.tier, model=event.model, ttft_ms=ttft,
                     total_ms=total, input_tokens=event.input_tokens,
@@ -259,6 +275,7 @@ class LlmRouter:
             if sent:
                 log.warning("LLM backend %s failed mid-stream: %s (no failover after tokens)",
                             slot.name, exc.reason)
+                self._changed()
                 raise StreamBroken(slot.name, exc.reason, "".join(sent)) from exc
             if exc.opens_breaker:
                 slot.breaker.fail(exc.reason)
@@ -302,7 +319,8 @@ class LlmRouter:
         plan = self.plan()
         cache_kind: Literal["redis", "memory", "redis (down)"] = self.cache.kind
         return RoutingStats(
-            strategy=self.strategy, vpn_up=self.vpn_up, route=plan.order, note=plan.note,
+            strategy=self.strategy, strategy_from=self.config.power_node, vpn_up=self.vpn_up,
+            vpn_entity=self.config.vpn_entity, route=plan.order, note=plan.note,
             backends=[s.recorder.fill(BackendStats(
                 name=s.name, tier=s.tier, type=s.backend.type, breaker=str(s.breaker.state),
                 breaker_opened=s.breaker.opened, last_error=s.breaker.last_error))

@@ -44,7 +44,11 @@ class RoutingStats(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     strategy: str
+    strategy_from: str | None = Field(None, description="The power node whose retained "
+                                      "strategy is read (llm.power_node); None: edge-first.")
     vpn_up: bool | None
+    vpn_entity: str | None = Field(None, description="The WireGuard entity read "
+                                   "(llm.vpn_entity); None: not watched, assumed up.")
     route: list[str] = Field(description="The order a request would try now.")
     note: str | None = None
     backends: list[BackendStats]

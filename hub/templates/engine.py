@@ -74,6 +74,10 @@ def _decode(payload: Any) -> str:
     raise TemplateError(f"payload must be bytes or str, got {type(payload).__name__}")
 
 
+class _Preempted(TemplateBusyError):
+    """A render out of wall time but not of CPU time: retried once (see ``_render``)."""
+
+
 class CompiledTemplate:
     """A compiled template; immutable and shareable. Get one from :meth:`TemplateEngine.compile`."""
 
@@ -157,12 +161,23 @@ class CompiledTemplate:
 
     def _render(self, context: dict[str, Any]) -> str:
         share = self._share
-        start = time.perf_counter()
-        if share is not None and share.available(start) <= 0:
+        if share is not None and share.available(time.perf_counter()) <= 0:
             # slow templates used the time: skipped (its own budget is whole once it starts)
             raise TemplateBusyError(
                 "render skipped: templates used their share of time (others are over budget)"
             )
+        try:
+            return self._render_once(context)
+        except _Preempted:
+            # The process was preempted (a loaded machine), not the template slow: once more
+            # with a fresh budget before the message is given up.
+            try:
+                return self._render_once(context)
+            except _Preempted as exc:
+                raise TemplateBusyError(str(exc)) from exc
+
+    def _render_once(self, context: dict[str, Any]) -> str:
+        share = self._share
         budget = Budget(self._seconds)
         cpu = time.thread_time()
         token = BUDGET.set(budget)
@@ -184,14 +199,14 @@ class CompiledTemplate:
             if budget.exceeded == "time" and time.thread_time() - cpu < self._seconds / 2:
                 # out of wall time but not of CPU: the process was preempted (a loaded machine),
                 # the template is not to blame
-                raise TemplateBusyError(f"{why} (preempted: not counted against it)") from exc
+                raise _Preempted(f"{why} (preempted: not counted against it)") from exc
             if budget.exceeded is not None or isinstance(exc, RecursionError):
                 raise TemplateBudgetError(why) from exc
             raise TemplateError(why) from exc
         finally:
             BUDGET.reset(token)
-            if share is not None:
-                share.spend(time.perf_counter() - start)
+            if share is not None:  # the CPU the render used: time others took is not its
+                share.spend(time.thread_time() - cpu)
 
 
 class TemplateEngine:

@@ -21,6 +21,7 @@ from jinja2 import filters as jf
 from spark.hub.templates.limits import (
     charge,
     check_count,
+    regex_extended,
     regex_input,
     regex_timed_out,
     regex_timeout,
@@ -130,37 +131,38 @@ def as_timestamp(value: Any, default: Any = _NO_DEFAULT) -> Any:
 
 
 # ---- regular expressions (the ``regex`` package, with the render's time left as timeout) ----
+def _timed(run: Callable[[float | None], Any]) -> Any:
+    """Run a regex with the render's time left as its timeout. A timeout that came from
+    preemption (the render had under half its budget on the CPU) runs it again with the
+    extended deadline (``Budget.out_of_time``), so a pattern is judged on the CPU it got."""
+    while True:
+        try:
+            return run(regex_timeout())
+        except TimeoutError:
+            if not regex_extended():
+                raise regex_timed_out() from None
+
+
 def regex_match(value: Any, find: str = "", ignorecase: bool = False) -> bool:
     compiled, text = regex_input(value, find, ignorecase)
-    try:
-        return bool(compiled.match(text, timeout=regex_timeout()))
-    except TimeoutError:
-        raise regex_timed_out() from None
+    return bool(_timed(lambda t: compiled.match(text, timeout=t)))
 
 
 def regex_search(value: Any, find: str = "", ignorecase: bool = False) -> bool:
     compiled, text = regex_input(value, find, ignorecase)
-    try:
-        return bool(compiled.search(text, timeout=regex_timeout()))
-    except TimeoutError:
-        raise regex_timed_out() from None
+    return bool(_timed(lambda t: compiled.search(text, timeout=t)))
 
 
 def regex_replace(value: Any = "", find: str = "", replace: str = "", ignorecase: bool = False):
     compiled, text = regex_input(value, find, ignorecase)
     charge(len(text) + (len(text) + 1) * len(str(replace)))
-    try:
-        return compiled.sub(str(replace), text, timeout=regex_timeout())
-    except TimeoutError:
-        raise regex_timed_out() from None
+    return _timed(lambda t: compiled.sub(str(replace), text, timeout=t))
 
 
 def regex_findall(value: Any, find: str = "", ignorecase: bool = False) -> list[Any]:
     compiled, text = regex_input(value, find, ignorecase)
-    try:
-        return compiled.findall(text, timeout=regex_timeout())
-    except TimeoutError:
-        raise regex_timed_out() from None
+    found: list[Any] = _timed(lambda t: compiled.findall(text, timeout=t))
+    return found
 
 
 def regex_findall_index(value: Any, find: str = "", index: int = 0, ignorecase=False) -> Any:

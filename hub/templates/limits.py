@@ -31,12 +31,13 @@ from typing import TYPE_CHECKING, Any
 
 from jinja2.exceptions import SecurityError
 
-from spark.core.errors import TemplateError
+from spark.core.errors import TemplateLimitError
 
 if TYPE_CHECKING:
     import regex
 
 MAX_SOURCE = 8 * 1024  # characters of template source
+PREEMPT_EXTENSIONS = 4  # a preempted render's deadline moves on at most this often (5x wall)
 MAX_TOKENS = 500  # Jinja tokens of a template (compiling costs ~25 us each: <= ~15-30 ms)
 MAX_OUTPUT = 64 * 1024  # characters a render may return
 MAX_WORK = 4 * 1024 * 1024  # characters a render may build (output, joins, concatenations ...)
@@ -52,11 +53,11 @@ SHARE_RATE = 0.5  # ... and per second of wall time after that
 SHARE_FREE = 0.002  # the first 2 ms of a render or compile is free (typical: 20 us / 0.5 ms)
 
 
-class TemplateBudgetError(TemplateError):
+class TemplateBudgetError(TemplateLimitError):
     """The render ran out of its own budget (time, loop steps and calls, or text built)."""
 
 
-class TemplateBusyError(TemplateError):
+class TemplateBusyError(TemplateLimitError):
     """The render was skipped because templates used their share of time (not its fault)."""
 
 
@@ -87,22 +88,35 @@ class TimeShare:
 
 
 class Budget:
-    __slots__ = ("chars", "deadline", "exceeded", "ops", "seconds")
+    """One render's budget. Time is wall time, but a render that reaches its deadline having
+    had less than half of it on the CPU was preempted (a loaded machine), not slow: its deadline
+    moves on by one budget, at most ``PREEMPT_EXTENSIONS`` times, so a hostile template is judged
+    on the CPU it got and an honest one is not cut short because other processes ran."""
+
+    __slots__ = ("chars", "cpu0", "deadline", "exceeded", "extensions", "ops", "seconds")
 
     def __init__(self, seconds: float = RENDER_SECONDS) -> None:
         self.ops = MAX_OPS
         self.chars = MAX_WORK
         self.seconds = seconds
         self.deadline = time.perf_counter() + seconds
+        self.cpu0 = time.thread_time()
+        self.extensions = 0
         self.exceeded: str | None = None  # what ran out: "time" or "work"
 
     def time_left(self) -> float:
         left = self.deadline - time.perf_counter()
         if left <= 0:
             self.out_of_time()
-        return left
+            left = self.deadline - time.perf_counter()  # extended: preempted, not slow
+        return max(left, 0.0)
 
     def out_of_time(self) -> None:
+        if (self.extensions < PREEMPT_EXTENSIONS
+                and time.thread_time() - self.cpu0 < self.seconds / 2):
+            self.extensions += 1
+            self.deadline = time.perf_counter() + self.seconds
+            return
         self.exceeded = "time"
         raise SecurityError(f"template exceeds its time budget ({self.seconds * 1000:g} ms)")
 
@@ -275,6 +289,20 @@ def regex_timeout() -> float | None:
     """Seconds a regular expression may run now: what is left of the render's time budget."""
     budget = BUDGET.get()
     return budget.time_left() if budget is not None else RENDER_SECONDS
+
+
+def regex_extended() -> bool:
+    """After a regex timed out: True when the render was preempted and its deadline moved on
+    (run the regex again), False when its time is really up."""
+    budget = BUDGET.get()
+    if budget is None or budget.extensions >= PREEMPT_EXTENSIONS:
+        return False
+    before = budget.extensions
+    try:
+        budget.out_of_time()
+    except SecurityError:
+        return False
+    return budget.extensions > before
 
 
 def regex_timed_out() -> SecurityError:

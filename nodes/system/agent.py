@@ -71,6 +71,7 @@ class SystemNode(NodeAgent[SystemNodeConfig]):
         self.zone: ThermalZone | None = None
         self.readings: dict[str, Any] = {}  # the last telemetry readings
         self.collections = 0
+        self._collected = asyncio.Event()  # the first round declared the mounts and peers
         self._net_prev: tuple[float, int, int] | None = None
         self._mount_keys: dict[str, str] = {}  # mountpoint -> entity key
         self._peer_keys: dict[str, str] = {}  # interface + public key -> entity key
@@ -125,6 +126,10 @@ class SystemNode(NodeAgent[SystemNodeConfig]):
                 log.exception("%s: collection failed; trying again next interval", self.node_id)
             await asyncio.sleep(self.cfg.state_interval)
 
+    async def entities_settled(self) -> None:
+        """Mount and WireGuard peer entities come with the first collection."""
+        await self._collected.wait()
+
     async def teardown(self) -> None:
         if self._host_job is not None:
             self._host_job.cancel()
@@ -149,6 +154,7 @@ class SystemNode(NodeAgent[SystemNodeConfig]):
         await self._collect_hailo(readings)
         self.readings = readings
         self.collections += 1
+        self._collected.set()
         if self.cfg.telemetry and self.client is not None:
             msg = TelemetryMessage.from_readings(self.node_id, readings)
             self.client.publish(self.layout.telemetry(self.node_id), msg.to_payload(), 0, False)

@@ -350,8 +350,20 @@ async def availability_checks(report: Report, ha: HomeAssistant, published: list
     await check("sim1 restarted: its entities are available again", ids("sim1"), False)
 
     await hub_run.stop()
-    await check("hub stopped: every entity, the hub's and each node's, turns unavailable "
-                "(node entities list the hub's availability, mode all)", ids(), True)
+    await check("hub stopped: the hub's entities turn unavailable", ids("hub"), True)
+    await check("hub stopped: every node's entities stay available (only the node's own will "
+                "gates them; hub.gate_availability is the opt-in)",
+                [e for e in ids() if e not in set(ids("hub"))], False)
+    sim = nodes["sim1"].agent
+    assert sim is not None
+    want = not sim.state("lamp")
+    await ha.call("switch", "turn_on" if want else "turn_off", {"entity_id": "switch.sim1_lamp"})
+    try:
+        await wait_for(lambda: _true(sim.state("lamp") is want), 10, what="lamp")
+        report.check("hub stopped: switch.turn_on/off from HA still reaches the node", True)
+    except TimeoutError as exc:
+        report.check("hub stopped: switch.turn_on/off from HA still reaches the node", False,
+                     str(exc))
     await hub_run.start()
     await check("hub restarted: every entity is available again", ids(), False)
 

@@ -11,6 +11,14 @@ object per line, ``{"kind": "chunk", "index": 0, "text": "..."}`` for each piece
 source metadata (backend, tier, model, cached, ttft_ms, total_ms, tokens, route). A failure
 after the first chunk ends the stream with ``{"kind": "error", "error": "...", "partial":
 "..."}`` (no failover once tokens were sent); one before it is the route's 503.
+
+``POST /api/llm/ask`` is the hub's conversation agent (``hub/ask.py``, ``hub/agent.py``), as the
+voice node's ``ask`` RPC: ``{"question": "...", "conversation_id": "..." (optional)}`` ->
+``{"answer", "conversation_id", "done_reason", "actions": [...], "pending": [...], "source"}``.
+It acts for the signed-in user: ``hub.policy``'s grant of the user's role must list ``ask``
+under ``llm`` (403 otherwise), and each action the agent takes passes the same role's service
+grant (a refused action is in ``actions`` with its reason, never done). Conversations are kept
+per user (``user:<name>``), apart from every other user's and account's.
 """
 
 from collections.abc import AsyncIterator
@@ -21,7 +29,8 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from spark.core.messages.llm import LlmEvent, LlmRequest, LlmResult, Tier
+from spark.core.errors import ServiceError
+from spark.core.messages.llm import LlmEvent, LlmRequest, LlmResult, LlmSource, Tier
 from spark.hub.llm.errors import LlmError, NoBackend, StreamBroken
 from spark.hub.llm.router import BackendModels, Embeddings
 from spark.hub.llm.service import LlmService
@@ -92,6 +101,27 @@ class EmbedBody(_Body):
     prefer: Tier | None = None
 
 
+class AskBody(_Body):
+    question: str = Field(min_length=1, max_length=MAX_CONTENT, description="What the user "
+                          "says or asks.")
+    conversation_id: str | None = Field(None, min_length=1, max_length=128, description="The "
+                                        "conversation to go on with (from an earlier answer); "
+                                        "none: a new one.")
+
+
+class AskAnswer(BaseModel):
+    answer: str
+    conversation_id: str
+    done_reason: str | None = None
+    actions: list[dict[str, Any]] = Field(description="What the agent did or tried: tool, "
+                                          "entity_id, data, ok, state or error, repairs.")
+    pending: list[dict[str, Any]] = Field(description="Calls waiting for the user's yes "
+                                          "(locks, alarms, covers).")
+    source: LlmSource | None = Field(None, description="Who answered (the last round's "
+                                     "backend; tokens and time of every round); none when "
+                                     "answered without the LLM (a confirmation).")
+
+
 def _unavailable(exc: LlmError) -> HTTPException:
     return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc))
 
@@ -143,6 +173,25 @@ def llm_router(view: HubQueries, auth: AuthService) -> APIRouter:
         except LlmError as exc:
             raise _unavailable(exc) from None
         return StreamingResponse(_lines(first, events), media_type=NDJSON)
+
+    @router.post("/llm/ask", response_model=AskAnswer, responses={
+        403: {"description": "The role's hub.policy grant does not list 'ask'"}, **errors})
+    async def ask(body: AskBody, _p: Viewer) -> AskAnswer:
+        """The conversation agent: an answer, and the actions it ran on exposed entities
+        (``hub.ask.expose``) with this user's rights."""
+        who = Caller.user(_p.username, _p.role)
+        try:
+            reply = await view.hub.assistant.ask(body.question, body.conversation_id, who,
+                                                 f"user:{_p.username}")
+        except PolicyError as exc:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from None
+        except LlmError as exc:
+            raise _unavailable(exc) from None
+        except ServiceError as exc:
+            if view.hub.llm is None:
+                raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, NOT_CONFIGURED) from None
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
+        return AskAnswer.model_validate(reply)
 
     @router.get("/llm/models", response_model=list[BackendModels])
     async def models(_p: Viewer) -> list[BackendModels]:

@@ -102,7 +102,8 @@ class HubQueries:
         return found
 
     def entity_of(self, node: str, key: str) -> EntityRecord | None:
-        """A node's entity by its key (unique id ``spark_<hwid>_<node>_<key>``)."""
+        """A node's entity by its key (unique id ``spark_<site>_<node>_<key>``, or an earlier
+        install's prefix the node kept: core.agent.identity)."""
         suffix = f"_{node}_{key}"
         for record in self.records():
             if (record.spec.unique_id or "").endswith(suffix) and self.node_of(record) == node:
@@ -157,7 +158,7 @@ class HubQueries:
             out.append(NodeInfo(
                 node, seen.get(node), (device.name if device and device.name else node),
                 device.model if device else None, device.id if device else None, len(records),
-                sum(1 for r in records if not r.available)))
+                sum(1 for r in records if not r.available and not r.disabled_by_default)))
         return out
 
     def bridges(self) -> list[BridgeInfo]:

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
-from spark.ui.pages import dashboard, entities, entity, login, media, power, users
+from spark.ui.pages import (
+    assistant,
+    dashboard,
+    entities,
+    entity,
+    login,
+    media,
+    power,
+    routing,
+    users,
+)
 from spark.ui.panel import Panel
 
 
 def register(panel: Panel) -> None:
-    for module in (login, dashboard, entities, entity, media, power, users):
+    for module in (login, dashboard, entities, entity, media, power, assistant, routing,
+                   users):
         module.register(panel)

@@ -25,6 +25,9 @@ def nav_items(panel: Panel, principal: Principal) -> list[tuple[str, str, str]]:
              ("Cameras", "/cameras", "photo_camera"), ("Power", "/power", "bolt")]
     if panel.voice.present:
         items.append(("Voice", "/voice", "record_voice_over"))
+    if panel.hub.llm is not None:
+        items += [("Assistant", "/assistant", "smart_toy"),
+                  ("LLM routing", "/routing", "alt_route")]
     if principal.can("admin"):
         items.append(("Users", "/users", "group"))
     return items

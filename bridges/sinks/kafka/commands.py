@@ -70,6 +70,7 @@ class CommandExecutor:
             # The caller commits the offset once this returns: the broker has the command.
             for out_topic, out_payload in command.messages:
                 await self._publish(out_topic, out_payload, max(1, command.qos), command.retain)
+            self.services.published(cmd.entity_id, command)
             self.stats.executed += 1
             log.info("cloud command %s: %s %s -> %s %r", cmd.id, cmd.service, cmd.entity_id,
                      command.topic, command.payload)

@@ -66,7 +66,8 @@ class CloudSourceConfig(StrictModel):
     allow_services: list[ServiceName] = Field(
         default_factory=lambda: list(DEFAULT_SERVICES),
         description="Services the cloud may call (any platform's: turn_on, turn_off, toggle, "
-        "select_option, set_value, press, ...).")
+        "select_option, set_value, press, open_cover, set_cover_position, set_temperature, "
+        "set_hvac_mode, set_percentage, ...).")
     start_from: Literal["latest", "earliest"] = Field(
         "latest", description="Where to start when the group has no committed offset yet.")
     max_age: float | None = Field(

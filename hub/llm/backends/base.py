@@ -1,6 +1,8 @@
 """What every LLM backend does: stream a chat, list models, embed, probe its health.
 
-A backend yields :class:`Delta` pieces then one :class:`Done` with the engine's token counts.
+A backend yields :class:`Delta` pieces then one :class:`Done` with the engine's token counts
+and the tool calls the model made (a request with ``tools``; at most ``MAX_TOOL_CALLS``, each
+call's arguments as the JSON text the engine gave, cut at ``MAX_ARGUMENTS`` characters).
 Every failure is a :class:`~hub.llm.errors.BackendFailed`; whether it came before or after the
 first token is the router's business (it counts the deltas it passed on).
 """
@@ -10,11 +12,18 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import httpx
+import orjson
 
-from spark.core.messages.llm import LlmRequest, Tier
+from spark.core.messages.llm import (
+    MAX_ARGUMENTS,
+    MAX_TOOL_CALLS,
+    LlmRequest,
+    Tier,
+    ToolCall,
+)
 from spark.core.registry import TypeRegistry
 from spark.hub.llm.config import OllamaBackendConfig, OpenAiBackendConfig
 
@@ -30,6 +39,45 @@ class Done:
     input_tokens: int | None
     output_tokens: int | None
     done_reason: str | None
+    tool_calls: tuple[ToolCall, ...] = ()
+    finished_at: float | None = None  # perf_counter at the engine's last chunk (when counting
+    # the tokens took longer: an OpenAI stream's replay); None: now
+
+
+def tool_call(index: int, ident: Any, name: Any, arguments: Any) -> ToolCall:
+    """A call as an engine gave it, made safe to carry: an id (``call_<index>`` when the engine
+    gave none), the name and the arguments as text, each cut to its bound (the agent checks
+    them; a cut argument text is refused there as malformed JSON)."""
+    if not isinstance(arguments, str):
+        try:
+            arguments = orjson.dumps(arguments).decode()
+        except TypeError:
+            arguments = str(arguments)
+    ident = ident if isinstance(ident, str) and ident else f"call_{index}"
+    return ToolCall(id=ident[:200], name=str(name or "")[:200],
+                    arguments=arguments[:MAX_ARGUMENTS])
+
+
+def bounded_calls(calls: list[ToolCall]) -> tuple[ToolCall, ...]:
+    return tuple(calls[:MAX_TOOL_CALLS])
+
+
+def tool_specs(request: LlmRequest) -> list[dict[str, Any]] | None:
+    """The request's tools in the wire form OpenAI and Ollama share."""
+    if not request.tools:
+        return None
+    return [{"type": "function", "function": {"name": t.name, "description": t.description,
+                                              "parameters": t.parameters}}
+            for t in request.tools]
+
+
+def parsed_arguments(call: ToolCall) -> dict[str, Any]:
+    """A call's arguments as an object (Ollama's wire form); unparseable ones: empty."""
+    try:
+        value = orjson.loads(call.arguments)
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 BackendEvent = Delta | Done

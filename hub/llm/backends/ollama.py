@@ -1,7 +1,13 @@
 """Ollama's native API through the official ``ollama`` client: ``/api/chat`` (messages) and
 ``/api/generate`` (prompt) with NDJSON streaming and ``keep_alive``, ``/api/embed``,
 ``/api/tags`` (models, the health probe), ``/api/ps`` (loaded models). Token counts are
-Ollama's ``prompt_eval_count`` / ``eval_count``."""
+Ollama's ``prompt_eval_count`` / ``eval_count``.
+
+Tools: ``/api/chat``'s ``tools`` (the same function specs as OpenAI's); calls arrive as
+``message.tool_calls`` (``function.name``, ``function.arguments`` an object), in any chunk of
+the stream, and are gathered until ``done``. History: an assistant message carries its
+``tool_calls`` (arguments as objects), a tool message its ``tool_name``. Ollama has no
+``tool_choice``: the request's is not sent."""
 
 from __future__ import annotations
 
@@ -11,8 +17,17 @@ from typing import Any
 import httpx
 import ollama
 
-from spark.core.messages.llm import LlmOptions, LlmRequest
-from spark.hub.llm.backends.base import BackendEvent, Delta, Done, LlmBackend
+from spark.core.messages.llm import ChatMessage, LlmOptions, LlmRequest, ToolCall
+from spark.hub.llm.backends.base import (
+    BackendEvent,
+    Delta,
+    Done,
+    LlmBackend,
+    bounded_calls,
+    parsed_arguments,
+    tool_call,
+    tool_specs,
+)
 from spark.hub.llm.config import OllamaBackendConfig, OpenAiBackendConfig
 from spark.hub.llm.errors import BackendFailed
 
@@ -36,15 +51,21 @@ class OllamaBackend(LlmBackend):
                     options=options, stream=True, keep_alive=self.keep_alive)
             else:
                 parts = await self._client.chat(
-                    model=model, messages=[m.model_dump() for m in request.chat()],
-                    options=options, stream=True, keep_alive=self.keep_alive)
+                    model=model, messages=[_message(m) for m in request.chat()],
+                    tools=tool_specs(request), options=options, stream=True,
+                    keep_alive=self.keep_alive)
+            calls: list[ToolCall] = []
             async for part in parts:
                 text = part.response if request.prompt is not None else part.message.content
                 if text:
                     yield Delta(text)
+                if request.prompt is None:
+                    for call in (part.message.tool_calls or [])[:32]:
+                        calls.append(tool_call(len(calls), None, call.function.name,
+                                               dict(call.function.arguments or {})))
                 if part.done:
                     yield Done(part.model or model, part.prompt_eval_count, part.eval_count,
-                               part.done_reason)
+                               part.done_reason, bounded_calls(calls))
                     return
             raise BackendFailed(self.name, "stream ended before done")
         except Exception as exc:
@@ -80,6 +101,17 @@ class OllamaBackend(LlmBackend):
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def _message(m: ChatMessage) -> dict[str, Any]:
+    """A history message in Ollama's form."""
+    out: dict[str, Any] = {"role": m.role, "content": m.content}
+    if m.tool_calls:
+        out["tool_calls"] = [{"function": {"name": c.name, "arguments": parsed_arguments(c)}}
+                             for c in m.tool_calls]
+    if m.role == "tool" and m.name:
+        out["tool_name"] = m.name
+    return out
 
 
 def _options(o: LlmOptions) -> Mapping[str, Any]:
