@@ -70,6 +70,7 @@ class VoiceLab:
 
 def voice_node(tmp: Path, **extra: Any) -> dict[str, Any]:
     return {"id": "voice", "kind": "voice", "array": {"type": "none"}, "refresh_s": 0.5,
+            "wake": {"type": "pocketsphinx"},  # "hey spark": the tests speak it
             "source": {"type": "wav", "path": str(tmp / "in"), "gap_s": 0.8},
             "output": {"type": "file", "directory": str(tmp / "out")}, **extra}
 

@@ -1,13 +1,15 @@
-"""Wake word backends. ``pocketsphinx`` (the default) spots the phrase in each stretch of
-speech with a small language model of commands and everyday words (``lm.py``): a wake phrase
-counts only when that model prefers it to everyday words, which keeps false triggers rare and,
-unlike keyphrase spotting alone, also works for synthetic voices; the spotter, at a strict
-threshold, is its last look when noise hides the phrase from the models. ``pocketsphinx-kws`` is
-pocketsphinx's streaming keyphrase spotter (single uncommon words spot best, e.g. "bumblebee"
-at 1e-40); ``openwakeword`` runs an openWakeWord model when that package is installed;
-``micro-wakeword`` and ``pyopen-wakeword`` run the neural models bundled with those wheels
-(okay nabu, hey jarvis, alexa, hey mycroft; their own TFLite runtime), which reject near misses
-far better than phonetic spotting (bench/README.md, issue 18).
+"""Wake word backends. ``micro-wakeword`` (the default, "okay nabu") and ``pyopen-wakeword`` run
+the neural models bundled with those wheels (okay nabu, hey jarvis, alexa, hey mycroft; their
+own TFLite runtime). README.md "The wake word" has the figures that chose the default: "hey
+spark" below false-wakes about 4 times a minute on everyday speech and near misses, the neural
+engines 0-0.4 (bench voice_wake / voice_generalisation, issue 18).
+
+``pocketsphinx`` ("hey spark") spots the phrase in each stretch of speech with a small language
+model of commands and everyday words (``lm.py``): a wake phrase counts only when that model
+prefers it to everyday words; the spotter, at a strict threshold, is its last look when noise
+hides the phrase from the models. ``pocketsphinx-kws`` is pocketsphinx's streaming keyphrase
+spotter (single uncommon words spot best, e.g. "bumblebee" at 1e-40); ``openwakeword`` runs an
+openWakeWord model when that package is installed.
 
 Streaming backends see every frame (:meth:`WakeWord.feed`); segment backends see the frames of
 each stretch of speech between :meth:`begin` and :meth:`end`. A :class:`WakeHit` carries the
