@@ -1,7 +1,7 @@
 """Wake word backends. ``micro-wakeword`` (the default, "okay nabu") and ``pyopen-wakeword`` run
 the neural models bundled with those wheels (okay nabu, hey jarvis, alexa, hey mycroft; their
 own TFLite runtime). README.md "The wake word" has the figures that chose the default: "hey
-spark" below false-wakes about 4 times a minute on everyday speech and near misses, the neural
+spark" below false-wakes about 3 times a minute on everyday speech and near misses, the neural
 engines 0-0.4 (bench voice_wake / voice_generalisation, issue 18).
 
 ``pocketsphinx`` ("hey spark") spots the phrase in each stretch of speech with a small language
