@@ -58,6 +58,10 @@ BENCHES: dict[str, tuple[Callable[[list[str]], Any], str]] = {
                              "held-out split, scored on what the hub published (issue 18)"),
     "voice_wake": (_module("voice_wake"), "wake-word engines: wake rate and false wakes/min on "
                    "the issue-18 corpus"),
+    "voice-endpoint": (_module("voice_endpoint"), "end of a command while a TV talks, per "
+                       "speech detector (issue 18)"),
+    "voice-soak": (_module("voice_soak"), "an hour of TV-noise audio through the recognisers' "
+                   "worker: crashes, RSS (issue 18)"),
     "vision": (_module("vision_cpu"), "CPU detector frames/s at 640x480, RSS (issue 6)"),
     "ui": (_module("ui_latency"), "panel: MQTT change -> browser latency, first load (issue 7)"),
     "discovery": (_module("discovery_scale"), "registry at scale: 20,480 configs / 4,096 "

@@ -29,6 +29,10 @@ class ServiceCommand(Protocol):
     @property
     def retain(self) -> bool: ...
     @property
+    def secret(self) -> bool:
+        """The payloads carry a secret (an alarm code): log and report them hidden."""
+        ...
+    @property
     def messages(self) -> tuple[tuple[str, str], ...]:
         """Every message, in order: (``topic``, ``payload``) first, then the others (a light's
         brightness topic, a climate's mode topic ...)."""

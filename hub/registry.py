@@ -335,6 +335,8 @@ class Registry:
             self._per_publisher[publisher] += 1
             event = EntityAdded(now, record.entity_id, spec.component, record.device_id)
         record.disabled_by_default = not spec.enabled_by_default
+        if old is None and spec.expire_after:  # HA: expired (unavailable) until a first value
+            record.expired, record.available = True, False
         if not record.disabled_by_default:  # HA's start state (a climate's off), if any
             initial = platform_for(spec.component).initial(record)
             if initial is not None:
@@ -602,12 +604,15 @@ class Registry:
         now = time.time() if now is None else now
         count = 0
         for record in self.entities.values():
-            if record.expires_at is not None and record.expires_at <= now and record.available:
+            if record.expires_at is not None and record.expires_at <= now:
+                # expired even while unavailable: an availability "online" later must not
+                # bring back the stale value (HA's timer runs regardless)
                 record.expires_at = None
                 record.expired = True
-                record.available = False
-                count += 1
-                self.bus.emit(AvailabilityChanged(now, record.entity_id, False))
+                if record.available:
+                    record.available = False
+                    count += 1
+                    self.bus.emit(AvailabilityChanged(now, record.entity_id, False))
         return count
 
     def snapshot(self) -> dict[str, Any]:

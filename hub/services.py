@@ -29,6 +29,7 @@ from spark.hub.registry import Registry
 __all__ = ["Caller", "Command", "PolicyError", "ServiceError", "Services"]  # and SERVICES
 
 PublishFn = Callable[[str, Any, int, bool], None]
+HIDDEN = "(hidden: it carries a code)"  # a secret payload as a caller sees it
 
 
 def __getattr__(name: str) -> Any:
@@ -53,6 +54,7 @@ class Command:
     optimistic: bool = False
     state: str | None = None  # the state the call sets (taken at once when optimistic)
     memo: dict[str, Any] | None = None  # the platform's memory the call sets (Order.memo)
+    secret: bool = False  # the payloads carry a secret (an alarm code): never shown to callers
 
     @property
     def messages(self) -> tuple[tuple[str, str], ...]:
@@ -121,7 +123,7 @@ class Services:
         (topic, payload), *extra = messages
         assume = order.assume if optimistic or order.assume_always else None
         return Command(topic, payload, None if optimistic else expect, spec.qos or 0, retain,
-                       tuple(extra), assume, optimistic, expect, order.memo)
+                       tuple(extra), assume, optimistic, expect, order.memo, order.secret)
 
     def check(self, service: str, entity_id: str, data: dict[str, Any]) -> Command:
         """The command :meth:`call` would publish, unpublished (``core.services.ServiceCaller``:
@@ -170,10 +172,11 @@ class Services:
         for topic, payload in cmd.messages:
             self._publish(topic, payload, cmd.qos, cmd.retain)
         self._applied(entity, cmd)
+        shown = (lambda p: HIDDEN) if cmd.secret else (lambda p: p)
         result: dict[str, Any] = {"entity_id": entity_id, "service": service,
-                                  "topic": cmd.topic, "payload": cmd.payload}
+                                  "topic": cmd.topic, "payload": shown(cmd.payload)}
         if cmd.extra:
-            result["messages"] = [{"topic": t, "payload": p} for t, p in cmd.messages]
+            result["messages"] = [{"topic": t, "payload": shown(p)} for t, p in cmd.messages]
         if fut is not None:
             try:
                 async with asyncio.timeout(timeout):

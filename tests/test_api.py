@@ -162,3 +162,34 @@ def test_login_rate_limit_over_http(lab: Lab) -> None:
         r = api.http.post("/api/auth/login", json={"username": "vic",
                                                    "password": "vic password!"})
         assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+
+
+def test_an_alarm_code_is_never_answered_back(lab: Lab, broker: Any, admin: Api) -> None:
+    """A call that carries an alarm code: refused for a wrong code without saying either code;
+    published with the right one, and the answer hides the payload that holds the code."""
+    import orjson
+    from helpers import Recorder
+
+    alarm = {"name": "Api alarm", "unique_id": "api_alarm", "object_id": "api_alarm",
+             "state_topic": "zigbee2mqtt/api_alarm", "command_topic": "zigbee2mqtt/api_alarm/set",
+             "code": "4711", "command_template": '{"action": "{{ action }}", "code": "{{ code }}"}'}
+    with Recorder(broker.host, broker.port, "zigbee2mqtt", broker.passwords["zigbee2mqtt"]) as z:
+        z.connect()
+        z.subscribe("zigbee2mqtt/api_alarm/set")
+        z.publish("homeassistant/alarm_control_panel/api/alarm/config", orjson.dumps(alarm))
+        z.publish("zigbee2mqtt/api_alarm", "disarmed", retain=True)  # (after the config)
+        wait_until(lambda: admin.get("/api/entities/alarm_control_panel.api_alarm")
+                   .json().get("state") == "disarmed", 10, "the alarm discovered")
+        r = admin.post("/api/services/alarm_arm_away", json={
+            "entity_id": "alarm_control_panel.api_alarm", "data": {"code": "1111"}})
+        assert r.status_code == 400 and "wrong code" in r.text
+        assert "1111" not in r.text and "4711" not in r.text
+        r = admin.post("/api/services/alarm_arm_away", json={
+            "entity_id": "alarm_control_panel.api_alarm", "data": {"code": "4711"},
+            "wait": False})
+        assert r.status_code == 200, r.text
+        assert "4711" not in r.text
+        z.wait(lambda: bool(z.received("zigbee2mqtt/api_alarm/set")), 5, "the command")
+        assert [m.payload for m in z.received("zigbee2mqtt/api_alarm/set")] == [
+            b'{"action": "ARM_AWAY", "code": "4711"}']
+        z.publish("zigbee2mqtt/api_alarm", b"", retain=True)

@@ -91,7 +91,7 @@ async def voice_lab(broker: RunningBroker, tmp: Path, **extra: Any) -> AsyncIter
         lab = VoiceLab(hub, voice, rec, tmp / "in", tmp / "out", EspeakTts(EspeakTtsConfig()),
                        cfg)
         await wait_for(lambda: {"sim one lamp", "voice mute"} <= set(voice.vocabulary.names),
-                       20, what="the lamp and the voice node's own switch in the vocabulary")
+                       60, what="the lamp and the voice node's own switch in the vocabulary")
         await wait_for(lambda: lab.state(LAMP) == "off", 10, what="lamp off")
         try:
             yield lab

@@ -113,6 +113,75 @@ def _button(spec: ControlSpec, record: EntityRecord, changed: Changed) -> Any:
         "dense unelevated")
 
 
+# An alarm panel's actions as the keypad shows them (our own labels; trigger is left out).
+ALARM_BUTTONS = (("alarm_disarm", None, "Disarm"), ("alarm_arm_home", "arm_home", "Home"),
+                 ("alarm_arm_away", "arm_away", "Away"), ("alarm_arm_night", "arm_night", "Night"),
+                 ("alarm_arm_vacation", "arm_vacation", "Vacation"),
+                 ("alarm_arm_custom_bypass", "arm_custom_bypass", "Bypass"))
+
+
+class Keypad(ui.row):
+    """An alarm panel's control: a code field (a password field, cleared after each use, never
+    logged or shown back) when the config has a code, and a button per supported action
+    (markers ``key:<entity>:code`` and ``key:<entity>:<service>``)."""
+
+    def __init__(self, record: EntityRecord, changed: Changed) -> None:
+        super().__init__(wrap=True)
+        self.classes("items-center gap-1")
+        self._changed = changed
+        features = getattr(record.spec, "supported_features", ())
+        with self:
+            self.code: Any = None
+            if getattr(record.spec, "code", None) is not None:
+                self.code = ui.input(label="Code", password=True).props(
+                    "dense autocomplete=off").classes("w-24").mark(
+                    f"key:{record.entity_id}:code")
+            self.buttons = [
+                ui.button(label, on_click=lambda _e=None, s=service: self._press(s)).props(
+                    "dense unelevated no-caps").mark(f"key:{record.entity_id}:{service}")
+                for service, feature, label in ALARM_BUTTONS
+                if feature is None or feature in features]
+
+    def _press(self, service: str) -> None:
+        code = None
+        if self.code is not None:
+            code, self.code.value = self.code.value or None, ""
+        self._changed((service, code))
+
+    @property
+    def value(self) -> Any:
+        return None
+
+    @value.setter
+    def value(self, _: Any) -> None:  # the state is shown by the label beside it
+        pass
+
+    @property
+    def enabled(self) -> bool:
+        return all(b.enabled for b in self.buttons)
+
+    @enabled.setter
+    def enabled(self, on: bool) -> None:
+        for widget in (*self.buttons, *([self.code] if self.code is not None else [])):
+            widget.enabled = on
+
+
+def _alarm(spec: ControlSpec, record: EntityRecord, changed: Changed) -> Any:
+    return Keypad(record, changed)
+
+
+def _text(spec: ControlSpec, record: EntityRecord, changed: Changed) -> Any:
+    """A text field, sent with Enter; a ``password`` mode text is never shown back."""
+    secret = record.spec.mode == "password"
+    widget = ui.input(value=_text_value(record), password=secret).props("dense").classes("w-40")
+    widget.on("keydown.enter", lambda: changed(widget.value))
+    return widget
+
+
+def _text_value(record: EntityRecord) -> str:
+    return "" if record.spec.mode == "password" or record.state is None else record.state
+
+
 def _int_attr(record: EntityRecord, key: str, low: int, high: int) -> int | None:
     """An integer attribute within ``low..high`` (anything else: None; never device text)."""
     value = (record.attributes or {}).get(key)
@@ -223,7 +292,7 @@ def _light(spec: ControlSpec, record: EntityRecord, changed: Changed) -> Any:
 # Control kind -> the widget drawing it (a group draws one per part).
 WIDGETS: dict[ControlKind, Callable[[ControlSpec, EntityRecord, Changed], Any]] = {
     "toggle": _toggle, "select": _select, "number": _number, "button": _button,
-    "slider": _slider, "light": _light,
+    "slider": _slider, "light": _light, "alarm": _alarm, "text": _text,
 }
 
 
@@ -237,6 +306,10 @@ def _widget_value(spec: ControlSpec, record: EntityRecord) -> Any:
     current = record.attributes.get(spec.value) if spec.value else record.state
     if spec.kind == "select":
         return current if current in _options(spec, record) else None
+    if spec.kind == "text":
+        return _text_value(record)
+    if spec.kind == "alarm":
+        return None
     if isinstance(current, bool):
         return None
     if isinstance(current, int | float):

@@ -21,7 +21,9 @@ payload is the state, no service, no control.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal, Protocol
 
 from spark.core.discovery.models import DiscoveredEntity
@@ -115,6 +117,7 @@ class Order:
     device): HA's light, whose attributes without a state topic of their own are optimistic
     while its on/off state is not. ``memo`` is what the call sets of the entity's private
     memory (:attr:`Entity.memo`), taken with the attributes.
+    ``secret``: what is published carries a secret (an alarm code): the caller is not shown it.
     """
 
     payload: str
@@ -124,9 +127,12 @@ class Order:
     optimistic: bool | None = None
     assume_always: bool = False
     memo: dict[str, Any] | None = None
+    secret: bool = False
 
 
-ControlKind = Literal["toggle", "select", "number", "button", "slider", "group", "light"]
+# alarm: arm / disarm buttons with a code field when the config has a code; text: a text field
+ControlKind = Literal["toggle", "select", "number", "button", "slider", "group", "light",
+                      "alarm", "text"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +170,9 @@ class Control:
             return self.parts[0].call(value)
         if self.kind == "toggle":
             return (self.on if value else self.off), {}
+        if self.kind == "alarm":  # (service, code or None) from the keypad
+            service, code = value
+            return str(service), ({self.field: code} if code else {})
         if self.kind == "light":  # True / False: on / off; a mapping: turn_on with that data
             if isinstance(value, dict):
                 return self.on, dict(value)
@@ -312,8 +321,10 @@ class OnOffState(Platform):
             return "on"
         if value == off:
             return "off"
-        if value in ("None", ""):
+        if value == "None":
             return None
+        if value == "":
+            return IGNORE  # HA: an empty payload (or template output) is ignored
         raise PayloadError(
             f"{entity.entity_id}: payload {value[:40]!r} is neither {on!r} nor {off!r}"
         )
@@ -337,6 +348,11 @@ class OnOff(OnOffState):
     def payload(self, entity: Entity, on: bool, data: dict[str, Any]) -> str:
         spec = entity.spec
         return str(spec.payload_on if on else spec.payload_off)
+
+
+def now_iso() -> str:
+    """Now as HA writes a timestamp state (a scene's, button's or notify's last use)."""
+    return datetime.fromtimestamp(time.time(), UTC).isoformat(timespec="milliseconds")
 
 
 def check_option(entity: Entity, value: str) -> None:

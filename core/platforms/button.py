@@ -1,12 +1,13 @@
 """``button``: no state; ``press`` publishes ``payload_press`` (default ``PRESS``), the panel
-draws a button, voice says "press X" (or "turn on X")."""
+draws a button, voice says "press X" (or "turn on X"). As Home Assistant's (2025.4), its state
+is the time of the last press."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from spark.core.discovery.models import DiscoveredEntity
-from spark.core.platforms.base import Control, Entity, Order, Platform, Words
+from spark.core.platforms.base import Control, Entity, Order, Platform, Words, now_iso
 
 
 class ButtonSchema(DiscoveredEntity):
@@ -24,4 +25,4 @@ class Button(Platform):
     def command(self, entity: Entity, service: str, data: dict[str, Any]) -> Order:
         if service != "press":
             raise self.refuse(entity, service)
-        return Order(str(entity.spec.payload_press), None)
+        return Order(str(entity.spec.payload_press), now_iso())  # HA: the last press's time

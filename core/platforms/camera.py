@@ -1,15 +1,50 @@
-"""``camera``: known to discovery only (its required keys); no state mapping or service yet."""
+"""``camera``, with Home Assistant's MQTT camera semantics (HA 2025.4): the payload on ``topic``
+is the picture, raw bytes or, with ``image_encoding: b64``, base64 (a payload that does not
+decode is ignored). The picture is kept on the entity (at most ``MAX_IMAGE`` bytes, a larger
+one is rejected), the state stays ``idle`` as HA's."""
 
 from __future__ import annotations
 
-from spark.core.discovery.models import DiscoveredEntity
-from spark.core.platforms.base import Platform
+import base64
+import binascii
+from typing import Any
+
+from spark.core.discovery.models import DiscoveredEntity, SubTopic
+from spark.core.errors import PayloadError
+from spark.core.platforms.base import IGNORE, Entity, Platform
+
+MAX_IMAGE = 8 * 1024 * 1024  # bytes of a picture kept (a camera's JPEG is far smaller)
+
+
+def picture(entity: Entity, payload: bytes) -> bytes | None:
+    """The picture in ``payload`` (decoded for ``image_encoding: b64``); None: not one."""
+    if entity.spec.image_encoding == "b64":
+        if len(payload) > MAX_IMAGE * 4 // 3 + 4:
+            raise PayloadError(f"{entity.entity_id}: picture larger than {MAX_IMAGE} bytes")
+        try:
+            return base64.b64decode(payload, validate=True)
+        except (binascii.Error, ValueError):
+            return None
+    if len(payload) > MAX_IMAGE:
+        raise PayloadError(f"{entity.entity_id}: picture larger than {MAX_IMAGE} bytes")
+    return payload
 
 
 class CameraSchema(DiscoveredEntity):
     REQUIRED = ("topic",)
 
+    topic: SubTopic = None
+
 
 class Camera(Platform):
     name = "camera"
     Schema = CameraSchema
+    state_topics = ("topic",)
+    display = "image"
+
+    def topic_state(self, entity: Entity, key: str, payload: bytes) -> Any:
+        image = picture(entity, payload)
+        if image is None:
+            return IGNORE
+        entity.image = image
+        return "idle"

@@ -1,5 +1,11 @@
-"""``image``: the payload on ``image_topic`` is the picture (kept on the entity, the state is
-left as it is); ``url_topic`` carries a link instead."""
+"""``image``, with Home Assistant's MQTT image semantics (HA 2025.4).
+
+- ``image_topic``: the payload is the picture (raw, or base64 with ``image_encoding: b64``; at
+  most ``camera.MAX_IMAGE`` bytes), of ``content_type`` (default ``image/jpeg``, only with
+  ``image_topic``). ``url_topic`` (through ``url_template``): the payload is the picture's
+  address, kept as the ``url`` attribute (http or https only; the hub never fetches it).
+- State: the time of the last new picture or address (as HA's image entity).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,10 @@ from typing import Any
 from pydantic import model_validator
 
 from spark.core.discovery.models import DiscoveredEntity
-from spark.core.platforms.base import IGNORE, Entity, Platform
+from spark.core.platforms.base import IGNORE, Entity, Platform, now_iso
+from spark.core.platforms.camera import picture
+
+MAX_URL = 2048
 
 
 class ImageSchema(DiscoveredEntity):
@@ -16,6 +25,8 @@ class ImageSchema(DiscoveredEntity):
     def _one_source(self) -> ImageSchema:
         if (self.image_topic is None) == (self.url_topic is None):
             raise ValueError("image needs exactly one of 'image_topic' and 'url_topic'")
+        if self.url_topic is not None and self.raw.get("content_type") is not None:
+            raise ValueError("image: 'content_type' goes with 'image_topic' only")
         return self
 
 
@@ -23,9 +34,22 @@ class Image(Platform):
     name = "image"
     Schema = ImageSchema
     display = "image"
+    state_topics = ("url_topic",)
+    state_attributes = True
 
     def state(self, entity: Entity, payload: bytes) -> Any:
-        if self.render(entity, payload) == "None":
-            return None
-        entity.image = payload
-        return IGNORE
+        image = picture(entity, payload)
+        if image is None or not image:
+            return IGNORE
+        entity.image = image
+        return now_iso()
+
+    def topic_state(self, entity: Entity, key: str, payload: bytes) -> Any:
+        url = self.render_key(entity, "url_template", payload).strip()
+        if not url.startswith(("http://", "https://")) or len(url) > MAX_URL or \
+                any(c.isspace() for c in url):
+            return IGNORE  # HA: "invalid image URL", ignored
+        if entity.attributes.get("url") == url:
+            return IGNORE
+        entity.attributes["url"] = url
+        return now_iso()

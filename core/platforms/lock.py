@@ -1,4 +1,5 @@
-"""``lock``, with Home Assistant's MQTT lock semantics.
+"""``lock``, with Home Assistant's MQTT lock semantics (HA 2025.4; checked against its
+``test_lock.py`` in tests/test_platform_devices.py).
 
 - State: the rendered payload is matched against ``state_locked`` / ``state_unlocked`` /
   ``state_locking`` / ``state_unlocking`` / ``state_jammed`` / ``state_open`` /

@@ -1,20 +1,34 @@
-"""``number``: a value in ``min``..``max`` (HA's defaults 1..100); ``set_value`` publishes it,
-the panel draws a number field, voice says "set X to <number>"."""
+"""``number``: a value in ``min``..``max`` (HA's defaults 1..100; min < max); ``set_value``
+publishes it, the panel draws a number field, voice says "set X to <number>". As Home
+Assistant's (2025.4): a state outside the range or not a number is rejected, an empty one
+ignored, ``payload_reset`` (default ``None``) makes it unknown."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
-from spark.core.discovery.models import DiscoveredEntity
+from pydantic import model_validator
+
+from spark.core.discovery.models import DiscoveredEntity, Str
 from spark.core.errors import PayloadError, ServiceError
-from spark.core.platforms.base import Control, Entity, Order, Platform, Words
+from spark.core.platforms.base import IGNORE, Control, Entity, Order, Platform, Words
 
 DEFAULT_MIN, DEFAULT_MAX = 1.0, 100.0
 
 
 class NumberSchema(DiscoveredEntity):
     REQUIRED = ("command_topic",)
+
+    payload_reset: Str = "None"
+
+    @model_validator(mode="after")
+    def _range(self) -> NumberSchema:
+        low = self.min if self.min is not None else DEFAULT_MIN
+        high = self.max if self.max is not None else DEFAULT_MAX
+        if not low < high:
+            raise ValueError(f"number: 'min' ({low}) must be less than 'max' ({high})")
+        return self
 
 
 class Number(Platform):
@@ -25,10 +39,19 @@ class Number(Platform):
     words = Words(listed=True, setter="number")
 
     def parse(self, entity: Entity, value: str) -> Any:
+        if not value.strip():
+            return IGNORE  # HA: an empty state is ignored
+        spec = entity.spec
+        if value == getattr(spec, "payload_reset", "None"):
+            return None
         try:
-            float(value)
+            number = float(value)
         except ValueError:
             raise PayloadError(f"{entity.entity_id}: {value[:40]!r} is not a number") from None
+        low = spec.min if spec.min is not None else DEFAULT_MIN
+        high = spec.max if spec.max is not None else DEFAULT_MAX
+        if not low <= number <= high:  # HA: "invalid value", the state stays
+            raise PayloadError(f"{entity.entity_id}: {value[:40]!r} is outside {low}..{high}")
         return value
 
     def arguments(self, entity: Entity, service: str) -> dict[str, dict[str, Any]]:

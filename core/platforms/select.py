@@ -1,5 +1,6 @@
 """``select``: one of ``options``; ``select_option`` publishes the option, the panel draws a
-dropdown, voice says "select <option> for X"."""
+dropdown, voice says "select <option> for X". As Home Assistant 2025.4's MQTT select: a state
+not among the options is rejected, an empty one ignored, ``none`` (any case) makes it unknown."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 from spark.core.discovery.models import DiscoveredEntity
 from spark.core.errors import ServiceError
-from spark.core.platforms.base import Control, Entity, Order, Platform, Words, check_option
+from spark.core.platforms.base import IGNORE, Control, Entity, Order, Platform, Words, check_option
 
 
 class SelectSchema(DiscoveredEntity):
@@ -22,6 +23,10 @@ class Select(Platform):
     words = Words(listed=True, setter="option")
 
     def parse(self, entity: Entity, value: str) -> Any:
+        if not value.strip():
+            return IGNORE  # HA: an empty state is ignored
+        if value.lower() == "none":
+            return None  # HA: "none" in any case resets
         check_option(entity, value)
         return value
 

@@ -1,8 +1,11 @@
-"""``sensor``: a read-only value. Numeric when it has a unit or a state class (then a
-non-number is rejected and ``''`` ignored), ``enum`` sensors check their ``options``."""
+"""``sensor``: a read-only value, as Home Assistant 2025.4's MQTT sensor. Numeric when it has a
+unit or a state class (then a non-number is rejected and ``''`` ignored), ``enum`` sensors check
+their ``options``, a ``timestamp`` sensor's state is its time in UTC (one without a time zone is
+rejected), a ``date`` sensor's an ISO date."""
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from typing import Any
 
 from pydantic import model_validator
@@ -42,4 +45,23 @@ class Sensor(Platform):
                 ) from None
         if spec.options and value not in spec.options:
             raise PayloadError(f"{entity.entity_id}: {value[:40]!r} not in options")
+        if spec.device_class == "timestamp":
+            return _timestamp(entity, value)
+        if spec.device_class == "date":
+            try:
+                return date.fromisoformat(value).isoformat()
+            except ValueError:
+                raise PayloadError(f"{entity.entity_id}: {value[:40]!r} is not a date") from None
         return value
+
+
+def _timestamp(entity: Entity, value: str) -> str:
+    """HA: a timestamp sensor's state is its time in UTC (ISO, seconds); one without a time
+    zone or that does not parse is rejected."""
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise PayloadError(f"{entity.entity_id}: {value[:40]!r} is not a timestamp") from None
+    if when.tzinfo is None:
+        raise PayloadError(f"{entity.entity_id}: timestamp {value[:40]!r} has no time zone")
+    return when.astimezone(UTC).isoformat(timespec="seconds")

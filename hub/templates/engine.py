@@ -152,7 +152,7 @@ class CompiledTemplate:
         try:
             for func, args in chain:
                 obj = func(obj, *args)
-            text = str(obj)
+            text = str(obj).strip()  # as a Jinja render (HA strips every rendered template)
         except Exception:
             return None  # Jinja raises the same error with its own message
         if len(text) > self._max_output:
@@ -191,7 +191,7 @@ class CompiledTemplate:
                         f"template output longer than {self._max_output} characters"
                     )
                 parts.append(chunk)
-            return "".join(parts)
+            return "".join(parts).strip()  # HA strips every rendered template
         except TemplateError:
             raise
         except Exception as exc:  # sandbox, undefined, type, arithmetic, recursion ...
@@ -241,6 +241,10 @@ class TemplateEngine:
             return cached
         if len(source) > self.max_source:
             raise TemplateError(f"template longer than {self.max_source} characters")
+        if "regex" in source:
+            # the regex filters' module loads on first use (~2 MB); loading it inside a render
+            # (tens of ms of CPU on a Pi) would count against that render's budget
+            import regex  # noqa: F401
         self._check_tokens(source)
         template, fast, uses_json = self._compile(source)
         compiled = CompiledTemplate(source, template, fast, uses_json, self.max_output,

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from jinja2.exceptions import SecurityError
 
 from spark.core.errors import TemplateLimitError
+from spark.core.regex_guard import MAX_REGEX_COST, MAX_REGEX_SOURCE, regex_cost
 
 if TYPE_CHECKING:
     import regex
@@ -45,8 +46,6 @@ MAX_OPS = 50_000  # loop iterations + calls per render
 MAX_COUNT = 10_000  # widths, ranges, batch sizes
 MAX_PAYLOAD = 1024 * 1024  # bytes of a payload a template reads (orjson parses it in ~1 ms)
 MAX_REGEX_INPUT = 64 * 1024  # characters a regular expression may scan
-MAX_REGEX_SOURCE = 1024  # characters of a pattern
-MAX_REGEX_COST = 4096  # counted repeats, nested ones multiplied (compile time ~3 ms at most)
 RENDER_SECONDS = 0.020  # wall time of one render (the event loop's bound is 50 ms)
 SHARE_BURST = 0.020  # seconds of slow template time the process may spend at once ...
 SHARE_RATE = 0.5  # ... and per second of wall time after that
@@ -211,52 +210,6 @@ STR_WIDTH_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"
 
 
 # ---- regex guards ----------------------------------------------------------------------------
-def regex_cost(pattern: str) -> int:
-    """Nodes the compiled pattern may expand to: a counted repeat multiplies what it repeats
-    (``a{10}`` 10, ``(a{10}b){10}`` 110); unbounded ones (``*``, ``+``) count once."""
-    stack, i, n = [0], 0, len(pattern)
-    last = 0  # cost of the item a quantifier would apply to
-    while i < n:
-        char = pattern[i]
-        if char == "\\":
-            i += 2
-            last = 1
-            stack[-1] += 1
-            continue
-        if char == "[":
-            i += 2 if pattern[i + 1 : i + 2] == "^" else 1
-            i += 1 if pattern[i : i + 1] == "]" else 0
-            while i < n and pattern[i] != "]":
-                i += 2 if pattern[i] == "\\" else 1
-            last = 1
-            stack[-1] += 1
-        elif char == "(":
-            stack.append(0)
-            last = 0
-        elif char == ")" and len(stack) > 1:
-            last = max(stack.pop(), 1)
-            stack[-1] += last
-        elif char == "{":
-            match = _COUNTED.match(pattern, i)
-            if match is not None:
-                times = max(int(part) for part in match.groups() if part) if any(
-                    match.groups()) else 1
-                stack[-1] += last * (max(times, 1) - 1)  # the item itself is counted already
-                last *= max(times, 1)
-                i = match.end()
-                continue
-            last = 1
-            stack[-1] += 1
-        elif char not in "*+?|":
-            last = 1
-            stack[-1] += 1
-        i += 1
-    return sum(stack)
-
-
-_COUNTED = re.compile(r"\{(\d{0,6}),?(\d{0,6})\}")
-
-
 @lru_cache(maxsize=256)
 def _regex(pattern: str, ignorecase: bool) -> regex.Pattern[str]:
     if not isinstance(pattern, str) or len(pattern) > MAX_REGEX_SOURCE:

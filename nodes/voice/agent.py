@@ -2,7 +2,10 @@
 registry, executes intents through the hub and answers out loud.
 
 Entities: listening, mute, volume, last transcript / intent / reply, wake (event), direction of
-arrival, and the vocabulary size (diagnostic). Every run's steps go out as
+arrival, the response time (end of speech -> command handled, in audio time: it includes the
+silence waited, wake word and speech-to-text), and diagnostics: the vocabulary size and how
+often the recognisers' worker process died (``worker.py``: a native crash fails that utterance,
+the worker is restarted with backoff, the node stays up). Every run's steps go out as
 :class:`~core.messages.voice.PipelineEvent` s on ``<base>/<node>/pipeline``.
 """
 
@@ -22,20 +25,18 @@ from spark.core.mqtt import Message, MqttClient
 from spark.core.rpc import RpcClient, RpcError
 from spark.nodes.voice.actions import NOT_UNDERSTOOD, HubLink, Outcome, execute
 from spark.nodes.voice.config import VoiceNodeConfig
-from spark.nodes.voice.denoise import make_denoiser
 from spark.nodes.voice.errors import VoiceError
 from spark.nodes.voice.intents import COMPLETE, recognize
-from spark.nodes.voice.pipeline import Pipeline, Signal, Timeouts
+from spark.nodes.voice.pipeline import Pipeline, Signal
 from spark.nodes.voice.respeaker import MicArray, NoArray, RingState, open_array
 from spark.nodes.voice.sources import AudioFrame, SourceMark, TypedText, VoiceSource, make_source
-from spark.nodes.voice.stt import make_stt
 from spark.nodes.voice.stt.base import Transcript
 from spark.nodes.voice.tts import NoSpeaker, Speaker, make_speaker, make_tts
-from spark.nodes.voice.vad import Endpointer, make_vad
 from spark.nodes.voice.vocab import Vocabulary, build_vocabulary
-from spark.nodes.voice.wake import make_wake
+from spark.nodes.voice.worker import PipelineProcess, WorkerDied, build_pipeline
 
 log = logging.getLogger(__name__)
+STABLE_FRAMES = 2000  # a worker that heard this much audio (60 s) resets the restart backoff
 
 
 class VoiceNode(NodeAgent[VoiceNodeConfig]):
@@ -49,14 +50,12 @@ class VoiceNode(NodeAgent[VoiceNodeConfig]):
         super().__init__(ctx)
         self.source: VoiceSource = source if source is not None else make_source(self.cfg.source)
         self.audio = not (self.source.type == "console")
-        self.wake = make_wake(self.cfg.wake)
-        self.stt = make_stt(self.cfg.stt, self.wake.phrases)
-        endpointer = Endpointer(make_vad(self.cfg.vad), end_silence_s=self.cfg.end_silence_s,
-                                max_speech_s=self.cfg.max_speech_s)
-        self.pipeline = Pipeline(self.wake, endpointer, self.stt, Timeouts(
-            listen_s=self.cfg.listen_timeout_s, follow_up_s=self.cfg.follow_up_s,
-            early_end_s=self.cfg.early_end_s), is_complete=self._is_complete,
-            denoise=make_denoiser(self.cfg.denoise) if self.audio else None)
+        self.pipeline: Pipeline | PipelineProcess = (
+            PipelineProcess(self.cfg, self.cfg.worker_timeout_s)
+            if self.audio and self.cfg.isolate
+            else build_pipeline(self.cfg, self.audio, self._is_complete))
+        self.crashes = 0  # the recognisers' worker died (it was restarted)
+        self._worker_backoff = Backoff(0.5, 30.0)
         self.tts = make_tts(self.cfg.tts)
         self.speaker: Speaker = NoSpeaker()
         self.array: MicArray = NoArray()
@@ -89,6 +88,12 @@ class VoiceNode(NodeAgent[VoiceNodeConfig]):
                    state_class="measurement", icon="mdi:compass-outline"),
             Sensor(key="vocabulary", name="Vocabulary", entity_category="diagnostic",
                    attributes=True, icon="mdi:book-alphabet"),
+            Sensor(key="response_time", name="Response time", unit="ms",
+                   device_class="duration", state_class="measurement",
+                   icon="mdi:timer-outline"),
+            Sensor(key="recogniser_crashes", name="Recogniser crashes",
+                   entity_category="diagnostic", state_class="total_increasing",
+                   attributes=True, icon="mdi:alert-octagon"),
         ]
 
     # ---- lifecycle --------------------------------------------------------------------
@@ -100,9 +105,10 @@ class VoiceNode(NodeAgent[VoiceNodeConfig]):
         self.set_state("volume", self.volume)
         self.set_state("direction", None)
         self.set_state("vocabulary", 0)
+        self.set_state("response_time", None)
+        self.set_state("recogniser_crashes", 0)
         if self.audio:  # loading models takes a moment: not on the event loop
-            await asyncio.to_thread(self.stt.open)
-            await asyncio.to_thread(self.wake.open)
+            await asyncio.to_thread(self.pipeline.open)
             self.array = await asyncio.to_thread(open_array, self.cfg.array)
         if self.cfg.speak_replies:
             try:
@@ -116,7 +122,9 @@ class VoiceNode(NodeAgent[VoiceNodeConfig]):
     async def teardown(self) -> None:
         with contextlib.suppress(Exception):
             await self.source.close()
-        for close in (self.speaker.close, self.array.close, self.stt.close):
+        with contextlib.suppress(Exception):
+            await self.tts.aclose()
+        for close in (self.speaker.close, self.array.close, self.pipeline.close):
             with contextlib.suppress(Exception):
                 close()
 
@@ -194,8 +202,11 @@ class VoiceNode(NodeAgent[VoiceNodeConfig]):
         async for item in self.source.items():
             try:
                 if isinstance(item, AudioFrame):
-                    for signal in await asyncio.to_thread(self.pipeline.feed, item.pcm):
+                    for signal in await asyncio.to_thread(self.pipeline.feed, item.pcm,
+                                                          item.at):
                         await self._on_signal(signal)
+                    if self._worker_backoff.current and self.pipeline.frames > STABLE_FRAMES:
+                        self._worker_backoff.reset()  # the new worker has lasted
                 elif isinstance(item, TypedText):
                     self.run_id = new_run_id()
                     self.fire_event("wake", "typed")
@@ -203,11 +214,37 @@ class VoiceNode(NodeAgent[VoiceNodeConfig]):
                     self.run_id = None
                 elif isinstance(item, SourceMark):
                     self.marks.append(item.name)
+            except WorkerDied as exc:
+                await self._recogniser_died(exc)
             except Exception as exc:  # one bad utterance never stops the node
                 log.exception("%s: voice pipeline step failed", self.node_id)
                 self._event("error", {"code": "internal", "message": str(exc)})
                 self.pipeline.idle()
             self.set_state("listening", self.pipeline.listening)
+
+    async def _recogniser_died(self, exc: WorkerDied) -> None:
+        """The worker process died (a native crash) or hung: this utterance failed; restart
+        the worker after the backoff (which grows while it keeps dying), then go on."""
+        assert isinstance(self.pipeline, PipelineProcess)
+        self.crashes += 1
+        log.error("%s: %s; restarting the recognisers in %.1f s", self.node_id, exc,
+                  self._worker_backoff.delay)
+        self._event("error", {"code": "recogniser-crash", "message": str(exc),
+                              "exit_code": exc.exit_code, "signal": exc.signal_name,
+                              "crashes": self.crashes})
+        self.set_state("recogniser_crashes", self.crashes,
+                       {"exit_code": exc.exit_code, "signal": exc.signal_name,
+                        "message": str(exc)[:200]})
+        self.run_id, self._speech_end = None, None
+        self._ring("idle")
+        while True:
+            await self._worker_backoff.wait()
+            try:
+                await asyncio.to_thread(self.pipeline.start)
+                break
+            except VoiceError as again:
+                log.error("%s: %s", self.node_id, again)
+        self.source.flush()  # audio heard meanwhile is stale
 
     async def _on_signal(self, signal: Signal) -> None:
         if signal.kind == "wake":
@@ -269,6 +306,7 @@ class VoiceNode(NodeAgent[VoiceNodeConfig]):
             timings["speech_end_to_done_ms"] = round(
                 (time.monotonic() - self._speech_end) * 1000, 2)
             self._speech_end = None
+            self.set_state("response_time", round(timings["speech_end_to_done_ms"]))
         self.set_state("last_reply", outcome.reply[:250])
         self._event("handled", {"reply": outcome.reply, "success": outcome.success,
                                 "executed": outcome.executed, **outcome.detail}, timings)

@@ -64,5 +64,12 @@ class VoiceNodeConfig(NodeConfigBase):
     ask_timeout_s: float = Field(30.0, gt=0, le=600, description="How long a question to "
                                  "the hub's LLM may take before the reply is an error.")
     volume: float = Field(80.0, ge=0, le=100, description="Reply volume at start, percent.")
+    isolate: bool = Field(True, description="Run the recognisers (wake word, speech-to-text) "
+                          "in a supervised worker process: a native crash fails one "
+                          "utterance and restarts the worker, not the node.")
+    worker_timeout_s: float = Field(60.0, gt=1, le=600, description="A recogniser step that "
+                                    "takes longer is a hung worker: it is killed and "
+                                    "restarted (loading models and grammars may take 5 "
+                                    "minutes).")
     speak_replies: bool = Field(True, description="Synthesise replies (the text is always "
                                 "published).")

@@ -14,6 +14,11 @@ grammar already has whole ends after ``early_end_s`` of silence instead of ``end
 the first silent frame after speech lets the recogniser prepare its end (``stt.settle``) while
 that silence is still being waited for. A burst too short to be a command is dropped with
 ``stt.cancel`` so it cannot colour how the next command is heard.
+
+Timing is audio time: each frame comes with the time its audio ended (``at``, the source's
+capture time), and ``speech-end`` carries the capture time of the last voiced frame (its
+``wall``) and its place in the stream (``audio_end_s``), not the time the decoders finished;
+so end of speech -> command includes the silence waited, wake word and speech-to-text.
 """
 
 from __future__ import annotations
@@ -34,6 +39,9 @@ from spark.nodes.voice.vocab import Vocabulary, build_vocabulary
 from spark.nodes.voice.wake import WakeHit, WakeWord
 
 SignalKind = Literal["wake", "speech-start", "speech-end", "utterance", "timeout"]
+
+
+STAMPS = 400  # frames (12 s) of capture times kept: more than any wait after speech
 
 
 class State(enum.Enum):
@@ -74,6 +82,8 @@ class Pipeline:
         self.state = State.IDLE
         self._pre: collections.deque[bytes] = collections.deque(
             maxlen=max(1, round(timeouts.pre_roll_s / FRAME_S)))
+        # capture times of the latest frames: where speech ended, in audio time
+        self._stamps: collections.deque[float] = collections.deque(maxlen=STAMPS)
         self._deadline = 0  # frames left while listening
         self._segment = False  # a wake segment is open
         self._pending: Vocabulary | None = None
@@ -134,12 +144,23 @@ class Pipeline:
         return self.state in (State.LISTENING, State.SPEECH)
 
     # ---- audio ----------------------------------------------------------------------------
-    def feed(self, frame: bytes) -> list[Signal]:
+    def open(self) -> None:
+        """Load the recognisers' models."""
+        self.stt.open()
+        self.wake.open()
+
+    def close(self) -> None:
+        self.stt.close()
+        self.wake.close()
+
+    def feed(self, frame: bytes, at: float | None = None) -> list[Signal]:
+        """One frame; ``at``: when its audio ended (``time.monotonic``; default now)."""
         with self._lock:
             if len(frame) != FRAME_BYTES or self.state in (State.MUTED, State.BUSY):
                 return []
             frame = self.denoise.process(frame)
             self.frames += 1
+            self._stamps.append(time.monotonic() if at is None else at)
             if self._pending is not None and self.state is State.IDLE and not self._segment:
                 self._apply_vocabulary()
             if self.state is State.IDLE:
@@ -160,6 +181,16 @@ class Pipeline:
         self._rng = self._rng or np.random.default_rng(0)
         return bytes(dither(silence(0.3), self._rng).tobytes())
 
+    def _ended(self, silent: int, data: dict[str, Any]) -> Signal:
+        """``speech-end`` for speech that stopped ``silent`` frames before this one: its
+        ``wall`` is the capture time of the last voiced frame (not now, after decoding)."""
+        k = max(0, min(silent, len(self._stamps) - 1))
+        at = self._stamps[-1 - k] if self._stamps else time.monotonic()
+        data = {**data, "audio_end_s": round((self.frames - silent) * FRAME_S, 3),
+                "ended": round(time.time() - (time.monotonic() - at), 3),
+                "silence_s": round(silent * FRAME_S, 2)}
+        return Signal("speech-end", data, wall=at)
+
     def _can_end(self) -> bool:
         """Enough silence after what already is a whole command?"""
         run = self.ep.run
@@ -172,7 +203,7 @@ class Pipeline:
         self._pre.append(frame)
         if self.wake.streaming:
             hit = self.wake.feed(frame)
-            return self._woke(hit, 0.0, time.time()) if hit is not None else []
+            return self._woke(hit, 0.0) if hit is not None else []
         if edge == "start":
             self._segment = True
             self.wake.begin()
@@ -188,11 +219,11 @@ class Pipeline:
                 t0 = time.perf_counter()
                 hit = self.wake.settled()
                 return [] if hit is None else self._woke_early(hit, elapsed_ms(t0))
-            ended, t0 = time.time(), time.perf_counter()
+            t0 = time.perf_counter()
             self._segment = False
             hit = self.wake.end()
             if hit is not None:
-                return self._woke(hit, elapsed_ms(t0), ended, self.ep.end_frames * FRAME_S)
+                return self._woke(hit, elapsed_ms(t0), self.ep.trailing)
         return []
 
     def _woke_early(self, hit: WakeHit, wake_ms: float) -> list[Signal]:
@@ -208,8 +239,7 @@ class Pipeline:
         return [Signal("wake", {"phrase": hit.phrase, "wake_ms": wake_ms}),
                 Signal("speech-start")]
 
-    def _woke(self, hit: WakeHit, wake_ms: float, ended: float, waited: float = 0.0
-              ) -> list[Signal]:
+    def _woke(self, hit: WakeHit, wake_ms: float, silent: int = 0) -> list[Signal]:
         signals = [Signal("wake", {"phrase": hit.phrase, "wake_ms": wake_ms})]
         self._pre.clear()
         if hit.complete and self._has_speech(hit.after):
@@ -221,7 +251,7 @@ class Pipeline:
             transcript = self.stt.decode(self._lead() + hit.after)
             stt_ms = elapsed_ms(t0)
             self.state = State.BUSY
-            end = Signal("speech-end", {"ended": ended, "silence_s": round(waited, 2)})
+            end = self._ended(silent, {})
             return [*signals, Signal("speech-start"), end,
                     Signal("utterance", {"stt_ms": stt_ms}, transcript)]
         self.state = State.LISTENING
@@ -232,7 +262,7 @@ class Pipeline:
         return signals
 
     def _has_speech(self, pcm: bytes) -> bool:
-        ep = Endpointer(self.ep.vad, start_s=self.ep.start_frames * FRAME_S)
+        ep = Endpointer(self.ep.vad.spare(), start_s=self.ep.start_frames * FRAME_S)
         return any(ep.update(pcm[i:i + FRAME_BYTES]) == "start"
                    for i in range(0, len(pcm) - FRAME_BYTES + 1, FRAME_BYTES))
 
@@ -258,21 +288,19 @@ class Pipeline:
         self._speech += 1
         if self.ep.run == 1:  # a pause: the recogniser may prepare for the end
             self.stt.settle()
-        waited = self.ep.end_frames * FRAME_S
+        silent = self.ep.trailing
         if edge is None and self._can_end():
-            waited = self.ep.run * FRAME_S
+            silent = self.ep.run
             self.ep.reset()
         elif edge != "end":
             return []
-        voiced = self._speech - self.ep.end_frames
+        voiced = self._speech - silent
         if voiced < self.timeouts.min_speech_s / FRAME_S:  # a click, not a command
             self.stt.cancel()
             self.state = State.LISTENING
             return []
-        ended = time.time()
+        end = self._ended(silent, {"speech_s": round(self._speech * FRAME_S, 2)})
         t0 = time.perf_counter()
         transcript = self.stt.finish()
-        end = Signal("speech-end", {"speech_s": round(self._speech * FRAME_S, 2),
-                                    "ended": ended, "silence_s": round(waited, 2)})
         self.state = State.BUSY
         return [end, Signal("utterance", {"stt_ms": elapsed_ms(t0)}, transcript)]

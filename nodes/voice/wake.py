@@ -9,7 +9,8 @@ model of commands and everyday words (``lm.py``): a wake phrase counts only when
 prefers it to everyday words; the spotter, at a strict threshold, is its last look when noise
 hides the phrase from the models. ``pocketsphinx-kws`` is pocketsphinx's streaming keyphrase
 spotter (single uncommon words spot best, e.g. "bumblebee" at 1e-40); ``openwakeword`` runs an
-openWakeWord model when that package is installed.
+openWakeWord model when that package is installed; ``wyoming`` streams to a Wyoming wake word
+server (``wyoming_wake.py``).
 
 Streaming backends see every frame (:meth:`WakeWord.feed`); segment backends see the frames of
 each stretch of speech between :meth:`begin` and :meth:`end`. A :class:`WakeHit` carries the
@@ -36,6 +37,7 @@ from spark.nodes.voice.lm import EVERYDAY, build_arpa
 from spark.nodes.voice.stt.base import StageConfig
 from spark.nodes.voice.stt.sphinx import SphinxLexicon, new_decoder
 from spark.nodes.voice.vocab import Vocabulary
+from spark.nodes.voice.wyoming import WyomingWakeConfig
 
 log = logging.getLogger(__name__)
 SAMPLES_PER_SPHINX_FRAME = 160  # pocketsphinx: 100 frames per second
@@ -95,7 +97,8 @@ class PyOpenWakeConfig(StageConfig):
 
 
 WakeConfig = Annotated[SphinxWakeConfig | SphinxKwsWakeConfig | OpenWakeWordConfig
-                       | MicroWakeConfig | PyOpenWakeConfig, Field(discriminator="type")]
+                       | MicroWakeConfig | PyOpenWakeConfig | WyomingWakeConfig,
+                       Field(discriminator="type")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +122,9 @@ class WakeWord(ABC):
 
     def open(self) -> None:  # noqa: B027 - optional hook
         pass
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release what :meth:`open` acquired."""
 
     def set_vocabulary(self, vocab: Vocabulary) -> None:  # noqa: B027 - optional hook
         pass
@@ -519,6 +525,7 @@ class PyOpenWake(WakeWord):
 WAKE_BACKENDS: TypeRegistry[type[WakeWord]] = TypeRegistry("wake word backend", {
     "pocketsphinx": SphinxWake, "pocketsphinx-kws": SphinxKwsWake, "openwakeword": OpenWakeWord,
     "micro-wakeword": MicroWake, "pyopen-wakeword": PyOpenWake,
+    "wyoming": "spark.nodes.voice.wyoming_wake:WyomingWake",
 })
 
 

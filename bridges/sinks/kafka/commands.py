@@ -72,11 +72,12 @@ class CommandExecutor:
                 await self._publish(out_topic, out_payload, max(1, command.qos), command.retain)
             self.services.published(cmd.entity_id, command)
             self.stats.executed += 1
+            shown = "(hidden: it carries a code)" if command.secret else command.payload
             log.info("cloud command %s: %s %s -> %s %r", cmd.id, cmd.service, cmd.entity_id,
-                     command.topic, command.payload)
+                     command.topic, shown)
             result = CommandResult(id=cmd.id, status="ok", entity_id=cmd.entity_id,
                                    service=cmd.service, topic=command.topic,
-                                   payload=command.payload, source=where)
+                                   payload=shown, source=where)
         self._done[cmd.id] = result
         while len(self._done) > REMEMBERED:
             self._done.popitem(last=False)

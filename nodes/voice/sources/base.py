@@ -3,9 +3,10 @@ recognition. Each source module holds its class and its config model (``type`` l
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 
@@ -13,6 +14,7 @@ from typing import Any, ClassVar
 class AudioFrame:
     pcm: bytes  # one 30 ms frame, 16 kHz mono int16
     live: bool = True  # False: replayed faster than real time (WAV files)
+    at: float = field(default_factory=time.monotonic)  # when its audio ended (time.monotonic)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
@@ -45,7 +46,7 @@ class PyAudioSource(VoiceSource):
         self._stream: Any = None
         self._rate = RATE
         self._channels = 1
-        self._buffer: collections.deque[bytes] = collections.deque(
+        self._buffer: collections.deque[tuple[bytes, float]] = collections.deque(
             maxlen=int(config.buffer_s / 0.03))
         self._ready = asyncio.Event()
         self._pending = b""
@@ -108,8 +109,9 @@ class PyAudioSource(VoiceSource):
 
         samples = to_mono(np.frombuffer(data, np.int16), self._channels, self.cfg.channel)
         pcm = self._pending + resample(samples, self._rate, RATE).tobytes()
+        now = time.monotonic()  # the audio's capture time, not when the pipeline gets to it
         while len(pcm) >= FRAME_BYTES:
-            self._buffer.append(pcm[:FRAME_BYTES])
+            self._buffer.append((pcm[:FRAME_BYTES], now))
             pcm = pcm[FRAME_BYTES:]
         self._pending = pcm
         self._ready.set()
@@ -129,6 +131,7 @@ class PyAudioSource(VoiceSource):
     async def items(self) -> AsyncIterator[SourceItem]:
         while True:
             while self._buffer:
-                yield AudioFrame(self._buffer.popleft())
+                pcm, at = self._buffer.popleft()
+                yield AudioFrame(pcm, at=at)
             self._ready.clear()
             await self._ready.wait()

@@ -16,15 +16,18 @@ from spark.nodes.voice.stt.base import SpeechToText, StageConfig, Transcript
 from spark.nodes.voice.stt.sphinx import PocketsphinxStt, PocketsphinxSttConfig
 from spark.nodes.voice.stt.vosk import VoskStt, VoskSttConfig
 from spark.nodes.voice.stt.whisper import FasterWhisperStt, FasterWhisperSttConfig
+from spark.nodes.voice.stt.wyoming import WyomingStt, WyomingSttConfig
 
 SttConfig = Annotated[
-    PocketsphinxSttConfig | VoskSttConfig | FasterWhisperSttConfig, Field(discriminator="type")
+    PocketsphinxSttConfig | VoskSttConfig | FasterWhisperSttConfig | WyomingSttConfig,
+    Field(discriminator="type")
 ]
 
 BACKENDS: TypeRegistry[type[SpeechToText]] = TypeRegistry("stt backend", {
     "pocketsphinx": PocketsphinxStt,
     "vosk": VoskStt,
     "faster-whisper": FasterWhisperStt,
+    "wyoming": WyomingStt,
 })
 
 
