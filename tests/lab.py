@@ -40,10 +40,10 @@ async def running_hub(cfg: SparkConfig, password: str | None) -> AsyncIterator[H
 
 
 @contextlib.asynccontextmanager
-async def running_node(cfg: SparkConfig, node_id: str, password: str | None
-                       ) -> AsyncIterator[NodeAgent]:
+async def running_node(cfg: SparkConfig, node_id: str, password: str | None,
+                       ready_within: float = 10.0) -> AsyncIterator[NodeAgent]:
     agent = make_agent(cfg, cfg.node(node_id), password, announce_delay=FAST)
-    async with running_agent(agent) as running:
+    async with running_agent(agent, ready_within) as running:
         yield running
 
 

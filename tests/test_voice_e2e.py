@@ -85,13 +85,14 @@ async def voice_lab(broker: RunningBroker, tmp: Path, **extra: Any) -> AsyncIter
         recorder(cfg, ADMIN, pw[ADMIN], cfg.mqtt.layout().pipeline("voice")) as rec,
         running_hub(cfg, pw["hub"]) as hub,
         running_node(cfg, "sim1", pw["sim1"]),
-        running_node(cfg, "voice", pw["voice"]) as voice,
+        # loading the recogniser's models takes ~2 s alone, over 20 s on a loaded machine
+        running_node(cfg, "voice", pw["voice"], ready_within=60.0) as voice,
     ):
         assert isinstance(voice, VoiceNode)
         lab = VoiceLab(hub, voice, rec, tmp / "in", tmp / "out", EspeakTts(EspeakTtsConfig()),
                        cfg)
-        await wait_for(lambda: {"sim one lamp", "voice mute"} <= set(voice.vocabulary.names),
-                       60, what="the lamp and the voice node's own switch in the vocabulary")
+        await wait_for(lambda: {"sim one lamp", "voice volume"} <= set(voice.vocabulary.names),
+                       60, what="the lamp and the voice node's own volume in the vocabulary")
         await wait_for(lambda: lab.state(LAMP) == "off", 10, what="lamp off")
         try:
             yield lab
@@ -158,7 +159,7 @@ async def test_grammar_follows_a_newly_discovered_entity(broker: RunningBroker,
                          broker.passwords["zigbee2mqtt"],
                          [("homeassistant/switch/0x1234/garden_pump/config",
                            orjson.dumps(config), True)])
-        await wait_for(lambda: lab.voice.vocabulary.lookup("garden pump") != [], 20,
+        await wait_for(lambda: lab.voice.vocabulary.lookup("garden pump") != [], 60,
                        what="garden pump in the vocabulary")
         await lab.say("hey spark, turn on the garden pump", "en-us", 185)
         handled = await lab.reply()
@@ -198,10 +199,10 @@ async def test_typed_text_skips_speech(broker: RunningBroker, tmp_path: Path) ->
         recorder(cfg, ADMIN, pw[ADMIN], cfg.mqtt.layout().pipeline("voice")) as rec,
         running_hub(cfg, pw["hub"]) as hub,
         running_node(cfg, "sim1", pw["sim1"]),
-        running_node(cfg, "voice", pw["voice"]) as voice,
+        running_node(cfg, "voice", pw["voice"], ready_within=60.0) as voice,
     ):
         assert isinstance(voice, VoiceNode)
-        await wait_for(lambda: voice.vocabulary.lookup("sim1 lamp") != [], 20, what="vocab")
+        await wait_for(lambda: voice.vocabulary.lookup("sim1 lamp") != [], 60, what="vocab")
         with typed.open("a") as f:
             f.write("turn on the sim1 lamp\nask spark what is the meaning of life\n")
         topic = cfg.mqtt.layout().pipeline("voice")

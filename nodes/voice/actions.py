@@ -129,8 +129,18 @@ async def execute(intent: Intent, hub: HubLink) -> Outcome:
     if name == "ambiguous":
         names = " or ".join(t.spoken for t in intent.candidates[:3])
         return Outcome(f"Which {intent.heard_name}? I know {names}.", False)
+    if name == "nevermind":
+        return Outcome("Okay, I did nothing.", False)
     if name == "unsupported":
         assert target is not None
+        if intent.data.get("problem"):
+            low, high = target.min, target.max
+            step = (f" in steps of {number_to_words(target.step, 3)}" if target.step else "")
+            span = (f" It goes from {number_to_words(low)} to {number_to_words(high)}{step}."
+                    if low is not None and high is not None else "")
+            value = number_to_words(float(intent.data["value"]), 3)
+            return Outcome(f"Sorry, {value} is not a value of the {target.spoken}.{span}",
+                           False)
         return Outcome(f"Sorry, the {target.spoken} can't do that.", False)
     try:
         if name == "system_status":

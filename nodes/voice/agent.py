@@ -5,8 +5,12 @@ Entities: listening, mute, volume, last transcript / intent / reply, wake (event
 arrival, the response time (end of speech -> command handled, in audio time: it includes the
 silence waited, wake word and speech-to-text), and diagnostics: the vocabulary size and how
 often the recognisers' worker process died (``worker.py``: a native crash fails that utterance,
-the worker is restarted with backoff, the node stays up). Every run's steps go out as
-:class:`~core.messages.voice.PipelineEvent` s on ``<base>/<node>/pipeline``.
+the worker is restarted with backoff, the node stays up). Mute is not a voice target (left out
+of the vocabulary): muted, the node processes no audio at all, so only the panel, HA or a
+hardware button wired to the ``mute`` command topic unmute it. A spoken action runs only when
+the gate (``confirm.py``) lets it; otherwise the node asks back and holds the intent for a
+"yes". Every run's steps go out as :class:`~core.messages.voice.PipelineEvent` s on
+``<base>/<node>/pipeline``.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from spark.core.mqtt import Message, MqttClient
 from spark.core.rpc import RpcClient, RpcError
 from spark.nodes.voice.actions import NOT_UNDERSTOOD, HubLink, Outcome, execute
 from spark.nodes.voice.config import VoiceNodeConfig
+from spark.nodes.voice.confirm import REFUSED, Confirmer
 from spark.nodes.voice.errors import VoiceError
 from spark.nodes.voice.intents import COMPLETE, recognize
 from spark.nodes.voice.pipeline import Pipeline, Signal
@@ -66,6 +71,7 @@ class VoiceNode(NodeAgent[VoiceNodeConfig]):
         self.marks: list[str] = []  # files a replay source finished (tests, benchmarks)
         self._speech_end: float | None = None
         self._changed = asyncio.Event()
+        self.confirmer = Confirmer(self.cfg.follow_up_s + 10.0)  # "did you mean ...?"
 
     def _is_complete(self, text: str) -> bool:
         """Is ``text`` already a whole command (the pipeline may stop listening)?"""
@@ -160,7 +166,7 @@ class VoiceNode(NodeAgent[VoiceNodeConfig]):
     async def refresh(self) -> Vocabulary:
         """Re-read the hub registry; rebuild the grammar when the vocabulary changed."""
         assert self.hub is not None
-        entities = await self.hub.entities()
+        entities = [e for e in await self.hub.entities() if not self._own_switch(e)]
         devices = await self.hub.devices()
         if self.audio:
             vocab = await asyncio.to_thread(self.pipeline.build_vocabulary, entities, devices)
@@ -177,6 +183,11 @@ class VoiceNode(NodeAgent[VoiceNodeConfig]):
                            {"names": len(names), "signature": vocab.signature,
                             "sample": names[:50]})
         return vocab
+
+    def _own_switch(self, entity: dict[str, Any]) -> bool:
+        """The node's own mute is not a voice target: a misheard command must never mute the
+        node (it could not be unmuted by voice). Mute is for the hand, the panel and HA."""
+        return entity.get("unique_id") == f"{self.unique_prefix}_mute"
 
     # ---- the pipeline -----------------------------------------------------------------
     async def _listen_loop(self) -> None:
@@ -293,14 +304,20 @@ class VoiceNode(NodeAgent[VoiceNodeConfig]):
         self._event("transcript", transcript.as_dict(), timings)
         self.set_state("last_transcript", transcript.text[:250] or None, transcript.as_dict())
         t0 = time.perf_counter()
-        intent = recognize(transcript.text, self.vocabulary)
+        intent, verdict = self.confirmer.decide(transcript, self.vocabulary)
         timings["intent_ms"] = round((time.perf_counter() - t0) * 1000, 2)
-        self._event("intent", intent.as_dict(), timings)
+        self._event("intent", {**intent.as_dict(), "verdict": verdict.as_dict()}, timings)
         self.set_state("last_intent", intent.name, intent.as_dict())
         self._ring("thinking")
         t1 = time.perf_counter()
-        outcome = (Outcome(NOT_UNDERSTOOD, False) if not transcript.text
-                   else await execute(intent, self.hub))
+        if not transcript.text:
+            outcome = Outcome(NOT_UNDERSTOOD, False)
+        elif verdict.decision == "ask":
+            outcome = Outcome(verdict.question, True, detail={"asked": verdict.reason})
+        elif verdict.decision == "refuse":
+            outcome = Outcome(REFUSED, False, detail={"refused": verdict.reason})
+        else:
+            outcome = await execute(intent, self.hub)
         timings["action_ms"] = round((time.perf_counter() - t1) * 1000, 2)
         if self._speech_end is not None:
             timings["speech_end_to_done_ms"] = round(

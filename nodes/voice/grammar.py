@@ -1,7 +1,9 @@
 """The recogniser's language, generated from the vocabulary: a JSGF grammar for the command
 decoder and example sentences for the verification / wake-word language model (``lm.py``).
 
-Both come from the phrase lists in ``intents.py``, so everything the grammar accepts parses.
+Both come from the phrase lists in ``intents.py`` and from Home Assistant's own sentence
+templates (``phrases.py``: HA's word orders and its skip words "please", "could you", "for me"
+around every command), so everything the grammar accepts parses.
 Values are tied to their entity: "set the setpoint to ..." only allows the setpoint's own range
 at its step (21.5 is "twenty one point five"), "set the power mode to ..." only its options.
 That constraint is most of the accuracy on numbers and options.
@@ -10,11 +12,14 @@ That constraint is most of the accuracy on numbers and options.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from spark.core.platforms import with_words
+from spark.nodes.voice import phrases
+from spark.nodes.voice.confirm import CONFIRM_PHRASES
 from spark.nodes.voice.intents import (
     ASK_PREFIX,
+    NEVERMIND,
     OFF_VERBS,
     ON_VERBS,
     PRESS_VERBS,
@@ -71,11 +76,38 @@ def options(vocab: Vocabulary, target: Target) -> list[str]:
     return [vocab.spelled.get(normalize(o), normalize(o)) for o in target.options]
 
 
+def _ha_slot(name: str, _slot: str | None, domains: list[str]) -> str | None:
+    """HA's lists in the grammar: entity names by domain, on / off."""
+    if name == "name":
+        if "sensor" in domains:
+            return "<anything>"
+        return "<switchable>" if phrases.SWITCH_DOMAINS & set(domains) else None
+    if name == "on_off_states":
+        return "(on | off)"
+    return None
+
+
+def _ha_setters(known: Callable[[str], bool], target: Target, value: str) -> list[str]:
+    """HA's set templates (position, brightness) for one number entity and its values."""
+    names = "(" + _alts(target.aliases) + ")"
+
+    def slot(name: str, _slot: str | None, domains: list[str]) -> str | None:
+        if name == "name":
+            return names if target.platform in domains else None
+        return value if name in phrases.VALUE_LISTS else None
+
+    return phrases.jsgf_alternatives(known, slot, ("HassSetPosition", "HassLightSet"))
+
+
 def jsgf(vocab: Vocabulary, wake_phrases: Iterable[str] = (),
-         kinds: Iterable[str] | None = None) -> str:
+         kinds: Iterable[str] | None = None, known: Callable[[str], bool] | None = None,
+         any_number: bool = False) -> str:
     """A JSGF grammar for every command about ``vocab``'s targets (rules for empty categories
     are left out: pocketsphinx's FSG cannot take ``<VOID>`` alternatives); ``kinds``: only
-    these kinds of command (``onoff``, ``toggle``, ``query``, ``set``, ...)."""
+    these kinds of command (``onoff``, ``toggle``, ``query``, ``set``, ...); ``known``: the
+    recogniser's dictionary (with it, HA's templates and skip words join the grammar);
+    ``any_number``: every number entity takes any number (not only its own values): the
+    second, differently constrained reading that confirms a value (stt/sphinx.py)."""
     wake = sorted(set(wake_phrases))
     slots = {
         "switchable": vocab.aliases(with_words("switchable")),
@@ -88,7 +120,7 @@ def jsgf(vocab: Vocabulary, wake_phrases: Iterable[str] = (),
     for i, target in enumerate(vocab.targets):
         names = _alts(target.aliases)
         if target.words.setter == "number":
-            said = values(target)
+            said = None if any_number else values(target)
             unit = unit_word(target)
             after = f" [{unit}]" if unit else ""
             if said is None:
@@ -97,6 +129,8 @@ def jsgf(vocab: Vocabulary, wake_phrases: Iterable[str] = (),
             else:
                 extra.append(_rule(f"v{i}", said))
                 setters.append(f"set [the] ({names}) to <v{i}>{after}")
+                if known is not None:
+                    setters += _ha_setters(known, target, f"<v{i}>{after}")
         elif target.words.setter == "option" and target.options:
             extra.append(_rule(f"o{i}", options(vocab, target)))
             setters += [f"set [the] ({names}) to <o{i}>",
@@ -112,14 +146,28 @@ def jsgf(vocab: Vocabulary, wake_phrases: Iterable[str] = (),
         if slots["pressable"] else [],
         "status": [" | ".join(STATUS_PHRASES)],
         "ask": ["ask [spark]"],  # the question itself: the general model (stt/sphinx.py)
+        # (not HA's verbless "[the] lamp on": measured, the grammar then lost "turn off")
+        "ha": [a for a in phrases.jsgf_alternatives(known, _ha_slot, (
+            "HassTurnOn", "HassTurnOff", "HassGetState", "HassNevermind"))
+            if not a.startswith(("[", "(", "<"))
+            and (slots["switchable"] or "<switchable>" not in a)
+            and (slots["anything"] or "<anything>" not in a)] if known is not None else [],
+        "confirm": [" | ".join(p for p in dict.fromkeys((*CONFIRM_PHRASES, *NEVERMIND))
+                               if known is None or all(known(w) for w in p.split()))],
     }
     wanted = set(commands) if kinds is None else set(kinds)
     used = [name for name, alts in commands.items() if alts and name in wanted]
+    # HA's skip words before a command ("please", "could you"); not after it: measured, a
+    # trailing "please" soaked up the end of commands ("... to eighteen" -> "... level please")
+    before = phrases.polite(known)[0] if known is not None else []
     lines = [
         "#JSGF V1.0;",
         "grammar spark;",
         "public <command> = " + ("[<wake>] " if wake else "")
-        + "(" + " | ".join(f"<{n}>" for n in used) + ");",
+        + ("[<polite>] " if before else "")
+        + "(" + " | ".join(f"<{n}>" for n in used) + ")"
+        + ";",
+        _rule("polite", before) if before else "",
         _rule("wake", wake) if wake else "",
         _rule("on", ON_VERBS),
         _rule("off", OFF_VERBS),
@@ -132,10 +180,40 @@ def jsgf(vocab: Vocabulary, wake_phrases: Iterable[str] = (),
     return "\n".join(line for line in lines if line) + "\n"
 
 
-def sentences(vocab: Vocabulary, wake_phrases: Iterable[str] = ()) -> list[str]:
+def ha_sentences(vocab: Vocabulary, known: Callable[[str], bool]) -> list[str]:
+    """Sentences of HA's templates over ``vocab``'s names (bounded samples): the verifier's
+    model hears HA's phrasings too (not the skip words: measured, they pulled its readings
+    towards "please")."""
+    switchable = "(" + _alts(vocab.aliases(with_words("switchable"))) + ")"
+    anything = "(" + _alts(vocab.aliases()) + ")"
+
+    def slot(name: str, _slot: str | None, domains: list[str]) -> str | None:
+        if name == "name":
+            if "sensor" in domains:
+                return anything
+            return switchable if phrases.SWITCH_DOMAINS & set(domains) else None
+        return "(on | off)" if name == "on_off_states" else None
+
+    if not vocab.targets:
+        return []
+    alts = phrases.jsgf_alternatives(known, slot, ("HassTurnOn", "HassTurnOff",
+                                                   "HassGetState", "HassNevermind"))
+    for target in vocab.targets:
+        said = values(target) if target.words.setter == "number" else None
+        if said:
+            alts += _ha_setters(known, target, "(" + _alts(said[::max(
+                1, len(said) // 12)]) + ")")
+    # Not the verbless ones ("[the] lamp on"): as bigrams they pulled whole commands towards
+    # "the ... on" (the grammar keeps them).
+    return phrases.samples(a for a in alts if not a.startswith(("[", "(", "<")))
+
+
+def sentences(vocab: Vocabulary, wake_phrases: Iterable[str] = (),
+              known: Callable[[str], bool] | None = None) -> list[str]:
     """Representative sentences (every alias with every verb, values, options) for the
-    n-gram model; ``wake_phrases`` also stand alone and before a few commands."""
-    out: list[str] = []
+    n-gram model; ``wake_phrases`` also stand alone and before a few commands; with
+    ``known`` (the recogniser's dictionary) also HA's phrasings."""
+    out: list[str] = ha_sentences(vocab, known) if known is not None else []
     for alias in vocab.aliases(with_words("switchable")):
         for verb in (*ON_VERBS, *OFF_VERBS):
             out += [f"{verb} the {alias}", f"{verb} {alias}"]
@@ -155,6 +233,8 @@ def sentences(vocab: Vocabulary, wake_phrases: Iterable[str] = ()) -> list[str]:
     for alias in vocab.aliases(with_words("pressable")):
         out += [f"{verb} the {alias}" for verb in PRESS_VERBS]
     out += list(STATUS_PHRASES)
+    out += [p for p in (*CONFIRM_PHRASES, *NEVERMIND)
+            if known is None or all(known(w) for w in p.split())]
     out += [f"{ASK_PREFIX} what is the weather", f"{ASK_PREFIX} how are you",
             "ask what is the weather", "ask how are you"]
     for phrase in wake_phrases:

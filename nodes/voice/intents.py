@@ -14,8 +14,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from spark.nodes.voice import phrases
 from spark.nodes.voice.numbers import words_to_number
-from spark.nodes.voice.vocab import Target, Vocabulary, normalize
+from spark.nodes.voice.vocab import Target, Vocabulary, content, normalize
 
 ON_VERBS = ("turn on", "switch on", "enable", "activate", "start")
 OFF_VERBS = ("turn off", "switch off", "disable", "deactivate", "stop")
@@ -30,8 +31,9 @@ POLITE = ("please", "spark", "hey spark", "okay spark", "could you", "can you")
 COMPLETE = frozenset({"turn_on", "turn_off", "toggle", "get_state", "set_value",
                       "select_option", "press", "system_status"})
 IntentName = Literal["turn_on", "turn_off", "toggle", "get_state", "set_value", "select_option",
-                     "press", "system_status", "ask", "unknown", "unknown_entity", "ambiguous",
-                     "unsupported"]
+                     "press", "system_status", "ask", "nevermind", "unknown", "unknown_entity",
+                     "ambiguous", "unsupported"]
+NEVERMIND = ("never mind", "nevermind", "cancel", "forget it")
 
 
 @dataclass(slots=True)
@@ -100,11 +102,40 @@ def _find(vocab: Vocabulary, name: str) -> tuple[list[Target], str]:
 
 
 def recognize(text: str, vocab: Vocabulary) -> Intent:
+    """Our patterns first; what they do not know (or whose name they cannot find) is read
+    with Home Assistant's own templates (``phrases.py``: word orders, "is X on", HA's skip
+    words)."""
+    intent = _recognize(text, vocab)
+    if intent.name in ("unknown", "unknown_entity"):
+        ha = _from_ha(text, vocab)
+        if ha is not None:
+            return ha
+    return intent
+
+
+def _from_ha(text: str, vocab: Vocabulary) -> Intent | None:
+    found = phrases.match(normalize(text), vocab)
+    if found is None:
+        return None
+    if found.kind == "nevermind":
+        return Intent("nevermind", text)
+    targets = [t for t in vocab.targets if t.entity_id == found.entity_id]
+    if not targets:
+        return None
+    if found.kind == "get_state":
+        return Intent("get_state", text, targets[0],
+                      data={"state": found.state} if found.state else {})
+    return _resolve(found.kind, text, targets[0], found.value)
+
+
+def _recognize(text: str, vocab: Vocabulary) -> Intent:
     said = _strip_polite(normalize(text))
     if not said:
         return Intent("unknown", text)
     if said in STATUS_PHRASES:
         return Intent("system_status", text)
+    if said in NEVERMIND:  # HA's HassNevermind
+        return Intent("nevermind", text)
     for prefix in ASK_PREFIXES:  # the free-form path: only what is explicitly asked
         if said.startswith(prefix + " ") or said == prefix:
             return Intent("ask", text, data={"question": said[len(prefix):].strip()})
@@ -115,12 +146,28 @@ def recognize(text: str, vocab: Vocabulary) -> Intent:
         found, name = _find(vocab, m.group("name"))
         if kind == "get_state" and not found and name.endswith(" state"):
             found, name = _find(vocab, name)
+        if not found and not content(name):  # "what is the": no name at all
+            return Intent("unknown", text)
         if not found:
             return Intent("unknown_entity", text, heard_name=name)
         if len(found) > 1:
             return Intent("ambiguous", text, heard_name=name, candidates=found)
         return _resolve(kind, text, found[0], m.groupdict().get("value"))
     return Intent("unknown", text)
+
+
+def off_range(target: Target, number: float) -> str:
+    """Why ``number`` is not a value of ``target`` ("" when it is)."""
+    if target.min is not None and number < target.min - 1e-9:
+        return "below the minimum"
+    if target.max is not None and number > target.max + 1e-9:
+        return "above the maximum"
+    if target.step:
+        base = target.min or 0.0
+        steps = (number - base) / target.step
+        if abs(steps - round(steps)) > 1e-6:
+            return "not on its step"
+    return ""
 
 
 def _resolve(kind: str, text: str, target: Target, value: str | None) -> Intent:
@@ -150,9 +197,11 @@ def _resolve(kind: str, text: str, target: Target, value: str | None) -> Intent:
         if number is None:
             return Intent("unsupported", text, target, data={"wanted": "set_value",
                                                               "value": value})
-        if target.step:  # "twenty two point five eight" on a 0.5 step: 22.5
-            base = target.min or 0.0
-            number = round(base + round((number - base) / target.step) * target.step, 6)
+        problem = off_range(target, number)
+        if problem:  # never a silent change of what was said ("twenty two point five eight")
+            return Intent("unsupported", text, target, data={"wanted": "set_value",
+                                                              "value": number,
+                                                              "problem": problem})
         return Intent("set_value", text, target, data={"value": number})
     if words.switchable and kind == "set" and value in ("on", "off"):
         return Intent("turn_on" if value == "on" else "turn_off", text, target)

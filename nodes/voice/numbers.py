@@ -67,6 +67,8 @@ def words_to_number(text: str) -> float | None:
     if "point" in words:
         i = words.index("point")
         whole_words, frac_words = words[:i], words[i + 1:]
+        if not frac_words:  # "twenty one point": the digits were not heard, not 21
+            return None
     else:
         whole_words, frac_words = words, []
     total = current = 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -31,10 +31,22 @@ class Transcript:
     free_form: bool = False  # an "ask spark ..." question, ``text`` is the question
     decode_ms: float = 0.0  # time spent after the last audio (finish)
     candidate: str = ""  # the grammar's reading, also when rejected (diagnostics)
+    # The free reading's words with their posterior probability (0..1: how sure the free
+    # decoder is of each, from its lattice), when the backend has them (confirm.py).
+    words: tuple[tuple[str, float], ...] = ()
+    # Readings of one part by a differently constrained search ("number": the value heard
+    # by a grammar that takes any number), for the gate (confirm.py).
+    checks: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "heard": self.heard, "rejected": self.rejected,
-                "free_form": self.free_form, "candidate": self.candidate}
+        out: dict[str, Any] = {"text": self.text, "heard": self.heard,
+                               "rejected": self.rejected, "free_form": self.free_form,
+                               "candidate": self.candidate}
+        if self.words:
+            out["words"] = [[w, round(p, 3)] for w, p in self.words]
+        if self.checks:
+            out["checks"] = dict(self.checks)
+        return out
 
 
 class SpeechToText(ABC):

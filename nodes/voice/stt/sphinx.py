@@ -29,6 +29,7 @@ from spark.nodes.voice.errors import BackendUnavailable
 from spark.nodes.voice.grammar import jsgf, sentences
 from spark.nodes.voice.intents import ASK_PREFIX, COMPLETE, recognize
 from spark.nodes.voice.lm import EVERYDAY, build_arpa
+from spark.nodes.voice.numbers import NUMBER_WORDS
 from spark.nodes.voice.stt.base import SpeechToText, StageConfig, Transcript, elapsed_ms
 from spark.nodes.voice.stt.onoff import OnOffCheck, OnOffConfig, Verdict
 from spark.nodes.voice.vocab import FILLER, Vocabulary
@@ -112,6 +113,7 @@ class PocketsphinxStt(SpeechToText):
         self._lexicon: SphinxLexicon | None = None
         self._generation = 0
         self._setters = False  # the vocabulary has numbers or selects to set
+        self._numbers = False  # ... numbers to set
         self._primed = False  # an utterance was heard (the decoders' mean follows speech)
         self._audio: list[bytes] = []
         self._means: list[str] = []  # the decoders' cepstral means before this utterance
@@ -152,24 +154,30 @@ class PocketsphinxStt(SpeechToText):
         self.open()
         self._generation += 1
         name = f"cmd{self._generation}"
-        self._grammar.add_jsgf_string(name, jsgf(vocab, self.wake_phrases))
+        assert self._lexicon is not None
+        known = self._lexicon.known
+        self._grammar.add_jsgf_string(name, jsgf(vocab, self.wake_phrases, known=known))
         self._setters = any(t.platform in ("number", "select") for t in vocab.targets)
+        self._numbers = any(t.words.setter == "number" for t in vocab.targets)
         if self._setters:
             self._grammar.add_jsgf_string(f"set{self._generation}", jsgf(
-                vocab, self.wake_phrases, kinds=["set"]))
+                vocab, self.wake_phrases, kinds=["set"], known=known))
+        if self._numbers:
+            self._grammar.add_jsgf_string(f"num{self._generation}", jsgf(
+                vocab, self.wake_phrases, kinds=["set"], known=known, any_number=True))
         self._grammar.activate_search(name)
         if self._generation > 1:
             self._grammar.remove_search(f"cmd{self._generation - 1}")
-            with contextlib.suppress(Exception):  # absent when it had nothing to set
-                self._grammar.remove_search(f"set{self._generation - 1}")
+            for search in ("set", "num"):
+                with contextlib.suppress(Exception):  # absent when it had nothing to set
+                    self._grammar.remove_search(f"{search}{self._generation - 1}")
         if self._verifier is not None:
-            assert self._lexicon is not None
-            text = sentences(vocab, self.wake_phrases)
-            known = {w for s in text for w in s.split()}
-            known |= {w for w in EVERYDAY if self._lexicon.known(w)}
+            text = sentences(vocab, self.wake_phrases, known)
+            words = {w for s in text for w in s.split()}
+            words |= {w for w in EVERYDAY if self._lexicon.known(w)}
             with tempfile.TemporaryDirectory(prefix="spark-voice-") as tmp:
                 path = Path(tmp) / f"{name}.arpa"
-                path.write_text(build_arpa(text, known))
+                path.write_text(build_arpa(text, words))
                 self._verifier.add_lm_file(name, str(path))
             self._verifier.activate_search(name)
             if self._generation > 1:
@@ -257,14 +265,48 @@ class PocketsphinxStt(SpeechToText):
             # the grammar lost the right path (pruned early: "what is listening level" for
             # "what is the sim one temperature"); the free model reached it word by word.
             text = heard
+        sound: dict[str, str] = {}
         if text and self._onoff is not None:
-            text = self._judge(text).text
+            verdict = self._judge(text)
+            text = verdict.text
+            margin = self.cfg.onoff.voiced_db
+            if verdict.db is not None and abs(verdict.db - margin) >= 2.0:  # a clear sound
+                sound["onoff"] = "on" if verdict.db > margin else "off"
         rejected = bool(text) and self._verifier is not None and (
             agreement(text, heard) < self.cfg.min_agreement)
         if not text and heard:
             rejected = True
+        checks = {**sound, **self._number_check(text)} if text and not rejected else {}
         return Transcript("" if rejected else text, heard, rejected, False, elapsed_ms(t0),
-                          candidate=text)
+                          candidate=text, words=self._posteriors(), checks=checks)
+
+    def _number_check(self, text: str) -> dict[str, str]:
+        """A value set by voice is heard once more by a grammar that takes any number there
+        (not only the entity's own values): the gate acts only when both say the same."""
+        intent = recognize(text, self.vocabulary)
+        if not self._numbers or intent.name != "set_value":
+            return {}
+        words = self._decode_with(f"num{self._generation}").split()
+        if "to" not in words:
+            return {"number": ""}
+        value = words[len(words) - words[::-1].index("to"):]
+        return {"number": " ".join(w for w in value if w in NUMBER_WORDS)}
+
+    def _posteriors(self) -> tuple[tuple[str, float], ...]:
+        """The free reading's words and their lattice posteriors (fillers left out)."""
+        if self._verifier is None or not self.cfg.bestpath:
+            return ()
+        try:
+            segments = list(self._verifier.seg() or [])
+        except (RuntimeError, ValueError):
+            return ()
+        out = []
+        for seg in segments:
+            word = seg.word.split("(", 1)[0]
+            if word.startswith(("<", "[", "+")):
+                continue
+            out.append((word, max(0.0, min(1.0, float(seg.prob)))))
+        return tuple(out)
 
     def _finished(self, text: str, heard: str) -> str:
         """The grammar's reading is not a whole command ("turn off the sim one") and the free

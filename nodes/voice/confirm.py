@@ -1,0 +1,297 @@
+"""Never the wrong action: the evidence an intent needs before it may act, and asking back.
+
+A grammar-constrained recogniser says *some* command for any speech, so its reading alone is
+no proof. A spoken command that would change something (on, off, toggle, set, select, press)
+acts only when the second, free reading of the same audio (``Transcript.heard``: a model that
+may wander off into everyday words) confirms each part of it on its own:
+
+- **kind**: a question ("what is ...", "is the lamp on") never acts; "toggle" needs "toggle";
+  a free reading that is itself a different whole command is a conflict;
+- **on / off**: the direction word the free reading holds (outside the entity's name) must be
+  the intent's; the opposite one refuses, none asks;
+- **entity**: every content word of one of the target's names is in the free reading
+  ("sim one lamp" needs "one": it tells the sim one lamp from the sim two lamp), or most of
+  them while no other target that could take the same action is named as well; about half
+  of them asks ("did you mean the sim one lamp?");
+- **value**: the number (or option) the free reading holds after the entity must be the
+  intent's; another or none asks back with the value heard.
+
+Below that line the node asks ("Did you mean: turn off the sim one lamp?") and listens; a
+"yes" then runs the held intent, anything else drops it. Text without a second reading (typed
+lines, recognisers without a grammar) is what it says and acts as such.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+from spark.nodes.voice.intents import Intent, recognize
+from spark.nodes.voice.numbers import NUMBER_WORDS, number_to_words, words_to_number
+from spark.nodes.voice.stt.base import Transcript
+from spark.nodes.voice.vocab import FILLER, Target, Vocabulary, content, normalize
+
+ACTIONS = frozenset({"turn_on", "turn_off", "toggle", "set_value", "select_option", "press"})
+QUESTION_WORDS = frozenset({"what", "what's", "whats", "how", "which", "who", "when", "where",
+                            "why", "is", "are", "does", "do", "did", "was", "were", "tell"})
+ON_WORDS = frozenset({"on", "enable", "activate", "start", "open"})
+OFF_WORDS = frozenset({"off", "disable", "deactivate", "stop", "close"})
+YES = frozenset({"yes", "yeah", "yep", "correct", "right", "sure", "confirm", "do it"})
+NO = frozenset({"no", "nope", "cancel", "never mind", "nevermind", "stop", "wrong"})
+CONFIRM_PHRASES = ("yes", "yes please", "yes do it", "that's right", "correct", "no",
+                   "no thanks", "cancel", "never mind")
+REFUSED = "Sorry, I'm not sure what you said, so I did nothing."
+# The free decoder's posterior (0..1) each deciding word (on / off, toggle, the value, the
+# option) needs; below it the node asks back. Tuned on the tune split (bench/voice_intent.py).
+MIN_POSTERIOR = 0.5
+# A free reading that holds only part of the target's name ("set the one mode to eco")
+# confirms it when it holds this share of it and no other target is named as well.
+UNIQUE_SHARE = 0.6
+Decision = Literal["act", "ask", "refuse"]
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    decision: Decision
+    reason: str = ""
+    question: str = ""  # spoken when asking
+    asked: Intent | None = None  # what the question is about (a "yes" runs it)
+
+    def as_dict(self) -> dict[str, str]:
+        return {"decision": self.decision, "reason": self.reason}
+
+
+def _words(text: str) -> list[str]:
+    return normalize(text).split()
+
+
+def is_question(text: str) -> bool:
+    """Does ``text`` read as a question (never an action)?"""
+    words = _words(text)
+    for polite in ("please", "hey", "spark", "okay"):
+        while words[:1] == [polite]:
+            words = words[1:]
+    if words[:2] in (["could", "you"], ["can", "you"], ["would", "you"], ["will", "you"]):
+        return False  # "could you turn on ...": a polite command
+    return bool(words) and words[0] in QUESTION_WORDS
+
+
+def _best_alias(target: Target, heard: list[str], vocab: Vocabulary) -> tuple[float, str]:
+    """The share of one of ``target``'s names' content words found in ``heard``, best name
+    (only names that say this target alone: "lamp" does not confirm the sim one lamp)."""
+    best, name = 0.0, target.spoken
+    for alias in target.aliases:
+        if vocab.lookup(alias) != [target]:
+            continue
+        want = [w for w in alias.split() if w not in FILLER]
+        if not want:
+            continue
+        share = sum(1 for w in want if w in heard) / len(want)
+        if share > best or (share == best and len(alias) > len(name)):
+            best, name = share, alias
+    return best, name
+
+
+def _outside_name(heard: list[str], name: str) -> list[str]:
+    """``heard`` without the words of ``name`` (first occurrence of each)."""
+    rest = list(heard)
+    for w in name.split():
+        if w in rest:
+            rest.remove(w)
+    return rest
+
+
+def _direction(words: list[str]) -> str | None:
+    on = any(w in ON_WORDS for w in words)
+    off = any(w in OFF_WORDS for w in words)
+    if on == off:
+        return None if not on else "both"
+    return "on" if on else "off"
+
+
+def _number_after(heard: list[str], name: str) -> float | None:
+    """The number the free reading holds after the entity's name (or anywhere)."""
+    last = name.split()[-1:] if name else []
+    start = 0
+    if last and last[0] in heard:
+        start = len(heard) - heard[::-1].index(last[0])
+    run: list[str] = []
+    for w in heard[start:]:
+        if w in NUMBER_WORDS and w not in ("a", "and"):
+            run.append(w)
+        elif run:
+            break
+    return words_to_number(" ".join(run)) if run else None
+
+
+def _can(target: Target, name: str) -> bool:
+    """Could ``target`` take an intent called ``name`` (a rival for the free reading)?"""
+    words = target.words
+    if name in ("turn_on", "turn_off", "toggle"):
+        return words.switchable
+    if name == "press":
+        return words.pressable
+    if name == "set_value":
+        return words.setter == "number"
+    if name == "select_option":
+        return words.setter == "option"
+    return True
+
+
+def _posterior(transcript: Transcript, words: list[str]) -> float:
+    """How sure the free decoder is of ``words`` (the least sure; 1.0 without posteriors)."""
+    if not transcript.words or not words:
+        return 1.0
+    best: dict[str, float] = {}
+    for word, prob in transcript.words:
+        best[word] = max(best.get(word, 0.0), prob)
+    return min(best.get(w, 0.0) for w in words)
+
+
+def _deciding(intent: Intent, rest: list[str]) -> list[str]:
+    """The words of the free reading that decide ``intent``'s action."""
+    if intent.name in ("turn_on", "turn_off"):
+        return [w for w in rest if w in ON_WORDS | OFF_WORDS]
+    if intent.name == "toggle":
+        return ["toggle"]
+    if intent.name == "set_value":
+        return normalize(number_to_words(float(intent.data["value"]))).split()
+    if intent.name == "select_option":
+        return content(str(intent.data["option"])).split()
+    return []
+
+
+def judge(transcript: Transcript, intent: Intent, vocab: Vocabulary,
+          min_posterior: float = MIN_POSTERIOR) -> Verdict:
+    """May ``intent`` (read from ``transcript.text``) act, or must the node ask or refuse?"""
+    if intent.name not in ACTIONS or not transcript.heard:
+        return Verdict("act")
+    heard_text = normalize(transcript.heard)
+    heard = heard_text.split()
+    target = intent.target
+    assert target is not None
+    said = f"{_say(intent)}"
+    if is_question(transcript.heard) or is_question(transcript.text):
+        return Verdict("refuse", "a question never acts")
+    free = recognize(heard_text, vocab)
+    if free.name in ACTIONS and free.target is not None and (
+            free.name, free.target.entity_id, free.data) != (
+            intent.name, target.entity_id, intent.data):
+        return Verdict("ask", "the free reading is another command",
+                       f"Did you mean: {_say(free)}?", free)
+    share, name = _best_alias(target, heard, vocab)
+    if share < 0.5:
+        return Verdict("refuse", f"the free reading does not name the {target.spoken}")
+    rest = _outside_name(heard, name)
+    if intent.name in ("turn_on", "turn_off"):
+        want = "on" if intent.name == "turn_on" else "off"
+        got = _direction(rest)
+        sound = transcript.checks.get("onoff")  # the word's last sound (stt/onoff.py)
+        if sound is not None and sound != want:
+            return Verdict("refuse", f"'{want}' is not what the sound says ({sound})")
+        if got not in (want, None):
+            return Verdict("refuse", f"'{want}' is not what the free reading says ({got})")
+        if got is None and sound != want:
+            return Verdict("ask", "on or off not confirmed", f"Did you mean: {said}?")
+    elif intent.name == "toggle" and "toggle" not in heard:
+        return Verdict("ask", "toggle not confirmed", f"Did you mean: {said}?")
+    elif intent.name == "press" and _direction(rest) == "off":
+        return Verdict("refuse", "'off' heard for a button")
+    if share < 1.0 and not (share >= UNIQUE_SHARE and share > max(
+            (_best_alias(t, heard, vocab)[0] for t in vocab.targets
+             if t is not target and _can(t, intent.name)), default=0.0)):
+        return Verdict("ask", f"the {target.spoken} not confirmed", f"Did you mean: {said}?")
+    checked = intent.name == "set_value" and "number" in transcript.checks
+    if checked:  # the value heard by a grammar that takes any number
+        value = float(intent.data["value"])
+        again = words_to_number(transcript.checks["number"])
+        if again is None or abs(again - value) > 1e-6:
+            return Verdict("ask", f"value {value:g} not confirmed (any-number reading: "
+                           f"{transcript.checks['number'] or 'none'})", f"Did you mean: {said}?")
+    elif intent.name == "set_value":
+        value = float(intent.data["value"])
+        heard_value = _number_after(heard, name)
+        if heard_value is None or abs(heard_value - value) > 1e-6:
+            return Verdict("ask", f"value {value:g} not confirmed (free reading: "
+                           f"{'none' if heard_value is None else f'{heard_value:g}'})",
+                           f"Did you mean: {said}?")
+    if intent.name == "select_option":
+        option = content(str(intent.data["option"])).split()
+        if not option or any(w not in rest for w in option):
+            return Verdict("ask", "option not confirmed", f"Did you mean: {said}?")
+    sound_sure = intent.name in ("turn_on", "turn_off") and transcript.checks.get(
+        "onoff") == ("on" if intent.name == "turn_on" else "off")
+    sure = 1.0 if checked or sound_sure else _posterior(transcript, _deciding(intent, rest))
+    if sure < min_posterior:
+        return Verdict("ask", f"heard with posterior {sure:.2f}", f"Did you mean: {said}?")
+    return Verdict("act")
+
+
+def _say(intent: Intent) -> str:
+    """The intent in words, for the question asked back."""
+    target = intent.target
+    name = f"the {target.spoken}" if target is not None else ""
+    if intent.name == "turn_on":
+        return f"turn on {name}"
+    if intent.name == "turn_off":
+        return f"turn off {name}"
+    if intent.name == "toggle":
+        return f"toggle {name}"
+    if intent.name == "press":
+        return f"press {name}"
+    if intent.name == "set_value":
+        return f"set {name} to {number_to_words(float(intent.data['value']))}"
+    if intent.name == "select_option":
+        return f"set {name} to {str(intent.data['option']).replace('-', ' ')}"
+    return intent.text
+
+
+def answer(text: str) -> bool | None:
+    """A reply to a question asked back: True (yes), False (no), None (something else)."""
+    words = normalize(text).split()
+    while words[:1] in (["hey"], ["spark"], ["okay"]):
+        words = words[1:]
+    joined = " ".join(words)
+    if not words:
+        return None
+    if words[0] in NO or joined in NO:
+        return False
+    if words[0] in YES or joined in YES or joined in ("that's right", "thats right"):
+        return True
+    return None
+
+
+@dataclass(slots=True)
+class Pending:
+    """An intent held until the user says yes (within ``deadline``, monotonic seconds)."""
+
+    intent: Intent
+    deadline: float
+
+    @property
+    def live(self) -> bool:
+        return time.monotonic() < self.deadline
+
+
+class Confirmer:
+    """The node's side of asking back: holds the intent asked about for ``hold_s`` seconds;
+    a "yes" (in both readings) runs it, a "no" drops it, anything else is a new command."""
+
+    def __init__(self, hold_s: float = 15.0) -> None:
+        self.hold_s = hold_s
+        self.pending: Pending | None = None
+
+    def decide(self, transcript: Transcript, vocab: Vocabulary) -> tuple[Intent, Verdict]:
+        pending, self.pending = self.pending, None
+        if pending is not None and pending.live:
+            said = answer(transcript.text)
+            if said is True and (not transcript.heard or answer(transcript.heard) is True):
+                return pending.intent, Verdict("act", "confirmed")
+            if said is False:
+                return Intent("nevermind", transcript.text), Verdict("act", "declined")
+        intent = recognize(transcript.text, vocab)
+        verdict = judge(transcript, intent, vocab)
+        if verdict.decision == "ask":  # held: the intent the question is about
+            self.pending = Pending(verdict.asked or intent, time.monotonic() + self.hold_s)
+        return intent, verdict

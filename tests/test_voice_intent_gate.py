@@ -1,0 +1,185 @@
+"""Never the wrong action, text level (issue 18): Home Assistant's phrasings (hassil over its
+Speech-to-Phrase templates) read as HA reads them, values never changed silently, and the gate
+(``confirm.py``) that lets an action run only when the free reading confirms each part of it.
+
+Data-driven: (the grammar's reading, the free reading) -> act / ask / refuse."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from spark.nodes.voice.confirm import Confirmer, answer, is_question, judge
+from spark.nodes.voice.grammar import jsgf, sentences
+from spark.nodes.voice.intents import recognize
+from spark.nodes.voice.numbers import words_to_number
+from spark.nodes.voice.stt.base import Transcript
+from spark.nodes.voice.vocab import build_vocabulary
+
+ENTITIES: list[dict[str, Any]] = [
+    {"entity_id": "switch.sim1_lamp", "platform": "switch", "name": "Lamp", "commandable": True},
+    {"entity_id": "switch.sim2_lamp", "platform": "switch", "name": "Lamp", "commandable": True},
+    {"entity_id": "sensor.power_battery", "platform": "sensor", "name": "Battery",
+     "unit_of_measurement": "%"},
+    {"entity_id": "sensor.power_current", "platform": "sensor", "name": "Battery current",
+     "unit_of_measurement": "A"},
+    {"entity_id": "select.sim1_mode", "platform": "select", "name": "Mode",
+     "options": ["eco", "comfort", "away"], "commandable": True},
+    {"entity_id": "number.sim1_setpoint", "platform": "number", "name": "Setpoint",
+     "min": 5, "max": 30, "step": 0.5, "commandable": True, "unit_of_measurement": "°C"},
+    {"entity_id": "number.sim1_ratio", "platform": "number", "name": "Ratio",
+     "min": 0, "max": 1, "step": 0.1, "commandable": True},
+    {"entity_id": "button.sim1_identify", "platform": "button", "name": "Identify",
+     "commandable": True},
+]
+VOCAB = build_vocabulary(ENTITIES)
+LAMP = "switch.sim1_lamp"
+
+
+@pytest.mark.parametrize(("text", "intent", "entity", "data"), [
+    # HA's phrasings (hassil over home-assistant-intents' templates and skip words)
+    ("could you switch on the sim one lamp for me", "turn_on", LAMP, {}),
+    ("the sim one lamp off", "turn_off", LAMP, {}),
+    ("activate the sim one lamp", "turn_on", LAMP, {}),
+    ("is the sim one lamp on", "get_state", LAMP, {"state": "on"}),
+    ("what is the value of the battery", "get_state", "sensor.power_battery", {}),
+    ("tell me the battery current", "get_state", "sensor.power_current", {}),
+    ("set the sim one setpoint position to twenty", "set_value", "number.sim1_setpoint",
+     {"value": 20.0}),
+    ("never mind", "nevermind", None, {}),
+    # our own patterns, polite forms
+    ("please turn off the sim one lamp", "turn_off", LAMP, {}),
+    ("change the setpoint to twenty one point five", "set_value", "number.sim1_setpoint",
+     {"value": 21.5}),
+    ("set the ratio to zero point seven", "set_value", "number.sim1_ratio", {"value": 0.7}),
+    ("set the setpoint to ninety", "unsupported", "number.sim1_setpoint",
+     {"wanted": "set_value", "value": 90.0, "problem": "above the maximum"}),
+    ("set the setpoint to twenty two point five eight", "unsupported", "number.sim1_setpoint",
+     {"wanted": "set_value", "value": 22.58, "problem": "not on its step"}),
+    # the node's own mute is not in the vocabulary at all (agent.py filters it out)
+    ("turn on the voice mute", "unknown_entity", None, {}),
+])
+def test_phrasings(text: str, intent: str, entity: str | None, data: dict[str, Any]) -> None:
+    got = recognize(text, VOCAB)
+    assert (got.name, got.target.entity_id if got.target else None, got.data) == (
+        intent, entity, data)
+
+
+@pytest.mark.parametrize(("words", "value"), [
+    ("twenty", 20.0), ("ninety", 90.0), ("zero point seven", 0.7), ("twenty eight", 28.0),
+    ("one hundred", 100.0), ("twenty point", None), ("point seven", 0.7)])
+def test_number_words(words: str, value: float | None) -> None:
+    assert words_to_number(words) == value
+
+
+@pytest.mark.parametrize(("text", "heard", "decision"), [
+    # confirmed by the free reading: act
+    ("turn off the sim one lamp", "turn off the sim one lamp", "act"),
+    ("set the sim one setpoint to twenty", "set the sim one setpoint to twenty", "act"),
+    ("set the sim one mode to eco", "set the sim one mode to eco", "act"),
+    # "turn off the sim lamp" heard as "toggle" by the grammar: never toggles
+    ("toggle the sim one lamp", "turn off the sim one lamp", "ask"),
+    ("toggle the sim one lamp", "to go the sim one lamp", "ask"),
+    # "turn off the lamps" must not turn on
+    ("turn on the sim one lamp", "turn off the sim one lamp", "ask"),
+    ("turn on the sim one lamp", "the off the sim one lamp on", "refuse"),
+    ("turn on the sim one lamp", "the sim one lamp", "ask"),
+    # a question never acts
+    ("set the sim one mode to eco", "what is the battery current", "refuse"),
+    ("turn on the sim one lamp", "is the sim one lamp on", "refuse"),
+    # the entity: "one" tells the sim one lamp from the sim two lamp
+    ("turn on the sim one lamp", "turn on the sim lamp", "ask"),
+    ("set the sim one mode to eco", "set the one mode to eco", "act"),  # no other "one mode"
+    ("turn on the sim one lamp", "the on the sim one and", "act"),  # "one": not sim two's
+    ("turn on the sim one lamp", "turn on the weather", "refuse"),
+    # numbers: "twenty" heard as "twenty eight", "ninety" as "twenty"
+    ("set the sim one setpoint to twenty eight", "set the sim one setpoint to twenty", "ask"),
+    ("set the sim one setpoint to twenty", "set the sim one setpoint to ninety", "ask"),
+    ("set the sim one ratio to zero point two", "set the sim one ratio to zero point seven",
+     "ask"),
+    ("set the sim one setpoint to twenty", "set the sim one setpoint to", "ask"),
+    # the sound of on / off (stt/onoff.py) is evidence too
+    ("turn on the sim one lamp", "the sim one lamp", "ask"),
+    # typed text (no second reading) is what it says
+    ("turn on the sim one lamp", "", "act"),
+])
+def test_the_gate(text: str, heard: str, decision: str) -> None:
+    intent = recognize(text, VOCAB)
+    assert intent.target is not None, text
+    verdict = judge(Transcript(text, heard), intent, VOCAB)
+    assert verdict.decision == decision, verdict
+
+
+def test_a_word_the_free_decoder_is_unsure_of_asks_back() -> None:
+    text = "set the sim one setpoint to twenty"
+    intent = recognize(text, VOCAB)
+    sure = Transcript(text, text, words=tuple((w, 0.95) for w in text.split()))
+    unsure = Transcript(text, text, words=tuple(
+        (w, 0.1 if w == "twenty" else 0.95) for w in text.split()))
+    assert judge(sure, intent, VOCAB).decision == "act"
+    verdict = judge(unsure, intent, VOCAB)
+    assert verdict.decision == "ask"
+    assert verdict.question == "Did you mean: set the sim one setpoint to twenty?"
+
+
+def test_the_sound_of_on_or_off_confirms_or_refuses() -> None:
+    text = "turn on the sim one lamp"
+    intent = recognize(text, VOCAB)
+    weak = tuple((w, 0.01 if w == "on" else 0.9) for w in "the on the sim one lamp".split())
+    heard = Transcript(text, "the on the sim one lamp", words=weak)
+    assert judge(heard, intent, VOCAB).decision == "ask"  # the free decoder is unsure of "on"
+    assert judge(Transcript(text, heard.heard, words=weak, checks={"onoff": "on"}), intent,
+                 VOCAB).decision == "act"
+    assert judge(Transcript(text, "the sim one lamp", checks={"onoff": "on"}), intent,
+                 VOCAB).decision == "act"
+    assert judge(Transcript(text, "the sim one lamp", checks={"onoff": "off"}), intent,
+                 VOCAB).decision == "refuse"
+
+
+def test_questions_and_answers() -> None:
+    assert is_question("what is the battery current")
+    assert is_question("is the sim one lamp on")
+    assert not is_question("could you turn on the sim one lamp")
+    assert not is_question("please turn off the lamp")
+    assert answer("yes please") is True and answer("hey spark yes") is True
+    assert answer("no") is False and answer("never mind") is False
+    assert answer("turn on the lamp") is None
+
+
+def test_grammar_holds_has_phrasings_and_stays_bounded() -> None:
+    known = {w for s in sentences(VOCAB) for w in s.split()} | {
+        "is", "value", "of", "activate", "deactivate", "position", "percent", "never", "mind",
+        "nevermind", "please", "could", "you", "can", "would", "for", "me", "yes", "no",
+        "cancel", "correct", "thanks", "do", "it", "forget", "that's", "right", "i", "want"}
+    grammar = jsgf(VOCAB, ["hey spark"], known=known.__contains__)
+    assert "[<polite>]" in grammar and "<polite> = can you | could you" in grammar
+    assert "is [(the)] <switchable> (on | off)" in grammar
+    assert "<confirm> = yes" in grammar
+    assert "mute" not in grammar
+    assert len(grammar) < 20_000
+    text = sentences(VOCAB, ["hey spark"], known.__contains__)
+    assert "is the sim one lamp on" in text or any(s.startswith("is ") for s in text)
+    assert len(text) < 5_000
+
+
+def test_asked_back_a_yes_in_both_readings_runs_exactly_the_intent_held() -> None:
+    confirmer = Confirmer(hold_s=30.0)
+    said = "toggle the sim one lamp"
+    intent, verdict = confirmer.decide(Transcript(said, "turn off the sim one lamp"), VOCAB)
+    assert verdict.decision == "ask" and verdict.question == (
+        "Did you mean: turn off the sim one lamp?")
+    held = confirmer.pending  # what the question is about, not what the grammar read
+    assert held is not None and held.intent.name == "turn_off"
+    # a "yes" the free reading does not back is no yes: nothing runs, the intent is dropped
+    intent, verdict = confirmer.decide(Transcript("yes", "the"), VOCAB)
+    assert intent.name == "unknown" and confirmer.pending is None
+    # asked again, then "no"
+    confirmer.decide(Transcript(said, "turn off the sim one lamp"), VOCAB)
+    intent, verdict = confirmer.decide(Transcript("no", "no"), VOCAB)
+    assert intent.name == "nevermind"
+    # asked again, then "yes": the intent asked about runs
+    confirmer.decide(Transcript("turn on the sim one lamp", "the sim one lamp"), VOCAB)
+    intent, verdict = confirmer.decide(Transcript("yes please", "yes please"), VOCAB)
+    assert (intent.name, verdict.decision) == ("turn_on", "act")
+    assert intent.target is not None and intent.target.entity_id == LAMP
