@@ -248,8 +248,8 @@ def sentences(vocab: Vocabulary, wake_phrases: Iterable[str] = (),
             # number's share: measured, five of them at 40 values per name took two thirds
             # of the model and the verifier stopped hearing "lamp" ("the sim one and")
             level = target.words.level is not None
-            names = target.aliases[::2] if level else target.aliases  # no plural forms
-            out += [f"set the {a} to {v}" for a in names for v in said[:: max(
+            said_as = target.aliases[::2] if level else target.aliases  # no plural forms
+            out += [f"set the {a} to {v}" for a in said_as for v in said[:: max(
                 1, len(said) // (8 if level else 40))]]
         elif target.words.setter == "option":
             out += [f"set the {a} to {o}" for a in target.aliases
