@@ -174,6 +174,7 @@ async def lab(broker: RunningBroker, tmp: Path) -> AsyncIterator[Lab]:
     (tmp / "in").mkdir()
     cfg = broker.spark_config(nodes=[{
         "id": "voice", "kind": "voice", "array": {"type": "none"}, "refresh_s": 0.5,
+        "wake": {"type": "pocketsphinx"},  # "hey spark": the tests speak it
         "follow_up_s": 20.0,  # the "yes" is made after the reply: room for a loaded machine
         "source": {"type": "wav", "path": str(tmp / "in"), "gap_s": 0.8},
         "output": {"type": "file", "directory": str(tmp / "out")}}], hub={"ask": ASK})
