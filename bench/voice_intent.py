@@ -126,6 +126,12 @@ def cases() -> list[Case]:
             Case("q.tell", "tell me the battery voltage", "get_state", "sensor.power_voltage"),
             Case("press", "press the sim one identify button", "press", "button.sim1_identify"),
             Case("nevermind", "never mind", "nevermind")]
+    # Values the entity cannot take: nothing may act (never rounded to a neighbour, never
+    # heard as an in-range value that sounds alike: "eighty" is not "eighteen").
+    out += [Case(f"range.{words}", f"set the sim one setpoint to {words}", "refuse", SETPOINT)
+            for words in ("eighty", "fifty", "ninety")]
+    out += [Case("range.step", "set the volume to twenty three", "refuse",
+                 "number.voice_volume")]
     return out
 
 
@@ -167,6 +173,8 @@ def hear(pipeline: Pipeline, audio: np.ndarray) -> Transcript:
 
 def score(case: Case, acted: bool, intent: Any) -> str:
     if not acted:
+        if case.intent == "refuse":
+            return "right"
         if case.intent in ACTIONS:
             return "asked/refused"
         return "right" if case.intent == "nevermind" or (
@@ -181,10 +189,20 @@ def score(case: Case, acted: bool, intent: Any) -> str:
 SWEEP = (0.0, 0.3, 0.5, 0.7, 0.8, 0.9)
 
 
+def confirmed(case: Case, verdict: Any, intent: Any) -> bool:
+    """Would a "yes" to the question asked back run the intended command?"""
+    asked = verdict.asked or intent
+    if verdict.decision != "ask" or case.intent not in ACTIONS or asked.target is None:
+        return False
+    return (asked.name, asked.target.entity_id, asked.data) == (
+        case.intent, case.entity, case.data)
+
+
 def _rates(counts: Counter[str]) -> dict[str, float]:
-    n = sum(counts.values()) or 1
-    return {"n": sum(counts.values()), **{k: round(100 * counts[k] / n, 1)
-                                         for k in ("right", "wrong action", "asked/refused")}}
+    n = sum(counts.values()) - counts["after a yes"] or 1
+    return {"n": n, **{k: round(100 * counts[k] / n, 1)
+                       for k in ("right", "wrong action", "asked/refused")},
+            "right after a yes": round(100 * (counts["right"] + counts["after a yes"]) / n, 1)}
 
 
 async def run(quick: bool, threshold: float = MIN_POSTERIOR) -> dict[str, Any]:
@@ -213,6 +231,8 @@ async def run(quick: bool, threshold: float = MIN_POSTERIOR) -> dict[str, Any]:
                 intent.name in ACTIONS)
             result = score(case, acted, intent)
             tally[split][result] += 1
+            if result == "asked/refused" and confirmed(case, verdict, intent):
+                tally[split]["after a yes"] += 1  # a "yes" to the question runs it
             for t in SWEEP:  # the same utterance at other posterior thresholds
                 v = judge(transcript, intent, vocab, min_posterior=t)
                 swept[(split, t)][score(case, bool(transcript.text) and v.decision == "act"
