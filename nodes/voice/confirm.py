@@ -125,7 +125,7 @@ def _number_after(heard: list[str], name: str) -> float | None:
     return words_to_number(" ".join(run)) if run else None
 
 
-def _can(target: Target, name: str) -> bool:
+def can_take(target: Target, name: str) -> bool:
     """Could ``target`` take an intent called ``name`` (a rival for the free reading)?"""
     words = target.words
     if name in ("turn_on", "turn_off", "toggle"):
@@ -136,6 +136,22 @@ def _can(target: Target, name: str) -> bool:
         return words.setter == "number"
     if name == "select_option":
         return words.setter == "option"
+    if name == "get_state":
+        return not words.pressable
+    return True
+
+
+def takes(target: Target, value: float | None) -> bool:
+    """Could ``target`` (a number) be set to ``value`` (in its range, on its step)?"""
+    if value is None:
+        return False
+    low, high = target.min, target.max
+    if (low is not None and value < low - 1e-9) or (high is not None and value > high + 1e-9):
+        return False
+    step = target.step
+    if step and step > 0:
+        k = (value - (low or 0.0)) / step
+        return abs(k - round(k)) < 1e-6
     return True
 
 
@@ -200,13 +216,23 @@ def judge(transcript: Transcript, intent: Intent, vocab: Vocabulary,
         return Verdict("refuse", "'off' heard for a button")
     if share < 1.0 and not (share >= UNIQUE_SHARE and share > max(
             (_best_alias(t, heard, vocab)[0] for t in vocab.targets
-             if t is not target and _can(t, intent.name)), default=0.0)):
+             if t is not target and can_take(t, intent.name)), default=0.0)):
         return Verdict("ask", f"the {target.spoken} not confirmed", f"Did you mean: {said}?")
     checked = intent.name == "set_value" and "number" in transcript.checks
     if checked:  # the value heard by a grammar that takes any number
         value = float(intent.data["value"])
         again = words_to_number(transcript.checks["number"])
-        if again is None or abs(again - value) > 1e-6:
+        heard_value = _number_after(heard, name)
+        if again is not None and abs(again - value) <= 1e-6:
+            pass
+        elif not takes(target, again) and heard_value is not None and abs(
+                heard_value - value) <= 1e-6 and _posterior(
+                transcript, _deciding(intent, rest)) >= min_posterior:
+            # The any-number reading is no value this entity takes ("eighty" for a 5..30
+            # setpoint): no rival the user could have meant to set. The free reading (a third
+            # model) holds the grammar's value itself, and is sure of its words: two of three.
+            checked = False
+        else:
             return Verdict("ask", f"value {value:g} not confirmed (any-number reading: "
                            f"{transcript.checks['number'] or 'none'})", f"Did you mean: {said}?")
     elif intent.name == "set_value":
