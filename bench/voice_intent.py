@@ -260,10 +260,12 @@ def tally_names() -> list[str]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m bench.voice_intent")
     parser.add_argument("--quick", action="store_true", help="4 voices only")
+    parser.add_argument("--tag", default="", help="results file suffix (a variant's run)")
     args = parser.parse_args(argv)
     result = asyncio.run(run(args.quick))
     RESULTS.mkdir(parents=True, exist_ok=True)
-    name = "voice_intent_quick.json" if args.quick else "voice_intent.json"
+    name = ("voice_intent_quick" if args.quick else "voice_intent") + (
+        f"-{args.tag}" if args.tag else "") + ".json"
     (RESULTS / name).write_text(json.dumps(result, indent=1))
     for split in tally_names():
         print(f"{split:17} {result[split]}")
