@@ -241,7 +241,7 @@ async def run(quick: bool, threshold: float = MIN_POSTERIOR) -> dict[str, Any]:
             tally[f"{split} ungated"][score(case, ungated, intent)] += 1
             rows.append({"voice": voice, "template": case.template, "split": split,
                          "said": case.text, "text": transcript.text, "heard": transcript.heard,
-                         "words": transcript.words,
+                         "words": transcript.words, "checks": transcript.checks,
                          "intent": intent.as_dict(), "verdict": verdict.as_dict(),
                          "result": result})
     out: dict[str, Any] = {"voices": len(voices), "seconds": round(time.perf_counter() - t0)}

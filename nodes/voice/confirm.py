@@ -223,6 +223,11 @@ def judge(transcript: Transcript, intent: Intent, vocab: Vocabulary,
         value = float(intent.data["value"])
         again = words_to_number(transcript.checks["number"])
         heard_value = _number_after(heard, name)
+        if heard_value is not None and abs(heard_value - value) > 1e-6:
+            # the free reading holds another number ("eighty" said, the grammar and the
+            # any-number reading "twenty two"): two readings agreeing is not enough then
+            return Verdict("ask", f"value {value:g} not confirmed (free reading: "
+                           f"{heard_value:g})", f"Did you mean: {said}?")
         if again is not None and abs(again - value) <= 1e-6:
             pass
         elif not takes(target, again) and heard_value is not None and abs(

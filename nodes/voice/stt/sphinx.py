@@ -25,7 +25,6 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from spark.nodes.voice.confirm import can_take
 from spark.nodes.voice.errors import BackendUnavailable
 from spark.nodes.voice.grammar import jsgf, sentences
 from spark.nodes.voice.intents import ASK_PREFIX, COMPLETE, recognize
@@ -330,6 +329,8 @@ class PocketsphinxStt(SpeechToText):
         last word clipped or lost) and exactly one target whose name goes on from there
         could take that command: the reading is that command on it. Several candidates, or
         none, leave the reading as it is (the gate still checks each part against the audio)."""
+        from spark.nodes.voice.confirm import can_take  # confirm imports stt.base
+
         said = text.split()
         if len(said) < 2 or recognize(text, self.vocabulary).name in COMPLETE:
             return text
