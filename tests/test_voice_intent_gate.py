@@ -170,9 +170,14 @@ def test_a_name_cut_short_is_completed_only_when_one_target_could_take_it() -> N
     assert stt._completed("could you switch off the sim one") == (
         "could you switch off the sim one lamp")
     assert stt._completed("press the sim one") == "press the sim one identify"
-    for text in ("set the sim one", "what is the sim one", "turn off the",
-                 "set the sim one setpoint to twenty one point"):
+    for text in ("set the sim one", "what is the sim one", "turn off the"):
         assert stt._completed(text) == text  # several targets, a question, no name: as heard
+    # a value cut short: one of the setpoint's values (step 0.5) goes on from "point"
+    assert stt._completed("set the sim one setpoint to twenty one point") == (
+        "set the sim one setpoint to twenty one point five")
+    for text in ("set the sim one setpoint to twenty",  # whole already (and 21, 22, ... too)
+                 "set the sim one ratio to zero point"):  # step 0.1: ten values go on
+        assert stt._completed(text) == text
     stt.vocabulary = VOCAB  # a sim two lamp as well: "sim" alone is no longer one target
     assert stt._completed("turn on the sim") == "turn on the sim"
     assert stt._completed("turn on the sim one") == "turn on the sim one lamp"

@@ -26,7 +26,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from spark.nodes.voice.errors import BackendUnavailable
-from spark.nodes.voice.grammar import jsgf, sentences
+from spark.nodes.voice.grammar import jsgf, sentences, values
 from spark.nodes.voice.intents import ASK_PREFIX, COMPLETE, recognize
 from spark.nodes.voice.lm import EVERYDAY, build_arpa
 from spark.nodes.voice.numbers import NUMBER_WORDS
@@ -353,7 +353,33 @@ class PocketsphinxStt(SpeechToText):
                 return next(iter(found.values()))
             if found:
                 return text  # more than one target: not ours to choose
-        return text
+        return self._value_completed(said, text)
+
+    def _value_completed(self, said: list[str], text: str) -> str:
+        """A value cut short ("... to twenty one point" for "... point five"): completed only
+        when exactly one of the entity's own values (its range and step) goes on from the
+        words heard; the value still needs the any-number reading's confirmation."""
+        run = 0
+        while run < len(said) and said[-1 - run] in NUMBER_WORDS:
+            run += 1
+        if not run or run == len(said) or said[-1 - run] != "to":
+            return text
+        head, spoken = said[:-run], said[-run:]
+        found: dict[tuple[str, float], str] = {}
+        for target in self.vocabulary.targets:
+            if target.words.setter != "number":
+                continue
+            for value in values(target) or ():
+                words = value.split()
+                if len(words) <= run or words[:run] != spoken:
+                    continue
+                longer = " ".join([*head, *words])
+                intent = recognize(longer, self.vocabulary)
+                if intent.name == "set_value" and intent.target is target:
+                    found.setdefault((target.entity_id, float(intent.data["value"])), longer)
+                    if len(found) > 1:
+                        return text  # several values go on from here: not ours to choose
+        return next(iter(found.values())) if found else text
 
     def _in_one_piece(self, decoder: Any) -> None:
         """Decode the utterance again in one piece, with its own cepstral mean."""
