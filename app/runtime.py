@@ -62,14 +62,18 @@ def node_config_for(cfg: SparkConfig, kind: str, node_id: str | None) -> Any:
     if len(matches) > 1:
         raise ConfigError(f"several {kind} nodes in the config ({', '.join(n.id for n in matches)})"
                           "; pick one with --id")
-    data = {"id": node_id or kind, "kind": kind, **default_node_settings(kind)}
+    data = {"id": node_id or kind, "kind": kind,
+            **default_node_settings(kind, node_id or kind)}
     return SparkConfig.model_validate({"nodes": [data]}).nodes[0]
 
 
-def default_node_settings(kind: str) -> dict[str, Any]:
-    """Settings that make a kind runnable on a machine without its hardware."""
+def default_node_settings(kind: str, node_id: str) -> dict[str, Any]:
+    """Settings that make a kind runnable on a machine without its hardware (the simulated
+    devices keep their state beside the other runtime files, as real ones would)."""
     if kind in ("power", "nas"):
         return {"backend": {"type": "simulated"}}
+    if kind == "simulated":
+        return {"state_file": f".spark/simulated/{node_id}.json"}
     return {}
 
 
@@ -77,8 +81,10 @@ def default_lab(cfg: SparkConfig) -> SparkConfig:
     """Embedded defaults for ``spark up``: a simulated lab when the config names no nodes."""
     if cfg.nodes:
         return cfg
-    nodes = [{"id": kind if kind != "simulated" else "sim", "kind": kind,
-              **default_node_settings(kind)} for kind in kinds()]
+    nodes = []
+    for kind in kinds():
+        node_id = kind if kind != "simulated" else "sim"
+        nodes.append({"id": node_id, "kind": kind, **default_node_settings(kind, node_id)})
     data = cfg.model_dump(mode="python", exclude_unset=True)
     data["nodes"] = nodes
     return SparkConfig.model_validate(data)

@@ -72,6 +72,15 @@ NO = frozenset({"no", "n", "nope", "no thanks", "no thank you", "cancel", "stop"
                 "do not", "never mind", "nevermind", "abort"})
 
 
+# A "yes ..." that takes it back is not a yes (a lock stays locked): "yes, wait, no, don't".
+TAKE_BACK = frozenset({"no", "not", "don't", "dont", "wait", "stop", "cancel", "never", "nope",
+                       "abort", "later", "hold"})
+
+
+def _confirms(said: str) -> bool:
+    return said in YES or (said.startswith("yes ") and not TAKE_BACK & set(said.split()))
+
+
 def _words(text: str) -> str:
     return " ".join(re.findall(r"[a-z']+", text.casefold()[:200]))
 
@@ -90,7 +99,7 @@ class ToolAgent:
         asked = ChatMessage(role="user", content=question)
         if pending:
             said = _words(question)
-            if said in YES or said.startswith("yes "):
+            if _confirms(said):
                 return await self._confirmed(asked, pending, caller)
             if said in NO:
                 text = "OK, I won't."

@@ -49,7 +49,7 @@ from spark.hub.registry_guard import (
     budget_error,
     publisher_of,
 )
-from spark.hub.routes import FilterIndex, is_wildcard
+from spark.hub.routes import FilterIndex, is_wildcard, refused
 from spark.hub.sharing import Sharing
 from spark.hub.state import (
     IGNORE,
@@ -70,6 +70,8 @@ TRIGGERS = {"device_automation": "device_trigger", "tag": "tag"}
 # Route kinds for a subscribed topic (EXTRA: a platform's further state topic; its index is the
 # position of the config key in the platform's ``state_topics``).
 STATE, ATTRIBUTES, AVAILABILITY, EXTRA = 0, 1, 2, 3
+MAX_STATE = 255  # characters of a state, as Home Assistant's state machine (payloads are
+# bounded before this, by the MQTT client's mqtt.max_payload)
 
 SubscribeFn = Callable[[list[str]], None]
 RouteKey = tuple[str, int, int]  # entity key, route kind, availability index
@@ -291,6 +293,10 @@ class Registry:
         old = self._by_key.get(key)
         if old is not None and old.spec.raw == spec.raw and old.spec.component == spec.component:
             return key  # unchanged retained config (re-announce): nothing to do
+        for topic, _kind, _index in self._routes_of(spec):
+            why = refused(self.layout, topic)
+            if why is not None:
+                raise PayloadError(f"{key[:80]!r} may not follow topic {topic[:100]!r}: it {why}")
         publisher = self._admit(key, spec) if old is None else None
         self._sharing.share(spec)
         spec.compact()
@@ -480,6 +486,16 @@ class Registry:
             if record.entity_id not in self.stats.errors_by_entity:
                 log.warning("rejected payload on %s: %s", topic, exc)
             self.stats.errors_by_entity[record.entity_id] = str(exc)
+        except (ArithmeticError, LookupError, TypeError, ValueError) as exc:
+            # A platform's arithmetic on a device's numbers (1e308, a 400-digit int) must not
+            # end the routing of this message: the other entities on a shared topic still
+            # get it. Logged once per entity, with the traceback (it is a bug to fix).
+            self.stats.rejected += 1
+            self.stats.last_error = f"{record.entity_id}: {type(exc).__name__}: {exc}"[:300]
+            if record.entity_id not in self.stats.errors_by_entity:
+                log.exception("payload on %s broke %s's platform; dropped", topic,
+                              record.entity_id)
+            self.stats.errors_by_entity[record.entity_id] = self.stats.last_error
 
     def _disable(self, record: EntityRecord, topic: str, exc: TemplateBudgetError) -> None:
         """Take an entity whose template ran out of budget out of service, visibly."""
@@ -504,13 +520,13 @@ class Registry:
         key = platform.state_topics[index]
         before = dict(record.attributes) if platform.state_attributes else None
         new = platform.topic_state(record, key, payload)
-        self._commit(record, new, before)
+        self._commit(record, _bounded(record, new), before)
 
     def _apply_state(self, record: EntityRecord, payload: bytes) -> None:
         platform = platform_for(record.spec.component)
         before = dict(record.attributes) if platform.state_attributes else None
         new = interpret_state(record, payload)
-        self._commit(record, new, before)
+        self._commit(record, _bounded(record, new), before)
 
     def assume(self, record: EntityRecord, state: str | None, attributes: dict[str, Any],
                memo: dict[str, Any] | None = None) -> None:
@@ -646,3 +662,12 @@ def is_migrate(payload: bytes | bytearray) -> bool:
         return False
     return isinstance(body, dict) and len(body) == 1 \
         and (body.get("migrate_discovery") is True or body.get("migr_discvry") is True)
+
+
+def _bounded(record: EntityRecord, new: Any) -> Any:
+    """A state from the network, refused when longer than HA's 255 characters (HA logs an
+    error and keeps the old state)."""
+    if isinstance(new, str) and len(new) > MAX_STATE:
+        raise PayloadError(f"{record.entity_id}: a state of {len(new)} characters; at most "
+                           f"{MAX_STATE}")
+    return new

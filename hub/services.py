@@ -14,11 +14,12 @@ discovery config must not be able to point it at availability, state or discover
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from spark.core.errors import ServiceError, TemplateError
+from spark.core.errors import ServiceError, SparkError, TemplateError
 from spark.core.events import EventBus, HubEvent, StateChanged
 from spark.core.platforms import platform_for, service_names
 from spark.core.topics import TopicLayout
@@ -27,6 +28,8 @@ from spark.hub.policy import HUB, Caller, Policy, PolicyError, command_target
 from spark.hub.registry import Registry
 
 __all__ = ["Caller", "Command", "PolicyError", "ServiceError", "Services"]  # and SERVICES
+
+log = logging.getLogger(__name__)
 
 PublishFn = Callable[[str, Any, int, bool], None]
 HIDDEN = "(hidden: it carries a code)"  # a secret payload as a caller sees it
@@ -80,7 +83,18 @@ class Services:
         if not spec.command_topic and not platform_for(spec.component).state_topics:
             raise ServiceError(f"{entity.entity_id} has no command topic (read-only)")
         platform = platform_for(spec.component)
-        order = platform.command(entity, service, data)
+        try:
+            order = platform.command(entity, service, data)
+        except SparkError:
+            raise
+        except (ArithmeticError, LookupError, TypeError, ValueError) as exc:
+            # service data reach here from the REST API, the panel, Kafka and the LLM's tool
+            # calls: a number a platform's checks missed is a refusal, never a 500 / a dead
+            # tool loop (and a log line with the traceback: a check to add)
+            log.exception("%s on %s: the platform failed on data keys %s", service,
+                          entity.entity_id, sorted(str(k)[:40] for k in data)[:20])
+            raise ServiceError(f"{entity.entity_id}: cannot {service} with these values "
+                               f"({type(exc).__name__})") from None
         expect = order.expect
         own = (spec.state_topic, spec.json_attributes_topic, *(a.topic for a in spec.availability),
                *(getattr(spec, key, None) for key in platform.state_topics))

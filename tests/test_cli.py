@@ -91,7 +91,7 @@ def test_up_starts_mosquitto_and_shows_the_lab_in_the_registry(tmp_path: Path):
     assert "Prime Spark is up: hub 'hub' and 6 nodes" in out.stdout
     lines = out.stdout.splitlines()
     sim = next(line for line in lines if line.split()[:3] == ["sim", "simulated", "online"])
-    assert "Lamp off" in sim  # states as Home Assistant shows them
+    assert "Blind closed, Ceiling light off" in sim  # states as Home Assistant shows them
     assert "where to look next" in out.stdout
     assert len(lines) < 40  # a summary, not an entity dump
     # how to log in comes last: the URL, the user, the password's file (0600, changed at the

@@ -227,6 +227,11 @@ CASES = [
              pending=(SHED,)),
         Turn("no", (), r"^OK, I won't\.$")),
         requests=1),
+    Case("a yes that takes it back is not a yes: the lock stays locked", (
+        Turn("unlock the shed", (call(("unlock", {"entity_id": SHED})),), r"^Do you want me",
+             pending=(SHED,)),
+        Turn("Yes... wait, no, don't!", (say("Understood."),), r"^Understood\.$")),
+        requests=2),
     Case("a lock asks first; anything else drops it and is a new question", (
         Turn("lock the shed", (call(("lock", {"entity_id": SHED})),), r"^Do you want me to lock",
              pending=(SHED,)),

@@ -23,6 +23,11 @@ PLATFORM_TOPICS = {
     "button": {"command_topic"},
     "event": {"state_topic"},
     "image": {"image_topic"},
+    "light": {"state_topic", "command_topic"},
+    "cover": {"state_topic", "command_topic", "position_topic", "set_position_topic"},
+    "climate": {"mode_state_topic", "mode_command_topic", "temperature_command_topic"},
+    "fan": {"state_topic", "command_topic", "percentage_command_topic"},
+    "lock": {"state_topic", "command_topic"},
 }
 
 
@@ -216,7 +221,7 @@ async def test_entity_names_never_repeat_the_device_name(broker, kind, node_id, 
     from spark.app.runtime import default_node_settings
     from spark.core.agent.discovery import entity_name
 
-    node = {"id": node_id, "kind": kind, **default_node_settings(kind)}
+    node = {"id": node_id, "kind": kind, **default_node_settings(kind, node_id)}
     if name:
         node["name"] = name
     cfg = broker.spark_config(nodes=[node])

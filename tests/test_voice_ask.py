@@ -90,10 +90,10 @@ async def ask_lab(broker: RunningBroker, tmp: Path, *, speech: bool = False,
         recorder(cfg, ADMIN, pw[ADMIN], cfg.mqtt.layout().pipeline("voice")) as rec,
         running_hub(cfg, pw["hub"]) as running,
         running_node(cfg, "sim1", pw["sim1"]),
-        running_node(cfg, "voice", pw["voice"]) as node,
+        running_node(cfg, "voice", pw["voice"], ready_within=60.0) as node,
     ):
         assert isinstance(node, VoiceNode)
-        await wait_for(lambda: node.vocabulary.lookup("sim1 lamp") != [], 20, what="vocab")
+        await wait_for(lambda: node.vocabulary.lookup("sim1 lamp") != [], 60, what="vocab")
         lab = AskLab(running, node, rec, source)
         try:
             yield lab

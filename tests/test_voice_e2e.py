@@ -198,10 +198,10 @@ async def test_typed_text_skips_speech(broker: RunningBroker, tmp_path: Path) ->
         recorder(cfg, ADMIN, pw[ADMIN], cfg.mqtt.layout().pipeline("voice")) as rec,
         running_hub(cfg, pw["hub"]) as hub,
         running_node(cfg, "sim1", pw["sim1"]),
-        running_node(cfg, "voice", pw["voice"]) as voice,
+        running_node(cfg, "voice", pw["voice"], ready_within=60.0) as voice,
     ):
         assert isinstance(voice, VoiceNode)
-        await wait_for(lambda: voice.vocabulary.lookup("sim1 lamp") != [], 20, what="vocab")
+        await wait_for(lambda: voice.vocabulary.lookup("sim1 lamp") != [], 60, what="vocab")
         with typed.open("a") as f:
             f.write("turn on the sim1 lamp\nask spark what is the meaning of life\n")
         topic = cfg.mqtt.layout().pipeline("voice")

@@ -102,7 +102,7 @@ def _number(spec: ControlSpec, record: EntityRecord, changed: Changed) -> Any:
 def _slider(spec: ControlSpec, record: EntityRecord, changed: Changed) -> Any:
     """0..100 (a position, a percentage); calls on release, not while dragging."""
     widget = ui.slider(min=0, max=100, step=1, value=_widget_value(spec, record))
-    widget.classes("w-32").props("label")
+    widget.classes("w-32 mx-3").props("label")  # (mx: the thumb at 0 clear of a button)
     widget.on("change", lambda e: changed(e.args if isinstance(e.args, int | float)
                                           else widget.value))
     return widget
@@ -223,6 +223,7 @@ class LightWidget:
             self.switch = ui.switch(value=record.state == spec.on_state,
                                     on_change=lambda e: changed(e.value))
             if modes - {"onoff"}:
+                ui.label("Brightness").classes("text-xs opacity-70")
                 self.slider_brightness = ui.slider(min=1, max=255, step=1).props("label").mark(
                     f"brightness:{record.entity_id}")
                 self.slider_brightness.on(
@@ -230,6 +231,7 @@ class LightWidget:
             if "color_temp" in modes:
                 low = _int_attr(record, "min_color_temp_kelvin", 1, 1_000_000) or 2000
                 high = _int_attr(record, "max_color_temp_kelvin", low, 1_000_000) or 6535
+                ui.label("Colour temperature").classes("text-xs opacity-70")
                 self.slider_kelvin = ui.slider(min=low, max=max(high, low + 1), step=10).mark(
                     f"kelvin:{record.entity_id}")
                 self.slider_kelvin.props("label color=orange")

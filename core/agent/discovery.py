@@ -99,12 +99,14 @@ def _entity_body(entity: Entity, ctx: DiscoveryContext) -> dict[str, Any]:
         "default_entity_id": f"{entity.platform}.{node}_{entity.key}".replace("-", "_"),
         "qos": entity.qos,
     }
+    state, command = layout.state(node, entity.key), layout.command(node, entity.key)
     if entity.platform == "image":
-        body["image_topic"] = layout.state(node, entity.key)
-    elif entity.platform != "button":
-        body["state_topic"] = layout.state(node, entity.key)
+        body["image_topic"] = state
+    elif entity.platform != "button" and entity.plain_topics:
+        body["state_topic"] = state
     if entity.commandable:
-        body["command_topic"] = layout.command(node, entity.key)
+        if entity.plain_topics:
+            body["command_topic"] = command
         body["retain"] = False
     if entity.attributes:
         body["json_attributes_topic"] = layout.attributes(node, entity.key)
@@ -115,6 +117,7 @@ def _entity_body(entity: Entity, ctx: DiscoveryContext) -> dict[str, Any]:
     if not entity.enabled_by_default:
         body["enabled_by_default"] = False
     body.update(entity.discovery_fields())
+    body.update(entity.topic_fields(state, command))
     return body
 
 

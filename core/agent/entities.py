@@ -28,6 +28,9 @@ class Entity:
     platform: ClassVar[str]
     commandable: ClassVar[bool] = False
     retain_state: ClassVar[bool] = True
+    # False: the platform names its topics itself (topic_fields), without the plain
+    # state_topic / command_topic (HA's climate has neither)
+    plain_topics: ClassVar[bool] = True
 
     key: str
     name: str | None = None  # None: the entity takes the device's name (HA has_entity_name)
@@ -43,6 +46,11 @@ class Entity:
 
     def discovery_fields(self) -> dict[str, Any]:
         """Platform-specific discovery keys (topics are added by the framework)."""
+        return {}
+
+    def topic_fields(self, state: str, command: str) -> dict[str, Any]:
+        """Discovery keys naming further topics (a cover's ``position_topic``), given the
+        entity's state and command topics; added after :meth:`discovery_fields`."""
         return {}
 
     def encode_state(self, value: Any) -> str | bytes:

@@ -40,7 +40,8 @@ import orjson
 
 from spark.core.agent.identity import prefix_of, prevailing
 from spark.core.agent.settings import DiscoveryMode
-from spark.core.topics import TopicLayout
+from spark.core.errors import TopicError
+from spark.core.topics import TopicLayout, valid_object_id
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,21 @@ def _components(body: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return {str(k): v for k, v in cmps.items() if isinstance(v, dict)}
 
 
+def _our_key(key: str) -> bool:
+    """A component key (or platform) one of our nodes could have published: a retained config
+    planted by someone else may hold ``#``, ``a/b``, ``request`` or 200 kB there, which must
+    neither end the cleanup (a topic built from it raises) nor be carried on in our device
+    config."""
+    if len(key) > 100:
+        return False
+    try:
+        valid_object_id(key)
+    except TopicError:
+        log.debug("ignored component key %r in the retained discovery: not one of ours", key)
+        return False
+    return True
+
+
 def plan(
     layout: TopicLayout,
     node_id: str,
@@ -137,7 +153,7 @@ def plan(
             out.adopt = prefix = best
 
     def drop(key: str) -> None:
-        if key not in platforms and key not in out.dropped:
+        if key not in platforms and key not in out.dropped and _our_key(key):
             out.dropped.append(key)
 
     # -- per-entity topics ---------------------------------------------------------------------
@@ -161,7 +177,8 @@ def plan(
         for key in gone:
             drop(key)
         if mode == "device":
-            out.removed = {k: p for k, p in {**markers, **gone}.items() if k not in platforms}
+            out.removed = {k: p for k, p in {**markers, **gone}.items()
+                           if k not in platforms and _our_key(k) and _our_key(p)}
         elif device_body is None or _is_migrate(device_body) or not live:
             out.clear.append(device_topic)
         else:

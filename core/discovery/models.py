@@ -57,7 +57,7 @@ StrList = Annotated[list[Str], BeforeValidator(_ensure_list)]
 SubTopic = Annotated[str | None, BeforeValidator(_ha_string), AfterValidator(_sub_topic)]
 PubTopic = Annotated[str | None, BeforeValidator(_ha_string), AfterValidator(_pub_topic)]
 
-_TOLERANT = ConfigDict(extra="ignore", frozen=True, protected_namespaces=())
+_TOLERANT = ConfigDict(extra="ignore", frozen=True, protected_namespaces=(), allow_inf_nan=False)
 
 
 class DeviceDescription(BaseModel):
@@ -114,8 +114,9 @@ class DiscoveredEntity(BaseModel):
     2024.x-2025.x) is folded into ``default_entity_id``.
     """
 
-    model_config = ConfigDict(
-        extra="ignore", frozen=True, protected_namespaces=(), populate_by_name=True
+    model_config = ConfigDict(  # allow_inf_nan: a "nan" min_temp or "inf" step is an error
+        extra="ignore", frozen=True, protected_namespaces=(), populate_by_name=True,
+        allow_inf_nan=False,
     )
 
     component: str

@@ -239,7 +239,7 @@ def _number(entity: Entity, key: str, value: Any, kind: type, low: float | None 
         raise ServiceError(f"{key} for {entity.entity_id} must be a number, got {value!r:.40}")
     try:
         real = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int of 400 digits
         raise ServiceError(f"{key} for {entity.entity_id} must be a number, got "
                            f"{value!r:.40}") from None
     if not math.isfinite(real):
@@ -263,6 +263,7 @@ def _sequence(entity: Entity, key: str, value: Any, ranges: tuple[tuple[float, f
 
 
 _BYTE = (0.0, 255.0)
+MAX_EFFECT = 255  # characters of a service call's effect (a name from the light's effect_list)
 _GROUPS = (("brightness", "brightness_pct", "brightness_step", "brightness_step_pct"),
            ("color_temp_kelvin", "color_temp", "hs_color", "rgb_color", "rgbw_color",
             "rgbww_color", "xy_color", "white", "color_name"))
@@ -289,7 +290,7 @@ def check_data(entity: Entity, data: dict[str, Any], allowed: tuple[str, ...]) -
         elif key == "brightness_step_pct":
             out[key] = _number(entity, key, value, float, -100, 100, clamp=True)
         elif key == "color_temp_kelvin":
-            out[key] = _number(entity, key, value, int, 0, 1_000_000)
+            out[key] = _number(entity, key, value, int, 1, 1_000_000)  # 0 K: no mireds
         elif key == "color_temp":
             out[key] = _number(entity, key, value, int, 1, 1_000_000)
         elif key == "hs_color":
@@ -309,9 +310,11 @@ def check_data(entity: Entity, data: dict[str, Any], allowed: tuple[str, ...]) -
                 raise ServiceError(f"flash for {entity.entity_id} must be 'short' or 'long'")
             out[key] = value
         elif key == "effect":
-            if not isinstance(value, str | int | float) or isinstance(value, bool):
-                raise ServiceError(f"effect for {entity.entity_id} must be a string")
-            out[key] = str(value)
+            if not isinstance(value, str | int | float) or isinstance(value, bool) \
+                    or len(text := str(value)) > MAX_EFFECT:
+                raise ServiceError(f"effect for {entity.entity_id} must be a string of at "
+                                   f"most {MAX_EFFECT} characters")
+            out[key] = text
         elif key == "color_name":
             if not isinstance(value, str) or len(value) > 64:
                 raise ServiceError(f"color_name for {entity.entity_id} must be a colour name")

@@ -16,23 +16,22 @@ from spark.core.platforms.base import IGNORE, Entity, Order, Publish
 if TYPE_CHECKING:
     from spark.core.platforms.base import Platform
 
+MAX_TEMP = 1_000_000  # a colour temperature (mireds or kelvin) above this is not a light's
 _CHANNELS = {"rgb": "rgb", "rgbw": "rgbw", "rgbww": "rgbcw"}  # mode -> keys of "color"
 
 
-def _int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise TypeError(value)
-    number = float(value)
-    if not math.isfinite(number):
-        raise ValueError(value)
+def _int(value: Any, low: float = 0, high: float = 255) -> int:
+    number = _float(value, low, high)
     return int(number) if isinstance(value, int | float) else int(value)
 
 
-def _float(value: Any) -> float:
+def _float(value: Any, low: float, high: float) -> float:
+    """A finite number in ``low..high`` (a device's 1e308 or -1 would overflow or corrupt the
+    colour arithmetic of every later state and command); ValueError / TypeError otherwise."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise TypeError(value)
-    number = float(value)
-    if not math.isfinite(number):
+    number = float(value)  # OverflowError for an int of 400 digits (a ValueError's cousin)
+    if not math.isfinite(number) or not low <= number <= high:
         raise ValueError(value)
     return number
 
@@ -46,16 +45,18 @@ def _update_color(info: LightInfo, memo: dict[str, Any], values: dict[str, Any])
     col = values.get("color")
     try:
         if mode == "color_temp":
-            temp = _int(values["color_temp"])
+            temp = _int(values["color_temp"], 1, MAX_TEMP)
             memo["color_temp_kelvin"] = temp if info.kelvin else color.mired_to_kelvin(temp)
         elif mode == "hs":
-            memo["hs_color"] = [_float(col["h"]), _float(col["s"])]  # type: ignore[index]
+            memo["hs_color"] = [_float(col["h"], 0, 360),  # type: ignore[index]
+                                _float(col["s"], 0, 100)]  # type: ignore[index]
         elif mode in _CHANNELS:
             memo[f"{mode}_color"] = [_int(col[c]) for c in _CHANNELS[mode]]  # type: ignore[index]
         elif mode == "xy":
-            memo["xy_color"] = [_float(col["x"]), _float(col["y"])]  # type: ignore[index]
-    except (KeyError, TypeError, ValueError, ZeroDivisionError):
-        return
+            memo["xy_color"] = [_float(col["x"], 0, 1),  # type: ignore[index]
+                                _float(col["y"], 0, 1)]  # type: ignore[index]
+    except (KeyError, TypeError, ValueError, ArithmeticError):
+        return  # (HA logs a warning and keeps the colour)
     memo["color_mode"] = mode
 
 
@@ -81,7 +82,8 @@ def state(platform: Platform, entity: Entity, info: LightInfo, payload: bytes) -
     level = values.get("brightness")
     if (info.modes & WITH_BRIGHTNESS and isinstance(level, int | float)
             and not isinstance(level, bool) and math.isfinite(level) and level):
-        memo["brightness"] = color.value_to_brightness(info.brightness_scale, level)
+        memo["brightness"] = color.value_to_brightness(
+            info.brightness_scale, max(0, min(level, info.brightness_scale)))
     # (anything else: HA logs "Invalid brightness value" and keeps the brightness)
     if (info.effect or info.flash or info.transition) and "effect" in values:
         effect = values["effect"]  # (HA tests ``supported_features and EFFECT``: any feature)

@@ -44,7 +44,7 @@ def number(value: str, what: str) -> float:
     """A rendered payload as a finite float; ``PayloadError`` naming ``what`` otherwise."""
     try:
         parsed = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # an int of 400 digits: OverflowError
         raise PayloadError(f"{what}: {str(value)[:40]!r} is not a number") from None
     if not math.isfinite(parsed):
         raise PayloadError(f"{what}: {str(value)[:40]!r} is not a finite number")
@@ -68,6 +68,8 @@ def data_float(data: dict[str, Any], key: str, service: str,
         parsed = float(value)
     except ValueError:
         raise ServiceError(f"{service}: {key} {str(value)[:40]!r} is not a number") from None
+    except OverflowError:  # an int of 400 digits (JSON bodies parsed by Python's json)
+        raise ServiceError(f"{service}: {key} must be a finite number") from None
     if not math.isfinite(parsed):
         raise ServiceError(f"{service}: {key} must be a finite number")
     if (low is not None and parsed < low) or (high is not None and parsed > high):

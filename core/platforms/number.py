@@ -68,7 +68,7 @@ class Number(Platform):
             raise ServiceError("set_value needs a 'value'")
         try:
             value = float(data["value"])
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ServiceError(f"{data['value']!r} is not a number") from None
         low = spec.min if spec.min is not None else DEFAULT_MIN
         high = spec.max if spec.max is not None else DEFAULT_MAX

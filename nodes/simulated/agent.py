@@ -1,4 +1,5 @@
-"""Simulated node: a lamp, a thermostat-like sensor and one entity of every platform.
+"""Simulated node: a lamp, a thermostat-like sensor and one entity of every platform, plus the
+devices a home lab has (a colour light, a cover, a thermostat, a fan, a lock: devices.py).
 
 It is labelled as simulated in its device model, so nobody mistakes its readings for real ones.
 """
@@ -22,6 +23,8 @@ from spark.core.agent.entities import (
     Switch,
 )
 from spark.nodes.simulated.config import SimulatedNodeConfig
+from spark.nodes.simulated.devices import HomeLabDevices
+from spark.nodes.simulated.memory import DeviceMemory
 from spark.nodes.simulated.scene import room
 
 MODES = ["eco", "comfort", "away"]
@@ -35,6 +38,8 @@ class SimulatedNode(NodeAgent[SimulatedNodeConfig]):
         super().__init__(ctx)
         self.rng = random.Random(self.cfg.seed)
         self.temperature = 21.0
+        self.devices = (HomeLabDevices(self, self.cfg.devices, DeviceMemory(self.cfg.state_file))
+                        if self.cfg.devices.enabled else None)
 
     def declare_entities(self) -> list[Entity]:
         entities: list[Entity] = [
@@ -56,6 +61,8 @@ class SimulatedNode(NodeAgent[SimulatedNodeConfig]):
                    state_class="measurement")
             for i in range(self.cfg.extra_sensors)
         ]
+        if self.devices is not None:
+            entities += self.devices.entities()
         return entities
 
     async def setup(self) -> None:
@@ -71,6 +78,12 @@ class SimulatedNode(NodeAgent[SimulatedNodeConfig]):
         self.set_state("snapshot", room(lamp_on=False))
         for i in range(self.cfg.extra_sensors):
             self.set_state(f"load_{i}", 0.0)
+        if self.devices is not None:
+            self.devices.setup()
+
+    async def teardown(self) -> None:
+        if self.devices is not None:
+            self.devices.save()
 
     def _set_lamp(self, on: bool) -> None:
         self.set_state("lamp", on)
@@ -80,6 +93,12 @@ class SimulatedNode(NodeAgent[SimulatedNodeConfig]):
         self.fire_event("doorbell", "press", source="identify")
 
     async def work(self) -> None:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._sensors(), name=f"{self.node_id}-sensors")
+            if self.devices is not None:
+                tg.create_task(self.devices.run(), name=f"{self.node_id}-devices")
+
+    async def _sensors(self) -> None:
         while True:
             await asyncio.sleep(self.cfg.state_interval)
             setpoint = float(self.state("setpoint") or 21.0)

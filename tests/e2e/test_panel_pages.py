@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from broker_fixture import free_port
 from e2e.harness import (
     Api,
@@ -43,11 +44,21 @@ PAGES = {
     "setpoint": "/entity/number.sim1_setpoint",
     "temperature": "/entity/sensor.sim1_temperature",
     "snapshot": "/entity/image.sim1_snapshot",
+    # the home-lab devices (nodes/simulated/devices.py), each with its platform's control
+    "light": "/entity/light.sim1_ceiling_light",
+    "cover": "/entity/cover.sim1_blind",
+    "climate": "/entity/climate.sim1_thermostat",
+    "fan": "/entity/fan.sim1_fan",
+    "lock": "/entity/lock.sim1_front_door",
     "cameras": "/cameras",
     "voice": "/voice",
     "power": "/power",
+    "assistant": "/assistant",
+    "routing": "/routing",
     "users": "/users",
 }
+DEVICES = ["light.sim1_ceiling_light", "cover.sim1_blind", "climate.sim1_thermostat",
+           "fan.sim1_fan", "lock.sim1_front_door"]
 
 CHART = """
 const el = document.querySelector('[data-chart="history"]');
@@ -93,7 +104,15 @@ def page_lab(root: Path, broker: Any) -> Iterator[Lab]:
               "source": {"type": "wav", "path": str(root / "voice_in")},
               "output": {"type": "file", "directory": str(root / "voice_out")}}]
     port = free_port()
-    lab = Lab(root, write_config(root, broker, port, nodes), port)
+    config = write_config(root, broker, port, nodes)
+    # an LLM backend nobody serves: the assistant and routing pages draw their controls and
+    # the backend's state (down), not only "no backend is configured"
+    data = yaml.safe_load(config.read_text())
+    data["llm"] = {"backends": [{"name": "edge", "tier": "edge", "type": "openai",
+                                 "url": f"http://127.0.0.1:{free_port()}"}],
+                   "cache": {"url": None}, "power_node": None}
+    config.write_text(yaml.safe_dump(data))
+    lab = Lab(root, config, port)
     try:
         lab.start("hub", "hub")
         with lab.api() as probe:
@@ -229,6 +248,25 @@ def test_every_page_at_desktop_and_phone_width(broker: Any, tmp_path: Path) -> N
             ": null"), 15, "the snapshot image")
         assert size[0] >= 160 and size[1] >= 120
 
+        # the home-lab devices: the blind driven from its page's Open button (it reports
+        # opening on its way), the others through the API, so the screenshots show them busy
+        from selenium.webdriver.common.by import By
+
+        blind = "cover.sim1_blind"
+        open_page(driver, lab.url, f"/entity/{blind}")
+        buttons = driver.find_elements(By.CSS_SELECTOR, f'[data-control="{blind}"]')
+        next(b for b in buttons if b.text.strip().upper() == "OPEN").click()
+        wait_until(lambda: "opening" in text_of(driver, f'[data-entity="{blind}"]'), 10,
+                   "the blind opening after a click on Open")
+        for service, entity_id, data in (
+                ("turn_on", DEVICES[0], {"brightness": 180, "rgb_color": [255, 120, 40]}),
+                ("set_hvac_mode", DEVICES[2], {"hvac_mode": "heat"}),
+                ("set_temperature", DEVICES[2], {"temperature": 23}),
+                ("set_percentage", DEVICES[3], {"percentage": 60})):
+            r = api.post(f"/api/services/{service}", json={"entity_id": entity_id,
+                                                           "data": data})
+            assert r.status_code == 200, r.text
+
         checked: dict[str, list[str]] = {}
         for width, height in (DESKTOP, PHONE):
             driver.set_window_size(width, height)
@@ -244,8 +282,12 @@ def test_every_page_at_desktop_and_phone_width(broker: Any, tmp_path: Path) -> N
                     driver.save_screenshot(str(ARTIFACTS / f"{name}_{width}_chart.png"))
                 if width == PHONE[0]:
                     checked[name] = check_layout(driver, name)
-        assert {"number.sim1_setpoint", "select.sim1_mode", LAMP} <= set(checked["entities"])
+        assert {"number.sim1_setpoint", "select.sim1_mode", LAMP, *DEVICES} <= set(
+            checked["entities"])
         assert checked["setpoint"] == ["number.sim1_setpoint"]
+        for name, entity_id in zip(("light", "cover", "climate", "fan", "lock"), DEVICES,
+                                   strict=True):
+            assert entity_id in checked[name], (name, checked[name])
 
 
 EVIL_NODE = 'evil" :title="window.__pwned = 1'

@@ -55,10 +55,13 @@ def register(panel: Panel) -> None:
                     data(ui.label(f"{record.entity_id} · {dev.name if dev else 'no device'}"),
                          "id-line", record.entity_id).classes("text-xs opacity-60 truncate "
                                                               "max-w-full")
-                with ui.row().classes("items-center gap-2 no-wrap ml-auto max-w-full min-w-0"):
+                # wraps: a cover's buttons and slider leave its state whole on a phone (the
+                # state goes under them), a long hostile state is cut at the row's width
+                with ui.row().classes("items-center justify-end gap-2 ml-auto max-w-full "
+                                      "min-w-0"):
                     if can_control and controllable(record):
                         board.control(record)
-                    board.label(record).classes("min-w-0 truncate")
+                    board.label(record).classes("shrink-0 max-w-full truncate")
 
         @ui.refreshable
         def listing() -> None:
