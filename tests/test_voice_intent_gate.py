@@ -140,6 +140,8 @@ def test_a_word_the_free_decoder_is_unsure_of_asks_back() -> None:
     # the free reading holds another number (even one the setpoint cannot take): ask
     ("set the sim one setpoint to twenty two", "set the sim one setpoint to eighty",
      "twenty two", "ask"),
+    ("set the sim one setpoint to eighteen", "the setpoint of sim one to eighteen", "eighteen",
+     "act"),  # the "one" of the name is not the value
     # a rival the setpoint could take (twenty, on its 0.5 step) always asks
     ("set the sim one setpoint to twenty three", "set the sim one setpoint to twenty three",
      "twenty", "ask"),

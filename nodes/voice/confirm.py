@@ -125,6 +125,19 @@ def _number_after(heard: list[str], name: str) -> float | None:
     return words_to_number(" ".join(run)) if run else None
 
 
+def _value_slot(heard: list[str], name: str) -> float | None:
+    """The number the free reading holds in the value's place: right after its last "to"
+    ("... sim one to eighteen": not the "one" of the name), else after the entity's name."""
+    if "to" not in heard:
+        return _number_after(heard, name)
+    run: list[str] = []
+    for w in heard[len(heard) - heard[::-1].index("to"):]:
+        if w not in NUMBER_WORDS or w in ("a", "and"):
+            break
+        run.append(w)
+    return words_to_number(" ".join(run)) if run else None
+
+
 def can_take(target: Target, name: str) -> bool:
     """Could ``target`` take an intent called ``name`` (a rival for the free reading)?"""
     words = target.words
@@ -222,7 +235,7 @@ def judge(transcript: Transcript, intent: Intent, vocab: Vocabulary,
     if checked:  # the value heard by a grammar that takes any number
         value = float(intent.data["value"])
         again = words_to_number(transcript.checks["number"])
-        heard_value = _number_after(heard, name)
+        heard_value = _value_slot(heard, name)
         if heard_value is not None and abs(heard_value - value) > 1e-6:
             # the free reading holds another number ("eighty" said, the grammar and the
             # any-number reading "twenty two"): two readings agreeing is not enough then
