@@ -17,6 +17,7 @@ question or "never mind"), **asked / refused** (the node asked back or refused: 
 
     python -m bench.voice_intent --quick     # 4 voices
     python -m bench.voice_intent             # every voice
+    python -m bench.voice_intent --pink 10   # pink noise at 10 dB SNR
 """
 
 from __future__ import annotations
@@ -35,7 +36,16 @@ from typing import Any
 import numpy as np
 
 from bench.common import RESULTS
-from spark.nodes.voice.audio import decode_wav, dither, frames, read_wav, silence, write_wav
+from spark.nodes.voice.audio import (
+    RATE,
+    decode_wav,
+    dither,
+    frames,
+    mix_at_snr,
+    read_wav,
+    silence,
+    write_wav,
+)
 from spark.nodes.voice.confirm import ACTIONS, MIN_POSTERIOR, judge
 from spark.nodes.voice.intents import recognize
 from spark.nodes.voice.pipeline import Pipeline
@@ -205,7 +215,17 @@ def _rates(counts: Counter[str]) -> dict[str, float]:
             "right after a yes": round(100 * (counts["right"] + counts["after a yes"]) / n, 1)}
 
 
-async def run(quick: bool, threshold: float = MIN_POSTERIOR) -> dict[str, Any]:
+def pink(seconds: float, rng: np.random.Generator) -> np.ndarray:
+    """Pink noise (a fan, a fridge, traffic), unit level."""
+    n = int(seconds * RATE)
+    white = rng.normal(0, 1, n)
+    out = np.fft.irfft(np.fft.rfft(white) / np.sqrt(np.maximum(1, np.arange(n // 2 + 1))), n)
+    return np.asarray(out / (np.std(out) or 1.0) * 1000)
+
+
+async def run(quick: bool, threshold: float = MIN_POSTERIOR, snr: float | None = None
+              ) -> dict[str, Any]:
+    """``snr``: pink noise under the whole window at that many dB below the speech."""
     voices = VOICES[:4] if quick else VOICES
     wake = SphinxWake(SphinxWakeConfig())
     stt = PocketsphinxStt(PocketsphinxSttConfig(), wake.phrases)
@@ -223,8 +243,10 @@ async def run(quick: bool, threshold: float = MIN_POSTERIOR) -> dict[str, Any]:
         for case in cases():
             split = "held-out" if held_out(voice) or held_out(case.template) else "tune"
             pcm = await speech(case.text, voice, rate)
-            transcript = hear(pipeline, np.concatenate([
-                dither(silence(0.4), rng), pcm, dither(silence(1.0), rng)]))
+            audio = np.concatenate([dither(silence(0.4), rng), pcm, dither(silence(1.0), rng)])
+            if snr is not None:
+                audio = mix_at_snr(audio, pink(len(audio) / RATE, rng), snr)
+            transcript = hear(pipeline, audio)
             intent = recognize(transcript.text, vocab)
             verdict = judge(transcript, intent, vocab, min_posterior=threshold)
             acted = bool(transcript.text) and verdict.decision == "act" and (
@@ -244,7 +266,8 @@ async def run(quick: bool, threshold: float = MIN_POSTERIOR) -> dict[str, Any]:
                          "words": transcript.words, "checks": transcript.checks,
                          "intent": intent.as_dict(), "verdict": verdict.as_dict(),
                          "result": result})
-    out: dict[str, Any] = {"voices": len(voices), "seconds": round(time.perf_counter() - t0)}
+    out: dict[str, Any] = {"voices": len(voices), "snr_db": snr,
+                           "seconds": round(time.perf_counter() - t0)}
     for split, counts in tally.items():
         out[split] = _rates(counts)
     out["sweep"] = {f"{split} {t}": _rates(counts) for (split, t), counts in swept.items()}
@@ -261,10 +284,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m bench.voice_intent")
     parser.add_argument("--quick", action="store_true", help="4 voices only")
     parser.add_argument("--tag", default="", help="results file suffix (a variant's run)")
+    parser.add_argument("--pink", type=float, default=None, metavar="DB",
+                        help="pink noise under each command at this SNR (dB), e.g. 10")
     args = parser.parse_args(argv)
-    result = asyncio.run(run(args.quick))
+    result = asyncio.run(run(args.quick, snr=args.pink))
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = ("voice_intent_quick" if args.quick else "voice_intent") + (
+        f"-pink{args.pink:g}" if args.pink is not None else "") + (
         f"-{args.tag}" if args.tag else "") + ".json"
     (RESULTS / name).write_text(json.dumps(result, indent=1))
     for split in tally_names():
