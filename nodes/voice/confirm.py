@@ -14,7 +14,10 @@ may wander off into everyday words) confirms each part of it on its own:
   them while no other target that could take the same action is named as well; about half
   of them asks ("did you mean the sim one lamp?");
 - **value**: the number (or option) the free reading holds after the entity must be the
-  intent's; another or none asks back with the value heard.
+  intent's; another or none asks back with the value heard. With a third reading (a grammar
+  that takes any number) a value acts when that reading agrees and the free one holds no
+  other number, or when it hears no value this entity could take ("eighty" for a 5..30
+  setpoint: no rival) and the free reading holds the grammar's value, surely heard.
 
 Below that line the node asks ("Did you mean: turn off the sim one lamp?") and listens; a
 "yes" then runs the held intent, anything else drops it. Text without a second reading (typed
