@@ -48,7 +48,7 @@ from spark.nodes.voice.audio import (
 )
 from spark.nodes.voice.confirm import ACTIONS, MIN_POSTERIOR, judge
 from spark.nodes.voice.intents import recognize
-from spark.nodes.voice.pipeline import Pipeline
+from spark.nodes.voice.pipeline import Pipeline, State
 from spark.nodes.voice.stt.base import Transcript
 from spark.nodes.voice.stt.sphinx import PocketsphinxStt, PocketsphinxSttConfig
 from spark.nodes.voice.tts import EspeakTts, EspeakTtsConfig
@@ -176,6 +176,8 @@ def hear(pipeline: Pipeline, audio: np.ndarray) -> Transcript:
             for signal in pipeline.feed(frame):
                 if signal.kind == "utterance" and signal.transcript is not None:
                     return signal.transcript
+        if pipeline.state is State.SPEECH:  # no end heard in the window (noise throughout):
+            pipeline.stt.cancel()  # nothing recognised (the node ends it at max_speech_s)
         return Transcript("")
     finally:
         pipeline.idle()
