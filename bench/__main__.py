@@ -54,6 +54,10 @@ BENCHES: dict[str, tuple[Callable[[list[str]], Any], str]] = {
     "timescale": (_module("timescale_sink"), "TimescaleDB sink rows/s vs bare COPY (issue 4)"),
     "kafka": (_module("kafka_sink"), "Kafka sink records/s vs bare producer (issue 4)"),
     "voice": (_module("voice_accuracy"), "voice command accuracy, latency, false wakes (issue 5)"),
+    "voice_generalisation": (_module("voice_generalisation"), "voice on a generated corpus, "
+                             "held-out split, scored on what the hub published (issue 18)"),
+    "voice_wake": (_module("voice_wake"), "wake-word engines: wake rate and false wakes/min on "
+                   "the issue-18 corpus"),
     "voice-endpoint": (_module("voice_endpoint"), "end of a command while a TV talks, per "
                        "speech detector (issue 18)"),
     "voice-soak": (_module("voice_soak"), "an hour of TV-noise audio through the recognisers' "

@@ -199,6 +199,7 @@ async def run(quick: bool, voice_config: dict[str, Any] | None = None,
         data["nodes"] = [*nodes, {"id": "voice", "kind": "voice", "array": {"type": "none"},
                                   "follow_up_s": 0, "speak_replies": False,
                                   "source": {"type": "wav", "path": str(inbox), "gap_s": 0.8},
+                                  "wake": {"type": "pocketsphinx"},  # it says "hey spark"
                                   **(voice_config or {})}]
         for n in data["nodes"]:
             n["password"] = broker.passwords[n["id"]]

@@ -78,6 +78,7 @@ async def run(minutes: int, voice_config: dict[str, Any] | None) -> dict[str, An
                          {"id": "voice", "kind": "voice", "array": {"type": "none"},
                           "speak_replies": False,
                           "source": {"type": "wav", "path": str(inbox), "gap_s": 0.1},
+                          "wake": {"type": "pocketsphinx"},  # it says "hey spark"
                           **(voice_config or {})}]
         for n in data["nodes"]:
             n["password"] = broker.passwords[n["id"]]

@@ -24,7 +24,13 @@ case "$extras" in
   *test*) compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
           # The panel's end-to-end tests drive Debian's headless Chromium.
           command -v chromium >/dev/null || need+=(chromium)
-          command -v chromedriver >/dev/null || need+=(chromium-driver) ;;
+          command -v chromedriver >/dev/null || need+=(chromium-driver)
+          # The voice benchmark's corpus (bench/voice_corpus.py): more voices than espeak-ng's.
+          command -v flite >/dev/null || need+=(flite)
+          command -v text2wave >/dev/null || need+=(festival)
+          for v in festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts; do
+            dpkg -s "$v" >/dev/null 2>&1 || need+=("$v")
+          done ;;
 esac
 if [ "${#need[@]}" -gt 0 ]; then
   echo "installing system packages: ${need[*]}"

@@ -84,7 +84,7 @@ async def ask_lab(broker: RunningBroker, tmp: Path, *, speech: bool = False,
     cfg = broker.spark_config(nodes=[
         {"id": "sim1", "kind": "simulated"},
         {"id": "voice", "kind": "voice", "refresh_s": 0.5, "array": {"type": "none"},
-         "source": src, **voice}], hub=hub or {})
+         "wake": {"type": "pocketsphinx"}, "source": src, **voice}], hub=hub or {})
     pw = broker.passwords
     async with (
         recorder(cfg, ADMIN, pw[ADMIN], cfg.mqtt.layout().pipeline("voice")) as rec,

@@ -56,7 +56,9 @@ def stream(*parts: np.ndarray) -> np.ndarray:
 
 
 def config(**extra: object) -> VoiceNodeConfig:
-    return VoiceNodeConfig.model_validate({"id": "voice", "array": {"type": "none"}, **extra})
+    return VoiceNodeConfig.model_validate({"id": "voice", "array": {"type": "none"},
+                                           "wake": {"type": "pocketsphinx"},  # "hey spark"
+                                           **extra})
 
 
 async def test_speech_end_is_where_the_audio_ended_not_when_decoding_did() -> None:

@@ -3,8 +3,10 @@
 SUMMARY = "voice assistant: wake word, spoken or typed commands, actions through the hub"
 
 DESCRIPTION = """\
-The voice node listens for the wake phrase "hey spark", then for one command, runs it through
-the hub and says (or prints) the reply. Offline: pocketsphinx speech-to-text, no download.
+The voice node listens for the wake phrase "okay nabu" (a neural wake word, microWakeWord's
+bundled model; "hey spark" with wake: {type: pocketsphinx}), then for one command, runs it
+through the hub and says (or prints) the reply. Offline: pocketsphinx speech-to-text, no
+download.
 
 What it listens to (nodes: [{kind: voice, source: ...}]):
   console  typed lines, the default: no microphone needed. Lines come from the FIFO
@@ -28,7 +30,9 @@ number's range, each select's options; rebuilt when a device is discovered):
   answers through its ask method; the answer is spoken, an error or a late answer too)
 A phrase it is not sure of is answered "Sorry, I didn't understand that." and nothing runs.
 
-Other wake words: wake: {type: openwakeword, ...} or pocketsphinx-kws; other speech-to-text:
+Other wake words: wake: {type: micro-wakeword, model: hey_jarvis} (alexa, hey_mycroft),
+{type: pyopen-wakeword, model: hey_jarvis}, {type: pocketsphinx} ("hey spark"), openwakeword
+or pocketsphinx-kws; other speech-to-text:
 stt: {type: vosk} or faster-whisper with a model path; voice replies: tts: {type: piper} and
 output: {type: pyaudio}.
 """

@@ -22,7 +22,7 @@ from spark.nodes.voice.stt import SttConfig
 from spark.nodes.voice.stt.sphinx import PocketsphinxSttConfig
 from spark.nodes.voice.tts import EspeakTtsConfig, NoOutputConfig, OutputConfig, TtsConfig
 from spark.nodes.voice.vad import VadConfig, WebRtcVadConfig
-from spark.nodes.voice.wake import SphinxWakeConfig, WakeConfig
+from spark.nodes.voice.wake import MicroWakeConfig, WakeConfig
 
 
 class VoiceNodeConfig(NodeConfigBase):
@@ -34,9 +34,11 @@ class VoiceNodeConfig(NodeConfigBase):
         default_factory=WebRtcDenoiseConfig, description="Noise suppression before wake word "
         "and speech-to-text: webrtc (default: only while the room is noisy) or none; off with "
         "a log line when webrtc-noise-gain is not installed.")
-    wake: WakeConfig = Field(default_factory=SphinxWakeConfig,
-                             description="Wake word: pocketsphinx, pocketsphinx-kws, "
-                             "openwakeword.")
+    wake: WakeConfig = Field(
+        default_factory=lambda: MicroWakeConfig(model="okay_nabu", probability_cutoff=0.7),
+        description="Wake word: micro-wakeword (default: \"okay nabu\", threshold 0.7 chosen "
+        "on the tune split of bench voice_wake), pyopen-wakeword, pocketsphinx (\"hey "
+        "spark\"), pocketsphinx-kws, openwakeword.")
     vad: VadConfig = Field(default_factory=WebRtcVadConfig,
                            description="Speech detection: webrtc (energy when not installed).")
     stt: SttConfig = Field(default_factory=PocketsphinxSttConfig,

@@ -129,6 +129,11 @@ class PocketsphinxStt(SpeechToText):
             return
         self._grammar = new_decoder(lm=None, **self._model_args())
         self._lexicon = SphinxLexicon(self._grammar)
+        # A neural wake word's phrase ("okay nabu") may have words the dictionary lacks: it
+        # is then not in the grammars (such an engine hands over the audio after its phrase).
+        lexicon = self._lexicon
+        self.wake_phrases = [p for p in self.wake_phrases
+                             if all(lexicon.known(w) for w in p.split())]
         if self.cfg.verify:
             self._verifier = new_decoder(lm=None, fwdflat=self.cfg.fwdflat,
                                          bestpath=self.cfg.bestpath, **self._model_args())
