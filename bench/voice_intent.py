@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from bench.common import RESULTS
+from bench.voice_corpus import held_out
 from spark.nodes.voice.audio import (
     RATE,
     decode_wav,
@@ -87,11 +88,6 @@ VOICES = [("espeak-ng:en-us", 150), ("espeak-ng:en-us+f3", 175), ("espeak-ng:en-
           ("flite:rms", 110), ("flite:awb", 100)]
 VALUES = [("eighteen", 18.0), ("twenty", 20.0), ("twenty one point five", 21.5),
           ("nine", 9.0), ("twenty eight", 28.0), ("twelve point five", 12.5)]
-
-
-def held_out(name: str) -> bool:
-    """Issue 18's split rule (bench/voice_corpus.py owns it; copied until that lands)."""
-    return hashlib.sha256(name.encode()).digest()[0] % 3 == 0
 
 
 @dataclass(frozen=True)
