@@ -17,6 +17,7 @@ question or "never mind"), **asked / refused** (the node asked back or refused: 
 
     python -m bench.voice_intent --quick     # 4 voices
     python -m bench.voice_intent             # every voice
+    python -m bench.voice_intent --pink 10   # pink noise at 10 dB SNR
 """
 
 from __future__ import annotations
@@ -35,10 +36,20 @@ from typing import Any
 import numpy as np
 
 from bench.common import RESULTS
-from spark.nodes.voice.audio import decode_wav, dither, frames, read_wav, silence, write_wav
+from bench.voice_corpus import held_out
+from spark.nodes.voice.audio import (
+    RATE,
+    decode_wav,
+    dither,
+    frames,
+    mix_at_snr,
+    read_wav,
+    silence,
+    write_wav,
+)
 from spark.nodes.voice.confirm import ACTIONS, MIN_POSTERIOR, judge
 from spark.nodes.voice.intents import recognize
-from spark.nodes.voice.pipeline import Pipeline
+from spark.nodes.voice.pipeline import Pipeline, State
 from spark.nodes.voice.stt.base import Transcript
 from spark.nodes.voice.stt.sphinx import PocketsphinxStt, PocketsphinxSttConfig
 from spark.nodes.voice.tts import EspeakTts, EspeakTtsConfig
@@ -77,11 +88,6 @@ VOICES = [("espeak-ng:en-us", 150), ("espeak-ng:en-us+f3", 175), ("espeak-ng:en-
           ("flite:rms", 110), ("flite:awb", 100)]
 VALUES = [("eighteen", 18.0), ("twenty", 20.0), ("twenty one point five", 21.5),
           ("nine", 9.0), ("twenty eight", 28.0), ("twelve point five", 12.5)]
-
-
-def held_out(name: str) -> bool:
-    """Issue 18's split rule (bench/voice_corpus.py owns it; copied until that lands)."""
-    return hashlib.sha256(name.encode()).digest()[0] % 3 == 0
 
 
 @dataclass(frozen=True)
@@ -126,6 +132,12 @@ def cases() -> list[Case]:
             Case("q.tell", "tell me the battery voltage", "get_state", "sensor.power_voltage"),
             Case("press", "press the sim one identify button", "press", "button.sim1_identify"),
             Case("nevermind", "never mind", "nevermind")]
+    # Values the entity cannot take: nothing may act (never rounded to a neighbour, never
+    # heard as an in-range value that sounds alike: "eighty" is not "eighteen").
+    out += [Case(f"range.{words}", f"set the sim one setpoint to {words}", "refuse", SETPOINT)
+            for words in ("eighty", "fifty", "ninety")]
+    out += [Case("range.step", "set the volume to twenty three", "refuse",
+                 "number.voice_volume")]
     return out
 
 
@@ -160,6 +172,8 @@ def hear(pipeline: Pipeline, audio: np.ndarray) -> Transcript:
             for signal in pipeline.feed(frame):
                 if signal.kind == "utterance" and signal.transcript is not None:
                     return signal.transcript
+        if pipeline.state is State.SPEECH:  # no end heard in the window (noise throughout):
+            pipeline.stt.cancel()  # nothing recognised (the node ends it at max_speech_s)
         return Transcript("")
     finally:
         pipeline.idle()
@@ -167,6 +181,8 @@ def hear(pipeline: Pipeline, audio: np.ndarray) -> Transcript:
 
 def score(case: Case, acted: bool, intent: Any) -> str:
     if not acted:
+        if case.intent == "refuse":
+            return "right"
         if case.intent in ACTIONS:
             return "asked/refused"
         return "right" if case.intent == "nevermind" or (
@@ -181,13 +197,33 @@ def score(case: Case, acted: bool, intent: Any) -> str:
 SWEEP = (0.0, 0.3, 0.5, 0.7, 0.8, 0.9)
 
 
+def confirmed(case: Case, verdict: Any, intent: Any) -> bool:
+    """Would a "yes" to the question asked back run the intended command?"""
+    asked = verdict.asked or intent
+    if verdict.decision != "ask" or case.intent not in ACTIONS or asked.target is None:
+        return False
+    return (asked.name, asked.target.entity_id, asked.data) == (
+        case.intent, case.entity, case.data)
+
+
 def _rates(counts: Counter[str]) -> dict[str, float]:
-    n = sum(counts.values()) or 1
-    return {"n": sum(counts.values()), **{k: round(100 * counts[k] / n, 1)
-                                         for k in ("right", "wrong action", "asked/refused")}}
+    n = sum(counts.values()) - counts["after a yes"] or 1
+    return {"n": n, **{k: round(100 * counts[k] / n, 1)
+                       for k in ("right", "wrong action", "asked/refused")},
+            "right after a yes": round(100 * (counts["right"] + counts["after a yes"]) / n, 1)}
 
 
-async def run(quick: bool, threshold: float = MIN_POSTERIOR) -> dict[str, Any]:
+def pink(seconds: float, rng: np.random.Generator) -> np.ndarray:
+    """Pink noise (a fan, a fridge, traffic), unit level."""
+    n = int(seconds * RATE)
+    white = rng.normal(0, 1, n)
+    out = np.fft.irfft(np.fft.rfft(white) / np.sqrt(np.maximum(1, np.arange(n // 2 + 1))), n)
+    return np.asarray(out / (np.std(out) or 1.0) * 1000)
+
+
+async def run(quick: bool, threshold: float = MIN_POSTERIOR, snr: float | None = None
+              ) -> dict[str, Any]:
+    """``snr``: pink noise under the whole window at that many dB below the speech."""
     voices = VOICES[:4] if quick else VOICES
     wake = SphinxWake(SphinxWakeConfig())
     stt = PocketsphinxStt(PocketsphinxSttConfig(), wake.phrases)
@@ -205,14 +241,18 @@ async def run(quick: bool, threshold: float = MIN_POSTERIOR) -> dict[str, Any]:
         for case in cases():
             split = "held-out" if held_out(voice) or held_out(case.template) else "tune"
             pcm = await speech(case.text, voice, rate)
-            transcript = hear(pipeline, np.concatenate([
-                dither(silence(0.4), rng), pcm, dither(silence(1.0), rng)]))
+            audio = np.concatenate([dither(silence(0.4), rng), pcm, dither(silence(1.0), rng)])
+            if snr is not None:
+                audio = mix_at_snr(audio, pink(len(audio) / RATE, rng), snr)
+            transcript = hear(pipeline, audio)
             intent = recognize(transcript.text, vocab)
             verdict = judge(transcript, intent, vocab, min_posterior=threshold)
             acted = bool(transcript.text) and verdict.decision == "act" and (
                 intent.name in ACTIONS)
             result = score(case, acted, intent)
             tally[split][result] += 1
+            if result == "asked/refused" and confirmed(case, verdict, intent):
+                tally[split]["after a yes"] += 1  # a "yes" to the question runs it
             for t in SWEEP:  # the same utterance at other posterior thresholds
                 v = judge(transcript, intent, vocab, min_posterior=t)
                 swept[(split, t)][score(case, bool(transcript.text) and v.decision == "act"
@@ -221,10 +261,11 @@ async def run(quick: bool, threshold: float = MIN_POSTERIOR) -> dict[str, Any]:
             tally[f"{split} ungated"][score(case, ungated, intent)] += 1
             rows.append({"voice": voice, "template": case.template, "split": split,
                          "said": case.text, "text": transcript.text, "heard": transcript.heard,
-                         "words": transcript.words,
+                         "words": transcript.words, "checks": transcript.checks,
                          "intent": intent.as_dict(), "verdict": verdict.as_dict(),
                          "result": result})
-    out: dict[str, Any] = {"voices": len(voices), "seconds": round(time.perf_counter() - t0)}
+    out: dict[str, Any] = {"voices": len(voices), "snr_db": snr,
+                           "seconds": round(time.perf_counter() - t0)}
     for split, counts in tally.items():
         out[split] = _rates(counts)
     out["sweep"] = {f"{split} {t}": _rates(counts) for (split, t), counts in swept.items()}
@@ -240,10 +281,15 @@ def tally_names() -> list[str]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m bench.voice_intent")
     parser.add_argument("--quick", action="store_true", help="4 voices only")
+    parser.add_argument("--tag", default="", help="results file suffix (a variant's run)")
+    parser.add_argument("--pink", type=float, default=None, metavar="DB",
+                        help="pink noise under each command at this SNR (dB), e.g. 10")
     args = parser.parse_args(argv)
-    result = asyncio.run(run(args.quick))
+    result = asyncio.run(run(args.quick, snr=args.pink))
     RESULTS.mkdir(parents=True, exist_ok=True)
-    name = "voice_intent_quick.json" if args.quick else "voice_intent.json"
+    name = ("voice_intent_quick" if args.quick else "voice_intent") + (
+        f"-pink{args.pink:g}" if args.pink is not None else "") + (
+        f"-{args.tag}" if args.tag else "") + ".json"
     (RESULTS / name).write_text(json.dumps(result, indent=1))
     for split in tally_names():
         print(f"{split:17} {result[split]}")

@@ -96,7 +96,8 @@ async def rpc_as(broker: RunningBroker, account: str) -> AsyncIterator[RpcClient
 
 def lab_config(broker: RunningBroker, **ask: Any) -> SparkConfig:
     return broker.spark_config(
-        nodes=[{"id": "sim1", "kind": "simulated", "state_interval": 3600, "area": "Lab"}],
+        nodes=[{"id": "sim1", "kind": "simulated", "state_interval": 3600, "area": "Lab",
+               "devices": {"enabled": False}}],
         hub={"policy": POLICY, "ask": {"expose": EXPOSE, "call_timeout": 15, **ask}})
 
 

@@ -82,7 +82,7 @@ async def ask_lab(broker: RunningBroker, tmp: Path, *, speech: bool = False,
                   hub: dict[str, Any] | None = None, **voice: Any) -> AsyncIterator[AskLab]:
     source, src = _source(tmp, speech)
     cfg = broker.spark_config(nodes=[
-        {"id": "sim1", "kind": "simulated"},
+        {"id": "sim1", "kind": "simulated", "devices": {"enabled": False}},
         {"id": "voice", "kind": "voice", "refresh_s": 0.5, "array": {"type": "none"},
          "wake": {"type": "pocketsphinx"}, "source": src, **voice}], hub=hub or {})
     pw = broker.passwords

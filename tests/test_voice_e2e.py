@@ -78,8 +78,9 @@ def voice_node(tmp: Path, **extra: Any) -> dict[str, Any]:
 @contextlib.asynccontextmanager
 async def voice_lab(broker: RunningBroker, tmp: Path, **extra: Any) -> AsyncIterator[VoiceLab]:
     (tmp / "in").mkdir()
-    cfg = broker.spark_config(nodes=[{"id": "sim1", "kind": "simulated"},
-                                     voice_node(tmp, **extra)])
+    # (the lamp's lab: the simulated blind, light, fan ... are other names the gate weighs)
+    sim = {"id": "sim1", "kind": "simulated", "devices": {"enabled": False}}
+    cfg = broker.spark_config(nodes=[sim, voice_node(tmp, **extra)])
     pw = broker.passwords
     async with (
         recorder(cfg, ADMIN, pw[ADMIN], cfg.mqtt.layout().pipeline("voice")) as rec,
@@ -191,7 +192,7 @@ async def test_typed_text_skips_speech(broker: RunningBroker, tmp_path: Path) ->
     typed = tmp_path / "typed.txt"
     typed.write_text("")
     cfg = broker.spark_config(nodes=[
-        {"id": "sim1", "kind": "simulated"},
+        {"id": "sim1", "kind": "simulated", "devices": {"enabled": False}},
         {"id": "voice", "kind": "voice", "refresh_s": 0.5, "array": {"type": "none"},
          "source": {"type": "console", "path": str(typed), "stdin": False, "poll_s": 0.05}}])
     pw = broker.passwords

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from spark.nodes.voice.confirm import Confirmer, answer, is_question, judge
+from spark.nodes.voice.confirm import Confirmer, answer, is_question, judge, takes
 from spark.nodes.voice.grammar import jsgf, sentences
 from spark.nodes.voice.intents import recognize
 from spark.nodes.voice.numbers import words_to_number
@@ -121,6 +121,67 @@ def test_a_word_the_free_decoder_is_unsure_of_asks_back() -> None:
     verdict = judge(unsure, intent, VOCAB)
     assert verdict.decision == "ask"
     assert verdict.question == "Did you mean: set the sim one setpoint to twenty?"
+
+
+@pytest.mark.parametrize(("text", "heard", "number", "decision"), [
+    # the any-number reading agrees: act
+    ("set the sim one setpoint to eighteen", "set the sim one setpoint to eighteen",
+     "eighteen", "act"),
+    ("set the sim one setpoint to eighteen", "set the sim one setpoint", "eighteen", "act"),
+    # it hears a value the setpoint cannot take (5..30): the free reading decides (2 of 3)
+    ("set the sim one setpoint to eighteen", "set the sim one setpoint to eighteen", "eighty",
+     "act"),
+    ("set the sim one setpoint to twenty one point five",
+     "set the sim one setpoint to twenty one point five", "twenty one point", "act"),
+    # ... but the free reading must hold the grammar's value itself
+    ("set the sim one setpoint to eighteen", "set the sim one setpoint to eighty", "eighty",
+     "ask"),
+    ("set the sim one setpoint to eighteen", "set the sim one setpoint to", "eighty", "ask"),
+    # the free reading holds another number (even one the setpoint cannot take): ask
+    ("set the sim one setpoint to twenty two", "set the sim one setpoint to eighty",
+     "twenty two", "ask"),
+    ("set the sim one setpoint to eighteen", "the setpoint of sim one to eighteen", "eighteen",
+     "act"),  # the "one" of the name is not the value
+    # a rival the setpoint could take (twenty, on its 0.5 step) always asks
+    ("set the sim one setpoint to twenty three", "set the sim one setpoint to twenty three",
+     "twenty", "ask"),
+    ("set the sim one setpoint to twenty one point five",
+     "set the sim one setpoint to twenty one point five", "twenty one", "ask"),
+])
+def test_a_value_needs_two_readings_and_no_rival_the_entity_takes(
+        text: str, heard: str, number: str, decision: str) -> None:
+    intent = recognize(text, VOCAB)
+    assert intent.target is not None
+    assert takes(intent.target, 18.0) and takes(intent.target, 21.5)
+    assert not takes(intent.target, 80.0) and not takes(intent.target, 21.9)
+    verdict = judge(Transcript(text, heard, checks={"number": number}), intent, VOCAB)
+    assert verdict.decision == decision, verdict
+    unsure = tuple((w, 0.2) for w in heard.split())  # the free decoder unsure of its words
+    assert judge(Transcript(text, heard, words=unsure, checks={"number": number}), intent,
+                 VOCAB).decision == "ask"
+
+
+def test_a_name_cut_short_is_completed_only_when_one_target_could_take_it() -> None:
+    from spark.nodes.voice.stt.sphinx import PocketsphinxStt, PocketsphinxSttConfig
+
+    one = [e for e in ENTITIES if e["entity_id"] != "switch.sim2_lamp"]
+    stt = PocketsphinxStt(PocketsphinxSttConfig(verify=False, onoff={"enabled": False}))
+    stt.vocabulary = build_vocabulary(one)
+    assert stt._completed("turn on the sim one") == "turn on the sim one lamp"
+    assert stt._completed("could you switch off the sim one") == (
+        "could you switch off the sim one lamp")
+    assert stt._completed("press the sim one") == "press the sim one identify"
+    for text in ("set the sim one", "what is the sim one", "turn off the"):
+        assert stt._completed(text) == text  # several targets, a question, no name: as heard
+    # a value cut short: one of the setpoint's values (step 0.5) goes on from "point"
+    assert stt._completed("set the sim one setpoint to twenty one point") == (
+        "set the sim one setpoint to twenty one point five")
+    for text in ("set the sim one setpoint to twenty",  # whole already (and 21, 22, ... too)
+                 "set the sim one ratio to zero point"):  # step 0.1: ten values go on
+        assert stt._completed(text) == text
+    stt.vocabulary = VOCAB  # a sim two lamp as well: "sim" alone is no longer one target
+    assert stt._completed("turn on the sim") == "turn on the sim"
+    assert stt._completed("turn on the sim one") == "turn on the sim one lamp"
 
 
 def test_the_sound_of_on_or_off_confirms_or_refuses() -> None:

@@ -333,9 +333,12 @@ class Control:
         assert spec is not None, f"{record.entity_id} has no control"
         self.spec = spec
         self.widgets: list[tuple[ControlSpec, Any]] = []
-        layout = "items-center gap-1 flex-wrap" if spec.kind == "group" else (
-            "items-center gap-2 no-wrap")  # a group wraps on a phone
-        with ui.row().classes(layout) as self.row:
+        row = ui.row()  # a group wraps on a phone
+        if spec.kind == "group":
+            row.classes("items-center gap-1 flex-wrap")
+        else:
+            row.classes("items-center gap-2 no-wrap")
+        with row as self.row:
             for i, part in enumerate(_parts(spec, record)):
                 widget = WIDGETS[part.kind](part, record, self._changed_for(part))
                 name = f"control:{self.entity_id}:{part.service or part.kind}"

@@ -37,7 +37,16 @@ NODE = "evil-node_1"  # a third-party node id inside the grammar, so it is shown
 BAD_IDS = ('n1" :x="(window.__pwned=7,document.title=\'XSS\')"', "zz\u200b", "a b", "q'uote")
 
 
+# A state is at most 255 characters (longer ones are refused, as HA does): the same vectors,
+# shorter.
+SHORT_PAYLOAD = ('"><img src=x data-pwn=1 onerror="window.__pwned=1"><script>window.__pwned=2'
+                 '</script>{{ (window.__pwned = 3) }} :x="(window.__pwned=4)" ${window.__pwned=6}'
+                 ' <svg data-pwn=3 onload="window.__pwned=10">')
+
+
 def hostile(what: str) -> str:
+    if what in ("state", "option"):  # these are states too
+        return f"{what} {SHORT_PAYLOAD}"
     return f"{what} {PAYLOAD}"
 
 

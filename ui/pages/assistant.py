@@ -46,10 +46,12 @@ class AnswerView:
 
     def __init__(self, role: str) -> None:
         mine = role == "user"
-        with data(ui.column().classes(
-                "gap-1 max-w-[85%] rounded px-3 py-2 " +
-                ("self-end bg-primary/30" if mine else "self-start bg-white/10")),
-                "testid", "question" if mine else "answer") as self.box:
+        box = ui.column().classes("gap-1 max-w-[85%] rounded px-3 py-2")
+        if mine:
+            box.classes("self-end bg-primary/30")
+        else:
+            box.classes("self-start bg-white/10")
+        with data(box, "testid", "question" if mine else "answer") as self.box:
             ui.label("You" if mine else "Spark").classes("text-xs opacity-60")
             self.text = data(ui.label("").classes("whitespace-pre-wrap break-words"),
                              "testid", "text")
@@ -143,9 +145,10 @@ def register(panel: Panel) -> None:
                 pass
             with ui.row().classes("w-full items-end gap-2 no-wrap"):
                 limit = panel.hub.assistant.config.max_question_chars
-                question = data(ui.textarea(placeholder="Ask Spark …").props(
-                    f"outlined autogrow dense maxlength={int(limit)}").classes("grow"),
-                    "testid", "question-input")
+                area = ui.textarea(placeholder="Ask Spark …").props(
+                    "outlined autogrow dense").classes("grow")
+                area._props["maxlength"] = int(limit)  # (a number: the props dict, not text)
+                question = data(area, "testid", "question-input")
                 send_button = data(ui.button(icon="send", on_click=lambda: send()),
                                    "testid", "send")
                 stop_button = data(ui.button(icon="stop", color="negative",
