@@ -212,7 +212,7 @@ def judge(transcript: Transcript, intent: Intent, vocab: Vocabulary,
           min_posterior: float = MIN_POSTERIOR,
           min_value_posterior: float = MIN_VALUE_POSTERIOR) -> Verdict:
     """May ``intent`` (read from ``transcript.text``) act, or must the node ask or refuse?"""
-    verdict = _judge(transcript, intent, vocab, min_posterior)
+    verdict = _judge(transcript, intent, vocab, min_posterior, min_value_posterior)
     target = intent.target
     if verdict.decision == "act" and intent.name in ACTIONS and target is not None and (
             target.words.confirm):  # a lock: only a "yes" to the question acts
@@ -222,7 +222,7 @@ def judge(transcript: Transcript, intent: Intent, vocab: Vocabulary,
 
 
 def _judge(transcript: Transcript, intent: Intent, vocab: Vocabulary,
-           min_posterior: float) -> Verdict:
+           min_posterior: float, min_value_posterior: float) -> Verdict:
     if intent.name not in ACTIONS or not transcript.heard:
         return Verdict("act")
     heard_text = normalize(transcript.heard)
