@@ -32,6 +32,14 @@ from spark.nodes.voice.vad import (
 from spark.nodes.voice.vocab import Vocabulary
 from spark.nodes.voice.worker import PipelineProcess, WorkerDied, build_pipeline
 
+
+@pytest.fixture
+def broker(fresh_broker: RunningBroker) -> RunningBroker:
+    """A broker of this test's own: the session's broker keeps other tests' retained
+    discovery (sim2, sim3, the simulated devices ...), whose names the voice node would hear
+    too and its gate would weigh against the lamp (seen only in whole-suite runs)."""
+    return fresh_broker
+
 pytestmark = pytest.mark.slow
 ENTITIES = [{"entity_id": LAMP, "name": "Sim one lamp", "platform": "switch",
              "device_id": "sim1", "state": "off"}]

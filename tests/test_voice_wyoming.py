@@ -27,6 +27,14 @@ from spark.nodes.voice.vocab import build_vocabulary
 from spark.nodes.voice.wake import SphinxKwsWake, SphinxKwsWakeConfig
 from spark.nodes.voice.wyoming import Limits, WyomingError, WyomingLink, WyomingServerConfig
 
+
+@pytest.fixture
+def broker(fresh_broker: RunningBroker) -> RunningBroker:
+    """A broker of this test's own: the session's broker keeps other tests' retained
+    discovery (sim2, sim3, the simulated devices ...), whose names the voice node would hear
+    too and its gate would weigh against the lamp (seen only in whole-suite runs)."""
+    return fresh_broker
+
 with warnings.catch_warnings():  # wyoming.audio imports audioop, deprecated in 3.11
     warnings.simplefilter("ignore", DeprecationWarning)
     from wyoming.asr import Transcript as WyTranscript
