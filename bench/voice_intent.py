@@ -221,9 +221,38 @@ def pink(seconds: float, rng: np.random.Generator) -> np.ndarray:
     return np.asarray(out / (np.std(out) or 1.0) * 1000)
 
 
-async def run(quick: bool, threshold: float = MIN_POSTERIOR, snr: float | None = None
-              ) -> dict[str, Any]:
-    """``snr``: pink noise under the whole window at that many dB below the speech."""
+def stage(row: dict[str, Any]) -> str:
+    """Where an utterance that was not right was lost: the recogniser heard nothing, the
+    grammar and free readings disagreed (rejected), the parser found no command in the
+    reading, or the gate (its reason, without the figures)."""
+    if row["result"] in ("right", "wrong action"):
+        return row["result"]
+    if not row["text"]:
+        return "stt: readings disagree" if row["heard"] else "stt: nothing heard"
+    if row["intent"]["intent"] not in ACTIONS and row["intent"]["intent"] != "get_state":
+        return f"parser: {row['intent']['intent']}"
+    if row["verdict"]["decision"] == "act":
+        return "intent: another entity or value"
+    return "gate: " + row["verdict"]["reason"].split("(")[0].split(" with ")[0].strip()
+
+
+def breakdown(rows: list[dict[str, Any]]) -> dict[str, dict[str, Counter[str]]]:
+    """Per split: outcomes by stage, by voice engine and by template family."""
+    out: dict[str, dict[str, Counter[str]]] = {}
+    for row in rows:
+        split = out.setdefault(row["split"], {"stage": Counter(), "engine": Counter(),
+                                              "family": Counter()})
+        split["stage"][stage(row)] += 1
+        split["engine"][f"{row['voice'].split(':')[0]} {row['result']}"] += 1
+        family = row["template"].split(":")[0].split(".")[0]
+        split["family"][f"{family} {row['result']}"] += 1
+    return out
+
+
+async def run(quick: bool, threshold: float = MIN_POSTERIOR, snr: float | None = None,
+              split_only: str | None = None) -> dict[str, Any]:
+    """``snr``: pink noise under the whole window at that many dB below the speech;
+    ``split_only``: "tune" or "held-out" (while tuning, only the tune split is heard)."""
     voices = VOICES[:4] if quick else VOICES
     wake = SphinxWake(SphinxWakeConfig())
     stt = PocketsphinxStt(PocketsphinxSttConfig(), wake.phrases)
@@ -240,6 +269,8 @@ async def run(quick: bool, threshold: float = MIN_POSTERIOR, snr: float | None =
     for voice, rate in voices:
         for case in cases():
             split = "held-out" if held_out(voice) or held_out(case.template) else "tune"
+            if split_only is not None and split != split_only:
+                continue
             pcm = await speech(case.text, voice, rate)
             audio = np.concatenate([dither(silence(0.4), rng), pcm, dither(silence(1.0), rng)])
             if snr is not None:
@@ -269,6 +300,7 @@ async def run(quick: bool, threshold: float = MIN_POSTERIOR, snr: float | None =
     for split, counts in tally.items():
         out[split] = _rates(counts)
     out["sweep"] = {f"{split} {t}": _rates(counts) for (split, t), counts in swept.items()}
+    out["breakdown"] = breakdown(rows)
     out["wrong"] = [r for r in rows if r["result"] == "wrong action"]
     out["rows"] = rows
     return out
@@ -284,17 +316,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--tag", default="", help="results file suffix (a variant's run)")
     parser.add_argument("--pink", type=float, default=None, metavar="DB",
                         help="pink noise under each command at this SNR (dB), e.g. 10")
+    parser.add_argument("--split", choices=("tune", "held-out"), default=None,
+                        help="hear only this split (tune while tuning); default both")
     args = parser.parse_args(argv)
-    result = asyncio.run(run(args.quick, snr=args.pink))
+    result = asyncio.run(run(args.quick, snr=args.pink, split_only=args.split))
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = ("voice_intent_quick" if args.quick else "voice_intent") + (
         f"-pink{args.pink:g}" if args.pink is not None else "") + (
+        f"-{args.split}" if args.split else "") + (
         f"-{args.tag}" if args.tag else "") + ".json"
     (RESULTS / name).write_text(json.dumps(result, indent=1))
     for split in tally_names():
         print(f"{split:17} {result[split]}")
     for key, rates in result["sweep"].items():
         print(f"  posterior >= {key:15} {rates}")
+    for split, parts in result["breakdown"].items():
+        for kind, counts in parts.items():
+            print(f"{split:9} {kind:7} " + ", ".join(f"{k}: {v}" for k, v in sorted(
+                counts.items(), key=lambda kv: -kv[1])))
     for row in result["wrong"]:
         print(f"WRONG {row['voice']} {row['said']!r} -> {row['text']!r} / {row['heard']!r}")
     return result
