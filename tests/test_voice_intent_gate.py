@@ -224,6 +224,22 @@ def test_grammar_holds_has_phrasings_and_stays_bounded() -> None:
     assert len(text) < 5_000
 
 
+def test_the_free_model_hears_what_the_grammar_takes_units_and_openers() -> None:
+    """The free reading can only confirm words in its own language: a value's unit ("...
+    to eighteen degrees") and HA's openers ("could you ...") are in it, at a small share."""
+    known = {w for s in sentences(VOCAB) for w in s.split()} | {
+        "please", "could", "you", "can", "would", "degrees"}
+    text = sentences(VOCAB, ["hey spark"], known.__contains__)
+    assert "set the sim one set point to eighteen degrees" in text
+    assert not any(s.endswith(" percent") and "ratio" in s.split()[:4] for s in text)
+    openers = [s for s in text if s.startswith(("please ", "could you ", "can you "))]
+    assert any(s.startswith("could you ") for s in openers) and any(
+        s.startswith("please ") for s in openers)
+    assert len(openers) < len(text) / 5  # a share: "please" must not pull every reading
+    bare = sentences(VOCAB, ["hey spark"], known.__contains__, polite_share=0)
+    assert not any(s.startswith(("please ", "could you ")) for s in bare)
+
+
 def test_asked_back_a_yes_in_both_readings_runs_exactly_the_intent_held() -> None:
     confirmer = Confirmer(hold_s=30.0)
     said = "toggle the sim one lamp"

@@ -31,6 +31,9 @@ from spark.nodes.voice.vocab import Target, Vocabulary, normalize
 
 UNITS = ("percent", "degrees", "watts", "volts", "minutes", "seconds")
 MAX_VALUES = 400  # a wider number range gets the generic number rule
+# One command in this many opens with each of HA's openers ("please", "could you") in the
+# free model's sentences (bench/voice_intent.py, tune split).
+POLITE_SHARE = 20
 _NUMBER_RULES = f"""<digit> = {" | ".join(ONES[1:10])};
 <teen> = {" | ".join(ONES[10:20])};
 <tens> = {" | ".join(t for t in TENS if t)};
@@ -228,10 +231,12 @@ def ha_sentences(vocab: Vocabulary, known: Callable[[str], bool]) -> list[str]:
 
 
 def sentences(vocab: Vocabulary, wake_phrases: Iterable[str] = (),
-              known: Callable[[str], bool] | None = None) -> list[str]:
+              known: Callable[[str], bool] | None = None,
+              polite_share: int = POLITE_SHARE) -> list[str]:
     """Representative sentences (every alias with every verb, values, options) for the
     n-gram model; ``wake_phrases`` also stand alone and before a few commands; with
-    ``known`` (the recogniser's dictionary) also HA's phrasings."""
+    ``known`` (the recogniser's dictionary) also HA's phrasings, and one command in
+    ``polite_share`` (0: none) after each of HA's openers."""
     out: list[str] = ha_sentences(vocab, known) if known is not None else []
     for alias in vocab.aliases(with_words("switchable")):
         for verb in (*ON_VERBS, *OFF_VERBS):
@@ -249,8 +254,11 @@ def sentences(vocab: Vocabulary, wake_phrases: Iterable[str] = (),
             # of the model and the verifier stopped hearing "lamp" ("the sim one and")
             level = target.words.level is not None
             said_as = target.aliases[::2] if level else target.aliases  # no plural forms
-            out += [f"set the {a} to {v}" for a in said_as for v in said[:: max(
-                1, len(said) // (8 if level else 40))]]
+            every = said[:: max(1, len(said) // (8 if level else 40))]
+            out += [f"set the {a} to {v}" for a in said_as for v in every]
+            unit = unit_word(target)
+            if unit is not None:  # the grammar takes "... to eighteen degrees": so must this
+                out += [f"set the {a} to {v} {unit}" for a in said_as[::2] for v in every]
         elif target.words.setter == "option":
             out += [f"set the {a} to {o}" for a in target.aliases
                     for o in options(vocab, target)]
@@ -263,6 +271,13 @@ def sentences(vocab: Vocabulary, wake_phrases: Iterable[str] = (),
             if known is None or all(known(w) for w in p.split())]
     out += [f"{ASK_PREFIX} what is the weather", f"{ASK_PREFIX} how are you",
             "ask what is the weather", "ask how are you"]
+    if known is not None and polite_share:
+        # The grammar takes HA's openers ("please", "could you" ...): a few commands open
+        # with each here, so the free model can hear them too (without them "could you"
+        # read as "what ...", a question, and "please" as "the" / "nice").
+        commands = list(out)
+        for k, opener in enumerate(phrases.polite(known)[0]):
+            out += [f"{opener} {c}" for c in commands[k::polite_share]]
     for phrase in wake_phrases:
         out += [phrase] * 20
         out += [f"{phrase} {s}" for s in out[:200:7]]

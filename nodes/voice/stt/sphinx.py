@@ -270,9 +270,8 @@ class PocketsphinxStt(SpeechToText):
         if text and self._onoff is not None:
             verdict = self._judge(text)
             text = verdict.text
-            margin = self.cfg.onoff.voiced_db
-            if verdict.db is not None and abs(verdict.db - margin) >= 2.0:  # a clear sound
-                sound["onoff"] = "on" if verdict.db > margin else "off"
+            if verdict.sound is not None:  # a clear sound
+                sound["onoff"] = verdict.sound
         rejected = bool(text) and self._verifier is not None and (
             agreement(text, heard) < self.cfg.min_agreement)
         if not text and heard:
