@@ -230,7 +230,7 @@ def test_the_free_model_hears_what_the_grammar_takes_units_and_openers() -> None
     known = {w for s in sentences(VOCAB) for w in s.split()} | {
         "please", "could", "you", "can", "would", "degrees"}
     text = sentences(VOCAB, ["hey spark"], known.__contains__)
-    assert "set the sim one set point to eighteen degrees" in text
+    assert "set the sim one setpoint to eighteen degrees" in text
     assert not any(s.endswith(" percent") and "ratio" in s.split()[:4] for s in text)
     openers = [s for s in text if s.startswith(("please ", "could you ", "can you "))]
     assert any(s.startswith("could you ") for s in openers) and any(
