@@ -195,6 +195,7 @@ def score(case: Case, acted: bool, intent: Any) -> str:
 
 
 SWEEP = (0.0, 0.3, 0.5, 0.7, 0.8, 0.9)
+VALUE_SWEEP = (0.8, 0.9, 0.95, 0.99)  # the value's posterior when the readings agree
 
 
 def confirmed(case: Case, verdict: Any, intent: Any) -> bool:
@@ -207,7 +208,9 @@ def confirmed(case: Case, verdict: Any, intent: Any) -> bool:
 
 
 def _rates(counts: Counter[str]) -> dict[str, float]:
-    n = sum(counts.values()) - counts["after a yes"] or 1
+    n = sum(counts.values()) - counts["after a yes"]
+    if not n:
+        return {"n": 0}
     return {"n": n, **{k: round(100 * counts[k] / n, 1)
                        for k in ("right", "wrong action", "asked/refused")},
             "right after a yes": round(100 * (counts["right"] + counts["after a yes"]) / n, 1)}
@@ -264,6 +267,8 @@ async def run(quick: bool, threshold: float = MIN_POSTERIOR, snr: float | None =
                                       "tune ungated": Counter(), "held-out ungated": Counter()}
     swept: dict[tuple[str, float], Counter[str]] = {
         (split, t): Counter() for split in ("tune", "held-out") for t in SWEEP}
+    value_swept: dict[tuple[str, float], Counter[str]] = {
+        (split, t): Counter() for split in ("tune", "held-out") for t in VALUE_SWEEP}
     rows = []
     t0 = time.perf_counter()
     for voice, rate in voices:
@@ -288,6 +293,11 @@ async def run(quick: bool, threshold: float = MIN_POSTERIOR, snr: float | None =
                 v = judge(transcript, intent, vocab, min_posterior=t)
                 swept[(split, t)][score(case, bool(transcript.text) and v.decision == "act"
                                         and intent.name in ACTIONS, intent)] += 1
+            for t in VALUE_SWEEP:
+                v = judge(transcript, intent, vocab, min_posterior=threshold,
+                          min_value_posterior=t)
+                value_swept[(split, t)][score(case, bool(transcript.text) and v.decision == (
+                    "act") and intent.name in ACTIONS, intent)] += 1
             ungated = bool(transcript.text) and intent.name in ACTIONS
             tally[f"{split} ungated"][score(case, ungated, intent)] += 1
             rows.append({"voice": voice, "template": case.template, "split": split,
@@ -300,6 +310,8 @@ async def run(quick: bool, threshold: float = MIN_POSTERIOR, snr: float | None =
     for split, counts in tally.items():
         out[split] = _rates(counts)
     out["sweep"] = {f"{split} {t}": _rates(counts) for (split, t), counts in swept.items()}
+    out["value sweep"] = {f"{split} {t}": _rates(counts)
+                          for (split, t), counts in value_swept.items()}
     out["breakdown"] = breakdown(rows)
     out["wrong"] = [r for r in rows if r["result"] == "wrong action"]
     out["rows"] = rows
@@ -327,9 +339,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         f"-{args.tag}" if args.tag else "") + ".json"
     (RESULTS / name).write_text(json.dumps(result, indent=1))
     for split in tally_names():
-        print(f"{split:17} {result[split]}")
-    for key, rates in result["sweep"].items():
-        print(f"  posterior >= {key:15} {rates}")
+        if result[split]["n"]:
+            print(f"{split:17} {result[split]}")
+    for key, rates in (*result["sweep"].items(), *result["value sweep"].items()):
+        if rates["n"]:
+            print(f"  posterior >= {key:15} {rates}")
     for split, parts in result["breakdown"].items():
         for kind, counts in parts.items():
             print(f"{split:9} {kind:7} " + ", ".join(f"{k}: {v}" for k, v in sorted(
