@@ -310,7 +310,7 @@ async def run(quick: bool, threshold: float = MIN_POSTERIOR, snr: float | None =
     for split, counts in tally.items():
         out[split] = _rates(counts)
     out["sweep"] = {f"{split} {t}": _rates(counts) for (split, t), counts in swept.items()}
-    out["value sweep"] = {f"{split} {t}": _rates(counts)
+    out["value sweep"] = {f"{split} value {t}": _rates(counts)
                           for (split, t), counts in value_swept.items()}
     out["breakdown"] = breakdown(rows)
     out["wrong"] = [r for r in rows if r["result"] == "wrong action"]
