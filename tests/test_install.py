@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -17,9 +18,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.slow
 def test_the_wheel_builds_without_setuptools_warnings_and_holds_its_data(tmp_path: Path) -> None:
-    # pip's isolated build, as `pip install` runs it (setuptools from pyproject's build-system)
+    # pip's isolated build, as `pip install` runs it (setuptools from pyproject's build-system),
+    # of a copy: setuptools writes build/ and *.egg-info beside the sources
+    src = tmp_path / "src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
+        ".venv", ".git", "build", "dist", ".spark", "__pycache__", "*.egg-info", ".*_cache",
+        "test-artifacts"))
     out = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
-                          "-w", str(tmp_path), str(ROOT)],
+                          "-w", str(tmp_path), str(src)],
                          capture_output=True, text=True, check=False, timeout=600)
     assert out.returncode == 0, out.stderr
     backend = [line for line in (out.stdout + out.stderr).splitlines()
