@@ -35,7 +35,6 @@ from spark.bridges.sinks.timescale.sink import TimescaleSink
 from spark.core.link import LinkState
 from spark.core.messages.records import MetricRecord
 
-
 OUTAGE = 60.0  # seconds PostgreSQL stays down in the recovery test (issue 13's outage)
 
 
@@ -105,9 +104,9 @@ async def test_probes_of_the_real_sinks(kafka: TansuProcess, pg_url: str) -> Non
 async def test_pump_writes_within_seconds_of_the_database_coming_back(
         fresh_postgres: PgCluster, tmp_path: Path) -> None:
     """Default settings (backoff up to 30 s, probe every 1 s): PostgreSQL stays down for 60 s
-    (the pump's backoff at its maximum well before), then starts; the first row is written within 5 s
-    of the server accepting connections again (the pump probes the link, it does not wait out
-    its backoff)."""
+    (the pump's backoff at its maximum well before), then starts; the first row is written
+    within 5 s of the server accepting connections again (the pump probes the link, it does not
+    wait out its backoff)."""
     url = await asyncio.to_thread(fresh_postgres.create_database)
     spark = SparkConfig.model_validate({"bridges": {
         "outbox": {"path": str(tmp_path / "outbox")},
