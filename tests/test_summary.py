@@ -4,26 +4,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
-import orjson
+from test_platforms import record
 
 from spark.app.summary import ha_state
-from spark.core.discovery import DiscoveredEntity, parse_discovery
-from spark.core.topics import DiscoveryTopic
-from spark.hub.entity import EntityRecord
-
-
-def record(component: str, config: dict[str, Any]) -> EntityRecord:
-    topic = DiscoveryTopic(component, "dev", "obj")
-    (spec,) = parse_discovery(topic, orjson.dumps({"unique_id": f"{component}-1",
-                                                   "state_topic": "t", **config}))
-    assert isinstance(spec, DiscoveredEntity)
-    return EntityRecord(f"{component}.obj", spec.key, spec, None)
 
 
 def test_unknown_and_unavailable_carry_no_unit() -> None:
-    uptime = record("sensor", {"unit_of_measurement": "min"})
+    uptime = record("sensor", {"state_topic": "t", "unit_of_measurement": "min"})
     assert ha_state(uptime) == "unknown"
     uptime.state = "42"
     assert ha_state(uptime) == "42 min"
@@ -32,13 +20,13 @@ def test_unknown_and_unavailable_carry_no_unit() -> None:
 
 
 def test_an_event_shows_when_it_last_fired_in_iso_8601() -> None:
-    ring = record("event", {"event_types": ["press"]})
+    ring = record("event", {"state_topic": "t", "event_types": ["press"]})
     fired = datetime(2026, 12, 7, 6, 40, 12, 345678, tzinfo=UTC)
     ring.state, ring.last_changed = "press", fired.timestamp()
     assert ha_state(ring) == "2026-12-07T06:40:12+00:00"
 
 
 def test_a_plain_state_is_shown_as_is() -> None:
-    lamp = record("switch", {"command_topic": "c"})
+    lamp = record("switch", {"state_topic": "t", "command_topic": "c"})
     lamp.state = "ON"
     assert ha_state(lamp) == "ON"
