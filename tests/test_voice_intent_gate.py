@@ -226,17 +226,18 @@ def test_grammar_holds_has_phrasings_and_stays_bounded() -> None:
 
 def test_the_free_model_hears_what_the_grammar_takes_units_and_openers() -> None:
     """The free reading can only confirm words in its own language: a value's unit ("...
-    to eighteen degrees") and HA's openers ("could you ...") are in it, at a small share."""
+    to eighteen degrees") is in it, and HA's openers ("could you ...") at a small share
+    when asked for (off by default: grammar.POLITE_SHARE)."""
     known = {w for s in sentences(VOCAB) for w in s.split()} | {
         "please", "could", "you", "can", "would", "degrees"}
-    text = sentences(VOCAB, ["hey spark"], known.__contains__)
+    text = sentences(VOCAB, ["hey spark"], known.__contains__, polite_share=20)
     assert "set the sim one setpoint to eighteen degrees" in text
     assert not any(s.endswith(" percent") and "ratio" in s.split()[:4] for s in text)
     openers = [s for s in text if s.startswith(("please ", "could you ", "can you "))]
     assert any(s.startswith("could you ") for s in openers) and any(
         s.startswith("please ") for s in openers)
     assert len(openers) < len(text) / 5  # a share: "please" must not pull every reading
-    bare = sentences(VOCAB, ["hey spark"], known.__contains__, polite_share=0)
+    bare = sentences(VOCAB, ["hey spark"], known.__contains__)
     assert not any(s.startswith(("please ", "could you ")) for s in bare)
 
 

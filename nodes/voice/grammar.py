@@ -32,8 +32,11 @@ from spark.nodes.voice.vocab import Target, Vocabulary, normalize
 UNITS = ("percent", "degrees", "watts", "volts", "minutes", "seconds")
 MAX_VALUES = 400  # a wider number range gets the generic number rule
 # One command in this many opens with each of HA's openers ("please", "could you") in the
-# free model's sentences (bench/voice_intent.py, tune split).
-POLITE_SHARE = 20
+# free model's sentences; 0: none. Off: measured at 20 (bench/voice_intent.py, tune split)
+# it made 2 of 24 polite commands right, but the free reading of a wake phrase and command
+# in one breath ("hey spark, turn on the sim one lamp", en-us+f3) fell apart ("the on the
+# ceiling on": tests/test_voice_units.py::test_pipeline_on_synthesised_speech).
+POLITE_SHARE = 0
 _NUMBER_RULES = f"""<digit> = {" | ".join(ONES[1:10])};
 <teen> = {" | ".join(ONES[10:20])};
 <tens> = {" | ".join(t for t in TENS if t)};
