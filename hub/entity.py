@@ -49,7 +49,7 @@ class EntityRecord:
     device_id: str | None
     value_tpl: CompiledTemplate | None = None
     attr_tpl: CompiledTemplate | None = None
-    avail_tpls: list[CompiledTemplate | None] = field(default_factory=list)
+    avail_tpls: tuple[CompiledTemplate | None, ...] = ()
     state: str | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
     last_changed: float = 0.0

@@ -15,13 +15,10 @@ attributes, its messages skipped until its config changes.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -39,9 +36,9 @@ from spark.core.events import (
 )
 from spark.core.mqtt import Message
 from spark.core.platforms import platform_for
-from spark.core.slug import slugify
 from spark.core.topics import TopicLayout
 from spark.hub.entity import Device, EntityRecord
+from spark.hub.entity_ids import TRIGGERS, EntityIds
 from spark.hub.registry_guard import (
     DiscoveryIntake,
     RegistryFull,
@@ -49,7 +46,8 @@ from spark.hub.registry_guard import (
     budget_error,
     publisher_of,
 )
-from spark.hub.routes import FilterIndex, is_wildcard, refused
+from spark.hub.routes import refused
+from spark.hub.routing import ATTRIBUTES, EXTRA, STATE, Routing, SubscribeFn, routes_of
 from spark.hub.sharing import Sharing
 from spark.hub.state import (
     IGNORE,
@@ -60,21 +58,16 @@ from spark.hub.state import (
     interpret_state,
 )
 from spark.hub.templates import TemplateBudgetError, TemplateEngine
+from spark.hub.timers import OffDelay, expire
+from spark.hub.triggers import iso_time, trigger_dict
 
 log = logging.getLogger(__name__)
 
-# Platforms whose configs are not entities (HA: device triggers and tag scanners), and the
-# prefix of their ids.
-TRIGGERS = {"device_automation": "device_trigger", "tag": "tag"}
+__all__ = ["Registry", "RegistryLimits", "RegistryStats", "is_migrate", "iso_time",
+           "trigger_dict"]
 
-# Route kinds for a subscribed topic (EXTRA: a platform's further state topic; its index is the
-# position of the config key in the platform's ``state_topics``).
-STATE, ATTRIBUTES, AVAILABILITY, EXTRA = 0, 1, 2, 3
 MAX_STATE = 255  # characters of a state, as Home Assistant's state machine (payloads are
 # bounded before this, by the MQTT client's mqtt.max_payload)
-
-SubscribeFn = Callable[[list[str]], None]
-RouteKey = tuple[str, int, int]  # entity key, route kind, availability index
 
 
 @dataclass(slots=True)
@@ -102,8 +95,6 @@ class Registry:
     ) -> None:
         self.layout = layout
         self.bus = bus
-        self._subscribe = subscribe
-        self._unsubscribe = unsubscribe
         self.templates = templates or TemplateEngine()
         self.limits = limits or RegistryLimits()
         self.devices: dict[str, Device] = {}
@@ -111,20 +102,18 @@ class Registry:
         # device triggers and tags (HA: not entities; each firing is an EntityFired event)
         self.triggers: dict[str, EntityRecord] = {}  # by their id (device_trigger.<...>)
         self._by_key: dict[str, EntityRecord] = {}  # by unique key
-        self._by_discovery: dict[str, tuple[str, ...]] = {}  # discovery topic -> keys
+        # discovery topic -> its key (one entity) or keys (a device-based config); the topic
+        # string is the spec's own ``discovery_topic`` (one copy per entity)
+        self._by_discovery: dict[str, str | tuple[str, ...]] = {}
         self._owner: dict[str, str] = {}  # key -> the discovery topic that owns it (as in HA)
-        self._routes: dict[str, dict[RouteKey, EntityRecord]] = {}
-        self._wild = FilterIndex()  # the routed topics that are wildcard filters
+        self._routing = Routing(subscribe, unsubscribe)
         self._sharing = Sharing(self.limits.max_entities)  # one copy of repeated config blocks
-        self._timers: dict[str, asyncio.TimerHandle] = {}  # key -> off_delay timer
-        self._next_suffix: dict[str, int] = {}  # wanted entity id -> next "_<n>" to try
+        self._off_delay = OffDelay(self._timer_due)
+        self._ids = EntityIds()
         self._publisher: dict[str, str] = {}  # key -> publisher_of(spec)
         self._per_publisher: Counter[str] = Counter()
         self._at_limit: set[str] = set()  # publishers (and "*" for the total) logged at limit
         self._intake = DiscoveryIntake(self._discover, self._intake_dropped)
-        # Last payload per routed topic: an entity that joins a topic others already follow
-        # gets its current value at once (retained or not), as a fresh subscription would.
-        self._last: dict[str, bytes] = {}
         self.stats = RegistryStats()
 
     # ---- queries ----------------------------------------------------------------------
@@ -155,90 +144,71 @@ class Registry:
         self.stats.discovery_errors += 1
         self.stats.last_error = f"discovery backlog full: dropped {msg.topic[:120]}"
 
+    def _keys_of(self, discovery_topic: str) -> tuple[str, ...]:
+        keys = self._by_discovery.get(discovery_topic, ())
+        return (keys,) if isinstance(keys, str) else keys
+
     def _discover(self, msg: Message) -> None:
-        topic = self.layout.parse_discovery(msg.topic)
+        raw_topic = msg.topic  # (paho decodes the topic on each access: one string per entity)
+        topic = self.layout.parse_discovery(raw_topic)
         if topic is None:
             return
         if is_migrate(msg.payload):
             # HA's migrate_discovery handshake (HA >= 2024.11): this topic lets go of its
             # entities, which stay and wait for their config on the new topic; an empty
             # payload here afterwards removes nothing.
-            released = self._by_discovery.pop(msg.topic, ())
+            released = self._keys_of(raw_topic)
+            self._by_discovery.pop(raw_topic, None)
             for key in released:
                 self._owner.pop(key, None)
             if released:
                 log.info("discovery of %d entity(ies) moves away from %s", len(released),
-                         msg.topic)
+                         raw_topic)
             return
         try:
             errors: list[PayloadError] = []
-            parsed = parse_discovery(topic, msg.payload, raw_topic=msg.topic, errors=errors)
+            parsed = parse_discovery(topic, msg.payload, raw_topic=raw_topic, errors=errors)
         except PayloadError as exc:
             self.stats.discovery_errors += 1
             self.stats.last_error = str(exc)
-            log.warning("ignored discovery config on %s: %s", msg.topic, exc)
+            log.warning("ignored discovery config on %s: %s", raw_topic, exc)
             return
         for err in errors:
             self.stats.discovery_errors += 1
-            log.warning("ignored component on %s: %s", msg.topic, err)
+            log.warning("ignored component on %s: %s", raw_topic, err)
         keep: set[str] = set()
         if isinstance(parsed, list):
             for spec in parsed:
                 if not isinstance(spec, DiscoveredEntity):
                     continue  # a component removal: it is simply not kept
                 owner = self._owner.get(spec.key)
-                if owner is not None and owner != msg.topic:
+                if owner is not None and owner != raw_topic:
                     # as HA: an entity takes configs only from the topic it was discovered on
                     self.stats.discovery_errors += 1
                     log.warning("ignored a conflicting discovery config on %s for %s, which "
                                 "%s announced (a move needs migrate_discovery first)",
-                                msg.topic, spec.key[:80], owner)
+                                raw_topic, spec.key[:80], owner)
                     continue
                 try:
-                    keep.add(self._upsert(msg.topic, spec))
+                    keep.add(self._upsert(spec))
                 except RegistryFull:
                     self.stats.entities_refused += 1  # logged once per publisher
                 except SparkError as exc:
                     self.stats.discovery_errors += 1
-                    log.warning("ignored entity from %s: %s", msg.topic, exc)
-        for key in set(self._by_discovery.get(msg.topic, ())) - keep:
+                    log.warning("ignored entity from %s: %s", raw_topic, exc)
+        for key in set(self._keys_of(raw_topic)) - keep:
             self._remove(key)
+        if not keep:
+            self._by_discovery.pop(raw_topic, None)
+            return
+        # the topic string every kept entity's config holds, rather than a copy per table
+        owner = self._by_key[next(iter(keep))].spec.discovery_topic
         for key in keep:
-            self._owner[key] = msg.topic
-        if keep:
-            self._by_discovery[msg.topic] = tuple(keep)
-        else:
-            self._by_discovery.pop(msg.topic, None)
+            self._owner[key] = owner
+        self._by_discovery[owner] = next(iter(keep)) if len(keep) == 1 else tuple(keep)
 
     def _table(self, spec: DiscoveredEntity) -> dict[str, EntityRecord]:
         return self.triggers if spec.component in TRIGGERS else self.entities
-
-    def _entity_id(self, spec: DiscoveredEntity, device: Device | None) -> str:
-        platform = spec.component
-        taken = self._table(spec)
-        wanted: str
-        if platform in TRIGGERS:
-            raw = spec.raw
-            parts = [device.name if device and device.name else "",
-                     *(str(raw.get(k) or "") for k in ("type", "subtype"))]
-            base = "_".join(p for p in parts if p) or spec.object_id or platform
-            wanted = f"{TRIGGERS[platform]}.{slugify(base)}"
-        elif spec.default_entity_id and "." in spec.default_entity_id:
-            wanted = f"{platform}.{slugify(spec.default_entity_id.split('.', 1)[1])}"
-        else:
-            parts = [device.name if device and device.name else "", spec.name or ""]
-            base = "_".join(p for p in parts if p) or spec.unique_id or spec.object_id or "entity"
-            wanted = f"{platform}.{slugify(base)}"
-        if wanted not in taken:
-            return wanted
-        # amortised O(1): the counter only grows, so each suffix is tried at most once per base
-        n = self._next_suffix.get(wanted, 2)
-        candidate = f"{wanted}_{n}"
-        while candidate in taken:
-            n += 1
-            candidate = f"{wanted}_{n}"
-        self._next_suffix[wanted] = n + 1
-        return candidate
 
     def _admit(self, key: str, spec: DiscoveredEntity) -> str:
         """The publisher a new entity counts against; ``RegistryFull`` when a limit is hit."""
@@ -288,12 +258,12 @@ class Registry:
         device.identifiers = sorted(set(device.identifiers) | set(ids))
         return device
 
-    def _upsert(self, discovery_topic: str, spec: DiscoveredEntity) -> str:
+    def _upsert(self, spec: DiscoveredEntity) -> str:
         key = spec.key
         old = self._by_key.get(key)
         if old is not None and old.spec.raw == spec.raw and old.spec.component == spec.component:
             return key  # unchanged retained config (re-announce): nothing to do
-        for topic, _kind, _index in self._routes_of(spec):
+        for topic, _kind, _index in routes_of(spec):
             why = refused(self.layout, topic)
             if why is not None:
                 raise PayloadError(f"{key[:80]!r} may not follow topic {topic[:100]!r}: it {why}")
@@ -304,8 +274,8 @@ class Registry:
         value_tpl = self.templates.compile(spec.value_template) if spec.value_template else None
         attr_tpl = (self.templates.compile(spec.json_attributes_template)
                     if spec.json_attributes_template else None)
-        avail_tpls = [self.templates.compile(a.value_template) if a.value_template else None
-                      for a in spec.availability]
+        avail_tpls = tuple(self.templates.compile(a.value_template) if a.value_template
+                           else None for a in spec.availability)
         now = time.time()
         if old is not None:
             self._unroute(old)
@@ -327,7 +297,7 @@ class Registry:
             event: Any = EntityUpdated(now, record.entity_id)
         else:
             record = EntityRecord(
-                entity_id=self._entity_id(spec, device), key=key, spec=spec,
+                entity_id=self._ids.allocate(spec, device, self._table(spec)), key=key, spec=spec,
                 device_id=device.id if device else None, value_tpl=value_tpl,
                 attr_tpl=attr_tpl, avail_tpls=avail_tpls,
                 avail_values=[None] * len(spec.availability), last_changed=now,
@@ -352,64 +322,16 @@ class Registry:
                 record.entity_id)
         if record.disabled_by_default:  # HA: registered, disabled: no subscription, no state
             record.state = None
-            self._cancel_timer(record)
+            self._off_delay.cancel(record)
         else:
-            self._route(record)
+            for kind, index, topic, payload in self._routing.add(record):
+                self._apply(record, kind, index, topic, payload)
         self.bus.emit(event)
         return key
 
-    @staticmethod
-    def _routes_of(spec: DiscoveredEntity) -> list[tuple[str, int, int]]:
-        """(topic, kind, index) for every topic an entity follows (computed from its config
-        both when routing and unrouting, rather than stored per entity)."""
-        out: list[tuple[str, int, int]] = []
-        topic = spec.state_topic or spec.image_topic
-        if topic:
-            out.append((topic, STATE, 0))
-        if spec.json_attributes_topic:
-            out.append((spec.json_attributes_topic, ATTRIBUTES, 0))
-        for i, avail in enumerate(spec.availability):
-            out.append((avail.topic, AVAILABILITY, i))
-        for i, key in enumerate(platform_for(spec.component).state_topics):
-            topic = getattr(spec, key, None)
-            if isinstance(topic, str) and topic:
-                out.append((topic, EXTRA, i))
-        return out
-
-    def _route(self, record: EntityRecord) -> None:
-        new_topics: list[str] = []
-        replay: list[tuple[str, int, int]] = []
-        for topic, kind, index in self._routes_of(record.spec):
-            routes = self._routes.get(topic)
-            if routes is None:
-                routes = self._routes[topic] = {}
-                new_topics.append(topic)
-                if is_wildcard(topic):
-                    self._wild.add(topic)
-            elif topic in self._last:
-                replay.append((topic, kind, index))
-            routes[(record.key, kind, index)] = record
-        if new_topics:
-            self._subscribe(new_topics)
-        for topic, kind, index in replay:
-            self._apply(record, kind, index, topic, self._last[topic])
-
     def _unroute(self, record: EntityRecord) -> None:
-        if record.disabled_by_default:
-            return  # never routed
-        gone: list[str] = []
-        for topic, kind, index in self._routes_of(record.spec):
-            routes = self._routes.get(topic)
-            if routes is None:
-                continue
-            routes.pop((record.key, kind, index), None)
-            if not routes:
-                del self._routes[topic]
-                self._last.pop(topic, None)
-                self._wild.discard(topic)
-                gone.append(topic)
-        if gone:
-            self._unsubscribe(gone)
+        if not record.disabled_by_default:  # (a disabled entity was never routed)
+            self._routing.remove(record)
 
     def _remove(self, key: str) -> None:
         self._owner.pop(key, None)
@@ -417,7 +339,7 @@ class Registry:
         if record is None:
             return
         self._unroute(record)
-        self._cancel_timer(record)
+        self._off_delay.cancel(record)
         self._table(record.spec).pop(record.entity_id, None)
         self.stats.disabled.pop(record.entity_id, None)
         self.stats.errors_by_entity.pop(record.entity_id, None)
@@ -443,20 +365,13 @@ class Registry:
     # ---- state ------------------------------------------------------------------------
     def on_message(self, msg: Message) -> None:
         topic = msg.topic
-        routes = self._routes.get(topic)
-        wild = self._wild.match(topic) if len(self._wild) else ()
-        if routes is None and not wild:
+        payload = bytes(msg.payload)
+        hits = self._routing.take(topic, payload)
+        if hits is None:
             return
         self.stats.messages += 1
-        payload = bytes(msg.payload)
-        if routes is not None:
-            self._last[topic] = payload
-            for (_, kind, index), record in tuple(routes.items()):
-                self._apply(record, kind, index, topic, payload)
-        for topic_filter in wild:  # shared and wildcard state topics (HA subscribes the filter)
-            self._last[topic_filter] = payload
-            for (_, kind, index), record in tuple(self._routes.get(topic_filter, {}).items()):
-                self._apply(record, kind, index, topic, payload)
+        for record, kind, index in hits:
+            self._apply(record, kind, index, topic, payload)
 
     def _apply(self, record: EntityRecord, kind: int, index: int, topic: str,
                payload: bytes) -> None:
@@ -561,7 +476,7 @@ class Registry:
         record.last_updated = now
         delay = platform_for(record.spec.component).revert_after(record, new)
         if delay is not None:  # off_delay: back to "off" that long after the last "on"
-            self._set_timer(record, delay[0], delay[1])
+            self._off_delay.set(record, delay[0], delay[1])
         if record.spec.expire_after:
             record.expires_at = now + record.spec.expire_after
             if record.expired:
@@ -583,24 +498,8 @@ class Registry:
         if not self.bus.idle:
             self.bus.emit(StateChanged(now, record.entity_id, old, new, record.attributes))
 
-    # ---- timers (off_delay) -------------------------------------------------------------
-    def _set_timer(self, record: EntityRecord, seconds: float, state: str) -> None:
-        """``state`` in ``seconds`` unless another message resets it (HA's ``off_delay``);
-        without a running event loop (a script) the timer is not kept."""
-        self._cancel_timer(record)
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return
-        self._timers[record.key] = loop.call_later(seconds, self._timer_due, record, state)
-
-    def _cancel_timer(self, record: EntityRecord) -> None:
-        handle = self._timers.pop(record.key, None)
-        if handle is not None:
-            handle.cancel()
-
     def _timer_due(self, record: EntityRecord, state: str) -> None:
-        self._timers.pop(record.key, None)
+        """An ``off_delay`` ran out: the state it sets back to (if the entity is still ours)."""
         if self._by_key.get(record.key) is record:
             self._commit(record, state, None)
 
@@ -617,19 +516,7 @@ class Registry:
 
     def expire(self, now: float | None = None) -> int:
         """Mark entities whose ``expire_after`` passed as unavailable; returns how many."""
-        now = time.time() if now is None else now
-        count = 0
-        for record in self.entities.values():
-            if record.expires_at is not None and record.expires_at <= now:
-                # expired even while unavailable: an availability "online" later must not
-                # bring back the stale value (HA's timer runs regardless)
-                record.expires_at = None
-                record.expired = True
-                if record.available:
-                    record.available = False
-                    count += 1
-                    self.bus.emit(AvailabilityChanged(now, record.entity_id, False))
-        return count
+        return expire(self.entities.values(), self.bus, now)
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -637,19 +524,6 @@ class Registry:
             "entities": [e.as_dict() for e in self.entities.values()],
             "triggers": [trigger_dict(t) for t in self.triggers.values()],
         }
-
-
-def trigger_dict(record: EntityRecord) -> dict[str, Any]:
-    """A device trigger or tag scanner as the API lists it."""
-    raw = record.spec.raw
-    return {"id": record.entity_id, "platform": record.spec.component,
-            "device_id": record.device_id, "type": raw.get("type"), "subtype": raw.get("subtype"),
-            "topic": raw.get("topic"), "payload": raw.get("payload"),
-            "last_fired": record.state}
-
-
-def iso_time(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
 
 
 def is_migrate(payload: bytes | bytearray) -> bool:
