@@ -274,8 +274,9 @@ class Registry:
         value_tpl = self.templates.compile(spec.value_template) if spec.value_template else None
         attr_tpl = (self.templates.compile(spec.json_attributes_template)
                     if spec.json_attributes_template else None)
-        avail_tpls = tuple(self.templates.compile(a.value_template) if a.value_template
-                           else None for a in spec.availability)
+        avail_tpls = self._sharing.same(tuple(
+            self.templates.compile(a.value_template) if a.value_template else None
+            for a in spec.availability))
         now = time.time()
         if old is not None:
             self._unroute(old)

@@ -39,6 +39,7 @@ class Sharing:
         self._fields: dict[frozenset[str], set[str]] = {}
         self._strings: dict[str, str] = {}
         self._nearby: OrderedDict[str, str] = OrderedDict()
+        self._tuples: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
     def __len__(self) -> int:
         return len(self._blocks)
@@ -106,3 +107,13 @@ class Sharing:
         if len(nearby) > NEARBY_ITEMS:
             nearby.popitem(last=False)
         return value
+
+    def same(self, items: tuple[Any, ...]) -> tuple[Any, ...]:
+        """One copy of a tuple many entities hold (their compiled availability templates: the
+        same few for every device of a publisher); the table is bounded as the blocks are."""
+        held = self._tuples.get(items)
+        if held is not None:
+            return held
+        if len(self._tuples) < self.max_items:
+            self._tuples[items] = items
+        return items
