@@ -79,7 +79,8 @@ async def _hub(conn: Connection, data_dir: str, port: int, password: str, want: 
     hub.bus.listen(on_added, (EntityAdded,))
     task = asyncio.create_task(hub.run(ready))
     await ready.wait()
-    conn.send(("ready", time.perf_counter() - t0))
+    conn.send(("ready", (time.perf_counter() - t0,
+                         psutil.Process().memory_info().rss / 2**20)))
     try:
         async with asyncio.timeout(300):
             await full.wait()
@@ -127,7 +128,7 @@ def run_phase(broker: Broker, messages: list[tuple[str, bytes, bool]], want: int
         kind, res = parent.recv()
         if kind != "full":
             raise BenchError(f"the hub registered only {res} of {want} entities")
-        res["hub_ready_s"] = started
+        res["hub_ready_s"], res["rss_ready_mb"] = started
         if live:  # from the first config published (perf_counter is system-wide on Linux)
             res["elapsed_s"] = res["first_entity_at"] - t_pub + res["since_first_entity_s"]
         else:
@@ -185,7 +186,8 @@ def main(argv: list[str]) -> dict[str, Any]:
             print(f"  {phase:5}: {r['entities']} configs / {r['devices']} devices / "
                   f"{r['triggers']} triggers in {r['elapsed_s']:.2f} s (hub ready after "
                   f"{r['hub_ready_s']:.2f} s; hub CPU {r['cpu_s']:.2f} s), RSS "
-                  f"{r['rss_mb']:.0f} MB (at the last entity {r['rss_at_full_mb']:.0f} MB)  "
+                  f"{r['rss_mb']:.0f} MB (at the last entity {r['rss_at_full_mb']:.0f} MB, "
+                  f"hub ready {r['rss_ready_mb']:.0f} MB)  "
                   f"[goal < {GOAL_S:g} s, < {GOAL_MB:g} MB: {'met' if ok else 'NOT met'}]")
     print(f"load average at start {out['load_avg']:.1f} on {out['cpus']} cpus")
     RESULTS.mkdir(exist_ok=True)

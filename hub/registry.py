@@ -41,6 +41,7 @@ from spark.hub.entity import Device, EntityRecord
 from spark.hub.entity_ids import TRIGGERS, EntityIds
 from spark.hub.registry_guard import (
     DiscoveryIntake,
+    Incoming,
     RegistryFull,
     RegistryLimits,
     budget_error,
@@ -130,7 +131,7 @@ class Registry:
         return [self.entities[e] for e in sorted(device.entities) if e in self.entities]
 
     # ---- discovery --------------------------------------------------------------------
-    def on_discovery(self, msg: Message) -> None:
+    def on_discovery(self, msg: Incoming) -> None:
         """Take a discovery message: now, or (once this pass of the event loop has spent
         ``DISCOVERY_SLICE`` on discovery) in a later pass, keeping the order."""
         self._intake.take(msg)
@@ -140,7 +141,7 @@ class Registry:
         """Discovery messages waiting for a later pass of the event loop."""
         return len(self._intake)
 
-    def _intake_dropped(self, msg: Message) -> None:
+    def _intake_dropped(self, msg: Incoming) -> None:
         self.stats.discovery_errors += 1
         self.stats.last_error = f"discovery backlog full: dropped {msg.topic[:120]}"
 
@@ -148,7 +149,7 @@ class Registry:
         keys = self._by_discovery.get(discovery_topic, ())
         return (keys,) if isinstance(keys, str) else keys
 
-    def _discover(self, msg: Message) -> None:
+    def _discover(self, msg: Incoming) -> None:
         raw_topic = msg.topic  # (paho decodes the topic on each access: one string per entity)
         topic = self.layout.parse_discovery(raw_topic)
         if topic is None:
