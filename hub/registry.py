@@ -11,13 +11,18 @@ id), routing a topic in or out costs O(its routes), discovery takes at most ``DI
 of each pass of the event loop (the rest waits, in order), and an entity whose template runs out
 of its budget (``TemplateBudgetError``) is disabled: unavailable, ``template_error`` in its
 attributes, its messages skipped until its config changes.
+
+Its parts, each a module of ``hub/``: ``routing`` (which entities follow which topic),
+``timers`` (``off_delay``, ``expire_after``), ``entity_ids`` (id allocation), ``triggers``
+(device triggers and tags), ``devices`` (the device table), ``registry_guard`` (limits, the
+discovery intake), ``sharing`` (one copy of what configs repeat); this module takes discovery
+and applies state.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,15 +42,16 @@ from spark.core.events import (
 from spark.core.mqtt import Message
 from spark.core.platforms import platform_for
 from spark.core.topics import TopicLayout
+from spark.hub.devices import detach, device_for
 from spark.hub.entity import Device, EntityRecord
 from spark.hub.entity_ids import TRIGGERS, EntityIds
 from spark.hub.registry_guard import (
     DiscoveryIntake,
     Incoming,
+    Quota,
     RegistryFull,
     RegistryLimits,
     budget_error,
-    publisher_of,
 )
 from spark.hub.routes import refused
 from spark.hub.routing import ATTRIBUTES, EXTRA, STATE, Routing, SubscribeFn, routes_of
@@ -111,9 +117,7 @@ class Registry:
         self._sharing = Sharing(self.limits.max_entities)  # one copy of repeated config blocks
         self._off_delay = OffDelay(self._timer_due)
         self._ids = EntityIds()
-        self._publisher: dict[str, str] = {}  # key -> publisher_of(spec)
-        self._per_publisher: Counter[str] = Counter()
-        self._at_limit: set[str] = set()  # publishers (and "*" for the total) logged at limit
+        self._quota = Quota(self.limits)
         self._intake = DiscoveryIntake(self._discover, self._intake_dropped)
         self.stats = RegistryStats()
 
@@ -211,54 +215,6 @@ class Registry:
     def _table(self, spec: DiscoveredEntity) -> dict[str, EntityRecord]:
         return self.triggers if spec.component in TRIGGERS else self.entities
 
-    def _admit(self, key: str, spec: DiscoveredEntity) -> str:
-        """The publisher a new entity counts against; ``RegistryFull`` when a limit is hit."""
-        publisher = publisher_of(spec)
-        limits = self.limits
-        if len(self._by_key) >= limits.max_entities:
-            self._limit_hit("*", f"the registry has {len(self._by_key)} entities "
-                            f"(hub.max_entities = {limits.max_entities})", key)
-        if self._per_publisher[publisher] >= limits.max_entities_per_publisher:
-            self._limit_hit(publisher, f"publisher {publisher!r} has "
-                            f"{self._per_publisher[publisher]} entities "
-                            f"(hub.max_entities_per_publisher = "
-                            f"{limits.max_entities_per_publisher})", key)
-        return publisher
-
-    def _limit_hit(self, who: str, why: str, key: str) -> None:
-        self.stats.limit_reached = f"limit reached: {why}; refused {key[:80]!r}"
-        if who not in self._at_limit:  # one line per publisher until it drops below again
-            self._at_limit.add(who)
-            log.error("registry limit reached: %s; further discovery configs are refused "
-                      "(raise the limit in the hub config if this is expected)", why)
-        raise RegistryFull(self.stats.limit_reached)
-
-    def _device(self, spec: DiscoveredEntity) -> Device | None:
-        desc = spec.device
-        if desc is None:
-            return None
-        ids = [str(i) for i in desc.identifiers] or [f"{a}:{b}" for a, b in desc.connections]
-        if not ids:
-            return None
-        device = None
-        for ident in ids:
-            device = self.devices.get(ident)
-            if device is not None:
-                break
-        if device is None:
-            device = Device(id=ids[0])
-            self.devices[device.id] = device
-        if desc.connections:
-            device.connections = sorted({(str(a), str(b)) for a, b in desc.connections}
-                                        | set(device.connections))
-        for attr in ("name", "manufacturer", "model", "model_id", "sw_version", "hw_version",
-                     "serial_number", "suggested_area", "via_device", "configuration_url"):
-            value = getattr(desc, attr, None)
-            if value is not None:
-                setattr(device, attr, value)
-        device.identifiers = sorted(set(device.identifiers) | set(ids))
-        return device
-
     def _upsert(self, spec: DiscoveredEntity) -> str:
         key = spec.key
         old = self._by_key.get(key)
@@ -268,10 +224,14 @@ class Registry:
             why = refused(self.layout, topic)
             if why is not None:
                 raise PayloadError(f"{key[:80]!r} may not follow topic {topic[:100]!r}: it {why}")
-        publisher = self._admit(key, spec) if old is None else None
+        try:
+            publisher = self._quota.admit(key, spec) if old is None else None
+        except RegistryFull as exc:
+            self.stats.limit_reached = str(exc)
+            raise
         self._sharing.share(spec)
         spec.compact()
-        device = self._device(spec)
+        device = device_for(self.devices, spec)
         value_tpl = self.templates.compile(spec.value_template) if spec.value_template else None
         attr_tpl = (self.templates.compile(spec.json_attributes_template)
                     if spec.json_attributes_template else None)
@@ -285,12 +245,8 @@ class Registry:
             record.spec = spec
             self._enable(record)  # a new config gets a new chance
             new_device = device.id if device else None
-            if record.device_id != new_device and record.device_id in self.devices:
-                was = self.devices[record.device_id]
-                was.entities.discard(record.entity_id)
-                was.triggers.discard(record.entity_id)
-                if not was.entities and not was.triggers:
-                    del self.devices[was.id]
+            if record.device_id != new_device:
+                detach(self.devices, record.device_id, record.entity_id)
             record.device_id = new_device
             record.value_tpl, record.attr_tpl, record.avail_tpls = value_tpl, attr_tpl, avail_tpls
             record.tpls = None
@@ -309,8 +265,7 @@ class Registry:
             self._table(spec)[record.entity_id] = record
             self._by_key[key] = record
             assert publisher is not None
-            self._publisher[key] = publisher
-            self._per_publisher[publisher] += 1
+            self._quota.charge(key, publisher)
             event = EntityAdded(now, record.entity_id, spec.component, record.device_id)
         record.disabled_by_default = not spec.enabled_by_default
         if old is None and spec.expire_after:  # HA: expired (unavailable) until a first value
@@ -345,23 +300,10 @@ class Registry:
         self._table(record.spec).pop(record.entity_id, None)
         self.stats.disabled.pop(record.entity_id, None)
         self.stats.errors_by_entity.pop(record.entity_id, None)
-        publisher = self._publisher.pop(key, None)
-        if publisher is not None:
-            self._per_publisher[publisher] -= 1
-            if self._per_publisher[publisher] <= 0:
-                del self._per_publisher[publisher]
-            if self._per_publisher[publisher] < self.limits.max_entities_per_publisher:
-                self._at_limit.discard(publisher)
-        if len(self._by_key) < self.limits.max_entities:
-            self._at_limit.discard("*")
-        if not self._at_limit:
+        self._quota.release(key)
+        if not self._quota.at_limit:
             self.stats.limit_reached = None
-        device = self.devices.get(record.device_id or "")
-        if device is not None:
-            device.entities.discard(record.entity_id)
-            device.triggers.discard(record.entity_id)
-            if not device.entities and not device.triggers:
-                del self.devices[device.id]
+        detach(self.devices, record.device_id, record.entity_id)
         self.bus.emit(EntityRemoved(time.time(), record.entity_id))
 
     # ---- state ------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import ctypes
 import ctypes.util
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -35,6 +35,60 @@ class RegistryLimits:
 
 class RegistryFull(SparkError):
     """A discovery config refused because a :class:`RegistryLimits` limit is reached."""
+
+
+class Quota:
+    """Who each entity counts against (:func:`publisher_of`) and the :class:`RegistryLimits`:
+    a config over a limit is refused with one log line per publisher (and ``"*"`` for the
+    total) until it drops below the limit again."""
+
+    def __init__(self, limits: RegistryLimits) -> None:
+        self.limits = limits
+        self._publisher: dict[str, str] = {}  # entity key -> publisher
+        self._per_publisher: Counter[str] = Counter()
+        self._at_limit: set[str] = set()  # publishers (and "*" for the total) logged at limit
+
+    @property
+    def at_limit(self) -> bool:
+        return bool(self._at_limit)
+
+    def admit(self, key: str, spec: DiscoveredEntity) -> str:
+        """The publisher a new entity counts against; ``RegistryFull`` when a limit is hit."""
+        publisher = publisher_of(spec)
+        limits = self.limits
+        total = len(self._publisher)
+        if total >= limits.max_entities:
+            self._hit("*", f"the registry has {total} entities "
+                      f"(hub.max_entities = {limits.max_entities})", key)
+        if self._per_publisher[publisher] >= limits.max_entities_per_publisher:
+            self._hit(publisher, f"publisher {publisher!r} has "
+                      f"{self._per_publisher[publisher]} entities "
+                      f"(hub.max_entities_per_publisher = "
+                      f"{limits.max_entities_per_publisher})", key)
+        return publisher
+
+    def charge(self, key: str, publisher: str) -> None:
+        self._publisher[key] = publisher
+        self._per_publisher[publisher] += 1
+
+    def release(self, key: str) -> None:
+        publisher = self._publisher.pop(key, None)
+        if publisher is not None:
+            self._per_publisher[publisher] -= 1
+            if self._per_publisher[publisher] <= 0:
+                del self._per_publisher[publisher]
+            if self._per_publisher[publisher] < self.limits.max_entities_per_publisher:
+                self._at_limit.discard(publisher)
+        if len(self._publisher) < self.limits.max_entities:
+            self._at_limit.discard("*")
+
+    def _hit(self, who: str, why: str, key: str) -> None:
+        reason = f"limit reached: {why}; refused {key[:80]!r}"
+        if who not in self._at_limit:  # one line per publisher until it drops below again
+            self._at_limit.add(who)
+            log.error("registry limit reached: %s; further discovery configs are refused "
+                      "(raise the limit in the hub config if this is expected)", why)
+        raise RegistryFull(reason)
 
 
 def publisher_of(spec: DiscoveredEntity) -> str:
