@@ -247,7 +247,7 @@ class DiscoveredEntity(BaseModel):
         kept = {}
         for name, value in self.__dict__.items():
             held = raw.get(name, _MISSING)
-            if held is value and name != "raw":
+            if held is value and name not in HOT_FIELDS:
                 continue
             default = defaults.get(name, _MISSING)
             if held is _MISSING and (value is default
@@ -305,6 +305,10 @@ class DiscoveredEntity(BaseModel):
 
 
 _MISSING = object()
+# Fields read on every state message (a read back through __getattr__ costs ~1.5 us, a stored
+# one ~0.1 us): compact() keeps them when the config sets them.
+HOT_FIELDS = frozenset({"raw", "device_class", "availability_mode", "unit_of_measurement",
+                        "options", "expire_after", "force_update"})
 
 
 def _defaults(cls: type[DiscoveredEntity]) -> dict[str, Any]:
