@@ -64,6 +64,8 @@ class EntityRecord:
     tpls: dict[str, CompiledTemplate | None] | None = None  # made on first use
     disabled_by_default: bool = False  # enabled_by_default: false (HA: registered, disabled)
     own: dict[str, Any] | None = None  # the platform's own memory (memo), made on first use
+    owner: str | None = None  # the discovery topic it takes configs from (None: released)
+    publisher: str | None = None  # who it counts against (registry_guard.Quota)
 
     @property
     def memo(self) -> dict[str, Any]:

@@ -112,7 +112,6 @@ class Registry:
         # discovery topic -> its key (one entity) or keys (a device-based config); the topic
         # string is the spec's own ``discovery_topic`` (one copy per entity)
         self._by_discovery: dict[str, str | tuple[str, ...]] = {}
-        self._owner: dict[str, str] = {}  # key -> the discovery topic that owns it (as in HA)
         self._routing = Routing(subscribe, unsubscribe)
         self._sharing = Sharing(self.limits.max_entities)  # one copy of repeated config blocks
         self._off_delay = OffDelay(self._timer_due)
@@ -165,7 +164,9 @@ class Registry:
             released = self._keys_of(raw_topic)
             self._by_discovery.pop(raw_topic, None)
             for key in released:
-                self._owner.pop(key, None)
+                released_record = self._by_key.get(key)
+                if released_record is not None:
+                    released_record.owner = None
             if released:
                 log.info("discovery of %d entity(ies) moves away from %s", len(released),
                          raw_topic)
@@ -186,7 +187,8 @@ class Registry:
             for spec in parsed:
                 if not isinstance(spec, DiscoveredEntity):
                     continue  # a component removal: it is simply not kept
-                owner = self._owner.get(spec.key)
+                known = self._by_key.get(spec.key)
+                owner = known.owner if known is not None else None
                 if owner is not None and owner != raw_topic:
                     # as HA: an entity takes configs only from the topic it was discovered on
                     self.stats.discovery_errors += 1
@@ -209,7 +211,7 @@ class Registry:
         # the topic string every kept entity's config holds, rather than a copy per table
         owner = self._by_key[next(iter(keep))].spec.discovery_topic
         for key in keep:
-            self._owner[key] = owner
+            self._by_key[key].owner = owner
         self._by_discovery[owner] = next(iter(keep)) if len(keep) == 1 else tuple(keep)
 
     def _table(self, spec: DiscoveredEntity) -> dict[str, EntityRecord]:
@@ -265,7 +267,7 @@ class Registry:
             self._table(spec)[record.entity_id] = record
             self._by_key[key] = record
             assert publisher is not None
-            self._quota.charge(key, publisher)
+            self._quota.charge(record, publisher)
             event = EntityAdded(now, record.entity_id, spec.component, record.device_id)
         record.disabled_by_default = not spec.enabled_by_default
         if old is None and spec.expire_after:  # HA: expired (unavailable) until a first value
@@ -291,7 +293,6 @@ class Registry:
             self._routing.remove(record)
 
     def _remove(self, key: str) -> None:
-        self._owner.pop(key, None)
         record = self._by_key.pop(key, None)
         if record is None:
             return
@@ -300,7 +301,7 @@ class Registry:
         self._table(record.spec).pop(record.entity_id, None)
         self.stats.disabled.pop(record.entity_id, None)
         self.stats.errors_by_entity.pop(record.entity_id, None)
-        self._quota.release(key)
+        self._quota.release(record)
         if not self._quota.at_limit:
             self.stats.limit_reached = None
         detach(self.devices, record.device_id, record.entity_id)

@@ -16,6 +16,7 @@ from typing import Protocol
 
 from spark.core.discovery import DiscoveredEntity
 from spark.core.errors import SparkError
+from spark.hub.entity import EntityRecord
 from spark.hub.templates import TemplateBudgetError
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ class Quota:
 
     def __init__(self, limits: RegistryLimits) -> None:
         self.limits = limits
-        self._publisher: dict[str, str] = {}  # entity key -> publisher
+        self._total = 0  # entities charged
         self._per_publisher: Counter[str] = Counter()
         self._at_limit: set[str] = set()  # publishers (and "*" for the total) logged at limit
 
@@ -56,7 +57,7 @@ class Quota:
         """The publisher a new entity counts against; ``RegistryFull`` when a limit is hit."""
         publisher = publisher_of(spec)
         limits = self.limits
-        total = len(self._publisher)
+        total = self._total
         if total >= limits.max_entities:
             self._hit("*", f"the registry has {total} entities "
                       f"(hub.max_entities = {limits.max_entities})", key)
@@ -67,19 +68,22 @@ class Quota:
                       f"{limits.max_entities_per_publisher})", key)
         return publisher
 
-    def charge(self, key: str, publisher: str) -> None:
-        self._publisher[key] = publisher
+    def charge(self, record: EntityRecord, publisher: str) -> None:
+        """A new entity counts against ``publisher`` (kept on the record, for :meth:`release`)."""
+        record.publisher = publisher
+        self._total += 1
         self._per_publisher[publisher] += 1
 
-    def release(self, key: str) -> None:
-        publisher = self._publisher.pop(key, None)
+    def release(self, record: EntityRecord) -> None:
+        publisher, record.publisher = record.publisher, None
         if publisher is not None:
+            self._total -= 1
             self._per_publisher[publisher] -= 1
             if self._per_publisher[publisher] <= 0:
                 del self._per_publisher[publisher]
             if self._per_publisher[publisher] < self.limits.max_entities_per_publisher:
                 self._at_limit.discard(publisher)
-        if len(self._publisher) < self.limits.max_entities:
+        if self._total < self.limits.max_entities:
             self._at_limit.discard("*")
 
     def _hit(self, who: str, why: str, key: str) -> None:
