@@ -208,8 +208,11 @@ class Registry:
         if not keep:
             self._by_discovery.pop(raw_topic, None)
             return
-        # the topic string every kept entity's config holds, rather than a copy per table
+        # the topic string the kept entities' configs hold, rather than a copy per table (an
+        # unchanged config re-announced after a migrate_discovery keeps its old topic's)
         owner = self._by_key[next(iter(keep))].spec.discovery_topic
+        if owner != raw_topic:
+            owner = raw_topic
         for key in keep:
             self._by_key[key].owner = owner
         self._by_discovery[owner] = next(iter(keep)) if len(keep) == 1 else tuple(keep)
