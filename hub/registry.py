@@ -225,7 +225,8 @@ class Registry:
         old = self._by_key.get(key)
         if old is not None and old.spec.raw == spec.raw and old.spec.component == spec.component:
             return key  # unchanged retained config (re-announce): nothing to do
-        for topic, _kind, _index in routes_of(spec):
+        routes = routes_of(spec)  # (before compact(): its fields read back more slowly after)
+        for topic, _kind, _index in routes:
             why = refused(self.layout, topic)
             if why is not None:
                 raise PayloadError(f"{key[:80]!r} may not follow topic {topic[:100]!r}: it {why}")
@@ -286,7 +287,7 @@ class Registry:
             record.state = None
             self._off_delay.cancel(record)
         else:
-            for kind, index, topic, payload in self._routing.add(record):
+            for kind, index, topic, payload in self._routing.add(record, routes):
                 self._apply(record, kind, index, topic, payload)
         self.bus.emit(event)
         return key

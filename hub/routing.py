@@ -76,12 +76,14 @@ class Routing:
     def __len__(self) -> int:
         return len(self._table)
 
-    def add(self, record: EntityRecord) -> list[tuple[int, int, str, bytes]]:
-        """Route ``record``; returns (kind, index, topic, payload) for each topic it joins that
-        already has a last payload (to apply at once)."""
+    def add(self, record: EntityRecord,
+            routes_now: list[Route] | None = None) -> list[tuple[int, int, str, bytes]]:
+        """Route ``record`` (on ``routes_now``: its :func:`routes_of`, if already computed);
+        returns (kind, index, topic, payload) for each topic it joins that already has a last
+        payload (to apply at once)."""
         new_topics: list[str] = []
         replay: list[tuple[int, int, str, bytes]] = []
-        for topic, kind, index in routes_of(record.spec):
+        for topic, kind, index in routes_now if routes_now is not None else routes_of(record.spec):
             routes = self._table.get(topic)
             if routes is None:
                 routes = self._table[topic] = {}
