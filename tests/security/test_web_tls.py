@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from broker_fixture import free_port
-from e2e.harness import ADMIN_PASSWORD, Lab, wait_until, write_config
+from e2e.harness import ADMIN_PASSWORD, Lab, write_config
 
 
 def self_signed(folder: Path) -> tuple[Path, Path]:
@@ -56,8 +56,9 @@ def test_https_with_the_configured_certificate(broker: Any, tmp_path: Path) -> N
         trust = ssl.create_default_context(cafile=cert_file)
         with httpx.Client(base_url=f"https://127.0.0.1:{port}", verify=trust,
                           timeout=15) as https:
-            wait_until(lambda: https.get("/health", timeout=2).status_code == 200, 30,
-                       "the panel answers /health over HTTPS")
+            lab.wait_ready("hub",
+                lambda: https.get("/health", timeout=2).status_code == 200,
+                "the panel answers /health over HTTPS")
             r = https.get("/login")
             assert r.status_code == 200
             assert r.headers["strict-transport-security"].startswith("max-age=")
