@@ -9,6 +9,7 @@ attack do not touch another test; 127.0.0.1 is the one uvicorn trusted forwarded
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import random
@@ -177,6 +178,45 @@ def test_a_login_flood_does_not_stall_another_users_login(lab: Lab) -> None:
     # unbounded, the flood's 150 argon2 checks queue before hers (10 s and more here)
     assert took < 4.0, f"another user's login took {took:.1f} s during the flood"
     assert codes.count(429) >= 150 - LIMIT
+
+
+def test_a_flood_from_several_clients_rotating_x_forwarded_for(lab: Lab) -> None:
+    """Eight clients, each sending 30 logins at once with a new X-Forwarded-For / X-Real-IP /
+    Forwarded on every one (no proxy is trusted: the headers are ignored): each client is held
+    to its own limit whatever the headers say, nobody gets in, and another user's login is not
+    stalled behind the flood."""
+    with client(lab, "127.0.0.2") as http:
+        r = http.post("/api/auth/register", headers=bearer(http),
+                      json={"username": "walt", "password": STRONG, "role": "viewer"})
+        assert r.status_code == 201, r.text
+    attackers = [f"127.0.0.{40 + i}" for i in range(8)]
+
+    def spoofed(i: int) -> dict[str, str]:
+        return {"X-Forwarded-For": f"198.51.100.{i + 1}", "X-Real-IP": f"198.51.100.{i + 1}",
+                "Forwarded": f"for=198.51.100.{i + 1}"}
+
+    async def attack() -> tuple[float, dict[str, list[int]]]:
+        async with contextlib.AsyncExitStack() as stack:
+            floods = [await stack.enter_async_context(aclient(lab, a)) for a in attackers]
+            walt = await stack.enter_async_context(aclient(lab, "127.0.0.49"))
+            sent = {a: [asyncio.ensure_future(f.post(
+                "/api/auth/login", json=login("admin", f"{a} guess {i}"), headers=spoofed(i)))
+                for i in range(30)] for a, f in zip(attackers, floods, strict=True)}
+            await asyncio.sleep(0)  # the flood's requests go out first
+            start = time.monotonic()
+            r = await walt.post("/api/auth/login", json=login("walt", STRONG))
+            took = time.monotonic() - start
+            assert r.status_code == 200, r.text
+            return took, {a: [r.status_code for r in await asyncio.gather(*tasks)]
+                          for a, tasks in sent.items()}
+
+    took, codes = asyncio.run(attack())
+    print(f"another user's login during a flood of 8 clients x 30 logins with rotating "
+          f"X-Forwarded-For: {took:.2f} s")
+    for address, mine in codes.items():
+        assert 200 not in mine, (address, mine)
+        assert len([c for c in mine if c != 429]) <= LIMIT, (address, mine)
+    assert took < 4.0, f"another user's login took {took:.1f} s during the flood"
 
 
 @pytest.mark.parametrize("weak", ["1234567890", "aaaaaaaaaa", "password123", "qwertyuiop",

@@ -70,3 +70,48 @@ def test_https_with_the_configured_certificate(broker: Any, tmp_path: Path) -> N
                 plain.get("/health")  # no plain HTTP on the HTTPS port
     finally:
         lab.stop("hub")
+
+
+def test_forwarded_headers_only_from_the_trusted_proxy_and_the_default_limits(
+        broker: Any, tmp_path: Path) -> None:
+    """The documented reverse-proxy setup (``ui.trusted_proxies``), everything else at its
+    default: behind the proxy each forwarded client has its own login limit; a caller that is
+    not the proxy cannot pick its address with the same headers; the general API limit is 100
+    requests a minute per client (429 with Retry-After); no origin gets CORS."""
+    proxy, direct, script = "127.0.0.50", "127.0.0.51", "127.0.0.52"
+    port = free_port()
+    lab = Lab(tmp_path, write_config(tmp_path, broker, port, [], ui={
+        "trusted_proxies": [proxy], "auth": {"login_attempts": 3}}), port)
+
+    def client(address: str) -> httpx.Client:
+        return httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=15,
+                            transport=httpx.HTTPTransport(local_address=address))
+
+    def guess(http: httpx.Client, forwarded: str) -> int:
+        return http.post("/api/auth/login", json={"username": "admin", "password": "nope"},
+                         headers={"X-Forwarded-For": forwarded}).status_code
+
+    try:
+        lab.start("hub", "hub")
+        with client(proxy) as via_proxy, client(direct) as caller, client(script) as other:
+            wait_until(lambda: other.get("/health", timeout=2).status_code == 200, 30,
+                       "the panel answers /health")
+            # behind the proxy: the forwarded address is the client
+            assert [guess(via_proxy, "203.0.113.7") for _ in range(4)] == [401] * 3 + [429]
+            assert guess(via_proxy, "203.0.113.8") == 401  # another client behind the proxy
+            # not the proxy: the header is ignored, rotating it resets nothing
+            assert [guess(caller, f"203.0.113.{20 + i}") for i in range(4)] == [401] * 3 + [429]
+            # the defaults: 100 API requests a minute per client, then 429; CORS for nobody
+            evil = {"Origin": "https://evil.example"}
+            preflight = other.options("/api/entities", headers={
+                **evil, "Access-Control-Request-Method": "GET"})
+            assert preflight.status_code == 400, preflight.status_code
+            assert "access-control-allow-origin" not in preflight.headers
+            answers = [other.get("/api/entities", headers=evil) for _ in range(99)]
+            assert {r.status_code for r in answers} == {401}
+            assert not [r for r in answers if "access-control-allow-origin" in r.headers]
+            r = other.get("/api/entities")
+            assert r.status_code == 429 and 1 <= int(r.headers["retry-after"]) <= 60
+            assert caller.get("/api/entities").status_code == 401  # its own budget
+    finally:
+        lab.stop("hub")
