@@ -99,6 +99,10 @@ def test_forwarded_headers_only_from_the_trusted_proxy_and_the_default_limits(
             # behind the proxy: the forwarded address is the client
             assert [guess(via_proxy, "203.0.113.7") for _ in range(4)] == [401] * 3 + [429]
             assert guess(via_proxy, "203.0.113.8") == 401  # another client behind the proxy
+            # an IPv6 client is its /64: a new address for every guess resets nothing
+            assert [guess(via_proxy, f"2001:db8:0:7::{i + 1:x}") for i in range(4)] == \
+                [401] * 3 + [429]
+            assert guess(via_proxy, "2001:db8:0:8::1") == 401  # another /64
             # not the proxy: the header is ignored, rotating it resets nothing
             assert [guess(caller, f"203.0.113.{20 + i}") for i in range(4)] == [401] * 3 + [429]
             # the defaults: 100 API requests a minute per client, then 429; CORS for nobody
