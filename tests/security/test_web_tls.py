@@ -80,8 +80,15 @@ def test_forwarded_headers_only_from_the_trusted_proxy_and_the_default_limits(
     requests a minute per client (429 with Retry-After); no origin gets CORS."""
     proxy, direct, script = "127.0.0.50", "127.0.0.51", "127.0.0.52"
     port = free_port()
+    from spark.ui.config import RateLimitConfig, UiConfig
+
+    defaults = UiConfig.model_fields  # (the lab's config raises the rate limit: put it back)
+    assert RateLimitConfig().model_dump() == {"requests": 100, "window": 60.0}
+    assert defaults["cors_origins"].get_default(call_default_factory=True) == []
+    assert defaults["trusted_proxies"].get_default(call_default_factory=True) == []
     lab = Lab(tmp_path, write_config(tmp_path, broker, port, [], ui={
-        "trusted_proxies": [proxy], "auth": {"login_attempts": 3}}), port)
+        "trusted_proxies": [proxy], "auth": {"login_attempts": 3},
+        "rate_limit": RateLimitConfig().model_dump()}), port)
 
     def client(address: str) -> httpx.Client:
         return httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=15,
