@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 DISCOVERY_SLICE = 0.020  # seconds of discovery work per pass of the event loop
 TRIM_AFTER = 2_000  # a backlog of this many configs, once drained, ends with release_memory()
 MAX_BACKLOG = 200_000  # discovery messages waiting for a later pass (then: dropped, logged)
+MAX_DISCOVERY_BYTES = 64 * 2**20  # of the configs held (topic + payload, the latest per topic)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +32,7 @@ class RegistryLimits:
 
     max_entities: int = 20_000
     max_entities_per_publisher: int = 2_000
-    max_discovery_bytes: int = 64 * 2**20  # of the configs held (topic + payload), in total
+    max_discovery_bytes: int = MAX_DISCOVERY_BYTES
 
 
 class RegistryFull(SparkError):
@@ -78,7 +79,7 @@ class DiscoveryIntake:
 
     def __init__(self, handle: Callable[[Message], None],
                  dropped: Callable[[Message, str, bool], None],
-                 max_bytes: int = RegistryLimits.max_discovery_bytes) -> None:
+                 max_bytes: int = MAX_DISCOVERY_BYTES) -> None:
         self._handle = handle
         self._dropped = dropped
         self.max_bytes = max_bytes
