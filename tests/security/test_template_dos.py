@@ -355,3 +355,29 @@ def test_hub_stays_responsive_and_survives_a_restart_on_a_retained_hostile_state
         print(f"/health across the restart: slowest of {probe.answered} answers "
               f"{probe.worst * 1000:.0f} ms")
         assert probe.worst < 2.0, probe.worst
+
+
+def test_the_audits_bombs_all_at_once_leave_health_answering(
+    fresh_broker: RunningBroker, z2m: Recorder, tmp_path: Any
+) -> None:
+    """Every bomb of the issue and of the audit on one device of a real hub process, ten
+    retained state messages: /health answers throughout, the honest sensor follows each one."""
+    attack = {**HOSTILE, **{f"review_{k}": v for k, v in REVIEW.items()}}
+    with running_lab(tmp_path / "lab", fresh_broker, free_port(), []) as lab, lab.api() as api:
+        api.login()
+        for topic, payload in configs(attack):
+            z2m.publish(topic, payload, 1, True)
+        wait_until(lambda: all(api.entity(f"sensor.evil_{n}") for n in attack), 30,
+                   "every hostile entity")
+        with HealthProbe(lab) as probe:
+            probe.live()
+            for step in range(10):
+                value = 30 + step / 10
+                z2m.publish(STATE_TOPIC, state(value), 1, True)
+                wait_until(lambda v=value: (api.entity("sensor.evil_temperature") or {})
+                           .get("state") == str(v), 20, f"the honest sensor shows {value}")
+        gone = [n for n in attack if disabled(api, f"sensor.evil_{n}")]
+        print(f"\n{len(attack)} hostile templates, 10 states: /health slowest of "
+              f"{probe.answered} answers {probe.worst * 1000:.0f} ms; disabled: {len(gone)}")
+        assert probe.answered > 0 and probe.worst < 2.0, probe.worst
+        assert set(HOSTILE) <= set(gone), gone

@@ -189,6 +189,9 @@ def test_a_flood_from_several_clients_rotating_x_forwarded_for(lab: Lab) -> None
         r = http.post("/api/auth/register", headers=bearer(http),
                       json={"username": "walt", "password": STRONG, "role": "viewer"})
         assert r.status_code == 201, r.text
+        start = time.monotonic()  # her login with nobody else logging in, for scale
+        assert http.post("/api/auth/login", json=login("walt", STRONG)).status_code == 200
+        quiet = time.monotonic() - start
     attackers = [f"127.0.0.{40 + i}" for i in range(8)]
 
     def spoofed(i: int) -> dict[str, str]:
@@ -212,11 +215,13 @@ def test_a_flood_from_several_clients_rotating_x_forwarded_for(lab: Lab) -> None
 
     took, codes = asyncio.run(attack())
     print(f"another user's login during a flood of 8 clients x 30 logins with rotating "
-          f"X-Forwarded-For: {took:.2f} s")
+          f"X-Forwarded-For: {took:.2f} s (alone: {quiet:.2f} s)")
     for address, mine in codes.items():
         assert 200 not in mine, (address, mine)
         assert len([c for c in mine if c != 429]) <= LIMIT, (address, mine)
-    assert took < 4.0, f"another user's login took {took:.1f} s during the flood"
+    # unbounded, the flood's 16 verifications queue before hers: 14 s on a loaded machine
+    assert took < max(4.0, 3 * quiet), f"another user's login took {took:.1f} s during the " \
+        f"flood ({quiet:.1f} s alone)"
 
 
 @pytest.mark.parametrize("weak", ["1234567890", "aaaaaaaaaa", "password123", "qwertyuiop",
