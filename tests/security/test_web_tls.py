@@ -1,5 +1,6 @@
 """HTTPS for the panel and the API (issue 15, "Also"): the certificate and key from
-``ui.tls``; HSTS and a Secure session cookie; no plain HTTP on that port.
+``ui.tls``; HSTS and a Secure session cookie; no plain HTTP on that port. And the documented
+reverse-proxy setup (``ui.trusted_proxies``) with the default rate limit and CORS.
 
 Its own module: the hub here must not overlap the module-scoped lab of
 test_web_attacks.py (one process per hub id on the shared broker).
