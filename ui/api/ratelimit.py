@@ -95,9 +95,10 @@ class _Window:
 class LoginLimiter:
     """``attempts`` logins per client within ``window`` seconds (successes do not count);
     at most ``per_client`` verifications of one client, ``per_account`` of one account (all
-    unknown usernames are one account) and ``total`` of all at once. The account bound keeps a
-    flood on one account from many addresses (8 clients, 16 verifications queued: another
-    user's login waited 14 s on a loaded machine) out of the other users' way."""
+    unknown usernames are one account; the others wait their turn) and ``total`` of all at
+    once. The account bound keeps a flood on one account from many addresses (8 clients, 16
+    verifications queued: another user's login waited 14 s on a loaded machine) out of the
+    other users' way."""
 
     def __init__(self, attempts: int, window: float, per_client: int = 2, total: int = 4,
                  clock: Callable[[], float] = time.monotonic, per_account: int = 1) -> None:
@@ -105,7 +106,7 @@ class LoginLimiter:
         self.per_client = per_client
         self.per_account = per_account
         self._busy: dict[str, int] = {}
-        self._busy_accounts: dict[str, int] = {}
+        self._accounts: dict[str, tuple[asyncio.Semaphore, list[int]]] = {}  # in use only
         self._total = asyncio.Semaphore(total)
 
     @property
@@ -122,23 +123,25 @@ class LoginLimiter:
     @contextlib.asynccontextmanager
     async def attempt(self, ip: str, account: str = "") -> AsyncIterator[Callable[[], None]]:
         """Count an attempt of ``ip`` now (Refused past the limit), refuse it (still counted)
-        with ``per_client`` verifications of ``ip`` or ``per_account`` of ``account`` in flight,
-        then wait for a verification slot. The body calls the yielded ``succeeded()`` to give
-        the attempt back."""
+        with ``per_client`` verifications of ``ip`` in flight, then wait for ``account``'s turn
+        (``per_account`` at once) and a verification slot. The body calls the yielded
+        ``succeeded()`` to give the attempt back."""
         ip = client_key(ip)
         stamp = self._window.take(ip)
         if self._busy.get(ip, 0) >= self.per_client:
             raise Refused("too many logins at once from this address", 1.0)
-        if self._busy_accounts.get(account, 0) >= self.per_account:
-            raise Refused("too many logins at once for this account", 1.0)
         _enter(self._busy, ip)
-        _enter(self._busy_accounts, account)
+        turn, users = self._accounts.setdefault(account, (asyncio.Semaphore(self.per_account),
+                                                          [0]))
+        users[0] += 1
         try:
-            async with self._total:
+            async with turn, self._total:
                 yield lambda: self._window.give_back(ip, stamp)
         finally:
             _leave(self._busy, ip)
-            _leave(self._busy_accounts, account)
+            users[0] -= 1
+            if users[0] == 0:
+                del self._accounts[account]
 
 
 def _enter(busy: dict[str, int], key: str) -> None:
