@@ -224,6 +224,21 @@ def test_a_flood_from_several_clients_rotating_x_forwarded_for(lab: Lab) -> None
         f"flood ({quiet:.1f} s alone)"
 
 
+def test_sign_ins_of_one_account_at_once_wait_their_turn(lab: Lab) -> None:
+    """One verification of an account at a time: honest sign-ins of one account from three
+    places at once all succeed (they wait, no 429)."""
+
+    async def together() -> list[int]:
+        async with contextlib.AsyncExitStack() as stack:
+            clients = [await stack.enter_async_context(aclient(lab, f"127.0.0.{60 + i}"))
+                       for i in range(3)]
+            answers = await asyncio.gather(*(c.post("/api/auth/login", json=login(
+                "admin", ADMIN_PASSWORD)) for c in clients))
+            return [r.status_code for r in answers]
+
+    assert asyncio.run(together()) == [200, 200, 200]
+
+
 @pytest.mark.parametrize("weak", ["1234567890", "aaaaaaaaaa", "password123", "qwertyuiop",
                                   "abcabcabcabc", "0987654321", "Password2024!", "zzzzzz1111"])
 def test_weak_passwords_are_refused(lab: Lab, weak: str) -> None:
