@@ -160,6 +160,9 @@ def test_a_login_flood_does_not_stall_another_users_login(lab: Lab) -> None:
         r = http.post("/api/auth/register", headers=bearer(http),
                       json={"username": "vera", "password": STRONG, "role": "viewer"})
         assert r.status_code == 201, r.text
+        start = time.monotonic()  # her login with nobody else logging in, for scale
+        assert http.post("/api/auth/login", json=login("vera", STRONG)).status_code == 200
+        quiet = time.monotonic() - start
 
     async def attack() -> tuple[float, list[int]]:
         async with aclient(lab, "127.0.0.12") as flood, aclient(lab, "127.0.0.13") as vera:
@@ -173,10 +176,12 @@ def test_a_login_flood_does_not_stall_another_users_login(lab: Lab) -> None:
             return took, [f.status_code for f in await asyncio.gather(*flooding)]
 
     took, codes = asyncio.run(attack())
-    print(f"another user's login during a 150-login flood: {took:.2f} s; "
+    print(f"another user's login during a 150-login flood: {took:.2f} s (alone: {quiet:.2f} s); "
           f"flood: {codes.count(429)}x429, {codes.count(401)}x401")
-    # unbounded, the flood's 150 argon2 checks queue before hers (10 s and more here)
-    assert took < 4.0, f"another user's login took {took:.1f} s during the flood"
+    # unbounded, the flood's 150 argon2 checks queue before hers (10 s and more here); the
+    # bound scales with her login alone: an argon2 check alone took 3.5 s at load 22
+    assert took < max(4.0, 3 * quiet), f"another user's login took {took:.1f} s during the " \
+        f"flood ({quiet:.1f} s alone)"
     assert codes.count(429) >= 150 - LIMIT
 
 
@@ -219,8 +224,9 @@ def test_a_flood_from_several_clients_rotating_x_forwarded_for(lab: Lab) -> None
     for address, mine in codes.items():
         assert 200 not in mine, (address, mine)
         assert len([c for c in mine if c != 429]) <= LIMIT, (address, mine)
-    # unbounded, the flood's 16 verifications queue before hers: 14 s on a loaded machine
-    assert took < max(4.0, 3 * quiet), f"another user's login took {took:.1f} s during the " \
+    # Unbounded, the flood's 16 verifications queue before hers: 14.3 s at load ~20. Bounded:
+    # 2.8-4.2 s at load 12-18, most of it the 240 other requests served beside hers.
+    assert took < max(6.0, 4 * quiet), f"another user's login took {took:.1f} s during the " \
         f"flood ({quiet:.1f} s alone)"
 
 
