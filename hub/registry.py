@@ -117,7 +117,8 @@ class Registry:
         self._off_delay = OffDelay(self._timer_due)
         self._ids = EntityIds()
         self._quota = Quota(self.limits)
-        self._intake = DiscoveryIntake(self._discover, self._intake_dropped)
+        self._intake = DiscoveryIntake(self._discover, self._intake_dropped,
+                                       self.limits.max_discovery_bytes)
         self.stats = RegistryStats()
 
     # ---- queries ----------------------------------------------------------------------
@@ -144,16 +145,25 @@ class Registry:
         """Discovery messages waiting for a later pass of the event loop."""
         return len(self._intake)
 
-    def _intake_dropped(self, msg: Incoming) -> None:
+    @property
+    def discovery_bytes(self) -> int:
+        """Bytes of the discovery configs held (``RegistryLimits.max_discovery_bytes``)."""
+        return self._intake.held
+
+    def _intake_dropped(self, msg: Incoming, why: str, limit: bool) -> None:
+        if limit:  # hub.max_discovery_bytes: refused, as the entity limits refuse
+            self.stats.entities_refused += 1
+            self.stats.limit_reached = f"limit reached: {why}; refused {msg.topic[:80]!r}"
+            return
         self.stats.discovery_errors += 1
-        self.stats.last_error = f"discovery backlog full: dropped {msg.topic[:120]}"
+        self.stats.last_error = f"{why}: dropped {msg.topic[:120]}"
 
     def _keys_of(self, discovery_topic: str) -> tuple[str, ...]:
         keys = self._by_discovery.get(discovery_topic, ())
         return (keys,) if isinstance(keys, str) else keys
 
     def _discover(self, msg: Incoming) -> None:
-        raw_topic = msg.topic  # (paho decodes the topic on each access: one string per entity)
+        raw_topic = msg.topic  # one string: the intake's, the config's and the tables' here
         topic = self.layout.parse_discovery(raw_topic)
         if topic is None:
             return
