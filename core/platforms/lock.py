@@ -21,6 +21,7 @@ from typing import Any
 
 from spark.core.discovery.models import DiscoveredEntity, OptStr, Str
 from spark.core.errors import PayloadError, ServiceError
+from spark.core.platforms._families import spec_of
 from spark.core.platforms.base import Control, Entity, Order, Platform, Words
 
 # config key -> (HA's default payload, our state)
@@ -67,9 +68,7 @@ class LockSchema(DiscoveredEntity):
 
 
 def _schema(entity: Entity) -> LockSchema:
-    spec = entity.spec
-    assert isinstance(spec, LockSchema), f"{entity.entity_id} was not parsed as a lock"
-    return spec
+    return spec_of(entity, LockSchema)
 
 
 class Lock(Platform):

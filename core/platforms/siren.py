@@ -26,6 +26,7 @@ from pydantic import Field
 
 from spark.core.discovery.models import OptStr
 from spark.core.errors import ServiceError
+from spark.core.platforms._families import spec_of
 from spark.core.platforms.base import IGNORE, Entity, OnOff, OnOffSchema, Order, Publish
 
 PARAMS = ("tone", "volume_level", "duration")
@@ -41,9 +42,7 @@ class SirenSchema(OnOffSchema):
 
 
 def _schema(entity: Entity) -> SirenSchema:
-    spec = entity.spec
-    assert isinstance(spec, SirenSchema), f"{entity.entity_id} was not parsed as a siren"
-    return spec
+    return spec_of(entity, SirenSchema)
 
 
 def _supported(spec: SirenSchema) -> set[str]:
