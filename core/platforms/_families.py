@@ -6,7 +6,7 @@
   :class:`PartsSchema` (HA's per-attribute optimism), a mode attribute from its topic
   (:func:`take_mode`), the attributes an optimistic call takes at once (:func:`assumed`), a
   call's messages as one order (:func:`parts_order`), and the switchable ones' on / off state
-  (:func:`on_off_state`); a sub-topic read through its template or ``value_template``
+  (:class:`OnOffParts`); a sub-topic read through its template or ``value_template``
   (:func:`render_topic`).
 - Temperatures (climate, water heater): :class:`TemperatureSchema`, HA's ``precision`` and
   ``temperature_unit`` rules and the precision shown.
@@ -24,7 +24,7 @@ from pydantic import AfterValidator
 from spark.core.discovery.models import DiscoveredEntity, OptStr
 from spark.core.errors import PayloadError, ServiceError
 from spark.core.platforms._values import PRECISIONS
-from spark.core.platforms.base import IGNORE, Entity, Order, Publish
+from spark.core.platforms.base import IGNORE, Entity, Order, Platform, Publish
 
 S = TypeVar("S", bound=DiscoveredEntity)
 Part = tuple[Publish, bool, dict[str, Any]]  # a message, optimistic?, the attributes it sets
@@ -78,6 +78,14 @@ def on_off_state(spec: DiscoveredEntity, value: str) -> Any:
     if value == "None":
         return None
     return IGNORE
+
+
+class OnOffParts(Platform):
+    """A switchable platform with a state topic per attribute (fan, humidifier): its on / off
+    state comes through ``state_value_template``."""
+
+    def state(self, entity: Entity, payload: bytes) -> Any:
+        return on_off_state(entity.spec, render_part(entity, "state_value_template", payload))
 
 
 def take_mode(attrs: dict[str, Any], attribute: str, value: str, reset: str,

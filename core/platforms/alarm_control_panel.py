@@ -94,6 +94,7 @@ class AlarmControlPanel(Platform):
     state_attributes = True
     control = Control("alarm", service="alarm_disarm", field="code")
     # Listed (voice may say its state) but never armed or disarmed by voice: no setter words.
+    confirm_calls = True  # the agent asks first
     words = Words(listed=True)
 
     def state(self, entity: Entity, payload: bytes) -> Any:

@@ -143,6 +143,7 @@ class Cover(Platform):
     ))
     # HA's HassTurnOn / HassTurnOff for covers are "open" / "close" (never "stop": it is not
     # "close"); HassSetPosition "set the blind to forty percent"; opening always asked back.
+    confirm_calls = True  # the agent asks first
     words = Words(listed=True, setter="number", on_verbs=("open", "raise", "lift"),
                   off_verbs=("close", "shut", "lower"), on_service="open_cover",
                   off_service="close_cover",

@@ -28,11 +28,11 @@ from pydantic import Field, model_validator
 from spark.core.discovery.models import PubTopic, Str, StrList, SubTopic
 from spark.core.errors import PayloadError
 from spark.core.platforms._families import (
+    OnOffParts,
     Part,
     PartsSchema,
     assumed,
     needs,
-    on_off_state,
     render_part,
     spec_of,
     take_mode,
@@ -51,7 +51,6 @@ from spark.core.platforms.base import (
     Entity,
     Level,
     Order,
-    Platform,
     Publish,
     Words,
 )
@@ -113,7 +112,7 @@ def _schema(entity: Entity) -> FanSchema:
     return spec_of(entity, FanSchema)
 
 
-class Fan(Platform):
+class Fan(OnOffParts):
     name = "fan"
     Schema = FanSchema
     services = ("turn_on", "turn_off", "toggle", "set_percentage", "set_preset_mode",
@@ -129,7 +128,8 @@ class Fan(Platform):
     ))
     # "the kitchen fan"; HA's HassFanSetSpeed "set the fan speed to fifty percent"
     words = Words(listed=True, switchable=True, area_noun=True, setter="number",
-                  level=Level("set_percentage", "percentage", noun="speed"))
+                  level=Level("set_percentage", "percentage", noun="speed"),
+                  ha_domains=("sensor",))
 
     # ---- state -----------------------------------------------------------------------------
     def initial(self, entity: Entity) -> str | None:
@@ -147,9 +147,6 @@ class Fan(Platform):
         if spec.direction_command_topic:
             attrs.setdefault("direction", None)
         return None
-
-    def state(self, entity: Entity, payload: bytes) -> Any:
-        return on_off_state(entity.spec, render_part(entity, "state_value_template", payload))
 
     def topic_state(self, entity: Entity, key: str, payload: bytes) -> Any:
         spec = _schema(entity)

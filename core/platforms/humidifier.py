@@ -23,9 +23,9 @@ from pydantic import Field, model_validator
 from spark.core.discovery.models import PubTopic, Str, StrList, SubTopic
 from spark.core.errors import PayloadError
 from spark.core.platforms._families import (
+    OnOffParts,
     PartsSchema,
     needs,
-    on_off_state,
     render_part,
     spec_of,
     take_mode,
@@ -37,7 +37,6 @@ from spark.core.platforms.base import (
     Entity,
     Level,
     Order,
-    Platform,
     Publish,
     Words,
 )
@@ -80,7 +79,7 @@ def _schema(entity: Entity) -> HumidifierSchema:
     return spec_of(entity, HumidifierSchema)
 
 
-class Humidifier(Platform):
+class Humidifier(OnOffParts):
     name = "humidifier"
     Schema = HumidifierSchema
     services = ("turn_on", "turn_off", "toggle", "set_humidity", "set_mode")
@@ -97,7 +96,7 @@ class Humidifier(Platform):
     ))
     words = Words(listed=True, switchable=True, setter="number", level=Level(
         "set_humidity", "humidity", min_attr="min_humidity", max_attr="max_humidity",
-        noun="humidity"))
+        noun="humidity"), ha_domains=("switch",))
 
     def initial(self, entity: Entity) -> str | None:
         spec = _schema(entity)
@@ -108,9 +107,6 @@ class Humidifier(Platform):
             attrs["available_modes"] = list(spec.modes)
             attrs.setdefault("mode", None)
         return None
-
-    def state(self, entity: Entity, payload: bytes) -> Any:
-        return on_off_state(entity.spec, render_part(entity, "state_value_template", payload))
 
     def topic_state(self, entity: Entity, key: str, payload: bytes) -> Any:
         spec = _schema(entity)

@@ -78,7 +78,8 @@ class Light(Platform):
     control = Control("light")
     # HA's HassLightSet: "set the lamp brightness to fifty percent" (brightness_pct)
     words = Words(listed=True, switchable=True, area_noun=True, setter="number",
-                  level=Level("turn_on", "brightness_pct", min=1.0, noun="brightness"))
+                  level=Level("turn_on", "brightness_pct", min=1.0, noun="brightness"),
+                  ha_domains=("sensor",))
 
     def __init__(self) -> None:
         # Equal LightInfos are one object (4,096 bulbs of one model share theirs): bounded.

@@ -77,6 +77,7 @@ class Lock(Platform):
     services = tuple(COMMANDS)
     control = Control("toggle", on="lock", off="unlock", on_state="locked")
     # HA's "lock the front door" / "unlock the front door": always asked back (a "yes" acts)
+    confirm_calls = True  # the agent asks first
     words = Words(listed=True, on_verbs=("lock",), off_verbs=("unlock",), on_service="lock",
                   off_service="unlock", confirm=True)
 

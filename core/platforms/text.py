@@ -65,7 +65,7 @@ class Text(Platform):
     Schema = TextSchema
     services = ("set_value",)
     control = Control("text", service="set_value", field="value")
-    words = Words(listed=True)
+    words = Words(ha_domains=("sensor",), listed=True)
 
     def parse(self, entity: Entity, value: str) -> Any:
         why = check_text(_schema(entity), value)

@@ -95,7 +95,7 @@ class WaterHeater(Platform):
     ))
     words = Words(listed=True, setter="number", level=Level(  # no toggle: not switchable
         "set_temperature", "temperature", unit="°C", min=43.3, max=60.0, step=0.5,
-        min_attr="min_temp", max_attr="max_temp", noun="temperature"))
+        min_attr="min_temp", max_attr="max_temp", noun="temperature"), ha_domains=("switch",))
 
     def initial(self, entity: Entity) -> str | None:
         spec = _schema(entity)
