@@ -160,23 +160,23 @@ class WyomingLink:
     async def run(self) -> None:
         """The supervisor loop: connect, wait until the connection breaks, back off, again."""
         backoff = Backoff(0.5, self.cfg.backoff_max_s)
-        while True:
-            try:
-                self.state = LinkState.CONNECTING
-                await self._connect()
-                self.state = LinkState.UP
-                backoff.reset()
-                self._up.set()
-                await self._broken.wait()
-            except asyncio.CancelledError:
-                await self._close(LinkState.CLOSED)
-                raise
-            except (OSError, TimeoutError, WyomingError) as exc:
-                self.failures += 1
-                log.warning("%s: %s; again in %.1f s", self.name, exc or type(exc).__name__,
-                            backoff.delay)
-            await self._close(LinkState.BACKOFF)
-            await backoff.wait()
+        try:
+            while True:
+                try:
+                    self.state = LinkState.CONNECTING
+                    await self._connect()
+                    self.state = LinkState.UP
+                    backoff.reset()
+                    self._up.set()
+                    await self._broken.wait()
+                except (OSError, TimeoutError, WyomingError) as exc:
+                    self.failures += 1
+                    log.warning("%s: %s; again in %.1f s", self.name,
+                                exc or type(exc).__name__, backoff.delay)
+                await self._close(LinkState.BACKOFF)
+                await backoff.wait()
+        finally:  # stopped (cancelled), also while it waits out a backoff
+            await self._close(LinkState.CLOSED)
 
     async def _connect(self) -> None:
         async with asyncio.timeout(self.cfg.connect_timeout_s):
