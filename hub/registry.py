@@ -121,7 +121,8 @@ class Registry:
         self._publisher: dict[str, str] = {}  # key -> publisher_of(spec)
         self._per_publisher: Counter[str] = Counter()
         self._at_limit: set[str] = set()  # publishers (and "*" for the total) logged at limit
-        self._intake = DiscoveryIntake(self._discover, self._intake_dropped)
+        self._intake = DiscoveryIntake(self._discover, self._intake_dropped,
+                                       self.limits.max_discovery_bytes)
         # Last payload per routed topic: an entity that joins a topic others already follow
         # gets its current value at once (retained or not), as a fresh subscription would.
         self._last: dict[str, bytes] = {}
@@ -151,9 +152,18 @@ class Registry:
         """Discovery messages waiting for a later pass of the event loop."""
         return len(self._intake)
 
-    def _intake_dropped(self, msg: Message) -> None:
+    @property
+    def discovery_bytes(self) -> int:
+        """Bytes of the discovery configs held (``RegistryLimits.max_discovery_bytes``)."""
+        return self._intake.held
+
+    def _intake_dropped(self, msg: Message, why: str, limit: bool) -> None:
+        if limit:  # hub.max_discovery_bytes: refused, as the entity limits refuse
+            self.stats.entities_refused += 1
+            self.stats.limit_reached = f"limit reached: {why}; refused {msg.topic[:80]!r}"
+            return
         self.stats.discovery_errors += 1
-        self.stats.last_error = f"discovery backlog full: dropped {msg.topic[:120]}"
+        self.stats.last_error = f"{why}: dropped {msg.topic[:120]}"
 
     def _discover(self, msg: Message) -> None:
         topic = self.layout.parse_discovery(msg.topic)

@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 DISCOVERY_SLICE = 0.020  # seconds of discovery work per pass of the event loop
 TRIM_AFTER = 2_000  # a backlog of this many configs, once drained, ends with release_memory()
 MAX_BACKLOG = 200_000  # discovery messages waiting for a later pass (then: dropped, logged)
+MAX_DISCOVERY_BYTES = 64 * 2**20  # of the configs held (topic + payload, the latest per topic)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,7 @@ class RegistryLimits:
 
     max_entities: int = 20_000
     max_entities_per_publisher: int = 2_000
+    max_discovery_bytes: int = MAX_DISCOVERY_BYTES
 
 
 class RegistryFull(SparkError):
@@ -67,12 +69,24 @@ class DiscoveryIntake:
     """Runs ``handle`` on discovery messages, at most ``DISCOVERY_SLICE`` of them per pass of the
     event loop: the rest wait in order for the next passes (a flood of configs must not stall
     the loop: /health, RPC, the panel). Without a running loop (a script, a unit test) each
-    message is handled at once."""
+    message is handled at once.
+
+    It also bounds the bytes discovery may make the hub hold: the latest config of every
+    discovery topic (topic + payload) counts against ``max_bytes`` until an empty payload
+    removes it, and so do the messages waiting in the backlog. A config that would pass the
+    limit is refused (``dropped(msg, why, True)``; one log line until a config is removed): the
+    entity count alone let 1,000 configs of 175 KB take 411 MB."""
 
     def __init__(self, handle: Callable[[Message], None],
-                 dropped: Callable[[Message], None]) -> None:
+                 dropped: Callable[[Message, str, bool], None],
+                 max_bytes: int = MAX_DISCOVERY_BYTES) -> None:
         self._handle = handle
         self._dropped = dropped
+        self.max_bytes = max_bytes
+        self.held = 0  # bytes of the configs held (the latest per discovery topic)
+        self._held: dict[str, int] = {}  # discovery topic -> bytes of its latest config
+        self._queued = 0  # bytes of the messages in the backlog
+        self._over = False  # the byte limit is logged once until a config is removed
         self._backlog: deque[Message] = deque()
         self._used = 0.0
         self._reset_pending = False
@@ -84,6 +98,10 @@ class DiscoveryIntake:
         return len(self._backlog)
 
     def take(self, msg: Message) -> None:
+        refused = self._hold(msg)
+        if refused is not None:
+            self._dropped(msg, refused, True)
+            return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -92,18 +110,44 @@ class DiscoveryIntake:
         if not self._backlog and self._used < DISCOVERY_SLICE:
             self._timed(loop, msg)
             return
-        if len(self._backlog) >= MAX_BACKLOG:
+        size = len(msg.topic) + len(msg.payload)
+        if len(self._backlog) >= MAX_BACKLOG or self._queued + size > self.max_bytes:
             self._drops += 1
             if self._drops % 10_000 == 1:  # a line per 10,000, not a flood
-                log.error("discovery backlog full (%d messages): dropped %s (%d so far)",
-                          MAX_BACKLOG, msg.topic[:120], self._drops)
-            self._dropped(msg)
+                log.error("discovery backlog full (%d messages, %d bytes): dropped %s "
+                          "(%d so far)", len(self._backlog), self._queued, msg.topic[:120],
+                          self._drops)
+            self._dropped(msg, "discovery backlog full", False)
             return
+        self._queued += size
         self._backlog.append(msg)
         self._burst += 1
         if not self._draining:
             self._draining = True
             loop.call_soon(self._drain)
+
+    def _hold(self, msg: Message) -> str | None:
+        """Count ``msg``'s config as held (an empty payload lets its topic's go); why not when
+        it would pass ``max_bytes``."""
+        old = self._held.get(msg.topic, 0)
+        if not msg.payload:
+            if old:
+                del self._held[msg.topic]
+                self.held -= old
+                self._over = False
+            return None
+        size = len(msg.topic) + len(msg.payload)
+        if self.held - old + size <= self.max_bytes:
+            self._held[msg.topic] = size
+            self.held += size - old
+            return None
+        why = (f"discovery configs hold {self.held:,} bytes (hub.max_discovery_bytes = "
+               f"{self.max_bytes:,})")
+        if not self._over:
+            self._over = True
+            log.warning("registry limit reached: %s; refused %.120s (%d bytes) and the "
+                        "configs after it until one is removed", why, msg.topic, size)
+        return why
 
     def _timed(self, loop: asyncio.AbstractEventLoop, msg: Message) -> None:
         if not self._reset_pending:  # the slice is this pass's: renewed at the next one
@@ -123,7 +167,9 @@ class DiscoveryIntake:
         loop = asyncio.get_running_loop()
         self._renew()
         while self._backlog and self._used < DISCOVERY_SLICE:
-            self._timed(loop, self._backlog.popleft())
+            msg = self._backlog.popleft()
+            self._queued -= len(msg.topic) + len(msg.payload)
+            self._timed(loop, msg)
         if self._backlog:
             loop.call_soon(self._drain)
         else:
