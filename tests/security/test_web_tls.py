@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from broker_fixture import free_port
-from e2e.harness import ADMIN_PASSWORD, Lab, write_config
+from e2e.harness import ADMIN_PASSWORD, Lab, wait_until, write_config
 
 
 def self_signed(folder: Path) -> tuple[Path, Path]:
