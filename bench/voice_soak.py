@@ -68,6 +68,15 @@ def slope_mb_per_hour(samples: list[dict[str, Any]], key: str) -> float | None:
     return round(float(np.polyfit(x, y, 1)[0]) * 60, 2)
 
 
+def load1() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+def append_line(path: Path, line: str) -> None:
+    with path.open("a") as f:
+        f.write(line + "\n")
+
+
 def minute(rng: np.random.Generator, tv: list[np.ndarray], commands: list[np.ndarray]
            ) -> np.ndarray:
     """60 s of TV talk with a command over it (10 dB) every 20 s."""
@@ -121,7 +130,7 @@ async def run(minutes: int, voice_config: dict[str, Any] | None, wake: str,
             marks: list[str] = voice.marks  # type: ignore[attr-defined]
             samples: list[dict[str, Any]] = []
             t0 = time.perf_counter()
-            log_path.write_text("")
+            log_path.unlink(missing_ok=True)  # noqa: ASYNC240 - a local file, once
             for m in range(minutes):
                 path = inbox / f"{m:04d}.wav"
                 write_wav(path.with_suffix(".tmp"), minute(rng, tv, commands))
@@ -136,11 +145,10 @@ async def run(minutes: int, voice_config: dict[str, Any] | None, wake: str,
                                 "wakes": sum(e.type == "wake" for e in events),
                                 "handled": sum(e.type == "handled" for e in events),
                                 "errors": sum(e.type == "error" for e in events),
-                                "load1": float(Path("/proc/loadavg").read_text().split()[0])})
+                                "load1": load1()})
                 line = json.dumps(samples[-1])
                 print(line, flush=True)
-                with log_path.open("a") as f:
-                    f.write(line + "\n")
+                append_line(log_path, line)
             kinds = [e.type for e in events]
             first, last = samples[0], samples[-1]
             return {
