@@ -63,6 +63,8 @@ BENCHES: dict[str, tuple[Callable[[list[str]], Any], str]] = {
     "voice-soak": (_module("voice_soak"), "an hour of TV-noise audio through the recognisers' "
                    "worker: crashes, RSS (issue 18)"),
     "vision": (_module("vision_cpu"), "CPU detector frames/s at 640x480, RSS (issue 6)"),
+    "vision_accuracy": (_module("vision_accuracy"), "CPU people detectors on a held-out "
+                        "image set: precision, recall, counts, frames/s per core (issue 13)"),
     "ui": (_module("ui_latency"), "panel: MQTT change -> browser latency, first load (issue 7)"),
     "discovery": (_module("discovery_scale"), "registry at scale: 20,480 configs / 4,096 "
                   "devices at start and live, seconds and RSS (issue 17)"),

@@ -20,6 +20,7 @@ core delivers, whatever else runs on the machine.
     python -m bench.vision_accuracy                # the held-out figures, built-in detector
     python -m bench.vision_accuracy --split dev    # for tuning
     python -m bench.vision_accuracy --json out.json
+    python -m bench vision_accuracy --detector builtin-before --detector builtin   # before/after
 """
 
 from __future__ import annotations
@@ -174,8 +175,33 @@ def mediapipe_detector(threshold: float, **_builtin: Any) -> Callable[[np.ndarra
     return detect
 
 
+# The built-in detector as issue 13 found it: the parent of b955068, the first vision fix
+# (face boxes merged before clipping, bodies and faces merged together).
+BEFORE = "e4c6e11"
+
+
+def builtin_before_detector(threshold: float, **_builtin: Any) -> Callable[[np.ndarray], int]:
+    """``nodes/vision/detectors/builtin.py`` at ``BEFORE``, read from git, with its defaults
+    (the "before" figures; its imports renamed to the installed ``spark.nodes``)."""
+    import subprocess
+    import sys
+    import types
+    from pathlib import Path
+
+    source = subprocess.run(["git", "show", f"{BEFORE}:nodes/vision/detectors/builtin.py"],
+                            capture_output=True, text=True, check=True,
+                            cwd=Path(__file__).resolve().parents[1]).stdout
+    module = types.ModuleType(f"builtin_{BEFORE}")
+    sys.modules[module.__name__] = module  # its dataclasses look their module up
+    exec(compile(source.replace("from nodes.vision.", "from spark.nodes.vision."),
+                 f"builtin.py@{BEFORE}", "exec"), module.__dict__)
+    people = module.PeopleDetector(module.BuiltinParams())
+    return lambda image: len(people.detect(image, threshold))
+
+
 DETECTORS: dict[str, Callable[..., Callable[[np.ndarray], int]]] = {
-    "builtin": builtin_detector, "mediapipe-face": mediapipe_detector}
+    "builtin": builtin_detector, "builtin-before": builtin_before_detector,
+    "mediapipe-face": mediapipe_detector}
 
 
 def main(argv: list[str] | None = None) -> int:

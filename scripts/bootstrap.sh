@@ -44,11 +44,11 @@ PY=${PYTHON:-python3}
 "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
   echo "Python >= 3.11 is required (found $("$PY" --version 2>&1))" >&2; exit 1; }
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-# pip runs only when pyproject.toml, the Python or the extras changed since the last install
+# pip runs only when pyproject.toml, setup.py, the Python or the extras changed since the last install
 # (the project is installed editable: code changes need no reinstall). The stamp holds one line
 # per extras set installed against this pyproject.toml.
 stamp=.venv/.prime-spark-installed
-key="$( { cat pyproject.toml; .venv/bin/python -VV; } | sha256sum | cut -c1-32) ${extras:-none}"
+key="$( { cat pyproject.toml setup.py; .venv/bin/python -VV; } | sha256sum | cut -c1-32) ${extras:-none}"
 if [ -x .venv/bin/spark ] && [ -f "$stamp" ] && grep -qxF "$key" "$stamp"; then
   exit 0
 fi

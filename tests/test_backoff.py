@@ -38,16 +38,26 @@ async def test_a_probe_that_saw_the_link_down_then_up_ends_the_wait() -> None:
 
 
 async def test_a_link_that_probes_up_but_fails_waits_out_its_delay() -> None:
+    """Probes that find the link up (never down: the failure is not the link's) do not end the
+    wait. Counted, not timed: the third probe sets ``until``, so a wait that an up probe had
+    ended would show one call. (It was ``calls >= 1`` after a 50 ms delay probed every 10 ms:
+    under load the first 10 ms sleep overshot the whole delay and nothing was probed.)"""
     calls = 0
+    third = asyncio.Event()
 
     async def probe() -> bool:
         nonlocal calls
         calls += 1
-        return True  # never seen down: the failure is not the link's
+        if calls == 3:
+            third.set()
+        return True
 
-    backoff = Backoff(0.05, 0.05, jitter=0.0, probe_every=0.01)
-    assert await backoff.wait(probe) is False
-    assert calls >= 1
+    backoff = Backoff(60.0, 60.0, jitter=0.0, probe_every=0.01)
+    async with asyncio.timeout(30):
+        assert await backoff.wait(probe, until=third) is True  # ended by until, not a probe
+    assert calls == 3
+    short = Backoff(0.05, 0.05, jitter=0.0, probe_every=0.01)
+    assert await short.wait(probe) is False  # the delay ran out, whatever was probed
 
 
 async def test_a_failing_or_silent_probe() -> None:

@@ -16,13 +16,14 @@ session with "extension "timescaledb" must be preloaded" when the library is not
 from __future__ import annotations
 
 import logging
+import re
 
 import psycopg
 import pytest
 
 from spark.bridges.sinks.base import SinkError
 from spark.bridges.sinks.timescale.config import TimescaleSinkConfig
-from spark.bridges.sinks.timescale.migrate import CREATE_LEDGER
+from spark.bridges.sinks.timescale.migrate import CREATE_LEDGER, MIGRATIONS
 from spark.bridges.sinks.timescale.sink import TimescaleSink
 from spark.core.messages.records import MetricRecord
 
@@ -123,8 +124,30 @@ STEPS = [
     "CREATE INDEX IF NOT EXISTS analytics_events_%",  # step 1, last statements
     "CREATE INDEX IF NOT EXISTS device_metrics_time_brin%",  # step 2, first statement
     "CREATE OR REPLACE FUNCTION spark_purge%",  # step 2, last statement
+    "ALTER TABLE ai_inference_results ADD COLUMN IF NOT EXISTS tier %",  # step 4, first
+    "ALTER TABLE ai_inference_results ADD COLUMN IF NOT EXISTS ttft_ms %",  # step 4, last
     "CREATE TEMP TABLE IF NOT EXISTS stage_%",  # the session's staging tables
 ]
+
+
+def _like(pattern: str) -> re.Pattern[str]:
+    """SQL LIKE as a regular expression (% any text, _ one character)."""
+    return re.compile("".join(".*" if c == "%" else "." if c == "_" else re.escape(c)
+                              for c in pattern), re.DOTALL)
+
+
+def test_every_migration_step_on_plain_postgresql_has_kill_points() -> None:
+    """The first and last statement of every step that runs without TimescaleDB are in STEPS
+    (a new migration gets its kill points, or this fails)."""
+    config = cfg("postgresql://127.0.0.1/unused")
+    patterns = [_like(p) for p in STEPS]
+    for step in MIGRATIONS:
+        if step.flavour == "timescale":  # needs the extension; see the preload tests below
+            continue
+        statements = step.statements(config, None)
+        for stmt in (statements[0], statements[-1]):
+            assert any(p.fullmatch(stmt.strip()) for p in patterns), \
+                f"migration {step.version} {step.name}: no kill point for {stmt[:80]!r}"
 
 
 @pytest.mark.parametrize("step", STEPS)

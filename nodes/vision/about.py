@@ -15,11 +15,13 @@ and detector_problem entities say which one runs and why):
          without one (the default and the usual fallback): the built-in people detector,
          OpenCV's HOG pedestrian detector plus a Haar frontal-face cascade. No download.
 
-What the built-in CPU fallback can see: people only (label "person"): whole standing people
-about a quarter of the frame's height or taller, and faces turned to the camera close up (a
-face box is widened to a person box). What it cannot see: any other label (cars, cats, ...),
-people sitting, lying, small in the distance or mostly hidden, and close people facing away.
-Its scores are classifier margins, not probabilities. For more, use hailo or an ONNX model.
+What the built-in CPU fallback can see: people only (label "person"): faces turned to the
+camera from about 60 px tall in a 640x480 frame (a face box is widened to a person box), and
+whole upright people that fit in the frame with a margin (HOG; unreliable: a test with
+pedestrians 120-480 px tall found none). What it cannot see: any other label (cars, cats,
+...), people sitting, lying, small in the distance or mostly hidden, and people in profile or
+facing away. Faces on coins, posters and screens can fool it. Its scores are classifier
+margins, not probabilities. For more, use hailo or an ONNX model.
 
 Sources (cameras: [{id: ..., source: {type: ...}, fps: ..., zones: [...]}]):
   files      an image or a folder of images; the default camera "demo" loops over the bundled
