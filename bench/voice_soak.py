@@ -183,11 +183,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--wake", choices=sorted(WAKE_PHRASE), default="default",
                         help="the node's default wake word (okay nabu) or pocketsphinx "
                         "(hey spark)")
+    parser.add_argument("--out", help="result file name in bench/results/ (the samples go to "
+                        "the same name with .jsonl)")
     args = parser.parse_args(argv)
     minutes = args.minutes or (5 if args.quick else 60)
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / ("voice-soak-quick.json" if args.quick else "voice-soak.json")
-    if args.wake != "default":
+    if args.out:
+        out = RESULTS / args.out
+    elif args.wake != "default":
         out = out.with_name(out.stem + f"-{args.wake}.json")
     report = asyncio.run(run(minutes, args.voice_config, args.wake, out.with_suffix(".jsonl")))
     report["voice_config"] = args.voice_config or {}
