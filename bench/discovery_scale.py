@@ -10,12 +10,11 @@ RSS on this machine, both ways:
 - **live**: the hub runs with an empty registry; timed from the first config published to the
   20,480th entity registered.
 
-The devices are Zigbee2MQTT-shaped (what most of these would be in a home lab): a bridge with
-``availability`` list (bridge state + device availability, ``availability_mode: all``), five
-components per device (a JSON-schema light, a battery sensor, a linkquality diagnostic sensor, an
-occupancy binary_sensor and a power-on-behaviour select), ``value_template`` on each, ``origin``,
-``device`` with identifiers and model. The hub's recorder is off (it measures the registry, not
-SQLite); the hub's entity limits are raised to fit.
+The corpus (``bench/discovery_corpus.py``) is real publishers' wire shapes: ``mixed``
+(Zigbee2MQTT, Tasmota, ESPHome and OpenMQTTGateway per-entity configs, device triggers included)
+and the held-out ``device`` (device-based discovery only), five configs per device on average,
+with every device's availability and one retained value per state topic. The hub's recorder is
+off (it measures the registry, not SQLite); the hub's entity limits are raised to fit.
 """
 
 from __future__ import annotations
@@ -31,66 +30,15 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-import orjson
 import psutil
 
 from bench.common import RESULTS, BenchError, Broker, bench_config, publish, throwaway_broker
+from bench.discovery_corpus import SHAPES, corpus, sizes
 
-PUBLISHER = "z2m"
+PUBLISHER = "bench"  # the broker account publishing the corpus
 GOAL_S, GOAL_MB = 10.0, 150.0
-COMPONENTS = 5
-
-
-def device_messages(devices: int, with_state: bool = True) -> list[tuple[str, bytes, bool]]:
-    """Retained Zigbee2MQTT-style discovery (``COMPONENTS`` per device) and one state each."""
-    out: list[tuple[str, bytes, bool]] = [(f"{PUBLISHER}/bridge/state", b'{"state":"online"}',
-                                           True)]
-    origin = {"name": "Zigbee2MQTT", "sw": "2.1.3", "url": "https://www.zigbee2mqtt.io"}
-    for i in range(devices):
-        ieee = f"0x00158d0{i:09x}"
-        name = f"room{i % 64}_sensor{i}"
-        base = f"{PUBLISHER}/{name}"
-        device = {"identifiers": [f"zigbee2mqtt_{ieee}"], "name": name, "model": "RTCGQ11LM",
-                  "manufacturer": "Aqara", "sw_version": "3000-0001", "via_device":
-                  "zigbee2mqtt_bridge_0x00124b0029113e8f"}
-        avail = {"availability": [{"topic": f"{PUBLISHER}/bridge/state",
-                                   "value_template": "{{ value_json.state }}"},
-                                  {"topic": f"{base}/availability"}],
-                 "availability_mode": "all"}
-        common = {"device": device, "origin": origin, "state_topic": base, **avail}
-        configs = {
-            ("light", "light"): {"schema": "json", "command_topic": f"{base}/set",
-                                 "brightness": True, "brightness_scale": 254,
-                                 "supported_color_modes": ["color_temp", "xy"]},
-            ("sensor", "battery"): {"device_class": "battery", "unit_of_measurement": "%",
-                                    "state_class": "measurement", "entity_category": "diagnostic",
-                                    "value_template": "{{ value_json.battery }}"},
-            ("sensor", "linkquality"): {"unit_of_measurement": "lqi", "state_class":
-                                        "measurement", "entity_category": "diagnostic",
-                                        "enabled_by_default": False,
-                                        "value_template": "{{ value_json.linkquality }}"},
-            ("binary_sensor", "occupancy"): {"device_class": "occupancy", "payload_on": True,
-                                             "payload_off": False,
-                                             "value_template": "{{ value_json.occupancy }}"},
-            ("select", "power_on_behavior"): {"command_topic": f"{base}/set/power_on_behavior",
-                                              "options": ["off", "on", "toggle", "previous"],
-                                              "entity_category": "config",
-                                              "value_template":
-                                              "{{ value_json.power_on_behavior }}"},
-        }
-        for (platform, key), extra in configs.items():
-            payload = {**common, "name": key.replace("_", " ").title(),
-                       "unique_id": f"{ieee}_{key}_{PUBLISHER}",
-                       "object_id": f"{name}_{key}", **extra}
-            out.append((f"homeassistant/{platform}/{ieee}/{key}/config",
-                        orjson.dumps(payload), True))
-        out.append((f"{base}/availability", b"online", True))
-        if with_state:
-            out.append((base, orjson.dumps({"battery": 90 + i % 10, "linkquality": 100 + i % 150,
-                                            "occupancy": i % 2 == 0, "state": "ON",
-                                            "brightness": i % 255,
-                                            "power_on_behavior": "previous"}), True))
-    return out
+COMPONENTS = 5  # configs per device, on average, in every corpus shape
+OURS = "Prime Spark"  # the hub's own entities' origin (not counted)
 
 
 # ---- the hub, in its own process -----------------------------------------------------------------
@@ -112,12 +60,15 @@ async def _hub(conn: Connection, data_dir: str, port: int, password: str, want: 
     ready = asyncio.Event()
     full = asyncio.Event()
     first: list[float] = []
-    ours = [0]  # entities of the bench's publisher (the hub's own are not counted)
-    suffix = f"_{PUBLISHER}"
+    ours = [0]  # the bench's entities and device triggers (the hub's own are not counted)
 
     def on_added(event: Any) -> None:
-        record = hub.registry.get(event.entity_id) if hub.registry is not None else None
-        if record is None or not (record.spec.unique_id or "").endswith(suffix):
+        registry = hub.registry
+        if registry is None:
+            return
+        record = registry.get(event.entity_id) or registry.triggers.get(event.entity_id)
+        if record is None or (record.spec.origin is not None
+                              and record.spec.origin.name == OURS):
             return
         if not first:
             first.append(time.perf_counter())
@@ -128,7 +79,8 @@ async def _hub(conn: Connection, data_dir: str, port: int, password: str, want: 
     hub.bus.listen(on_added, (EntityAdded,))
     task = asyncio.create_task(hub.run(ready))
     await ready.wait()
-    conn.send(("ready", time.perf_counter() - t0))
+    conn.send(("ready", (time.perf_counter() - t0,
+                         psutil.Process().memory_info().rss / 2**20)))
     try:
         async with asyncio.timeout(300):
             await full.wait()
@@ -144,6 +96,7 @@ async def _hub(conn: Connection, data_dir: str, port: int, password: str, want: 
                             "first_entity_at": first[0],
                             "entities": ours[0],
                             "devices": len(hub.registry.devices),
+                            "triggers": len(hub.registry.triggers),
                             "rss_mb": psutil.Process().memory_info().rss / 2**20}))
     except TimeoutError:
         conn.send(("timeout", ours[0]))
@@ -175,7 +128,7 @@ def run_phase(broker: Broker, messages: list[tuple[str, bytes, bool]], want: int
         kind, res = parent.recv()
         if kind != "full":
             raise BenchError(f"the hub registered only {res} of {want} entities")
-        res["hub_ready_s"] = started
+        res["hub_ready_s"], res["rss_ready_mb"] = started
         if live:  # from the first config published (perf_counter is system-wide on Linux)
             res["elapsed_s"] = res["first_entity_at"] - t_pub + res["since_first_entity_s"]
         else:
@@ -192,34 +145,50 @@ def clear(broker: Broker, messages: list[tuple[str, bytes, bool]]) -> None:
     publish(broker.port, broker.login(PUBLISHER), [(t, b"", True) for t, _, r in messages if r])
 
 
+def run_shape(shape: str, devices: int) -> dict[str, Any]:
+    """Both phases for one corpus shape, on a broker of its own."""
+    messages, want = corpus(shape, devices)
+    out: dict[str, Any] = {"shape": shape, "devices": devices, "configs": want,
+                           **sizes(messages), "load_avg_before": os.getloadavg()[0]}
+    user = {"username": PUBLISHER, "readwrite": ["#"]}
+    with throwaway_broker([], recorder=False, users=[user]) as broker:
+        out["start"] = run_phase(broker, messages, want, live=False)
+        clear(broker, messages)
+        out["live"] = run_phase(broker, messages, want, live=True)
+    out["load_avg_after"] = os.getloadavg()[0]
+    return out
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench discovery", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--devices", type=int, default=4096, help="devices (5 configs each)")
     p.add_argument("--quick", action="store_true", help="512 devices")
+    p.add_argument("--shape", choices=[*SHAPES, "all"], default="all",
+                   help="corpus shape (bench/discovery_corpus.py); 'device' is the held-out one")
     return p
 
 
 def main(argv: list[str]) -> dict[str, Any]:
     args = parser().parse_args(argv)
     devices = 512 if args.quick else args.devices
-    want = devices * COMPONENTS
-    user = {"username": PUBLISHER, "readwrite": [f"{PUBLISHER}/#"], "write": ["homeassistant/#"]}
-    messages = device_messages(devices)
-    out: dict[str, Any] = {"devices": devices, "configs": want, "cpus": os.cpu_count(),
-                           "load_avg": os.getloadavg()[0]}
-    with throwaway_broker([], recorder=False, users=[user]) as broker:
-        out["start"] = run_phase(broker, messages, want, live=False)
-        clear(broker, messages)
-        out["live"] = run_phase(broker, messages, want, live=True)
-    for phase in ("start", "live"):
-        r = out[phase]
-        ok = r["elapsed_s"] < GOAL_S and r["rss_mb"] < GOAL_MB
-        print(f"{phase:5}: {r['entities']} entities / {r['devices']} devices in "
-              f"{r['elapsed_s']:.2f} s (hub ready after {r['hub_ready_s']:.2f} s; hub CPU "
-              f"{r['cpu_s']:.2f} s), RSS {r['rss_mb']:.0f} MB (at the last entity "
-              f"{r['rss_at_full_mb']:.0f} MB)  [goal < {GOAL_S:g} s, < {GOAL_MB:g} MB: "
-              f"{'met' if ok else 'NOT met'}]")
+    shapes = list(SHAPES) if args.shape == "all" else [args.shape]
+    out: dict[str, Any] = {"cpus": os.cpu_count(), "load_avg": os.getloadavg()[0],
+                           "shapes": {s: run_shape(s, devices) for s in shapes}}
+    for shape, res in out["shapes"].items():
+        print(f"corpus {shape}: {res['configs']} configs from {res['devices']} devices, "
+              f"config payloads {res['config_bytes_mean']:.0f} B mean / "
+              f"{res['config_bytes_max']} B max (load {res['load_avg_before']:.1f} -> "
+              f"{res['load_avg_after']:.1f})")
+        for phase in ("start", "live"):
+            r = res[phase]
+            ok = r["elapsed_s"] < GOAL_S and r["rss_mb"] < GOAL_MB
+            print(f"  {phase:5}: {r['entities']} configs / {r['devices']} devices / "
+                  f"{r['triggers']} triggers in {r['elapsed_s']:.2f} s (hub ready after "
+                  f"{r['hub_ready_s']:.2f} s; hub CPU {r['cpu_s']:.2f} s), RSS "
+                  f"{r['rss_mb']:.0f} MB (at the last entity {r['rss_at_full_mb']:.0f} MB, "
+                  f"hub ready {r['rss_ready_mb']:.0f} MB)  "
+                  f"[goal < {GOAL_S:g} s, < {GOAL_MB:g} MB: {'met' if ok else 'NOT met'}]")
     print(f"load average at start {out['load_avg']:.1f} on {out['cpus']} cpus")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "discovery_scale.json").write_text(json.dumps(out, indent=2))

@@ -45,6 +45,7 @@ from spark.core.messages.llm import (
     LlmSource,
     ToolCall,
 )
+from spark.core.platforms import platform_for
 from spark.hub.ask import Answer, AskConfig
 from spark.hub.llm.errors import LlmError
 from spark.hub.policy import Caller, Policy, PolicyError
@@ -59,7 +60,6 @@ HubParts = Callable[[], "tuple[Registry | None, Services | None]"]
 
 log = logging.getLogger(__name__)
 
-CONFIRM_PLATFORMS = frozenset({"lock", "alarm_control_panel", "cover"})
 MAX_TOOL_TEXT = 2000  # characters of one tool message
 TOOL_PROMPT = (
     "You can act on the smart home with the tools given. Use an entity_id from the list "
@@ -188,7 +188,7 @@ class ToolAgent:
                 return _tool_text({"entity_id": checked.entity_id, "name": entity.name,
                                    "state": state,
                                    "unit": entity.spec.unit_of_measurement})
-            if box.entities[checked.entity_id].platform in CONFIRM_PLATFORMS:
+            if platform_for(box.entities[checked.entity_id].platform).confirm_calls:
                 self.policy.check_call(caller, checked.service, checked.entity_id)
                 record["ok"] = None
                 record["pending"] = True

@@ -288,7 +288,9 @@ class Hub:
         agent.set_state("entities_refused", reg.stats.entities_refused,
                         {"limit_reached": reg.stats.limit_reached,
                          "max_entities": reg.limits.max_entities,
-                         "max_entities_per_publisher": reg.limits.max_entities_per_publisher})
+                         "max_entities_per_publisher": reg.limits.max_entities_per_publisher,
+                         "max_discovery_bytes": reg.limits.max_discovery_bytes,
+                         "discovery_bytes": reg.discovery_bytes})
         disabled = reg.stats.disabled
         agent.set_state("entities_disabled", len(disabled),
                         {"entities": dict(list(disabled.items())[:20])})

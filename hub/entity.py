@@ -49,7 +49,7 @@ class EntityRecord:
     device_id: str | None
     value_tpl: CompiledTemplate | None = None
     attr_tpl: CompiledTemplate | None = None
-    avail_tpls: list[CompiledTemplate | None] = field(default_factory=list)
+    avail_tpls: tuple[CompiledTemplate | None, ...] = ()
     state: str | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
     last_changed: float = 0.0
@@ -64,6 +64,8 @@ class EntityRecord:
     tpls: dict[str, CompiledTemplate | None] | None = None  # made on first use
     disabled_by_default: bool = False  # enabled_by_default: false (HA: registered, disabled)
     own: dict[str, Any] | None = None  # the platform's own memory (memo), made on first use
+    owner: str | None = None  # the discovery topic it takes configs from (None: released)
+    publisher: str | None = None  # who it counts against (registry_guard.Quota)
 
     @property
     def memo(self) -> dict[str, Any]:

@@ -9,13 +9,14 @@ import ctypes
 import ctypes.util
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from spark.core.discovery import DiscoveredEntity
 from spark.core.errors import SparkError
-from spark.core.mqtt import Message
+from spark.hub.entity import EntityRecord
 from spark.hub.templates import TemplateBudgetError
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 DISCOVERY_SLICE = 0.020  # seconds of discovery work per pass of the event loop
 TRIM_AFTER = 2_000  # a backlog of this many configs, once drained, ends with release_memory()
 MAX_BACKLOG = 200_000  # discovery messages waiting for a later pass (then: dropped, logged)
+MAX_DISCOVERY_BYTES = 64 * 2**20  # of the configs held (topic + payload, the latest per topic)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,10 +33,68 @@ class RegistryLimits:
 
     max_entities: int = 20_000
     max_entities_per_publisher: int = 2_000
+    max_discovery_bytes: int = MAX_DISCOVERY_BYTES
 
 
 class RegistryFull(SparkError):
     """A discovery config refused because a :class:`RegistryLimits` limit is reached."""
+
+
+class Quota:
+    """Who each entity counts against (:func:`publisher_of`) and the :class:`RegistryLimits`:
+    a config over a limit is refused with one log line per publisher (and ``"*"`` for the
+    total) until it drops below the limit again."""
+
+    def __init__(self, limits: RegistryLimits) -> None:
+        self.limits = limits
+        self._total = 0  # entities charged
+        self._per_publisher: Counter[str] = Counter()
+        self._at_limit: set[str] = set()  # publishers (and "*" for the total) logged at limit
+
+    @property
+    def at_limit(self) -> bool:
+        return bool(self._at_limit)
+
+    def admit(self, key: str, spec: DiscoveredEntity) -> str:
+        """The publisher a new entity counts against; ``RegistryFull`` when a limit is hit."""
+        publisher = publisher_of(spec)
+        limits = self.limits
+        total = self._total
+        if total >= limits.max_entities:
+            self._hit("*", f"the registry has {total} entities "
+                      f"(hub.max_entities = {limits.max_entities})", key)
+        if self._per_publisher[publisher] >= limits.max_entities_per_publisher:
+            self._hit(publisher, f"publisher {publisher!r} has "
+                      f"{self._per_publisher[publisher]} entities "
+                      f"(hub.max_entities_per_publisher = "
+                      f"{limits.max_entities_per_publisher})", key)
+        return publisher
+
+    def charge(self, record: EntityRecord, publisher: str) -> None:
+        """A new entity counts against ``publisher`` (kept on the record, for :meth:`release`)."""
+        record.publisher = publisher
+        self._total += 1
+        self._per_publisher[publisher] += 1
+
+    def release(self, record: EntityRecord) -> None:
+        publisher, record.publisher = record.publisher, None
+        if publisher is not None:
+            self._total -= 1
+            self._per_publisher[publisher] -= 1
+            if self._per_publisher[publisher] <= 0:
+                del self._per_publisher[publisher]
+            if self._per_publisher[publisher] < self.limits.max_entities_per_publisher:
+                self._at_limit.discard(publisher)
+        if self._total < self.limits.max_entities:
+            self._at_limit.discard("*")
+
+    def _hit(self, who: str, why: str, key: str) -> None:
+        reason = f"limit reached: {why}; refused {key[:80]!r}"
+        if who not in self._at_limit:  # one line per publisher until it drops below again
+            self._at_limit.add(who)
+            log.error("registry limit reached: %s; further discovery configs are refused "
+                      "(raise the limit in the hub config if this is expected)", why)
+        raise RegistryFull(reason)
 
 
 def publisher_of(spec: DiscoveredEntity) -> str:
@@ -63,17 +123,52 @@ def budget_error(exc: BaseException) -> TemplateBudgetError | None:
     return None
 
 
+class Incoming(Protocol):
+    """What discovery reads of a message: a paho message, or a :class:`Pending` one."""
+
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def payload(self) -> bytes | bytearray: ...
+
+
+class Pending:
+    """A discovery message as the intake keeps it: its topic and payload only. A paho message
+    with its delivery info costs about 850 bytes more, and a Zigbee2MQTT restart queues
+    thousands in the backlog (20,480 configs: 17 MB of the hub's peak); and paho decodes its
+    topic on each access, where one string serves the held table and the entity's config."""
+
+    __slots__ = ("payload", "topic")
+
+    def __init__(self, topic: str, payload: bytes | bytearray) -> None:
+        self.topic = topic
+        self.payload = payload
+
+
 class DiscoveryIntake:
     """Runs ``handle`` on discovery messages, at most ``DISCOVERY_SLICE`` of them per pass of the
     event loop: the rest wait in order for the next passes (a flood of configs must not stall
     the loop: /health, RPC, the panel). Without a running loop (a script, a unit test) each
-    message is handled at once."""
+    message is handled at once.
 
-    def __init__(self, handle: Callable[[Message], None],
-                 dropped: Callable[[Message], None]) -> None:
+    It also bounds the bytes discovery may make the hub hold: the latest config of every
+    discovery topic (topic + payload) counts against ``max_bytes`` until an empty payload
+    removes it, and so do the messages waiting in the backlog. A config that would pass the
+    limit is refused (``dropped(msg, why, True)``; one log line until a config is removed): the
+    entity count alone let 1,000 configs of 175 KB take 411 MB."""
+
+    def __init__(self, handle: Callable[[Incoming], None],
+                 dropped: Callable[[Incoming, str, bool], None],
+                 max_bytes: int = MAX_DISCOVERY_BYTES) -> None:
         self._handle = handle
         self._dropped = dropped
-        self._backlog: deque[Message] = deque()
+        self.max_bytes = max_bytes
+        self.held = 0  # bytes of the configs held (the latest per discovery topic)
+        self._held: dict[str, int] = {}  # discovery topic -> bytes of its latest config
+        self._queued = 0  # bytes of the messages in the backlog
+        self._over = False  # the byte limit is logged once until a config is removed
+        self._backlog: deque[Pending] = deque()
         self._used = 0.0
         self._reset_pending = False
         self._draining = False
@@ -83,7 +178,12 @@ class DiscoveryIntake:
     def __len__(self) -> int:
         return len(self._backlog)
 
-    def take(self, msg: Message) -> None:
+    def take(self, message: Incoming) -> None:
+        msg = Pending(message.topic, message.payload)
+        refused = self._hold(msg)
+        if refused is not None:
+            self._dropped(msg, refused, True)
+            return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -92,20 +192,46 @@ class DiscoveryIntake:
         if not self._backlog and self._used < DISCOVERY_SLICE:
             self._timed(loop, msg)
             return
-        if len(self._backlog) >= MAX_BACKLOG:
+        size = len(msg.topic) + len(msg.payload)
+        if len(self._backlog) >= MAX_BACKLOG or self._queued + size > self.max_bytes:
             self._drops += 1
             if self._drops % 10_000 == 1:  # a line per 10,000, not a flood
-                log.error("discovery backlog full (%d messages): dropped %s (%d so far)",
-                          MAX_BACKLOG, msg.topic[:120], self._drops)
-            self._dropped(msg)
+                log.error("discovery backlog full (%d messages, %d bytes): dropped %s "
+                          "(%d so far)", len(self._backlog), self._queued, msg.topic[:120],
+                          self._drops)
+            self._dropped(msg, "discovery backlog full", False)
             return
+        self._queued += size
         self._backlog.append(msg)
         self._burst += 1
         if not self._draining:
             self._draining = True
             loop.call_soon(self._drain)
 
-    def _timed(self, loop: asyncio.AbstractEventLoop, msg: Message) -> None:
+    def _hold(self, msg: Pending) -> str | None:
+        """Count ``msg``'s config as held (an empty payload lets its topic's go); why not when
+        it would pass ``max_bytes``."""
+        old = self._held.get(msg.topic, 0)
+        if not msg.payload:
+            if old:
+                del self._held[msg.topic]
+                self.held -= old
+                self._over = False
+            return None
+        size = len(msg.topic) + len(msg.payload)
+        if self.held - old + size <= self.max_bytes:
+            self._held[msg.topic] = size
+            self.held += size - old
+            return None
+        why = (f"discovery configs hold {self.held:,} bytes (hub.max_discovery_bytes = "
+               f"{self.max_bytes:,})")
+        if not self._over:
+            self._over = True
+            log.warning("registry limit reached: %s; refused %.120s (%d bytes) and the "
+                        "configs after it until one is removed", why, msg.topic, size)
+        return why
+
+    def _timed(self, loop: asyncio.AbstractEventLoop, msg: Pending) -> None:
         if not self._reset_pending:  # the slice is this pass's: renewed at the next one
             self._reset_pending = True
             loop.call_soon(self._renew)
@@ -123,7 +249,9 @@ class DiscoveryIntake:
         loop = asyncio.get_running_loop()
         self._renew()
         while self._backlog and self._used < DISCOVERY_SLICE:
-            self._timed(loop, self._backlog.popleft())
+            msg = self._backlog.popleft()
+            self._queued -= len(msg.topic) + len(msg.payload)
+            self._timed(loop, msg)
         if self._backlog:
             loop.call_soon(self._drain)
         else:

@@ -21,7 +21,15 @@ from spark.core.discovery import DiscoveredEntity
 SHARED_BLOCKS = ("device", "origin", "availability")
 SHARED_STRINGS = frozenset({"device_class", "state_class", "unit_of_measurement",
                             "entity_category", "icon", "payload_on", "payload_off", "schema",
-                            "platform", "mode", "encoding"})
+                            "platform", "mode", "encoding", "availability_mode",
+                            "payload_available", "payload_not_available", "automation_type",
+                            "type", "subtype"})
+# Values one device's configs repeat (its topics, the node id of its discovery topics, the
+# names Zigbee2MQTT gives every device's "Battery"): one copy while a device's configs arrive
+# (they come together), from a small table of the latest ones.
+NEARBY_FIELDS = ("component", "node_id", "object_id")
+NEARBY_RAW = frozenset({"name", "availability_topic"})
+NEARBY_ITEMS = 1024
 
 
 class Sharing:
@@ -30,6 +38,8 @@ class Sharing:
         self._blocks: OrderedDict[bytes, tuple[Any, Any]] = OrderedDict()
         self._fields: dict[frozenset[str], set[str]] = {}
         self._strings: dict[str, str] = {}
+        self._nearby: OrderedDict[str, str] = OrderedDict()
+        self._tuples: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
     def __len__(self) -> int:
         return len(self._blocks)
@@ -58,16 +68,25 @@ class Sharing:
             raw[name] = raw_held
         strings = self._strings
         for name, value in raw.items():  # repeated short values: one copy
-            if (type(value) is str and len(value) <= 200
-                    and (name in SHARED_STRINGS or name.endswith("_template"))):
+            if type(value) is not str or len(value) > 200:
+                continue
+            if name in SHARED_STRINGS or name.endswith("_template"):
                 held_str = strings.get(value)
                 if held_str is None:
                     if len(strings) < self.max_items:
                         strings[value] = value
                     continue
-                raw[name] = held_str
-                if fields.get(name) == held_str:
-                    fields[name] = held_str
+            elif name in NEARBY_RAW or name.endswith("_topic"):
+                held_str = self._near(value)
+            else:
+                continue
+            raw[name] = held_str
+            if fields.get(name) == held_str:
+                fields[name] = held_str
+        for name in NEARBY_FIELDS:
+            value = fields.get(name)
+            if type(value) is str and len(value) <= 200:
+                fields[name] = self._near(value)
         names = spec.__pydantic_fields_set__
         frozen = frozenset(names)
         shared = self._fields.get(frozen)
@@ -76,3 +95,25 @@ class Sharing:
                 self._fields[frozen] = names
         else:
             object.__setattr__(spec, "__pydantic_fields_set__", shared)
+
+    def _near(self, value: str) -> str:
+        """The copy of ``value`` the latest configs hold, if any (least recently used out)."""
+        nearby = self._nearby
+        held = nearby.get(value)
+        if held is not None:
+            nearby.move_to_end(value)
+            return held
+        nearby[value] = value
+        if len(nearby) > NEARBY_ITEMS:
+            nearby.popitem(last=False)
+        return value
+
+    def same(self, items: tuple[Any, ...]) -> tuple[Any, ...]:
+        """One copy of a tuple many entities hold (their compiled availability templates: the
+        same few for every device of a publisher); the table is bounded as the blocks are."""
+        held = self._tuples.get(items)
+        if held is not None:
+            return held
+        if len(self._tuples) < self.max_items:
+            self._tuples[items] = items
+        return items

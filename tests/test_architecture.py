@@ -284,3 +284,29 @@ def test_checker_passes_a_clean_tree(tmp_path: Path) -> None:
     })
     assert check(tmp_path, layers=("core", "hub"),
                  allowed={"core": frozenset(), "hub": frozenset({"core"})}) == []
+
+
+def test_checker_fails_on_the_real_tree_with_a_planted_upward_import_or_cycle(
+        tmp_path: Path) -> None:
+    """The same checks on a copy of this repository's layer folders: clean as it is, then one
+    upward import (core -> hub) and, separately, one cycle (hub.entity <-> hub.registry)."""
+    for path in find_modules(ROOT).values():
+        copy = tmp_path / path.relative_to(ROOT)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_text(path.read_text())
+    assert check(tmp_path, others=()) == []
+
+    def plant(name: str, line: str) -> list[str]:
+        path = tmp_path / name
+        before = path.read_text()
+        path.write_text(before + f"\n{line}  # planted\n")
+        try:
+            return [v.key for v in check(tmp_path, others=())]
+        finally:
+            path.write_text(before)
+
+    upward = plant("core/errors.py", "from spark.hub.registry import Registry")
+    assert "upward spark.core.errors -> spark.hub.registry" in upward
+    assert plant("hub/entity.py", "from spark.hub import registry") == ["cycle spark.hub.entity"]
+    assert plant("nodes/kinds.py", "import spark.bridges.config") == [
+        "sideways spark.nodes.kinds -> spark.bridges.config"]

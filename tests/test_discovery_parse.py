@@ -368,3 +368,31 @@ def test_event_select_number_and_unknown_keys() -> None:
     )
     assert (number.min, number.max, number.step, number.mode) == (0.0, 100.0, 0.5, "slider")
     assert number.expire_after == 60
+
+
+COMPACT_CASES = [
+    ("homeassistant/sensor/n/a/config", fixture("esphome_sensor.json")),
+    ("homeassistant/switch/n/b/config", fixture("tasmota_relay.json")),
+    ("homeassistant/light/n/c/config", fixture("z2m_light.json")),
+    ("homeassistant/binary_sensor/n/d/config", fixture("z2m_motion_occupancy.json")),
+    # values pydantic coerces ("12.5" -> 12.5, "30" -> 30) and values equal to a default
+    ("homeassistant/number/n/e/config",
+     b'{"command_topic": "x/set", "min": "1", "max": "12.5", "step": 1.0, "mode": "auto",'
+     b' "state_topic": "x", "unique_id": "e", "expire_after": "30", "force_update": false}'),
+    ("homeassistant/climate/n/f/config",
+     b'{"mode_command_topic": "y/mode", "max_temp": "35", "temp_step": "1", "qos": "0",'
+     b' "min_humidity": 30, "modes": ["off", "heat"], "unique_id": "f", "optimistic": false}'),
+]
+
+
+def test_compact_reads_back_every_field_as_parsed():
+    """compact() drops what the config holds itself and what holds its default: every field
+    of the compacted config reads back the same value, of the same type, as before."""
+    for topic_text, payload in COMPACT_CASES:
+        spec = parse_one(topic_text, payload)
+        before = {name: getattr(spec, name) for name in type(spec).model_fields}
+        spec.compact()
+        assert len(spec.__dict__) < len(before)
+        for name, value in before.items():
+            after = getattr(spec, name)
+            assert after == value and type(after) is type(value), (topic_text, name, after)

@@ -45,8 +45,9 @@ def hub_lab(root: Path, broker: RunningBroker, extra: dict[str, Any]) -> Iterato
     try:
         lab.start("hub", "hub")
         with lab.api() as api:
-            wait_until(lambda: api.http.get("/health", timeout=2).status_code == 200, 30,
-                       "the panel answers /health")
+            lab.wait_ready("hub",
+                lambda: api.http.get("/health", timeout=2).status_code == 200,
+                "the panel answers /health")
             api.login()
             users(api)
         yield lab

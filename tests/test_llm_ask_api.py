@@ -43,12 +43,13 @@ def lab(broker: RunningBroker, script: RunningScript,
     try:
         running.start("hub", "hub")
         with running.api() as probe:
-            wait_until(lambda: probe.http.get("/health", timeout=2).status_code == 200, 30,
-                       "the panel answers /health")
+            running.wait_ready("hub",
+                lambda: probe.http.get("/health", timeout=2).status_code == 200,
+                "the panel answers /health")
         running.start("sim1", "node", "simulated", "--id", "sim1")
         with running.api() as admin:
             admin.login()
-            wait_until(lambda: (admin.entity(LAMP) or {}).get("state") == "off", 30,
+            running.wait_ready("sim1", lambda: (admin.entity(LAMP) or {}).get("state") == "off",
                        "the lamp is known and off")
             for name, role in (("vic", "viewer"), ("olga", "operator")):
                 r = admin.post("/api/auth/register", json={

@@ -236,3 +236,23 @@ async def test_off_delay_turns_a_button_off_after_each_press():
             async with asyncio.timeout(5):
                 seen.append((await changes.get()).new_state)
     assert seen == ["on", "off"] * 3
+
+
+def test_migrate_discovery_then_the_same_config_on_the_new_topic_moves_ownership():
+    """HA's migrate_discovery: the old topic lets go, the same (unchanged) config on the new
+    topic takes the entity over; from then on only the new topic changes or removes it."""
+    reg, _, _ = make_registry()
+    config = {"unique_id": "mv_t", "name": "T", "state_topic": "mv/t", "object_id": "mv_t"}
+    old, new = "homeassistant/sensor/old/t/config", "homeassistant/sensor/new/t/config"
+    discover(reg, old, config)
+    reg.on_discovery(message(old, b'{"migrate_discovery": true}', retain=True))
+    discover(reg, new, config)
+    assert reg.get("sensor.mv_t") is not None
+    discover(reg, old, {**config, "name": "From the old topic"})  # refused: a conflict
+    assert reg.get("sensor.mv_t").name == "T"
+    reg.on_discovery(message(old, b"", retain=True))  # the old topic removes nothing
+    assert reg.get("sensor.mv_t") is not None
+    discover(reg, new, {**config, "name": "Renamed"})
+    assert reg.get("sensor.mv_t").name == "Renamed"
+    reg.on_discovery(message(new, b"", retain=True))
+    assert reg.get("sensor.mv_t") is None

@@ -90,8 +90,9 @@ def lab(broker: RunningBroker, edge: RunningEngine, cloud: RunningEngine,
     try:
         running.start("hub", "hub")
         with running.api() as api:
-            wait_until(lambda: api.http.get("/health", timeout=2).status_code == 200, 30,
-                       "the panel answers /health")
+            running.wait_ready("hub",
+                lambda: api.http.get("/health", timeout=2).status_code == 200,
+                "the panel answers /health")
             api.login()
             r = api.post("/api/auth/register", json={"username": VIEWER[0],
                                                      "password": VIEWER[1], "role": "viewer"})
@@ -412,11 +413,12 @@ def test_the_acting_agent_shows_what_it_did(broker: RunningBroker, driver: Any,
         try:
             acting.start("hub", "hub")
             with acting.api() as api:
-                wait_until(lambda: api.http.get("/health", timeout=2).status_code == 200, 30,
-                           "the second panel answers /health")
+                acting.wait_ready("hub",
+                    lambda: api.http.get("/health", timeout=2).status_code == 200,
+                    "the second panel answers /health")
                 acting.start("sim1", "node", "simulated", "--id", "sim1")
                 api.login()
-                wait_until(lambda: (api.entity(lamp) or {}).get("state") == "off", 30,
+                acting.wait_ready("sim1", lambda: (api.entity(lamp) or {}).get("state") == "off",
                            "sim1's lamp, off")
                 scripted.script.load(call(("turn_on", {"entity_id": lamp})),
                                      say("The lamp is on."))

@@ -231,3 +231,35 @@ async def test_hostile_server_input_is_bounded(payload: bytes, why: str) -> None
     _, exc = await hostile(payload)
     assert exc is not None
     assert why in str(exc) or isinstance(exc, TimeoutError)
+
+
+async def test_the_link_speaks_the_one_link_vocabulary() -> None:
+    """``core.link.LinkState`` (issue 14: one vocabulary for every external link): idle, up once
+    the server described itself, backoff while it is gone, closed when stopped."""
+    from spark.core.link import LinkState
+    from spark.nodes.voice.wyoming import WyEvent
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readline()  # describe
+        writer.write(WyEvent("info", {}).encode())
+        await writer.drain()
+        writer.close()  # then hang up: the next request breaks the link
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    link = WyomingLink(WyomingServerConfig(host="127.0.0.1", port=port, connect_timeout_s=2.0,
+                                           timeout_s=2.0, backoff_max_s=1.0))
+    assert link.state is LinkState.IDLE
+    task = asyncio.create_task(link.run())
+    try:
+        await wait_for(lambda: link.state is LinkState.UP, 10, what="up after describe")
+        server.close()
+        await server.wait_closed()
+        with pytest.raises(WyomingError):
+            await link.transcribe(b"\0\0" * 160)
+        await wait_for(lambda: link.state is LinkState.BACKOFF, 10, what="backoff, server gone")
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert link.state is LinkState.CLOSED

@@ -72,6 +72,13 @@ class HubConfig(StrictModel):
         description="Entities one publisher (discovery node id, else device, else origin) may "
         "register; a Zigbee2MQTT or ESPHome device has tens.",
     )
+    max_discovery_bytes: int = Field(
+        64 * 2**20, ge=64 * 1024, le=2**34,
+        description="Bytes of discovery configs (topic + payload, the latest per topic) the hub "
+        "holds in total; a config past it is refused like one past max_entities. The entity "
+        "counts alone do not bound memory: configs may be 256 KB each (a Zigbee2MQTT one is "
+        "~2 KB).",
+    )
 
     @field_validator("id", "site")
     @classmethod

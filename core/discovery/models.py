@@ -236,25 +236,34 @@ class DiscoveredEntity(BaseModel):
 
     # ---- compact storage (the registry keeps tens of thousands of these) -----------------
     def compact(self) -> None:
-        """Drop the fields that hold their default from this instance's storage (they read
-        back as the class's default, see :meth:`__getattr__`): a config sets a handful of the
-        schema's fifty-odd keys, and a fifty-key dict per entity was a fifth of the registry's
-        memory. The instance is frozen, so nothing is ever written back."""
+        """Drop from this instance's storage the fields that hold the very object the config
+        (``raw``) holds under their name, and those that hold their default and are not in the
+        config (both read back, see :meth:`__getattr__`): a config sets a handful of the
+        schema's fifty-odd keys, and the registry keeps tens of thousands of these (a
+        fifty-key dict each was a fifth of its memory; a copy of the config's keys another
+        tenth). The instance is frozen, so nothing is ever written back."""
         defaults = _defaults(type(self))
+        raw = self.raw
         kept = {}
         for name, value in self.__dict__.items():
+            held = raw.get(name, _MISSING)
+            if held is value and name not in HOT_FIELDS:
+                continue
             default = defaults.get(name, _MISSING)
-            if value is default or (type(value) is type(default) and value == default):
+            if held is _MISSING and (value is default
+                                     or (type(value) is type(default) and value == default)):
                 continue
             kept[name] = value
         object.__setattr__(self, "__dict__", kept)  # a new, small dict (dicts never shrink)
 
     def __getattr__(self, name: str) -> Any:
-        # Reached only for names missing from the instance: a field compact() dropped.
+        # Reached only for names missing from the instance: a field compact() dropped, which
+        # is the config's own value if the config has the name, else the field's default.
         try:
-            return _defaults(type(self))[name]
+            default = _defaults(type(self))[name]
         except KeyError:
             return super().__getattr__(name)  # type: ignore[misc]
+        return self.__dict__["raw"].get(name, default)
 
     @property
     def key(self) -> str:
@@ -296,6 +305,10 @@ class DiscoveredEntity(BaseModel):
 
 
 _MISSING = object()
+# Fields read on every state message (a read back through __getattr__ costs ~1.5 us, a stored
+# one ~0.1 us): compact() keeps them when the config sets them.
+HOT_FIELDS = frozenset({"raw", "device_class", "availability_mode", "unit_of_measurement",
+                        "options", "expire_after", "force_update"})
 
 
 def _defaults(cls: type[DiscoveredEntity]) -> dict[str, Any]:

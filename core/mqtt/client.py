@@ -37,7 +37,7 @@ from spark.core.errors import MqttError
 from spark.core.link import LinkState
 from spark.core.mqtt.factory import Session, Will, build_paho
 from spark.core.mqtt.glue import SocketGlue
-from spark.core.mqtt.outbox import OfflineQueue, Payload, Pending
+from spark.core.mqtt.offline import OfflineQueue, Payload, Pending
 from spark.core.mqtt.paho_private import check_internals, close_socket, queue_pubacks
 from spark.core.topics import valid_publish_topic, valid_subscribe_filter
 

@@ -28,6 +28,7 @@ from pydantic import field_validator
 
 from spark.core.discovery.models import DiscoveredEntity, OptStr, Str
 from spark.core.errors import ServiceError
+from spark.core.platforms._families import check_features, spec_of
 from spark.core.platforms.base import IGNORE, Control, Entity, Order, Platform, Publish, Words
 
 STATES = frozenset({
@@ -70,13 +71,7 @@ class AlarmSchema(DiscoveredEntity):
     @field_validator("supported_features", mode="before")
     @classmethod
     def _features(cls, value: Any) -> Any:
-        if not isinstance(value, list | tuple):
-            raise ValueError("supported_features must be a list")
-        unknown = [v for v in value if v not in FEATURES]
-        if unknown:
-            raise ValueError(f"supported_features: unknown {unknown[:3]}; known: "
-                             f"{', '.join(FEATURES)}")
-        return tuple(value)
+        return check_features(value, FEATURES)
 
     @property
     def code_format(self) -> str | None:
@@ -89,9 +84,7 @@ class AlarmSchema(DiscoveredEntity):
 
 
 def _schema(entity: Entity) -> AlarmSchema:
-    spec = entity.spec
-    assert isinstance(spec, AlarmSchema), f"{entity.entity_id} was not parsed as an alarm panel"
-    return spec
+    return spec_of(entity, AlarmSchema)
 
 
 class AlarmControlPanel(Platform):
@@ -101,6 +94,7 @@ class AlarmControlPanel(Platform):
     state_attributes = True
     control = Control("alarm", service="alarm_disarm", field="code")
     # Listed (voice may say its state) but never armed or disarmed by voice: no setter words.
+    confirm_calls = True  # the agent asks first
     words = Words(listed=True)
 
     def state(self, entity: Entity, payload: bytes) -> Any:

@@ -11,7 +11,8 @@ A platform is a class with a ``name`` and five parts, each overridable:
   service takes, as JSON schema (the hub's conversation agent offers them as tools);
 - ``control``: the control the panel draws, as data (:class:`Control`; ``ui/controls.py`` maps
   the kind to a widget) and ``display``: how the panel shows the state;
-- ``words``: what voice may say to it, as data (:class:`Words`).
+- ``words``: what voice may say to it, as data (:class:`Words`); ``confirm_calls``: the
+  hub's conversation agent asks the user first.
 
 The families below play the part of Home Assistant's MQTT entity mixins: :class:`OnOffState`
 (``payload_on`` / ``state_on`` -> ``"on"``), :class:`OnOff` (plus ``turn_on`` / ``turn_off`` /
@@ -220,7 +221,10 @@ class Words:
     sets (with ``setter="number"``); ``noun``: "the movie scene" names the scene "Movie";
     ``confirm``: voice always asks back ("Did you mean: unlock the front door?") and acts
     only on a "yes", however clear the audio (a platform voice must never act on at all has
-    no verbs: an alarm panel).
+    no verbs: an alarm panel). ``ha_domains``: Home Assistant's sentence templates written
+    for these domains name this platform's entities too (a siren is turned on as a
+    ``switch``, a number's state asked as a ``sensor``'s); ``ha_position_domains``: the same
+    for HA's ``HassSetPosition`` sentences only ("set the setpoint to twenty" as a cover's).
     """
 
     listed: bool = False
@@ -236,6 +240,8 @@ class Words:
     level: Level | None = None
     noun: str | None = None
     confirm: bool = False
+    ha_domains: tuple[str, ...] = ()
+    ha_position_domains: tuple[str, ...] = ()
 
 
 Display = Literal["value", "event", "image"]
@@ -259,6 +265,12 @@ class Platform:
     control: ClassVar[Control | None] = None
     display: ClassVar[Display] = "value"
     words: ClassVar[Words] = Words()
+    # The hub's conversation agent asks the user before it calls a service of this platform
+    # (a lock, an alarm panel, a cover: HA's assistant confirms these too).
+    confirm_calls: ClassVar[bool] = False
+    # Its states are numbers the history charts as a line: always (a number), or when the
+    # entity has a unit or state class (a sensor); never: a timeline of states.
+    numeric: ClassVar[Literal["never", "with_unit", "always"]] = "never"
 
     # ---- state -------------------------------------------------------------------------------
     def initial(self, entity: Entity) -> str | None:

@@ -22,7 +22,7 @@ class BinarySensorSchema(OnOffSchema):
 class BinarySensor(OnOffState):
     name = "binary_sensor"
     Schema = BinarySensorSchema
-    words = Words(listed=True)
+    words = Words(ha_domains=("sensor",), listed=True)
 
     def revert_after(self, entity: Entity, state: Any) -> tuple[float, str] | None:
         delay = getattr(entity.spec, "off_delay", None)

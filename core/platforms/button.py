@@ -20,7 +20,7 @@ class Button(Platform):
     Schema = ButtonSchema
     services = ("press",)
     control = Control("button", service="press")
-    words = Words(listed=True, pressable=True)
+    words = Words(ha_domains=("sensor",), listed=True, pressable=True)
 
     def command(self, entity: Entity, service: str, data: dict[str, Any]) -> Order:
         if service != "press":

@@ -29,10 +29,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from spark.core.discovery.models import DiscoveredEntity, OptStr, PubTopic, StrList, SubTopic
+from spark.core.discovery.models import PubTopic, StrList, SubTopic
 from spark.core.errors import PayloadError, ServiceError
+from spark.core.platforms._families import (
+    Part,
+    TemperatureSchema,
+    needs,
+    parts_order,
+    render_topic,
+    spec_of,
+)
 from spark.core.platforms._values import data_float, data_option, number, show_temp
 from spark.core.platforms.base import (
     IGNORE,
@@ -84,7 +92,7 @@ MODE_SERVICES: dict[str, tuple[str, str, str, str, str, str]] = {
 }
 
 
-class ClimateSchema(DiscoveredEntity):
+class ClimateSchema(TemperatureSchema):
     DEFAULTS = {"payload_on": "ON", "payload_off": "OFF"}
 
     action_topic: SubTopic = None
@@ -116,24 +124,8 @@ class ClimateSchema(DiscoveredEntity):
     max_temp: float | None = None
     temp_step: float = Field(1.0, gt=0)
     initial: float | None = None
-    precision: float | None = None
-    temperature_unit: OptStr = None
     min_humidity: float = Field(30.0, ge=0)
     max_humidity: float = Field(99.0, ge=0)
-
-    @field_validator("precision")
-    @classmethod
-    def _precision(cls, value: float | None) -> float | None:
-        if value is not None and value not in (0.1, 0.5, 1.0):
-            raise ValueError("precision must be 0.1, 0.5 or 1.0")
-        return value
-
-    @field_validator("temperature_unit")
-    @classmethod
-    def _unit(cls, value: str | None) -> str | None:
-        if value is not None and value not in ("C", "F"):
-            raise ValueError("temperature_unit must be C or F")
-        return value
 
     @model_validator(mode="after")
     def _rules(self) -> ClimateSchema:
@@ -152,18 +144,8 @@ class ClimateSchema(DiscoveredEntity):
         return self
 
     # ---- what HA derives from the config ---------------------------------------------------
-    @property
-    def fahrenheit(self) -> bool:
-        return self.temperature_unit == "F"
-
     def degrees(self, celsius: float) -> float:
         return celsius * 9 / 5 + 32 if self.fahrenheit else celsius
-
-    @property
-    def shown_precision(self) -> float:
-        if self.precision is not None:
-            return self.precision
-        return 1.0 if self.fahrenheit else 0.1
 
     def supports(self, feature: str) -> bool:
         if feature in SETPOINTS:
@@ -179,9 +161,6 @@ class ClimateSchema(DiscoveredEntity):
         state_topic = f"{feature}_state_topic"
         return bool(getattr(self, state_topic) or getattr(self, f"{feature}_command_topic"))
 
-    def optimistic_for(self, state_topic: str) -> bool:
-        return bool(self.optimistic) or getattr(self, state_topic) is None
-
     @property
     def preset_list(self) -> list[str]:
         if not self.preset_mode_command_topic:
@@ -190,9 +169,7 @@ class ClimateSchema(DiscoveredEntity):
 
 
 def _schema(entity: Entity) -> ClimateSchema:
-    spec = entity.spec
-    assert isinstance(spec, ClimateSchema), f"{entity.entity_id} was not parsed as a climate"
-    return spec
+    return spec_of(entity, ClimateSchema)
 
 
 class Climate(Platform):
@@ -263,8 +240,7 @@ class Climate(Platform):
     def topic_state(self, entity: Entity, key: str, payload: bytes) -> Any:
         spec = _schema(entity)
         template, attribute, kind = TOPICS[key]
-        tpl = entity.template(template) or entity.value_tpl
-        value = payload.decode("utf-8", "replace") if tpl is None else tpl.render(payload)
+        value = render_topic(entity, template, payload)
         what = f"{entity.entity_id} {attribute or 'mode'}"
         attrs = entity.attributes
         if kind == "mode":
@@ -317,16 +293,14 @@ class Climate(Platform):
             service = "turn_on" if entity.state == "off" else "turn_off"
         if service == "set_hvac_mode":
             mode = data_option(data, "hvac_mode", service, spec.modes)
-            return self._orders(entity, [self._mode(spec, mode)], mode)
+            return parts_order(entity, [self._mode(spec, mode)], mode)
         if service == "set_temperature":
             return self._set_temperature(entity, data)
         if service == "set_humidity":
-            if not spec.supports("humidity"):
-                raise ServiceError(f"{entity.entity_id} cannot {service}: its config has no "
-                                   "target_humidity_command_topic")
+            needs(entity, "target_humidity_command_topic", service)
             humidity = int(data_float(data, "humidity", service, spec.min_humidity,
                                       spec.max_humidity))
-            return self._orders(entity, [(
+            return parts_order(entity, [(
                 Publish("target_humidity_command_topic", humidity,
                         "target_humidity_command_template"),
                 spec.optimistic_for("target_humidity_state_topic"), {"humidity": humidity})])
@@ -338,14 +312,14 @@ class Climate(Platform):
                                    f"{command_topic}")
             options = spec.preset_list if key == "preset_mode" else getattr(spec, values)
             value = data_option(data, key, service, options)
-            return self._orders(entity, [(Publish(command_topic, value, template),
+            return parts_order(entity, [(Publish(command_topic, value, template),
                                           spec.optimistic_for(state_topic), {attribute: value})])
         if service in ("turn_on", "turn_off"):
             return self._power(entity, service)
         raise self.refuse(entity, service)
 
     @staticmethod
-    def _mode(spec: ClimateSchema, mode: str) -> tuple[Publish, bool, dict[str, Any]]:
+    def _mode(spec: ClimateSchema, mode: str) -> Part:
         return (Publish("mode_command_topic", mode, "mode_command_template"),
                 spec.optimistic_for("mode_state_topic"), {})
 
@@ -359,7 +333,7 @@ class Climate(Platform):
             raise ServiceError(f"{service}: target_temp_low and target_temp_high go together")
         attrs = entity.attributes
         low, high = attrs.get("min_temp"), attrs.get("max_temp")
-        parts: list[tuple[Publish, bool, dict[str, Any]]] = []
+        parts: list[Part] = []
         mode = None
         if data.get("hvac_mode") is not None:
             mode = data_option(data, "hvac_mode", service, spec.modes)
@@ -374,7 +348,7 @@ class Climate(Platform):
             state_topic, command_topic, template = SETPOINTS[key]
             parts.append((Publish(command_topic, value, template), spec.optimistic_for(
                 state_topic), {key: show_temp(value, spec.shown_precision)}))
-        return self._orders(entity, parts, mode)
+        return parts_order(entity, parts, mode)
 
     def _power(self, entity: Entity, service: str) -> Order:
         spec = _schema(entity)
@@ -388,30 +362,11 @@ class Climate(Platform):
         if service == "turn_off":
             if "off" not in spec.modes:
                 raise ServiceError(f"{entity.entity_id} has no off mode")
-            return self._orders(entity, [self._mode(spec, "off")], "off")
+            return parts_order(entity, [self._mode(spec, "off")], "off")
         for mode in ("heat_cool", "heat", "cool"):
             if mode in spec.modes:
-                return self._orders(entity, [self._mode(spec, mode)], mode)
+                return parts_order(entity, [self._mode(spec, mode)], mode)
         raise ServiceError(f"{entity.entity_id} has no power_command_topic and no heat_cool, "
                            "heat or cool mode to turn on")
 
-    @staticmethod
-    def _orders(entity: Entity, parts: list[tuple[Publish, bool, dict[str, Any]]],
-                mode: str | None = None) -> Order:
-        """One call's messages, in HA's order; those without a command topic are skipped as
-        HA does (values without a state topic are still taken)."""
-        spec = entity.spec
-        publishes = tuple(p for p, _, _ in parts if getattr(spec, p.topic_key, None))
-        if not publishes:
-            keys = ", ".join(sorted({p.topic_key for p, _, _ in parts}))
-            raise ServiceError(f"{entity.entity_id}: its config has no {keys}")
-        assume: dict[str, Any] = {}
-        for _, optimistic, values in parts:
-            if optimistic:
-                assume.update(values)
-        mode_optimistic = mode is not None and _schema(entity).optimistic_for("mode_state_topic")
-        if assume or mode_optimistic:
-            return Order(str(publishes[0].value), mode if mode_optimistic else None,
-                         publishes=publishes, assume=assume, optimistic=True)
-        return Order(str(publishes[0].value), mode, publishes=publishes, optimistic=False)
 

@@ -38,6 +38,17 @@ from pydantic import model_validator
 
 from spark.core.discovery.models import DiscoveredEntity, OptStr, PubTopic, Str, SubTopic
 from spark.core.errors import PayloadError, ServiceError
+from spark.core.platforms._families import (
+    CLOSED,
+    CLOSING,
+    OPEN,
+    OPENING,
+    movement,
+    needs,
+    render_part,
+    spec_of,
+    toggle_service,
+)
 from spark.core.platforms._values import data_percentage, from_percentage, number, to_percentage
 from spark.core.platforms.base import (
     IGNORE,
@@ -49,8 +60,6 @@ from spark.core.platforms.base import (
     Publish,
     Words,
 )
-
-OPEN, OPENING, CLOSED, CLOSING = "open", "opening", "closed", "closing"
 
 
 class CoverSchema(DiscoveredEntity):
@@ -78,14 +87,14 @@ class CoverSchema(DiscoveredEntity):
     @model_validator(mode="after")
     def _pairs(self) -> CoverSchema:
         raw = self.raw
-        for needs, key in (("set_position_topic", "position_topic"),
-                           ("value_template", "state_topic"),
-                           ("position_template", "position_topic"),
-                           ("set_position_template", "set_position_topic"),
-                           ("tilt_command_template", "tilt_command_topic"),
-                           ("tilt_status_template", "tilt_status_topic")):
-            if raw.get(needs) is not None and raw.get(key) is None:
-                raise ValueError(f"'{needs}' must be set together with '{key}'")
+        for needing, key in (("set_position_topic", "position_topic"),
+                             ("value_template", "state_topic"),
+                             ("position_template", "position_topic"),
+                             ("set_position_template", "set_position_topic"),
+                             ("tilt_command_template", "tilt_command_topic"),
+                             ("tilt_status_template", "tilt_status_topic")):
+            if raw.get(needing) is not None and raw.get(key) is None:
+                raise ValueError(f"'{needing}' must be set together with '{key}'")
         # an empty range would divide by zero on every message (HA logs a traceback each time)
         if self.position_open == self.position_closed:
             raise ValueError("position_open and position_closed must differ")
@@ -109,17 +118,11 @@ class CoverSchema(DiscoveredEntity):
 
 
 def _schema(entity: Entity) -> CoverSchema:
-    spec = entity.spec
-    assert isinstance(spec, CoverSchema), f"{entity.entity_id} was not parsed as a cover"
-    return spec
+    return spec_of(entity, CoverSchema)
 
 
 def _render(entity: Entity, key: str, payload: bytes) -> str:
-    tpl = entity.template(key)
-    if tpl is None:
-        return payload.decode("utf-8", "replace")
-    spec = _schema(entity)
-    return tpl.render(payload, **spec.variables(entity.entity_id))
+    return render_part(entity, key, payload, **_schema(entity).variables(entity.entity_id))
 
 
 class Cover(Platform):
@@ -140,6 +143,7 @@ class Cover(Platform):
     ))
     # HA's HassTurnOn / HassTurnOff for covers are "open" / "close" (never "stop": it is not
     # "close"); HassSetPosition "set the blind to forty percent"; opening always asked back.
+    confirm_calls = True  # the agent asks first
     words = Words(listed=True, setter="number", on_verbs=("open", "raise", "lift"),
                   off_verbs=("close", "shut", "lower"), on_service="open_cover",
                   off_service="close_cover",
@@ -155,10 +159,9 @@ class Cover(Platform):
             if spec.position_topic is not None:
                 return CLOSED if entity.attributes.get("current_position") == 0 else OPEN
             return CLOSED if entity.state in (CLOSED, CLOSING) else OPEN
-        for key, state in (("state_opening", OPENING), ("state_closing", CLOSING),
-                           ("state_open", OPEN), ("state_closed", CLOSED)):
-            if value == getattr(spec, key):
-                return state
+        state = movement(spec, value)
+        if state is not None:
+            return state
         if value == "None":
             return None
         raise PayloadError(f"{entity.entity_id}: {value[:40]!r} is not a cover state "
@@ -234,9 +237,7 @@ class Cover(Platform):
         if service in ("open_cover", "close_cover", "stop_cover"):
             return self._move(entity, service)
         if service == "set_cover_position":
-            if spec.set_position_topic is None:
-                raise ServiceError(f"{entity.entity_id} cannot {service}: its config has no "
-                                   "set_position_topic")
+            needs(entity, "set_position_topic", service)
             percentage = data_percentage(data, "position", service)
             ranged = round(from_percentage(spec.pos_range, percentage))
             state = CLOSED if percentage <= spec.position_closed else OPEN
@@ -253,12 +254,8 @@ class Cover(Platform):
         """HA's ``CoverEntity`` toggle: stop a moving cover (when it can), open a closed or
         closing one, close an open or opening one."""
         spec = _schema(entity)
-        state = entity.state
-        if spec.command_topic and spec.payload_stop is not None and state in (OPENING, CLOSING):
-            return "stop_cover"
-        if state in (CLOSED, CLOSING):
-            return "open_cover"
-        return "close_cover"
+        can_stop = bool(spec.command_topic) and spec.payload_stop is not None
+        return toggle_service(entity.state, can_stop, ("open_cover", "close_cover", "stop_cover"))
 
     def _move(self, entity: Entity, service: str) -> Order:
         spec = _schema(entity)
@@ -279,9 +276,7 @@ class Cover(Platform):
 
     def _tilt_order(self, entity: Entity, service: str, data: dict[str, Any]) -> Order:
         spec = _schema(entity)
-        if spec.tilt_command_topic is None:
-            raise ServiceError(f"{entity.entity_id} cannot {service}: its config has no "
-                               "tilt_command_topic")
+        needs(entity, "tilt_command_topic", service)
         optimistic = self.tilt_optimistic(entity)
         if service == "stop_cover_tilt":
             if spec.payload_stop_tilt is None:

@@ -25,8 +25,18 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from spark.core.discovery.models import DiscoveredEntity, PubTopic, Str, StrList, SubTopic
-from spark.core.errors import PayloadError, ServiceError
+from spark.core.discovery.models import PubTopic, Str, StrList, SubTopic
+from spark.core.errors import PayloadError
+from spark.core.platforms._families import (
+    OnOffParts,
+    Part,
+    PartsSchema,
+    assumed,
+    needs,
+    render_part,
+    spec_of,
+    take_mode,
+)
 from spark.core.platforms._values import (
     data_bool,
     data_option,
@@ -41,7 +51,6 @@ from spark.core.platforms.base import (
     Entity,
     Level,
     Order,
-    Platform,
     Publish,
     Words,
 )
@@ -63,7 +72,7 @@ TEMPLATES = {"percentage_state_topic": "percentage_value_template",
              "direction_state_topic": "direction_value_template"}
 
 
-class FanSchema(DiscoveredEntity):
+class FanSchema(PartsSchema):
     DEFAULTS = {"payload_on": "ON", "payload_off": "OFF"}
     REQUIRED = ("command_topic",)
 
@@ -98,22 +107,12 @@ class FanSchema(DiscoveredEntity):
     def speed_range(self) -> tuple[int, int]:
         return (self.speed_range_min, self.speed_range_max)
 
-    def optimistic_for(self, state_topic: str) -> bool:
-        return bool(self.optimistic) or getattr(self, state_topic) is None
-
 
 def _schema(entity: Entity) -> FanSchema:
-    spec = entity.spec
-    assert isinstance(spec, FanSchema), f"{entity.entity_id} was not parsed as a fan"
-    return spec
+    return spec_of(entity, FanSchema)
 
 
-def _render(entity: Entity, key: str, payload: bytes) -> str:
-    tpl = entity.template(key)
-    return payload.decode("utf-8", "replace") if tpl is None else tpl.render(payload)
-
-
-class Fan(Platform):
+class Fan(OnOffParts):
     name = "fan"
     Schema = FanSchema
     services = ("turn_on", "turn_off", "toggle", "set_percentage", "set_preset_mode",
@@ -129,7 +128,8 @@ class Fan(Platform):
     ))
     # "the kitchen fan"; HA's HassFanSetSpeed "set the fan speed to fifty percent"
     words = Words(listed=True, switchable=True, area_noun=True, setter="number",
-                  level=Level("set_percentage", "percentage", noun="speed"))
+                  level=Level("set_percentage", "percentage", noun="speed"),
+                  ha_domains=("sensor",))
 
     # ---- state -----------------------------------------------------------------------------
     def initial(self, entity: Entity) -> str | None:
@@ -148,20 +148,9 @@ class Fan(Platform):
             attrs.setdefault("direction", None)
         return None
 
-    def state(self, entity: Entity, payload: bytes) -> Any:
-        spec = _schema(entity)
-        value = _render(entity, "state_value_template", payload)
-        if value == spec.payload_on:
-            return "on"
-        if value == spec.payload_off:
-            return "off"
-        if value == "None":
-            return None
-        return IGNORE  # empty or unknown: HA ignores it
-
     def topic_state(self, entity: Entity, key: str, payload: bytes) -> Any:
         spec = _schema(entity)
-        value = _render(entity, TEMPLATES[key], payload)
+        value = render_part(entity, TEMPLATES[key], payload)
         attrs = entity.attributes
         if key == "percentage_state_topic":
             if not value:
@@ -179,13 +168,8 @@ class Fan(Platform):
                                    f"{spec.speed_range_min}..{spec.speed_range_max}")
             attrs["percentage"] = percentage
         elif key == "preset_mode_state_topic":
-            if value == spec.payload_reset_preset_mode:
-                attrs["preset_mode"] = None
-            elif value:
-                if value not in spec.preset_modes:
-                    raise PayloadError(f"{entity.entity_id}: {value[:40]!r} is not a preset "
-                                       "mode")
-                attrs["preset_mode"] = value
+            take_mode(attrs, "preset_mode", value, spec.payload_reset_preset_mode,
+                      spec.preset_modes, f"{entity.entity_id}: {value[:40]!r} is not a preset mode")
         elif key == "oscillation_state_topic":
             if value == spec.payload_oscillation_on:
                 attrs["oscillating"] = True
@@ -202,7 +186,7 @@ class Fan(Platform):
         spec = _schema(entity)
         if service == "toggle":
             service = "turn_off" if entity.state == "on" else "turn_on"
-        parts: list[tuple[Publish, bool, dict[str, Any]]] = []
+        parts: list[Part] = []
         expect: str | None = None
         if service in ("turn_on", "turn_off"):
             on = service == "turn_on"
@@ -218,21 +202,20 @@ class Fan(Platform):
         elif service == "set_preset_mode":
             parts.append(self._preset(entity, data, service))
         elif service == "oscillate":
-            self._needs(entity, "oscillation_command_topic", service)
+            needs(entity, "oscillation_command_topic", service)
             on = data_bool(data, "oscillating", service)
             payload = spec.payload_oscillation_on if on else spec.payload_oscillation_off
             parts.append((Publish("oscillation_command_topic", payload,
                                   "oscillation_command_template"),
                           spec.optimistic_for("oscillation_state_topic"), {"oscillating": on}))
         else:
-            self._needs(entity, "direction_command_topic", service)
+            needs(entity, "direction_command_topic", service)
             direction = data_option(data, "direction", service, ["forward", "reverse"])
             parts.append((Publish("direction_command_topic", direction,
                                   "direction_command_template"),
                           spec.optimistic_for("direction_state_topic"), {"direction": direction}))
         publishes = tuple(p for p, _, _ in parts)
-        assume = {k: v for _, optimistic, values in parts if optimistic
-                  for k, v in values.items()}
+        assume = assumed(parts)
         state_optimistic = expect is not None and self.optimistic(entity)
         if state_optimistic or (assume and expect is None):
             return Order(str(publishes[0].value), expect, publishes=publishes, assume=assume,
@@ -242,24 +225,19 @@ class Fan(Platform):
                          optimistic=True)
         return Order(str(publishes[0].value), expect, publishes=publishes, optimistic=False)
 
-    @staticmethod
-    def _needs(entity: Entity, key: str, service: str) -> None:
-        if not getattr(entity.spec, key, None):
-            raise ServiceError(f"{entity.entity_id} cannot {service}: its config has no {key}")
-
     def _percentage(self, entity: Entity, data: dict[str, Any], service: str
-                    ) -> tuple[Publish, bool, dict[str, Any]]:
+                    ) -> Part:
         spec = _schema(entity)
-        self._needs(entity, "percentage_command_topic", service)
+        needs(entity, "percentage_command_topic", service)
         percentage = data_percentage(data, "percentage", service)
         value = math.ceil(from_percentage(spec.speed_range, percentage))
         return (Publish("percentage_command_topic", value, "percentage_command_template"),
                 spec.optimistic_for("percentage_state_topic"), {"percentage": percentage})
 
     def _preset(self, entity: Entity, data: dict[str, Any], service: str
-                ) -> tuple[Publish, bool, dict[str, Any]]:
+                ) -> Part:
         spec = _schema(entity)
-        self._needs(entity, "preset_mode_command_topic", service)
+        needs(entity, "preset_mode_command_topic", service)
         preset = data_option(data, "preset_mode", service, spec.preset_modes)
         return (Publish("preset_mode_command_topic", preset, "preset_mode_command_template"),
                 spec.optimistic_for("preset_mode_state_topic"), {"preset_mode": preset})

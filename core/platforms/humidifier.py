@@ -20,8 +20,16 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from spark.core.discovery.models import DiscoveredEntity, PubTopic, Str, StrList, SubTopic
-from spark.core.errors import PayloadError, ServiceError
+from spark.core.discovery.models import PubTopic, Str, StrList, SubTopic
+from spark.core.errors import PayloadError
+from spark.core.platforms._families import (
+    OnOffParts,
+    PartsSchema,
+    needs,
+    render_part,
+    spec_of,
+    take_mode,
+)
 from spark.core.platforms._values import data_float, data_option, number
 from spark.core.platforms.base import (
     IGNORE,
@@ -29,7 +37,6 @@ from spark.core.platforms.base import (
     Entity,
     Level,
     Order,
-    Platform,
     Publish,
     Words,
 )
@@ -41,7 +48,7 @@ TEMPLATES = {"target_humidity_state_topic": "target_humidity_state_template",
              "current_humidity_topic": "current_humidity_template"}
 
 
-class HumidifierSchema(DiscoveredEntity):
+class HumidifierSchema(PartsSchema):
     DEFAULTS = {"payload_on": "ON", "payload_off": "OFF"}
     REQUIRED = ("command_topic", "target_humidity_command_topic")
 
@@ -67,22 +74,12 @@ class HumidifierSchema(DiscoveredEntity):
             raise ValueError("modes must not include 'None'")
         return self
 
-    def optimistic_for(self, state_topic: str) -> bool:
-        return bool(self.optimistic) or getattr(self, state_topic) is None
-
 
 def _schema(entity: Entity) -> HumidifierSchema:
-    spec = entity.spec
-    assert isinstance(spec, HumidifierSchema), f"{entity.entity_id} is not a humidifier"
-    return spec
+    return spec_of(entity, HumidifierSchema)
 
 
-def _render(entity: Entity, key: str, payload: bytes) -> str:
-    tpl = entity.template(key)
-    return payload.decode("utf-8", "replace") if tpl is None else tpl.render(payload)
-
-
-class Humidifier(Platform):
+class Humidifier(OnOffParts):
     name = "humidifier"
     Schema = HumidifierSchema
     services = ("turn_on", "turn_off", "toggle", "set_humidity", "set_mode")
@@ -99,7 +96,7 @@ class Humidifier(Platform):
     ))
     words = Words(listed=True, switchable=True, setter="number", level=Level(
         "set_humidity", "humidity", min_attr="min_humidity", max_attr="max_humidity",
-        noun="humidity"))
+        noun="humidity"), ha_domains=("switch",))
 
     def initial(self, entity: Entity) -> str | None:
         spec = _schema(entity)
@@ -111,29 +108,14 @@ class Humidifier(Platform):
             attrs.setdefault("mode", None)
         return None
 
-    def state(self, entity: Entity, payload: bytes) -> Any:
-        spec = _schema(entity)
-        value = _render(entity, "state_value_template", payload)
-        if value == spec.payload_on:
-            return "on"
-        if value == spec.payload_off:
-            return "off"
-        if value == "None":
-            return None
-        return IGNORE
-
     def topic_state(self, entity: Entity, key: str, payload: bytes) -> Any:
         spec = _schema(entity)
-        value = _render(entity, TEMPLATES[key], payload)
+        value = render_part(entity, TEMPLATES[key], payload)
         attrs = entity.attributes
         what = f"{entity.entity_id} {key.removesuffix('_topic')}"
         if key == "mode_state_topic":
-            if value == spec.payload_reset_mode:
-                attrs["mode"] = None
-            elif value:
-                if value not in spec.modes:
-                    raise PayloadError(f"{what}: {value[:40]!r} is not one of its modes")
-                attrs["mode"] = value
+            take_mode(attrs, "mode", value, spec.payload_reset_mode, spec.modes,
+                      f"{what}: {value[:40]!r} is not one of its modes")
             return IGNORE
         if not value:
             return IGNORE
@@ -180,9 +162,7 @@ class Humidifier(Platform):
             optimistic = spec.optimistic_for("target_humidity_state_topic")
             values: dict[str, Any] = {"humidity": humidity}
         else:
-            if not spec.mode_command_topic:
-                raise ServiceError(f"{entity.entity_id} cannot {service}: its config has no "
-                                   "mode_command_topic")
+            needs(entity, "mode_command_topic", service)
             mode = data_option(data, "mode", service, spec.modes)
             publish = Publish("mode_command_topic", mode, "mode_command_template")
             optimistic, values = spec.optimistic_for("mode_state_topic"), {"mode": mode}

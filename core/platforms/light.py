@@ -40,6 +40,7 @@ from spark.core.platforms import _color as color
 from spark.core.platforms import _light_basic as basic
 from spark.core.platforms import _light_json as jsonschema
 from spark.core.platforms import _light_template as template
+from spark.core.platforms._families import spec_of
 from spark.core.platforms._light_data import (
     LightInfo,
     attributes,
@@ -55,9 +56,7 @@ __all__ = ["COLOR_MODES", "Light", "LightInfo", "LightSchema", "attributes", "co
 
 
 def _schema(entity: Entity) -> LightSchema:
-    spec = entity.spec
-    assert isinstance(spec, LightSchema), f"{entity.entity_id} was not parsed as a light"
-    return spec
+    return spec_of(entity, LightSchema)
 
 
 _MODULES = {"basic": basic, "json": jsonschema, "template": template}
@@ -79,7 +78,8 @@ class Light(Platform):
     control = Control("light")
     # HA's HassLightSet: "set the lamp brightness to fifty percent" (brightness_pct)
     words = Words(listed=True, switchable=True, area_noun=True, setter="number",
-                  level=Level("turn_on", "brightness_pct", min=1.0, noun="brightness"))
+                  level=Level("turn_on", "brightness_pct", min=1.0, noun="brightness"),
+                  ha_domains=("sensor",))
 
     def __init__(self) -> None:
         # Equal LightInfos are one object (4,096 bulbs of one model share theirs): bounded.

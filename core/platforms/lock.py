@@ -21,6 +21,7 @@ from typing import Any
 
 from spark.core.discovery.models import DiscoveredEntity, OptStr, Str
 from spark.core.errors import PayloadError, ServiceError
+from spark.core.platforms._families import spec_of
 from spark.core.platforms.base import Control, Entity, Order, Platform, Words
 
 # config key -> (HA's default payload, our state)
@@ -67,9 +68,7 @@ class LockSchema(DiscoveredEntity):
 
 
 def _schema(entity: Entity) -> LockSchema:
-    spec = entity.spec
-    assert isinstance(spec, LockSchema), f"{entity.entity_id} was not parsed as a lock"
-    return spec
+    return spec_of(entity, LockSchema)
 
 
 class Lock(Platform):
@@ -78,6 +77,7 @@ class Lock(Platform):
     services = tuple(COMMANDS)
     control = Control("toggle", on="lock", off="unlock", on_state="locked")
     # HA's "lock the front door" / "unlock the front door": always asked back (a "yes" acts)
+    confirm_calls = True  # the agent asks first
     words = Words(listed=True, on_verbs=("lock",), off_verbs=("unlock",), on_service="lock",
                   off_service="unlock", confirm=True)
 

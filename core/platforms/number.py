@@ -36,7 +36,9 @@ class Number(Platform):
     Schema = NumberSchema
     services = ("set_value",)
     control = Control("number", service="set_value", field="value")
-    words = Words(listed=True, setter="number")
+    numeric = "always"  # the history draws a line
+    words = Words(listed=True, setter="number", ha_domains=("sensor",),
+                  ha_position_domains=("cover",))  # "set the setpoint to twenty"
 
     def parse(self, entity: Entity, value: str) -> Any:
         if not value.strip():

@@ -20,7 +20,7 @@ class Select(Platform):
     Schema = SelectSchema
     services = ("select_option",)
     control = Control("select", service="select_option", field="option")
-    words = Words(listed=True, setter="option")
+    words = Words(ha_domains=("sensor",), listed=True, setter="option")
 
     def parse(self, entity: Entity, value: str) -> Any:
         if not value.strip():

@@ -28,6 +28,7 @@ class SensorSchema(DiscoveredEntity):
 class Sensor(Platform):
     name = "sensor"
     Schema = SensorSchema
+    numeric = "with_unit"  # the history draws a line
     words = Words(listed=True)
 
     def parse(self, entity: Entity, value: str) -> Any:

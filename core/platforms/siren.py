@@ -26,7 +26,8 @@ from pydantic import Field
 
 from spark.core.discovery.models import OptStr
 from spark.core.errors import ServiceError
-from spark.core.platforms.base import IGNORE, Entity, OnOff, OnOffSchema, Order, Publish
+from spark.core.platforms._families import spec_of
+from spark.core.platforms.base import IGNORE, Entity, OnOff, OnOffSchema, Order, Publish, Words
 
 PARAMS = ("tone", "volume_level", "duration")
 MAX_DURATION = 86_400
@@ -41,9 +42,7 @@ class SirenSchema(OnOffSchema):
 
 
 def _schema(entity: Entity) -> SirenSchema:
-    spec = entity.spec
-    assert isinstance(spec, SirenSchema), f"{entity.entity_id} was not parsed as a siren"
-    return spec
+    return spec_of(entity, SirenSchema)
 
 
 def _supported(spec: SirenSchema) -> set[str]:
@@ -87,6 +86,7 @@ class Siren(OnOff):
     name = "siren"
     Schema = SirenSchema
     state_attributes = True
+    words = Words(listed=True, switchable=True, ha_domains=("switch",))  # "turn on the siren"
 
     def state(self, entity: Entity, payload: bytes) -> Any:
         spec = _schema(entity)

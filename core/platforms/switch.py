@@ -4,7 +4,7 @@ MQTT switch: ``None`` makes it unknown, an empty payload is ignored."""
 
 from __future__ import annotations
 
-from spark.core.platforms.base import OnOff, OnOffSchema
+from spark.core.platforms.base import OnOff, OnOffSchema, Words
 
 
 class SwitchSchema(OnOffSchema):
@@ -14,3 +14,4 @@ class SwitchSchema(OnOffSchema):
 class Switch(OnOff):
     name = "switch"
     Schema = SwitchSchema
+    words = Words(listed=True, switchable=True, ha_domains=("sensor",))

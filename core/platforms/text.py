@@ -19,6 +19,7 @@ from pydantic import Field, model_validator
 
 from spark.core.discovery.models import DiscoveredEntity, OptStr
 from spark.core.errors import PayloadError, ServiceError
+from spark.core.platforms._families import spec_of
 from spark.core.platforms.base import Control, Entity, Order, Platform, Words
 from spark.core.regex_guard import bounded_match, bounded_pattern
 
@@ -43,9 +44,7 @@ class TextSchema(DiscoveredEntity):
 
 
 def _schema(entity: Entity) -> TextSchema:
-    spec = entity.spec
-    assert isinstance(spec, TextSchema), f"{entity.entity_id} was not parsed as a text"
-    return spec
+    return spec_of(entity, TextSchema)
 
 
 def check_text(spec: TextSchema, value: str) -> str | None:
@@ -66,7 +65,7 @@ class Text(Platform):
     Schema = TextSchema
     services = ("set_value",)
     control = Control("text", service="set_value", field="value")
-    words = Words(listed=True)
+    words = Words(ha_domains=("sensor",), listed=True)
 
     def parse(self, entity: Entity, value: str) -> Any:
         why = check_text(_schema(entity), value)

@@ -25,6 +25,7 @@ from pydantic import Field
 
 from spark.core.discovery.models import DiscoveredEntity, OptStr, SubTopic
 from spark.core.errors import ServiceError
+from spark.core.platforms._families import spec_of
 from spark.core.platforms.base import IGNORE, Control, Entity, Order, Platform, Words
 
 TEXT_FIELDS = ("installed_version", "latest_version", "title", "release_summary", "release_url",
@@ -45,9 +46,7 @@ class UpdateSchema(DiscoveredEntity):
 
 
 def _schema(entity: Entity) -> UpdateSchema:
-    spec = entity.spec
-    assert isinstance(spec, UpdateSchema), f"{entity.entity_id} was not parsed as an update"
-    return spec
+    return spec_of(entity, UpdateSchema)
 
 
 def newer(latest: str, installed: str) -> bool | None:

@@ -23,6 +23,7 @@ from pydantic import field_validator
 
 from spark.core.discovery.models import DiscoveredEntity, PubTopic, Str
 from spark.core.errors import ServiceError
+from spark.core.platforms._families import check_features, spec_of
 from spark.core.platforms.base import IGNORE, Control, Entity, Order, Platform, Publish, Words
 
 STATES = frozenset({"cleaning", "docked", "paused", "idle", "returning", "error"})
@@ -53,13 +54,7 @@ class VacuumSchema(DiscoveredEntity):
     @field_validator("supported_features", mode="before")
     @classmethod
     def _features(cls, value: Any) -> Any:
-        if not isinstance(value, list | tuple):
-            raise ValueError("supported_features must be a list")
-        unknown = [v for v in value if v not in FEATURES]
-        if unknown:
-            raise ValueError(f"supported_features: unknown {unknown[:3]}; known: "
-                             f"{', '.join(FEATURES)}")
-        return tuple(value)
+        return check_features(value, FEATURES)
 
     @field_validator("fan_speed_list", mode="before")
     @classmethod
@@ -70,9 +65,7 @@ class VacuumSchema(DiscoveredEntity):
 
 
 def _schema(entity: Entity) -> VacuumSchema:
-    spec = entity.spec
-    assert isinstance(spec, VacuumSchema), f"{entity.entity_id} was not parsed as a vacuum"
-    return spec
+    return spec_of(entity, VacuumSchema)
 
 
 class Vacuum(Platform):

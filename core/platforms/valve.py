@@ -26,6 +26,15 @@ from pydantic import model_validator
 
 from spark.core.discovery.models import DiscoveredEntity, OptStr, Str
 from spark.core.errors import PayloadError, ServiceError
+from spark.core.platforms._families import (
+    CLOSED,
+    CLOSING,
+    OPEN,
+    OPENING,
+    movement,
+    spec_of,
+    toggle_service,
+)
 from spark.core.platforms._values import data_percentage, from_percentage, number, to_percentage
 from spark.core.platforms.base import (
     IGNORE,
@@ -37,8 +46,6 @@ from spark.core.platforms.base import (
     Publish,
     Words,
 )
-
-OPEN, OPENING, CLOSED, CLOSING = "open", "opening", "closed", "closing"
 
 
 class ValveSchema(DiscoveredEntity):
@@ -77,9 +84,7 @@ class ValveSchema(DiscoveredEntity):
 
 
 def _schema(entity: Entity) -> ValveSchema:
-    spec = entity.spec
-    assert isinstance(spec, ValveSchema), f"{entity.entity_id} was not parsed as a valve"
-    return spec
+    return spec_of(entity, ValveSchema)
 
 
 class Valve(Platform):
@@ -119,10 +124,9 @@ class Valve(Platform):
             position, state = data.get("position"), data.get("state")
         if spec.reports_position:
             return self._position(entity, position, state)
-        for key, ours in (("state_opening", OPENING), ("state_closing", CLOSING),
-                          ("state_open", OPEN), ("state_closed", CLOSED)):
-            if state == getattr(spec, key):
-                return ours
+        ours = movement(spec, state)
+        if ours is not None:
+            return ours
         if state == "None":
             return None
         raise PayloadError(f"{entity.entity_id}: {str(state)[:40]!r} is not a valve state")
@@ -198,10 +202,5 @@ class Valve(Platform):
             Publish("command_topic", payload, "command_template"),))
 
     def _toggle(self, entity: Entity) -> str:
-        spec = _schema(entity)
-        state = entity.state
-        if spec.payload("payload_stop") is not None and state in (OPENING, CLOSING):
-            return "stop_valve"
-        if state in (CLOSED, CLOSING):
-            return "open_valve"
-        return "close_valve"
+        can_stop = _schema(entity).payload("payload_stop") is not None
+        return toggle_service(entity.state, can_stop, ("open_valve", "close_valve", "stop_valve"))

@@ -20,10 +20,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from spark.core.discovery.models import DiscoveredEntity, OptStr, PubTopic, StrList, SubTopic
-from spark.core.errors import PayloadError, ServiceError
+from spark.core.discovery.models import PubTopic, StrList, SubTopic
+from spark.core.errors import PayloadError
+from spark.core.platforms._families import (
+    Part,
+    TemperatureSchema,
+    needs,
+    parts_order,
+    render_topic,
+    spec_of,
+)
 from spark.core.platforms._values import data_float, data_option, number, show_temp
 from spark.core.platforms.base import (
     IGNORE,
@@ -45,7 +53,7 @@ def _fahrenheit_to(unit_f: bool, fahrenheit: float) -> float:
     return fahrenheit if unit_f else (fahrenheit - 32) * 5 / 9
 
 
-class WaterHeaterSchema(DiscoveredEntity):
+class WaterHeaterSchema(TemperatureSchema):
     DEFAULTS = {"payload_on": "ON", "payload_off": "OFF"}
 
     mode_state_topic: SubTopic = None
@@ -59,35 +67,6 @@ class WaterHeaterSchema(DiscoveredEntity):
     min_temp: float | None = None
     max_temp: float | None = None
     initial: float | None = None
-    precision: float | None = None
-    temperature_unit: OptStr = None
-
-    @field_validator("precision")
-    @classmethod
-    def _precision(cls, value: float | None) -> float | None:
-        if value is not None and value not in (0.1, 0.5, 1.0):
-            raise ValueError("precision must be 0.1, 0.5 or 1.0")
-        return value
-
-    @field_validator("temperature_unit")
-    @classmethod
-    def _unit(cls, value: str | None) -> str | None:
-        if value is not None and value not in ("C", "F"):
-            raise ValueError("temperature_unit must be C or F")
-        return value
-
-    @property
-    def fahrenheit(self) -> bool:
-        return self.temperature_unit == "F"
-
-    @property
-    def shown_precision(self) -> float:
-        if self.precision is not None:
-            return self.precision
-        return 1.0 if self.fahrenheit else 0.1
-
-    def optimistic_for(self, state_topic: str) -> bool:
-        return bool(self.optimistic) or getattr(self, state_topic) is None
 
     @property
     def operation_mode(self) -> bool:
@@ -96,9 +75,7 @@ class WaterHeaterSchema(DiscoveredEntity):
 
 
 def _schema(entity: Entity) -> WaterHeaterSchema:
-    spec = entity.spec
-    assert isinstance(spec, WaterHeaterSchema), f"{entity.entity_id} is not a water heater"
-    return spec
+    return spec_of(entity, WaterHeaterSchema)
 
 
 class WaterHeater(Platform):
@@ -118,7 +95,7 @@ class WaterHeater(Platform):
     ))
     words = Words(listed=True, setter="number", level=Level(  # no toggle: not switchable
         "set_temperature", "temperature", unit="°C", min=43.3, max=60.0, step=0.5,
-        min_attr="min_temp", max_attr="max_temp", noun="temperature"))
+        min_attr="min_temp", max_attr="max_temp", noun="temperature"), ha_domains=("switch",))
 
     def initial(self, entity: Entity) -> str | None:
         spec = _schema(entity)
@@ -148,8 +125,7 @@ class WaterHeater(Platform):
 
     def topic_state(self, entity: Entity, key: str, payload: bytes) -> Any:
         spec = _schema(entity)
-        tpl = entity.template(TOPICS[key]) or entity.value_tpl
-        value = payload.decode("utf-8", "replace") if tpl is None else tpl.render(payload)
+        value = render_topic(entity, TOPICS[key], payload)
         what = f"{entity.entity_id} {key.removesuffix('_topic')}"
         if key == "mode_state_topic":
             if not value.strip():
@@ -172,14 +148,12 @@ class WaterHeater(Platform):
             raise self.refuse(entity, service)
         spec = _schema(entity)
         if service in ("turn_on", "turn_off"):
-            if not spec.power_command_topic:
-                raise ServiceError(f"{entity.entity_id} cannot {service}: its config has no "
-                                   "power_command_topic")
+            needs(entity, "power_command_topic", service)
             payload = spec.payload_on if service == "turn_on" else spec.payload_off
             return Order(str(payload), None, publishes=(
                 Publish("power_command_topic", payload, "power_command_template"),),
                 optimistic=True)
-        parts: list[tuple[Publish, bool, dict[str, Any]]] = []
+        parts: list[Part] = []
         mode = None
         if service == "set_operation_mode" or data.get("operation_mode") is not None:
             mode = data_option(data, "operation_mode", service, spec.modes)
@@ -193,14 +167,4 @@ class WaterHeater(Platform):
                                   "temperature_command_template"),
                           spec.optimistic_for("temperature_state_topic"),
                           {"temperature": show_temp(temperature, spec.shown_precision)}))
-        publishes = tuple(p for p, _, _ in parts if getattr(spec, p.topic_key, None))
-        if not publishes:
-            keys = ", ".join(p.topic_key for p, _, _ in parts)
-            raise ServiceError(f"{entity.entity_id}: its config has no {keys}")
-        assume = {k: v for _, optimistic, values in parts if optimistic
-                  for k, v in values.items()}
-        mode_optimistic = mode is not None and spec.optimistic_for("mode_state_topic")
-        if assume:
-            return Order(str(publishes[0].value), mode if mode_optimistic else None,
-                         publishes=publishes, assume=assume, optimistic=True)
-        return Order(str(publishes[0].value), mode, publishes=publishes, optimistic=False)
+        return parts_order(entity, parts, mode)

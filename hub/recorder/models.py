@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from spark.core.errors import SparkError
+from spark.core.platforms import platform_for
 
 
 class RecorderError(SparkError):
@@ -20,9 +21,6 @@ class RecorderError(SparkError):
     def __init__(self, message: str, transient: bool = True) -> None:
         super().__init__(message)
         self.transient = transient
-
-
-NUMERIC_PLATFORMS = frozenset({"sensor", "number"})
 
 
 def epoch(value: datetime | float | int) -> float:
@@ -59,9 +57,11 @@ class EntityMeta:
 
     @property
     def numeric(self) -> bool:
-        return self.platform in NUMERIC_PLATFORMS and bool(
-            self.unit or self.state_class or self.platform == "number"
-        ) and self.device_class not in ("enum", "timestamp", "date")
+        """Its platform's ``numeric``: always (a number) or with a unit or state class (a
+        sensor); never an enum, timestamp or date."""
+        kind = platform_for(self.platform).numeric
+        return (kind == "always" or (kind == "with_unit" and bool(self.unit or self.state_class))
+                ) and self.device_class not in ("enum", "timestamp", "date")
 
     @property
     def chart(self) -> str:

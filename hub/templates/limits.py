@@ -49,7 +49,7 @@ MAX_REGEX_INPUT = 64 * 1024  # characters a regular expression may scan
 RENDER_SECONDS = 0.020  # wall time of one render (the event loop's bound is 50 ms)
 SHARE_BURST = 0.020  # seconds of slow template time the process may spend at once ...
 SHARE_RATE = 0.5  # ... and per second of wall time after that
-SHARE_FREE = 0.002  # the first 2 ms of a render or compile is free (typical: 20 us / 0.5 ms)
+SHARE_FREE = 0.0005  # the first 0.5 ms of a render is free (typical: 20 us)
 
 
 class TemplateBudgetError(TemplateLimitError):

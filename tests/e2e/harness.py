@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import yaml
 
 ADMIN_PASSWORD = "e2e admin password"
@@ -45,6 +46,25 @@ def wait_until(check: Callable[[], Any], timeout: float, what: str, interval: fl
     raise AssertionError(f"not true within {timeout:g}s: {what}" + (f" ({last})" if last else ""))
 
 
+# What a start may take: CPU-seconds of the process (and its children), and wall seconds for a
+# start that hangs without using the CPU. `spark hub` needs ~3 CPU-seconds to answer /health.
+START_CPU_SECONDS = 30.0
+START_WALL_SECONDS = 600.0
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    """CPU time (user + system) of ``process`` and its live children; 0 when it is gone."""
+    total = 0.0
+    try:
+        for each in [process, *process.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                times = each.cpu_times()
+                total += times.user + times.system
+    except psutil.Error:
+        return total
+    return total
+
+
 @dataclass
 class Lab:
     """A hub process with the panel on ``port`` and node processes, under ``root``."""
@@ -65,6 +85,39 @@ class Lab:
                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
         self.procs[name] = proc
         return proc
+
+    def wait_ready(self, name: str, check: Callable[[], Any], what: str,
+                   cpu: float = START_CPU_SECONDS) -> Any:
+        """``wait_until`` for something a starting process ``name`` brings about.
+
+        A start is bounded by the CPU time the process may spend, not the wall clock: on a
+        machine whose cores are shared (CI under load) a start that needs ~3 CPU-seconds can take
+        half a minute of wall time and is still no hang. Fails at once when the process exits,
+        after ``cpu`` CPU-seconds of the process and its children without ``check`` coming true
+        (a busy hang), and after ``START_WALL_SECONDS`` in any case (a hang that sleeps).
+        """
+        proc = self.procs[name]
+        watched = psutil.Process(proc.pid)
+        deadline = time.monotonic() + START_WALL_SECONDS
+        last: BaseException | None = None
+        while True:
+            try:
+                result = check()
+            except (httpx.HTTPError, OSError) as exc:
+                last, result = exc, None
+            if result:
+                return result
+            why = ""
+            if proc.poll() is not None:
+                why = f"{name} exited with {proc.returncode}"
+            elif (used := cpu_seconds(watched)) > cpu:
+                why = f"{name} spent {used:.1f} CPU-seconds"
+            elif time.monotonic() > deadline:
+                why = f"{name} still not ready after {START_WALL_SECONDS:g} s"
+            if why:
+                raise AssertionError(f"not true: {what}: {why}" + (f" ({last})" if last else "")
+                                     + f"\n--- {name}.log (tail) ---\n{self.log(name)[-3000:]}")
+            time.sleep(0.05)
 
     def stop(self, name: str, timeout: float = 15) -> None:
         proc = self.procs.pop(name, None)
@@ -160,17 +213,18 @@ def running_lab(root: Path, broker: Any, port: int, nodes: list[dict[str, Any]],
     try:
         lab.start("hub", "hub")
         with lab.api() as probe:
-            wait_until(lambda: probe.http.get("/health", timeout=2).status_code == 200, 30,
-                       "the panel answers /health")
+            lab.wait_ready("hub",
+                lambda: probe.http.get("/health", timeout=2).status_code == 200,
+                "the panel answers /health")
         for node in nodes:
             lab.start(node["id"], "node", node["kind"], "--id", node["id"])
         with lab.api() as api:
             api.login()
             for node in nodes:
-                wait_until(lambda n=node: any(c["name"] == n["id"] and c["status"] == "healthy"
-                                              for c in api.get("/api/health/detailed")
-                                              .json()["components"]),
-                           30, f"node {node['id']} is healthy")
+                lab.wait_ready(node["id"], lambda n=node: any(
+                    c["name"] == n["id"] and c["status"] == "healthy"
+                    for c in api.get("/api/health/detailed").json()["components"]),
+                    f"node {node['id']} is healthy")
         yield lab
     finally:
         for name in list(lab.procs)[::-1]:

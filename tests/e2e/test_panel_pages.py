@@ -116,12 +116,13 @@ def page_lab(root: Path, broker: Any) -> Iterator[Lab]:
     try:
         lab.start("hub", "hub")
         with lab.api() as probe:
-            wait_until(lambda: probe.http.get("/health", timeout=2).status_code == 200, 30,
-                       "the panel answers /health")
+            lab.wait_ready("hub",
+                lambda: probe.http.get("/health", timeout=2).status_code == 200,
+                "the panel answers /health")
         lab.start("sim1", "node", "simulated", "--id", "sim1")
         with lab.api() as api:
             api.login()
-            wait_until(lambda: (api.entity(LAMP) or {}).get("state") == "off", 30,
+            lab.wait_ready("sim1", lambda: (api.entity(LAMP) or {}).get("state") == "off",
                        "sim1's lamp is off")
         yield lab
     finally:

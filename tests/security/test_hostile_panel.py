@@ -133,8 +133,9 @@ def hostile_lab(root: Path, broker: Any, bad_ids: tuple[str, ...] = BAD_IDS,
     try:
         lab.start("hub", "hub")
         with lab.api() as probe:
-            wait_until(lambda: probe.http.get("/health", timeout=2).status_code == 200, 30,
-                       "the panel answers /health (the hub's web component is alive)")
+            lab.wait_ready("hub",
+                lambda: probe.http.get("/health", timeout=2).status_code == 200,
+                "the panel answers /health (the hub's web component is alive)")
         yield lab
     finally:
         lab.stop("hub")

@@ -199,3 +199,73 @@ async def test_junk_flood_is_capped_with_one_log_line_and_a_diagnostic(
         await asyncio.to_thread(attacker.publish, topic, b"", 1, False)
         await wait_for(lambda: len(reg.entities) == 19_999, 15, what="one entity removed")
         assert reg.stats.limit_reached is None
+
+
+# ---- bytes, not only entities (the audit: 1,000 configs of 175 KB took 411 MB under the caps) --
+def big_config(i: int, size: int) -> tuple[str, bytes]:
+    return (f"homeassistant/sensor/big{i % 50}/e{i}/config",
+            orjson.dumps({"name": f"{i} " + "b" * size, "state_topic": f"big/{i}",
+                          "unique_id": f"big_{i}", "default_entity_id": "sensor." + "x" * size,
+                          "device": {"identifiers": [f"big_{i}"], "name": "d" * size}}))
+
+
+def test_big_configs_are_capped_in_bytes_with_a_diagnostic() -> None:
+    limits = RegistryLimits(max_discovery_bytes=4 * 2**20)
+    reg = Registry(TopicLayout(), EventBus(), lambda topics: None, lambda topics: None,
+                   limits=limits)
+    configs = [big_config(i, 50_000) for i in range(100)]  # ~150 KB each, 15 MB in all
+    for topic, payload in configs:
+        msg = paho.MQTTMessage(topic=topic.encode())
+        msg.payload = payload
+        reg.on_discovery(msg)
+    kept = len(reg.entities)
+    assert 0 < kept < 30, kept  # 4 MiB / 150 KB
+    assert reg.discovery_bytes <= limits.max_discovery_bytes
+    assert reg.stats.entities_refused == 100 - kept
+    assert reg.stats.limit_reached is not None and "max_discovery_bytes" in reg.stats.limit_reached
+    # a config replaced by a smaller one, and one removed, make room again
+    removed = paho.MQTTMessage(topic=configs[0][0].encode())
+    removed.payload = b""
+    reg.on_discovery(removed)
+    assert len(reg.entities) == kept - 1
+    topic, payload = flood_config("small", 1)
+    msg = paho.MQTTMessage(topic=topic.encode())
+    msg.payload = payload
+    reg.on_discovery(msg)
+    assert len(reg.entities) == kept
+
+
+async def test_a_flood_of_big_configs_is_capped_in_bytes_on_the_real_hub(
+    fresh_broker: RunningBroker, attacker: Recorder
+) -> None:
+    cfg = fresh_broker.spark_config()
+    assert cfg.hub.max_discovery_bytes == 64 * 2**20  # the default
+    cfg = cfg.model_copy(update={"hub": cfg.hub.model_copy(
+        update={"max_discovery_bytes": 8 * 2**20})})
+    rss = psutil.Process()
+    async with running_hub(cfg, fresh_broker.passwords["hub"]) as hub:
+        reg = hub.registry
+        assert reg is not None
+        await wait_for(lambda: reg.get("sensor.hub_entities_refused") is not None, 15,
+                       what="the hub's own entities are registered")
+        own = len(reg.entities)
+        rss_before = rss.memory_info().rss
+        big = [big_config(i, 60_000) for i in range(300)]  # ~180 KB each, 54 MB in all
+        pinger = await flood_while_pinging(
+            fresh_broker, hub, attacker, big,
+            lambda: len(reg.entities) + reg.stats.entities_refused >= own + len(big))
+        rss_after = rss.memory_info().rss
+        kept = len(reg.entities) - own
+        print(f"\n300 configs of ~180 KB: {kept} kept, {reg.stats.entities_refused} refused, "
+              f"{reg.discovery_bytes / 2**20:.1f} MB held; test process RSS "
+              f"{rss_before / 2**20:.0f} -> {rss_after / 2**20:.0f} MB; {pinger}")
+        assert 0 < kept < 50, kept
+        assert reg.discovery_bytes <= 8 * 2**20
+        assert "max_discovery_bytes" in (reg.stats.limit_reached or "")
+        # (the test process's RSS also holds the attacker's copies: printed, not asserted)
+        assert pinger.answered > 0 and pinger.worst < 10.0, str(pinger)
+        await wait_for(lambda: (reg.get("sensor.hub_entities_refused") is not None
+                                and "max_discovery_bytes" in str(reg.get(
+                                    "sensor.hub_entities_refused").attributes.get(
+                                    "limit_reached"))), 30,
+                       what="the hub's 'Entities refused' sensor names the byte limit")

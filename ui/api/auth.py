@@ -169,8 +169,8 @@ class AuthService:
     async def _verified(self, user: UserRow | None, password: str, ip: str) -> bool:
         """Check a password as an attempt of ``ip``: counted before the (slow) verify, so
         parallel guesses cannot pass the limit; a success gives its attempt back."""
-        try:
-            async with self.limiter.attempt(ip) as succeeded:
+        try:  # all unknown usernames are one account ("")
+            async with self.limiter.attempt(ip, user.username if user else "") as succeeded:
                 ok = await asyncio.to_thread(self._check_password, user, password)
                 if ok:
                     succeeded()

@@ -6,18 +6,33 @@ runs; a success gives its attempt back. It also bounds the verifications in flig
 and in total, so a flood from one address cannot queue work in front of other users' logins.
 
 :class:`RequestLimiter` is the general API limit (``ui.rate_limit``): a sliding window of
-requests per client.
+requests per client. A client is an IPv4 address or an IPv6 /64 (:func:`client_key`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 
 MAX_TRACKED = 10_000  # client addresses remembered at once (oldest forgotten first)
+
+
+def client_key(address: str) -> str:
+    """What a client is limited as: its IPv4 address, or its IPv6 address's /64 (one host has a
+    whole /64 to itself: limited per address, it could take a new one for every guess)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return address
 
 
 class Refused(Exception):
@@ -79,13 +94,19 @@ class _Window:
 
 class LoginLimiter:
     """``attempts`` logins per client within ``window`` seconds (successes do not count);
-    at most ``per_client`` verifications of one client and ``total`` of all clients at once."""
+    at most ``per_client`` verifications of one client, ``per_account`` of one account (all
+    unknown usernames are one account; the others wait their turn) and ``total`` of all at
+    once. The account bound keeps a flood on one account from many addresses (8 clients, 16
+    verifications queued: another user's login waited 14 s on a loaded machine) out of the
+    other users' way."""
 
     def __init__(self, attempts: int, window: float, per_client: int = 2, total: int = 4,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, per_account: int = 1) -> None:
         self._window = _Window(attempts, window, clock)
         self.per_client = per_client
+        self.per_account = per_account
         self._busy: dict[str, int] = {}
+        self._accounts: dict[str, tuple[asyncio.Semaphore, list[int]]] = {}  # in use only
         self._total = asyncio.Semaphore(total)
 
     @property
@@ -94,27 +115,43 @@ class LoginLimiter:
 
     def retry_after(self, ip: str) -> float:
         """Seconds until ``ip`` may try again; 0 when it may now."""
-        return self._window.wait(ip)
+        return self._window.wait(client_key(ip))
 
     def failed(self, ip: str) -> None:
-        self._window.add(ip)
+        self._window.add(client_key(ip))
 
     @contextlib.asynccontextmanager
-    async def attempt(self, ip: str) -> AsyncIterator[Callable[[], None]]:
+    async def attempt(self, ip: str, account: str = "") -> AsyncIterator[Callable[[], None]]:
         """Count an attempt of ``ip`` now (Refused past the limit), refuse it (still counted)
-        with ``per_client`` verifications of ``ip`` in flight, then wait for a verification
-        slot. The body calls the yielded ``succeeded()`` to give the attempt back."""
+        with ``per_client`` verifications of ``ip`` in flight, then wait for ``account``'s turn
+        (``per_account`` at once) and a verification slot. The body calls the yielded
+        ``succeeded()`` to give the attempt back."""
+        ip = client_key(ip)
         stamp = self._window.take(ip)
         if self._busy.get(ip, 0) >= self.per_client:
             raise Refused("too many logins at once from this address", 1.0)
-        self._busy[ip] = self._busy.get(ip, 0) + 1
+        _enter(self._busy, ip)
+        turn, users = self._accounts.setdefault(account, (asyncio.Semaphore(self.per_account),
+                                                          [0]))
+        users[0] += 1
         try:
-            async with self._total:
+            async with turn, self._total:
                 yield lambda: self._window.give_back(ip, stamp)
         finally:
-            left = self._busy.pop(ip) - 1
-            if left > 0:
-                self._busy[ip] = left
+            _leave(self._busy, ip)
+            users[0] -= 1
+            if users[0] == 0:
+                del self._accounts[account]
+
+
+def _enter(busy: dict[str, int], key: str) -> None:
+    busy[key] = busy.get(key, 0) + 1
+
+
+def _leave(busy: dict[str, int], key: str) -> None:
+    left = busy.pop(key) - 1
+    if left > 0:
+        busy[key] = left
 
 
 class RequestLimiter:
@@ -125,4 +162,4 @@ class RequestLimiter:
         self._window = _Window(requests, window, clock)
 
     def take(self, client: str) -> None:
-        self._window.take(client)
+        self._window.take(client_key(client))

@@ -174,7 +174,9 @@ class PocketsphinxStt(SpeechToText):
         assert self._lexicon is not None
         known = self._lexicon.known
         self._grammar.add_jsgf_string(name, jsgf(vocab, self.wake_phrases, known=known))
-        self._setters = any(t.platform in ("number", "select") for t in vocab.targets)
+        # a number or option set by name alone (a number, a select; not a level of its own)
+        self._setters = any(t.words.setter is not None and t.words.level is None
+                            for t in vocab.targets)
         self._numbers = any(t.words.setter == "number" for t in vocab.targets)
         if self._setters:
             self._grammar.add_jsgf_string(f"set{self._generation}", jsgf(
