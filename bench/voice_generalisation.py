@@ -114,7 +114,8 @@ class Lab:
         await wait(lambda: str(path) in marks, 120, f"{name} replayed")
         await self.rpc.call("voice", "ping", timeout=120)  # answered after every event it caused
         played = Played(self.events[ev:], self.commands[cmd:], name)
-        if self.voice.pipeline.state.value == "muted":  # type: ignore[attr-defined]
+        state = self.voice.pipeline.state  # type: ignore[attr-defined]
+        if getattr(state, "value", state) == "muted":  # the worker's stand-in: a str
             # It muted itself (a wrong action, scored as such): unmute by hand, as a user
             # would on the panel, so the rest of the corpus is heard.
             await self.voice._set_mute(False)  # type: ignore[attr-defined]
@@ -140,6 +141,7 @@ class Score:
     outcome: str
     detail: str = ""
     latency_s: float | None = None
+    stages_ms: dict[str, float] = field(default_factory=dict)
 
 
 def score(lab: Lab, cmd: vc.Command, played: Played, state_before: dict[str, str]) -> Score:
@@ -196,6 +198,24 @@ def vad_lag(samples: np.ndarray, true_end_s: float, name: str, cfg: Any) -> floa
     return max(0.0, len(samples) / vc.RATE - true_end_s)
 
 
+STAGES = ("vad_lag", "silence_waited", "stt", "intent", "action", "other")
+
+
+def stages(played: Played, lag: float, total_s: float) -> dict[str, float]:
+    """Where the time from the true end of speech to the command went (ms): how late the VAD
+    saw the end, the silence waited, the recogniser's last step (``stt_ms``), intent and gate
+    (``intent_ms``), the hub call until the node had its answer (``action_ms``), and the
+    rest (the frames after the end decoded, thread hops, the command's trip to the observer)."""
+    ends = [e.data for e in played.events if e.type == "speech-end"]
+    handled = [e.timings for e in played.events if e.type == "handled"]
+    t = handled[0] if handled else {}
+    out = {"vad_lag": lag * 1000, "silence_waited": float(ends[0].get("silence_s", 0.0)) * 1000
+           if ends else 0.0, "stt": float(t.get("stt_ms", 0.0)),
+           "intent": float(t.get("intent_ms", 0.0)), "action": float(t.get("action_ms", 0.0))}
+    out["other"] = total_s * 1000 - sum(out.values())
+    return {k: round(v, 1) for k, v in out.items()}
+
+
 def latency(played: Played, lag: float) -> float | None:
     ends = [e.data for e in played.events if e.type == "speech-end" and "ended" in e.data]
     if not ends or not played.commands:
@@ -208,6 +228,7 @@ def latency(played: Played, lag: float) -> float | None:
 class Tally:
     counts: Counter[str] = field(default_factory=Counter)
     latencies: list[float] = field(default_factory=list)
+    stages: list[dict[str, float]] = field(default_factory=list)
     questions: int = 0
     question_actions: int = 0
     misses: list[str] = field(default_factory=list)
@@ -219,6 +240,7 @@ class Tally:
             self.question_actions += s.outcome == "wrong"
         if s.latency_s is not None:
             self.latencies.append(s.latency_s)
+            self.stages.append(s.stages_ms)
         if s.outcome != "right" and len(self.misses) < 400:
             self.misses.append(f"[{s.outcome}] {voice} {cmd.text!r} "
                                f"(want {cmd.expected.describe()}): {s.detail}")
@@ -233,7 +255,13 @@ class Tally:
         lat = sorted(self.latencies)
         out["latency_ms"] = {"samples": len(lat),
                              "p50": round(1000 * statistics.median(lat)) if lat else None,
-                             "p90": round(1000 * percentile(lat, 90)) if lat else None}
+                             "p90": round(1000 * percentile(lat, 90)) if lat else None,
+                             "stage_p50": {k: round(statistics.median(
+                                 [st.get(k, 0.0) for st in self.stages])) for k in STAGES}
+                             if self.stages else {},
+                             "stage_p90": {k: round(percentile(sorted(
+                                 st.get(k, 0.0) for st in self.stages), 90)) for k in STAGES}
+                             if self.stages else {}}
         out["misses"] = self.misses
         return out
 
@@ -335,6 +363,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         lag = await asyncio.to_thread(vad_lag, utt.samples, utt.speech_end_s,
                                                       played.name, vcfg)
                         result.latency_s = latency(played, lag)
+                        if result.latency_s is not None:
+                            result.stages_ms = stages(played, lag, result.latency_s)
                     split = "held_out" if cmd.held_out else "tune"
                     tallies[split].add(result, cmd, f"{s.voice.name}/{s.wpm}")
                     done = sum(sum(t.counts.values()) for t in tallies.values())
@@ -350,7 +380,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                           f"{sm['right']:.1%} wrong {sm['wrong']:.1%} refused "
                           f"{sm['refused']:.1%} no-wake {sm['no wake']:.1%} questions acted "
                           f"{sm['question_actions']}/{sm['questions']} latency p50/p90 "
-                          f"{sm['latency_ms']['p50']}/{sm['latency_ms']['p90']} ms", flush=True)
+                          f"{sm['latency_ms']['p50']}/{sm['latency_ms']['p90']} ms; stage p50 "
+                          f"{sm['latency_ms']['stage_p50']}", flush=True)
                 print(f"{'':>12} ({time.monotonic() - t1:.0f} s)", flush=True)
             # false wakes
             fw: dict[str, dict[str, float]] = {}

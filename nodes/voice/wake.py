@@ -35,7 +35,7 @@ from spark.nodes.voice.errors import BackendUnavailable
 from spark.nodes.voice.grammar import jsgf, sentences
 from spark.nodes.voice.lm import EVERYDAY, build_arpa
 from spark.nodes.voice.stt.base import StageConfig
-from spark.nodes.voice.stt.sphinx import SphinxLexicon, new_decoder
+from spark.nodes.voice.stt.sphinx import SphinxLexicon, new_decoder, stream
 from spark.nodes.voice.vocab import Vocabulary
 from spark.nodes.voice.wyoming import WyomingWakeConfig
 
@@ -267,7 +267,7 @@ class SphinxWake(WakeWord):
         found = self._find(self.SETTLE_FRAMES // 2)
         if found is None:  # not confirmed: carry on listening to the stretch
             self._decoder.start_utt()
-            self._decoder.process_raw(b"".join(self._audio), False, False)
+            stream(self._decoder, b"".join(self._audio))  # not one call: see stream()
             return None
         self._decided = True
         phrase, offset = found

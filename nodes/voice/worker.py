@@ -7,8 +7,11 @@ suppression, speech detection, wake word, speech-to-text) from the node's config
 interpreter: none of the node's threads, sockets or locks), and :class:`PipelineProcess` stands
 in for it in the node with the same methods: each call is one message on a pipe and its answer.
 
-When the worker dies (a signal, an exit, a broken pipe) or does not answer a call within
-``timeout_s``, the call raises :class:`WorkerDied` (a hung worker is killed first). The node
+When the worker dies (a signal, an exit, a broken pipe) or hangs, the call raises
+:class:`WorkerDied` (a hung worker is killed first). Hung means no answer within ``timeout_s``
+*and* less than ``MIN_PROGRESS`` of a CPU used meanwhile: a worker that is computing on a
+starved machine (load 19 on 2 cores made a decode take over 60 s in the benchmarks) gets more
+time, up to ``BUSY_FACTOR`` times ``timeout_s``. The node
 reports the utterance as failed, waits its backoff (``core/backoff.py``) and calls
 :meth:`PipelineProcess.start` again; the new worker gets the last vocabulary and mute state.
 The worker ends with its parent: its pipe closes when the node's process ends, even after a
@@ -27,6 +30,7 @@ import threading
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from spark.nodes.voice.errors import VoiceError
@@ -37,6 +41,8 @@ if TYPE_CHECKING:
     from spark.nodes.voice.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
+MIN_PROGRESS = 0.02  # share of a CPU used over a timeout window that shows it is not hung
+BUSY_FACTOR = 5  # a busy worker's longest wait, in timeouts
 SLOW_CALLS = frozenset({"build_vocabulary", "set_vocabulary"})
 
 
@@ -53,6 +59,15 @@ class WorkerDied(VoiceError):
             return None
         with contextlib.suppress(ValueError):
             return signal.Signals(-self.exit_code).name
+        return None
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) process ``pid`` has used, from /proc (None: unknown)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
         return None
 
 
@@ -205,11 +220,20 @@ class PipelineProcess:
         if conn is None or process is None:
             raise WorkerDied("the recognisers' worker is not running", None)
         try:
-            if not conn.poll(timeout):
-                process.kill()
-                process.join(2.0)
-                raise WorkerDied(f"the recognisers did not answer {what} within {timeout:g} s "
-                                 "(killed)", process.exitcode)
+            cpu, waited = cpu_seconds(process.pid), 0.0
+            while not conn.poll(timeout):
+                waited += timeout
+                now = cpu_seconds(process.pid)
+                if cpu is None or now is None or now - cpu < MIN_PROGRESS * timeout or (
+                        waited >= timeout * BUSY_FACTOR):
+                    process.kill()
+                    process.join(2.0)
+                    raise WorkerDied(f"the recognisers did not answer {what} within {waited:g} "
+                                     f"s (killed)", process.exitcode)
+                log.warning("voice worker: %s still running after %g s (%.1f s of CPU in the "
+                            "last %g s): a busy machine, waiting", what, waited, now - cpu,
+                            timeout)
+                cpu = now
             answer: tuple[str, Any] = conn.recv()
             return answer
         except (EOFError, OSError, BrokenPipeError) as exc:

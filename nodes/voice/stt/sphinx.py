@@ -67,6 +67,23 @@ def new_decoder(**kwargs: Any) -> Any:
         raise BackendUnavailable(f"pocketsphinx could not start: {exc}") from exc
 
 
+STREAM_PIECE_BYTES = 960  # 30 ms of 16 kHz int16: what the live stream feeds
+
+
+def stream(decoder: Any, pcm: bytes) -> None:
+    """Stream ``pcm`` into ``decoder``'s utterance in 30 ms pieces, never in one call.
+
+    pocketsphinx 5.1 segfaults (in ``cmn_live``) when one streaming ``process_raw`` call
+    carries seconds of audio after a whole-utterance call (``full_utt=True``, our one-piece
+    decodes) on the same decoder: that call grows the decoder's cepstrum ring buffer to the
+    utterance's length; a long streaming call then wraps that ring while the feature stage
+    takes at most 250 frames per step, and ``acmod_process_mfcbuf`` reads the rest from past
+    the buffer's end (it does not wrap the second part). Small pieces never fill the ring
+    (reproduced in tests/test_voice_sphinx_stream.py; issue 18)."""
+    for i in range(0, len(pcm), STREAM_PIECE_BYTES):
+        decoder.process_raw(pcm[i:i + STREAM_PIECE_BYTES], False, False)
+
+
 class SphinxLexicon:
     """Spells words with the dictionary: known words, two known halves, or letter by letter."""
 
@@ -209,9 +226,9 @@ class PocketsphinxStt(SpeechToText):
 
     def feed(self, pcm: bytes) -> None:
         self._audio.append(pcm)
-        self._grammar.process_raw(pcm, False, False)
+        stream(self._grammar, pcm)
         if self._verifier is not None:
-            self._verifier.process_raw(pcm, False, False)
+            stream(self._verifier, pcm)
 
     def settle(self) -> None:
         """A pause after what reads as a whole on/off command: judge on/off now (the audio
