@@ -150,3 +150,14 @@ async def test_a_replayed_file_sounds_the_same_however_long_the_source_idled(
     first = await replay(tmp_path / "a" / "00001.wav", 3)
     second = await replay(tmp_path / "b" / "00001.wav", 11)
     assert first and first == second
+
+
+def test_an_older_config_with_voiced_db_still_loads(caplog: pytest.LogCaptureFixture) -> None:
+    """``voiced_db`` (the absolute threshold before on_db / off_db) is ignored with a warning,
+    not refused: an upgraded node keeps starting."""
+    with caplog.at_level("WARNING"):
+        cfg = OnOffConfig.model_validate({"voiced_db": 7.0, "off_db": -4.0})
+    assert (cfg.on_db, cfg.off_db) == (8.0, -4.0)
+    assert "voiced_db is no longer used" in caplog.text
+    with pytest.raises(ValueError, match="voice_db"):
+        OnOffConfig.model_validate({"voice_db": 7.0})  # a typo is still an error

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from spark.nodes.voice.stt.base import StageConfig
 
@@ -38,6 +38,18 @@ class OnOffConfig(StageConfig):
                          "(voiced /n/).")
     off_db: float = Field(-3.0, description="... at or below, the sound is 'off' (voiceless "
                           "/f/); between the two the sound decides nothing.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_voiced_db(cls, data: Any) -> Any:
+        """``voiced_db`` (an absolute threshold, before the check became relative to the
+        utterance) is accepted and ignored with a warning, so an older config still starts."""
+        if isinstance(data, dict) and "voiced_db" in data:
+            log.warning("stt.onoff.voiced_db is no longer used: the on/off check is relative to "
+                        "the utterance now (on_db %s, off_db %s); remove voiced_db from the config",
+                        data.get("on_db", 8.0), data.get("off_db", -3.0))
+            data = {k: v for k, v in data.items() if k != "voiced_db"}
+        return data
 
 
 def rivals(text: str, is_command: Callable[[str], bool]) -> list[tuple[int, str]]:
