@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -17,6 +18,28 @@ from spark.hub.app import Hub
 A = TypeVar("A", bound=NodeAgent | Hub)  # anything with node_id, run(ready) and stop()
 
 FAST = (0.0, 0.05)  # HA re-announce delay in tests
+STOP_WITHIN = 60.0  # an agent asked to stop that still runs after this is a hang: a failure
+
+
+def task_stacks() -> str:
+    """Every task of the running loop with its stack: what a hang waits on."""
+    out = io.StringIO()
+    for task in asyncio.all_tasks():
+        out.write(f"--- {task.get_name()}\n")
+        task.print_stack(limit=12, file=out)
+    return out.getvalue()
+
+
+async def stopped(task: asyncio.Task[Any], what: str) -> None:
+    """Await ``task`` (already asked to stop); if it still runs after ``STOP_WITHIN`` seconds,
+    fail naming what every task waits on, and cancel it, so a hang is a failure, not a stall."""
+    done, _ = await asyncio.wait({task}, timeout=STOP_WITHIN)
+    if not done:
+        stacks = task_stacks()
+        task.cancel()
+        await asyncio.wait({task}, timeout=10.0)
+        raise AssertionError(f"{what} did not stop within {STOP_WITHIN:g}s; tasks:\n{stacks}")
+    await task
 
 
 @contextlib.asynccontextmanager
@@ -30,7 +53,7 @@ async def running_agent(agent: A, ready_within: float = 10.0) -> AsyncIterator[A
         yield agent
     finally:
         agent.stop()
-        await task
+        await stopped(task, f"agent {agent.node_id}")
 
 
 @contextlib.asynccontextmanager

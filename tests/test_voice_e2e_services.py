@@ -15,6 +15,7 @@ exactly what it asked about.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -173,8 +174,9 @@ async def devices(cfg: SparkConfig, password: str) -> AsyncIterator[Devices]:
         try:
             yield devs
         finally:
-            for topic in DEVICE_CONFIGS:
-                await client.publish_confirmed(topic, b"", 1, True)
+            async with asyncio.timeout(15):
+                for topic in DEVICE_CONFIGS:
+                    await client.publish_confirmed(topic, b"", 1, True)
 
 
 @contextlib.asynccontextmanager
