@@ -122,10 +122,14 @@ class Routing:
         wild = self._wild.match(topic) if len(self._wild) else ()
         if routes is None and not wild:
             return None
-        hits: list[Hit] = []
+        hits: list[Hit]
         if routes is not None:
             self._last[topic] = payload
-            hits.extend(_hit(code, record) for code, record in routes.items())
+            # hot path (every state message): a state route's hit built inline
+            hits = [(record, STATE, 0) if type(code) is str else _hit(code, record)
+                    for code, record in routes.items()]
+        else:
+            hits = []
         for topic_filter in wild:
             self._last[topic_filter] = payload
             hits.extend(_hit(code, record)

@@ -246,8 +246,11 @@ class DiscoveredEntity(BaseModel):
         raw = self.raw
         kept = {}
         for name, value in self.__dict__.items():
+            if name in HOT_FIELDS:  # read on every state message: kept, default or not
+                kept[name] = value
+                continue
             held = raw.get(name, _MISSING)
-            if held is value and name not in HOT_FIELDS:
+            if held is value:
                 continue
             default = defaults.get(name, _MISSING)
             if held is _MISSING and (value is default
