@@ -41,7 +41,10 @@ def frame(session: Session, principal: Principal, title: str) -> Iterator[None]:
     def sign_out() -> None:
         ui.navigate.to("/logout")  # an HTTP route: ends the tokens, rotates the session id
 
-    drawer = ui.left_drawer(value=None).props("breakpoint=900 bordered width=220")
+    # Open on wide screens, closed on phones: Quasar's show-if-above decides in the browser.
+    # (value=None would make NiceGUI ask the browser for the state with a 1 s timeout: on a
+    # busy machine that logged a traceback on every page load.)
+    drawer = ui.left_drawer(value=False).props("show-if-above breakpoint=900 bordered width=220")
     with drawer:
         for label, path, icon in nav_items(session.panel, principal):
             with ui.link(target=path).classes("no-underline text-inherit w-full"):
