@@ -96,7 +96,11 @@ async def test_unseeded_stream_still_reports_the_engines_counts(
     final = chunks[-1]
     reference = await engine_chat(edge_engine, messages=HI, max_tokens=1)
     assert final.prompt_eval_count == reference["usage"]["prompt_tokens"]
-    assert final.eval_count is not None and final.eval_count >= 5
+    # random output may end early (an end-of-text token first: 0 tokens, seen in a suite run);
+    # the count is the engine's, within the limit; some text means some tokens
+    text = "".join(c.message.content or "" for c in chunks)
+    assert final.eval_count is not None and 0 <= final.eval_count <= 5
+    assert final.eval_count > 0 or not text, (final.eval_count, text)
     assert ollama_edge.front.replay_mismatches == 0
 
 
