@@ -30,16 +30,22 @@ CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu",
                   "--disable-sync", "--no-first-run", "--disable-dev-shm-usage")
 
 
+def _attempt(check: Callable[[], Any], last: BaseException | None
+             ) -> tuple[Any, BaseException | None]:
+    """One call of a wait's ``check``: its result, and the latest connection error seen."""
+    try:
+        return check(), last
+    except (httpx.HTTPError, OSError) as exc:
+        return None, exc
+
+
 def wait_until(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.05
                ) -> Any:
     """Call ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     last: BaseException | None = None
     while time.monotonic() < deadline:
-        try:
-            result = check()
-        except (httpx.HTTPError, OSError) as exc:
-            last, result = exc, None
+        result, last = _attempt(check, last)
         if result:
             return result
         time.sleep(interval)
@@ -101,10 +107,7 @@ class Lab:
         deadline = time.monotonic() + START_WALL_SECONDS
         last: BaseException | None = None
         while True:
-            try:
-                result = check()
-            except (httpx.HTTPError, OSError) as exc:
-                last, result = exc, None
+            result, last = _attempt(check, last)
             if result:
                 return result
             why = ""
