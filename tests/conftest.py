@@ -8,7 +8,7 @@ Accounts (passwords in ``broker.passwords``): ``hub``, ``homeassistant``, ``admi
 LLM engines (tests/llm_fixture.py): ``edge_engine`` / ``cloud_engine``, real llama.cpp servers on
 a tiny model written by the tests; ``fresh_engine`` to stop or kill;
 ``edge_proxy`` / ``cloud_proxy``, fault proxies in front of them.
-``ollama_edge`` / ``ollama_cloud`` (tests/ollama_front.py): Ollama's native API over those engines.
+``ollama_edge`` / ``ollama_cloud`` (tests/ollama_fixture.py): Ollama's native API over the engines.
 ``redis_server``: a throwaway redis-server per test (tests/redis_fixture.py).
 """
 
@@ -28,7 +28,7 @@ from llm_fixture import (  # noqa: F401  (fixtures)
     fresh_engine,
     llm_model,
 )
-from ollama_front import ollama_cloud, ollama_edge  # noqa: F401  (fixtures)
+from ollama_fixture import ollama_cloud, ollama_edge  # noqa: F401  (fixtures)
 from pg_fixture import fresh_postgres, pg_url, postgres  # noqa: F401  (fixtures)
 from redis_fixture import redis_server  # noqa: F401  (fixtures)
 

@@ -17,7 +17,7 @@ from broker_fixture import ADMIN, RunningBroker, free_port
 from e2e.harness import SPARK, Api, Lab, wait_until, write_config
 from helpers import Recorder
 from llm_fixture import RunningEngine
-from ollama_front import RunningFront
+from ollama_fixture import RunningFront
 
 HELLO = [{"role": "user", "content": "Hello, how are you today?"}]
 GEN = {"messages": HELLO, "options": {"temperature": 0, "num_predict": 6}}

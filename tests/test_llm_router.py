@@ -20,7 +20,8 @@ from broker_fixture import RunningBroker
 from fault_proxy import FaultProxy, Mode
 from helpers import wait_for
 from llm_fixture import RunningEngine
-from ollama_front import FrontConfig, FrontModel, RunningFront, running_front
+from ollama_fixture import RunningFront, running_front
+from ollama_wire import FrontConfig, FrontModel
 from redis_fixture import RunningRedis, start_redis
 
 from spark.core.messages.llm import LlmChunk, LlmRequest, LlmResult

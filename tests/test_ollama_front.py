@@ -15,7 +15,7 @@ import ollama
 import pytest
 from fault_proxy import FaultProxy, Mode
 from llm_fixture import RunningEngine
-from ollama_front import RunningFront, front_config, running_front
+from ollama_fixture import RunningFront, front_config, running_front
 from ollama_wire import FrontConfig, FrontModel
 
 MODEL = "tiny:edge"
