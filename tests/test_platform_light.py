@@ -1,5 +1,5 @@
 """The ``light`` platform (core/platforms/light.py) against Home Assistant's cases
-(tests/light_cases.py: basic, json and template schemas).
+(tests/light_cases/: basic, json and template schemas).
 
 Every case runs twice: in-process through the hub's own registry and services (fed with
 messages built here: exact message lists, quick failures), and all cases at once through a
@@ -17,7 +17,11 @@ import paho.mqtt.client as paho
 import pytest
 from helpers import wait_for
 from lab import recorder, running_hub
-from light_cases import ANY, BASIC, CASES, JSON, TEMPLATE, Case
+from light_cases import CASES
+from light_cases.schema_basic import BASIC
+from light_cases.schema_json import JSON
+from light_cases.schema_template import TEMPLATE
+from light_cases.steps import ANY, Case
 
 from spark.core.errors import PayloadError, ServiceError
 from spark.core.events import EventBus

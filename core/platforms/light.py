@@ -2,7 +2,7 @@
 2025.4 and later (the light service layer of 2025.4; the MQTT light as of late 2025, which also
 reads ``color_temp_kelvin`` / ``min_kelvin`` / ``max_kelvin`` in the basic schema; the mireds
 attributes ``color_temp``, ``min_mireds``, ``max_mireds`` that HA 2026.1 dropped are reported).
-Checked case by case against HA's ``tests/components/mqtt/test_light*.py`` (tests/light_cases.py).
+Checked case by case against HA's ``tests/components/mqtt/test_light*.py`` (tests/light_cases/).
 
 - ``schema: basic`` (the default; ``_light_basic.py``): one topic per attribute (``command_topic``
   ON/OFF, ``brightness_command_topic`` scaled by ``brightness_scale``, ``color_temp_command_topic``
