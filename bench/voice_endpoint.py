@@ -72,7 +72,7 @@ CACHE = Path(tempfile.gettempdir()) / "spark-voice-cache"
 
 
 def held_out(name: str) -> bool:
-    """The issue's fixed split (bench/voice_corpus.py owns it; the same one-liner)."""
+    """The issue's fixed split (bench/voice_corpus/ owns it; the same one-liner)."""
     return hashlib.sha256(name.encode()).digest()[0] % 3 == 0
 
 

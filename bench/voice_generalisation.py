@@ -1,6 +1,6 @@
 """Voice generalisation (issue 18): the figures that count, scored on what the hub published.
 
-The generated corpus of ``bench/voice_corpus.py`` (templates over the default lab, >= 20
+The generated corpus of ``bench/voice_corpus/`` (templates over the default lab, >= 20
 voices of three engines, four conditions, everyday speech and near misses) goes through the
 real node: a throwaway Mosquitto (our generated config), the hub, the default lab's simulated
 nodes (sim, power, nas) and the voice node replaying WAV files (audio in -> wake -> VAD ->
@@ -46,9 +46,24 @@ from typing import Any
 
 import numpy as np
 
-from bench import voice_corpus as vc
 from bench.common import RESULTS, BenchError, percentile, throwaway_broker
 from bench.voice_accuracy import node, running, wait
+from bench.voice_corpus import RATE, stable_unit
+from bench.voice_corpus.conditions import CONDITIONS, compose, speech_bounds
+from bench.voice_corpus.templates import Command, commands
+from bench.voice_corpus.voices import (
+    NEAR_MISSES,
+    TV_TEXT,
+    TV_VOICES,
+    VOICES,
+    Spoken,
+    cache_dir,
+    engines_missing,
+    false_wake_corpus,
+    synthesize_all,
+    voice_for,
+    wake_phrase_sentences,
+)
 from spark.app.config.models import SparkConfig
 from spark.app.runtime import build_hub
 from spark.core.agent.agent import NodeAgent
@@ -144,7 +159,7 @@ class Score:
     stages_ms: dict[str, float] = field(default_factory=dict)
 
 
-def score(lab: Lab, cmd: vc.Command, played: Played, state_before: dict[str, str]) -> Score:
+def score(lab: Lab, cmd: Command, played: Played, state_before: dict[str, str]) -> Score:
     exp = cmd.expected
     events = played.events
     woke = any(e.type == "wake" for e in events)
@@ -195,7 +210,7 @@ def vad_lag(samples: np.ndarray, true_end_s: float, name: str, cfg: Any) -> floa
             vad_end = (i + 1 - ep.end_frames) * FRAME_S
             if vad_end >= true_end_s - 0.1:
                 return max(0.0, vad_end - true_end_s)
-    return max(0.0, len(samples) / vc.RATE - true_end_s)
+    return max(0.0, len(samples) / RATE - true_end_s)
 
 
 STAGES = ("vad_lag", "silence_waited", "stt", "intent", "action", "other")
@@ -233,7 +248,7 @@ class Tally:
     question_actions: int = 0
     misses: list[str] = field(default_factory=list)
 
-    def add(self, s: Score, cmd: vc.Command, voice: str) -> None:
+    def add(self, s: Score, cmd: Command, voice: str) -> None:
         self.counts[s.outcome] += 1
         if cmd.service == "get_state":
             self.questions += 1
@@ -266,15 +281,15 @@ class Tally:
         return out
 
 
-def pick(commands: list[vc.Command], quick: bool, limit: int | None) -> list[vc.Command]:
+def pick(commands: list[Command], quick: bool, limit: int | None) -> list[Command]:
     """The commands to say: all, or a stratified sample (every service in both splits)."""
     if not quick and limit is None:
         return commands
     want = limit or 64
-    groups: dict[tuple[str, bool], list[vc.Command]] = {}
+    groups: dict[tuple[str, bool], list[Command]] = {}
     for c in commands:
         groups.setdefault((c.service, c.held_out), []).append(c)
-    out: list[vc.Command] = []
+    out: list[Command] = []
     i = 0
     while len(out) < want and any(groups.values()):
         for key in sorted(groups):
@@ -282,7 +297,7 @@ def pick(commands: list[vc.Command], quick: bool, limit: int | None) -> list[vc.
             if g and len(out) < want:
                 out.append(g.pop((i * 7919) % len(g)))
         i += 1
-    return sorted(out, key=lambda c: vc._unit("order", c.text, c.template))
+    return sorted(out, key=lambda c: stable_unit("order", c.text, c.template))
 
 
 def wake_phrase(voice_config: dict[str, Any] | None) -> str:
@@ -305,31 +320,31 @@ def config_for(broker: Any, inbox: Path, voice_config: dict[str, Any] | None) ->
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    missing = vc.engines_missing(vc.VOICES)
+    missing = engines_missing(VOICES)
     if missing:
         raise BenchError(f"synthesisers missing: {', '.join(missing)}")
     wake = args.wake_phrase or wake_phrase(args.voice_config)
-    chosen = pick(vc.commands(), args.quick, args.limit)
-    spoken = [vc.voice_for(c, wake) for c in chosen]
+    chosen = pick(commands(), args.quick, args.limit)
+    spoken = [voice_for(c, wake) for c in chosen]
     fw_rounds = 1 if args.quick else 4  # full: 11+ minutes of speech
-    false_wake = [s for s in vc.false_wake_corpus(rounds=fw_rounds)
-                  if s.text not in vc.wake_phrase_sentences(wake)]
-    tv_spoken = [vc.Spoken(v, t, 175, 50) for v in vc.TV_VOICES for t in vc.TV_TEXT]
+    false_wake = [s for s in false_wake_corpus(rounds=fw_rounds)
+                  if s.text not in wake_phrase_sentences(wake)]
+    tv_spoken = [Spoken(v, t, 175, 50) for v in TV_VOICES for t in TV_TEXT]
     t0 = time.monotonic()
     print(f"synthesising {len(spoken) + len(false_wake) + len(tv_spoken)} utterances "
-          f"(cache {vc.cache_dir()})", flush=True)
-    audio = await vc.synthesize_all(spoken)
-    fw_audio = await vc.synthesize_all(false_wake)
-    tv = np.concatenate(await vc.synthesize_all(tv_spoken)).astype(np.float64)
+          f"(cache {cache_dir()})", flush=True)
+    audio = await synthesize_all(spoken)
+    fw_audio = await synthesize_all(false_wake)
+    tv = np.concatenate(await synthesize_all(tv_spoken)).astype(np.float64)
     print(f"  done in {time.monotonic() - t0:.0f} s", flush=True)
-    conditions = [c for c in vc.CONDITIONS if not args.conditions or c in args.conditions]
+    conditions = [c for c in CONDITIONS if not args.conditions or c in args.conditions]
     if args.false_wakes_only:
         conditions = []
     report: dict[str, Any] = {
         "wake_phrase": wake, "voice_config": args.voice_config or {}, "quick": args.quick,
-        "commands": len(chosen), "corpus_commands": len(vc.commands()),
-        "voices": {"tune": [v.name for v in vc.VOICES if not v.held_out],
-                   "held_out": [v.name for v in vc.VOICES if v.held_out]},
+        "commands": len(chosen), "corpus_commands": len(commands()),
+        "voices": {"tune": [v.name for v in VOICES if not v.held_out],
+                   "held_out": [v.name for v in VOICES if v.held_out]},
         "conditions": {}}
     with throwaway_broker(["sim", "power", "nas", "voice"], recorder=False) as broker, \
             tempfile.TemporaryDirectory(prefix="spark-voice-gen-") as tmp:
@@ -355,7 +370,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 tallies = {"held_out": Tally(), "tune": Tally()}
                 t1 = time.monotonic()
                 for cmd, s, samples in zip(chosen, spoken, audio, strict=True):
-                    utt = await asyncio.to_thread(vc.compose, samples, condition, rng, tv)
+                    utt = await asyncio.to_thread(compose, samples, condition, rng, tv)
                     before = dict(lab.states)
                     played = await lab.play(utt.samples)
                     result = score(lab, cmd, played, before)
@@ -389,8 +404,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             for s, samples in zip(false_wake, fw_audio, strict=True):
                 split = "held_out" if s.voice.held_out else "tune"
                 entry = fw.setdefault(split, {"wakes": 0, "seconds": 0.0, "near_miss_wakes": 0})
-                first, last = vc.speech_bounds(samples)
-                entry["seconds"] += (last - first) / vc.RATE
+                first, last = speech_bounds(samples)
+                entry["seconds"] += (last - first) / RATE
                 played = await lab.play(np.concatenate([np.zeros(6400, np.int16),
                                                         samples[first:last],
                                                         np.zeros(16000, np.int16)]))
@@ -398,7 +413,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 entry["wakes"] += wakes
                 if wakes:
                     woke_on.append(f"{s.voice.name}: {s.text}")
-                if s.text in vc.NEAR_MISSES:
+                if s.text in NEAR_MISSES:
                     entry["near_miss_wakes"] += wakes
                 heard = sum(1 for _ in woke_on) if wakes else None
                 if heard is not None or len(lab.events) % 50 == 0:
@@ -422,8 +437,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--quick", action="store_true",
                         help="a stratified sample of 64 commands, false wakes once")
     parser.add_argument("--limit", type=int, help="a stratified sample of this many commands")
-    parser.add_argument("--conditions", nargs="*", choices=vc.CONDITIONS, metavar="CONDITION",
-                        help=f"some of: {', '.join(repr(c) for c in vc.CONDITIONS)}")
+    parser.add_argument("--conditions", nargs="*", choices=CONDITIONS, metavar="CONDITION",
+                        help=f"some of: {', '.join(repr(c) for c in CONDITIONS)}")
     parser.add_argument("--wake-phrase", help="said before every command; default: the "
                         "configured wake engine's phrase")
     parser.add_argument("--voice-config", type=json.loads, default=None, metavar="JSON",

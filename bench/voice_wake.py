@@ -25,8 +25,20 @@ from typing import Any
 
 import numpy as np
 
-from bench import voice_corpus as vc
 from bench.common import RESULTS, BenchError
+from bench.voice_corpus import RATE
+from bench.voice_corpus.conditions import CONDITIONS, compose, speech_bounds
+from bench.voice_corpus.templates import commands
+from bench.voice_corpus.voices import (
+    NEAR_MISSES,
+    TV_TEXT,
+    TV_VOICES,
+    Spoken,
+    false_wake_corpus,
+    synthesize_all,
+    voice_for,
+    wake_phrase_sentences,
+)
 from bench.voice_generalisation import pick
 from spark.nodes.voice.audio import dither, frames
 from spark.nodes.voice.wake import MicroWakeConfig, PyOpenWakeConfig, WakeWord, make_wake
@@ -59,25 +71,25 @@ def count_wakes(wake: WakeWord, samples: np.ndarray, seed: str) -> int:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    chosen = pick(vc.commands(), args.quick, args.limit)
-    tv_spoken = [vc.Spoken(v, t, 175, 50) for v in vc.TV_VOICES for t in vc.TV_TEXT]
-    tv = np.concatenate(await vc.synthesize_all(tv_spoken)).astype(np.float64)
+    chosen = pick(commands(), args.quick, args.limit)
+    tv_spoken = [Spoken(v, t, 175, 50) for v in TV_VOICES for t in TV_TEXT]
+    tv = np.concatenate(await synthesize_all(tv_spoken)).astype(np.float64)
     report: dict[str, Any] = {"commands": len(chosen), "engines": {}}
     for spec in args.engines:
         wake = engine(spec)
         phrase = wake.phrases[0]
-        spoken = [vc.voice_for(c, phrase) for c in chosen]
-        fw = [s for s in vc.false_wake_corpus(rounds=1 if args.quick else 4)
-              if s.text not in vc.wake_phrase_sentences(phrase)]
+        spoken = [voice_for(c, phrase) for c in chosen]
+        fw = [s for s in false_wake_corpus(rounds=1 if args.quick else 4)
+              if s.text not in wake_phrase_sentences(phrase)]
         t0 = time.monotonic()
-        audio = await vc.synthesize_all(spoken)
-        fw_audio = await vc.synthesize_all(fw)
+        audio = await synthesize_all(spoken)
+        fw_audio = await synthesize_all(fw)
         entry: dict[str, Any] = {"phrase": phrase, "wake_rate": {}}
-        for condition in args.conditions or vc.CONDITIONS:
+        for condition in args.conditions or CONDITIONS:
             rng = np.random.default_rng(zlib.crc32(condition.encode()))
             split: dict[str, list[int]] = {"held_out": [0, 0], "tune": [0, 0]}
             for i, (cmd, samples) in enumerate(zip(chosen, audio, strict=True)):
-                utt = vc.compose(samples, condition, rng, tv)
+                utt = compose(samples, condition, rng, tv)
                 woke = count_wakes(wake, utt.samples, f"{condition}{i}") > 0
                 s = split["held_out" if cmd.held_out else "tune"]
                 s[0] += woke
@@ -87,16 +99,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         fws: dict[str, dict[str, float]] = {}
         woke_on: list[str] = []
         for s, samples in zip(fw, fw_audio, strict=True):
-            first, last = vc.speech_bounds(samples)
+            first, last = speech_bounds(samples)
             e = fws.setdefault("held_out" if s.voice.held_out else "tune",
                                {"wakes": 0, "seconds": 0.0, "near_miss_wakes": 0})
-            e["seconds"] += (last - first) / vc.RATE
+            e["seconds"] += (last - first) / RATE
             n = count_wakes(wake, np.concatenate([np.zeros(6400, np.int16),
                                                   samples[first:last]]), s.key)
             e["wakes"] += n
             if n:
                 woke_on.append(f"{s.voice.name}: {s.text}")
-            e["near_miss_wakes"] += n if s.text in vc.NEAR_MISSES else 0
+            e["near_miss_wakes"] += n if s.text in NEAR_MISSES else 0
         for e in fws.values():
             e["per_minute"] = round(e["wakes"] / (e["seconds"] / 60), 3)
             e["seconds"] = round(e["seconds"], 1)
@@ -117,7 +129,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--quick", action="store_true", help="64 commands, false wakes once")
     parser.add_argument("--limit", type=int, help="a stratified sample of this many commands")
     parser.add_argument("--engines", nargs="*", default=list(ENGINES), metavar="KIND:MODEL")
-    parser.add_argument("--conditions", nargs="*", choices=vc.CONDITIONS, metavar="CONDITION")
+    parser.add_argument("--conditions", nargs="*", choices=CONDITIONS, metavar="CONDITION")
     parser.add_argument("--out", help="result file name in bench/results/")
     args = parser.parse_args(argv)
     report = asyncio.run(run(args))

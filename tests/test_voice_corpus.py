@@ -1,4 +1,4 @@
-"""The issue-18 corpus (bench/voice_corpus.py) and the neural wake-word backends.
+"""The issue-18 corpus (bench/voice_corpus/) and the neural wake-word backends.
 
 The corpus: generated the same way every time, big enough, every service and answer kind in
 it, the held-out split rule fixed (the figures that count depend on it never changing). The
@@ -16,7 +16,10 @@ import numpy as np
 import pytest
 from pydantic import TypeAdapter
 
-from bench import voice_corpus as vc
+from bench.voice_corpus import held_out
+from bench.voice_corpus.conditions import compose
+from bench.voice_corpus.templates import TEMPLATES, Expected, commands
+from bench.voice_corpus.voices import VOICES, false_wake_corpus, voice_for, wake_phrase_sentences
 from spark.nodes.voice.audio import dither, frames
 from spark.nodes.voice.config import VoiceNodeConfig
 from spark.nodes.voice.tts import EspeakTts, EspeakTtsConfig
@@ -32,7 +35,7 @@ from spark.nodes.voice.wake import (
 
 
 def test_corpus_is_generated_deterministically_and_covers_every_service() -> None:
-    first, second = vc.commands(), vc.commands()
+    first, second = commands(), commands()
     assert first == second
     assert len(first) >= 600
     assert len({(c.text, c.expected) for c in first}) == len(first)  # no duplicates
@@ -41,7 +44,7 @@ def test_corpus_is_generated_deterministically_and_covers_every_service() -> Non
                     "get_state", "system_status", "chat", "mute"):
         assert services[service] > 0, service
     lamp_on = [c for c in first if c.text == "could you turn on the sim lamp"]
-    assert lamp_on and lamp_on[0].expected == vc.Expected("command", "sim", "lamp", "ON")
+    assert lamp_on and lamp_on[0].expected == Expected("command", "sim", "lamp", "ON")
     question = next(c for c in first if c.text == "what is the battery current")
     assert question.expected.kind == "none"
     assert question.expected.entity_id == "sensor.power_current"
@@ -54,32 +57,32 @@ def test_corpus_is_generated_deterministically_and_covers_every_service() -> Non
 
 def test_held_out_split_rule_is_fixed() -> None:
     for name in ("espeak-ng:en-us+m3", "flite:slt", "turn_on.could-you-turn-on"):
-        assert vc.held_out(name) == (hashlib.sha256(name.encode()).digest()[0] % 3 == 0)
+        assert held_out(name) == (hashlib.sha256(name.encode()).digest()[0] % 3 == 0)
     # pinned values: if these change, every published figure changed meaning
-    assert vc.held_out("espeak-ng:en-us+m3") is True
-    assert vc.held_out("flite:slt") is False
-    assert sum(vc.held_out(t.id) for t in vc.TEMPLATES) == 25
-    assert sum(v.held_out for v in vc.VOICES) == 7
-    assert len(vc.VOICES) >= 20 and len({v.engine for v in vc.VOICES}) == 3
+    assert held_out("espeak-ng:en-us+m3") is True
+    assert held_out("flite:slt") is False
+    assert sum(held_out(t.id) for t in TEMPLATES) == 25
+    assert sum(v.held_out for v in VOICES) == 7
+    assert len(VOICES) >= 20 and len({v.engine for v in VOICES}) == 3
 
 
 def test_each_command_is_said_by_a_voice_of_its_own_split() -> None:
-    for cmd in vc.commands()[::7]:
-        spoken = vc.voice_for(cmd, "hey spark")
+    for cmd in commands()[::7]:
+        spoken = voice_for(cmd, "hey spark")
         assert spoken.voice.held_out == cmd.held_out
         assert spoken.text == f"hey spark, {cmd.text}"
         assert 140 <= spoken.wpm <= 200
-        assert spoken == vc.voice_for(cmd, "hey spark")
+        assert spoken == voice_for(cmd, "hey spark")
 
 
 def test_conditions_put_noise_at_ten_db_and_keep_the_true_end() -> None:
     rng = np.random.default_rng(1)
     speech = (3000 * np.sin(np.arange(16000) / 5)).astype(np.int16)
-    clean = vc.compose(speech, "clean", rng)
+    clean = compose(speech, "clean", rng)
     assert clean.speech_end_s == pytest.approx(1.4, abs=0.02)
     tv = (2000 * np.sin(np.arange(48000) / 9)).astype(np.int16)
     for condition in ("pink 10 dB", "music 10 dB", "TV 10 dB"):
-        utt = vc.compose(speech, condition, np.random.default_rng(2), tv)
+        utt = compose(speech, condition, np.random.default_rng(2), tv)
         lead = 2.0 if condition.startswith("TV") else 0.4
         assert utt.speech_end_s == pytest.approx(lead + 1.0, abs=0.02)
         start = int(lead * 16000)
@@ -90,12 +93,12 @@ def test_conditions_put_noise_at_ten_db_and_keep_the_true_end() -> None:
 
 
 def test_false_wake_corpus_is_over_ten_minutes_of_speech_words() -> None:
-    spoken = vc.false_wake_corpus()
+    spoken = false_wake_corpus()
     words = sum(len(s.text.split()) for s in spoken)
     minutes = sum(len(s.text.split()) / s.wpm for s in spoken)
     assert minutes >= 10, (words, minutes)
-    assert vc.wake_phrase_sentences("hey jarvis")  # a near miss of one phrase is another's
-    assert not vc.wake_phrase_sentences("hey spark")
+    assert wake_phrase_sentences("hey jarvis")  # a near miss of one phrase is another's
+    assert not wake_phrase_sentences("hey spark")
 
 
 async def _wakes(wake: WakeWord, text: str | None, voice: str = "en-us") -> bool:
