@@ -54,7 +54,7 @@ from spark.nodes.voice.stt.base import Transcript
 from spark.nodes.voice.stt.sphinx import PocketsphinxStt, PocketsphinxSttConfig
 from spark.nodes.voice.tts import EspeakTts, EspeakTtsConfig
 from spark.nodes.voice.vad import Endpointer, WebRtcVad, WebRtcVadConfig
-from spark.nodes.voice.wake import SphinxWake, SphinxWakeConfig
+from spark.nodes.voice.wake.sphinx import SphinxWake, SphinxWakeConfig
 
 CACHE = Path.home() / ".cache" / "spark-voice-intent"
 LAMP, SETPOINT, MODE = "switch.sim1_lamp", "number.sim1_setpoint", "select.sim1_mode"

@@ -41,7 +41,9 @@ from bench.voice_corpus.voices import (
 )
 from bench.voice_generalisation import pick
 from spark.nodes.voice.audio import dither, frames
-from spark.nodes.voice.wake import MicroWakeConfig, PyOpenWakeConfig, WakeWord, make_wake
+from spark.nodes.voice.wake import make_wake
+from spark.nodes.voice.wake.base import WakeWord
+from spark.nodes.voice.wake.neural import MicroWakeConfig, PyOpenWakeConfig
 
 ENGINES = ("micro-wakeword:okay_nabu", "micro-wakeword:hey_jarvis",
            "pyopen-wakeword:okay_nabu", "pyopen-wakeword:hey_jarvis")

@@ -23,15 +23,9 @@ from bench.voice_corpus.voices import VOICES, false_wake_corpus, voice_for, wake
 from spark.nodes.voice.audio import dither, frames
 from spark.nodes.voice.config import VoiceNodeConfig
 from spark.nodes.voice.tts import EspeakTts, EspeakTtsConfig
-from spark.nodes.voice.wake import (
-    MicroWake,
-    MicroWakeConfig,
-    PyOpenWake,
-    PyOpenWakeConfig,
-    WakeConfig,
-    WakeWord,
-    make_wake,
-)
+from spark.nodes.voice.wake import WakeConfig, make_wake
+from spark.nodes.voice.wake.base import WakeWord
+from spark.nodes.voice.wake.neural import MicroWake, MicroWakeConfig, PyOpenWake, PyOpenWakeConfig
 
 
 def test_corpus_is_generated_deterministically_and_covers_every_service() -> None:

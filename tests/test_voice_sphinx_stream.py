@@ -41,7 +41,7 @@ print("survived")
 OURS = NOISE + """
 from spark.nodes.voice.stt.sphinx import PocketsphinxStt, PocketsphinxSttConfig
 from spark.nodes.voice.vocab import build_vocabulary
-from spark.nodes.voice.wake import SphinxWake, SphinxWakeConfig
+from spark.nodes.voice.wake.sphinx import SphinxWake, SphinxWakeConfig
 stt = PocketsphinxStt(PocketsphinxSttConfig(), ["hey spark"])
 stt.open()
 stt.set_vocabulary(build_vocabulary(

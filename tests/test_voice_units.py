@@ -37,7 +37,7 @@ from spark.nodes.voice.stt.sphinx import PocketsphinxStt, PocketsphinxSttConfig,
 from spark.nodes.voice.tts import EspeakTts, EspeakTtsConfig
 from spark.nodes.voice.vad import Endpointer, EnergyVad, EnergyVadConfig, WebRtcVad, WebRtcVadConfig
 from spark.nodes.voice.vocab import build_vocabulary, normalize
-from spark.nodes.voice.wake import SphinxWake, SphinxWakeConfig
+from spark.nodes.voice.wake.sphinx import SphinxWake, SphinxWakeConfig
 
 ENTITIES: list[dict[str, Any]] = [
     {"entity_id": "switch.sim1_lamp", "platform": "switch", "name": "Lamp", "commandable": True},

@@ -24,7 +24,7 @@ from spark.nodes.voice.audio import read_wav, silence, write_wav
 from spark.nodes.voice.stt.sphinx import PocketsphinxStt, PocketsphinxSttConfig
 from spark.nodes.voice.tts import EspeakTts, EspeakTtsConfig
 from spark.nodes.voice.vocab import build_vocabulary
-from spark.nodes.voice.wake import SphinxKwsWake, SphinxKwsWakeConfig
+from spark.nodes.voice.wake.sphinx import SphinxKwsWake, SphinxKwsWakeConfig
 from spark.nodes.voice.wyoming import Limits, WyomingError, WyomingLink, WyomingServerConfig
 
 

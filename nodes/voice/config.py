@@ -22,7 +22,8 @@ from spark.nodes.voice.stt import SttConfig
 from spark.nodes.voice.stt.sphinx import PocketsphinxSttConfig
 from spark.nodes.voice.tts import EspeakTtsConfig, NoOutputConfig, OutputConfig, TtsConfig
 from spark.nodes.voice.vad import VadConfig, WebRtcVadConfig
-from spark.nodes.voice.wake import MicroWakeConfig, WakeConfig
+from spark.nodes.voice.wake import WakeConfig
+from spark.nodes.voice.wake.neural import MicroWakeConfig
 
 
 class VoiceNodeConfig(NodeConfigBase):

@@ -36,7 +36,7 @@ from spark.nodes.voice.pcm import FRAME_BYTES, FRAME_S
 from spark.nodes.voice.stt.base import SpeechToText, Transcript, elapsed_ms
 from spark.nodes.voice.vad import Endpointer
 from spark.nodes.voice.vocab import Vocabulary, build_vocabulary
-from spark.nodes.voice.wake import WakeHit, WakeWord
+from spark.nodes.voice.wake.base import WakeHit, WakeWord
 
 SignalKind = Literal["wake", "speech-start", "speech-end", "utterance", "timeout"]
 

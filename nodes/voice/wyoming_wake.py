@@ -16,7 +16,7 @@ import collections
 import logging
 from concurrent.futures import Future
 
-from spark.nodes.voice.wake import WakeHit, WakeWord
+from spark.nodes.voice.wake.base import WakeHit, WakeWord
 from spark.nodes.voice.wyoming import LinkThread, WyomingError, WyomingWakeConfig
 
 log = logging.getLogger(__name__)

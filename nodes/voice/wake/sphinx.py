@@ -1,20 +1,9 @@
-"""Wake word backends. ``micro-wakeword`` (the default, "okay nabu") and ``pyopen-wakeword`` run
-the neural models bundled with those wheels (okay nabu, hey jarvis, alexa, hey mycroft; their
-own TFLite runtime). README.md "The wake word" has the figures that chose the default: "hey
-spark" below false-wakes about 3 times a minute on everyday speech and near misses, the neural
-engines 0-0.4 (bench voice_wake / voice_generalisation, issue 18).
-
-``pocketsphinx`` ("hey spark") spots the phrase in each stretch of speech with a small language
-model of commands and everyday words (``lm.py``): a wake phrase counts only when that model
-prefers it to everyday words; the spotter, at a strict threshold, is its last look when noise
-hides the phrase from the models. ``pocketsphinx-kws`` is pocketsphinx's streaming keyphrase
-spotter (single uncommon words spot best, e.g. "bumblebee" at 1e-40); ``openwakeword`` runs an
-openWakeWord model when that package is installed; ``wyoming`` streams to a Wyoming wake word
-server (``wyoming_wake.py``).
-
-Streaming backends see every frame (:meth:`WakeWord.feed`); segment backends see the frames of
-each stretch of speech between :meth:`begin` and :meth:`end`. A :class:`WakeHit` carries the
-audio heard after the phrase, so "hey spark turn on the lamp" in one breath works.
+"""The pocketsphinx wake words. ``pocketsphinx`` ("hey spark") spots the phrase in each stretch
+of speech with a small language model of commands and everyday words (``lm.py``): a wake phrase
+counts only when that model prefers it to everyday words; the spotter, at a strict threshold,
+is its last look when noise hides the phrase from the models. ``pocketsphinx-kws`` is
+pocketsphinx's streaming keyphrase spotter (single uncommon words spot best, e.g. "bumblebee" at
+1e-40).
 """
 
 from __future__ import annotations
@@ -23,23 +12,20 @@ import collections
 import contextlib
 import logging
 import tempfile
-from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
-from spark.core.registry import TypeRegistry
 from spark.nodes.voice.errors import BackendUnavailable
 from spark.nodes.voice.grammar import jsgf, sentences
 from spark.nodes.voice.lm import EVERYDAY, build_arpa
 from spark.nodes.voice.stt.base import StageConfig
 from spark.nodes.voice.stt.sphinx import SphinxLexicon, new_decoder, stream
 from spark.nodes.voice.vocab import Vocabulary
-from spark.nodes.voice.wyoming import WyomingWakeConfig
+from spark.nodes.voice.wake.base import WakeHit, WakeWord
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("spark.nodes.voice.wake")  # its log lines keep the name they had
 SAMPLES_PER_SPHINX_FRAME = 160  # pocketsphinx: 100 frames per second
 
 
@@ -59,89 +45,6 @@ class SphinxKwsWakeConfig(StageConfig):
     type: Literal["pocketsphinx-kws"] = "pocketsphinx-kws"
     phrase: str = Field("bumblebee", description="Keyphrase (dictionary words).")
     threshold: float = Field(1e-40, gt=0, lt=1, description="Lower: more detections.")
-
-
-class OpenWakeWordConfig(StageConfig):
-    type: Literal["openwakeword"] = "openwakeword"
-    model: str = Field(description="openWakeWord model file (.onnx / .tflite).")
-    threshold: float = Field(0.5, gt=0, lt=1)
-
-
-MICRO_MODELS = ("okay_nabu", "hey_jarvis", "alexa", "hey_mycroft")
-
-
-class MicroWakeConfig(StageConfig):
-    type: Literal["micro-wakeword"] = "micro-wakeword"
-    model: str = Field("okay_nabu", description="A model bundled with pymicro-wakeword "
-                       f"({', '.join(MICRO_MODELS)}) or the path of a microWakeWord model's "
-                       ".json (its .tflite beside it).")
-    probability_cutoff: float | None = Field(
-        None, gt=0, lt=1, description="Detection threshold on the model's averaged "
-        "probability; default: the model's own (okay_nabu 0.85). Lower: more detections and "
-        "more false wakes.")
-    refractory_s: float = Field(1.0, ge=0, le=10, description="After a detection, ignore the "
-                                "model this long (one phrase, one wake).")
-
-
-OPEN_MODELS = ("okay_nabu", "hey_jarvis", "alexa", "hey_mycroft", "hey_rhasspy")
-
-
-class PyOpenWakeConfig(StageConfig):
-    type: Literal["pyopen-wakeword"] = "pyopen-wakeword"
-    model: str = Field("okay_nabu", description="A model bundled with pyopen-wakeword "
-                       f"({', '.join(OPEN_MODELS)}) or the path of an openWakeWord .tflite.")
-    threshold: float = Field(0.5, gt=0, lt=1, description="Detection threshold on the "
-                             "model's probability (openWakeWord's default 0.5).")
-    refractory_s: float = Field(1.0, ge=0, le=10, description="After a detection, ignore the "
-                                "model this long.")
-
-
-WakeConfig = Annotated[SphinxWakeConfig | SphinxKwsWakeConfig | OpenWakeWordConfig
-                       | MicroWakeConfig | PyOpenWakeConfig | WyomingWakeConfig,
-                       Field(discriminator="type")]
-
-
-@dataclass(frozen=True, slots=True)
-class WakeHit:
-    phrase: str
-    after: bytes = b""  # audio after the phrase that was already heard
-    offset: int = 0  # segment backends: bytes into the stretch of speech where the phrase ended
-    complete: bool = False  # the stretch of speech ended: ``after`` is a whole utterance
-
-
-class WakeWord(ABC):
-    type: ClassVar[str]
-    streaming: ClassVar[bool] = True
-
-    def __init__(self, config: Any) -> None:
-        self.config = config
-
-    @property
-    def phrases(self) -> list[str]:
-        return []
-
-    def open(self) -> None:  # noqa: B027 - optional hook
-        pass
-
-    def close(self) -> None:  # noqa: B027 - optional hook
-        """Release what :meth:`open` acquired."""
-
-    def set_vocabulary(self, vocab: Vocabulary) -> None:  # noqa: B027 - optional hook
-        pass
-
-    def begin(self) -> None:  # noqa: B027 - segment backends only
-        pass
-
-    @abstractmethod
-    def feed(self, frame: bytes) -> WakeHit | None: ...
-
-    def end(self) -> WakeHit | None:
-        return None
-
-    def settled(self) -> WakeHit | None:
-        """Segment backends, mid-speech: the wake phrase once it is certain (then ``after``
-        is the audio heard after it, and the rest of the stretch is the command's)."""
-        return None
 
 
 class SphinxWake(WakeWord):
@@ -366,169 +269,3 @@ class SphinxKwsWake(WakeWord):
         self._frames = 0
         self._recent.clear()
         return WakeHit(self.config.phrase, after)
-
-
-class OpenWakeWord(WakeWord):
-    type = "openwakeword"
-    CHUNK = 1280  # 80 ms
-
-    def __init__(self, config: OpenWakeWordConfig) -> None:
-        super().__init__(config)
-        self._model: Any = None
-        self._pending = b""
-
-    @property
-    def phrases(self) -> list[str]:
-        return [Path(self.config.model).stem.replace("_", " ")]
-
-    def open(self) -> None:
-        if self._model is not None:
-            return
-        try:
-            from openwakeword.model import Model
-        except ImportError as exc:
-            raise BackendUnavailable("openwakeword is not installed") from exc
-        if not Path(self.config.model).is_file():
-            raise BackendUnavailable(f"no openWakeWord model at {self.config.model}")
-        self._model = Model(wakeword_models=[self.config.model])
-
-    def feed(self, frame: bytes) -> WakeHit | None:
-        self.open()
-        import numpy as np
-
-        self._pending += frame
-        while len(self._pending) >= 2 * self.CHUNK:
-            chunk, self._pending = self._pending[: 2 * self.CHUNK], self._pending[2 * self.CHUNK:]
-            scores = self._model.predict(np.frombuffer(chunk, np.int16))
-            if max(scores.values(), default=0.0) >= self.config.threshold:
-                self._model.reset()
-                return WakeHit(self.phrases[0])
-        return None
-
-
-class MicroWake(WakeWord):
-    """microWakeWord (pymicro-wakeword: its TFLite runtime and models ship in the wheel): a
-    small streaming neural network on 10 ms spectral features, trained on many real and
-    synthetic speakers with negative examples, so near misses ("okay Nadia") stay quiet where
-    a phonetic spotter fires. Fixed phrases only: one model per phrase."""
-
-    type = "micro-wakeword"
-
-    def __init__(self, config: MicroWakeConfig) -> None:
-        super().__init__(config)
-        self._model: Any = None
-        self._features: Any = None
-        self._phrase = config.model.replace("_", " ")
-        self._quiet = 0  # samples left in the refractory time
-
-    @property
-    def phrases(self) -> list[str]:
-        return [self._phrase]
-
-    def open(self) -> None:
-        if self._model is not None:
-            return
-        try:
-            from pymicro_wakeword import MicroWakeWord, MicroWakeWordFeatures, Model
-        except ImportError as exc:
-            raise BackendUnavailable("pymicro-wakeword is not installed "
-                                     "(pip install prime-spark[voice])") from exc
-        try:
-            if self.config.model in MICRO_MODELS:
-                model = MicroWakeWord.from_builtin(Model(self.config.model))
-            elif Path(self.config.model).is_file():
-                model = MicroWakeWord.from_config(self.config.model)
-            else:
-                raise BackendUnavailable(
-                    f"wake.model: {self.config.model!r} is neither a bundled model "
-                    f"({', '.join(MICRO_MODELS)}) nor a microWakeWord .json file")
-        except (OSError, ValueError, KeyError) as exc:
-            raise BackendUnavailable(f"microWakeWord model {self.config.model}: {exc}") from exc
-        if self.config.probability_cutoff is not None:
-            model.probability_cutoff = self.config.probability_cutoff
-        self._phrase = " ".join(str(model.wake_word).lower().split())
-        self._model = model
-        self._features = MicroWakeWordFeatures()
-
-    def feed(self, frame: bytes) -> WakeHit | None:
-        self.open()
-        if self._quiet > 0:
-            self._quiet -= len(frame) // 2
-            for _ in self._features.process_streaming(frame):  # the front end keeps its state
-                pass
-            return None
-        for features in self._features.process_streaming(frame):
-            if self._model.process_streaming(features):
-                self._model.reset()
-                self._quiet = round(self.config.refractory_s * 16000)
-                return WakeHit(self._phrase)
-        return None
-
-
-class PyOpenWake(WakeWord):
-    """openWakeWord through pyopen-wakeword (TFLite runtime and models in the wheel): a
-    melspectrogram and a shared speech embedding, then a small classifier per phrase."""
-
-    type = "pyopen-wakeword"
-    CHUNK = 1280 * 2  # bytes: 80 ms, the feature model's step
-
-    def __init__(self, config: PyOpenWakeConfig) -> None:
-        super().__init__(config)
-        self._model: Any = None
-        self._features: Any = None
-        self._pending = b""
-        self._quiet = 0
-
-    @property
-    def phrases(self) -> list[str]:
-        return [Path(self.config.model).stem.replace("_", " ")]
-
-    def open(self) -> None:
-        if self._model is not None:
-            return
-        try:
-            from pyopen_wakeword import Model, OpenWakeWord, OpenWakeWordFeatures
-        except ImportError as exc:
-            raise BackendUnavailable("pyopen-wakeword is not installed "
-                                     "(pip install prime-spark[voice])") from exc
-        try:
-            if self.config.model in OPEN_MODELS:
-                model = OpenWakeWord.from_builtin(Model(self.config.model))
-            elif Path(self.config.model).is_file():
-                model = OpenWakeWord.from_model(self.config.model)
-            else:
-                raise BackendUnavailable(
-                    f"wake.model: {self.config.model!r} is neither a bundled model "
-                    f"({', '.join(OPEN_MODELS)}) nor an openWakeWord .tflite file")
-            self._features = OpenWakeWordFeatures.from_builtin()
-        except (OSError, ValueError) as exc:
-            raise BackendUnavailable(f"openWakeWord model {self.config.model}: {exc}") from exc
-        self._model = model
-
-    def feed(self, frame: bytes) -> WakeHit | None:
-        self.open()
-        self._pending += frame
-        hit = False
-        while len(self._pending) >= self.CHUNK:
-            chunk, self._pending = self._pending[:self.CHUNK], self._pending[self.CHUNK:]
-            for embedding in self._features.process_streaming(chunk):
-                for probability in self._model.process_streaming(embedding):
-                    hit = hit or (self._quiet <= 0 and probability >= self.config.threshold)
-            self._quiet -= self.CHUNK // 2
-        if not hit:
-            return None
-        self._model.reset()
-        self._quiet = round(self.config.refractory_s * 16000)
-        return WakeHit(self.phrases[0])
-
-
-WAKE_BACKENDS: TypeRegistry[type[WakeWord]] = TypeRegistry("wake word backend", {
-    "pocketsphinx": SphinxWake, "pocketsphinx-kws": SphinxKwsWake, "openwakeword": OpenWakeWord,
-    "micro-wakeword": MicroWake, "pyopen-wakeword": PyOpenWake,
-    "wyoming": "spark.nodes.voice.wyoming_wake:WyomingWake",
-})
-
-
-def make_wake(config: Any) -> WakeWord:
-    return WAKE_BACKENDS.get(config.type)(config)
-
