@@ -4,48 +4,43 @@ Lifecycle per connection (one path for first connect and every reconnect):
   availability ``online`` (retained; the will sets ``offline``) -> discovery configs -> states.
 The same announce runs again, after a random 1-5 s delay, when Home Assistant's status topic
 turns ``online``. On clean shutdown ``offline`` is published before disconnecting.
+
+This module is the agent's link and lifecycle (the client, the subscriptions, the work loop, the
+owner check, going offline) and its entity API; publishing discovery and state is
+:class:`~spark.core.agent.publishing.DiscoveryPublisher`'s, handling commands
+:class:`~spark.core.agent.commands.CommandDispatch`'s, both mixed into :class:`NodeAgent`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 import os
 import random
 import socket
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
-import orjson
-
+from spark.core.agent.commands import CommandDispatch, CommandHandler
 from spark.core.agent.config import NodeConfigBase
-from spark.core.agent.discovery import (
-    DeviceInfo,
-    DiscoveryContext,
-    device_config,
-    entity_config,
-    hub_identifier,
-)
+from spark.core.agent.discovery import DeviceInfo, DiscoveryContext, hub_identifier
 from spark.core.agent.entities import BinarySensor, Entity, Sensor
 from spark.core.agent.hwid import hardware_id
 from spark.core.agent.identity import IdentityStore, site_prefix
 from spark.core.agent.keeper import DiscoveryKeeper
 from spark.core.agent.ownership import PROBE_TIMEOUT, NodeIdTaken, Owner, live_owners
+from spark.core.agent.publishing import DiscoveryPublisher, Published
 from spark.core.agent.repair import RepairBudget
 from spark.core.agent.settings import AgentSettings
-from spark.core.errors import PayloadError
 from spark.core.mqtt import Message, MqttClient, Will
 from spark.core.rpc import RpcServer
 from spark.core.topics import OFFLINE, ONLINE, TopicLayout
 
 log = logging.getLogger(__name__)
 
-CommandHandler = Callable[[Any], Awaitable[Any] | Any]
 ConfigT = TypeVar("ConfigT", bound=NodeConfigBase)
 ANNOUNCE_DELAY = (1.0, 5.0)  # s: random wait before re-announcing to HA that came online
 
@@ -67,20 +62,7 @@ class NodeContext(Generic[ConfigT]):
         return self.settings.layout()
 
 
-@dataclass(slots=True)
-class _Published:
-    config: bytes | None = None
-    state: str | bytes | None = None
-    attributes: bytes | None = None
-    earlier: list[bytes] = field(default_factory=list)  # configs sent before: their echoes
-
-    def set_config(self, payload: bytes) -> None:
-        if self.config is not None:
-            self.earlier = [*self.earlier[-3:], self.config]
-        self.config = payload
-
-
-class NodeAgent(Generic[ConfigT]):
+class NodeAgent(DiscoveryPublisher, CommandDispatch, Generic[ConfigT]):
     """Base class, generic over the node's config model (``NodeAgent[PowerNodeConfig]``; its
     section is ``self.cfg``). Subclasses set ``kind``/``model`` and implement
     :meth:`declare_entities`."""
@@ -104,7 +86,7 @@ class NodeAgent(Generic[ConfigT]):
         self._t0 = time.monotonic()
         self.entities: dict[str, Entity] = {}
         self._handlers: dict[str, CommandHandler] = {}
-        self._published: dict[str, _Published] = {}
+        self._published: dict[str, Published] = {}
         self._repairs = RepairBudget(self.node_id)
         self._states: dict[str, Any] = {}
         self._attributes: dict[str, dict[str, Any]] = {}
@@ -204,140 +186,7 @@ class NodeAgent(Generic[ConfigT]):
         if self.client is not None:
             self.client.publish(self.layout.state(self.node_id, key), payload, entity.qos, False)
 
-    # ---- publishing -------------------------------------------------------------------
-    def _pub(self, key: str) -> _Published:
-        pub = self._published.get(key)
-        if pub is None:
-            pub = self._published[key] = _Published()
-        return pub
-
-    def _publish_config(self, entity: Entity, force: bool = False) -> None:
-        if self.settings.discovery_mode == "device":
-            self._publish_device_config(force)
-            return
-        payload = orjson.dumps(entity_config(entity, self.discovery_context()))
-        pub = self._pub(entity.key)
-        if not force and pub.config == payload:
-            return  # unchanged retained config: no discovery storm
-        pub.set_config(payload)
-        assert self.client is not None
-        self.client.publish(
-            self.layout.discovery(entity.platform, self.node_id, entity.key), payload, 1, True
-        )
-
-    def _publish_device_config(self, force: bool = False) -> None:
-        payload = orjson.dumps(
-            device_config(list(self.entities.values()), self.discovery_context(), self._removed)
-        )
-        pub = self._pub("__device__")
-        if not force and pub.config == payload:
-            return
-        pub.set_config(payload)
-        assert self.client is not None
-        self.client.publish(self.layout.device_discovery(self.node_id), payload, 1, True)
-
-    def _publish_state(self, key: str, force: bool = False) -> None:
-        if self.client is None or key not in self._states:
-            return
-        entity = self.entities[key]
-        try:
-            payload = entity.encode_state(self._states[key])
-        except PayloadError as exc:
-            log.error("%s: not publishing state of %s: %s", self.node_id, key, exc)
-            return
-        pub = self._pub(key)
-        retain = entity.retain_state and getattr(entity, "retain", True)
-        if force or pub.state != payload:
-            pub.state = payload
-            self.client.publish(self.layout.state(self.node_id, key), payload, entity.qos, retain)
-        attrs = self._attributes.get(key)
-        if entity.attributes and attrs is not None:
-            body = orjson.dumps(attrs, option=orjson.OPT_NON_STR_KEYS)
-            if force or pub.attributes != body:
-                pub.attributes = body
-                self.client.publish(self.layout.attributes(self.node_id, key), body, 1, retain)
-
-    def _clear_entity(self, platform: str, key: str) -> None:
-        assert self.client is not None
-        self._published.pop(key, None)
-        if self.settings.discovery_mode == "device":
-            self._publish_device_config()
-        else:
-            self.client.publish(self.layout.discovery(platform, self.node_id, key), b"", 1, True)
-        self.client.publish(self.layout.state(self.node_id, key), b"", 1, True)
-        self.client.publish(self.layout.attributes(self.node_id, key), b"", 1, True)
-
-    def announce(self, force: bool = True) -> None:
-        """Availability, then every discovery config, then every state."""
-        assert self.client is not None
-        self.client.publish(self.layout.availability(self.node_id), ONLINE, 1, True)
-        if self.settings.discovery_mode == "device":
-            self._publish_device_config(force)
-        else:
-            for entity in self.entities.values():
-                self._publish_config(entity, force)
-        for key in list(self._states):
-            self._publish_state(key, force=True)
-
     # ---- incoming ---------------------------------------------------------------------
-    def _on_command(self, msg: Message) -> None:
-        parsed = self.layout.parse_command(msg.topic)
-        if parsed is None:
-            return
-        entity = self.entities.get(parsed.object_id)
-        correlation: str | None = None
-        raw = bytes(msg.payload)
-        if raw[:1] == b"{":
-            try:
-                body = orjson.loads(raw)
-                if isinstance(body, dict) and "value" in body:
-                    correlation = str(body.get("id")) if body.get("id") is not None else None
-                    raw = str(body["value"]).encode()
-            except orjson.JSONDecodeError:
-                pass
-        try:
-            if entity is None or not entity.commandable:
-                raise PayloadError(f"no commandable entity {parsed.object_id!r} on {self.node_id}")
-            value = entity.parse_command(raw)
-        except PayloadError as exc:
-            self._reject(parsed.object_id, correlation, str(exc), msg.payload)
-            return
-        task = asyncio.create_task(self._run_handler(entity, value, correlation),
-                                   name=f"{self.node_id}-cmd-{entity.key}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    def _reject(self, key: str, correlation: str | None, error: str,
-                payload: bytes | bytearray) -> None:
-        self.commands_rejected += 1
-        if "commands_rejected" in self.entities:
-            self.set_state("commands_rejected", self.commands_rejected)
-        log.warning("%s: rejected command for %s (%r): %s", self.node_id, key, payload[:60], error)
-        body = {"id": correlation, "status": "error", "entity": key, "error": error}
-        if self.client is not None:
-            self.client.publish(self.layout.command_outcome(self.node_id),
-                                orjson.dumps(body), 1, False)
-
-    async def _run_handler(self, entity: Entity, value: Any, correlation: str | None) -> None:
-        handler = self._handlers.get(entity.key)
-        try:
-            if handler is None:
-                raise PayloadError(f"{entity.key!r} has no command handler")
-            result = handler(value)
-            if inspect.isawaitable(result):
-                await result
-        except (PayloadError, ValueError) as exc:
-            self._reject(entity.key, correlation, str(exc), str(value).encode())
-            return
-        except Exception as exc:
-            log.exception("%s: command handler for %s failed", self.node_id, entity.key)
-            self._reject(entity.key, correlation, f"internal error: {exc}", str(value).encode())
-            return
-        if correlation is not None and self.client is not None:
-            body = {"id": correlation, "status": "ok", "entity": entity.key}
-            self.client.publish(self.layout.command_outcome(self.node_id),
-                                orjson.dumps(body), 1, False)
-
     def _on_ha_status(self, msg: Message) -> None:
         if msg.payload.strip().lower() != ONLINE.encode():
             return
@@ -353,54 +202,6 @@ class NodeAgent(Generic[ConfigT]):
             log.info("%s: Home Assistant came online; re-sending discovery and state",
                      self.node_id)
             self.announce(force=True)
-
-    def _on_own_discovery(self, msg: Message) -> None:
-        """Keep the discovery configs under our node id ours: clear the ones we do not own
-        (stale, or planted by someone else), and put back a config of ours that someone
-        overwrote or cleared (the whole payload is compared with what we published)."""
-        if self.client is None:
-            return
-        parsed = self.layout.parse_discovery(msg.topic)
-        if parsed is None:
-            return
-        if self._keeper.collect(msg):
-            return  # retained: reconciled before the announce (core.agent.keeper)
-        if msg.topic in self._keeper.migrating:
-            return  # our own handshake on an old topic (cleared once it is done)
-        if self.settings.discovery_mode == "device":
-            key = "__device__" if parsed.is_device else None
-        else:
-            entity = None if parsed.is_device else self.entities.get(parsed.object_id or "")
-            key = entity.key if entity is not None and entity.platform == parsed.component \
-                else None
-        if key is None:
-            if msg.payload and self._repairs.allow(msg.topic):
-                log.info("%s: removing discovery config %s that is not ours", self.node_id,
-                         msg.topic)
-                self.client.publish(msg.topic, b"", 1, True)
-            return
-        pub = self._published.get(key)
-        if msg.retain or pub is None or pub.config is None or bytes(msg.payload) == pub.config \
-                or bytes(msg.payload) in pub.earlier:
-            # retained: what the broker held when we subscribed (our announce replaces it);
-            # not announced yet (announce follows); or our own (an older one's echo)
-            return
-        if not self._repairs.allow(msg.topic):
-            return
-        log.warning("%s: the discovery config on %s was %s by someone else; publishing ours "
-                    "again", self.node_id, msg.topic, "overwritten" if msg.payload else "cleared")
-        self.client.publish(msg.topic, pub.config, 1, True)
-
-    def _on_own_availability(self, msg: Message) -> None:
-        """Someone else said we are offline while we serve (a duplicate that exited, a will
-        of a lost connection delivered late): say ``online`` again."""
-        if msg.retain or msg.payload == ONLINE.encode() or self._leaving \
-                or self.client is None or self.layout.parse_availability(msg.topic) != self.node_id:
-            return  # retained: what was there when we subscribed (our announce follows)
-        if self.client.connected:
-            log.warning("%s: %r was published on our availability topic while we run; "
-                        "announcing online again", self.node_id, msg.payload[:20])
-            self.client.publish(self.layout.availability(self.node_id), ONLINE, 1, True)
 
     # ---- run --------------------------------------------------------------------------
     def _builtin_entities(self) -> list[Entity]:
@@ -517,13 +318,6 @@ class NodeAgent(Generic[ConfigT]):
         self._prefix = prefix
         self._identity.put(self.node_id, prefix)
         self._published.clear()  # every config changes: publish them all again
-
-    def mark_removed(self, markers: dict[str, str]) -> None:
-        """Components (key -> platform) the device config sends as removed from now on."""
-        for key, platform in markers.items():
-            self._removed.setdefault(key, platform)
-        if markers and self.settings.discovery_mode == "device" and self.client is not None:
-            self._publish_device_config()
 
     async def _rpc_ping(self, params: dict[str, Any], caller: str) -> dict[str, Any]:
         return {"node": self.node_id, "kind": self.kind,
