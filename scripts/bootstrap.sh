@@ -25,7 +25,7 @@ case "$extras" in
           # The panel's end-to-end tests drive Debian's headless Chromium.
           command -v chromium >/dev/null || need+=(chromium)
           command -v chromedriver >/dev/null || need+=(chromium-driver)
-          # The voice benchmark's corpus (bench/voice_corpus.py): more voices than espeak-ng's.
+          # The voice benchmark's corpus (bench/voice_corpus/): more voices than espeak-ng's.
           command -v flite >/dev/null || need+=(flite)
           command -v text2wave >/dev/null || need+=(festival)
           for v in festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts; do
