@@ -4,10 +4,12 @@ meter, letterboxing, YOLO decoding, config rules, entity keys and the inference 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import numpy as np
 import orjson
 import pytest
+from helpers import wait_for
 from pydantic import ValidationError
 
 from spark.app.config.models import SparkConfig
@@ -16,6 +18,7 @@ from spark.core.messages.detection import Detection
 from spark.core.messages.records import InferenceRecord, record_from_payload
 from spark.core.messages.vision import InferenceMessage
 from spark.nodes.kinds import agent_class, node_config_model
+from spark.nodes.vision.capture import CameraReader
 from spark.nodes.vision.config import VisionNodeConfig, slug
 from spark.nodes.vision.detectors.letterbox import Letterbox, letterbox
 from spark.nodes.vision.detectors.yolo import decode_yolo
@@ -186,3 +189,35 @@ def test_inference_message_wire_form_and_record() -> None:
     assert record_from_payload(record.to_payload()) == record
     with pytest.raises(PayloadError):
         InferenceMessage.from_payload(b'{"id": "x"}')
+
+
+async def test_a_frame_read_while_detection_stops_is_not_queued() -> None:
+    """Detection switched off while a read is in the worker thread: the frame it returns is
+    dropped, so nothing waits in the slot (found under CPU load in a suite run)."""
+    cam = SparkConfig.model_validate({"nodes": [{"kind": "vision", "id": "vision"}]}).node(
+        "vision").cameras[0]
+    slots: FrameSlots[object] = FrameSlots()
+    running = asyncio.Event()
+    running.set()
+    reading, release = asyncio.Event(), asyncio.Event()
+
+    async def blocking(call: object, *args: object) -> object:
+        if getattr(call, "__name__", "") != "read":
+            return None  # open / close
+        reading.set()
+        await release.wait()
+        return np.zeros((4, 4, 3), np.uint8)
+
+    reader = CameraReader(cam, slots, running, blocking, lambda *_: None)
+    task = asyncio.create_task(reader.run())
+    try:
+        await asyncio.wait_for(reading.wait(), 5)
+        running.clear()  # what VisionNode._set_detect(False) does, with slots.clear()
+        slots.clear()
+        release.set()
+        await wait_for(lambda: reader.reads == 1, 5)
+        assert len(slots) == 0
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

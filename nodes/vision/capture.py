@@ -54,7 +54,8 @@ class CameraReader:
                         return
                     self.reads += 1
                     now = time.monotonic()
-                    self.slots.put(self.cam.id, frame, time.time())
+                    if self.running.is_set():  # detection may have stopped during the read:
+                        self.slots.put(self.cam.id, frame, time.time())  # then no frame waits
                     next_at = max(next_at + interval, now)  # late: no burst to catch up
                     await asyncio.sleep(next_at - time.monotonic())
             except SourceError as exc:
