@@ -57,9 +57,10 @@ class PocketsphinxSttConfig(StageConfig):
                                 "number) and of a setting command hear the audio as it "
                                 "streams in, on decoders of their own, instead of decoding "
                                 "the utterance again after it ended: less wait after speech "
-                                "for more CPU during it (two more grammar decoders). With "
-                                "grammar_bestpath off: a set command's finish 12 ms CPU p50 "
-                                "/ 17 ms p90 (was 566 / 955 ms), right 64.8 % (was 63.6 %).")
+                                "for more CPU during it (two more grammar decoders, +55 MB "
+                                "resident). With grammar_bestpath off: a set command's "
+                                "finish 12 ms CPU p50 / 17 ms p90 (was 566 / 955 ms), right "
+                                "64.8 % (was 63.6 %).")
     onoff: OnOffConfig = Field(default_factory=OnOffConfig, description="'on' or 'off' "
                                "decided by the word's last sound (onoff.py).")
     model_dir: Path | None = Field(None, description="Acoustic model directory; default: the "
