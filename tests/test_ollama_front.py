@@ -96,10 +96,12 @@ async def test_unseeded_stream_still_reports_the_engines_counts(
     final = chunks[-1]
     reference = await engine_chat(edge_engine, messages=HI, max_tokens=1)
     assert final.prompt_eval_count == reference["usage"]["prompt_tokens"]
-    # random output may end early (an end-of-text token first: 0 tokens, seen in a suite run);
-    # the count is the engine's, within the limit; some text means some tokens
+    # random output may end early (an end-of-text token first: 0 tokens, seen in a suite run),
+    # or run past the limit: llama-cpp-python skips its max_tokens check while the text ends in
+    # an incomplete UTF-8 sequence (up to 3 more byte tokens; 8 for 5 seen in a suite run). The
+    # count is the engine's; some text means some tokens
     text = "".join(c.message.content or "" for c in chunks)
-    assert final.eval_count is not None and 0 <= final.eval_count <= 5
+    assert final.eval_count is not None and 0 <= final.eval_count <= 5 + 3
     assert final.eval_count > 0 or not text, (final.eval_count, text)
     assert ollama_edge.front.replay_mismatches == 0
 
