@@ -28,7 +28,7 @@ def noise(seconds):
 """
 
 RAW = NOISE + """
-from spark.nodes.voice.stt.sphinx import new_decoder
+from spark.nodes.voice.stt.sphinx_decoder import new_decoder
 d = new_decoder(lm=None)
 d.add_jsgf_string("g", "#JSGF V1.0; grammar g; public <c> = (turn on | turn off) the lamp;")
 d.activate_search("g")

@@ -21,7 +21,7 @@ from spark.nodes.voice.errors import BackendUnavailable
 from spark.nodes.voice.grammar import jsgf, sentences
 from spark.nodes.voice.lm import EVERYDAY, build_arpa
 from spark.nodes.voice.stt.base import StageConfig
-from spark.nodes.voice.stt.sphinx import SphinxLexicon, new_decoder, stream
+from spark.nodes.voice.stt.sphinx_decoder import SphinxLexicon, new_decoder, stream
 from spark.nodes.voice.vocab import Vocabulary
 from spark.nodes.voice.wake.base import WakeHit, WakeWord
 
