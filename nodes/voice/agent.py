@@ -69,6 +69,7 @@ class VoiceNode(NodeAgent[VoiceNodeConfig]):
         self.volume = self.cfg.volume
         self.run_id: str | None = None
         self.marks: list[str] = []  # files a replay source finished (tests, benchmarks)
+        self.marks_started: dict[str, float] = {}  # real-time replays: when each began
         self._speech_end: float | None = None
         self._changed = asyncio.Event()
         self.confirmer = Confirmer(self.cfg.follow_up_s + 10.0)  # "did you mean ...?"
@@ -225,6 +226,8 @@ class VoiceNode(NodeAgent[VoiceNodeConfig]):
                     self.run_id = None
                 elif isinstance(item, SourceMark):
                     self.marks.append(item.name)
+                    if item.started is not None:
+                        self.marks_started[item.name] = item.started
             except WorkerDied as exc:
                 await self._recogniser_died(exc)
             except Exception as exc:  # one bad utterance never stops the node

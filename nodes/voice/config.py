@@ -55,6 +55,10 @@ class VoiceNodeConfig(NodeConfigBase):
     early_end_s: float = Field(0.15, ge=0, le=3, description="Silence after what already is "
                                "a whole command that ends it (0: always wait end_silence_s; "
                                "0.15 measured as accurate as 0.2 on the benchmark corpus).")
+    end_drop_db: float = Field(30.0, ge=0, le=60, description="Silence is counted from where "
+                               "the level fell this far below the loudest speech, not from "
+                               "where the voice detector (90-110 ms late) noticed (0: from the "
+                               "detector's).")
     max_speech_s: float = Field(10.0, gt=1, le=60, description="Longest command.")
     listen_timeout_s: float = Field(5.0, gt=0, le=60, description="After the wake word: how "
                                     "long to wait for speech.")

@@ -193,7 +193,7 @@ class Pipeline:
 
     def _can_end(self) -> bool:
         """Enough silence after what already is a whole command?"""
-        run = self.ep.run
+        run = self.ep.silent
         if self._is_complete is None or not self._early_frames or run < self._early_frames:
             return False
         return self._is_complete(self.stt.partial())
@@ -290,7 +290,7 @@ class Pipeline:
             self.stt.settle()
         silent = self.ep.trailing
         if edge is None and self._can_end():
-            silent = self.ep.run
+            silent = self.ep.silent
             self.ep.reset()
         elif edge != "end":
             return []

@@ -85,9 +85,10 @@ def build_pipeline(cfg: VoiceNodeConfig, audio: bool = True,
 
     wake = make_wake(cfg.wake)
     stt = make_stt(cfg.stt, wake.phrases)
-    pipeline = Pipeline(wake, make_endpointer(cfg.vad, cfg.end_silence_s, cfg.max_speech_s),
-                        stt, Timeouts(listen_s=cfg.listen_timeout_s,
-                                      follow_up_s=cfg.follow_up_s, early_end_s=cfg.early_end_s),
+    endpointer = make_endpointer(cfg.vad, cfg.end_silence_s, cfg.max_speech_s, cfg.end_drop_db)
+    timeouts = Timeouts(listen_s=cfg.listen_timeout_s, follow_up_s=cfg.follow_up_s,
+                        early_end_s=cfg.early_end_s)
+    pipeline = Pipeline(wake, endpointer, stt, timeouts,
                         denoise=make_denoiser(cfg.denoise) if audio else None)
     if is_complete is None:
         def is_complete(text: str) -> bool:

@@ -27,6 +27,7 @@ class SourceMark:
     """A replay finished a file (tests and benchmarks wait on these)."""
 
     name: str
+    started: float | None = None  # real-time replay: when its audio began (time.monotonic)
 
 
 SourceItem = AudioFrame | TypedText | SourceMark

@@ -11,6 +11,7 @@ source idled before it (benchmarks repeat on any machine).
 from __future__ import annotations
 
 import asyncio
+import time
 import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -47,6 +48,7 @@ class WavSource(VoiceSource):
         self.cfg = config
         self.done: list[str] = []
         self._rng: Any = None  # numpy's, made when playing starts
+        self.started: float | None = None  # real time: when the file playing now began
 
     @property
     def name(self) -> str:
@@ -72,9 +74,19 @@ class WavSource(VoiceSource):
 
         rng = np.random.default_rng(zlib.crc32(path.name.encode()))
         samples = dither(samples, rng, self.cfg.noise_level)
-        for frame in frames(samples):
-            yield AudioFrame(frame, live=self.cfg.realtime)
-            await asyncio.sleep(FRAME_S if self.cfg.realtime else 0)
+        if not self.cfg.realtime:
+            for frame in frames(samples):
+                yield AudioFrame(frame, live=False)
+                await asyncio.sleep(0)
+            return
+        # Like a sound card: frame i is there when its audio has ended, on a clock of its
+        # own (sleeps do not add up), stamped with that time; a pipeline that falls behind
+        # gets the frames it missed at once, as from a driver's buffer.
+        start = self.started = time.monotonic()  # AudioFrame.at's clock
+        for i, frame in enumerate(frames(samples)):
+            due = start + (i + 1) * FRAME_S
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            yield AudioFrame(frame, live=True, at=due)
 
     async def items(self) -> AsyncIterator[SourceItem]:
         import numpy as np
@@ -102,4 +114,5 @@ class WavSource(VoiceSource):
                 async for played in self._play(path, samples):
                     yield played
                 self.done.append(str(path))
-                yield SourceMark(str(path))
+                yield SourceMark(str(path), self.started)
+                self.started = None
