@@ -198,6 +198,23 @@ def test_the_sound_of_on_or_off_confirms_or_refuses() -> None:
                  VOCAB).decision == "refuse"
 
 
+@pytest.mark.parametrize(("verb", "decision"), [
+    ("toggle the sim one lamp", "act"),
+    ("toggle my sim one lamp", "act"),
+    ("turn off my sim one lamp", "ask"),  # issue 18: "turn off my lamp" read as "toggle lamp"
+    ("turn the sim one lamp", "ask"),
+    ("toggle the sim one lamp on", "ask"),
+    ("", "ask"),  # the verb's grammar found no path through the audio
+])
+def test_a_toggle_needs_the_verbs_own_reading(verb: str, decision: str) -> None:
+    text = "toggle the sim one lamp"
+    intent = recognize(text, VOCAB)
+    sure = tuple((w, 0.95) for w in text.split())
+    assert judge(Transcript(text, text, words=sure), intent, VOCAB).decision == "act"
+    verdict = judge(Transcript(text, text, words=sure, checks={"verb": verb}), intent, VOCAB)
+    assert verdict.decision == decision, verdict
+
+
 def test_questions_and_answers() -> None:
     assert is_question("what is the battery current")
     assert is_question("is the sim one lamp on")

@@ -5,8 +5,10 @@ no proof. A spoken command that would change something (on, off, toggle, set, se
 acts only when the second, free reading of the same audio (``Transcript.heard``: a model that
 may wander off into everyday words) confirms each part of it on its own:
 
-- **kind**: a question ("what is ...", "is the lamp on") never acts; "toggle" needs "toggle";
-  a free reading that is itself a different whole command is a conflict;
+- **kind**: a question ("what is ...", "is the lamp on") never acts; "toggle" needs "toggle",
+  and, where the recogniser gives one, a reading of the audio in which only the verb may
+  differ (``checks["verb"]``) to be a toggle too; a free reading that is itself a different
+  whole command is a conflict;
 - **on / off**: the direction word the free reading holds (outside the entity's name) must be
   the intent's; the opposite one refuses, none asks;
 - **entity**: every content word of one of the target's names is in the free reading
@@ -256,6 +258,11 @@ def _judge(transcript: Transcript, intent: Intent, vocab: Vocabulary,
             return Verdict("ask", "on or off not confirmed", f"Did you mean: {said}?")
     elif intent.name == "toggle" and "toggle" not in heard:
         return Verdict("ask", "toggle not confirmed", f"Did you mean: {said}?")
+    elif intent.name == "toggle" and "verb" in transcript.checks and (
+            transcript.checks["verb"].split()[:1] != ["toggle"]
+            or {"on", "off"} & set(transcript.checks["verb"].split())):
+        return Verdict("ask", f"toggle not confirmed by the verb's reading "
+                       f"({transcript.checks['verb'] or 'none'})", f"Did you mean: {said}?")
     elif intent.name == "press" and _direction(rest, target) == "off":
         return Verdict("refuse", "'off' heard for a button")
     if share < 1.0 and not (share >= UNIQUE_SHARE and share > max(

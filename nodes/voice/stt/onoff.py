@@ -137,6 +137,35 @@ class OnOffCheck:
             return Verdict(text, other, db, said)
         return Verdict(other, text, db, said)
 
+    def verb(self, text: str, pcm: bytes) -> str | None:
+        """"toggle the lamp" heard: the audio decoded once more by a grammar in which only the
+        verb may differ (toggle, turn / switch on / off, the name's words fixed), so the
+        sentence's other words cannot tip it. "turn off my lamp" read as "toggle lamp" (issue
+        18) is "turn off lamp" here. The reading, or None when there is nothing to check."""
+        said = text.split()
+        if "toggle" not in said:
+            return None
+        rest = [w for w in said[said.index("toggle") + 1:] if w not in ("the", "my")]
+        if not rest:
+            return None
+        lead = "".join(f"[{w}] " for w in self._lead)
+        try:
+            self._decoder.add_jsgf_string("verb", "#JSGF V1.0;\ngrammar verb;\n"
+                                          f"public <s> = {lead}(toggle | (turn | switch) "
+                                          f"[on | off]) [the | my] {' '.join(rest)} "
+                                          "[on | off];\n")
+            self._decoder.activate_search("verb")
+            self._decoder.start_utt()
+            self._decoder.process_raw(pcm, False, True)
+            self._decoder.end_utt()
+            hyp = self._decoder.hyp()
+        except (RuntimeError, ValueError) as exc:  # a word it cannot spell, no path, ...
+            log.debug("toggle: cannot check %r: %s", text, exc)
+            return None
+        words = [w for w in (hyp.hypstr.split() if hyp is not None else [])
+                 if w not in self._lead]
+        return " ".join(words)
+
     def _ratio(self, sentence: str, index: int, samples: Any, pcm: bytes) -> float | None:
         decoder = self._decoder
         said = sentence.split()

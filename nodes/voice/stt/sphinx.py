@@ -271,7 +271,8 @@ class PocketsphinxStt(SpeechToText):
             agreement(text, heard) < self.cfg.min_agreement)
         if not text and heard:
             rejected = True
-        checks = {**sound, **self._number_check(text)} if text and not rejected else {}
+        checks = {**sound, **self._number_check(text), **self._verb_check(text)} \
+            if text and not rejected else {}
         return Transcript("" if rejected else text, heard, rejected, False, elapsed_ms(t0),
                           candidate=text, words=self._posteriors(), checks=checks)
 
@@ -286,6 +287,14 @@ class PocketsphinxStt(SpeechToText):
             return {"number": ""}
         value = words[len(words) - words[::-1].index("to"):]
         return {"number": " ".join(w for w in value if w in NUMBER_WORDS)}
+
+    def _verb_check(self, text: str) -> dict[str, str]:
+        """A toggle (it always changes something) is heard once more by a grammar in which
+        only the verb may differ: the gate acts only when that reading is a toggle too."""
+        if self._onoff is None or recognize(text, self.vocabulary).name != "toggle":
+            return {}
+        verb = self._onoff.verb(text, b"".join(self._audio))
+        return {"verb": verb} if verb else {}  # no path through the audio: no evidence
 
     def _posteriors(self) -> tuple[tuple[str, float], ...]:
         """The free reading's words and their lattice posteriors (fillers left out)."""
