@@ -14,11 +14,15 @@ from helpers import wait_for
 from lab import publish_as, running_hub
 from platform_cases import (
     ABSENT,
+    Call,
     CommandCase,
     Offline,
+    SequenceCase,
     StateCase,
     ids,
     run_command_offline,
+    run_sequence_offline,
+    run_sequences_through_hub,
     run_state_offline,
     run_through_hub,
 )
@@ -182,6 +186,16 @@ COMMANDS = [
     CommandCase("toggle tilt open closes", {**TILT, "tilt_status_topic": "tilt"},
                 "toggle_cover_tilt", {}, [("tilt_command_topic", "0")],
                 before=[("tilt_status_topic", "100")]),
+    CommandCase("toggle tilt below tilt_closed_value opens",
+                {**TILT, "tilt_status_topic": "tilt", "tilt_closed_value": 20},
+                "toggle_cover_tilt", {}, [("tilt_command_topic", "100")],
+                before=[("tilt_status_topic", "10")]),
+    CommandCase("toggle tilt above tilt_closed_value closes",
+                {**TILT, "tilt_status_topic": "tilt", "tilt_closed_value": 20},
+                "toggle_cover_tilt", {}, [("tilt_command_topic", "20")],
+                before=[("tilt_status_topic", "30")]),
+    CommandCase("toggle tilt unknown closes", {**TILT, "tilt_status_topic": "tilt"},
+                "toggle_cover_tilt", {}, [("tilt_command_topic", "0")]),
     CommandCase("open without payload_open", {**ST, "payload_open": None}, "open_cover", {},
                 error="payload_open"),
     CommandCase("position without set_position_topic", ST, "set_cover_position",
@@ -194,6 +208,46 @@ COMMANDS = [
     CommandCase("tilt without tilt_command_topic", ST, "open_cover_tilt", {},
                 error="tilt_command_topic"),
     CommandCase("not a cover service", ST, "turn_on", {}, error="does not apply"),
+]
+
+
+# HA's CoverEntity._get_toggle_function (cover/__init__.py): stop when moving and able to, open
+# when closed or closing, close when fully open (position 100) or opening, otherwise the
+# opposite of the last opening / closing the cover reported (close when it never reported one).
+# Only the cover's own opening / closing states set that memory: not our calls, not optimistic
+# states, not positions.
+OPEN_T, CLOSE_T, STOP_T = (Call("toggle", [("command_topic", p)]) for p in ("OPEN", "CLOSE",
+                                                                           "STOP"))
+TOGGLES = [
+    SequenceCase("open, never moved: closes", ST, [("state_topic", "open"), CLOSE_T]),
+    SequenceCase("unknown, never moved: closes", ST, [CLOSE_T]),
+    SequenceCase("stopped part-way after opening: closes", {**ST, **POS},
+                 [("state_topic", "opening"), STOP_T, ("position_topic", "40"),
+                  ("state_topic", "stopped"), CLOSE_T]),
+    SequenceCase("stopped part-way after closing: opens", {**ST, **POS},
+                 [("state_topic", "closing"), STOP_T, ("position_topic", "40"),
+                  ("state_topic", "stopped"), OPEN_T]),
+    SequenceCase("open after closing (no position): opens", ST,
+                 [("state_topic", "closing"), ("state_topic", "open"), OPEN_T]),
+    SequenceCase("unknown after closing: opens", ST,
+                 [("state_topic", "closing"), ("state_topic", "None"), OPEN_T]),
+    SequenceCase("fully open closes whatever it remembers", {**ST, **POS},
+                 [("state_topic", "closing"), ("position_topic", "100"),
+                  ("state_topic", "open"), CLOSE_T]),
+    SequenceCase("our calls do not set the memory, the cover's reports do", ST,
+                 [("state_topic", "closing"), ("state_topic", "open"), OPEN_T,
+                  ("state_topic", "open"), OPEN_T, ("state_topic", "opening"), STOP_T,
+                  ("state_topic", "open"), CLOSE_T]),
+    SequenceCase("closed or closing opens, opening closes (no stop)",
+                 {**ST, "payload_stop": None},
+                 [("state_topic", "opening"), CLOSE_T, ("state_topic", "closing"), OPEN_T,
+                  ("state_topic", "closed"), OPEN_T]),
+    SequenceCase("optimistic: closes, then opens, then closes", {"command_topic": "set"},
+                 [CLOSE_T, OPEN_T, CLOSE_T]),
+    SequenceCase("position-only cover part-way: closes",
+                 {"command_topic": "set", **POS}, [("position_topic", "50"), CLOSE_T]),
+    SequenceCase("another cover's memory is not this one's", ST,
+                 [("state_topic", "open"), CLOSE_T]),
 ]
 
 
@@ -221,6 +275,32 @@ def test_discovery_rules(config, error):
 
 async def test_every_case_through_the_hub_and_mosquitto(broker):
     await run_through_hub(broker, "cover", STATES, COMMANDS)
+
+
+@pytest.mark.parametrize("case", TOGGLES, ids=ids(TOGGLES))
+async def test_toggle_sequence(case: SequenceCase):
+    await run_sequence_offline("cover", case)
+
+
+async def test_toggle_sequences_through_the_hub_and_mosquitto(broker):
+    await run_sequences_through_hub(broker, "cover", TOGGLES)
+
+
+async def test_toggle_memory_outlives_a_config_update_not_a_removal():
+    """HA keeps the entity (and its memory) when a new config comes; a removed and
+    re-discovered cover starts afresh (close)."""
+    hub = Offline()
+    record = hub.add("cover", 0, ST)
+    hub.feed("cover", 0, ST, [("state_topic", "closing"), ("state_topic", "open")])
+    record = hub.add("cover", 0, {**ST, "payload_open": "UP"})
+    await hub.services.call("toggle", record.entity_id)
+    assert hub.sent[-1][1] == "UP"
+    hub.remove("cover", 0)
+    assert hub.registry.get(record.entity_id) is None
+    record = hub.add("cover", 0, ST)
+    hub.feed("cover", 0, ST, [("state_topic", "open")])
+    await hub.services.call("toggle", record.entity_id)
+    assert hub.sent[-1][1] == "CLOSE"
 
 
 async def test_a_call_waits_for_the_cover_to_report(broker):

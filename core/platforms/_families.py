@@ -167,15 +167,22 @@ def movement(spec: DiscoveredEntity, value: Any) -> str | None:
     return None
 
 
-def toggle_service(state: str | None, can_stop: bool, services: tuple[str, str, str]) -> str:
-    """HA's toggle of a cover or valve, ``services`` being (open, close, stop): stop a moving
-    one (when it can), open a closed or closing one, close an open or opening one."""
+def toggle_service(state: str | None, can_stop: bool, services: tuple[str, str, str], *,
+                   position: Any = None, last_open: bool = True) -> str:
+    """HA's toggle of a cover (``CoverEntity._get_toggle_function``) or valve, ``services``
+    being (open, close, stop): stop a moving one (when it can); open a closed or closing one;
+    close one fully open (``position`` 100) or opening; otherwise (open without a position,
+    stopped part-way, unknown) go the other way from the last movement it reported
+    (``last_open``: HA's ``_cover_is_last_toggle_direction_open``, true until it reports
+    ``closing``)."""
     open_, close, stop = services
     if can_stop and state in (OPENING, CLOSING):
         return stop
     if state in (CLOSED, CLOSING):
         return open_
-    return close
+    if position == 100 or state == OPENING:
+        return close
+    return close if last_open else open_
 
 
 # ---- feature lists -----------------------------------------------------------------------------

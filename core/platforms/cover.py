@@ -20,8 +20,12 @@
   ``set_position_topic`` through ``set_position_template`` (variables ``position`` = the
   percentage, ``position_open``, ...); the tilt services publish to ``tilt_command_topic``
   (``tilt_opened_value``, ``tilt_closed_value``, the scaled tilt through
-  ``tilt_command_template``, ``payload_stop_tilt``); ``toggle`` and ``toggle_cover_tilt`` as
-  HA's ``CoverEntity``.
+  ``tilt_command_template``, ``payload_stop_tilt``); ``toggle`` as HA's ``CoverEntity``
+  (``cover/__init__.py`` ``_get_toggle_function``): stop a moving cover when it can stop,
+  open a closed or closing one, close a fully open (position 100) or opening one, else go the
+  other way from the last ``opening`` / ``closing`` the cover reported (close when none);
+  ``toggle_cover_tilt`` as HA's MQTT cover (no memory): open when the tilt is at or below
+  ``tilt_closed_value``, else close (an unknown tilt closes).
 - Optimistic (HA's rule): ``optimistic: true``, or each of position, state and tilt is absent
   or has a command topic without its state topic. The tilt alone is optimistic without
   ``tilt_status_topic`` (or with ``tilt_optimistic``).
@@ -60,6 +64,12 @@ from spark.core.platforms.base import (
     Publish,
     Words,
 )
+
+# The entity's memo key for the direction of the last movement it reported (True: opening):
+# HA's ``_cover_is_last_toggle_direction_open``, set only by an ``opening`` / ``closing``
+# state (not by our calls, nor by optimistic states, nor by positions), kept across config
+# updates (HA keeps the entity), forgotten when the entity is removed.
+LAST_OPEN = "last_toggle_open"
 
 
 class CoverSchema(DiscoveredEntity):
@@ -161,6 +171,8 @@ class Cover(Platform):
             return CLOSED if entity.state in (CLOSED, CLOSING) else OPEN
         state = movement(spec, value)
         if state is not None:
+            if state in (OPENING, CLOSING):  # HA's CoverEntity.state: the toggle's memory
+                entity.memo[LAST_OPEN] = state == OPENING
             return state
         if value == "None":
             return None
@@ -252,10 +264,13 @@ class Cover(Platform):
 
     def _toggle(self, entity: Entity) -> str:
         """HA's ``CoverEntity`` toggle: stop a moving cover (when it can), open a closed or
-        closing one, close an open or opening one."""
+        closing one, close a fully open (position 100) or opening one, and otherwise go the
+        other way from the last movement the cover reported (close when it never did)."""
         spec = _schema(entity)
         can_stop = bool(spec.command_topic) and spec.payload_stop is not None
-        return toggle_service(entity.state, can_stop, ("open_cover", "close_cover", "stop_cover"))
+        return toggle_service(entity.state, can_stop, ("open_cover", "close_cover", "stop_cover"),
+                              position=entity.attributes.get("current_position"),
+                              last_open=entity.memo.get(LAST_OPEN, True))
 
     def _move(self, entity: Entity, service: str) -> Order:
         spec = _schema(entity)
