@@ -14,6 +14,16 @@ import orjson
 import pytest
 from helpers import wait_for
 from lab import publish_as, recorder, running_hub
+from platform_cases import (
+    ABSENT,
+    CommandCase,
+    Offline,
+    StateCase,
+    ids,
+    run_command_offline,
+    run_state_offline,
+    run_through_hub,
+)
 
 from spark.core.discovery import DiscoveredEntity, parse_discovery
 from spark.core.errors import PayloadError, ServiceError
@@ -21,6 +31,7 @@ from spark.core.mqtt import Message, MqttClient
 from spark.core.platforms import platform_for
 from spark.core.topics import DiscoveryTopic
 from spark.hub.entity import EntityRecord
+from spark.hub.services import HIDDEN
 
 LOCK = platform_for("lock")
 
@@ -140,3 +151,102 @@ async def test_lock_round_trip_through_the_hub(broker, cfg):
         with pytest.raises(ServiceError, match="payload_open"):
             await services.call("open", "lock.shed")
         await wait_for(lambda: rec.payloads("zigbee2mqtt/shed/set") == [b"LOCK"], 5)
+
+
+# ---- code_format (HA: lock/__init__.py add_default_code, mqtt/lock.py) -------------------------
+# A call's code ("" without one) must re.match the config's code_format (anchored at its start
+# only, as HA), else nothing is published; the command template sees it as ``code`` (None
+# without one). Run offline and through a real hub and Mosquitto.
+LK = {"state_topic": "state", "command_topic": "set"}
+TPL = {"command_template": '{"action": "{{ value }}", "code": "{{ code }}"}'}
+FOUR = {**LK, **TPL, "code_format": r"^\d{4}$"}
+CODE_STATES = [
+    StateCase("code_format is an attribute", FOUR, [("state_topic", "LOCKED")], "locked",
+              {"code_format": r"^\d{4}$"}),
+    StateCase("no code_format, no attribute", LK, [("state_topic", "LOCKED")], "locked",
+              {"code_format": ABSENT}),
+    StateCase("json attributes cannot set code_format or changed_by",
+              {**FOUR, "json_attributes_topic": "attrs"},
+              [("json_attributes_topic",
+                '{"code_format": ".*", "changed_by": "x", "battery": 80}')],
+              None, {"code_format": r"^\d{4}$", "changed_by": ABSENT, "battery": 80}),
+]
+CODE_COMMANDS = [
+    CommandCase("lock with a matching code", FOUR, "lock", {"code": "1234"},
+                [("command_topic", '{"action": "LOCK", "code": "1234"}')]),
+    CommandCase("unlock with a matching code", FOUR, "unlock", {"code": "0000"},
+                [("command_topic", '{"action": "UNLOCK", "code": "0000"}')]),
+    CommandCase("open with a matching code", {**FOUR, "payload_open": "UNLATCH"}, "open",
+                {"code": "9876"}, [("command_topic", '{"action": "UNLATCH", "code": "9876"}')]),
+    CommandCase("a number is a code", FOUR, "lock", {"code": 1234},
+                [("command_topic", '{"action": "LOCK", "code": "1234"}')]),
+    CommandCase("matched from the start only, as HA's re.match", {**FOUR, "code_format": r"\d{4}"},
+                "lock", {"code": "12345"},
+                [("command_topic", '{"action": "LOCK", "code": "12345"}')]),
+    CommandCase("a pattern matching the empty code needs none",
+                {**LK, "code_format": r"^\d*$",
+                 "command_template": "{{ value }} {{ code is none }}"},
+                "lock", {}, [("command_topic", "LOCK True")]),
+    CommandCase("without code_format any code reaches the template", {**LK, **TPL}, "unlock",
+                {"code": "abc"}, [("command_topic", '{"action": "UNLOCK", "code": "abc"}')]),
+    CommandCase("without a template the payload is plain", {**LK, "code_format": r"^\d{4}$"},
+                "lock", {"code": "1234"}, [("command_topic", "LOCK")]),
+    CommandCase("optimistic lock with a code", {"command_topic": "set", **TPL,
+                                                "code_format": r"^\d{4}$"},
+                "lock", {"code": "1234"},
+                [("command_topic", '{"action": "LOCK", "code": "1234"}')], state="locked"),
+    CommandCase("a wrong code is refused", FOUR, "unlock", {"code": "12a4"},
+                error="does not match"),
+    CommandCase("a missing code is refused", FOUR, "lock", {}, error="does not match"),
+    CommandCase("an empty code is refused", FOUR, "lock", {"code": ""}, error="does not match"),
+    CommandCase("a code too long is refused", {**LK, "code_format": ".*"}, "lock",
+                {"code": "1" * 65}, error="longer than 64"),
+    CommandCase("a code that is not text is refused", FOUR, "lock", {"code": ["1234"]},
+                error="text or a number"),
+    CommandCase("a true code is refused", FOUR, "lock", {"code": True},
+                error="text or a number"),
+]
+
+
+@pytest.mark.parametrize("case", CODE_STATES, ids=ids(CODE_STATES))
+def test_code_format_state(case: StateCase):
+    run_state_offline("lock", case)
+
+
+@pytest.mark.parametrize("case", CODE_COMMANDS, ids=ids(CODE_COMMANDS))
+async def test_code_format_command(case: CommandCase):
+    await run_command_offline("lock", case)
+
+
+async def test_code_format_cases_through_the_hub_and_mosquitto(broker):
+    await run_through_hub(broker, "lock", CODE_STATES, CODE_COMMANDS)
+
+
+@pytest.mark.parametrize(("code_format", "error"), [
+    ("(", "not a valid regular expression"),
+    ("(a+)+$", "repeat inside a repeat"),
+    (r"(\d|\d\d)*$", "alternation inside a repeat"),
+    (r"(\d)\1", "backreferences"),
+    (r"\d*\d*\d*\d*x", "variable repeats"),
+    ("((a{64}){64}){64}", "more than 4096"),
+    ("1" * 101, "longer than 100"),
+])
+def test_a_hostile_code_format_is_refused_at_discovery(code_format: str, error: str):
+    with pytest.raises(PayloadError, match=error):
+        Offline().parse("lock", {"command_topic": "set", "code_format": code_format})
+
+
+async def test_the_code_is_hidden_and_offered_to_the_agent():
+    hub = Offline()
+    record = hub.add("lock", 0, FOUR)
+    result = await hub.services.call("lock", record.entity_id, {"code": "1234"})
+    assert result["payload"] == HIDDEN
+    assert LOCK.arguments(record, "lock") == {"code": {"type": "string", "maxLength": 64}}
+    plain = hub.add("lock", 1, LK)
+    assert LOCK.arguments(plain, "lock") == {}
+    assert (await hub.services.call("lock", plain.entity_id))["payload"] == "LOCK"
+    # a new config without code_format drops the attribute and the rule
+    record = hub.add("lock", 0, LK)
+    assert "code_format" not in record.attributes
+    await hub.services.call("lock", record.entity_id)
+    assert hub.sent[-1][1] == "LOCK"

@@ -8,7 +8,15 @@
   ``payload_reset`` (default ``None``) makes it unknown; anything else is rejected.
 - Services: ``lock`` / ``unlock`` publish ``payload_lock`` / ``payload_unlock`` (defaults
   ``LOCK`` / ``UNLOCK``); ``open`` publishes ``payload_open`` and exists only when the config
-  sets it (HA's ``LockEntityFeature.OPEN``). ``command_template`` applies to each.
+  sets it (HA's ``LockEntityFeature.OPEN``). ``command_template`` applies to each, with the
+  variables ``value`` (the payload) and ``code`` (the call's ``code``; None without one).
+- Codes (HA's ``LockEntity.add_default_code``): with a ``code_format`` (a regular expression,
+  attribute ``code_format``) a call's code (``""`` without one) must match it from its start
+  (``re.match``, as HA: anchor the pattern with ``$`` to match it whole), else the call is
+  refused and nothing is published. The pattern comes from the network: it is refused at
+  discovery unless ``_regex.safe_regex`` finds it cheap to run, and a code is at most
+  :data:`MAX_CODE` characters. The code is a secret: never in an error message, and the call's
+  result hides what was published.
 - Optimistic (no ``state_topic``, or ``optimistic: true``): a call does not wait for the device
   to confirm; otherwise ``wait=True`` waits for ``locked`` / ``unlocked`` / ``open`` (passing
   through ``locking`` ...).
@@ -17,12 +25,18 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+from pydantic import field_validator
 
 from spark.core.discovery.models import DiscoveredEntity, OptStr, Str
 from spark.core.errors import PayloadError, ServiceError
 from spark.core.platforms._families import spec_of
-from spark.core.platforms.base import Control, Entity, Order, Platform, Words
+from spark.core.platforms._regex import MAX_TEXT, safe_regex
+from spark.core.platforms.base import Control, Entity, Order, Platform, Publish, Words
+
+MAX_CODE = MAX_TEXT  # characters of a code a caller may send (what safe_regex bounds)
 
 # config key -> (HA's default payload, our state)
 STATES: dict[str, tuple[str, str]] = {
@@ -56,6 +70,14 @@ class LockSchema(DiscoveredEntity):
     state_jammed: Str = "JAMMED"
     state_open: Str = "OPEN"
     state_opening: Str = "OPENING"
+    code_format: OptStr = None
+
+    @field_validator("code_format")
+    @classmethod
+    def _code_format(cls, value: str | None) -> str | None:
+        if value is not None:
+            safe_regex(value, "code_format")  # refused at discovery, as HA's cv.is_regex
+        return value
 
     def lock_state(self, value: str) -> str | None:
         """Our state for a rendered payload; ``KeyError`` when it names none."""
@@ -71,15 +93,42 @@ def _schema(entity: Entity) -> LockSchema:
     return spec_of(entity, LockSchema)
 
 
+def _pattern(entity: Entity, source: str) -> re.Pattern[str]:
+    """The entity's ``code_format`` compiled, once per config (kept in its memo)."""
+    kept = entity.memo.get("code_format")
+    if isinstance(kept, re.Pattern) and kept.pattern == source:
+        return kept
+    compiled = safe_regex(source, "code_format")
+    entity.memo["code_format"] = compiled
+    return compiled
+
+
 class Lock(Platform):
     name = "lock"
     Schema = LockSchema
     services = tuple(COMMANDS)
+    state_attributes = True
+    # HA's MQTT_LOCK_ATTRIBUTES_BLOCKED: json_attributes may not set these
+    blocked_attributes = frozenset({"changed_by", "code_format"})
     control = Control("toggle", on="lock", off="unlock", on_state="locked")
     # HA's "lock the front door" / "unlock the front door": always asked back (a "yes" acts)
     confirm_calls = True  # the agent asks first
     words = Words(listed=True, on_verbs=("lock",), off_verbs=("unlock",), on_service="lock",
                   off_service="unlock", confirm=True)
+
+    def initial(self, entity: Entity) -> str | None:
+        """HA's state attribute ``code_format`` (only when the config has one)."""
+        code_format = _schema(entity).code_format
+        if code_format is None:
+            entity.attributes.pop("code_format", None)
+        else:
+            entity.attributes["code_format"] = code_format
+        return None
+
+    def arguments(self, entity: Entity, service: str) -> dict[str, dict[str, Any]]:
+        if _schema(entity).code_format is None:
+            return {}
+        return {"code": {"type": "string", "maxLength": MAX_CODE}}
 
     def state(self, entity: Entity, payload: bytes) -> Any:
         # "None" is HA's default payload_reset, so it is matched here, not by Platform.state.
@@ -97,7 +146,28 @@ class Lock(Platform):
         if service not in COMMANDS:
             raise self.refuse(entity, service)
         key, confirms = COMMANDS[service]
-        payload = getattr(_schema(entity), key)
+        spec = _schema(entity)
+        payload = getattr(spec, key)
         if payload is None:
             raise ServiceError(f"{entity.entity_id} cannot open: its config has no payload_open")
-        return Order(str(payload), confirms)
+        code = _code(entity, spec, data.get("code"), service)
+        if entity.template("command_template") is None:
+            return Order(str(payload), confirms, secret=code is not None)
+        return Order(str(payload), confirms, publishes=(Publish(
+            "command_topic", payload, "command_template", {"code": code}),),
+            secret=code is not None)
+
+
+def _code(entity: Entity, spec: LockSchema, value: Any, service: str) -> str | None:
+    """The call's code (None without one), checked against ``code_format`` as HA's
+    ``add_default_code``: the code, or ``""`` without one, must ``re.match`` the pattern."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, str | int)):
+        raise ServiceError("code must be text or a number")
+    code = "" if value is None else str(value)
+    if len(code) > MAX_CODE:
+        raise ServiceError(f"code longer than {MAX_CODE} characters")
+    if spec.code_format is not None and _pattern(entity, spec.code_format).match(code) is None:
+        # never say which code was given
+        raise ServiceError(f"{service} on {entity.entity_id}: the code does not match its "
+                           f"code_format {spec.code_format!r}")
+    return code or None
