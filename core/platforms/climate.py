@@ -93,6 +93,7 @@ MODE_SERVICES: dict[str, tuple[str, str, str, str, str, str]] = {
 
 
 class ClimateSchema(TemperatureSchema):
+    NOT_INHERITED = frozenset({"state_topic", "command_topic"})  # a topic per feature
     DEFAULTS = {"payload_on": "ON", "payload_off": "OFF"}
 
     action_topic: SubTopic = None
