@@ -28,6 +28,8 @@ PMODE = {**MODE, "mode_state_topic": "mode"}
 TEMP = {"temperature_command_topic": "temp/set"}
 PTEMP = {**TEMP, "temperature_state_topic": "temp"}
 RANGE = {"temperature_low_command_topic": "low/set", "temperature_high_command_topic": "high/set"}
+HSWING = {"swing_horizontal_mode_command_topic": "hswing/set"}
+PHSWING = {**HSWING, "swing_horizontal_mode_state_topic": "hswing"}
 PRESETS = {"preset_mode_command_topic": "preset/set",
            "preset_modes": ["eco", "away", "boost", "comfort", "home", "sleep", "activity"]}
 
@@ -108,6 +110,42 @@ STATES = [
                                             "swing_mode_state_topic": "swing"},
               [("swing_mode_state_topic", "on")], "off",
               {"swing_mode": "on", "swing_modes": ["on", "off"]}),
+    StateCase("horizontal swing off without a state topic", HSWING, [], "off",
+              {"swing_horizontal_mode": "off", "swing_horizontal_modes": ["on", "off"],
+               "swing_mode": ABSENT, "swing_modes": ABSENT}),
+    StateCase("horizontal swing unknown with a state topic", PHSWING, [], "off",
+              {"swing_horizontal_mode": None, "swing_horizontal_modes": ["on", "off"]}),
+    StateCase("horizontal swing from its topic, bogus ignored", PHSWING,
+              [("swing_horizontal_mode_state_topic", "on"),
+               ("swing_horizontal_mode_state_topic", "bogus")], "off",
+              {"swing_horizontal_mode": "on"}),
+    StateCase("horizontal swing None resets", PHSWING,
+              [("swing_horizontal_mode_state_topic", "on"),
+               ("swing_horizontal_mode_state_topic", "None")], "off",
+              {"swing_horizontal_mode": None}),
+    StateCase("horizontal swing optimistic still follows its topic",
+              {**PHSWING, "optimistic": True}, [("swing_horizontal_mode_state_topic", "on")],
+              "off", {"swing_horizontal_mode": "on"}),
+    StateCase("horizontal swing state template and custom modes",
+              {**PHSWING, "swing_horizontal_modes": ["left", "right", "off"],
+               "swing_horizontal_mode_state_template": "{{ value_json.h }}"},
+              [("swing_horizontal_mode_state_topic", '{"h": "left"}')], "off",
+              {"swing_horizontal_mode": "left",
+               "swing_horizontal_modes": ["left", "right", "off"]}),
+    StateCase("horizontal swing from the state topic alone", {
+              "swing_horizontal_mode_state_topic": "hswing"},
+              [("swing_horizontal_mode_state_topic", "off")], "off",
+              {"swing_horizontal_mode": "off"}),
+    StateCase("value_template is the horizontal swing's fallback",
+              {**PHSWING, "value_template": "{{ value_json.v }}"},
+              [("swing_horizontal_mode_state_topic", '{"v": "on"}')], "off",
+              {"swing_horizontal_mode": "on"}),
+    StateCase("json attributes cannot overwrite the horizontal swing",
+              {**HSWING, "json_attributes_topic": "attrs"},
+              [("json_attributes_topic",
+                '{"swing_horizontal_mode": "on", "swing_horizontal_modes": ["x"]}')],
+              "off", {"swing_horizontal_mode": "off",
+                      "swing_horizontal_modes": ["on", "off"]}),
     StateCase("presets start at none", PRESETS, [], "off",
               {"preset_mode": "none", "preset_modes": ["none", *PRESETS["preset_modes"]]}),
     StateCase("preset from its topic", {**PRESETS, "preset_mode_state_topic": "preset"},
@@ -124,6 +162,7 @@ STATES = [
                       "current_temperature": None, "valve": 40}),
     StateCase("features without topics have no attributes", MODE, [], "off",
               {"fan_mode": ABSENT, "swing_mode": ABSENT, "preset_mode": ABSENT,
+               "swing_horizontal_mode": ABSENT, "swing_horizontal_modes": ABSENT,
                "humidity": ABSENT, "temperature": ABSENT}),
 ]
 
@@ -183,6 +222,27 @@ COMMANDS = [
                                    "swing_mode_command_template": "S{{ value }}"},
                 "set_swing_mode", {"swing_mode": "on"}, [("swing_mode_command_topic", "Son")],
                 attrs={"swing_mode": "on"}),
+    CommandCase("set horizontal swing optimistic", HSWING, "set_swing_horizontal_mode",
+                {"swing_horizontal_mode": "on"}, [("swing_horizontal_mode_command_topic", "on")],
+                attrs={"swing_horizontal_mode": "on"}),
+    CommandCase("set horizontal swing pessimistic", PHSWING, "set_swing_horizontal_mode",
+                {"swing_horizontal_mode": "on"}, [("swing_horizontal_mode_command_topic", "on")],
+                attrs={"swing_horizontal_mode": None}),
+    CommandCase("set horizontal swing optimistic with a state topic",
+                {**PHSWING, "optimistic": True}, "set_swing_horizontal_mode",
+                {"swing_horizontal_mode": "on"}, [("swing_horizontal_mode_command_topic", "on")],
+                attrs={"swing_horizontal_mode": "on"}),
+    CommandCase("set horizontal swing with template",
+                {**HSWING, "swing_horizontal_mode_command_template":
+                 "swing_horizontal_mode: {{ value }}"},
+                "set_swing_horizontal_mode", {"swing_horizontal_mode": "on"},
+                [("swing_horizontal_mode_command_topic", "swing_horizontal_mode: on")]),
+    CommandCase("horizontal swing not listed", HSWING, "set_swing_horizontal_mode",
+                {"swing_horizontal_mode": "left"}, error="not one of"),
+    CommandCase("horizontal swing needs its command topic", MODE, "set_swing_horizontal_mode",
+                {"swing_horizontal_mode": "on"}, error="swing_horizontal_mode_command_topic"),
+    CommandCase("the vertical swing is not the horizontal one", HSWING, "set_swing_mode",
+                {"swing_mode": "on"}, error="swing_mode_command_topic"),
     CommandCase("set preset", PRESETS, "set_preset_mode", {"preset_mode": "away"},
                 [("preset_mode_command_topic", "away")], attrs={"preset_mode": "away"}),
     CommandCase("set preset none", PRESETS, "set_preset_mode", {"preset_mode": "none"},
@@ -244,3 +304,23 @@ def test_a_climate_with_only_a_mode_command_topic_is_commandable():
     assert record.commandable and record.as_dict()["commandable"]
     assert record.as_dict()["state"] == "off"  # HA's start state, not null
     assert not Offline().add("climate", 1, {"mode_state_topic": "m"}).commandable
+
+
+def test_horizontal_swing_keys_are_read_abbreviated():
+    from discovery_samples import parse_one
+
+    spec = parse_one("homeassistant/climate/ac/living/config", (
+        b'{"uniq_id": "ac1", "swing_h_mode_cmd_t": "ac/hswing/set", '
+        b'"swing_h_mode_cmd_tpl": "H{{ value }}", "swing_h_mode_stat_t": "ac/hswing", '
+        b'"swing_h_mode_stat_tpl": "{{ value_json.h }}", "swing_h_modes": ["left", "off"]}'))
+    assert spec.raw["swing_horizontal_mode_command_topic"] == "ac/hswing/set"
+    assert spec.raw["swing_horizontal_mode_command_template"] == "H{{ value }}"
+    assert spec.raw["swing_horizontal_mode_state_topic"] == "ac/hswing"
+    assert spec.raw["swing_horizontal_mode_state_template"] == "{{ value_json.h }}"
+    assert spec.swing_horizontal_modes == ["left", "off"]
+    assert "ac/hswing" in spec.state_topics()
+
+
+def test_a_bad_horizontal_swing_topic_is_rejected():
+    with pytest.raises(PayloadError, match="swing_horizontal_mode_command_topic"):
+        Offline.parse("climate", {"swing_horizontal_mode_command_topic": "ac/+/set"})

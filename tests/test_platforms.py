@@ -137,7 +137,7 @@ def test_the_cloud_allow_list_knows_the_multi_value_platforms_services():
 
     wanted = ["open_cover", "close_cover", "stop_cover", "set_cover_position",
               "set_cover_tilt_position", "set_hvac_mode", "set_temperature", "set_fan_mode",
-              "set_swing_mode", "set_preset_mode", "set_humidity", "set_percentage",
-              "oscillate", "set_direction", "open_valve", "set_valve_position", "set_mode",
-              "set_operation_mode"]
+              "set_swing_mode", "set_swing_horizontal_mode", "set_preset_mode", "set_humidity",
+              "set_percentage", "oscillate", "set_direction", "open_valve", "set_valve_position",
+              "set_mode", "set_operation_mode"]
     assert KafkaSinkConfig(source={"allow_services": wanted}).source.allow_services == wanted

@@ -59,6 +59,12 @@ PubTopic = Annotated[str | None, BeforeValidator(_ha_string), AfterValidator(_pu
 
 _TOLERANT = ConfigDict(extra="ignore", frozen=True, protected_namespaces=(), allow_inf_nan=False)
 
+# HA's availability options (MQTT_AVAILABILITY_SCHEMA): every entity platform has them; a device
+# trigger or a tag scanner has none.
+AVAILABILITY_OPTIONS = frozenset({"availability", "availability_mode", "availability_template",
+                                  "availability_topic", "payload_available",
+                                  "payload_not_available"})
+
 
 class DeviceDescription(BaseModel):
     """The ``device`` mapping: ties entities to one device in the registry."""
@@ -171,6 +177,12 @@ class DiscoveredEntity(BaseModel):
     # config leaves them out, and keys it cannot work without (checked on the normalised config).
     DEFAULTS: ClassVar[Mapping[str, Any]] = {}
     REQUIRED: ClassVar[tuple[str, ...]] = ()
+    # The shared options of a device-based config (core.discovery.schema.SHARED_OPTIONS) that
+    # Home Assistant's schema for this platform has no key for: a component does not inherit
+    # them (HA merges every shared option, then the platform's DISCOVERY_SCHEMA drops the keys
+    # it does not know, vol.REMOVE_EXTRA). A button inherits no ``state_topic``, a sensor no
+    # ``command_topic``. Only inherited options: a component's own keys are validated as ever.
+    NOT_INHERITED: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
     def from_config(

@@ -82,7 +82,8 @@ def known_platform(name: object) -> TypeGuard[str]:
 # Components of a device-based config that are not entities and need no unique_id.
 NON_ENTITY_PLATFORMS = frozenset({"device_automation", "tag"})
 
-# Top-level options of a device-based config that components inherit unless they set their own.
+# Top-level options of a device-based config that components inherit unless they set their own
+# (HA's SHARED_OPTIONS), each only where the platform's schema has that key (its NOT_INHERITED).
 SHARED_OPTIONS = (
     "availability",
     "availability_mode",
@@ -162,14 +163,29 @@ def _component(
     merged["device"] = config["device"]
     merged["origin"] = config["origin"]
     own_availability = any(k in merged for k in _AVAILABILITY_FORMS)
+    not_inherited = schema_for(platform).NOT_INHERITED  # HA's schema would drop these
     for option in SHARED_OPTIONS:
-        if option in config and option not in merged:
+        if option in config and option not in merged and option not in not_inherited:
             if own_availability and option in _AVAILABILITY_FORMS:
                 continue
             merged[option] = config[option]
     if platform not in NON_ENTITY_PLATFORMS and not merged.get("unique_id"):
         raise PayloadError(f"{where}: 'unique_id' is required in device-based discovery")
     return _entity(merged, platform, device_id, component_id, name, where)
+
+
+def _check_shared(config: dict[str, Any], name: str) -> None:
+    """Validate the shared options once, at the device level, as HA's DEVICE_DISCOVERY_SCHEMA
+    does (a bad one rejects the whole payload): a component that does not inherit one (a
+    sensor, the shared ``command_topic``) must not let it through unchecked."""
+    shared = {k: config[k] for k in SHARED_OPTIONS if k in config}
+    if not shared:
+        return
+    try:
+        DiscoveredEntity.from_config(shared, component="device", discovery_topic=name,
+                                     node_id=None, object_id=None)
+    except ValidationError as exc:
+        raise PayloadError(f"invalid shared options on {name}: {_describe(exc)}") from exc
 
 
 def _device(
@@ -185,6 +201,7 @@ def _device(
         raise PayloadError(
             f"device-based discovery payload on {name} needs a non-empty 'components' ('cmps')"
         )
+    _check_shared(config, name)
     device_id = topic.object_id or ""
     items: list[DiscoveryItem] = []
     for component_id, comp in components.items():
@@ -242,8 +259,8 @@ def parse_discovery(
     - empty payload: a :class:`Removal` naming the topic (for ``device`` topics: the whole device);
     - per-entity topic: a one-item list with the :class:`DiscoveredEntity`;
     - device-based topic: one item per ``components`` entry, each a :class:`DiscoveredEntity`
-      (inheriting ``device``, ``origin`` and the :data:`SHARED_OPTIONS`) or, for an entry given
-      only as ``{"p": "<platform>"}``, a :class:`Removal` of that component.
+      (inheriting ``device``, ``origin`` and the :data:`SHARED_OPTIONS` its platform has) or,
+      for an entry given only as ``{"p": "<platform>"}``, a :class:`Removal` of that component.
 
     ``raw_topic`` (the full MQTT topic) is used in messages and as ``discovery_topic``; by default
     the topic below the prefix is. Any problem raises ``PayloadError`` naming the topic. With an

@@ -16,6 +16,7 @@ from spark.core.platforms.base import Entity, OnOffSchema, OnOffState, Words
 
 
 class BinarySensorSchema(OnOffSchema):
+    NOT_INHERITED = frozenset({"command_topic"})  # read-only in HA
     off_delay: float | None = Field(default=None, ge=0, le=86_400)
 
 

@@ -11,6 +11,7 @@ from spark.core.platforms.base import Control, Entity, Order, Platform, Words, n
 
 
 class ButtonSchema(DiscoveredEntity):
+    NOT_INHERITED = frozenset({"state_topic"})  # HA's button has no state topic
     DEFAULTS = {"payload_press": "PRESS"}
     REQUIRED = ("command_topic",)
 

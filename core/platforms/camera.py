@@ -31,6 +31,7 @@ def picture(entity: Entity, payload: bytes) -> bytes | None:
 
 
 class CameraSchema(DiscoveredEntity):
+    NOT_INHERITED = frozenset({"state_topic", "command_topic"})  # HA's camera reads ``topic``
     REQUIRED = ("topic",)
 
     topic: SubTopic = None

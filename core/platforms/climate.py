@@ -1,5 +1,6 @@
 """``climate``, with Home Assistant's MQTT climate semantics (``components/mqtt/climate.py`` of
-HA 2025.4; the setpoint parking of later releases and ``swing_horizontal_mode`` are not done).
+HA 2025.4, with ``swing_horizontal_mode`` of HA 2024.12; the setpoint parking of later releases
+is not done).
 
 - State: the hvac mode from ``mode_state_topic`` (one of ``modes``, default auto, off, cool,
   heat, dry, fan_only; ``None`` -> unknown). Without a mode state topic (or with
@@ -8,19 +9,20 @@ HA 2025.4; the setpoint parking of later releases and ``swing_horizontal_mode`` 
   ``value_template``): ``current_temperature``, ``temperature`` / ``target_temp_low`` /
   ``target_temp_high`` (shown rounded to ``precision``: tenths in Celsius, whole degrees in
   Fahrenheit), ``current_humidity``, ``humidity`` (target), ``fan_mode``, ``swing_mode``,
-  ``preset_mode`` (``none`` when reset), ``hvac_action``; and the capabilities ``hvac_modes``,
-  ``min_temp`` / ``max_temp`` (7..35 C), ``target_temp_step``, ``fan_modes``, ``swing_modes``,
+  ``swing_horizontal_mode``, ``preset_mode`` (``none`` when reset), ``hvac_action``; and the
+  capabilities ``hvac_modes``, ``min_temp`` / ``max_temp`` (7..35 C), ``target_temp_step``,
+  ``fan_modes``, ``swing_modes``, ``swing_horizontal_modes`` (default on, off),
   ``preset_modes`` (``none`` first), ``min_humidity`` / ``max_humidity`` (30..99). Setpoints
-  without a state topic start at ``initial`` (21 C), fan mode ``low``, swing ``off``. Empty
-  payloads are ignored; values outside the lists and non-numbers are refused.
+  without a state topic start at ``initial`` (21 C), fan mode ``low``, both swings ``off``.
+  Empty payloads are ignored; values outside the lists and non-numbers are refused.
 - Services: ``set_hvac_mode``; ``set_temperature`` (``temperature``, ``target_temp_low`` /
   ``target_temp_high``, and ``hvac_mode`` published first, as HA); ``set_humidity``,
-  ``set_fan_mode``, ``set_swing_mode``, ``set_preset_mode``; ``turn_on`` / ``turn_off``
-  (``payload_on`` / ``payload_off`` to ``power_command_topic``, else the mode heat_cool / heat /
-  cool, or off), ``toggle``. Each value goes through its ``*_command_template`` (numbers
-  unformatted: ``22.0``); a value whose state topic is missing is taken at once (HA's
-  per-attribute optimism). Values are checked against the modes and min/max (HA's service
-  validation).
+  ``set_fan_mode``, ``set_swing_mode``, ``set_swing_horizontal_mode``, ``set_preset_mode``;
+  ``turn_on`` / ``turn_off`` (``payload_on`` / ``payload_off`` to ``power_command_topic``, else
+  the mode heat_cool / heat / cool, or off), ``toggle``. Each value goes through its
+  ``*_command_template`` (numbers unformatted: ``22.0``); a value whose state topic is missing
+  is taken at once (HA's per-attribute optimism). Values are checked against the modes and
+  min/max (HA's service validation).
 - Units: the entity's ``temperature_unit`` is taken as the hub's (no conversion).
 - Panel: a mode select and a target temperature field. Voice: on / off, asked about.
 """
@@ -71,6 +73,8 @@ TOPICS: dict[str, tuple[str, str, str]] = {
     "fan_mode_state_topic": ("fan_mode_state_template", "fan_mode", "fan_modes"),
     "swing_mode_state_topic": ("swing_mode_state_template", "swing_mode", "swing_modes"),
     "preset_mode_state_topic": ("preset_mode_value_template", "preset_mode", "preset"),
+    "swing_horizontal_mode_state_topic": ("swing_horizontal_mode_state_template",
+                                          "swing_horizontal_mode", "swing_horizontal_modes"),
 }
 # setpoint -> (its state topic, command topic, command template)
 SETPOINTS: dict[str, tuple[str, str, str]] = {
@@ -87,12 +91,19 @@ MODE_SERVICES: dict[str, tuple[str, str, str, str, str, str]] = {
                      "fan_mode_command_topic", "fan_mode_command_template"),
     "set_swing_mode": ("swing_mode", "swing_mode", "swing_modes", "swing_mode_state_topic",
                        "swing_mode_command_topic", "swing_mode_command_template"),
+    "set_swing_horizontal_mode": ("swing_horizontal_mode", "swing_horizontal_mode",
+                                  "swing_horizontal_modes", "swing_horizontal_mode_state_topic",
+                                  "swing_horizontal_mode_command_topic",
+                                  "swing_horizontal_mode_command_template"),
     "set_preset_mode": ("preset_mode", "preset_mode", "preset_modes", "preset_mode_state_topic",
                         "preset_mode_command_topic", "preset_mode_command_template"),
 }
+# state kinds read as one of a mode list ("None" resets)
+LISTED_MODES = ("fan_modes", "swing_modes", "swing_horizontal_modes")
 
 
 class ClimateSchema(TemperatureSchema):
+    NOT_INHERITED = frozenset({"state_topic", "command_topic"})  # a topic per feature
     DEFAULTS = {"payload_on": "ON", "payload_off": "OFF"}
 
     action_topic: SubTopic = None
@@ -105,6 +116,7 @@ class ClimateSchema(TemperatureSchema):
     target_humidity_state_topic: SubTopic = None
     fan_mode_state_topic: SubTopic = None
     swing_mode_state_topic: SubTopic = None
+    swing_horizontal_mode_state_topic: SubTopic = None
     preset_mode_state_topic: SubTopic = None
     mode_command_topic: PubTopic = None
     power_command_topic: PubTopic = None
@@ -114,11 +126,13 @@ class ClimateSchema(TemperatureSchema):
     target_humidity_command_topic: PubTopic = None
     fan_mode_command_topic: PubTopic = None
     swing_mode_command_topic: PubTopic = None
+    swing_horizontal_mode_command_topic: PubTopic = None
     preset_mode_command_topic: PubTopic = None
     modes: StrList = Field(default_factory=lambda: ["auto", "off", "cool", "heat", "dry",
                                                    "fan_only"])
     fan_modes: StrList = Field(default_factory=lambda: ["auto", "low", "medium", "high"])
     swing_modes: StrList = Field(default_factory=lambda: ["on", "off"])
+    swing_horizontal_modes: StrList = Field(default_factory=lambda: ["on", "off"])
     preset_modes: StrList = Field(default_factory=list)
     min_temp: float | None = None
     max_temp: float | None = None
@@ -176,14 +190,16 @@ class Climate(Platform):
     name = "climate"
     Schema = ClimateSchema
     services = ("set_hvac_mode", "set_temperature", "set_humidity", "set_fan_mode",
-                "set_swing_mode", "set_preset_mode", "turn_on", "turn_off", "toggle")
+                "set_swing_mode", "set_swing_horizontal_mode", "set_preset_mode", "turn_on",
+                "turn_off", "toggle")
     state_topics = tuple(TOPICS)
     state_attributes = True
     blocked_attributes = frozenset({
         "fan_modes", "hvac_modes", "max_humidity", "max_temp", "min_humidity", "min_temp",
-        "preset_modes", "swing_modes", "target_temp_step", "current_humidity",
-        "current_temperature", "fan_mode", "hvac_action", "preset_mode", "swing_mode",
-        "humidity", "temperature", "target_temp_high", "target_temp_low"})
+        "preset_modes", "swing_modes", "swing_horizontal_modes", "target_temp_step",
+        "current_humidity", "current_temperature", "fan_mode", "hvac_action", "preset_mode",
+        "swing_mode", "swing_horizontal_mode", "humidity", "temperature", "target_temp_high",
+        "target_temp_low"})
     control = Control("group", parts=(
         Control("select", service="set_hvac_mode", field="hvac_mode", options="hvac_modes"),
         Control("number", service="set_temperature", field="temperature", value="temperature",
@@ -217,7 +233,9 @@ class Climate(Platform):
             else:
                 attrs.setdefault(key, None)
         for feature, first, values in (("fan_mode", "low", spec.fan_modes),
-                                       ("swing_mode", "off", spec.swing_modes)):
+                                       ("swing_mode", "off", spec.swing_modes),
+                                       ("swing_horizontal_mode", "off",
+                                        spec.swing_horizontal_modes)):
             if spec.supports(feature):
                 attrs[f"{feature}s"] = list(values)
                 if spec.optimistic_for(f"{feature}_state_topic"):
@@ -257,7 +275,7 @@ class Climate(Platform):
                     raise PayloadError(f"{what}: {value[:40]!r} is not a preset mode")
                 attrs["preset_mode"] = value
             return IGNORE
-        if kind in ("fan_modes", "swing_modes"):
+        if kind in LISTED_MODES:
             if value == "None":
                 attrs[attribute] = None
             elif value not in getattr(spec, kind):

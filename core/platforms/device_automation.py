@@ -13,11 +13,19 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from spark.core.discovery.models import DiscoveredEntity, OptStr, Str, SubTopic
+from spark.core.discovery.models import (
+    AVAILABILITY_OPTIONS,
+    DiscoveredEntity,
+    OptStr,
+    Str,
+    SubTopic,
+)
 from spark.core.platforms.base import IGNORE, Entity, Fired, Platform
 
 
 class DeviceAutomationSchema(DiscoveredEntity):
+    # HA's trigger schema: ``topic``, qos and encoding; no availability
+    NOT_INHERITED = AVAILABILITY_OPTIONS | {"state_topic", "command_topic"}
     REQUIRED = ("automation_type", "topic", "type", "subtype")
 
     automation_type: Literal["trigger"] = "trigger"

@@ -14,6 +14,7 @@ from spark.core.platforms.base import Entity, Fired, Platform
 
 
 class EventSchema(DiscoveredEntity):
+    NOT_INHERITED = frozenset({"command_topic"})  # read-only in HA
     REQUIRED = ("state_topic", "event_types")
 
     @model_validator(mode="after")

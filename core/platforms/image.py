@@ -21,6 +21,7 @@ MAX_URL = 2048
 
 
 class ImageSchema(DiscoveredEntity):
+    NOT_INHERITED = frozenset({"state_topic", "command_topic"})  # image / url topics only
     @model_validator(mode="after")
     def _one_source(self) -> ImageSchema:
         if (self.image_topic is None) == (self.url_topic is None):

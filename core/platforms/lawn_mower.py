@@ -24,6 +24,7 @@ COMMANDS = {"start_mowing": "mowing", "pause": "paused", "dock": "docked"}
 
 
 class LawnMowerSchema(DiscoveredEntity):
+    NOT_INHERITED = frozenset({"state_topic", "command_topic"})  # a topic per feature
     activity_state_topic: SubTopic = None
     activity_value_template: OptStr = None
     start_mowing_command_topic: PubTopic = None

@@ -15,6 +15,7 @@ MAX_MESSAGE = 4096  # characters a message may have
 
 
 class NotifySchema(DiscoveredEntity):
+    NOT_INHERITED = frozenset({"state_topic"})  # HA's notify has no state topic
     REQUIRED = ("command_topic",)
 
 

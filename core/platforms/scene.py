@@ -12,6 +12,7 @@ from spark.core.platforms.base import Control, Entity, Order, Platform, Words, n
 
 
 class SceneSchema(DiscoveredEntity):
+    NOT_INHERITED = frozenset({"state_topic"})  # HA's scene has no state topic
     REQUIRED = ("command_topic",)
     DEFAULTS = {"payload_on": "ON"}
 

@@ -18,6 +18,7 @@ NOT_NUMERIC_CLASSES = ("enum", "timestamp", "date")
 
 
 class SensorSchema(DiscoveredEntity):
+    NOT_INHERITED = frozenset({"command_topic"})  # read-only in HA
     @model_validator(mode="after")
     def _category(self) -> SensorSchema:
         if self.entity_category == "config":

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from spark.core.discovery.models import DiscoveredEntity, SubTopic
+from spark.core.discovery.models import AVAILABILITY_OPTIONS, DiscoveredEntity, SubTopic
 from spark.core.platforms.base import IGNORE, Entity, Fired, Platform
 
 
 class TagSchema(DiscoveredEntity):
+    # HA's tag scanner: ``topic``, qos and encoding; no availability
+    NOT_INHERITED = AVAILABILITY_OPTIONS | {"state_topic", "command_topic"}
     REQUIRED = ("topic",)
 
     topic: SubTopic = None

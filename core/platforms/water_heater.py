@@ -54,6 +54,7 @@ def _fahrenheit_to(unit_f: bool, fahrenheit: float) -> float:
 
 
 class WaterHeaterSchema(TemperatureSchema):
+    NOT_INHERITED = frozenset({"state_topic", "command_topic"})  # a topic per feature
     DEFAULTS = {"payload_on": "ON", "payload_off": "OFF"}
 
     mode_state_topic: SubTopic = None
