@@ -110,7 +110,7 @@ def build_hub(cfg: SparkConfig, password: str | None = None,
                       announce_delay=announce_delay)
     hub = Hub(ctx, cfg.recorder, cloud=cloud_sources(cfg), policy=cfg.hub.policy,
               limits=RegistryLimits(cfg.hub.max_entities, cfg.hub.max_entities_per_publisher,
-                                    cfg.hub.max_discovery_bytes),
+                                    cfg.hub.max_discovery_bytes, cfg.hub.max_picture_bytes),
               ask=cfg.hub.ask)
     if cfg.llm.backends:  # else the router is off: ask/generate and /api/llm/* say so
         hub.attach_router(build_llm(cfg, hub))

@@ -290,7 +290,10 @@ class Hub:
                          "max_entities": reg.limits.max_entities,
                          "max_entities_per_publisher": reg.limits.max_entities_per_publisher,
                          "max_discovery_bytes": reg.limits.max_discovery_bytes,
-                         "discovery_bytes": reg.discovery_bytes})
+                         "discovery_bytes": reg.discovery_bytes,
+                         "max_picture_bytes": reg.pictures.limit,
+                         "picture_bytes": reg.pictures.held,
+                         "pictures_dropped": reg.pictures.evicted})
         disabled = reg.stats.disabled
         agent.set_state("entities_disabled", len(disabled),
                         {"entities": dict(list(disabled.items())[:20])})

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from spark.core.discovery import DiscoveredEntity
+    from spark.core.pictures import PictureBudget
     from spark.hub.templates import CompiledTemplate, TemplateEngine
 
 
@@ -57,7 +58,7 @@ class EntityRecord:
     available: bool = True
     avail_values: list[bool | None] = field(default_factory=list)
     avail_latest: bool | None = None
-    image: bytes | None = None
+    image: bytes | None = None  # a camera's / image's picture, kept through ``pictures``
     expires_at: float | None = None
     expired: bool = False
     engine: TemplateEngine | None = None  # compiles the config's other templates on first use
@@ -66,6 +67,7 @@ class EntityRecord:
     own: dict[str, Any] | None = None  # the platform's own memory (memo), made on first use
     owner: str | None = None  # the discovery topic it takes configs from (None: released)
     publisher: str | None = None  # who it counts against (registry_guard.Quota)
+    pictures: PictureBudget | None = None  # the hub's budget for kept pictures
 
     @property
     def memo(self) -> dict[str, Any]:

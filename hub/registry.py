@@ -6,11 +6,12 @@ emits typed events on the hub's :class:`~core.events.EventBus`.
 
 Discovery is untrusted, so the registry is bounded (:class:`RegistryLimits`: entities in total
 and per publisher, a config over the limit is refused with one log line per publisher and the
-``limit_reached`` diagnostic), entity ids are allocated in amortised O(1) (a counter per base
-id), routing a topic in or out costs O(its routes), discovery takes at most ``DISCOVERY_SLICE``
-of each pass of the event loop (the rest waits, in order), and an entity whose template runs out
-of its budget (``TemplateBudgetError``) is disabled: unavailable, ``template_error`` in its
-attributes, its messages skipped until its config changes.
+``limit_reached`` diagnostic; the pictures camera and image entities keep share one
+:class:`~spark.core.pictures.PictureBudget`), entity ids are allocated in amortised O(1) (a
+counter per base id), routing a topic in or out costs O(its routes), discovery takes at most
+``DISCOVERY_SLICE`` of each pass of the event loop (the rest waits, in order), and an entity
+whose template runs out of its budget (``TemplateBudgetError``) is disabled: unavailable,
+``template_error`` in its attributes, its messages skipped until its config changes.
 
 Its parts, each a module of ``hub/``: ``routing`` (which entities follow which topic),
 ``timers`` (``off_delay``, ``expire_after``), ``entity_ids`` (id allocation), ``triggers``
@@ -31,6 +32,7 @@ import orjson
 from spark.core.discovery import DiscoveredEntity, parse_discovery
 from spark.core.errors import PayloadError, SparkError
 from spark.core.events import EntityAdded, EntityRemoved, EntityUpdated, EventBus
+from spark.core.pictures import PictureBudget
 from spark.core.platforms import platform_for
 from spark.core.topics import TopicLayout
 from spark.hub.devices import detach, device_for
@@ -85,6 +87,8 @@ class Registry(RegistryState):
         self._off_delay = OffDelay(self._timer_due)
         self._ids = EntityIds()
         self._quota = Quota(self.limits)
+        # the pictures camera / image entities keep, within hub.max_picture_bytes in total
+        self.pictures = PictureBudget(self.limits.max_picture_bytes)
         self._intake = DiscoveryIntake(self._discover, self._intake_dropped,
                                        self.limits.max_discovery_bytes)
         self.stats = RegistryStats()
@@ -243,7 +247,7 @@ class Registry(RegistryState):
                 device_id=device.id if device else None, value_tpl=value_tpl,
                 attr_tpl=attr_tpl, avail_tpls=avail_tpls,
                 avail_values=[None] * len(spec.availability), last_changed=now,
-                last_updated=now, engine=self.templates,
+                last_updated=now, engine=self.templates, pictures=self.pictures,
             )
             record.available = combine_availability(record)
             self._table(spec)[record.entity_id] = record
@@ -284,6 +288,7 @@ class Registry(RegistryState):
         self.stats.disabled.pop(record.entity_id, None)
         self.stats.errors_by_entity.pop(record.entity_id, None)
         self._quota.release(record)
+        self.pictures.release(record)  # its picture's bytes are free
         if not self._quota.at_limit:
             self.stats.limit_reached = None
         detach(self.devices, record.device_id, record.entity_id)

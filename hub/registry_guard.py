@@ -16,6 +16,7 @@ from typing import Protocol
 
 from spark.core.discovery import DiscoveredEntity
 from spark.core.errors import SparkError
+from spark.core.pictures import MAX_PICTURE_BYTES
 from spark.hub.entity import EntityRecord
 from spark.hub.templates import TemplateBudgetError
 
@@ -29,11 +30,14 @@ MAX_DISCOVERY_BYTES = 64 * 2**20  # of the configs held (topic + payload, the la
 
 @dataclass(frozen=True, slots=True)
 class RegistryLimits:
-    """How many entities discovery may create (``hub.max_entities*`` in the config)."""
+    """How many entities discovery may create (``hub.max_entities*`` in the config), and the
+    bytes of configs (``hub.max_discovery_bytes``) and pictures (``hub.max_picture_bytes``) the
+    registry holds for them."""
 
     max_entities: int = 20_000
     max_entities_per_publisher: int = 2_000
     max_discovery_bytes: int = MAX_DISCOVERY_BYTES
+    max_picture_bytes: int = MAX_PICTURE_BYTES
 
 
 class RegistryFull(SparkError):

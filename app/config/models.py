@@ -79,6 +79,14 @@ class HubConfig(StrictModel):
         "counts alone do not bound memory: configs may be 256 KB each (a Zigbee2MQTT one is "
         "~2 KB).",
     )
+    max_picture_bytes: int = Field(
+        64 * 2**20, ge=64 * 1024, le=2**34,
+        description="Bytes of pictures (decoded) the hub keeps in total for camera and image "
+        "entities, each of which keeps its latest one (at most 8 MiB). A new picture that "
+        "would pass it drops the least recently updated others (those entities show no "
+        "picture until their next one; one log line per burst); a picture larger than the "
+        "whole budget is rejected.",
+    )
 
     @field_validator("id", "site")
     @classmethod

@@ -29,6 +29,7 @@ from typing import Any, ClassVar, Literal, Protocol
 
 from spark.core.discovery.models import DiscoveredEntity
 from spark.core.errors import PayloadError, ServiceError, SparkError
+from spark.core.pictures import PictureBudget
 
 
 class _Ignore:
@@ -68,6 +69,8 @@ class Entity(Protocol):
     ``state_attributes = True``); ``memo`` is the platform's own memory of the entity, not
     shown (a light's brightness while it is off); :meth:`template` is the compiled template in
     a config key (``brightness_value_template`` ...), ``None`` when the config has none.
+    ``image`` is a camera's or image's latest picture, set through :attr:`pictures` (the hub's
+    :class:`~spark.core.pictures.PictureBudget`; ``None`` outside a hub: set directly).
     """
 
     image: bytes | None
@@ -84,6 +87,8 @@ class Entity(Protocol):
     def attributes(self) -> dict[str, Any]: ...
     @property
     def value_tpl(self) -> Renderer | None: ...
+    @property
+    def pictures(self) -> PictureBudget | None: ...
     def template(self, key: str) -> Template | None: ...
 
 

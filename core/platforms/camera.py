@@ -1,7 +1,9 @@
 """``camera``, with Home Assistant's MQTT camera semantics (HA 2025.4): the payload on ``topic``
 is the picture, raw bytes or, with ``image_encoding: b64``, base64 (a payload that does not
 decode is ignored). The picture is kept on the entity (at most ``MAX_IMAGE`` bytes, a larger
-one is rejected), the state stays ``idle`` as HA's."""
+one is rejected), the state stays ``idle`` as HA's. Unlike HA, the pictures of all entities
+share the hub's budget (``hub.max_picture_bytes``, :mod:`spark.core.pictures`): a new one drops
+the least recently updated others when it would pass it, one larger than it is rejected."""
 
 from __future__ import annotations
 
@@ -30,6 +32,15 @@ def picture(entity: Entity, payload: bytes) -> bytes | None:
     return payload
 
 
+def keep(entity: Entity, image: bytes) -> None:
+    """Make ``image`` the entity's picture, within the hub's picture budget when it has one."""
+    budget = entity.pictures
+    if budget is None:
+        entity.image = image
+    else:
+        budget.keep(entity, image)
+
+
 class CameraSchema(DiscoveredEntity):
     NOT_INHERITED = frozenset({"state_topic", "command_topic"})  # HA's camera reads ``topic``
     REQUIRED = ("topic",)
@@ -47,5 +58,5 @@ class Camera(Platform):
         image = picture(entity, payload)
         if image is None:
             return IGNORE
-        entity.image = image
+        keep(entity, image)
         return "idle"

@@ -2,7 +2,8 @@
 
 - ``image_topic``: the payload is the picture (raw, or base64 with ``image_encoding: b64``; at
   most ``camera.MAX_IMAGE`` bytes), of ``content_type`` (default ``image/jpeg``, only with
-  ``image_topic``). ``url_topic`` (through ``url_template``): the payload is the picture's
+  ``image_topic``; the hub's picture budget, ``hub.max_picture_bytes``, holds for all of them,
+  as for cameras). ``url_topic`` (through ``url_template``): the payload is the picture's
   address, kept as the ``url`` attribute (http or https only; the hub never fetches it).
 - State: the time of the last new picture or address (as HA's image entity).
 """
@@ -15,7 +16,7 @@ from pydantic import model_validator
 
 from spark.core.discovery.models import DiscoveredEntity
 from spark.core.platforms.base import IGNORE, Entity, Platform, now_iso
-from spark.core.platforms.camera import picture
+from spark.core.platforms.camera import keep, picture
 
 MAX_URL = 2048
 
@@ -42,7 +43,7 @@ class Image(Platform):
         image = picture(entity, payload)
         if image is None or not image:
             return IGNORE
-        entity.image = image
+        keep(entity, image)
         return now_iso()
 
     def topic_state(self, entity: Entity, key: str, payload: bytes) -> Any:

@@ -57,10 +57,11 @@ def register(panel: Panel) -> None:
             if record is None or entity_id not in shown:
                 return
             image, when = shown[entity_id]
-            if record.image is not None:
-                image.set_source(image_source(record))
-            when.text = (f"updated {when_text(record.last_updated)}" if record.last_updated
-                         else "no snapshot yet")
+            # no picture: none yet, or dropped for the hub's picture budget (hub.max_picture_bytes)
+            missing = record.image is None and bool(record.spec.raw.get("image_topic"))
+            image.set_source("" if record.image is None else image_source(record))
+            when.text = (f"updated {when_text(record.last_updated)}"
+                         if record.last_updated and not missing else "no snapshot yet")
 
         with frame(session, principal, "Cameras"):
             records = [r for r in view.records() if r.platform == "image"]
