@@ -174,8 +174,10 @@ class Api:
 
 
 def write_config(root: Path, broker: Any, port: int, nodes: list[dict[str, Any]],
-                 ui: dict[str, Any] | None = None) -> Path:
-    """A config for the test broker (``broker``: tests' RunningBroker); secrets in files."""
+                 ui: dict[str, Any] | None = None, hub: dict[str, Any] | None = None,
+                 mqtt: dict[str, Any] | None = None) -> Path:
+    """A config for the test broker (``broker``: tests' RunningBroker); secrets in files;
+    ``hub`` / ``mqtt``: further keys of those sections (a test's limits)."""
     secrets = root / "secrets"
     secrets.mkdir(parents=True, exist_ok=True)
 
@@ -189,8 +191,8 @@ def write_config(root: Path, broker: Any, port: int, nodes: list[dict[str, Any]]
                  for n in nodes]
     data = {
         "mqtt": {"host": broker.host, "port": broker.port, "username": "hub",
-                 "password_file": secret("hub.pw", broker.passwords["hub"])},
-        "hub": {"id": "hub"},
+                 "password_file": secret("hub.pw", broker.passwords["hub"]), **(mqtt or {})},
+        "hub": {"id": "hub", **(hub or {})},
         "broker": {"mode": "external"},
         "nodes": node_list,
         "recorder": {"url": f"sqlite:///{root / 'history.db'}", "commit_interval": 0.2},
@@ -209,10 +211,11 @@ def write_config(root: Path, broker: Any, port: int, nodes: list[dict[str, Any]]
 
 @contextlib.contextmanager
 def running_lab(root: Path, broker: Any, port: int, nodes: list[dict[str, Any]],
-                ui: dict[str, Any] | None = None) -> Iterator[Lab]:
+                ui: dict[str, Any] | None = None, hub: dict[str, Any] | None = None,
+                mqtt: dict[str, Any] | None = None) -> Iterator[Lab]:
     """``spark hub`` + one ``spark node`` per entry of ``nodes``; yields once the panel
     answers and every node's entities are in the hub registry."""
-    lab = Lab(root, write_config(root, broker, port, nodes, ui), port)
+    lab = Lab(root, write_config(root, broker, port, nodes, ui, hub, mqtt), port)
     try:
         lab.start("hub", "hub")
         with lab.api() as probe:
