@@ -78,9 +78,9 @@ class RegistryState:
             return  # its template ran out of budget: skipped until its config changes
         try:
             if kind == STATE:
-                self._apply_state(record, payload)
+                self._apply_state(record, topic, payload)
             elif kind == EXTRA:
-                self._apply_extra(record, index, payload)
+                self._apply_extra(record, index, topic, payload)
             elif kind == ATTRIBUTES:
                 data = interpret_attributes(record, payload)
                 blocked = platform_for(record.spec.component).blocked_attributes
@@ -129,15 +129,19 @@ class RegistryState:
             record.attributes = {k: v for k, v in record.attributes.items()
                                  if k != "template_error"}
 
-    def _apply_extra(self, record: EntityRecord, index: int, payload: bytes) -> None:
+    def _apply_extra(self, record: EntityRecord, index: int, topic: str, payload: bytes) -> None:
         platform = platform_for(record.spec.component)
+        if platform.display == "image":
+            self._routing.forget(topic)  # a picture is kept once: on the entity, in its budget
         key = platform.state_topics[index]
         before = dict(record.attributes) if platform.state_attributes else None
         new = platform.topic_state(record, key, payload)
         self._commit(record, _bounded(record, new), before)
 
-    def _apply_state(self, record: EntityRecord, payload: bytes) -> None:
+    def _apply_state(self, record: EntityRecord, topic: str, payload: bytes) -> None:
         platform = platform_for(record.spec.component)
+        if platform.display == "image":
+            self._routing.forget(topic)  # a picture is kept once: on the entity, in its budget
         before = dict(record.attributes) if platform.state_attributes else None
         new = interpret_state(record, payload)
         self._commit(record, _bounded(record, new), before)

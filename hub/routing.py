@@ -114,6 +114,14 @@ class Routing:
         if gone:
             self._unsubscribe(gone)
 
+    def forget(self, topic: str) -> None:
+        """Keep no last payload for ``topic`` (nor the wildcard filters it matches): a
+        picture is kept once, on its entity, within the hub's picture budget."""
+        self._last.pop(topic, None)
+        if len(self._wild):
+            for topic_filter in self._wild.match(topic):
+                self._last.pop(topic_filter, None)
+
     def take(self, topic: str, payload: bytes) -> list[Hit] | None:
         """The routes a message on ``topic`` reaches (its exact topic's, then every matching
         wildcard filter's; shared and wildcard state topics as HA subscribes them), keeping the

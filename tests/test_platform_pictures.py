@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import tracemalloc
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -178,7 +179,9 @@ async def test_flood_offline(flood: Flood, caplog: pytest.LogCaptureFixture) -> 
 
 
 @pytest.mark.parametrize("flood", FLOODS, ids=[f.name for f in FLOODS])
-async def test_flood_through_hub_and_mosquitto(broker: Any, flood: Flood) -> None:
+async def test_flood_through_hub_and_mosquitto(fresh_broker: Any, flood: Flood) -> None:
+    """(A fresh Mosquitto: no picture retained by another test joins the budget.)"""
+    broker = fresh_broker
     cfg = broker.spark_config(nodes=[], hub={"max_picture_bytes": flood.budget_kib * KIB},
                               mqtt={"max_payload": 1024 * KIB})
     pw = broker.passwords
@@ -199,6 +202,30 @@ async def test_flood_through_hub_and_mosquitto(broker: Any, flood: Flood) -> Non
                        what="every picture routed")
         await wait_for(lambda: not check(reg, flood, last), 10,
                        what=f"{flood.name}: {check(reg, flood, last)}")
+
+
+@pytest.mark.parametrize("kind", sorted(CONFIGS))
+async def test_the_hub_holds_no_more_than_the_budget(kind: str) -> None:
+    """Memory, not only the count: nothing else in the registry keeps a dropped picture (the
+    routing's last payload per topic kept every camera's picture, and base64 ones encoded)."""
+    flood = Flood("memory", 256, cams(20, kind), [(i, 60) for i in range(20)],
+                  set(range(16, 20)), dropped=16)
+    reg = Registry(TopicLayout(), EventBus(), lambda t: None, lambda t: None,
+                   limits=RegistryLimits(max_picture_bytes=flood.budget_kib * KIB))
+    for n in range(len(flood.kinds)):
+        reg.on_discovery(_message(*discovery(flood, n)))
+    await wait_for(lambda: reg.discovery_backlog == 0, 10, what="discovery drained")
+    feed, last = messages(flood)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for topic, payload in feed:  # each message's payload a new object, as off the wire
+            reg.on_message(_message(topic, payload[:1] + payload[1:]))
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert not check(reg, flood, last), check(reg, flood, last)
+    assert grown <= flood.budget_kib * KIB + 32 * KIB, f"{grown} bytes held"
 
 
 # ---- the budget object itself: bursts of evictions, one log line each ------------------------

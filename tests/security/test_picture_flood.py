@@ -85,11 +85,14 @@ def test_a_camera_flood_keeps_the_hub_within_its_picture_budget(lab: Lab, broker
             else:
                 assert code == 404, (entity_id, code)
                 assert entity["has_image"] is False and entity["state"] == "idle"
-        # The hub's diagnostics: the bytes held stay within the budget, 35 pictures dropped.
-        wait_until(lambda: hub_sensor(api).get("pictures_dropped") == CAMERAS - 5, 30,
-                   "the hub sensor's pictures_dropped")
+        # The hub's diagnostics: the bytes held stay within the budget, 35 pictures dropped
+        # (and any older picture another test left retained on the shared broker).
+        wait_until(lambda: hub_sensor(api).get("picture_bytes") == 5 * SIZE, 30,
+                   "the hub sensor's picture_bytes")
         stats = hub_sensor(api)
-        assert stats["picture_bytes"] == 5 * SIZE <= stats["max_picture_bytes"] == BUDGET
+        assert stats["max_picture_bytes"] == BUDGET
+        dropped = stats["pictures_dropped"]
+        assert dropped >= CAMERAS - 5
         # One log line for the whole burst, not one per dropped picture.
         assert lab.log("hub").count("picture budget full") == 1, lab.log("hub")[-2000:]
 
@@ -107,6 +110,6 @@ def test_a_camera_flood_keeps_the_hub_within_its_picture_budget(lab: Lab, broker
         z2m.publish(f"zigbee2mqtt/flood{tag}/0", picture(0))
         wait_until(lambda: served(api, ids[0])[0] == 200, 15, "camera 0's new picture")
         assert all(served(api, e)[0] == 200 for e in ids[-5:-1])
-        wait_until(lambda: hub_sensor(api).get("picture_bytes") == 5 * SIZE, 30,
-                   "the hub sensor's picture_bytes")
-        assert hub_sensor(api)["pictures_dropped"] == CAMERAS - 5
+        wait_until(lambda: hub_sensor(api).get("picture_bytes") == 5 * SIZE
+                   and api.entity(ids[-1]) is None, 30, "the hub sensor after the removal")
+        assert hub_sensor(api)["pictures_dropped"] == dropped
