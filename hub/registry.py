@@ -51,7 +51,7 @@ from spark.hub.routing import Routing, SubscribeFn, routes_of
 from spark.hub.sharing import Sharing
 from spark.hub.state import combine_availability
 from spark.hub.templates import TemplateEngine
-from spark.hub.timers import OffDelay
+from spark.hub.timers import Deferred, OffDelay
 from spark.hub.triggers import iso_time, trigger_dict
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,7 @@ class Registry(RegistryState):
         self._routing = Routing(subscribe, unsubscribe)
         self._sharing = Sharing(self.limits.max_entities)  # one copy of repeated config blocks
         self._off_delay = OffDelay(self._timer_due)
+        self._deferred = Deferred(self._retry)  # renders skipped for the time share
         self._ids = EntityIds()
         self._quota = Quota(self.limits)
         # the pictures camera / image entities keep, within hub.max_picture_bytes in total

@@ -18,7 +18,7 @@ from spark.core.discovery import DiscoveredEntity
 from spark.core.errors import SparkError
 from spark.core.pictures import MAX_PICTURE_BYTES
 from spark.hub.entity import EntityRecord
-from spark.hub.templates import TemplateBudgetError
+from spark.hub.templates import TemplateBudgetError, TemplateBusyError
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,19 @@ def publisher_of(spec: DiscoveredEntity) -> str:
     if spec.origin is not None:
         return f"origin:{spec.origin.name}"
     return "-"
+
+
+def busy_error(exc: BaseException) -> TemplateBusyError | None:
+    """The ``TemplateBusyError`` behind ``exc`` (a render skipped for the time share), or
+    None."""
+    seen: BaseException | None = exc
+    for _ in range(4):
+        if seen is None:
+            return None
+        if isinstance(seen, TemplateBusyError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def budget_error(exc: BaseException) -> TemplateBudgetError | None:

@@ -17,7 +17,7 @@ from spark.core.mqtt import Message
 from spark.core.platforms import platform_for
 from spark.hub.entity import EntityRecord
 from spark.hub.entity_ids import TRIGGERS
-from spark.hub.registry_guard import budget_error
+from spark.hub.registry_guard import budget_error, busy_error
 from spark.hub.routing import ATTRIBUTES, EXTRA, STATE, Routing
 from spark.hub.state import (
     IGNORE,
@@ -28,7 +28,7 @@ from spark.hub.state import (
     interpret_state,
 )
 from spark.hub.templates import TemplateBudgetError
-from spark.hub.timers import OffDelay, expire
+from spark.hub.timers import Deferred, OffDelay, expire
 from spark.hub.triggers import iso_time
 
 log = logging.getLogger("spark.hub.registry")  # the registry's log lines keep their name
@@ -61,6 +61,7 @@ class RegistryState:
         _by_key: dict[str, EntityRecord]
         _routing: Routing
         _off_delay: OffDelay
+        _deferred: Deferred
 
     def on_message(self, msg: Message) -> None:
         topic = msg.topic
@@ -72,10 +73,20 @@ class RegistryState:
         for record, kind, index in hits:
             self._apply(record, kind, index, topic, payload)
 
+    def pending(self, record: EntityRecord) -> bool:
+        """Does a message for ``record`` wait for its render (skipped for the time share)?"""
+        return self._deferred.holds(record)
+
+    def _retry(self, items: list[tuple[EntityRecord, int, int, str, bytes]]) -> None:
+        for record, kind, index, topic, payload in items:
+            if self._by_key.get(record.key) is record:  # not removed or replaced meanwhile
+                self._apply(record, kind, index, topic, payload)
+
     def _apply(self, record: EntityRecord, kind: int, index: int, topic: str,
                payload: bytes) -> None:
         if record.entity_id in self.stats.disabled:
             return  # its template ran out of budget: skipped until its config changes
+        self._deferred.discard(record, kind, index)  # this message is newer
         try:
             if kind == STATE:
                 self._apply_state(record, topic, payload)
@@ -91,11 +102,17 @@ class RegistryState:
             else:
                 self._apply_availability(record, index, payload)
         except (PayloadError, SparkError, UnicodeDecodeError) as exc:
-            self.stats.rejected += 1
             over = budget_error(exc)
             if over is not None:
+                self.stats.rejected += 1
                 self._disable(record, topic, over)
                 return
+            if busy_error(exc) is not None:
+                # slow templates (others') used the time share: not this message's fault,
+                # applied again shortly (the latest per route), never lost
+                self._deferred.add(record, kind, index, topic, payload)
+                return
+            self.stats.rejected += 1
             self.stats.last_error = str(exc)
             if record.entity_id not in self.stats.errors_by_entity:
                 log.warning("rejected payload on %s: %s", topic, exc)

@@ -1,6 +1,6 @@
 """The registry's clocks: HA's ``off_delay`` (a state set back some seconds after the last
-"on", one timer per entity) and ``expire_after`` (entities whose last value is too old become
-unavailable)."""
+"on", one timer per entity), ``expire_after`` (entities whose last value is too old become
+unavailable) and the retry of messages whose render was skipped for time (:class:`Deferred`)."""
 
 from __future__ import annotations
 
@@ -54,3 +54,76 @@ def expire(entities: Iterable[EntityRecord], bus: EventBus, now: float | None = 
                 count += 1
                 bus.emit(AvailabilityChanged(now, record.entity_id, False))
     return count
+
+
+class Deferred:
+    """Messages whose template render was skipped because slow templates had used the time
+    share (``TemplateBusyError``: not the entity's fault) are kept, the latest per entity and
+    route, and applied again ``RETRY_S`` later (doubling to ``MAX_RETRY_S`` while none gets
+    through): a burst of template compiles (hundreds of devices announced at once) must not lose
+    the retained states that follow it. A newer message on the same route replaces a kept one;
+    at most ``limit`` messages and ``max_bytes`` of payload are kept (the oldest go, counted in
+    ``dropped``). ``due(items)`` applies them; without a running event loop (a script) they
+    wait for a newer message on their route."""
+
+    RETRY_S = 0.1
+    MAX_RETRY_S = 2.0
+
+    def __init__(self, due: Callable[[list[tuple[EntityRecord, int, int, str, bytes]]], None],
+                 limit: int = 4096, max_bytes: int = 16 * 2**20) -> None:
+        self._due = due
+        self.limit, self.max_bytes = limit, max_bytes
+        self.dropped = 0
+        self.bytes = 0
+        self._kept: dict[tuple[str, int, int], tuple[EntityRecord, int, int, str, bytes]] = {}
+        self._handle: asyncio.TimerHandle | None = None
+        self._delay = self.RETRY_S
+        self._firing = False
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def holds(self, record: EntityRecord) -> bool:
+        return any(key[0] == record.key for key in self._kept)
+
+    def discard(self, record: EntityRecord, kind: int, index: int) -> None:
+        gone = self._kept.pop((record.key, kind, index), None)
+        if gone is not None:
+            self.bytes -= len(gone[4])
+
+    def add(self, record: EntityRecord, kind: int, index: int, topic: str,
+            payload: bytes) -> None:
+        self.discard(record, kind, index)  # the newest goes last
+        self._kept[(record.key, kind, index)] = (record, kind, index, topic, payload)
+        self.bytes += len(payload)
+        while self._kept and (len(self._kept) > self.limit or self.bytes > self.max_bytes):
+            oldest = self._kept.pop(next(iter(self._kept)))
+            self.bytes -= len(oldest[4])
+            self.dropped += 1
+        if self._handle is None and not self._firing:
+            self._schedule()
+
+    def _schedule(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._handle = loop.call_later(self._delay, self._fire)
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _fire(self) -> None:
+        self._handle = None
+        items, self._kept, self.bytes = list(self._kept.values()), {}, 0
+        self._firing = True
+        try:
+            self._due(items)  # those skipped again are added back
+        finally:
+            self._firing = False
+        stuck = len(self._kept) >= len(items)
+        self._delay = min(self._delay * 2, self.MAX_RETRY_S) if stuck else self.RETRY_S
+        if self._kept:
+            self._schedule()

@@ -376,6 +376,10 @@ def test_the_audits_bombs_all_at_once_leave_health_answering(
                 z2m.publish(STATE_TOPIC, state(value), 1, True)
                 wait_until(lambda v=value: (api.entity("sensor.evil_temperature") or {})
                            .get("state") == str(v), 20, f"the honest sensor shows {value}")
+            # a render skipped for the time share is tried again shortly (not dropped): each
+            # hostile template is judged, and taken out, as the share has time for it
+            wait_until(lambda: all(disabled(api, f"sensor.evil_{n}") for n in HOSTILE), 30,
+                       "every hostile template judged")
         gone = [n for n in attack if disabled(api, f"sensor.evil_{n}")]
         print(f"\n{len(attack)} hostile templates, 10 states: /health slowest of "
               f"{probe.answered} answers {probe.worst * 1000:.0f} ms; disabled: {len(gone)}")
