@@ -68,6 +68,7 @@ class Deferred:
 
     RETRY_S = 0.1
     MAX_RETRY_S = 2.0
+    SLICE = 0.020  # seconds of retries per pass of the event loop (as discovery's slice)
 
     def __init__(self, due: Callable[[list[tuple[EntityRecord, int, int, str, bytes]]], None],
                  limit: int = 4096, max_bytes: int = 16 * 2**20) -> None:
@@ -116,14 +117,39 @@ class Deferred:
             self._handle = None
 
     def _fire(self) -> None:
+        """Apply the kept messages, oldest first, for at most ``SLICE`` of this pass of the
+        event loop (a render may take its whole budget, longer on a loaded machine): the rest
+        go on in the next pass."""
         self._handle = None
-        items, self._kept, self.bytes = list(self._kept.values()), {}, 0
+        start = time.perf_counter()
+        batch = list(self._kept)
+        rest: list[tuple[str, int, int]] = []  # not tried in this pass
+        done = through = 0
         self._firing = True
         try:
-            self._due(items)  # those skipped again are added back
+            for i, key in enumerate(batch):
+                if done and time.perf_counter() - start >= self.SLICE:
+                    rest = batch[i:]
+                    break
+                item = self._kept.pop(key, None)
+                if item is None:  # a newer message replaced it and was applied
+                    continue
+                self.bytes -= len(item[4])
+                done += 1
+                self._due([item])  # skipped again: added back, at the end
+                through += key not in self._kept
         finally:
             self._firing = False
-        stuck = len(self._kept) >= len(items)
-        self._delay = min(self._delay * 2, self.MAX_RETRY_S) if stuck else self.RETRY_S
-        if self._kept:
-            self._schedule()
+        if not self._kept:
+            self._delay = self.RETRY_S
+            return
+        if any(key in self._kept for key in rest):
+            delay = 0.0  # not all tried yet: on with the next pass
+        else:
+            self._delay = self.RETRY_S if through else min(self._delay * 2, self.MAX_RETRY_S)
+            delay = self._delay
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._handle = loop.call_later(delay, self._fire)
