@@ -8,6 +8,7 @@ and route) and applies it again shortly; a newer message on the route replaces i
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import orjson
@@ -100,3 +101,29 @@ def test_what_is_kept_is_bounded() -> None:
     assert deferred.bytes <= 100 and deferred.holds(Rec("big"))  # type: ignore[arg-type]
     deferred.add(Rec("k9"), 0, 0, "t", b"z" * 101)  # type: ignore[arg-type]
     assert deferred.bytes <= 100  # larger than the bound: not kept at all
+
+
+async def test_retries_take_a_slice_of_a_pass_the_rest_go_on_in_the_next() -> None:
+    """Renders may take their whole budget (longer on a loaded machine): one pass of retries
+    stops after ``SLICE`` and leaves the rest to the next passes of the event loop."""
+    applied: list[str] = []
+
+    class Rec:
+        def __init__(self, key: str) -> None:
+            self.key = key
+
+    def slow_due(items: list[Any]) -> None:  # each apply costs 15 ms of CPU
+        end = time.perf_counter() + 0.015
+        while time.perf_counter() < end:
+            pass
+        applied.extend(item[0].key for item in items)
+
+    deferred = Deferred(slow_due)
+    for n in range(5):
+        deferred.add(Rec(f"k{n}"), 0, 0, "t", b"x")  # type: ignore[arg-type]
+    deferred.cancel()
+    deferred._fire()  # one pass: 15 ms, then 30 ms >= the 20 ms slice: stop (sooner when
+    # the machine is loaded; at least one is always applied)
+    assert 1 <= len(applied) <= 2 and len(deferred) == 5 - len(applied)
+    await wait_for(lambda: len(applied) == 5, 5, what="the rest applied in later passes")
+    assert applied == [f"k{n}" for n in range(5)]
