@@ -55,6 +55,9 @@ TtsConfig = Annotated[EspeakTtsConfig | PiperTtsConfig | WyomingTtsConfig,
                       Field(discriminator="type")]
 
 
+REAP_S = 10.0  # seconds a killed synthesiser is waited for
+
+
 async def _run(argv: list[str], text: str, timeout: float = 20.0) -> bytes:
     try:
         proc = await asyncio.create_subprocess_exec(
@@ -73,7 +76,10 @@ async def _run(argv: list[str], text: str, timeout: float = 20.0) -> bytes:
         if proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
-            await asyncio.shield(proc.wait())
+            # bounded: a reap that never comes (seen once in a CI run under CPU load, the
+            # node's stop then waited on it for over 60 s) must not hold the reply forever
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(proc.wait()), REAP_S)
     if proc.returncode != 0 or not out:
         raise SpeechError(f"{argv[0]} failed ({proc.returncode}): {err.decode()[-200:]}")
     return out
