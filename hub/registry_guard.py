@@ -12,7 +12,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from spark.core.discovery import DiscoveredEntity
 from spark.core.errors import SparkError
@@ -21,6 +21,8 @@ from spark.hub.entity import EntityRecord
 from spark.hub.templates import TemplateBudgetError, TemplateBusyError
 
 log = logging.getLogger(__name__)
+
+E = TypeVar("E", bound=BaseException)
 
 DISCOVERY_SLICE = 0.020  # seconds of discovery work per pass of the event loop
 TRIM_AFTER = 2_000  # a backlog of this many configs, once drained, ends with release_memory()
@@ -114,30 +116,27 @@ def publisher_of(spec: DiscoveredEntity) -> str:
     return "-"
 
 
-def busy_error(exc: BaseException) -> TemplateBusyError | None:
-    """The ``TemplateBusyError`` behind ``exc`` (a render skipped for the time share), or
-    None."""
+def _behind(exc: BaseException, kind: type[E]) -> E | None:
+    """The ``kind`` error behind ``exc`` (platforms re-raise render errors as
+    ``PayloadError``; a few causes deep at most), or None."""
     seen: BaseException | None = exc
     for _ in range(4):
         if seen is None:
             return None
-        if isinstance(seen, TemplateBusyError):
+        if isinstance(seen, kind):
             return seen
         seen = seen.__cause__ or seen.__context__
     return None
+
+
+def busy_error(exc: BaseException) -> TemplateBusyError | None:
+    """The ``TemplateBusyError`` behind ``exc`` (a render skipped for the time share)."""
+    return _behind(exc, TemplateBusyError)
 
 
 def budget_error(exc: BaseException) -> TemplateBudgetError | None:
-    """The ``TemplateBudgetError`` behind ``exc`` (platforms re-raise render errors as
-    ``PayloadError``), or None."""
-    seen: BaseException | None = exc
-    for _ in range(4):
-        if seen is None:
-            return None
-        if isinstance(seen, TemplateBudgetError):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
+    """The ``TemplateBudgetError`` behind ``exc`` (the template ran out of its own budget)."""
+    return _behind(exc, TemplateBudgetError)
 
 
 class Incoming(Protocol):

@@ -198,6 +198,17 @@ async def run_sequence_offline(component: str, case: SequenceCase) -> None:
             hub.feed(component, 0, case.config, [step])
 
 
+async def _discover(cfg: Any, pw: dict[str, str], reg: Any, component: str,
+                    configs: list[dict[str, Any]]) -> None:
+    """Announce each case's config as case_<n> (from a Zigbee2MQTT client); wait for all."""
+    await publish_as(cfg, "zigbee2mqtt", pw["zigbee2mqtt"], [
+        (f"homeassistant/{component}/c{n}/x/config",
+         orjson.dumps(_config(component, n, config)), False)
+        for n, config in enumerate(configs)])
+    await wait_for(lambda: all(reg.get(f"{component}.case_{n}") is not None
+                               for n in range(len(configs))), 10, what="every case discovered")
+
+
 async def run_sequences_through_hub(broker: Any, component: str,
                                     cases: list[SequenceCase]) -> None:
     """Every sequence through one real hub and Mosquitto, steps in order: a device message is
@@ -208,12 +219,7 @@ async def run_sequences_through_hub(broker: Any, component: str,
             recorder(cfg, "admin", pw["admin"], "zigbee2mqtt/#") as rec:
         reg, services = hub.registry, hub.services
         assert reg is not None and services is not None
-        await publish_as(cfg, "zigbee2mqtt", pw["zigbee2mqtt"], [
-            (f"homeassistant/{component}/c{n}/x/config",
-             orjson.dumps(_config(component, n, case.config)), False)
-            for n, case in enumerate(cases)])
-        await wait_for(lambda: all(reg.get(f"{component}.case_{n}") is not None
-                                   for n in range(len(cases))), 10, what="every case discovered")
+        await _discover(cfg, pw, reg, component, [case.config for case in cases])
         for n, case in enumerate(cases):
             entity_id = f"{component}.case_{n}"
             sent: list[tuple[str, bytes]] = []
@@ -244,12 +250,7 @@ async def run_through_hub(broker: Any, component: str, states: list[StateCase],
             recorder(cfg, "admin", pw["admin"], "zigbee2mqtt/#") as rec:
         reg, services = hub.registry, hub.services
         assert reg is not None and services is not None
-        await publish_as(cfg, "zigbee2mqtt", pw["zigbee2mqtt"], [
-            (f"homeassistant/{component}/c{n}/x/config",
-             orjson.dumps(_config(component, n, case.config)), False)
-            for n, case in enumerate(cases)])
-        await wait_for(lambda: all(reg.get(f"{component}.case_{n}") is not None
-                                   for n in range(len(cases))), 10, what="every case discovered")
+        await _discover(cfg, pw, reg, component, [case.config for case in cases])
         start = reg.stats.messages
         feed = [(_topic(component, n, case.config, key), payload.encode(), False)
                 for n, case in enumerate(cases)
