@@ -17,6 +17,8 @@
   is never part of an error message, and the call's result hides what was published
   (``Order.secret``).
 - Never optimistic (HA requires ``state_topic``); a call waits for the state it asks for.
+- Panel: a keypad, with a code field when ``code_format`` is set (the code goes with a disarm,
+  and with an arm unless ``code_arm_required`` is false, as HA's panel).
 """
 
 from __future__ import annotations
@@ -92,7 +94,7 @@ class AlarmControlPanel(Platform):
     Schema = AlarmSchema
     services = tuple(ACTIONS)
     state_attributes = True
-    control = Control("alarm", service="alarm_disarm", field="code")
+    control = Control("alarm", service="alarm_disarm", field="code", code="code_format")
     # Listed (voice may say its state) but never armed or disarmed by voice: no setter words.
     confirm_calls = True  # the agent asks first
     words = Words(listed=True)

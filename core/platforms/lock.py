@@ -13,14 +13,17 @@
 - Codes (HA's ``LockEntity.add_default_code``): with a ``code_format`` (a regular expression,
   attribute ``code_format``) a call's code (``""`` without one) must match it from its start
   (``re.match``, as HA: anchor the pattern with ``$`` to match it whole), else the call is
-  refused and nothing is published. The pattern comes from the network: it is refused at
+  refused ("needs a code" without one) and nothing is published. HA's entity option
+  ``lock.default_code`` (the code used when a call has none) has no place here: the hub keeps
+  no per-entity options. The pattern comes from the network: it is refused at
   discovery unless ``_regex.safe_regex`` finds it cheap to run, and a code is at most
   :data:`MAX_CODE` characters. The code is a secret: never in an error message, and the call's
   result hides what was published.
 - Optimistic (no ``state_topic``, or ``optimistic: true``): a call does not wait for the device
   to confirm; otherwise ``wait=True`` waits for ``locked`` / ``unlocked`` / ``open`` (passing
   through ``locking`` ...).
-- Panel: a toggle, on = ``locked``. Voice: the lock can be asked about ("what is the front door").
+- Panel: a toggle, on = ``locked``; with a ``code_format`` a code field beside it whose code
+  goes with the call (as HA's more-info dialog). Voice: the lock can be asked about ("what is the front door").
 """
 
 from __future__ import annotations
@@ -110,7 +113,8 @@ class Lock(Platform):
     state_attributes = True
     # HA's MQTT_LOCK_ATTRIBUTES_BLOCKED: json_attributes may not set these
     blocked_attributes = frozenset({"changed_by", "code_format"})
-    control = Control("toggle", on="lock", off="unlock", on_state="locked")
+    # with a code_format the panel asks for a code (HA's more-info dialog), sent with each call
+    control = Control("toggle", on="lock", off="unlock", on_state="locked", code="code_format")
     # HA's "lock the front door" / "unlock the front door": always asked back (a "yes" acts)
     confirm_calls = True  # the agent asks first
     words = Words(listed=True, on_verbs=("lock",), off_verbs=("unlock",), on_service="lock",
@@ -168,6 +172,9 @@ def _code(entity: Entity, spec: LockSchema, value: Any, service: str) -> str | N
         raise ServiceError(f"code longer than {MAX_CODE} characters")
     if spec.code_format is not None and _pattern(entity, spec.code_format).match(code) is None:
         # never say which code was given
+        if not code:
+            raise ServiceError(f"{service} on {entity.entity_id} needs a code (its "
+                               f"code_format is {spec.code_format!r})")
         raise ServiceError(f"{service} on {entity.entity_id}: the code does not match its "
                            f"code_format {spec.code_format!r}")
     return code or None
