@@ -158,8 +158,9 @@ def take_code(field: Any) -> str | None:
 class Keypad(ui.row):
     """An alarm panel's control: a code field when it has a ``code_format`` (:func:`code_field`)
     and a button per supported action (markers ``key:<entity>:code`` and
-    ``key:<entity>:<service>``). As HA's panel: the code goes with a disarm, and with an arm
-    only when ``code_arm_required`` is not false."""
+    ``key:<entity>:<service>``, attribute ``data-key="<entity>:<service>"``). As HA's panel:
+    the code goes with a disarm, and with an arm only when ``code_arm_required`` is not
+    false."""
 
     def __init__(self, spec: ControlSpec, record: EntityRecord, changed: Changed) -> None:
         super().__init__(wrap=True)
@@ -173,8 +174,9 @@ class Keypad(ui.row):
             if fmt is not None:
                 self.code = code_field(record.entity_id, fmt, f"key:{record.entity_id}:code")
             self.buttons = [
-                ui.button(label, on_click=lambda _e=None, s=service: self._press(s)).props(
-                    "dense unelevated no-caps").mark(f"key:{record.entity_id}:{service}")
+                data(ui.button(label, on_click=lambda _e=None, s=service: self._press(s)).props(
+                    "dense unelevated no-caps").mark(f"key:{record.entity_id}:{service}"),
+                    "key", f"{record.entity_id}:{service}")
                 for service, feature, label in ALARM_BUTTONS
                 if feature is None or feature in features]
 
@@ -386,8 +388,8 @@ class Control:
                 self.widgets.append((part, widget))
             self.spinner = ui.spinner(size="1.2em").mark(f"pending:{self.entity_id}")
             self.spinner.visible = False
-            self.error = ui.label("").classes("text-negative text-xs max-w-[14rem]").mark(
-                f"error:{self.entity_id}")
+            self.error = data(ui.label("").classes("text-negative text-xs max-w-[14rem]").mark(
+                f"error:{self.entity_id}"), "error", self.entity_id)
             self.error.visible = False
         self.sync()
 
