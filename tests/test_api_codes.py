@@ -67,7 +67,7 @@ class Refused:
 
 REFUSED = [
     Refused("a lock call without a code", "lock", LOCK_ID, {}, "lock on lock.coded_door needs "
-            "a code (its code_format is '^\\\\d{4}$')"),
+            "a code (its code_format is '^\\d{4}$')"),
     Refused("an empty code", "unlock", LOCK_ID, {"code": ""}, "needs a code"),
     Refused("a code of the wrong form", "lock", LOCK_ID, {"code": "24x8"},
             "the code does not match its code_format", ("24x8",)),

@@ -13,7 +13,7 @@ from typing import Any
 
 from nicegui import background_tasks, ui
 
-from spark.core.errors import ServiceError
+from spark.core.errors import CodeError, ServiceError
 from spark.core.platforms import Control as ControlSpec
 from spark.core.platforms import ControlKind, platform_for
 from spark.hub.entity import EntityRecord
@@ -123,6 +123,12 @@ ALARM_BUTTONS = (("alarm_disarm", None, "Disarm"), ("alarm_arm_home", "arm_home"
 # field asks for the phone's number pad. Only this test reads the device's pattern; it never
 # reaches the page.
 _DIGITS = re.compile(r"\^?(?:\\d|\[0-9\])(?:\{\d+(?:,\d*)?\}|[+*])?\$?")
+
+
+# A refused code as the panel says it (core.errors.CodeError.reason).
+CODE_REFUSED = {"missing": "Enter the code first: nothing was sent.",
+                "form": "That is not a code this device takes: nothing was sent.",
+                "wrong": "Wrong code: nothing was sent."}
 
 
 def code_format(spec: ControlSpec, record: EntityRecord) -> str | None:
@@ -415,6 +421,8 @@ class Control:
     async def _call(self, service: str, data: dict[str, Any]) -> None:
         try:
             await self.session.call(service, self.entity_id, data)
+        except CodeError as exc:  # in words; the hub's own text is the API's
+            self._show_error(CODE_REFUSED[exc.reason])
         except ServiceError as exc:
             self._show_error(str(exc))
         except Exception:

@@ -29,7 +29,7 @@ from typing import Any
 from pydantic import field_validator
 
 from spark.core.discovery.models import DiscoveredEntity, OptStr, Str
-from spark.core.errors import ServiceError
+from spark.core.errors import CodeError, ServiceError
 from spark.core.platforms._families import check_features, spec_of
 from spark.core.platforms.base import IGNORE, Control, Entity, Order, Platform, Publish, Words
 
@@ -132,10 +132,10 @@ class AlarmControlPanel(Platform):
                                "(not in its supported_features)")
         code = data.get("code")
         if code is not None and not isinstance(code, str | int):
-            raise ServiceError("code must be text or a number")
+            raise CodeError("code must be text or a number", "form")
         code = None if code is None else str(code)
         if code is not None and len(code) > MAX_CODE:
-            raise ServiceError(f"code longer than {MAX_CODE} characters")
+            raise CodeError(f"code longer than {MAX_CODE} characters", "form")
         if getattr(spec, rule):
             self._check_code(entity, spec, code, service)
         payload = getattr(spec, payload_key)
@@ -152,8 +152,8 @@ class AlarmControlPanel(Platform):
         if wanted is None:
             return
         if not code:
-            raise ServiceError(f"{service} on {entity.entity_id} needs a code")
+            raise CodeError(f"{service} on {entity.entity_id} needs a code", "missing")
         if wanted in (REMOTE_CODE, REMOTE_CODE_TEXT):
             return  # the panel checks it
         if code != wanted:  # never say which code was given or expected
-            raise ServiceError(f"{service} on {entity.entity_id}: wrong code")
+            raise CodeError(f"{service} on {entity.entity_id}: wrong code", "wrong")

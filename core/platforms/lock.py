@@ -23,7 +23,8 @@
   to confirm; otherwise ``wait=True`` waits for ``locked`` / ``unlocked`` / ``open`` (passing
   through ``locking`` ...).
 - Panel: a toggle, on = ``locked``; with a ``code_format`` a code field beside it whose code
-  goes with the call (as HA's more-info dialog). Voice: the lock can be asked about ("what is the front door").
+  goes with the call (as HA's more-info dialog). Voice: the lock can be asked about ("what is
+  the front door").
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from typing import Any
 from pydantic import field_validator
 
 from spark.core.discovery.models import DiscoveredEntity, OptStr, Str
-from spark.core.errors import PayloadError, ServiceError
+from spark.core.errors import CodeError, PayloadError, ServiceError
 from spark.core.platforms._families import spec_of
 from spark.core.platforms._regex import MAX_TEXT, safe_regex
 from spark.core.platforms.base import Control, Entity, Order, Platform, Publish, Words
@@ -164,17 +165,23 @@ class Lock(Platform):
 
 def _code(entity: Entity, spec: LockSchema, value: Any, service: str) -> str | None:
     """The call's code (None without one), checked against ``code_format`` as HA's
-    ``add_default_code``: the code, or ``""`` without one, must ``re.match`` the pattern."""
+    ``add_default_code``: the code, or ``""`` without one, must ``re.match`` the pattern.
+    Refusals are :class:`CodeError` and never say which code was given."""
     if value is not None and (isinstance(value, bool) or not isinstance(value, str | int)):
-        raise ServiceError("code must be text or a number")
+        raise CodeError("code must be text or a number", "form")
     code = "" if value is None else str(value)
     if len(code) > MAX_CODE:
-        raise ServiceError(f"code longer than {MAX_CODE} characters")
-    if spec.code_format is not None and _pattern(entity, spec.code_format).match(code) is None:
-        # never say which code was given
+        raise CodeError(f"code longer than {MAX_CODE} characters", "form")
+    fmt = spec.code_format
+    if fmt is not None and _pattern(entity, fmt).match(code) is None:
         if not code:
-            raise ServiceError(f"{service} on {entity.entity_id} needs a code (its "
-                               f"code_format is {spec.code_format!r})")
-        raise ServiceError(f"{service} on {entity.entity_id}: the code does not match its "
-                           f"code_format {spec.code_format!r}")
+            raise CodeError(f"{service} on {entity.entity_id} needs a code (its code_format is "
+                            f"{_shown(fmt)})", "missing")
+        raise CodeError(f"{service} on {entity.entity_id}: the code does not match its "
+                        f"code_format {_shown(fmt)}", "form")
     return code or None
+
+
+def _shown(pattern: str) -> str:
+    """A pattern from the network in a message: quoted, what is not printable as ``?``."""
+    return "'" + "".join(c if c.isprintable() else "?" for c in pattern) + "'"
