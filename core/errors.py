@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 
 class SparkError(Exception):
     """Base of every error Prime Spark raises on purpose."""
@@ -39,3 +41,14 @@ class TemplateLimitError(TemplateError):
 
 class ServiceError(SparkError):
     """A service call that cannot be carried out; the message says why."""
+
+
+class CodeError(ServiceError):
+    """A call refused for its code (a lock's ``code_format``, an alarm panel's ``code``):
+    ``reason`` says how: ``missing`` (none given), ``form`` (not of the entity's code format,
+    not text, too long) or ``wrong`` (not the code). The message names the service and the
+    entity, never the code; nothing was published."""
+
+    def __init__(self, message: str, reason: Literal["missing", "form", "wrong"]) -> None:
+        super().__init__(message)
+        self.reason = reason

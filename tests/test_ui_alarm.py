@@ -60,7 +60,8 @@ async def test_alarm_keypad_text_field_and_buttons(broker: Any, tmp_path: Path) 
             code = next(iter(user.find(marker=f"key:{alarm_id}:code").elements))
             code.value = "1111"
         user.find(marker=f"key:{alarm_id}:alarm_arm_away").click()
-        await user.should_see(marker=f"error:{alarm_id}", content="wrong code", retries=SLOW)
+        await user.should_see(marker=f"error:{alarm_id}", content="Wrong code: nothing was sent.",
+                              retries=SLOW)
         with user:
             error = next(iter(user.find(marker=f"error:{alarm_id}").elements))
             assert "1111" not in error.text and "4711" not in error.text

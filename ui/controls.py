@@ -7,12 +7,13 @@ the services it calls); this module only maps each kind to a NiceGUI widget (``W
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
 from nicegui import background_tasks, ui
 
-from spark.core.errors import ServiceError
+from spark.core.errors import CodeError, ServiceError
 from spark.core.platforms import Control as ControlSpec
 from spark.core.platforms import ControlKind, platform_for
 from spark.hub.entity import EntityRecord
@@ -118,34 +119,77 @@ ALARM_BUTTONS = (("alarm_disarm", None, "Disarm"), ("alarm_arm_home", "arm_home"
                  ("alarm_arm_away", "arm_away", "Away"), ("alarm_arm_night", "arm_night", "Night"),
                  ("alarm_arm_vacation", "arm_vacation", "Vacation"),
                  ("alarm_arm_custom_bypass", "arm_custom_bypass", "Bypass"))
+# A code format that takes digits only (an alarm panel's "number", a lock's ^\d{4}$): the code
+# field asks for the phone's number pad. Only this test reads the device's pattern; it never
+# reaches the page.
+_DIGITS = re.compile(r"\^?(?:\\d|\[0-9\])(?:\{\d+(?:,\d*)?\}|[+*])?\$?")
+
+
+# A refused code as the panel says it (core.errors.CodeError.reason).
+CODE_REFUSED = {"missing": "Enter the code first: nothing was sent.",
+                "form": "That is not a code this device takes: nothing was sent.",
+                "wrong": "Wrong code: nothing was sent."}
+
+
+def code_format(spec: ControlSpec, record: EntityRecord) -> str | None:
+    """The entity's code format when the panel asks for a code (``Control.code``: the
+    attribute naming it, HA's ``code_format``), else None."""
+    value = (record.attributes or {}).get(spec.code) if spec.code else None
+    return value if isinstance(value, str) and value else None
+
+
+def numeric_code(fmt: str) -> bool:
+    return fmt == "number" or _DIGITS.fullmatch(fmt) is not None
+
+
+def code_field(entity_id: str, fmt: str, *markers: str) -> Any:
+    """A code's field: a password field without a reveal button or autofill, the number pad
+    for a digits-only format (marker ``code:<entity>``, attribute ``data-code``). Its value is
+    taken by :func:`take_code` for each call and never shown back."""
+    field = ui.input(label="Code", password=True).props("dense autocomplete=off").classes("w-24")
+    if numeric_code(fmt):
+        field.props["inputmode"] = "numeric"
+    return data(field.mark(" ".join((f"code:{entity_id}", *markers))), "code", entity_id)
+
+
+def take_code(field: Any) -> str | None:
+    """The code entered in ``field`` (None: none), the field emptied at once: the code goes
+    with the call and stays nowhere in the page."""
+    if field is None:
+        return None
+    code, field.value = field.value, ""
+    return code if isinstance(code, str) and code else None
 
 
 class Keypad(ui.row):
-    """An alarm panel's control: a code field (a password field, cleared after each use, never
-    logged or shown back) when the config has a code, and a button per supported action
-    (markers ``key:<entity>:code`` and ``key:<entity>:<service>``)."""
+    """An alarm panel's control: a code field when it has a ``code_format`` (:func:`code_field`)
+    and a button per supported action (markers ``key:<entity>:code`` and
+    ``key:<entity>:<service>``, attribute ``data-key="<entity>:<service>"``). As HA's panel:
+    the code goes with a disarm, and with an arm only when ``code_arm_required`` is not
+    false."""
 
-    def __init__(self, record: EntityRecord, changed: Changed) -> None:
+    def __init__(self, spec: ControlSpec, record: EntityRecord, changed: Changed) -> None:
         super().__init__(wrap=True)
         self.classes("items-center gap-1")
         self._changed = changed
         features = getattr(record.spec, "supported_features", ())
+        self.arm_code = (record.attributes or {}).get("code_arm_required") is not False
         with self:
             self.code: Any = None
-            if getattr(record.spec, "code", None) is not None:
-                self.code = ui.input(label="Code", password=True).props(
-                    "dense autocomplete=off").classes("w-24").mark(
-                    f"key:{record.entity_id}:code")
+            fmt = code_format(spec, record)
+            if fmt is not None:
+                self.code = code_field(record.entity_id, fmt, f"key:{record.entity_id}:code")
             self.buttons = [
-                ui.button(label, on_click=lambda _e=None, s=service: self._press(s)).props(
-                    "dense unelevated no-caps").mark(f"key:{record.entity_id}:{service}")
+                data(ui.button(label, on_click=lambda _e=None, s=service: self._press(s)).props(
+                    "dense unelevated no-caps").mark(f"key:{record.entity_id}:{service}"),
+                    "key", f"{record.entity_id}:{service}")
                 for service, feature, label in ALARM_BUTTONS
                 if feature is None or feature in features]
 
     def _press(self, service: str) -> None:
-        code = None
-        if self.code is not None:
-            code, self.code.value = self.code.value or None, ""
+        code = take_code(self.code)
+        if service != "alarm_disarm" and not self.arm_code:
+            code = None  # arming needs no code (HA's panel does not ask for one)
         self._changed((service, code))
 
     @property
@@ -167,7 +211,7 @@ class Keypad(ui.row):
 
 
 def _alarm(spec: ControlSpec, record: EntityRecord, changed: Changed) -> Any:
-    return Keypad(record, changed)
+    return Keypad(spec, record, changed)
 
 
 def _text(spec: ControlSpec, record: EntityRecord, changed: Changed) -> Any:
@@ -339,6 +383,9 @@ class Control:
         else:
             row.classes("items-center gap-2 no-wrap")
         with row as self.row:
+            # a code asked for beside the control (a lock's; the alarm keypad has its own)
+            fmt = code_format(spec, record) if spec.kind != "alarm" else None
+            self.code: Any = code_field(self.entity_id, fmt) if fmt is not None else None
             for i, part in enumerate(_parts(spec, record)):
                 widget = WIDGETS[part.kind](part, record, self._changed_for(part))
                 name = f"control:{self.entity_id}:{part.service or part.kind}"
@@ -347,8 +394,8 @@ class Control:
                 self.widgets.append((part, widget))
             self.spinner = ui.spinner(size="1.2em").mark(f"pending:{self.entity_id}")
             self.spinner.visible = False
-            self.error = ui.label("").classes("text-negative text-xs max-w-[14rem]").mark(
-                f"error:{self.entity_id}")
+            self.error = data(ui.label("").classes("text-negative text-xs max-w-[14rem]").mark(
+                f"error:{self.entity_id}"), "error", self.entity_id)
             self.error.visible = False
         self.sync()
 
@@ -364,6 +411,9 @@ class Control:
         if self._syncing or (value is None and part.kind != "button"):
             return
         service, data = part.call(value)
+        code = take_code(self.code)
+        if code is not None:
+            data = {**data, "code": code}
         self._set_pending(True)
         self.error.visible = False
         background_tasks.create(self._call(service, data), name=f"control-{self.entity_id}")
@@ -371,6 +421,8 @@ class Control:
     async def _call(self, service: str, data: dict[str, Any]) -> None:
         try:
             await self.session.call(service, self.entity_id, data)
+        except CodeError as exc:  # in words; the hub's own text is the API's
+            self._show_error(CODE_REFUSED[exc.reason])
         except ServiceError as exc:
             self._show_error(str(exc))
         except Exception:
@@ -386,10 +438,13 @@ class Control:
         with self.row:
             ui.notify(text, type="negative", position="top")
 
+    def _inputs(self) -> list[Any]:
+        return [w for _, w in self.widgets] + ([self.code] if self.code is not None else [])
+
     def _set_pending(self, pending: bool) -> None:
         self.pending = pending
         self.spinner.visible = pending
-        for _, widget in self.widgets:
+        for widget in self._inputs():
             widget.enabled = not pending and self.record.available
 
     def sync(self) -> None:
@@ -405,6 +460,8 @@ class Control:
                 if part.kind != "button":
                     widget.value = _widget_value(part, record)
                 widget.enabled = record.available
+            if self.code is not None:
+                self.code.enabled = record.available
         finally:
             self._syncing = False
 

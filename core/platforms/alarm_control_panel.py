@@ -17,6 +17,8 @@
   is never part of an error message, and the call's result hides what was published
   (``Order.secret``).
 - Never optimistic (HA requires ``state_topic``); a call waits for the state it asks for.
+- Panel: a keypad, with a code field when ``code_format`` is set (the code goes with a disarm,
+  and with an arm unless ``code_arm_required`` is false, as HA's panel).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 from pydantic import field_validator
 
 from spark.core.discovery.models import DiscoveredEntity, OptStr, Str
-from spark.core.errors import ServiceError
+from spark.core.errors import CodeError, ServiceError
 from spark.core.platforms._families import check_features, spec_of
 from spark.core.platforms.base import IGNORE, Control, Entity, Order, Platform, Publish, Words
 
@@ -92,7 +94,7 @@ class AlarmControlPanel(Platform):
     Schema = AlarmSchema
     services = tuple(ACTIONS)
     state_attributes = True
-    control = Control("alarm", service="alarm_disarm", field="code")
+    control = Control("alarm", service="alarm_disarm", field="code", code="code_format")
     # Listed (voice may say its state) but never armed or disarmed by voice: no setter words.
     confirm_calls = True  # the agent asks first
     words = Words(listed=True)
@@ -130,10 +132,10 @@ class AlarmControlPanel(Platform):
                                "(not in its supported_features)")
         code = data.get("code")
         if code is not None and not isinstance(code, str | int):
-            raise ServiceError("code must be text or a number")
+            raise CodeError("code must be text or a number", "form")
         code = None if code is None else str(code)
         if code is not None and len(code) > MAX_CODE:
-            raise ServiceError(f"code longer than {MAX_CODE} characters")
+            raise CodeError(f"code longer than {MAX_CODE} characters", "form")
         if getattr(spec, rule):
             self._check_code(entity, spec, code, service)
         payload = getattr(spec, payload_key)
@@ -150,8 +152,8 @@ class AlarmControlPanel(Platform):
         if wanted is None:
             return
         if not code:
-            raise ServiceError(f"{service} on {entity.entity_id} needs a code")
+            raise CodeError(f"{service} on {entity.entity_id} needs a code", "missing")
         if wanted in (REMOTE_CODE, REMOTE_CODE_TEXT):
             return  # the panel checks it
         if code != wanted:  # never say which code was given or expected
-            raise ServiceError(f"{service} on {entity.entity_id}: wrong code")
+            raise CodeError(f"{service} on {entity.entity_id}: wrong code", "wrong")

@@ -136,7 +136,7 @@ class Order:
     secret: bool = False
 
 
-# alarm: arm / disarm buttons with a code field when the config has a code; text: a text field
+# alarm: arm / disarm buttons (with a code field: Control.code); text: a text field
 ControlKind = Literal["toggle", "select", "number", "button", "slider", "group", "light",
                       "alarm", "text"]
 
@@ -155,6 +155,10 @@ class Control:
     in attribute ``options`` (``""``: the config's ``options``), takes its bounds from the
     attributes named in ``bounds`` (min, max, step), is drawn only when config key ``needs`` is
     set, and carries a ``label`` (our own text, never the device's).
+
+    ``code`` names the state attribute that, when the entity has it, makes the panel ask for a
+    code (HA's ``code_format``: a lock's pattern, an alarm panel's ``number`` / ``text``): a
+    password field beside the control whose value goes with each call as data ``code``.
     """
 
     kind: ControlKind
@@ -169,6 +173,7 @@ class Control:
     bounds: tuple[str, str, str] | None = None
     needs: str = ""
     label: str = ""
+    code: str = ""
 
     def call(self, value: Any) -> tuple[str, dict[str, Any]]:
         """The service call for a widget's new value (a group: its first part's)."""

@@ -13,14 +13,18 @@
 - Codes (HA's ``LockEntity.add_default_code``): with a ``code_format`` (a regular expression,
   attribute ``code_format``) a call's code (``""`` without one) must match it from its start
   (``re.match``, as HA: anchor the pattern with ``$`` to match it whole), else the call is
-  refused and nothing is published. The pattern comes from the network: it is refused at
+  refused ("needs a code" without one) and nothing is published. HA's entity option
+  ``lock.default_code`` (the code used when a call has none) has no place here: the hub keeps
+  no per-entity options. The pattern comes from the network: it is refused at
   discovery unless ``_regex.safe_regex`` finds it cheap to run, and a code is at most
   :data:`MAX_CODE` characters. The code is a secret: never in an error message, and the call's
   result hides what was published.
 - Optimistic (no ``state_topic``, or ``optimistic: true``): a call does not wait for the device
   to confirm; otherwise ``wait=True`` waits for ``locked`` / ``unlocked`` / ``open`` (passing
   through ``locking`` ...).
-- Panel: a toggle, on = ``locked``. Voice: the lock can be asked about ("what is the front door").
+- Panel: a toggle, on = ``locked``; with a ``code_format`` a code field beside it whose code
+  goes with the call (as HA's more-info dialog). Voice: the lock can be asked about ("what is
+  the front door").
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from typing import Any
 from pydantic import field_validator
 
 from spark.core.discovery.models import DiscoveredEntity, OptStr, Str
-from spark.core.errors import PayloadError, ServiceError
+from spark.core.errors import CodeError, PayloadError, ServiceError
 from spark.core.platforms._families import spec_of
 from spark.core.platforms._regex import MAX_TEXT, safe_regex
 from spark.core.platforms.base import Control, Entity, Order, Platform, Publish, Words
@@ -110,7 +114,8 @@ class Lock(Platform):
     state_attributes = True
     # HA's MQTT_LOCK_ATTRIBUTES_BLOCKED: json_attributes may not set these
     blocked_attributes = frozenset({"changed_by", "code_format"})
-    control = Control("toggle", on="lock", off="unlock", on_state="locked")
+    # with a code_format the panel asks for a code (HA's more-info dialog), sent with each call
+    control = Control("toggle", on="lock", off="unlock", on_state="locked", code="code_format")
     # HA's "lock the front door" / "unlock the front door": always asked back (a "yes" acts)
     confirm_calls = True  # the agent asks first
     words = Words(listed=True, on_verbs=("lock",), off_verbs=("unlock",), on_service="lock",
@@ -160,14 +165,23 @@ class Lock(Platform):
 
 def _code(entity: Entity, spec: LockSchema, value: Any, service: str) -> str | None:
     """The call's code (None without one), checked against ``code_format`` as HA's
-    ``add_default_code``: the code, or ``""`` without one, must ``re.match`` the pattern."""
+    ``add_default_code``: the code, or ``""`` without one, must ``re.match`` the pattern.
+    Refusals are :class:`CodeError` and never say which code was given."""
     if value is not None and (isinstance(value, bool) or not isinstance(value, str | int)):
-        raise ServiceError("code must be text or a number")
+        raise CodeError("code must be text or a number", "form")
     code = "" if value is None else str(value)
     if len(code) > MAX_CODE:
-        raise ServiceError(f"code longer than {MAX_CODE} characters")
-    if spec.code_format is not None and _pattern(entity, spec.code_format).match(code) is None:
-        # never say which code was given
-        raise ServiceError(f"{service} on {entity.entity_id}: the code does not match its "
-                           f"code_format {spec.code_format!r}")
+        raise CodeError(f"code longer than {MAX_CODE} characters", "form")
+    fmt = spec.code_format
+    if fmt is not None and _pattern(entity, fmt).match(code) is None:
+        if not code:
+            raise CodeError(f"{service} on {entity.entity_id} needs a code (its code_format is "
+                            f"{_shown(fmt)})", "missing")
+        raise CodeError(f"{service} on {entity.entity_id}: the code does not match its "
+                        f"code_format {_shown(fmt)}", "form")
     return code or None
+
+
+def _shown(pattern: str) -> str:
+    """A pattern from the network in a message: quoted, what is not printable as ``?``."""
+    return "'" + "".join(c if c.isprintable() else "?" for c in pattern) + "'"

@@ -144,8 +144,12 @@ class HistoryOut(BaseModel):
 
 class ServiceRequest(BaseModel):
     entity_id: str
-    data: dict[str, Any] = Field(default_factory=dict,
-                                 description="option / value / brightness, by service.")
+    data: dict[str, Any] = Field(default_factory=dict, description=(
+        "The service's data (HA's service data): option / value / brightness, by service. "
+        "`code` for a lock with a code_format (lock / unlock / open) or an alarm panel with a "
+        "code (alarm_arm_* / alarm_disarm / alarm_trigger): a wrong or missing code is a 400 "
+        "naming the problem, nothing is published, and the code is never echoed (the "
+        "result's payload is hidden)."))
     wait: bool = Field(True, description="Return once the device confirms the new state.")
     timeout: float = Field(5.0, gt=0, le=60, description="Seconds to wait for the confirmation.")
 
