@@ -43,24 +43,29 @@ from bench.voice_generalisation import pick
 from spark.nodes.voice.audio import dither, frames
 from spark.nodes.voice.wake import make_wake
 from spark.nodes.voice.wake.base import WakeWord
+from spark.nodes.voice.wake.ensemble import AnyWakeConfig
 from spark.nodes.voice.wake.neural import MicroWakeConfig, PyOpenWakeConfig
 
 ENGINES = ("micro-wakeword:okay_nabu", "micro-wakeword:hey_jarvis",
            "pyopen-wakeword:okay_nabu", "pyopen-wakeword:hey_jarvis")
 
 
-def engine(spec: str) -> WakeWord:
-    """``kind:model`` or ``kind:model@threshold``."""
+def engine_config(spec: str) -> Any:
+    """``kind:model`` or ``kind:model@threshold``; ``any:<spec>+<spec>``: either engine."""
     kind, _, model = spec.partition(":")
+    if kind == "any":
+        return AnyWakeConfig(engines=[engine_config(s) for s in model.split("+")])
     model, _, cut = model.partition("@")
     if kind == "micro-wakeword":
-        wake = make_wake(MicroWakeConfig(model=model, probability_cutoff=float(cut) if cut
-                                         else None))
-    elif kind == "pyopen-wakeword":
-        wake = make_wake(PyOpenWakeConfig(model=model, threshold=float(cut or 0.5)))
-    else:
-        raise BenchError(f"unknown engine {spec!r}: micro-wakeword:<model> or "
-                         "pyopen-wakeword:<model>")
+        return MicroWakeConfig(model=model, probability_cutoff=float(cut) if cut else None)
+    if kind == "pyopen-wakeword":
+        return PyOpenWakeConfig(model=model, threshold=float(cut or 0.5))
+    raise BenchError(f"unknown engine {spec!r}: micro-wakeword:<model>, "
+                     "pyopen-wakeword:<model> or any:<engine>+<engine>")
+
+
+def engine(spec: str) -> WakeWord:
+    wake = make_wake(engine_config(spec))
     wake.open()
     return wake
 
@@ -87,12 +92,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         audio = await synthesize_all(spoken)
         fw_audio = await synthesize_all(fw)
         entry: dict[str, Any] = {"phrase": phrase, "wake_rate": {}}
+        cpu0, fed = time.process_time(), 0
         for condition in args.conditions or CONDITIONS:
             rng = np.random.default_rng(zlib.crc32(condition.encode()))
             split: dict[str, list[int]] = {"held_out": [0, 0], "tune": [0, 0]}
             for i, (cmd, samples) in enumerate(zip(chosen, audio, strict=True)):
                 utt = compose(samples, condition, rng, tv)
                 woke = count_wakes(wake, utt.samples, f"{condition}{i}") > 0
+                fed += len(utt.samples) + 16000
                 s = split["held_out" if cmd.held_out else "tune"]
                 s[0] += woke
                 s[1] += 1
@@ -107,6 +114,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             e["seconds"] += (last - first) / RATE
             n = count_wakes(wake, np.concatenate([np.zeros(6400, np.int16),
                                                   samples[first:last]]), s.key)
+            fed += 6400 + last - first + 16000
             e["wakes"] += n
             if n:
                 woke_on.append(f"{s.voice.name}: {s.text}")
@@ -116,11 +124,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             e["seconds"] = round(e["seconds"], 1)
         entry["false_wakes"] = fws
         entry["woke_on"] = woke_on
+        # CPU seconds per second of audio heard (this process; the engines' own threads count)
+        entry["cpu_per_audio_s"] = round((time.process_time() - cpu0) / (fed / RATE), 4)
         report["engines"][spec] = entry
         rates = " ".join(f"{c}: {r['held_out']}/{r['tune']}"
                          for c, r in entry["wake_rate"].items())
         print(f"{spec:28} wake rate (held-out/tune) {rates}; false wakes/min "
-              f"{ {k: v['per_minute'] for k, v in fws.items()} } "
+              f"{ {k: v['per_minute'] for k, v in fws.items()} }; "
+              f"CPU {entry['cpu_per_audio_s']:.3f} s per s of audio "
               f"({time.monotonic() - t0:.0f} s)", flush=True)
     return report
 

@@ -228,10 +228,17 @@ async def test_typed_text_skips_speech(broker: RunningBroker, tmp_path: Path) ->
         assert voice.state("listening") is False
 
 
-async def test_neural_wake_word_then_command(broker: RunningBroker, tmp_path: Path) -> None:
-    """microWakeWord's "okay nabu" (its bundled model, the real TFLite runtime) wakes the node
-    and the command after it reaches the intent; a near miss does not wake it."""
-    wake = {"type": "micro-wakeword", "model": "okay_nabu", "probability_cutoff": 0.7}
+@pytest.mark.parametrize("wake", [
+    {"type": "micro-wakeword", "model": "okay_nabu", "probability_cutoff": 0.7},
+    {"type": "any", "engines": [  # the default
+        {"type": "micro-wakeword", "model": "okay_nabu", "probability_cutoff": 0.75},
+        {"type": "pyopen-wakeword", "model": "okay_nabu", "threshold": 0.1}]},
+], ids=["micro-wakeword", "any"])
+async def test_neural_wake_word_then_command(broker: RunningBroker, tmp_path: Path,
+                                             wake: dict[str, object]) -> None:
+    """microWakeWord's "okay nabu" (its bundled model, the real TFLite runtime), alone or with
+    openWakeWord's, wakes the node and the command after it reaches the intent; a near miss
+    does not wake it."""
     async with voice_lab(broker, tmp_path, wake=wake) as lab:
         path = await lab.say("okay Nadia, turn on the sim one lamp", "en-us", 165)
         await lab.played(path)

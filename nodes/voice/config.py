@@ -23,7 +23,8 @@ from spark.nodes.voice.stt.sphinx import PocketsphinxSttConfig
 from spark.nodes.voice.tts import EspeakTtsConfig, NoOutputConfig, OutputConfig, TtsConfig
 from spark.nodes.voice.vad import VadConfig, WebRtcVadConfig
 from spark.nodes.voice.wake import WakeConfig
-from spark.nodes.voice.wake.neural import MicroWakeConfig
+from spark.nodes.voice.wake.ensemble import AnyWakeConfig
+from spark.nodes.voice.wake.neural import MicroWakeConfig, PyOpenWakeConfig
 
 
 class VoiceNodeConfig(NodeConfigBase):
@@ -36,11 +37,13 @@ class VoiceNodeConfig(NodeConfigBase):
         "and speech-to-text: webrtc (default: only while the room is noisy) or none; off with "
         "a log line when webrtc-noise-gain is not installed.")
     wake: WakeConfig = Field(
-        default_factory=lambda: MicroWakeConfig(model="okay_nabu", probability_cutoff=0.6),
-        description="Wake word: micro-wakeword (default: \"okay nabu\", threshold 0.6 chosen "
-        "on the tune split of bench voice_wake: the same false wakes as 0.7, more wakes), "
-        "pyopen-wakeword, pocketsphinx (\"hey "
-        "spark\"), pocketsphinx-kws, openwakeword.")
+        default_factory=lambda: AnyWakeConfig(engines=[
+            MicroWakeConfig(model="okay_nabu", probability_cutoff=0.75),
+            PyOpenWakeConfig(model="okay_nabu", threshold=0.1)]),
+        description="Wake word: any (default: \"okay nabu\" heard by micro-wakeword at 0.75 "
+        "or pyopen-wakeword at 0.1, chosen on the tune split of bench voice_wake: the two "
+        "models miss different speakers), micro-wakeword, pyopen-wakeword, pocketsphinx "
+        "(\"hey spark\"), pocketsphinx-kws, openwakeword, wyoming.")
     vad: VadConfig = Field(default_factory=WebRtcVadConfig,
                            description="Speech detection: webrtc (energy when not installed).")
     stt: SttConfig = Field(default_factory=PocketsphinxSttConfig,

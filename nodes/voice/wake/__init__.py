@@ -1,8 +1,9 @@
-"""Wake word backends. ``micro-wakeword`` (the default, "okay nabu") and ``pyopen-wakeword`` run
-the neural models bundled with those wheels (okay nabu, hey jarvis, alexa, hey mycroft; their
-own TFLite runtime). README.md "The wake word" has the figures that chose the default: "hey
-spark" below false-wakes about 3 times a minute on everyday speech and near misses, the neural
-engines 0-0.4 (bench voice_wake / voice_generalisation, issue 18).
+"""Wake word backends. ``micro-wakeword`` and ``pyopen-wakeword`` run the neural models bundled
+with those wheels (okay nabu, hey jarvis, alexa, hey mycroft; their own TFLite runtime); ``any``
+(the default: "okay nabu" through both) wakes when either of its engines does. README.md "The
+wake word" has the figures that chose the default: "hey spark" below false-wakes about 3 times
+a minute on everyday speech and near misses, the neural engines 0-0.4 (bench voice_wake /
+voice_generalisation, issue 18).
 
 ``pocketsphinx`` ("hey spark") spots the phrase in each stretch of speech with a small language
 model of commands and everyday words (``lm.py``): a wake phrase counts only when that model
@@ -14,8 +15,8 @@ server (``wyoming_wake.py``).
 
 The parts: ``base`` (the backend interface :class:`~.base.WakeWord` and its
 :class:`~.base.WakeHit`: streaming and segment backends), ``sphinx`` (the pocketsphinx
-engines), ``neural`` (micro-wakeword, pyopen-wakeword, openwakeword); this module is the
-registry keyed by each config's ``type`` literal.
+engines), ``neural`` (micro-wakeword, pyopen-wakeword, openwakeword), ``ensemble`` (any of
+several neural engines); this module is the registry keyed by each config's ``type`` literal.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pydantic import Field
 
 from spark.core.registry import TypeRegistry
 from spark.nodes.voice.wake.base import WakeWord
+from spark.nodes.voice.wake.ensemble import AnyWake, AnyWakeConfig
 from spark.nodes.voice.wake.neural import (
     MicroWake,
     MicroWakeConfig,
@@ -43,12 +45,12 @@ from spark.nodes.voice.wake.sphinx import (
 from spark.nodes.voice.wyoming import WyomingWakeConfig
 
 WakeConfig = Annotated[SphinxWakeConfig | SphinxKwsWakeConfig | OpenWakeWordConfig
-                       | MicroWakeConfig | PyOpenWakeConfig | WyomingWakeConfig,
+                       | MicroWakeConfig | PyOpenWakeConfig | AnyWakeConfig | WyomingWakeConfig,
                        Field(discriminator="type")]
 
 WAKE_BACKENDS: TypeRegistry[type[WakeWord]] = TypeRegistry("wake word backend", {
     "pocketsphinx": SphinxWake, "pocketsphinx-kws": SphinxKwsWake, "openwakeword": OpenWakeWord,
-    "micro-wakeword": MicroWake, "pyopen-wakeword": PyOpenWake,
+    "micro-wakeword": MicroWake, "pyopen-wakeword": PyOpenWake, "any": AnyWake,
     "wyoming": "spark.nodes.voice.wyoming_wake:WyomingWake",
 })
 
