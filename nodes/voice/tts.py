@@ -2,7 +2,8 @@
 where the sound goes (PyAudio output device, WAV files, nowhere).
 
 espeak-ng is a Debian package (``scripts/bootstrap.sh`` installs it); it runs as a subprocess
-writing a WAV to stdout. piper runs the same way when its binary and a ``.onnx`` voice exist.
+writing a WAV to stdout (``synthproc.py``: killed and reaped when the reply is cancelled). piper
+runs the same way when its binary and a ``.onnx`` voice exist.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from spark.core.registry import TypeRegistry
 from spark.nodes.voice.errors import BackendUnavailable, SpeechError
 from spark.nodes.voice.pcm import RATE
 from spark.nodes.voice.stt.base import StageConfig
+from spark.nodes.voice.synthproc import run_synthesiser
 from spark.nodes.voice.wyoming import WyomingError, WyomingLink, WyomingServerConfig
 
 if TYPE_CHECKING:
@@ -53,36 +55,6 @@ class WyomingTtsConfig(WyomingServerConfig):
 
 TtsConfig = Annotated[EspeakTtsConfig | PiperTtsConfig | WyomingTtsConfig,
                       Field(discriminator="type")]
-
-
-REAP_S = 10.0  # seconds a killed synthesiser is waited for
-
-
-async def _run(argv: list[str], text: str, timeout: float = 20.0) -> bytes:
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE)
-    except OSError as exc:
-        raise SpeechError(f"cannot run {argv[0]}: {exc}") from exc
-    try:
-        async with asyncio.timeout(timeout):
-            out, err = await proc.communicate(text.encode())
-    except TimeoutError:
-        raise SpeechError(f"{argv[0]} took longer than {timeout}s") from None
-    finally:
-        # Cancelled (the reply was interrupted) or timed out: the child must not outlive us,
-        # and its transport must be reaped, or asyncio warns "unclosed transport" later.
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            # bounded: a reap that never comes (seen once in a CI run under CPU load, the
-            # node's stop then waited on it for over 60 s) must not hold the reply forever
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(proc.wait()), REAP_S)
-    if proc.returncode != 0 or not out:
-        raise SpeechError(f"{argv[0]} failed ({proc.returncode}): {err.decode()[-200:]}")
-    return out
 
 
 class TextToSpeech(ABC):
@@ -115,7 +87,7 @@ class EspeakTts(TextToSpeech):
                 "-s", str(speed or self.config.speed), "--stdout", "--stdin"]
         from spark.nodes.voice.audio import decode_wav
 
-        return decode_wav(await _run(argv, text))
+        return decode_wav(await run_synthesiser(argv, text))
 
 
 class PiperTts(TextToSpeech):
@@ -131,7 +103,7 @@ class PiperTts(TextToSpeech):
         argv = [self.config.binary, "--model", str(self.config.model), "--output_file", "-"]
         from spark.nodes.voice.audio import decode_wav
 
-        return decode_wav(await _run(argv, text))
+        return decode_wav(await run_synthesiser(argv, text))
 
 
 class WyomingTts(TextToSpeech):
