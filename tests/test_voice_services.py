@@ -37,9 +37,12 @@ ENTITIES: list[dict[str, Any]] = [
     {"entity_id": "humidifier.bedroom", "platform": "humidifier", "name": "Humidifier",
      "attributes": {"min_humidity": 30, "max_humidity": 80}},
     {"entity_id": "switch.sim1_lamp", "platform": "switch", "name": "Lamp"},
+    {"entity_id": "number.sim1_setpoint", "platform": "number", "name": "Setpoint", "min": 5,
+     "max": 30, "step": 0.5, "commandable": True},
 ]
 VOCAB = build_vocabulary(ENTITIES)
 BLIND, THERMO, LOCK = "cover.study_blind", "climate.hall_thermostat", "lock.front_door"
+SETPOINT = "number.sim1_setpoint"
 
 # phrase -> (intent, entity, service, data); intent "unsupported" / "unknown": nothing is called
 CASES: list[tuple[str, str, str | None, str | None, dict[str, Any]]] = [
@@ -98,6 +101,12 @@ CASES: list[tuple[str, str, str | None, str | None, dict[str, Any]]] = [
     ("turn off the house alarm", "unsupported", "alarm_control_panel.house", None, {}),
     ("disarm the house alarm", "unknown", None, None, {}),
     ("set the house alarm to disarmed", "unsupported", "alarm_control_panel.house", None, {}),
+    # a number borrows HA's "set ... to N" position sentences, never a cover's verbs (issue 18:
+    # "close the set point to twenty nine" was heard and set the setpoint)
+    ("set the setpoint to twenty nine", "set_value", SETPOINT, "set_value", {"value": 29}),
+    ("set the setpoint position to twenty", "set_value", SETPOINT, "set_value", {"value": 20}),
+    ("close the setpoint to twenty nine", "unknown_entity", None, None, {}),
+    ("open the setpoint to twenty", "unknown_entity", None, None, {}),
     # questions stay questions
     ("is the study blind open", "get_state", BLIND, None, {}),
     ("what is the thermostat", "get_state", THERMO, None, {}),
@@ -220,6 +229,8 @@ def test_the_grammar_says_the_new_commands_and_everything_it_says_parses() -> No
         assert f"({verbs}) [the] (" in grammar, verbs
     assert "[position] to" in grammar and "[temperature] to" in grammar
     for sentence in sentences(VOCAB):
+        if sentence.startswith(("open ", "close ", "lock ", "unlock ")):
+            assert "setpoint" not in sentence, sentence  # a cover's verbs, not a number's
         if sentence.startswith(("open ", "close ", "lock ", "unlock ", "dock ", "start ")):
             assert recognize(sentence, VOCAB).name not in ("unknown", "unknown_entity"), \
                 sentence
@@ -248,6 +259,8 @@ SIM = build_vocabulary([
     {"entity_id": "light.sim1_ceiling_light", "platform": "light", "name": "Ceiling light"},
     {"entity_id": "lock.sim1_front_door", "platform": "lock", "name": "Front door"},
     {"entity_id": "switch.sim1_lamp", "platform": "switch", "name": "Lamp"},
+    {"entity_id": "number.sim1_setpoint", "platform": "number", "name": "Setpoint", "min": 5,
+     "max": 30, "step": 0.5, "commandable": True},
 ])
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import itertools
 import random
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -63,6 +64,11 @@ def extra_domains(position: bool = False) -> dict[str, tuple[str, ...]]:
     return {domain: tuple(names) for domain, names in out.items()}
 
 
+# Verbs of one kind of device (a cover opens and closes): never lent to the platforms that borrow
+# a domain's sentences (``Words.ha_domains`` / ``ha_position_domains``).
+_OWN_VERB = re.compile(r"^\s*[(\[]?\s*(?:open|close|lock|unlock)\b")
+
+
 @functools.cache
 def templates() -> dict[str, Any]:
     """HA's English Speech-to-Phrase templates, only what voice can carry out, with our
@@ -87,6 +93,13 @@ def templates() -> dict[str, Any]:
             if isinstance(domains, list):
                 extra = extra_domains(position=name == "HassSetPosition")
                 more = [d for dom in domains for d in extra.get(dom, ())]
+                if more:
+                    # A sentence with a platform's own verb stays with HA's domains: "set the
+                    # setpoint to twenty" is a number's, "close the setpoint to twenty" is not.
+                    own = [t for t in group.get("sentences", []) if _OWN_VERB.search(t)]
+                    if own:
+                        groups.append({**group, "sentences": own})
+                    group["sentences"] = [t for t in group.get("sentences", []) if t not in own]
                 context["domain"] = sorted({*domains, *more})
                 group["requires_context"] = context
             groups.append(group)
