@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 
@@ -52,3 +53,16 @@ class CodeError(ServiceError):
     def __init__(self, message: str, reason: Literal["missing", "form", "wrong"]) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class ProcessError(SparkError):
+    """An external program could not be run to its end (``core/procs.py``); ``reason`` says
+    why: ``start`` (it could not be started: the ``OSError`` is the cause), ``timeout`` (it had
+    not ended in its time) or ``output`` (it wrote more than its cap). In the last two it was
+    killed, with everything it started, and reaped. ``argv`` is what was run."""
+
+    def __init__(self, message: str, reason: Literal["start", "timeout", "output"],
+                 argv: Sequence[str]) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.argv = list(argv)

@@ -3,7 +3,8 @@
 * :class:`HostSource` - CPU, load, memory, disks, network counters, boot time. The real one is
   :class:`PsutilHost`; tests subclass it to feed changing mounts.
 * :class:`CommandRunner` - runs an external tool (``vcgencmd``, ``wg``, ``hailortcli``,
-  ``smartctl``) as an asyncio subprocess with a timeout. Tests point the configured command at
+  ``smartctl``) with a timeout (``core/procs.py``: killed and reaped, whatever it started too,
+  when it times out or the node stops). Tests point the configured command at
   a captured sample (``cat tests/fixtures/...``), so the real subprocess path is exercised.
 * :class:`HailoTemperature` - the Hailo-8 chip temperature via HailoRT's Python API; HailoRT's
   CLI has no polling temperature command (only ``run --measure-temp`` during an inference).
@@ -11,8 +12,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import shutil
 from abc import ABC, abstractmethod
@@ -22,12 +21,15 @@ from typing import Any
 
 import psutil
 
-from spark.core.errors import SparkError
+from spark.core.errors import ProcessError, SparkError
+from spark.core.procs import run_process
 
 log = logging.getLogger(__name__)
 
 # Filesystems psutil reports as "physical" that are not worth a disk sensor.
 SKIP_FSTYPES = frozenset({"squashfs", "iso9660", "udf"})
+# What a tool may write (stdout, and stderr kept): smartctl -x of a disk is ~20-60 KB.
+MAX_OUTPUT = 4 * 1024 * 1024
 
 
 class CommandError(SparkError):
@@ -57,28 +59,23 @@ class CommandRunner:
         return found
 
     async def run(self, argv: list[str], *, check: bool = True) -> CommandResult:
+        """Run ``argv`` to its end (at most ``timeout`` s; stdin /dev/null); with ``check``, a
+        non-zero exit is a :class:`CommandError` too. Timed out or cancelled, the tool (and
+        whatever it started) is killed and reaped before this returns (``core/procs.py``)."""
         if not self.available(argv):
             raise CommandError(f"{argv[0] if argv else '(empty command)'}: not installed")
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE)
-        except OSError as exc:
-            raise CommandError(f"{argv[0]}: cannot start: {exc}") from exc
-        try:
-            async with asyncio.timeout(self.timeout):
-                out, err = await proc.communicate()
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
-            raise CommandError(f"{' '.join(argv)}: no answer within {self.timeout:g} s") from None
-        except asyncio.CancelledError:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            raise
-        result = CommandResult(proc.returncode or 0, out.decode(errors="replace"),
-                               err.decode(errors="replace"))
+            done = await run_process(argv, stdin=None, timeout=self.timeout,
+                                     max_output=MAX_OUTPUT, err_keep=MAX_OUTPUT)
+        except ProcessError as exc:
+            if exc.reason == "start":
+                raise CommandError(f"{argv[0]}: cannot start: {exc.__cause__}") from exc.__cause__
+            if exc.reason == "timeout":
+                raise CommandError(f"{' '.join(argv)}: no answer within {self.timeout:g} s"
+                                   ) from None
+            raise CommandError(f"{' '.join(argv)}: wrote over {MAX_OUTPUT} bytes") from None
+        result = CommandResult(done.returncode, done.stdout.decode(errors="replace"),
+                               done.stderr_tail.decode(errors="replace"))
         if check and result.returncode != 0:
             detail = (result.stderr or result.stdout).strip().splitlines()
             raise CommandError(f"{' '.join(argv)}: exit {result.returncode}: "
