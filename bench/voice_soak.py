@@ -8,8 +8,9 @@ dropped into the node's folder; after it is replayed the bench samples the resid
 this process (hub + node) and of the worker, and counts the worker's crashes (each one a
 restart: the node must stay up) and the commands handled.
 
-The node runs its default wake word ("okay nabu", micro-wakeword) unless ``--wake pocketsphinx``
-("hey spark", the recogniser that segfaulted under TV noise in issue 18). Every minute's sample is
+The node runs its default wake word ("okay nabu": micro-wakeword + pyopen-wakeword) unless
+``--wake pocketsphinx`` ("hey spark", the recogniser that segfaulted under TV noise in issue
+18). Every minute's sample is
 appended to ``bench/results/voice-soak[-quick].jsonl`` as it is taken, so a run cut short still
 has its figures; the report fits the memory slope (MB per hour of audio, least squares over the
 samples after the first 5 minutes' warm-up) of the node and of the worker.
