@@ -38,6 +38,15 @@ HERE = Path(__file__).resolve().parent
 END = "spark/end/availability"
 
 
+@pytest.fixture
+def broker(fresh_broker: RunningBroker) -> RunningBroker:
+    """A broker of the test's own: the bridge counts every message it reads (malformed ones, on
+    its wildcard subscriptions, retained replays included), so what other files' tests left
+    retained on the session broker would change the counts (seen when the suite runs in two
+    worker processes, each file after a different set of others)."""
+    return fresh_broker
+
+
 def bridge_config(broker: RunningBroker, tmp: Path, **outbox: Any) -> SparkConfig:
     return broker.spark_config(bridges={
         "outbox": {"path": str(tmp / "outbox"), **outbox},
