@@ -106,8 +106,9 @@ async def test_edge_first_answers_from_edge_with_the_engines_counts(
 async def test_stream_yields_chunks_then_the_result(edge_proxy: FaultProxy,
                                                     cloud_proxy: FaultProxy) -> None:
     async with running(config(edge_proxy, cloud_proxy)) as router:
-        chunks, result = await collect(router, request(stream=True,
-                                                       options={"num_predict": 12}))
+        # seeded: an unseeded sample may stop at once and stream no chunk (seen under xdist)
+        chunks, result = await collect(router, request(stream=True, options={
+            "num_predict": 12, "temperature": 0.8, "seed": 7}))
     assert chunks and [c.index for c in chunks] == list(range(len(chunks)))
     assert result.text == "".join(c.text for c in chunks)
     assert result.source.ttft_ms is not None and result.source.ttft_ms <= result.source.total_ms
@@ -133,8 +134,10 @@ async def test_streamed_counts_are_the_engines_from_a_replay(
     assert streamed.source.output_tokens and streamed.source.output_tokens > 1
     # Unseeded, the backend picks a seed; llama-cpp-python does not always replay a sampled
     # answer the same way (seen: 1 run in 2), and then the counts stay unknown rather than wrong.
+    # A sampled answer may also stop at once (text '', done_reason 'stop': seen in a CI run
+    # under load): then 0 is the engine's right count.
     if unseeded.source.output_tokens is not None:
-        assert unseeded.source.output_tokens > 0
+        assert (unseeded.source.output_tokens > 0) == (unseeded.text != ""), unseeded
     async with running(config(edge_proxy, cloud_proxy,
                               edge_kw={"stream_usage": "none"})) as router:
         _, plain = await collect(router, request(stream=True, options=sampled))
