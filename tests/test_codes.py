@@ -12,7 +12,7 @@ from platform_cases import Offline
 
 from spark.core.errors import CodeError
 from spark.core.platforms import platform_for
-from spark.ui.controls import CODE_REFUSED, code_format, numeric_code
+from spark.ui.codes import CODE_REFUSED, code_format, numeric_code
 
 LOCK = {"state_topic": "state", "command_topic": "set", "code_format": r"^\d{4}$"}
 ALARM = {"state_topic": "state", "command_topic": "set", "code": "0123"}
