@@ -174,6 +174,12 @@ def score(lab: Lab, cmd: Command, played: Played, state_before: dict[str, str]) 
     intents = [e.data for e in events if e.type == "intent"]
     said = [e.data.get("text", "") for e in events if e.type == "transcript"]
     heard = f"heard {said[0]!r}" if said else "no transcript"
+    second = [e.data.get("second", "") for e in events if e.type == "transcript"]
+    if second and second[0]:
+        heard += f", the listener {second[0]!r}"
+    reasons = [e.data.get("verdict", {}).get("reason", "") for e in events if e.type == "intent"]
+    if reasons and reasons[0]:
+        heard += f" ({reasons[0]})"
     published = [(t, p) for _, t, p in played.commands]
     if exp.kind == "command":
         want = topic_of(lab, exp.node, exp.key)

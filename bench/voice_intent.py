@@ -303,6 +303,7 @@ async def run(quick: bool, threshold: float = MIN_POSTERIOR, snr: float | None =
             rows.append({"voice": voice, "template": case.template, "split": split,
                          "said": case.text, "text": transcript.text, "heard": transcript.heard,
                          "words": transcript.words, "checks": transcript.checks,
+                         "second": transcript.second, "candidate": transcript.candidate,
                          "intent": intent.as_dict(), "verdict": verdict.as_dict(),
                          "result": result})
     out: dict[str, Any] = {"voices": len(voices), "snr_db": snr,

@@ -29,7 +29,7 @@ lines, recognisers without a grammar) is what it says and acts as such.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from spark.nodes.voice.actions import say_action
@@ -223,9 +223,67 @@ def judge(transcript: Transcript, intent: Intent, vocab: Vocabulary,
     return verdict
 
 
+def _meaning(intent: Intent) -> tuple[str, str | None, str]:
+    return (intent.name, intent.target.entity_id if intent.target is not None else None,
+            repr(sorted(intent.data.items())))
+
+
+def _judge_second(transcript: Transcript, intent: Intent, vocab: Vocabulary) -> Verdict:
+    """The gate with an independent listener (``transcript.second``, stt/moonshine.py): it
+    must hold this very command, and then either pocketsphinx's own reading means the same
+    (two models trained apart agree) or pocketsphinx's check of the deciding word confirms it
+    (the sound of "on" / "off", the any-number reading of the value, the verb's reading)."""
+    said = _say(intent)
+    if is_question(transcript.second):
+        return Verdict("refuse", "a question never acts")
+    second = recognize(transcript.second, vocab)
+    if second.name == "set_value" and second.target is not None and not takes(
+            second.target, float(second.data["value"])):
+        return Verdict("refuse", "the second listener heard a value this entity cannot take")
+    if _meaning(second) != _meaning(intent):
+        if second.name in ACTIONS and second.target is not None:
+            return Verdict("ask", "the second listener heard another command",
+                           f"Did you mean: {_say(second)}?", second)
+        return Verdict("refuse", "the second listener heard no such command")
+    target = intent.target
+    assert target is not None
+    sound = transcript.checks.get("onoff")
+    if intent.name in ("turn_on", "turn_off") and not (
+            target.words.on_verbs or target.words.off_verbs) and sound is not None and (
+            sound != ("on" if intent.name == "turn_on" else "off")):
+        return Verdict("refuse", f"the sound says '{sound}'")
+    if transcript.candidate and _meaning(recognize(transcript.candidate, vocab)) == (
+            _meaning(intent)):
+        return Verdict("act", "both listeners")
+    if intent.name in ("turn_on", "turn_off") and sound is not None:
+        return Verdict("act", "the listener, and the sound of on / off")
+    if intent.name == "set_value" and words_to_number(transcript.checks.get("number", "")) == (
+            float(intent.data["value"])):
+        return Verdict("act", "the listener, and the any-number reading")
+    if intent.name == "toggle" and transcript.checks.get("verb", "").split()[:1] == ["toggle"]:
+        return Verdict("act", "the listener, and the verb's reading")
+    return Verdict("ask", "heard by the second listener alone", f"Did you mean: {said}?")
+
+
 def _judge(transcript: Transcript, intent: Intent, vocab: Vocabulary,
            min_posterior: float, min_value_posterior: float) -> Verdict:
-    if intent.name not in ACTIONS or not transcript.heard:
+    if intent.name not in ACTIONS:
+        return Verdict("act")
+    if transcript.second:
+        if is_question(transcript.second):
+            return Verdict("refuse", "a question never acts")
+        second = recognize(transcript.second, vocab)
+        if second.name in ACTIONS and second.target is not None:
+            return _judge_second(transcript, intent, vocab)
+        if second.name == "unsupported":  # "set the setpoint to eighty" (5..30)
+            return Verdict("refuse", f"the second listener heard what the "
+                           f"{second.target.spoken if second.target else 'device'} cannot do")
+        # The listener's words are no whole command ("switch the same one lamp on"): they
+        # are the free reading the checks below hold the command against (a model trained
+        # apart from pocketsphinx's; its words carry no posteriors).
+        transcript = replace(transcript, heard=transcript.second, words=())
+    independent = bool(transcript.second)
+    if not transcript.heard:
         return Verdict("act")
     heard_text = normalize(transcript.heard)
     heard = heard_text.split()
@@ -274,6 +332,9 @@ def _judge(transcript: Transcript, intent: Intent, vocab: Vocabulary,
         value = float(intent.data["value"])
         again = words_to_number(transcript.checks["number"])
         heard_value = _value_slot(heard, name)
+        if independent and heard_value is None:  # no posteriors: the listener must hold it
+            return Verdict("ask", f"value {value:g} not heard by the second listener",
+                           f"Did you mean: {said}?")
         if heard_value is not None and abs(heard_value - value) > 1e-6:
             # the free reading holds another number ("eighty" said, the grammar and the
             # any-number reading "twenty two"): two readings agreeing is not enough then
@@ -281,7 +342,7 @@ def _judge(transcript: Transcript, intent: Intent, vocab: Vocabulary,
                            f"{heard_value:g})", f"Did you mean: {said}?")
         if again is not None and abs(again - value) <= 1e-6:
             pass
-        elif not takes(target, again) and heard_value is not None and abs(
+        elif not independent and not takes(target, again) and heard_value is not None and abs(
                 heard_value - value) <= 1e-6 and _posterior(
                 transcript, _deciding(intent, rest)) >= min_posterior:
             # The any-number reading is no value this entity takes ("eighty" for a 5..30
@@ -305,7 +366,9 @@ def _judge(transcript: Transcript, intent: Intent, vocab: Vocabulary,
     sound_sure = intent.name in ("turn_on", "turn_off") and transcript.checks.get(
         "onoff") == ("on" if intent.name == "turn_on" else "off")
     sure = 1.0 if checked or sound_sure else _posterior(transcript, _deciding(intent, rest))
-    if checked:  # the any-number reading agreed: the same acoustic model, not proof alone
+    if checked and independent:  # the listener and the any-number reading: two models
+        sure = 1.0
+    elif checked:  # the any-number reading agreed: the same acoustic model, not proof alone
         sure = 1.0 if _posterior(transcript, _deciding(intent, rest)) >= (
             min_value_posterior) else 0.0
     if sure < min_posterior:

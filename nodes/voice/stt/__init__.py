@@ -13,13 +13,16 @@ from pydantic import Field
 
 from spark.core.registry import TypeRegistry
 from spark.nodes.voice.stt.base import SpeechToText, StageConfig, Transcript
+from spark.nodes.voice.stt.moonshine import MoonshineSttConfig
+from spark.nodes.voice.stt.moonshine_proc import MoonshineStt
 from spark.nodes.voice.stt.sphinx import PocketsphinxStt, PocketsphinxSttConfig
 from spark.nodes.voice.stt.vosk import VoskStt, VoskSttConfig
 from spark.nodes.voice.stt.whisper import FasterWhisperStt, FasterWhisperSttConfig
 from spark.nodes.voice.stt.wyoming import WyomingStt, WyomingSttConfig
 
 SttConfig = Annotated[
-    PocketsphinxSttConfig | VoskSttConfig | FasterWhisperSttConfig | WyomingSttConfig,
+    PocketsphinxSttConfig | VoskSttConfig | FasterWhisperSttConfig | WyomingSttConfig
+    | MoonshineSttConfig,
     Field(discriminator="type")
 ]
 
@@ -28,6 +31,7 @@ BACKENDS: TypeRegistry[type[SpeechToText]] = TypeRegistry("stt backend", {
     "vosk": VoskStt,
     "faster-whisper": FasterWhisperStt,
     "wyoming": WyomingStt,
+    "moonshine": MoonshineStt,
 })
 
 

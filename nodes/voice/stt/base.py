@@ -37,6 +37,8 @@ class Transcript:
     # Readings of one part by a differently constrained search ("number": the value heard
     # by a grammar that takes any number), for the gate (confirm.py).
     checks: dict[str, str] = field(default_factory=dict)
+    # The reading of a second, independent model (stt/moonshine.py), in words; "" without one.
+    second: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"text": self.text, "heard": self.heard,
@@ -46,6 +48,8 @@ class Transcript:
             out["words"] = [[w, round(p, 3)] for w, p in self.words]
         if self.checks:
             out["checks"] = dict(self.checks)
+        if self.second:
+            out["second"] = self.second
         return out
 
 

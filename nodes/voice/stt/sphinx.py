@@ -24,11 +24,14 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from spark.nodes.voice.errors import BackendUnavailable
 from spark.nodes.voice.grammar import jsgf, sentences, values
 from spark.nodes.voice.intents import ASK_PREFIX, COMPLETE, recognize
 from spark.nodes.voice.lm import EVERYDAY, build_arpa
 from spark.nodes.voice.numbers import NUMBER_WORDS
 from spark.nodes.voice.stt.base import SpeechToText, StageConfig, Transcript, elapsed_ms
+from spark.nodes.voice.stt.moonshine import MoonshineSttConfig, spoken, without_wake
+from spark.nodes.voice.stt.moonshine_proc import MoonshineProcess
 from spark.nodes.voice.stt.onoff import OnOffCheck, OnOffConfig, Verdict
 from spark.nodes.voice.stt.sphinx_decoder import (  # noqa: F401 (imported from here too)
     STREAM_PIECE_BYTES,
@@ -70,6 +73,12 @@ class PocketsphinxSttConfig(StageConfig):
                                "decided by the word's last sound (onoff.py).")
     model_dir: Path | None = Field(None, description="Acoustic model directory; default: the "
                                    "English model in the pocketsphinx wheel.")
+    listener: MoonshineSttConfig | None = Field(
+        None, description="A second, independent model that hears every utterance "
+        "(Moonshine, stt/moonshine.py; the moonshine-cpp wheel, x86-64 Linux): its reading "
+        "leads when it is a whole command, and the gate acts on it only where pocketsphinx "
+        "confirms it. null: pocketsphinx alone. Where the model cannot load the node carries "
+        "on without it and logs why.")
 
 
 class PocketsphinxStt(SpeechToText):
@@ -93,6 +102,8 @@ class PocketsphinxStt(SpeechToText):
         self._means: list[str] = []  # the decoders' cepstral means before this utterance
         self._live: list[Any] = []  # the decoders hearing this utterance
         self._running = False
+        self._listener: MoonshineProcess | None = None
+        self._all_wake = list(wake_phrases)  # for the listener (it spells "nabu" too)
 
     def _model_args(self) -> dict[str, Any]:
         if self.cfg.model_dir is None:
@@ -120,10 +131,20 @@ class PocketsphinxStt(SpeechToText):
         if self.cfg.onoff.enabled:
             self._onoff = OnOffCheck(self.cfg.onoff, new_decoder(lm=None, **self._model_args()),
                                      self.wake_phrases)
+        if self.cfg.listener is not None:
+            listener = MoonshineProcess(self.cfg.listener)
+            try:
+                listener.open()
+                self._listener = listener
+            except BackendUnavailable as exc:
+                log.warning("voice: no second listener, pocketsphinx alone: %s", exc)
 
     def close(self) -> None:
         self._grammar = self._verifier = self._general = self._onoff = None
         self._checkers = {}
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
 
     def lexicon(self) -> SphinxLexicon:
         if self._lexicon is None:
@@ -239,12 +260,16 @@ class PocketsphinxStt(SpeechToText):
             self._primed = True
             for decoder in decoders:
                 self._in_one_piece(decoder)
+        pcm = b"".join(self._audio)
+        second = self._second(pcm)
         text = self._reading(self._grammar)
         heard = self._reading(self._verifier) if self._verifier is not None else ""
-        if self.cfg.free_form and (_asks(text) or _asks(heard)):
-            question = self._free_form(b"".join(self._audio), heard)
+        if self.cfg.free_form and (_asks(second) or (not second and (_asks(text)
+                                                                      or _asks(heard)))):
+            question = _question(second.split(), heard.split()) if second else \
+                self._free_form(pcm, heard)
             return Transcript(f"{ASK_PREFIX} {question}".strip(), heard, False, True,
-                              elapsed_ms(t0))
+                              elapsed_ms(t0), second=second)
         said, free = text.split(), heard.split()
         if said and free[: len(said)] == said and len(free) > len(said) and (
                 recognize(heard, self.vocabulary).name in COMPLETE):
@@ -261,20 +286,34 @@ class PocketsphinxStt(SpeechToText):
             # the grammar lost the right path (pruned early: "what is listening level" for
             # "what is the sim one temperature"); the free model reached it word by word.
             text = heard
+        own = text  # pocketsphinx's reading (the gate compares the listener's with it)
+        agreed = bool(second) and bool(text) and (
+            _meaning(second, self.vocabulary) == _meaning(text, self.vocabulary))
+        if second and not agreed and self._sure(second):
+            # The independent listener heard a whole command: it leads (the gate acts on it
+            # only where pocketsphinx's checks of its deciding word confirm it).
+            text = second
         sound: dict[str, str] = {}
         if text and self._onoff is not None:
             verdict = self._judge(text)
             text = verdict.text
             if verdict.sound is not None:  # a clear sound
                 sound["onoff"] = verdict.sound
-        rejected = bool(text) and self._verifier is not None and (
-            agreement(text, heard) < self.cfg.min_agreement)
+        rejected = bool(text) and self._verifier is not None and not agreed and (
+            text != second) and agreement(text, heard) < self.cfg.min_agreement
         if not text and heard:
             rejected = True
         checks = {**sound, **self._number_check(text), **self._verb_check(text)} \
             if text and not rejected else {}
         return Transcript("" if rejected else text, heard, rejected, False, elapsed_ms(t0),
-                          candidate=text, words=self._posteriors(), checks=checks)
+                          candidate=own, words=self._posteriors(), checks=checks,
+                          second=second)
+
+    def _second(self, pcm: bytes) -> str:
+        """The listener's reading of the utterance, in words ("" without a listener)."""
+        if self._listener is None:
+            return ""
+        return without_wake(spoken(self._listener.transcribe(pcm)), self._all_wake)
 
     def _number_check(self, text: str) -> dict[str, str]:
         """A value set by voice is heard once more by a grammar that takes any number there
