@@ -51,6 +51,7 @@ from spark.nodes.voice.confirm import ACTIONS, MIN_POSTERIOR, judge
 from spark.nodes.voice.intents import recognize
 from spark.nodes.voice.pipeline import Pipeline, State
 from spark.nodes.voice.stt.base import Transcript
+from spark.nodes.voice.stt.moonshine import MoonshineSttConfig
 from spark.nodes.voice.stt.sphinx import PocketsphinxStt, PocketsphinxSttConfig
 from spark.nodes.voice.tts import EspeakTts, EspeakTtsConfig
 from spark.nodes.voice.vad import Endpointer, WebRtcVad, WebRtcVadConfig
@@ -253,12 +254,13 @@ def breakdown(rows: list[dict[str, Any]]) -> dict[str, dict[str, Counter[str]]]:
 
 
 async def run(quick: bool, threshold: float = MIN_POSTERIOR, snr: float | None = None,
-              split_only: str | None = None) -> dict[str, Any]:
+              split_only: str | None = None, listener: bool = False) -> dict[str, Any]:
     """``snr``: pink noise under the whole window at that many dB below the speech;
     ``split_only``: "tune" or "held-out" (while tuning, only the tune split is heard)."""
     voices = VOICES[:4] if quick else VOICES
     wake = SphinxWake(SphinxWakeConfig())
-    stt = PocketsphinxStt(PocketsphinxSttConfig(), wake.phrases)
+    stt = PocketsphinxStt(PocketsphinxSttConfig(
+        listener=MoonshineSttConfig() if listener else None), wake.phrases)
     pipeline = Pipeline(wake, Endpointer(WebRtcVad(WebRtcVadConfig())), stt)
     vocab = pipeline.build_vocabulary(ENTITIES)
     pipeline.set_vocabulary(vocab)
@@ -331,12 +333,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="pink noise under each command at this SNR (dB), e.g. 10")
     parser.add_argument("--split", choices=("tune", "held-out"), default=None,
                         help="hear only this split (tune while tuning); default both")
+    parser.add_argument("--listener", action="store_true",
+                        help="with the second listener (Moonshine, stt/moonshine.py)")
     args = parser.parse_args(argv)
-    result = asyncio.run(run(args.quick, snr=args.pink, split_only=args.split))
+    result = asyncio.run(run(args.quick, snr=args.pink, split_only=args.split,
+                             listener=args.listener))
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = ("voice_intent_quick" if args.quick else "voice_intent") + (
         f"-pink{args.pink:g}" if args.pink is not None else "") + (
-        f"-{args.split}" if args.split else "") + (
+        f"-{args.split}" if args.split else "") + ("-listener" if args.listener else "") + (
         f"-{args.tag}" if args.tag else "") + ".json"
     (RESULTS / name).write_text(json.dumps(result, indent=1))
     for split in tally_names():

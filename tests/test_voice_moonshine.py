@@ -9,6 +9,7 @@ the real model, alone and inside the pocketsphinx backend."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -111,23 +112,32 @@ def t(text: str, second: str, candidate: str | None = None, **checks: str) -> Tr
     (t("turn on the kitchen lamp", "turn on the hall lamp"), "ask"),
     (t("turn on the kitchen lamp", "turn off the kitchen lamp"), "ask"),
     (t("set the sim setpoint to twenty", "set the sim setpoint to eighty"), "refuse"),
-    # the listener's words are no whole command: they are the free reading the checks hold
-    # the command against; a value needs the listener to hold it (it has no posteriors).
-    # Both from the tune split: "... twelve point five" heard "twenty one point five" by
-    # pocketsphinx and its any-number reading, the listener "touchwell point file".
-    (t("set the sim setpoint to twenty one point five", "set the simone setpoint touchwell "
-       "point file", number="twenty one point five"), "ask"),
-    (t("set the voice volume to twenty", "set the voice volume to twenty b",
-       number="twenty three"), "refuse"),
-    (t("set the voice volume to twenty", "set the voice volume twenty x", number="twenty"),
-     "act"),
-    (t("turn off the kitchen lamp", "turn off the kitten lamp"), "ask"),
-    (t("turn off the kitchen lamp", "turn of the kitchen lam"), "ask"),
 ])
 def test_the_gate_with_a_second_listener(transcript: Transcript, decision: str) -> None:
     intent = recognize(transcript.text, VOCAB)
     verdict = judge(transcript, intent, VOCAB)
     assert verdict.decision == decision, verdict
+
+
+@pytest.mark.parametrize("transcript", [
+    Transcript("set the sim setpoint to twenty one point five", "set the sim setpoint to "
+               "twenty one point five", words=(("twenty", 0.99), ("one", 0.4)),
+               checks={"number": "twenty one point five"}),
+    Transcript("turn off the kitchen lamp", "turn off the kitchen lamp"),
+    Transcript("turn off the kitchen lamp", "turn of the kitchen lam"),
+    Transcript("set the sim mode to eco", "set the sim mode to eco"),
+])
+@pytest.mark.parametrize("second", ["set the simone setpoint touchwell point file",
+                                    "dress was so my identity", "thank you"])
+def test_a_garbled_listener_reading_is_no_evidence(transcript: Transcript,
+                                                   second: str) -> None:
+    """On this corpus's synthetic voices the listener garbles many short commands (their first
+    sound clipped by the end of the wake word): such a reading neither acts nor refuses, the
+    gate decides on pocketsphinx's readings as without a listener."""
+    intent = recognize(transcript.text, VOCAB)
+    alone = judge(transcript, intent, VOCAB)
+    both = judge(replace(transcript, second=second), intent, VOCAB)
+    assert (both.decision, both.reason) == (alone.decision, alone.reason)
 
 
 def test_the_listener_config_is_strict_and_off_by_default() -> None:
