@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import pwd
 import signal
@@ -30,6 +31,11 @@ from spark.hub.broker.config import BridgeConfig, BrokerConfig, BrokerSettings
 from spark.hub.broker.passwd import write_password_file, write_private
 from spark.hub.broker.process import MosquittoProcess, find_mosquitto, send_reload
 from spark.hub.broker.saver import DiscoverySaver, run_saver
+
+log = logging.getLogger(__name__)
+# How long a stopping Mosquitto may take to save its persistence file and exit before it is
+# killed (a large retained set on an SD card takes seconds; minutes means it hangs).
+STOP_S = 60.0
 
 __all__ = [
     "MosquittoProcess",
@@ -365,7 +371,14 @@ async def _serve(cfg: BrokerSettings, exe: str, conf: Path, exit_code: list[int]
         await asyncio.wait({saver}, timeout=5.0)
         if proc.returncode is None:
             proc.terminate()  # SIGTERM: Mosquitto saves its persistence file and exits
-            exit_code.append(await proc.wait())
+            try:
+                exit_code.append(await asyncio.wait_for(proc.wait(), STOP_S))
+            except TimeoutError:
+                log.error("Mosquitto (pid %s) did not exit %.0f s after SIGTERM: killed "
+                          "(its persistence file may be older than its last state)",
+                          proc.pid, STOP_S)
+                proc.kill()
+                exit_code.append(await asyncio.wait_for(proc.wait(), STOP_S))
 
 
 def reload_running(cfg: BrokerSettings) -> int:
