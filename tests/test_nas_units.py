@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 from datetime import UTC, datetime
@@ -270,3 +271,71 @@ async def test_simulated_disks_are_the_same_disks_after_a_restart() -> None:
     early = SimulatedNasBackend(SimulatedBackendConfig(), clock=lambda: INSTALLED - 86400)
     assert (await early.smart("/dev/sda")).power_on_hours == \
         (first["/dev/sda"].power_on_hours or 0) - 400  # a clock set back: never below install
+
+
+def _rsyncs_of(path: Path) -> list[int]:
+    """Pids of rsync processes whose command line names ``path``."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if argv and argv[0].endswith(b"rsync") and any(str(path).encode() in a
+                                                             for a in argv):
+                pids.append(int(entry.name))
+    return pids
+
+
+def test_a_cancelled_backup_ends_rsync(tmp_path: Path) -> None:
+    """The node runs a backup in a thread; cancelling its task sets ``cancel``: a running
+    rsync is ended within a poll (before: rsync went on writing after the node stopped)."""
+    if shutil.which("rsync") is None:
+        pytest.skip("rsync not installed")
+    import threading
+    import time
+
+    src = tmp_path / "big"
+    src.mkdir()
+    with (src / "sparse.img").open("wb") as fh:  # 32 GB of holes: rsync writes them out
+        fh.truncate(32 << 30)
+    target = tmp_path / "nas"
+    cancel = threading.Event()
+    outcome: list[BaseException | object] = []
+
+    def backup() -> None:
+        try:
+            outcome.append(run_backup([src], target, keep=2, method="rsync", cancel=cancel))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=backup, daemon=True)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not _rsyncs_of(src) and worker.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.02)  # poll interval of the wait for rsync to start
+        assert _rsyncs_of(src), "rsync never started"
+        cancel.set()
+        worker.join(5.0)
+        assert not worker.is_alive(), "the backup went on after it was cancelled"
+        assert isinstance(outcome[0], BackupError) and "cancelled" in str(outcome[0])
+        assert not _rsyncs_of(src)
+    finally:
+        cancel.set()
+        for pid in _rsyncs_of(src):
+            with contextlib.suppress(OSError):
+                os.kill(pid, 9)
+        worker.join(10.0)
+    # the unfinished snapshot is cleared by the next run
+    assert [p.name for p in target.iterdir() if p.name.startswith(".tmp-")]
+    (src / "sparse.img").unlink()
+    (src / "small").write_text("x")
+    result = run_backup([src], target, keep=2, method="rsync")
+    assert result.files == 1
+    assert not [p.name for p in target.iterdir() if p.name.startswith(".tmp-")]
+    pre = threading.Event()
+    pre.set()
+    with pytest.raises(BackupError, match="cancelled"):
+        run_backup([src], target, keep=2, method="python", cancel=pre)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -252,8 +253,13 @@ class NasNode(NodeAgent[NasNodeConfig]):
         b = self.cfg.backup
         assert b.target is not None
         await self._check_target_mounted(b.target)
-        result = await asyncio.to_thread(run_backup, b.sources, b.target, keep=b.keep,
-                                         method=b.method)
+        cancel = threading.Event()
+        try:
+            result = await asyncio.to_thread(run_backup, b.sources, b.target, keep=b.keep,
+                                             method=b.method, cancel=cancel)
+        except asyncio.CancelledError:
+            cancel.set()  # the thread goes on: it ends rsync and stops
+            raise
         if b.verify:
             check = await asyncio.to_thread(verify_snapshot, result.snapshot)
             if not check.ok:

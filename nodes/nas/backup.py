@@ -13,7 +13,10 @@ import hashlib
 import os
 import re
 import shutil
+import signal
 import subprocess
+import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -186,17 +189,36 @@ def _entries_of(folder: Path, root: Path) -> list[ManifestEntry]:
     return entries
 
 
-def _rsync(src: Path, dst: Path, previous: Path | None) -> None:
+CANCEL_POLL_S = 0.2  # how often a running rsync looks at the cancel flag
+
+
+def _rsync(src: Path, dst: Path, previous: Path | None,
+           cancel: threading.Event | None = None) -> None:
+    """rsync ``src`` to ``dst``; ``cancel`` set meanwhile ends rsync (its process group) and
+    raises :class:`BackupError` (a cancelled backup must not leave rsync writing)."""
     argv = ["rsync", "-a", "--no-specials", "--no-devices"]
     if previous is not None and previous.is_dir():
         argv.append(f"--link-dest={previous}")  # unchanged files become hard links
     argv += [f"{src}/" if src.is_dir() else str(src), str(dst if src.is_dir() else dst.parent)]
     if not src.is_dir():
         dst.parent.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise BackupError(f"rsync of {src} failed (exit {proc.returncode}): "
-                          f"{proc.stderr.strip()[-300:]}")
+    with tempfile.TemporaryFile() as err:  # a file: a full pipe would stall rsync
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=err, start_new_session=True)
+        while True:
+            try:
+                code = proc.wait(CANCEL_POLL_S)
+                break
+            except subprocess.TimeoutExpired:
+                if cancel is not None and cancel.is_set():
+                    with contextlib.suppress(OSError):
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+                    raise BackupError(f"rsync of {src} cancelled") from None
+        err.seek(0)
+        stderr = err.read()[-4096:].decode(errors="replace")
+    if code != 0:
+        raise BackupError(f"rsync of {src} failed (exit {code}): {stderr.strip()[-300:]}")
 
 
 def _source_names(sources: list[Path]) -> dict[str, Path]:
@@ -211,8 +233,11 @@ def _source_names(sources: list[Path]) -> dict[str, Path]:
 
 
 def run_backup(sources: list[Path], target: Path, *, keep: int, method: str = "python",
-               now: datetime | None = None) -> BackupResult:
-    """Snapshot ``sources`` into ``target``; raises :class:`BackupError`."""
+               now: datetime | None = None,
+               cancel: threading.Event | None = None) -> BackupResult:
+    """Snapshot ``sources`` into ``target``; raises :class:`BackupError`. ``cancel`` set
+    (the node's task was cancelled: this runs in a thread) stops it between sources and ends
+    a running rsync; the unfinished snapshot is removed by the next run."""
     started = time.monotonic()
     when = (now or datetime.now(UTC)).astimezone(UTC)
     for src in sources:
@@ -232,8 +257,10 @@ def run_backup(sources: list[Path], target: Path, *, keep: int, method: str = "p
         names = _source_names(sources)
         entries: list[ManifestEntry] = []
         for name, src in names.items():
+            if cancel is not None and cancel.is_set():
+                raise BackupError("backup cancelled")
             if method == "rsync":
-                _rsync(src, tmp / name, previous / name if previous else None)
+                _rsync(src, tmp / name, previous / name if previous else None, cancel)
                 entries += _entries_of(tmp / name, tmp) if (tmp / name).is_dir() else \
                     [ManifestEntry(path=name, size=(tmp / name).stat().st_size,
                                    sha256=_hash_file(tmp / name))]
