@@ -152,7 +152,7 @@ def test_a_missing_model_is_unavailable_with_the_files_named(tmp_path: Path) -> 
     if not HAS_MODEL:
         pytest.skip("no moonshine-cpp wheel here")
     (tmp_path / "tokenizer.bin").write_bytes(b"")
-    with pytest.raises(BackendUnavailable, match="encoder_model.ort"):
+    with pytest.raises(BackendUnavailable, match=r"encoder_model\.ort"):
         MoonshineModel(MoonshineSttConfig(model_dir=tmp_path))
 
 
@@ -208,7 +208,7 @@ def test_the_process_is_started_afresh_when_it_has_grown_or_stalled() -> None:
 
 def test_a_child_that_cannot_load_is_unavailable(tmp_path: Path) -> None:
     proc = MoonshineProcess(MoonshineSttConfig(model_dir=tmp_path))
-    with pytest.raises(BackendUnavailable, match="encoder_model.ort|not installed"):
+    with pytest.raises(BackendUnavailable, match=r"encoder_model\.ort|not installed"):
         proc.open()
     assert proc._proc is None
 
