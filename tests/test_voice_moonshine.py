@@ -112,6 +112,19 @@ def t(text: str, second: str, candidate: str | None = None, **checks: str) -> Tr
     (t("turn on the kitchen lamp", "turn on the hall lamp"), "ask"),
     (t("turn on the kitchen lamp", "turn off the kitchen lamp"), "ask"),
     (t("set the sim setpoint to twenty", "set the sim setpoint to eighty"), "refuse"),
+    # it heard nothing: nothing is confirmed (tune split, pink noise: "set my volume to 60
+    # percent" heard "fifty" by pocketsphinx, the listener silent)
+    (t("set the voice volume to fifty", ""), "ask"),
+    # its words name the target but not the deciding word (tune split, pink noise: "disable
+    # the power grid" heard "enable" by every pocketsphinx reading, the listener "save all the
+    # power grid")
+    (t("turn on the hall lamp", "save all the hall lamp"), "ask"),
+    (t("set the sim setpoint to twenty", "set the sim setpoint to twenty two x"), "ask"),
+    (t("set the sim mode to eco", "set the sim mode to echo"), "ask"),
+    # voice_intent's tune split: "... twelve point five" heard "twenty one point five" by
+    # pocketsphinx and its any-number reading, the listener "... setpoint touchwell point file"
+    (t("set the sim setpoint to twenty one point five", "set the simone setpoint touchwell "
+       "point file", number="twenty one point five"), "ask"),
 ])
 def test_the_gate_with_a_second_listener(transcript: Transcript, decision: str) -> None:
     intent = recognize(transcript.text, VOCAB)
@@ -127,8 +140,8 @@ def test_the_gate_with_a_second_listener(transcript: Transcript, decision: str) 
     Transcript("turn off the kitchen lamp", "turn of the kitchen lam"),
     Transcript("set the sim mode to eco", "set the sim mode to eco"),
 ])
-@pytest.mark.parametrize("second", ["set the simone setpoint touchwell point file",
-                                    "dress was so my identity", "thank you"])
+@pytest.mark.parametrize("second", ["press us in my dental fight", "dress was so my identity",
+                                    "thank you"])
 def test_a_garbled_listener_reading_is_no_evidence(transcript: Transcript,
                                                    second: str) -> None:
     """On this corpus's synthetic voices the listener garbles many short commands (their first

@@ -234,8 +234,7 @@ def _judge_second(transcript: Transcript, intent: Intent, vocab: Vocabulary) -> 
     (two models trained apart agree) or pocketsphinx's check of the deciding word confirms it
     (the sound of "on" / "off", the any-number reading of the value, the verb's reading)."""
     said = _say(intent)
-    if is_question(transcript.second):
-        return Verdict("refuse", "a question never acts")
+    assert transcript.second is not None
     second = recognize(transcript.second, vocab)
     if second.name == "set_value" and second.target is not None and not takes(
             second.target, float(second.data["value"])):
@@ -265,22 +264,57 @@ def _judge_second(transcript: Transcript, intent: Intent, vocab: Vocabulary) -> 
     return Verdict("ask", "heard by the second listener alone", f"Did you mean: {said}?")
 
 
+def _deciding_missing(second: str, intent: Intent, vocab: Vocabulary) -> str:
+    """Why the listener's reading, which names ``intent``'s target whole, does not confirm
+    its deciding word ("" when it does, or names the target not at all)."""
+    target = intent.target
+    assert target is not None
+    heard = normalize(second).split()
+    share, name = _best_alias(target, heard, vocab)
+    if share < 1.0:
+        return ""
+    rest = _outside_name(heard, name)
+    if intent.name in ("turn_on", "turn_off"):
+        got = _direction(rest, target)
+        if got != ("on" if intent.name == "turn_on" else "off"):
+            return f"the second listener heard the {target.spoken} but not '{intent.name}'"
+    elif intent.name == "toggle" and "toggle" not in rest:
+        return f"the second listener heard the {target.spoken} but not 'toggle'"
+    elif intent.name == "set_value":
+        value = _value_slot(heard, name)
+        if value is None or abs(value - float(intent.data["value"])) > 1e-6:
+            return f"the second listener heard the {target.spoken} but not its value"
+    elif intent.name == "select_option":
+        option = content(str(intent.data["option"])).split()
+        if not option or any(w not in rest for w in option):
+            return f"the second listener heard the {target.spoken} but not its option"
+    return ""
+
+
 def _judge(transcript: Transcript, intent: Intent, vocab: Vocabulary,
            min_posterior: float, min_value_posterior: float) -> Verdict:
     if intent.name not in ACTIONS:
         return Verdict("act")
-    if transcript.second:
+    if transcript.second is not None:
+        if not transcript.second:  # it heard nothing: no command is confirmed
+            return Verdict("ask", "the second listener heard nothing",
+                           f"Did you mean: {_say(intent)}?")
         if is_question(transcript.second):
             return Verdict("refuse", "a question never acts")
         second = recognize(transcript.second, vocab)
         if second.name in ACTIONS and second.target is not None:
             return _judge_second(transcript, intent, vocab)
-        if second.name == "unsupported":  # "set the setpoint to eighty" (5..30)
+        if second.name == "unsupported" and "problem" in second.data:  # "... to eighty" (5..30)
             return Verdict("refuse", f"the second listener heard what the "
                            f"{second.target.spoken if second.target else 'device'} cannot do")
         # The listener's words are no whole command (on this corpus's synthetic voices it
-        # often garbles a short command: "dress was so my identity"): no evidence either way,
-        # the checks below hold the command against pocketsphinx's free reading.
+        # often garbles a short command: "dress was so my identity"). Where they name the
+        # target, they must hold its deciding word too ("save all the power grid" for
+        # "disable ...": pocketsphinx's readings said "enable"); otherwise they are no
+        # evidence, and the checks below hold the command against pocketsphinx's readings.
+        missing = _deciding_missing(transcript.second, intent, vocab)
+        if missing:
+            return Verdict("ask", missing, f"Did you mean: {_say(intent)}?")
     if not transcript.heard:
         return Verdict("act")
     heard_text = normalize(transcript.heard)

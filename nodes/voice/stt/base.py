@@ -37,8 +37,9 @@ class Transcript:
     # Readings of one part by a differently constrained search ("number": the value heard
     # by a grammar that takes any number), for the gate (confirm.py).
     checks: dict[str, str] = field(default_factory=dict)
-    # The reading of a second, independent model (stt/moonshine.py), in words; "" without one.
-    second: str = ""
+    # The reading of a second, independent model (stt/moonshine.py), in words: None without
+    # one, "" when it heard nothing.
+    second: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"text": self.text, "heard": self.heard,
@@ -48,7 +49,7 @@ class Transcript:
             out["words"] = [[w, round(p, 3)] for w, p in self.words]
         if self.checks:
             out["checks"] = dict(self.checks)
-        if self.second:
+        if self.second is not None:
             out["second"] = self.second
         return out
 

@@ -261,7 +261,8 @@ class PocketsphinxStt(SpeechToText):
             for decoder in decoders:
                 self._in_one_piece(decoder)
         pcm = b"".join(self._audio)
-        second = self._second(pcm)
+        listened = self._second(pcm)
+        second = listened or ""
         text = self._reading(self._grammar)
         heard = self._reading(self._verifier) if self._verifier is not None else ""
         if self.cfg.free_form and (_asks(second) or (not second and (_asks(text)
@@ -269,7 +270,7 @@ class PocketsphinxStt(SpeechToText):
             question = _question(second.split(), heard.split()) if second else \
                 self._free_form(pcm, heard)
             return Transcript(f"{ASK_PREFIX} {question}".strip(), heard, False, True,
-                              elapsed_ms(t0), second=second)
+                              elapsed_ms(t0), second=listened)
         said, free = text.split(), heard.split()
         if said and free[: len(said)] == said and len(free) > len(said) and (
                 recognize(heard, self.vocabulary).name in COMPLETE):
@@ -307,12 +308,12 @@ class PocketsphinxStt(SpeechToText):
             if text and not rejected else {}
         return Transcript("" if rejected else text, heard, rejected, False, elapsed_ms(t0),
                           candidate=own, words=self._posteriors(), checks=checks,
-                          second=second)
+                          second=listened)
 
-    def _second(self, pcm: bytes) -> str:
-        """The listener's reading of the utterance, in words ("" without a listener)."""
+    def _second(self, pcm: bytes) -> str | None:
+        """The listener's reading of the utterance, in words (None without a listener)."""
         if self._listener is None:
-            return ""
+            return None
         return without_wake(spoken(self._listener.transcribe(pcm)), self._all_wake)
 
     def _number_check(self, text: str) -> dict[str, str]:
