@@ -55,7 +55,7 @@ class MoonshineSttConfig(StageConfig):
                                    "English base model in the moonshine-cpp wheel.")
     model_type: Literal["tiny", "base"] = Field("base", description="The architecture of "
                                                 "the model in model_dir.")
-    max_rss_mb: float = Field(1200.0, ge=400, description="The model runs in a process of its "
+    max_rss_mb: float = Field(900.0, ge=400, description="The model runs in a process of its "
                               "own, started again once its resident memory passes this "
                               "(moonshine-cpp 0.1.4 keeps ~19 MB of every transcription).")
     timeout_s: float = Field(15.0, gt=0, le=120, description="Longest wait for one reading; "
