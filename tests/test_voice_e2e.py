@@ -8,6 +8,7 @@ the node confirms, the reply comes back on the pipeline topic (and as a WAV file
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -251,3 +252,23 @@ async def test_neural_wake_word_then_command(broker: RunningBroker, tmp_path: Pa
         intents = [e.data for e in lab.events("intent") if e.run == handled.run]
         # run, or asked back ("Did you mean ...?") when the gate wants more of the audio
         assert intents and intents[0].get("entity_id") == LAMP, intents
+
+
+@pytest.mark.skipif(importlib.util.find_spec("moonshine_cpp") is None,
+                    reason="no moonshine-cpp wheel for this machine (x86-64 Linux only)")
+async def test_the_second_listener_in_the_node(broker: RunningBroker, tmp_path: Path) -> None:
+    """The opt-in second listener (Moonshine in a process of its own, started by the
+    recogniser's worker) hears each utterance too: its reading is in the transcript event, a
+    command both hear runs, and a question never acts."""
+    async with voice_lab(broker, tmp_path,
+                         stt={"type": "pocketsphinx", "listener": {}}) as lab:
+        await lab.say("hey spark, turn on the sim one lamp", "en-us", 165)
+        await wait_for(lambda: lab.state(LAMP) == "on", 60, what="lamp on")
+        handled = await lab.reply()
+        heard = [e.data for e in lab.events("transcript") if e.run == handled.run]
+        assert heard and "lamp" in heard[0]["second"], heard
+        path = await lab.say("hey spark, is it going to rain tomorrow", "en-us", 165)
+        await lab.played(path)
+        answered = await lab.reply(1)
+        assert answered.data["executed"] is False
+        assert lab.state(LAMP) == "on"
