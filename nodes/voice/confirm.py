@@ -21,6 +21,13 @@ may wander off into everyday words) confirms each part of it on its own:
   other number, or when it hears no value this entity could take ("eighty" for a 5..30
   setpoint: no rival) and the free reading holds the grammar's value, surely heard.
 
+With a second, independent listener (``Transcript.second``: Moonshine, stt/moonshine.py) its
+reading comes first: a question it hears never acts, its silence or another command it hears is
+asked back, and a whole command it hears acts only when pocketsphinx's reading means the same or
+pocketsphinx's check of the deciding word (the sound, the any-number reading, the verb's
+reading) confirms it; a reading that names the target must hold the deciding word too, and one
+that does not name it leaves the decision to the checks above.
+
 Below that line the node asks ("Did you mean: turn off the sim one lamp?") and listens; a
 "yes" then runs the held intent, anything else drops it. Text without a second reading (typed
 lines, recognisers without a grammar) is what it says and acts as such.
@@ -235,15 +242,10 @@ def _judge_second(transcript: Transcript, intent: Intent, vocab: Vocabulary) -> 
     (the sound of "on" / "off", the any-number reading of the value, the verb's reading)."""
     said = _say(intent)
     assert transcript.second is not None
-    second = recognize(transcript.second, vocab)
-    if second.name == "set_value" and second.target is not None and not takes(
-            second.target, float(second.data["value"])):
-        return Verdict("refuse", "the second listener heard a value this entity cannot take")
+    second = recognize(transcript.second, vocab)  # an action on a target (the caller's test)
     if _meaning(second) != _meaning(intent):
-        if second.name in ACTIONS and second.target is not None:
-            return Verdict("ask", "the second listener heard another command",
-                           f"Did you mean: {_say(second)}?", second)
-        return Verdict("refuse", "the second listener heard no such command")
+        return Verdict("ask", "the second listener heard another command",
+                       f"Did you mean: {_say(second)}?", second)
     target = intent.target
     assert target is not None
     sound = transcript.checks.get("onoff")
