@@ -182,7 +182,7 @@ async def test_spoken_ask_is_answered(broker: RunningBroker, tmp_path: Path,
 
 
 def test_the_question_is_cut_from_the_general_models_reading() -> None:
-    from spark.nodes.voice.stt.sphinx import _question
+    from spark.nodes.voice.intents import question_in as _question
 
     heard = "ask what is the weather like".split()
     assert _question("asked what is that women like".split(), heard) == \

@@ -251,3 +251,21 @@ def _resolve(kind: str, text: str, target: Target, value: str | None,
     if words.switchable and kind == "set" and value in ("on", "off"):
         return Intent("turn_on" if value == "on" else "turn_off", text, target)
     return Intent("unsupported", text, target, data={"wanted": kind})
+
+
+def question_in(words: list[str], heard: list[str]) -> str:
+    """The question in a free reading's ``words`` (the general model's or the listener's):
+    after "(ask) spark"; after a bare "ask" (the wake phrase already gone), from where the
+    verifier's ``heard`` "ask <word> ..." goes on (the general model often hears "ask" as
+    "asked", "as", "es"), else without a first "ask"."""
+    if "spark" in words:
+        return " ".join(words[words.index("spark") + 1:])
+    after = heard[1] if len(heard) > 1 and heard[0] == "ask" else None
+    if after is not None and after in words[:3]:
+        return " ".join(words[words.index(after):])
+    return " ".join(words[1:] if words[:1] == ["ask"] else words)
+
+
+def asks(reading: str) -> bool:
+    """A reading of the free-form path: "ask spark ..." anywhere, or starting with "ask"."""
+    return ASK_PREFIX in reading or reading.split()[:1] == ["ask"]

@@ -101,6 +101,11 @@ class MoonshineProcess:
             self._start()
             self._wait_ready()
 
+    def opened(self) -> MoonshineProcess:
+        """:meth:`open`, then this process (BackendUnavailable when it cannot load)."""
+        self.open()
+        return self
+
     def _start(self) -> None:
         self._end()
         self._proc = subprocess.Popen(

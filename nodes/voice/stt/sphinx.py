@@ -26,7 +26,7 @@ from pydantic import Field
 
 from spark.nodes.voice.errors import BackendUnavailable
 from spark.nodes.voice.grammar import jsgf, sentences, values
-from spark.nodes.voice.intents import ASK_PREFIX, COMPLETE, recognize
+from spark.nodes.voice.intents import ASK_PREFIX, COMPLETE, asks, question_in, recognize
 from spark.nodes.voice.lm import EVERYDAY, build_arpa
 from spark.nodes.voice.numbers import NUMBER_WORDS
 from spark.nodes.voice.stt.base import SpeechToText, StageConfig, Transcript, elapsed_ms
@@ -73,12 +73,9 @@ class PocketsphinxSttConfig(StageConfig):
                                "decided by the word's last sound (onoff.py).")
     model_dir: Path | None = Field(None, description="Acoustic model directory; default: the "
                                    "English model in the pocketsphinx wheel.")
-    listener: MoonshineSttConfig | None = Field(
-        None, description="A second, independent model that hears every utterance "
-        "(Moonshine, stt/moonshine.py; the moonshine-cpp wheel, x86-64 Linux): its reading "
-        "leads when it is a whole command, and the gate acts on it only where pocketsphinx "
-        "confirms it. null: pocketsphinx alone. Where the model cannot load the node carries "
-        "on without it and logs why.")
+    listener: MoonshineSttConfig | None = Field(None, description="A second, independent "
+                                                "model hearing every utterance (Moonshine, "
+                                                "stt/moonshine.py; confirm.py weighs it).")
 
 
 class PocketsphinxStt(SpeechToText):
@@ -132,10 +129,8 @@ class PocketsphinxStt(SpeechToText):
             self._onoff = OnOffCheck(self.cfg.onoff, new_decoder(lm=None, **self._model_args()),
                                      self.wake_phrases)
         if self.cfg.listener is not None:
-            listener = MoonshineProcess(self.cfg.listener)
             try:
-                listener.open()
-                self._listener = listener
+                self._listener = MoonshineProcess(self.cfg.listener).opened()
             except BackendUnavailable as exc:
                 log.warning("voice: no second listener, pocketsphinx alone: %s", exc)
 
@@ -265,9 +260,9 @@ class PocketsphinxStt(SpeechToText):
         second = listened or ""
         text = self._reading(self._grammar)
         heard = self._reading(self._verifier) if self._verifier is not None else ""
-        if self.cfg.free_form and (_asks(second) or (not second and (_asks(text)
-                                                                      or _asks(heard)))):
-            question = _question(second.split(), heard.split()) if second else \
+        asked = asks(second) if second else asks(text) or asks(heard)
+        if self.cfg.free_form and asked:
+            question = question_in(second.split(), heard.split()) if second else \
                 self._free_form(pcm, heard)
             return Transcript(f"{ASK_PREFIX} {question}".strip(), heard, False, True,
                               elapsed_ms(t0), second=listened)
@@ -312,9 +307,9 @@ class PocketsphinxStt(SpeechToText):
 
     def _second(self, pcm: bytes) -> str | None:
         """The listener's reading of the utterance, in words (None without a listener)."""
-        if self._listener is None:
-            return None
-        return without_wake(spoken(self._listener.transcribe(pcm)), self._all_wake)
+        listener = self._listener
+        return None if listener is None else without_wake(spoken(listener.transcribe(pcm)),
+                                                          self._all_wake)
 
     def _number_check(self, text: str) -> dict[str, str]:
         """A value set by voice is heard once more by a grammar that takes any number there
@@ -496,25 +491,7 @@ class PocketsphinxStt(SpeechToText):
         self._general.process_raw(pcm, False, True)
         self._general.end_utt()
         hyp = self._general.hyp()
-        return _question((hyp.hypstr if hyp is not None else "").split(), heard.split())
-
-
-def _question(words: list[str], heard: list[str]) -> str:
-    """The question in the general model's ``words``: after "(ask) spark"; after a bare "ask"
-    (the wake phrase already gone), from where the verifier's ``heard`` "ask <word> ..." goes
-    on (the general model often hears "ask" as "asked", "as", "es"), else without a first
-    "ask"."""
-    if "spark" in words:
-        return " ".join(words[words.index("spark") + 1:])
-    after = heard[1] if len(heard) > 1 and heard[0] == "ask" else None
-    if after is not None and after in words[:3]:
-        return " ".join(words[words.index(after):])
-    return " ".join(words[1:] if words[:1] == ["ask"] else words)
-
-
-def _asks(reading: str) -> bool:
-    """A reading of the free-form path: "ask spark ..." anywhere, or starting with "ask"."""
-    return ASK_PREFIX in reading or reading.split()[:1] == ["ask"]
+        return question_in((hyp.hypstr if hyp is not None else "").split(), heard.split())
 
 
 def _meaning(text: str, vocab: Vocabulary) -> tuple[Any, ...]:
